@@ -1,0 +1,92 @@
+# Shared helpers for the bench scripts: start/stop servers pinned to a core,
+# wait for an answer, read peak RSS. Every server is stopped by its PID.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ZONESYNC=${ZONESYNC:-$ROOT/target/release/zonesync}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done; true; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# wait_serial PORT ZONE SERIAL TIMEOUT_S: until the server answers the SOA with SERIAL.
+wait_serial() {
+  local end=$((SECONDS + $4))
+  while [ $SECONDS -lt $end ]; do
+    s=$(dig +short +time=1 +tries=1 @127.0.0.1 -p "$1" "$2" SOA 2>/dev/null | awk '{print $3}')
+    [ "$s" = "$3" ] && return 0
+    sleep 0.02
+  done
+  echo "server on port $1 did not serve $2 serial $3 within $4 s" >&2; return 1
+}
+
+peak_rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+
+start_zonesync() { # DIR PORT ZONE FILE
+  cat > "$1/zonesync.toml" <<CONF
+[server]
+listen = ["127.0.0.1:$2"]
+data_dir = "$1/zs-data"
+udp_workers = 1
+[[zone]]
+name = "$3"
+file = "$4"
+role = "primary"
+CONF
+  taskset -c "$SERVER_CPU" "$ZONESYNC" --log warn serve --config "$1/zonesync.toml" 2>"$1/zonesync.log" &
+  PIDS+=($!); echo $!
+}
+
+start_knot() { # DIR PORT ZONE FILE
+  mkdir -p "$1/knot"
+  cat > "$1/knot.conf" <<CONF
+server:
+    rundir: "$1/knot"
+    listen: 127.0.0.1@$2
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: "$1/knot"
+log:
+  - target: stderr
+    any: warning
+zone:
+  - domain: $3
+    file: "$4"
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+    semantic-checks: off
+CONF
+  taskset -c "$SERVER_CPU" knotd -c "$1/knot.conf" 2>"$1/knot.log" &
+  PIDS+=($!); echo $!
+}
+
+start_nsd() { # DIR PORT ZONE FILE
+  mkdir -p "$1/nsd"
+  cat > "$1/nsd.conf" <<CONF
+server:
+    ip-address: 127.0.0.1@$2
+    server-count: 1
+    username: ""
+    zonesdir: "$1"
+    database: ""
+    pidfile: "$1/nsd/nsd.pid"
+    xfrdfile: "$1/nsd/xfrd.state"
+    zonelistfile: "$1/nsd/zone.list"
+    logfile: "$1/nsd.log"
+    verbosity: 0
+remote-control:
+    control-enable: no
+zone:
+    name: $3
+    zonefile: "$4"
+CONF
+  taskset -c "$SERVER_CPU" nsd -d -c "$1/nsd.conf" 2>>"$1/nsd.log" &
+  PIDS+=($!); echo $!
+}
+
+stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Queries per second: zonesync, Knot DNS and NSD serving the same
+# 100,000-record zone, one after the other in one run, each server pinned
+# to CPU $SERVER_CPU and dnsperf to CPU $CLIENT_CPU.
+#   bench/query-perf.sh [RECORDS=100000] [SECONDS=15] [ROUNDS=3]
+# Prints each round's qps and the median per server, and the ratios.
+source "$(dirname "$0")/lib.sh"
+RECORDS=${1:-100000}; DURATION=${2:-15}; ROUNDS=${3:-3}
+DIR=$(mktemp -d /tmp/zonesync-bench.XXXXXX)
+ZONE=bench.example
+python3 "$ROOT/bench/gen-zone.py" $ZONE "$RECORDS" "$DIR/$ZONE.zone" "$DIR/queries.txt" 200000
+[ -x "$ZONESYNC" ] || (cd "$ROOT" && cargo build --release --quiet)
+echo "machine: $(nproc) cores, $(uname -r); zone: $RECORDS records; dnsperf -l $DURATION, $ROUNDS rounds"
+declare -A RESULTS
+for round in $(seq 1 "$ROUNDS"); do
+  for server in zonesync knot nsd; do
+    port=$(free_port)
+    pid=$(start_$server "$DIR" "$port" $ZONE "$DIR/$ZONE.zone")
+    wait_serial "$port" $ZONE 2026010101 120
+    qps=$(taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$DIR/queries.txt" \
+          -l "$DURATION" -c 8 -q 500 2>&1 | awk '/Queries per second/ {print $4}')
+    stop_pid "$pid"
+    echo "round $round $server: $qps qps"
+    RESULTS[$server]="${RESULTS[$server]:-} $qps"
+  done
+done
+median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+zs=$(echo "${RESULTS[zonesync]}" | median); kn=$(echo "${RESULTS[knot]}" | median); ns=$(echo "${RESULTS[nsd]}" | median)
+echo "median qps: zonesync $zs, knot $kn, nsd $ns"
+python3 -c "print(f'ratios: zonesync/knot {$zs/$kn:.2f}, zonesync/nsd {$zs/$ns:.2f}')"
+rm -rf "$DIR"

@@ -1,0 +1,202 @@
+//! The configuration file (TOML), checked completely before anything
+//! starts: unknown keys are rejected and every error names the key.
+//!
+//! Relative paths are relative to the directory of the configuration file,
+//! so a config and its zones can be moved together.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default, rename = "zone")]
+    pub zones: Vec<ZoneConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Addresses to answer on, UDP and TCP each.
+    pub listen: Vec<SocketAddr>,
+    /// Where state that outlives a restart is kept (journals, transferred
+    /// zones, timers).
+    pub data_dir: PathBuf,
+    /// EDNS UDP payload size offered and the largest UDP response sent.
+    pub edns_udp_max: u16,
+    /// NSID (RFC 5001) to send when asked; none when unset.
+    pub nsid: Option<String>,
+    /// UDP sockets (and threads) per address; 0 = one per CPU core.
+    pub udp_workers: usize,
+    /// Most TCP connections open at once; more are closed at accept.
+    pub tcp_max_connections: usize,
+    /// Seconds a TCP connection may stay idle between queries.
+    pub tcp_idle_timeout: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: Vec::new(),
+            data_dir: PathBuf::from("data"),
+            edns_udp_max: 1232,
+            nsid: None,
+            udp_workers: 0,
+            tcp_max_connections: 256,
+            tcp_idle_timeout: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Primary,
+    Secondary,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneConfig {
+    /// The zone's apex, e.g. "example.com".
+    pub name: String,
+    /// Its master file.
+    pub file: PathBuf,
+    pub role: Role,
+    /// Let `$INCLUDE` read files outside the zone file's directory.
+    #[serde(default)]
+    pub include_anywhere: bool,
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Config::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    /// Parses and checks configuration text; paths stay as written.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.server.edns_udp_max < 512 {
+            return Err("server.edns_udp_max: must be at least 512".into());
+        }
+        if let Some(nsid) = &self.server.nsid {
+            if nsid.is_empty() || nsid.len() > 255 {
+                return Err("server.nsid: must be 1 to 255 octets".into());
+            }
+        }
+        if self.server.tcp_max_connections == 0 {
+            return Err("server.tcp_max_connections: must be at least 1".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, zone) in self.zones.iter().enumerate() {
+            let origin = parse_zone_name(&zone.name)
+                .map_err(|e| format!("zone[{i}].name: {:?}: {e}", zone.name))?;
+            if !seen.insert(origin) {
+                return Err(format!("zone[{i}].name: zone {:?} is configured twice", zone.name));
+            }
+            if zone.role == Role::Secondary {
+                return Err(format!(
+                    "zone[{i}].role: \"secondary\" is not available in this version of zonesync"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        self.server.data_dir = base.join(&self.server.data_dir);
+        for zone in &mut self.zones {
+            zone.file = base.join(&zone.file);
+        }
+    }
+}
+
+/// Parses a zone name as written in the config ("example.com" or
+/// "example.com.") into lower-case wire format.
+pub fn parse_zone_name(text: &str) -> Result<Vec<u8>, String> {
+    let text = text.strip_suffix('.').unwrap_or(text);
+    let mut wire = Vec::with_capacity(text.len() + 2);
+    if !text.is_empty() {
+        for label in text.split('.') {
+            if label.is_empty() {
+                return Err("empty label".into());
+            }
+            if label.len() > 63 {
+                return Err("label longer than 63 octets".into());
+            }
+            if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return Err("only letters, digits, '-' and '_' are allowed".into());
+            }
+            wire.push(label.len() as u8);
+            wire.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
+        }
+    }
+    wire.push(0);
+    if wire.len() > crate::name::MAX_NAME_LEN {
+        return Err("name longer than 255 octets".into());
+    }
+    Ok(wire)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_name() {
+        let err = Config::parse("[server]\nlisten = []\nlistn = 1\n").unwrap_err();
+        assert!(err.contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn zone_needs_a_valid_name() {
+        let err = Config::parse("[[zone]]\nname = \"a..b\"\nfile = \"x\"\nrole = \"primary\"\n")
+            .unwrap_err();
+        assert!(err.contains("zone[0].name"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_zone_is_rejected() {
+        let z = "[[zone]]\nname = \"Example.com\"\nfile = \"x\"\nrole = \"primary\"\n";
+        let err = Config::parse(&format!("{z}{}", z.replace("Example.com", "example.com.")))
+            .unwrap_err();
+        assert!(err.contains("configured twice"), "{err}");
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../examples/zonesync.toml");
+        let c = Config::parse(text).unwrap();
+        assert!(!c.zones.is_empty());
+    }
+}

@@ -1,0 +1,14 @@
+//! zonesync: an authoritative DNS server built around zone replication.
+//!
+//! See ARCHITECTURE.md for the map of the modules.
+
+pub mod config;
+pub mod loader;
+pub mod name;
+pub mod net;
+pub mod query;
+pub mod rdata;
+pub mod server;
+pub mod wire;
+pub mod zone;
+pub mod zonefile;

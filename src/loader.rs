@@ -1,0 +1,79 @@
+//! Loading a zone from its master file: parse, check, build a version.
+//! Used by the server (start-up and reload) and by `check-zone`.
+
+use crate::zone::{ZoneBuilder, ZoneVersion};
+use crate::zonefile::{self, ParseOptions};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// A zone loaded from files, and what to watch for a reload.
+pub struct LoadedZone {
+    pub version: ZoneVersion,
+    pub warnings: Vec<String>,
+    /// Each file read (the zone file and its includes) with its mtime.
+    pub files: Vec<(PathBuf, Option<SystemTime>)>,
+}
+
+/// Every problem found, each naming file, line and problem.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .errors.join("\n"))]
+pub struct LoadError {
+    pub errors: Vec<String>,
+}
+
+pub struct LoadOptions {
+    pub include_anywhere: bool,
+}
+
+/// Reads, checks and builds the zone `origin` (wire format) from `path`.
+pub fn load_zone_file(path: &Path, origin: &[u8], opts: &LoadOptions) -> Result<LoadedZone, LoadError> {
+    let mut parse_opts = ParseOptions::new(origin.to_vec());
+    parse_opts.allow_include_anywhere = opts.include_anywhere;
+    let parsed = zonefile::parse_file(path, &parse_opts).map_err(|errors| LoadError {
+        errors: errors.iter().map(|e| e.to_string()).collect(),
+    })?;
+    let mut warnings: Vec<String> = parsed.warnings.iter().map(|w| w.to_string()).collect();
+    let mut builder = ZoneBuilder::new(origin).map_err(|e| LoadError {
+        errors: vec![format!("{}: {e}", path.display())],
+    })?;
+    let mut files: Vec<PathBuf> = vec![path.to_owned()];
+    for rec in &parsed.records {
+        let pos = rec.pos.to_string();
+        builder.add(&rec.owner, rec.rtype, rec.ttl, &rec.rdata, Some(&pos));
+        if !files.iter().any(|f| **f == *rec.pos.file) {
+            files.push(rec.pos.file.to_path_buf());
+        }
+    }
+    let (version, build_warnings) = builder.finish().map_err(|errors| LoadError {
+        errors: errors.iter().map(|e| with_file(path, e)).collect(),
+    })?;
+    warnings.extend(build_warnings.iter().map(|w| with_file(path, w)));
+    let files = files
+        .into_iter()
+        .map(|f| {
+            let mtime = std::fs::metadata(&f).and_then(|m| m.modified()).ok();
+            (f, mtime)
+        })
+        .collect();
+    Ok(LoadedZone {
+        version,
+        warnings,
+        files,
+    })
+}
+
+/// Zone-wide problems have no position; name the zone file for them.
+fn with_file(path: &Path, e: &crate::zone::BuildError) -> String {
+    match e.pos {
+        Some(_) => e.to_string(),
+        None => format!("{}: {}", path.display(), e.message),
+    }
+}
+
+/// Whether any of the files changed since they were loaded.
+pub fn files_changed(files: &[(PathBuf, Option<SystemTime>)]) -> bool {
+    files.iter().any(|(f, mtime)| {
+        let now = std::fs::metadata(f).and_then(|m| m.modified()).ok();
+        now != *mtime || now.is_none()
+    })
+}

@@ -1,0 +1,346 @@
+//! Domain names in uncompressed wire format, and the lookup key that sorts
+//! them in DNSSEC canonical order (RFC 4034 §6.1).
+//!
+//! The store never keeps `domain::base::Name` values: a name is a byte slice
+//! in wire format, and a node is found by its *key*. The key of a name is its
+//! labels from the root down, each lower-cased and followed by a terminator,
+//! so that
+//! - byte-wise comparison of keys is canonical name order, and
+//! - the key of an ancestor is a prefix of the key of its descendant, which
+//!   lets the lookup walk down a query name without building new names.
+//!
+//! Encoding of a label: octet 0x00 → `01 01`, 0x01 → `01 02`, any other octet
+//! (ASCII lower-cased) as itself, then the terminator `00`. The terminator
+//! sorts below every content octet, so a label that is a prefix of another
+//! sorts first, as RFC 4034 §6.1 requires.
+
+/// The longest name in wire format (RFC 1035 §3.1).
+pub const MAX_NAME_LEN: usize = 255;
+/// The most labels a name can have, the root label not counted.
+pub const MAX_LABELS: usize = 127;
+/// The longest key: every octet escaped, plus one terminator per label.
+pub const MAX_KEY_LEN: usize = 2 * MAX_NAME_LEN;
+
+/// The wire name of the root.
+pub const ROOT: &[u8] = &[0];
+
+/// Checks that `name` is one complete, uncompressed wire name and returns
+/// its length (including the root label).
+pub fn wire_len(name: &[u8]) -> Option<usize> {
+    let mut pos = 0usize;
+    loop {
+        let len = *name.get(pos)? as usize;
+        if len == 0 {
+            let total = pos + 1;
+            return (total <= MAX_NAME_LEN).then_some(total);
+        }
+        if len > 63 {
+            return None;
+        }
+        pos += 1 + len;
+        if pos >= MAX_NAME_LEN {
+            return None;
+        }
+    }
+}
+
+/// Iterates the labels of a valid wire name, leftmost first, root excluded.
+pub fn labels(name: &[u8]) -> Labels<'_> {
+    Labels { rest: name }
+}
+
+pub struct Labels<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Labels<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let (&len, tail) = self.rest.split_first()?;
+        if len == 0 || len as usize > tail.len() {
+            self.rest = &[];
+            return None;
+        }
+        let (label, rest) = tail.split_at(len as usize);
+        self.rest = rest;
+        Some(label)
+    }
+}
+
+/// Number of labels, root excluded.
+pub fn label_count(name: &[u8]) -> usize {
+    labels(name).count()
+}
+
+/// Case-insensitive equality of two wire names.
+pub fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// Whether `name` equals `ancestor` or lies below it.
+pub fn is_subdomain(name: &[u8], ancestor: &[u8]) -> bool {
+    let mut rest = name;
+    loop {
+        if rest.len() == ancestor.len() {
+            return rest.eq_ignore_ascii_case(ancestor);
+        }
+        if rest.len() < ancestor.len() {
+            return false;
+        }
+        match rest.split_first() {
+            Some((&len, tail)) if len != 0 && (len as usize) <= tail.len() => {
+                rest = &tail[len as usize..];
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// Returns the suffix of `name` that drops its first `n` labels.
+pub fn strip_labels(name: &[u8], n: usize) -> &[u8] {
+    let mut rest = name;
+    for _ in 0..n {
+        match rest.split_first() {
+            Some((&len, tail)) if len != 0 && (len as usize) <= tail.len() => {
+                rest = &tail[len as usize..];
+            }
+            _ => break,
+        }
+    }
+    rest
+}
+
+/// Lower-cases a wire name in place.
+pub fn make_lowercase(name: &mut [u8]) {
+    let mut pos = 0;
+    while let Some(&len) = name.get(pos) {
+        if len == 0 {
+            break;
+        }
+        let end = (pos + 1 + len as usize).min(name.len());
+        if let Some(label) = name.get_mut(pos + 1..end) {
+            label.make_ascii_lowercase();
+        }
+        pos = end;
+    }
+}
+
+/// Presentation form of a wire name, for logs and errors.
+pub fn display(name: &[u8]) -> String {
+    if name.first() == Some(&0) {
+        return ".".into();
+    }
+    let mut out = String::with_capacity(name.len() + 1);
+    for label in labels(name) {
+        for &b in label {
+            match b {
+                b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$' => {
+                    out.push('\\');
+                    out.push(b as char);
+                }
+                0x21..=0x7e => out.push(b as char),
+                _ => out.push_str(&format!("\\{:03}", b)),
+            }
+        }
+        out.push('.');
+    }
+    out
+}
+
+/// A name's lookup key in a fixed buffer, with the key length at the end of
+/// each label, so that `prefix(d)` is the key of the ancestor with `d`
+/// labels. Built on the stack on the query path: no allocation.
+pub struct KeyBuf {
+    buf: [u8; MAX_KEY_LEN],
+    len: usize,
+    /// `ends[d]` = key length of the ancestor with `d + 1` labels.
+    ends: [u16; MAX_LABELS],
+    labels: usize,
+}
+
+impl KeyBuf {
+    /// Builds the key of a valid wire name; `None` if it is not one.
+    pub fn new(name: &[u8]) -> Option<KeyBuf> {
+        let mut starts = [0u8; MAX_LABELS];
+        let mut count = 0usize;
+        let mut pos = 0usize;
+        loop {
+            let len = *name.get(pos)? as usize;
+            if len == 0 {
+                break;
+            }
+            if len > 63 || count == MAX_LABELS {
+                return None;
+            }
+            *starts.get_mut(count)? = u8::try_from(pos).ok()?;
+            count += 1;
+            pos += 1 + len;
+        }
+        let mut key = KeyBuf {
+            buf: [0; MAX_KEY_LEN],
+            len: 0,
+            ends: [0; MAX_LABELS],
+            labels: count,
+        };
+        for (depth, &start) in starts[..count].iter().rev().enumerate() {
+            let start = start as usize;
+            let len = *name.get(start)? as usize;
+            let label = name.get(start + 1..start + 1 + len)?;
+            key.push_label(label)?;
+            key.ends[depth] = key.len as u16;
+        }
+        Some(key)
+    }
+
+    fn push_label(&mut self, label: &[u8]) -> Option<()> {
+        for &b in label {
+            match b {
+                0 => self.push(&[1, 1])?,
+                1 => self.push(&[1, 2])?,
+                _ => self.push(&[b.to_ascii_lowercase()])?,
+            }
+        }
+        self.push(&[0])
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> Option<()> {
+        let end = self.len + bytes.len();
+        self.buf.get_mut(self.len..end)?.copy_from_slice(bytes);
+        self.len = end;
+        Some(())
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Number of labels of the name, root excluded.
+    pub fn labels(&self) -> usize {
+        self.labels
+    }
+
+    /// Key of the ancestor with `depth` labels (0 = root).
+    pub fn prefix(&self, depth: usize) -> &[u8] {
+        match depth {
+            0 => &[],
+            d => {
+                let end = self.ends.get(d - 1).copied().unwrap_or(self.len as u16);
+                &self.buf[..(end as usize).min(self.len)]
+            }
+        }
+    }
+}
+
+/// Key of a name as an owned value (for building the store, not queries).
+pub fn key_of(name: &[u8]) -> Option<Box<[u8]>> {
+    KeyBuf::new(name).map(|k| k.as_slice().into())
+}
+
+/// Turns a key back into a lower-case wire name.
+pub fn name_from_key(key: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    // Collect label boundaries, then emit them in reverse (leftmost first).
+    let mut bounds: [(u16, u16); MAX_LABELS] = [(0, 0); MAX_LABELS];
+    let mut n = 0;
+    let mut start = 0usize;
+    let mut i = 0usize;
+    while i < key.len() && n < MAX_LABELS {
+        match key[i] {
+            0 => {
+                bounds[n] = (start as u16, i as u16);
+                n += 1;
+                i += 1;
+                start = i;
+            }
+            1 => i += 2,
+            _ => i += 1,
+        }
+    }
+    for &(s, e) in bounds[..n].iter().rev() {
+        let len_pos = out.len();
+        out.push(0);
+        let mut j = s as usize;
+        while j < e as usize {
+            match key[j] {
+                1 => {
+                    out.push(key.get(j + 1).copied().unwrap_or(1) - 1);
+                    j += 2;
+                }
+                b => {
+                    out.push(b);
+                    j += 1;
+                }
+            }
+        }
+        out[len_pos] = (out.len() - len_pos - 1) as u8;
+    }
+    out.push(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(s: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        for label in s.split('.').filter(|l| !l.is_empty()) {
+            out.push(label.len() as u8);
+            out.extend_from_slice(label.as_bytes());
+        }
+        out.push(0);
+        out
+    }
+
+    #[test]
+    fn keys_sort_in_canonical_order() {
+        // The example ordering of RFC 4034 §6.1.
+        let names = [
+            "example.",
+            "a.example.",
+            "yljkjljk.a.example.",
+            "Z.a.example.",
+            "zABC.a.EXAMPLE.",
+            "z.example.",
+            "*.z.example.",
+        ];
+        let mut keyed: Vec<_> = names.iter().map(|n| key_of(&wire(n)).unwrap()).collect();
+        let before = keyed.clone();
+        keyed.sort();
+        assert_eq!(keyed, before);
+        // \001 and \200 labels from the RFC example sort around '*'.
+        let a = key_of(&[1, 1, 1, b'z', 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 0]).unwrap();
+        let b = key_of(&wire("*.z.example.")).unwrap();
+        let c = key_of(&[1, 200, 1, b'z', 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 0]).unwrap();
+        assert!(a < b && b < c, "\\001.z < *.z < \\200.z");
+    }
+
+    #[test]
+    fn ancestor_key_is_prefix() {
+        let k = KeyBuf::new(&wire("www.Example.com.")).unwrap();
+        assert_eq!(k.labels(), 3);
+        assert_eq!(k.prefix(2), &*key_of(&wire("example.com.")).unwrap());
+        assert_eq!(k.prefix(0), b"");
+        assert_eq!(k.prefix(3), k.as_slice());
+    }
+
+    #[test]
+    fn key_round_trips_to_lowercase_name() {
+        let n = [3, b'W', 0, 1, 1, 0x01, 3, b'c', b'o', b'm', 0];
+        let k = key_of(&n).unwrap();
+        let mut out = Vec::new();
+        name_from_key(&k, &mut out);
+        assert_eq!(out, vec![3, b'w', 0, 1, 1, 0x01, 3, b'c', b'o', b'm', 0]);
+    }
+
+    #[test]
+    fn subdomain_and_strip() {
+        let n = wire("a.b.example.com.");
+        assert!(is_subdomain(&n, &wire("EXAMPLE.com.")));
+        assert!(is_subdomain(&n, ROOT));
+        assert!(!is_subdomain(&n, &wire("xample.com.")));
+        assert_eq!(strip_labels(&n, 2), &wire("example.com.")[..]);
+        assert_eq!(display(&n), "a.b.example.com.");
+        assert_eq!(wire_len(&n), Some(n.len()));
+        assert_eq!(wire_len(&[3, b'a']), None);
+    }
+}

@@ -1,0 +1,93 @@
+//! TCP: 2-octet length framing (RFC 1035 §4.2.2, RFC 7766), several
+//! queries per connection, an idle timeout and a connection cap.
+
+use super::Shutdown;
+use crate::query::{Answerer, Transport};
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+#[derive(Debug, Clone)]
+pub struct TcpSettings {
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+}
+
+/// Accepts connections on `listener` until `shutdown`.
+pub async fn serve_tcp(
+    listener: TcpListener,
+    answerer: Arc<Answerer>,
+    settings: TcpSettings,
+    shutdown: Shutdown,
+) {
+    let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = tick.tick() => {
+                if shutdown.is_triggered() { return; }
+                continue;
+            }
+        };
+        let (stream, peer) = match accepted {
+            Ok(got) => got,
+            Err(e) => {
+                tracing::warn!(error = %e, "TCP accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // At the cap, the new connection is closed at once rather than
+        // left waiting: the client can retry or use another server.
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "TCP connection refused: too many open");
+            drop(stream);
+            continue;
+        };
+        let answerer = answerer.clone();
+        let idle = settings.idle_timeout;
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection(stream, &answerer, idle, &shutdown).await {
+                tracing::debug!(error = %e, %peer, "TCP connection ended");
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    answerer: &Answerer,
+    idle: Duration,
+    shutdown: &Shutdown,
+) -> io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let mut request = vec![0u8; 65535];
+    let mut response = vec![0u8; 2 + 65535];
+    while !shutdown.is_triggered() {
+        let mut len = [0u8; 2];
+        match tokio::time::timeout(idle, stream.read_exact(&mut len)).await {
+            Err(_) => return Ok(()), // idle: close quietly
+            Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Ok(r) => r?,
+        };
+        let len = u16::from_be_bytes(len) as usize;
+        let Some(buf) = request.get_mut(..len) else {
+            return Ok(());
+        };
+        tokio::time::timeout(idle, stream.read_exact(buf))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "request body timed out"))??;
+        let Some(n) = answerer.answer(buf, Transport::Tcp, &mut response[2..]) else {
+            continue;
+        };
+        response[..2].copy_from_slice(&(n as u16).to_be_bytes());
+        stream.write_all(&response[..2 + n]).await?;
+    }
+    Ok(())
+}

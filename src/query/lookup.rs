@@ -1,0 +1,354 @@
+//! The lookup of RFC 1034 §4.3.2 over one zone version, writing the
+//! answer as it goes.
+
+use crate::name::{self, KeyBuf, MAX_NAME_LEN};
+use crate::wire::{flag, rcode, Mark, MessageWriter, Owner, Section, WriteError};
+use crate::zone::{flags, rtype, Node, Rrset, ZoneVersion};
+
+/// Longest CNAME/DNAME chain followed inside a zone before giving up, as
+/// a guard against loops (the records so far are returned).
+const MAX_CHAIN: usize = 16;
+/// Names whose addresses go into the additional section, at most.
+const MAX_ADDITIONAL: usize = 32;
+
+/// Where the search for a name ended.
+enum Found<'v> {
+    /// The name exists (perhaps as an empty non-terminal).
+    Exact(&'v Node),
+    /// The name does not exist; a wildcard at its closest encloser does.
+    Wildcard(&'v Node),
+    /// The name is at or below a delegation with this many labels.
+    Referral(&'v Node, usize),
+    /// The name is below a DNAME with this many labels.
+    Dname(&'v Node, usize),
+    /// The name does not exist and no wildcard matches.
+    NxDomain,
+}
+
+/// Searches for the name whose key is `key` (RFC 1034 §4.3.2 step 3).
+fn find<'v>(zone: &'v ZoneVersion, key: &KeyBuf, qtype: u16) -> Found<'v> {
+    let apex_depth = zone.origin_labels();
+    let depth = key.labels();
+    let mut closest = zone.apex();
+    let mut closest_depth = apex_depth;
+    for d in apex_depth..=depth {
+        let node = if d == apex_depth {
+            zone.apex()
+        } else {
+            match zone.get(key.prefix(d)) {
+                Some(node) => node,
+                None => break,
+            }
+        };
+        closest = node;
+        closest_depth = d;
+        if d < depth {
+            if node.has_flag(flags::CUT) {
+                return Found::Referral(node, d);
+            }
+            if node.has_flag(flags::DNAME) {
+                return Found::Dname(node, d);
+            }
+        } else if node.has_flag(flags::CUT) && qtype != rtype::DS {
+            // RFC 4035 §3.1.4.1: DS is the parent's, answered here.
+            return Found::Referral(node, d);
+        }
+    }
+    if closest_depth == depth {
+        return Found::Exact(closest);
+    }
+    // RFC 4592 §3.3.1: only the wildcard child of the closest encloser.
+    let encloser = key.prefix(closest_depth);
+    let mut wild = [0u8; name::MAX_KEY_LEN + 2];
+    let Some(slot) = wild.get_mut(..encloser.len()) else {
+        return Found::NxDomain;
+    };
+    slot.copy_from_slice(encloser);
+    wild[encloser.len()] = b'*';
+    wild[encloser.len() + 1] = 0;
+    match zone.get(&wild[..encloser.len() + 2]) {
+        Some(node) => Found::Wildcard(node),
+        None => Found::NxDomain,
+    }
+}
+
+/// State of one answer being written.
+struct Answer<'v, 'w, 'b> {
+    zone: &'v ZoneVersion,
+    w: &'w mut MessageWriter<'b>,
+    dnssec_ok: bool,
+    /// Names whose A/AAAA belong in the additional section.
+    additional: [&'v [u8]; MAX_ADDITIONAL],
+    nadditional: usize,
+    /// Whether the additional names are glue of a referral (then they
+    /// must fit, RFC 9471) rather than optional data.
+    glue: bool,
+    /// Just after the question: where a truncated response is cut.
+    start: Mark,
+}
+
+/// Resolves `qname`/`qtype` in `zone` and writes the answer into `w`,
+/// whose header and question are already written.
+pub fn resolve(zone: &ZoneVersion, qname: &[u8], qtype: u16, dnssec_ok: bool, w: &mut MessageWriter<'_>) {
+    let start = w.mark();
+    let mut a = Answer {
+        zone,
+        w,
+        dnssec_ok,
+        additional: [&[]; MAX_ADDITIONAL],
+        nadditional: 0,
+        glue: false,
+        start,
+    };
+    a.w.set_flags(a.w.flags() | flag::AA);
+    if a.run(qname, qtype).is_err() {
+        a.truncate();
+        return;
+    }
+    if a.write_additional().is_err() && a.glue {
+        a.truncate();
+    }
+}
+
+impl<'v> Answer<'v, '_, '_> {
+    /// The response does not fit: TC=1 and empty sections, so the client
+    /// retries over TCP (RFC 1035 §4.2.1, RFC 2181 §9).
+    fn truncate(&mut self) {
+        self.w.rollback(self.start);
+        let flags = self.w.flags() | flag::TC;
+        self.w.set_flags(flags);
+    }
+
+    fn run(&mut self, qname: &[u8], qtype: u16) -> Result<(), WriteError> {
+        let mut cur = [0u8; MAX_NAME_LEN];
+        let mut cur_len = qname.len().min(MAX_NAME_LEN);
+        cur[..cur_len].copy_from_slice(&qname[..cur_len]);
+        let mut first = true;
+        for _ in 0..MAX_CHAIN {
+            let name = &cur[..cur_len];
+            let Some(key) = KeyBuf::new(name) else {
+                return Ok(());
+            };
+            // A chain that leaves the zone ends here (RFC 1034 §4.3.2 3.a).
+            if !name::is_subdomain(name, self.zone.origin()) {
+                return Ok(());
+            }
+            let owner = if first {
+                Owner::Pointer(self.w.qname_offset())
+            } else {
+                Owner::Name(name)
+            };
+            let next: Option<&[u8]> = match find(self.zone, &key, qtype) {
+                Found::Exact(node) | Found::Wildcard(node) => {
+                    self.at_node(node, owner, qtype)?
+                }
+                Found::Referral(cut, depth) => {
+                    self.referral(cut, name::strip_labels(name, key.labels() - depth), first)?;
+                    None
+                }
+                Found::Dname(node, depth) => {
+                    let mut target = [0u8; MAX_NAME_LEN];
+                    match self.dname(node, name, owner, key.labels() - depth, &mut target)? {
+                        Some(len) => {
+                            cur[..len].copy_from_slice(&target[..len]);
+                            cur_len = len;
+                            first = false;
+                            continue;
+                        }
+                        None => return Ok(()),
+                    }
+                }
+                Found::NxDomain => {
+                    self.w.set_rcode(rcode::NXDOMAIN);
+                    self.negative_soa()?;
+                    None
+                }
+            };
+            match next {
+                Some(target) => {
+                    let len = target.len().min(MAX_NAME_LEN);
+                    cur[..len].copy_from_slice(&target[..len]);
+                    cur_len = len;
+                    first = false;
+                }
+                None => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers at an existing node (or a wildcard standing in for the
+    /// name). Returns a CNAME target to follow, if any.
+    fn at_node(&mut self, node: &'v Node, owner: Owner<'_>, qtype: u16) -> Result<Option<&'v [u8]>, WriteError> {
+        if node.has_flag(flags::CNAME) && qtype != rtype::CNAME {
+            if let Some(cname) = node.rrset(rtype::CNAME) {
+                self.put(Section::Answer, owner, cname, cname.ttl())?;
+                return Ok(cname.rdatas().next());
+            }
+        }
+        match qtype {
+            rtype::ANY => {
+                // RFC 8482 §4.1: one RRset is enough; the first in type
+                // order that is not DNSSEC metadata.
+                match node
+                    .rrsets()
+                    .iter()
+                    .find(|r| !matches!(r.rtype(), rtype::RRSIG | rtype::NSEC | rtype::NSEC3))
+                {
+                    Some(rrset) => self.put(Section::Answer, owner, rrset, rrset.ttl())?,
+                    None => self.negative_soa()?,
+                }
+            }
+            rtype::RRSIG => {
+                let mut any = false;
+                for rrset in node.rrsets() {
+                    if let Some(sigs) = rrset.sigs() {
+                        self.w.start_section(Section::Answer);
+                        self.w.rrset(owner, rtype::RRSIG, sigs.ttl, sigs.rdatas())?;
+                        any = true;
+                    } else if rrset.rtype() == rtype::RRSIG {
+                        self.w.start_section(Section::Answer);
+                        self.w.rrset(owner, rtype::RRSIG, rrset.ttl(), rrset.rdatas())?;
+                        any = true;
+                    }
+                }
+                if !any {
+                    self.negative_soa()?;
+                }
+            }
+            _ => match node.rrset(qtype) {
+                Some(rrset) => {
+                    self.put(Section::Answer, owner, rrset, rrset.ttl())?;
+                    self.note_additional(rrset);
+                }
+                None => self.negative_soa()?,
+            },
+        }
+        Ok(None)
+    }
+
+    /// A referral (RFC 1034 §4.3.2 3.b): NS of the cut in authority, not
+    /// authoritative unless earlier answers in a chain were.
+    fn referral(&mut self, cut: &'v Node, cut_name: &[u8], first: bool) -> Result<(), WriteError> {
+        if first {
+            let flags = self.w.flags() & !flag::AA;
+            self.w.set_flags(flags);
+        }
+        let Some(ns) = cut.rrset(rtype::NS) else {
+            return Ok(());
+        };
+        self.put(Section::Authority, Owner::Name(cut_name), ns, ns.ttl())?;
+        if let Some(ds) = cut.rrset(rtype::DS).filter(|_| self.dnssec_ok) {
+            self.put(Section::Authority, Owner::Name(cut_name), ds, ds.ttl())?;
+        }
+        self.glue = true;
+        self.note_additional(ns);
+        Ok(())
+    }
+
+    /// DNAME substitution (RFC 6672 §3.2): the DNAME, then a CNAME from
+    /// the query name to the substituted name, which is then followed.
+    /// Returns the length of the new name written to `target`.
+    fn dname(
+        &mut self,
+        node: &'v Node,
+        name: &[u8],
+        owner: Owner<'_>,
+        below: usize,
+        target: &mut [u8; MAX_NAME_LEN],
+    ) -> Result<Option<usize>, WriteError> {
+        let Some(dname) = node.rrset(rtype::DNAME) else {
+            return Ok(None);
+        };
+        let Some(dname_target) = dname.rdatas().next() else {
+            return Ok(None);
+        };
+        let dname_owner = name::strip_labels(name, below);
+        self.put(Section::Answer, Owner::Name(dname_owner), dname, dname.ttl())?;
+        let prefix_len = name.len() - dname_owner.len();
+        let total = prefix_len + dname_target.len();
+        if total > MAX_NAME_LEN {
+            // RFC 6672 §2.2: the substituted name would be too long.
+            self.w.set_rcode(rcode::YXDOMAIN);
+            return Ok(None);
+        }
+        target[..prefix_len].copy_from_slice(&name[..prefix_len]);
+        target[prefix_len..total].copy_from_slice(dname_target);
+        self.w.start_section(Section::Answer);
+        self.w
+            .rrset(owner, rtype::CNAME, dname.ttl(), std::iter::once(&target[..total]))?;
+        Ok(Some(total))
+    }
+
+    /// NODATA and NXDOMAIN: the SOA in authority with the negative TTL
+    /// (RFC 2308 §3, §5).
+    fn negative_soa(&mut self) -> Result<(), WriteError> {
+        let zone = self.zone;
+        if let Some(soa) = zone.soa() {
+            self.put(Section::Authority, Owner::Name(zone.origin()), soa, zone.negative_ttl())?;
+        }
+        Ok(())
+    }
+
+    /// Writes an RRset and, with DO, its signatures; all or nothing.
+    fn put(&mut self, section: Section, owner: Owner<'_>, rrset: &Rrset, ttl: u32) -> Result<(), WriteError> {
+        self.w.start_section(section);
+        let mark = self.w.mark();
+        self.w.rrset(owner, rrset.rtype(), ttl, rrset.rdatas())?;
+        if self.dnssec_ok {
+            if let Some(sigs) = rrset.sigs() {
+                if let Err(e) = self.w.rrset(owner, rtype::RRSIG, ttl.min(sigs.ttl), sigs.rdatas()) {
+                    self.w.rollback(mark);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Remembers the names an RRset points at whose addresses the client
+    /// will want next: NS (RFC 1034 §3.6.2), MX (RFC 1035 §3.3.9) and SRV
+    /// (RFC 2782) targets, as Knot and NSD do.
+    fn note_additional(&mut self, rrset: &'v Rrset) {
+        let skip = match rrset.rtype() {
+            rtype::NS => 0,
+            rtype::MX => 2,
+            rtype::SRV => 6,
+            _ => return,
+        };
+        for rdata in rrset.rdatas() {
+            if let Some(target) = rdata.get(skip..) {
+                if self.nadditional < MAX_ADDITIONAL && name::wire_len(target).is_some() {
+                    self.additional[self.nadditional] = target;
+                    self.nadditional += 1;
+                }
+            }
+        }
+    }
+
+    /// A and AAAA of the noted names that the zone holds.
+    fn write_additional(&mut self) -> Result<(), WriteError> {
+        let zone = self.zone;
+        for i in 0..self.nadditional {
+            let target = self.additional[i];
+            if !name::is_subdomain(target, zone.origin()) {
+                continue;
+            }
+            let Some(key) = KeyBuf::new(target) else {
+                continue;
+            };
+            let Some(node) = zone.get(key.as_slice()) else {
+                continue;
+            };
+            if node.has_flag(flags::BELOW_CUT) && !self.glue {
+                continue;
+            }
+            for t in [rtype::A, rtype::AAAA] {
+                if let Some(rrset) = node.rrset(t) {
+                    self.put(Section::Additional, Owner::Name(target), rrset, rrset.ttl())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

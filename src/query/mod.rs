@@ -1,0 +1,214 @@
+//! Answering queries from the zone store (RFC 1034 §4.3.2, RFC 2308,
+//! RFC 4592, RFC 6672, RFC 6891, RFC 8482).
+//!
+//! [`Answerer::answer`] turns one request into one response in a caller's
+//! buffer. It allocates nothing and takes no lock: the zone table and each
+//! zone's current version are read through `arc_swap` guards, so a reload
+//! or transfer publishing a new version never blocks a query.
+
+mod lookup;
+mod stats;
+
+pub use stats::QueryStats;
+
+use crate::name::KeyBuf;
+use crate::wire::{
+    self, flag, opcode, option, parse_request, rcode, MessageWriter, ParseError, Request,
+};
+use crate::zone::{rtype, SharedZoneTable};
+use std::sync::Arc;
+
+/// How a request arrived; decides the size limit of the response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// Settings of the query path.
+#[derive(Debug, Clone)]
+pub struct QueryConfig {
+    /// The EDNS UDP payload size we offer and the most we send
+    /// (RFC 6891 §6.2.5; 1232 avoids IP fragmentation, DNS Flag Day 2020).
+    pub edns_udp_max: u16,
+    /// NSID (RFC 5001) sent to clients that ask for it.
+    pub nsid: Option<Box<[u8]>>,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            edns_udp_max: 1232,
+            nsid: None,
+        }
+    }
+}
+
+/// Answers queries; shared by all listener threads.
+pub struct Answerer {
+    zones: Arc<SharedZoneTable>,
+    config: QueryConfig,
+    stats: Arc<QueryStats>,
+}
+
+/// Largest response over UDP without EDNS (RFC 1035 §4.2.1).
+const UDP_PLAIN_MAX: usize = 512;
+
+impl Answerer {
+    pub fn new(zones: Arc<SharedZoneTable>, config: QueryConfig, stats: Arc<QueryStats>) -> Self {
+        Answerer {
+            zones,
+            config,
+            stats,
+        }
+    }
+
+    pub fn stats(&self) -> &QueryStats {
+        &self.stats
+    }
+
+    /// Answers `msg` into `out` (which should hold 65535 octets); returns
+    /// the response length, or `None` when the request is to be dropped.
+    pub fn answer(&self, msg: &[u8], transport: Transport, out: &mut [u8]) -> Option<usize> {
+        let req = match parse_request(msg) {
+            Ok(req) => req,
+            Err(ParseError::Drop(reason)) => {
+                self.stats.count_dropped();
+                tracing::debug!(reason, "request dropped");
+                return None;
+            }
+            Err(ParseError::FormErr {
+                id,
+                flags,
+                reason,
+                question_end,
+            }) => {
+                self.stats.count_malformed();
+                tracing::debug!(reason, "malformed request: FORMERR");
+                return Some(formerr(msg, id, flags, question_end, out));
+            }
+        };
+        let len = self.respond(&req, transport, out);
+        let flags = u16::from_be_bytes([out[2], out[3]]);
+        self.stats.count_rcode(flags & 0x0f);
+        if flags & flag::TC != 0 {
+            self.stats.count_truncated();
+        }
+        Some(len)
+    }
+
+    fn respond(&self, req: &Request<'_>, transport: Transport, out: &mut [u8]) -> usize {
+        let limit = match (transport, req.edns) {
+            (Transport::Tcp, _) => wire::MAX_MESSAGE,
+            (Transport::Udp, None) => UDP_PLAIN_MAX,
+            (Transport::Udp, Some(e)) => {
+                (e.udp_size.min(self.config.edns_udp_max) as usize).max(UDP_PLAIN_MAX)
+            }
+        };
+        let mut w = MessageWriter::new(out, limit);
+        // RFC 1035 §4.1.1: RD is copied; RFC 4035 §3.1.6: so is CD.
+        let flags = flag::QR | (req.flags & (0x7800 | flag::RD | flag::CD));
+        w.header(req.id, flags);
+        let nsid = match (&self.config.nsid, req.edns) {
+            (Some(nsid), Some(e)) if e.nsid => Some(&nsid[..]),
+            _ => None,
+        };
+        let opt_len = 11 + nsid.map_or(0, |n| 4 + n.len());
+        if req.edns.is_some() {
+            w.reserve(opt_len);
+        }
+        // The question always fits: it came in a message of at most 512
+        // octets over UDP, or of any size over TCP.
+        if w.question(&req.message[wire::HEADER_LEN..req.question_end]).is_err() {
+            w.set_rcode(rcode::FORMERR);
+        } else {
+            self.dispatch(req, &mut w);
+        }
+        let Some(edns) = req.edns else {
+            return w.finish();
+        };
+        w.release(opt_len);
+        let ext = if edns.version > 0 { 1 } else { 0 };
+        let mut options: [(u16, &[u8]); 1] = [(0, &[])];
+        let n = match nsid {
+            Some(id) => {
+                options[0] = (option::NSID, id);
+                1
+            }
+            None => 0,
+        };
+        let _ = w.opt(self.config.edns_udp_max, ext, edns.dnssec_ok, &options[..n]);
+        w.finish()
+    }
+
+    fn dispatch(&self, req: &Request<'_>, w: &mut MessageWriter<'_>) {
+        if let Some(e) = req.edns {
+            if e.version > 0 {
+                // RFC 6891 §6.1.3: BADVERS = 16, upper bits in the OPT.
+                w.set_rcode(rcode::BADVERS & 0x0f);
+                return;
+            }
+        }
+        if req.opcode() != opcode::QUERY {
+            w.set_rcode(rcode::NOTIMP);
+            return;
+        }
+        let q = req.question;
+        if q.qclass != wire::CLASS_IN {
+            w.set_rcode(rcode::REFUSED);
+            return;
+        }
+        match q.qtype {
+            rtype::OPT | rtype::TSIG | rtype::TKEY => {
+                w.set_rcode(rcode::FORMERR);
+                return;
+            }
+            rtype::MAILA | rtype::MAILB => {
+                w.set_rcode(rcode::NOTIMP);
+                return;
+            }
+            // Zone transfers need an ACL that allows them; none does yet.
+            rtype::AXFR | rtype::IXFR => {
+                w.set_rcode(rcode::REFUSED);
+                return;
+            }
+            _ => {}
+        }
+        let Some(qkey) = KeyBuf::new(q.name) else {
+            w.set_rcode(rcode::FORMERR);
+            return;
+        };
+        let table = self.zones.load();
+        let Some(mut zone) = table.find(&qkey) else {
+            w.set_rcode(rcode::REFUSED);
+            return;
+        };
+        // RFC 4035 §3.1.4.1: a DS query for the apex of a zone we serve is
+        // answered from its parent, when we serve that too.
+        if q.qtype == rtype::DS && qkey.labels() > 0 && zone.key() == qkey.as_slice() {
+            if let Some(parent) = table.find_parent(&qkey) {
+                zone = parent;
+            }
+        }
+        let version = zone.current();
+        let Some(version) = version.as_deref() else {
+            w.set_rcode(rcode::SERVFAIL);
+            return;
+        };
+        let dnssec_ok = req.edns.is_some_and(|e| e.dnssec_ok);
+        lookup::resolve(version, q.name, q.qtype, dnssec_ok, w);
+    }
+}
+
+/// A FORMERR response: header (id, opcode, RD copied), and the question
+/// when it could be read.
+fn formerr(msg: &[u8], id: u16, flags: u16, question_end: Option<usize>, out: &mut [u8]) -> usize {
+    let mut w = MessageWriter::new(out, wire::MAX_MESSAGE);
+    w.header(id, flag::QR | (flags & (0x7800 | flag::RD | flag::CD)) | rcode::FORMERR);
+    if let Some(end) = question_end {
+        if let Some(q) = msg.get(wire::HEADER_LEN..end) {
+            let _ = w.question(q);
+        }
+    }
+    w.finish()
+}

@@ -1,0 +1,59 @@
+//! DNS messages on the wire: parsing requests and writing responses.
+//!
+//! Why not `domain`'s message builder here: the query path must allocate
+//! nothing per query, and `domain` 0.12.3's compressors keep their state in
+//! heap maps (and its `unstable-new` compressor writes wrong pointers). This
+//! module writes into a caller-owned buffer with a fixed-size compression
+//! table. Parsing is equally small: a query is a header, one question and
+//! perhaps an OPT record (RFC 1035 §4.1, RFC 6891 §6.1).
+
+mod request;
+mod writer;
+
+pub use request::{parse_request, Edns, ParseError, Question, Request};
+pub use writer::{Mark, MessageWriter, Owner, Section, WriteError};
+
+/// Response codes (RFC 1035 §4.1.1, RFC 6891 §9).
+pub mod rcode {
+    pub const NOERROR: u16 = 0;
+    pub const FORMERR: u16 = 1;
+    pub const SERVFAIL: u16 = 2;
+    pub const NXDOMAIN: u16 = 3;
+    pub const NOTIMP: u16 = 4;
+    pub const REFUSED: u16 = 5;
+    pub const YXDOMAIN: u16 = 6;
+    pub const NOTAUTH: u16 = 9;
+    pub const BADVERS: u16 = 16;
+}
+
+/// Opcodes (RFC 1035 §4.1.1, RFC 1996, RFC 2136).
+pub mod opcode {
+    pub const QUERY: u8 = 0;
+    pub const NOTIFY: u8 = 4;
+    pub const UPDATE: u8 = 5;
+}
+
+/// Header flag bits, as in the 16-bit flags word.
+pub mod flag {
+    pub const QR: u16 = 0x8000;
+    pub const AA: u16 = 0x0400;
+    pub const TC: u16 = 0x0200;
+    pub const RD: u16 = 0x0100;
+    pub const RA: u16 = 0x0080;
+    pub const AD: u16 = 0x0020;
+    pub const CD: u16 = 0x0010;
+}
+
+/// EDNS option codes we understand (IANA registry).
+pub mod option {
+    pub const NSID: u16 = 3;
+    pub const EXPIRE: u16 = 9;
+    pub const COOKIE: u16 = 10;
+}
+
+/// Class IN.
+pub const CLASS_IN: u16 = 1;
+/// The size of a DNS header.
+pub const HEADER_LEN: usize = 12;
+/// Largest DNS message (TCP framing limit).
+pub const MAX_MESSAGE: usize = 65535;

@@ -1,0 +1,302 @@
+//! Parsing an incoming request without copying or allocating.
+
+use super::{HEADER_LEN, MAX_MESSAGE};
+use crate::name::MAX_NAME_LEN;
+
+/// The question of a request; `name` is a slice of the message, in the
+/// case the client used.
+#[derive(Debug, Clone, Copy)]
+pub struct Question<'a> {
+    pub name: &'a [u8],
+    pub qtype: u16,
+    pub qclass: u16,
+}
+
+/// What the client said in its OPT record (RFC 6891 §6.1.3).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Edns {
+    pub udp_size: u16,
+    pub version: u8,
+    pub dnssec_ok: bool,
+    pub nsid: bool,
+    pub expire: bool,
+}
+
+/// A parsed request. Sections other than the question and OPT are only
+/// checked for well-formedness here; later layers (NOTIFY, UPDATE, TSIG)
+/// read them from `message` themselves.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub message: &'a [u8],
+    pub id: u16,
+    /// The flags word as received.
+    pub flags: u16,
+    pub question: Question<'a>,
+    /// Offset just past the question.
+    pub question_end: usize,
+    pub edns: Option<Edns>,
+}
+
+impl Request<'_> {
+    pub fn opcode(&self) -> u8 {
+        ((self.flags >> 11) & 0x0f) as u8
+    }
+}
+
+/// Why a request could not be parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// Too short to have a header, or itself a response: no answer at all.
+    #[error("message dropped ({0})")]
+    Drop(&'static str),
+    /// Broken after the header: answered with FORMERR, echoing the id and
+    /// opcode (and the question, when `question_end` is set).
+    #[error("malformed request ({reason})")]
+    FormErr {
+        id: u16,
+        flags: u16,
+        reason: &'static str,
+        question_end: Option<usize>,
+    },
+}
+
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn u8(&mut self) -> Option<u8> {
+        let b = *self.buf.get(self.pos)?;
+        self.pos += 1;
+        Some(b)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        let b = self.buf.get(self.pos..self.pos + 2)?;
+        self.pos += 2;
+        Some(u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        let b = self.buf.get(self.pos..self.pos + 4)?;
+        self.pos += 4;
+        Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let b = self.buf.get(self.pos..self.pos + n)?;
+        self.pos += n;
+        Some(b)
+    }
+
+    /// An uncompressed name (the question): returns its slice.
+    fn plain_name(&mut self) -> Result<&'a [u8], &'static str> {
+        let start = self.pos;
+        loop {
+            let len = self.u8().ok_or("truncated name")?;
+            match len {
+                0 => break,
+                1..=63 => {
+                    self.bytes(len as usize).ok_or("truncated name")?;
+                }
+                0xc0..=0xff => return Err("compressed question name"),
+                _ => return Err("bad label type"),
+            }
+            if self.pos - start > MAX_NAME_LEN {
+                return Err("name too long");
+            }
+        }
+        if self.pos - start > MAX_NAME_LEN {
+            return Err("name too long");
+        }
+        Ok(&self.buf[start..self.pos])
+    }
+
+    /// Skips a possibly compressed name; returns whether it is the root.
+    fn skip_name(&mut self) -> Result<bool, &'static str> {
+        let start = self.pos;
+        loop {
+            let len = self.u8().ok_or("truncated name")?;
+            match len {
+                0 => return Ok(self.pos - start == 1),
+                1..=63 => {
+                    self.bytes(len as usize).ok_or("truncated name")?;
+                }
+                0xc0..=0xff => {
+                    self.u8().ok_or("truncated name")?;
+                    return Ok(false);
+                }
+                _ => return Err("bad label type"),
+            }
+            if self.pos - start > MAX_NAME_LEN {
+                return Err("name too long");
+            }
+        }
+    }
+}
+
+/// Parses a request (RFC 1035 §4.1). Never panics on any input.
+pub fn parse_request(msg: &[u8]) -> Result<Request<'_>, ParseError> {
+    if msg.len() < HEADER_LEN {
+        return Err(ParseError::Drop("shorter than a header"));
+    }
+    if msg.len() > MAX_MESSAGE {
+        return Err(ParseError::Drop("longer than a DNS message"));
+    }
+    let id = u16::from_be_bytes([msg[0], msg[1]]);
+    let flags = u16::from_be_bytes([msg[2], msg[3]]);
+    if flags & super::flag::QR != 0 {
+        return Err(ParseError::Drop("a response, not a request"));
+    }
+    let count = |i: usize| u16::from_be_bytes([msg[4 + 2 * i], msg[5 + 2 * i]]);
+    let (qd, an, ns, ar) = (count(0), count(1), count(2), count(3));
+    let formerr = |reason, question_end| ParseError::FormErr {
+        id,
+        flags,
+        reason,
+        question_end,
+    };
+    if qd != 1 {
+        return Err(formerr("QDCOUNT is not 1", None));
+    }
+    let mut cur = Cursor {
+        buf: msg,
+        pos: HEADER_LEN,
+    };
+    let name = cur.plain_name().map_err(|r| formerr(r, None))?;
+    let qtype = cur.u16().ok_or(formerr("truncated question", None))?;
+    let qclass = cur.u16().ok_or(formerr("truncated question", None))?;
+    let question_end = cur.pos;
+    let question = Question {
+        name,
+        qtype,
+        qclass,
+    };
+    let fe = |r| formerr(r, Some(question_end));
+    for _ in 0..(an as usize + ns as usize) {
+        skip_record(&mut cur).map_err(fe)?;
+    }
+    let mut edns = None;
+    for _ in 0..ar {
+        let owner_is_root = cur.skip_name().map_err(fe)?;
+        let rtype = cur.u16().ok_or(fe("truncated record"))?;
+        let class = cur.u16().ok_or(fe("truncated record"))?;
+        let ttl = cur.u32().ok_or(fe("truncated record"))?;
+        let rdlen = cur.u16().ok_or(fe("truncated record"))?;
+        let rdata = cur.bytes(rdlen as usize).ok_or(fe("truncated record"))?;
+        if rtype != crate::zone::rtype::OPT {
+            continue;
+        }
+        if edns.is_some() {
+            return Err(fe("more than one OPT record"));
+        }
+        if !owner_is_root {
+            return Err(fe("OPT owner is not the root"));
+        }
+        edns = Some(parse_opt(class, ttl, rdata).ok_or(fe("malformed OPT options"))?);
+    }
+    if cur.pos != msg.len() {
+        return Err(fe("trailing data after the last record"));
+    }
+    Ok(Request {
+        message: msg,
+        id,
+        flags,
+        question,
+        question_end,
+        edns,
+    })
+}
+
+fn skip_record(cur: &mut Cursor<'_>) -> Result<(), &'static str> {
+    cur.skip_name()?;
+    cur.bytes(8).ok_or("truncated record")?;
+    let rdlen = cur.u16().ok_or("truncated record")?;
+    cur.bytes(rdlen as usize).ok_or("truncated record")?;
+    Ok(())
+}
+
+/// RFC 6891 §6.1.3: CLASS is the payload size, TTL holds the extended
+/// RCODE, version and flags; options are (code, length, data) triples.
+fn parse_opt(class: u16, ttl: u32, rdata: &[u8]) -> Option<Edns> {
+    let mut edns = Edns {
+        udp_size: class,
+        version: (ttl >> 16) as u8,
+        dnssec_ok: ttl & 0x8000 != 0,
+        ..Edns::default()
+    };
+    let mut cur = Cursor { buf: rdata, pos: 0 };
+    while cur.pos < rdata.len() {
+        let code = cur.u16()?;
+        let len = cur.u16()?;
+        cur.bytes(len as usize)?;
+        match code {
+            super::option::NSID => edns.nsid = true,
+            super::option::EXPIRE => edns.expire = true,
+            _ => {} // RFC 6891 §6.1.2: unknown options are ignored.
+        }
+    }
+    Some(edns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(qd: u16, tail: &[u8]) -> Vec<u8> {
+        let mut m = vec![0x12, 0x34, 0x01, 0x00, 0, qd as u8, 0, 0, 0, 0, 0, 0];
+        m.extend_from_slice(tail);
+        m
+    }
+
+    #[test]
+    fn parses_plain_query() {
+        let m = query(1, b"\x03www\x07example\x00\x00\x01\x00\x01");
+        let r = parse_request(&m).unwrap();
+        assert_eq!(r.id, 0x1234);
+        assert_eq!(r.question.name, b"\x03www\x07example\x00");
+        assert_eq!(r.question.qtype, 1);
+        assert!(r.edns.is_none());
+    }
+
+    #[test]
+    fn qdcount_zero_is_formerr() {
+        let m = query(0, b"");
+        assert!(matches!(parse_request(&m), Err(ParseError::FormErr { .. })));
+    }
+
+    #[test]
+    fn two_opt_records_are_formerr() {
+        let opt = b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00";
+        let mut m = query(1, b"\x00\x00\x01\x00\x01");
+        m[11] = 2;
+        m.extend_from_slice(opt);
+        m.extend_from_slice(opt);
+        assert!(matches!(
+            parse_request(&m),
+            Err(ParseError::FormErr { reason: "more than one OPT record", .. })
+        ));
+    }
+
+    #[test]
+    fn opt_fields_are_read() {
+        let mut m = query(1, b"\x00\x00\x01\x00\x01");
+        m[11] = 1;
+        m.extend_from_slice(b"\x00\x00\x29\x04\xd0\x00\x01\x80\x00\x00\x08\x00\x03\x00\x00\x00\x63\x00\x00");
+        let e = parse_request(&m).unwrap().edns.unwrap();
+        assert_eq!((e.udp_size, e.version, e.dnssec_ok, e.nsid), (1232, 1, true, true));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut seed = 0x9e3779b97f4a7c15u64;
+        for len in 0..600 {
+            let mut m = Vec::with_capacity(len);
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                m.push(seed as u8);
+            }
+            let _ = parse_request(&m);
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Record data of one entry to uncompressed wire format.
+//!
+//! Most types go through `domain`'s `ZoneRecordData::scan`; CSYNC and SPF,
+//! which it lacks, are handled here, and SOA timers get BIND's TTL units
+//! converted first.
+
+use std::convert::Infallible;
+
+use domain::base::iana::Rtype;
+use domain::base::name::ParsedName;
+use domain::base::rdata::{ComposeRecordData, ParseRecordData};
+use domain::base::Name;
+use domain::dep::octseq::parse::Parser;
+use domain::rdata::{Txt, ZoneRecordData};
+
+use super::lexer::Token;
+use super::scanner::{ScanError, TokenScanner};
+use super::ttl::{parse_ttl, TtlError};
+use crate::rdata::csync::Csync;
+use crate::rdata::rtype_to_presentation;
+
+pub const SOA: u16 = 6;
+pub const SPF: u16 = 99;
+pub const CSYNC: u16 = 62;
+
+/// Longest rdata, as RDLENGTH is 16 bits (RFC 1035 §3.2.1).
+const MAX_RDATA: usize = 65535;
+
+/// A problem with the rdata of an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RdataError {
+    /// Line of the offending token, when one is to blame.
+    pub line: Option<u32>,
+    pub message: String,
+}
+
+impl RdataError {
+    fn new(line: Option<u32>, message: String) -> Self {
+        RdataError { line, message }
+    }
+}
+
+/// Parses the rdata tokens of a record of type `rtype`; relative names get
+/// `origin` appended.
+pub fn parse_rdata(rtype: u16, tokens: &[Token], origin: &[u8]) -> Result<Vec<u8>, RdataError> {
+    let type_name = rtype_to_presentation(rtype);
+    // RFC 3597 §5: `\#` only counts unquoted.
+    let generic = tokens
+        .first()
+        .is_some_and(|t| !t.quoted && t.text == "\\#");
+
+    if rtype == CSYNC && !generic {
+        return parse_csync(tokens);
+    }
+
+    let converted;
+    let tokens = if rtype == SOA && !generic {
+        converted = convert_soa_timers(tokens)?;
+        converted.as_slice()
+    } else {
+        tokens
+    };
+
+    let mut scanner = TokenScanner::new(tokens, origin);
+    let scanned = if rtype == SPF && !generic {
+        // SPF has the same format as TXT (RFC 7208 §3.1 kept RFC 4408's).
+        Txt::<Vec<u8>>::scan(&mut scanner).map(|txt| compose(&txt))
+    } else {
+        ZoneRecordData::<Vec<u8>, Name<Vec<u8>>>::scan(Rtype::from_int(rtype), &mut scanner)
+            .map(|data| compose(&data))
+    };
+    let wire = match scanned {
+        Ok(wire) => wire,
+        Err(err) => return Err(describe_scan_error(&type_name, err, &scanner, tokens)),
+    };
+    if let Some(extra) = scanner.remaining().first() {
+        return Err(RdataError::new(
+            Some(extra.line),
+            format!("trailing data \"{}\"", extra.text),
+        ));
+    }
+    if wire.len() > MAX_RDATA {
+        return Err(RdataError::new(
+            None,
+            format!("{type_name} rdata longer than {MAX_RDATA} octets"),
+        ));
+    }
+    if generic {
+        check_generic(rtype, &type_name, &wire)?;
+    }
+    Ok(wire)
+}
+
+fn compose<R: ComposeRecordData>(data: &R) -> Vec<u8> {
+    let mut out = Vec::new();
+    let res: Result<(), Infallible> = data.compose_rdata(&mut out);
+    match res {
+        Ok(()) => out,
+        Err(never) => match never {},
+    }
+}
+
+fn describe_scan_error(
+    type_name: &str,
+    err: ScanError,
+    scanner: &TokenScanner<'_>,
+    tokens: &[Token],
+) -> RdataError {
+    let token = if err.end_of_entry {
+        None
+    } else {
+        scanner.last_token()
+    };
+    let line = token.map(|t| t.line).or_else(|| tokens.last().map(|t| t.line));
+    let message = match (err.message.as_ref(), token) {
+        ("expected IPv4 address", Some(t)) => format!("invalid IPv4 address \"{}\"", t.text),
+        ("expected IPv6 address", Some(t)) => format!("invalid IPv6 address \"{}\"", t.text),
+        ("unknown record type with concrete data", _) => {
+            return RdataError::new(
+                tokens.first().map(|t| t.line),
+                format!(
+                    "no presentation format known for type {type_name}; \
+                     write it in the RFC 3597 form \"\\# <length> <hex>\""
+                ),
+            );
+        }
+        (msg, Some(t)) if !err.names_token => format!("{msg} at \"{}\"", t.text),
+        (msg, _) => msg.to_string(),
+    };
+    RdataError::new(line, format!("bad {type_name} rdata: {message}"))
+}
+
+fn parse_csync(tokens: &[Token]) -> Result<Vec<u8>, RdataError> {
+    let csync = Csync::parse_presentation(tokens.iter().map(|t| t.text.as_str()))
+        .map_err(|e| RdataError::new(tokens.first().map(|t| t.line), format!("bad CSYNC rdata: {e}")))?;
+    let mut wire = Vec::new();
+    csync.to_wire(&mut wire);
+    Ok(wire)
+}
+
+/// Rewrites REFRESH, RETRY, EXPIRE and MINIMUM given with BIND's units
+/// (`1h`, `2w`) as plain seconds, which is all `domain` reads. The serial
+/// stays as written: it is a number, not a duration.
+fn convert_soa_timers(tokens: &[Token]) -> Result<Vec<Token>, RdataError> {
+    const FIELDS: [&str; 4] = ["refresh", "retry", "expire", "minimum"];
+    let mut out = tokens.to_vec();
+    for (field, token) in FIELDS.iter().zip(out.iter_mut().skip(3)) {
+        if token.quoted || token.text.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        match parse_ttl(&token.text) {
+            Ok(secs) => token.text = secs.to_string(),
+            Err(TtlError::Range) => {
+                return Err(RdataError::new(
+                    Some(token.line),
+                    format!("bad SOA rdata: {field} \"{}\" is too large", token.text),
+                ))
+            }
+            Err(TtlError::Syntax) => {
+                return Err(RdataError::new(
+                    Some(token.line),
+                    format!("bad SOA rdata: invalid {field} \"{}\"", token.text),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Generic rdata for a type with a known format must still be valid for
+/// that type, or the server would hand out records it cannot itself read.
+fn check_generic(rtype: u16, type_name: &str, wire: &[u8]) -> Result<(), RdataError> {
+    let invalid = |detail: String| {
+        RdataError::new(
+            None,
+            format!("bad {type_name} rdata: \\# data is not valid {type_name} rdata: {detail}"),
+        )
+    };
+    if rtype == CSYNC {
+        return Csync::from_wire(wire).map(|_| ()).map_err(|e| invalid(e.to_string()));
+    }
+    if rtype == SPF {
+        return check_charstrs(wire).map_err(invalid);
+    }
+    let mut parser = Parser::from_ref(wire);
+    match ZoneRecordData::<&[u8], ParsedName<&[u8]>>::parse_rdata(Rtype::from_int(rtype), &mut parser) {
+        Ok(_) if parser.remaining() > 0 => Err(invalid(format!(
+            "{} octets left over",
+            parser.remaining()
+        ))),
+        Ok(_) => Ok(()),
+        Err(e) => Err(invalid(e.to_string())),
+    }
+}
+
+fn check_charstrs(mut wire: &[u8]) -> Result<(), String> {
+    if wire.is_empty() {
+        return Err("no character string".to_string());
+    }
+    while let Some((&len, rest)) = wire.split_first() {
+        wire = rest
+            .get(usize::from(len)..)
+            .ok_or_else(|| "character string runs past the end".to_string())?;
+    }
+    Ok(())
+}
+
+/// The SOA MINIMUM field: the last four octets of SOA rdata (RFC 1035
+/// §3.3.13).
+pub fn soa_minimum(rdata: &[u8]) -> Option<u32> {
+    let start = rdata.len().checked_sub(4)?;
+    let bytes: [u8; 4] = rdata.get(start..)?.try_into().ok()?;
+    Some(u32::from_be_bytes(bytes))
+}
