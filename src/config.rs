@@ -122,7 +122,10 @@ impl Config {
             let origin = parse_zone_name(&zone.name)
                 .map_err(|e| format!("zone[{i}].name: {:?}: {e}", zone.name))?;
             if !seen.insert(origin) {
-                return Err(format!("zone[{i}].name: zone {:?} is configured twice", zone.name));
+                return Err(format!(
+                    "zone[{i}].name: zone {:?} is configured twice",
+                    zone.name
+                ));
             }
             if zone.role == Role::Secondary {
                 return Err(format!(
@@ -154,7 +157,10 @@ pub fn parse_zone_name(text: &str) -> Result<Vec<u8>, String> {
             if label.len() > 63 {
                 return Err("label longer than 63 octets".into());
             }
-            if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            if !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
                 return Err("only letters, digits, '-' and '_' are allowed".into());
             }
             wire.push(label.len() as u8);
@@ -188,8 +194,8 @@ mod tests {
     #[test]
     fn duplicate_zone_is_rejected() {
         let z = "[[zone]]\nname = \"Example.com\"\nfile = \"x\"\nrole = \"primary\"\n";
-        let err = Config::parse(&format!("{z}{}", z.replace("Example.com", "example.com.")))
-            .unwrap_err();
+        let err =
+            Config::parse(&format!("{z}{}", z.replace("Example.com", "example.com."))).unwrap_err();
         assert!(err.contains("configured twice"), "{err}");
     }
 

@@ -26,7 +26,11 @@ pub struct LoadOptions {
 }
 
 /// Reads, checks and builds the zone `origin` (wire format) from `path`.
-pub fn load_zone_file(path: &Path, origin: &[u8], opts: &LoadOptions) -> Result<LoadedZone, LoadError> {
+pub fn load_zone_file(
+    path: &Path,
+    origin: &[u8],
+    opts: &LoadOptions,
+) -> Result<LoadedZone, LoadError> {
     let mut parse_opts = ParseOptions::new(origin.to_vec());
     parse_opts.allow_include_anywhere = opts.include_anywhere;
     let parsed = zonefile::parse_file(path, &parse_opts).map_err(|errors| LoadError {

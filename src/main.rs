@@ -9,7 +9,11 @@ use zonesync::config::{self, Config};
 use zonesync::loader::{self, LoadOptions};
 
 #[derive(Parser)]
-#[command(name = "zonesync", version, about = "Authoritative DNS server built around zone replication")]
+#[command(
+    name = "zonesync",
+    version,
+    about = "Authoritative DNS server built around zone replication"
+)]
 struct Cli {
     /// Log filter, e.g. "info", "debug", "zonesync=debug" (or RUST_LOG).
     #[arg(long, global = true, default_value = "info")]
@@ -73,7 +77,7 @@ fn serve(path: PathBuf, listen: Vec<SocketAddr>) -> anyhow::Result<()> {
     zonesync::server::run(config)
 }
 
-fn check_zone(file: &PathBuf, origin: &str, include_anywhere: bool) -> ExitCode {
+fn check_zone(file: &std::path::Path, origin: &str, include_anywhere: bool) -> ExitCode {
     let wire = match config::parse_zone_name(origin) {
         Ok(w) => w,
         Err(e) => {
@@ -98,7 +102,10 @@ fn check_zone(file: &PathBuf, origin: &str, include_anywhere: bool) -> ExitCode 
             for line in &e.errors {
                 eprintln!("error: {line}");
             }
-            eprintln!("zone {}: not loaded due to errors", zonesync::name::display(&wire));
+            eprintln!(
+                "zone {}: not loaded due to errors",
+                zonesync::name::display(&wire)
+            );
             ExitCode::FAILURE
         }
     }

@@ -308,9 +308,15 @@ mod tests {
         keyed.sort();
         assert_eq!(keyed, before);
         // \001 and \200 labels from the RFC example sort around '*'.
-        let a = key_of(&[1, 1, 1, b'z', 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 0]).unwrap();
+        let a = key_of(&[
+            1, 1, 1, b'z', 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 0,
+        ])
+        .unwrap();
         let b = key_of(&wire("*.z.example.")).unwrap();
-        let c = key_of(&[1, 200, 1, b'z', 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 0]).unwrap();
+        let c = key_of(&[
+            1, 200, 1, b'z', 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 0,
+        ])
+        .unwrap();
         assert!(a < b && b < c, "\\001.z < *.z < \\200.z");
     }
 

@@ -70,7 +70,11 @@ impl ServedZone {
 
     fn needs_reload(&self) -> bool {
         self.zone.snapshot().is_none()
-            || self.files.lock().map(|f| loader::files_changed(&f)).unwrap_or(true)
+            || self
+                .files
+                .lock()
+                .map(|f| loader::files_changed(&f))
+                .unwrap_or(true)
     }
 }
 
@@ -114,7 +118,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         edns_udp_max: config.server.edns_udp_max,
         nsid: config.server.nsid.as_ref().map(|s| s.as_bytes().into()),
     };
-    let answerer = Arc::new(Answerer::new(table, query_config, Arc::new(QueryStats::default())));
+    let answerer = Arc::new(Answerer::new(
+        table,
+        query_config,
+        Arc::new(QueryStats::default()),
+    ));
     let shutdown = Shutdown::default();
     let workers = match config.server.udp_workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -127,10 +135,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut threads = Vec::new();
     let mut tasks = Vec::new();
     for &addr in &config.server.listen {
-        let sockets = net::bind_udp(addr, workers).with_context(|| format!("binding UDP {addr}"))?;
+        let sockets =
+            net::bind_udp(addr, workers).with_context(|| format!("binding UDP {addr}"))?;
         let listener = bind_tcp(addr).with_context(|| format!("binding TCP {addr}"))?;
-        threads.extend(net::spawn_udp_workers(sockets, answerer.clone(), shutdown.clone())?);
-        tasks.push(tokio::spawn(net::serve_tcp(listener, answerer.clone(), tcp.clone(), shutdown.clone())));
+        threads.extend(net::spawn_udp_workers(
+            sockets,
+            answerer.clone(),
+            shutdown.clone(),
+        )?);
+        tasks.push(tokio::spawn(net::serve_tcp(
+            listener,
+            answerer.clone(),
+            tcp.clone(),
+            shutdown.clone(),
+        )));
         tracing::info!(%addr, udp_sockets = workers, "listening on UDP and TCP");
     }
 

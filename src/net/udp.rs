@@ -56,7 +56,14 @@ fn udp_worker(socket: UdpSocket, answerer: &Answerer, shutdown: &Shutdown) {
     while !shutdown.is_triggered() {
         let (len, peer) = match socket.recv_from(&mut request) {
             Ok(got) => got,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
                 continue
             }
             Err(e) => {

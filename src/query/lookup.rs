@@ -72,6 +72,39 @@ fn find<'v>(zone: &'v ZoneVersion, key: &KeyBuf, qtype: u16) -> Found<'v> {
     }
 }
 
+/// The names a CNAME/DNAME chain has passed through, on the stack.
+struct SeenNames {
+    names: [[u8; MAX_NAME_LEN]; MAX_CHAIN],
+    lens: [u8; MAX_CHAIN],
+    count: usize,
+}
+
+impl Default for SeenNames {
+    fn default() -> Self {
+        SeenNames {
+            names: [[0; MAX_NAME_LEN]; MAX_CHAIN],
+            lens: [0; MAX_CHAIN],
+            count: 0,
+        }
+    }
+}
+
+impl SeenNames {
+    /// Adds `name`; false if it was there already (case-insensitive).
+    fn insert(&mut self, name: &[u8]) -> bool {
+        let len = name.len().min(MAX_NAME_LEN);
+        let known = (0..self.count)
+            .any(|i| self.names[i][..self.lens[i] as usize].eq_ignore_ascii_case(&name[..len]));
+        if known || self.count == MAX_CHAIN {
+            return false;
+        }
+        self.names[self.count][..len].copy_from_slice(&name[..len]);
+        self.lens[self.count] = len as u8;
+        self.count += 1;
+        true
+    }
+}
+
 /// State of one answer being written.
 struct Answer<'v, 'w, 'b> {
     zone: &'v ZoneVersion,
@@ -89,7 +122,13 @@ struct Answer<'v, 'w, 'b> {
 
 /// Resolves `qname`/`qtype` in `zone` and writes the answer into `w`,
 /// whose header and question are already written.
-pub fn resolve(zone: &ZoneVersion, qname: &[u8], qtype: u16, dnssec_ok: bool, w: &mut MessageWriter<'_>) {
+pub fn resolve(
+    zone: &ZoneVersion,
+    qname: &[u8],
+    qtype: u16,
+    dnssec_ok: bool,
+    w: &mut MessageWriter<'_>,
+) {
     let start = w.mark();
     let mut a = Answer {
         zone,
@@ -124,8 +163,14 @@ impl<'v> Answer<'v, '_, '_> {
         let mut cur_len = qname.len().min(MAX_NAME_LEN);
         cur[..cur_len].copy_from_slice(&qname[..cur_len]);
         let mut first = true;
+        let mut seen = SeenNames::default();
         for _ in 0..MAX_CHAIN {
             let name = &cur[..cur_len];
+            // A name met before in this chain means a loop: what is in the
+            // answer already is all of it (RFC 1034 §3.6.2, RFC 2181 §5).
+            if !seen.insert(name) {
+                return Ok(());
+            }
             let Some(key) = KeyBuf::new(name) else {
                 return Ok(());
             };
@@ -139,9 +184,7 @@ impl<'v> Answer<'v, '_, '_> {
                 Owner::Name(name)
             };
             let next: Option<&[u8]> = match find(self.zone, &key, qtype) {
-                Found::Exact(node) | Found::Wildcard(node) => {
-                    self.at_node(node, owner, qtype)?
-                }
+                Found::Exact(node) | Found::Wildcard(node) => self.at_node(node, owner, qtype)?,
                 Found::Referral(cut, depth) => {
                     self.referral(cut, name::strip_labels(name, key.labels() - depth), first)?;
                     None
@@ -149,6 +192,9 @@ impl<'v> Answer<'v, '_, '_> {
                 Found::Dname(node, depth) => {
                     let mut target = [0u8; MAX_NAME_LEN];
                     match self.dname(node, name, owner, key.labels() - depth, &mut target)? {
+                        // A CNAME query is answered by the synthesized
+                        // CNAME itself, as by a CNAME in the zone.
+                        Some(_) if qtype == rtype::CNAME => return Ok(()),
                         Some(len) => {
                             cur[..len].copy_from_slice(&target[..len]);
                             cur_len = len;
@@ -179,8 +225,17 @@ impl<'v> Answer<'v, '_, '_> {
 
     /// Answers at an existing node (or a wildcard standing in for the
     /// name). Returns a CNAME target to follow, if any.
-    fn at_node(&mut self, node: &'v Node, owner: Owner<'_>, qtype: u16) -> Result<Option<&'v [u8]>, WriteError> {
-        if node.has_flag(flags::CNAME) && qtype != rtype::CNAME {
+    fn at_node(
+        &mut self,
+        node: &'v Node,
+        owner: Owner<'_>,
+        qtype: u16,
+    ) -> Result<Option<&'v [u8]>, WriteError> {
+        // RFC 1034 §4.3.2 3.a: the chain is followed only when the type
+        // asked is not matched by the CNAME itself; ANY matches it, and
+        // RRSIGs of the CNAME live at this owner (RFC 4035 §2.5).
+        let follow = !matches!(qtype, rtype::CNAME | rtype::ANY | rtype::RRSIG);
+        if node.has_flag(flags::CNAME) && follow {
             if let Some(cname) = node.rrset(rtype::CNAME) {
                 self.put(Section::Answer, owner, cname, cname.ttl())?;
                 return Ok(cname.rdatas().next());
@@ -195,7 +250,10 @@ impl<'v> Answer<'v, '_, '_> {
                     .iter()
                     .find(|r| !matches!(r.rtype(), rtype::RRSIG | rtype::NSEC | rtype::NSEC3))
                 {
-                    Some(rrset) => self.put(Section::Answer, owner, rrset, rrset.ttl())?,
+                    Some(rrset) => {
+                        self.put(Section::Answer, owner, rrset, rrset.ttl())?;
+                        self.note_additional(rrset);
+                    }
                     None => self.negative_soa()?,
                 }
             }
@@ -208,7 +266,8 @@ impl<'v> Answer<'v, '_, '_> {
                         any = true;
                     } else if rrset.rtype() == rtype::RRSIG {
                         self.w.start_section(Section::Answer);
-                        self.w.rrset(owner, rtype::RRSIG, rrset.ttl(), rrset.rdatas())?;
+                        self.w
+                            .rrset(owner, rtype::RRSIG, rrset.ttl(), rrset.rdatas())?;
                         any = true;
                     }
                 }
@@ -264,7 +323,12 @@ impl<'v> Answer<'v, '_, '_> {
             return Ok(None);
         };
         let dname_owner = name::strip_labels(name, below);
-        self.put(Section::Answer, Owner::Name(dname_owner), dname, dname.ttl())?;
+        self.put(
+            Section::Answer,
+            Owner::Name(dname_owner),
+            dname,
+            dname.ttl(),
+        )?;
         let prefix_len = name.len() - dname_owner.len();
         let total = prefix_len + dname_target.len();
         if total > MAX_NAME_LEN {
@@ -275,8 +339,12 @@ impl<'v> Answer<'v, '_, '_> {
         target[..prefix_len].copy_from_slice(&name[..prefix_len]);
         target[prefix_len..total].copy_from_slice(dname_target);
         self.w.start_section(Section::Answer);
-        self.w
-            .rrset(owner, rtype::CNAME, dname.ttl(), std::iter::once(&target[..total]))?;
+        self.w.rrset(
+            owner,
+            rtype::CNAME,
+            dname.ttl(),
+            std::iter::once(&target[..total]),
+        )?;
         Ok(Some(total))
     }
 
@@ -285,19 +353,33 @@ impl<'v> Answer<'v, '_, '_> {
     fn negative_soa(&mut self) -> Result<(), WriteError> {
         let zone = self.zone;
         if let Some(soa) = zone.soa() {
-            self.put(Section::Authority, Owner::Name(zone.origin()), soa, zone.negative_ttl())?;
+            self.put(
+                Section::Authority,
+                Owner::Name(zone.origin()),
+                soa,
+                zone.negative_ttl(),
+            )?;
         }
         Ok(())
     }
 
     /// Writes an RRset and, with DO, its signatures; all or nothing.
-    fn put(&mut self, section: Section, owner: Owner<'_>, rrset: &Rrset, ttl: u32) -> Result<(), WriteError> {
+    fn put(
+        &mut self,
+        section: Section,
+        owner: Owner<'_>,
+        rrset: &Rrset,
+        ttl: u32,
+    ) -> Result<(), WriteError> {
         self.w.start_section(section);
         let mark = self.w.mark();
         self.w.rrset(owner, rrset.rtype(), ttl, rrset.rdatas())?;
         if self.dnssec_ok {
             if let Some(sigs) = rrset.sigs() {
-                if let Err(e) = self.w.rrset(owner, rtype::RRSIG, ttl.min(sigs.ttl), sigs.rdatas()) {
+                if let Err(e) = self
+                    .w
+                    .rrset(owner, rtype::RRSIG, ttl.min(sigs.ttl), sigs.rdatas())
+                {
                     self.w.rollback(mark);
                     return Err(e);
                 }

@@ -51,6 +51,9 @@ pub struct Answerer {
     stats: Arc<QueryStats>,
 }
 
+/// QCLASS `*` (RFC 1035 §3.2.5).
+const CLASS_ANY: u16 = 255;
+
 /// Largest response over UDP without EDNS (RFC 1035 §4.2.1).
 const UDP_PLAIN_MAX: usize = 512;
 
@@ -119,7 +122,9 @@ impl Answerer {
         }
         // The question always fits: it came in a message of at most 512
         // octets over UDP, or of any size over TCP.
-        if w.question(&req.message[wire::HEADER_LEN..req.question_end]).is_err() {
+        if w.question(&req.message[wire::HEADER_LEN..req.question_end])
+            .is_err()
+        {
             w.set_rcode(rcode::FORMERR);
         } else {
             self.dispatch(req, &mut w);
@@ -154,7 +159,8 @@ impl Answerer {
             return;
         }
         let q = req.question;
-        if q.qclass != wire::CLASS_IN {
+        // QCLASS * matches IN, the only class we serve (RFC 1035 §3.2.5).
+        if q.qclass != wire::CLASS_IN && q.qclass != CLASS_ANY {
             w.set_rcode(rcode::REFUSED);
             return;
         }
@@ -204,7 +210,10 @@ impl Answerer {
 /// when it could be read.
 fn formerr(msg: &[u8], id: u16, flags: u16, question_end: Option<usize>, out: &mut [u8]) -> usize {
     let mut w = MessageWriter::new(out, wire::MAX_MESSAGE);
-    w.header(id, flag::QR | (flags & (0x7800 | flag::RD | flag::CD)) | rcode::FORMERR);
+    w.header(
+        id,
+        flag::QR | (flags & (0x7800 | flag::RD | flag::CD)) | rcode::FORMERR,
+    );
     if let Some(end) = question_end {
         if let Some(q) = msg.get(wire::HEADER_LEN..end) {
             let _ = w.question(q);

@@ -30,7 +30,9 @@ impl QueryStats {
         self.truncated.fetch_add(1, Relaxed);
     }
     pub fn rcode(&self, rcode: u16) -> u64 {
-        self.by_rcode.get(rcode as usize).map_or(0, |c| c.load(Relaxed))
+        self.by_rcode
+            .get(rcode as usize)
+            .map_or(0, |c| c.load(Relaxed))
     }
     pub fn malformed(&self) -> u64 {
         self.malformed.load(Relaxed)

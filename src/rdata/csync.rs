@@ -152,9 +152,7 @@ impl Csync {
             if !(1..=32).contains(&len) {
                 return Err(CsyncError::BitmapLength { window, len });
             }
-            let bitmap = tail
-                .get(..usize::from(len))
-                .ok_or(CsyncError::Truncated)?;
+            let bitmap = tail.get(..usize::from(len)).ok_or(CsyncError::Truncated)?;
             if bitmap.last() == Some(&0) {
                 return Err(CsyncError::TrailingZeroOctet(window));
             }
@@ -257,10 +255,7 @@ mod tests {
         let c = Csync::parse_presentation(["66", "3", "A", "NS", "AAAA"]).unwrap();
         let mut wire = Vec::new();
         c.to_wire(&mut wire);
-        assert_eq!(
-            wire,
-            [0, 0, 0, 66, 0, 3, 0, 4, 0x60, 0x00, 0x00, 0x08]
-        );
+        assert_eq!(wire, [0, 0, 0, 66, 0, 3, 0, 4, 0x60, 0x00, 0x00, 0x08]);
         assert_eq!(Csync::from_wire(&wire).unwrap(), c);
     }
 
@@ -275,8 +270,8 @@ mod tests {
                 0, 0, 0, 7, 0, 0, // serial, flags
                 0, 1, 0x40, // window 0: type 1
                 1, 1, 0xc0, // window 1: types 256, 257
-                255, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, // window 255: type 65535
+                255, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                0, 0, 0, 0, 0, 0, 0x01, // window 255: type 65535
             ]
         );
         assert_eq!(Csync::from_wire(&wire).unwrap(), c);

@@ -272,7 +272,10 @@ mod tests {
         m.extend_from_slice(opt);
         assert!(matches!(
             parse_request(&m),
-            Err(ParseError::FormErr { reason: "more than one OPT record", .. })
+            Err(ParseError::FormErr {
+                reason: "more than one OPT record",
+                ..
+            })
         ));
     }
 
@@ -280,9 +283,14 @@ mod tests {
     fn opt_fields_are_read() {
         let mut m = query(1, b"\x00\x00\x01\x00\x01");
         m[11] = 1;
-        m.extend_from_slice(b"\x00\x00\x29\x04\xd0\x00\x01\x80\x00\x00\x08\x00\x03\x00\x00\x00\x63\x00\x00");
+        m.extend_from_slice(
+            b"\x00\x00\x29\x04\xd0\x00\x01\x80\x00\x00\x08\x00\x03\x00\x00\x00\x63\x00\x00",
+        );
         let e = parse_request(&m).unwrap().edns.unwrap();
-        assert_eq!((e.udp_size, e.version, e.dnssec_ok, e.nsid), (1232, 1, true, true));
+        assert_eq!(
+            (e.udp_size, e.version, e.dnssec_ok, e.nsid),
+            (1232, 1, true, true)
+        );
     }
 
     #[test]

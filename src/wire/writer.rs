@@ -301,10 +301,9 @@ impl<'b> MessageWriter<'b> {
                 return true;
             }
             let n = len as usize;
-            let (Some(have), Some(want)) = (
-                self.buf.get(offset + 1..offset + 1 + n),
-                rest.get(1..1 + n),
-            ) else {
+            let (Some(have), Some(want)) =
+                (self.buf.get(offset + 1..offset + 1 + n), rest.get(1..1 + n))
+            else {
                 return false;
             };
             if !have.eq_ignore_ascii_case(want) {
@@ -381,14 +380,25 @@ mod tests {
         let mut buf = [0u8; 512];
         let mut w = MessageWriter::new(&mut buf, 512);
         w.header(1, 0x8400);
-        w.question(b"\x03www\x07example\x03com\x00\x00\x02\x00\x01").unwrap();
+        w.question(b"\x03www\x07example\x03com\x00\x00\x02\x00\x01")
+            .unwrap();
         w.start_section(Section::Answer);
         let ns = b"\x02ns\x07EXAMPLE\x03com\x00";
-        w.rrset(Owner::Name(b"\x07example\x03com\x00"), rtype::NS, 60, [&ns[..]].into_iter())
-            .unwrap();
+        w.rrset(
+            Owner::Name(b"\x07example\x03com\x00"),
+            rtype::NS,
+            60,
+            [&ns[..]].into_iter(),
+        )
+        .unwrap();
         w.start_section(Section::Additional);
-        w.rrset(Owner::Name(b"\x02ns\x07example\x03com\x00"), rtype::A, 60, [&[1u8, 2, 3, 4][..]].into_iter())
-            .unwrap();
+        w.rrset(
+            Owner::Name(b"\x02ns\x07example\x03com\x00"),
+            rtype::A,
+            60,
+            [&[1u8, 2, 3, 4][..]].into_iter(),
+        )
+        .unwrap();
         let len = w.finish();
         let msg = &buf[..len];
         // owner of NS: pointer to offset 16 (example.com in the question)
@@ -410,7 +420,9 @@ mod tests {
         w.question(b"\x01a\x00\x00\x01\x00\x01").unwrap();
         let rdatas: [&[u8]; 3] = [&[1, 1, 1, 1], &[2, 2, 2, 2], &[3, 3, 3, 3]];
         let before = w.len();
-        assert!(w.rrset(Owner::Pointer(12), rtype::A, 1, rdatas.into_iter()).is_err());
+        assert!(w
+            .rrset(Owner::Pointer(12), rtype::A, 1, rdatas.into_iter())
+            .is_err());
         assert_eq!(w.len(), before);
         assert_eq!(w.count(Section::Answer), 0);
     }

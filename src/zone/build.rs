@@ -124,7 +124,13 @@ impl ZoneBuilder {
         if matches!(rr_type, rtype::OPT | rtype::TSIG | rtype::TKEY)
             || (rtype::IXFR..=rtype::ANY).contains(&rr_type)
         {
-            self.error(pos, format!("{} is not a record type a zone can hold", type_name(rr_type)));
+            self.error(
+                pos,
+                format!(
+                    "{} is not a record type a zone can hold",
+                    type_name(rr_type)
+                ),
+            );
             return;
         }
         let (covered, is_sig) = if rr_type == rtype::RRSIG {
@@ -139,7 +145,11 @@ impl ZoneBuilder {
             (rr_type, false)
         };
         let node = self.nodes.entry(key).or_default();
-        let sets = if is_sig { &mut node.sigs } else { &mut node.sets };
+        let sets = if is_sig {
+            &mut node.sigs
+        } else {
+            &mut node.sets
+        };
         let set = match sets.iter_mut().position(|s| s.rtype == covered) {
             Some(i) => &mut sets[i],
             None => {
@@ -222,10 +232,15 @@ impl ZoneBuilder {
         let soa = apex.and_then(|n| n.sets.iter().find(|s| s.rtype == rtype::SOA));
         let problem = match soa {
             None => Some((None, format!("no SOA record at the zone apex {origin}"))),
-            Some(s) if s.count > 1 => {
-                Some((s.pos.clone(), format!("more than one SOA record at {origin}")))
-            }
-            Some(s) if first_rdata(&s.block).and_then(|r| soa_field(r, 4)).is_none() => {
+            Some(s) if s.count > 1 => Some((
+                s.pos.clone(),
+                format!("more than one SOA record at {origin}"),
+            )),
+            Some(s)
+                if first_rdata(&s.block)
+                    .and_then(|r| soa_field(r, 4))
+                    .is_none() =>
+            {
                 Some((s.pos.clone(), "malformed SOA RDATA".into()))
             }
             Some(_) => None,
@@ -294,7 +309,10 @@ impl ZoneBuilder {
                     if !draft.sets.is_empty() {
                         let (o, d) = (name::display(&owner), name::display(dname_owner));
                         let pos = draft.sets.first().and_then(|s| s.pos.clone());
-                        self.warn(pos.as_deref(), format!("{o} is occluded by the DNAME at {d}"));
+                        self.warn(
+                            pos.as_deref(),
+                            format!("{o} is occluded by the DNAME at {d}"),
+                        );
                     }
                 }
                 let has = |t: u16| draft.sets.iter().any(|s| s.rtype == t);
@@ -322,9 +340,10 @@ impl ZoneBuilder {
         for set in &draft.sets {
             let pos = set.pos.as_deref();
             match set.rtype {
-                rtype::SOA if !is_apex => {
-                    self.error(pos, format!("SOA record at {display}, which is not the zone apex"))
-                }
+                rtype::SOA if !is_apex => self.error(
+                    pos,
+                    format!("SOA record at {display}, which is not the zone apex"),
+                ),
                 rtype::CNAME if set.count > 1 => {
                     self.error(pos, format!("more than one CNAME record at {display}"))
                 }
@@ -369,7 +388,11 @@ impl ZoneBuilder {
         for set in &draft.sets {
             if !matches!(set.rtype, rtype::A | rtype::AAAA) {
                 let pos = set.pos.clone();
-                let (t, o, c) = (type_name(set.rtype), name::display(owner), name::display(cut));
+                let (t, o, c) = (
+                    type_name(set.rtype),
+                    name::display(owner),
+                    name::display(cut),
+                );
                 self.error(
                     pos.as_deref(),
                     format!("{t} record at {o} below the delegation {c}: only glue (A, AAAA) is allowed there"),
@@ -378,7 +401,6 @@ impl ZoneBuilder {
         }
     }
 }
-
 
 fn first_rdata(block: &[u8]) -> Option<&[u8]> {
     super::Rdatas::from_block(block).next()
@@ -404,7 +426,12 @@ fn finish_node(key: Box<[u8]>, draft: DraftNode, node_flags: u8) -> Node {
     // that nothing in the zone is silently lost (they are still served for
     // explicit RRSIG queries and transferred).
     for g in sigs {
-        rrsets.push(Rrset::new(rtype::RRSIG, g.ttl, g.block.into_boxed_slice(), None));
+        rrsets.push(Rrset::new(
+            rtype::RRSIG,
+            g.ttl,
+            g.block.into_boxed_slice(),
+            None,
+        ));
     }
     Node {
         key,

@@ -19,7 +19,8 @@ pub struct Token {
 }
 
 /// A problem found while splitting the text.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct LexError {
     pub line: u32,
     pub message: String,
@@ -133,9 +134,15 @@ impl<'a> Lexer<'a> {
                         space = true;
                     }
                     '"' => {
-                        let token = self.quoted(&mut entry, space);
+                        let (token, terminated) = self.quoted(&mut entry, space);
                         entry.tokens.push(token);
                         space = false;
+                        if !terminated {
+                            // Whatever follows is likely garbage; ending the
+                            // entry at this line keeps an open parenthesis
+                            // from swallowing the entries after it.
+                            depth = 0;
+                        }
                     }
                     _ => {
                         let token = self.word(&mut entry, space);
@@ -198,10 +205,12 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn quoted(&mut self, entry: &mut Entry, space_before: bool) -> Token {
+    /// Reads a quoted string; the flag is false if the line ended first.
+    fn quoted(&mut self, entry: &mut Entry, space_before: bool) -> (Token, bool) {
         let line = self.line;
         self.bump();
         let mut text = String::new();
+        let mut terminated = false;
         loop {
             match self.peek() {
                 None | Some('\n') => {
@@ -210,6 +219,7 @@ impl<'a> Lexer<'a> {
                 }
                 Some('"') => {
                     self.bump();
+                    terminated = true;
                     break;
                 }
                 Some('\\') => {
@@ -232,12 +242,13 @@ impl<'a> Lexer<'a> {
                 }
             }
         }
-        Token {
+        let token = Token {
             text,
             quoted: true,
             line,
             space_before,
-        }
+        };
+        (token, terminated)
     }
 }
 

@@ -27,7 +27,8 @@ pub const CSYNC: u16 = 62;
 const MAX_RDATA: usize = 65535;
 
 /// A problem with the rdata of an entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct RdataError {
     /// Line of the offending token, when one is to blame.
     pub line: Option<u32>,
@@ -45,9 +46,7 @@ impl RdataError {
 pub fn parse_rdata(rtype: u16, tokens: &[Token], origin: &[u8]) -> Result<Vec<u8>, RdataError> {
     let type_name = rtype_to_presentation(rtype);
     // RFC 3597 §5: `\#` only counts unquoted.
-    let generic = tokens
-        .first()
-        .is_some_and(|t| !t.quoted && t.text == "\\#");
+    let generic = tokens.first().is_some_and(|t| !t.quoted && t.text == "\\#");
 
     if rtype == CSYNC && !generic {
         return parse_csync(tokens);
@@ -111,7 +110,9 @@ fn describe_scan_error(
     } else {
         scanner.last_token()
     };
-    let line = token.map(|t| t.line).or_else(|| tokens.last().map(|t| t.line));
+    let line = token
+        .map(|t| t.line)
+        .or_else(|| tokens.last().map(|t| t.line));
     let message = match (err.message.as_ref(), token) {
         ("expected IPv4 address", Some(t)) => format!("invalid IPv4 address \"{}\"", t.text),
         ("expected IPv6 address", Some(t)) => format!("invalid IPv6 address \"{}\"", t.text),
@@ -131,8 +132,12 @@ fn describe_scan_error(
 }
 
 fn parse_csync(tokens: &[Token]) -> Result<Vec<u8>, RdataError> {
-    let csync = Csync::parse_presentation(tokens.iter().map(|t| t.text.as_str()))
-        .map_err(|e| RdataError::new(tokens.first().map(|t| t.line), format!("bad CSYNC rdata: {e}")))?;
+    let csync = Csync::parse_presentation(tokens.iter().map(|t| t.text.as_str())).map_err(|e| {
+        RdataError::new(
+            tokens.first().map(|t| t.line),
+            format!("bad CSYNC rdata: {e}"),
+        )
+    })?;
     let mut wire = Vec::new();
     csync.to_wire(&mut wire);
     Ok(wire)
@@ -177,17 +182,21 @@ fn check_generic(rtype: u16, type_name: &str, wire: &[u8]) -> Result<(), RdataEr
         )
     };
     if rtype == CSYNC {
-        return Csync::from_wire(wire).map(|_| ()).map_err(|e| invalid(e.to_string()));
+        return Csync::from_wire(wire)
+            .map(|_| ())
+            .map_err(|e| invalid(e.to_string()));
     }
     if rtype == SPF {
         return check_charstrs(wire).map_err(invalid);
     }
     let mut parser = Parser::from_ref(wire);
-    match ZoneRecordData::<&[u8], ParsedName<&[u8]>>::parse_rdata(Rtype::from_int(rtype), &mut parser) {
-        Ok(_) if parser.remaining() > 0 => Err(invalid(format!(
-            "{} octets left over",
-            parser.remaining()
-        ))),
+    match ZoneRecordData::<&[u8], ParsedName<&[u8]>>::parse_rdata(
+        Rtype::from_int(rtype),
+        &mut parser,
+    ) {
+        Ok(_) if parser.remaining() > 0 => {
+            Err(invalid(format!("{} octets left over", parser.remaining())))
+        }
         Ok(_) => Ok(()),
         Err(e) => Err(invalid(e.to_string())),
     }

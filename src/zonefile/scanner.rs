@@ -2,20 +2,18 @@
 //! `ZoneRecordData::scan` can turn them into typed record data.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use domain::base::charstr::CharStr;
 use domain::base::name::Name;
-use domain::base::scan::{
-    ConvertSymbols, EntrySymbol, Scanner, ScannerError, Symbol, Symbols,
-};
+use domain::base::scan::{ConvertSymbols, EntrySymbol, Scanner, ScannerError, Symbol, Symbols};
 use domain::dep::octseq::str::Str;
 
 use super::lexer::Token;
 use super::name::name_from_presentation;
 
 /// Error raised while scanning rdata.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct ScanError {
     pub message: Cow<'static, str>,
     /// The message already names the offending token, so the caller should
@@ -34,14 +32,6 @@ impl ScanError {
         }
     }
 }
-
-impl fmt::Display for ScanError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for ScanError {}
 
 impl ScannerError for ScanError {
     fn custom(msg: &'static str) -> Self {
@@ -282,9 +272,8 @@ impl Scanner for TokenScanner<'_> {
             })?;
             text.push(ch);
         }
-        Str::from_utf8(text.into_bytes()).map_err(|_| {
-            ScanError::with_token(format!("invalid UTF-8 data in \"{}\"", token.text))
-        })
+        Str::from_utf8(text.into_bytes())
+            .map_err(|_| ScanError::with_token(format!("invalid UTF-8 data in \"{}\"", token.text)))
     }
 
     fn scan_charstr_entry(&mut self) -> Result<Self::Octets, Self::Error> {

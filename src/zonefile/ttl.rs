@@ -73,8 +73,6 @@ fn to_ttl(value: u64) -> Result<u32, TtlError> {
 pub fn ttl_error_message(text: &str, err: TtlError) -> String {
     match err {
         TtlError::Syntax => format!("bad TTL \"{text}\""),
-        TtlError::Range => format!(
-            "bad TTL \"{text}\": larger than {MAX_TTL} (RFC 2181 §8)"
-        ),
+        TtlError::Range => format!("bad TTL \"{text}\": larger than {MAX_TTL} (RFC 2181 §8)"),
     }
 }
