@@ -6,7 +6,7 @@ ZONESYNC=${ZONESYNC:-$ROOT/target/release/zonesync}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done; true; }
+cleanup() { for p in "${PIDS[@]:-}"; do if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; fi; done; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -15,7 +15,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_serial() {
   local end=$((SECONDS + $4))
   while [ $SECONDS -lt $end ]; do
-    s=$(dig +short +time=1 +tries=1 @127.0.0.1 -p "$1" "$2" SOA 2>/dev/null | awk '{print $3}')
+    s=$(dig +short +time=1 +tries=1 @127.0.0.1 -p "$1" "$2" SOA 2>/dev/null | awk '{print $3}' || true)
     [ "$s" = "$3" ] && return 0
     sleep 0.02
   done
@@ -24,7 +24,7 @@ wait_serial() {
 
 peak_rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
-start_zonesync() { # DIR PORT ZONE FILE
+start_zonesync() { # DIR PORT ZONE FILE; sets SERVER_PID
   cat > "$1/zonesync.toml" <<CONF
 [server]
 listen = ["127.0.0.1:$2"]
@@ -35,11 +35,11 @@ name = "$3"
 file = "$4"
 role = "primary"
 CONF
-  taskset -c "$SERVER_CPU" "$ZONESYNC" --log warn serve --config "$1/zonesync.toml" 2>"$1/zonesync.log" &
-  PIDS+=($!); echo $!
+  taskset -c "$SERVER_CPU" "$ZONESYNC" --log warn serve --config "$1/zonesync.toml" >"$1/zonesync.log" 2>&1 &
+  SERVER_PID=$!; PIDS+=($SERVER_PID)
 }
 
-start_knot() { # DIR PORT ZONE FILE
+start_knot() { # DIR PORT ZONE FILE; sets SERVER_PID
   mkdir -p "$1/knot"
   cat > "$1/knot.conf" <<CONF
 server:
@@ -61,11 +61,11 @@ zone:
     journal-content: none
     semantic-checks: off
 CONF
-  taskset -c "$SERVER_CPU" knotd -c "$1/knot.conf" 2>"$1/knot.log" &
-  PIDS+=($!); echo $!
+  taskset -c "$SERVER_CPU" knotd -c "$1/knot.conf" >"$1/knot.log" 2>&1 &
+  SERVER_PID=$!; PIDS+=($SERVER_PID)
 }
 
-start_nsd() { # DIR PORT ZONE FILE
+start_nsd() { # DIR PORT ZONE FILE; sets SERVER_PID
   mkdir -p "$1/nsd"
   cat > "$1/nsd.conf" <<CONF
 server:
@@ -79,14 +79,17 @@ server:
     zonelistfile: "$1/nsd/zone.list"
     logfile: "$1/nsd.log"
     verbosity: 0
+    # Debian builds NSD with response-rate limiting on; it would throttle the benchmark.
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
 remote-control:
     control-enable: no
 zone:
     name: $3
     zonefile: "$4"
 CONF
-  taskset -c "$SERVER_CPU" nsd -d -c "$1/nsd.conf" 2>>"$1/nsd.log" &
-  PIDS+=($!); echo $!
+  taskset -c "$SERVER_CPU" nsd -d -c "$1/nsd.conf" >>"$1/nsd.log" 2>&1 &
+  SERVER_PID=$!; PIDS+=($SERVER_PID)
 }
 
 stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }

@@ -12,7 +12,7 @@ echo "machine: $(nproc) cores; zone: $RECORDS records ($(du -h "$DIR/$ZONE.zone"
 for server in zonesync knot nsd; do
   port=$(free_port)
   start=$(date +%s.%N)
-  pid=$(start_$server "$DIR" "$port" $ZONE "$DIR/$ZONE.zone")
+  start_$server "$DIR" "$port" $ZONE "$DIR/$ZONE.zone"; pid=$SERVER_PID
   wait_serial "$port" $ZONE 2026010101 600
   end=$(date +%s.%N)
   sleep 1

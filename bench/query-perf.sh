@@ -15,7 +15,7 @@ declare -A RESULTS
 for round in $(seq 1 "$ROUNDS"); do
   for server in zonesync knot nsd; do
     port=$(free_port)
-    pid=$(start_$server "$DIR" "$port" $ZONE "$DIR/$ZONE.zone")
+    start_$server "$DIR" "$port" $ZONE "$DIR/$ZONE.zone"; pid=$SERVER_PID
     wait_serial "$port" $ZONE 2026010101 120
     qps=$(taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$DIR/queries.txt" \
           -l "$DURATION" -c 8 -q 500 2>&1 | awk '/Queries per second/ {print $4}')

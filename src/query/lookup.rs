@@ -72,34 +72,27 @@ fn find<'v>(zone: &'v ZoneVersion, key: &KeyBuf, qtype: u16) -> Found<'v> {
     }
 }
 
-/// The names a CNAME/DNAME chain has passed through, on the stack.
+/// The names a CNAME/DNAME chain has passed through, as 64-bit hashes of
+/// their lower-cased form: small enough to live on the stack of every
+/// query. A collision could only end a chain early, never loop.
+#[derive(Default)]
 struct SeenNames {
-    names: [[u8; MAX_NAME_LEN]; MAX_CHAIN],
-    lens: [u8; MAX_CHAIN],
+    hashes: [u64; MAX_CHAIN],
     count: usize,
-}
-
-impl Default for SeenNames {
-    fn default() -> Self {
-        SeenNames {
-            names: [[0; MAX_NAME_LEN]; MAX_CHAIN],
-            lens: [0; MAX_CHAIN],
-            count: 0,
-        }
-    }
 }
 
 impl SeenNames {
     /// Adds `name`; false if it was there already (case-insensitive).
     fn insert(&mut self, name: &[u8]) -> bool {
-        let len = name.len().min(MAX_NAME_LEN);
-        let known = (0..self.count)
-            .any(|i| self.names[i][..self.lens[i] as usize].eq_ignore_ascii_case(&name[..len]));
-        if known || self.count == MAX_CHAIN {
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for &b in name {
+            h ^= b.to_ascii_lowercase() as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        if self.hashes[..self.count].contains(&h) || self.count == MAX_CHAIN {
             return false;
         }
-        self.names[self.count][..len].copy_from_slice(&name[..len]);
-        self.lens[self.count] = len as u8;
+        self.hashes[self.count] = h;
         self.count += 1;
         true
     }

@@ -4,7 +4,33 @@ use super::ZoneVersion;
 use crate::name::{self, KeyBuf};
 use arc_swap::{ArcSwap, ArcSwapOption, Guard};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
+
+/// FNV-1a: the zone table is probed on every query with short keys; the
+/// default SipHash costs more than the lookup itself, and the keys come
+/// from our own configuration, not from the network, so flooding the
+/// table with collisions is not a concern.
+#[derive(Default)]
+pub struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
 
 /// One served zone: its name and the version being served right now.
 /// `current` is `None` until the zone has loaded once (queries for it then
@@ -57,7 +83,7 @@ impl Zone {
 /// All served zones, found by the longest match of a query name.
 #[derive(Debug, Default)]
 pub struct ZoneTable {
-    by_key: HashMap<Box<[u8]>, Arc<Zone>>,
+    by_key: HashMap<Box<[u8]>, Arc<Zone>, BuildHasherDefault<Fnv>>,
     /// Bit `d` set when some zone has an apex with `d` labels, so the
     /// lookup only probes depths where a zone can be.
     depths: u128,
