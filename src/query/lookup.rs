@@ -240,7 +240,6 @@ impl<'v> Answer<'v, '_, '_> {
                 // order that is not DNSSEC metadata.
                 match node
                     .rrsets()
-                    .iter()
                     .find(|r| !matches!(r.rtype(), rtype::RRSIG | rtype::NSEC | rtype::NSEC3))
                 {
                     Some(rrset) => {
@@ -361,7 +360,7 @@ impl<'v> Answer<'v, '_, '_> {
         &mut self,
         section: Section,
         owner: Owner<'_>,
-        rrset: &Rrset,
+        rrset: Rrset<'_>,
         ttl: u32,
     ) -> Result<(), WriteError> {
         self.w.start_section(section);
@@ -384,7 +383,7 @@ impl<'v> Answer<'v, '_, '_> {
     /// Remembers the names an RRset points at whose addresses the client
     /// will want next: NS (RFC 1034 §3.6.2), MX (RFC 1035 §3.3.9) and SRV
     /// (RFC 2782) targets, as Knot and NSD do.
-    fn note_additional(&mut self, rrset: &'v Rrset) {
+    fn note_additional(&mut self, rrset: Rrset<'v>) {
         let skip = match rrset.rtype() {
             rtype::NS => 0,
             rtype::MX => 2,

@@ -1,13 +1,13 @@
 //! Building a [`ZoneVersion`] from records, with the checks every zone must
 //! pass before it may be served (RFC 1034 §4.2.1, RFC 2181 §10, RFC 6672).
 
-use super::rrset::{push_rdata, Rrset, SigSet};
-use super::{flags, rtype, soa_field, Node, NodeRef, ZoneVersion};
+use super::index::NameIndex;
+use super::node::{push_rdata, Node, Rdatas, RrsetData};
+use super::{flags, rtype, soa_field, ZoneVersion};
 use crate::name;
 use domain::base::iana::Rtype;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 
 /// A problem found while building a zone: where, and what.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -43,7 +43,7 @@ struct DraftSet {
 
 impl DraftSet {
     fn contains(&self, rdata: &[u8]) -> bool {
-        super::Rdatas::from_block(&self.block).any(|r| r == rdata)
+        Rdatas::from_block(&self.block).any(|r| r == rdata)
     }
 }
 
@@ -200,10 +200,7 @@ impl ZoneBuilder {
         if !self.errors.is_empty() {
             return Err(self.errors);
         }
-        let apex = nodes
-            .iter()
-            .find(|n| *n.0.key == *self.origin_key)
-            .map(|n| n.0.clone());
+        let apex = nodes.iter().find(|n| n.key() == &*self.origin_key).cloned();
         let Some(apex) = apex else {
             return Err(vec![BuildError {
                 pos: None,
@@ -219,7 +216,7 @@ impl ZoneBuilder {
             origin_labels: name::label_count(&self.origin),
             origin: self.origin.into_boxed_slice(),
             serial,
-            nodes: nodes.into_iter().collect(),
+            nodes: NameIndex::build(nodes),
             apex,
             record_count: self.records,
         };
@@ -281,7 +278,7 @@ impl ZoneBuilder {
     /// Checks each node against its place in the tree, sets its flags, and
     /// turns it into its final form. Keys come in canonical order, so a
     /// delegation's descendants follow it directly.
-    fn check_and_flag(&mut self) -> Vec<NodeRef> {
+    fn check_and_flag(&mut self) -> Vec<Node> {
         let nodes = std::mem::take(&mut self.nodes);
         let mut out = Vec::with_capacity(nodes.len());
         let mut cut: Option<(Box<[u8]>, Vec<u8>)> = None;
@@ -330,7 +327,7 @@ impl ZoneBuilder {
                 }
                 self.check_node(&draft, &owner, is_apex);
             }
-            out.push(NodeRef(Arc::new(finish_node(key, draft, node_flags))));
+            out.push(finish_node(&key, draft, node_flags));
         }
         out
     }
@@ -403,39 +400,38 @@ impl ZoneBuilder {
 }
 
 fn first_rdata(block: &[u8]) -> Option<&[u8]> {
-    super::Rdatas::from_block(block).next()
+    Rdatas::from_block(block).next()
 }
 
-fn finish_node(key: Box<[u8]>, draft: DraftNode, node_flags: u8) -> Node {
-    let DraftNode { mut sets, mut sigs } = draft;
+fn finish_node(key: &[u8], draft: DraftNode, node_flags: u8) -> Node {
+    let DraftNode { mut sets, sigs } = draft;
     sets.sort_by_key(|s| s.rtype);
-    let mut rrsets: Vec<Rrset> = sets
-        .into_iter()
+    let mut used = vec![false; sigs.len()];
+    let mut rrsets: Vec<RrsetData<'_>> = sets
+        .iter()
         .map(|s| {
-            let sig = sigs.iter().position(|g| g.rtype == s.rtype).map(|i| {
-                let g = sigs.swap_remove(i);
-                Box::new(SigSet {
-                    ttl: g.ttl,
-                    data: g.block.into_boxed_slice(),
-                })
-            });
-            Rrset::new(s.rtype, s.ttl, s.block.into_boxed_slice(), sig)
+            let sig = sigs.iter().position(|g| g.rtype == s.rtype);
+            if let Some(i) = sig {
+                used[i] = true;
+            }
+            RrsetData {
+                rtype: s.rtype,
+                ttl: s.ttl,
+                data: &s.block,
+                sigs: sig.map(|i| (sigs[i].ttl, &sigs[i].block[..])),
+            }
         })
         .collect();
     // RRSIGs whose covered RRset is absent are kept as an RRSIG "RRset" so
     // that nothing in the zone is silently lost (they are still served for
     // explicit RRSIG queries and transferred).
-    for g in sigs {
-        rrsets.push(Rrset::new(
-            rtype::RRSIG,
-            g.ttl,
-            g.block.into_boxed_slice(),
-            None,
-        ));
+    for (g, _) in sigs.iter().zip(&used).filter(|(_, u)| !**u) {
+        rrsets.push(RrsetData {
+            rtype: rtype::RRSIG,
+            ttl: g.ttl,
+            data: &g.block,
+            sigs: None,
+        });
     }
-    Node {
-        key,
-        rrsets: rrsets.into_boxed_slice(),
-        flags: node_flags,
-    }
+    Node::pack(key, node_flags, &rrsets)
 }

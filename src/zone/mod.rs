@@ -3,27 +3,27 @@
 //! A [`ZoneVersion`] is a complete, checked copy of one zone at one serial.
 //! Once published it never changes; a change (reload, later IXFR, UPDATE or
 //! CSYNC) builds a new version that shares every untouched node with the old
-//! one, because the nodes sit in a persistent B-tree (`imbl::OrdSet`) of
-//! reference-counted [`Node`]s. Publishing swaps one pointer
-//! ([`Zone::publish`]); a query holds on to the version it started with.
+//! one: nodes are reference-counted and found through a persistent hash
+//! trie ([`index::NameIndex`]), so a change copies only the trie path to the
+//! names it touches. Publishing swaps one pointer ([`Zone::publish`]); a
+//! query holds on to the version it started with.
 //!
-//! RRsets are kept ready to write: the RDATA of each record in uncompressed
-//! wire format, one contiguous block per RRset, with the RRSIGs that cover
-//! the RRset kept beside it (so DNSSEC answers need no second lookup).
+//! RRsets are kept ready to write: each node is one allocation holding its
+//! key, flags and the RDATA of every RRset in uncompressed wire format, with
+//! the RRSIGs that cover an RRset beside it (so DNSSEC answers need no
+//! second lookup). See [`node`] for the layout.
 
 mod build;
-mod rrset;
+pub mod index;
+pub mod node;
 mod table;
 
 pub use build::{BuildError, ZoneBuilder};
-pub use rrset::{Rdatas, Rrset, SigSet};
+pub use node::{Node, Rdatas, Rrset, SigSet};
 pub use table::{SharedZoneTable, Zone, ZoneTable};
 
 use crate::name;
-use imbl::OrdSet;
-use std::borrow::Borrow;
-use std::cmp::Ordering;
-use std::sync::Arc;
+use index::NameIndex;
 
 /// Record types the store treats specially (IANA numbers).
 pub mod rtype {
@@ -71,76 +71,14 @@ pub mod flags {
     pub const APEX: u8 = 16;
 }
 
-/// One owner name and its RRsets. Names that exist only because something
-/// below them exists (empty non-terminals, RFC 4592 §2.2.2) are nodes
-/// with no RRsets, so that the lookup can tell NODATA from NXDOMAIN by
-/// presence alone.
-#[derive(Debug)]
-pub struct Node {
-    key: Box<[u8]>,
-    rrsets: Box<[Rrset]>,
-    flags: u8,
-}
-
-impl Node {
-    pub fn key(&self) -> &[u8] {
-        &self.key
-    }
-    pub fn rrsets(&self) -> &[Rrset] {
-        &self.rrsets
-    }
-    pub fn flags(&self) -> u8 {
-        self.flags
-    }
-    pub fn has_flag(&self, f: u8) -> bool {
-        self.flags & f != 0
-    }
-    pub fn is_empty_nonterminal(&self) -> bool {
-        self.rrsets.is_empty()
-    }
-    pub fn rrset(&self, rtype: u16) -> Option<&Rrset> {
-        self.rrsets.iter().find(|r| r.rtype() == rtype)
-    }
-    /// The lower-case wire name of this node.
-    pub fn name_into(&self, out: &mut Vec<u8>) {
-        name::name_from_key(&self.key, out)
-    }
-}
-
-/// A node in the ordered set, compared by key.
-#[derive(Clone, Debug)]
-pub struct NodeRef(pub Arc<Node>);
-
-impl PartialEq for NodeRef {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.key == other.0.key
-    }
-}
-impl Eq for NodeRef {}
-impl PartialOrd for NodeRef {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for NodeRef {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.0.key.cmp(&other.0.key)
-    }
-}
-impl Borrow<[u8]> for NodeRef {
-    fn borrow(&self) -> &[u8] {
-        &self.0.key
-    }
-}
-
 /// A complete, checked zone at one serial. Immutable once built.
 #[derive(Debug)]
 pub struct ZoneVersion {
     origin: Box<[u8]>,
     origin_labels: usize,
     serial: u32,
-    nodes: OrdSet<NodeRef>,
-    apex: Arc<Node>,
+    nodes: NameIndex,
+    apex: Node,
     record_count: usize,
 }
 
@@ -166,14 +104,18 @@ impl ZoneVersion {
     }
     /// The node with exactly this key.
     pub fn get(&self, key: &[u8]) -> Option<&Node> {
-        self.nodes.get(key).map(|n| &*n.0)
+        self.nodes.get(key)
     }
-    /// All nodes in canonical order.
+    /// All nodes, in no particular order.
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
-        self.nodes.iter().map(|n| &*n.0)
+        self.nodes.iter()
+    }
+    /// Octets of node data (keys and RRsets), for memory accounting.
+    pub fn data_size(&self) -> usize {
+        self.nodes.iter().map(Node::size).sum()
     }
     /// The SOA RRset of the apex (always present: checked at build).
-    pub fn soa(&self) -> Option<&Rrset> {
+    pub fn soa(&self) -> Option<Rrset<'_>> {
         self.apex.rrset(rtype::SOA)
     }
     /// TTL for negative answers: min(SOA TTL, SOA MINIMUM), RFC 2308 §5.

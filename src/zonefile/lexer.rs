@@ -3,12 +3,20 @@
 //! Escapes are left in the token text untouched: `domain`'s `Symbols`
 //! decodes them later, and whether a `\.` is a label separator or data
 //! depends on where the token ends up.
+//!
+//! Tokens borrow their text from the source, since with escapes kept a
+//! token is exactly a slice of it; only tokens made up later (by
+//! `$GENERATE`, or SOA timer conversion) own their text. The scan works on
+//! bytes: every delimiter is ASCII, and UTF-8 never uses ASCII bytes inside
+//! a multi-byte character, so slices always fall on character boundaries.
+
+use std::borrow::Cow;
 
 /// One token of an entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Token {
+pub struct Token<'a> {
     /// Token text with escapes kept; for quoted strings without the quotes.
-    pub text: String,
+    pub text: Cow<'a, str>,
     /// Written as a `"..."` string.
     pub quoted: bool,
     /// Line the token starts on.
@@ -27,14 +35,14 @@ pub struct LexError {
 }
 
 /// One entry: a logical line, possibly continued with parentheses.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Entry<'a> {
     /// Line of the first token.
     pub line: u32,
     /// The entry began with white space, so it has no owner field and the
     /// previous owner applies (RFC 1035 §5.1).
     pub leading_space: bool,
-    pub tokens: Vec<Token>,
+    pub tokens: Vec<Token<'a>>,
     /// First lexical problem in the entry; the entry must be skipped.
     pub error: Option<LexError>,
 }
@@ -45,6 +53,11 @@ pub struct Lexer<'a> {
     line: u32,
     /// Sorted numbers of lines whose bytes were not valid UTF-8.
     bad_lines: &'a [u32],
+}
+
+/// Bytes that end an unquoted token.
+fn ends_word(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"')
 }
 
 impl<'a> Lexer<'a> {
@@ -63,78 +76,82 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn peek(&self) -> Option<char> {
-        self.src.get(self.pos..)?.chars().next()
+    fn byte_at(&self, pos: usize) -> Option<u8> {
+        self.src.as_bytes().get(pos).copied()
     }
 
-    fn bump(&mut self) -> Option<char> {
-        let ch = self.peek()?;
-        self.pos += ch.len_utf8();
-        if ch == '\n' {
-            self.line = self.line.saturating_add(1);
-        }
-        Some(ch)
+    /// Source text between two positions; both lie on character
+    /// boundaries (see the module comment), so this never comes back empty
+    /// for a non-empty range.
+    fn slice(&self, start: usize, end: usize) -> &'a str {
+        self.src.get(start..end).unwrap_or_default()
     }
 
     /// Returns the next entry that has tokens or an error; blank and
     /// comment-only lines are skipped.
-    pub fn next_entry(&mut self) -> Option<Entry> {
+    pub fn next_entry(&mut self) -> Option<Entry<'a>> {
+        let mut entry = Entry::default();
+        self.next_entry_into(&mut entry).then_some(entry)
+    }
+
+    /// Like [`next_entry`](Self::next_entry), but fills `entry`, reusing
+    /// its token vector; false at the end of the text.
+    pub fn next_entry_into(&mut self, entry: &mut Entry<'a>) -> bool {
         loop {
-            let first = self.peek()?;
-            let start_line = self.line;
-            let mut entry = Entry {
-                line: start_line,
-                leading_space: first == ' ' || first == '\t',
-                tokens: Vec::new(),
-                error: None,
+            let Some(first) = self.byte_at(self.pos) else {
+                return false;
             };
+            let start_line = self.line;
+            entry.line = start_line;
+            entry.leading_space = first == b' ' || first == b'\t';
+            entry.tokens.clear();
+            entry.error = None;
             let mut depth = 0u32;
             let mut open_line = start_line;
             let mut space = true;
             let mut end_line = start_line;
-            while let Some(ch) = self.peek() {
+            while let Some(b) = self.byte_at(self.pos) {
                 end_line = self.line;
-                match ch {
-                    '\n' => {
-                        self.bump();
+                match b {
+                    b'\n' => {
+                        self.pos += 1;
+                        self.line = self.line.saturating_add(1);
                         if depth == 0 {
                             break;
                         }
                         space = true;
                     }
-                    ' ' | '\t' | '\r' => {
-                        self.bump();
+                    b' ' | b'\t' | b'\r' => {
+                        self.pos += 1;
                         space = true;
                     }
-                    ';' => {
-                        while let Some(c) = self.peek() {
-                            if c == '\n' {
-                                break;
-                            }
-                            self.bump();
+                    b';' => {
+                        // The newline ends the entry or not, as above.
+                        while self.byte_at(self.pos).is_some_and(|c| c != b'\n') {
+                            self.pos += 1;
                         }
                     }
-                    '(' => {
+                    b'(' => {
                         if depth > 0 {
-                            set_error(&mut entry, self.line, "nested parenthesis");
+                            set_error(entry, self.line, "nested parenthesis");
                         } else {
                             open_line = self.line;
                         }
-                        self.bump();
+                        self.pos += 1;
                         depth = depth.saturating_add(1);
                         space = true;
                     }
-                    ')' => {
+                    b')' => {
                         if depth == 0 {
-                            set_error(&mut entry, self.line, "unbalanced parenthesis");
+                            set_error(entry, self.line, "unbalanced parenthesis");
                         } else {
                             depth -= 1;
                         }
-                        self.bump();
+                        self.pos += 1;
                         space = true;
                     }
-                    '"' => {
-                        let (token, terminated) = self.quoted(&mut entry, space);
+                    b'"' => {
+                        let (token, terminated) = self.quoted(entry, space);
                         entry.tokens.push(token);
                         space = false;
                         if !terminated {
@@ -145,60 +162,62 @@ impl<'a> Lexer<'a> {
                         }
                     }
                     _ => {
-                        let token = self.word(&mut entry, space);
+                        let token = self.word(entry, space);
                         entry.tokens.push(token);
                         space = false;
                     }
                 }
             }
             if depth > 0 {
-                set_error(&mut entry, open_line, "unbalanced parenthesis");
+                set_error(entry, open_line, "unbalanced parenthesis");
             }
             if let Some(line) = self.first_bad_line(start_line, end_line) {
-                set_error(&mut entry, line, "invalid UTF-8");
+                set_error(entry, line, "invalid UTF-8");
             }
             if let Some(token) = entry.tokens.first() {
                 entry.line = token.line;
             } else if entry.error.is_none() {
                 continue;
             }
-            return Some(entry);
+            return true;
         }
     }
 
     fn first_bad_line(&self, start: u32, end: u32) -> Option<u32> {
+        if self.bad_lines.is_empty() {
+            return None;
+        }
         let idx = self.bad_lines.partition_point(|&l| l < start);
         self.bad_lines.get(idx).copied().filter(|&l| l <= end)
     }
 
-    fn word(&mut self, entry: &mut Entry, space_before: bool) -> Token {
+    /// Reads an unquoted token. Neither a word nor a quoted string can
+    /// contain a newline, so the line stays the same.
+    fn word(&mut self, entry: &mut Entry<'a>, space_before: bool) -> Token<'a> {
         let line = self.line;
-        let mut text = String::new();
-        while let Some(ch) = self.peek() {
-            match ch {
-                ' ' | '\t' | '\r' | '\n' | ';' | '(' | ')' | '"' => break,
-                '\\' => {
-                    self.bump();
-                    text.push('\\');
-                    match self.peek() {
-                        None | Some('\n') | Some('\r') => {
-                            set_error(entry, line, "backslash at end of line");
-                            break;
-                        }
-                        Some(next) => {
-                            self.bump();
-                            text.push(next);
-                        }
+        let start = self.pos;
+        while let Some(b) = self.byte_at(self.pos) {
+            if ends_word(b) {
+                break;
+            }
+            if b == b'\\' {
+                match self.byte_at(self.pos + 1) {
+                    None | Some(b'\n') | Some(b'\r') => {
+                        // The backslash stays in the token, as written.
+                        self.pos += 1;
+                        set_error(entry, line, "backslash at end of line");
+                        break;
                     }
+                    // If the escaped byte starts a multi-byte character,
+                    // the rest of it is skipped as ordinary bytes next.
+                    Some(_) => self.pos += 2,
                 }
-                _ => {
-                    self.bump();
-                    text.push(ch);
-                }
+            } else {
+                self.pos += 1;
             }
         }
         Token {
-            text,
+            text: Cow::Borrowed(self.slice(start, self.pos)),
             quoted: false,
             line,
             space_before,
@@ -206,44 +225,35 @@ impl<'a> Lexer<'a> {
     }
 
     /// Reads a quoted string; the flag is false if the line ended first.
-    fn quoted(&mut self, entry: &mut Entry, space_before: bool) -> (Token, bool) {
+    fn quoted(&mut self, entry: &mut Entry<'a>, space_before: bool) -> (Token<'a>, bool) {
         let line = self.line;
-        self.bump();
-        let mut text = String::new();
+        self.pos += 1;
+        let start = self.pos;
         let mut terminated = false;
-        loop {
-            match self.peek() {
-                None | Some('\n') => {
+        let end = loop {
+            match self.byte_at(self.pos) {
+                None | Some(b'\n') => {
                     set_error(entry, line, "unterminated quoted string");
-                    break;
+                    break self.pos;
                 }
-                Some('"') => {
-                    self.bump();
+                Some(b'"') => {
+                    self.pos += 1;
                     terminated = true;
-                    break;
+                    break self.pos - 1;
                 }
-                Some('\\') => {
-                    self.bump();
-                    text.push('\\');
-                    match self.peek() {
-                        None | Some('\n') => {
-                            set_error(entry, line, "unterminated quoted string");
-                            break;
-                        }
-                        Some(next) => {
-                            self.bump();
-                            text.push(next);
-                        }
+                Some(b'\\') => match self.byte_at(self.pos + 1) {
+                    None | Some(b'\n') => {
+                        self.pos += 1;
+                        set_error(entry, line, "unterminated quoted string");
+                        break self.pos;
                     }
-                }
-                Some(ch) => {
-                    self.bump();
-                    text.push(ch);
-                }
+                    Some(_) => self.pos += 2,
+                },
+                Some(_) => self.pos += 1,
             }
-        }
+        };
         let token = Token {
-            text,
+            text: Cow::Borrowed(self.slice(start, end)),
             quoted: true,
             line,
             space_before,
@@ -252,7 +262,7 @@ impl<'a> Lexer<'a> {
     }
 }
 
-fn set_error(entry: &mut Entry, line: u32, message: &str) {
+fn set_error(entry: &mut Entry<'_>, line: u32, message: &str) {
     if entry.error.is_none() {
         entry.error = Some(LexError {
             line,
@@ -265,9 +275,9 @@ fn set_error(entry: &mut Entry, line: u32, message: &str) {
 ///
 /// Invalid sequences become U+FFFD; `\n` is ASCII and never part of such a
 /// sequence, so line numbers stay right.
-pub fn decode(bytes: &[u8]) -> (std::borrow::Cow<'_, str>, Vec<u32>) {
+pub fn decode(bytes: &[u8]) -> (Cow<'_, str>, Vec<u32>) {
     match std::str::from_utf8(bytes) {
-        Ok(text) => (std::borrow::Cow::Borrowed(text), Vec::new()),
+        Ok(text) => (Cow::Borrowed(text), Vec::new()),
         Err(_) => {
             let bad = bytes
                 .split(|&b| b == b'\n')

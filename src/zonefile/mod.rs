@@ -10,6 +10,7 @@
 //! `$TTL` (RFC 2308 §4), the generic `TYPEnnn` / `\#` forms (RFC 3597 §5),
 //! and CSYNC (RFC 7477) and SPF (RFC 7208), which `domain` cannot scan.
 
+mod fast;
 mod generate;
 mod lexer;
 mod name;
@@ -20,6 +21,7 @@ mod ttl;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::fs;
 use std::io;
@@ -33,7 +35,10 @@ use lexer::{Entry, Lexer, Token};
 use rdata::{parse_rdata, soa_minimum, SOA};
 use ttl::{ttl_error_message, TtlError};
 
-pub use name::{is_valid_wire_name, name_from_presentation, name_to_presentation, NameError};
+pub use name::{
+    is_valid_wire_name, name_from_presentation, name_from_presentation_into, name_to_presentation,
+    NameError,
+};
 pub use ttl::{parse_ttl, MAX_TTL};
 
 use crate::rdata::{rtype_from_presentation, rtype_to_presentation};
@@ -104,6 +109,33 @@ pub struct ZoneFileRecord {
     pub pos: SourcePos,
 }
 
+/// One record as the parser produces it; borrowed, valid only during the
+/// callback of [`parse_file_each`] or [`parse_str_each`]. The fields mean
+/// what they do in [`ZoneFileRecord`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub owner: &'a [u8],
+    pub rtype: u16,
+    pub class: u16,
+    pub ttl: u32,
+    pub rdata: &'a [u8],
+    pub pos: &'a SourcePos,
+}
+
+impl RecordRef<'_> {
+    /// An owned copy, for callers that keep records.
+    pub fn to_record(&self) -> ZoneFileRecord {
+        ZoneFileRecord {
+            owner: self.owner.to_vec(),
+            rtype: self.rtype,
+            class: self.class,
+            ttl: self.ttl,
+            rdata: self.rdata.to_vec(),
+            pos: self.pos.clone(),
+        }
+    }
+}
+
 /// A problem in a zone file, or a warning.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{}:{line}: {message}", file.display())]
@@ -119,6 +151,20 @@ pub struct ZoneFileError {
 pub struct ParsedZone {
     pub records: Vec<ZoneFileRecord>,
     pub warnings: Vec<ZoneFileError>,
+    /// As in [`ParseSummary::files`].
+    pub files: Vec<PathBuf>,
+}
+
+/// What a successful streaming parse returns besides the records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ParseSummary {
+    pub warnings: Vec<ZoneFileError>,
+    /// Every file read, each once, in the order first read: the zone file
+    /// (for [`parse_file_each`]; [`parse_str_each`] reads none) and each
+    /// `$INCLUDE`d file, even one without records. Paths are as in
+    /// [`SourcePos::file`]: an included file's is its `$INCLUDE` argument
+    /// joined to the including file's directory.
+    pub files: Vec<PathBuf>,
 }
 
 /// Parses the zone file at `path`, following `$INCLUDE`s.
@@ -126,16 +172,13 @@ pub struct ParsedZone {
 /// All errors found (up to `max_errors`) are returned together; an entry
 /// with an error is skipped and parsing goes on with the next one.
 pub fn parse_file(path: &Path, opts: &ParseOptions) -> Result<ParsedZone, Vec<ZoneFileError>> {
-    let mut loader = Loader::new(opts, path)?;
-    let mut ctx = FileCtx::top(path, opts);
-    match fs::read(path) {
-        Ok(bytes) => loader.parse_bytes(&bytes, &mut ctx),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            loader.error(&ctx.path, 0, "zone file not found".to_string())
-        }
-        Err(e) => loader.error(&ctx.path, 0, format!("cannot read zone file: {e}")),
-    }
-    loader.finish()
+    let mut records = Vec::new();
+    let summary = parse_file_each(path, opts, &mut |rec| records.push(rec.to_record()))?;
+    Ok(ParsedZone {
+        records,
+        warnings: summary.warnings,
+        files: summary.files,
+    })
 }
 
 /// Parses zone-file text; `file_name` is used in positions and messages,
@@ -145,7 +188,53 @@ pub fn parse_str(
     file_name: &Path,
     opts: &ParseOptions,
 ) -> Result<ParsedZone, Vec<ZoneFileError>> {
-    let mut loader = Loader::new(opts, file_name)?;
+    let mut records = Vec::new();
+    let summary = parse_str_each(text, file_name, opts, &mut |rec| {
+        records.push(rec.to_record())
+    })?;
+    Ok(ParsedZone {
+        records,
+        warnings: summary.warnings,
+        files: summary.files,
+    })
+}
+
+/// Like [`parse_file`], but hands each record to `on_record` as soon as it
+/// is parsed instead of collecting them, so a large zone is never held
+/// twice.
+///
+/// Records come in file order, with `$INCLUDE`d records in place. The
+/// callback may see records before a later error makes the parse fail:
+/// on `Err` the caller must discard everything it was given.
+pub fn parse_file_each(
+    path: &Path,
+    opts: &ParseOptions,
+    on_record: &mut dyn FnMut(RecordRef<'_>),
+) -> Result<ParseSummary, Vec<ZoneFileError>> {
+    let mut loader = Loader::new(opts, path, on_record)?;
+    let mut ctx = FileCtx::top(path, opts);
+    match fs::read(path) {
+        Ok(bytes) => {
+            loader.read_file(path);
+            loader.parse_bytes(&bytes, &mut ctx);
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            loader.error(ctx.path(), 0, "zone file not found".to_string())
+        }
+        Err(e) => loader.error(ctx.path(), 0, format!("cannot read zone file: {e}")),
+    }
+    loader.finish()
+}
+
+/// Like [`parse_str`], but streaming as [`parse_file_each`] does; the same
+/// caveat about records before an error applies.
+pub fn parse_str_each(
+    text: &str,
+    file_name: &Path,
+    opts: &ParseOptions,
+    on_record: &mut dyn FnMut(RecordRef<'_>),
+) -> Result<ParseSummary, Vec<ZoneFileError>> {
+    let mut loader = Loader::new(opts, file_name, on_record)?;
     let mut ctx = FileCtx::top(file_name, opts);
     loader.parse_text(text, &[], &mut ctx);
     loader.finish()
@@ -155,20 +244,38 @@ pub fn parse_str(
 /// included file with its own origin and no previous owner, and the
 /// including file carries on with its own state afterwards.
 struct FileCtx {
-    path: Arc<Path>,
+    /// The file, and the line of the record being parsed; records borrow
+    /// it, so the path is not cloned per record.
+    pos: SourcePos,
     origin: Vec<u8>,
-    last_owner: Option<Vec<u8>>,
+    /// The previous owner, when `has_owner`. Kept as a buffer that each
+    /// entry's owner is parsed into, and that records borrow their owner
+    /// from, so owners cost no allocation.
+    owner: Vec<u8>,
+    has_owner: bool,
     depth: usize,
 }
 
 impl FileCtx {
     fn top(path: &Path, opts: &ParseOptions) -> Self {
+        Self::new(path, opts.origin.clone(), 0)
+    }
+
+    fn new(path: &Path, origin: Vec<u8>, depth: usize) -> Self {
         FileCtx {
-            path: Arc::from(path),
-            origin: opts.origin.clone(),
-            last_owner: None,
-            depth: 0,
+            pos: SourcePos {
+                file: Arc::from(path),
+                line: 0,
+            },
+            origin,
+            owner: Vec::new(),
+            has_owner: false,
+            depth,
         }
+    }
+
+    fn path(&self) -> &Path {
+        &self.pos.file
     }
 }
 
@@ -180,11 +287,14 @@ struct RecordHead {
     rdata_start: usize,
 }
 
-struct Loader<'o> {
+struct Loader<'o, 'c> {
     opts: &'o ParseOptions,
     top_dir: PathBuf,
     include_root: Option<Result<PathBuf, String>>,
-    records: Vec<ZoneFileRecord>,
+    on_record: &'c mut dyn FnMut(RecordRef<'_>),
+    /// Rdata of the record being parsed, reused from record to record.
+    rdata: Vec<u8>,
+    files: Vec<PathBuf>,
     warnings: Vec<ZoneFileError>,
     errors: Vec<ZoneFileError>,
     dollar_ttl: Option<u32>,
@@ -193,8 +303,12 @@ struct Loader<'o> {
     warned_soa_minimum: bool,
 }
 
-impl<'o> Loader<'o> {
-    fn new(opts: &'o ParseOptions, top: &Path) -> Result<Self, Vec<ZoneFileError>> {
+impl<'o, 'c> Loader<'o, 'c> {
+    fn new(
+        opts: &'o ParseOptions,
+        top: &Path,
+        on_record: &'c mut dyn FnMut(RecordRef<'_>),
+    ) -> Result<Self, Vec<ZoneFileError>> {
         if !is_valid_wire_name(&opts.origin) {
             return Err(vec![ZoneFileError {
                 file: top.to_path_buf(),
@@ -210,7 +324,9 @@ impl<'o> Loader<'o> {
             opts,
             top_dir,
             include_root: None,
-            records: Vec::new(),
+            on_record,
+            rdata: Vec::new(),
+            files: Vec::new(),
             warnings: Vec::new(),
             errors: Vec::new(),
             dollar_ttl: None,
@@ -220,14 +336,21 @@ impl<'o> Loader<'o> {
         })
     }
 
-    fn finish(self) -> Result<ParsedZone, Vec<ZoneFileError>> {
+    fn finish(self) -> Result<ParseSummary, Vec<ZoneFileError>> {
         if self.errors.is_empty() {
-            Ok(ParsedZone {
-                records: self.records,
+            Ok(ParseSummary {
                 warnings: self.warnings,
+                files: self.files,
             })
         } else {
             Err(self.errors)
+        }
+    }
+
+    /// Notes a file as read. Includes are few, so a linear search is fine.
+    fn read_file(&mut self, path: &Path) {
+        if !self.files.iter().any(|f| f == path) {
+            self.files.push(path.to_path_buf());
         }
     }
 
@@ -260,7 +383,9 @@ impl<'o> Loader<'o> {
 
     fn parse_text(&mut self, text: &str, bad_lines: &[u32], ctx: &mut FileCtx) {
         let mut lexer = Lexer::new(text, bad_lines);
-        while let Some(entry) = lexer.next_entry() {
+        // One entry for the whole file, so its token vector is reused.
+        let mut entry = Entry::default();
+        while lexer.next_entry_into(&mut entry) {
             if self.full() {
                 return;
             }
@@ -268,10 +393,10 @@ impl<'o> Loader<'o> {
         }
     }
 
-    fn entry(&mut self, entry: &Entry, ctx: &mut FileCtx) {
+    fn entry(&mut self, entry: &Entry<'_>, ctx: &mut FileCtx) {
         let Some(first) = entry.tokens.first() else {
             if let Some(err) = &entry.error {
-                self.error(&ctx.path, err.line, err.message.clone());
+                self.error(ctx.path(), err.line, err.message.clone());
             }
             return;
         };
@@ -279,9 +404,10 @@ impl<'o> Loader<'o> {
         if let Some(err) = &entry.error {
             // Later owner-less lines belong to this owner, not an older one.
             if !entry.leading_space && !directive {
-                ctx.last_owner = name_from_presentation(&first.text, &ctx.origin).ok();
+                ctx.has_owner =
+                    name_from_presentation_into(&first.text, &ctx.origin, &mut ctx.owner).is_ok();
             }
-            self.error(&ctx.path, err.line, err.message.clone());
+            self.error(ctx.path(), err.line, err.message.clone());
             return;
         }
         if directive {
@@ -291,75 +417,68 @@ impl<'o> Loader<'o> {
         }
     }
 
-    fn record(&mut self, entry: &Entry, ctx: &mut FileCtx) {
+    fn record(&mut self, entry: &Entry<'_>, ctx: &mut FileCtx) {
+        // Taken out for the duration, so that it can be filled while
+        // `self` reports errors.
+        let mut rdata = std::mem::take(&mut self.rdata);
+        self.record_with(entry, ctx, &mut rdata);
+        self.rdata = rdata;
+    }
+
+    fn record_with(&mut self, entry: &Entry<'_>, ctx: &mut FileCtx, rdata: &mut Vec<u8>) {
         let tokens = &entry.tokens;
-        let (owner, head_start) = if entry.leading_space {
-            match &ctx.last_owner {
-                Some(owner) => (owner.clone(), 0),
-                None => {
-                    self.error(
-                        &ctx.path,
-                        entry.line,
-                        "no owner name: the entry starts with white space and no earlier \
-                         record gives an owner"
-                            .to_string(),
-                    );
-                    return;
-                }
+        let head_start = if entry.leading_space {
+            if !ctx.has_owner {
+                return self.error(
+                    ctx.path(),
+                    entry.line,
+                    "no owner name: the entry starts with white space and no earlier \
+                     record gives an owner"
+                        .to_string(),
+                );
             }
+            0
         } else {
             let Some(token) = tokens.first() else { return };
-            match name_from_presentation(&token.text, &ctx.origin) {
-                Ok(owner) => {
-                    ctx.last_owner = Some(owner.clone());
-                    (owner, 1)
+            match name_from_presentation_into(&token.text, &ctx.origin, &mut ctx.owner) {
+                Ok(()) => {
+                    ctx.has_owner = true;
+                    1
                 }
                 Err(e) => {
-                    ctx.last_owner = None;
-                    self.error(&ctx.path, token.line, format!("bad owner name: {e}"));
-                    return;
+                    ctx.has_owner = false;
+                    return self.error(ctx.path(), token.line, format!("bad owner name: {e}"));
                 }
             }
         };
         let rest = tokens.get(head_start..).unwrap_or_default();
         let head = match parse_head(rest, entry.line) {
             Ok(head) => head,
-            Err((line, message)) => return self.error(&ctx.path, line, message),
+            Err((line, message)) => return self.error(ctx.path(), line, message),
         };
         let rdata_tokens = rest.get(head.rdata_start..).unwrap_or_default();
-        let rdata = match parse_rdata(head.rtype, rdata_tokens, &ctx.origin) {
-            Ok(rdata) => rdata,
-            Err(e) => return self.error(&ctx.path, e.line.unwrap_or(entry.line), e.message),
-        };
-        let Some(ttl) = self.resolve_ttl(head.ttl, head.rtype, &rdata, &ctx.path, entry.line)
+        if let Err(e) = parse_rdata(head.rtype, rdata_tokens, &ctx.origin, rdata) {
+            return self.error(ctx.path(), e.line.unwrap_or(entry.line), e.message);
+        }
+        let Some(ttl) = self.resolve_ttl(head.ttl, head.rtype, rdata, ctx.path(), entry.line)
         else {
             return;
         };
-        self.push(owner, head.rtype, ttl, rdata, ctx, entry.line);
+        ctx.pos.line = entry.line;
+        self.emit(&ctx.owner, head.rtype, ttl, rdata, &ctx.pos);
     }
 
-    fn push(
-        &mut self,
-        owner: Vec<u8>,
-        rtype: u16,
-        ttl: u32,
-        rdata: Vec<u8>,
-        ctx: &FileCtx,
-        line: u32,
-    ) {
+    fn emit(&mut self, owner: &[u8], rtype: u16, ttl: u32, rdata: &[u8], pos: &SourcePos) {
         if rtype == SOA && self.soa_minimum.is_none() {
-            self.soa_minimum = soa_minimum(&rdata);
+            self.soa_minimum = soa_minimum(rdata);
         }
-        self.records.push(ZoneFileRecord {
+        (self.on_record)(RecordRef {
             owner,
             rtype,
             class: CLASS_IN,
             ttl,
             rdata,
-            pos: SourcePos {
-                file: ctx.path.clone(),
-                line,
-            },
+            pos,
         });
     }
 
@@ -408,7 +527,7 @@ impl<'o> Loader<'o> {
         }
     }
 
-    fn directive(&mut self, entry: &Entry, ctx: &mut FileCtx) {
+    fn directive(&mut self, entry: &Entry<'_>, ctx: &mut FileCtx) {
         let Some(first) = entry.tokens.first() else {
             return;
         };
@@ -419,7 +538,7 @@ impl<'o> Loader<'o> {
             "$INCLUDE" => self.include_directive(entry, ctx),
             "$GENERATE" => self.generate_directive(entry, ctx),
             _ => self.error(
-                &ctx.path,
+                ctx.path(),
                 first.line,
                 format!("unknown directive \"{}\"", first.text),
             ),
@@ -428,49 +547,49 @@ impl<'o> Loader<'o> {
 
     /// `$ORIGIN <domain-name>` (RFC 1035 §5.1); a relative name is taken
     /// relative to the current origin.
-    fn origin_directive(&mut self, entry: &Entry, ctx: &mut FileCtx) {
+    fn origin_directive(&mut self, entry: &Entry<'_>, ctx: &mut FileCtx) {
         let Some(arg) = entry.tokens.get(1) else {
             return self.error(
-                &ctx.path,
+                ctx.path(),
                 entry.line,
                 "$ORIGIN needs a domain name".to_string(),
             );
         };
         if let Some(extra) = entry.tokens.get(2) {
-            return self.error(&ctx.path, extra.line, trailing(extra));
+            return self.error(ctx.path(), extra.line, trailing(extra));
         }
         match name_from_presentation(&arg.text, &ctx.origin) {
             Ok(origin) => ctx.origin = origin,
-            Err(e) => self.error(&ctx.path, arg.line, format!("bad $ORIGIN: {e}")),
+            Err(e) => self.error(ctx.path(), arg.line, format!("bad $ORIGIN: {e}")),
         }
     }
 
     /// `$TTL <ttl>` (RFC 2308 §4).
-    fn ttl_directive(&mut self, entry: &Entry, ctx: &mut FileCtx) {
+    fn ttl_directive(&mut self, entry: &Entry<'_>, ctx: &mut FileCtx) {
         let Some(arg) = entry.tokens.get(1) else {
-            return self.error(&ctx.path, entry.line, "$TTL needs a TTL".to_string());
+            return self.error(ctx.path(), entry.line, "$TTL needs a TTL".to_string());
         };
         if let Some(extra) = entry.tokens.get(2) {
-            return self.error(&ctx.path, extra.line, trailing(extra));
+            return self.error(ctx.path(), extra.line, trailing(extra));
         }
         match parse_ttl(&arg.text) {
             Ok(ttl) => self.dollar_ttl = Some(ttl),
-            Err(e) => self.error(&ctx.path, arg.line, ttl_error_message(&arg.text, e)),
+            Err(e) => self.error(ctx.path(), arg.line, ttl_error_message(&arg.text, e)),
         }
     }
 
     /// `$INCLUDE <file-name> [<domain-name>]` (RFC 1035 §5.1).
-    fn include_directive(&mut self, entry: &Entry, ctx: &mut FileCtx) {
+    fn include_directive(&mut self, entry: &Entry<'_>, ctx: &mut FileCtx) {
         let Some(file_tok) = entry.tokens.get(1) else {
             return self.error(
-                &ctx.path,
+                ctx.path(),
                 entry.line,
                 "$INCLUDE needs a file name".to_string(),
             );
         };
         let Some(file_name) = token_string(file_tok) else {
             return self.error(
-                &ctx.path,
+                ctx.path(),
                 file_tok.line,
                 format!("bad $INCLUDE file name \"{}\"", file_tok.text),
             );
@@ -479,18 +598,18 @@ impl<'o> Loader<'o> {
             Some(tok) => match name_from_presentation(&tok.text, &ctx.origin) {
                 Ok(origin) => origin,
                 Err(e) => {
-                    return self.error(&ctx.path, tok.line, format!("bad $INCLUDE origin: {e}"))
+                    return self.error(ctx.path(), tok.line, format!("bad $INCLUDE origin: {e}"))
                 }
             },
             None => ctx.origin.clone(),
         };
         if let Some(extra) = entry.tokens.get(3) {
-            return self.error(&ctx.path, extra.line, trailing(extra));
+            return self.error(ctx.path(), extra.line, trailing(extra));
         }
         let line = file_tok.line;
         if ctx.depth >= self.opts.max_include_depth {
             return self.error(
-                &ctx.path,
+                ctx.path(),
                 line,
                 format!(
                     "$INCLUDE nested too deeply (max {})",
@@ -498,20 +617,20 @@ impl<'o> Loader<'o> {
                 ),
             );
         }
-        let base = ctx.path.parent().unwrap_or(Path::new(""));
+        let base = ctx.path().parent().unwrap_or(Path::new(""));
         let target = base.join(&file_name);
         let canonical = match fs::canonicalize(&target) {
             Ok(path) => path,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return self.error(
-                    &ctx.path,
+                    ctx.path(),
                     line,
                     format!("$INCLUDE file \"{file_name}\" not found"),
                 )
             }
             Err(e) => {
                 return self.error(
-                    &ctx.path,
+                    ctx.path(),
                     line,
                     format!("$INCLUDE file \"{file_name}\": {e}"),
                 )
@@ -520,11 +639,11 @@ impl<'o> Loader<'o> {
         if !self.opts.allow_include_anywhere {
             let root = match self.include_root() {
                 Ok(root) => root,
-                Err(message) => return self.error(&ctx.path, line, message),
+                Err(message) => return self.error(ctx.path(), line, message),
             };
             if !canonical.starts_with(&root) {
                 return self.error(
-                    &ctx.path,
+                    ctx.path(),
                     line,
                     format!("$INCLUDE \"{file_name}\" escapes the zone directory"),
                 );
@@ -534,18 +653,14 @@ impl<'o> Loader<'o> {
             Ok(bytes) => bytes,
             Err(e) => {
                 return self.error(
-                    &ctx.path,
+                    ctx.path(),
                     line,
                     format!("$INCLUDE file \"{file_name}\": {e}"),
                 )
             }
         };
-        let mut child = FileCtx {
-            path: Arc::from(target.as_path()),
-            origin,
-            last_owner: None,
-            depth: ctx.depth + 1,
-        };
+        self.read_file(&target);
+        let mut child = FileCtx::new(&target, origin, ctx.depth + 1);
         self.parse_bytes(&bytes, &mut child);
     }
 
@@ -574,18 +689,18 @@ impl<'o> Loader<'o> {
     /// expanded text is read again as rdata, as BIND does (so
     /// `"10 mail$"` works for MX). Several tokens are also accepted, each
     /// expanded on its own.
-    fn generate_directive(&mut self, entry: &Entry, ctx: &mut FileCtx) {
+    fn generate_directive(&mut self, entry: &Entry<'_>, ctx: &mut FileCtx) {
         let tokens = &entry.tokens;
         let (Some(range_tok), Some(lhs)) = (tokens.get(1), tokens.get(2)) else {
             return self.error(
-                &ctx.path,
+                ctx.path(),
                 entry.line,
                 "$GENERATE needs a range, an owner, a type and rdata".to_string(),
             );
         };
         let Some(range) = GenRange::parse(&range_tok.text) else {
             return self.error(
-                &ctx.path,
+                ctx.path(),
                 range_tok.line,
                 format!("invalid $GENERATE range \"{}\"", range_tok.text),
             );
@@ -593,16 +708,16 @@ impl<'o> Loader<'o> {
         let rest = tokens.get(3..).unwrap_or_default();
         let head = match parse_head(rest, entry.line) {
             Ok(head) => head,
-            Err((line, message)) => return self.error(&ctx.path, line, message),
+            Err((line, message)) => return self.error(ctx.path(), line, message),
         };
         let rhs = rest.get(head.rdata_start..).unwrap_or_default();
         if rhs.is_empty() {
-            return self.error(&ctx.path, entry.line, "$GENERATE needs rdata".to_string());
+            return self.error(ctx.path(), entry.line, "$GENERATE needs rdata".to_string());
         }
         let count = range.count();
         if count > self.opts.max_generate as u64 {
             return self.error(
-                &ctx.path,
+                ctx.path(),
                 entry.line,
                 format!(
                     "$GENERATE would create {count} records (max {})",
@@ -610,58 +725,59 @@ impl<'o> Loader<'o> {
                 ),
             );
         }
+        let mut owner = Vec::new();
+        let mut rdata = std::mem::take(&mut self.rdata);
+        ctx.pos.line = entry.line;
         for it in range.iter() {
-            let (line, result) = generate_one(lhs, rhs, head.rtype, it, &ctx.origin);
-            let (owner, rdata) = match result {
-                Ok(parts) => parts,
-                Err(message) => {
-                    // One bad template would fail the same way every time.
-                    return self.error(
-                        &ctx.path,
-                        line.unwrap_or(entry.line),
-                        format!("{message} (in $GENERATE iteration {it})"),
-                    );
-                }
-            };
-            let Some(ttl) = self.resolve_ttl(head.ttl, head.rtype, &rdata, &ctx.path, entry.line)
+            let generated = generate_one(
+                lhs,
+                rhs,
+                head.rtype,
+                it,
+                &ctx.origin,
+                &mut owner,
+                &mut rdata,
+            );
+            if let Err((line, message)) = generated {
+                // One bad template would fail the same way every time.
+                self.error(
+                    ctx.path(),
+                    line.unwrap_or(entry.line),
+                    format!("{message} (in $GENERATE iteration {it})"),
+                );
+                break;
+            }
+            let Some(ttl) = self.resolve_ttl(head.ttl, head.rtype, &rdata, ctx.path(), entry.line)
             else {
-                return;
+                break;
             };
-            self.push(owner, head.rtype, ttl, rdata, ctx, entry.line);
+            self.emit(&owner, head.rtype, ttl, &rdata, &ctx.pos);
         }
+        self.rdata = rdata;
     }
 }
 
-type Generated = Result<(Vec<u8>, Vec<u8>), String>;
-
-/// Owner and rdata of one `$GENERATE` iteration, with the line to blame
-/// on failure.
+/// Owner and rdata of one `$GENERATE` iteration into the buffers given;
+/// on failure, the message and the line to blame.
 fn generate_one(
-    lhs: &Token,
-    rhs: &[Token],
+    lhs: &Token<'_>,
+    rhs: &[Token<'_>],
     rtype: u16,
     it: u32,
     origin: &[u8],
-) -> (Option<u32>, Generated) {
-    let owner_text = match expand(&lhs.text, it) {
-        Ok(text) => text,
-        Err(e) => return (Some(lhs.line), Err(e.to_string())),
-    };
-    let owner = match name_from_presentation(&owner_text, origin) {
-        Ok(owner) => owner,
-        Err(e) => return (Some(lhs.line), Err(format!("bad owner name: {e}"))),
-    };
-    let rhs_tokens = match generate_rhs(rhs, it) {
-        Ok(tokens) => tokens,
-        Err(e) => return (rhs.first().map(|t| t.line), Err(e)),
-    };
-    match parse_rdata(rtype, &rhs_tokens, origin) {
-        Ok(rdata) => (None, Ok((owner, rdata))),
-        Err(e) => (e.line, Err(e.message)),
-    }
+    owner: &mut Vec<u8>,
+    rdata: &mut Vec<u8>,
+) -> Result<(), (Option<u32>, String)> {
+    let owner_text = expand(&lhs.text, it).map_err(|e| (Some(lhs.line), e.to_string()))?;
+    name_from_presentation_into(&owner_text, origin, owner)
+        .map_err(|e| (Some(lhs.line), format!("bad owner name: {e}")))?;
+    let rhs_tokens = generate_rhs(rhs, it).map_err(|e| (rhs.first().map(|t| t.line), e))?;
+    parse_rdata(rtype, &rhs_tokens, origin, rdata).map_err(|e| (e.line, e.message))
 }
 
-fn generate_rhs(rhs: &[Token], it: u32) -> Result<Vec<Token>, String> {
+/// The rdata tokens of one iteration. They own their text, which is made
+/// up for the iteration.
+fn generate_rhs(rhs: &[Token<'_>], it: u32) -> Result<Vec<Token<'static>>, String> {
     if let [single] = rhs {
         if single.quoted {
             let text = expand(&unquote_rhs(&single.text), it).map_err(|e| e.to_string())?;
@@ -672,8 +788,10 @@ fn generate_rhs(rhs: &[Token], it: u32) -> Result<Vec<Token>, String> {
                     return Err(format!("bad $GENERATE rdata \"{text}\": {}", err.message));
                 }
                 tokens.extend(entry.tokens.into_iter().map(|t| Token {
+                    text: Cow::Owned(t.text.into_owned()),
+                    quoted: t.quoted,
                     line: single.line,
-                    ..t
+                    space_before: t.space_before,
                 }));
             }
             return Ok(tokens);
@@ -682,8 +800,10 @@ fn generate_rhs(rhs: &[Token], it: u32) -> Result<Vec<Token>, String> {
     rhs.iter()
         .map(|t| {
             Ok(Token {
-                text: expand(&t.text, it).map_err(|e| e.to_string())?,
-                ..t.clone()
+                text: Cow::Owned(expand(&t.text, it).map_err(|e| e.to_string())?),
+                quoted: t.quoted,
+                line: t.line,
+                space_before: t.space_before,
             })
         })
         .collect()
@@ -695,7 +815,7 @@ fn generate_rhs(rhs: &[Token], it: u32) -> Result<Vec<Token>, String> {
 /// mnemonic; the first token that is neither is the type. Type mnemonics
 /// never start with a digit, so such a token that is not a valid TTL is
 /// reported as a bad TTL rather than an unknown type.
-fn parse_head(tokens: &[Token], entry_line: u32) -> Result<RecordHead, (u32, String)> {
+fn parse_head(tokens: &[Token<'_>], entry_line: u32) -> Result<RecordHead, (u32, String)> {
     let mut ttl = None;
     let mut class = None;
     let mut idx = 0usize;
@@ -775,12 +895,12 @@ fn parse_class(text: &str) -> Option<u16> {
     None
 }
 
-fn trailing(token: &Token) -> String {
+fn trailing(token: &Token<'_>) -> String {
     format!("trailing data \"{}\"", token.text)
 }
 
 /// Decodes escapes in a token meant as plain text, such as a file name.
-fn token_string(token: &Token) -> Option<String> {
+fn token_string(token: &Token<'_>) -> Option<String> {
     let mut symbols = Symbols::new(token.text.chars());
     let text: Option<String> = symbols.by_ref().map(|s| s.into_char().ok()).collect();
     symbols.ok().ok()?;

@@ -30,57 +30,138 @@ pub enum NameError {
 /// and any other name is relative and gets `origin` (itself in wire format,
 /// absolute) appended. `\X` and `\DDD` escapes are decoded.
 pub fn name_from_presentation(text: &str, origin: &[u8]) -> Result<Vec<u8>, NameError> {
+    let mut out = Vec::with_capacity(text.len() + 2 + origin.len());
+    append_name(text, origin, &mut out)?;
+    Ok(out)
+}
+
+/// Like [`name_from_presentation`], but writes into `out` (cleared first),
+/// so a caller can keep one buffer for many names.
+pub fn name_from_presentation_into(
+    text: &str,
+    origin: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), NameError> {
+    out.clear();
+    append_name(text, origin, out)
+}
+
+/// Appends the wire form of `text` to `out`. On error `out` holds a
+/// partial name; callers discard it.
+pub fn append_name(text: &str, origin: &[u8], out: &mut Vec<u8>) -> Result<(), NameError> {
     match text {
         "" => return Err(NameError::Empty),
-        "@" => return Ok(origin.to_vec()),
-        "." => return Ok(vec![0]),
+        "@" => {
+            out.extend_from_slice(origin);
+            return Ok(());
+        }
+        "." => {
+            out.push(0);
+            return Ok(());
+        }
         _ => {}
     }
-    let mut out: Vec<u8> = Vec::with_capacity(text.len() + 2 + origin.len());
-    let mut len_pos = 0usize;
-    let mut label_len = 0usize;
-    let mut ended_with_dot = false;
-    out.push(0);
-    let mut symbols = Symbols::new(text.chars());
-    for symbol in symbols.by_ref() {
-        if symbol == Symbol::Char('.') {
-            if label_len == 0 {
-                return Err(NameError::EmptyLabel(text.to_string()));
-            }
-            set_len(&mut out, len_pos, label_len);
-            len_pos = out.len();
-            out.push(0);
-            label_len = 0;
-            ended_with_dot = true;
-            continue;
+    let mut name = NameWriter::start(out);
+    if text.as_bytes().contains(&b'\\') {
+        let mut symbols = Symbols::new(text.chars());
+        for symbol in symbols.by_ref() {
+            let step = match symbol {
+                Symbol::Char('.') => Step::Dot,
+                Symbol::Char(ch) if ch.is_ascii() && !ch.is_ascii_control() => {
+                    Step::Octet(ch as u8)
+                }
+                Symbol::Char(_) => Step::Bad,
+                Symbol::SimpleEscape(b) | Symbol::DecimalEscape(b) => Step::Octet(b),
+            };
+            name.step(out, step, text)?;
         }
-        let octet = match symbol {
-            Symbol::Char(ch) if ch.is_ascii() && !ch.is_ascii_control() => ch as u8,
-            Symbol::Char(_) => return Err(NameError::BadChar(text.to_string())),
-            Symbol::SimpleEscape(b) | Symbol::DecimalEscape(b) => b,
+        if symbols.ok().is_err() {
+            return Err(NameError::BadEscape(text.to_string()));
+        }
+    } else {
+        // Without a backslash every symbol is a plain character, so the
+        // bytes can be taken as they are; a byte of a multi-byte character
+        // is not ASCII and fails just as the character would.
+        for &b in text.as_bytes() {
+            let step = match b {
+                b'.' => Step::Dot,
+                _ if b.is_ascii() && !b.is_ascii_control() => Step::Octet(b),
+                _ => Step::Bad,
+            };
+            name.step(out, step, text)?;
+        }
+    }
+    name.finish(out, origin, text)
+}
+
+/// What one symbol of a name does.
+enum Step {
+    Dot,
+    Octet(u8),
+    Bad,
+}
+
+/// Builds one name at the end of a buffer that may hold other data before
+/// it (as rdata does), so lengths count from `start`.
+struct NameWriter {
+    start: usize,
+    /// Position of the length octet of the label being written.
+    len_pos: usize,
+    label_len: usize,
+    ended_with_dot: bool,
+}
+
+impl NameWriter {
+    fn start(out: &mut Vec<u8>) -> Self {
+        let start = out.len();
+        out.push(0);
+        NameWriter {
+            start,
+            len_pos: start,
+            label_len: 0,
+            ended_with_dot: false,
+        }
+    }
+
+    fn step(&mut self, out: &mut Vec<u8>, step: Step, text: &str) -> Result<(), NameError> {
+        let octet = match step {
+            Step::Dot => {
+                if self.label_len == 0 {
+                    return Err(NameError::EmptyLabel(text.to_string()));
+                }
+                set_len(out, self.len_pos, self.label_len);
+                self.len_pos = out.len();
+                out.push(0);
+                self.label_len = 0;
+                self.ended_with_dot = true;
+                return Ok(());
+            }
+            Step::Octet(octet) => octet,
+            Step::Bad => return Err(NameError::BadChar(text.to_string())),
         };
-        label_len += 1;
-        if label_len > MAX_LABEL {
+        self.label_len += 1;
+        if self.label_len > MAX_LABEL {
             return Err(NameError::LongLabel(text.to_string()));
         }
         out.push(octet);
-        ended_with_dot = false;
+        self.ended_with_dot = false;
         // Stops work early on absurdly long input.
-        if out.len() > MAX_NAME {
+        if out.len() - self.start > MAX_NAME {
             return Err(NameError::LongName(text.to_string()));
         }
+        Ok(())
     }
-    if symbols.ok().is_err() {
-        return Err(NameError::BadEscape(text.to_string()));
+
+    fn finish(self, out: &mut Vec<u8>, origin: &[u8], text: &str) -> Result<(), NameError> {
+        if !self.ended_with_dot {
+            set_len(out, self.len_pos, self.label_len);
+            out.extend_from_slice(origin);
+        }
+        if out.len() - self.start > MAX_NAME {
+            return Err(NameError::LongName(text.to_string()));
+        }
+        Ok(())
     }
-    if !ended_with_dot {
-        set_len(&mut out, len_pos, label_len);
-        out.extend_from_slice(origin);
-    }
-    if out.len() > MAX_NAME {
-        return Err(NameError::LongName(text.to_string()));
-    }
-    Ok(out)
 }
 
 fn set_len(out: &mut [u8], pos: usize, len: usize) {

@@ -4,6 +4,7 @@
 //! which it lacks, are handled here, and SOA timers get BIND's TTL units
 //! converted first.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 
 use domain::base::iana::Rtype;
@@ -13,6 +14,7 @@ use domain::base::Name;
 use domain::dep::octseq::parse::Parser;
 use domain::rdata::{Txt, ZoneRecordData};
 
+use super::fast;
 use super::lexer::Token;
 use super::scanner::{ScanError, TokenScanner};
 use super::ttl::{parse_ttl, TtlError};
@@ -41,15 +43,36 @@ impl RdataError {
     }
 }
 
-/// Parses the rdata tokens of a record of type `rtype`; relative names get
-/// `origin` appended.
-pub fn parse_rdata(rtype: u16, tokens: &[Token], origin: &[u8]) -> Result<Vec<u8>, RdataError> {
-    let type_name = rtype_to_presentation(rtype);
+/// Parses the rdata tokens of a record of type `rtype` into `out`
+/// (cleared first); relative names get `origin` appended. On error `out`
+/// holds garbage.
+pub fn parse_rdata(
+    rtype: u16,
+    tokens: &[Token<'_>],
+    origin: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), RdataError> {
+    out.clear();
+    if fast::parse(rtype, tokens, origin, out) {
+        return Ok(());
+    }
+    out.clear();
+    parse_rdata_general(rtype, tokens, origin, out)
+}
+
+/// [`parse_rdata`] without the fast path: every type through `domain`,
+/// except the few it cannot scan.
+pub fn parse_rdata_general(
+    rtype: u16,
+    tokens: &[Token<'_>],
+    origin: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), RdataError> {
     // RFC 3597 §5: `\#` only counts unquoted.
     let generic = tokens.first().is_some_and(|t| !t.quoted && t.text == "\\#");
 
     if rtype == CSYNC && !generic {
-        return parse_csync(tokens);
+        return parse_csync(tokens, out);
     }
 
     let converted;
@@ -63,48 +86,50 @@ pub fn parse_rdata(rtype: u16, tokens: &[Token], origin: &[u8]) -> Result<Vec<u8
     let mut scanner = TokenScanner::new(tokens, origin);
     let scanned = if rtype == SPF && !generic {
         // SPF has the same format as TXT (RFC 7208 §3.1 kept RFC 4408's).
-        Txt::<Vec<u8>>::scan(&mut scanner).map(|txt| compose(&txt))
+        Txt::<Vec<u8>>::scan(&mut scanner).map(|txt| compose(&txt, out))
     } else {
         ZoneRecordData::<Vec<u8>, Name<Vec<u8>>>::scan(Rtype::from_int(rtype), &mut scanner)
-            .map(|data| compose(&data))
+            .map(|data| compose(&data, out))
     };
-    let wire = match scanned {
-        Ok(wire) => wire,
-        Err(err) => return Err(describe_scan_error(&type_name, err, &scanner, tokens)),
-    };
+    if let Err(err) = scanned {
+        return Err(describe_scan_error(rtype, err, &scanner, tokens));
+    }
     if let Some(extra) = scanner.remaining().first() {
         return Err(RdataError::new(
             Some(extra.line),
             format!("trailing data \"{}\"", extra.text),
         ));
     }
-    if wire.len() > MAX_RDATA {
+    if out.len() > MAX_RDATA {
         return Err(RdataError::new(
             None,
-            format!("{type_name} rdata longer than {MAX_RDATA} octets"),
+            format!(
+                "{} rdata longer than {MAX_RDATA} octets",
+                rtype_to_presentation(rtype)
+            ),
         ));
     }
     if generic {
-        check_generic(rtype, &type_name, &wire)?;
+        check_generic(rtype, out)?;
     }
-    Ok(wire)
+    Ok(())
 }
 
-fn compose<R: ComposeRecordData>(data: &R) -> Vec<u8> {
-    let mut out = Vec::new();
-    let res: Result<(), Infallible> = data.compose_rdata(&mut out);
+fn compose<R: ComposeRecordData>(data: &R, out: &mut Vec<u8>) {
+    let res: Result<(), Infallible> = data.compose_rdata(out);
     match res {
-        Ok(()) => out,
+        Ok(()) => {}
         Err(never) => match never {},
     }
 }
 
 fn describe_scan_error(
-    type_name: &str,
+    rtype: u16,
     err: ScanError,
     scanner: &TokenScanner<'_>,
-    tokens: &[Token],
+    tokens: &[Token<'_>],
 ) -> RdataError {
+    let type_name = rtype_to_presentation(rtype);
     let token = if err.end_of_entry {
         None
     } else {
@@ -131,22 +156,21 @@ fn describe_scan_error(
     RdataError::new(line, format!("bad {type_name} rdata: {message}"))
 }
 
-fn parse_csync(tokens: &[Token]) -> Result<Vec<u8>, RdataError> {
-    let csync = Csync::parse_presentation(tokens.iter().map(|t| t.text.as_str())).map_err(|e| {
+fn parse_csync(tokens: &[Token<'_>], out: &mut Vec<u8>) -> Result<(), RdataError> {
+    let csync = Csync::parse_presentation(tokens.iter().map(|t| &*t.text)).map_err(|e| {
         RdataError::new(
             tokens.first().map(|t| t.line),
             format!("bad CSYNC rdata: {e}"),
         )
     })?;
-    let mut wire = Vec::new();
-    csync.to_wire(&mut wire);
-    Ok(wire)
+    csync.to_wire(out);
+    Ok(())
 }
 
 /// Rewrites REFRESH, RETRY, EXPIRE and MINIMUM given with BIND's units
 /// (`1h`, `2w`) as plain seconds, which is all `domain` reads. The serial
 /// stays as written: it is a number, not a duration.
-fn convert_soa_timers(tokens: &[Token]) -> Result<Vec<Token>, RdataError> {
+fn convert_soa_timers<'a>(tokens: &[Token<'a>]) -> Result<Vec<Token<'a>>, RdataError> {
     const FIELDS: [&str; 4] = ["refresh", "retry", "expire", "minimum"];
     let mut out = tokens.to_vec();
     for (field, token) in FIELDS.iter().zip(out.iter_mut().skip(3)) {
@@ -154,7 +178,7 @@ fn convert_soa_timers(tokens: &[Token]) -> Result<Vec<Token>, RdataError> {
             continue;
         }
         match parse_ttl(&token.text) {
-            Ok(secs) => token.text = secs.to_string(),
+            Ok(secs) => token.text = Cow::Owned(secs.to_string()),
             Err(TtlError::Range) => {
                 return Err(RdataError::new(
                     Some(token.line),
@@ -174,8 +198,9 @@ fn convert_soa_timers(tokens: &[Token]) -> Result<Vec<Token>, RdataError> {
 
 /// Generic rdata for a type with a known format must still be valid for
 /// that type, or the server would hand out records it cannot itself read.
-fn check_generic(rtype: u16, type_name: &str, wire: &[u8]) -> Result<(), RdataError> {
+fn check_generic(rtype: u16, wire: &[u8]) -> Result<(), RdataError> {
     let invalid = |detail: String| {
+        let type_name = rtype_to_presentation(rtype);
         RdataError::new(
             None,
             format!("bad {type_name} rdata: \\# data is not valid {type_name} rdata: {detail}"),

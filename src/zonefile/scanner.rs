@@ -60,7 +60,7 @@ impl ScannerError for ScanError {
 }
 
 pub struct TokenScanner<'a> {
-    tokens: &'a [Token],
+    tokens: &'a [Token<'a>],
     pos: usize,
     origin: &'a [u8],
     /// Index of the token consumed last, for error positions.
@@ -68,7 +68,7 @@ pub struct TokenScanner<'a> {
 }
 
 impl<'a> TokenScanner<'a> {
-    pub fn new(tokens: &'a [Token], origin: &'a [u8]) -> Self {
+    pub fn new(tokens: &'a [Token<'a>], origin: &'a [u8]) -> Self {
         TokenScanner {
             tokens,
             pos: 0,
@@ -78,16 +78,16 @@ impl<'a> TokenScanner<'a> {
     }
 
     /// The token consumed last, which is where a scan error was found.
-    pub fn last_token(&self) -> Option<&'a Token> {
+    pub fn last_token(&self) -> Option<&'a Token<'a>> {
         self.tokens.get(self.last?)
     }
 
     /// Tokens not consumed yet.
-    pub fn remaining(&self) -> &'a [Token] {
+    pub fn remaining(&self) -> &'a [Token<'a>] {
         self.tokens.get(self.pos..).unwrap_or_default()
     }
 
-    fn next_token(&mut self) -> Result<&'a Token, ScanError> {
+    fn next_token(&mut self) -> Result<&'a Token<'a>, ScanError> {
         let token = self
             .tokens
             .get(self.pos)
@@ -98,30 +98,49 @@ impl<'a> TokenScanner<'a> {
     }
 }
 
-fn symbols(token: &Token) -> Result<Vec<Symbol>, ScanError> {
+/// Calls `op` with each symbol of a token. Most tokens have no backslash,
+/// and then each character is its own symbol and no escape can be bad, so
+/// they are walked directly; otherwise the symbols are all decoded first,
+/// so that a bad escape is reported as such and not as whatever `op` makes
+/// of the symbols before it.
+fn for_each_symbol<E>(
+    token: &Token<'_>,
+    mut op: impl FnMut(Symbol) -> Result<(), E>,
+) -> Result<(), E>
+where
+    E: From<ScanError>,
+{
+    if !token.text.as_bytes().contains(&b'\\') {
+        return token.text.chars().try_for_each(|ch| op(Symbol::Char(ch)));
+    }
     let mut iter = Symbols::new(token.text.chars());
-    let out: Vec<Symbol> = iter.by_ref().collect();
+    let symbols: Vec<Symbol> = iter.by_ref().collect();
     iter.ok().map_err(|_| {
         ScanError::with_token(format!("invalid escape sequence in \"{}\"", token.text))
     })?;
-    Ok(out)
+    symbols.into_iter().try_for_each(op)
 }
 
 /// Octets of a token. Characters outside ASCII are taken as their UTF-8
 /// bytes, as BIND does, so TXT data may be written in UTF-8.
-fn token_octets(token: &Token) -> Result<Vec<u8>, ScanError> {
+fn token_octets(token: &Token<'_>) -> Result<Vec<u8>, ScanError> {
+    if !token.text.as_bytes().contains(&b'\\') {
+        // Each character's UTF-8 bytes are exactly the text's bytes.
+        return Ok(token.text.as_bytes().to_vec());
+    }
     let mut out = Vec::with_capacity(token.text.len());
     let mut buf = [0u8; 4];
-    for sym in symbols(token)? {
+    for_each_symbol(token, |sym| {
         match sym {
             Symbol::Char(ch) => out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes()),
             Symbol::SimpleEscape(b) | Symbol::DecimalEscape(b) => out.push(b),
         }
-    }
+        Ok::<(), ScanError>(())
+    })?;
     Ok(out)
 }
 
-fn token_charstr(token: &Token) -> Result<Vec<u8>, ScanError> {
+fn token_charstr(token: &Token<'_>) -> Result<Vec<u8>, ScanError> {
     let octets = token_octets(token)?;
     if octets.len() > 255 {
         return Err(ScanError::with_token(format!(
@@ -146,15 +165,12 @@ impl Scanner for TokenScanner<'_> {
         self.pos < self.tokens.len()
     }
 
-    fn scan_symbols<F>(&mut self, mut op: F) -> Result<(), Self::Error>
+    fn scan_symbols<F>(&mut self, op: F) -> Result<(), Self::Error>
     where
         F: FnMut(Symbol) -> Result<(), Self::Error>,
     {
         let token = self.next_token()?;
-        for sym in symbols(token)? {
-            op(sym)?;
-        }
-        Ok(())
+        for_each_symbol(token, op)
     }
 
     fn scan_entry_symbols<F>(&mut self, mut op: F) -> Result<(), Self::Error>
@@ -163,9 +179,7 @@ impl Scanner for TokenScanner<'_> {
     {
         while self.continues() {
             let token = self.next_token()?;
-            for sym in symbols(token)? {
-                op(EntrySymbol::Symbol(sym))?;
-            }
+            for_each_symbol(token, |sym| op(EntrySymbol::Symbol(sym)))?;
             op(EntrySymbol::EndOfToken)?;
         }
         Ok(())
@@ -177,11 +191,12 @@ impl Scanner for TokenScanner<'_> {
     ) -> Result<Self::Octets, Self::Error> {
         let token = self.next_token()?;
         let mut out = Vec::new();
-        for sym in symbols(token)? {
+        for_each_symbol(token, |sym| {
             if let Some(data) = convert.process_symbol(sym)? {
                 out.extend_from_slice(data);
             }
-        }
+            Ok(())
+        })?;
         if let Some(data) = convert.process_tail()? {
             out.extend_from_slice(data);
         }
@@ -197,11 +212,12 @@ impl Scanner for TokenScanner<'_> {
         let mut out = Vec::new();
         while self.continues() {
             let token = self.next_token()?;
-            for sym in symbols(token)? {
+            for_each_symbol(token, |sym| {
                 if let Some(data) = convert.process_symbol(EntrySymbol::Symbol(sym))? {
                     out.extend_from_slice(data);
                 }
-            }
+                Ok(())
+            })?;
         }
         if let Some(data) = convert.process_tail()? {
             out.extend_from_slice(data);
@@ -234,12 +250,13 @@ impl Scanner for TokenScanner<'_> {
     {
         let token = self.next_token()?;
         let mut text = String::with_capacity(token.text.len());
-        for sym in symbols(token)? {
+        for_each_symbol(token, |sym| {
             let octet = sym.into_ascii().map_err(|_| {
                 ScanError::with_token(format!("non-ASCII data in \"{}\"", token.text))
             })?;
             text.push(char::from(octet));
-        }
+            Ok(())
+        })?;
         op(&text)
     }
 
@@ -266,12 +283,13 @@ impl Scanner for TokenScanner<'_> {
     fn scan_string(&mut self) -> Result<Str<Self::Octets>, Self::Error> {
         let token = self.next_token()?;
         let mut text = String::with_capacity(token.text.len());
-        for sym in symbols(token)? {
+        for_each_symbol(token, |sym| {
             let ch = sym.into_char().map_err(|_| {
                 ScanError::with_token(format!("invalid UTF-8 data in \"{}\"", token.text))
             })?;
             text.push(ch);
-        }
+            Ok(())
+        })?;
         Str::from_utf8(text.into_bytes())
             .map_err(|_| ScanError::with_token(format!("invalid UTF-8 data in \"{}\"", token.text)))
     }

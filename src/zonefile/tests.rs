@@ -71,13 +71,13 @@ fn present(rtype: u16, rdata: &[u8]) -> String {
     data.to_string()
 }
 
-fn lex(text: &str) -> Vec<lexer::Entry> {
+fn lex(text: &str) -> Vec<lexer::Entry<'_>> {
     let mut lexer = Lexer::new(text, &[]);
     std::iter::from_fn(|| lexer.next_entry()).collect()
 }
 
-fn texts(tokens: &[Token]) -> Vec<&str> {
-    tokens.iter().map(|t| t.text.as_str()).collect()
+fn texts<'a>(tokens: &'a [Token<'_>]) -> Vec<&'a str> {
+    tokens.iter().map(|t| &*t.text).collect()
 }
 
 /// A directory under the system temp dir, removed on drop.
