@@ -169,12 +169,15 @@ impl KeyBuf {
             if len == 0 {
                 break;
             }
-            if len > 63 || count == MAX_LABELS {
+            if len > 63 || count == MAX_LABELS || pos + 1 + len >= MAX_NAME_LEN {
                 return None;
             }
-            *starts.get_mut(count)? = u8::try_from(pos).ok()?;
+            starts[count] = pos as u8;
             count += 1;
             pos += 1 + len;
+        }
+        if name.len() <= pos {
+            return None;
         }
         let mut key = KeyBuf {
             buf: [0; MAX_KEY_LEN],
@@ -182,32 +185,29 @@ impl KeyBuf {
             ends: [0; MAX_LABELS],
             labels: count,
         };
+        // The name is at most 255 octets, so its key (each octet at most
+        // doubled) fits MAX_KEY_LEN: the indexing below cannot go out of
+        // bounds.
+        let mut at = 0usize;
         for (depth, &start) in starts[..count].iter().rev().enumerate() {
             let start = start as usize;
-            let len = *name.get(start)? as usize;
-            let label = name.get(start + 1..start + 1 + len)?;
-            key.push_label(label)?;
-            key.ends[depth] = key.len as u16;
-        }
-        Some(key)
-    }
-
-    fn push_label(&mut self, label: &[u8]) -> Option<()> {
-        for &b in label {
-            match b {
-                0 => self.push(&[1, 1])?,
-                1 => self.push(&[1, 2])?,
-                _ => self.push(&[b.to_ascii_lowercase()])?,
+            let len = name[start] as usize;
+            for &b in &name[start + 1..start + 1 + len] {
+                if b <= 1 {
+                    key.buf[at] = 1;
+                    key.buf[at + 1] = b + 1;
+                    at += 2;
+                } else {
+                    key.buf[at] = b.to_ascii_lowercase();
+                    at += 1;
+                }
             }
+            key.buf[at] = 0;
+            at += 1;
+            key.ends[depth] = at as u16;
         }
-        self.push(&[0])
-    }
-
-    fn push(&mut self, bytes: &[u8]) -> Option<()> {
-        let end = self.len + bytes.len();
-        self.buf.get_mut(self.len..end)?.copy_from_slice(bytes);
-        self.len = end;
-        Some(())
+        key.len = at;
+        Some(key)
     }
 
     pub fn as_slice(&self) -> &[u8] {

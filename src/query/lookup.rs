@@ -118,6 +118,7 @@ struct Answer<'v, 'w, 'b> {
 pub fn resolve(
     zone: &ZoneVersion,
     qname: &[u8],
+    qkey: &KeyBuf,
     qtype: u16,
     dnssec_ok: bool,
     w: &mut MessageWriter<'_>,
@@ -133,7 +134,7 @@ pub fn resolve(
         start,
     };
     a.w.set_flags(a.w.flags() | flag::AA);
-    if a.run(qname, qtype).is_err() {
+    if a.run(qname, qkey, qtype).is_err() {
         a.truncate();
         return;
     }
@@ -151,7 +152,9 @@ impl<'v> Answer<'v, '_, '_> {
         self.w.set_flags(flags);
     }
 
-    fn run(&mut self, qname: &[u8], qtype: u16) -> Result<(), WriteError> {
+    /// Follows the name through CNAME and DNAME records; `qkey` is the
+    /// key of `qname`, already built to find the zone.
+    fn run(&mut self, qname: &[u8], qkey: &KeyBuf, qtype: u16) -> Result<(), WriteError> {
         let mut cur = [0u8; MAX_NAME_LEN];
         let mut cur_len = qname.len().min(MAX_NAME_LEN);
         cur[..cur_len].copy_from_slice(&qname[..cur_len]);
@@ -164,19 +167,29 @@ impl<'v> Answer<'v, '_, '_> {
             if !seen.insert(name) {
                 return Ok(());
             }
-            let Some(key) = KeyBuf::new(name) else {
-                return Ok(());
+            let computed;
+            let key = if first {
+                qkey
+            } else {
+                // A chain that leaves the zone ends here (RFC 1034 §4.3.2
+                // 3.a).
+                if !name::is_subdomain(name, self.zone.origin()) {
+                    return Ok(());
+                }
+                match KeyBuf::new(name) {
+                    Some(k) => {
+                        computed = k;
+                        &computed
+                    }
+                    None => return Ok(()),
+                }
             };
-            // A chain that leaves the zone ends here (RFC 1034 §4.3.2 3.a).
-            if !name::is_subdomain(name, self.zone.origin()) {
-                return Ok(());
-            }
             let owner = if first {
                 Owner::Pointer(self.w.qname_offset())
             } else {
                 Owner::Name(name)
             };
-            let next: Option<&[u8]> = match find(self.zone, &key, qtype) {
+            let next: Option<&[u8]> = match find(self.zone, key, qtype) {
                 Found::Exact(node) | Found::Wildcard(node) => self.at_node(node, owner, qtype)?,
                 Found::Referral(cut, depth) => {
                     self.referral(cut, name::strip_labels(name, key.labels() - depth), first)?;

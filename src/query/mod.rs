@@ -202,7 +202,7 @@ impl Answerer {
             return;
         };
         let dnssec_ok = req.edns.is_some_and(|e| e.dnssec_ok);
-        lookup::resolve(version, q.name, q.qtype, dnssec_ok, w);
+        lookup::resolve(version, q.name, &qkey, q.qtype, dnssec_ok, w);
     }
 }
 

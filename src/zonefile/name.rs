@@ -61,6 +61,9 @@ pub fn append_name(text: &str, origin: &[u8], out: &mut Vec<u8>) -> Result<(), N
         }
         _ => {}
     }
+    if append_plain(text.as_bytes(), origin, out) {
+        return Ok(());
+    }
     let mut name = NameWriter::start(out);
     if text.as_bytes().contains(&b'\\') {
         let mut symbols = Symbols::new(text.chars());
@@ -92,6 +95,38 @@ pub fn append_name(text: &str, origin: &[u8], out: &mut Vec<u8>) -> Result<(), N
         }
     }
     name.finish(out, origin, text)
+}
+
+/// The common case of a name without escapes, a label at a time: appends
+/// it and returns true if it is valid and has no backslash, else leaves
+/// `out` as it was and returns false, and the general loop decodes the
+/// escapes or finds the error to report.
+fn append_plain(text: &[u8], origin: &[u8], out: &mut Vec<u8>) -> bool {
+    let (body, suffix) = match text.strip_suffix(b".") {
+        Some(body) => (body, &[0u8][..]),
+        None => (text, origin),
+    };
+    // Labels take their length octets where the dots were, plus one.
+    if body.len() + 1 + suffix.len() > MAX_NAME {
+        return false;
+    }
+    let start = out.len();
+    for label in body.split(|&b| b == b'.') {
+        let ok = !label.is_empty()
+            && label.len() <= MAX_LABEL
+            && label
+                .iter()
+                .all(|&b| b.is_ascii() && !b.is_ascii_control() && b != b'\\');
+        if !ok {
+            out.truncate(start);
+            return false;
+        }
+        // At most MAX_LABEL, just checked.
+        out.push(label.len() as u8);
+        out.extend_from_slice(label);
+    }
+    out.extend_from_slice(suffix);
+    true
 }
 
 /// What one symbol of a name does.

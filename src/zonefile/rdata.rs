@@ -56,7 +56,6 @@ pub fn parse_rdata(
     if fast::parse(rtype, tokens, origin, out) {
         return Ok(());
     }
-    out.clear();
     parse_rdata_general(rtype, tokens, origin, out)
 }
 
@@ -68,6 +67,7 @@ pub fn parse_rdata_general(
     origin: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), RdataError> {
+    out.clear();
     // RFC 3597 §5: `\#` only counts unquoted.
     let generic = tokens.first().is_some_and(|t| !t.quoted && t.text == "\\#");
 

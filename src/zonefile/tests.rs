@@ -1400,3 +1400,318 @@ fn malformed_input_never_panics() {
         let _ = parse_str(&text, Path::new("t"), &opts());
     }
 }
+
+// ---- streaming API ----------------------------------------------------------
+
+#[test]
+fn parse_str_each_streams_the_same_records_as_parse_str() {
+    let text = "$TTL 60\n@ SOA ns host 1 2 3 4 5\n  NS ns\nns A 192.0.2.1\n\
+                $GENERATE 1-3 h$ AAAA ::$\nt TXT \"a b\" c\n";
+    let mut seen = Vec::new();
+    let summary = parse_str_each(text, Path::new("test.zone"), &opts(), &mut |rec| {
+        seen.push(rec.to_record())
+    })
+    .unwrap();
+    let zone = parse(text);
+    assert_eq!(seen, zone.records);
+    assert_eq!(seen.len(), 7);
+    assert_eq!(summary.warnings, zone.warnings);
+    // Nothing was read from disk.
+    assert!(summary.files.is_empty());
+}
+
+#[test]
+fn records_before_an_error_are_delivered_but_the_parse_fails() {
+    let mut count = 0;
+    let errs = parse_str_each(
+        "$TTL 60\na A 192.0.2.1\nb A 192.0.2.300\nc A 192.0.2.3\n",
+        Path::new("test.zone"),
+        &opts(),
+        &mut |_| count += 1,
+    )
+    .unwrap_err();
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].line, 3);
+    // Records on both sides of the bad one were handed out.
+    assert_eq!(count, 2);
+}
+
+#[test]
+fn record_positions_are_borrowed_with_file_and_line() {
+    let mut got = Vec::new();
+    parse_str_each(
+        "$TTL 60\na A 192.0.2.1\n\nb A 192.0.2.2\n",
+        Path::new("dir/x.zone"),
+        &opts(),
+        &mut |rec| got.push(rec.pos.to_string()),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(got, ["dir/x.zone:2", "dir/x.zone:4"]);
+}
+
+#[test]
+fn files_lists_the_zone_file_and_every_include_once() {
+    let dir = TempDir::new();
+    dir.write("empty.inc", "; nothing but a comment\n");
+    dir.write("hosts.inc", "h A 192.0.2.1\n$INCLUDE empty.inc\n");
+    let top = dir.write(
+        "main.zone",
+        "$TTL 60\n$INCLUDE hosts.inc\n$INCLUDE empty.inc\n$INCLUDE hosts.inc\n",
+    );
+    let mut count = 0;
+    let summary = parse_file_each(&top, &opts(), &mut |_| count += 1).unwrap();
+    assert_eq!(count, 2);
+    assert_eq!(
+        summary.files,
+        [
+            top.clone(),
+            dir.0.join("hosts.inc"),
+            dir.0.join("empty.inc")
+        ]
+    );
+    assert_eq!(parse_file(&top, &opts()).unwrap().files, summary.files);
+}
+
+// ---- fast rdata path ------------------------------------------------------------
+
+/// A small deterministic generator, so failures can be reproduced.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() >> 16) as usize % n
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+
+    /// Random text of up to `max` characters from `alphabet`.
+    fn text(&mut self, alphabet: &str, max: usize) -> String {
+        let chars: Vec<char> = alphabet.chars().collect();
+        let len = self.below(max + 1);
+        (0..len).map(|_| chars[self.below(chars.len())]).collect()
+    }
+}
+
+fn ipv4_text(rng: &mut Rng) -> String {
+    if rng.chance(30) {
+        return rng.text("0123456789.+ x", 17);
+    }
+    let parts = if rng.chance(85) { 4 } else { rng.below(7) };
+    let octets: Vec<String> = (0..parts)
+        .map(|_| match rng.below(25) {
+            0 => format!("0{}", rng.below(300)),
+            1 => format!("{}", rng.below(1000)),
+            2 => String::new(),
+            _ => format!("{}", rng.below(256)),
+        })
+        .collect();
+    octets.join(".")
+}
+
+fn ipv6_text(rng: &mut Rng) -> String {
+    if rng.chance(20) {
+        return rng.text("0123456789abcdefABCDEFg:.", 42);
+    }
+    let groups: Vec<String> = (0..8)
+        .map(|_| {
+            let value = if rng.chance(30) { 0 } else { rng.next() as u16 };
+            let text = match rng.below(4) {
+                0 => format!("{value:X}"),
+                1 => format!("{value:04x}"),
+                2 if rng.chance(20) => format!("{value:05x}"),
+                _ => format!("{value:x}"),
+            };
+            text
+        })
+        .collect();
+    let mut count = 8;
+    if rng.chance(10) {
+        count = rng.below(10);
+    }
+    let groups: Vec<String> = groups.into_iter().cycle().take(count).collect();
+    if rng.chance(60) && !groups.is_empty() {
+        // Compress a run (possibly empty, which is invalid) into `::`.
+        let start = rng.below(groups.len());
+        let len = rng.below(groups.len() - start + 1);
+        let head = groups[..start].join(":");
+        let tail = groups[start + len..].join(":");
+        let mut text = format!("{head}::{tail}");
+        if rng.chance(10) {
+            text.push_str("::1");
+        }
+        if rng.chance(10) {
+            text.push_str(".1.2.3");
+        }
+        return text;
+    }
+    let mut text = groups.join(":");
+    if rng.chance(10) {
+        text.push_str(":192.0.2.1");
+    }
+    text
+}
+
+fn name_text(rng: &mut Rng) -> String {
+    match rng.below(12) {
+        0 => rng
+            .pick(&["@", ".", "", "..", "a..b", ".a", "*", "*.a"])
+            .to_string(),
+        1 => "x".repeat(60 + rng.below(8)),
+        2 => {
+            // Around the 255-octet limit, relative and absolute.
+            let labels: Vec<String> = (0..4 + rng.below(2)).map(|_| "y".repeat(50)).collect();
+            let dot = if rng.chance(50) { "." } else { "" };
+            format!("{}{dot}", labels.join("."))
+        }
+        3 => rng.text("ab\\.0123 ü\u{7f}\t", 12),
+        _ => {
+            let labels: Vec<String> = (0..1 + rng.below(4))
+                .map(|_| rng.text("abcXYZ-_09*/", 10))
+                .collect();
+            let dot = if rng.chance(30) { "." } else { "" };
+            format!("{}{dot}", labels.join("."))
+        }
+    }
+}
+
+fn charstr_text(rng: &mut Rng) -> String {
+    match rng.below(10) {
+        0 => "z".repeat(250 + rng.below(10)),
+        1 => rng.text("ab\\\" ;ü0", 20),
+        2 => "\\#".to_string(),
+        _ => rng.text("abcdef ;=:-_ü", 20),
+    }
+}
+
+fn rdata_case(rng: &mut Rng) -> (u16, Vec<(String, bool)>) {
+    let rtype = [1u16, 28, 2, 5, 12, 15, 16, 99][rng.below(8)];
+    let mut tokens = match rtype {
+        1 => vec![ipv4_text(rng)],
+        28 => vec![ipv6_text(rng)],
+        2 | 5 | 12 => vec![name_text(rng)],
+        15 => {
+            let pref = match rng.below(8) {
+                0 => rng.text("0123456789+-x", 7),
+                1 => String::new(),
+                _ => rng.below(70000).to_string(),
+            };
+            vec![pref, name_text(rng)]
+        }
+        _ => (0..1 + rng.below(4)).map(|_| charstr_text(rng)).collect(),
+    };
+    // Wrong token counts and the generic marker, now and then.
+    match rng.below(20) {
+        0 => {
+            tokens.pop();
+        }
+        1 => tokens.push("extra".to_string()),
+        2 => tokens.insert(0, "\\#".to_string()),
+        _ => {}
+    }
+    let quoted = tokens.into_iter().map(|t| (t, rng.chance(15))).collect();
+    (rtype, quoted)
+}
+
+/// Whatever the fast path accepts, `domain` (through the general path)
+/// must accept with the same octets; and it must accept the usual forms,
+/// or it would be no faster.
+#[test]
+fn fast_rdata_path_agrees_with_domain() {
+    let origin = ORIGIN;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut accepted = [0usize; 100];
+    let mut total = [0usize; 100];
+    for _ in 0..200_000 {
+        let (rtype, texts) = rdata_case(&mut rng);
+        let tokens: Vec<Token<'_>> = texts
+            .iter()
+            .map(|(text, quoted)| Token {
+                text: text.as_str().into(),
+                quoted: *quoted,
+                line: 1,
+                space_before: true,
+            })
+            .collect();
+        let mut fast_out = Vec::new();
+        let fast = super::fast::parse(rtype, &tokens, origin, &mut fast_out);
+        let mut slow_out = Vec::new();
+        let slow = super::rdata::parse_rdata_general(rtype, &tokens, origin, &mut slow_out);
+        total[usize::from(rtype)] += 1;
+        if fast {
+            accepted[usize::from(rtype)] += 1;
+            assert_eq!(
+                slow.map(|()| &slow_out),
+                Ok(&fast_out),
+                "type {rtype}, tokens {texts:?}"
+            );
+        }
+        // And parse_rdata, whichever way it goes, gives domain's answer.
+        let mut out = Vec::new();
+        let res = super::rdata::parse_rdata(rtype, &tokens, origin, &mut out);
+        let slow = super::rdata::parse_rdata_general(rtype, &tokens, origin, &mut slow_out);
+        assert_eq!(res.is_ok(), slow.is_ok(), "type {rtype}, tokens {texts:?}");
+        match res {
+            Ok(()) => assert_eq!(out, slow_out, "type {rtype}, tokens {texts:?}"),
+            Err(e) => assert_eq!(Err(e), slow),
+        }
+    }
+    // The comparison above means little if the fast path declines
+    // nearly everything.
+    for rtype in [1, 28, 2, 5, 12, 15, 16, 99] {
+        let (acc, all) = (accepted[rtype], total[rtype]);
+        println!("type {rtype}: {acc} of {all} took the fast path");
+        assert!(
+            acc * 5 > all,
+            "type {rtype}: only {acc} of {all} took the fast path"
+        );
+    }
+}
+
+#[test]
+fn fast_rdata_path_takes_the_common_forms() {
+    let cases: &[(u16, &[&str])] = &[
+        (1, &["192.0.2.1"]),
+        (1, &["0.0.0.0"]),
+        (28, &["2001:db8::1"]),
+        (28, &["::"]),
+        (28, &["1:2:3:4:5:6:7:8"]),
+        (28, &["FE80::a:B"]),
+        (2, &["ns1"]),
+        (5, &["target.example.net."]),
+        (12, &["@"]),
+        (15, &["10", "mail"]),
+        (16, &["hello world", "x"]),
+        (16, &[""]),
+        (99, &["v=spf1 -all"]),
+    ];
+    for (rtype, texts) in cases {
+        let tokens: Vec<Token<'_>> = texts
+            .iter()
+            .map(|&t| Token {
+                text: t.into(),
+                quoted: false,
+                line: 1,
+                space_before: true,
+            })
+            .collect();
+        let mut out = Vec::new();
+        assert!(
+            super::fast::parse(*rtype, &tokens, ORIGIN, &mut out),
+            "{rtype} {texts:?}"
+        );
+    }
+}
