@@ -22,6 +22,16 @@ wait_serial() {
   echo "server on port $1 did not serve $2 serial $3 within $4 s" >&2; return 1
 }
 
+# cpu_ticks PID: user+system clock ticks of a process and its threads
+# (and, for NSD, of its child processes).
+cpu_ticks() {
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+
 peak_rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
 start_zonesync() { # DIR PORT ZONE FILE; sets SERVER_PID

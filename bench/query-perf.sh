@@ -11,21 +11,31 @@ ZONE=bench.example
 python3 "$ROOT/bench/gen-zone.py" $ZONE "$RECORDS" "$DIR/$ZONE.zone" "$DIR/queries.txt" 200000
 [ -x "$ZONESYNC" ] || (cd "$ROOT" && cargo build --release --quiet)
 echo "machine: $(nproc) cores, $(uname -r); zone: $RECORDS records; dnsperf -l $DURATION, $ROUNDS rounds"
-declare -A RESULTS
+declare -A RESULTS CPU
 for round in $(seq 1 "$ROUNDS"); do
   for server in zonesync knot nsd; do
     port=$(free_port)
     start_$server "$DIR" "$port" $ZONE "$DIR/$ZONE.zone"; pid=$SERVER_PID
     wait_serial "$port" $ZONE 2026010101 120
-    qps=$(taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$DIR/queries.txt" \
-          -l "$DURATION" -c 8 -q 500 2>&1 | awk '/Queries per second/ {print $4}')
+    before=$(cpu_ticks "$pid")
+    out=$(taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$DIR/queries.txt" \
+          -l "$DURATION" -c 8 -q 500 2>&1)
+    after=$(cpu_ticks "$pid")
+    qps=$(echo "$out" | awk '/Queries per second/ {print $4}')
+    done_q=$(echo "$out" | awk '/Queries completed/ {print $3}')
+    # Server CPU per answer: the fair figure when the one-core client,
+    # not the server, is the limit (then all servers show similar qps).
+    us=$(python3 -c "print(f'{($after-$before)/$(getconf CLK_TCK)*1e6/max($done_q,1):.2f}')")
     stop_pid "$pid"
-    echo "round $round $server: $qps qps"
+    echo "round $round $server: $qps qps, $us µs server CPU per answer"
     RESULTS[$server]="${RESULTS[$server]:-} $qps"
+    CPU[$server]="${CPU[$server]:-} $us"
   done
 done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 zs=$(echo "${RESULTS[zonesync]}" | median); kn=$(echo "${RESULTS[knot]}" | median); ns=$(echo "${RESULTS[nsd]}" | median)
 echo "median qps: zonesync $zs, knot $kn, nsd $ns"
+zc=$(echo "${CPU[zonesync]}" | median); kc=$(echo "${CPU[knot]}" | median); nc=$(echo "${CPU[nsd]}" | median)
+echo "median server CPU per answer (µs): zonesync $zc, knot $kc, nsd $nc"
 python3 -c "print(f'ratios: zonesync/knot {$zs/$kn:.2f}, zonesync/nsd {$zs/$ns:.2f}')"
 rm -rf "$DIR"

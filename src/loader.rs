@@ -42,8 +42,13 @@ pub fn load_zone_file(
     })?;
     let mut files: Vec<PathBuf> = vec![path.to_owned()];
     for rec in &parsed.records {
-        let pos = rec.pos.to_string();
-        builder.add(&rec.owner, rec.rtype, rec.ttl, &rec.rdata, Some(&pos));
+        builder.add(
+            &rec.owner,
+            rec.rtype,
+            rec.ttl,
+            &rec.rdata,
+            Some((&rec.pos.file, rec.pos.line)),
+        );
         if !files.iter().any(|f| **f == *rec.pos.file) {
             files.push(rec.pos.file.to_path_buf());
         }

@@ -2,11 +2,10 @@
 //! pass before it may be served (RFC 1034 §4.2.1, RFC 2181 §10, RFC 6672).
 
 use super::index::NameIndex;
-use super::node::{push_rdata, Node, Rdatas, RrsetData};
+use super::node::{push_rdata, Node, RrsetData};
 use super::{flags, rtype, soa_field, ZoneVersion};
 use crate::name;
 use domain::base::iana::Rtype;
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// A problem found while building a zone: where, and what.
@@ -26,6 +25,7 @@ impl fmt::Display for BuildError {
     }
 }
 
+/// One node's records while it is checked and packed.
 #[derive(Default)]
 struct DraftNode {
     sets: Vec<DraftSet>,
@@ -41,20 +41,64 @@ struct DraftSet {
     pos: Option<String>,
 }
 
-impl DraftSet {
-    fn contains(&self, rdata: &[u8]) -> bool {
-        Rdatas::from_block(&self.block).any(|r| r == rdata)
-    }
-}
+/// Where a record came from: a file and a line.
+pub type RecordPos<'a> = (&'a std::path::Path, u32);
 
 /// Collects records, then checks them and builds an immutable version.
+///
+/// Records are appended to one flat arena as they come (about 15 octets
+/// beyond the owner key and RDATA each), sorted once by owner, type and
+/// RDATA, and packed node by node: no per-record allocation, and
+/// duplicates end up side by side.
 pub struct ZoneBuilder {
     origin: Vec<u8>,
     origin_key: Box<[u8]>,
-    nodes: BTreeMap<Box<[u8]>, DraftNode>,
+    /// `key_len u16 ‖ key ‖ type u16 ‖ ttl u32 ‖ file u16 ‖ line u32 ‖
+    /// rdlen u16 ‖ rdata`, native endian, one after the other.
+    arena: Vec<u8>,
+    /// Offset of each record in the arena, in arrival order.
+    records: Vec<u32>,
+    files: Vec<std::path::PathBuf>,
+    /// Position of the apex SOA, for errors about it.
+    apex_soa_pos: Option<String>,
     errors: Vec<BuildError>,
     warnings: Vec<BuildError>,
-    records: usize,
+}
+
+/// A record in the arena.
+struct Entry<'a> {
+    key: &'a [u8],
+    rtype: u16,
+    ttl: u32,
+    file: u16,
+    line: u32,
+    rdata: &'a [u8],
+}
+
+/// Reads the record at `off`; the arena is written only by `add`, so the
+/// layout holds (a short read yields an empty record, never a panic).
+fn entry(arena: &[u8], off: u32) -> Entry<'_> {
+    let a = arena.get(off as usize..).unwrap_or(&[]);
+    let u16_at = |i: usize| {
+        a.get(i..i + 2)
+            .map_or(0, |b| u16::from_ne_bytes([b[0], b[1]]))
+    };
+    let u32_at = |i: usize| {
+        a.get(i..i + 4)
+            .map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let klen = u16_at(0) as usize;
+    let key = a.get(2..2 + klen).unwrap_or(&[]);
+    let at = 2 + klen;
+    let rdlen = u16_at(at + 12) as usize;
+    Entry {
+        key,
+        rtype: u16_at(at),
+        ttl: u32_at(at + 2),
+        file: u16_at(at + 6),
+        line: u32_at(at + 8),
+        rdata: a.get(at + 14..at + 14 + rdlen).unwrap_or(&[]),
+    }
 }
 
 fn type_name(t: u16) -> String {
@@ -73,10 +117,12 @@ impl ZoneBuilder {
         Ok(ZoneBuilder {
             origin,
             origin_key,
-            nodes: BTreeMap::new(),
+            arena: Vec::new(),
+            records: Vec::new(),
+            files: Vec::new(),
+            apex_soa_pos: None,
             errors: Vec::new(),
             warnings: Vec::new(),
-            records: 0,
         })
     }
 
@@ -98,92 +144,88 @@ impl ZoneBuilder {
         });
     }
 
+    fn pos_string(&self, file: u16, line: u32) -> Option<String> {
+        let f = self.files.get(file.checked_sub(1)? as usize)?;
+        Some(format!("{}:{line}", f.display()))
+    }
+
     /// Adds one record. Duplicates are dropped (RFC 2181 §5); a TTL that
     /// differs within an RRset is set to the first one, with a warning
     /// (RFC 2181 §5.2), as BIND and Knot do.
-    pub fn add(&mut self, owner: &[u8], rr_type: u16, ttl: u32, rdata: &[u8], pos: Option<&str>) {
-        let Some(key) = name::key_of(owner) else {
-            self.error(pos, "invalid owner name".into());
+    pub fn add(
+        &mut self,
+        owner: &[u8],
+        rr_type: u16,
+        ttl: u32,
+        rdata: &[u8],
+        pos: Option<RecordPos<'_>>,
+    ) {
+        let pos_text = || pos.map(|(f, l)| format!("{}:{l}", f.display()));
+        let Some(key) = name::KeyBuf::new(owner) else {
+            self.error(pos_text().as_deref(), "invalid owner name".into());
             return;
         };
+        let key = key.as_slice();
         if !key.starts_with(&self.origin_key) {
-            self.error(
-                pos,
-                format!(
-                    "out-of-zone record {} (zone is {})",
-                    name::display(owner),
-                    name::display(&self.origin)
-                ),
+            let message = format!(
+                "out-of-zone record {} (zone is {})",
+                name::display(owner),
+                name::display(&self.origin)
             );
+            self.error(pos_text().as_deref(), message);
             return;
         }
         if rdata.len() > u16::MAX as usize {
-            self.error(pos, "RDATA longer than 65535 octets".into());
+            self.error(
+                pos_text().as_deref(),
+                "RDATA longer than 65535 octets".into(),
+            );
             return;
         }
         if matches!(rr_type, rtype::OPT | rtype::TSIG | rtype::TKEY)
             || (rtype::IXFR..=rtype::ANY).contains(&rr_type)
         {
-            self.error(
-                pos,
-                format!(
-                    "{} is not a record type a zone can hold",
-                    type_name(rr_type)
-                ),
+            let message = format!(
+                "{} is not a record type a zone can hold",
+                type_name(rr_type)
             );
+            self.error(pos_text().as_deref(), message);
             return;
         }
-        let (covered, is_sig) = if rr_type == rtype::RRSIG {
-            match rdata.get(0..2) {
-                Some(b) => (u16::from_be_bytes([b[0], b[1]]), true),
-                None => {
-                    self.error(pos, "RRSIG RDATA too short".into());
-                    return;
-                }
-            }
-        } else {
-            (rr_type, false)
-        };
-        let node = self.nodes.entry(key).or_default();
-        let sets = if is_sig {
-            &mut node.sigs
-        } else {
-            &mut node.sets
-        };
-        let set = match sets.iter_mut().position(|s| s.rtype == covered) {
-            Some(i) => &mut sets[i],
-            None => {
-                sets.push(DraftSet {
-                    rtype: covered,
-                    ttl,
-                    block: Vec::new(),
-                    count: 0,
-                    pos: pos.map(str::to_owned),
-                });
-                sets.last_mut().expect("just pushed")
-            }
-        };
-        if set.contains(rdata) {
+        if rr_type == rtype::RRSIG && rdata.len() < 2 {
+            self.error(pos_text().as_deref(), "RRSIG RDATA too short".into());
             return;
         }
-        let ttl_differs = set.ttl != ttl && !is_sig;
-        let first_ttl = set.ttl;
-        push_rdata(&mut set.block, rdata);
-        set.count += 1;
-        self.records += 1;
-        if ttl_differs {
-            self.warn(
-                pos,
-                format!(
-                    "TTL {} of {} {} differs from the RRset's TTL {}; using {}",
-                    ttl,
-                    name::display(owner),
-                    type_name(rr_type),
-                    first_ttl,
-                    first_ttl
-                ),
-            );
+        let Ok(offset) = u32::try_from(self.arena.len()) else {
+            self.error(pos_text().as_deref(), "zone larger than 4 GiB".into());
+            return;
+        };
+        let (file, line) = match pos {
+            Some((path, line)) => (self.file_id(path), line),
+            None => (0, 0),
+        };
+        let a = &mut self.arena;
+        a.extend_from_slice(&(key.len() as u16).to_ne_bytes());
+        a.extend_from_slice(key);
+        a.extend_from_slice(&rr_type.to_ne_bytes());
+        a.extend_from_slice(&ttl.to_ne_bytes());
+        a.extend_from_slice(&file.to_ne_bytes());
+        a.extend_from_slice(&line.to_ne_bytes());
+        a.extend_from_slice(&(rdata.len() as u16).to_ne_bytes());
+        a.extend_from_slice(rdata);
+        self.records.push(offset);
+    }
+
+    /// 1-based index of a file (0 = no position).
+    fn file_id(&mut self, path: &std::path::Path) -> u16 {
+        if let Some(i) = self.files.iter().rposition(|f| f == path) {
+            return (i + 1) as u16;
         }
+        if self.files.len() >= u16::MAX as usize - 1 {
+            return 0;
+        }
+        self.files.push(path.to_owned());
+        self.files.len() as u16
     }
 
     /// Problems that do not stop the zone from loading.
@@ -194,13 +236,22 @@ impl ZoneBuilder {
     /// Checks the zone and builds the version; all problems found are
     /// returned together.
     pub fn finish(mut self) -> Result<(ZoneVersion, Vec<BuildError>), Vec<BuildError>> {
-        self.check_apex();
-        self.add_empty_nonterminals();
-        let nodes = self.check_and_flag();
+        let mut order = std::mem::take(&mut self.records);
+        let arena = std::mem::take(&mut self.arena);
+        // Owner, then type, then RDATA; arrival order last, so the first
+        // record of an RRset comes first and duplicates are neighbours.
+        order.sort_unstable_by(|&a, &b| {
+            let (x, y) = (entry(&arena, a), entry(&arena, b));
+            (x.key, x.rtype, x.rdata, a).cmp(&(y.key, y.rtype, y.rdata, b))
+        });
+        let (nodes, record_count) = self.pack_nodes(&arena, &order);
+        drop(order);
+        drop(arena);
+        let apex = nodes.iter().find(|n| n.key() == &*self.origin_key).cloned();
+        self.check_apex(apex.as_ref());
         if !self.errors.is_empty() {
             return Err(self.errors);
         }
-        let apex = nodes.iter().find(|n| n.key() == &*self.origin_key).cloned();
         let Some(apex) = apex else {
             return Err(vec![BuildError {
                 pos: None,
@@ -218,118 +269,190 @@ impl ZoneBuilder {
             serial,
             nodes: NameIndex::build(nodes),
             apex,
-            record_count: self.records,
+            record_count,
         };
         Ok((version, self.warnings))
     }
 
-    fn check_apex(&mut self) {
+    fn check_apex(&mut self, apex: Option<&Node>) {
         let origin = name::display(&self.origin);
-        let apex = self.nodes.get(&self.origin_key);
-        let soa = apex.and_then(|n| n.sets.iter().find(|s| s.rtype == rtype::SOA));
+        let soa = apex.and_then(|n| n.rrset(rtype::SOA));
         let problem = match soa {
-            None => Some((None, format!("no SOA record at the zone apex {origin}"))),
-            Some(s) if s.count > 1 => Some((
-                s.pos.clone(),
-                format!("more than one SOA record at {origin}"),
-            )),
-            Some(s)
-                if first_rdata(&s.block)
-                    .and_then(|r| soa_field(r, 4))
-                    .is_none() =>
-            {
-                Some((s.pos.clone(), "malformed SOA RDATA".into()))
+            None => Some(format!("no SOA record at the zone apex {origin}")),
+            Some(s) if s.len() > 1 => Some(format!("more than one SOA record at {origin}")),
+            Some(s) if s.rdatas().next().and_then(|r| soa_field(r, 4)).is_none() => {
+                Some("malformed SOA RDATA".into())
             }
             Some(_) => None,
         };
-        let has_ns = apex.is_some_and(|n| n.sets.iter().any(|s| s.rtype == rtype::NS));
-        if let Some((pos, message)) = problem {
+        if let Some(message) = problem {
+            let pos = self.apex_soa_pos.clone();
             self.error(pos.as_deref(), message);
         }
-        if !has_ns {
+        if !apex.is_some_and(|n| n.rrset(rtype::NS).is_some()) {
             self.error(None, format!("no NS records at the zone apex {origin}"));
         }
     }
 
-    /// Every name between the apex and an owner exists (RFC 4592 §2.2.2).
-    fn add_empty_nonterminals(&mut self) {
-        let mut missing = Vec::new();
-        for key in self.nodes.keys() {
-            let mut i = self.origin_key.len();
-            while i < key.len() {
-                match key[i] {
-                    0 => {
-                        let prefix = &key[..=i];
-                        if prefix.len() < key.len() && !self.nodes.contains_key(prefix) {
-                            missing.push(Box::<[u8]>::from(prefix));
-                        }
-                        i += 1;
-                    }
-                    1 => i += 2,
-                    _ => i += 1,
-                }
+    /// Groups the sorted records into nodes, adds the empty non-terminals
+    /// (RFC 4592 §2.2.2), checks each node against its place in the tree
+    /// and packs it. Keys come in canonical order, so a node's ancestors
+    /// come before it and a delegation's descendants follow it directly.
+    fn pack_nodes(&mut self, arena: &[u8], order: &[u32]) -> (Vec<Node>, usize) {
+        let mut nodes = Vec::new();
+        let mut records = 0usize;
+        let mut walk = TreeWalk::default();
+        let mut i = 0;
+        while i < order.len() {
+            let key = entry(arena, order[i]).key;
+            let n = order[i..]
+                .iter()
+                .take_while(|&&o| entry(arena, o).key == key)
+                .count();
+            let (draft, count) = self.draft_node(arena, &order[i..i + n]);
+            records += count;
+            let missing: Vec<usize> = empty_ancestors(key, &self.origin_key, &walk.path).collect();
+            for ent in missing {
+                let ent_key = &key[..ent];
+                let node = self.check_and_pack(&mut walk, ent_key, DraftNode::default());
+                nodes.push(node);
             }
+            nodes.push(self.check_and_pack(&mut walk, key, draft));
+            i += n;
         }
-        for key in missing {
-            self.nodes.entry(key).or_default();
-        }
+        (nodes, records)
     }
 
-    /// Checks each node against its place in the tree, sets its flags, and
-    /// turns it into its final form. Keys come in canonical order, so a
-    /// delegation's descendants follow it directly.
-    fn check_and_flag(&mut self) -> Vec<Node> {
-        let nodes = std::mem::take(&mut self.nodes);
-        let mut out = Vec::with_capacity(nodes.len());
-        let mut cut: Option<(Box<[u8]>, Vec<u8>)> = None;
-        let mut dname: Option<(Box<[u8]>, Vec<u8>)> = None;
-        let mut owner = Vec::new();
-        for (key, draft) in nodes {
-            name::name_from_key(&key, &mut owner);
-            let is_apex = *key == *self.origin_key;
-            if cut.as_ref().is_some_and(|(k, _)| !key.starts_with(k)) {
-                cut = None;
-            }
-            if dname.as_ref().is_some_and(|(k, _)| !key.starts_with(k)) {
-                dname = None;
-            }
-            let mut node_flags = 0u8;
-            if is_apex {
-                node_flags |= flags::APEX;
-            }
-            if let Some((_, cut_name)) = &cut {
-                node_flags |= flags::BELOW_CUT;
-                let cut_name = cut_name.clone();
-                self.check_glue(&draft, &owner, &cut_name);
+    /// The RRsets of one owner from its sorted records.
+    fn draft_node(&mut self, arena: &[u8], offsets: &[u32]) -> (DraftNode, usize) {
+        let mut node = DraftNode::default();
+        let mut count = 0;
+        let mut prev: Option<Entry<'_>> = None;
+        let covered = |e: &Entry<'_>| {
+            if e.rtype == rtype::RRSIG {
+                e.rdata
+                    .get(0..2)
+                    .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
             } else {
-                if let Some((_, dname_owner)) = &dname {
-                    if !draft.sets.is_empty() {
-                        let (o, d) = (name::display(&owner), name::display(dname_owner));
-                        let pos = draft.sets.first().and_then(|s| s.pos.clone());
-                        self.warn(
-                            pos.as_deref(),
-                            format!("{o} is occluded by the DNAME at {d}"),
-                        );
-                    }
-                }
-                let has = |t: u16| draft.sets.iter().any(|s| s.rtype == t);
-                if has(rtype::NS) && !is_apex {
-                    node_flags |= flags::CUT;
-                    cut = Some((key.clone(), owner.clone()));
-                    self.check_delegation_point(&draft, &owner);
-                }
-                if has(rtype::DNAME) && dname.is_none() {
-                    node_flags |= flags::DNAME;
-                    dname = Some((key.clone(), owner.clone()));
-                }
-                if has(rtype::CNAME) {
-                    node_flags |= flags::CNAME;
-                }
-                self.check_node(&draft, &owner, is_apex);
+                e.rtype
             }
-            out.push(finish_node(&key, draft, node_flags));
+        };
+        for (j, &off) in offsets.iter().enumerate() {
+            let e = entry(arena, off);
+            let is_sig = e.rtype == rtype::RRSIG;
+            let set_type = covered(&e);
+            if prev
+                .as_ref()
+                .is_some_and(|p| p.rtype == e.rtype && p.rdata == e.rdata)
+            {
+                continue; // a duplicate record (RFC 2181 §5)
+            }
+            let sets = if is_sig {
+                &mut node.sigs
+            } else {
+                &mut node.sets
+            };
+            let new_set = sets.last().is_none_or(|s| s.rtype != set_type);
+            if new_set {
+                // The sort orders an RRset by RDATA, not by arrival: the
+                // TTL and position of the earliest record stand for it.
+                let first = offsets[j..]
+                    .iter()
+                    .copied()
+                    .take_while(|&o| {
+                        let x = entry(arena, o);
+                        x.rtype == e.rtype && covered(&x) == set_type
+                    })
+                    .min()
+                    .unwrap_or(off);
+                let f = entry(arena, first);
+                let pos = self.pos_string(f.file, f.line);
+                let sets = if is_sig {
+                    &mut node.sigs
+                } else {
+                    &mut node.sets
+                };
+                sets.push(DraftSet {
+                    rtype: set_type,
+                    ttl: f.ttl,
+                    block: Vec::new(),
+                    count: 0,
+                    pos,
+                });
+            }
+            let sets = if is_sig {
+                &mut node.sigs
+            } else {
+                &mut node.sets
+            };
+            let Some(set) = sets.last_mut() else {
+                continue;
+            };
+            push_rdata(&mut set.block, e.rdata);
+            set.count += 1;
+            count += 1;
+            let differs = !is_sig && set.ttl != e.ttl;
+            if differs {
+                let pos = self.pos_string(e.file, e.line);
+                let message = format!(
+                    "TTL {} differs from the TTL {} of the other {} records of this name; using the first",
+                    e.ttl,
+                    set.ttl,
+                    type_name(e.rtype)
+                );
+                self.warn(pos.as_deref(), message);
+            }
+            prev = Some(e);
         }
-        out
+        if let Some(soa) = node.sets.iter().find(|s| s.rtype == rtype::SOA) {
+            if self.apex_soa_pos.is_none() {
+                self.apex_soa_pos = soa.pos.clone();
+            }
+        }
+        (node, count)
+    }
+
+    /// Flags and checks one node (RFC 1034 §4.2.1, RFC 2181 §10.1, RFC
+    /// 6672 §2.3) and packs it.
+    fn check_and_pack(&mut self, walk: &mut TreeWalk, key: &[u8], draft: DraftNode) -> Node {
+        let mut owner = Vec::new();
+        name::name_from_key(key, &mut owner);
+        let is_apex = *key == *self.origin_key;
+        walk.enter(key);
+        let mut node_flags = 0u8;
+        if is_apex {
+            node_flags |= flags::APEX;
+        }
+        if let Some(cut_name) = walk.cut_name() {
+            node_flags |= flags::BELOW_CUT;
+            self.check_glue(&draft, &owner, &cut_name);
+        } else {
+            if let Some(dname_owner) = walk.dname_name() {
+                if !draft.sets.is_empty() {
+                    let (o, d) = (name::display(&owner), name::display(&dname_owner));
+                    let pos = draft.sets.first().and_then(|s| s.pos.clone());
+                    self.warn(
+                        pos.as_deref(),
+                        format!("{o} is occluded by the DNAME at {d}"),
+                    );
+                }
+            }
+            let has = |t: u16| draft.sets.iter().any(|s| s.rtype == t);
+            if has(rtype::NS) && !is_apex {
+                node_flags |= flags::CUT;
+                walk.cut = Some(key.len());
+                self.check_delegation_point(&draft, &owner);
+            }
+            if has(rtype::DNAME) && walk.dname.is_none() {
+                node_flags |= flags::DNAME;
+                walk.dname = Some(key.len());
+            }
+            if has(rtype::CNAME) {
+                node_flags |= flags::CNAME;
+            }
+            self.check_node(&draft, &owner, is_apex);
+        }
+        finish_node(key, draft, node_flags)
     }
 
     fn check_node(&mut self, draft: &DraftNode, owner: &[u8], is_apex: bool) {
@@ -399,8 +522,88 @@ impl ZoneBuilder {
     }
 }
 
-fn first_rdata(block: &[u8]) -> Option<&[u8]> {
-    Rdatas::from_block(block).next()
+/// The path from the apex to the node being packed: the key lengths of
+/// the ancestors seen, and of the delegation and DNAME above, if any.
+#[derive(Default)]
+struct TreeWalk {
+    /// Keys of the nodes on the path from the apex, outermost first.
+    path: Vec<Box<[u8]>>,
+    /// Key length of the delegation point the path is below.
+    cut: Option<usize>,
+    /// Key length of the DNAME owner the path is below.
+    dname: Option<usize>,
+}
+
+impl TreeWalk {
+    /// Moves to `key`: leaves the ancestors that are not its ancestors.
+    fn enter(&mut self, key: &[u8]) {
+        while self.path.last().is_some_and(|p| !key.starts_with(p)) {
+            self.path.pop();
+        }
+        let depth = self.path.last().map_or(0, |p| p.len());
+        if self.cut.is_some_and(|c| c > depth) {
+            self.cut = None;
+        }
+        if self.dname.is_some_and(|d| d > depth) {
+            self.dname = None;
+        }
+        self.path.push(key.into());
+    }
+
+    fn ancestor_name(&self, len: usize) -> Option<Vec<u8>> {
+        let key = self.path.iter().find(|p| p.len() == len)?;
+        let mut out = Vec::new();
+        name::name_from_key(key, &mut out);
+        Some(out)
+    }
+
+    /// The delegation the current node is strictly below.
+    fn cut_name(&self) -> Option<Vec<u8>> {
+        let current = self.path.last()?.len();
+        self.cut
+            .filter(|&c| c < current)
+            .and_then(|c| self.ancestor_name(c))
+    }
+
+    /// The DNAME owner the current node is strictly below.
+    fn dname_name(&self) -> Option<Vec<u8>> {
+        let current = self.path.last()?.len();
+        self.dname
+            .filter(|&d| d < current)
+            .and_then(|d| self.ancestor_name(d))
+    }
+}
+
+/// Key lengths of the ancestors of `key` below the apex that are not on
+/// `path` (so are not nodes yet), outermost first.
+fn empty_ancestors<'p>(
+    key: &'p [u8],
+    origin_key: &'p [u8],
+    path: &'p [Box<[u8]>],
+) -> impl Iterator<Item = usize> + 'p {
+    let known = path
+        .iter()
+        .rev()
+        .find(|p| key.starts_with(p) && p.len() < key.len())
+        .map_or(0, |p| p.len());
+    let from = known.max(origin_key.len());
+    let mut i = from;
+    std::iter::from_fn(move || {
+        while i < key.len() {
+            let at = i;
+            match key[at] {
+                0 => {
+                    i += 1;
+                    if at + 1 < key.len() && at + 1 > from {
+                        return Some(at + 1);
+                    }
+                }
+                1 => i += 2,
+                _ => i += 1,
+            }
+        }
+        None
+    })
 }
 
 fn finish_node(key: &[u8], draft: DraftNode, node_flags: u8) -> Node {
