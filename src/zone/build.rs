@@ -638,3 +638,113 @@ fn finish_node(key: &[u8], draft: DraftNode, node_flags: u8) -> Node {
     }
     Node::pack(key, node_flags, &rrsets)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(s: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        for label in s.split('.').filter(|l| !l.is_empty()) {
+            out.push(label.len() as u8);
+            out.extend_from_slice(label.as_bytes());
+        }
+        out.push(0);
+        out
+    }
+
+    fn soa() -> Vec<u8> {
+        let mut r = wire("ns.example.");
+        r.extend(wire("host.example."));
+        for v in [1u32, 2, 3, 4, 5] {
+            r.extend(v.to_be_bytes());
+        }
+        r
+    }
+
+    fn builder() -> ZoneBuilder {
+        let mut b = ZoneBuilder::new(&wire("example.")).unwrap();
+        b.add(&wire("example."), rtype::SOA, 60, &soa(), None);
+        b.add(&wire("example."), rtype::NS, 60, &wire("ns.example."), None);
+        b
+    }
+
+    fn node<'v>(v: &'v ZoneVersion, n: &str) -> Option<&'v Node> {
+        v.get(&name::key_of(&wire(n)).unwrap())
+    }
+
+    #[test]
+    fn empty_non_terminals_exist_as_empty_nodes() {
+        let mut b = builder();
+        b.add(&wire("a.b.c.example."), rtype::A, 60, &[192, 0, 2, 1], None);
+        let (v, _) = b.finish().unwrap();
+        assert!(node(&v, "b.c.example.").unwrap().is_empty_nonterminal());
+        assert!(node(&v, "c.example.").unwrap().is_empty_nonterminal());
+        assert!(!node(&v, "a.b.c.example.").unwrap().is_empty_nonterminal());
+        assert!(node(&v, "x.c.example.").is_none());
+        assert_eq!(v.node_count(), 4);
+    }
+
+    #[test]
+    fn delegation_flags_cover_exactly_the_subtree() {
+        let mut b = builder();
+        b.add(&wire("sub.example."), rtype::NS, 60, &wire("ns.sub.example."), None);
+        b.add(&wire("ns.sub.example."), rtype::A, 60, &[192, 0, 2, 53], None);
+        b.add(&wire("subway.example."), rtype::A, 60, &[192, 0, 2, 9], None);
+        b.add(&wire("a.sub2.example."), rtype::A, 60, &[192, 0, 2, 8], None);
+        let (v, _) = b.finish().unwrap();
+        assert!(node(&v, "sub.example.").unwrap().has_flag(flags::CUT));
+        assert!(node(&v, "ns.sub.example.").unwrap().has_flag(flags::BELOW_CUT));
+        assert_eq!(node(&v, "subway.example.").unwrap().flags(), 0);
+        assert_eq!(node(&v, "a.sub2.example.").unwrap().flags(), 0);
+        assert!(node(&v, "example.").unwrap().has_flag(flags::APEX));
+    }
+
+    #[test]
+    fn duplicates_are_dropped_and_the_first_ttl_wins() {
+        let mut b = builder();
+        b.add(&wire("www.example."), rtype::A, 300, &[192, 0, 2, 9], None);
+        b.add(&wire("www.example."), rtype::A, 100, &[192, 0, 2, 1], None);
+        b.add(&wire("www.example."), rtype::A, 300, &[192, 0, 2, 9], None);
+        let (v, warnings) = b.finish().unwrap();
+        let a = node(&v, "www.example.").unwrap().rrset(rtype::A).unwrap();
+        assert_eq!((a.len(), a.ttl()), (2, 300));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(v.record_count(), 4);
+    }
+
+    #[test]
+    fn rrsigs_sit_with_the_rrset_they_cover() {
+        let mut b = builder();
+        let mut sig = rtype::A.to_be_bytes().to_vec();
+        sig.extend_from_slice(b"rest of an RRSIG");
+        b.add(&wire("www.example."), rtype::A, 300, &[192, 0, 2, 9], None);
+        b.add(&wire("www.example."), rtype::RRSIG, 300, &sig, None);
+        let (v, _) = b.finish().unwrap();
+        let a = node(&v, "www.example.").unwrap().rrset(rtype::A).unwrap();
+        assert_eq!(a.sigs().unwrap().rdatas().next(), Some(&sig[..]));
+    }
+
+    #[test]
+    fn zone_rules_are_errors() {
+        let mut b = builder();
+        b.add(&wire("www.example."), rtype::CNAME, 60, &wire("x.example."), None);
+        b.add(&wire("www.example."), rtype::A, 60, &[192, 0, 2, 1], None);
+        b.add(&wire("sub.example."), rtype::NS, 60, &wire("ns.other."), None);
+        b.add(&wire("x.sub.example."), rtype::TXT, 60, b"\x01x", None);
+        b.add(&wire("www.other."), rtype::A, 60, &[192, 0, 2, 1], None);
+        let errors = b.finish().unwrap_err();
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert!(text.iter().any(|e| e.contains("CNAME and other data")), "{text:?}");
+        assert!(text.iter().any(|e| e.contains("below the delegation")), "{text:?}");
+        assert!(text.iter().any(|e| e.contains("out-of-zone")), "{text:?}");
+    }
+
+    #[test]
+    fn missing_soa_and_ns_are_errors() {
+        let b = ZoneBuilder::new(&wire("example.")).unwrap();
+        let text: Vec<String> = b.finish().unwrap_err().iter().map(|e| e.to_string()).collect();
+        assert!(text.iter().any(|e| e.contains("no SOA")), "{text:?}");
+        assert!(text.iter().any(|e| e.contains("no NS")), "{text:?}");
+    }
+}
