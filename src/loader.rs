@@ -33,31 +33,30 @@ pub fn load_zone_file(
 ) -> Result<LoadedZone, LoadError> {
     let mut parse_opts = ParseOptions::new(origin.to_vec());
     parse_opts.allow_include_anywhere = opts.include_anywhere;
-    let parsed = zonefile::parse_file(path, &parse_opts).map_err(|errors| LoadError {
-        errors: errors.iter().map(|e| e.to_string()).collect(),
-    })?;
-    let mut warnings: Vec<String> = parsed.warnings.iter().map(|w| w.to_string()).collect();
     let mut builder = ZoneBuilder::new(origin).map_err(|e| LoadError {
         errors: vec![format!("{}: {e}", path.display())],
     })?;
-    let mut files: Vec<PathBuf> = vec![path.to_owned()];
-    for rec in &parsed.records {
+    // Records go straight into the builder as they are parsed: the zone is
+    // never held twice. On a parse error the builder is simply dropped.
+    let summary = zonefile::parse_file_each(path, &parse_opts, &mut |rec| {
         builder.add(
-            &rec.owner,
+            rec.owner,
             rec.rtype,
             rec.ttl,
-            &rec.rdata,
+            rec.rdata,
             Some((&rec.pos.file, rec.pos.line)),
         );
-        if !files.iter().any(|f| **f == *rec.pos.file) {
-            files.push(rec.pos.file.to_path_buf());
-        }
-    }
+    })
+    .map_err(|errors| LoadError {
+        errors: errors.iter().map(|e| e.to_string()).collect(),
+    })?;
+    let mut warnings: Vec<String> = summary.warnings.iter().map(|w| w.to_string()).collect();
     let (version, build_warnings) = builder.finish().map_err(|errors| LoadError {
         errors: errors.iter().map(|e| with_file(path, e)).collect(),
     })?;
     warnings.extend(build_warnings.iter().map(|w| with_file(path, w)));
-    let files = files
+    let files = summary
+        .files
         .into_iter()
         .map(|f| {
             let mtime = std::fs::metadata(&f).and_then(|m| m.modified()).ok();

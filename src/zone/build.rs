@@ -289,7 +289,7 @@ impl ZoneBuilder {
             let pos = self.apex_soa_pos.clone();
             self.error(pos.as_deref(), message);
         }
-        if !apex.is_some_and(|n| n.rrset(rtype::NS).is_some()) {
+        if apex.is_none_or(|n| n.rrset(rtype::NS).is_none()) {
             self.error(None, format!("no NS records at the zone apex {origin}"));
         }
     }
@@ -688,13 +688,39 @@ mod tests {
     #[test]
     fn delegation_flags_cover_exactly_the_subtree() {
         let mut b = builder();
-        b.add(&wire("sub.example."), rtype::NS, 60, &wire("ns.sub.example."), None);
-        b.add(&wire("ns.sub.example."), rtype::A, 60, &[192, 0, 2, 53], None);
-        b.add(&wire("subway.example."), rtype::A, 60, &[192, 0, 2, 9], None);
-        b.add(&wire("a.sub2.example."), rtype::A, 60, &[192, 0, 2, 8], None);
+        b.add(
+            &wire("sub.example."),
+            rtype::NS,
+            60,
+            &wire("ns.sub.example."),
+            None,
+        );
+        b.add(
+            &wire("ns.sub.example."),
+            rtype::A,
+            60,
+            &[192, 0, 2, 53],
+            None,
+        );
+        b.add(
+            &wire("subway.example."),
+            rtype::A,
+            60,
+            &[192, 0, 2, 9],
+            None,
+        );
+        b.add(
+            &wire("a.sub2.example."),
+            rtype::A,
+            60,
+            &[192, 0, 2, 8],
+            None,
+        );
         let (v, _) = b.finish().unwrap();
         assert!(node(&v, "sub.example.").unwrap().has_flag(flags::CUT));
-        assert!(node(&v, "ns.sub.example.").unwrap().has_flag(flags::BELOW_CUT));
+        assert!(node(&v, "ns.sub.example.")
+            .unwrap()
+            .has_flag(flags::BELOW_CUT));
         assert_eq!(node(&v, "subway.example.").unwrap().flags(), 0);
         assert_eq!(node(&v, "a.sub2.example.").unwrap().flags(), 0);
         assert!(node(&v, "example.").unwrap().has_flag(flags::APEX));
@@ -728,22 +754,45 @@ mod tests {
     #[test]
     fn zone_rules_are_errors() {
         let mut b = builder();
-        b.add(&wire("www.example."), rtype::CNAME, 60, &wire("x.example."), None);
+        b.add(
+            &wire("www.example."),
+            rtype::CNAME,
+            60,
+            &wire("x.example."),
+            None,
+        );
         b.add(&wire("www.example."), rtype::A, 60, &[192, 0, 2, 1], None);
-        b.add(&wire("sub.example."), rtype::NS, 60, &wire("ns.other."), None);
+        b.add(
+            &wire("sub.example."),
+            rtype::NS,
+            60,
+            &wire("ns.other."),
+            None,
+        );
         b.add(&wire("x.sub.example."), rtype::TXT, 60, b"\x01x", None);
         b.add(&wire("www.other."), rtype::A, 60, &[192, 0, 2, 1], None);
         let errors = b.finish().unwrap_err();
         let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        assert!(text.iter().any(|e| e.contains("CNAME and other data")), "{text:?}");
-        assert!(text.iter().any(|e| e.contains("below the delegation")), "{text:?}");
+        assert!(
+            text.iter().any(|e| e.contains("CNAME and other data")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|e| e.contains("below the delegation")),
+            "{text:?}"
+        );
         assert!(text.iter().any(|e| e.contains("out-of-zone")), "{text:?}");
     }
 
     #[test]
     fn missing_soa_and_ns_are_errors() {
         let b = ZoneBuilder::new(&wire("example.")).unwrap();
-        let text: Vec<String> = b.finish().unwrap_err().iter().map(|e| e.to_string()).collect();
+        let text: Vec<String> = b
+            .finish()
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
         assert!(text.iter().any(|e| e.contains("no SOA")), "{text:?}");
         assert!(text.iter().any(|e| e.contains("no NS")), "{text:?}");
     }

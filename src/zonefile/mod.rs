@@ -9,6 +9,12 @@
 //! Supported beyond RFC 1035: BIND's TTL units (`1h30m`) and `$GENERATE`,
 //! `$TTL` (RFC 2308 §4), the generic `TYPEnnn` / `\#` forms (RFC 3597 §5),
 //! and CSYNC (RFC 7477) and SPF (RFC 7208), which `domain` cannot scan.
+//!
+//! [`parse_file_each`] hands records to a callback as they are parsed, so
+//! that loading a large zone never holds it twice; [`parse_file`] collects
+//! them. Per record the parser allocates nothing in the common case:
+//! tokens borrow the file text, the entry, owner and rdata buffers are
+//! reused, and the commonest types skip `domain` (see `fast`).
 
 mod fast;
 mod generate;

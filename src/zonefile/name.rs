@@ -111,22 +111,41 @@ fn append_plain(text: &[u8], origin: &[u8], out: &mut Vec<u8>) -> bool {
         return false;
     }
     let start = out.len();
-    for label in body.split(|&b| b == b'.') {
-        let ok = !label.is_empty()
-            && label.len() <= MAX_LABEL
-            && label
-                .iter()
-                .all(|&b| b.is_ascii() && !b.is_ascii_control() && b != b'\\');
-        if !ok {
+    out.reserve(body.len() + 1 + suffix.len());
+    // One pass finds the dots and checks the bytes; each label is copied
+    // whole once its end is found.
+    let mut label_start = 0;
+    for (i, &b) in body.iter().enumerate() {
+        let fits = if b == b'.' {
+            let fits = push_label(out, body.get(label_start..i).unwrap_or_default());
+            label_start = i + 1;
+            fits
+        } else {
+            b.is_ascii() && !b.is_ascii_control() && b != b'\\'
+        };
+        if !fits {
             out.truncate(start);
             return false;
         }
-        // At most MAX_LABEL, just checked.
-        out.push(label.len() as u8);
-        out.extend_from_slice(label);
+    }
+    if !push_label(out, body.get(label_start..).unwrap_or_default()) {
+        out.truncate(start);
+        return false;
     }
     out.extend_from_slice(suffix);
     true
+}
+
+/// Appends one label with its length octet, if its length is allowed.
+fn push_label(out: &mut Vec<u8>, label: &[u8]) -> bool {
+    match u8::try_from(label.len()) {
+        Ok(len) if len > 0 && usize::from(len) <= MAX_LABEL => {
+            out.push(len);
+            out.extend_from_slice(label);
+            true
+        }
+        _ => false,
+    }
 }
 
 /// What one symbol of a name does.

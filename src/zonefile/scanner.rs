@@ -103,13 +103,10 @@ impl<'a> TokenScanner<'a> {
 /// they are walked directly; otherwise the symbols are all decoded first,
 /// so that a bad escape is reported as such and not as whatever `op` makes
 /// of the symbols before it.
-fn for_each_symbol<E>(
+fn for_each_symbol(
     token: &Token<'_>,
-    mut op: impl FnMut(Symbol) -> Result<(), E>,
-) -> Result<(), E>
-where
-    E: From<ScanError>,
-{
+    mut op: impl FnMut(Symbol) -> Result<(), ScanError>,
+) -> Result<(), ScanError> {
     if !token.text.as_bytes().contains(&b'\\') {
         return token.text.chars().try_for_each(|ch| op(Symbol::Char(ch)));
     }
@@ -135,7 +132,7 @@ fn token_octets(token: &Token<'_>) -> Result<Vec<u8>, ScanError> {
             Symbol::Char(ch) => out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes()),
             Symbol::SimpleEscape(b) | Symbol::DecimalEscape(b) => out.push(b),
         }
-        Ok::<(), ScanError>(())
+        Ok(())
     })?;
     Ok(out)
 }
