@@ -38,7 +38,8 @@ struct DraftSet {
     ttl: u32,
     block: Vec<u8>,
     count: usize,
-    pos: Option<String>,
+    /// File id and line of the RRset's first record (0 = none).
+    pos: (u16, u32),
 }
 
 /// Where a record came from: a file and a line.
@@ -61,6 +62,8 @@ pub struct ZoneBuilder {
     files: Vec<std::path::PathBuf>,
     /// Position of the apex SOA, for errors about it.
     apex_soa_pos: Option<String>,
+    /// Reused to pack each node.
+    scratch: Vec<u8>,
     errors: Vec<BuildError>,
     warnings: Vec<BuildError>,
 }
@@ -121,6 +124,7 @@ impl ZoneBuilder {
             records: Vec::new(),
             files: Vec::new(),
             apex_soa_pos: None,
+            scratch: Vec::new(),
             errors: Vec::new(),
             warnings: Vec::new(),
         })
@@ -142,6 +146,10 @@ impl ZoneBuilder {
             pos: pos.map(str::to_owned),
             message,
         });
+    }
+
+    fn set_pos(&self, set: &DraftSet) -> Option<String> {
+        self.pos_string(set.pos.0, set.pos.1)
     }
 
     fn pos_string(&self, file: u16, line: u32) -> Option<String> {
@@ -240,10 +248,29 @@ impl ZoneBuilder {
         let arena = std::mem::take(&mut self.arena);
         // Owner, then type, then RDATA; arrival order last, so the first
         // record of an RRset comes first and duplicates are neighbours.
-        order.sort_unstable_by(|&a, &b| {
-            let (x, y) = (entry(&arena, a), entry(&arena, b));
-            (x.key, x.rtype, x.rdata, a).cmp(&(y.key, y.rtype, y.rdata, b))
+        // The 8 key octets after the apex decide most comparisons without
+        // touching the arena (every key starts with the apex's key).
+        let skip = self.origin_key.len();
+        let mut keyed: Vec<(u64, u32)> = order
+            .iter()
+            .map(|&o| {
+                let key = entry(&arena, o).key;
+                let mut prefix = [0u8; 8];
+                let tail = key.get(skip..).unwrap_or(&[]);
+                let n = tail.len().min(8);
+                prefix[..n].copy_from_slice(&tail[..n]);
+                (u64::from_be_bytes(prefix), o)
+            })
+            .collect();
+        keyed.sort_unstable_by(|&(pa, a), &(pb, b)| {
+            pa.cmp(&pb).then_with(|| {
+                let (x, y) = (entry(&arena, a), entry(&arena, b));
+                (x.key, x.rtype, x.rdata, a).cmp(&(y.key, y.rtype, y.rdata, b))
+            })
         });
+        order.clear();
+        order.extend(keyed.iter().map(|&(_, o)| o));
+        drop(keyed);
         let (nodes, record_count) = self.pack_nodes(&arena, &order);
         drop(order);
         drop(arena);
@@ -366,7 +393,7 @@ impl ZoneBuilder {
                     .min()
                     .unwrap_or(off);
                 let f = entry(arena, first);
-                let pos = self.pos_string(f.file, f.line);
+                let pos = (f.file, f.line);
                 let sets = if is_sig {
                     &mut node.sigs
                 } else {
@@ -406,7 +433,7 @@ impl ZoneBuilder {
         }
         if let Some(soa) = node.sets.iter().find(|s| s.rtype == rtype::SOA) {
             if self.apex_soa_pos.is_none() {
-                self.apex_soa_pos = soa.pos.clone();
+                self.apex_soa_pos = self.pos_string(soa.pos.0, soa.pos.1);
             }
         }
         (node, count)
@@ -415,8 +442,6 @@ impl ZoneBuilder {
     /// Flags and checks one node (RFC 1034 §4.2.1, RFC 2181 §10.1, RFC
     /// 6672 §2.3) and packs it.
     fn check_and_pack(&mut self, walk: &mut TreeWalk, key: &[u8], draft: DraftNode) -> Node {
-        let mut owner = Vec::new();
-        name::name_from_key(key, &mut owner);
         let is_apex = *key == *self.origin_key;
         walk.enter(key);
         let mut node_flags = 0u8;
@@ -425,12 +450,12 @@ impl ZoneBuilder {
         }
         if let Some(cut_name) = walk.cut_name() {
             node_flags |= flags::BELOW_CUT;
-            self.check_glue(&draft, &owner, &cut_name);
+            self.check_glue(&draft, key, &cut_name);
         } else {
             if let Some(dname_owner) = walk.dname_name() {
                 if !draft.sets.is_empty() {
-                    let (o, d) = (name::display(&owner), name::display(&dname_owner));
-                    let pos = draft.sets.first().and_then(|s| s.pos.clone());
+                    let (o, d) = (display_key(key), name::display(&dname_owner));
+                    let pos = draft.sets.first().and_then(|s| self.set_pos(s));
                     self.warn(
                         pos.as_deref(),
                         format!("{o} is occluded by the DNAME at {d}"),
@@ -441,7 +466,7 @@ impl ZoneBuilder {
             if has(rtype::NS) && !is_apex {
                 node_flags |= flags::CUT;
                 walk.cut = Some(key.len());
-                self.check_delegation_point(&draft, &owner);
+                self.check_delegation_point(&draft, key);
             }
             if has(rtype::DNAME) && walk.dname.is_none() {
                 node_flags |= flags::DNAME;
@@ -450,25 +475,27 @@ impl ZoneBuilder {
             if has(rtype::CNAME) {
                 node_flags |= flags::CNAME;
             }
-            self.check_node(&draft, &owner, is_apex);
+            self.check_node(&draft, key, is_apex);
         }
-        finish_node(key, draft, node_flags)
+        finish_node(&mut self.scratch, key, draft, node_flags)
     }
 
-    fn check_node(&mut self, draft: &DraftNode, owner: &[u8], is_apex: bool) {
-        let display = name::display(owner);
+    fn check_node(&mut self, draft: &DraftNode, key: &[u8], is_apex: bool) {
         for set in &draft.sets {
-            let pos = set.pos.as_deref();
+            let pos = || self.set_pos(set);
+            let display = || display_key(key);
             match set.rtype {
-                rtype::SOA if !is_apex => self.error(
-                    pos,
-                    format!("SOA record at {display}, which is not the zone apex"),
-                ),
+                rtype::SOA if !is_apex => {
+                    let m = format!("SOA record at {}, which is not the zone apex", display());
+                    self.error(pos().as_deref(), m)
+                }
                 rtype::CNAME if set.count > 1 => {
-                    self.error(pos, format!("more than one CNAME record at {display}"))
+                    let m = format!("more than one CNAME record at {}", display());
+                    self.error(pos().as_deref(), m)
                 }
                 rtype::DNAME if set.count > 1 => {
-                    self.error(pos, format!("more than one DNAME record at {display}"))
+                    let m = format!("more than one DNAME record at {}", display());
+                    self.error(pos().as_deref(), m)
                 }
                 rtype::CNAME => {
                     // RFC 2181 §10.1, RFC 4035 §2.5: only DNSSEC records
@@ -479,7 +506,8 @@ impl ZoneBuilder {
                         .find(|s| !matches!(s.rtype, rtype::CNAME | rtype::NSEC | rtype::RRSIG))
                     {
                         let t = type_name(other.rtype);
-                        self.error(pos, format!("CNAME and other data ({t}) at {display}"));
+                        let m = format!("CNAME and other data ({t}) at {}", display());
+                        self.error(pos().as_deref(), m);
                     }
                 }
                 _ => {}
@@ -487,14 +515,14 @@ impl ZoneBuilder {
         }
     }
 
-    fn check_delegation_point(&mut self, draft: &DraftNode, owner: &[u8]) {
+    fn check_delegation_point(&mut self, draft: &DraftNode, key: &[u8]) {
         for set in &draft.sets {
             if !matches!(
                 set.rtype,
                 rtype::NS | rtype::DS | rtype::NSEC | rtype::A | rtype::AAAA
             ) {
-                let pos = set.pos.clone();
-                let (t, o) = (type_name(set.rtype), name::display(owner));
+                let pos = self.set_pos(set);
+                let (t, o) = (type_name(set.rtype), display_key(key));
                 self.warn(
                     pos.as_deref(),
                     format!("{t} at delegation point {o} is not authoritative and is not served"),
@@ -504,15 +532,11 @@ impl ZoneBuilder {
     }
 
     /// RFC 1034 §4.2.1: below a zone cut only glue (addresses) may appear.
-    fn check_glue(&mut self, draft: &DraftNode, owner: &[u8], cut: &[u8]) {
+    fn check_glue(&mut self, draft: &DraftNode, key: &[u8], cut: &[u8]) {
         for set in &draft.sets {
             if !matches!(set.rtype, rtype::A | rtype::AAAA) {
-                let pos = set.pos.clone();
-                let (t, o, c) = (
-                    type_name(set.rtype),
-                    name::display(owner),
-                    name::display(cut),
-                );
+                let pos = self.set_pos(set);
+                let (t, o, c) = (type_name(set.rtype), display_key(key), name::display(cut));
                 self.error(
                     pos.as_deref(),
                     format!("{t} record at {o} below the delegation {c}: only glue (A, AAAA) is allowed there"),
@@ -520,6 +544,13 @@ impl ZoneBuilder {
             }
         }
     }
+}
+
+/// Presentation form of the name of a key, for messages.
+fn display_key(key: &[u8]) -> String {
+    let mut wire = Vec::new();
+    name::name_from_key(key, &mut wire);
+    name::display(&wire)
 }
 
 /// The path from the apex to the node being packed: the key lengths of
@@ -606,7 +637,7 @@ fn empty_ancestors<'p>(
     })
 }
 
-fn finish_node(key: &[u8], draft: DraftNode, node_flags: u8) -> Node {
+fn finish_node(scratch: &mut Vec<u8>, key: &[u8], draft: DraftNode, node_flags: u8) -> Node {
     let DraftNode { mut sets, sigs } = draft;
     sets.sort_by_key(|s| s.rtype);
     let mut used = vec![false; sigs.len()];
@@ -636,7 +667,7 @@ fn finish_node(key: &[u8], draft: DraftNode, node_flags: u8) -> Node {
             sigs: None,
         });
     }
-    Node::pack(key, node_flags, &rrsets)
+    Node::pack_with(scratch, key, node_flags, &rrsets)
 }
 
 #[cfg(test)]

@@ -78,12 +78,19 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 impl Node {
     /// Packs a node. RRsets should come sorted by type; at most 255.
     pub fn pack(key: &[u8], flags: u8, rrsets: &[RrsetData<'_>]) -> Node {
+        Self::pack_with(&mut Vec::new(), key, flags, rrsets)
+    }
+
+    /// [`pack`](Self::pack) through a caller's scratch buffer, so building
+    /// a zone allocates once per node.
+    pub fn pack_with(b: &mut Vec<u8>, key: &[u8], flags: u8, rrsets: &[RrsetData<'_>]) -> Node {
+        b.clear();
         let count = rrsets.len().min(255);
         let data_len: usize = rrsets[..count]
             .iter()
             .map(|r| r.data.len() + r.sigs.map_or(0, |s| s.1.len()))
             .sum();
-        let mut b = Vec::with_capacity(HEADER + key.len() + ENTRY * count + data_len);
+        b.reserve(HEADER + key.len() + ENTRY * count + data_len);
         b.push(flags);
         b.push(count as u8);
         b.extend_from_slice(&(key.len() as u16).to_le_bytes());
@@ -101,7 +108,7 @@ impl Node {
                 b.extend_from_slice(sigs);
             }
         }
-        Node(b.into())
+        Node(Arc::from(&b[..]))
     }
 
     pub fn flags(&self) -> u8 {
