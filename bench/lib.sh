@@ -22,12 +22,22 @@ wait_serial() {
   echo "server on port $1 did not serve $2 serial $3 within $4 s" >&2; return 1
 }
 
-# cpu_ticks PID: user+system clock ticks of a process and its threads
-# (and, for NSD, of its child processes).
+# descendants PID: the process and all its descendants (NSD serves from a
+# grandchild: xfrd -> main -> server).
+descendants() {
+  local p
+  echo "$1"
+  for p in $(pgrep -P "$1" 2>/dev/null || true); do descendants "$p"; done
+}
+
+# cpu_ticks PID: user+system clock ticks of a process tree. The command
+# name in /proc/PID/stat may hold spaces ("nsd: main"): fields are counted
+# after its closing parenthesis.
 cpu_ticks() {
-  local total=0 p
-  for p in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  local total=0 p t
+  for p in $(descendants "$1"); do
+    t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}')
+    total=$((total + ${t:-0}))
   done
   echo "$total"
 }

@@ -17,8 +17,8 @@ for server in zonesync knot nsd; do
   end=$(date +%s.%N)
   sleep 1
   rss=$(peak_rss_kb "$pid")
-  # NSD forks its serving process; count the largest of its processes.
-  for child in $(pgrep -P "$pid" || true); do
+  # NSD forks its serving processes; count the largest of its processes.
+  for child in $(descendants "$pid"); do
     c=$(peak_rss_kb "$child" 2>/dev/null || echo 0); [ "$c" -gt "$rss" ] && rss=$c
   done
   python3 -c "print(f'$server: load {($end-$start):.2f} s, peak RSS {$rss/1024:.0f} MiB, {$rss*1024/$RECORDS:.0f} bytes/record')"

@@ -393,3 +393,79 @@ fn queries_keep_being_answered_during_a_large_reload() {
         describe(&m)
     );
 }
+
+#[test]
+fn tcp_connection_cap_closes_extra_connections_and_udp_keeps_answering() {
+    let config = format!(
+        "[server]\nudp_workers = 1\ntcp_max_connections = 2\ntcp_idle_timeout = 30\n{}",
+        zone_entry("example.com", "example.com.zone")
+    );
+    let s = Server::start(&config, &[("example.com.zone", &zone(7))]);
+    let q = build_query("example.com", RecordType::SOA, &QueryOpts::plain());
+    // Two connections take both slots (each proven open by an answer).
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = TcpConn::connect(s.addr()).expect("connect");
+        c.send(&q).expect("send");
+        assert!(
+            c.recv().expect("recv").is_some(),
+            "a connection under the cap is answered"
+        );
+        held.push(c);
+    }
+    // The third is accepted and closed at once, without an answer.
+    let mut third = TcpConn::connect(s.addr()).expect("connect");
+    let _ = third.send(&q);
+    assert!(
+        third.wait_closed(Duration::from_secs(3)),
+        "a connection over tcp_max_connections = 2 must be closed"
+    );
+    assert_eq!(
+        served_serial(&s, "example.com"),
+        Some(7),
+        "UDP answers while TCP is full"
+    );
+    // A slot freed is usable again.
+    drop(held.pop());
+    let ok = wait_until(Duration::from_secs(5), || {
+        let Ok(mut c) = TcpConn::connect(s.addr()) else {
+            return false;
+        };
+        c.send(&q).is_ok() && matches!(c.recv(), Ok(Some(_)))
+    });
+    assert!(
+        ok,
+        "after one connection closed, a new one must be answered"
+    );
+}
+
+#[test]
+fn ipv6_loopback_is_served_over_udp_and_tcp() {
+    let dir = TempDir::new("ipv6");
+    dir.write("example.com.zone", zone(9));
+    let port = free_port();
+    let v6: std::net::SocketAddr = format!("[::1]:{port}").parse().expect("address");
+    let config = dir.write(
+        "zonesync.toml",
+        format!(
+            "[server]\nlisten = [\"{v6}\"]\nudp_workers = 1\n{}",
+            zone_entry("example.com", "example.com.zone")
+        ),
+    );
+    let log = std::fs::File::create(dir.join("server.log")).expect("log file");
+    let mut child = zonesync()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stderr(log)
+        .spawn()
+        .expect("start zonesync");
+    let q = build_query("example.com", RecordType::SOA, &QueryOpts::plain());
+    let answered = wait_until(Duration::from_secs(10), || exchange_udp(v6, &q).is_ok());
+    let tcp = exchange_tcp(v6, &q).map(|r| parse(&r));
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+    assert!(answered, "no UDP answer on {v6}; log:\n{log}");
+    let tcp = tcp.unwrap_or_else(|e| panic!("no TCP answer on {v6}: {e}; log:\n{log}"));
+    assert_eq!(serial_of(&tcp), Some(9), "TCP over IPv6 answers the SOA");
+}

@@ -693,8 +693,13 @@ pub fn build_query(name: &str, rtype: RecordType, opts: &QueryOpts) -> Vec<u8> {
 // ---------------------------------------------------------------------------
 // Sending
 
-fn udp_socket(timeout: Duration) -> std::io::Result<UdpSocket> {
-    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+/// A UDP socket on the loopback address of `peer`'s family.
+fn udp_socket(peer: SocketAddr, timeout: Duration) -> std::io::Result<UdpSocket> {
+    let socket = if peer.is_ipv6() {
+        UdpSocket::bind((std::net::Ipv6Addr::LOCALHOST, 0))?
+    } else {
+        UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?
+    };
     socket.set_read_timeout(Some(timeout))?;
     socket.set_write_timeout(Some(timeout))?;
     Ok(socket)
@@ -707,7 +712,7 @@ pub fn udp_exchange_once(
     query: &[u8],
     timeout: Duration,
 ) -> Result<Vec<u8>, String> {
-    let socket = udp_socket(timeout).map_err(|e| format!("UDP socket: {e}"))?;
+    let socket = udp_socket(addr, timeout).map_err(|e| format!("UDP socket: {e}"))?;
     socket
         .send_to(query, addr)
         .map_err(|e| format!("UDP send to {addr}: {e}"))?;
@@ -831,7 +836,7 @@ pub fn raw_udp(addr: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
 
 /// [`raw_udp`] with a chosen timeout.
 pub fn raw_udp_timeout(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> Option<Vec<u8>> {
-    let socket = udp_socket(timeout).ok()?;
+    let socket = udp_socket(addr, timeout).ok()?;
     socket.send_to(bytes, addr).ok()?;
     let mut buf = vec![0u8; 65535];
     let (n, _) = socket.recv_from(&mut buf).ok()?;
