@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md for the map of the modules.
 
 pub mod config;
+pub mod journal;
 pub mod loader;
 pub mod name;
 pub mod net;
