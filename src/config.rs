@@ -26,6 +26,23 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default, rename = "zone")]
     pub zones: Vec<ZoneConfig>,
+    #[serde(default, rename = "key")]
+    pub keys: Vec<KeyConfig>,
+}
+
+/// A TSIG key (RFC 8945), `[[key]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    pub name: String,
+    #[serde(default = "default_algorithm")]
+    pub algorithm: String,
+    /// Base64, as `zonesync keygen` or BIND's tsig-keygen print it.
+    pub secret: String,
+}
+
+fn default_algorithm() -> String {
+    "hmac-sha256".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,6 +63,8 @@ pub struct ServerConfig {
     pub tcp_max_connections: usize,
     /// Seconds a TCP connection may stay idle between queries.
     pub tcp_idle_timeout: u64,
+    /// Zone transfers (AXFR/IXFR out) served at once; more are refused.
+    pub transfer_limit: usize,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +77,7 @@ impl Default for ServerConfig {
             udp_workers: 0,
             tcp_max_connections: 256,
             tcp_idle_timeout: 10,
+            transfer_limit: 10,
         }
     }
 }
@@ -80,6 +100,10 @@ pub struct ZoneConfig {
     /// Let `$INCLUDE` read files outside the zone file's directory.
     #[serde(default)]
     pub include_anywhere: bool,
+    /// Who may transfer the zone (AXFR/IXFR): rules of `from` (address
+    /// prefix) and/or `key` (TSIG key name). Empty: nobody.
+    #[serde(default)]
+    pub allow_transfer: Vec<crate::acl::AclRule>,
 }
 
 impl Config {
@@ -117,8 +141,38 @@ impl Config {
         if self.server.tcp_max_connections == 0 {
             return Err("server.tcp_max_connections: must be at least 1".into());
         }
+        if self.server.transfer_limit == 0 {
+            return Err("server.transfer_limit: must be at least 1".into());
+        }
+        let mut key_names = std::collections::HashSet::new();
+        for (i, key) in self.keys.iter().enumerate() {
+            parse_zone_name(&key.name)
+                .map_err(|e| format!("key[{i}].name: {:?}: {e}", key.name))?;
+            if !key_names.insert(key.name.to_ascii_lowercase()) {
+                return Err(format!(
+                    "key[{i}].name: key {:?} is defined twice",
+                    key.name
+                ));
+            }
+        }
+        if !self.keys.is_empty() {
+            return Err(
+                "key: TSIG keys are not available in this version of zonesync (transfers are allowed by address only)"
+                    .into(),
+            );
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, zone) in self.zones.iter().enumerate() {
+            for (j, rule) in zone.allow_transfer.iter().enumerate() {
+                let at = format!("zone[{i}].allow_transfer[{j}]");
+                match (&rule.from, &rule.key) {
+                    (None, None) => return Err(format!("{at}: give `from`, `key` or both")),
+                    (_, Some(k)) if !key_names.contains(&k.to_ascii_lowercase()) => {
+                        return Err(format!("{at}.key: no [[key]] named {k:?}"))
+                    }
+                    _ => {}
+                }
+            }
             let origin = parse_zone_name(&zone.name)
                 .map_err(|e| format!("zone[{i}].name: {:?}: {e}", zone.name))?;
             if !seen.insert(origin) {
@@ -197,6 +251,26 @@ mod tests {
         let err =
             Config::parse(&format!("{z}{}", z.replace("Example.com", "example.com."))).unwrap_err();
         assert!(err.contains("configured twice"), "{err}");
+    }
+
+    #[test]
+    fn transfer_rules_are_checked() {
+        let z = "[[zone]]\nname = \"a\"\nfile = \"x\"\nrole = \"primary\"\n";
+        let ok = Config::parse(&format!(
+            "{z}allow_transfer = [{{ from = \"127.0.0.0/8\" }}]\n"
+        ))
+        .unwrap();
+        assert!(ok.zones[0].allow_transfer[0].from.is_some());
+        let err = Config::parse(&format!(
+            "{z}allow_transfer = [{{ from = \"127.0.0.0/40\" }}]\n"
+        ))
+        .unwrap_err();
+        assert!(err.contains("prefix length"), "{err}");
+        let err =
+            Config::parse(&format!("{z}allow_transfer = [{{ key = \"nokey\" }}]\n")).unwrap_err();
+        assert!(err.contains("no [[key]] named"), "{err}");
+        let err = Config::parse(&format!("{z}allow_transfer = [{{}}]\n")).unwrap_err();
+        assert!(err.contains("give `from`"), "{err}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //!
 //! See ARCHITECTURE.md for the map of the modules.
 
+pub mod acl;
 pub mod config;
 pub mod journal;
 pub mod loader;
@@ -11,5 +12,6 @@ pub mod query;
 pub mod rdata;
 pub mod server;
 pub mod wire;
+pub mod xfr;
 pub mod zone;
 pub mod zonefile;

@@ -2,10 +2,12 @@
 //! and handles signals (SIGHUP reloads changed zone files, SIGTERM and
 //! SIGINT stop cleanly).
 
+use crate::acl::Acl;
 use crate::config::{self, Config, ZoneConfig};
 use crate::loader::{self, LoadOptions};
 use crate::net::{self, Shutdown, TcpSettings};
 use crate::query::{Answerer, QueryConfig, QueryStats};
+use crate::xfr::Transfers;
 use crate::zone::{SharedZoneTable, Zone, ZoneTable};
 use anyhow::Context;
 use std::path::PathBuf;
@@ -118,6 +120,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         edns_udp_max: config.server.edns_udp_max,
         nsid: config.server.nsid.as_ref().map(|s| s.as_bytes().into()),
     };
+    let acls = config
+        .zones
+        .iter()
+        .filter_map(|zc| {
+            let origin = config::parse_zone_name(&zc.name).ok()?;
+            Some((origin, Acl::new(zc.allow_transfer.clone())))
+        })
+        .collect();
+    let transfers = Arc::new(Transfers::new(
+        table.clone(),
+        acls,
+        config.server.transfer_limit,
+    ));
     let answerer = Arc::new(Answerer::new(
         table,
         query_config,
@@ -146,6 +161,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(net::serve_tcp(
             listener,
             answerer.clone(),
+            transfers.clone(),
             tcp.clone(),
             shutdown.clone(),
         )));

@@ -3,6 +3,8 @@
 
 use super::Shutdown;
 use crate::query::{Answerer, Transport};
+use crate::wire::parse_request;
+use crate::xfr::Transfers;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +22,7 @@ pub struct TcpSettings {
 pub async fn serve_tcp(
     listener: TcpListener,
     answerer: Arc<Answerer>,
+    transfers: Arc<Transfers>,
     settings: TcpSettings,
     shutdown: Shutdown,
 ) {
@@ -49,10 +52,17 @@ pub async fn serve_tcp(
             continue;
         };
         let answerer = answerer.clone();
+        let transfers = transfers.clone();
         let idle = settings.idle_timeout;
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, &answerer, idle, &shutdown).await {
+            let conn = Connection {
+                answerer: &answerer,
+                transfers: &transfers,
+                peer,
+                idle,
+            };
+            if let Err(e) = conn.run(stream, &shutdown).await {
                 tracing::debug!(error = %e, %peer, "TCP connection ended");
             }
             drop(permit);
@@ -60,34 +70,46 @@ pub async fn serve_tcp(
     }
 }
 
-async fn connection(
-    mut stream: TcpStream,
-    answerer: &Answerer,
+struct Connection<'a> {
+    answerer: &'a Answerer,
+    transfers: &'a Transfers,
+    peer: std::net::SocketAddr,
     idle: Duration,
-    shutdown: &Shutdown,
-) -> io::Result<()> {
-    let _ = stream.set_nodelay(true);
-    let mut request = vec![0u8; 65535];
-    let mut response = vec![0u8; 2 + 65535];
-    while !shutdown.is_triggered() {
-        let mut len = [0u8; 2];
-        match tokio::time::timeout(idle, stream.read_exact(&mut len)).await {
-            Err(_) => return Ok(()), // idle: close quietly
-            Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
-            Ok(r) => r?,
-        };
-        let len = u16::from_be_bytes(len) as usize;
-        let Some(buf) = request.get_mut(..len) else {
-            return Ok(());
-        };
-        tokio::time::timeout(idle, stream.read_exact(buf))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "request body timed out"))??;
-        let Some(n) = answerer.answer(buf, Transport::Tcp, &mut response[2..]) else {
-            continue;
-        };
-        response[..2].copy_from_slice(&(n as u16).to_be_bytes());
-        stream.write_all(&response[..2 + n]).await?;
+}
+
+impl Connection<'_> {
+    async fn run(&self, mut stream: TcpStream, shutdown: &Shutdown) -> io::Result<()> {
+        let (answerer, idle) = (self.answerer, self.idle);
+        let _ = stream.set_nodelay(true);
+        let mut request = vec![0u8; 65535];
+        let mut response = vec![0u8; 2 + 65535];
+        while !shutdown.is_triggered() {
+            let mut len = [0u8; 2];
+            match tokio::time::timeout(idle, stream.read_exact(&mut len)).await {
+                Err(_) => return Ok(()), // idle: close quietly
+                Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+                Ok(r) => r?,
+            };
+            let len = u16::from_be_bytes(len) as usize;
+            let Some(buf) = request.get_mut(..len) else {
+                return Ok(());
+            };
+            tokio::time::timeout(idle, stream.read_exact(buf))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "request body timed out"))??;
+            // Zone transfers are multi-message streams with an ACL on the peer.
+            if let Ok(req) = parse_request(buf) {
+                if Transfers::is_transfer(&req) {
+                    self.transfers.serve(&req, self.peer, &mut stream).await?;
+                    continue;
+                }
+            }
+            let Some(n) = answerer.answer(buf, Transport::Tcp, &mut response[2..]) else {
+                continue;
+            };
+            response[..2].copy_from_slice(&(n as u16).to_be_bytes());
+            stream.write_all(&response[..2 + n]).await?;
+        }
+        Ok(())
     }
-    Ok(())
 }

@@ -127,7 +127,7 @@ impl Answerer {
         {
             w.set_rcode(rcode::FORMERR);
         } else {
-            self.dispatch(req, &mut w);
+            self.dispatch(req, transport, &mut w);
         }
         let Some(edns) = req.edns else {
             return w.finish();
@@ -146,7 +146,7 @@ impl Answerer {
         w.finish()
     }
 
-    fn dispatch(&self, req: &Request<'_>, w: &mut MessageWriter<'_>) {
+    fn dispatch(&self, req: &Request<'_>, transport: Transport, w: &mut MessageWriter<'_>) {
         if let Some(e) = req.edns {
             if e.version > 0 {
                 // RFC 6891 §6.1.3: BADVERS = 16, upper bits in the OPT.
@@ -173,7 +173,16 @@ impl Answerer {
                 w.set_rcode(rcode::NOTIMP);
                 return;
             }
-            // Zone transfers need an ACL that allows them; none does yet.
+            // RFC 5936 §4.2: no AXFR over UDP (NOTIMP, as Knot answers).
+            // Over TCP, transfers are served by `xfr` before this point.
+            rtype::AXFR if transport == Transport::Udp => {
+                w.set_rcode(rcode::NOTIMP);
+                return;
+            }
+            rtype::IXFR if transport == Transport::Udp => {
+                self.ixfr_over_udp(req, w);
+                return;
+            }
             rtype::AXFR | rtype::IXFR => {
                 w.set_rcode(rcode::REFUSED);
                 return;
@@ -203,6 +212,32 @@ impl Answerer {
         };
         let dnssec_ok = req.edns.is_some_and(|e| e.dnssec_ok);
         lookup::resolve(version, q.name, &qkey, q.qtype, dnssec_ok, w);
+    }
+}
+
+impl Answerer {
+    /// IXFR over UDP (RFC 1995 §2): the answer would not fit, so our SOA
+    /// alone tells the client to retry over TCP (or that it is current).
+    /// An SOA is public data: no transfer ACL is needed for it.
+    fn ixfr_over_udp(&self, req: &Request<'_>, w: &mut MessageWriter<'_>) {
+        let table = self.zones.load();
+        let Some(zone) = table.get(req.question.name) else {
+            w.set_rcode(rcode::NOTAUTH);
+            return;
+        };
+        let version = zone.current();
+        let Some(version) = version.as_deref() else {
+            w.set_rcode(rcode::SERVFAIL);
+            return;
+        };
+        w.set_flags(w.flags() | flag::AA);
+        if let Some(soa) = version.soa() {
+            w.start_section(wire::Section::Answer);
+            let owner = wire::Owner::Pointer(w.qname_offset());
+            if w.rrset(owner, rtype::SOA, soa.ttl(), soa.rdatas()).is_err() {
+                w.set_flags(w.flags() | flag::TC);
+            }
+        }
     }
 }
 

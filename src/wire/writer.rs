@@ -99,6 +99,11 @@ impl<'b> MessageWriter<'b> {
         self.pos
     }
 
+    /// The message written so far.
+    pub fn message(&self) -> &[u8] {
+        &self.buf[..self.pos]
+    }
+
     pub fn is_empty(&self) -> bool {
         self.pos <= HEADER_LEN
     }

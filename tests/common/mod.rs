@@ -860,6 +860,12 @@ pub struct TcpConn {
 }
 
 impl TcpConn {
+    /// Wraps a stream connected by the caller (e.g. from a chosen source
+    /// address).
+    pub fn from_stream(stream: TcpStream) -> TcpConn {
+        TcpConn { stream }
+    }
+
     /// Connects with [`EXCHANGE_TIMEOUT`] on connect, reads and writes.
     pub fn connect(addr: SocketAddr) -> Result<TcpConn, String> {
         TcpConn::connect_timeout(addr, EXCHANGE_TIMEOUT)

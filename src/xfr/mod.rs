@@ -1,0 +1,379 @@
+//! Zone transfers out: AXFR (RFC 5936) and IXFR (RFC 1995) over TCP.
+//!
+//! A transfer sends one immutable `ZoneVersion` snapshot, so it is
+//! consistent even while the zone changes. Messages are packed up to 64 KiB
+//! on a blocking thread and handed to the connection through a small
+//! channel, so a large zone is streamed, never held as messages in memory,
+//! and a slow client holds back only its own packer.
+//!
+//! IXFR: answered with a single SOA when the client is current (or ahead,
+//! RFC 1982); otherwise with the whole zone in AXFR form, which RFC 1995 §4
+//! allows whenever the differences are not available. (Incremental answers
+//! from the journal come with the journal being wired to reloads.)
+
+use crate::acl::Acl;
+use crate::name;
+use crate::wire::{flag, rcode, MessageWriter, Owner, Request, Section, HEADER_LEN};
+use crate::zone::{rtype, SharedZoneTable, ZoneVersion};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Semaphore};
+
+/// Everything the transfer path needs, shared by all connections.
+pub struct Transfers {
+    zones: Arc<SharedZoneTable>,
+    /// `allow_transfer` of each zone, by the zone's lookup key.
+    acls: HashMap<Box<[u8]>, Acl>,
+    slots: Arc<Semaphore>,
+}
+
+/// A transfer request: which kind, and for IXFR the client's serial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Axfr,
+    Ixfr(Option<u32>),
+}
+
+impl Transfers {
+    /// `acls` maps each zone apex (wire format) to its transfer ACL.
+    pub fn new(zones: Arc<SharedZoneTable>, acls: Vec<(Vec<u8>, Acl)>, limit: usize) -> Transfers {
+        let acls = acls
+            .into_iter()
+            .filter_map(|(origin, acl)| Some((name::key_of(&origin)?, acl)))
+            .collect();
+        Transfers {
+            zones,
+            acls,
+            slots: Arc::new(Semaphore::new(limit.max(1))),
+        }
+    }
+
+    /// Whether this request is one for [`serve`](Self::serve).
+    pub fn is_transfer(req: &Request<'_>) -> bool {
+        req.opcode() == crate::wire::opcode::QUERY
+            && matches!(req.question.qtype, rtype::AXFR | rtype::IXFR)
+    }
+
+    /// Answers a transfer request on `stream`: the zone, a single SOA, or
+    /// an error response. Refusals are logged with peer and zone.
+    pub async fn serve(
+        &self,
+        req: &Request<'_>,
+        peer: SocketAddr,
+        stream: &mut TcpStream,
+    ) -> std::io::Result<()> {
+        let q = req.question;
+        let zone_name = name::display(q.name);
+        let kind = if q.qtype == rtype::AXFR {
+            Kind::Axfr
+        } else {
+            Kind::Ixfr(client_serial(req))
+        };
+        let refuse = |rc: u16| error_response(req, rc);
+        let version = {
+            let table = self.zones.load();
+            match table.get(q.name) {
+                None => {
+                    tracing::info!(%peer, zone = %zone_name, "transfer refused: not a zone we serve");
+                    return send(stream, &refuse(rcode::NOTAUTH)).await;
+                }
+                Some(zone) => zone.snapshot(),
+            }
+        };
+        let Some(version) = version else {
+            tracing::info!(%peer, zone = %zone_name, "transfer refused: zone not loaded");
+            return send(stream, &refuse(rcode::SERVFAIL)).await;
+        };
+        let allowed = name::key_of(version.origin())
+            .and_then(|k| self.acls.get(&k))
+            .is_some_and(|acl| acl.allows(peer.ip(), None));
+        if !allowed {
+            tracing::warn!(%peer, zone = %zone_name, key = "none", "transfer refused by allow_transfer");
+            return send(stream, &refuse(rcode::REFUSED)).await;
+        }
+        if let Kind::Ixfr(Some(serial)) = kind {
+            if !serial_lt(serial, version.serial()) {
+                tracing::info!(%peer, zone = %zone_name, serial, "IXFR: client is current");
+                return send(stream, &single_soa(req, &version)).await;
+            }
+        }
+        let Ok(_permit) = self.slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, zone = %zone_name, "transfer refused: transfer_limit reached");
+            return send(stream, &refuse(rcode::SERVFAIL)).await;
+        };
+        self.stream_zone(req, peer, stream, version, kind).await
+    }
+
+    async fn stream_zone(
+        &self,
+        req: &Request<'_>,
+        peer: SocketAddr,
+        stream: &mut TcpStream,
+        version: Arc<ZoneVersion>,
+        kind: Kind,
+    ) -> std::io::Result<()> {
+        let started = Instant::now();
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
+        let id = req.id;
+        let flags = flag::QR | flag::AA | (req.flags & 0x7800);
+        let question = req
+            .message
+            .get(HEADER_LEN..req.question_end)
+            .unwrap_or(&[])
+            .to_vec();
+        let serial = version.serial();
+        let packer = tokio::task::spawn_blocking(move || {
+            pack_zone(&version, id, flags, &question, |msg| {
+                tx.blocking_send(msg).is_ok()
+            })
+        });
+        let mut messages = 0usize;
+        let mut result = Ok(());
+        while let Some(msg) = rx.recv().await {
+            if let Err(e) = send(stream, &msg).await {
+                result = Err(e);
+                break;
+            }
+            messages += 1;
+        }
+        drop(rx);
+        let records = packer.await.unwrap_or(0);
+        let what = if kind == Kind::Axfr {
+            "AXFR"
+        } else {
+            "IXFR (full zone)"
+        };
+        match &result {
+            Ok(()) => tracing::info!(
+                %peer,
+                zone = %name::display(req.question.name),
+                serial,
+                records,
+                messages,
+                ms = started.elapsed().as_millis() as u64,
+                "{what} sent"
+            ),
+            Err(e) => {
+                tracing::warn!(%peer, zone = %name::display(req.question.name), error = %e, "{what} aborted")
+            }
+        }
+        result
+    }
+}
+
+/// RFC 1982 serial arithmetic: whether `a` is before `b`.
+pub fn serial_lt(a: u32, b: u32) -> bool {
+    a != b && b.wrapping_sub(a) < 0x8000_0000
+}
+
+/// The serial in the SOA of an IXFR request's authority section
+/// (RFC 1995 §3). Its names may be compressed, so they are skipped, not
+/// read.
+fn client_serial(req: &Request<'_>) -> Option<u32> {
+    let msg = req.message;
+    let count = |i: usize| u16::from_be_bytes([msg[4 + 2 * i], msg[5 + 2 * i]]);
+    if count(2) == 0 {
+        return None;
+    }
+    let mut pos = req.question_end;
+    for _ in 0..count(1) {
+        pos = skip_record(msg, pos)?;
+    }
+    pos = skip_name(msg, pos)?;
+    let rr_type = u16::from_be_bytes([*msg.get(pos)?, *msg.get(pos + 1)?]);
+    if rr_type != rtype::SOA {
+        return None;
+    }
+    let rdata_start = pos + 10;
+    let at = skip_name(msg, skip_name(msg, rdata_start)?)?;
+    let b = msg.get(at..at + 4)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+fn skip_name(msg: &[u8], mut pos: usize) -> Option<usize> {
+    loop {
+        let len = *msg.get(pos)?;
+        match len {
+            0 => return Some(pos + 1),
+            1..=63 => pos += 1 + len as usize,
+            0xc0..=0xff => return Some(pos + 2),
+            _ => return None,
+        }
+    }
+}
+
+fn skip_record(msg: &[u8], pos: usize) -> Option<usize> {
+    let pos = skip_name(msg, pos)?;
+    let rdlen = u16::from_be_bytes([*msg.get(pos + 8)?, *msg.get(pos + 9)?]) as usize;
+    Some(pos + 10 + rdlen)
+}
+
+/// Writes one framed message.
+async fn send(stream: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
+    let len = u16::try_from(msg.len()).map_err(|_| std::io::Error::other("message too long"))?;
+    let mut framed = Vec::with_capacity(2 + msg.len());
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(msg);
+    stream.write_all(&framed).await
+}
+
+fn new_message<'b>(buf: &'b mut [u8], req: &Request<'_>) -> MessageWriter<'b> {
+    let mut w = MessageWriter::new(buf, crate::wire::MAX_MESSAGE);
+    w.header(req.id, flag::QR | (req.flags & 0x7800));
+    let _ = w.question(req.message.get(HEADER_LEN..req.question_end).unwrap_or(&[]));
+    w
+}
+
+fn error_response(req: &Request<'_>, rc: u16) -> Vec<u8> {
+    let mut buf = vec![0u8; 512 + req.question_end];
+    let mut w = new_message(&mut buf, req);
+    w.set_rcode(rc);
+    let n = w.finish();
+    buf.truncate(n);
+    buf
+}
+
+/// RFC 1995 §2: the client is up to date: our SOA alone.
+fn single_soa(req: &Request<'_>, version: &ZoneVersion) -> Vec<u8> {
+    let mut buf = vec![0u8; crate::wire::MAX_MESSAGE];
+    let mut w = new_message(&mut buf, req);
+    w.set_flags(w.flags() | flag::AA);
+    if let Some(soa) = version.soa() {
+        w.start_section(Section::Answer);
+        let _ = w.rrset(
+            Owner::Pointer(w.qname_offset()),
+            rtype::SOA,
+            soa.ttl(),
+            soa.rdatas(),
+        );
+    }
+    let n = w.finish();
+    buf.truncate(n);
+    buf
+}
+
+/// Packs the whole zone as AXFR messages (RFC 5936 §2.2): the SOA first
+/// and last, every other record (RRSIGs and glue included) in between,
+/// each message as full as 64 KiB allows, the question in the first.
+/// `emit` returns false when the receiver is gone. Returns the number of
+/// records sent.
+pub fn pack_zone(
+    version: &ZoneVersion,
+    id: u16,
+    flags: u16,
+    question: &[u8],
+    mut emit: impl FnMut(Vec<u8>) -> bool,
+) -> usize {
+    let mut buf = vec![0u8; crate::wire::MAX_MESSAGE];
+    let mut packer = Packer {
+        w: MessageWriter::new(&mut buf, crate::wire::MAX_MESSAGE),
+        id,
+        flags,
+        question: Some(question),
+        started: false,
+        records: 0,
+    };
+    let Some(soa) = version.soa() else {
+        return 0;
+    };
+    let Some(soa_rdata) = soa.rdatas().next() else {
+        return 0;
+    };
+    let origin = version.origin();
+    let mut ok = packer.record(origin, rtype::SOA, soa.ttl(), soa_rdata, &mut emit);
+    let mut owner = Vec::with_capacity(name::MAX_NAME_LEN);
+    'nodes: for node in version.nodes() {
+        node.name_into(&mut owner);
+        let apex = node.has_flag(crate::zone::flags::APEX);
+        for rrset in node.rrsets() {
+            if !(apex && rrset.rtype() == rtype::SOA) {
+                for rdata in rrset.rdatas() {
+                    ok = ok && packer.record(&owner, rrset.rtype(), rrset.ttl(), rdata, &mut emit);
+                }
+            }
+            if let Some(sigs) = rrset.sigs() {
+                for rdata in sigs.rdatas() {
+                    ok = ok && packer.record(&owner, rtype::RRSIG, sigs.ttl, rdata, &mut emit);
+                }
+            }
+            if !ok {
+                break 'nodes;
+            }
+        }
+    }
+    ok = ok && packer.record(origin, rtype::SOA, soa.ttl(), soa_rdata, &mut emit);
+    if ok {
+        packer.flush(&mut emit);
+    }
+    packer.records
+}
+
+/// Fills one message at a time with one writer, reset for each message
+/// (so names compress within a message).
+struct Packer<'b, 'q> {
+    w: MessageWriter<'b>,
+    id: u16,
+    flags: u16,
+    /// The question, until the first message has taken it.
+    question: Option<&'q [u8]>,
+    started: bool,
+    records: usize,
+}
+
+impl Packer<'_, '_> {
+    /// Adds a record, sending the message first when it is full. False
+    /// when the receiver is gone.
+    fn record(
+        &mut self,
+        owner: &[u8],
+        t: u16,
+        ttl: u32,
+        rdata: &[u8],
+        emit: &mut impl FnMut(Vec<u8>) -> bool,
+    ) -> bool {
+        for attempt in 0..2 {
+            if !self.started {
+                self.start();
+            }
+            if self
+                .w
+                .rrset(Owner::Name(owner), t, ttl, std::iter::once(rdata))
+                .is_ok()
+            {
+                self.records += 1;
+                return true;
+            }
+            if attempt == 0 && self.w.count(Section::Answer) > 0 {
+                if !self.flush(emit) {
+                    return false;
+                }
+            } else {
+                break;
+            }
+        }
+        tracing::error!(owner = %name::display(owner), rtype = t, "record too large for a transfer message; skipped");
+        true
+    }
+
+    fn start(&mut self) {
+        self.w.header(self.id, self.flags);
+        if let Some(q) = self.question.take() {
+            let _ = self.w.question(q);
+        }
+        self.w.start_section(Section::Answer);
+        self.started = true;
+    }
+
+    fn flush(&mut self, emit: &mut impl FnMut(Vec<u8>) -> bool) -> bool {
+        if !self.started {
+            return true;
+        }
+        self.started = false;
+        let n = self.w.finish();
+        emit(self.w.message()[..n].to_vec())
+    }
+}

@@ -1,0 +1,285 @@
+//! Zone transfers out (RFC 5936 AXFR, RFC 1995 IXFR) and their ACL, with
+//! real peers: `dig`-like clients over TCP and Knot DNS as a secondary.
+
+mod common;
+
+use common::*;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{RData, RecordType};
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// example.com with `n` generated hosts (so `n + 7` records).
+fn zone(serial: u32, n: usize) -> String {
+    format!(
+        "$ORIGIN example.com.\n$TTL 3600\n\
+         @ SOA ns1 hostmaster {serial} 7200 1800 1209600 300\n\
+         @ NS ns1\n@ NS ns2.example.net.\nns1 A 192.0.2.53\n\
+         sub NS ns.sub\nns.sub A 192.0.2.100\nwww CNAME @\n\
+         $GENERATE 1-{n} host$ TXT \"host number $ with some padding text\"\n"
+    )
+}
+
+fn config(acl: &str) -> String {
+    format!(
+        "[server]\nudp_workers = 1\n{}allow_transfer = {acl}\n",
+        zone_entry("example.com", "example.com.zone")
+    )
+}
+
+/// Sends an AXFR/IXFR over TCP (optionally from another loopback address)
+/// and reads messages until the closing SOA or an error; bounded.
+fn transfer(
+    server: SocketAddr,
+    from: Option<Ipv4Addr>,
+    qtype: RecordType,
+    ixfr_serial: Option<u32>,
+) -> Vec<Message> {
+    let mut q = build_query("example.com", qtype, &QueryOpts::plain());
+    if let Some(serial) = ixfr_serial {
+        // RFC 1995 §3: the client's SOA in the authority section.
+        q[9] = 1;
+        q.extend_from_slice(&[0xc0, 12, 0, 6, 0, 1, 0, 0, 0, 0]);
+        let mut rdata = vec![0u8, 0];
+        rdata.extend_from_slice(&serial.to_be_bytes());
+        rdata.extend_from_slice(&[0; 16]);
+        q.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        q.extend_from_slice(&rdata);
+    }
+    let stream = match from {
+        None => TcpStream::connect_timeout(&server, Duration::from_secs(5)).expect("connect"),
+        Some(ip) => {
+            let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                .expect("socket");
+            s.bind(&SocketAddr::new(ip.into(), 0).into())
+                .expect("bind client address");
+            s.connect_timeout(&server.into(), Duration::from_secs(5))
+                .expect("connect");
+            s.into()
+        }
+    };
+    let mut conn = TcpConn::from_stream(stream);
+    conn.set_timeout(Duration::from_secs(10));
+    conn.send(&q).expect("send");
+    let mut msgs = Vec::new();
+    let mut soas = 0;
+    for _ in 0..10_000 {
+        let Some(bytes) = conn.recv().expect("receive") else {
+            break;
+        };
+        assert!(bytes.len() <= 65535);
+        let m = parse(&bytes);
+        soas += m
+            .answers()
+            .iter()
+            .filter(|r| r.record_type() == RecordType::SOA)
+            .count();
+        let done = m.response_code() != ResponseCode::NoError
+            || soas >= 2
+            || (soas == 1 && ixfr_serial.is_some() && m.answers().len() == 1 && msgs.is_empty());
+        msgs.push(m);
+        if done {
+            break;
+        }
+    }
+    msgs
+}
+
+fn records(msgs: &[Message]) -> Vec<String> {
+    msgs.iter()
+        .flat_map(|m| {
+            m.answers()
+                .iter()
+                .map(|r| r.to_string().to_ascii_lowercase())
+        })
+        .collect()
+}
+
+#[test]
+fn axfr_sends_the_whole_zone_between_two_soas_in_several_messages() {
+    let s = Server::start(
+        &config("[{ from = \"127.0.0.1/32\" }]"),
+        &[("example.com.zone", &zone(5, 3000))],
+    );
+    let msgs = transfer(s.addr(), None, RecordType::AXFR, None);
+    assert!(
+        msgs.len() > 1,
+        "3000 TXT records need more than one 64 KiB message, got {}",
+        msgs.len()
+    );
+    let recs = records(&msgs);
+    assert_eq!(recs.len(), 3007 + 1, "every record once, the SOA twice");
+    assert!(
+        recs.first().is_some_and(|r| r.contains("soa"))
+            && recs.last().is_some_and(|r| r.contains("soa"))
+    );
+    let unique: BTreeSet<&String> = recs.iter().collect();
+    assert_eq!(unique.len(), 3007, "no record twice except the SOA");
+    assert!(
+        recs.iter().any(|r| r.starts_with("ns.sub.example.com.")),
+        "glue is part of the zone"
+    );
+    assert!(msgs.iter().all(|m| m.header().authoritative()));
+    assert_eq!(
+        msgs[0].queries().len(),
+        1,
+        "the first message echoes the question"
+    );
+}
+
+#[test]
+fn transfer_from_outside_the_acl_is_refused_and_logged() {
+    let s = Server::start(
+        &config("[{ from = \"127.0.0.1/32\" }]"),
+        &[("example.com.zone", &zone(5, 10))],
+    );
+    let msgs = transfer(
+        s.addr(),
+        Some(Ipv4Addr::new(127, 0, 0, 2)),
+        RecordType::AXFR,
+        None,
+    );
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].response_code(), ResponseCode::Refused);
+    assert!(msgs[0].answers().is_empty(), "nothing of the zone is sent");
+    assert!(
+        s.wait_for_log("127.0.0.2", Duration::from_secs(2)),
+        "the refusal names the peer:\n{}",
+        s.log()
+    );
+}
+
+#[test]
+fn transfer_without_allow_transfer_is_refused() {
+    let s = Server::start(&config("[]"), &[("example.com.zone", &zone(5, 10))]);
+    let msgs = transfer(s.addr(), None, RecordType::AXFR, None);
+    assert_eq!(msgs[0].response_code(), ResponseCode::Refused);
+}
+
+#[test]
+fn axfr_over_udp_is_notimp_and_ixfr_over_udp_gets_the_soa() {
+    let s = Server::start(
+        &config("[{ from = \"127.0.0.1/32\" }]"),
+        &[("example.com.zone", &zone(5, 10))],
+    );
+    let r = query_udp(
+        s.addr(),
+        "example.com",
+        RecordType::AXFR,
+        &QueryOpts::plain(),
+    );
+    assert_eq!(r.response_code(), ResponseCode::NotImp);
+    let r = query_udp(
+        s.addr(),
+        "example.com",
+        RecordType::IXFR,
+        &QueryOpts::plain(),
+    );
+    assert_eq!(r.response_code(), ResponseCode::NoError);
+    assert!(
+        matches!(r.answers().first().and_then(|a| a.data()), Some(RData::SOA(soa)) if soa.serial() == 5)
+    );
+}
+
+#[test]
+fn ixfr_from_the_current_serial_is_one_soa_and_from_an_older_one_the_whole_zone() {
+    let s = Server::start(
+        &config("[{ from = \"127.0.0.1/32\" }]"),
+        &[("example.com.zone", &zone(5, 10))],
+    );
+    let current = transfer(s.addr(), None, RecordType::IXFR, Some(5));
+    assert_eq!(
+        records(&current).len(),
+        1,
+        "client is current: our SOA alone"
+    );
+    let ahead = transfer(s.addr(), None, RecordType::IXFR, Some(6));
+    assert_eq!(
+        records(&ahead).len(),
+        1,
+        "client ahead (RFC 1982): our SOA alone"
+    );
+    let old = transfer(s.addr(), None, RecordType::IXFR, Some(4));
+    assert_eq!(
+        records(&old).len(),
+        17 + 1,
+        "no journal yet: the whole zone in AXFR form (RFC 1995 §4)"
+    );
+}
+
+/// Knot DNS as a secondary of zonesync: it transfers the zone and serves it.
+#[test]
+fn knot_secondary_transfers_the_zone_and_serves_it() {
+    let Ok(knotd) = which("knotd") else {
+        println!("SKIPPED: knotd is not installed");
+        return;
+    };
+    let s = Server::start(
+        &config("[{ from = \"127.0.0.0/8\" }]"),
+        &[("example.com.zone", &zone(77, 500))],
+    );
+    let dir = TempDir::new("knot-secondary");
+    let port = free_port();
+    let primary = format!("{}@{}", s.addr().ip(), s.addr().port());
+    let conf = format!(
+        "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n\
+         database:\n    storage: \"{d}\"\n\
+         remote:\n  - id: primary\n    address: {primary}\n\
+         zone:\n  - domain: example.com\n    master: primary\n    zonefile-sync: -1\n    journal-content: none\n",
+        d = dir.path().display(),
+        primary = primary,
+    );
+    let conf_path = dir.write("knot.conf", conf);
+    let log = std::fs::File::create(dir.join("knot.log")).expect("log");
+    let child = Command::new(knotd)
+        .arg("-c")
+        .arg(&conf_path)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("knotd");
+    let _knot = Kill(child);
+    let knot: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let q = build_query("example.com", RecordType::SOA, &QueryOpts::plain());
+    let synced = wait_until(Duration::from_secs(20), || {
+        exchange_udp(knot, &q).ok().map(|r| parse(&r)).is_some_and(|m| {
+            matches!(m.answers().first().and_then(|a| a.data()), Some(RData::SOA(soa)) if soa.serial() == 77)
+        })
+    });
+    let knot_log = std::fs::read_to_string(dir.join("knot.log")).unwrap_or_default();
+    assert!(
+        synced,
+        "Knot never served serial 77; knot log:\n{knot_log}\nzonesync log:\n{}",
+        s.log()
+    );
+    let r = query_udp(
+        knot,
+        "host499.example.com",
+        RecordType::TXT,
+        &QueryOpts::plain(),
+    );
+    assert_eq!(r.answers().len(), 1, "Knot serves the transferred data");
+    assert!(
+        s.log().contains("AXFR sent"),
+        "zonesync logged the transfer:\n{}",
+        s.log()
+    );
+}
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        .iter()
+        .map(|d| std::path::Path::new(d).join(name))
+        .find(|p| p.exists())
+        .ok_or(())
+}
