@@ -67,6 +67,22 @@ pub struct ServerConfig {
     pub transfer_limit: usize,
 }
 
+impl Config {
+    /// The TSIG keys of `[[key]]` (already checked by `parse`).
+    pub fn tsig_keys(&self) -> Result<crate::tsig::Keys, String> {
+        let keys = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                crate::tsig::TsigKey::from_config(&k.name, &k.algorithm, &k.secret)
+                    .map_err(|e| format!("key[{i}]: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        crate::tsig::Keys::new(keys).map_err(|e| format!("key: {e}"))
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
@@ -155,11 +171,9 @@ impl Config {
                 ));
             }
         }
-        if !self.keys.is_empty() {
-            return Err(
-                "key: TSIG keys are not available in this version of zonesync (transfers are allowed by address only)"
-                    .into(),
-            );
+        for (i, key) in self.keys.iter().enumerate() {
+            crate::tsig::TsigKey::from_config(&key.name, &key.algorithm, &key.secret)
+                .map_err(|e| format!("key[{i}]: {e}"))?;
         }
         let mut seen = std::collections::HashSet::new();
         for (i, zone) in self.zones.iter().enumerate() {

@@ -11,6 +11,7 @@ pub mod net;
 pub mod query;
 pub mod rdata;
 pub mod server;
+pub mod tsig;
 pub mod wire;
 pub mod xfr;
 pub mod zone;

@@ -33,6 +33,14 @@ enum Command {
         #[arg(long)]
         listen: Vec<SocketAddr>,
     },
+    /// Print a new TSIG key in zonesync's `[[key]]` form and BIND's form.
+    Keygen {
+        /// The key's name, e.g. "xfr-key" or "primary-secondary.example.".
+        name: String,
+        /// hmac-sha256 (default), hmac-sha1, hmac-sha384 or hmac-sha512.
+        #[arg(long, default_value = "hmac-sha256")]
+        algorithm: String,
+    },
     /// Check a zone file offline, like named-checkzone (exit 0 = OK).
     CheckZone {
         file: PathBuf,
@@ -55,6 +63,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve { config, listen } => serve(config, listen),
+        Command::Keygen { name, algorithm } => keygen(&name, &algorithm),
         Command::CheckZone {
             file,
             origin,
@@ -76,6 +85,12 @@ fn serve(path: PathBuf, listen: Vec<SocketAddr>) -> anyhow::Result<()> {
         config.server.listen = listen;
     }
     zonesync::server::run(config)
+}
+
+fn keygen(name: &str, algorithm: &str) -> anyhow::Result<()> {
+    let algorithm: zonesync::tsig::Algorithm = algorithm.parse()?;
+    print!("{}", zonesync::tsig::keygen(name, algorithm)?);
+    Ok(())
 }
 
 fn check_zone(file: &std::path::Path, origin: &str, include_anywhere: bool) -> ExitCode {

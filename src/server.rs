@@ -128,9 +128,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             Some((origin, Acl::new(zc.allow_transfer.clone())))
         })
         .collect();
+    let keys = config.tsig_keys().map_err(anyhow::Error::msg)?;
     let transfers = Arc::new(Transfers::new(
         table.clone(),
         acls,
+        keys,
         config.server.transfer_limit,
     ));
     let answerer = Arc::new(Answerer::new(

@@ -283,3 +283,127 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
         .find(|p| p.exists())
         .ok_or(())
 }
+
+const SECRET: &str = "9MVwwJHRcOH6ehzi8+YC5jbRx+ls2Cj8au5T//5bscY=";
+
+fn keyed_config() -> String {
+    format!(
+        "[server]\nudp_workers = 1\n\n[[key]]\nname = \"xfr-key\"\nalgorithm = \"hmac-sha256\"\nsecret = \"{SECRET}\"\n{}allow_transfer = [{{ from = \"127.0.0.0/8\", key = \"xfr-key\" }}]\n",
+        zone_entry("example.com", "example.com.zone")
+    )
+}
+
+/// Runs kdig (Knot's dig, which verifies TSIG on the answer).
+fn kdig(server: SocketAddr, args: &[&str]) -> Option<String> {
+    let kdig = which("kdig").ok()?;
+    let mut cmd = Command::new(kdig);
+    cmd.arg(format!("@{}", server.ip()))
+        .arg("-p")
+        .arg(server.port().to_string())
+        .args(args);
+    let out = run_with_timeout(cmd, Duration::from_secs(20)).ok()?;
+    Some(format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
+#[test]
+fn tsig_signed_axfr_is_served_and_verified_by_kdig() {
+    let s = Server::start(&keyed_config(), &[("example.com.zone", &zone(5, 2000))]);
+    let key = format!("hmac-sha256:xfr-key:{SECRET}");
+    let Some(out) = kdig(s.addr(), &["-y", &key, "example.com", "AXFR"]) else {
+        println!("SKIPPED: kdig is not installed");
+        return;
+    };
+    assert!(
+        !out.contains(";; ERROR") && !out.contains("failed to verify"),
+        "kdig accepts every signed message:\n{out}"
+    );
+    assert!(out.contains("TSIG"), "the answers are signed:\n{out}");
+    assert_eq!(
+        out.matches("\tSOA\t").count(),
+        2,
+        "SOA first and last:\n{}",
+        &out[..out.len().min(2000)]
+    );
+    assert!(out.contains("host2000.example.com."), "the whole zone came");
+    // Unsigned, from an allowed address: the rule needs the key.
+    let unsigned = transfer(s.addr(), None, RecordType::AXFR, None);
+    assert_eq!(
+        unsigned[0].response_code(),
+        ResponseCode::Refused,
+        "a key rule refuses unsigned requests"
+    );
+    // Signed with a wrong secret: BADSIG, nothing of the zone.
+    let wrong = "hmac-sha256:xfr-key:AAAAwJHRcOH6ehzi8+YC5jbRx+ls2Cj8au5T//5bscY=";
+    let out = kdig(s.addr(), &["-y", wrong, "example.com", "AXFR"]).unwrap_or_default();
+    assert!(
+        out.contains("BADSIG") || out.contains("NOTAUTH"),
+        "wrong secret → BADSIG:\n{out}"
+    );
+    assert!(
+        !out.contains("host1.example.com"),
+        "nothing is sent with a bad signature"
+    );
+    // An unknown key name: BADKEY.
+    let out = kdig(
+        s.addr(),
+        &[
+            "-y",
+            &format!("hmac-sha256:other-key:{SECRET}"),
+            "example.com",
+            "AXFR",
+        ],
+    )
+    .unwrap_or_default();
+    assert!(
+        out.contains("BADKEY") || out.contains("NOTAUTH"),
+        "unknown key → BADKEY:\n{out}"
+    );
+    assert!(
+        s.wait_for_log("TSIG check failed", Duration::from_secs(2)),
+        "refusals are logged:\n{}",
+        s.log()
+    );
+}
+
+#[test]
+fn knot_secondary_transfers_with_tsig() {
+    let Ok(knotd) = which("knotd") else {
+        println!("SKIPPED: knotd is not installed");
+        return;
+    };
+    let s = Server::start(&keyed_config(), &[("example.com.zone", &zone(91, 100))]);
+    let dir = TempDir::new("knot-tsig");
+    let port = free_port();
+    let primary = format!("{}@{}", s.addr().ip(), s.addr().port());
+    let conf = format!(
+        "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n\
+         database:\n    storage: \"{d}\"\n\
+         key:\n  - id: xfr-key\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
+         remote:\n  - id: primary\n    address: {primary}\n    key: xfr-key\n\
+         zone:\n  - domain: example.com\n    master: primary\n    zonefile-sync: -1\n    journal-content: none\n",
+        d = dir.path().display(),
+    );
+    let conf_path = dir.write("knot.conf", conf);
+    let log = std::fs::File::create(dir.join("knot.log")).expect("log");
+    let child = Command::new(knotd)
+        .arg("-c")
+        .arg(&conf_path)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("knotd");
+    let _knot = Kill(child);
+    let knot: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let q = build_query("example.com", RecordType::SOA, &QueryOpts::plain());
+    let synced = wait_until(Duration::from_secs(20), || {
+        exchange_udp(knot, &q).ok().map(|r| parse(&r)).is_some_and(|m| {
+            matches!(m.answers().first().and_then(|a| a.data()), Some(RData::SOA(soa)) if soa.serial() == 91)
+        })
+    });
+    let knot_log = std::fs::read_to_string(dir.join("knot.log")).unwrap_or_default();
+    assert!(synced, "Knot never served serial 91 over a TSIG transfer; knot log:\n{knot_log}\nzonesync log:\n{}", s.log());
+}

@@ -13,6 +13,7 @@
 
 use crate::acl::Acl;
 use crate::name;
+use crate::tsig::{self, Keys, RequestAuth, SignedRequest};
 use crate::wire::{flag, rcode, MessageWriter, Owner, Request, Section, HEADER_LEN};
 use crate::zone::{rtype, SharedZoneTable, ZoneVersion};
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ pub struct Transfers {
     zones: Arc<SharedZoneTable>,
     /// `allow_transfer` of each zone, by the zone's lookup key.
     acls: HashMap<Box<[u8]>, Acl>,
+    keys: Keys,
     slots: Arc<Semaphore>,
 }
 
@@ -40,7 +42,12 @@ enum Kind {
 
 impl Transfers {
     /// `acls` maps each zone apex (wire format) to its transfer ACL.
-    pub fn new(zones: Arc<SharedZoneTable>, acls: Vec<(Vec<u8>, Acl)>, limit: usize) -> Transfers {
+    pub fn new(
+        zones: Arc<SharedZoneTable>,
+        acls: Vec<(Vec<u8>, Acl)>,
+        keys: Keys,
+        limit: usize,
+    ) -> Transfers {
         let acls = acls
             .into_iter()
             .filter_map(|(origin, acl)| Some((name::key_of(&origin)?, acl)))
@@ -48,6 +55,7 @@ impl Transfers {
         Transfers {
             zones,
             acls,
+            keys,
             slots: Arc::new(Semaphore::new(limit.max(1))),
         }
     }
@@ -73,39 +81,55 @@ impl Transfers {
         } else {
             Kind::Ixfr(client_serial(req))
         };
+        // RFC 8945 §5.2: a TSIG that fails is answered as the RFC says
+        // and nothing else is sent.
+        let mut signer = match tsig::check_request(&self.keys, req.message) {
+            RequestAuth::Unsigned => None,
+            RequestAuth::Signed(s) => Some(s),
+            RequestAuth::Rejected(failure) => {
+                tracing::warn!(%peer, zone = %zone_name, error = failure.rcode_name(), "transfer refused: TSIG check failed");
+                return match failure.response() {
+                    Some(r) => send(stream, r).await,
+                    None => Ok(()),
+                };
+            }
+        };
+        let key = signer.as_ref().map(|s| s.key_name().to_owned());
+        let key_shown = key.as_deref().unwrap_or("none");
         let refuse = |rc: u16| error_response(req, rc);
         let version = {
             let table = self.zones.load();
             match table.get(q.name) {
                 None => {
                     tracing::info!(%peer, zone = %zone_name, "transfer refused: not a zone we serve");
-                    return send(stream, &refuse(rcode::NOTAUTH)).await;
+                    return send_signed(stream, refuse(rcode::NOTAUTH), &mut signer).await;
                 }
                 Some(zone) => zone.snapshot(),
             }
         };
         let Some(version) = version else {
             tracing::info!(%peer, zone = %zone_name, "transfer refused: zone not loaded");
-            return send(stream, &refuse(rcode::SERVFAIL)).await;
+            return send_signed(stream, refuse(rcode::SERVFAIL), &mut signer).await;
         };
         let allowed = name::key_of(version.origin())
             .and_then(|k| self.acls.get(&k))
-            .is_some_and(|acl| acl.allows(peer.ip(), None));
+            .is_some_and(|acl| acl.allows(peer.ip(), key.as_deref()));
         if !allowed {
-            tracing::warn!(%peer, zone = %zone_name, key = "none", "transfer refused by allow_transfer");
-            return send(stream, &refuse(rcode::REFUSED)).await;
+            tracing::warn!(%peer, zone = %zone_name, key = key_shown, "transfer refused by allow_transfer");
+            return send_signed(stream, refuse(rcode::REFUSED), &mut signer).await;
         }
         if let Kind::Ixfr(Some(serial)) = kind {
             if !serial_lt(serial, version.serial()) {
                 tracing::info!(%peer, zone = %zone_name, serial, "IXFR: client is current");
-                return send(stream, &single_soa(req, &version)).await;
+                return send_signed(stream, single_soa(req, &version), &mut signer).await;
             }
         }
         let Ok(_permit) = self.slots.clone().try_acquire_owned() else {
             tracing::warn!(%peer, zone = %zone_name, "transfer refused: transfer_limit reached");
-            return send(stream, &refuse(rcode::SERVFAIL)).await;
+            return send_signed(stream, refuse(rcode::SERVFAIL), &mut signer).await;
         };
-        self.stream_zone(req, peer, stream, version, kind).await
+        self.stream_zone(req, peer, stream, version, kind, signer)
+            .await
     }
 
     async fn stream_zone(
@@ -115,6 +139,7 @@ impl Transfers {
         stream: &mut TcpStream,
         version: Arc<ZoneVersion>,
         kind: Kind,
+        mut signer: Option<SignedRequest>,
     ) -> std::io::Result<()> {
         let started = Instant::now();
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
@@ -126,15 +151,17 @@ impl Transfers {
             .unwrap_or(&[])
             .to_vec();
         let serial = version.serial();
+        // Room for the TSIG record each message gets (RFC 8945 §5.3.1).
+        let reserve = signer.as_ref().map_or(0, |s| s.tsig_len());
         let packer = tokio::task::spawn_blocking(move || {
-            pack_zone(&version, id, flags, &question, |msg| {
+            pack_zone(&version, id, flags, &question, reserve, |msg| {
                 tx.blocking_send(msg).is_ok()
             })
         });
         let mut messages = 0usize;
         let mut result = Ok(());
         while let Some(msg) = rx.recv().await {
-            if let Err(e) = send(stream, &msg).await {
+            if let Err(e) = send_signed(stream, msg, &mut signer).await {
                 result = Err(e);
                 break;
             }
@@ -212,6 +239,19 @@ fn skip_record(msg: &[u8], pos: usize) -> Option<usize> {
     Some(pos + 10 + rdlen)
 }
 
+/// Signs `msg` when the request was signed, then sends it.
+async fn send_signed(
+    stream: &mut TcpStream,
+    mut msg: Vec<u8>,
+    signer: &mut Option<SignedRequest>,
+) -> std::io::Result<()> {
+    if let Some(s) = signer {
+        s.sign_response(&mut msg)
+            .map_err(|e| std::io::Error::other(format!("TSIG signing failed: {e}")))?;
+    }
+    send(stream, &msg).await
+}
+
 /// Writes one framed message.
 async fn send(stream: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
     let len = u16::try_from(msg.len()).map_err(|_| std::io::Error::other("message too long"))?;
@@ -259,6 +299,7 @@ fn single_soa(req: &Request<'_>, version: &ZoneVersion) -> Vec<u8> {
 /// Packs the whole zone as AXFR messages (RFC 5936 §2.2): the SOA first
 /// and last, every other record (RRSIGs and glue included) in between,
 /// each message as full as 64 KiB allows, the question in the first.
+/// `reserve` octets are left free in each message (for a TSIG record).
 /// `emit` returns false when the receiver is gone. Returns the number of
 /// records sent.
 pub fn pack_zone(
@@ -266,11 +307,12 @@ pub fn pack_zone(
     id: u16,
     flags: u16,
     question: &[u8],
+    reserve: usize,
     mut emit: impl FnMut(Vec<u8>) -> bool,
 ) -> usize {
     let mut buf = vec![0u8; crate::wire::MAX_MESSAGE];
     let mut packer = Packer {
-        w: MessageWriter::new(&mut buf, crate::wire::MAX_MESSAGE),
+        w: MessageWriter::new(&mut buf, crate::wire::MAX_MESSAGE - reserve.min(1024)),
         id,
         flags,
         question: Some(question),
