@@ -132,14 +132,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let transfers = Arc::new(Transfers::new(
         table.clone(),
         acls,
-        keys,
+        keys.clone(),
         config.server.transfer_limit,
     ));
-    let answerer = Arc::new(Answerer::new(
-        table,
-        query_config,
-        Arc::new(QueryStats::default()),
-    ));
+    let answerer = Arc::new(
+        Answerer::new(table, query_config, Arc::new(QueryStats::default()))
+            .with_keys(Arc::new(keys)),
+    );
     let shutdown = Shutdown::default();
     let workers = match config.server.udp_workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -407,3 +407,29 @@ fn knot_secondary_transfers_with_tsig() {
     let knot_log = std::fs::read_to_string(dir.join("knot.log")).unwrap_or_default();
     assert!(synced, "Knot never served serial 91 over a TSIG transfer; knot log:\n{knot_log}\nzonesync log:\n{}", s.log());
 }
+
+#[test]
+fn tsig_signed_query_gets_a_signed_answer() {
+    let s = Server::start(&keyed_config(), &[("example.com.zone", &zone(5, 3))]);
+    let key = format!("hmac-sha256:xfr-key:{SECRET}");
+    for transport in ["+notcp", "+tcp"] {
+        let Some(out) = kdig(s.addr(), &[transport, "-y", &key, "example.com", "SOA"]) else {
+            println!("SKIPPED: kdig is not installed");
+            return;
+        };
+        assert!(
+            out.contains("status: NOERROR"),
+            "{transport}: answered:\n{out}"
+        );
+        assert!(
+            out.contains("TSIG") && !out.contains("failed to verify"),
+            "{transport}: signed and verified:\n{out}"
+        );
+    }
+    let wrong = "hmac-sha256:xfr-key:AAAAwJHRcOH6ehzi8+YC5jbRx+ls2Cj8au5T//5bscY=";
+    let out = kdig(s.addr(), &["-y", wrong, "example.com", "SOA"]).unwrap_or_default();
+    assert!(
+        out.contains("BADSIG") || out.contains("NOTAUTH"),
+        "wrong secret → BADSIG:\n{out}"
+    );
+}

@@ -12,6 +12,7 @@ mod stats;
 pub use stats::QueryStats;
 
 use crate::name::KeyBuf;
+use crate::tsig::{self, Keys, RequestAuth};
 use crate::wire::{
     self, flag, opcode, option, parse_request, rcode, MessageWriter, ParseError, Request,
 };
@@ -47,6 +48,7 @@ impl Default for QueryConfig {
 /// Answers queries; shared by all listener threads.
 pub struct Answerer {
     zones: Arc<SharedZoneTable>,
+    keys: Arc<Keys>,
     config: QueryConfig,
     stats: Arc<QueryStats>,
 }
@@ -61,9 +63,16 @@ impl Answerer {
     pub fn new(zones: Arc<SharedZoneTable>, config: QueryConfig, stats: Arc<QueryStats>) -> Self {
         Answerer {
             zones,
+            keys: Arc::new(Keys::default()),
             config,
             stats,
         }
+    }
+
+    /// TSIG keys for signed queries.
+    pub fn with_keys(mut self, keys: Arc<Keys>) -> Self {
+        self.keys = keys;
+        self
     }
 
     pub fn stats(&self) -> &QueryStats {
@@ -91,7 +100,11 @@ impl Answerer {
                 return Some(formerr(msg, id, flags, question_end, out));
             }
         };
-        let len = self.respond(&req, transport, out);
+        let len = if req.tsig {
+            self.respond_signed(&req, transport, out)?
+        } else {
+            self.respond(&req, transport, out, 0)
+        };
         let flags = u16::from_be_bytes([out[2], out[3]]);
         self.stats.count_rcode(flags & 0x0f);
         if flags & flag::TC != 0 {
@@ -100,7 +113,47 @@ impl Answerer {
         Some(len)
     }
 
-    fn respond(&self, req: &Request<'_>, transport: Transport, out: &mut [u8]) -> usize {
+    /// A request with a TSIG record (RFC 8945 §5.2): verified, and the
+    /// answer signed; a failed check gets the error answer the RFC asks
+    /// for. Only signed requests take this path, and it allocates.
+    fn respond_signed(
+        &self,
+        req: &Request<'_>,
+        transport: Transport,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        match tsig::check_request(&self.keys, req.message) {
+            RequestAuth::Unsigned => Some(self.respond(req, transport, out, 0)),
+            RequestAuth::Rejected(failure) => {
+                tracing::info!(error = failure.rcode_name(), "TSIG check of a query failed");
+                let response = failure.response()?;
+                let slot = out.get_mut(..response.len())?;
+                slot.copy_from_slice(response);
+                Some(response.len())
+            }
+            RequestAuth::Signed(mut signer) => {
+                let len = self.respond(req, transport, out, signer.tsig_len());
+                let mut signed = out.get(..len)?.to_vec();
+                if let Err(e) = signer.sign_response(&mut signed) {
+                    tracing::warn!(error = %e, "TSIG signing of an answer failed");
+                    return None;
+                }
+                let slot = out.get_mut(..signed.len())?;
+                slot.copy_from_slice(&signed);
+                Some(signed.len())
+            }
+        }
+    }
+
+    /// Writes the response; `reserve` octets of the size limit are kept
+    /// free (for a TSIG record).
+    fn respond(
+        &self,
+        req: &Request<'_>,
+        transport: Transport,
+        out: &mut [u8],
+        reserve: usize,
+    ) -> usize {
         let limit = match (transport, req.edns) {
             (Transport::Tcp, _) => wire::MAX_MESSAGE,
             (Transport::Udp, None) => UDP_PLAIN_MAX,
@@ -108,7 +161,10 @@ impl Answerer {
                 (e.udp_size.min(self.config.edns_udp_max) as usize).max(UDP_PLAIN_MAX)
             }
         };
-        let mut w = MessageWriter::new(out, limit);
+        let mut w = MessageWriter::new(
+            out,
+            limit.saturating_sub(reserve).max(wire::HEADER_LEN + 300),
+        );
         // RFC 1035 §4.1.1: RD is copied; RFC 4035 §3.1.6: so is CD.
         let flags = flag::QR | (req.flags & (0x7800 | flag::RD | flag::CD));
         w.header(req.id, flags);

@@ -35,6 +35,9 @@ pub struct Request<'a> {
     /// Offset just past the question.
     pub question_end: usize,
     pub edns: Option<Edns>,
+    /// A TSIG record is present (RFC 8945 §5.1: it must be the last
+    /// record; `tsig` checks that and everything else about it).
+    pub tsig: bool,
 }
 
 impl Request<'_> {
@@ -175,6 +178,7 @@ pub fn parse_request(msg: &[u8]) -> Result<Request<'_>, ParseError> {
         skip_record(&mut cur).map_err(fe)?;
     }
     let mut edns = None;
+    let mut tsig = false;
     for _ in 0..ar {
         let owner_is_root = cur.skip_name().map_err(fe)?;
         let rtype = cur.u16().ok_or(fe("truncated record"))?;
@@ -182,6 +186,9 @@ pub fn parse_request(msg: &[u8]) -> Result<Request<'_>, ParseError> {
         let ttl = cur.u32().ok_or(fe("truncated record"))?;
         let rdlen = cur.u16().ok_or(fe("truncated record"))?;
         let rdata = cur.bytes(rdlen as usize).ok_or(fe("truncated record"))?;
+        if rtype == crate::zone::rtype::TSIG {
+            tsig = true;
+        }
         if rtype != crate::zone::rtype::OPT {
             continue;
         }
@@ -203,6 +210,7 @@ pub fn parse_request(msg: &[u8]) -> Result<Request<'_>, ParseError> {
         question,
         question_end,
         edns,
+        tsig,
     })
 }
 
