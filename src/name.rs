@@ -277,19 +277,22 @@ pub fn name_from_key(key: &[u8], out: &mut Vec<u8>) {
     out.push(0);
 }
 
+/// A wire name from plain dotted text (no escapes), for tests.
+#[cfg(test)]
+pub(crate) fn test_wire(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for label in s.split('.').filter(|l| !l.is_empty()) {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn wire(s: &str) -> Vec<u8> {
-        let mut out = Vec::new();
-        for label in s.split('.').filter(|l| !l.is_empty()) {
-            out.push(label.len() as u8);
-            out.extend_from_slice(label.as_bytes());
-        }
-        out.push(0);
-        out
-    }
+    use test_wire as wire;
 
     #[test]
     fn keys_sort_in_canonical_order() {

@@ -209,53 +209,87 @@ fn ixfr_from_the_current_serial_is_one_soa_and_from_an_older_one_the_whole_zone(
     );
 }
 
+/// A Knot DNS secondary of `primary` for example.com, stopped on drop.
+struct KnotSecondary {
+    addr: SocketAddr,
+    dir: TempDir,
+    _knot: Kill,
+}
+
+impl KnotSecondary {
+    /// `None` when knotd is not installed. With `tsig`, Knot signs its
+    /// requests with xfr-key.
+    fn start(primary: SocketAddr, tsig: bool) -> Option<KnotSecondary> {
+        let knotd = which("knotd").ok()?;
+        let dir = TempDir::new("knot-secondary");
+        let port = free_port();
+        let (key_section, key_ref) = if tsig {
+            (
+                format!(
+                    "key:\n  - id: xfr-key\n    algorithm: hmac-sha256\n    secret: {SECRET}\n"
+                ),
+                "    key: xfr-key\n",
+            )
+        } else {
+            (String::new(), "")
+        };
+        let conf = format!(
+            "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n\
+             database:\n    storage: \"{d}\"\n{key_section}\
+             remote:\n  - id: primary\n    address: {ip}@{pport}\n{key_ref}\
+             zone:\n  - domain: example.com\n    master: primary\n    zonefile-sync: -1\n    journal-content: none\n",
+            d = dir.path().display(),
+            ip = primary.ip(),
+            pport = primary.port(),
+        );
+        let conf_path = dir.write("knot.conf", conf);
+        let log = std::fs::File::create(dir.join("knot.log")).expect("log");
+        let child = Command::new(knotd)
+            .arg("-c")
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("knotd");
+        let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+        Some(KnotSecondary {
+            addr,
+            dir,
+            _knot: Kill(child),
+        })
+    }
+
+    /// Waits (bounded) until Knot serves `serial`; panics with both logs.
+    fn wait_serial(&self, serial: u32, primary: &Server) {
+        let q = build_query("example.com", RecordType::SOA, &QueryOpts::plain());
+        let synced = wait_until(Duration::from_secs(20), || {
+            exchange_udp(self.addr, &q).ok().map(|r| parse(&r)).is_some_and(|m| {
+                matches!(m.answers().first().and_then(|a| a.data()), Some(RData::SOA(soa)) if soa.serial() == serial)
+            })
+        });
+        let knot_log = std::fs::read_to_string(self.dir.join("knot.log")).unwrap_or_default();
+        assert!(
+            synced,
+            "Knot never served serial {serial}; knot log:\n{knot_log}\nzonesync log:\n{}",
+            primary.log()
+        );
+    }
+}
+
 /// Knot DNS as a secondary of zonesync: it transfers the zone and serves it.
 #[test]
 fn knot_secondary_transfers_the_zone_and_serves_it() {
-    let Ok(knotd) = which("knotd") else {
-        println!("SKIPPED: knotd is not installed");
-        return;
-    };
     let s = Server::start(
         &config("[{ from = \"127.0.0.0/8\" }]"),
         &[("example.com.zone", &zone(77, 500))],
     );
-    let dir = TempDir::new("knot-secondary");
-    let port = free_port();
-    let primary = format!("{}@{}", s.addr().ip(), s.addr().port());
-    let conf = format!(
-        "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n\
-         database:\n    storage: \"{d}\"\n\
-         remote:\n  - id: primary\n    address: {primary}\n\
-         zone:\n  - domain: example.com\n    master: primary\n    zonefile-sync: -1\n    journal-content: none\n",
-        d = dir.path().display(),
-        primary = primary,
-    );
-    let conf_path = dir.write("knot.conf", conf);
-    let log = std::fs::File::create(dir.join("knot.log")).expect("log");
-    let child = Command::new(knotd)
-        .arg("-c")
-        .arg(&conf_path)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("knotd");
-    let _knot = Kill(child);
-    let knot: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let q = build_query("example.com", RecordType::SOA, &QueryOpts::plain());
-    let synced = wait_until(Duration::from_secs(20), || {
-        exchange_udp(knot, &q).ok().map(|r| parse(&r)).is_some_and(|m| {
-            matches!(m.answers().first().and_then(|a| a.data()), Some(RData::SOA(soa)) if soa.serial() == 77)
-        })
-    });
-    let knot_log = std::fs::read_to_string(dir.join("knot.log")).unwrap_or_default();
-    assert!(
-        synced,
-        "Knot never served serial 77; knot log:\n{knot_log}\nzonesync log:\n{}",
-        s.log()
-    );
+    let Some(knot) = KnotSecondary::start(s.addr(), false) else {
+        println!("SKIPPED: knotd is not installed");
+        return;
+    };
+    knot.wait_serial(77, &s);
     let r = query_udp(
-        knot,
+        knot.addr,
         "host499.example.com",
         RecordType::TXT,
         &QueryOpts::plain(),
@@ -371,41 +405,12 @@ fn tsig_signed_axfr_is_served_and_verified_by_kdig() {
 
 #[test]
 fn knot_secondary_transfers_with_tsig() {
-    let Ok(knotd) = which("knotd") else {
+    let s = Server::start(&keyed_config(), &[("example.com.zone", &zone(91, 100))]);
+    let Some(knot) = KnotSecondary::start(s.addr(), true) else {
         println!("SKIPPED: knotd is not installed");
         return;
     };
-    let s = Server::start(&keyed_config(), &[("example.com.zone", &zone(91, 100))]);
-    let dir = TempDir::new("knot-tsig");
-    let port = free_port();
-    let primary = format!("{}@{}", s.addr().ip(), s.addr().port());
-    let conf = format!(
-        "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n\
-         database:\n    storage: \"{d}\"\n\
-         key:\n  - id: xfr-key\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
-         remote:\n  - id: primary\n    address: {primary}\n    key: xfr-key\n\
-         zone:\n  - domain: example.com\n    master: primary\n    zonefile-sync: -1\n    journal-content: none\n",
-        d = dir.path().display(),
-    );
-    let conf_path = dir.write("knot.conf", conf);
-    let log = std::fs::File::create(dir.join("knot.log")).expect("log");
-    let child = Command::new(knotd)
-        .arg("-c")
-        .arg(&conf_path)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("knotd");
-    let _knot = Kill(child);
-    let knot: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let q = build_query("example.com", RecordType::SOA, &QueryOpts::plain());
-    let synced = wait_until(Duration::from_secs(20), || {
-        exchange_udp(knot, &q).ok().map(|r| parse(&r)).is_some_and(|m| {
-            matches!(m.answers().first().and_then(|a| a.data()), Some(RData::SOA(soa)) if soa.serial() == 91)
-        })
-    });
-    let knot_log = std::fs::read_to_string(dir.join("knot.log")).unwrap_or_default();
-    assert!(synced, "Knot never served serial 91 over a TSIG transfer; knot log:\n{knot_log}\nzonesync log:\n{}", s.log());
+    knot.wait_serial(91, &s);
 }
 
 #[test]

@@ -147,15 +147,7 @@ mod tests {
     use crate::zone::ZoneBuilder;
     use std::collections::BTreeSet;
 
-    fn wire(s: &str) -> Vec<u8> {
-        let mut out = Vec::new();
-        for label in s.split('.').filter(|l| !l.is_empty()) {
-            out.push(label.len() as u8);
-            out.extend_from_slice(label.as_bytes());
-        }
-        out.push(0);
-        out
-    }
+    use crate::name::test_wire as wire;
 
     fn soa(serial: u32) -> Vec<u8> {
         let mut r = wire("ns.example.");

@@ -674,15 +674,7 @@ fn finish_node(scratch: &mut Vec<u8>, key: &[u8], draft: DraftNode, node_flags: 
 mod tests {
     use super::*;
 
-    fn wire(s: &str) -> Vec<u8> {
-        let mut out = Vec::new();
-        for label in s.split('.').filter(|l| !l.is_empty()) {
-            out.push(label.len() as u8);
-            out.extend_from_slice(label.as_bytes());
-        }
-        out.push(0);
-        out
-    }
+    use crate::name::test_wire as wire;
 
     fn soa() -> Vec<u8> {
         let mut r = wire("ns.example.");
