@@ -65,6 +65,11 @@ pub struct ServerConfig {
     pub tcp_idle_timeout: u64,
     /// Zone transfers (AXFR/IXFR out) served at once; more are refused.
     pub transfer_limit: usize,
+    /// Milliseconds to wait after a change before sending NOTIFY, so that
+    /// a burst of changes makes one round.
+    pub notify_delay_ms: u64,
+    /// NOTIFY sends per target beyond the first (timeouts 1 s, 2 s, 4 s…).
+    pub notify_retries: u32,
 }
 
 impl Config {
@@ -94,6 +99,8 @@ impl Default for ServerConfig {
             tcp_max_connections: 256,
             tcp_idle_timeout: 10,
             transfer_limit: 10,
+            notify_delay_ms: 100,
+            notify_retries: 5,
         }
     }
 }
@@ -120,6 +127,9 @@ pub struct ZoneConfig {
     /// prefix) and/or `key` (TSIG key name). Empty: nobody.
     #[serde(default)]
     pub allow_transfer: Vec<crate::acl::AclRule>,
+    /// Where to send NOTIFY (RFC 1996) after the zone changes.
+    #[serde(default)]
+    pub notify: Vec<SocketAddr>,
 }
 
 impl Config {

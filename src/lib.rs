@@ -8,6 +8,7 @@ pub mod journal;
 pub mod loader;
 pub mod name;
 pub mod net;
+pub mod notify;
 pub mod query;
 pub mod rdata;
 pub mod server;

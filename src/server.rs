@@ -6,6 +6,7 @@ use crate::acl::Acl;
 use crate::config::{self, Config, ZoneConfig};
 use crate::loader::{self, LoadOptions};
 use crate::net::{self, Shutdown, TcpSettings};
+use crate::notify::{Notifier, NotifySettings};
 use crate::query::{Answerer, QueryConfig, QueryStats};
 use crate::xfr::Transfers;
 use crate::zone::{SharedZoneTable, Zone, ZoneTable};
@@ -20,6 +21,8 @@ struct ServedZone {
     config: ZoneConfig,
     /// Files of the version being served, to tell whether a reload is due.
     files: Mutex<Vec<(PathBuf, Option<SystemTime>)>>,
+    /// NOTIFY to the zone's `notify` targets, when it has any.
+    notifier: Option<Notifier>,
 }
 
 impl ServedZone {
@@ -43,6 +46,11 @@ impl ServedZone {
                 let serial = loaded.version.serial();
                 let records = loaded.version.record_count();
                 self.zone.publish(Arc::new(loaded.version));
+                if old != Some(serial) {
+                    if let Some(n) = &self.notifier {
+                        n.changed();
+                    }
+                }
                 if let Ok(mut files) = self.files.lock() {
                     *files = loaded.files;
                 }
@@ -100,11 +108,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .iter()
         .map(|zc| {
             let origin = config::parse_zone_name(&zc.name).map_err(anyhow::Error::msg)?;
-            let zone = Zone::new(&origin).context("zone name")?;
+            let zone = Arc::new(Zone::new(&origin).context("zone name")?);
+            let notifier = (!zc.notify.is_empty()).then(|| {
+                let settings = NotifySettings {
+                    delay: Duration::from_millis(config.server.notify_delay_ms),
+                    retries: config.server.notify_retries,
+                    ..NotifySettings::default()
+                };
+                Notifier::spawn(zone.clone(), zc.notify.clone(), settings)
+            });
             Ok(Arc::new(ServedZone {
-                zone: Arc::new(zone),
+                zone,
                 config: zc.clone(),
                 files: Mutex::new(Vec::new()),
+                notifier,
             }))
         })
         .collect::<anyhow::Result<_>>()?;

@@ -220,9 +220,14 @@ impl KnotSecondary {
     /// `None` when knotd is not installed. With `tsig`, Knot signs its
     /// requests with xfr-key.
     fn start(primary: SocketAddr, tsig: bool) -> Option<KnotSecondary> {
+        KnotSecondary::start_on(free_port(), primary, tsig)
+    }
+
+    /// [`start`](Self::start) on a chosen port. Knot accepts NOTIFY from
+    /// loopback addresses.
+    fn start_on(port: u16, primary: SocketAddr, tsig: bool) -> Option<KnotSecondary> {
         let knotd = which("knotd").ok()?;
         let dir = TempDir::new("knot-secondary");
-        let port = free_port();
         let (key_section, key_ref) = if tsig {
             (
                 format!(
@@ -237,7 +242,8 @@ impl KnotSecondary {
             "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n\
              database:\n    storage: \"{d}\"\n{key_section}\
              remote:\n  - id: primary\n    address: {ip}@{pport}\n{key_ref}\
-             zone:\n  - domain: example.com\n    master: primary\n    zonefile-sync: -1\n    journal-content: none\n",
+             acl:\n  - id: notify\n    address: 127.0.0.0/8\n    action: notify\n\
+             zone:\n  - domain: example.com\n    master: primary\n    acl: notify\n    zonefile-sync: -1\n    journal-content: none\n",
             d = dir.path().display(),
             ip = primary.ip(),
             pport = primary.port(),
@@ -437,4 +443,32 @@ fn tsig_signed_query_gets_a_signed_answer() {
         out.contains("BADSIG") || out.contains("NOTAUTH"),
         "wrong secret → BADSIG:\n{out}"
     );
+}
+
+/// A change on zonesync reaches a Knot secondary by NOTIFY, long before
+/// the SOA REFRESH (7200 s) would have.
+#[test]
+fn knot_secondary_follows_a_change_by_notify() {
+    let knot_port = free_port();
+    let config = format!(
+        "[server]\nudp_workers = 1\nnotify_delay_ms = 20\n{}allow_transfer = [{{ from = \"127.0.0.0/8\" }}]\nnotify = [\"127.0.0.1:{knot_port}\"]\n",
+        zone_entry("example.com", "example.com.zone")
+    );
+    let s = Server::start(&config, &[("example.com.zone", &zone(1, 20))]);
+    let Some(knot) = KnotSecondary::start_on(knot_port, s.addr(), false) else {
+        println!("SKIPPED: knotd is not installed");
+        return;
+    };
+    knot.wait_serial(1, &s);
+    s.rewrite("example.com.zone", &zone(2, 21));
+    s.signal("HUP");
+    knot.wait_serial(2, &s);
+    let r = query_udp(
+        knot.addr,
+        "host21.example.com",
+        RecordType::TXT,
+        &QueryOpts::plain(),
+    );
+    assert_eq!(r.answers().len(), 1, "Knot serves the new data");
+    assert!(s.log().contains("NOTIFY acknowledged"), "{}", s.log());
 }
