@@ -72,11 +72,6 @@ pub fn label_count(name: &[u8]) -> usize {
     labels(name).count()
 }
 
-/// Case-insensitive equality of two wire names.
-pub fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
-    a.eq_ignore_ascii_case(b)
-}
-
 /// Whether `name` equals `ancestor` or lies below it.
 pub fn is_subdomain(name: &[u8], ancestor: &[u8]) -> bool {
     let mut rest = name;

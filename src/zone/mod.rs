@@ -110,10 +110,6 @@ impl ZoneVersion {
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter()
     }
-    /// Octets of node data (keys and RRsets), for memory accounting.
-    pub fn data_size(&self) -> usize {
-        self.nodes.iter().map(Node::size).sum()
-    }
     /// The SOA RRset of the apex (always present: checked at build).
     pub fn soa(&self) -> Option<Rrset<'_>> {
         self.apex.rrset(rtype::SOA)

@@ -119,15 +119,6 @@ impl Node {
         self.flags() & f != 0
     }
 
-    /// The same node with other flags (the data is copied once).
-    pub fn with_flags(&self, flags: u8) -> Node {
-        let mut b = self.0.to_vec();
-        if let Some(f) = b.first_mut() {
-            *f = flags;
-        }
-        Node(b.into())
-    }
-
     fn count(&self) -> usize {
         self.0.get(1).copied().unwrap_or(0) as usize
     }
@@ -163,11 +154,6 @@ impl Node {
     /// The lower-case wire name of this node.
     pub fn name_into(&self, out: &mut Vec<u8>) {
         crate::name::name_from_key(self.key(), out)
-    }
-
-    /// Octets this node takes (for memory accounting).
-    pub fn size(&self) -> usize {
-        self.0.len()
     }
 
     /// Whether both handles share one allocation.
@@ -317,6 +303,5 @@ mod tests {
         assert_eq!(t.rdatas().next().unwrap(), b"\x05hello");
         assert!(t.sigs().is_none());
         assert!(node.rrset(28).is_none());
-        assert_eq!(node.with_flags(8).flags(), 8);
     }
 }
