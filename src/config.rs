@@ -70,6 +70,14 @@ pub struct ServerConfig {
     pub notify_delay_ms: u64,
     /// NOTIFY sends per target beyond the first (timeouts 1 s, 2 s, 4 s…).
     pub notify_retries: u32,
+    /// Local HTTP control interface (`zonesync ctl`); none when unset. It
+    /// has no authentication of its own, so it must be a loopback address.
+    pub control: Option<SocketAddr>,
+    /// Most changesets kept in a zone's journal; the oldest are dropped.
+    pub journal_max_changesets: usize,
+    /// Most bytes a zone's journal file may hold; the oldest changesets are
+    /// dropped to stay under it.
+    pub journal_max_bytes: u64,
 }
 
 impl Config {
@@ -101,6 +109,9 @@ impl Default for ServerConfig {
             transfer_limit: 10,
             notify_delay_ms: 100,
             notify_retries: 5,
+            control: None,
+            journal_max_changesets: 1000,
+            journal_max_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -127,9 +138,59 @@ pub struct ZoneConfig {
     /// prefix) and/or `key` (TSIG key name). Empty: nobody.
     #[serde(default)]
     pub allow_transfer: Vec<crate::acl::AclRule>,
-    /// Where to send NOTIFY (RFC 1996) after the zone changes.
+    /// Where to send NOTIFY (RFC 1996) after the zone changes:
+    /// `"addr:port"` or `{ addr = "addr:port", key = "name" }` to sign it.
     #[serde(default)]
-    pub notify: Vec<SocketAddr>,
+    pub notify: Vec<NotifyTarget>,
+    /// Also NOTIFY the addresses of the zone's NS records (those inside
+    /// the zone, from their glue), on port 53, except our own listeners.
+    #[serde(default)]
+    pub notify_ns: bool,
+    /// What to do when a reload changed the zone but not its serial.
+    #[serde(default)]
+    pub serial_policy: SerialPolicy,
+}
+
+/// A NOTIFY target, with the TSIG key to sign with when given.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum NotifyTarget {
+    Addr(SocketAddr),
+    Signed {
+        addr: SocketAddr,
+        key: Option<String>,
+    },
+}
+
+impl NotifyTarget {
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            NotifyTarget::Addr(a) | NotifyTarget::Signed { addr: a, .. } => *a,
+        }
+    }
+
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            NotifyTarget::Addr(_) => None,
+            NotifyTarget::Signed { key, .. } => key.as_deref(),
+        }
+    }
+}
+
+/// How the serial moves when a reload changed the zone's content but its
+/// file kept the serial (e.g. an operator forgot to bump it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SerialPolicy {
+    /// Refuse the reload (and log it): the file is the truth, serial too.
+    #[default]
+    Keep,
+    /// Serial + 1 (RFC 1982).
+    Increment,
+    /// Seconds since 1970, or serial + 1 if that is not ahead.
+    Unixtime,
+    /// YYYYMMDDnn for today (UTC), or serial + 1 if that is not ahead.
+    Dateserial,
 }
 
 impl Config {
@@ -185,8 +246,25 @@ impl Config {
             crate::tsig::TsigKey::from_config(&key.name, &key.algorithm, &key.secret)
                 .map_err(|e| format!("key[{i}]: {e}"))?;
         }
+        if let Some(addr) = self.server.control {
+            if !addr.ip().is_loopback() {
+                return Err(format!(
+                    "server.control: {addr} is not a loopback address; the control interface has no authentication"
+                ));
+            }
+        }
+        if self.server.journal_max_changesets == 0 {
+            return Err("server.journal_max_changesets: must be at least 1".into());
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, zone) in self.zones.iter().enumerate() {
+            for (j, target) in zone.notify.iter().enumerate() {
+                if let Some(k) = target.key() {
+                    if !key_names.contains(&k.to_ascii_lowercase()) {
+                        return Err(format!("zone[{i}].notify[{j}].key: no [[key]] named {k:?}"));
+                    }
+                }
+            }
             for (j, rule) in zone.allow_transfer.iter().enumerate() {
                 let at = format!("zone[{i}].allow_transfer[{j}]");
                 match (&rule.from, &rule.key) {

@@ -115,7 +115,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                     retries: config.server.notify_retries,
                     ..NotifySettings::default()
                 };
-                Notifier::spawn(zone.clone(), zc.notify.clone(), settings)
+                Notifier::spawn(zone.clone(), zc.notify.iter().map(|t| t.addr()).collect(), settings)
             });
             Ok(Arc::new(ServedZone {
                 zone,
