@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod config;
+pub mod durable;
 pub mod journal;
 pub mod loader;
 pub mod name;
@@ -11,6 +12,8 @@ pub mod net;
 pub mod notify;
 pub mod query;
 pub mod rdata;
+pub mod replication;
+pub mod serial;
 pub mod server;
 pub mod tsig;
 pub mod wire;

@@ -3,90 +3,16 @@
 //! SIGINT stop cleanly).
 
 use crate::acl::Acl;
-use crate::config::{self, Config, ZoneConfig};
-use crate::loader::{self, LoadOptions};
+use crate::config::{self, Config};
 use crate::net::{self, Shutdown, TcpSettings};
 use crate::notify::{Notifier, NotifySettings};
 use crate::query::{Answerer, QueryConfig, QueryStats};
-use crate::xfr::Transfers;
+use crate::replication::ManagedZone;
+use crate::xfr::{Transfers, XfrZone};
 use crate::zone::{SharedZoneTable, Zone, ZoneTable};
 use anyhow::Context;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
-
-/// A configured zone and what the server knows about its source.
-struct ServedZone {
-    zone: Arc<Zone>,
-    config: ZoneConfig,
-    /// Files of the version being served, to tell whether a reload is due.
-    files: Mutex<Vec<(PathBuf, Option<SystemTime>)>>,
-    /// NOTIFY to the zone's `notify` targets, when it has any.
-    notifier: Option<Notifier>,
-}
-
-impl ServedZone {
-    fn name(&self) -> &str {
-        &self.config.name
-    }
-
-    /// Loads the zone file and publishes it; on failure the version being
-    /// served (if any) stays.
-    fn load(&self) -> bool {
-        let opts = LoadOptions {
-            include_anywhere: self.config.include_anywhere,
-        };
-        let started = std::time::Instant::now();
-        match loader::load_zone_file(&self.config.file, self.zone.origin(), &opts) {
-            Ok(loaded) => {
-                for w in &loaded.warnings {
-                    tracing::warn!(zone = self.name(), "{w}");
-                }
-                let old = self.zone.snapshot().map(|v| v.serial());
-                let serial = loaded.version.serial();
-                let records = loaded.version.record_count();
-                self.zone.publish(Arc::new(loaded.version));
-                if old != Some(serial) {
-                    if let Some(n) = &self.notifier {
-                        n.changed();
-                    }
-                }
-                if let Ok(mut files) = self.files.lock() {
-                    *files = loaded.files;
-                }
-                tracing::info!(
-                    zone = self.name(),
-                    serial,
-                    old_serial = ?old,
-                    records,
-                    ms = started.elapsed().as_millis() as u64,
-                    "zone loaded"
-                );
-                true
-            }
-            Err(e) => {
-                for line in &e.errors {
-                    tracing::error!(zone = self.name(), "{line}");
-                }
-                let keeps = match self.zone.snapshot() {
-                    Some(v) => format!("still serving serial {}", v.serial()),
-                    None => "zone not served (SERVFAIL) until it loads".into(),
-                };
-                tracing::error!(zone = self.name(), "zone load failed; {keeps}");
-                false
-            }
-        }
-    }
-
-    fn needs_reload(&self) -> bool {
-        self.zone.snapshot().is_none()
-            || self
-                .files
-                .lock()
-                .map(|f| loader::files_changed(&f))
-                .unwrap_or(true)
-    }
-}
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(config: Config) -> anyhow::Result<()> {
@@ -103,7 +29,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let served: Vec<Arc<ServedZone>> = config
+    let served: Vec<Arc<ManagedZone>> = config
         .zones
         .iter()
         .map(|zc| {
@@ -115,46 +41,54 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                     retries: config.server.notify_retries,
                     ..NotifySettings::default()
                 };
-                Notifier::spawn(zone.clone(), zc.notify.iter().map(|t| t.addr()).collect(), settings)
+                Notifier::spawn(
+                    zone.clone(),
+                    zc.notify.iter().map(|t| t.addr()).collect(),
+                    settings,
+                )
             });
-            Ok(Arc::new(ServedZone {
+            Ok(Arc::new(ManagedZone::new(
                 zone,
-                config: zc.clone(),
-                files: Mutex::new(Vec::new()),
+                zc.clone(),
+                &config.server,
                 notifier,
-            }))
+            )))
         })
         .collect::<anyhow::Result<_>>()?;
     let table: Arc<SharedZoneTable> = Arc::new(SharedZoneTable::from_pointee(ZoneTable::new(
-        served.iter().map(|s| s.zone.clone()),
+        served.iter().map(|s| s.zone().clone()),
     )));
     for zone in &served {
         let zone = zone.clone();
-        tokio::task::spawn_blocking(move || zone.load()).await?;
+        tokio::task::spawn_blocking(move || zone.load(false)).await?;
     }
 
     let query_config = QueryConfig {
         edns_udp_max: config.server.edns_udp_max,
         nsid: config.server.nsid.as_ref().map(|s| s.as_bytes().into()),
     };
-    let acls = config
-        .zones
+    let xfr_zones = served
         .iter()
-        .filter_map(|zc| {
-            let origin = config::parse_zone_name(&zc.name).ok()?;
-            Some((origin, Acl::new(zc.allow_transfer.clone())))
+        .map(|z| {
+            let xfr = XfrZone {
+                acl: Acl::new(z.config().allow_transfer.clone()),
+                journal: z.journal().cloned(),
+                counters: Arc::default(),
+            };
+            (z.zone().origin().to_vec(), xfr)
         })
         .collect();
     let keys = config.tsig_keys().map_err(anyhow::Error::msg)?;
     let transfers = Arc::new(Transfers::new(
         table.clone(),
-        acls,
+        xfr_zones,
         keys.clone(),
         config.server.transfer_limit,
     ));
     let answerer = Arc::new(
         Answerer::new(table, query_config, Arc::new(QueryStats::default()))
-            .with_keys(Arc::new(keys)),
+            .with_keys(Arc::new(keys))
+            .with_transfers(transfers.clone()),
     );
     let shutdown = Shutdown::default();
     let workers = match config.server.udp_workers {
@@ -209,7 +143,7 @@ fn bind_tcp(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListen
 }
 
 /// Waits for signals: SIGHUP reloads, SIGTERM/SIGINT return.
-async fn signals(served: &[Arc<ServedZone>]) -> anyhow::Result<()> {
+async fn signals(served: &[Arc<ManagedZone>]) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
@@ -227,13 +161,13 @@ async fn signals(served: &[Arc<ServedZone>]) -> anyhow::Result<()> {
 
 /// Reloads every zone whose files changed; queries keep being answered
 /// from the old versions meanwhile.
-async fn reload_changed(served: &[Arc<ServedZone>]) {
+async fn reload_changed(served: &[Arc<ManagedZone>]) {
     tracing::info!("SIGHUP: reloading changed zone files");
     for zone in served {
         if !zone.needs_reload() {
             continue;
         }
         let zone = zone.clone();
-        let _ = tokio::task::spawn_blocking(move || zone.load()).await;
+        let _ = tokio::task::spawn_blocking(move || zone.load(false)).await;
     }
 }

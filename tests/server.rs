@@ -70,8 +70,10 @@ fn sighup_reloads_a_changed_zone_file() {
 #[test]
 fn sighup_reloads_when_only_an_included_file_changed() {
     let main = format!("{}$INCLUDE hosts.inc\n", zone(1));
+    // The operator edits only the included file, so the serial in the
+    // main file stays: serial_policy "increment" moves it.
     let s = Server::start(
-        &config_one(),
+        &format!("{}serial_policy = \"increment\"\n", config_one()),
         &[
             ("example.com.zone", &main),
             ("hosts.inc", "mail A 192.0.2.25\n"),
@@ -104,6 +106,7 @@ fn sighup_reloads_when_only_an_included_file_changed() {
         address(&s),
         s.log()
     );
+    assert_eq!(served_serial(&s, "example.com"), Some(2), "serial 1 + 1");
 }
 
 #[test]

@@ -64,20 +64,27 @@ fn transfer(
     conn.set_timeout(Duration::from_secs(10));
     conn.send(&q).expect("send");
     let mut msgs = Vec::new();
+    // AXFR and incremental IXFR both end with our SOA after an even number
+    // of SOAs (IXFR: ours, then two per changeset, then ours again).
     let mut soas = 0;
+    let mut new_serial = None;
     for _ in 0..10_000 {
         let Some(bytes) = conn.recv().expect("receive") else {
             break;
         };
         assert!(bytes.len() <= 65535);
         let m = parse(&bytes);
-        soas += m
-            .answers()
-            .iter()
-            .filter(|r| r.record_type() == RecordType::SOA)
-            .count();
+        let mut last_is_new_soa = false;
+        for r in m.answers() {
+            last_is_new_soa = false;
+            if let Some(RData::SOA(soa)) = r.data() {
+                soas += 1;
+                let serial = *new_serial.get_or_insert(soa.serial());
+                last_is_new_soa = soa.serial() == serial;
+            }
+        }
         let done = m.response_code() != ResponseCode::NoError
-            || soas >= 2
+            || (last_is_new_soa && soas % 2 == 0)
             || (soas == 1 && ixfr_serial.is_some() && m.answers().len() == 1 && msgs.is_empty());
         msgs.push(m);
         if done {
@@ -240,6 +247,7 @@ impl KnotSecondary {
         };
         let conf = format!(
             "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n\
+             log:\n  - target: stderr\n    any: info\n\
              database:\n    storage: \"{d}\"\n{key_section}\
              remote:\n  - id: primary\n    address: {ip}@{pport}\n{key_ref}\
              acl:\n  - id: notify\n    address: 127.0.0.0/8\n    action: notify\n\
@@ -471,4 +479,379 @@ fn knot_secondary_follows_a_change_by_notify() {
     );
     assert_eq!(r.answers().len(), 1, "Knot serves the new data");
     assert!(s.log().contains("NOTIFY acknowledged"), "{}", s.log());
+    // Knot is strict about IXFR: a record deleted that was not there, or
+    // added that was, fails the transfer. It pulled the change by IXFR and
+    // applied it.
+    let knot_log = std::fs::read_to_string(knot.dir.join("knot.log")).unwrap_or_default();
+    assert!(
+        s.log().contains("IXFR (incremental) sent"),
+        "zonesync sent an incremental IXFR:\n{}",
+        s.log()
+    );
+    assert!(
+        knot_log.contains("IXFR, incoming") && knot_log.contains("finished"),
+        "Knot logged an incoming IXFR:\n{knot_log}"
+    );
+    assert!(!knot_log.contains("fallback to AXFR"), "{knot_log}");
+}
+
+// ---- IXFR from the journal, serial policy, restarts and crashes ----
+
+/// example.com at `serial` with hosts `first..=last` (as in [`zone`]).
+fn hosts_zone(serial: u32, first: usize, last: usize) -> String {
+    format!(
+        "$ORIGIN example.com.\n$TTL 3600\n\
+         @ SOA ns1 hostmaster {serial} 7200 1800 1209600 300\n\
+         @ NS ns1\n@ NS ns2.example.net.\nns1 A 192.0.2.53\n\
+         sub NS ns.sub\nns.sub A 192.0.2.100\nwww CNAME @\n\
+         $GENERATE {first}-{last} host$ TXT \"host number $ with some padding text\"\n"
+    )
+}
+
+fn policy_config(policy: &str) -> String {
+    format!(
+        "{}serial_policy = \"{policy}\"\n",
+        config("[{ from = \"127.0.0.1/32\" }]")
+    )
+}
+
+/// The serial example.com is served with.
+fn served(s: &Server) -> Option<u32> {
+    let m = query_udp(
+        s.addr(),
+        "example.com",
+        RecordType::SOA,
+        &QueryOpts::plain(),
+    );
+    match m.answers().first().and_then(|a| a.data()) {
+        Some(RData::SOA(soa)) => Some(soa.serial()),
+        _ => None,
+    }
+}
+
+fn wait_served(s: &Server, serial: u32) {
+    let ok = wait_until(Duration::from_secs(10), || served(s) == Some(serial));
+    assert!(
+        ok,
+        "serial {serial} not served; serving {:?}\n{}",
+        served(s),
+        s.log()
+    );
+}
+
+/// A transfer's answer records in short form: "SOA <serial>" or
+/// "<owner> <TYPE>".
+fn shape(msgs: &[Message]) -> Vec<String> {
+    msgs.iter()
+        .flat_map(|m| m.answers())
+        .map(|r| match r.data() {
+            Some(RData::SOA(soa)) => format!("SOA {}", soa.serial()),
+            _ => format!(
+                "{} {}",
+                r.name().to_ascii().to_ascii_lowercase(),
+                r.record_type()
+            ),
+        })
+        .collect()
+}
+
+fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn ixfr_sends_exactly_the_changes_of_each_reload() {
+    let s = Server::start(
+        &policy_config("keep"),
+        &[("example.com.zone", &hosts_zone(1, 1, 10))],
+    );
+    // 1 -> 2: host1 goes, host11 comes.
+    s.rewrite("example.com.zone", &hosts_zone(2, 2, 11));
+    s.signal("HUP");
+    wait_served(&s, 2);
+    // 2 -> 3: host12 comes.
+    s.rewrite("example.com.zone", &hosts_zone(3, 2, 12));
+    s.signal("HUP");
+    wait_served(&s, 3);
+
+    let from1 = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(1)));
+    assert_eq!(
+        from1,
+        strs(&[
+            "SOA 3",
+            "SOA 1",
+            "host1.example.com. TXT",
+            "SOA 2",
+            "host11.example.com. TXT",
+            "SOA 2",
+            "SOA 3",
+            "host12.example.com. TXT",
+            "SOA 3",
+        ]),
+        "RFC 1995 §4: our SOA, each changeset (old SOA, deleted, new SOA, added), our SOA"
+    );
+    let from2 = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(2)));
+    assert_eq!(
+        from2,
+        strs(&[
+            "SOA 3",
+            "SOA 2",
+            "SOA 3",
+            "host12.example.com. TXT",
+            "SOA 3"
+        ])
+    );
+    // Serial 0 is in no changeset: the whole zone, AXFR-style.
+    let from0 = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(0)));
+    assert_eq!(from0.len(), 7 + 11 + 1, "whole zone: {from0:?}");
+    assert_eq!(from0.first().map(String::as_str), Some("SOA 3"));
+    assert_eq!(from0.last().map(String::as_str), Some("SOA 3"));
+    assert!(s.log().contains("IXFR (incremental) sent"), "{}", s.log());
+    assert!(s.log().contains("IXFR (full zone) sent"), "{}", s.log());
+}
+
+#[test]
+fn ixfr_larger_than_the_zone_is_sent_as_the_whole_zone() {
+    let s = Server::start(
+        &policy_config("keep"),
+        &[("example.com.zone", &hosts_zone(1, 1, 10))],
+    );
+    // Every host replaced: 20 changed records against a zone of 17.
+    s.rewrite("example.com.zone", &hosts_zone(2, 11, 20));
+    s.signal("HUP");
+    wait_served(&s, 2);
+    let r = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(1)));
+    assert_eq!(r.len(), 17 + 1, "AXFR-style: {r:?}");
+    assert_ne!(
+        r.get(1).map(String::as_str),
+        Some("SOA 1"),
+        "not incremental"
+    );
+}
+
+/// An IXFR query over UDP (RFC 1995 §2) for example.com from `serial`.
+fn ixfr_udp(s: &Server, serial: u32) -> Message {
+    let mut q = build_query("example.com", RecordType::IXFR, &QueryOpts::plain());
+    q[9] = 1;
+    q.extend_from_slice(&[0xc0, 12, 0, 6, 0, 1, 0, 0, 0, 0]);
+    let mut rdata = vec![0u8, 0];
+    rdata.extend_from_slice(&serial.to_be_bytes());
+    rdata.extend_from_slice(&[0; 16]);
+    q.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    q.extend_from_slice(&rdata);
+    parse(&exchange_udp(s.addr(), &q).expect("IXFR over UDP"))
+}
+
+#[test]
+fn ixfr_over_udp_carries_changes_that_fit_and_only_the_soa_otherwise() {
+    let s = Server::start(
+        &policy_config("keep"),
+        &[("example.com.zone", &hosts_zone(1, 1, 100))],
+    );
+    s.rewrite("example.com.zone", &hosts_zone(2, 2, 101));
+    s.signal("HUP");
+    wait_served(&s, 2);
+    let small = ixfr_udp(&s, 1);
+    assert_eq!(
+        shape(std::slice::from_ref(&small)),
+        strs(&[
+            "SOA 2",
+            "SOA 1",
+            "host1.example.com. TXT",
+            "SOA 2",
+            "host101.example.com. TXT",
+            "SOA 2"
+        ])
+    );
+    // 20 hosts replaced: more than 512 octets, less than the zone.
+    s.rewrite("example.com.zone", &hosts_zone(3, 22, 121));
+    s.signal("HUP");
+    wait_served(&s, 3);
+    let big = ixfr_udp(&s, 2);
+    assert_eq!(
+        shape(std::slice::from_ref(&big)),
+        strs(&["SOA 3"]),
+        "too large for UDP: SOA only"
+    );
+    let tcp = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(2)));
+    assert_eq!(
+        tcp.get(1).map(String::as_str),
+        Some("SOA 2"),
+        "incremental over TCP"
+    );
+}
+
+#[test]
+fn serial_policy_keep_refuses_an_unbumped_change_and_a_backwards_serial() {
+    let s = Server::start(
+        &policy_config("keep"),
+        &[("example.com.zone", &hosts_zone(5, 1, 10))],
+    );
+    s.rewrite("example.com.zone", &hosts_zone(5, 1, 11));
+    s.signal("HUP");
+    assert!(
+        s.wait_for_log("was not increased", Duration::from_secs(10)),
+        "{}",
+        s.log()
+    );
+    assert_eq!(served(&s), Some(5));
+    let host11 = query_udp(
+        s.addr(),
+        "host11.example.com",
+        RecordType::TXT,
+        &QueryOpts::plain(),
+    );
+    assert_eq!(
+        host11.response_code(),
+        ResponseCode::NXDomain,
+        "the refused content is not served"
+    );
+
+    s.rewrite("example.com.zone", &hosts_zone(4, 1, 11));
+    s.signal("HUP");
+    assert!(
+        s.wait_for_log("went backwards from 5 to 4", Duration::from_secs(10)),
+        "{}",
+        s.log()
+    );
+    assert_eq!(served(&s), Some(5));
+}
+
+#[test]
+fn serial_policies_move_the_serial_forward() {
+    let cases: [(&str, fn(u32) -> bool); 3] = [
+        ("increment", |s| s == 6),
+        ("unixtime", |s| s > 1_700_000_000),
+        ("dateserial", |s| {
+            (2_026_000_000..2_100_000_000).contains(&s)
+        }),
+    ];
+    for (policy, expected) in cases {
+        let s = Server::start(
+            &policy_config(policy),
+            &[("example.com.zone", &hosts_zone(5, 1, 10))],
+        );
+        s.rewrite("example.com.zone", &hosts_zone(5, 1, 11));
+        s.signal("HUP");
+        let moved = wait_until(Duration::from_secs(10), || {
+            served(&s).is_some_and(|x| x != 5)
+        });
+        let serial = served(&s).unwrap_or(0);
+        assert!(
+            moved && expected(serial),
+            "{policy}: serial {serial}\n{}",
+            s.log()
+        );
+        let r = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(5)));
+        let new = format!("SOA {serial}");
+        assert_eq!(
+            r,
+            vec![
+                new.clone(),
+                "SOA 5".into(),
+                new.clone(),
+                "host11.example.com. TXT".into(),
+                new
+            ],
+            "{policy}"
+        );
+    }
+}
+
+#[test]
+fn journal_and_served_serial_survive_restarts() {
+    let mut s = Server::start(
+        &policy_config("increment"),
+        &[("example.com.zone", &hosts_zone(1, 1, 10))],
+    );
+    s.rewrite("example.com.zone", &hosts_zone(1, 1, 11));
+    s.signal("HUP");
+    wait_served(&s, 2);
+    s.rewrite("example.com.zone", &hosts_zone(1, 1, 12));
+    s.signal("HUP");
+    wait_served(&s, 3);
+    let before = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(1)));
+
+    s.restart(false);
+    assert_eq!(
+        served(&s),
+        Some(3),
+        "the file still says 1; the served serial stays 3"
+    );
+    assert_eq!(
+        shape(&transfer(s.addr(), None, RecordType::IXFR, Some(1))),
+        before,
+        "same IXFR after a restart"
+    );
+    s.restart(true);
+    assert_eq!(served(&s), Some(3), "and after kill -9");
+    assert_eq!(
+        shape(&transfer(s.addr(), None, RecordType::IXFR, Some(1))),
+        before
+    );
+
+    // Changed while stopped: a new serial, and a new history.
+    s.signal("TERM");
+    s.wait_exit(Duration::from_secs(10));
+    std::fs::write(s.file("example.com.zone"), hosts_zone(1, 1, 13)).expect("write zone");
+    s.restart(false);
+    assert_eq!(served(&s), Some(4), "increment from the served serial 3");
+    let r = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(3)));
+    assert_eq!(
+        r.len(),
+        7 + 13 + 1,
+        "no changeset 3 -> 4 could be computed: whole zone: {r:?}"
+    );
+}
+
+/// kill -9 at various moments of a reload of a large zone: after the
+/// restart the server serves a complete version, the last one or the new
+/// one, and IXFR from the first serial works or falls back to the whole
+/// zone; never anything in between.
+#[test]
+fn kill9_during_reloads_leaves_a_complete_zone() {
+    const HOSTS: usize = 60_000;
+    let mut s = Server::start(
+        &policy_config("keep"),
+        &[("example.com.zone", &hosts_zone(1, 1, HOSTS))],
+    );
+    let mut serial = 1;
+    for (round, delay_ms) in [0u64, 20, 60, 120, 250].into_iter().enumerate() {
+        // Each round replaces one host: host `round+1` goes, a new one comes.
+        let next = serial + 1;
+        let text = hosts_zone(next, round + 2, HOSTS + round + 1);
+        s.rewrite("example.com.zone", &text);
+        s.signal("HUP");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        s.restart(true);
+        let now = served(&s).expect("an SOA after the restart");
+        assert!(
+            now == serial || now == next,
+            "round {round}: serial {now}, expected {serial} or {next}\n{}",
+            s.log()
+        );
+        if now == serial {
+            // The reload did not finish: do it again, cleanly.
+            s.signal("HUP");
+            wait_served(&s, next);
+        }
+        serial = next;
+        let axfr = transfer(s.addr(), None, RecordType::AXFR, None);
+        assert_eq!(
+            records(&axfr).len(),
+            7 + HOSTS + 1,
+            "round {round}: a complete zone"
+        );
+        let ixfr = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(1)));
+        let top = format!("SOA {serial}");
+        assert_eq!(ixfr.first(), Some(&top));
+        assert_eq!(ixfr.last(), Some(&top));
+        if ixfr.get(1).map(String::as_str) == Some("SOA 1") {
+            // Incremental: every round's changeset, none torn.
+            let changesets = ixfr.iter().filter(|r| r.starts_with("SOA")).count() / 2 - 1;
+            assert_eq!(changesets, serial as usize - 1, "round {round}: {ixfr:?}");
+        } else {
+            assert_eq!(ixfr.len(), 7 + HOSTS + 1, "round {round}: whole zone");
+        }
+    }
 }

@@ -8,6 +8,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How much history a journal keeps. When an append would exceed either
 /// limit, the oldest changesets are dropped until it does not.
@@ -32,7 +33,7 @@ impl Default for JournalLimits {
 /// can copy the frames it keeps instead of encoding them again.
 #[derive(Debug)]
 struct Entry {
-    change: Changeset,
+    change: Arc<Changeset>,
     offset: u64,
     len: u64,
 }
@@ -61,21 +62,7 @@ pub struct Journal {
     pub(super) crash: Option<Crash>,
 }
 
-fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
-
-/// Makes a rename or creation in `path`'s directory durable: the new
-/// directory entry is only on disk once the directory itself is synced.
-fn sync_dir(path: &Path) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    File::open(dir)?.sync_all()
-}
+use crate::durable::{sync_dir, temp_path};
 
 impl Journal {
     /// Opens the journal at `path`, creating it when absent.
@@ -231,7 +218,7 @@ impl Journal {
         }
         self.size += frame.len() as u64;
         self.entries.push_back(Entry {
-            change: change.clone(),
+            change: Arc::new(change.clone()),
             offset,
             len: frame.len() as u64,
         });
@@ -247,7 +234,7 @@ impl Journal {
     /// RFC 1982 arithmetic. Should a serial occur twice in the chain (a
     /// zone set back to an older serial), the later occurrence is used:
     /// it gives the shorter list, and both lead to the same zone.
-    pub fn changes_since(&self, serial: u32) -> Option<Vec<Changeset>> {
+    pub fn changes_since(&self, serial: u32) -> Option<Vec<Arc<Changeset>>> {
         if self.last_serial()? == serial {
             return Some(Vec::new());
         }
@@ -262,6 +249,16 @@ impl Journal {
                 .map(|e| e.change.clone())
                 .collect(),
         )
+    }
+
+    /// Drops every changeset (atomically, like any rewrite): the zone
+    /// starts a new history, e.g. when it changed while the server was
+    /// stopped and the change cannot be computed.
+    pub fn clear(&mut self) -> Result<(), JournalError> {
+        if self.entries.is_empty() {
+            return Ok(());
+        }
+        self.rewrite(self.entries.len(), None)
     }
 
     /// The serial the oldest changeset starts from.
@@ -374,7 +371,7 @@ impl Journal {
         self.size = contents.len() as u64;
         if let Some((change, frame)) = new {
             self.entries.push_back(Entry {
-                change: change.clone(),
+                change: Arc::new(change.clone()),
                 offset: self.size - frame.len() as u64,
                 len: frame.len() as u64,
             });
@@ -413,7 +410,7 @@ fn read_frames(path: &Path, buf: &[u8], warnings: &mut Vec<String>) -> (VecDeque
                 ),
                 _ => {
                     entries.push_back(Entry {
-                        change,
+                        change: Arc::new(change),
                         offset: at as u64,
                         len: len as u64,
                     });
@@ -435,6 +432,11 @@ fn read_frames(path: &Path, buf: &[u8], warnings: &mut Vec<String>) -> (VecDeque
 
 #[cfg(test)]
 mod tests {
+    fn since(j: &Journal, serial: u32) -> Option<Vec<Changeset>> {
+        j.changes_since(serial)
+            .map(|v| v.iter().map(|c| Changeset::clone(c)).collect())
+    }
+
     use super::*;
     use crate::journal::Record;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -516,7 +518,7 @@ mod tests {
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!((j.len(), j.size_bytes()), (3, size));
         assert_eq!((j.first_serial(), j.last_serial()), (Some(1), Some(4)));
-        assert_eq!(j.changes_since(1), Some(vec![cs(1, 2), cs(2, 3), cs(3, 4)]));
+        assert_eq!(since(&j, 1), Some(vec![cs(1, 2), cs(2, 3), cs(3, 4)]));
     }
 
     #[test]
@@ -525,7 +527,7 @@ mod tests {
         let (j, warnings) = open(&dir.journal());
         assert!(warnings.is_empty() && j.is_empty());
         assert_eq!((j.first_serial(), j.last_serial()), (None, None));
-        assert_eq!(j.changes_since(1), None);
+        assert_eq!(since(&j, 1), None);
         assert_eq!(file_len(&dir.journal()), HEADER_LEN as u64);
     }
 
@@ -534,22 +536,22 @@ mod tests {
         let dir = TempDir::new("since");
         let j = filled(&dir.journal(), JournalLimits::default(), &[10, 20, 30, 40]);
         assert_eq!(
-            j.changes_since(10),
+            since(&j, 10),
             Some(vec![cs(10, 20), cs(20, 30), cs(30, 40)])
         );
-        assert_eq!(j.changes_since(20), Some(vec![cs(20, 30), cs(30, 40)]));
-        assert_eq!(j.changes_since(40), Some(vec![]));
-        assert_eq!(j.changes_since(25), None);
+        assert_eq!(since(&j, 20), Some(vec![cs(20, 30), cs(30, 40)]));
+        assert_eq!(since(&j, 40), Some(vec![]));
+        assert_eq!(since(&j, 25), None);
         // Exact matches, not RFC 1982 order: an older serial is unknown.
-        assert_eq!(j.changes_since(5), None);
+        assert_eq!(since(&j, 5), None);
     }
 
     #[test]
     fn a_serial_seen_twice_uses_its_latest_place_in_the_chain() {
         let dir = TempDir::new("twice");
         let j = filled(&dir.journal(), JournalLimits::default(), &[1, 2, 1, 3]);
-        assert_eq!(j.changes_since(1), Some(vec![cs(1, 3)]));
-        assert_eq!(j.changes_since(2), Some(vec![cs(2, 1), cs(1, 3)]));
+        assert_eq!(since(&j, 1), Some(vec![cs(1, 3)]));
+        assert_eq!(since(&j, 2), Some(vec![cs(2, 1), cs(1, 3)]));
     }
 
     #[test]
@@ -571,15 +573,15 @@ mod tests {
         assert!(warnings[0].contains("cut short"), "{warnings:?}");
         assert!(warnings[0].contains("zone.jnl"), "{warnings:?}");
         assert_eq!((j.len(), j.last_serial()), (2, Some(3)));
-        assert_eq!(j.changes_since(3), Some(vec![]));
-        assert_eq!(j.changes_since(4), None);
+        assert_eq!(since(&j, 3), Some(vec![]));
+        assert_eq!(since(&j, 4), None);
         assert_eq!(file_len(&path), good);
         // Appending goes on from the last good frame.
         j.append(&cs(3, 4)).unwrap();
         drop(j);
         let (j, warnings) = open(&path);
         assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(j.changes_since(1).map(|c| c.len()), Some(3));
+        assert_eq!(since(&j, 1).map(|c| c.len()), Some(3));
     }
 
     #[test]
@@ -599,8 +601,8 @@ mod tests {
             warnings[0].contains(&format!("offset {first_end}")),
             "{warnings:?}"
         );
-        assert_eq!(j.changes_since(1), Some(vec![cs(1, 2)]));
-        assert_eq!(j.changes_since(3), None);
+        assert_eq!(since(&j, 1), Some(vec![cs(1, 2)]));
+        assert_eq!(since(&j, 3), None);
         assert_eq!(file_len(&path), first_end);
     }
 
@@ -663,12 +665,12 @@ mod tests {
             (j.len(), j.first_serial(), j.last_serial()),
             (3, Some(3), Some(6))
         );
-        assert_eq!(j.changes_since(2), None);
+        assert_eq!(since(&j, 2), None);
         assert_eq!(j.size_bytes(), file_len(&path));
         drop(j);
         let (j, warnings) = Journal::open(&path, limits).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(j.changes_since(3), Some(vec![cs(3, 4), cs(4, 5), cs(5, 6)]));
+        assert_eq!(since(&j, 3), Some(vec![cs(3, 4), cs(4, 5), cs(5, 6)]));
         assert!(!temp_path(&path).exists());
     }
 
@@ -684,7 +686,7 @@ mod tests {
         assert_eq!((j.len(), j.first_serial()), (2, Some(3)));
         assert!(j.size_bytes() <= limits.max_bytes);
         assert_eq!(j.size_bytes(), file_len(&path));
-        assert_eq!(j.changes_since(3), Some(vec![cs(3, 4), cs(4, 5)]));
+        assert_eq!(since(&j, 3), Some(vec![cs(3, 4), cs(4, 5)]));
     }
 
     #[test]
@@ -698,7 +700,7 @@ mod tests {
         };
         let (j, warnings) = Journal::open(&path, limits).unwrap();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert_eq!(j.changes_since(3), Some(vec![cs(3, 4), cs(4, 5)]));
+        assert_eq!(since(&j, 3), Some(vec![cs(3, 4), cs(4, 5)]));
         drop(j);
         let (j, warnings) = Journal::open(&path, limits).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
@@ -718,7 +720,7 @@ mod tests {
         big.added.push(rec(16, &[7; 200]));
         j.append(&big).unwrap();
         assert!(j.is_empty());
-        assert_eq!(j.changes_since(2), None);
+        assert_eq!(since(&j, 2), None);
         assert_eq!(file_len(&path), HEADER_LEN as u64);
     }
 
@@ -732,13 +734,13 @@ mod tests {
             (j.len(), j.first_serial(), j.last_serial()),
             (1, Some(10), Some(11))
         );
-        assert_eq!(j.changes_since(1), None);
-        assert_eq!(j.changes_since(3), None);
+        assert_eq!(since(&j, 1), None);
+        assert_eq!(since(&j, 3), None);
         j.append(&cs(11, 12)).unwrap();
         drop(j);
         let (j, warnings) = open(&path);
         assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(j.changes_since(10), Some(vec![cs(10, 11), cs(11, 12)]));
+        assert_eq!(since(&j, 10), Some(vec![cs(10, 11), cs(11, 12)]));
         assert_eq!(j.size_bytes(), file_len(&path));
     }
 
@@ -759,21 +761,21 @@ mod tests {
             assert!(j.append(&change).is_err());
             assert!(temp_path(&path).exists());
             assert_eq!(fs::read(&path).unwrap(), before);
-            assert_eq!(j.changes_since(1), Some(vec![cs(1, 2), cs(2, 3), cs(3, 4)]));
+            assert_eq!(since(&j, 1), Some(vec![cs(1, 2), cs(2, 3), cs(3, 4)]));
         }
         drop(j);
         let (mut j, warnings) = Journal::open(&path, limits).unwrap();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("unfinished rewrite"), "{warnings:?}");
         assert!(!temp_path(&path).exists());
-        assert_eq!(j.changes_since(1), Some(vec![cs(1, 2), cs(2, 3), cs(3, 4)]));
+        assert_eq!(since(&j, 1), Some(vec![cs(1, 2), cs(2, 3), cs(3, 4)]));
         // And the rewrite succeeds when it is not interrupted.
         j.append(&cs(4, 5)).unwrap();
-        assert_eq!(j.changes_since(2), Some(vec![cs(2, 3), cs(3, 4), cs(4, 5)]));
+        assert_eq!(since(&j, 2), Some(vec![cs(2, 3), cs(3, 4), cs(4, 5)]));
         drop(j);
         let (j, warnings) = Journal::open(&path, limits).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(j.changes_since(2).map(|c| c.len()), Some(3));
+        assert_eq!(since(&j, 2).map(|c| c.len()), Some(3));
     }
 
     #[test]
@@ -798,9 +800,6 @@ mod tests {
         drop(j);
         let (j, warnings) = open(&path);
         assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(
-            j.changes_since(7),
-            Some(vec![cs(7, 8), cs(8, 9), cs(9, 10)])
-        );
+        assert_eq!(since(&j, 7), Some(vec![cs(7, 8), cs(8, 9), cs(9, 10)]));
     }
 }

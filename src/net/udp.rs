@@ -138,7 +138,10 @@ impl Batches {
                     continue;
                 }
                 let out = &mut self.send[replies * SEND_SIZE..(replies + 1) * SEND_SIZE];
-                let Some(n) = answerer.answer(query, Transport::Udp, out) else {
+                // Only IXFR needs the peer (transfer ACL); the conversion
+                // is a few loads, no allocation.
+                let peer = socket_addr(&self.addrs[i]);
+                let Some(n) = answerer.answer_from(query, Transport::Udp, peer, out) else {
                     continue;
                 };
                 self.send_iov[replies].iov_base = out.as_mut_ptr().cast();
@@ -204,5 +207,28 @@ impl Batches {
             }
             sent += n as usize;
         }
+    }
+}
+
+/// The address in a `sockaddr_storage` filled by `recvmmsg`.
+fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the kernel wrote a sockaddr_in for AF_INET, and
+            // sockaddr_storage is large and aligned enough for it.
+            let a =
+                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            Some(SocketAddr::from((ip, u16::from_be(a.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6 and AF_INET6.
+            let a = unsafe {
+                &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
+            Some(SocketAddr::from((ip, u16::from_be(a.sin6_port))))
+        }
+        _ => None,
     }
 }

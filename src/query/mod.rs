@@ -16,7 +16,9 @@ use crate::tsig::{self, Keys, RequestAuth};
 use crate::wire::{
     self, flag, opcode, option, parse_request, rcode, MessageWriter, ParseError, Request,
 };
+use crate::xfr::Transfers;
 use crate::zone::{rtype, SharedZoneTable};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// How a request arrived; decides the size limit of the response.
@@ -49,6 +51,8 @@ impl Default for QueryConfig {
 pub struct Answerer {
     zones: Arc<SharedZoneTable>,
     keys: Arc<Keys>,
+    /// For incremental IXFR over UDP; none: IXFR over UDP gets our SOA.
+    transfers: Option<Arc<Transfers>>,
     config: QueryConfig,
     stats: Arc<QueryStats>,
 }
@@ -64,6 +68,7 @@ impl Answerer {
         Answerer {
             zones,
             keys: Arc::new(Keys::default()),
+            transfers: None,
             config,
             stats,
         }
@@ -75,6 +80,12 @@ impl Answerer {
         self
     }
 
+    /// The transfer responder, for IXFR over UDP.
+    pub fn with_transfers(mut self, transfers: Arc<Transfers>) -> Self {
+        self.transfers = Some(transfers);
+        self
+    }
+
     pub fn stats(&self) -> &QueryStats {
         &self.stats
     }
@@ -82,6 +93,18 @@ impl Answerer {
     /// Answers `msg` into `out` (which should hold 65535 octets); returns
     /// the response length, or `None` when the request is to be dropped.
     pub fn answer(&self, msg: &[u8], transport: Transport, out: &mut [u8]) -> Option<usize> {
+        self.answer_from(msg, transport, None, out)
+    }
+
+    /// [`answer`](Self::answer) for a request from `peer`, which IXFR over
+    /// UDP needs (the transfer ACL).
+    pub fn answer_from(
+        &self,
+        msg: &[u8],
+        transport: Transport,
+        peer: Option<SocketAddr>,
+        out: &mut [u8],
+    ) -> Option<usize> {
         let req = match parse_request(msg) {
             Ok(req) => req,
             Err(ParseError::Drop(reason)) => {
@@ -100,7 +123,17 @@ impl Answerer {
                 return Some(formerr(msg, id, flags, question_end, out));
             }
         };
-        let len = if req.tsig {
+        let ixfr_udp = match (&self.transfers, peer) {
+            (Some(t), Some(peer))
+                if transport == Transport::Udp && req.question.qtype == rtype::IXFR =>
+            {
+                t.answer_ixfr_udp(&req, peer, self.udp_limit(&req), out)
+            }
+            _ => None,
+        };
+        let len = if let Some(len) = ixfr_udp {
+            len
+        } else if req.tsig {
             self.respond_signed(&req, transport, out)?
         } else {
             self.respond(&req, transport, out, 0)
@@ -154,12 +187,9 @@ impl Answerer {
         out: &mut [u8],
         reserve: usize,
     ) -> usize {
-        let limit = match (transport, req.edns) {
-            (Transport::Tcp, _) => wire::MAX_MESSAGE,
-            (Transport::Udp, None) => UDP_PLAIN_MAX,
-            (Transport::Udp, Some(e)) => {
-                (e.udp_size.min(self.config.edns_udp_max) as usize).max(UDP_PLAIN_MAX)
-            }
+        let limit = match transport {
+            Transport::Tcp => wire::MAX_MESSAGE,
+            Transport::Udp => self.udp_limit(req),
         };
         let mut w = MessageWriter::new(
             out,
@@ -200,6 +230,14 @@ impl Answerer {
         };
         let _ = w.opt(self.config.edns_udp_max, ext, edns.dnssec_ok, &options[..n]);
         w.finish()
+    }
+
+    /// The largest UDP response to `req` (RFC 6891 §6.2.5).
+    fn udp_limit(&self, req: &Request<'_>) -> usize {
+        match req.edns {
+            None => UDP_PLAIN_MAX,
+            Some(e) => (e.udp_size.min(self.config.edns_udp_max) as usize).max(UDP_PLAIN_MAX),
+        }
     }
 
     fn dispatch(&self, req: &Request<'_>, transport: Transport, w: &mut MessageWriter<'_>) {
@@ -272,8 +310,9 @@ impl Answerer {
 }
 
 impl Answerer {
-    /// IXFR over UDP (RFC 1995 §2): the answer would not fit, so our SOA
-    /// alone tells the client to retry over TCP (or that it is current).
+    /// IXFR over UDP (RFC 1995 §2) that was not answered incrementally
+    /// (see `Transfers::answer_ixfr_udp`): our SOA alone tells the client
+    /// to retry over TCP (or that it is current).
     /// An SOA is public data: no transfer ACL is needed for it.
     fn ixfr_over_udp(&self, req: &Request<'_>, w: &mut MessageWriter<'_>) {
         let table = self.zones.load();

@@ -6,18 +6,25 @@
 //! channel, so a large zone is streamed, never held as messages in memory,
 //! and a slow client holds back only its own packer.
 //!
-//! IXFR: answered with a single SOA when the client is current (or ahead,
-//! RFC 1982); otherwise with the whole zone in AXFR form, which RFC 1995 §4
-//! allows whenever the differences are not available. (Incremental answers
-//! from the journal come with the journal being wired to reloads.)
+//! IXFR (RFC 1995): a single SOA when the client is current (or ahead,
+//! RFC 1982); the changesets from the client's serial to ours when the
+//! journal has them and they are smaller than the zone; otherwise the whole
+//! zone in AXFR form, which RFC 1995 §4 allows. Over UDP an incremental
+//! answer is sent when it fits ([`Transfers::answer_ixfr_udp`]); otherwise
+//! the query path answers with our SOA and the client retries over TCP.
+
 
 use crate::acl::Acl;
+use crate::journal::{Changeset, Record};
 use crate::name;
+use crate::replication::SharedJournal;
+use crate::serial;
 use crate::tsig::{self, Keys, RequestAuth, SignedRequest};
 use crate::wire::{flag, rcode, MessageWriter, Owner, Request, Section, HEADER_LEN};
 use crate::zone::{rtype, SharedZoneTable, ZoneVersion};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::AsyncWriteExt;
@@ -27,10 +34,38 @@ use tokio::sync::{mpsc, Semaphore};
 /// Everything the transfer path needs, shared by all connections.
 pub struct Transfers {
     zones: Arc<SharedZoneTable>,
-    /// `allow_transfer` of each zone, by the zone's lookup key.
-    acls: HashMap<Box<[u8]>, Acl>,
+    /// Per zone, by the zone's lookup key.
+    xfr: HashMap<Box<[u8]>, XfrZone>,
     keys: Keys,
     slots: Arc<Semaphore>,
+}
+
+/// What the transfer path knows of one zone.
+pub struct XfrZone {
+    /// `allow_transfer`.
+    pub acl: Acl,
+    /// The change history IXFR answers from; none: always the full zone.
+    pub journal: Option<SharedJournal>,
+    pub counters: Arc<XfrCounters>,
+}
+
+/// Transfers of one zone sent since the start, by kind.
+#[derive(Debug, Default)]
+pub struct XfrCounters {
+    pub axfr: AtomicU64,
+    /// IXFR answered with changesets.
+    pub ixfr_incremental: AtomicU64,
+    /// IXFR answered with the whole zone.
+    pub ixfr_full: AtomicU64,
+    /// IXFR answered with our SOA alone (client current).
+    pub ixfr_current: AtomicU64,
+    pub refused: AtomicU64,
+}
+
+impl XfrCounters {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// A transfer request: which kind, and for IXFR the client's serial.
@@ -40,21 +75,27 @@ enum Kind {
     Ixfr(Option<u32>),
 }
 
+/// What a transfer sends.
+enum Payload {
+    Zone,
+    Changes(Vec<Arc<Changeset>>),
+}
+
 impl Transfers {
-    /// `acls` maps each zone apex (wire format) to its transfer ACL.
+    /// `xfr` maps each zone apex (wire format) to its settings.
     pub fn new(
         zones: Arc<SharedZoneTable>,
-        acls: Vec<(Vec<u8>, Acl)>,
+        xfr: Vec<(Vec<u8>, XfrZone)>,
         keys: Keys,
         limit: usize,
     ) -> Transfers {
-        let acls = acls
+        let xfr = xfr
             .into_iter()
-            .filter_map(|(origin, acl)| Some((name::key_of(&origin)?, acl)))
+            .filter_map(|(origin, z)| Some((name::key_of(&origin)?, z)))
             .collect();
         Transfers {
             zones,
-            acls,
+            xfr,
             keys,
             slots: Arc::new(Semaphore::new(limit.max(1))),
         }
@@ -111,34 +152,114 @@ impl Transfers {
             tracing::info!(%peer, zone = %zone_name, "transfer refused: zone not loaded");
             return send_signed(stream, refuse(rcode::SERVFAIL), &mut signer).await;
         };
-        let allowed = name::key_of(version.origin())
-            .and_then(|k| self.acls.get(&k))
-            .is_some_and(|acl| acl.allows(peer.ip(), key.as_deref()));
-        if !allowed {
+        let Some(xfr) = name::key_of(version.origin()).and_then(|k| self.xfr.get(&k)) else {
+            return send_signed(stream, refuse(rcode::REFUSED), &mut signer).await;
+        };
+        if !xfr.acl.allows(peer.ip(), key.as_deref()) {
+            XfrCounters::bump(&xfr.counters.refused);
             tracing::warn!(%peer, zone = %zone_name, key = key_shown, "transfer refused by allow_transfer");
             return send_signed(stream, refuse(rcode::REFUSED), &mut signer).await;
         }
-        if let Kind::Ixfr(Some(serial)) = kind {
-            if !serial_lt(serial, version.serial()) {
-                tracing::info!(%peer, zone = %zone_name, serial, "IXFR: client is current");
+        let mut payload = Payload::Zone;
+        if let Kind::Ixfr(Some(client)) = kind {
+            if !serial::lt(client, version.serial()) {
+                XfrCounters::bump(&xfr.counters.ixfr_current);
+                tracing::info!(%peer, zone = %zone_name, serial = client, "IXFR: client is current");
                 return send_signed(stream, single_soa(req, &version), &mut signer).await;
+            }
+            if let Some(changes) = incremental(xfr, &version, client) {
+                payload = Payload::Changes(changes);
             }
         }
         let Ok(_permit) = self.slots.clone().try_acquire_owned() else {
             tracing::warn!(%peer, zone = %zone_name, "transfer refused: transfer_limit reached");
             return send_signed(stream, refuse(rcode::SERVFAIL), &mut signer).await;
         };
-        self.stream_zone(req, peer, stream, version, kind, signer)
-            .await
+        let counter = match (&payload, kind) {
+            (Payload::Changes(_), _) => &xfr.counters.ixfr_incremental,
+            (Payload::Zone, Kind::Axfr) => &xfr.counters.axfr,
+            (Payload::Zone, Kind::Ixfr(_)) => &xfr.counters.ixfr_full,
+        };
+        let result = self
+            .stream(req, peer, stream, version, kind, payload, signer)
+            .await;
+        if result.is_ok() {
+            XfrCounters::bump(counter);
+        }
+        result
     }
 
-    async fn stream_zone(
+    /// Transfer counters of the zone with this apex (wire format).
+    pub fn counters(&self, origin: &[u8]) -> Option<Arc<XfrCounters>> {
+        let key = name::key_of(origin)?;
+        self.xfr.get(&key).map(|z| z.counters.clone())
+    }
+
+    /// IXFR over UDP (RFC 1995 §2): the changesets in one datagram of at
+    /// most `limit` octets when the client may transfer the zone, the
+    /// journal has them and they fit; `None` otherwise, and the query
+    /// path then answers with our SOA (the client retries over TCP). A
+    /// request whose TSIG fails also gets `None`: the query path answers
+    /// it with the TSIG error.
+    pub fn answer_ixfr_udp(
+        &self,
+        req: &Request<'_>,
+        peer: SocketAddr,
+        limit: usize,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        let client = client_serial(req)?;
+        let mut signer = match tsig::check_request(&self.keys, req.message) {
+            RequestAuth::Unsigned => None,
+            RequestAuth::Signed(s) => Some(s),
+            RequestAuth::Rejected(_) => return None,
+        };
+        let key = signer.as_ref().map(|s| s.key_name().to_owned());
+        let version = self.zones.load().get(req.question.name)?.snapshot()?;
+        let xfr = self.xfr.get(&name::key_of(version.origin())?)?;
+        if !xfr.acl.allows(peer.ip(), key.as_deref()) || !serial::lt(client, version.serial()) {
+            return None;
+        }
+        let changes = incremental(xfr, &version, client)?;
+        let reserve = signer.as_ref().map_or(0, |s| s.tsig_len());
+        let mut buf = vec![0u8; limit.saturating_sub(reserve)];
+        let mut w = new_message(&mut buf, req);
+        w.set_flags(w.flags() | flag::AA);
+        w.start_section(Section::Answer);
+        let soa = version.soa()?;
+        let soa_rdata = soa.rdatas().next()?;
+        let mut put = |owner: &[u8], t: u16, ttl: u32, rdata: &[u8]| {
+            w.rrset(Owner::Name(owner), t, ttl, std::iter::once(rdata))
+                .is_ok()
+        };
+        let mut fits = put(version.origin(), rtype::SOA, soa.ttl(), soa_rdata);
+        for r in changes_records(&changes) {
+            fits = fits && put(&r.owner, r.rtype, r.ttl, &r.rdata);
+        }
+        fits = fits && put(version.origin(), rtype::SOA, soa.ttl(), soa_rdata);
+        if !fits {
+            return None;
+        }
+        let n = w.finish();
+        buf.truncate(n);
+        if let Some(s) = signer.as_mut() {
+            s.sign_response(&mut buf).ok()?;
+        }
+        out.get_mut(..buf.len())?.copy_from_slice(&buf);
+        XfrCounters::bump(&xfr.counters.ixfr_incremental);
+        tracing::info!(%peer, zone = %name::display(version.origin()), from = client, to = version.serial(), "IXFR sent over UDP");
+        Some(buf.len())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn stream(
         &self,
         req: &Request<'_>,
         peer: SocketAddr,
         stream: &mut TcpStream,
         version: Arc<ZoneVersion>,
         kind: Kind,
+        payload: Payload,
         mut signer: Option<SignedRequest>,
     ) -> std::io::Result<()> {
         let started = Instant::now();
@@ -153,10 +274,15 @@ impl Transfers {
         let serial = version.serial();
         // Room for the TSIG record each message gets (RFC 8945 §5.3.1).
         let reserve = signer.as_ref().map_or(0, |s| s.tsig_len());
+        let incremental = matches!(payload, Payload::Changes(_));
         let packer = tokio::task::spawn_blocking(move || {
-            pack_zone(&version, id, flags, &question, reserve, |msg| {
-                tx.blocking_send(msg).is_ok()
-            })
+            let emit = |msg| tx.blocking_send(msg).is_ok();
+            match payload {
+                Payload::Zone => pack_zone(&version, id, flags, &question, reserve, emit),
+                Payload::Changes(changes) => {
+                    pack_changes(&version, &changes, id, flags, &question, reserve, emit)
+                }
+            }
         });
         let mut messages = 0usize;
         let mut result = Ok(());
@@ -169,10 +295,10 @@ impl Transfers {
         }
         drop(rx);
         let records = packer.await.unwrap_or(0);
-        let what = if kind == Kind::Axfr {
-            "AXFR"
-        } else {
-            "IXFR (full zone)"
+        let what = match (kind, incremental) {
+            (Kind::Axfr, _) => "AXFR",
+            (Kind::Ixfr(_), true) => "IXFR (incremental)",
+            (Kind::Ixfr(_), false) => "IXFR (full zone)",
         };
         match &result {
             Ok(()) => tracing::info!(
@@ -192,9 +318,34 @@ impl Transfers {
     }
 }
 
-/// RFC 1982 serial arithmetic: whether `a` is before `b`.
-pub fn serial_lt(a: u32, b: u32) -> bool {
-    a != b && b.wrapping_sub(a) < 0x8000_0000
+/// The changesets leading from `client` to exactly the version served,
+/// when the journal has them and they are smaller than the zone (RFC 1995
+/// §4 lets a server send the whole zone instead, and then it is cheaper).
+/// The journal may already hold a change that is not published yet (it is
+/// written first); the chain is cut at the served serial.
+fn incremental(xfr: &XfrZone, version: &ZoneVersion, client: u32) -> Option<Vec<Arc<Changeset>>> {
+    let mut changes = xfr.journal.as_ref()?.lock().ok()?.changes_since(client)?;
+    let end = changes
+        .iter()
+        .position(|c| c.to_serial == version.serial())?;
+    changes.truncate(end + 1);
+    let records: usize = changes
+        .iter()
+        .map(|c| c.removed.len() + c.added.len() + 2)
+        .sum();
+    (records < version.record_count()).then_some(changes)
+}
+
+/// The records of an incremental answer between the two copies of the new
+/// SOA (RFC 1995 §4): for each changeset the old SOA, the records
+/// removed, the new SOA, the records added.
+fn changes_records(changes: &[Arc<Changeset>]) -> impl Iterator<Item = &Record> {
+    changes.iter().flat_map(|c| {
+        std::iter::once(&c.old_soa)
+            .chain(c.removed.iter())
+            .chain(std::iter::once(&c.new_soa))
+            .chain(c.added.iter())
+    })
 }
 
 /// The serial in the SOA of an IXFR request's authority section
@@ -346,6 +497,44 @@ pub fn pack_zone(
                 break 'nodes;
             }
         }
+    }
+    ok = ok && packer.record(origin, rtype::SOA, soa.ttl(), soa_rdata, &mut emit);
+    if ok {
+        packer.flush(&mut emit);
+    }
+    packer.records
+}
+
+/// Packs an incremental IXFR answer (RFC 1995 §4) like [`pack_zone`]:
+/// our SOA, the changesets, our SOA again. Returns the records sent.
+pub fn pack_changes(
+    version: &ZoneVersion,
+    changes: &[Arc<Changeset>],
+    id: u16,
+    flags: u16,
+    question: &[u8],
+    reserve: usize,
+    mut emit: impl FnMut(Vec<u8>) -> bool,
+) -> usize {
+    let mut buf = vec![0u8; crate::wire::MAX_MESSAGE];
+    let mut packer = Packer {
+        w: MessageWriter::new(&mut buf, crate::wire::MAX_MESSAGE - reserve.min(1024)),
+        id,
+        flags,
+        question: Some(question),
+        started: false,
+        records: 0,
+    };
+    let Some(soa) = version.soa() else {
+        return 0;
+    };
+    let Some(soa_rdata) = soa.rdatas().next() else {
+        return 0;
+    };
+    let origin = version.origin();
+    let mut ok = packer.record(origin, rtype::SOA, soa.ttl(), soa_rdata, &mut emit);
+    for r in changes_records(changes) {
+        ok = ok && packer.record(&r.owner, r.rtype, r.ttl, &r.rdata, &mut emit);
     }
     ok = ok && packer.record(origin, rtype::SOA, soa.ttl(), soa_rdata, &mut emit);
     if ok {

@@ -14,6 +14,7 @@
 //! second lookup). See [`node`] for the layout.
 
 mod build;
+mod digest;
 pub mod index;
 pub mod node;
 mod table;
@@ -114,6 +115,42 @@ impl ZoneVersion {
     pub fn soa(&self) -> Option<Rrset<'_>> {
         self.apex.rrset(rtype::SOA)
     }
+    /// This version with the SOA serial set to `serial` (a serial policy
+    /// moving it): shares every node but the apex.
+    pub fn with_serial(&self, serial: u32) -> ZoneVersion {
+        let mut blocks: Vec<(u16, u32, Vec<u8>, Option<(u32, Vec<u8>)>)> = Vec::new();
+        for set in self.apex.rrsets() {
+            let mut data = Vec::with_capacity(set.data().len());
+            for rdata in set.rdatas() {
+                if set.rtype() == rtype::SOA {
+                    node::push_rdata(&mut data, &set_soa_serial(rdata, serial));
+                } else {
+                    node::push_rdata(&mut data, rdata);
+                }
+            }
+            let sigs = set.sigs().map(|s| (s.ttl, s.data.to_vec()));
+            blocks.push((set.rtype(), set.ttl(), data, sigs));
+        }
+        let rrsets: Vec<node::RrsetData<'_>> = blocks
+            .iter()
+            .map(|(t, ttl, data, sigs)| node::RrsetData {
+                rtype: *t,
+                ttl: *ttl,
+                data,
+                sigs: sigs.as_ref().map(|(ttl, d)| (*ttl, &d[..])),
+            })
+            .collect();
+        let apex = Node::pack(self.apex.key(), self.apex.flags(), &rrsets);
+        ZoneVersion {
+            origin: self.origin.clone(),
+            origin_labels: self.origin_labels,
+            serial,
+            nodes: self.nodes.insert(apex.clone()),
+            apex,
+            record_count: self.record_count,
+        }
+    }
+
     /// TTL for negative answers: min(SOA TTL, SOA MINIMUM), RFC 2308 §5.
     pub fn negative_ttl(&self) -> u32 {
         self.soa()
@@ -124,6 +161,18 @@ impl ZoneVersion {
             })
             .unwrap_or(0)
     }
+}
+
+/// SOA RDATA with its serial replaced (unchanged if it is malformed).
+pub fn set_soa_serial(rdata: &[u8], serial: u32) -> Vec<u8> {
+    let mut out = rdata.to_vec();
+    let at = name::wire_len(rdata)
+        .and_then(|m| Some(m + name::wire_len(rdata.get(m..)?)?))
+        .unwrap_or(usize::MAX);
+    if let Some(field) = out.get_mut(at..at.saturating_add(4)) {
+        field.copy_from_slice(&serial.to_be_bytes());
+    }
+    out
 }
 
 /// The `index`-th 32-bit field after the two names of SOA RDATA

@@ -269,6 +269,9 @@ impl Default for StartOptions {
 /// server's stderr goes to `server.log` in the same directory.
 pub struct Server {
     child: Child,
+    /// How it was started, for [`Server::restart`].
+    opts: StartOptions,
+    ready_name: String,
     addr: SocketAddr,
     config_addr: SocketAddr,
     log_path: PathBuf,
@@ -315,32 +318,22 @@ impl Server {
             let config_path = dir.write("zonesync.toml", with_listen(config_body, config_addr));
             let log_path = dir.join("server.log");
             let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
-            let mut cmd = zonesync();
-            cmd.arg("serve").arg("--config").arg(&config_path);
-            if opts.listen_via_flag {
-                cmd.arg("--listen").arg(addr.to_string());
-            }
-            cmd.args(&opts.extra_args);
-            let child = cmd
-                .current_dir(dir.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .map_err(|e| format!("cannot start {BIN}: {e}"))?;
+            let child = spawn_serve(&config_path, dir.path(), addr, opts, log)?;
+            let ready_name = opts
+                .ready_name
+                .clone()
+                .or_else(|| first_zone_name(config_body))
+                .unwrap_or_else(|| ".".into());
             let mut server = Server {
                 child,
+                opts: opts.clone(),
+                ready_name: ready_name.clone(),
                 addr,
                 config_addr,
                 log_path,
                 config_path,
                 dir,
             };
-            let ready_name = opts
-                .ready_name
-                .clone()
-                .or_else(|| first_zone_name(config_body))
-                .unwrap_or_else(|| ".".into());
             match server.wait_ready(&ready_name, opts.ready_timeout) {
                 Ok(()) => return Ok(server),
                 Err(e) => {
@@ -353,6 +346,51 @@ impl Server {
             }
         }
         Err(last)
+    }
+
+    /// Stops the server (SIGKILL with `kill9`, else SIGTERM and a wait) and
+    /// starts it again on the same address, configuration and directory;
+    /// the log is appended to. Panics if it does not come back.
+    pub fn restart(&mut self, kill9: bool) {
+        if !self.is_running() {
+            // Already stopped by the caller.
+        } else if kill9 {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        } else {
+            self.signal("TERM");
+            assert!(
+                self.wait_exit(Duration::from_secs(10)).is_some(),
+                "zonesync did not stop on SIGTERM\n{}",
+                self.log()
+            );
+        }
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log_path)
+            .expect("server log");
+        let mut last = String::new();
+        // The port is ours, but the kernel may take a moment to free it.
+        for _ in 0..20 {
+            self.child = spawn_serve(
+                &self.config_path,
+                self.dir.path(),
+                self.addr,
+                &self.opts,
+                log.try_clone().expect("log handle"),
+            )
+            .expect("restart");
+            let name = self.ready_name.clone();
+            match self.wait_ready(&name, self.opts.ready_timeout) {
+                Ok(()) => return,
+                Err(e) => last = e,
+            }
+            if !self.log().contains("in use") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("zonesync did not come back: {last}\n{}", self.log());
     }
 
     /// Waits until both UDP and TCP answer an SOA query for `name`.
@@ -462,6 +500,28 @@ impl Drop for Server {
             eprintln!("--- zonesync log ({}) ---\n{}", self.addr, self.log());
         }
     }
+}
+
+/// Starts `zonesync serve` for [`Server`].
+fn spawn_serve(
+    config_path: &Path,
+    dir: &Path,
+    addr: SocketAddr,
+    opts: &StartOptions,
+    log: std::fs::File,
+) -> Result<Child, String> {
+    let mut cmd = zonesync();
+    cmd.arg("serve").arg("--config").arg(config_path);
+    if opts.listen_via_flag {
+        cmd.arg("--listen").arg(addr.to_string());
+    }
+    cmd.args(&opts.extra_args);
+    cmd.current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("cannot start {BIN}: {e}"))
 }
 
 /// The configuration text with `listen` set in `[server]`: the line is

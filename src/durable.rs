@@ -1,0 +1,52 @@
+//! Writing files so that a crash leaves either the old or the new
+//! contents, never a mix: a temporary file beside the target, fsync,
+//! rename over the target, fsync of the directory.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// `<path>.tmp`: where [`write_atomic`] prepares the new contents.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+/// Makes a rename or creation in `path`'s directory durable: the new
+/// directory entry is only on disk once the directory itself is synced.
+pub fn sync_dir(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
+/// Replaces `path` with `contents` atomically and durably.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let temp = temp_path(path);
+    let mut file = File::create(&temp)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&temp, path)?;
+    sync_dir(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_contents_and_leaves_no_temp_file() {
+        let dir = std::env::temp_dir().join(format!("zonesync-durable-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert!(!temp_path(&path).exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

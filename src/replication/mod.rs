@@ -1,0 +1,406 @@
+//! Per-zone events: what happens to a configured zone over its life.
+//!
+//! For a primary zone that is the **load** event: read the zone file,
+//! decide the serial to publish ([`load::decide`], the serial policy),
+//! compute the changeset against the version being served, record it
+//! durably (the state file, then the journal), publish the new version,
+//! and queue NOTIFY. Loads of one zone run one at a time (SIGHUP and the
+//! control interface may ask at once); queries and transfers keep using
+//! the versions they hold meanwhile.
+//!
+//! # Order of the durable steps, and what a crash at each point leaves
+//!
+//! 1. The state file (served serial, file serial, content digest) is
+//!    replaced atomically. A crash after it: the restart finds the file
+//!    matching the state, serves it at the recorded serial; the journal
+//!    does not reach that serial, so IXFR from older serials falls back to
+//!    AXFR, and the next change starts a new history.
+//! 2. The changeset is appended to the journal and fsynced. A crash after
+//!    it: the restart serves the same version, and the journal leads to it.
+//! 3. The version is published (memory only) and NOTIFY is queued.
+//!
+//! A torn journal frame is dropped at restart ([`Journal::open`]); the
+//! zone file itself is never written by the server.
+
+pub mod load;
+pub mod state;
+
+use crate::config::{ServerConfig, ZoneConfig};
+use crate::journal::{self, Journal, JournalLimits};
+use crate::loader::{self, LoadOptions};
+use crate::notify::Notifier;
+use crate::zone::{Zone, ZoneVersion};
+use load::{Decision, FileContent};
+use state::PublishedState;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+/// A zone's journal, shared with the transfer responder.
+pub type SharedJournal = Arc<Mutex<Journal>>;
+
+/// The result of a load event, for the log and the control interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadOutcome {
+    pub kind: LoadKind,
+    pub old_serial: Option<u32>,
+    pub serial: Option<u32>,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadKind {
+    Loaded,
+    Unchanged,
+    Refused,
+    Failed,
+}
+
+impl LoadKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadKind::Loaded => "loaded",
+            LoadKind::Unchanged => "unchanged",
+            LoadKind::Refused => "refused",
+            LoadKind::Failed => "failed",
+        }
+    }
+}
+
+/// What the zone's last load left, for status reports.
+#[derive(Debug, Clone, Default)]
+pub struct LoadStatus {
+    pub loaded_at: Option<SystemTime>,
+    pub last_error: Option<String>,
+}
+
+/// One configured zone and its events.
+pub struct ManagedZone {
+    zone: Arc<Zone>,
+    config: ZoneConfig,
+    state_path: PathBuf,
+    journal: Option<SharedJournal>,
+    notifier: Option<Notifier>,
+    /// Held for the whole of a load: one at a time per zone.
+    loading: Mutex<LoadMemory>,
+    status: Mutex<LoadStatus>,
+}
+
+/// What a load needs from the previous one.
+#[derive(Default)]
+struct LoadMemory {
+    published: Option<PublishedState>,
+    /// Files of the version being served, to tell whether a reload is due.
+    files: Vec<(PathBuf, Option<SystemTime>)>,
+}
+
+impl ManagedZone {
+    /// Sets a zone up: opens (or creates) its journal and reads its state
+    /// under `server.data_dir`. A journal or state that cannot be used is
+    /// logged and replaced by none: the zone is still served, secondaries
+    /// get AXFR instead of IXFR.
+    pub fn new(
+        zone: Arc<Zone>,
+        config: ZoneConfig,
+        server: &ServerConfig,
+        notifier: Option<Notifier>,
+    ) -> ManagedZone {
+        let stem = file_stem(&config.name);
+        let journal_path = server
+            .data_dir
+            .join("journal")
+            .join(format!("{stem}.journal"));
+        let state_path = server.data_dir.join("state").join(format!("{stem}.toml"));
+        let limits = JournalLimits {
+            max_bytes: server.journal_max_bytes,
+            max_changesets: server.journal_max_changesets,
+        };
+        let journal = open_journal(&config.name, &journal_path, limits);
+        let published =
+            match std::fs::create_dir_all(state_path.parent().unwrap_or(&server.data_dir))
+                .map_err(|e| e.to_string())
+                .and_then(|()| PublishedState::read(&state_path))
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(zone = %config.name, "state unreadable, starting afresh: {e}");
+                    None
+                }
+            };
+        ManagedZone {
+            zone,
+            config,
+            state_path,
+            journal,
+            notifier,
+            loading: Mutex::new(LoadMemory {
+                published,
+                files: Vec::new(),
+            }),
+            status: Mutex::new(LoadStatus::default()),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn zone(&self) -> &Arc<Zone> {
+        &self.zone
+    }
+
+    pub fn config(&self) -> &ZoneConfig {
+        &self.config
+    }
+
+    pub fn journal(&self) -> Option<&SharedJournal> {
+        self.journal.as_ref()
+    }
+
+    pub fn notifier(&self) -> Option<&Notifier> {
+        self.notifier.as_ref()
+    }
+
+    pub fn status(&self) -> LoadStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Whether the zone's files changed since the version served was
+    /// loaded (or nothing is served).
+    pub fn needs_reload(&self) -> bool {
+        self.zone.snapshot().is_none()
+            || self
+                .loading
+                .lock()
+                .map(|m| loader::files_changed(&m.files))
+                .unwrap_or(true)
+    }
+
+    /// The load event (blocking: reads files, fsyncs). `force` publishes a
+    /// file whose serial went backwards.
+    pub fn load(&self, force: bool) -> LoadOutcome {
+        let started = Instant::now();
+        let Ok(mut memory) = self.loading.lock() else {
+            return self.failed(None, "an earlier load panicked".into());
+        };
+        let old = self.zone.snapshot();
+        let old_serial = old.as_ref().map(|v| v.serial());
+        let opts = LoadOptions {
+            include_anywhere: self.config.include_anywhere,
+        };
+        let loaded = match loader::load_zone_file(&self.config.file, self.zone.origin(), &opts) {
+            Ok(l) => l,
+            Err(e) => {
+                for line in &e.errors {
+                    tracing::error!(zone = self.name(), "{line}");
+                }
+                return self.failed(
+                    old_serial,
+                    format!("{} error(s) in the zone file", e.errors.len()),
+                );
+            }
+        };
+        for w in &loaded.warnings {
+            tracing::warn!(zone = self.name(), "{w}");
+        }
+        let file = FileContent {
+            serial: loaded.version.serial(),
+            digest: loaded.version.content_digest(),
+        };
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let decision = load::decide(
+            memory.published.as_ref(),
+            old.is_some(),
+            file,
+            self.config.serial_policy,
+            force,
+            now,
+        );
+        let (serial, note) = match decision {
+            Decision::Unchanged => {
+                memory.files = loaded.files;
+                if let Some(p) = memory.published.as_mut() {
+                    if p.file_serial != file.serial {
+                        p.file_serial = file.serial;
+                        self.write_state(p);
+                    }
+                }
+                tracing::info!(zone = self.name(), serial = ?old_serial, "zone unchanged");
+                return self.outcome(LoadKind::Unchanged, old_serial, old_serial, None);
+            }
+            Decision::Refuse(why) => {
+                tracing::error!(zone = self.name(), serial = ?old_serial, "{why}");
+                return self.outcome(LoadKind::Refused, old_serial, old_serial, Some(why));
+            }
+            Decision::Publish { serial, note } => (serial, note),
+        };
+        if let Some(note) = &note {
+            tracing::warn!(zone = self.name(), "{note}");
+        }
+        let version = if serial == file.serial {
+            loaded.version
+        } else {
+            loaded.version.with_serial(serial)
+        };
+        let version = Arc::new(version);
+        // Only asked when nothing is served (first load after a start).
+        let continues_history = memory.published.is_some_and(|p| p.digest == file.digest);
+        let published = PublishedState {
+            served_serial: serial,
+            file_serial: file.serial,
+            digest: file.digest,
+        };
+        self.write_state(&published);
+        self.record_change(old.as_deref(), &version, continues_history);
+        let records = version.record_count();
+        self.zone.publish(version);
+        memory.published = Some(published);
+        memory.files = loaded.files;
+        if let Some(n) = &self.notifier {
+            n.changed();
+        }
+        tracing::info!(
+            zone = self.name(),
+            serial,
+            old_serial = ?old_serial,
+            records,
+            ms = started.elapsed().as_millis() as u64,
+            "zone loaded"
+        );
+        self.outcome(LoadKind::Loaded, old_serial, Some(serial), note)
+    }
+
+    /// Journals the change from `old` to `new`. Without an old version in
+    /// memory (first load) the change cannot be computed: the journal is
+    /// kept only when it continues to exactly this content, otherwise a new
+    /// history starts.
+    fn record_change(&self, old: Option<&ZoneVersion>, new: &ZoneVersion, continues: bool) {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        let Ok(mut journal) = journal.lock() else {
+            return;
+        };
+        let result = match old {
+            Some(old) if old.serial() != new.serial() => {
+                let started = Instant::now();
+                let change = journal::diff(old, new);
+                let (removed, added) = (change.removed.len(), change.added.len());
+                journal.append(&change).map(|()| {
+                    tracing::info!(
+                        zone = self.name(),
+                        from = change.from_serial,
+                        to = change.to_serial,
+                        removed,
+                        added,
+                        ms = started.elapsed().as_millis() as u64,
+                        "changeset journaled"
+                    )
+                })
+            }
+            Some(_) => Ok(()),
+            None if continues && journal.last_serial() == Some(new.serial()) => Ok(()),
+            None => {
+                if !journal.is_empty() {
+                    tracing::info!(
+                        zone = self.name(),
+                        "zone file changed while stopped: journal history restarts (older serials get AXFR)"
+                    );
+                }
+                journal.clear()
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(
+                zone = self.name(),
+                "{e}; secondaries will get AXFR instead of IXFR"
+            );
+        }
+    }
+
+    fn write_state(&self, state: &PublishedState) {
+        if let Err(e) = state.write(&self.state_path) {
+            tracing::error!(zone = self.name(), "cannot record the zone's state: {e}");
+        }
+    }
+
+    fn failed(&self, old_serial: Option<u32>, why: String) -> LoadOutcome {
+        let keeps = match old_serial {
+            Some(s) => format!("still serving serial {s}"),
+            None => "zone not served (SERVFAIL) until it loads".into(),
+        };
+        tracing::error!(zone = self.name(), "zone load failed; {keeps}");
+        self.outcome(
+            LoadKind::Failed,
+            old_serial,
+            old_serial,
+            Some(format!("{why}; {keeps}")),
+        )
+    }
+
+    fn outcome(
+        &self,
+        kind: LoadKind,
+        old_serial: Option<u32>,
+        serial: Option<u32>,
+        message: Option<String>,
+    ) -> LoadOutcome {
+        if let Ok(mut status) = self.status.lock() {
+            match kind {
+                LoadKind::Loaded => {
+                    status.loaded_at = Some(SystemTime::now());
+                    status.last_error = None;
+                }
+                LoadKind::Unchanged => status.last_error = None,
+                LoadKind::Refused | LoadKind::Failed => status.last_error = message.clone(),
+            }
+        }
+        LoadOutcome {
+            kind,
+            old_serial,
+            serial,
+            message,
+        }
+    }
+}
+
+/// A file name for a zone: its name without the final dot ("root" for the
+/// root). Zone names in the config are letters, digits, '-', '_' and dots,
+/// so this is safe as a file name.
+fn file_stem(name: &str) -> String {
+    match name.trim_end_matches('.').to_ascii_lowercase() {
+        s if s.is_empty() => "root".into(),
+        s => s,
+    }
+}
+
+fn open_journal(
+    zone: &str,
+    path: &std::path::Path,
+    limits: JournalLimits,
+) -> Option<SharedJournal> {
+    if let Some(dir) = path.parent() {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            tracing::error!(
+                zone,
+                "cannot create {}: {e}; no journal, IXFR falls back to AXFR",
+                dir.display()
+            );
+            return None;
+        }
+    }
+    match Journal::open(path, limits) {
+        Ok((journal, warnings)) => {
+            for w in warnings {
+                tracing::warn!(zone, "{w}");
+            }
+            Some(Arc::new(Mutex::new(journal)))
+        }
+        Err(e) => {
+            tracing::error!(zone, "{e}; no journal, IXFR falls back to AXFR");
+            None
+        }
+    }
+}
