@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod config;
+pub mod control;
 pub mod durable;
 pub mod journal;
 pub mod loader;

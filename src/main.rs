@@ -51,6 +51,8 @@ enum Command {
         #[arg(long)]
         include_anywhere: bool,
     },
+    /// Talk to a running server's control interface (server.control).
+    Ctl(CtlArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
             origin,
             include_anywhere,
         } => return check_zone(&file, &origin, include_anywhere),
+        Command::Ctl(args) => return ctl(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -125,4 +128,88 @@ fn check_zone(file: &std::path::Path, origin: &str, include_anywhere: bool) -> E
             ExitCode::FAILURE
         }
     }
+}
+
+#[derive(clap::Args)]
+struct CtlArgs {
+    /// Configuration file whose server.control to use.
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    /// The control address, e.g. 127.0.0.1:5380 (overrides --config).
+    #[arg(long, global = true, value_name = "ADDR")]
+    control: Option<SocketAddr>,
+    /// Print the server's JSON answer as is.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Seconds a request may take (a reload of big zones can be slow).
+    #[arg(long, global = true, default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+    #[command(subcommand)]
+    call: CtlCall,
+}
+
+#[derive(Subcommand)]
+enum CtlCall {
+    /// The server's zones: serial, records, journal, last error.
+    Status,
+    /// Reload one zone's files, or every zone's; exits 1 if any failed or
+    /// was refused.
+    Reload {
+        zone: Option<String>,
+        /// Reload even if the files look unchanged.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Send NOTIFY for a zone to its targets now.
+    Notify { zone: String },
+}
+
+fn ctl(args: &CtlArgs) -> ExitCode {
+    match ctl_run(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("zonesync: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Makes the call and prints the answer; false when a zone failed.
+fn ctl_run(args: &CtlArgs) -> anyhow::Result<bool> {
+    use zonesync::control::{client::Call, report, Client};
+    let addr = control_addr(args)?;
+    let client = Client::new(addr).with_timeout(std::time::Duration::from_secs(args.timeout));
+    let call = match &args.call {
+        CtlCall::Status => Call::Status,
+        CtlCall::Reload { zone, force } => Call::Reload {
+            zone: zone.as_deref(),
+            force: *force,
+        },
+        CtlCall::Notify { zone } => Call::Notify { zone },
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let out = report::ctl(&client, call, args.json, now)?;
+    print!("{}", out.text);
+    Ok(out.ok)
+}
+
+/// --control, or else the configuration's server.control.
+fn control_addr(args: &CtlArgs) -> anyhow::Result<SocketAddr> {
+    if let Some(addr) = args.control {
+        return Ok(addr);
+    }
+    let Some(path) = &args.config else {
+        anyhow::bail!("give --control ADDR or --config FILE");
+    };
+    let config = Config::load(path).context("configuration")?;
+    config.server.control.with_context(|| {
+        format!(
+            "{}: server.control is not set (the control interface is off); give --control ADDR",
+            path.display()
+        )
+    })
 }

@@ -1,0 +1,369 @@
+//! The control interface's HTTP/1.1 server (hyper): routing, query
+//! parsing, JSON answers, and the bounds that keep a stuck or hostile
+//! local client from holding the server (connection cap, header timeout,
+//! a whole-exchange timeout, one request per connection).
+
+use super::{ControlError, ControlHandler, ErrorBody};
+use crate::net::Shutdown;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::Serialize;
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// How often the accept loop looks at the shutdown flag.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
+/// Request line plus headers; our requests need a few hundred octets.
+const MAX_HEADER_SIZE: usize = 8192;
+
+/// Limits of the control server.
+#[derive(Debug, Clone)]
+pub struct ControlSettings {
+    /// Connections served at once; further ones wait in the listen backlog
+    /// until a slot frees (a control client would rather wait than fail).
+    pub max_connections: usize,
+    /// Time a client has to send its request line and headers.
+    pub header_timeout: Duration,
+    /// Time one connection may last in all, request to last octet of the
+    /// answer: long enough for a reload of big zones, short enough that a
+    /// client that never reads its answer gives its slot back.
+    pub connection_timeout: Duration,
+}
+
+impl Default for ControlSettings {
+    fn default() -> Self {
+        ControlSettings {
+            max_connections: 16,
+            header_timeout: Duration::from_secs(5),
+            connection_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// A bound control listener, not yet serving.
+///
+/// Binding is separate from serving so that a bind failure is reported at
+/// start-up, before the serving task is spawned.
+#[derive(Debug)]
+pub struct ControlServer {
+    listener: TcpListener,
+    settings: ControlSettings,
+}
+
+impl ControlServer {
+    /// Binds `addr`. Must be called within a tokio runtime.
+    pub fn bind(addr: SocketAddr) -> io::Result<ControlServer> {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        // A restart must not fail on the previous run's TIME_WAIT sockets.
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(64)?;
+        Ok(ControlServer {
+            listener,
+            settings: ControlSettings::default(),
+        })
+    }
+
+    pub fn with_settings(mut self, settings: ControlSettings) -> ControlServer {
+        self.settings = settings;
+        self
+    }
+
+    /// The bound address (the real port when bound to port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` is triggered; connections still open then
+    /// are dropped (a reload already running finishes on its thread).
+    pub async fn run(self, handler: Arc<dyn ControlHandler>, shutdown: Shutdown) {
+        let settings = self.settings;
+        let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+        let mut connections = JoinSet::new();
+        loop {
+            // Reap finished connections so the set stays as small as the cap.
+            while connections.try_join_next().is_some() {}
+            let Some(Ok(permit)) = until_shutdown(slots.clone().acquire_owned(), &shutdown).await
+            else {
+                return;
+            };
+            let Some(accepted) = until_shutdown(self.listener.accept(), &shutdown).await else {
+                return;
+            };
+            let (stream, peer) = match accepted {
+                Ok(got) => got,
+                Err(e) => {
+                    // E.g. EMFILE: back off instead of spinning.
+                    tracing::warn!(error = %e, "control accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let handler = handler.clone();
+            let settings = settings.clone();
+            connections.spawn(async move {
+                serve_connection(stream, peer, handler, &settings).await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// Binds `addr` and serves until `shutdown` (for callers that do not need
+/// the bind error before spawning).
+pub async fn serve(
+    addr: SocketAddr,
+    handler: Arc<dyn ControlHandler>,
+    shutdown: Shutdown,
+) -> io::Result<()> {
+    ControlServer::bind(addr)?.run(handler, shutdown).await;
+    Ok(())
+}
+
+/// Runs `fut` until it completes (`Some`) or `shutdown` is triggered.
+async fn until_shutdown<F: Future>(fut: F, shutdown: &Shutdown) -> Option<F::Output> {
+    tokio::pin!(fut);
+    let mut tick = tokio::time::interval(SHUTDOWN_POLL);
+    loop {
+        tokio::select! {
+            out = &mut fut => return Some(out),
+            _ = tick.tick() => if shutdown.is_triggered() { return None; },
+        }
+    }
+}
+
+/// One connection, one request: keep-alive is off, so a client cannot
+/// hold a slot between requests.
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    handler: Arc<dyn ControlHandler>,
+    settings: &ControlSettings,
+) {
+    let service = hyper::service::service_fn(move |req| {
+        let handler = handler.clone();
+        async move { Ok::<_, Infallible>(handle(req, peer, handler).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_timeout)
+        .keep_alive(false)
+        .max_header_size(MAX_HEADER_SIZE);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    match tokio::time::timeout(settings.connection_timeout, conn).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "control connection ended"),
+        Err(_) => tracing::info!(%peer, "control connection cut: took too long"),
+    }
+}
+
+/// Routes one request and logs it.
+async fn handle(
+    req: Request<hyper::body::Incoming>,
+    peer: SocketAddr,
+    handler: Arc<dyn ControlHandler>,
+) -> Response<Full<Bytes>> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    // The body is never read: no route takes one, and with keep-alive off
+    // hyper closes the connection instead of draining it.
+    drop(req);
+    let response = route(&method, &path, &query, handler).await;
+    tracing::info!(
+        %method,
+        path = %truncate(&path, 100),
+        query = %truncate(&query, 200),
+        %peer,
+        status = response.status().as_u16(),
+        "control request"
+    );
+    response
+}
+
+async fn route(
+    method: &Method,
+    path: &str,
+    query: &str,
+    handler: Arc<dyn ControlHandler>,
+) -> Response<Full<Bytes>> {
+    let allowed = match path {
+        "/status" => Method::GET,
+        "/reload" | "/notify" => Method::POST,
+        _ => return error(StatusCode::NOT_FOUND, format!("no such path: {path}")),
+    };
+    if *method != allowed {
+        let mut response = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{path} takes {allowed}"),
+        );
+        if let Ok(v) = HeaderValue::from_str(allowed.as_str()) {
+            response.headers_mut().insert(ALLOW, v);
+        }
+        return response;
+    }
+    let params = match Params::parse(query, path) {
+        Ok(p) => p,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    match path {
+        "/status" => json(StatusCode::OK, &handler.status()),
+        "/reload" => reload(handler, params).await,
+        _ => notify(&*handler, params),
+    }
+}
+
+async fn reload(handler: Arc<dyn ControlHandler>, params: Params) -> Response<Full<Bytes>> {
+    // Loading zone files blocks: keep it off the runtime's threads.
+    let result =
+        tokio::task::spawn_blocking(move || handler.reload(params.zone.as_deref(), params.force))
+            .await;
+    match result {
+        Ok(Ok(reloads)) => json(StatusCode::OK, &reloads),
+        Ok(Err(e)) => control_error(&e),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reload did not finish: {e}"),
+        ),
+    }
+}
+
+fn notify(handler: &dyn ControlHandler, params: Params) -> Response<Full<Bytes>> {
+    let Some(zone) = params.zone else {
+        return error(StatusCode::BAD_REQUEST, "/notify needs ?zone=NAME".into());
+    };
+    match handler.notify(&zone) {
+        Ok(queued) => json(StatusCode::OK, &queued),
+        Err(e) => control_error(&e),
+    }
+}
+
+/// The query parameters a route accepts.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Params {
+    pub zone: Option<String>,
+    pub force: bool,
+}
+
+impl Params {
+    /// Parses `zone=NAME&force=1`; parameters the route does not take, or
+    /// given twice, are errors so a typo is not silently ignored.
+    pub(super) fn parse(query: &str, path: &str) -> Result<Params, String> {
+        let mut params = Params::default();
+        let mut seen_force = false;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = percent_decode(key).ok_or("bad percent-encoding in query")?;
+            let value = percent_decode(value).ok_or("bad percent-encoding in query")?;
+            match key.as_str() {
+                "zone" if path != "/status" => {
+                    if params.zone.is_some() {
+                        return Err("zone: given more than once".into());
+                    }
+                    if value.is_empty() {
+                        return Err("zone: empty".into());
+                    }
+                    params.zone = Some(value);
+                }
+                "force" if path == "/reload" => {
+                    if std::mem::replace(&mut seen_force, true) {
+                        return Err("force: given more than once".into());
+                    }
+                    params.force = parse_flag(&value)
+                        .ok_or_else(|| format!("force: {value:?} is not 1/0/true/false"))?;
+                }
+                _ => return Err(format!("{path} takes no parameter {key:?}")),
+            }
+        }
+        Ok(params)
+    }
+}
+
+fn parse_flag(value: &str) -> Option<bool> {
+    match value {
+        "" | "1" | "true" | "yes" => Some(true),
+        "0" | "false" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// Decodes `%XX` escapes and `+` (form encoding's space); `None` on a
+/// broken escape or a result that is not UTF-8.
+pub(super) fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'%' => {
+                let hi = hex_value(bytes.next()?)?;
+                let lo = hex_value(bytes.next()?)?;
+                out.push(hi << 4 | lo);
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+fn control_error(e: &ControlError) -> Response<Full<Bytes>> {
+    let status = match e {
+        ControlError::UnknownZone(_) => StatusCode::NOT_FOUND,
+        ControlError::Refused(_) => StatusCode::CONFLICT,
+        ControlError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, e.to_string())
+}
+
+fn error(status: StatusCode, message: String) -> Response<Full<Bytes>> {
+    json(status, &ErrorBody { error: message })
+}
+
+fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
+    // Encoding our own plain structs cannot fail; if it ever did, the
+    // client still gets an error in the usual form.
+    let (status, bytes) = match serde_json::to_vec(body) {
+        Ok(mut b) => {
+            b.push(b'\n');
+            (status, b)
+        }
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            b"{\"error\":\"encoding the answer failed\"}\n".to_vec(),
+        ),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// At most `max` characters of `s`, for log lines.
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => s.get(..i).unwrap_or(s),
+        None => s,
+    }
+}

@@ -1,0 +1,161 @@
+//! The control interface: a small HTTP/1.1 server on a loopback address
+//! (`server.control`) and its client, `zonesync ctl`.
+//!
+//! The server knows nothing of the server's internals: the running server
+//! implements [`ControlHandler`], and this module turns HTTP requests into
+//! calls of it and its answers into JSON. The data types are shared by both
+//! ends, so the client decodes exactly what the server encodes.
+//!
+//! Routes (all answers `application/json`; errors are `{"error": "..."}`):
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | `GET /status` | [`ServerStatus`] |
+//! | `POST /reload[?zone=NAME][&force=1]` | `[`[`ZoneReload`]`]` |
+//! | `POST /notify?zone=NAME` | [`NotifyQueued`] |
+//!
+//! Unknown zone → 404, refused → 409, failed → 500, bad request → 400,
+//! unknown path → 404, wrong method → 405.
+
+pub mod client;
+mod http;
+pub mod report;
+#[cfg(test)]
+mod tests;
+
+pub use client::{Client, ClientError};
+pub use http::{serve, ControlServer, ControlSettings};
+
+use serde::{Deserialize, Serialize};
+
+/// What the running server offers the control interface.
+pub trait ControlHandler: Send + Sync + 'static {
+    /// A snapshot of the server and its zones. Called on the runtime: it
+    /// must not block (no file or network I/O).
+    fn status(&self) -> ServerStatus;
+    /// Reloads one zone (`Some`) or every zone (`None`) from its files;
+    /// `force` reloads even when the files look unchanged. Blocking (loads
+    /// zone files): called on a blocking thread.
+    fn reload(&self, zone: Option<&str>, force: bool) -> Result<Vec<ZoneReload>, ControlError>;
+    /// Queues NOTIFY of the zone's current serial to its targets. Called on
+    /// the runtime: it must only queue, not send.
+    fn notify(&self, zone: &str) -> Result<NotifyQueued, ControlError>;
+}
+
+/// Why a control request could not be carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// No such zone is configured (HTTP 404).
+    #[error("unknown zone {0:?}")]
+    UnknownZone(String),
+    /// The request is not allowed now or for this zone, e.g. a reload of a
+    /// secondary zone (HTTP 409).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The request was allowed but could not be done (HTTP 500).
+    #[error("failed: {0}")]
+    Failed(String),
+}
+
+/// `GET /status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerStatus {
+    /// zonesync's version (`CARGO_PKG_VERSION`).
+    pub version: String,
+    pub uptime_secs: u64,
+    pub zones: Vec<ZoneStatus>,
+}
+
+/// One zone in [`ServerStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneStatus {
+    /// The zone's apex as configured, e.g. "example.com".
+    pub name: String,
+    /// "primary" or "secondary".
+    pub role: String,
+    /// Serial of the version being served; none before the first load.
+    pub serial: Option<u32>,
+    /// Records in the version being served.
+    pub records: Option<usize>,
+    /// When the version being served was published (seconds since 1970).
+    pub loaded_at_unix: Option<u64>,
+    /// The last load or transfer error, when the last attempt failed.
+    pub last_error: Option<String>,
+    /// The zone's journal, once it has one.
+    pub journal: Option<JournalStatus>,
+    /// NOTIFY targets, as "address:port".
+    pub notify_targets: Vec<String>,
+    /// Zone transfers (AXFR/IXFR) served since start.
+    pub transfers_out: u64,
+}
+
+/// A zone's journal in [`ZoneStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalStatus {
+    /// The oldest serial an IXFR can start from; none when empty.
+    pub first_serial: Option<u32>,
+    /// The serial the newest changeset leads to; none when empty.
+    pub last_serial: Option<u32>,
+    pub changesets: usize,
+    /// Size of the journal file.
+    pub bytes: u64,
+}
+
+/// What a reload did to one zone (`POST /reload`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneReload {
+    pub zone: String,
+    pub outcome: ReloadOutcome,
+    /// Serial served before the reload.
+    pub old_serial: Option<u32>,
+    /// Serial served after the reload.
+    pub serial: Option<u32>,
+    /// Why it was refused or failed; or a note (e.g. warnings).
+    pub message: Option<String>,
+}
+
+/// The outcome of one zone's reload; JSON: "loaded", "unchanged",
+/// "refused" or "failed".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReloadOutcome {
+    /// A new version was published.
+    Loaded,
+    /// The files had not changed (and `force` was not given), or they
+    /// loaded to the same serial and nothing was published.
+    Unchanged,
+    /// Not reloadable now, e.g. a secondary zone or a serial going back.
+    Refused,
+    /// The files did not load; the old version is still served.
+    Failed,
+}
+
+impl ReloadOutcome {
+    /// Whether `zonesync ctl reload` should exit non-zero.
+    pub fn is_error(self) -> bool {
+        matches!(self, ReloadOutcome::Refused | ReloadOutcome::Failed)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadOutcome::Loaded => "loaded",
+            ReloadOutcome::Unchanged => "unchanged",
+            ReloadOutcome::Refused => "refused",
+            ReloadOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// `POST /notify`: NOTIFY was queued for the zone's targets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyQueued {
+    pub zone: String,
+    /// How many targets will be sent NOTIFY.
+    pub targets: usize,
+}
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}

@@ -1,0 +1,270 @@
+//! Human-readable output of `zonesync ctl` (the `--json` output is the
+//! server's answer as is).
+
+use super::client::{Call, Client, ClientError};
+use super::{NotifyQueued, ReloadOutcome, ServerStatus, ZoneReload, ZoneStatus};
+use std::fmt::Write as _;
+
+/// What `zonesync ctl` prints, and whether it exits 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CtlOutput {
+    pub text: String,
+    /// False when a zone's reload failed or was refused.
+    pub ok: bool,
+}
+
+/// Makes `call` and renders the answer: the JSON as is when `json`, else
+/// the human form (`now_unix` is the current time, for "loaded … ago").
+pub fn ctl(
+    client: &Client,
+    call: Call<'_>,
+    json: bool,
+    now_unix: u64,
+) -> Result<CtlOutput, ClientError> {
+    let body = client.call_raw(call)?;
+    // Decoded even for --json: the exit status depends on the outcomes.
+    let (human, ok) = match call {
+        Call::Status => (status(&client.decode_answer(&body)?, now_unix), true),
+        Call::Reload { .. } => reload(&client.decode_answer::<Vec<ZoneReload>>(&body)?),
+        Call::Notify { .. } => (notify(&client.decode_answer(&body)?), true),
+    };
+    let text = if json {
+        String::from_utf8_lossy(&body).into_owned()
+    } else {
+        human
+    };
+    Ok(CtlOutput { text, ok })
+}
+
+/// The status as a header line and a table of zones, `now_unix` being the
+/// current time (to show how long ago each zone was loaded).
+pub fn status(status: &ServerStatus, now_unix: u64) -> String {
+    let mut out = format!(
+        "zonesync {}, up {}, {} zone{}\n",
+        status.version,
+        duration(status.uptime_secs),
+        status.zones.len(),
+        if status.zones.len() == 1 { "" } else { "s" }
+    );
+    if status.zones.is_empty() {
+        return out;
+    }
+    let header = [
+        "ZONE", "ROLE", "SERIAL", "RECORDS", "LOADED", "JOURNAL", "XFR-OUT", "NOTIFY", "ERROR",
+    ];
+    let rows: Vec<[String; 9]> = status.zones.iter().map(|z| zone_row(z, now_unix)).collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    push_row(&mut out, &header.map(String::from), &widths);
+    for row in &rows {
+        push_row(&mut out, row, &widths);
+    }
+    out
+}
+
+fn zone_row(z: &ZoneStatus, now_unix: u64) -> [String; 9] {
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let journal = z.journal.as_ref().map(|j| {
+        let range = match (j.first_serial, j.last_serial) {
+            (Some(a), Some(b)) => format!("{a}..{b}"),
+            _ => "empty".into(),
+        };
+        format!("{range} ({} changesets)", j.changesets)
+    });
+    let loaded = z
+        .loaded_at_unix
+        .map(|t| format!("{} ago", duration(now_unix.saturating_sub(t))));
+    [
+        z.name.clone(),
+        z.role.clone(),
+        or_dash(z.serial.map(|s| s.to_string())),
+        or_dash(z.records.map(|r| r.to_string())),
+        or_dash(loaded),
+        or_dash(journal),
+        z.transfers_out.to_string(),
+        z.notify_targets.len().to_string(),
+        or_dash(z.last_error.as_ref().map(|e| one_line(e))),
+    ]
+}
+
+/// Left-aligned cells; the last column is not padded.
+fn push_row(out: &mut String, row: &[String; 9], widths: &[usize; 9]) {
+    let mut line = String::new();
+    for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+        if i + 1 == row.len() {
+            line.push_str(cell);
+        } else {
+            let _ = write!(line, "{cell:<w$}  ");
+        }
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+}
+
+/// One line per zone; the second value is true when every zone loaded or
+/// was unchanged (else `zonesync ctl reload` exits 1).
+pub fn reload(reloads: &[ZoneReload]) -> (String, bool) {
+    let mut out = String::new();
+    for r in reloads {
+        let _ = writeln!(out, "{}", reload_line(r));
+    }
+    if reloads.is_empty() {
+        out.push_str("no zones\n");
+    }
+    let ok = reloads.iter().all(|r| !r.outcome.is_error());
+    (out, ok)
+}
+
+fn reload_line(r: &ZoneReload) -> String {
+    let note = r
+        .message
+        .as_deref()
+        .map(|m| format!(": {}", one_line(m)))
+        .unwrap_or_default();
+    match (r.outcome, r.serial, r.old_serial) {
+        (ReloadOutcome::Loaded, Some(s), Some(old)) => {
+            format!("{}: loaded serial {s} (was {old}){note}", r.zone)
+        }
+        (ReloadOutcome::Loaded, Some(s), None) => format!("{}: loaded serial {s}{note}", r.zone),
+        (ReloadOutcome::Unchanged, Some(s), _) => {
+            format!("{}: unchanged (serial {s}){note}", r.zone)
+        }
+        (outcome, _, _) => format!("{}: {}{note}", r.zone, outcome.as_str()),
+    }
+}
+
+pub fn notify(q: &NotifyQueued) -> String {
+    format!(
+        "{}: NOTIFY queued to {} target{}\n",
+        q.zone,
+        q.targets,
+        if q.targets == 1 { "" } else { "s" }
+    )
+}
+
+/// "3d 4h", "2h 5m", "4m 10s", "9s".
+fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+/// Multi-line error messages (a zone file's list of errors) on one line.
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::JournalStatus;
+    use super::*;
+
+    fn zone(name: &str) -> ZoneStatus {
+        ZoneStatus {
+            name: name.into(),
+            role: "primary".into(),
+            serial: Some(5),
+            records: Some(12),
+            loaded_at_unix: Some(1000),
+            last_error: None,
+            journal: Some(JournalStatus {
+                first_serial: Some(1),
+                last_serial: Some(5),
+                changesets: 4,
+                bytes: 300,
+            }),
+            notify_targets: vec!["127.0.0.2:53".into()],
+            transfers_out: 3,
+        }
+    }
+
+    #[test]
+    fn status_table() {
+        let mut broken = zone("broken.example");
+        broken.serial = None;
+        broken.records = None;
+        broken.loaded_at_unix = None;
+        broken.journal = None;
+        broken.last_error = Some("zone.db:3: bad TTL\nzone.db:9: no SOA".into());
+        let s = ServerStatus {
+            version: "0.1.0".into(),
+            uptime_secs: 3725,
+            zones: vec![zone("example.com"), broken],
+        };
+        let out = status(&s, 1090);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "zonesync 0.1.0, up 1h 2m, 2 zones");
+        assert!(
+            lines[1].starts_with("ZONE            ROLE     SERIAL"),
+            "{out}"
+        );
+        assert!(lines[2].contains("1m 30s ago"), "{out}");
+        assert!(lines[2].contains("1..5 (4 changesets)"), "{out}");
+        assert!(
+            lines[3].ends_with("zone.db:3: bad TTL; zone.db:9: no SOA"),
+            "{out}"
+        );
+        assert_eq!(lines.len(), 4);
+    }
+
+    #[test]
+    fn reload_lines_and_exit() {
+        let r = |outcome, old, serial, message: Option<&str>| ZoneReload {
+            zone: "example.com".into(),
+            outcome,
+            old_serial: old,
+            serial,
+            message: message.map(String::from),
+        };
+        let (out, ok) = reload(&[
+            r(ReloadOutcome::Loaded, Some(4), Some(5), None),
+            r(ReloadOutcome::Loaded, None, Some(1), None),
+            r(ReloadOutcome::Unchanged, Some(5), Some(5), None),
+        ]);
+        assert!(ok);
+        assert_eq!(
+            out,
+            "example.com: loaded serial 5 (was 4)\nexample.com: loaded serial 1\nexample.com: unchanged (serial 5)\n"
+        );
+        let (out, ok) = reload(&[
+            r(
+                ReloadOutcome::Refused,
+                Some(5),
+                Some(5),
+                Some("secondary zone"),
+            ),
+            r(
+                ReloadOutcome::Failed,
+                Some(5),
+                Some(5),
+                Some("a:1: x\na:2: y"),
+            ),
+        ]);
+        assert!(!ok);
+        assert_eq!(
+            out,
+            "example.com: refused: secondary zone\nexample.com: failed: a:1: x; a:2: y\n"
+        );
+    }
+
+    #[test]
+    fn notify_line() {
+        let q = NotifyQueued {
+            zone: "example.com".into(),
+            targets: 2,
+        };
+        assert_eq!(notify(&q), "example.com: NOTIFY queued to 2 targets\n");
+    }
+}
