@@ -9,6 +9,10 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; fi; done; }
 trap cleanup EXIT
 
+# XFR_FROM=PREFIX (e.g. 127.0.0.0/8): start_zonesync and start_knot allow
+# zone transfers (AXFR/IXFR) from it; unset = none.
+XFR_FROM=${XFR_FROM:-}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # wait_serial PORT ZONE SERIAL TIMEOUT_S: until the server answers the SOA with SERIAL.
@@ -54,6 +58,7 @@ udp_workers = 1
 name = "$3"
 file = "$4"
 role = "primary"
+${XFR_FROM:+allow_transfer = [{ from = \"$XFR_FROM\" \}]}
 CONF
   taskset -c "$SERVER_CPU" "$ZONESYNC" --log warn serve --config "$1/zonesync.toml" >"$1/zonesync.log" 2>&1 &
   SERVER_PID=$!; PIDS+=($SERVER_PID)
@@ -73,9 +78,14 @@ database:
 log:
   - target: stderr
     any: warning
+${XFR_FROM:+acl:
+  - id: xfr
+    address: $XFR_FROM
+    action: transfer}
 zone:
   - domain: $3
     file: "$4"
+${XFR_FROM:+    acl: xfr}
     zonefile-sync: -1
     zonefile-load: whole
     journal-content: none
