@@ -96,6 +96,17 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The `[[key]]` of this name (case-insensitive), checked by `parse`.
+    pub fn tsig_key(&self, name: &str) -> Option<crate::tsig::TsigKey> {
+        let k = self
+            .keys
+            .iter()
+            .find(|k| k.name.eq_ignore_ascii_case(name))?;
+        crate::tsig::TsigKey::from_config(&k.name, &k.algorithm, &k.secret).ok()
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {

@@ -41,6 +41,9 @@ enum Command {
         #[arg(long, default_value = "hmac-sha256")]
         algorithm: String,
     },
+    /// Transfer a zone (AXFR, or IXFR with --ixfr) and print its records,
+    /// like `dig axfr`.
+    Xfr(XfrArgs),
     /// Check a zone file offline, like named-checkzone (exit 0 = OK).
     CheckZone {
         file: PathBuf,
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config, listen } => serve(config, listen),
         Command::Keygen { name, algorithm } => keygen(&name, &algorithm),
+        Command::Xfr(args) => xfr(args),
         Command::CheckZone {
             file,
             origin,
@@ -128,6 +132,47 @@ fn check_zone(file: &std::path::Path, origin: &str, include_anywhere: bool) -> E
             ExitCode::FAILURE
         }
     }
+}
+
+#[derive(clap::Args)]
+struct XfrArgs {
+    /// The zone, e.g. "example.com".
+    zone: String,
+    /// The server: IP:PORT, [IPv6]:PORT, or an IP alone for port 53.
+    #[arg(long, short)]
+    server: String,
+    /// Ask for the changes since this serial (IXFR, RFC 1995) instead of
+    /// the whole zone.
+    #[arg(long, value_name = "SERIAL")]
+    ixfr: Option<u32>,
+    /// TSIG key as NAME:ALG:SECRET (kdig's ALG:NAME:SECRET and NAME:SECRET
+    /// for hmac-sha256 work too); the answer must then be signed with it.
+    #[arg(long, short = 'y', value_name = "NAME:ALG:SECRET")]
+    key: Option<String>,
+    /// Seconds the whole transfer may take, connecting included.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+}
+
+fn xfr(args: XfrArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    use zonesync::xfr::client::{self, Kind, Request};
+    let server = client::parse_server(&args.server)?;
+    let key = args.key.as_deref().map(client::parse_key).transpose()?;
+    let kind = match args.ixfr {
+        Some(serial) => Kind::Ixfr { serial },
+        None => Kind::Axfr,
+    };
+    let timeout = std::time::Duration::from_secs(args.timeout);
+    let request = Request::new(&args.zone, kind, key, timeout)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let result = client::transfer(server, &request, &mut out)
+        .and_then(|summary| writeln!(out, "{summary}").map_err(client::XfrError::Output));
+    // Flushed before an error is reported, so that the records and the
+    // message come out in the order things happened.
+    let flushed = out.flush();
+    result.with_context(|| format!("transfer of {} from {server}", args.zone))?;
+    flushed.context("writing to stdout")
 }
 
 #[derive(clap::Args)]

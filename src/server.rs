@@ -4,15 +4,21 @@
 
 use crate::acl::Acl;
 use crate::config::{self, Config};
+use crate::control::{
+    ControlError, ControlHandler, ControlServer, JournalStatus, NotifyQueued, ReloadOutcome,
+    ServerStatus, ZoneReload, ZoneStatus,
+};
 use crate::net::{self, Shutdown, TcpSettings};
-use crate::notify::{Notifier, NotifySettings};
+use crate::notify::{Notifier, NotifySettings, NotifyTarget};
 use crate::query::{Answerer, QueryConfig, QueryStats};
+use crate::replication::LoadKind;
 use crate::replication::ManagedZone;
 use crate::xfr::{Transfers, XfrZone};
 use crate::zone::{SharedZoneTable, Zone, ZoneTable};
 use anyhow::Context;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(config: Config) -> anyhow::Result<()> {
@@ -35,17 +41,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .map(|zc| {
             let origin = config::parse_zone_name(&zc.name).map_err(anyhow::Error::msg)?;
             let zone = Arc::new(Zone::new(&origin).context("zone name")?);
-            let notifier = (!zc.notify.is_empty()).then(|| {
+            let notifier = (!zc.notify.is_empty() || zc.notify_ns).then(|| {
                 let settings = NotifySettings {
                     delay: Duration::from_millis(config.server.notify_delay_ms),
                     retries: config.server.notify_retries,
+                    notify_ns: zc.notify_ns,
+                    own: config.server.listen.clone(),
                     ..NotifySettings::default()
                 };
-                Notifier::spawn(
-                    zone.clone(),
-                    zc.notify.iter().map(|t| t.addr()).collect(),
-                    settings,
-                )
+                let targets = zc
+                    .notify
+                    .iter()
+                    .map(|t| NotifyTarget {
+                        addr: t.addr(),
+                        key: t.key().and_then(|k| config.tsig_key(k)),
+                    })
+                    .collect();
+                Notifier::spawn(zone.clone(), targets, settings)
             });
             Ok(Arc::new(ManagedZone::new(
                 zone,
@@ -120,6 +132,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(%addr, udp_sockets = workers, "listening on UDP and TCP");
     }
 
+    if let Some(addr) = config.server.control {
+        let control =
+            ControlServer::bind(addr).with_context(|| format!("binding control {addr}"))?;
+        let handler = Arc::new(ServerControl {
+            zones: served.clone(),
+            transfers: transfers.clone(),
+            started: Instant::now(),
+        });
+        tasks.push(tokio::spawn(control.run(handler, shutdown.clone())));
+        tracing::info!(%addr, "control interface listening (HTTP)");
+    }
+
     signals(&served).await?;
     shutdown.trigger();
     for task in tasks {
@@ -169,5 +193,129 @@ async fn reload_changed(served: &[Arc<ManagedZone>]) {
         }
         let zone = zone.clone();
         let _ = tokio::task::spawn_blocking(move || zone.load(false)).await;
+    }
+}
+
+/// The control interface's view of the running server.
+struct ServerControl {
+    zones: Vec<Arc<ManagedZone>>,
+    transfers: Arc<Transfers>,
+    started: Instant,
+}
+
+impl ServerControl {
+    fn find(&self, name: &str) -> Result<&Arc<ManagedZone>, ControlError> {
+        let wire =
+            config::parse_zone_name(name).map_err(|_| ControlError::UnknownZone(name.into()))?;
+        self.zones
+            .iter()
+            .find(|z| z.zone().origin() == &wire[..])
+            .ok_or_else(|| ControlError::UnknownZone(name.into()))
+    }
+
+    fn zone_status(&self, z: &ManagedZone) -> ZoneStatus {
+        let version = z.zone().snapshot();
+        let status = z.status();
+        let journal = z
+            .journal()
+            .and_then(|j| j.lock().ok())
+            .map(|j| JournalStatus {
+                first_serial: j.first_serial(),
+                last_serial: j.last_serial(),
+                changesets: j.len(),
+                bytes: j.size_bytes(),
+            });
+        let transfers_out = self.transfers.counters(z.zone().origin()).map_or(0, |c| {
+            [&c.axfr, &c.ixfr_incremental, &c.ixfr_full, &c.ixfr_current]
+                .iter()
+                .map(|n| n.load(Ordering::Relaxed))
+                .sum()
+        });
+        ZoneStatus {
+            name: z.name().to_owned(),
+            role: "primary".into(),
+            serial: version.as_ref().map(|v| v.serial()),
+            records: version.as_ref().map(|v| v.record_count()),
+            loaded_at_unix: status
+                .loaded_at
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs()),
+            last_error: status.last_error,
+            journal,
+            notify_targets: z
+                .config()
+                .notify
+                .iter()
+                .map(|t| t.addr().to_string())
+                .collect(),
+            transfers_out,
+        }
+    }
+}
+
+fn reload_report(z: &ManagedZone, force: bool) -> ZoneReload {
+    let o = z.load(force);
+    ZoneReload {
+        zone: z.name().to_owned(),
+        outcome: match o.kind {
+            LoadKind::Loaded => ReloadOutcome::Loaded,
+            LoadKind::Unchanged => ReloadOutcome::Unchanged,
+            LoadKind::Refused => ReloadOutcome::Refused,
+            LoadKind::Failed => ReloadOutcome::Failed,
+        },
+        old_serial: o.old_serial,
+        serial: o.serial,
+        message: o.message,
+    }
+}
+
+impl ControlHandler for ServerControl {
+    fn status(&self) -> ServerStatus {
+        ServerStatus {
+            version: env!("CARGO_PKG_VERSION").into(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            zones: self.zones.iter().map(|z| self.zone_status(z)).collect(),
+        }
+    }
+
+    /// One zone: always loaded (`force` also accepts a serial that went
+    /// backwards). All zones: those whose files changed, or all with
+    /// `force`, like SIGHUP.
+    fn reload(&self, zone: Option<&str>, force: bool) -> Result<Vec<ZoneReload>, ControlError> {
+        match zone {
+            Some(name) => Ok(vec![reload_report(self.find(name)?, force)]),
+            None => Ok(self
+                .zones
+                .iter()
+                .map(|z| {
+                    if force || z.needs_reload() {
+                        reload_report(z, force)
+                    } else {
+                        let serial = z.zone().snapshot().map(|v| v.serial());
+                        ZoneReload {
+                            zone: z.name().to_owned(),
+                            outcome: ReloadOutcome::Unchanged,
+                            old_serial: serial,
+                            serial,
+                            message: Some("files unchanged".into()),
+                        }
+                    }
+                })
+                .collect()),
+        }
+    }
+
+    fn notify(&self, zone: &str) -> Result<NotifyQueued, ControlError> {
+        let z = self.find(zone)?;
+        let Some(notifier) = z.notifier() else {
+            return Err(ControlError::Refused(format!(
+                "zone {zone} has no NOTIFY targets (set notify or notify_ns)"
+            )));
+        };
+        notifier.changed();
+        Ok(NotifyQueued {
+            zone: z.name().to_owned(),
+            targets: z.config().notify.len(),
+        })
     }
 }

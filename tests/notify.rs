@@ -96,3 +96,40 @@ fn notify_gives_up_after_its_retries_and_says_so() {
         s.log()
     );
 }
+
+/// `notify_ns`: the addresses of the zone's in-zone NS, except the SOA
+/// MNAME's and our own, get a NOTIFY on port 53 (RFC 1996 §3.5).
+#[test]
+fn notify_ns_reaches_the_in_zone_name_servers_but_not_the_primary() {
+    // Port 53 on a loopback address of our own; root is needed for it.
+    let Ok(ns2) = UdpSocket::bind("127.0.0.53:53").or_else(|_| UdpSocket::bind("127.0.0.54:53"))
+    else {
+        panic!("cannot bind a loopback address on port 53 (the test needs root)");
+    };
+    let ns2_ip = ns2.local_addr().expect("addr").ip();
+    let zone = format!(
+        "$ORIGIN example.com.\n$TTL 3600\n@ SOA ns1 hostmaster 1 7200 1800 1209600 300\n\
+         @ NS ns1\n@ NS ns2\n@ NS ns.elsewhere.example.\nns1 A 127.0.0.1\nns2 A {ns2_ip}\n"
+    );
+    let config = format!(
+        "[server]\nudp_workers = 1\nnotify_delay_ms = 20\nnotify_retries = 0\n{}notify_ns = true\n",
+        zone_entry("example.com", "example.com.zone")
+    );
+    let s = Server::start(&config, &[("example.com.zone", &zone)]);
+    let (msg, from) = receive(&ns2).expect("a NOTIFY to ns2's address on port 53");
+    let m = parse(&msg);
+    assert_eq!(m.op_code(), OpCode::Notify);
+    assert_eq!(soa_serial(&m), Some(1));
+    let mut answer = msg.clone();
+    answer[2] |= 0x80;
+    ns2.send_to(&answer, from).expect("answer");
+    let target = format!("target={ns2_ip}:53");
+    assert!(
+        s.wait_for_log(&target, Duration::from_secs(5)),
+        "{}",
+        s.log()
+    );
+    // ns1 (127.0.0.1:53) is the SOA MNAME: never notified; the NS outside
+    // the zone has no address we know.
+    assert!(!s.log().contains("target=127.0.0.1:53"), "{}", s.log());
+}

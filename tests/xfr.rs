@@ -250,7 +250,7 @@ impl KnotSecondary {
              log:\n  - target: stderr\n    any: info\n\
              database:\n    storage: \"{d}\"\n{key_section}\
              remote:\n  - id: primary\n    address: {ip}@{pport}\n{key_ref}\
-             acl:\n  - id: notify\n    address: 127.0.0.0/8\n    action: notify\n\
+             acl:\n  - id: notify\n    address: 127.0.0.0/8\n{key_ref}    action: notify\n\
              zone:\n  - domain: example.com\n    master: primary\n    acl: notify\n    zonefile-sync: -1\n    journal-content: none\n",
             d = dir.path().display(),
             ip = primary.ip(),
@@ -854,4 +854,38 @@ fn kill9_during_reloads_leaves_a_complete_zone() {
             assert_eq!(ixfr.len(), 7 + HOSTS + 1, "round {round}: whole zone");
         }
     }
+}
+
+/// TSIG end to end with Knot: zonesync signs its NOTIFY with the key (Knot
+/// accepts NOTIFY only with it), Knot pulls by signed IXFR.
+#[test]
+fn knot_secondary_with_tsig_follows_a_signed_notify_by_ixfr() {
+    let knot_port = free_port();
+    let config = format!(
+        "[server]\nudp_workers = 1\nnotify_delay_ms = 20\n\
+         [[key]]\nname = \"xfr-key\"\nsecret = \"{SECRET}\"\n{}\
+         allow_transfer = [{{ key = \"xfr-key\" }}]\n\
+         notify = [{{ addr = \"127.0.0.1:{knot_port}\", key = \"xfr-key\" }}]\n",
+        zone_entry("example.com", "example.com.zone")
+    );
+    let s = Server::start(&config, &[("example.com.zone", &zone(1, 20))]);
+    let Some(knot) = KnotSecondary::start_on(knot_port, s.addr(), true) else {
+        println!("SKIPPED: knotd is not installed");
+        return;
+    };
+    knot.wait_serial(1, &s);
+    s.rewrite("example.com.zone", &zone(2, 21));
+    s.signal("HUP");
+    knot.wait_serial(2, &s);
+    let knot_log = std::fs::read_to_string(knot.dir.join("knot.log")).unwrap_or_default();
+    assert!(
+        s.wait_for_log("key=\"xfr-key\"", Duration::from_secs(5))
+            || s.log().contains("key=xfr-key"),
+        "{}",
+        s.log()
+    );
+    assert!(s.log().contains("NOTIFY acknowledged"), "{}", s.log());
+    assert!(s.log().contains("IXFR (incremental) sent"), "{}", s.log());
+    assert!(knot_log.contains("IXFR, incoming"), "{knot_log}");
+    assert!(!knot_log.contains("denied"), "{knot_log}");
 }

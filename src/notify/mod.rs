@@ -6,10 +6,20 @@
 //! (for the serial current by then), and sends to every target at once.
 //! Each NOTIFY is retried with doubling timeouts until the target answers
 //! or the retries run out; either outcome is logged (RFC 1996 §3.6).
+//!
+//! Targets are the configured ones, each optionally with a TSIG key (the
+//! NOTIFY is signed and the answer must verify), plus, with `notify_ns`,
+//! the addresses of the zone's NS records (RFC 1996 §3.5): those whose
+//! names are inside the zone, from their A/AAAA records, on port 53,
+//! except the SOA MNAME (the primary itself, as BIND does) and our own
+//! listen addresses. NS names outside the zone are skipped: an
+//! authoritative server has no resolver to find their addresses, so such
+//! secondaries belong in `notify`.
 
 use crate::name;
+use crate::tsig::{ClientSigner, TsigKey};
 use crate::wire::{flag, opcode, MessageWriter, Owner, Section, CLASS_IN};
-use crate::zone::{rtype, Zone};
+use crate::zone::{rtype, Zone, ZoneVersion};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +35,26 @@ pub struct NotifySettings {
     pub retries: u32,
     /// Time to wait for the first answer; doubled after each try.
     pub timeout: Duration,
+    /// Also notify the zone's NS (see the module documentation).
+    pub notify_ns: bool,
+    /// Our listen addresses: never notified.
+    pub own: Vec<SocketAddr>,
+}
+
+/// Where to send a NOTIFY, and the key to sign it with.
+#[derive(Clone)]
+pub struct NotifyTarget {
+    pub addr: SocketAddr,
+    pub key: Option<TsigKey>,
+}
+
+impl std::fmt::Debug for NotifyTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifyTarget")
+            .field("addr", &self.addr)
+            .field("key", &self.key.as_ref().map(|k| &k.name))
+            .finish()
+    }
 }
 
 impl Default for NotifySettings {
@@ -33,6 +63,8 @@ impl Default for NotifySettings {
             delay: Duration::from_millis(100),
             retries: 5,
             timeout: Duration::from_secs(1),
+            notify_ns: false,
+            own: Vec::new(),
         }
     }
 }
@@ -46,7 +78,11 @@ pub struct Notifier {
 
 impl Notifier {
     /// Starts the task for `zone` (needs a tokio runtime).
-    pub fn spawn(zone: Arc<Zone>, targets: Vec<SocketAddr>, settings: NotifySettings) -> Notifier {
+    pub fn spawn(
+        zone: Arc<Zone>,
+        targets: Vec<NotifyTarget>,
+        settings: NotifySettings,
+    ) -> Notifier {
         // One pending wake-up is enough: changes while it waits are batched.
         let (wake, rx) = mpsc::channel(1);
         tokio::spawn(run(zone, targets, settings, rx));
@@ -61,7 +97,7 @@ impl Notifier {
 
 async fn run(
     zone: Arc<Zone>,
-    targets: Vec<SocketAddr>,
+    targets: Vec<NotifyTarget>,
     settings: NotifySettings,
     mut wake: mpsc::Receiver<()>,
 ) {
@@ -76,14 +112,24 @@ async fn run(
             .and_then(|s| Some((s.ttl(), s.rdatas().next()?.to_vec())));
         let serial = version.serial();
         let zone_name = name::display(zone.origin());
-        let sends = targets.iter().map(|&target| {
+        let mut round = targets.clone();
+        if settings.notify_ns {
+            for addr in ns_addresses(&version) {
+                if !settings.own.contains(&addr) && !round.iter().any(|t| t.addr == addr) {
+                    round.push(NotifyTarget { addr, key: None });
+                }
+            }
+        }
+        let sends = round.into_iter().map(|target| {
             let message = notify_message(next_id(), zone.origin(), soa.as_ref());
             let zone_name = zone_name.clone();
             let settings = settings.clone();
             async move {
-                match send_notify(target, &message, &settings).await {
-                    Ok((tries, rcode)) => tracing::info!(zone = %zone_name, serial, %target, tries, rcode, "NOTIFY acknowledged"),
-                    Err(e) => tracing::warn!(zone = %zone_name, serial, %target, error = %e, "NOTIFY gave up"),
+                let addr = target.addr;
+                let key = target.key.as_ref().map_or("none", |k| k.name.as_str()).to_owned();
+                match send_notify(&target, message, &settings).await {
+                    Ok((tries, rcode)) => tracing::info!(zone = %zone_name, serial, target = %addr, key, tries, rcode, "NOTIFY acknowledged"),
+                    Err(e) => tracing::warn!(zone = %zone_name, serial, target = %addr, key, error = %e, "NOTIFY gave up"),
                 }
             }
         });
@@ -136,13 +182,54 @@ pub fn notify_message(id: u16, origin: &[u8], soa: Option<&(u32, Vec<u8>)>) -> V
     buf
 }
 
-/// Sends until a matching answer comes: returns the tries it took and the
-/// answer's RCODE.
+/// The addresses of the zone's NS (port 53) that the zone itself holds
+/// (glue or in-zone A/AAAA), without the SOA MNAME's.
+fn ns_addresses(version: &ZoneVersion) -> Vec<SocketAddr> {
+    let mname = version
+        .soa()
+        .and_then(|s| s.rdatas().next())
+        .and_then(|r| Some(r.get(..name::wire_len(r)?)?.to_ascii_lowercase()));
+    let mut out = Vec::new();
+    let Some(ns) = version.apex().rrset(rtype::NS) else {
+        return out;
+    };
+    for target in ns.rdatas() {
+        let target = target.to_ascii_lowercase();
+        if mname.as_deref() == Some(&target[..]) || !name::is_subdomain(&target, version.origin()) {
+            continue;
+        }
+        let Some(node) = name::key_of(&target).and_then(|k| version.get(&k).cloned()) else {
+            continue;
+        };
+        for set in node.rrsets() {
+            for rdata in set.rdatas() {
+                let ip: Option<IpAddr> = match (set.rtype(), rdata.len()) {
+                    (rtype::A, 4) => <[u8; 4]>::try_from(rdata).ok().map(IpAddr::from),
+                    (rtype::AAAA, 16) => <[u8; 16]>::try_from(rdata).ok().map(IpAddr::from),
+                    _ => None,
+                };
+                out.extend(ip.map(|ip| SocketAddr::new(ip, 53)));
+            }
+        }
+    }
+    out
+}
+
+/// Sends until a matching answer comes (signed and verified when the
+/// target has a key): returns the tries it took and the answer's RCODE.
 async fn send_notify(
-    target: SocketAddr,
-    message: &[u8],
+    target: &NotifyTarget,
+    mut message: Vec<u8>,
     settings: &NotifySettings,
 ) -> std::io::Result<(u32, u16)> {
+    let mut signer = match &target.key {
+        Some(key) => Some(
+            ClientSigner::sign_request(key, &mut message)
+                .map_err(|e| std::io::Error::other(format!("TSIG signing failed: {e}")))?,
+        ),
+        None => None,
+    };
+    let target = target.addr;
     let local: SocketAddr = match target.ip() {
         IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -153,12 +240,18 @@ async fn send_notify(
     let mut timeout = settings.timeout;
     let mut buf = vec![0u8; 4096];
     for attempt in 1..=settings.retries + 1 {
-        socket.send(message).await?;
+        socket.send(&message).await?;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
                 Err(_) => break, // timed out: send again
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    // Nobody listens yet (a secondary starting): wait out
+                    // the timeout as for a lost datagram, or every retry
+                    // would be spent within a millisecond.
+                    tokio::time::sleep_until(deadline).await;
+                    break;
+                }
                 Ok(Err(e)) => return Err(e),
                 Ok(Ok(n)) => {
                     let Some(reply) = buf.get(..n) else { continue };
@@ -168,6 +261,14 @@ async fn send_notify(
                         && reply[2] & 0x80 != 0
                         && (reply[2] >> 3) & 0x0f == opcode::NOTIFY
                     {
+                        if let Some(signer) = signer.as_mut() {
+                            // A signed NOTIFY's answer must be signed too
+                            // (RFC 8945 §5.3); an error (BADKEY…) will not
+                            // go away by sending again.
+                            signer.verify_response(reply).map_err(|e| {
+                                std::io::Error::other(format!("TSIG of the answer: {e}"))
+                            })?;
+                        }
                         return Ok((attempt, (reply[3] & 0x0f) as u16));
                     }
                 }

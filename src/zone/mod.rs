@@ -118,7 +118,8 @@ impl ZoneVersion {
     /// This version with the SOA serial set to `serial` (a serial policy
     /// moving it): shares every node but the apex.
     pub fn with_serial(&self, serial: u32) -> ZoneVersion {
-        let mut blocks: Vec<(u16, u32, Vec<u8>, Option<(u32, Vec<u8>)>)> = Vec::new();
+        type Block = (u16, u32, Vec<u8>, Option<(u32, Vec<u8>)>);
+        let mut blocks: Vec<Block> = Vec::new();
         for set in self.apex.rrsets() {
             let mut data = Vec::with_capacity(set.data().len());
             for rdata in set.rdatas() {
