@@ -202,7 +202,8 @@ enum CtlCall {
     /// was refused.
     Reload {
         zone: Option<String>,
-        /// Reload even if the files look unchanged.
+        /// Reload even if the files look unchanged, and publish a zone
+        /// whose serial went backwards (refused otherwise).
         #[arg(long)]
         force: bool,
     },

@@ -13,6 +13,7 @@
 //! answer is sent when it fits ([`Transfers::answer_ixfr_udp`]); otherwise
 //! the query path answers with our SOA and the client retries over TCP.
 
+pub mod client;
 
 use crate::acl::Acl;
 use crate::journal::{Changeset, Record};
