@@ -719,7 +719,8 @@ fn serial_policy_keep_refuses_an_unbumped_change_and_a_backwards_serial() {
 
 #[test]
 fn serial_policies_move_the_serial_forward() {
-    let cases: [(&str, fn(u32) -> bool); 3] = [
+    type Expected = fn(u32) -> bool;
+    let cases: [(&str, Expected); 3] = [
         ("increment", |s| s == 6),
         ("unixtime", |s| s > 1_700_000_000),
         ("dateserial", |s| {
