@@ -159,7 +159,7 @@ fn fold_rdata_name_case(rr: &str) -> String {
 #[test]
 fn differential_against_knot() {
     let Some(knotd) = find_knotd() else {
-        println!("differential: SKIPPED: knotd (Knot DNS) is not installed; set KNOTD=/path/to/knotd to run this test");
+        panic!("knotd (Knot DNS) is not installed: scripts/install-test-deps.sh installs it, or set KNOTD=/path/to/knotd");
         return;
     };
     let tmp = TempDir::new("differential-knot");
