@@ -139,9 +139,18 @@ pub enum Role {
 pub struct ZoneConfig {
     /// The zone's apex, e.g. "example.com".
     pub name: String,
-    /// Its master file.
-    pub file: PathBuf,
+    /// Its master file (primary). A secondary keeps its copy under
+    /// `data_dir` and has no file.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
     pub role: Role,
+    /// Where a secondary transfers the zone from, tried in order.
+    #[serde(default)]
+    pub primaries: Vec<PrimaryConfig>,
+    /// Who may NOTIFY a secondary besides its primaries: rules of `from`
+    /// and/or `key`.
+    #[serde(default)]
+    pub allow_notify: Vec<crate::acl::AclRule>,
     /// Let `$INCLUDE` read files outside the zone file's directory.
     #[serde(default)]
     pub include_anywhere: bool,
@@ -160,6 +169,15 @@ pub struct ZoneConfig {
     /// What to do when a reload changed the zone but not its serial.
     #[serde(default)]
     pub serial_policy: SerialPolicy,
+}
+
+/// A primary of a secondary zone, `{ address = "ip:port", key = "name" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrimaryConfig {
+    pub address: SocketAddr,
+    /// TSIG key to sign SOA queries and transfers with.
+    pub key: Option<String>,
 }
 
 /// A NOTIFY target, with the TSIG key to sign with when given.
@@ -294,10 +312,48 @@ impl Config {
                     zone.name
                 ));
             }
-            if zone.role == Role::Secondary {
-                return Err(format!(
-                    "zone[{i}].role: \"secondary\" is not available in this version of zonesync"
-                ));
+            match zone.role {
+                Role::Primary => {
+                    if zone.file.is_none() {
+                        return Err(format!(
+                            "zone[{i}].file: a primary zone needs its zone file"
+                        ));
+                    }
+                    if !zone.primaries.is_empty() {
+                        return Err(format!(
+                            "zone[{i}].primaries: only for role = \"secondary\""
+                        ));
+                    }
+                }
+                Role::Secondary => {
+                    if zone.primaries.is_empty() {
+                        return Err(format!(
+                            "zone[{i}].primaries: a secondary zone needs at least one primary"
+                        ));
+                    }
+                    if zone.file.is_some() {
+                        return Err(format!("zone[{i}].file: a secondary keeps its copy under data_dir; remove `file`"));
+                    }
+                }
+            }
+            for (j, p) in zone.primaries.iter().enumerate() {
+                if let Some(k) = &p.key {
+                    if !key_names.contains(&k.to_ascii_lowercase()) {
+                        return Err(format!(
+                            "zone[{i}].primaries[{j}].key: no [[key]] named {k:?}"
+                        ));
+                    }
+                }
+            }
+            for (j, rule) in zone.allow_notify.iter().enumerate() {
+                let at = format!("zone[{i}].allow_notify[{j}]");
+                match (&rule.from, &rule.key) {
+                    (None, None) => return Err(format!("{at}: give `from`, `key` or both")),
+                    (_, Some(k)) if !key_names.contains(&k.to_ascii_lowercase()) => {
+                        return Err(format!("{at}.key: no [[key]] named {k:?}"))
+                    }
+                    _ => {}
+                }
             }
         }
         Ok(())
@@ -306,7 +362,7 @@ impl Config {
     fn resolve_paths(&mut self, base: &Path) {
         self.server.data_dir = base.join(&self.server.data_dir);
         for zone in &mut self.zones {
-            zone.file = base.join(&zone.file);
+            zone.file = zone.file.as_ref().map(|f| base.join(f));
         }
     }
 }

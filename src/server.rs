@@ -35,6 +35,16 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    if let Some(z) = config
+        .zones
+        .iter()
+        .find(|z| z.role == config::Role::Secondary)
+    {
+        anyhow::bail!(
+            "zone {}: role = \"secondary\" is not available in this version of zonesync",
+            z.name
+        );
+    }
     let served: Vec<Arc<ManagedZone>> = config
         .zones
         .iter()

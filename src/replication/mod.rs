@@ -188,7 +188,10 @@ impl ManagedZone {
         let opts = LoadOptions {
             include_anywhere: self.config.include_anywhere,
         };
-        let loaded = match loader::load_zone_file(&self.config.file, self.zone.origin(), &opts) {
+        let Some(file) = self.config.file.as_deref() else {
+            return self.failed(old_serial, "the zone has no file to load".into());
+        };
+        let loaded = match loader::load_zone_file(file, self.zone.origin(), &opts) {
             Ok(l) => l,
             Err(e) => {
                 for line in &e.errors {
