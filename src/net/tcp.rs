@@ -104,7 +104,9 @@ impl Connection<'_> {
                     continue;
                 }
             }
-            let Some(n) = answerer.answer(buf, Transport::Tcp, &mut response[2..]) else {
+            let Some(n) =
+                answerer.answer_from(buf, Transport::Tcp, Some(self.peer), &mut response[2..])
+            else {
                 continue;
             };
             response[..2].copy_from_slice(&(n as u16).to_be_bytes());

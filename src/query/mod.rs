@@ -28,6 +28,41 @@ pub enum Transport {
     Tcp,
 }
 
+/// Where a request came from and how it was authenticated: what NOTIFY
+/// (and IXFR over UDP) need beyond the message.
+#[derive(Debug, Clone, Copy)]
+struct Origin<'a> {
+    transport: Transport,
+    peer: Option<SocketAddr>,
+    /// The TSIG key the request was verified with.
+    key: Option<&'a str>,
+}
+
+/// What the server does with a NOTIFY (RFC 1996) for a zone it serves.
+pub trait NotifyListener: Send + Sync {
+    /// A NOTIFY for the zone with apex `zone` (wire format) from `peer`,
+    /// verified with TSIG `key` if signed, carrying `serial` (the SOA in
+    /// its answer section) if any. Must not block: queue and return.
+    fn notify(
+        &self,
+        zone: &[u8],
+        peer: Option<SocketAddr>,
+        key: Option<&str>,
+        serial: Option<u32>,
+    ) -> NotifyVerdict;
+}
+
+/// The answer to a NOTIFY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyVerdict {
+    /// Accepted: NOERROR (RFC 1996 §4.7).
+    Accepted,
+    /// Not from a primary or an `allow_notify` rule: REFUSED.
+    Refused,
+    /// Not a zone we are secondary for: NOTAUTH.
+    NotSecondary,
+}
+
 /// Settings of the query path.
 #[derive(Debug, Clone)]
 pub struct QueryConfig {
@@ -53,6 +88,8 @@ pub struct Answerer {
     keys: Arc<Keys>,
     /// For incremental IXFR over UDP; none: IXFR over UDP gets our SOA.
     transfers: Option<Arc<Transfers>>,
+    /// For NOTIFY in; none: NOTIFY gets NOTIMP.
+    notify: Option<Arc<dyn NotifyListener>>,
     config: QueryConfig,
     stats: Arc<QueryStats>,
 }
@@ -69,6 +106,7 @@ impl Answerer {
             zones,
             keys: Arc::new(Keys::default()),
             transfers: None,
+            notify: None,
             config,
             stats,
         }
@@ -83,6 +121,12 @@ impl Answerer {
     /// The transfer responder, for IXFR over UDP.
     pub fn with_transfers(mut self, transfers: Arc<Transfers>) -> Self {
         self.transfers = Some(transfers);
+        self
+    }
+
+    /// Where NOTIFYs go.
+    pub fn with_notify(mut self, listener: Arc<dyn NotifyListener>) -> Self {
+        self.notify = Some(listener);
         self
     }
 
@@ -131,12 +175,17 @@ impl Answerer {
             }
             _ => None,
         };
+        let origin = Origin {
+            transport,
+            peer,
+            key: None,
+        };
         let len = if let Some(len) = ixfr_udp {
             len
         } else if req.tsig {
-            self.respond_signed(&req, transport, out)?
+            self.respond_signed(&req, origin, out)?
         } else {
-            self.respond(&req, transport, out, 0)
+            self.respond(&req, origin, out, 0)
         };
         let flags = u16::from_be_bytes([out[2], out[3]]);
         self.stats.count_rcode(flags & 0x0f);
@@ -152,11 +201,11 @@ impl Answerer {
     fn respond_signed(
         &self,
         req: &Request<'_>,
-        transport: Transport,
+        origin: Origin<'_>,
         out: &mut [u8],
     ) -> Option<usize> {
         match tsig::check_request(&self.keys, req.message) {
-            RequestAuth::Unsigned => Some(self.respond(req, transport, out, 0)),
+            RequestAuth::Unsigned => Some(self.respond(req, origin, out, 0)),
             RequestAuth::Rejected(failure) => {
                 tracing::info!(error = failure.rcode_name(), "TSIG check of a query failed");
                 let response = failure.response()?;
@@ -165,7 +214,12 @@ impl Answerer {
                 Some(response.len())
             }
             RequestAuth::Signed(mut signer) => {
-                let len = self.respond(req, transport, out, signer.tsig_len());
+                let key = signer.key_name().to_owned();
+                let origin = Origin {
+                    key: Some(&key),
+                    ..origin
+                };
+                let len = self.respond(req, origin, out, signer.tsig_len());
                 let mut signed = out.get(..len)?.to_vec();
                 if let Err(e) = signer.sign_response(&mut signed) {
                     tracing::warn!(error = %e, "TSIG signing of an answer failed");
@@ -183,11 +237,11 @@ impl Answerer {
     fn respond(
         &self,
         req: &Request<'_>,
-        transport: Transport,
+        origin: Origin<'_>,
         out: &mut [u8],
         reserve: usize,
     ) -> usize {
-        let limit = match transport {
+        let limit = match origin.transport {
             Transport::Tcp => wire::MAX_MESSAGE,
             Transport::Udp => self.udp_limit(req),
         };
@@ -213,7 +267,7 @@ impl Answerer {
         {
             w.set_rcode(rcode::FORMERR);
         } else {
-            self.dispatch(req, transport, &mut w);
+            self.dispatch(req, origin, &mut w);
         }
         let Some(edns) = req.edns else {
             return w.finish();
@@ -240,13 +294,18 @@ impl Answerer {
         }
     }
 
-    fn dispatch(&self, req: &Request<'_>, transport: Transport, w: &mut MessageWriter<'_>) {
+    fn dispatch(&self, req: &Request<'_>, origin: Origin<'_>, w: &mut MessageWriter<'_>) {
+        let transport = origin.transport;
         if let Some(e) = req.edns {
             if e.version > 0 {
                 // RFC 6891 §6.1.3: BADVERS = 16, upper bits in the OPT.
                 w.set_rcode(rcode::BADVERS & 0x0f);
                 return;
             }
+        }
+        if req.opcode() == opcode::NOTIFY {
+            self.notify_in(req, origin, w);
+            return;
         }
         if req.opcode() != opcode::QUERY {
             w.set_rcode(rcode::NOTIMP);
@@ -310,6 +369,32 @@ impl Answerer {
 }
 
 impl Answerer {
+    /// NOTIFY (RFC 1996 §3.7, §4.7): for a zone we serve, passed to the
+    /// listener, which decides; the answer echoes the question with AA.
+    fn notify_in(&self, req: &Request<'_>, origin: Origin<'_>, w: &mut MessageWriter<'_>) {
+        let Some(listener) = &self.notify else {
+            w.set_rcode(rcode::NOTIMP);
+            return;
+        };
+        let q = req.question;
+        if q.qtype != rtype::SOA {
+            w.set_rcode(rcode::FORMERR);
+            return;
+        }
+        let table = self.zones.load();
+        let Some(zone) = table.get(q.name) else {
+            tracing::info!(peer = ?origin.peer, zone = %crate::name::display(q.name), "NOTIFY for a zone we do not serve: NOTAUTH");
+            w.set_rcode(rcode::NOTAUTH);
+            return;
+        };
+        let serial = crate::xfr::answer_soa_serial(req);
+        match listener.notify(zone.origin(), origin.peer, origin.key, serial) {
+            NotifyVerdict::Accepted => w.set_flags(w.flags() | flag::AA),
+            NotifyVerdict::Refused => w.set_rcode(rcode::REFUSED),
+            NotifyVerdict::NotSecondary => w.set_rcode(rcode::NOTAUTH),
+        }
+    }
+
     /// IXFR over UDP (RFC 1995 §2) that was not answered incrementally
     /// (see `Transfers::answer_ixfr_udp`): our SOA alone tells the client
     /// to retry over TCP (or that it is current).

@@ -373,6 +373,24 @@ fn client_serial(req: &Request<'_>) -> Option<u32> {
     Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
+/// The serial of an SOA that is the first record of the answer section
+/// (the hint a NOTIFY may carry, RFC 1996 §3.7).
+pub fn answer_soa_serial(req: &Request<'_>) -> Option<u32> {
+    let msg = req.message;
+    let count = u16::from_be_bytes([*msg.get(6)?, *msg.get(7)?]);
+    if count == 0 {
+        return None;
+    }
+    let pos = skip_name(msg, req.question_end)?;
+    let rr_type = u16::from_be_bytes([*msg.get(pos)?, *msg.get(pos + 1)?]);
+    if rr_type != rtype::SOA {
+        return None;
+    }
+    let at = skip_name(msg, skip_name(msg, pos + 10)?)?;
+    let b = msg.get(at..at + 4)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
 fn skip_name(msg: &[u8], mut pos: usize) -> Option<usize> {
     loop {
         let len = *msg.get(pos)?;
