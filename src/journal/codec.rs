@@ -42,7 +42,7 @@ pub fn encode_frame(c: &Changeset) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn put_record(out: &mut Vec<u8>, r: &Record) -> Result<(), String> {
+pub(super) fn put_record(out: &mut Vec<u8>, r: &Record) -> Result<(), String> {
     let owner_len = u16::try_from(r.owner.len()).map_err(|_| "owner name too long".to_string())?;
     let rdata_len = u16::try_from(r.rdata.len())
         .map_err(|_| format!("RDATA of a type {} record longer than 65535", r.rtype))?;
@@ -90,25 +90,25 @@ pub fn read_frame(buf: &[u8]) -> Frame {
     }
 }
 
-struct Reader<'a> {
-    rest: &'a [u8],
+pub(super) struct Reader<'a> {
+    pub(super) rest: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    pub(super) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let (head, tail) = self.rest.split_at_checked(n)?;
         self.rest = tail;
         Some(head)
     }
-    fn u16(&mut self) -> Option<u16> {
+    pub(super) fn u16(&mut self) -> Option<u16> {
         let b = self.take(2)?;
         Some(u16::from_be_bytes([b[0], b[1]]))
     }
-    fn u32(&mut self) -> Option<u32> {
+    pub(super) fn u32(&mut self) -> Option<u32> {
         let b = self.take(4)?;
         Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
-    fn record(&mut self) -> Option<Record> {
+    pub(super) fn record(&mut self) -> Option<Record> {
         let owner_len = self.u16()? as usize;
         let owner = self.take(owner_len)?.to_vec();
         let rtype = self.u16()?;

@@ -43,6 +43,7 @@
 mod codec;
 mod diff;
 mod file;
+pub mod snapshot;
 
 pub use diff::diff;
 pub use file::{Journal, JournalLimits};
