@@ -133,3 +133,46 @@ fn notify_ns_reaches_the_in_zone_name_servers_but_not_the_primary() {
     // the zone has no address we know.
     assert!(!s.log().contains("target=127.0.0.1:53"), "{}", s.log());
 }
+
+/// A change while a NOTIFY is still being retried announces the new
+/// serial at once, not after the old one's retries.
+#[test]
+fn a_newer_change_cuts_the_retries_of_the_older_notify_short() {
+    let target = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = target.local_addr().expect("addr").port();
+    let config = format!(
+        "[server]\nudp_workers = 1\nnotify_delay_ms = 20\n{}notify = [\"127.0.0.1:{port}\"]\n",
+        zone_entry("example.com", "example.com.zone")
+    );
+    let s = Server::start(&config, &[("example.com.zone", &zone(1))]);
+    let (first, _) = receive(&target).expect("NOTIFY for serial 1");
+    assert_eq!(soa_serial(&parse(&first)), Some(1));
+    // Not answered. The retry would come after 1 s; the change comes first.
+    s.rewrite("example.com.zone", &zone(2));
+    let t0 = std::time::Instant::now();
+    s.signal("HUP");
+    loop {
+        let (msg, from) = receive(&target).expect("a NOTIFY for serial 2");
+        let serial = soa_serial(&parse(&msg));
+        if serial == Some(2) {
+            assert!(
+                t0.elapsed() < Duration::from_millis(900),
+                "serial 2 announced at once: {:?}",
+                t0.elapsed()
+            );
+            let mut answer = msg.clone();
+            answer[2] |= 0x80;
+            target.send_to(&answer, from).expect("answer");
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "serial 2 never announced"
+        );
+    }
+    assert!(
+        s.wait_for_log("serial=2", Duration::from_secs(3)),
+        "{}",
+        s.log()
+    );
+}

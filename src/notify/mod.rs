@@ -102,51 +102,68 @@ async fn run(
     mut wake: mpsc::Receiver<()>,
 ) {
     while wake.recv().await.is_some() {
-        tokio::time::sleep(settings.delay).await;
-        while wake.try_recv().is_ok() {}
-        let Some(version) = zone.snapshot() else {
-            continue;
-        };
-        let soa = version
-            .soa()
-            .and_then(|s| Some((s.ttl(), s.rdatas().next()?.to_vec())));
-        let serial = version.serial();
-        let zone_name = name::display(zone.origin());
-        let mut round = targets.clone();
-        if settings.notify_ns {
-            for addr in ns_addresses(&version) {
-                if !settings.own.contains(&addr) && !round.iter().any(|t| t.addr == addr) {
-                    round.push(NotifyTarget { addr, key: None });
+        // A change during a round (a target still being retried) cancels
+        // what is left of it: the new round announces the newer serial at
+        // once instead of after the old one's retries (as BIND and Knot).
+        loop {
+            tokio::time::sleep(settings.delay).await;
+            while wake.try_recv().is_ok() {}
+            let Some(mut round) = start_round(&zone, &targets, &settings) else {
+                break;
+            };
+            let newer = tokio::select! {
+                _ = async { while round.join_next().await.is_some() {} } => false,
+                woke = wake.recv() => {
+                    if woke.is_none() {
+                        return;
+                    }
+                    true
                 }
+            };
+            if !newer {
+                break;
             }
+            round.abort_all();
+            tracing::debug!(zone = %name::display(zone.origin()), "zone changed again: NOTIFY round restarted");
         }
-        let sends = round.into_iter().map(|target| {
-            let message = notify_message(next_id(), zone.origin(), soa.as_ref());
-            let zone_name = zone_name.clone();
-            let settings = settings.clone();
-            async move {
-                let addr = target.addr;
-                let key = target.key.as_ref().map_or("none", |k| k.name.as_str()).to_owned();
-                match send_notify(&target, message, &settings).await {
-                    Ok((tries, rcode)) => tracing::info!(zone = %zone_name, serial, target = %addr, key, tries, rcode, "NOTIFY acknowledged"),
-                    Err(e) => tracing::warn!(zone = %zone_name, serial, target = %addr, key, error = %e, "NOTIFY gave up"),
-                }
-            }
-        });
-        futures_join_all(sends).await;
     }
 }
 
-/// Runs the futures concurrently and waits for all (no extra dependency
-/// for what a JoinSet does with spawned tasks).
-async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
-    futures: impl Iterator<Item = F>,
-) {
-    let mut set = tokio::task::JoinSet::new();
-    for f in futures {
-        set.spawn(f);
+/// Sends NOTIFY for the served version to every target, each in a task.
+fn start_round(
+    zone: &Arc<Zone>,
+    targets: &[NotifyTarget],
+    settings: &NotifySettings,
+) -> Option<tokio::task::JoinSet<()>> {
+    let version = zone.snapshot()?;
+    let soa = version
+        .soa()
+        .and_then(|s| Some((s.ttl(), s.rdatas().next()?.to_vec())));
+    let serial = version.serial();
+    let zone_name = name::display(zone.origin());
+    let mut round = targets.to_vec();
+    if settings.notify_ns {
+        for addr in ns_addresses(&version) {
+            if !settings.own.contains(&addr) && !round.iter().any(|t| t.addr == addr) {
+                round.push(NotifyTarget { addr, key: None });
+            }
+        }
     }
-    while set.join_next().await.is_some() {}
+    let mut set = tokio::task::JoinSet::new();
+    for target in round {
+        let message = notify_message(next_id(), zone.origin(), soa.as_ref());
+        let zone_name = zone_name.clone();
+        let settings = settings.clone();
+        set.spawn(async move {
+            let addr = target.addr;
+            let key = target.key.as_ref().map_or("none", |k| k.name.as_str()).to_owned();
+            match send_notify(&target, message, &settings).await {
+                Ok((tries, rcode)) => tracing::info!(zone = %zone_name, serial, target = %addr, key, tries, rcode, "NOTIFY acknowledged"),
+                Err(e) => tracing::warn!(zone = %zone_name, serial, target = %addr, key, error = %e, "NOTIFY gave up"),
+            }
+        });
+    }
+    Some(set)
 }
 
 /// A message id that a target cannot guess from the previous one.
