@@ -1,21 +1,25 @@
-//! Zone transfers in, as a command-line client (`zonesync xfr`, like
-//! `dig axfr` / `kdig axfr`): AXFR (RFC 5936) and IXFR (RFC 1995).
+//! Zone transfers in: AXFR (RFC 5936) and IXFR (RFC 1995), for the
+//! command-line client (`zonesync xfr`, like `dig axfr` / `kdig axfr`) and
+//! for secondary zones ([`super::incoming`]).
 //!
 //! One TCP connection and one query, optionally TSIG-signed; then each
-//! response message is checked (id, RCODE, TSIG, question) and its records
-//! are written out as they arrive, so a zone is never held in memory.
-//! [`Tracker`] decides from the order of the SOA records when the transfer
-//! is complete and which form an IXFR answer took.
+//! response message is checked (id, RCODE, TSIG, question, size limits)
+//! and its records are handed to a [`Sink`] as they arrive: [`transfer`]
+//! prints them, so a zone is never held in memory; the transfer-in engine
+//! collects them. [`Tracker`] decides from the order of the SOA records
+//! when the transfer is complete and which form an IXFR answer took.
 //!
-//! Blocking std I/O: a command runs one transfer, and one deadline for the
+//! Blocking std I/O: one transfer is one thread's work (a command, or a
+//! secondary's refresh on tokio's blocking pool), and one deadline for the
 //! whole transfer is simplest to keep on a blocking socket whose timeout is
 //! set to the time left before every read and write.
 
 use crate::tsig::{Algorithm, ClientSigner, TsigError, TsigKey};
 use domain::base::iana::{Class, OptRcode, Rtype};
 use domain::base::message::Message;
-use domain::base::message_builder::MessageBuilder;
+use domain::base::message_builder::{MessageBuilder, PushError};
 use domain::base::name::{Name, ParsedName, ToName};
+use domain::base::rdata::{ComposeRecordData, UnknownRecordData};
 use domain::base::zonefile_fmt::{DisplayKind, ZonefileFmt};
 use domain::base::{Serial, Ttl};
 use domain::rdata::tsig::Tsig;
@@ -33,7 +37,11 @@ pub const DEFAULT_PORT: u16 = 53;
 
 /// The longest timeout honoured; longer ones are cut to this, so that the
 /// deadline can always be computed.
-const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The UDP payload size our EDNS queries advertise (the DNS flag day 2020
+/// value: fits any path MTU without fragmentation).
+pub(crate) const EDNS_PAYLOAD: u16 = 1232;
 
 #[derive(Debug, thiserror::Error)]
 pub enum XfrError {
@@ -79,8 +87,43 @@ pub enum XfrError {
         message: u64,
         problem: ProtocolError,
     },
+    /// The [`Sink`] refused a record (e.g. one outside the zone).
+    #[error("message {message}: {reason}")]
+    Rejected { message: u64, reason: String },
+    /// The stream went past the request's [`StreamLimits`].
+    #[error("the transfer is larger than {limit} ({progress})")]
+    TooLarge { limit: String, progress: Progress },
     #[error("cannot write the output: {0}")]
     Output(io::Error),
+}
+
+impl XfrError {
+    /// A short, stable name of the kind of failure, for logs, counters and
+    /// status reports: `connect`, `timeout`, `closed`, `io`, `rcode`,
+    /// `tsig`, `malformed`, `protocol`, `rejected`, `too-large`, `local`
+    /// (a problem on our side: arguments, building or signing the query,
+    /// writing the output).
+    pub fn class(&self) -> &'static str {
+        match self {
+            XfrError::BadServer { .. }
+            | XfrError::BadKeySyntax
+            | XfrError::BadKey(_)
+            | XfrError::BadZone { .. }
+            | XfrError::Query(_)
+            | XfrError::Sign(_)
+            | XfrError::Output(_) => "local",
+            XfrError::Connect { .. } => "connect",
+            XfrError::Io { .. } => "io",
+            XfrError::Timeout { .. } => "timeout",
+            XfrError::Closed { .. } => "closed",
+            XfrError::EmptyMessage { .. } | XfrError::Malformed { .. } => "malformed",
+            XfrError::Rcode { .. } => "rcode",
+            XfrError::Tsig { .. } => "tsig",
+            XfrError::Protocol { .. } => "protocol",
+            XfrError::Rejected { .. } => "rejected",
+            XfrError::TooLarge { .. } => "too-large",
+        }
+    }
 }
 
 /// A response that breaks the rules of the transfer protocol.
@@ -102,6 +145,14 @@ pub enum ProtocolError {
     BrokenChain { expected: u32, found: u32 },
     #[error("records follow the closing SOA")]
     AfterEnd,
+    /// RFC 1995 §4: over UDP this means "ask over TCP"; over TCP it is no
+    /// answer at all.
+    #[error("the IXFR answer is the server's SOA alone, with serial {serial}, newer than ours")]
+    SoaOnly { serial: u32 },
+    #[error("the answer is not authoritative (AA bit clear)")]
+    NotAuthoritative,
+    #[error("the answer holds no SOA record of the zone")]
+    NoSoa,
 }
 
 /// How far a transfer got, for errors and the summary.
@@ -109,6 +160,8 @@ pub enum ProtocolError {
 pub struct Progress {
     pub records: u64,
     pub messages: u64,
+    /// Octets received, TCP length prefixes included.
+    pub bytes: u64,
 }
 
 impl fmt::Display for Progress {
@@ -140,6 +193,26 @@ pub enum Kind {
     Ixfr { serial: u32 },
 }
 
+/// How much one transfer may bring: beyond either, it fails with
+/// [`XfrError::TooLarge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Answer records, every SOA included.
+    pub records: u64,
+    /// Octets of the whole stream, TCP length prefixes included.
+    pub bytes: u64,
+}
+
+impl Default for StreamLimits {
+    /// No limit.
+    fn default() -> Self {
+        StreamLimits {
+            records: u64::MAX,
+            bytes: u64::MAX,
+        }
+    }
+}
+
 /// One transfer to run.
 #[derive(Debug)]
 pub struct Request {
@@ -147,6 +220,12 @@ pub struct Request {
     kind: Kind,
     key: Option<TsigKey>,
     timeout: Duration,
+    /// IXFR: the TTL and RDATA of our SOA for the authority section; without
+    /// it, a stand-in SOA carrying only the serial.
+    client_soa: Option<(u32, Vec<u8>)>,
+    /// Whether the query asks for the EDNS EXPIRE option (RFC 7314).
+    expire: bool,
+    limits: StreamLimits,
 }
 
 impl Request {
@@ -162,12 +241,62 @@ impl Request {
             name: zone.to_owned(),
             reason: e.to_string(),
         })?;
-        Ok(Request {
+        Ok(Request::with_name(zone, kind, key, timeout))
+    }
+
+    /// [`Request::new`] with the zone in uncompressed wire format.
+    pub fn from_wire(
+        zone: &[u8],
+        kind: Kind,
+        key: Option<TsigKey>,
+        timeout: Duration,
+    ) -> Result<Request, XfrError> {
+        let zone = Name::from_octets(zone.to_vec()).map_err(|e| XfrError::BadZone {
+            name: String::from_utf8_lossy(zone).into_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(Request::with_name(zone, kind, key, timeout))
+    }
+
+    fn with_name(zone: Name<Vec<u8>>, kind: Kind, key: Option<TsigKey>, timeout: Duration) -> Self {
+        Request {
             zone,
             kind,
             key,
             timeout: timeout.min(MAX_TIMEOUT),
-        })
+            client_soa: None,
+            expire: false,
+            limits: StreamLimits::default(),
+        }
+    }
+
+    /// IXFR: puts our SOA record as it is (TTL, uncompressed RDATA) in the
+    /// query's authority section (RFC 1995 §3) instead of a stand-in. Its
+    /// serial should be the one in [`Kind::Ixfr`], which is what the answer
+    /// is checked against.
+    pub fn with_client_soa(mut self, ttl: u32, rdata: &[u8]) -> Self {
+        self.client_soa = Some((ttl, rdata.to_vec()));
+        self
+    }
+
+    /// Adds an OPT record with an empty EDNS EXPIRE option (RFC 7314 §2)
+    /// to the query; [`Summary::expire`] then holds what the server sent.
+    pub fn with_expire(mut self) -> Self {
+        self.expire = true;
+        self
+    }
+
+    pub fn with_limits(mut self, limits: StreamLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     fn qtype(&self) -> Rtype {
@@ -180,29 +309,64 @@ impl Request {
     /// The unsigned query; for IXFR with the client's SOA in the authority
     /// section (RFC 1995 §3), of which servers read only the serial.
     fn query(&self, id: u16) -> Result<Vec<u8>, XfrError> {
-        let failed = |e: domain::base::message_builder::PushError| XfrError::Query(e.to_string());
-        let mut builder = MessageBuilder::new_vec();
-        builder.header_mut().set_id(id);
-        let mut question = builder.question();
-        question.push((&self.zone, self.qtype())).map_err(failed)?;
-        let mut authority = question.authority();
-        if let Kind::Ixfr { serial } = self.kind {
-            let root = Name::root_vec();
-            let soa = Soa::new(
-                root.clone(),
-                root,
-                Serial(serial),
-                Ttl::ZERO,
-                Ttl::ZERO,
-                Ttl::ZERO,
-                Ttl::ZERO,
-            );
-            authority
-                .push((&self.zone, Class::IN, Ttl::ZERO, soa))
-                .map_err(failed)?;
-        }
-        Ok(authority.finish())
+        let failed = |e: PushError| XfrError::Query(e.to_string());
+        let authority = match self.kind {
+            Kind::Axfr => None,
+            Kind::Ixfr { serial } => Some(match &self.client_soa {
+                Some((ttl, rdata)) => (*ttl, rdata.clone()),
+                None => {
+                    let root = Name::root_vec();
+                    let soa = Soa::new(
+                        root.clone(),
+                        root,
+                        Serial(serial),
+                        Ttl::ZERO,
+                        Ttl::ZERO,
+                        Ttl::ZERO,
+                        Ttl::ZERO,
+                    );
+                    let mut rdata = Vec::new();
+                    soa.compose_rdata(&mut rdata)
+                        .map_err(|_| XfrError::Query("cannot compose the SOA".into()))?;
+                    (0, rdata)
+                }
+            }),
+        };
+        let authority = authority
+            .as_ref()
+            .map(|(ttl, rdata)| (*ttl, rdata.as_slice()));
+        build_query(id, &self.zone, self.qtype(), authority, self.expire).map_err(failed)
     }
+}
+
+/// A query for `zone` and `qtype`, with an SOA (TTL, RDATA) in the
+/// authority section when given, and an OPT record carrying an empty
+/// EXPIRE option when `expire` is set.
+pub(crate) fn build_query(
+    id: u16,
+    zone: &Name<Vec<u8>>,
+    qtype: Rtype,
+    authority_soa: Option<(u32, &[u8])>,
+    expire: bool,
+) -> Result<Vec<u8>, PushError> {
+    let mut builder = MessageBuilder::new_vec();
+    builder.header_mut().set_id(id);
+    let mut question = builder.question();
+    question.push((zone, qtype))?;
+    let mut authority = question.authority();
+    if let Some((ttl, rdata)) = authority_soa {
+        let data =
+            UnknownRecordData::from_octets(Rtype::SOA, rdata).map_err(|_| PushError::ShortBuf)?;
+        authority.push((zone, Class::IN, Ttl::from_secs(ttl), data))?;
+    }
+    let mut additional = authority.additional();
+    if expire {
+        additional.opt(|opt| {
+            opt.set_udp_payload_size(EDNS_PAYLOAD);
+            opt.expire(None)
+        })?;
+    }
+    Ok(additional.finish())
 }
 
 /// Parses `--server`: `IP:PORT`, `[IPv6]:PORT`, or an address alone for
@@ -238,6 +402,45 @@ pub fn parse_key(text: &str) -> Result<TsigKey, XfrError> {
 }
 
 // ---------------------------------------------------------------------------
+// Where the records go
+
+/// One answer record as parsed from a response. Its names (the owner and
+/// those in the RDATA) point into the message, compressed or not; composing
+/// the data into a `Vec<u8>` writes them out in full.
+pub type AnswerRecord<'a> =
+    domain::base::Record<ParsedName<&'a [u8]>, AllRecordData<&'a [u8], ParsedName<&'a [u8]>>>;
+
+/// What a transfer does with the records it receives.
+pub trait Sink {
+    /// Takes the next answer record, in the order received, after its
+    /// message passed its checks and the [`Tracker`] accepted it as `item`.
+    /// With TSIG, a message the server left unsigned is vouched for only by
+    /// a later signed one (see [`transfer`]): a sink must not act on the
+    /// records before the transfer has succeeded.
+    fn record(&mut self, record: &AnswerRecord<'_>, item: Item) -> Result<(), SinkError>;
+}
+
+/// Why a [`Sink`] did not take a record.
+#[derive(Debug)]
+pub enum SinkError {
+    /// Writing failed ([`XfrError::Output`]).
+    Output(io::Error),
+    /// The record is not acceptable ([`XfrError::Rejected`]).
+    Rejected(String),
+}
+
+/// The sink of `zonesync xfr`: each record on its own line in presentation
+/// form, tab-separated.
+pub struct Printer<W>(pub W);
+
+impl<W: Write> Sink for Printer<W> {
+    fn record(&mut self, record: &AnswerRecord<'_>, _: Item) -> Result<(), SinkError> {
+        writeln!(self.0, "{}", record.display_zonefile(DisplayKind::Tabbed))
+            .map_err(SinkError::Output)
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Running a transfer
 
 /// What a finished transfer reports.
@@ -248,6 +451,9 @@ pub struct Summary {
     /// The serial of the zone as the server has it now.
     pub serial: u32,
     pub outcome: Outcome,
+    /// The EDNS EXPIRE option of the first message (RFC 7314), when the
+    /// query asked for it and the server sent a value.
+    pub expire: Option<u32>,
 }
 
 impl fmt::Display for Summary {
@@ -279,6 +485,16 @@ pub fn transfer(
     request: &Request,
     out: &mut impl Write,
 ) -> Result<Summary, XfrError> {
+    transfer_to(server, request, &mut Printer(out))
+}
+
+/// Runs `request` against `server`, handing each record to `sink` as it
+/// arrives (see [`transfer`] for when).
+pub fn transfer_to(
+    server: SocketAddr,
+    request: &Request,
+    sink: &mut impl Sink,
+) -> Result<Summary, XfrError> {
     let started = Instant::now();
     let deadline = started + request.timeout;
     let id = next_id();
@@ -297,13 +513,7 @@ pub fn transfer(
             error: source,
         },
     })?;
-    let mut session = Session {
-        request,
-        id,
-        signer,
-        tracker: Tracker::new(request.kind),
-        progress: Progress::default(),
-    };
+    let mut session = Session::new(request, id, signer);
     conn.send(&query).map_err(|e| session.io_error(e))?;
     let mut buf = Vec::new();
     let outcome = loop {
@@ -311,12 +521,8 @@ pub fn transfer(
             break outcome;
         }
         match conn.recv(&mut buf) {
-            Ok(true) => session.message(&buf, out)?,
-            Ok(false) => {
-                return Err(XfrError::Closed {
-                    progress: session.progress,
-                })
-            }
+            Ok(true) => session.message(&buf, sink)?,
+            Ok(false) => return Err(session.closed()),
             Err(e) => return Err(session.io_error(e)),
         }
     };
@@ -331,11 +537,12 @@ pub fn transfer(
         elapsed: started.elapsed(),
         serial: session.tracker.serial().unwrap_or_default(),
         outcome,
+        expire: session.expire,
     })
 }
 
 /// A message id the server cannot predict.
-fn next_id() -> u16 {
+pub(crate) fn next_id() -> u16 {
     use std::hash::{BuildHasher, RandomState};
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -350,9 +557,22 @@ struct Session<'a> {
     signer: Option<ClientSigner>,
     tracker: Tracker,
     progress: Progress,
+    /// The EXPIRE option of the first message.
+    expire: Option<u32>,
 }
 
-impl Session<'_> {
+impl<'a> Session<'a> {
+    fn new(request: &'a Request, id: u16, signer: Option<ClientSigner>) -> Session<'a> {
+        Session {
+            request,
+            id,
+            signer,
+            tracker: Tracker::new(request.kind),
+            progress: Progress::default(),
+            expire: None,
+        }
+    }
+
     fn io_error(&self, source: io::Error) -> XfrError {
         let progress = self.progress;
         match source.kind() {
@@ -368,10 +588,29 @@ impl Session<'_> {
         }
     }
 
-    /// Checks one response message and writes its records.
-    fn message(&mut self, bytes: &[u8], out: &mut impl Write) -> Result<(), XfrError> {
+    /// The server closed the connection between two messages before the
+    /// answer was complete.
+    fn closed(&self) -> XfrError {
+        match self.tracker.lone_soa() {
+            Some(serial) => self.protocol(ProtocolError::SoaOnly { serial }),
+            None => XfrError::Closed {
+                progress: self.progress,
+            },
+        }
+    }
+
+    /// Checks one response message and hands its records to `sink`.
+    fn message(&mut self, bytes: &[u8], sink: &mut impl Sink) -> Result<(), XfrError> {
         self.progress.messages += 1;
         let n = self.progress.messages;
+        let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        self.progress.bytes = self.progress.bytes.saturating_add(len.saturating_add(2));
+        if self.progress.bytes > self.request.limits.bytes {
+            return Err(XfrError::TooLarge {
+                limit: format!("the limit of {} octets", self.request.limits.bytes),
+                progress: self.progress,
+            });
+        }
         if bytes.is_empty() {
             return Err(XfrError::EmptyMessage { message: n });
         }
@@ -393,8 +632,9 @@ impl Session<'_> {
         verified.map_err(|e| tsig_failure(n, e))?;
         if n == 1 {
             self.check_question(&message)?;
+            self.expire = expire_of(&message);
         }
-        self.write_answers(&message, out)?;
+        self.write_answers(&message, sink)?;
         self.tracker.end_of_message();
         Ok(())
     }
@@ -407,33 +647,15 @@ impl Session<'_> {
     }
 
     fn check_header(&self, message: &Message<&[u8]>) -> Result<(), XfrError> {
-        let header = message.header();
-        if !header.qr() {
-            return Err(self.protocol(ProtocolError::NotResponse));
-        }
-        if header.id() != self.id {
-            return Err(self.protocol(ProtocolError::WrongId {
-                expected: self.id,
-                found: header.id(),
-            }));
-        }
-        Ok(())
+        check_header(message, self.id).map_err(|problem| self.protocol(problem))
     }
 
     /// The first message must answer our question if it repeats one (RFC
     /// 5936 §2.2.1); later ones may leave it out.
     fn check_question(&self, message: &Message<&[u8]>) -> Result<(), XfrError> {
-        let Some(question) = message.question().next() else {
-            return Ok(());
-        };
-        let question = question.map_err(|e| self.malformed(e))?;
-        if question.qname().name_eq(&self.request.zone) && question.qtype() == self.request.qtype()
-        {
-            return Ok(());
-        }
-        Err(self.protocol(ProtocolError::WrongQuestion {
-            found: format!("{}. {}", question.qname(), question.qtype()),
-        }))
+        check_question(message, &self.request.zone, self.request.qtype())
+            .map_err(|e| self.malformed(e))?
+            .map_err(|problem| self.protocol(problem))
     }
 
     fn malformed(&self, error: impl fmt::Display) -> XfrError {
@@ -443,12 +665,11 @@ impl Session<'_> {
         }
     }
 
-    /// Feeds the answer records to the tracker and writes them out, one
-    /// per line in presentation form.
+    /// Feeds the answer records to the tracker and the sink.
     fn write_answers(
         &mut self,
         message: &Message<&[u8]>,
-        out: &mut impl Write,
+        sink: &mut impl Sink,
     ) -> Result<(), XfrError> {
         let section = message.answer().map_err(|e| self.malformed(e))?;
         let mut any = false;
@@ -458,16 +679,30 @@ impl Session<'_> {
                 .to_record::<AllRecordData<_, ParsedName<_>>>()
                 .map_err(|e| self.malformed(e))?
                 .ok_or_else(|| self.malformed("a record of no known form"))?;
+            // Only the zone's own SOA frames a transfer.
             let item = match record.data() {
-                AllRecordData::Soa(soa) => Item::Soa(soa.serial().into_int()),
+                AllRecordData::Soa(soa) if record.owner().name_eq(&self.request.zone) => {
+                    Item::Soa(soa.serial().into_int())
+                }
                 _ => Item::Other,
             };
             self.tracker
                 .record(item)
                 .map_err(|problem| self.protocol(problem))?;
-            writeln!(out, "{}", record.display_zonefile(DisplayKind::Tabbed))
-                .map_err(XfrError::Output)?;
             self.progress.records += 1;
+            if self.progress.records > self.request.limits.records {
+                return Err(XfrError::TooLarge {
+                    limit: format!("the limit of {} records", self.request.limits.records),
+                    progress: self.progress,
+                });
+            }
+            sink.record(&record, item).map_err(|e| match e {
+                SinkError::Output(e) => XfrError::Output(e),
+                SinkError::Rejected(reason) => XfrError::Rejected {
+                    message: self.progress.messages,
+                    reason,
+                },
+            })?;
             any = true;
         }
         if !any && self.progress.messages == 1 {
@@ -477,10 +712,49 @@ impl Session<'_> {
     }
 }
 
+/// A response to our query `id`: QR set, the same id.
+pub(crate) fn check_header(message: &Message<&[u8]>, id: u16) -> Result<(), ProtocolError> {
+    let header = message.header();
+    if !header.qr() {
+        return Err(ProtocolError::NotResponse);
+    }
+    if header.id() != id {
+        return Err(ProtocolError::WrongId {
+            expected: id,
+            found: header.id(),
+        });
+    }
+    Ok(())
+}
+
+/// The message's question, if it has one, must be `zone` and `qtype`. The
+/// outer error is a question that cannot be parsed.
+pub(crate) fn check_question(
+    message: &Message<&[u8]>,
+    zone: &Name<Vec<u8>>,
+    qtype: Rtype,
+) -> Result<Result<(), ProtocolError>, domain::base::wire::ParseError> {
+    let Some(question) = message.question().next() else {
+        return Ok(Ok(()));
+    };
+    let question = question?;
+    if question.qname().name_eq(zone) && question.qtype() == qtype {
+        return Ok(Ok(()));
+    }
+    Ok(Err(ProtocolError::WrongQuestion {
+        found: format!("{}. {}", question.qname(), question.qtype()),
+    }))
+}
+
+/// The value of the message's EDNS EXPIRE option (RFC 7314), if any.
+pub(crate) fn expire_of(message: &Message<&[u8]>) -> Option<u32> {
+    message.opt()?.opt().expire()?.expire()
+}
+
 /// The error for a response with RCODE `rcode`, with the TSIG error when
 /// the message carries a TSIG record (BADKEY, BADSIG, BADTIME ride in a
 /// NOTAUTH answer, RFC 8945 §5.3.2).
-fn rcode_error(message: &Message<&[u8]>, rcode: OptRcode) -> XfrError {
+pub(crate) fn rcode_error(message: &Message<&[u8]>, rcode: OptRcode) -> XfrError {
     let detail = tsig_error_of(message)
         .map(|e| format!(" (TSIG error {e})"))
         .unwrap_or_default();
@@ -510,7 +784,7 @@ fn tsig_error_of(message: &Message<&[u8]>) -> Option<String> {
 }
 
 /// Names a failed TSIG check in the RFC's terms where there is one.
-fn tsig_failure(message: u64, error: TsigError) -> XfrError {
+pub(crate) fn tsig_failure(message: u64, error: TsigError) -> XfrError {
     let reason = match error {
         TsigError::Validation(e) => match e {
             ValidationError::BadSig => "BADSIG: the MAC does not verify (wrong secret?)".into(),
@@ -535,20 +809,20 @@ fn tsig_failure(message: u64, error: TsigError) -> XfrError {
 
 /// A TCP connection with RFC 1035 §4.2.2 framing, all I/O bound by one
 /// deadline.
-struct Connection {
+pub(crate) struct Connection {
     stream: TcpStream,
     deadline: Instant,
 }
 
 impl Connection {
-    fn open(addr: SocketAddr, deadline: Instant) -> io::Result<Connection> {
+    pub(crate) fn open(addr: SocketAddr, deadline: Instant) -> io::Result<Connection> {
         let stream = TcpStream::connect_timeout(&addr, time_left(deadline)?)?;
         // The query goes out in one write; waiting for more data is useless.
         let _ = stream.set_nodelay(true);
         Ok(Connection { stream, deadline })
     }
 
-    fn send(&mut self, message: &[u8]) -> io::Result<()> {
+    pub(crate) fn send(&mut self, message: &[u8]) -> io::Result<()> {
         let len = u16::try_from(message.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "query too long"))?;
         let mut framed = Vec::with_capacity(message.len() + 2);
@@ -561,7 +835,7 @@ impl Connection {
 
     /// Reads one message into `buf`; `Ok(false)` when the server closed
     /// the connection before a new message began.
-    fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+    pub(crate) fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
         let mut len = [0u8; 2];
         match self.fill(&mut len)? {
             0 => return Ok(false),
@@ -597,7 +871,7 @@ impl Connection {
 
 /// The time until `deadline`, or a `TimedOut` error when none is left
 /// (a zero socket timeout would mean "no timeout").
-fn time_left(deadline: Instant) -> io::Result<Duration> {
+pub(crate) fn time_left(deadline: Instant) -> io::Result<Duration> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
         return Err(io::ErrorKind::TimedOut.into());
@@ -715,6 +989,16 @@ impl Tracker {
             | State::Deleting { serial, .. }
             | State::Adding { serial, .. }
             | State::Done { serial, .. } => Some(serial),
+        }
+    }
+
+    /// IXFR: the serial of the server's SOA when it is all the answer
+    /// holds so far and is newer than ours (else the answer would be
+    /// complete: the client is up to date).
+    pub fn lone_soa(&self) -> Option<u32> {
+        match self.state {
+            State::Opened { serial } => Some(serial),
+            _ => None,
         }
     }
 
@@ -837,14 +1121,147 @@ impl Tracker {
     }
 }
 
+/// Scripted loopback servers for the tests of this module and of
+/// [`super::incoming`].
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpListener, UdpSocket};
+    use std::sync::{Arc, Mutex};
+    use std::thread::JoinHandle;
+    use std::time::{Duration, Instant};
+
+    /// What the scripted server sends back over TCP for a query: octets to
+    /// write, one chunk after the other (framing is the script's job).
+    pub(crate) type Script = Box<dyn FnOnce(&[u8]) -> Vec<Vec<u8>> + Send>;
+
+    /// What the scripted server answers a UDP query with (`None`: nothing).
+    pub(crate) type UdpScript = Box<dyn FnOnce(&[u8]) -> Option<Vec<u8>> + Send>;
+
+    /// How long a scripted server waits for a client before giving up.
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// A one-connection server on loopback: reads one framed query, sends
+    /// the octets `script` makes of it, then holds the connection for
+    /// `linger` and closes it.
+    pub(crate) fn scripted(script: Script, linger: Duration) -> (SocketAddr, JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let queries = Arc::new(Mutex::new(Vec::new()));
+        let handle = std::thread::spawn(move || serve_tcp(listener, vec![script], linger, queries));
+        (addr, handle)
+    }
+
+    /// A server on one loopback port, TCP and UDP: the TCP scripts answer
+    /// successive connections (one query each), the UDP scripts successive
+    /// datagrams. Every query received is kept, in order, per transport.
+    pub(crate) struct ScriptedServer {
+        pub addr: SocketAddr,
+        pub tcp_queries: Arc<Mutex<Vec<Vec<u8>>>>,
+        pub udp_queries: Arc<Mutex<Vec<Vec<u8>>>>,
+    }
+
+    impl ScriptedServer {
+        pub(crate) fn start(tcp: Vec<Script>, udp: Vec<UdpScript>) -> ScriptedServer {
+            // The UDP port of the TCP listener's number may be taken.
+            for _ in 0..50 {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                let Ok(socket) = UdpSocket::bind(addr) else {
+                    continue;
+                };
+                let tcp_queries = Arc::new(Mutex::new(Vec::new()));
+                let udp_queries = Arc::new(Mutex::new(Vec::new()));
+                let kept = tcp_queries.clone();
+                std::thread::spawn(move || serve_tcp(listener, tcp, Duration::ZERO, kept));
+                let kept = udp_queries.clone();
+                std::thread::spawn(move || serve_udp(socket, udp, kept));
+                return ScriptedServer {
+                    addr,
+                    tcp_queries,
+                    udp_queries,
+                };
+            }
+            panic!("no port free for both TCP and UDP");
+        }
+
+        pub(crate) fn tcp_queries(&self) -> Vec<Vec<u8>> {
+            self.tcp_queries.lock().unwrap().clone()
+        }
+
+        pub(crate) fn udp_queries(&self) -> Vec<Vec<u8>> {
+            self.udp_queries.lock().unwrap().clone()
+        }
+    }
+
+    fn serve_tcp(
+        listener: TcpListener,
+        scripts: Vec<Script>,
+        linger: Duration,
+        queries: Arc<Mutex<Vec<Vec<u8>>>>,
+    ) {
+        let deadline = Instant::now() + WAIT;
+        let _ = listener.set_nonblocking(true);
+        for script in scripts {
+            let mut stream = loop {
+                match listener.accept() {
+                    Ok((stream, _)) => break stream,
+                    Err(_) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(5))
+                    }
+                    Err(_) => return,
+                }
+            };
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut len = [0u8; 2];
+            if stream.read_exact(&mut len).is_err() {
+                continue;
+            }
+            let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            if stream.read_exact(&mut query).is_err() {
+                continue;
+            }
+            queries.lock().unwrap().push(query.clone());
+            for chunk in script(&query) {
+                if stream.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+            std::thread::sleep(linger);
+        }
+    }
+
+    fn serve_udp(socket: UdpSocket, scripts: Vec<UdpScript>, queries: Arc<Mutex<Vec<Vec<u8>>>>) {
+        let _ = socket.set_read_timeout(Some(WAIT));
+        let mut buf = vec![0u8; 65535];
+        for script in scripts {
+            let Ok((n, peer)) = socket.recv_from(&mut buf) else {
+                return;
+            };
+            let query = buf[..n].to_vec();
+            queries.lock().unwrap().push(query.clone());
+            if let Some(answer) = script(&query) {
+                let _ = socket.send_to(&answer, peer);
+            }
+        }
+    }
+
+    /// A message with its TCP length prefix.
+    pub(crate) fn framed(message: &[u8]) -> Vec<u8> {
+        let mut out = (message.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(message);
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::tsig::{check_request, Keys, RequestAuth};
+    use crate::xfr::client::testing::{framed, scripted, Script};
     use domain::base::iana::Rcode;
     use domain::rdata::A;
-    use std::net::TcpListener;
-    use std::thread::JoinHandle;
 
     // --- The tracker, on synthetic record sequences
 
@@ -1100,44 +1517,6 @@ mod tests {
 
     // --- Whole transfers against a scripted server
 
-    /// What the scripted server sends back for a query.
-    type Script = Box<dyn FnOnce(&[u8]) -> Vec<Vec<u8>> + Send>;
-
-    /// A one-connection server on loopback: reads one framed query, sends
-    /// the octets `script` makes of it (framing is the script's job), then
-    /// holds the connection for `linger` and closes it.
-    fn scripted(script: Script, linger: Duration) -> (SocketAddr, JoinHandle<()>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let handle = std::thread::spawn(move || {
-            let Ok((mut stream, _)) = listener.accept() else {
-                return;
-            };
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut len = [0u8; 2];
-            if stream.read_exact(&mut len).is_err() {
-                return;
-            }
-            let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
-            if stream.read_exact(&mut query).is_err() {
-                return;
-            }
-            for chunk in script(&query) {
-                if stream.write_all(&chunk).is_err() {
-                    return;
-                }
-            }
-            std::thread::sleep(linger);
-        });
-        (addr, handle)
-    }
-
-    fn framed(message: &[u8]) -> Vec<u8> {
-        let mut out = (message.len() as u16).to_be_bytes().to_vec();
-        out.extend_from_slice(message);
-        out
-    }
-
     fn name(text: &str) -> Name<Vec<u8>> {
         Name::from_str(text).unwrap()
     }
@@ -1203,12 +1582,10 @@ mod tests {
         let (result, out) = run(script, &axfr_request(None, Duration::from_secs(5)));
         let summary = result.unwrap();
         assert_eq!(
-            summary.progress,
-            Progress {
-                records: 4,
-                messages: 2
-            }
+            (summary.progress.records, summary.progress.messages),
+            (4, 2)
         );
+        assert_eq!(summary.expire, None, "not asked for");
         assert_eq!((summary.serial, summary.outcome), (5, Outcome::Axfr));
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 4, "{out}");
@@ -1259,14 +1636,8 @@ mod tests {
                 seed ^= seed << 5;
                 bytes.push(seed as u8);
             }
-            let mut session = Session {
-                request: &request,
-                id: 0,
-                signer: None,
-                tracker: Tracker::new(Kind::Axfr),
-                progress: Progress::default(),
-            };
-            let _ = session.message(&bytes, &mut Vec::new());
+            let mut session = Session::new(&request, 0, None);
+            let _ = session.message(&bytes, &mut Printer(Vec::new()));
         }
     }
 

@@ -14,6 +14,7 @@
 //! the query path answers with our SOA and the client retries over TCP.
 
 pub mod client;
+pub mod incoming;
 
 use crate::acl::Acl;
 use crate::journal::{Changeset, Record};
