@@ -1,6 +1,7 @@
 //! Building a [`ZoneVersion`] from records, with the checks every zone must
 //! pass before it may be served (RFC 1034 §4.2.1, RFC 2181 §10, RFC 6672).
 
+use super::apply::Descendants;
 use super::index::NameIndex;
 use super::node::{push_rdata, Node, RrsetData};
 use super::{flags, rtype, soa_field, ZoneVersion};
@@ -290,6 +291,7 @@ impl ZoneBuilder {
             .and_then(|s| s.rdatas().next())
             .and_then(|r| soa_field(r, 0))
             .unwrap_or(0);
+        let descendants = Descendants::from_sorted(&nodes);
         let version = ZoneVersion {
             origin_labels: name::label_count(&self.origin),
             origin: self.origin.into_boxed_slice(),
@@ -297,6 +299,7 @@ impl ZoneBuilder {
             nodes: NameIndex::build(nodes),
             apex,
             record_count,
+            descendants,
         };
         Ok((version, self.warnings))
     }

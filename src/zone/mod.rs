@@ -13,12 +13,14 @@
 //! the RRSIGs that cover an RRset beside it (so DNSSEC answers need no
 //! second lookup). See [`node`] for the layout.
 
+mod apply;
 mod build;
 mod digest;
 pub mod index;
 pub mod node;
 mod table;
 
+pub use apply::ApplyError;
 pub use build::{BuildError, ZoneBuilder};
 pub use node::{Node, Rdatas, Rrset, SigSet};
 pub use table::{SharedZoneTable, Zone, ZoneTable};
@@ -81,6 +83,10 @@ pub struct ZoneVersion {
     nodes: NameIndex,
     apex: Node,
     record_count: usize,
+    /// How many nodes lie below each node that has any, so that
+    /// [`apply`](ZoneVersion::apply) knows when an empty non-terminal
+    /// goes and whether a new zone cut has descendants to re-flag.
+    descendants: apply::Descendants,
 }
 
 impl ZoneVersion {
@@ -149,6 +155,7 @@ impl ZoneVersion {
             nodes: self.nodes.insert(apex.clone()),
             apex,
             record_count: self.record_count,
+            descendants: self.descendants.clone(),
         }
     }
 

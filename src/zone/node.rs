@@ -160,6 +160,16 @@ impl Node {
     pub fn same(&self, other: &Node) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
+
+    /// A copy of this node with other flags (a change above it moved a
+    /// zone cut or a DNAME): one allocation, the data copied as is.
+    pub(crate) fn with_flags(&self, flags: u8) -> Node {
+        let mut b = self.0.to_vec();
+        if let Some(f) = b.first_mut() {
+            *f = flags;
+        }
+        Node(Arc::from(b))
+    }
 }
 
 pub struct RrsetIter<'a> {
