@@ -78,6 +78,19 @@ pub struct ServerConfig {
     /// Most bytes a zone's journal file may hold; the oldest changesets are
     /// dropped to stay under it.
     pub journal_max_bytes: u64,
+    /// Secondaries: the SOA REFRESH is clamped to [refresh_min,
+    /// refresh_max] seconds, RETRY (and its back-off) to [retry_min,
+    /// retry_max], EXPIRE to at least expire_min (Knot's defaults).
+    pub refresh_min: u32,
+    pub refresh_max: u32,
+    pub retry_min: u32,
+    pub retry_max: u32,
+    pub expire_min: u32,
+    /// Secondaries: seconds a whole transfer in may take.
+    pub xfr_in_timeout: u64,
+    /// Secondaries: most records and bytes a transfer in may bring.
+    pub xfr_in_max_records: usize,
+    pub xfr_in_max_bytes: u64,
 }
 
 impl Config {
@@ -123,6 +136,14 @@ impl Default for ServerConfig {
             control: None,
             journal_max_changesets: 1000,
             journal_max_bytes: 64 * 1024 * 1024,
+            refresh_min: 2,
+            refresh_max: 86_400,
+            retry_min: 2,
+            retry_max: 86_400,
+            expire_min: 3,
+            xfr_in_timeout: 300,
+            xfr_in_max_records: 20_000_000,
+            xfr_in_max_bytes: 4 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -281,6 +302,16 @@ impl Config {
                     "server.control: {addr} is not a loopback address; the control interface has no authentication"
                 ));
             }
+        }
+        let srv = &self.server;
+        if srv.refresh_min == 0 || srv.refresh_min > srv.refresh_max {
+            return Err("server.refresh_min: must be at least 1 and at most refresh_max".into());
+        }
+        if srv.retry_min == 0 || srv.retry_min > srv.retry_max {
+            return Err("server.retry_min: must be at least 1 and at most retry_max".into());
+        }
+        if srv.xfr_in_timeout == 0 {
+            return Err("server.xfr_in_timeout: must be at least 1".into());
         }
         if self.server.journal_max_changesets == 0 {
             return Err("server.journal_max_changesets: must be at least 1".into());

@@ -209,6 +209,10 @@ enum CtlCall {
     },
     /// Send NOTIFY for a zone to its targets now.
     Notify { zone: String },
+    /// Check a secondary zone's primaries now and transfer if behind.
+    Refresh { zone: String },
+    /// Transfer a secondary zone whole (AXFR) now, whatever the serials.
+    Retransfer { zone: String },
 }
 
 fn ctl(args: &CtlArgs) -> ExitCode {
@@ -234,6 +238,14 @@ fn ctl_run(args: &CtlArgs) -> anyhow::Result<bool> {
             force: *force,
         },
         CtlCall::Notify { zone } => Call::Notify { zone },
+        CtlCall::Refresh { zone } => Call::Refresh {
+            zone,
+            retransfer: false,
+        },
+        CtlCall::Retransfer { zone } => Call::Refresh {
+            zone,
+            retransfer: true,
+        },
     };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -3,22 +3,77 @@
 //! SIGINT stop cleanly).
 
 use crate::acl::Acl;
+use crate::config::ZoneConfig;
 use crate::config::{self, Config};
 use crate::control::{
-    ControlError, ControlHandler, ControlServer, JournalStatus, NotifyQueued, ReloadOutcome,
-    ServerStatus, ZoneReload, ZoneStatus,
+    ControlError, ControlHandler, ControlServer, JournalStatus, NotifyQueued, PrimaryInfo,
+    RefreshQueued, ReloadOutcome, SecondaryInfo, ServerStatus, ZoneReload, ZoneStatus,
 };
 use crate::net::{self, Shutdown, TcpSettings};
 use crate::notify::{Notifier, NotifySettings, NotifyTarget};
 use crate::query::{Answerer, QueryConfig, QueryStats};
-use crate::replication::LoadKind;
-use crate::replication::ManagedZone;
+use crate::query::{NotifyListener, NotifyVerdict};
+use crate::replication::secondary::{self, SecondaryZone};
+use crate::replication::{LoadKind, Managed, ManagedZone};
+use crate::xfr::incoming::Primary;
 use crate::xfr::{Transfers, XfrZone};
 use crate::zone::{SharedZoneTable, Zone, ZoneTable};
 use anyhow::Context;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+
+/// Sets up one configured zone: its NOTIFY task, journal and role.
+fn managed_zone(config: &Config, zc: &ZoneConfig) -> anyhow::Result<Managed> {
+    let origin = config::parse_zone_name(&zc.name).map_err(anyhow::Error::msg)?;
+    let zone = Arc::new(Zone::new(&origin).context("zone name")?);
+    let notifier = (!zc.notify.is_empty() || zc.notify_ns).then(|| {
+        let settings = NotifySettings {
+            delay: Duration::from_millis(config.server.notify_delay_ms),
+            retries: config.server.notify_retries,
+            notify_ns: zc.notify_ns,
+            own: config.server.listen.clone(),
+            ..NotifySettings::default()
+        };
+        let targets = zc
+            .notify
+            .iter()
+            .map(|t| NotifyTarget {
+                addr: t.addr(),
+                key: t.key().and_then(|k| config.tsig_key(k)),
+            })
+            .collect();
+        Notifier::spawn(zone.clone(), targets, settings)
+    });
+    Ok(match zc.role {
+        config::Role::Primary => Managed::Primary(Arc::new(ManagedZone::new(
+            zone,
+            zc.clone(),
+            &config.server,
+            notifier,
+        ))),
+        config::Role::Secondary => {
+            let primaries = zc
+                .primaries
+                .iter()
+                .map(|p| Primary {
+                    addr: p.address,
+                    key: p.key.as_deref().and_then(|k| config.tsig_key(k)),
+                })
+                .collect();
+            let journal = crate::replication::zone_journal(&config.server, &zc.name);
+            Managed::Secondary(Arc::new(SecondaryZone::new(
+                zone,
+                zc.clone(),
+                primaries,
+                &config.server,
+                journal,
+                notifier,
+                &crate::replication::file_stem(&zc.name),
+            )))
+        }
+    })
+}
 
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(config: Config) -> anyhow::Result<()> {
@@ -35,54 +90,25 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    if let Some(z) = config
+    let served: Vec<Managed> = config
         .zones
         .iter()
-        .find(|z| z.role == config::Role::Secondary)
-    {
-        anyhow::bail!(
-            "zone {}: role = \"secondary\" is not available in this version of zonesync",
-            z.name
-        );
-    }
-    let served: Vec<Arc<ManagedZone>> = config
-        .zones
-        .iter()
-        .map(|zc| {
-            let origin = config::parse_zone_name(&zc.name).map_err(anyhow::Error::msg)?;
-            let zone = Arc::new(Zone::new(&origin).context("zone name")?);
-            let notifier = (!zc.notify.is_empty() || zc.notify_ns).then(|| {
-                let settings = NotifySettings {
-                    delay: Duration::from_millis(config.server.notify_delay_ms),
-                    retries: config.server.notify_retries,
-                    notify_ns: zc.notify_ns,
-                    own: config.server.listen.clone(),
-                    ..NotifySettings::default()
-                };
-                let targets = zc
-                    .notify
-                    .iter()
-                    .map(|t| NotifyTarget {
-                        addr: t.addr(),
-                        key: t.key().and_then(|k| config.tsig_key(k)),
-                    })
-                    .collect();
-                Notifier::spawn(zone.clone(), targets, settings)
-            });
-            Ok(Arc::new(ManagedZone::new(
-                zone,
-                zc.clone(),
-                &config.server,
-                notifier,
-            )))
-        })
+        .map(|zc| managed_zone(&config, zc))
         .collect::<anyhow::Result<_>>()?;
     let table: Arc<SharedZoneTable> = Arc::new(SharedZoneTable::from_pointee(ZoneTable::new(
         served.iter().map(|s| s.zone().clone()),
     )));
     for zone in &served {
-        let zone = zone.clone();
-        tokio::task::spawn_blocking(move || zone.load(false)).await?;
+        match zone.clone() {
+            Managed::Primary(z) => {
+                tokio::task::spawn_blocking(move || z.load(false)).await?;
+            }
+            Managed::Secondary(z) => {
+                let restored = z.clone();
+                tokio::task::spawn_blocking(move || restored.restore()).await?;
+                tokio::spawn(z.run());
+            }
+        }
     }
 
     let query_config = QueryConfig {
@@ -110,7 +136,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let answerer = Arc::new(
         Answerer::new(table, query_config, Arc::new(QueryStats::default()))
             .with_keys(Arc::new(keys))
-            .with_transfers(transfers.clone()),
+            .with_transfers(transfers.clone())
+            .with_notify(Arc::new(NotifyRouter {
+                zones: served.clone(),
+            })),
     );
     let shutdown = Shutdown::default();
     let workers = match config.server.udp_workers {
@@ -177,7 +206,7 @@ fn bind_tcp(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListen
 }
 
 /// Waits for signals: SIGHUP reloads, SIGTERM/SIGINT return.
-async fn signals(served: &[Arc<ManagedZone>]) -> anyhow::Result<()> {
+async fn signals(served: &[Managed]) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
@@ -195,9 +224,12 @@ async fn signals(served: &[Arc<ManagedZone>]) -> anyhow::Result<()> {
 
 /// Reloads every zone whose files changed; queries keep being answered
 /// from the old versions meanwhile.
-async fn reload_changed(served: &[Arc<ManagedZone>]) {
+async fn reload_changed(served: &[Managed]) {
     tracing::info!("SIGHUP: reloading changed zone files");
     for zone in served {
+        let Managed::Primary(zone) = zone else {
+            continue;
+        };
         if !zone.needs_reload() {
             continue;
         }
@@ -206,15 +238,53 @@ async fn reload_changed(served: &[Arc<ManagedZone>]) {
     }
 }
 
+/// Routes NOTIFY in to the secondary zone it is for.
+struct NotifyRouter {
+    zones: Vec<Managed>,
+}
+
+impl NotifyListener for NotifyRouter {
+    fn notify(
+        &self,
+        zone: &[u8],
+        peer: Option<std::net::SocketAddr>,
+        key: Option<&str>,
+        serial: Option<u32>,
+    ) -> NotifyVerdict {
+        let found = self.zones.iter().find(|z| z.zone().origin() == zone);
+        let Some(Managed::Secondary(z)) = found else {
+            tracing::info!(zone = %crate::name::display(zone), ?peer, "NOTIFY for a zone we are not secondary for: NOTAUTH");
+            return NotifyVerdict::NotSecondary;
+        };
+        if !z.notify_allowed(peer, key) {
+            tracing::warn!(
+                zone = z.name(),
+                ?peer,
+                key = key.unwrap_or("none"),
+                "NOTIFY refused: not from a primary or an allow_notify rule"
+            );
+            return NotifyVerdict::Refused;
+        }
+        tracing::info!(zone = z.name(), ?peer, ?serial, "NOTIFY received");
+        z.trigger(secondary::Event::Notify);
+        NotifyVerdict::Accepted
+    }
+}
+
 /// The control interface's view of the running server.
 struct ServerControl {
-    zones: Vec<Arc<ManagedZone>>,
+    zones: Vec<Managed>,
     transfers: Arc<Transfers>,
     started: Instant,
 }
 
+fn unix(t: Option<SystemTime>) -> Option<u64> {
+    t.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+}
+
 impl ServerControl {
-    fn find(&self, name: &str) -> Result<&Arc<ManagedZone>, ControlError> {
+    fn find(&self, name: &str) -> Result<&Managed, ControlError> {
         let wire =
             config::parse_zone_name(name).map_err(|_| ControlError::UnknownZone(name.into()))?;
         self.zones
@@ -223,9 +293,17 @@ impl ServerControl {
             .ok_or_else(|| ControlError::UnknownZone(name.into()))
     }
 
-    fn zone_status(&self, z: &ManagedZone) -> ZoneStatus {
+    fn secondary(&self, name: &str) -> Result<&Arc<SecondaryZone>, ControlError> {
+        match self.find(name)? {
+            Managed::Secondary(z) => Ok(z),
+            Managed::Primary(_) => Err(ControlError::Refused(format!(
+                "zone {name} is a primary: it has no primaries to refresh from"
+            ))),
+        }
+    }
+
+    fn zone_status(&self, z: &Managed) -> ZoneStatus {
         let version = z.zone().snapshot();
-        let status = z.status();
         let journal = z
             .journal()
             .and_then(|j| j.lock().ok())
@@ -241,16 +319,40 @@ impl ServerControl {
                 .map(|n| n.load(Ordering::Relaxed))
                 .sum()
         });
+        let (role, loaded_at, last_error, secondary) = match z {
+            Managed::Primary(p) => {
+                let st = p.status();
+                ("primary", st.loaded_at, st.last_error, None)
+            }
+            Managed::Secondary(sz) => {
+                let st = sz.status();
+                let info = SecondaryInfo {
+                    primaries: st
+                        .primaries
+                        .iter()
+                        .map(|p| PrimaryInfo {
+                            address: p.addr.map(|a| a.to_string()).unwrap_or_default(),
+                            serial: p.serial,
+                            last_contact_unix: unix(p.last_contact),
+                            last_error: p.last_error.clone(),
+                        })
+                        .collect(),
+                    last_refresh_unix: unix(st.last_refresh),
+                    last_result: st.last_result.clone(),
+                    next_refresh_unix: unix(st.next_refresh),
+                    expires_at_unix: unix(st.expires_at),
+                    expired: st.expired,
+                };
+                ("secondary", st.loaded_at, st.last_error, Some(info))
+            }
+        };
         ZoneStatus {
             name: z.name().to_owned(),
-            role: "primary".into(),
+            role: role.into(),
             serial: version.as_ref().map(|v| v.serial()),
             records: version.as_ref().map(|v| v.record_count()),
-            loaded_at_unix: status
-                .loaded_at
-                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-                .map(|d| d.as_secs()),
-            last_error: status.last_error,
+            loaded_at_unix: unix(loaded_at),
+            last_error,
             journal,
             notify_targets: z
                 .config()
@@ -259,12 +361,25 @@ impl ServerControl {
                 .map(|t| t.addr().to_string())
                 .collect(),
             transfers_out,
+            secondary,
         }
     }
 }
 
-fn reload_report(z: &ManagedZone, force: bool) -> ZoneReload {
-    let o = z.load(force);
+fn reload_report(z: &Managed, force: bool) -> ZoneReload {
+    let Managed::Primary(p) = z else {
+        let serial = z.zone().snapshot().map(|v| v.serial());
+        return ZoneReload {
+            zone: z.name().to_owned(),
+            outcome: ReloadOutcome::Refused,
+            old_serial: serial,
+            serial,
+            message: Some(
+                "a secondary zone has no file: use `ctl refresh` or `ctl retransfer`".into(),
+            ),
+        };
+    };
+    let o = p.load(force);
     ZoneReload {
         zone: z.name().to_owned(),
         outcome: match o.kind {
@@ -289,27 +404,29 @@ impl ControlHandler for ServerControl {
     }
 
     /// One zone: always loaded (`force` also accepts a serial that went
-    /// backwards). All zones: those whose files changed, or all with
-    /// `force`, like SIGHUP.
+    /// backwards). All zones: the primaries whose files changed, or all
+    /// primaries with `force`, like SIGHUP.
     fn reload(&self, zone: Option<&str>, force: bool) -> Result<Vec<ZoneReload>, ControlError> {
         match zone {
             Some(name) => Ok(vec![reload_report(self.find(name)?, force)]),
             None => Ok(self
                 .zones
                 .iter()
-                .map(|z| {
-                    if force || z.needs_reload() {
-                        reload_report(z, force)
-                    } else {
-                        let serial = z.zone().snapshot().map(|v| v.serial());
-                        ZoneReload {
+                .filter_map(|z| match z {
+                    Managed::Primary(p) if force || p.needs_reload() => {
+                        Some(reload_report(z, force))
+                    }
+                    Managed::Primary(p) => {
+                        let serial = p.zone().snapshot().map(|v| v.serial());
+                        Some(ZoneReload {
                             zone: z.name().to_owned(),
                             outcome: ReloadOutcome::Unchanged,
                             old_serial: serial,
                             serial,
                             message: Some("files unchanged".into()),
-                        }
+                        })
                     }
+                    Managed::Secondary(_) => None,
                 })
                 .collect()),
         }
@@ -326,6 +443,20 @@ impl ControlHandler for ServerControl {
         Ok(NotifyQueued {
             zone: z.name().to_owned(),
             targets: z.config().notify.len(),
+        })
+    }
+
+    fn refresh(&self, zone: &str, retransfer: bool) -> Result<RefreshQueued, ControlError> {
+        let z = self.secondary(zone)?;
+        let event = if retransfer {
+            secondary::Event::Retransfer
+        } else {
+            secondary::Event::Refresh
+        };
+        z.trigger(event);
+        Ok(RefreshQueued {
+            zone: z.name().to_owned(),
+            retransfer,
         })
     }
 }

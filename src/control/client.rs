@@ -2,7 +2,7 @@
 //! calls, each one HTTP/1.1 request on its own connection, made with hyper
 //! on a current-thread runtime of its own.
 
-use super::{ErrorBody, NotifyQueued, ServerStatus, ZoneReload};
+use super::{ErrorBody, NotifyQueued, RefreshQueued, ServerStatus, ZoneReload};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::header::{CONNECTION, HOST};
@@ -49,13 +49,14 @@ pub enum Call<'a> {
     Status,
     Reload { zone: Option<&'a str>, force: bool },
     Notify { zone: &'a str },
+    Refresh { zone: &'a str, retransfer: bool },
 }
 
 impl Call<'_> {
     fn method(&self) -> Method {
         match self {
             Call::Status => Method::GET,
-            Call::Reload { .. } | Call::Notify { .. } => Method::POST,
+            Call::Reload { .. } | Call::Notify { .. } | Call::Refresh { .. } => Method::POST,
         }
     }
 
@@ -76,6 +77,11 @@ impl Call<'_> {
                 t
             }
             Call::Notify { zone } => format!("/notify?zone={}", percent_encode(zone)),
+            Call::Refresh { zone, retransfer } => format!(
+                "/refresh?zone={}{}",
+                percent_encode(zone),
+                if retransfer { "&retransfer=1" } else { "" }
+            ),
         }
     }
 }
@@ -120,6 +126,11 @@ impl Client {
     /// `POST /notify`.
     pub fn notify(&self, zone: &str) -> Result<NotifyQueued, ClientError> {
         self.decode_answer(&self.call_raw(Call::Notify { zone })?)
+    }
+
+    /// `POST /refresh`.
+    pub fn refresh(&self, zone: &str, retransfer: bool) -> Result<RefreshQueued, ClientError> {
+        self.decode_answer(&self.call_raw(Call::Refresh { zone, retransfer })?)
     }
 
     /// Makes the call and returns the JSON body of a successful answer;

@@ -203,7 +203,7 @@ async fn route(
 ) -> Response<Full<Bytes>> {
     let allowed = match path {
         "/status" => Method::GET,
-        "/reload" | "/notify" => Method::POST,
+        "/reload" | "/notify" | "/refresh" => Method::POST,
         _ => return error(StatusCode::NOT_FOUND, format!("no such path: {path}")),
     };
     if *method != allowed {
@@ -223,6 +223,7 @@ async fn route(
     match path {
         "/status" => json(StatusCode::OK, &handler.status()),
         "/reload" => reload(handler, params).await,
+        "/refresh" => refresh(&*handler, params),
         _ => notify(&*handler, params),
     }
 }
@@ -242,6 +243,17 @@ async fn reload(handler: Arc<dyn ControlHandler>, params: Params) -> Response<Fu
     }
 }
 
+/// `POST /refresh?zone=NAME[&retransfer=1]`.
+fn refresh(handler: &dyn ControlHandler, params: Params) -> Response<Full<Bytes>> {
+    let Some(zone) = params.zone else {
+        return error(StatusCode::BAD_REQUEST, "/refresh needs ?zone=NAME".into());
+    };
+    match handler.refresh(&zone, params.retransfer) {
+        Ok(queued) => json(StatusCode::OK, &queued),
+        Err(e) => control_error(&e),
+    }
+}
+
 fn notify(handler: &dyn ControlHandler, params: Params) -> Response<Full<Bytes>> {
     let Some(zone) = params.zone else {
         return error(StatusCode::BAD_REQUEST, "/notify needs ?zone=NAME".into());
@@ -257,6 +269,7 @@ fn notify(handler: &dyn ControlHandler, params: Params) -> Response<Full<Bytes>>
 pub(super) struct Params {
     pub zone: Option<String>,
     pub force: bool,
+    pub retransfer: bool,
 }
 
 impl Params {
@@ -285,6 +298,10 @@ impl Params {
                     }
                     params.force = parse_flag(&value)
                         .ok_or_else(|| format!("force: {value:?} is not 1/0/true/false"))?;
+                }
+                "retransfer" if path == "/refresh" => {
+                    params.retransfer = parse_flag(&value)
+                        .ok_or_else(|| format!("retransfer: {value:?} is not 1/0/true/false"))?;
                 }
                 _ => return Err(format!("{path} takes no parameter {key:?}")),
             }

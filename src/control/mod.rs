@@ -40,6 +40,10 @@ pub trait ControlHandler: Send + Sync + 'static {
     /// Queues NOTIFY of the zone's current serial to its targets. Called on
     /// the runtime: it must only queue, not send.
     fn notify(&self, zone: &str) -> Result<NotifyQueued, ControlError>;
+    /// Queues a refresh of a secondary zone (SOA check, transfer if
+    /// behind), or with `retransfer` an AXFR whatever the serials. Called
+    /// on the runtime: it must only queue.
+    fn refresh(&self, zone: &str, retransfer: bool) -> Result<RefreshQueued, ControlError>;
 }
 
 /// Why a control request could not be carried out.
@@ -87,6 +91,40 @@ pub struct ZoneStatus {
     pub notify_targets: Vec<String>,
     /// Zone transfers (AXFR/IXFR) served since start.
     pub transfers_out: u64,
+    /// A secondary's primaries and timers.
+    #[serde(default)]
+    pub secondary: Option<SecondaryInfo>,
+}
+
+/// What a secondary zone knows of its primaries and timers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondaryInfo {
+    pub primaries: Vec<PrimaryInfo>,
+    pub last_refresh_unix: Option<u64>,
+    /// "up to date at serial 5", "IXFR 5 -> 6 from …", "failed: …".
+    pub last_result: Option<String>,
+    pub next_refresh_unix: Option<u64>,
+    /// When the zone expires unless a refresh succeeds.
+    pub expires_at_unix: Option<u64>,
+    /// Past EXPIRE: answering SERVFAIL.
+    pub expired: bool,
+}
+
+/// One primary of a secondary zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrimaryInfo {
+    pub address: String,
+    /// The serial it answered last.
+    pub serial: Option<u32>,
+    pub last_contact_unix: Option<u64>,
+    pub last_error: Option<String>,
+}
+
+/// `POST /refresh`: a refresh (or retransfer) was queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshQueued {
+    pub zone: String,
+    pub retransfer: bool,
 }
 
 /// A zone's journal in [`ZoneStatus`].

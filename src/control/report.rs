@@ -2,7 +2,7 @@
 //! server's answer as is).
 
 use super::client::{Call, Client, ClientError};
-use super::{NotifyQueued, ReloadOutcome, ServerStatus, ZoneReload, ZoneStatus};
+use super::{NotifyQueued, RefreshQueued, ReloadOutcome, ServerStatus, ZoneReload, ZoneStatus};
 use std::fmt::Write as _;
 
 /// What `zonesync ctl` prints, and whether it exits 0.
@@ -27,6 +27,7 @@ pub fn ctl(
         Call::Status => (status(&client.decode_answer(&body)?, now_unix), true),
         Call::Reload { .. } => reload(&client.decode_answer::<Vec<ZoneReload>>(&body)?),
         Call::Notify { .. } => (notify(&client.decode_answer(&body)?), true),
+        Call::Refresh { .. } => (refresh(&client.decode_answer(&body)?), true),
     };
     let text = if json {
         String::from_utf8_lossy(&body).into_owned()
@@ -63,7 +64,55 @@ pub fn status(status: &ServerStatus, now_unix: u64) -> String {
     for row in &rows {
         push_row(&mut out, row, &widths);
     }
+    for z in &status.zones {
+        if let Some(sec) = &z.secondary {
+            secondary_lines(&mut out, &z.name, sec, now_unix);
+        }
+    }
     out
+}
+
+/// A secondary's timers and primaries, below the table.
+fn secondary_lines(out: &mut String, zone: &str, s: &super::SecondaryInfo, now: u64) {
+    let ago = |t: Option<u64>| {
+        t.map_or("never".into(), |t| {
+            format!("{} ago", duration(now.saturating_sub(t)))
+        })
+    };
+    let until = |t: Option<u64>| {
+        t.map_or("-".into(), |t| {
+            if t <= now {
+                "now".into()
+            } else {
+                format!("in {}", duration(t - now))
+            }
+        })
+    };
+    let _ = writeln!(
+        out,
+        "\n{zone}: last refresh {}: {}; next refresh {}; {}",
+        ago(s.last_refresh_unix),
+        s.last_result.as_deref().map_or("-".into(), one_line),
+        until(s.next_refresh_unix),
+        if s.expired {
+            "EXPIRED (SERVFAIL)".to_string()
+        } else {
+            format!("expires {}", until(s.expires_at_unix))
+        }
+    );
+    for p in &s.primaries {
+        let serial = p.serial.map_or("-".into(), |v| v.to_string());
+        let _ = write!(
+            out,
+            "  primary {}: serial {serial}, seen {}",
+            p.address,
+            ago(p.last_contact_unix)
+        );
+        if let Some(e) = &p.last_error {
+            let _ = write!(out, ", last error: {}", one_line(e));
+        }
+        out.push('\n');
+    }
 }
 
 fn zone_row(z: &ZoneStatus, now_unix: u64) -> [String; 9] {
@@ -137,6 +186,11 @@ fn reload_line(r: &ZoneReload) -> String {
     }
 }
 
+pub fn refresh(q: &RefreshQueued) -> String {
+    let what = if q.retransfer { "AXFR" } else { "refresh" };
+    format!("{}: {what} queued\n", q.zone)
+}
+
 pub fn notify(q: &NotifyQueued) -> String {
     format!(
         "{}: NOTIFY queued to {} target{}\n",
@@ -187,6 +241,7 @@ mod tests {
             }),
             notify_targets: vec!["127.0.0.2:53".into()],
             transfers_out: 3,
+            secondary: None,
         }
     }
 

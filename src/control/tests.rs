@@ -34,6 +34,7 @@ impl ControlHandler for Fake {
                 journal: None,
                 notify_targets: vec!["127.0.0.2:53".into()],
                 transfers_out: 0,
+                secondary: None,
             })
             .collect();
         ServerStatus {
@@ -76,6 +77,16 @@ impl ControlHandler for Fake {
             "example.com" => Ok(NotifyQueued {
                 zone: zone.into(),
                 targets: 2,
+            }),
+            _ => Err(ControlError::UnknownZone(zone.into())),
+        }
+    }
+
+    fn refresh(&self, zone: &str, retransfer: bool) -> Result<RefreshQueued, ControlError> {
+        match zone {
+            "example.com" => Ok(RefreshQueued {
+                zone: zone.into(),
+                retransfer,
             }),
             _ => Err(ControlError::UnknownZone(zone.into())),
         }
@@ -429,16 +440,23 @@ fn params_parse() {
         p("zone=a.example&force=0", "/reload"),
         Ok(Params {
             zone: Some("a.example".into()),
-            force: false
+            force: false,
+            retransfer: false,
         })
     );
     assert_eq!(
         p("force=true", "/reload"),
         Ok(Params {
             zone: None,
-            force: true
+            force: true,
+            retransfer: false,
         })
     );
+    assert_eq!(
+        p("zone=a.example&retransfer=1", "/refresh").map(|p| p.retransfer),
+        Ok(true)
+    );
+    assert!(p("retransfer=1", "/reload").is_err());
     assert!(p("zone=", "/notify").is_err());
     assert!(p("force=1&force=1", "/reload").is_err());
     assert!(p("zone=%e2%82", "/reload").is_err()); // not UTF-8

@@ -23,6 +23,7 @@
 //! zone file itself is never written by the server.
 
 pub mod load;
+pub mod secondary;
 pub mod state;
 
 use crate::config::{ServerConfig, ZoneConfig};
@@ -38,6 +39,63 @@ use std::time::{Instant, SystemTime};
 
 /// A zone's journal, shared with the transfer responder.
 pub type SharedJournal = Arc<Mutex<Journal>>;
+
+/// A configured zone of either role.
+#[derive(Clone)]
+pub enum Managed {
+    Primary(Arc<ManagedZone>),
+    Secondary(Arc<secondary::SecondaryZone>),
+}
+
+impl Managed {
+    pub fn name(&self) -> &str {
+        match self {
+            Managed::Primary(z) => z.name(),
+            Managed::Secondary(z) => z.name(),
+        }
+    }
+
+    pub fn zone(&self) -> &Arc<Zone> {
+        match self {
+            Managed::Primary(z) => z.zone(),
+            Managed::Secondary(z) => z.zone(),
+        }
+    }
+
+    pub fn config(&self) -> &ZoneConfig {
+        match self {
+            Managed::Primary(z) => z.config(),
+            Managed::Secondary(z) => z.config(),
+        }
+    }
+
+    pub fn journal(&self) -> Option<&SharedJournal> {
+        match self {
+            Managed::Primary(z) => z.journal(),
+            Managed::Secondary(z) => z.journal(),
+        }
+    }
+
+    pub fn notifier(&self) -> Option<&Notifier> {
+        match self {
+            Managed::Primary(z) => z.notifier(),
+            Managed::Secondary(z) => z.notifier(),
+        }
+    }
+}
+
+/// The journal of a zone under `data_dir/journal/`, or none (logged).
+pub fn zone_journal(server: &ServerConfig, zone: &str) -> Option<SharedJournal> {
+    let path = server
+        .data_dir
+        .join("journal")
+        .join(format!("{}.journal", file_stem(zone)));
+    let limits = JournalLimits {
+        max_bytes: server.journal_max_bytes,
+        max_changesets: server.journal_max_changesets,
+    };
+    open_journal(zone, &path, limits)
+}
 
 /// The result of a load event, for the log and the control interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -372,7 +430,7 @@ impl ManagedZone {
 /// A file name for a zone: its name without the final dot ("root" for the
 /// root). Zone names in the config are letters, digits, '-', '_' and dots,
 /// so this is safe as a file name.
-fn file_stem(name: &str) -> String {
+pub fn file_stem(name: &str) -> String {
     match name.trim_end_matches('.').to_ascii_lowercase() {
         s if s.is_empty() => "root".into(),
         s => s,

@@ -40,6 +40,7 @@ pub struct Zone {
     origin: Box<[u8]>,
     key: Box<[u8]>,
     current: ArcSwapOption<ZoneVersion>,
+    expires_at: std::sync::atomic::AtomicU64,
 }
 
 impl Zone {
@@ -52,6 +53,7 @@ impl Zone {
             origin: origin.into_boxed_slice(),
             key,
             current: ArcSwapOption::empty(),
+            expires_at: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -77,6 +79,23 @@ impl Zone {
     /// either the old or the new version, never a mix.
     pub fn publish(&self, version: Arc<ZoneVersion>) {
         self.current.store(Some(version));
+    }
+
+    /// Stops serving the zone (a secondary past EXPIRE): queries get
+    /// SERVFAIL until a version is published again.
+    pub fn withdraw(&self) {
+        self.current.store(None);
+    }
+
+    /// For EDNS EXPIRE (RFC 7314) answers: the Unix time a secondary copy
+    /// expires, 0 for a primary (which answers its SOA EXPIRE).
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_expires_at(&self, unix: u64) {
+        self.expires_at
+            .store(unix, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -247,6 +247,9 @@ pub struct StartOptions {
     pub ready_name: Option<String>,
     /// More command-line arguments after `serve --config FILE`.
     pub extra_args: Vec<String>,
+    /// Listen on this address instead of a free one picked at start (so
+    /// that another server's config can name it first).
+    pub addr: Option<SocketAddr>,
 }
 
 impl Default for StartOptions {
@@ -256,6 +259,7 @@ impl Default for StartOptions {
             ready_timeout: READY_TIMEOUT,
             ready_name: None,
             extra_args: Vec::new(),
+            addr: None,
         }
     }
 }
@@ -309,7 +313,7 @@ impl Server {
             for (name, contents) in zones {
                 dir.write(name, contents);
             }
-            let addr = free_addr();
+            let addr = opts.addr.unwrap_or_else(free_addr);
             let config_addr = if opts.listen_via_flag {
                 free_addr()
             } else {

@@ -1,0 +1,770 @@
+//! A secondary zone's events (RFC 1034 §4.3.5, RFC 1996, RFC 7314): the
+//! refresh timer, RETRY with back-off, EXPIRE, NOTIFY in, and the
+//! transfers they lead to.
+//!
+//! One tokio task per zone runs the timers and takes events (NOTIFY,
+//! `ctl refresh`, `ctl retransfer`); the refresh itself (SOA queries,
+//! transfer, apply, disk writes) runs on a blocking thread, one at a time.
+//!
+//! A refresh asks every primary for its SOA, in the configured order, and
+//! transfers from the one with the highest serial (RFC 1982) ahead of ours:
+//! IXFR first, AXFR on any failure (`xfr::incoming`); then, if that primary
+//! fails, the next one with a serial ahead of ours. A primary behind us
+//! never rolls the zone back. What is applied is checked first (an IXFR
+//! must apply exactly, `ZoneVersion::apply`; an AXFR must build a valid
+//! zone) and published atomically, so a failed or broken transfer changes
+//! nothing served.
+//!
+//! # Durability
+//!
+//! After a full transfer the zone is written as a snapshot
+//! (`journal::snapshot`), then its changeset against the previous version
+//! is journaled; after an IXFR its changesets are journaled (and every
+//! `SNAPSHOT_EVERY` changesets a new snapshot is written, so the journal
+//! can be trimmed without losing the way back). The timers go to a small
+//! state file. At start the snapshot plus the journal's changesets from
+//! its serial give the last version applied; it is served at once unless
+//! its EXPIRE deadline passed while we were stopped.
+
+use super::SharedJournal;
+use crate::acl::Acl;
+use crate::config::{ServerConfig, ZoneConfig};
+use crate::durable;
+use crate::journal::{self, snapshot, Changeset, Record};
+use crate::notify::Notifier;
+use crate::serial;
+use crate::xfr::incoming::{self, Fetched, Limits, Payload, Primary};
+use crate::zone::{Zone, ZoneBuilder, ZoneVersion};
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+/// A new snapshot after this many changesets applied by IXFR.
+const SNAPSHOT_EVERY: usize = 64;
+
+/// What wakes a secondary's task besides its timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A NOTIFY from an allowed source (RFC 1996 §4.7: check the SOA now).
+    Notify,
+    /// `ctl refresh`.
+    Refresh,
+    /// `ctl retransfer`: AXFR from the primaries, whatever the serials.
+    Retransfer,
+}
+
+/// Timer limits (see `ServerConfig`).
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub refresh_min: u32,
+    pub refresh_max: u32,
+    pub retry_min: u32,
+    pub retry_max: u32,
+    pub expire_min: u32,
+}
+
+impl Timing {
+    pub fn from_config(c: &ServerConfig) -> Timing {
+        Timing {
+            refresh_min: c.refresh_min,
+            refresh_max: c.refresh_max,
+            retry_min: c.retry_min,
+            retry_max: c.retry_max,
+            expire_min: c.expire_min,
+        }
+    }
+}
+
+/// The last contact with one primary, for `ctl status`.
+#[derive(Debug, Clone, Default)]
+pub struct PrimaryState {
+    pub addr: Option<SocketAddr>,
+    pub serial: Option<u32>,
+    pub last_contact: Option<SystemTime>,
+    pub last_error: Option<String>,
+}
+
+/// A secondary zone's timers and last results, for `ctl status`.
+#[derive(Debug, Clone, Default)]
+pub struct SecondaryStatus {
+    pub primaries: Vec<PrimaryState>,
+    pub last_refresh: Option<SystemTime>,
+    /// "up to date", "IXFR 5 -> 6 from …", "failed: …".
+    pub last_result: Option<String>,
+    pub next_refresh: Option<SystemTime>,
+    pub expires_at: Option<SystemTime>,
+    pub expired: bool,
+    pub last_error: Option<String>,
+    pub loaded_at: Option<SystemTime>,
+}
+
+/// Timers kept across restarts (`data_dir/state/<zone>.secondary.toml`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Timers {
+    /// Unix seconds; 0 = unset.
+    next_refresh: u64,
+    expires_at: u64,
+    /// Failed refreshes in a row, for the RETRY back-off.
+    failures: u32,
+    /// Changesets journaled since the last snapshot.
+    since_snapshot: usize,
+}
+
+/// One secondary zone.
+pub struct SecondaryZone {
+    zone: Arc<Zone>,
+    config: ZoneConfig,
+    primaries: Vec<Primary>,
+    allow_notify: Acl,
+    timing: Timing,
+    limits: Limits,
+    journal: Option<SharedJournal>,
+    notifier: Option<Notifier>,
+    snapshot_path: PathBuf,
+    timers_path: PathBuf,
+    timers: Mutex<Timers>,
+    status: Mutex<SecondaryStatus>,
+    /// One refresh at a time.
+    refreshing: Mutex<()>,
+    wake: mpsc::Sender<Event>,
+    events: Mutex<Option<mpsc::Receiver<Event>>>,
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn unix_to_time(unix: u64) -> Option<SystemTime> {
+    (unix > 0).then(|| UNIX_EPOCH + Duration::from_secs(unix))
+}
+
+impl SecondaryZone {
+    /// Sets a secondary up; `primaries` carry their TSIG keys.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        zone: Arc<Zone>,
+        config: ZoneConfig,
+        primaries: Vec<Primary>,
+        server: &ServerConfig,
+        journal: Option<SharedJournal>,
+        notifier: Option<Notifier>,
+        stem: &str,
+    ) -> SecondaryZone {
+        let zones_dir = server.data_dir.join("zones");
+        let state_dir = server.data_dir.join("state");
+        for dir in [&zones_dir, &state_dir] {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                tracing::error!(zone = %config.name, "cannot create {}: {e}", dir.display());
+            }
+        }
+        let timers_path = state_dir.join(format!("{stem}.secondary.toml"));
+        let timers = read_timers(&timers_path).unwrap_or_else(|e| {
+            tracing::warn!(zone = %config.name, "{e}; timers start afresh");
+            Timers::default()
+        });
+        let (wake, events) = mpsc::channel(4);
+        let limits = Limits {
+            max_records: server.xfr_in_max_records,
+            max_bytes: server.xfr_in_max_bytes,
+            timeout: Duration::from_secs(server.xfr_in_timeout),
+        };
+        let status = SecondaryStatus {
+            primaries: primaries
+                .iter()
+                .map(|p| PrimaryState {
+                    addr: Some(p.addr),
+                    ..PrimaryState::default()
+                })
+                .collect(),
+            ..SecondaryStatus::default()
+        };
+        SecondaryZone {
+            allow_notify: Acl::new(config.allow_notify.clone()),
+            zone,
+            config,
+            primaries,
+            timing: Timing::from_config(server),
+            limits,
+            journal,
+            notifier,
+            snapshot_path: zones_dir.join(format!("{stem}.snapshot")),
+            timers_path,
+            timers: Mutex::new(timers),
+            status: Mutex::new(status),
+            refreshing: Mutex::new(()),
+            wake,
+            events: Mutex::new(Some(events)),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn zone(&self) -> &Arc<Zone> {
+        &self.zone
+    }
+
+    pub fn config(&self) -> &ZoneConfig {
+        &self.config
+    }
+
+    pub fn journal(&self) -> Option<&SharedJournal> {
+        self.journal.as_ref()
+    }
+
+    pub fn notifier(&self) -> Option<&Notifier> {
+        self.notifier.as_ref()
+    }
+
+    pub fn status(&self) -> SecondaryStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Queues an event; false when one is already queued (it will do).
+    pub fn trigger(&self, event: Event) -> bool {
+        self.wake.try_send(event).is_ok()
+    }
+
+    /// Whether a NOTIFY from `peer` (signed with `key`) may trigger a
+    /// refresh: from a primary's address (any port: NOTIFY comes from an
+    /// ephemeral one) or an `allow_notify` rule.
+    pub fn notify_allowed(&self, peer: Option<SocketAddr>, key: Option<&str>) -> bool {
+        let Some(peer) = peer else {
+            return false;
+        };
+        let ip = canonical_ip(peer.ip());
+        self.primaries
+            .iter()
+            .any(|p| canonical_ip(p.addr.ip()) == ip)
+            || self.allow_notify.allows(ip, key)
+    }
+
+    /// Restores the last applied version from disk (blocking): served at
+    /// once unless it expired while the server was stopped.
+    pub fn restore(&self) {
+        let version = match snapshot::read(&self.snapshot_path, self.zone.origin()) {
+            Ok(Some(v)) => v,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(zone = self.name(), "{e}; the zone will be transferred");
+                return;
+            }
+        };
+        let version = self.replay_journal(version);
+        let expires_at = self.timers.lock().map(|t| t.expires_at).unwrap_or(0);
+        let serial = version.serial();
+        if expires_at != 0 && expires_at <= now_unix() {
+            tracing::warn!(
+                zone = self.name(),
+                serial,
+                "the copy on disk expired while stopped: SERVFAIL until a refresh succeeds"
+            );
+            self.update_status(|s| {
+                s.expired = true;
+                s.expires_at = unix_to_time(expires_at);
+            });
+            return;
+        }
+        self.zone.set_expires_at(expires_at);
+        self.zone.publish(Arc::new(version));
+        self.update_status(|s| {
+            s.loaded_at = Some(SystemTime::now());
+            s.expires_at = unix_to_time(expires_at);
+        });
+        tracing::info!(
+            zone = self.name(),
+            serial,
+            "secondary zone restored from disk"
+        );
+    }
+
+    /// The snapshot brought forward by the journal's changesets.
+    fn replay_journal(&self, version: ZoneVersion) -> ZoneVersion {
+        let Some(changes) = self
+            .journal
+            .as_ref()
+            .and_then(|j| j.lock().ok()?.changes_since(version.serial()))
+        else {
+            return version;
+        };
+        let mut current = version;
+        for c in &changes {
+            match current.apply(c) {
+                Ok(next) => current = next,
+                Err(e) => {
+                    tracing::warn!(zone = self.name(), "journal changeset {} -> {} does not apply to the snapshot: {e}; serving serial {}", c.from_serial, c.to_serial, current.serial());
+                    break;
+                }
+            }
+        }
+        current
+    }
+
+    /// Runs the zone's timers and events until the process ends.
+    pub async fn run(self: Arc<Self>) {
+        let Some(mut events) = self.events.lock().ok().and_then(|mut e| e.take()) else {
+            return;
+        };
+        // A restored zone keeps its refresh time; a new one refreshes now.
+        let mut force_axfr = false;
+        loop {
+            let (next_refresh, expires_at) = self
+                .timers
+                .lock()
+                .map(|t| (t.next_refresh, t.expires_at))
+                .unwrap_or((0, 0));
+            let now = now_unix();
+            let served = self.zone.snapshot().is_some();
+            let due = if served && expires_at != 0 && expires_at <= now {
+                Some(false)
+            } else if next_refresh <= now {
+                Some(true)
+            } else {
+                None
+            };
+            match due {
+                Some(false) => {
+                    self.expire();
+                    continue;
+                }
+                Some(true) => {
+                    let zone = self.clone();
+                    let axfr = std::mem::take(&mut force_axfr);
+                    let _ = tokio::task::spawn_blocking(move || zone.refresh(axfr)).await;
+                    continue;
+                }
+                None => {}
+            }
+            let mut wait = next_refresh.saturating_sub(now);
+            if served && expires_at != 0 {
+                wait = wait.min(expires_at.saturating_sub(now));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(wait.max(1))) => {}
+                event = events.recv() => match event {
+                    None => return,
+                    Some(event) => {
+                        tracing::info!(zone = self.name(), ?event, "refresh requested");
+                        force_axfr |= event == Event::Retransfer;
+                        self.set_timers(|t| t.next_refresh = 0);
+                    }
+                },
+            }
+        }
+    }
+
+    /// EXPIRE reached (RFC 1035 §3.3.13): stop answering for the zone.
+    fn expire(&self) {
+        let serial = self.zone.snapshot().map(|v| v.serial());
+        self.zone.withdraw();
+        self.update_status(|s| s.expired = true);
+        tracing::error!(zone = self.name(), ?serial, "zone EXPIRED: no primary reachable within EXPIRE; answering SERVFAIL until a refresh succeeds");
+    }
+
+    /// One refresh (blocking): SOA check, transfer if behind, apply,
+    /// persist, publish; then the timers.
+    pub fn refresh(&self, force_axfr: bool) {
+        let Ok(_one) = self.refreshing.lock() else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        let outcome = self.refresh_once(force_axfr);
+        let current = self.zone.snapshot();
+        let soa = current.as_deref().and_then(soa_timers);
+        let now = now_unix();
+        match outcome {
+            Ok(result) => {
+                let (refresh, expire) = soa.map_or((self.timing.refresh_min, 0), |t| (t.0, t.2));
+                let refresh = jitter(clamp(
+                    refresh,
+                    self.timing.refresh_min,
+                    self.timing.refresh_max,
+                ));
+                let expire = u64::from(expire.max(self.timing.expire_min));
+                let expires_at = match result.expire_hint {
+                    // RFC 7314 §4: the primary's remaining EXPIRE, when
+                    // it is a secondary itself, bounds ours.
+                    Some(e) => now + u64::from(e.max(self.timing.expire_min)).min(expire),
+                    None => now + expire,
+                };
+                self.set_timers(|t| {
+                    t.next_refresh = now + u64::from(refresh);
+                    t.expires_at = expires_at;
+                    t.failures = 0;
+                });
+                self.zone.set_expires_at(expires_at);
+                if current.is_some() && self.zone.snapshot().is_some() {
+                    self.update_status(|s| s.expired = false);
+                }
+                tracing::info!(zone = self.name(), serial = ?current.as_ref().map(|v| v.serial()), next_refresh_s = refresh, ms = started.elapsed().as_millis() as u64, "refresh: {}", result.summary);
+                self.update_status(|s| {
+                    s.last_refresh = Some(SystemTime::now());
+                    s.last_result = Some(result.summary.clone());
+                    s.last_error = None;
+                    s.next_refresh = unix_to_time(now + u64::from(refresh));
+                    s.expires_at = unix_to_time(expires_at);
+                });
+            }
+            Err(why) => {
+                let failures = self.timers.lock().map(|t| t.failures).unwrap_or(0) + 1;
+                let base = soa.map_or(self.timing.retry_min, |t| t.1);
+                let backoff = base.saturating_mul(1 << failures.saturating_sub(1).min(16));
+                let retry = jitter(clamp(backoff, self.timing.retry_min, self.timing.retry_max));
+                self.set_timers(|t| {
+                    t.next_refresh = now + u64::from(retry);
+                    t.failures = failures;
+                });
+                tracing::warn!(
+                    zone = self.name(),
+                    failures,
+                    retry_s = retry,
+                    "refresh failed: {why}"
+                );
+                self.update_status(|s| {
+                    s.last_refresh = Some(SystemTime::now());
+                    s.last_result = Some(format!("failed: {why}"));
+                    s.last_error = Some(why.clone());
+                    s.next_refresh = unix_to_time(now + u64::from(retry));
+                });
+            }
+        }
+    }
+
+    fn refresh_once(&self, force_axfr: bool) -> Result<RefreshResult, String> {
+        let current = self.zone.snapshot();
+        let ours = current.as_ref().map(|v| v.serial());
+        let mut answers = Vec::new();
+        let mut errors = Vec::new();
+        for (i, p) in self.primaries.iter().enumerate() {
+            match incoming::query_soa(p, self.zone.origin(), Duration::from_secs(5)) {
+                Ok(a) => {
+                    self.update_status(|s| {
+                        if let Some(ps) = s.primaries.get_mut(i) {
+                            ps.serial = Some(a.serial);
+                            ps.last_contact = Some(SystemTime::now());
+                            ps.last_error = None;
+                        }
+                    });
+                    answers.push((i, a.serial, a.expire));
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    self.update_status(|s| {
+                        if let Some(ps) = s.primaries.get_mut(i) {
+                            ps.last_error = Some(text.clone());
+                        }
+                    });
+                    errors.push(text);
+                }
+            }
+        }
+        if answers.is_empty() {
+            return Err(format!("no primary answered: {}", errors.join("; ")));
+        }
+        // Highest serial first (RFC 1982), then configuration order.
+        answers.sort_by(|a, b| {
+            if serial::gt(a.1, b.1) {
+                std::cmp::Ordering::Less
+            } else if serial::lt(a.1, b.1) {
+                std::cmp::Ordering::Greater
+            } else {
+                a.0.cmp(&b.0)
+            }
+        });
+        let expire_hint = answers.first().and_then(|a| a.2);
+        let behind = |serial: u32| ours.is_none_or(|o| serial::gt(serial, o));
+        if !force_axfr && !answers.iter().any(|a| behind(a.1)) {
+            return Ok(RefreshResult {
+                summary: format!("up to date at serial {}", ours.unwrap_or_default()),
+                expire_hint,
+            });
+        }
+        let mut failures = Vec::new();
+        for &(i, serial, _) in &answers {
+            if !force_axfr && !behind(serial) {
+                continue;
+            }
+            let Some(primary) = self.primaries.get(i) else {
+                continue;
+            };
+            match self.transfer_from(primary, current.as_deref(), force_axfr) {
+                Ok(summary) => {
+                    return Ok(RefreshResult {
+                        summary,
+                        expire_hint,
+                    })
+                }
+                Err(e) => {
+                    self.update_status(|s| {
+                        if let Some(ps) = s.primaries.get_mut(i) {
+                            ps.last_error = Some(e.clone());
+                        }
+                    });
+                    failures.push(e);
+                }
+            }
+        }
+        Err(failures.join("; "))
+    }
+
+    /// Transfers from one primary and applies the result.
+    fn transfer_from(
+        &self,
+        primary: &Primary,
+        current: Option<&ZoneVersion>,
+        force_axfr: bool,
+    ) -> Result<String, String> {
+        let ours = if force_axfr {
+            None
+        } else {
+            current.and_then(|v| Some((v.serial(), soa_record(v)?)))
+        };
+        let fetched = incoming::fetch(
+            primary,
+            self.zone.origin(),
+            ours.as_ref().map(|(s, r)| (*s, r)),
+            &self.limits,
+        )
+        .map_err(|e| e.to_string())?;
+        let how = fetched
+            .fallback
+            .as_ref()
+            .map_or(String::new(), |why| format!(" (IXFR failed: {why})"));
+        match self.apply(primary, current, fetched, force_axfr) {
+            Ok(summary) => Ok(format!("{summary}{how}")),
+            Err(ApplyFailure::IxfrDidNotApply(why)) => {
+                tracing::warn!(zone = self.name(), primary = %primary.addr, "IXFR does not apply ({why}); falling back to AXFR");
+                let fetched = incoming::fetch(primary, self.zone.origin(), None, &self.limits)
+                    .map_err(|e| format!("IXFR did not apply ({why}), AXFR: {e}"))?;
+                self.apply(primary, current, fetched, force_axfr)
+                    .map(|s| format!("{s} (IXFR did not apply: {why})"))
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn apply(
+        &self,
+        primary: &Primary,
+        current: Option<&ZoneVersion>,
+        fetched: Fetched,
+        force_axfr: bool,
+    ) -> Result<String, ApplyFailure> {
+        let from = current.map(|v| v.serial());
+        let serial = fetched.serial;
+        let stats = format!(
+            "{} records, {} messages, {} ms",
+            fetched.records,
+            fetched.messages,
+            fetched.elapsed.as_millis()
+        );
+        match fetched.payload {
+            Payload::UpToDate => Ok(format!("up to date at serial {serial} ({})", primary.addr)),
+            Payload::Full { soa, records } => {
+                if let Some(ours) = from {
+                    if !force_axfr && !serial::gt(serial, ours) {
+                        return Err(ApplyFailure::Rejected(format!(
+                            "{} sent serial {serial}, not ahead of ours ({ours}); not rolling back",
+                            primary.addr
+                        )));
+                    }
+                }
+                let version = build_full(self.zone.origin(), &soa, &records)
+                    .map_err(ApplyFailure::Rejected)?;
+                if let Err(e) = snapshot::write(&self.snapshot_path, &version) {
+                    tracing::error!(
+                        zone = self.name(),
+                        "cannot write the zone to disk: {e}; a restart will transfer again"
+                    );
+                }
+                self.journal_full(current, &version);
+                self.publish(version);
+                Ok(format!(
+                    "AXFR {from:?} -> {serial} from {} ({stats})",
+                    primary.addr
+                ))
+            }
+            Payload::Incremental(changes) => {
+                let Some(base) = current else {
+                    return Err(ApplyFailure::IxfrDidNotApply(
+                        "we have no zone to apply it to".into(),
+                    ));
+                };
+                let version = base
+                    .apply_all(&changes)
+                    .map_err(|e| ApplyFailure::IxfrDidNotApply(e.to_string()))?;
+                self.journal_changes(&changes, &version);
+                let n = changes.len();
+                self.publish(version);
+                Ok(format!(
+                    "IXFR {} -> {serial} from {} ({n} changesets, {stats})",
+                    base.serial(),
+                    primary.addr
+                ))
+            }
+        }
+    }
+
+    /// After an AXFR: the journal continues with the difference from the
+    /// previous version when there is one (so our own secondaries still
+    /// get IXFR), else starts afresh.
+    fn journal_full(&self, old: Option<&ZoneVersion>, new: &ZoneVersion) {
+        let Some(journal) = &self.journal else { return };
+        let Ok(mut journal) = journal.lock() else {
+            return;
+        };
+        let result = match old {
+            Some(old) if old.serial() != new.serial() => journal.append(&journal::diff(old, new)),
+            _ => journal.clear(),
+        };
+        if let Err(e) = result {
+            tracing::error!(zone = self.name(), "{e}");
+        }
+        self.set_timers(|t| t.since_snapshot = 0);
+    }
+
+    fn journal_changes(&self, changes: &[Changeset], version: &ZoneVersion) {
+        if let Some(journal) = &self.journal {
+            if let Ok(mut journal) = journal.lock() {
+                for c in changes {
+                    if let Err(e) = journal.append(c) {
+                        tracing::error!(zone = self.name(), "{e}");
+                    }
+                }
+            }
+        }
+        let mut due = false;
+        self.set_timers(|t| {
+            t.since_snapshot += changes.len();
+            due = t.since_snapshot >= SNAPSHOT_EVERY;
+        });
+        if due {
+            match snapshot::write(&self.snapshot_path, version) {
+                Ok(()) => self.set_timers(|t| t.since_snapshot = 0),
+                Err(e) => tracing::error!(zone = self.name(), "cannot write the zone to disk: {e}"),
+            }
+        }
+    }
+
+    fn publish(&self, version: ZoneVersion) {
+        self.zone.publish(Arc::new(version));
+        self.update_status(|s| {
+            s.loaded_at = Some(SystemTime::now());
+            s.expired = false;
+        });
+        if let Some(n) = &self.notifier {
+            n.changed();
+        }
+    }
+
+    fn set_timers(&self, f: impl FnOnce(&mut Timers)) {
+        let Ok(mut t) = self.timers.lock() else {
+            return;
+        };
+        f(&mut t);
+        let text = toml::to_string(&*t).unwrap_or_default();
+        if let Err(e) = durable::write_atomic(&self.timers_path, text.as_bytes()) {
+            tracing::error!(zone = self.name(), "cannot record the timers: {e}");
+        }
+    }
+
+    fn update_status(&self, f: impl FnOnce(&mut SecondaryStatus)) {
+        if let Ok(mut s) = self.status.lock() {
+            f(&mut s);
+        }
+    }
+}
+
+struct RefreshResult {
+    summary: String,
+    expire_hint: Option<u32>,
+}
+
+#[derive(Debug)]
+enum ApplyFailure {
+    /// The changesets do not fit our copy: try AXFR.
+    IxfrDidNotApply(String),
+    /// The transfer is unusable as it is.
+    Rejected(String),
+}
+
+impl std::fmt::Display for ApplyFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApplyFailure::IxfrDidNotApply(w) => write!(f, "IXFR does not apply: {w}"),
+            ApplyFailure::Rejected(w) => write!(f, "{w}"),
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses compare as IPv4.
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+fn clamp(v: u32, min: u32, max: u32) -> u32 {
+    v.clamp(min, max.max(min))
+}
+
+/// Up to 10% earlier, so that many secondaries of one primary do not all
+/// refresh in the same second.
+fn jitter(secs: u32) -> u32 {
+    use std::hash::{BuildHasher, RandomState};
+    let r = RandomState::new().hash_one(SystemTime::now()) % 1000;
+    let cut = (u64::from(secs) * r / 10_000) as u32;
+    secs.saturating_sub(cut).max(1)
+}
+
+/// REFRESH, RETRY, EXPIRE of a version's SOA.
+fn soa_timers(v: &ZoneVersion) -> Option<(u32, u32, u32)> {
+    let rdata = v.soa()?.rdatas().next()?;
+    Some((
+        crate::zone::soa_field(rdata, 1)?,
+        crate::zone::soa_field(rdata, 2)?,
+        crate::zone::soa_field(rdata, 3)?,
+    ))
+}
+
+fn soa_record(v: &ZoneVersion) -> Option<Record> {
+    let soa = v.soa()?;
+    Some(Record {
+        owner: v.origin().to_vec(),
+        rtype: crate::zone::rtype::SOA,
+        ttl: soa.ttl(),
+        rdata: soa.rdatas().next()?.to_vec(),
+    })
+}
+
+/// A zone from an AXFR's records, checked like a zone file.
+fn build_full(origin: &[u8], soa: &Record, records: &[Record]) -> Result<ZoneVersion, String> {
+    let mut b = ZoneBuilder::new(origin).map_err(|e| e.to_string())?;
+    b.add(&soa.owner, soa.rtype, soa.ttl, &soa.rdata, None);
+    for r in records {
+        b.add(&r.owner, r.rtype, r.ttl, &r.rdata, None);
+    }
+    b.finish().map(|(v, _)| v).map_err(|errors| {
+        format!(
+            "the transferred zone is not valid: {}",
+            errors.first().map(|e| e.to_string()).unwrap_or_default()
+        )
+    })
+}
+
+fn read_timers(path: &std::path::Path) -> Result<Timers, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Timers::default()),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
