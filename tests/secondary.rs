@@ -82,7 +82,11 @@ fn secondary_transfers_then_follows_changes_by_notify_and_ixfr() {
     let s = start_secondary(sec_addr, &secondary_config(&[p.addr()], ""));
     wait_serial(sec_addr, 1, Duration::from_secs(10), &[&p, &s]);
     assert_eq!(txt(sec_addr, "host50.example.com"), ResponseCode::NoError);
-    assert!(s.log().contains("AXFR"), "{}", s.log());
+    assert!(
+        s.wait_for_log("AXFR", Duration::from_secs(5)),
+        "{}",
+        s.log()
+    );
 
     for serial in 2..=3u32 {
         p.rewrite(
@@ -102,11 +106,15 @@ fn secondary_transfers_then_follows_changes_by_notify_and_ixfr() {
     assert_eq!(txt(sec_addr, "host1.example.com"), ResponseCode::NXDomain);
     assert!(s.log().contains("NOTIFY received"), "{}", s.log());
     assert!(
-        s.log().contains("IXFR 2 -> 3"),
+        s.wait_for_log("IXFR 2 -> 3", Duration::from_secs(5)),
         "the change came by IXFR:\n{}",
         s.log()
     );
-    assert!(p.log().contains("IXFR (incremental) sent"), "{}", p.log());
+    assert!(
+        p.wait_for_log("IXFR (incremental) sent", Duration::from_secs(5)),
+        "{}",
+        p.log()
+    );
 }
 
 #[test]
@@ -235,7 +243,7 @@ fn chain_primary_to_secondary_to_secondary() {
     p.signal("HUP");
     wait_serial(end_addr, 11, Duration::from_secs(5), &[&p, &mid, &end]);
     assert!(
-        mid.log().contains("IXFR (incremental) sent"),
+        mid.wait_for_log("IXFR (incremental) sent", Duration::from_secs(5)),
         "the middle serves IXFR from its journal\n{}",
         mid.log()
     );

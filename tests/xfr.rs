@@ -309,7 +309,7 @@ fn knot_secondary_transfers_the_zone_and_serves_it() {
     );
     assert_eq!(r.answers().len(), 1, "Knot serves the transferred data");
     assert!(
-        s.log().contains("AXFR sent"),
+        s.wait_for_log("AXFR sent", Duration::from_secs(5)),
         "zonesync logged the transfer:\n{}",
         s.log()
     );
@@ -479,7 +479,7 @@ fn knot_secondary_follows_a_change_by_notify() {
     // applied it.
     let knot_log = std::fs::read_to_string(knot.dir.join("knot.log")).unwrap_or_default();
     assert!(
-        s.log().contains("IXFR (incremental) sent"),
+        s.wait_for_log("IXFR (incremental) sent", Duration::from_secs(5)),
         "zonesync sent an incremental IXFR:\n{}",
         s.log()
     );
@@ -601,8 +601,17 @@ fn ixfr_sends_exactly_the_changes_of_each_reload() {
     assert_eq!(from0.len(), 7 + 11 + 1, "whole zone: {from0:?}");
     assert_eq!(from0.first().map(String::as_str), Some("SOA 3"));
     assert_eq!(from0.last().map(String::as_str), Some("SOA 3"));
-    assert!(s.log().contains("IXFR (incremental) sent"), "{}", s.log());
-    assert!(s.log().contains("IXFR (full zone) sent"), "{}", s.log());
+    // Logged once the last message is out, maybe after we read it.
+    assert!(
+        s.wait_for_log("IXFR (incremental) sent", Duration::from_secs(5)),
+        "{}",
+        s.log()
+    );
+    assert!(
+        s.wait_for_log("IXFR (full zone) sent", Duration::from_secs(5)),
+        "{}",
+        s.log()
+    );
 }
 
 #[test]
@@ -880,7 +889,11 @@ fn knot_secondary_with_tsig_follows_a_signed_notify_by_ixfr() {
         s.log()
     );
     assert!(s.log().contains("NOTIFY acknowledged"), "{}", s.log());
-    assert!(s.log().contains("IXFR (incremental) sent"), "{}", s.log());
+    assert!(
+        s.wait_for_log("IXFR (incremental) sent", Duration::from_secs(5)),
+        "{}",
+        s.log()
+    );
     assert!(knot_log.contains("IXFR, incoming"), "{knot_log}");
     assert!(!knot_log.contains("denied"), "{knot_log}");
 }

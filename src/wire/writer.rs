@@ -173,6 +173,10 @@ impl<'b> MessageWriter<'b> {
         match owner {
             Owner::Pointer(offset) => self.put(&(0xc000 | offset).to_be_bytes())?,
             Owner::Name(name) => self.name(name, true)?,
+            Owner::Prefixed(labels, offset) => {
+                self.put(labels)?;
+                self.put(&(0xc000 | offset).to_be_bytes())?;
+            }
         }
         self.put(&rr_type.to_be_bytes())?;
         self.put(&super::CLASS_IN.to_be_bytes())?;
@@ -270,7 +274,7 @@ impl<'b> MessageWriter<'b> {
     }
 
     /// An earlier position holding exactly `name` (case-insensitive).
-    fn find_name(&self, name: &[u8]) -> Option<u16> {
+    pub fn find_name(&self, name: &[u8]) -> Option<u16> {
         self.names[..self.nnames]
             .iter()
             .copied()
@@ -367,6 +371,10 @@ impl<'b> MessageWriter<'b> {
 pub enum Owner<'a> {
     Pointer(u16),
     Name(&'a [u8]),
+    /// Labels (without the root label) written out, then a pointer to
+    /// the rest of the name: a zone transfer's owners are the apex plus
+    /// a prefix, so this spares a search of the compression table.
+    Prefixed(&'a [u8], u16),
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -489,6 +489,10 @@ pub fn pack_zone(
         question: Some(question),
         started: false,
         records: 0,
+        origin: version.origin(),
+        apex_at: None,
+        last_owner: Vec::with_capacity(name::MAX_NAME_LEN),
+        last_at: None,
     };
     let Some(soa) = version.soa() else {
         return 0;
@@ -544,6 +548,10 @@ pub fn pack_changes(
         question: Some(question),
         started: false,
         records: 0,
+        origin: version.origin(),
+        apex_at: None,
+        last_owner: Vec::with_capacity(name::MAX_NAME_LEN),
+        last_at: None,
     };
     let Some(soa) = version.soa() else {
         return 0;
@@ -573,6 +581,13 @@ struct Packer<'b, 'q> {
     question: Option<&'q [u8]>,
     started: bool,
     records: usize,
+    /// The zone's apex, and where it is written in the current message.
+    origin: &'q [u8],
+    apex_at: Option<u16>,
+    /// The last owner written out, and where: the next records of the
+    /// same node point to it.
+    last_owner: Vec<u8>,
+    last_at: Option<u16>,
 }
 
 impl Packer<'_, '_> {
@@ -590,12 +605,34 @@ impl Packer<'_, '_> {
             if !self.started {
                 self.start();
             }
+            // Owners are compressed by hand, against the previous owner or
+            // the apex: the writer's general table is small and searched
+            // linearly, which costs more than the rest of a record.
+            let at = self.w.len();
+            let encoded = match (self.last_at, self.apex_at) {
+                (Some(p), _) if self.last_owner == owner => Owner::Pointer(p),
+                (_, Some(apex))
+                    if owner.len() > self.origin.len()
+                        && name::is_subdomain(owner, self.origin) =>
+                {
+                    Owner::Prefixed(&owner[..owner.len() - self.origin.len()], apex)
+                }
+                _ => Owner::Name(owner),
+            };
             if self
                 .w
-                .rrset(Owner::Name(owner), t, ttl, std::iter::once(rdata))
+                .rrset(encoded, t, ttl, std::iter::once(rdata))
                 .is_ok()
             {
                 self.records += 1;
+                if !matches!(encoded, Owner::Pointer(_)) {
+                    self.last_owner.clear();
+                    self.last_owner.extend_from_slice(owner);
+                    self.last_at = u16::try_from(at).ok().filter(|&a| a <= 0x3fff);
+                }
+                if self.apex_at.is_none() {
+                    self.apex_at = self.w.find_name(self.origin);
+                }
                 return true;
             }
             if attempt == 0 && self.w.count(Section::Answer) > 0 {
@@ -612,8 +649,16 @@ impl Packer<'_, '_> {
 
     fn start(&mut self) {
         self.w.header(self.id, self.flags);
+        self.apex_at = None;
+        self.last_at = None;
         if let Some(q) = self.question.take() {
-            let _ = self.w.question(q);
+            if self.w.question(q).is_ok()
+                && name::is_subdomain(q, self.origin)
+                && name::wire_len(q) == Some(self.origin.len())
+            {
+                // The question's name is the apex (RFC 5936 §2.2.1).
+                self.apex_at = Some(self.w.qname_offset());
+            }
         }
         self.w.start_section(Section::Answer);
         self.started = true;
