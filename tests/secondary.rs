@@ -248,3 +248,37 @@ fn chain_primary_to_secondary_to_secondary() {
         mid.log()
     );
 }
+
+/// The EXPIRE option (RFC 7314) in an answer to an SOA query asking for
+/// it: the last option of the OPT record (no NSID is configured).
+fn expire_option(addr: SocketAddr) -> Option<u32> {
+    let q = build_query(
+        "example.com",
+        RecordType::SOA,
+        &QueryOpts::edns(1232).option(9, &[]),
+    );
+    let r = exchange_udp(addr, &q).ok()?;
+    let tail = r.get(r.len().checked_sub(8)?..)?;
+    (tail[..4] == [0, 9, 0, 4]).then(|| u32::from_be_bytes([tail[4], tail[5], tail[6], tail[7]]))
+}
+
+#[test]
+fn edns_expire_is_answered_by_primary_and_secondary() {
+    let sec_addr = free_addr();
+    let p = Server::start(
+        &primary_config(sec_addr),
+        &[("example.com.zone", &zone(1, 1, 3, SLOW))],
+    );
+    let s = start_secondary(sec_addr, &secondary_config(&[p.addr()], ""));
+    wait_serial(sec_addr, 1, Duration::from_secs(10), &[&p, &s]);
+    assert_eq!(
+        expire_option(p.addr()),
+        Some(1_209_600),
+        "a primary answers its SOA EXPIRE"
+    );
+    let left = expire_option(sec_addr).expect("the secondary answers EXPIRE");
+    assert!(
+        (1_209_600 - 60..=1_209_600).contains(&left),
+        "a secondary answers the time left before it expires: {left}"
+    );
+}

@@ -256,7 +256,12 @@ impl Answerer {
             (Some(nsid), Some(e)) if e.nsid => Some(&nsid[..]),
             _ => None,
         };
-        let opt_len = 11 + nsid.map_or(0, |n| 4 + n.len());
+        // RFC 7314: EXPIRE for a zone we serve, when asked.
+        let expire = req
+            .edns
+            .filter(|e| e.expire)
+            .and_then(|_| self.expire_of(req.question.name));
+        let opt_len = 11 + nsid.map_or(0, |n| 4 + n.len()) + expire.map_or(0, |_| 8);
         if req.edns.is_some() {
             w.reserve(opt_len);
         }
@@ -274,16 +279,41 @@ impl Answerer {
         };
         w.release(opt_len);
         let ext = if edns.version > 0 { 1 } else { 0 };
-        let mut options: [(u16, &[u8]); 1] = [(0, &[])];
-        let n = match nsid {
-            Some(id) => {
-                options[0] = (option::NSID, id);
-                1
-            }
-            None => 0,
-        };
+        let mut options: [(u16, &[u8]); 2] = [(0, &[]), (0, &[])];
+        let mut n = 0;
+        if let Some(id) = nsid {
+            options[n] = (option::NSID, id);
+            n += 1;
+        }
+        let expire_bytes = expire.unwrap_or(0).to_be_bytes();
+        if expire.is_some() {
+            options[n] = (option::EXPIRE, &expire_bytes);
+            n += 1;
+        }
         let _ = w.opt(self.config.edns_udp_max, ext, edns.dnssec_ok, &options[..n]);
         w.finish()
+    }
+
+    /// The EXPIRE value (RFC 7314 §4) for the zone at or above `qname`: a
+    /// secondary's seconds left, a primary's SOA EXPIRE.
+    fn expire_of(&self, qname: &[u8]) -> Option<u32> {
+        let key = KeyBuf::new(qname)?;
+        let table = self.zones.load();
+        let zone = table.find(&key)?;
+        let version = zone.current();
+        let version = version.as_deref()?;
+        match zone.expires_at() {
+            0 => version
+                .soa()
+                .and_then(|s| s.rdatas().next())
+                .and_then(|r| crate::zone::soa_field(r, 3)),
+            at => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                Some(u32::try_from(at.saturating_sub(now)).unwrap_or(u32::MAX))
+            }
+        }
     }
 
     /// The largest UDP response to `req` (RFC 6891 §6.2.5).
