@@ -123,3 +123,25 @@ CONF
 }
 
 stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# stop_server PID: stop_pid, and drop PID from PIDS so the exit trap does
+# not signal the number again (it may have been reused by then).
+stop_server() {
+  local i
+  stop_pid "$1"
+  for i in "${!PIDS[@]}"; do [ "${PIDS[$i]}" != "$1" ] || unset "PIDS[$i]"; done
+}
+
+# vm_kb PID FIELD: a field of /proc/PID/status in kB (VmRSS now, VmHWM peak).
+vm_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+
+# prop_driver OUT: writes bench/propagation.sh's change driver (rewrite the
+# zone file, signal the primary, poll the secondary's SOA every 1 ms) to OUT,
+# copied out of that script so the two scripts run the same code. Each
+# change is bounded by PROP_LIMIT_S (10 s unless set in the environment).
+prop_driver() {
+  awk '/^cat > "\$DIR\/prop\.py" <</ {on = 1; next} on && /^PY$/ {exit} on' "$ROOT/bench/propagation.sh" > "$1"
+  grep -q '^LIMIT = 10\.0 ' "$1" && grep -q '^def poll(' "$1" ||
+    { echo "prop_driver: no driver found in bench/propagation.sh" >&2; return 1; }
+  sed -i 's/^LIMIT = 10\.0 /LIMIT = float(os.environ.get("PROP_LIMIT_S", "10")) /' "$1"
+}
