@@ -92,7 +92,8 @@ fn failure(out: &Output) -> String {
         stdout(out)
     );
     let err = stderr(out);
-    assert!(err.starts_with("zonesync: "), "{err}");
+    // The error is the last line; log lines may come before it.
+    assert!(err.lines().any(|l| l.starts_with("zonesync: ")), "{err}");
     err
 }
 

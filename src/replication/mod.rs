@@ -40,6 +40,44 @@ use std::time::{Instant, SystemTime};
 /// A zone's journal, shared with the transfer responder.
 pub type SharedJournal = Arc<Mutex<Journal>>;
 
+/// What every configured zone has, whatever its role; both roles
+/// dereference to it.
+pub struct ZoneCore {
+    pub zone: Arc<Zone>,
+    pub config: ZoneConfig,
+    pub journal: Option<SharedJournal>,
+    pub notifier: Option<Notifier>,
+}
+
+impl ZoneCore {
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn zone(&self) -> &Arc<Zone> {
+        &self.zone
+    }
+
+    pub fn config(&self) -> &ZoneConfig {
+        &self.config
+    }
+
+    pub fn journal(&self) -> Option<&SharedJournal> {
+        self.journal.as_ref()
+    }
+
+    pub fn notifier(&self) -> Option<&Notifier> {
+        self.notifier.as_ref()
+    }
+}
+
+impl std::ops::Deref for ManagedZone {
+    type Target = ZoneCore;
+    fn deref(&self) -> &ZoneCore {
+        &self.core
+    }
+}
+
 /// A configured zone of either role.
 #[derive(Clone)]
 pub enum Managed {
@@ -48,39 +86,32 @@ pub enum Managed {
 }
 
 impl Managed {
-    pub fn name(&self) -> &str {
+    /// What both roles have.
+    pub fn core(&self) -> &ZoneCore {
         match self {
-            Managed::Primary(z) => z.name(),
-            Managed::Secondary(z) => z.name(),
+            Managed::Primary(z) => z,
+            Managed::Secondary(z) => z,
         }
+    }
+
+    pub fn name(&self) -> &str {
+        self.core().name()
     }
 
     pub fn zone(&self) -> &Arc<Zone> {
-        match self {
-            Managed::Primary(z) => z.zone(),
-            Managed::Secondary(z) => z.zone(),
-        }
+        self.core().zone()
     }
 
     pub fn config(&self) -> &ZoneConfig {
-        match self {
-            Managed::Primary(z) => z.config(),
-            Managed::Secondary(z) => z.config(),
-        }
+        self.core().config()
     }
 
     pub fn journal(&self) -> Option<&SharedJournal> {
-        match self {
-            Managed::Primary(z) => z.journal(),
-            Managed::Secondary(z) => z.journal(),
-        }
+        self.core().journal()
     }
 
     pub fn notifier(&self) -> Option<&Notifier> {
-        match self {
-            Managed::Primary(z) => z.notifier(),
-            Managed::Secondary(z) => z.notifier(),
-        }
+        self.core().notifier()
     }
 }
 
@@ -134,11 +165,8 @@ pub struct LoadStatus {
 
 /// One configured zone and its events.
 pub struct ManagedZone {
-    zone: Arc<Zone>,
-    config: ZoneConfig,
+    core: ZoneCore,
     state_path: PathBuf,
-    journal: Option<SharedJournal>,
-    notifier: Option<Notifier>,
     /// Held for the whole of a load: one at a time per zone.
     loading: Mutex<LoadMemory>,
     status: Mutex<LoadStatus>,
@@ -186,37 +214,19 @@ impl ManagedZone {
                 }
             };
         ManagedZone {
-            zone,
-            config,
+            core: ZoneCore {
+                zone,
+                config,
+                journal,
+                notifier,
+            },
             state_path,
-            journal,
-            notifier,
             loading: Mutex::new(LoadMemory {
                 published,
                 files: Vec::new(),
             }),
             status: Mutex::new(LoadStatus::default()),
         }
-    }
-
-    pub fn name(&self) -> &str {
-        &self.config.name
-    }
-
-    pub fn zone(&self) -> &Arc<Zone> {
-        &self.zone
-    }
-
-    pub fn config(&self) -> &ZoneConfig {
-        &self.config
-    }
-
-    pub fn journal(&self) -> Option<&SharedJournal> {
-        self.journal.as_ref()
-    }
-
-    pub fn notifier(&self) -> Option<&Notifier> {
-        self.notifier.as_ref()
     }
 
     pub fn status(&self) -> LoadStatus {
@@ -226,7 +236,7 @@ impl ManagedZone {
     /// Whether the zone's files changed since the version served was
     /// loaded (or nothing is served).
     pub fn needs_reload(&self) -> bool {
-        self.zone.snapshot().is_none()
+        self.core.zone.snapshot().is_none()
             || self
                 .loading
                 .lock()
@@ -241,15 +251,15 @@ impl ManagedZone {
         let Ok(mut memory) = self.loading.lock() else {
             return self.failed(None, "an earlier load panicked".into());
         };
-        let old = self.zone.snapshot();
+        let old = self.core.zone.snapshot();
         let old_serial = old.as_ref().map(|v| v.serial());
         let opts = LoadOptions {
-            include_anywhere: self.config.include_anywhere,
+            include_anywhere: self.core.config.include_anywhere,
         };
-        let Some(file) = self.config.file.as_deref() else {
+        let Some(file) = self.core.config.file.as_deref() else {
             return self.failed(old_serial, "the zone has no file to load".into());
         };
-        let loaded = match loader::load_zone_file(file, self.zone.origin(), &opts) {
+        let loaded = match loader::load_zone_file(file, self.core.zone.origin(), &opts) {
             Ok(l) => l,
             Err(e) => {
                 for line in &e.errors {
@@ -275,7 +285,7 @@ impl ManagedZone {
             memory.published.as_ref(),
             old.is_some(),
             file,
-            self.config.serial_policy,
+            self.core.config.serial_policy,
             force,
             now,
         );
@@ -316,10 +326,10 @@ impl ManagedZone {
         self.write_state(&published);
         self.record_change(old.as_deref(), &version, continues_history);
         let records = version.record_count();
-        self.zone.publish(version);
+        self.core.zone.publish(version);
         memory.published = Some(published);
         memory.files = loaded.files;
-        if let Some(n) = &self.notifier {
+        if let Some(n) = &self.core.notifier {
             n.changed();
         }
         tracing::info!(
@@ -338,7 +348,7 @@ impl ManagedZone {
     /// kept only when it continues to exactly this content, otherwise a new
     /// history starts.
     fn record_change(&self, old: Option<&ZoneVersion>, new: &ZoneVersion, continues: bool) {
-        let Some(journal) = &self.journal else {
+        let Some(journal) = &self.core.journal else {
             return;
         };
         let Ok(mut journal) = journal.lock() else {

@@ -26,7 +26,7 @@
 //! its serial give the last version applied; it is served at once unless
 //! its EXPIRE deadline passed while we were stopped.
 
-use super::SharedJournal;
+use super::{SharedJournal, ZoneCore};
 use crate::acl::Acl;
 use crate::config::{ServerConfig, ZoneConfig};
 use crate::durable;
@@ -114,16 +114,20 @@ struct Timers {
     since_snapshot: usize,
 }
 
+impl std::ops::Deref for SecondaryZone {
+    type Target = ZoneCore;
+    fn deref(&self) -> &ZoneCore {
+        &self.core
+    }
+}
+
 /// One secondary zone.
 pub struct SecondaryZone {
-    zone: Arc<Zone>,
-    config: ZoneConfig,
+    core: ZoneCore,
     primaries: Vec<Primary>,
     allow_notify: Acl,
     timing: Timing,
     limits: Limits,
-    journal: Option<SharedJournal>,
-    notifier: Option<Notifier>,
     snapshot_path: PathBuf,
     timers_path: PathBuf,
     timers: Mutex<Timers>,
@@ -186,13 +190,15 @@ impl SecondaryZone {
         };
         SecondaryZone {
             allow_notify: Acl::new(config.allow_notify.clone()),
-            zone,
-            config,
+            core: ZoneCore {
+                zone,
+                config,
+                journal,
+                notifier,
+            },
             primaries,
             timing: Timing::from_config(server),
             limits,
-            journal,
-            notifier,
             snapshot_path: zones_dir.join(format!("{stem}.snapshot")),
             timers_path,
             timers: Mutex::new(timers),
@@ -201,26 +207,6 @@ impl SecondaryZone {
             wake,
             events: Mutex::new(Some(events)),
         }
-    }
-
-    pub fn name(&self) -> &str {
-        &self.config.name
-    }
-
-    pub fn zone(&self) -> &Arc<Zone> {
-        &self.zone
-    }
-
-    pub fn config(&self) -> &ZoneConfig {
-        &self.config
-    }
-
-    pub fn journal(&self) -> Option<&SharedJournal> {
-        self.journal.as_ref()
-    }
-
-    pub fn notifier(&self) -> Option<&Notifier> {
-        self.notifier.as_ref()
     }
 
     pub fn status(&self) -> SecondaryStatus {
@@ -249,7 +235,7 @@ impl SecondaryZone {
     /// Restores the last applied version from disk (blocking): served at
     /// once unless it expired while the server was stopped.
     pub fn restore(&self) {
-        let version = match snapshot::read(&self.snapshot_path, self.zone.origin()) {
+        let version = match snapshot::read(&self.snapshot_path, self.core.zone.origin()) {
             Ok(Some(v)) => v,
             Ok(None) => return,
             Err(e) => {
@@ -272,8 +258,8 @@ impl SecondaryZone {
             });
             return;
         }
-        self.zone.set_expires_at(expires_at);
-        self.zone.publish(Arc::new(version));
+        self.core.zone.set_expires_at(expires_at);
+        self.core.zone.publish(Arc::new(version));
         self.update_status(|s| {
             s.loaded_at = Some(SystemTime::now());
             s.expires_at = unix_to_time(expires_at);
@@ -321,7 +307,7 @@ impl SecondaryZone {
                 .map(|t| (t.next_refresh, t.expires_at))
                 .unwrap_or((0, 0));
             let now = now_unix();
-            let served = self.zone.snapshot().is_some();
+            let served = self.core.zone.snapshot().is_some();
             let due = if served && expires_at != 0 && expires_at <= now {
                 Some(false)
             } else if next_refresh <= now {
@@ -362,8 +348,8 @@ impl SecondaryZone {
 
     /// EXPIRE reached (RFC 1035 §3.3.13): stop answering for the zone.
     fn expire(&self) {
-        let serial = self.zone.snapshot().map(|v| v.serial());
-        self.zone.withdraw();
+        let serial = self.core.zone.snapshot().map(|v| v.serial());
+        self.core.zone.withdraw();
         self.update_status(|s| s.expired = true);
         tracing::error!(zone = self.name(), ?serial, "zone EXPIRED: no primary reachable within EXPIRE; answering SERVFAIL until a refresh succeeds");
     }
@@ -376,7 +362,7 @@ impl SecondaryZone {
         };
         let started = std::time::Instant::now();
         let outcome = self.refresh_once(force_axfr);
-        let current = self.zone.snapshot();
+        let current = self.core.zone.snapshot();
         let soa = current.as_deref().and_then(soa_timers);
         let now = now_unix();
         match outcome {
@@ -399,8 +385,8 @@ impl SecondaryZone {
                     t.expires_at = expires_at;
                     t.failures = 0;
                 });
-                self.zone.set_expires_at(expires_at);
-                if current.is_some() && self.zone.snapshot().is_some() {
+                self.core.zone.set_expires_at(expires_at);
+                if current.is_some() && self.core.zone.snapshot().is_some() {
                     self.update_status(|s| s.expired = false);
                 }
                 tracing::info!(zone = self.name(), serial = ?current.as_ref().map(|v| v.serial()), next_refresh_s = refresh, ms = started.elapsed().as_millis() as u64, "refresh: {}", result.summary);
@@ -438,12 +424,12 @@ impl SecondaryZone {
     }
 
     fn refresh_once(&self, force_axfr: bool) -> Result<RefreshResult, String> {
-        let current = self.zone.snapshot();
+        let current = self.core.zone.snapshot();
         let ours = current.as_ref().map(|v| v.serial());
         let mut answers = Vec::new();
         let mut errors = Vec::new();
         for (i, p) in self.primaries.iter().enumerate() {
-            match incoming::query_soa(p, self.zone.origin(), Duration::from_secs(5)) {
+            match incoming::query_soa(p, self.core.zone.origin(), Duration::from_secs(5)) {
                 Ok(a) => {
                     self.update_status(|s| {
                         if let Some(ps) = s.primaries.get_mut(i) {
@@ -528,7 +514,7 @@ impl SecondaryZone {
         };
         let fetched = incoming::fetch(
             primary,
-            self.zone.origin(),
+            self.core.zone.origin(),
             ours.as_ref().map(|(s, r)| (*s, r)),
             &self.limits,
         )
@@ -541,7 +527,7 @@ impl SecondaryZone {
             Ok(summary) => Ok(format!("{summary}{how}")),
             Err(ApplyFailure::IxfrDidNotApply(why)) => {
                 tracing::warn!(zone = self.name(), primary = %primary.addr, "IXFR does not apply ({why}); falling back to AXFR");
-                let fetched = incoming::fetch(primary, self.zone.origin(), None, &self.limits)
+                let fetched = incoming::fetch(primary, self.core.zone.origin(), None, &self.limits)
                     .map_err(|e| format!("IXFR did not apply ({why}), AXFR: {e}"))?;
                 self.apply(primary, current, fetched, force_axfr)
                     .map(|s| format!("{s} (IXFR did not apply: {why})"))
@@ -577,7 +563,7 @@ impl SecondaryZone {
                         )));
                     }
                 }
-                let version = build_full(self.zone.origin(), &soa, &records)
+                let version = build_full(self.core.zone.origin(), &soa, &records)
                     .map_err(ApplyFailure::Rejected)?;
                 if let Err(e) = snapshot::write(&self.snapshot_path, &version) {
                     tracing::error!(
@@ -617,7 +603,9 @@ impl SecondaryZone {
     /// previous version when there is one (so our own secondaries still
     /// get IXFR), else starts afresh.
     fn journal_full(&self, old: Option<&ZoneVersion>, new: &ZoneVersion) {
-        let Some(journal) = &self.journal else { return };
+        let Some(journal) = &self.core.journal else {
+            return;
+        };
         let Ok(mut journal) = journal.lock() else {
             return;
         };
@@ -632,7 +620,7 @@ impl SecondaryZone {
     }
 
     fn journal_changes(&self, changes: &[Changeset], version: &ZoneVersion) {
-        if let Some(journal) = &self.journal {
+        if let Some(journal) = &self.core.journal {
             if let Ok(mut journal) = journal.lock() {
                 for c in changes {
                     if let Err(e) = journal.append(c) {
@@ -655,12 +643,12 @@ impl SecondaryZone {
     }
 
     fn publish(&self, version: ZoneVersion) {
-        self.zone.publish(Arc::new(version));
+        self.core.zone.publish(Arc::new(version));
         self.update_status(|s| {
             s.loaded_at = Some(SystemTime::now());
             s.expired = false;
         });
-        if let Some(n) = &self.notifier {
+        if let Some(n) = &self.core.notifier {
             n.changed();
         }
     }

@@ -479,54 +479,39 @@ pub fn pack_zone(
     flags: u16,
     question: &[u8],
     reserve: usize,
-    mut emit: impl FnMut(Vec<u8>) -> bool,
+    emit: impl FnMut(Vec<u8>) -> bool,
 ) -> usize {
-    let mut buf = vec![0u8; crate::wire::MAX_MESSAGE];
-    let mut packer = Packer {
-        w: MessageWriter::new(&mut buf, crate::wire::MAX_MESSAGE - reserve.min(1024)),
+    pack_between_soas(
+        version,
         id,
         flags,
-        question: Some(question),
-        started: false,
-        records: 0,
-        origin: version.origin(),
-        apex_at: None,
-        last_owner: Vec::with_capacity(name::MAX_NAME_LEN),
-        last_at: None,
-    };
-    let Some(soa) = version.soa() else {
-        return 0;
-    };
-    let Some(soa_rdata) = soa.rdatas().next() else {
-        return 0;
-    };
-    let origin = version.origin();
-    let mut ok = packer.record(origin, rtype::SOA, soa.ttl(), soa_rdata, &mut emit);
-    let mut owner = Vec::with_capacity(name::MAX_NAME_LEN);
-    'nodes: for node in version.nodes() {
-        node.name_into(&mut owner);
-        let apex = node.has_flag(crate::zone::flags::APEX);
-        for rrset in node.rrsets() {
-            if !(apex && rrset.rtype() == rtype::SOA) {
-                for rdata in rrset.rdatas() {
-                    ok = ok && packer.record(&owner, rrset.rtype(), rrset.ttl(), rdata, &mut emit);
+        question,
+        reserve,
+        emit,
+        |packer, emit| {
+            let mut owner = Vec::with_capacity(name::MAX_NAME_LEN);
+            for node in version.nodes() {
+                node.name_into(&mut owner);
+                let apex = node.has_flag(crate::zone::flags::APEX);
+                for rrset in node.rrsets() {
+                    if !(apex && rrset.rtype() == rtype::SOA) {
+                        for rdata in rrset.rdatas() {
+                            if !packer.record(&owner, rrset.rtype(), rrset.ttl(), rdata, emit) {
+                                return false;
+                            }
+                        }
+                    }
+                    for rdata in rrset.sigs().iter().flat_map(|s| s.rdatas()) {
+                        let ttl = rrset.sigs().map_or(0, |s| s.ttl);
+                        if !packer.record(&owner, rtype::RRSIG, ttl, rdata, emit) {
+                            return false;
+                        }
+                    }
                 }
             }
-            if let Some(sigs) = rrset.sigs() {
-                for rdata in sigs.rdatas() {
-                    ok = ok && packer.record(&owner, rtype::RRSIG, sigs.ttl, rdata, &mut emit);
-                }
-            }
-            if !ok {
-                break 'nodes;
-            }
-        }
-    }
-    ok = ok && packer.record(origin, rtype::SOA, soa.ttl(), soa_rdata, &mut emit);
-    if ok {
-        packer.flush(&mut emit);
-    }
-    packer.records
+            true
+        },
+    )
 }
 
 /// Packs an incremental IXFR answer (RFC 1995 §4) like [`pack_zone`]:
@@ -538,7 +523,33 @@ pub fn pack_changes(
     flags: u16,
     question: &[u8],
     reserve: usize,
-    mut emit: impl FnMut(Vec<u8>) -> bool,
+    emit: impl FnMut(Vec<u8>) -> bool,
+) -> usize {
+    pack_between_soas(
+        version,
+        id,
+        flags,
+        question,
+        reserve,
+        emit,
+        |packer, emit| {
+            changes_records(changes)
+                .all(|r| packer.record(&r.owner, r.rtype, r.ttl, &r.rdata, emit))
+        },
+    )
+}
+
+/// Our SOA, what `body` packs (false: the receiver is gone), our SOA
+/// again, in messages of up to 64 KiB less `reserve`. Returns the records
+/// sent.
+fn pack_between_soas<E: FnMut(Vec<u8>) -> bool>(
+    version: &ZoneVersion,
+    id: u16,
+    flags: u16,
+    question: &[u8],
+    reserve: usize,
+    mut emit: E,
+    body: impl FnOnce(&mut Packer<'_, '_>, &mut E) -> bool,
 ) -> usize {
     let mut buf = vec![0u8; crate::wire::MAX_MESSAGE];
     let mut packer = Packer {
@@ -553,18 +564,16 @@ pub fn pack_changes(
         last_owner: Vec::with_capacity(name::MAX_NAME_LEN),
         last_at: None,
     };
-    let Some(soa) = version.soa() else {
-        return 0;
-    };
-    let Some(soa_rdata) = soa.rdatas().next() else {
+    let Some((ttl, soa)) = version
+        .soa()
+        .and_then(|s| Some((s.ttl(), s.rdatas().next()?)))
+    else {
         return 0;
     };
     let origin = version.origin();
-    let mut ok = packer.record(origin, rtype::SOA, soa.ttl(), soa_rdata, &mut emit);
-    for r in changes_records(changes) {
-        ok = ok && packer.record(&r.owner, r.rtype, r.ttl, &r.rdata, &mut emit);
-    }
-    ok = ok && packer.record(origin, rtype::SOA, soa.ttl(), soa_rdata, &mut emit);
+    let ok = packer.record(origin, rtype::SOA, ttl, soa, &mut emit)
+        && body(&mut packer, &mut emit)
+        && packer.record(origin, rtype::SOA, ttl, soa, &mut emit);
     if ok {
         packer.flush(&mut emit);
     }
