@@ -323,7 +323,8 @@ impl SecondaryZone {
                 Some(true) => {
                     let zone = self.clone();
                     let axfr = std::mem::take(&mut force_axfr);
-                    let _ = tokio::task::spawn_blocking(move || zone.refresh(axfr)).await;
+                    let job = tokio::task::spawn_blocking(move || zone.refresh(axfr));
+                    self.expire_during(job).await;
                     continue;
                 }
                 None => {}
@@ -346,6 +347,28 @@ impl SecondaryZone {
         }
     }
 
+    /// Waits for a refresh while keeping EXPIRE: a primary that stalls a
+    /// transfer (up to `xfr_in_timeout` per try) must not keep an expired
+    /// copy served.
+    async fn expire_during(&self, mut job: tokio::task::JoinHandle<()>) {
+        loop {
+            let expires_at = self.timers.lock().map(|t| t.expires_at).unwrap_or(0);
+            let deadline = (expires_at != 0 && self.zone.snapshot().is_some())
+                .then(|| UNIX_EPOCH + Duration::from_secs(expires_at));
+            let Some(deadline) = deadline else {
+                let _ = job.await;
+                return;
+            };
+            let wait = deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO);
+            tokio::select! {
+                _ = &mut job => return,
+                _ = tokio::time::sleep(wait) => self.expire(),
+            }
+        }
+    }
+
     /// EXPIRE reached (RFC 1035 §3.3.13): stop answering for the zone.
     fn expire(&self) {
         let serial = self.core.zone.snapshot().map(|v| v.serial());
@@ -361,7 +384,15 @@ impl SecondaryZone {
             return;
         };
         let started = std::time::Instant::now();
+        let before = self.core.zone.snapshot();
         let outcome = self.refresh_once(force_axfr);
+        if outcome.is_ok() && self.core.zone.snapshot().is_none() {
+            // Expired while this refresh ran, which then confirmed the
+            // copy with a primary: it is good again.
+            if let Some(v) = before {
+                self.core.zone.publish(v);
+            }
+        }
         let current = self.core.zone.snapshot();
         let soa = current.as_deref().and_then(soa_timers);
         let now = now_unix();
@@ -573,8 +604,9 @@ impl SecondaryZone {
                 }
                 self.journal_full(current, &version);
                 self.publish(version);
+                let from = from.map_or("(none)".to_string(), |s| s.to_string());
                 Ok(format!(
-                    "AXFR {from:?} -> {serial} from {} ({stats})",
+                    "AXFR {from} -> {serial} from {} ({stats})",
                     primary.addr
                 ))
             }
@@ -611,6 +643,8 @@ impl SecondaryZone {
         };
         let result = match old {
             Some(old) if old.serial() != new.serial() => journal.append(&journal::diff(old, new)),
+            // A retransfer at the same serial: the history still leads here.
+            Some(_) if journal.last_serial() == Some(new.serial()) => Ok(()),
             _ => journal.clear(),
         };
         if let Err(e) = result {
