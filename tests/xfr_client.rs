@@ -143,13 +143,6 @@ fn summary(text: &str) -> String {
         .to_owned()
 }
 
-fn which(name: &str) -> Option<std::path::PathBuf> {
-    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
-        .map(|d| std::path::Path::new(d).join(name))
-        .find(|p| p.exists())
-}
-
 /// kdig's output for `args` against `server`; `None` without kdig.
 fn kdig(server: SocketAddr, args: &[&str]) -> Option<String> {
     let mut cmd = Command::new(which("kdig")?);
@@ -370,84 +363,9 @@ fn bad_arguments_are_errors() {
 // ---------------------------------------------------------------------------
 // Against Knot DNS as the primary
 
-/// knotd serving example.com from a zone file, with journal-backed IXFR
-/// (a reload computes the difference to the zone file), transfers allowed
-/// to loopback with or without the key xfr-key. Killed on drop.
-struct KnotPrimary {
-    addr: SocketAddr,
-    dir: TempDir,
-    child: Child,
-}
-
-impl KnotPrimary {
-    /// `None` when knotd is not installed.
-    fn start(zone_text: &str) -> Option<KnotPrimary> {
-        let knotd = which("knotd")?;
-        let dir = TempDir::new("knot-primary");
-        let port = free_port();
-        dir.write("example.com.zone", zone_text);
-        let conf = format!(
-            "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n\
-             database:\n    storage: \"{d}\"\n\
-             key:\n  - id: xfr-key\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
-             acl:\n  - id: open\n    address: 127.0.0.0/8\n    action: transfer\n\
-             \x20 - id: signed\n    address: 127.0.0.0/8\n    key: xfr-key\n    action: transfer\n\
-             zone:\n  - domain: example.com\n    storage: \"{d}\"\n    file: example.com.zone\n\
-             \x20   zonefile-load: difference\n    zonefile-sync: -1\n    journal-content: changes\n\
-             \x20   acl: [open, signed]\n",
-            d = dir.path().display(),
-        );
-        let conf_path = dir.write("knot.conf", conf);
-        let log = std::fs::File::create(dir.join("knot.log")).expect("log");
-        let child = Command::new(knotd)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("knotd");
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        Some(KnotPrimary { addr, dir, child })
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("knot.log")).unwrap_or_default()
-    }
-
-    /// Waits (bounded) for Knot to serve `serial`; panics with its log.
-    fn wait_serial(&self, serial: u32) {
-        assert!(
-            wait_serial(self.addr, serial),
-            "Knot never served serial {serial}:\n{}",
-            self.log()
-        );
-    }
-
-    /// Replaces the zone file and has Knot reload it (SIGHUP).
-    fn change_zone(&self, zone_text: &str, serial: u32) {
-        let path = self.dir.write("example.com.zone", zone_text);
-        bump_mtime(&path, 2);
-        let status = Command::new("kill")
-            .arg("-HUP")
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        self.wait_serial(serial);
-    }
-}
-
-impl Drop for KnotPrimary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn knot_primary_axfr_and_incremental_ixfr() {
-    let Some(knot) = KnotPrimary::start(&zone(10, 200)) else {
+    let Some(knot) = KnotPrimary::start(&zone(10, 200), SECRET, KnotAcl::Open) else {
         panic!("knotd is not installed: scripts/install-test-deps.sh installs it");
     };
     knot.wait_serial(10);
@@ -486,7 +404,7 @@ fn knot_primary_axfr_and_incremental_ixfr() {
 
 #[test]
 fn knot_primary_signed_transfers() {
-    let Some(knot) = KnotPrimary::start(&zone(20, 50)) else {
+    let Some(knot) = KnotPrimary::start(&zone(20, 50), SECRET, KnotAcl::Open) else {
         panic!("knotd is not installed: scripts/install-test-deps.sh installs it");
     };
     knot.wait_serial(20);

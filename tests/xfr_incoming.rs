@@ -5,8 +5,6 @@
 mod common;
 
 use common::*;
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use zonesync::journal::{Changeset, Record};
 use zonesync::tsig::TsigKey;
@@ -244,104 +242,21 @@ fn zonesync_primary_with_tsig() {
 // ---------------------------------------------------------------------------
 // Knot DNS as the primary
 
-fn which(name: &str) -> Option<std::path::PathBuf> {
-    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
-        .map(|d| std::path::Path::new(d).join(name))
-        .find(|p| p.exists())
-}
-
-/// knotd serving example.com from a zone file, with journal-backed IXFR
-/// (a reload computes the difference to the zone file), transfers allowed
-/// to loopback with the key xfr-key only. Killed on drop.
-struct KnotPrimary {
-    addr: SocketAddr,
-    dir: TempDir,
-    child: Child,
-}
-
-impl KnotPrimary {
-    /// `None` when knotd is not installed.
-    fn start(zone_text: &str) -> Option<KnotPrimary> {
-        let knotd = which("knotd")?;
-        let dir = TempDir::new("knot-primary");
-        let port = free_port();
-        dir.write("example.com.zone", zone_text);
-        let conf = format!(
-            "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n\
-             database:\n    storage: \"{d}\"\n\
-             key:\n  - id: xfr-key\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
-             acl:\n  - id: signed\n    address: 127.0.0.0/8\n    key: xfr-key\n    action: transfer\n\
-             zone:\n  - domain: example.com\n    storage: \"{d}\"\n    file: example.com.zone\n\
-             \x20   zonefile-load: difference\n    zonefile-sync: -1\n    journal-content: changes\n\
-             \x20   acl: [signed]\n",
-            d = dir.path().display(),
-        );
-        let conf_path = dir.write("knot.conf", conf);
-        let log = std::fs::File::create(dir.join("knot.log")).expect("log");
-        let child = Command::new(knotd)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("knotd");
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        Some(KnotPrimary { addr, dir, child })
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("knot.log")).unwrap_or_default()
-    }
-
-    fn primary(&self, secret: &str) -> Primary {
-        Primary {
-            addr: self.addr,
-            key: Some(key(secret)),
-        }
-    }
-
-    /// Waits (bounded) for Knot to serve `serial`; panics with its log.
-    fn wait_serial(&self, serial: u32) {
-        assert!(
-            wait_serial(&self.primary(SECRET), serial),
-            "Knot never served serial {serial}:\n{}",
-            self.log()
-        );
-    }
-
-    /// Replaces the zone file and has Knot reload it (SIGHUP).
-    fn change_zone(&self, zone_text: &str, serial: u32) {
-        let path = self.dir.write("example.com.zone", zone_text);
-        bump_mtime(&path, 2);
-        let status = Command::new("kill")
-            .arg("-HUP")
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        self.wait_serial(serial);
-    }
-}
-
-impl Drop for KnotPrimary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- knot log ---\n{}", self.log());
-        }
+/// The Knot primary as `incoming` sees it, signing with `secret`.
+fn knot_primary(knot: &KnotPrimary, secret: &str) -> Primary {
+    Primary {
+        addr: knot.addr,
+        key: Some(key(secret)),
     }
 }
 
 #[test]
 fn knot_primary_signed_axfr_and_ixfr_after_reloads() {
-    let Some(knot) = KnotPrimary::start(&zone(10, 1, 20)) else {
+    let Some(knot) = KnotPrimary::start(&zone(10, 1, 20), SECRET, KnotAcl::KeyOnly) else {
         panic!("knotd is not installed: scripts/install-test-deps.sh installs it");
     };
     knot.wait_serial(10);
-    let primary = knot.primary(SECRET);
+    let primary = knot_primary(&knot, SECRET);
     let answer = query_soa(&primary, &apex(), SOA_TIMEOUT).expect("SOA query");
     assert_eq!((answer.serial, &answer.soa), (10, &soa(10)));
     // RFC 7314 §3: a primary answers EXPIRE with its SOA EXPIRE.
@@ -387,7 +302,7 @@ fn knot_primary_signed_axfr_and_ixfr_after_reloads() {
     assert_eq!(current.payload, Payload::UpToDate);
 
     // The wrong secret: both the IXFR and the AXFR fail, and say so.
-    let wrong = knot.primary(WRONG_SECRET);
+    let wrong = knot_primary(&knot, WRONG_SECRET);
     let ours = soa(11);
     let e = fetch(&wrong, &apex(), Some((11, &ours)), &limits()).expect_err("wrong key");
     let text = e.to_string();

@@ -1381,3 +1381,114 @@ pub fn the_opt(bytes: &[u8]) -> RawOpt {
     );
     opt
 }
+
+// ---------------------------------------------------------------------------
+// Knot DNS as a primary
+
+/// Where Debian puts a program; `None` when it is not installed.
+pub fn which(name: &str) -> Option<PathBuf> {
+    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.exists())
+}
+
+/// Who may transfer from a [`KnotPrimary`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KnotAcl {
+    /// Loopback, with or without the key.
+    Open,
+    /// Loopback, signed with the key only.
+    KeyOnly,
+}
+
+/// knotd serving example.com from a zone file, with journal-backed IXFR
+/// (a reload computes the difference to the zone file) and the TSIG key
+/// `xfr-key` (hmac-sha256, `secret`). Killed on drop.
+pub struct KnotPrimary {
+    pub addr: SocketAddr,
+    dir: TempDir,
+    child: Child,
+}
+
+impl KnotPrimary {
+    /// `None` when knotd is not installed.
+    pub fn start(zone_text: &str, secret: &str, acl: KnotAcl) -> Option<KnotPrimary> {
+        let knotd = which("knotd")?;
+        let dir = TempDir::new("knot-primary");
+        let port = free_port();
+        dir.write("example.com.zone", zone_text);
+        let (open_rule, acls) = match acl {
+            KnotAcl::Open => (
+                "  - id: open\n    address: 127.0.0.0/8\n    action: transfer\n",
+                "[open, signed]",
+            ),
+            KnotAcl::KeyOnly => ("", "[signed]"),
+        };
+        let conf = format!(
+            "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n\
+             database:\n    storage: \"{d}\"\n\
+             key:\n  - id: xfr-key\n    algorithm: hmac-sha256\n    secret: {secret}\n\
+             acl:\n{open_rule}  - id: signed\n    address: 127.0.0.0/8\n    key: xfr-key\n    action: transfer\n\
+             zone:\n  - domain: example.com\n    storage: \"{d}\"\n    file: example.com.zone\n\
+             \x20   zonefile-load: difference\n    zonefile-sync: -1\n    journal-content: changes\n\
+             \x20   acl: {acls}\n",
+            d = dir.path().display(),
+        );
+        let conf_path = dir.write("knot.conf", conf);
+        let log = std::fs::File::create(dir.join("knot.log")).expect("log");
+        let child = Command::new(knotd)
+            .arg("-c")
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("knotd");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        Some(KnotPrimary { addr, dir, child })
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("knot.log")).unwrap_or_default()
+    }
+
+    /// Waits (bounded) for Knot to answer `serial` to an SOA query;
+    /// panics with its log.
+    pub fn wait_serial(&self, serial: u32) {
+        let q = build_query("example.com", RecordType::SOA, &QueryOpts::plain());
+        let served = wait_until(Duration::from_secs(15), || {
+            udp_exchange_once(self.addr, &q, Duration::from_millis(300))
+                .ok()
+                .map(|r| parse(&r))
+                .is_some_and(|m| {
+                    matches!(m.answers().first().and_then(|a| a.data()),
+                        Some(hickory_proto::rr::RData::SOA(soa)) if soa.serial() == serial)
+                })
+        });
+        assert!(served, "Knot never served serial {serial}:\n{}", self.log());
+    }
+
+    /// Replaces the zone file and has Knot reload it (SIGHUP).
+    pub fn change_zone(&self, zone_text: &str, serial: u32) {
+        let path = self.dir.write("example.com.zone", zone_text);
+        bump_mtime(&path, 2);
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        self.wait_serial(serial);
+    }
+}
+
+impl Drop for KnotPrimary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- knot log ---\n{}", self.log());
+        }
+    }
+}
