@@ -12,11 +12,18 @@
 //!   [`raw_udp`], [`raw_tcp`] and [`TcpConn`] send hand-made bytes.
 //! - Reading responses: [`describe`] (for failure messages), the `*_of`
 //!   functions over raw header bytes, [`rcode`] with extended RCODEs.
+//! - Peers (`peers.rs`): [`AuthServer`] runs zonesync, Knot, NSD or BIND
+//!   serving zone files on a chosen loopback address; [`require_tool`],
+//!   [`free_port_on`], [`SilentUdp`].
 //!
 //! Every socket has a timeout and every wait or retry is bounded, so a
 //! broken server makes a test fail, never hang.
 
 #![allow(dead_code)]
+
+mod peers;
+#[allow(unused_imports)]
+pub use peers::*;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Record, RecordType};

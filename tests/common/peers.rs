@@ -1,0 +1,537 @@
+//! Authoritative servers of every vendor serving zones from files, for
+//! tests that need several real nameservers side by side (`zonesync
+//! verify`): zonesync, Knot DNS (`knotd`), NSD and BIND 9 (`named`).
+//!
+//! - [`AuthServer`]: one server on a chosen address (`127.0.0.x:PORT` or
+//!   `[::1]:PORT`), serving [`ZoneFile`]s, with AXFR open to loopback or
+//!   refused ([`Transfers`]); started in the foreground in its own
+//!   [`TempDir`] (configuration, zone files, pid/state files, log), ready
+//!   when it answers every zone's SOA authoritatively, killed by its PID
+//!   and reaped on drop (its configuration and log printed when the test
+//!   is failing).
+//! - [`require_tool`]: a peer program, or a panic saying how to install it
+//!   (a missing peer fails the test, it never skips it).
+//! - [`free_port_on`]: one port free on several loopback addresses.
+//! - [`SilentUdp`]: an address that takes UDP queries and never answers.
+//! - [`authoritative_serial`]: the SOA serial an address serves for a zone.
+//!
+//! Every wait is bounded ([`PEER_READY_TIMEOUT`]).
+
+use super::*;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RData;
+use std::net::{IpAddr, Ipv6Addr};
+
+/// Bound for a peer to start answering its zones.
+pub const PEER_READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A program the tests need, from the usual Debian directories; panics
+/// with the package to install when it is missing.
+pub fn require_tool(name: &str, package: &str) -> PathBuf {
+    [
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+        "/usr/local/sbin",
+        "/usr/local/bin",
+    ]
+    .iter()
+    .map(|d| Path::new(d).join(name))
+    .find(|p| p.is_file())
+    .unwrap_or_else(|| {
+        panic!(
+            "`{name}` is not installed (Debian package {package}); these tests need it as a \
+             peer: run scripts/install-test-deps.sh"
+        )
+    })
+}
+
+/// A child process killed (by its PID) and reaped on drop.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port that is free for UDP and TCP on every one of `ips` right now
+/// (taken from [`free_port`], so never handed out twice by this process).
+pub fn free_port_on(ips: &[IpAddr]) -> u16 {
+    for _ in 0..50 {
+        let port = free_port();
+        let free = ips.iter().all(|ip| {
+            let addr = SocketAddr::new(*ip, port);
+            UdpSocket::bind(addr).is_ok() && TcpListener::bind(addr).is_ok()
+        });
+        if free {
+            return port;
+        }
+    }
+    panic!("no port free for UDP and TCP on all of {ips:?} in 50 tries");
+}
+
+/// `127.0.0.n`.
+pub fn lo(n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))
+}
+
+/// `::1`.
+pub fn lo6() -> IpAddr {
+    IpAddr::V6(Ipv6Addr::LOCALHOST)
+}
+
+/// A UDP socket bound on an address that reads nothing and answers
+/// nothing (a server that is down but whose host still takes packets);
+/// nothing listens on TCP there. Closed on drop.
+pub struct SilentUdp {
+    pub addr: SocketAddr,
+    _socket: UdpSocket,
+}
+
+impl SilentUdp {
+    pub fn bind(addr: SocketAddr) -> SilentUdp {
+        let socket =
+            UdpSocket::bind(addr).unwrap_or_else(|e| panic!("cannot bind UDP {addr}: {e}"));
+        SilentUdp {
+            addr,
+            _socket: socket,
+        }
+    }
+}
+
+/// The serial of the SOA `addr` answers for `zone` with NOERROR and AA
+/// (one UDP try of `timeout`); `None` for anything else.
+pub fn authoritative_serial(addr: SocketAddr, zone: &str, timeout: Duration) -> Option<u32> {
+    let m = try_query_udp(addr, zone, RecordType::SOA, &QueryOpts::plain(), timeout).ok()?;
+    if m.response_code() != ResponseCode::NoError || !m.header().authoritative() {
+        return None;
+    }
+    m.answers().iter().find_map(|r| match r.data() {
+        Some(RData::SOA(soa)) => Some(soa.serial()),
+        _ => None,
+    })
+}
+
+/// Which server software.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vendor {
+    Zonesync,
+    Knot,
+    Nsd,
+    Bind,
+}
+
+impl Vendor {
+    pub fn name(self) -> &'static str {
+        match self {
+            Vendor::Zonesync => "zonesync",
+            Vendor::Knot => "knot",
+            Vendor::Nsd => "nsd",
+            Vendor::Bind => "bind",
+        }
+    }
+}
+
+/// Who may AXFR the zones of an [`AuthServer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transfers {
+    /// Nobody (REFUSED).
+    Refused,
+    /// Anyone from 127.0.0.0/8 or ::1, without a key.
+    Open,
+}
+
+/// A zone served from a master file: its name (with or without the final
+/// dot) and the file's text.
+#[derive(Debug, Clone)]
+pub struct ZoneFile {
+    pub name: String,
+    pub text: String,
+}
+
+impl ZoneFile {
+    pub fn new(name: &str, text: impl Into<String>) -> ZoneFile {
+        ZoneFile {
+            name: name.trim_end_matches('.').to_string(),
+            text: text.into(),
+        }
+    }
+
+    /// The file name it is written to in the server's directory.
+    pub fn file_name(&self) -> String {
+        format!("{}.zone", self.name)
+    }
+}
+
+enum Running {
+    /// `zonesync serve` (its own directory and log).
+    Zonesync(Server),
+    /// knotd, nsd or named.
+    Process {
+        child: KillOnDrop,
+        conf: String,
+        log: PathBuf,
+        // Last: removed after the process is gone.
+        dir: TempDir,
+    },
+}
+
+/// An authoritative server of some vendor serving zone files on one
+/// address (UDP and TCP). The NSID it sends is its vendor's name
+/// ([`Vendor::name`]). Killed by its PID on drop.
+pub struct AuthServer {
+    pub vendor: Vendor,
+    pub addr: SocketAddr,
+    pub zones: Vec<ZoneFile>,
+    running: Running,
+}
+
+impl AuthServer {
+    /// Starts `vendor` on `addr`; panics (with its configuration and log)
+    /// when it does not answer every zone's SOA authoritatively within
+    /// [`PEER_READY_TIMEOUT`].
+    pub fn start(vendor: Vendor, addr: SocketAddr, zones: &[ZoneFile], xfr: Transfers) -> Self {
+        assert!(!zones.is_empty(), "a server needs at least one zone");
+        let running = match vendor {
+            Vendor::Zonesync => start_zonesync(addr, zones, xfr),
+            Vendor::Knot => start_knot(addr, zones, xfr),
+            Vendor::Nsd => start_nsd(addr, zones, xfr),
+            Vendor::Bind => start_bind(addr, zones, xfr),
+        };
+        let mut server = AuthServer {
+            vendor,
+            addr,
+            zones: zones.to_vec(),
+            running,
+        };
+        server.wait_ready();
+        server
+    }
+
+    pub fn zonesync(addr: SocketAddr, zones: &[ZoneFile], xfr: Transfers) -> Self {
+        AuthServer::start(Vendor::Zonesync, addr, zones, xfr)
+    }
+
+    pub fn knot(addr: SocketAddr, zones: &[ZoneFile], xfr: Transfers) -> Self {
+        AuthServer::start(Vendor::Knot, addr, zones, xfr)
+    }
+
+    pub fn nsd(addr: SocketAddr, zones: &[ZoneFile], xfr: Transfers) -> Self {
+        AuthServer::start(Vendor::Nsd, addr, zones, xfr)
+    }
+
+    pub fn bind(addr: SocketAddr, zones: &[ZoneFile], xfr: Transfers) -> Self {
+        AuthServer::start(Vendor::Bind, addr, zones, xfr)
+    }
+
+    /// The PID of the server process.
+    pub fn pid(&self) -> u32 {
+        match &self.running {
+            Running::Zonesync(s) => s.pid(),
+            Running::Process { child, .. } => child.0.id(),
+        }
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        match &self.running {
+            Running::Zonesync(s) => s.log(),
+            Running::Process { log, .. } => std::fs::read_to_string(log).unwrap_or_default(),
+        }
+    }
+
+    /// Its configuration file's text.
+    pub fn conf(&self) -> String {
+        match &self.running {
+            Running::Zonesync(s) => std::fs::read_to_string(s.config_path()).unwrap_or_default(),
+            Running::Process { conf, .. } => conf.clone(),
+        }
+    }
+
+    /// The serial it serves for `zone` (authoritatively), if any.
+    pub fn serial(&self, zone: &str) -> Option<u32> {
+        authoritative_serial(self.addr, zone, Duration::from_millis(500))
+    }
+
+    fn exited(&mut self) -> Option<ExitStatus> {
+        match &mut self.running {
+            Running::Zonesync(s) => {
+                if s.is_running() {
+                    None
+                } else {
+                    s.wait_exit(Duration::ZERO)
+                }
+            }
+            Running::Process { child, .. } => child.0.try_wait().ok().flatten(),
+        }
+    }
+
+    /// Waits (bounded) until every zone's SOA is answered with NOERROR
+    /// and AA over UDP and over TCP.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + PEER_READY_TIMEOUT;
+        let names: Vec<String> = self.zones.iter().map(|z| z.name.clone()).collect();
+        let mut pending = names.clone();
+        loop {
+            if let Some(status) = self.exited() {
+                panic!(
+                    "{} on {} exited during start-up ({status})",
+                    self.vendor.name(),
+                    self.addr
+                );
+            }
+            pending.retain(|z| {
+                authoritative_serial(self.addr, z, Duration::from_millis(300)).is_none()
+            });
+            if pending.is_empty() {
+                let tcp_ok = names.iter().all(|z| {
+                    let q = build_query(z, RecordType::SOA, &QueryOpts::plain());
+                    tcp_exchange(self.addr, &q, Duration::from_millis(500)).is_ok()
+                });
+                if tcp_ok {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} on {} did not answer the SOA of {pending:?} authoritatively (UDP and TCP) \
+                 within {PEER_READY_TIMEOUT:?}",
+                self.vendor.name(),
+                self.addr
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for AuthServer {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Running::Process { .. } = self.running {
+                eprintln!(
+                    "--- {} on {} (pid {}): configuration ---\n{}\n--- log ---\n{}",
+                    self.vendor.name(),
+                    self.addr,
+                    self.pid(),
+                    self.conf(),
+                    self.log()
+                );
+            }
+        }
+        // The zonesync `Server` and `KillOnDrop` kill by PID as they drop.
+    }
+}
+
+/// `zonesync serve` through [`Server`].
+fn start_zonesync(addr: SocketAddr, zones: &[ZoneFile], xfr: Transfers) -> Running {
+    let acl = match xfr {
+        Transfers::Refused => "[]",
+        Transfers::Open => "[{ from = \"127.0.0.0/8\" }, { from = \"::1/128\" }]",
+    };
+    let mut config = String::from("[server]\nudp_workers = 1\nnsid = \"zonesync\"\n");
+    for z in zones {
+        config.push_str(&zone_entry(&z.name, &z.file_name()));
+        config.push_str(&format!("allow_transfer = {acl}\n"));
+    }
+    let files: Vec<(String, &str)> = zones
+        .iter()
+        .map(|z| (z.file_name(), z.text.as_str()))
+        .collect();
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    let opts = StartOptions {
+        addr: Some(addr),
+        ready_name: Some(zones[0].name.clone()),
+        ready_timeout: PEER_READY_TIMEOUT,
+        ..StartOptions::default()
+    };
+    Running::Zonesync(Server::start_with(&config, &files, &opts))
+}
+
+/// Spawns a server program in the foreground, its stdout and stderr going
+/// to `log`.
+fn spawn_logged(program: &Path, args: &[&str], conf_path: &Path, dir: &TempDir) -> KillOnDrop {
+    let log = std::fs::File::create(dir.join("server.log")).expect("server.log");
+    let child = Command::new(program)
+        .args(args)
+        .arg(conf_path)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log handle"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+    KillOnDrop(child)
+}
+
+/// Runs a configuration checker (bounded); panics with its output.
+fn check_conf(program: &Path, conf_path: &Path, conf: &str) {
+    let mut cmd = Command::new(program);
+    cmd.arg(conf_path);
+    match run_with_timeout(cmd, Duration::from_secs(20)) {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!(
+            "{} rejects the test's configuration ({}):\n{}{}\n--- configuration ---\n{conf}",
+            program.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => panic!("{}: {e}", program.display()),
+    }
+}
+
+/// knotd in the foreground with a configuration in its directory.
+fn start_knot(addr: SocketAddr, zones: &[ZoneFile], xfr: Transfers) -> Running {
+    let knotd = require_tool("knotd", "knot");
+    let dir = TempDir::new("knot");
+    let d = dir.path().display().to_string();
+    let (acl, zone_acl) = match xfr {
+        Transfers::Refused => (String::new(), ""),
+        Transfers::Open => (
+            "acl:\n  - id: open\n    address: [127.0.0.0/8, ::1]\n    action: transfer\n"
+                .to_string(),
+            "    acl: [open]\n",
+        ),
+    };
+    let mut zone_section = String::from("zone:\n");
+    for z in zones {
+        dir.write(&z.file_name(), &z.text);
+        zone_section.push_str(&format!(
+            "  - domain: {}\n    storage: \"{d}\"\n    file: {}\n    zonefile-sync: -1\n\
+             \x20   journal-content: none\n{zone_acl}",
+            z.name,
+            z.file_name()
+        ));
+    }
+    let conf = format!(
+        "server:\n    rundir: \"{d}\"\n    listen: {ip}@{port}\n    nsid: knot\n    \
+         background-workers: 1\n    udp-workers: 1\n    tcp-workers: 1\n\
+         log:\n  - target: stderr\n    any: info\n\
+         control:\n    listen: \"{d}/knot.sock\"\n\
+         database:\n    storage: \"{d}\"\n{acl}{zone_section}",
+        ip = addr.ip(),
+        port = addr.port(),
+    );
+    let conf_path = dir.write("knot.conf", &conf);
+    let child = spawn_logged(&knotd, &["-c"], &conf_path, &dir);
+    Running::Process {
+        child,
+        conf,
+        log: dir.join("server.log"),
+        dir,
+    }
+}
+
+/// nsd in the foreground (`-d`) with its pid, xfrd state and zone list
+/// files in its directory, no privilege drop, no chroot, no database.
+fn start_nsd(addr: SocketAddr, zones: &[ZoneFile], xfr: Transfers) -> Running {
+    let nsd = require_tool("nsd", "nsd");
+    let checkconf = require_tool("nsd-checkconf", "nsd");
+    let dir = TempDir::new("nsd");
+    let d = dir.path().display().to_string();
+    let mut zone_section = String::new();
+    for z in zones {
+        let path = dir.write(&z.file_name(), &z.text);
+        zone_section.push_str(&format!(
+            "zone:\n    name: \"{}\"\n    zonefile: \"{}\"\n",
+            z.name,
+            path.display()
+        ));
+        if xfr == Transfers::Open {
+            zone_section
+                .push_str("    provide-xfr: 127.0.0.0/8 NOKEY\n    provide-xfr: ::1 NOKEY\n");
+        }
+    }
+    let conf = format!(
+        "server:\n    ip-address: {ip}@{port}\n    port: {port}\n    {family}\n\
+         \x20   username: \"\"\n    chroot: \"\"\n    zonesdir: \"{d}\"\n\
+         \x20   pidfile: \"{d}/nsd.pid\"\n    xfrdfile: \"{d}/xfrd.state\"\n\
+         \x20   zonelistfile: \"{d}/zone.list\"\n    xfrdir: \"{d}\"\n    database: \"\"\n\
+         \x20   server-count: 1\n    verbosity: 2\n    nsid: \"ascii_nsd\"\n\
+         remote-control:\n    control-enable: no\n{zone_section}",
+        ip = addr.ip(),
+        port = addr.port(),
+        family = if addr.is_ipv6() {
+            "do-ip4: no"
+        } else {
+            "do-ip6: no"
+        },
+    );
+    let conf_path = dir.write("nsd.conf", &conf);
+    check_conf(&checkconf, &conf_path, &conf);
+    let child = spawn_logged(&nsd, &["-d", "-c"], &conf_path, &dir);
+    Running::Process {
+        child,
+        conf,
+        log: dir.join("server.log"),
+        dir,
+    }
+}
+
+/// named in the foreground (`-g`, logging to stderr) with one worker.
+/// named listens only on addresses configured on an interface (it
+/// matches `listen-on` against them), so on loopback only 127.0.0.1 and ::1.
+fn start_bind(addr: SocketAddr, zones: &[ZoneFile], xfr: Transfers) -> Running {
+    assert!(
+        addr.ip().is_loopback() && (addr.ip() == lo(1) || addr.ip() == lo6()),
+        "named listens only on interface addresses: use 127.0.0.1 or ::1, not {addr}"
+    );
+    let named = require_tool("named", "bind9");
+    let checkconf = require_tool("named-checkconf", "bind9-utils");
+    let dir = TempDir::new("bind");
+    let d = dir.path().display().to_string();
+    let allow = match xfr {
+        Transfers::Refused => "none;",
+        Transfers::Open => "127.0.0.0/8; ::1;",
+    };
+    let listen = if addr.is_ipv6() {
+        format!(
+            "    listen-on {{ none; }};\n    listen-on-v6 port {} {{ {}; }};\n",
+            addr.port(),
+            addr.ip()
+        )
+    } else {
+        format!(
+            "    listen-on port {} {{ {}; }};\n    listen-on-v6 {{ none; }};\n",
+            addr.port(),
+            addr.ip()
+        )
+    };
+    let mut zone_section = String::new();
+    for z in zones {
+        dir.write(&z.file_name(), &z.text);
+        zone_section.push_str(&format!(
+            "zone \"{}\" {{\n    type primary;\n    file \"{}\";\n}};\n",
+            z.name,
+            z.file_name()
+        ));
+    }
+    let conf = format!(
+        "options {{\n\
+         \x20   directory \"{d}\";\n\
+         {listen}\
+         \x20   pid-file \"{d}/named.pid\";\n\
+         \x20   session-keyfile \"{d}/session.key\";\n\
+         \x20   managed-keys-directory \"{d}\";\n\
+         \x20   recursion no;\n\
+         \x20   notify no;\n\
+         \x20   dnssec-validation no;\n\
+         \x20   server-id \"bind\";\n\
+         \x20   allow-transfer {{ {allow} }};\n\
+         }};\n\
+         controls {{ }};\n\
+         {zone_section}"
+    );
+    let conf_path = dir.write("named.conf", &conf);
+    check_conf(&checkconf, &conf_path, &conf);
+    let child = spawn_logged(&named, &["-g", "-n", "1", "-c"], &conf_path, &dir);
+    Running::Process {
+        child,
+        conf,
+        log: dir.join("server.log"),
+        dir,
+    }
+}

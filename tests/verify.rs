@@ -1,0 +1,1730 @@
+//! `zonesync verify` (docs/verify.md) against real nameservers of every
+//! vendor: zonesync, Knot DNS, NSD and BIND 9, each serving a zone file on
+//! its own loopback address (127.0.0.x, and ::1) on one port per test.
+//!
+//! Each scenario checks the verdict codes, the table's STATUS column, the
+//! JSON report and the exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+//! Every JSON report is also checked against the rules of the schema
+//! ([`check_report`]): severities of the codes, a zone's status as the most
+//! severe of its verdicts, the summary counts, `exit_code`.
+//!
+//! knotd, nsd and named are required peers: a missing one fails the test.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// The zone under test.
+const ZONE: &str = "example.test.";
+/// Its serial on servers that are up to date.
+const N: u32 = 2026010105;
+/// Bound for one `zonesync verify` run.
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------
+// Zones and servers
+
+/// A zone file for `origin` at `serial`: NS records for every distinct name
+/// of `ns` (labels relative to the origin, or absolute with a final dot),
+/// an A or AAAA record for each (name, address) that is in the zone, and
+/// `www A {www}`.
+fn zone_text(origin: &str, serial: u32, ns: &[(&str, IpAddr)], www: &str) -> String {
+    let mut s = format!(
+        "$ORIGIN {origin}\n$TTL 3600\n\
+         @ SOA ns1 hostmaster {serial} 3600 600 1209600 300\n"
+    );
+    let mut names = Vec::new();
+    for (name, _) in ns {
+        if !names.contains(name) {
+            names.push(*name);
+            s.push_str(&format!("@ NS {name}\n"));
+        }
+    }
+    for (name, ip) in ns {
+        if name.ends_with('.') {
+            continue;
+        }
+        let rtype = if ip.is_ipv6() { "AAAA" } else { "A" };
+        s.push_str(&format!("{name} {rtype} {ip}\n"));
+    }
+    s.push_str(&format!("www A {www}\n"));
+    s
+}
+
+/// The zone under test at `serial` with `www A {www}`.
+fn example(serial: u32, ns: &[(&str, IpAddr)], www: &str) -> Vec<ZoneFile> {
+    vec![ZoneFile::new(ZONE, zone_text(ZONE, serial, ns, www))]
+}
+
+/// `label.example.test.`
+fn fqdn(label: &str) -> String {
+    format!("{label}.{ZONE}")
+}
+
+/// `--ns NAME=ADDR` for each (label in the zone, address).
+fn ns_args(servers: &[(&str, SocketAddr)]) -> Vec<String> {
+    servers
+        .iter()
+        .flat_map(|(label, addr)| {
+            let name = if label.ends_with('.') {
+                label.to_string()
+            } else {
+                fqdn(label)
+            };
+            ["--ns".to_string(), format!("{name}={addr}")]
+        })
+        .collect()
+}
+
+/// A loopback port on which nothing listens (UDP or TCP) right now.
+fn closed_addr() -> SocketAddr {
+    SocketAddr::new(lo(1), free_port())
+}
+
+// ---------------------------------------------------------------------------
+// Running verify
+
+/// One `zonesync verify` run.
+struct Run {
+    args: Vec<String>,
+    code: i32,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+/// Runs `zonesync verify ARGS` (bounded by [`VERIFY_TIMEOUT`]).
+fn verify<S: AsRef<str>>(args: &[S]) -> Run {
+    let args: Vec<String> = args.iter().map(|a| a.as_ref().to_string()).collect();
+    let mut cmd = zonesync();
+    cmd.arg("verify").args(&args);
+    let t0 = Instant::now();
+    let out = run_with_timeout(cmd, VERIFY_TIMEOUT)
+        .unwrap_or_else(|e| panic!("zonesync verify {}: {e}", args.join(" ")));
+    let code = out.status.code().unwrap_or_else(|| {
+        panic!(
+            "zonesync verify {} died by a signal ({})\nstderr:\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    Run {
+        args,
+        code,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        took: t0.elapsed(),
+    }
+}
+
+/// [`verify`] with `--json` added; checks the report's own rules and the
+/// exit code against it.
+fn verify_json<S: AsRef<str>>(args: &[S]) -> (Run, Value) {
+    let mut all: Vec<String> = args.iter().map(|a| a.as_ref().to_string()).collect();
+    all.push("--json".into());
+    let run = verify(&all);
+    let json = run.json();
+    check_report(&run, &json);
+    (run, json)
+}
+
+impl Run {
+    /// Everything about the run, for failure messages.
+    fn show(&self) -> String {
+        format!(
+            "zonesync verify {}\nexit code {} after {:?}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.args.join(" "),
+            self.code,
+            self.took,
+            self.stdout,
+            self.stderr
+        )
+    }
+
+    fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code,
+            code,
+            "expected exit code {code} ({})\n{}",
+            STATUSES[code as usize],
+            self.show()
+        );
+        assert!(
+            !self.stderr.contains("panicked"),
+            "verify panicked\n{}",
+            self.show()
+        );
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e})\n{}", self.show()))
+    }
+
+    /// The table row of `addr`, split on blanks: NAME ADDRESS SERIAL LAG
+    /// STATUS RTT...
+    fn row(&self, addr: SocketAddr) -> Vec<String> {
+        let addr = addr.to_string();
+        let rows: Vec<Vec<String>> = self
+            .stdout
+            .lines()
+            .map(|l| l.split_whitespace().map(String::from).collect::<Vec<_>>())
+            .filter(|t| t.len() >= 5 && t[1] == addr)
+            .collect();
+        assert_eq!(
+            rows.len(),
+            1,
+            "expected one table row with ADDRESS {addr}\n{}",
+            self.show()
+        );
+        rows.into_iter().next().unwrap()
+    }
+
+    /// Asserts the STATUS (and SERIAL and LAG) columns of `addr`'s row.
+    fn expect_row(&self, addr: SocketAddr, serial: Option<u32>, lag: Option<i64>, status: &str) {
+        let row = self.row(addr);
+        let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        assert_eq!(
+            (&row[2][..], &row[3][..], &row[4][..]),
+            (
+                &dash(serial.map(|s| s.to_string()))[..],
+                &dash(lag.map(|l| l.to_string()))[..],
+                status
+            ),
+            "row of {addr}: SERIAL LAG STATUS\n{}",
+            self.show()
+        );
+    }
+
+    /// The verdict lines (`SEVERITY code: message`) of the table output.
+    fn verdict_lines(&self, code: &str) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .filter(|l| {
+                let mut t = l.split_whitespace();
+                matches!(t.next(), Some("OK" | "WARNING" | "CRITICAL" | "UNKNOWN"))
+                    && t.next() == Some(&format!("{code}:")[..])
+            })
+            .collect()
+    }
+
+    /// Asserts a verdict line `SEVERITY code: ...` mentioning each of
+    /// `mentions`.
+    fn expect_verdict_line(&self, code: &str, mentions: &[String]) {
+        let severity = severity_of(code);
+        let lines = self.verdict_lines(code);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(severity) && mentions.iter().all(|m| l.contains(&m[..]))),
+            "expected a line \"{severity} {code}: ...\" mentioning {mentions:?}\n{}",
+            self.show()
+        );
+    }
+
+    fn expect_no_verdict_line(&self, code: &str) {
+        assert!(
+            self.verdict_lines(code).is_empty(),
+            "expected no {code} verdict\n{}",
+            self.show()
+        );
+    }
+
+    /// The table's title line of `zone`: `ZONE  reference serial N
+    /// (source)  STATUS`.
+    fn expect_title(&self, zone: &str, serial: u32, source: &str, status: &str) {
+        let wanted = [
+            zone.to_string(),
+            "reference".into(),
+            "serial".into(),
+            serial.to_string(),
+            format!("({source})"),
+            status.to_string(),
+        ];
+        assert!(
+            self.stdout.lines().any(|l| {
+                let t: Vec<&str> = l.split_whitespace().collect();
+                t.len() == wanted.len() && t.iter().zip(&wanted).all(|(a, b)| a == b)
+            }),
+            "expected a title line \"{}\"\n{}",
+            wanted.join(" "),
+            self.show()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The JSON report
+
+const STATUSES: [&str; 4] = ["OK", "WARNING", "CRITICAL", "UNKNOWN"];
+
+/// The documented severity of a verdict code.
+fn severity_of(code: &str) -> &'static str {
+    match code {
+        "serial-behind"
+        | "unreachable"
+        | "lame"
+        | "primary-unreachable"
+        | "content-mismatch"
+        | "address-mismatch" => "CRITICAL",
+        "serial-ahead" | "ns-mismatch" | "axfr-open" | "discovery" => "WARNING",
+        "no-servers" => "UNKNOWN",
+        other => panic!("undocumented verdict code {other:?}"),
+    }
+}
+
+fn status_rank(status: &str) -> usize {
+    STATUSES
+        .iter()
+        .position(|s| *s == status)
+        .unwrap_or_else(|| panic!("undocumented status {status:?}"))
+}
+
+fn str_of<'a>(v: &'a Value, what: &str) -> &'a str {
+    v.as_str()
+        .unwrap_or_else(|| panic!("{what} is not a string: {v}"))
+}
+
+/// Checks the rules every report follows (docs/verify.md "JSON").
+fn check_report(run: &Run, json: &Value) {
+    let ctx = || run.show();
+    assert_eq!(json["schema"], "zonesync-verify/1", "schema\n{}", ctx());
+    assert_eq!(
+        json["exit_code"].as_i64(),
+        Some(i64::from(run.code)),
+        "exit_code must be the process's exit code\n{}",
+        ctx()
+    );
+    let status = str_of(&json["status"], "status");
+    assert_eq!(
+        status_rank(status) as i32,
+        run.code,
+        "status {status} and exit code disagree\n{}",
+        ctx()
+    );
+    let zones = json["zones"]
+        .as_array()
+        .unwrap_or_else(|| panic!("zones is not an array\n{}", ctx()));
+    let summary = &json["summary"];
+    assert_eq!(
+        summary["zones"].as_u64(),
+        Some(zones.len() as u64),
+        "summary.zones\n{}",
+        ctx()
+    );
+    let mut counts = [0u64; 4];
+    let mut worst = 0;
+    for z in zones {
+        let zname = str_of(&z["zone"], "zones[].zone");
+        let zstatus = str_of(&z["status"], "zones[].status");
+        counts[status_rank(zstatus)] += 1;
+        worst = worst.max(status_rank(zstatus));
+        let verdicts = z["verdicts"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{zname}: verdicts is not an array\n{}", ctx()));
+        let mut severities = BTreeSet::new();
+        for v in verdicts {
+            let code = str_of(&v["code"], "verdicts[].code");
+            let severity = str_of(&v["severity"], "verdicts[].severity");
+            assert_eq!(
+                severity,
+                severity_of(code),
+                "{zname}: severity of {code}\n{}",
+                ctx()
+            );
+            severities.insert(status_rank(severity));
+            assert!(
+                v["message"].is_string(),
+                "{zname}: {code} message\n{}",
+                ctx()
+            );
+            assert!(
+                v["servers"].is_array(),
+                "{zname}: {code} servers\n{}",
+                ctx()
+            );
+        }
+        // "Most severe" between CRITICAL and UNKNOWN is not defined.
+        if !(severities.contains(&2) && severities.contains(&3)) {
+            let expected = severities.iter().max().copied().unwrap_or(0);
+            assert_eq!(
+                zstatus,
+                STATUSES[expected],
+                "{zname}: the status is the most severe verdict's\n{}",
+                ctx()
+            );
+        }
+        let reference = &z["reference"];
+        assert!(
+            matches!(reference["source"].as_str(), Some("highest" | "primary"))
+                || reference["source"].is_null(),
+            "{zname}: reference.source\n{}",
+            ctx()
+        );
+        for s in z["servers"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{zname}: servers is not an array\n{}", ctx()))
+        {
+            let st = str_of(&s["status"], "servers[].status");
+            assert!(
+                ["ok", "behind", "ahead", "unreachable", "lame", "different"].contains(&st),
+                "{zname}: undocumented server status {st}\n{}",
+                ctx()
+            );
+            if s["serial"].is_null() {
+                assert!(
+                    s["lag"].is_null(),
+                    "{zname}: lag without a serial\n{}",
+                    ctx()
+                );
+            }
+            assert!(
+                s["transport"].is_null() || matches!(s["transport"].as_str(), Some("udp" | "tcp")),
+                "{zname}: transport\n{}",
+                ctx()
+            );
+            assert!(
+                s["axfr_open"].is_null() || s["axfr_open"].is_boolean(),
+                "{zname}: axfr_open\n{}",
+                ctx()
+            );
+            for src in s["sources"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{zname}: sources is not an array\n{}", ctx()))
+            {
+                assert!(
+                    matches!(
+                        src.as_str(),
+                        Some("parent" | "child" | "explicit" | "primary")
+                    ),
+                    "{zname}: undocumented source {src}\n{}",
+                    ctx()
+                );
+            }
+        }
+    }
+    for (i, key) in ["ok", "warning", "critical", "unknown"].iter().enumerate() {
+        assert_eq!(
+            summary[key].as_u64(),
+            Some(counts[i]),
+            "summary.{key}\n{}",
+            ctx()
+        );
+    }
+    let statuses: BTreeSet<usize> = zones
+        .iter()
+        .map(|z| status_rank(z["status"].as_str().unwrap_or("OK")))
+        .collect();
+    if !(statuses.contains(&2) && statuses.contains(&3)) {
+        assert_eq!(
+            status,
+            STATUSES[worst],
+            "the overall status is the most severe zone's\n{}",
+            ctx()
+        );
+    }
+}
+
+/// The report of `zone` in `json`.
+fn zone_of<'a>(json: &'a Value, zone: &str) -> &'a Value {
+    json["zones"]
+        .as_array()
+        .and_then(|zs| zs.iter().find(|z| z["zone"] == zone))
+        .unwrap_or_else(|| panic!("no zone {zone} in the report:\n{json:#}"))
+}
+
+/// The `servers[]` entry of `addr` in a zone's report.
+fn server_of(zone: &Value, addr: SocketAddr) -> &Value {
+    let addr = addr.to_string();
+    let found: Vec<&Value> = zone["servers"]
+        .as_array()
+        .map(|s| s.iter().filter(|s| s["address"] == addr[..]).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one server entry with address {addr}:\n{zone:#}"
+    );
+    found[0]
+}
+
+/// The verdict codes of a zone's report.
+fn codes(zone: &Value) -> Vec<String> {
+    zone["verdicts"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|v| v["code"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The verdicts of a zone with this code.
+fn verdicts<'a>(zone: &'a Value, code: &str) -> Vec<&'a Value> {
+    zone["verdicts"]
+        .as_array()
+        .map(|v| v.iter().filter(|v| v["code"] == code).collect())
+        .unwrap_or_default()
+}
+
+/// The addresses named by the verdicts of a zone with this code.
+fn verdict_servers(zone: &Value, code: &str) -> BTreeSet<String> {
+    verdicts(zone, code)
+        .iter()
+        .flat_map(|v| {
+            v["servers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_str().map(String::from))
+        })
+        .collect()
+}
+
+fn addrs(list: &[SocketAddr]) -> BTreeSet<String> {
+    list.iter().map(|a| a.to_string()).collect()
+}
+
+fn strings(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| {
+            s.as_str()
+                .unwrap_or_else(|| panic!("not a string: {s}"))
+                .to_string()
+        })
+        .collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// Asserts a server entry's status, serial and lag.
+fn expect_server(
+    zone: &Value,
+    addr: SocketAddr,
+    status: &str,
+    serial: Option<u32>,
+    lag: Option<i64>,
+) {
+    let s = server_of(zone, addr);
+    assert_eq!(
+        (
+            s["status"].as_str(),
+            s["serial"].as_u64(),
+            s["lag"].as_i64()
+        ),
+        (Some(status), serial.map(u64::from), lag),
+        "status, serial, lag of {addr}:\n{zone:#}"
+    );
+    if serial.is_none() {
+        assert!(
+            s["serial"].is_null(),
+            "serial of {addr} must be null:\n{zone:#}"
+        );
+        assert!(s["lag"].is_null(), "lag of {addr} must be null:\n{zone:#}");
+    }
+}
+
+/// Asserts the exact set of verdict codes of a zone (order ignored).
+fn expect_codes(run: &Run, zone: &Value, expected: &[&str]) {
+    let got: BTreeSet<String> = codes(zone).into_iter().collect();
+    assert_eq!(got, set(expected), "verdict codes\n{}", run.show());
+}
+
+// ---------------------------------------------------------------------------
+// The peers themselves
+
+/// The first message of an AXFR of `zone` from `addr` over TCP.
+fn axfr_first(addr: SocketAddr, zone: &str) -> Result<hickory_proto::op::Message, String> {
+    let q = build_query(
+        zone,
+        hickory_proto::rr::RecordType::AXFR,
+        &QueryOpts::plain(),
+    );
+    let bytes = tcp_exchange(addr, &q, Duration::from_secs(3))?;
+    hickory_proto::op::Message::from_vec(&bytes).map_err(|e| e.to_string())
+}
+
+/// Every vendor helper serves its zone file on 127.0.0.x and on ::1, sends
+/// its NSID, transfers the zone only when open, and answers REFUSED for a
+/// zone it does not serve (what the lame scenario relies on). Runs without
+/// `verify`.
+#[test]
+fn every_vendor_serves_its_zone_file() {
+    use hickory_proto::op::ResponseCode;
+    use hickory_proto::rr::RecordType;
+    // named listens on interface addresses only: 127.0.0.1.
+    let ips = [lo(2), lo(3), lo(4), lo(1), lo6()];
+    let port = free_port_on(&ips);
+    let ns = [
+        ("ns1", lo(2)),
+        ("ns2", lo(3)),
+        ("ns3", lo(4)),
+        ("ns4", lo(1)),
+        ("ns5", lo6()),
+    ];
+    let zones = example(N, &ns, "192.0.2.1");
+    let vendors = [Vendor::Zonesync, Vendor::Knot, Vendor::Nsd, Vendor::Bind];
+    for (i, vendor) in vendors.into_iter().enumerate() {
+        for (ip, xfr) in [(ips[i], Transfers::Open), (lo6(), Transfers::Refused)] {
+            let addr = SocketAddr::new(ip, port);
+            let s = AuthServer::start(vendor, addr, &zones, xfr);
+            let who = format!("{} on {addr} ({xfr:?})", vendor.name());
+            assert_eq!(s.serial(ZONE), Some(N), "{who}: serial");
+
+            let (bytes, m) =
+                query_udp_wire(addr, ZONE, RecordType::SOA, &QueryOpts::edns(1232).nsid());
+            assert!(m.header().authoritative(), "{who}: AA\n{}", describe(&m));
+            assert_eq!(
+                the_opt(&bytes).option(3),
+                Some(vendor.name().as_bytes()),
+                "{who}: NSID"
+            );
+
+            let www = query_udp(addr, &fqdn("www"), RecordType::A, &QueryOpts::plain());
+            assert_eq!(www.answers().len(), 1, "{who}: www A\n{}", describe(&www));
+
+            let axfr = axfr_first(addr, ZONE);
+            match xfr {
+                Transfers::Open => {
+                    let m = axfr.unwrap_or_else(|e| panic!("{who}: AXFR: {e}"));
+                    assert_eq!(m.response_code(), ResponseCode::NoError, "{who}: AXFR");
+                    assert_eq!(
+                        m.answers().first().map(|r| r.record_type()),
+                        Some(RecordType::SOA),
+                        "{who}: AXFR starts with the SOA\n{}",
+                        describe(&m)
+                    );
+                }
+                Transfers::Refused => {
+                    // REFUSED, or the connection closed without an answer.
+                    if let Ok(m) = axfr {
+                        assert!(
+                            m.response_code() != ResponseCode::NoError || m.answers().is_empty(),
+                            "{who}: AXFR must be refused\n{}",
+                            describe(&m)
+                        );
+                    }
+                }
+            }
+
+            let other = query_udp(addr, "other.test", RecordType::SOA, &QueryOpts::plain());
+            assert!(
+                other.response_code() == ResponseCode::Refused && !other.header().authoritative(),
+                "{who}: a zone it does not serve\n{}",
+                describe(&other)
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 1. In sync
+
+/// zonesync, Knot, NSD and BIND serving one zone file: OK everywhere.
+#[test]
+fn four_vendors_in_sync_are_ok() {
+    // named listens on interface addresses only: 127.0.0.1.
+    let ips = [lo(2), lo(3), lo(4), lo(1)];
+    let port = free_port_on(&ips);
+    let at = |i: usize| SocketAddr::new(ips[i], port);
+    let ns = [
+        ("ns1", lo(2)),
+        ("ns2", lo(3)),
+        ("ns3", lo(4)),
+        ("ns4", lo(1)),
+    ];
+    let zones = example(N, &ns, "192.0.2.1");
+    let servers = [
+        AuthServer::zonesync(at(0), &zones, Transfers::Refused),
+        AuthServer::knot(at(1), &zones, Transfers::Refused),
+        AuthServer::nsd(at(2), &zones, Transfers::Refused),
+        AuthServer::bind(at(3), &zones, Transfers::Refused),
+    ];
+    let mut args = vec![ZONE.to_string()];
+    args.extend(ns_args(&[
+        ("ns1", at(0)),
+        ("ns2", at(1)),
+        ("ns3", at(2)),
+        ("ns4", at(3)),
+    ]));
+
+    let table = verify(&args);
+    table.expect_code(0);
+    table.expect_title(ZONE, N, "highest", "OK");
+    for s in &servers {
+        table.expect_row(s.addr, Some(N), Some(0), "ok");
+    }
+    assert!(
+        table
+            .stdout
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["NAME", "ADDRESS", "SERIAL", "LAG", "STATUS", "RTT"]),
+        "table header\n{}",
+        table.show()
+    );
+
+    let (run, json) = verify_json(&args);
+    run.expect_code(0);
+    assert_eq!(json["status"], "OK", "{}", run.show());
+    assert_eq!(
+        json["summary"],
+        serde_json::json!({"zones": 1, "ok": 1, "warning": 0, "critical": 0, "unknown": 0}),
+        "{}",
+        run.show()
+    );
+    let z = zone_of(&json, ZONE);
+    assert_eq!(z["status"], "OK");
+    expect_codes(&run, z, &[]);
+    assert_eq!(
+        z["reference"],
+        serde_json::json!({"serial": N, "source": "highest", "address": null}),
+        "reference\n{}",
+        run.show()
+    );
+    assert_eq!(
+        strings(&z["ns"]["child"]),
+        set(&[
+            "ns1.example.test.",
+            "ns2.example.test.",
+            "ns3.example.test.",
+            "ns4.example.test."
+        ]),
+        "the child's NS set\n{}",
+        run.show()
+    );
+    assert_eq!(
+        z["servers"].as_array().map(Vec::len),
+        Some(4),
+        "{}",
+        run.show()
+    );
+    for (i, s) in servers.iter().enumerate() {
+        expect_server(z, s.addr, "ok", Some(N), Some(0));
+        let e = server_of(z, s.addr);
+        let who = s.vendor.name();
+        assert_eq!(
+            e["name"],
+            fqdn(&format!("ns{}", i + 1)),
+            "{who}: name\n{}",
+            run.show()
+        );
+        assert_eq!(e["transport"], "udp", "{who}\n{}", run.show());
+        assert_eq!(e["rcode"], "NOERROR", "{who}\n{}", run.show());
+        assert_eq!(e["aa"], true, "{who}\n{}", run.show());
+        assert!(e["error"].is_null(), "{who}\n{}", run.show());
+        assert_eq!(e["nsid"], who, "{who}: NSID as text\n{}", run.show());
+        assert_eq!(e["axfr_open"], false, "{who}\n{}", run.show());
+        assert_eq!(
+            strings(&e["sources"]),
+            set(&["explicit"]),
+            "{who}\n{}",
+            run.show()
+        );
+        let rtt = e["rtt_ms"].as_f64();
+        assert!(
+            rtt.is_some_and(|r| (0.0..1000.0).contains(&r)),
+            "{who}: rtt_ms\n{}",
+            run.show()
+        );
+    }
+    // zonesync sends EDNS EXPIRE (RFC 7314): a primary's is the SOA EXPIRE.
+    assert_eq!(
+        server_of(z, at(0))["expire"].as_u64(),
+        Some(1209600),
+        "zonesync's EXPIRE\n{}",
+        run.show()
+    );
+
+    // --tcp: every SOA answer over TCP.
+    let mut tcp = args.clone();
+    tcp.push("--tcp".into());
+    let (run, json) = verify_json(&tcp);
+    run.expect_code(0);
+    let z = zone_of(&json, ZONE);
+    for s in &servers {
+        expect_server(z, s.addr, "ok", Some(N), Some(0));
+        assert_eq!(server_of(z, s.addr)["transport"], "tcp", "{}", run.show());
+    }
+
+    // --no-axfr-check: axfr_open is null (not checked).
+    let mut no_axfr = args.clone();
+    no_axfr.push("--no-axfr-check".into());
+    let (run, json) = verify_json(&no_axfr);
+    run.expect_code(0);
+    let z = zone_of(&json, ZONE);
+    for s in &servers {
+        assert!(
+            server_of(z, s.addr)["axfr_open"].is_null(),
+            "{}",
+            run.show()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 2. A serial behind, --max-lag, --primary
+
+/// NSD serves the previous serial: serial-behind CRITICAL naming it, OK
+/// with `--max-lag 1`; `--primary` makes the primary's serial the
+/// reference (a server ahead of it is serial-ahead, a WARNING).
+#[test]
+fn a_server_one_serial_behind() {
+    let ips = [lo(2), lo(3), lo(4), lo(6)];
+    let port = free_port_on(&ips);
+    let at = |i: usize| SocketAddr::new(ips[i], port);
+    let ns = [("ns1", lo(2)), ("ns2", lo(3)), ("ns3", lo(4))];
+    let zs = AuthServer::zonesync(at(0), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let knot = AuthServer::knot(at(1), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let nsd = AuthServer::nsd(at(2), &example(N - 1, &ns, "192.0.2.1"), Transfers::Refused);
+    // A hidden primary (in no NS set) at the new serial.
+    let hidden = AuthServer::zonesync(at(3), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let mut args = vec![ZONE.to_string()];
+    args.extend(ns_args(&[
+        ("ns1", zs.addr),
+        ("ns2", knot.addr),
+        ("ns3", nsd.addr),
+    ]));
+
+    let table = verify(&args);
+    table.expect_code(2);
+    table.expect_title(ZONE, N, "highest", "CRITICAL");
+    table.expect_row(zs.addr, Some(N), Some(0), "ok");
+    table.expect_row(knot.addr, Some(N), Some(0), "ok");
+    table.expect_row(nsd.addr, Some(N - 1), Some(1), "behind");
+    table.expect_verdict_line("serial-behind", &[nsd.addr.to_string(), fqdn("ns3")]);
+
+    let (run, json) = verify_json(&args);
+    run.expect_code(2);
+    let z = zone_of(&json, ZONE);
+    expect_codes(&run, z, &["serial-behind"]);
+    assert_eq!(
+        verdict_servers(z, "serial-behind"),
+        addrs(&[nsd.addr]),
+        "{}",
+        run.show()
+    );
+    let message = str_of(&verdicts(z, "serial-behind")[0]["message"], "message");
+    assert!(
+        message.contains(&nsd.addr.to_string()) && message.contains(&(N - 1).to_string()),
+        "the message names the server and its serial\n{}",
+        run.show()
+    );
+    expect_server(z, nsd.addr, "behind", Some(N - 1), Some(1));
+    expect_server(z, zs.addr, "ok", Some(N), Some(0));
+    expect_server(z, knot.addr, "ok", Some(N), Some(0));
+
+    // One serial of lag allowed.
+    let mut lag = args.clone();
+    lag.extend(["--max-lag".into(), "1".into()]);
+    let (run, json) = verify_json(&lag);
+    run.expect_code(0);
+    let z = zone_of(&json, ZONE);
+    expect_codes(&run, z, &[]);
+    assert_eq!(server_of(z, nsd.addr)["lag"], 1, "{}", run.show());
+    verify(&lag)
+        .expect_code(0)
+        .expect_no_verdict_line("serial-behind");
+
+    // The hidden primary is the reference, and is asked too.
+    let mut primary = args.clone();
+    primary.extend(["--primary".into(), hidden.addr.to_string()]);
+    let table = verify(&primary);
+    table.expect_code(2);
+    table.expect_title(ZONE, N, "primary", "CRITICAL");
+    table.expect_row(nsd.addr, Some(N - 1), Some(1), "behind");
+    let (run, json) = verify_json(&primary);
+    run.expect_code(2);
+    let z = zone_of(&json, ZONE);
+    assert_eq!(
+        z["reference"],
+        serde_json::json!({"serial": N, "source": "primary", "address": hidden.addr.to_string()}),
+        "reference\n{}",
+        run.show()
+    );
+    expect_codes(&run, z, &["serial-behind"]);
+    assert_eq!(
+        verdict_servers(z, "serial-behind"),
+        addrs(&[nsd.addr]),
+        "{}",
+        run.show()
+    );
+    let p = server_of(z, hidden.addr);
+    assert!(
+        strings(&p["sources"]).contains("primary"),
+        "the primary's entry has the source \"primary\"\n{}",
+        run.show()
+    );
+    assert_eq!(p["serial"], N, "{}", run.show());
+
+    // The primary is the one behind: the others are ahead of it.
+    let mut behind_primary = args.clone();
+    behind_primary.extend(["--primary".into(), nsd.addr.to_string()]);
+    let table = verify(&behind_primary);
+    table.expect_code(1);
+    table.expect_title(ZONE, N - 1, "primary", "WARNING");
+    table.expect_row(zs.addr, Some(N), Some(-1), "ahead");
+    table.expect_row(knot.addr, Some(N), Some(-1), "ahead");
+    table.expect_row(nsd.addr, Some(N - 1), Some(0), "ok");
+    table.expect_verdict_line("serial-ahead", &[zs.addr.to_string()]);
+    let (run, json) = verify_json(&behind_primary);
+    run.expect_code(1);
+    let z = zone_of(&json, ZONE);
+    expect_codes(&run, z, &["serial-ahead"]);
+    assert_eq!(
+        verdict_servers(z, "serial-ahead"),
+        addrs(&[zs.addr, knot.addr]),
+        "{}",
+        run.show()
+    );
+    expect_server(z, zs.addr, "ahead", Some(N), Some(-1));
+    assert_eq!(z["reference"]["source"], "primary", "{}", run.show());
+    assert_eq!(z["reference"]["serial"], N - 1, "{}", run.show());
+}
+
+// ---------------------------------------------------------------------------
+// 3. Unreachable, primary-unreachable
+
+/// A UDP socket that never answers and an address where nothing listens
+/// are unreachable (CRITICAL), quickly with a short `--timeout`; a silent
+/// `--primary` is primary-unreachable and the highest serial is the
+/// reference.
+#[test]
+fn silent_and_closed_addresses_are_unreachable() {
+    let ips = [lo(2), lo(3), lo(4), lo(5), lo(6)];
+    let port = free_port_on(&ips);
+    let at = |i: usize| SocketAddr::new(ips[i], port);
+    let ns = [
+        ("ns1", lo(2)),
+        ("ns2", lo(3)),
+        ("ns3", lo(4)),
+        ("ns4", lo(5)),
+    ];
+    let zones = example(N, &ns, "192.0.2.1");
+    let zs = AuthServer::zonesync(at(0), &zones, Transfers::Refused);
+    let knot = AuthServer::knot(at(1), &zones, Transfers::Refused);
+    let silent = SilentUdp::bind(at(2));
+    let closed = at(3);
+    let mut args = vec![ZONE.to_string(), "--timeout".into(), "200".into()];
+    args.extend(ns_args(&[
+        ("ns1", zs.addr),
+        ("ns2", knot.addr),
+        ("ns3", silent.addr),
+        ("ns4", closed),
+    ]));
+
+    let table = verify(&args);
+    table.expect_code(2);
+    table.expect_row(zs.addr, Some(N), Some(0), "ok");
+    table.expect_row(knot.addr, Some(N), Some(0), "ok");
+    table.expect_row(silent.addr, None, None, "unreachable");
+    table.expect_row(closed, None, None, "unreachable");
+    table.expect_verdict_line("unreachable", &[silent.addr.to_string()]);
+    table.expect_verdict_line("unreachable", &[closed.to_string()]);
+    assert!(
+        table.took < Duration::from_secs(10),
+        "3 tries of 200 ms should not take {:?}\n{}",
+        table.took,
+        table.show()
+    );
+
+    let (run, json) = verify_json(&args);
+    run.expect_code(2);
+    let z = zone_of(&json, ZONE);
+    expect_codes(&run, z, &["unreachable"]);
+    assert_eq!(
+        verdict_servers(z, "unreachable"),
+        addrs(&[silent.addr, closed]),
+        "{}",
+        run.show()
+    );
+    // "every try timed out": 1 + --retries (default 2).
+    let silent_text = silent.addr.to_string();
+    assert!(
+        verdicts(z, "unreachable").iter().any(|v| {
+            let names_it = v["servers"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|a| a == &silent_text[..]));
+            names_it && v["message"].as_str().is_some_and(|m| m.contains("3 tries"))
+        }),
+        "the silent address's verdict says how many tries\n{}",
+        run.show()
+    );
+    for addr in [silent.addr, closed] {
+        expect_server(z, addr, "unreachable", None, None);
+        let e = server_of(z, addr);
+        assert!(e["rtt_ms"].is_null(), "{addr}: rtt_ms\n{}", run.show());
+        assert!(
+            e["error"].as_str().is_some_and(|s| !s.is_empty()),
+            "{addr}: error says why\n{}",
+            run.show()
+        );
+    }
+    assert_eq!(z["reference"]["serial"], N, "{}", run.show());
+
+    // --retries 0: one try each.
+    let mut once = args.clone();
+    once.extend(["--retries".into(), "0".into()]);
+    let (run, json) = verify_json(&once);
+    run.expect_code(2);
+    expect_server(zone_of(&json, ZONE), silent.addr, "unreachable", None, None);
+
+    // A primary that does not answer.
+    let mut primary = vec![
+        ZONE.to_string(),
+        "--timeout".into(),
+        "200".into(),
+        "--primary".into(),
+        silent.addr.to_string(),
+    ];
+    primary.extend(ns_args(&[("ns1", zs.addr), ("ns2", knot.addr)]));
+    let table = verify(&primary);
+    table.expect_code(2);
+    table.expect_title(ZONE, N, "highest", "CRITICAL");
+    table.expect_verdict_line("primary-unreachable", &[silent.addr.to_string()]);
+    let (run, json) = verify_json(&primary);
+    run.expect_code(2);
+    let z = zone_of(&json, ZONE);
+    assert!(
+        codes(z).contains(&"primary-unreachable".to_string()),
+        "{}",
+        run.show()
+    );
+    assert!(
+        verdict_servers(z, "primary-unreachable").contains(&silent.addr.to_string()),
+        "{}",
+        run.show()
+    );
+    assert_eq!(z["reference"]["source"], "highest", "{}", run.show());
+    assert_eq!(z["reference"]["serial"], N, "{}", run.show());
+    expect_server(z, zs.addr, "ok", Some(N), Some(0));
+    expect_server(z, knot.addr, "ok", Some(N), Some(0));
+}
+
+// ---------------------------------------------------------------------------
+// 4. Lame
+
+/// Servers that do not serve the zone (REFUSED from zonesync, Knot and
+/// NSD) and the parent's server (a referral, no AA) are lame.
+#[test]
+fn servers_not_authoritative_for_the_zone_are_lame() {
+    let ips = [lo(2), lo(3), lo(4), lo(5), lo(6)];
+    let port = free_port_on(&ips);
+    let at = |i: usize| SocketAddr::new(ips[i], port);
+    let ns = [
+        ("ns1", lo(2)),
+        ("ns2", lo(3)),
+        ("ns3", lo(4)),
+        ("ns4", lo(5)),
+        ("ns5", lo(6)),
+    ];
+    let zs = AuthServer::zonesync(at(0), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let other = vec![ZoneFile::new(
+        "other.test.",
+        zone_text("other.test.", 7, &[("ns1", lo(3))], "192.0.2.7"),
+    )];
+    let knot = AuthServer::knot(at(1), &other, Transfers::Refused);
+    let zs_other = AuthServer::zonesync(at(2), &other, Transfers::Refused);
+    let nsd = AuthServer::nsd(at(3), &other, Transfers::Refused);
+    // The parent zone test. with the delegation: a referral.
+    let parent = AuthServer::zonesync(at(4), &[parent_zone(&[("ns1", lo(2))])], Transfers::Refused);
+    let lame = [knot.addr, zs_other.addr, nsd.addr, parent.addr];
+    let mut args = vec![ZONE.to_string(), "--timeout".into(), "500".into()];
+    args.extend(ns_args(&[
+        ("ns1", zs.addr),
+        ("ns2", knot.addr),
+        ("ns3", zs_other.addr),
+        ("ns4", nsd.addr),
+        ("ns5", parent.addr),
+    ]));
+
+    let table = verify(&args);
+    table.expect_code(2);
+    table.expect_row(zs.addr, Some(N), Some(0), "ok");
+    for addr in lame {
+        table.expect_row(addr, None, None, "lame");
+        table.expect_verdict_line("lame", &[addr.to_string()]);
+    }
+
+    let (run, json) = verify_json(&args);
+    run.expect_code(2);
+    let z = zone_of(&json, ZONE);
+    expect_codes(&run, z, &["lame"]);
+    assert_eq!(verdict_servers(z, "lame"), addrs(&lame), "{}", run.show());
+    expect_server(z, zs.addr, "ok", Some(N), Some(0));
+    for addr in [knot.addr, zs_other.addr, nsd.addr] {
+        expect_server(z, addr, "lame", None, None);
+        let e = server_of(z, addr);
+        assert_eq!(e["rcode"], "REFUSED", "{addr}\n{}", run.show());
+        assert_eq!(e["aa"], false, "{addr}\n{}", run.show());
+    }
+    let referral = server_of(z, parent.addr);
+    assert_eq!(referral["status"], "lame", "{}", run.show());
+    assert_eq!(referral["rcode"], "NOERROR", "a referral\n{}", run.show());
+    assert_eq!(referral["aa"], false, "a referral\n{}", run.show());
+}
+
+// ---------------------------------------------------------------------------
+// 5. Same serial, different content
+
+/// NSD's file has another address for www at the same serial: only seen
+/// with `--records www/A` (content-mismatch, row "different").
+#[test]
+fn same_serial_different_record_is_a_content_mismatch() {
+    let ips = [lo(2), lo(3), lo(4)];
+    let port = free_port_on(&ips);
+    let at = |i: usize| SocketAddr::new(ips[i], port);
+    let ns = [("ns1", lo(2)), ("ns2", lo(3)), ("ns3", lo(4))];
+    let zs = AuthServer::zonesync(at(0), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let knot = AuthServer::knot(at(1), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let nsd = AuthServer::nsd(at(2), &example(N, &ns, "192.0.2.99"), Transfers::Refused);
+    let mut args = vec![ZONE.to_string()];
+    args.extend(ns_args(&[
+        ("ns1", zs.addr),
+        ("ns2", knot.addr),
+        ("ns3", nsd.addr),
+    ]));
+
+    // The SOA and the apex NS agree: nothing to see.
+    let (run, json) = verify_json(&args);
+    run.expect_code(0);
+    expect_codes(&run, zone_of(&json, ZONE), &[]);
+
+    for records in ["www/A", "www.example.test./A"] {
+        let mut with = args.clone();
+        with.extend(["--records".into(), records.into()]);
+        let table = verify(&with);
+        table.expect_code(2);
+        table.expect_row(nsd.addr, Some(N), Some(0), "different");
+        table.expect_verdict_line("content-mismatch", &[nsd.addr.to_string()]);
+
+        let (run, json) = verify_json(&with);
+        run.expect_code(2);
+        let z = zone_of(&json, ZONE);
+        expect_codes(&run, z, &["content-mismatch"]);
+        assert!(
+            verdict_servers(z, "content-mismatch").contains(&nsd.addr.to_string()),
+            "the verdict names the odd server\n{}",
+            run.show()
+        );
+        expect_server(z, nsd.addr, "different", Some(N), Some(0));
+    }
+
+    // An RRset all servers agree on.
+    let mut agree = args.clone();
+    agree.extend([
+        "--records".into(),
+        "ns1/A".into(),
+        "--records".into(),
+        "@/NS".into(),
+    ]);
+    let (run, json) = verify_json(&agree);
+    run.expect_code(0);
+    expect_codes(&run, zone_of(&json, ZONE), &[]);
+}
+
+// ---------------------------------------------------------------------------
+// 6. Discovery from the parent, ns-mismatch, no-servers
+
+/// The parent zone `test.` served by one server at 127.0.0.10: its NS
+/// `ns` and, for each (label, address) of `delegation`, `example NS
+/// label.example` with glue.
+fn parent_zone(delegation: &[(&str, IpAddr)]) -> ZoneFile {
+    let mut s = String::from(
+        "$ORIGIN test.\n$TTL 3600\n@ SOA ns hostmaster 1 3600 600 1209600 300\n\
+         @ NS ns\nns A 127.0.0.10\n",
+    );
+    for (label, ip) in delegation {
+        s.push_str(&format!("example NS {label}.example\n"));
+        let rtype = if ip.is_ipv6() { "AAAA" } else { "A" };
+        s.push_str(&format!("{label}.example {rtype} {ip}\n"));
+    }
+    ZoneFile::new("test.", s)
+}
+
+/// Discovery through `--parent-ns`: the parent delegates to ns1 and ns2
+/// (glue), the apex lists ns1, ns2 and ns3 (ns3's address from the zone
+/// itself): ns-mismatch WARNING, and one row per address with where it
+/// came from. A parent listing the same set: OK.
+#[test]
+fn parent_and_child_ns_sets_differ() {
+    let ips = [lo(2), lo(3), lo(4), lo(10), lo(11)];
+    let port = free_port_on(&ips);
+    let at = |i: usize| SocketAddr::new(ips[i], port);
+    let ns = [("ns1", lo(2)), ("ns2", lo(3)), ("ns3", lo(4))];
+    let zones = example(N, &ns, "192.0.2.1");
+    let zs = AuthServer::zonesync(at(0), &zones, Transfers::Refused);
+    let knot = AuthServer::knot(at(1), &zones, Transfers::Refused);
+    let nsd = AuthServer::nsd(at(2), &zones, Transfers::Refused);
+    let parent = AuthServer::zonesync(
+        at(3),
+        &[parent_zone(&[("ns1", lo(2)), ("ns2", lo(3))])],
+        Transfers::Refused,
+    );
+    let full_parent = AuthServer::zonesync(at(4), &[parent_zone(&ns)], Transfers::Refused);
+    // No resolver is needed: every name is in the zone (glue, or the
+    // zone's own A records). One where nothing listens keeps it so.
+    let resolver = closed_addr();
+    let discover = |parent: SocketAddr| -> Vec<String> {
+        vec![
+            ZONE.to_string(),
+            "--parent-ns".into(),
+            parent.to_string(),
+            "--port".into(),
+            port.to_string(),
+            "--resolver".into(),
+            resolver.to_string(),
+            "--timeout".into(),
+            "500".into(),
+        ]
+    };
+
+    let args = discover(parent.addr);
+    let table = verify(&args);
+    table.expect_code(1);
+    table.expect_title(ZONE, N, "highest", "WARNING");
+    for s in [&zs, &knot, &nsd] {
+        table.expect_row(s.addr, Some(N), Some(0), "ok");
+    }
+    table.expect_verdict_line("ns-mismatch", &[]);
+    table.expect_no_verdict_line("discovery");
+
+    let (run, json) = verify_json(&args);
+    run.expect_code(1);
+    let z = zone_of(&json, ZONE);
+    expect_codes(&run, z, &["ns-mismatch"]);
+    assert_eq!(
+        strings(&z["ns"]["parent"]),
+        set(&["ns1.example.test.", "ns2.example.test."]),
+        "ns.parent\n{}",
+        run.show()
+    );
+    assert_eq!(
+        strings(&z["ns"]["child"]),
+        set(&[
+            "ns1.example.test.",
+            "ns2.example.test.",
+            "ns3.example.test."
+        ]),
+        "ns.child\n{}",
+        run.show()
+    );
+    assert_eq!(
+        z["servers"].as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        run.show()
+    );
+    for (s, name, sources) in [
+        (&zs, "ns1", &["parent", "child"][..]),
+        (&knot, "ns2", &["parent", "child"][..]),
+        (&nsd, "ns3", &["child"][..]),
+    ] {
+        expect_server(z, s.addr, "ok", Some(N), Some(0));
+        let e = server_of(z, s.addr);
+        assert_eq!(e["name"], fqdn(name), "{}", run.show());
+        assert_eq!(
+            strings(&e["sources"]),
+            set(sources),
+            "sources of {name}\n{}",
+            run.show()
+        );
+    }
+
+    // Explicit servers: the NS sets are still compared.
+    let mut explicit = vec![
+        ZONE.to_string(),
+        "--parent-ns".into(),
+        parent.addr.to_string(),
+        "--resolver".into(),
+        resolver.to_string(),
+    ];
+    explicit.extend(ns_args(&[
+        ("ns1", zs.addr),
+        ("ns2", knot.addr),
+        ("ns3", nsd.addr),
+    ]));
+    let (run, json) = verify_json(&explicit);
+    run.expect_code(1);
+    let z = zone_of(&json, ZONE);
+    expect_codes(&run, z, &["ns-mismatch"]);
+    assert_eq!(
+        strings(&server_of(z, nsd.addr)["sources"]),
+        set(&["explicit"]),
+        "{}",
+        run.show()
+    );
+
+    // A parent with the same NS set: OK, every address from both.
+    let (run, json) = verify_json(&discover(full_parent.addr));
+    run.expect_code(0);
+    let z = zone_of(&json, ZONE);
+    expect_codes(&run, z, &[]);
+    assert_eq!(
+        strings(&z["ns"]["parent"]),
+        strings(&z["ns"]["child"]),
+        "{}",
+        run.show()
+    );
+    for s in [&zs, &knot, &nsd] {
+        expect_server(z, s.addr, "ok", Some(N), Some(0));
+        assert_eq!(
+            strings(&server_of(z, s.addr)["sources"]),
+            set(&["parent", "child"]),
+            "{}",
+            run.show()
+        );
+    }
+}
+
+/// A parent that does not delegate the zone: no nameserver to ask,
+/// no-servers UNKNOWN (exit 3).
+#[test]
+fn no_nameserver_found_is_unknown() {
+    let port = free_port_on(&[lo(10)]);
+    let parent = AuthServer::zonesync(
+        SocketAddr::new(lo(10), port),
+        &[parent_zone(&[])],
+        Transfers::Refused,
+    );
+    let args = [
+        ZONE.to_string(),
+        "--parent-ns".into(),
+        parent.addr.to_string(),
+        "--port".into(),
+        port.to_string(),
+        "--resolver".into(),
+        closed_addr().to_string(),
+        "--timeout".into(),
+        "300".into(),
+    ];
+    let table = verify(&args);
+    table.expect_code(3);
+    table.expect_verdict_line("no-servers", &[]);
+    let (run, json) = verify_json(&args);
+    run.expect_code(3);
+    let z = zone_of(&json, ZONE);
+    assert_eq!(z["status"], "UNKNOWN", "{}", run.show());
+    assert!(
+        codes(z).contains(&"no-servers".to_string()),
+        "{}",
+        run.show()
+    );
+    assert_eq!(
+        z["servers"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        run.show()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 7. Open AXFR
+
+/// zonesync transfers the zone to anyone on loopback, Knot and NSD do not:
+/// axfr-open WARNING naming zonesync's address; not checked with
+/// `--no-axfr-check`.
+#[test]
+fn open_axfr_is_reported() {
+    let ips = [lo(2), lo(3), lo(4)];
+    let port = free_port_on(&ips);
+    let at = |i: usize| SocketAddr::new(ips[i], port);
+    let ns = [("ns1", lo(2)), ("ns2", lo(3)), ("ns3", lo(4))];
+    let zones = example(N, &ns, "192.0.2.1");
+    let zs = AuthServer::zonesync(at(0), &zones, Transfers::Open);
+    let knot = AuthServer::knot(at(1), &zones, Transfers::Refused);
+    let nsd = AuthServer::nsd(at(2), &zones, Transfers::Refused);
+    let mut args = vec![ZONE.to_string()];
+    args.extend(ns_args(&[
+        ("ns1", zs.addr),
+        ("ns2", knot.addr),
+        ("ns3", nsd.addr),
+    ]));
+
+    let table = verify(&args);
+    table.expect_code(1);
+    table.expect_title(ZONE, N, "highest", "WARNING");
+    table.expect_verdict_line("axfr-open", &[zs.addr.to_string()]);
+    for s in [&zs, &knot, &nsd] {
+        table.expect_row(s.addr, Some(N), Some(0), "ok");
+    }
+
+    let (run, json) = verify_json(&args);
+    run.expect_code(1);
+    let z = zone_of(&json, ZONE);
+    expect_codes(&run, z, &["axfr-open"]);
+    assert_eq!(
+        verdict_servers(z, "axfr-open"),
+        addrs(&[zs.addr]),
+        "{}",
+        run.show()
+    );
+    assert_eq!(server_of(z, zs.addr)["axfr_open"], true, "{}", run.show());
+    assert_eq!(
+        server_of(z, knot.addr)["axfr_open"],
+        false,
+        "{}",
+        run.show()
+    );
+    assert_eq!(server_of(z, nsd.addr)["axfr_open"], false, "{}", run.show());
+
+    let mut unchecked = args.clone();
+    unchecked.push("--no-axfr-check".into());
+    verify(&unchecked)
+        .expect_code(0)
+        .expect_no_verdict_line("axfr-open");
+    let (run, json) = verify_json(&unchecked);
+    run.expect_code(0);
+    let z = zone_of(&json, ZONE);
+    expect_codes(&run, z, &[]);
+    for s in [&zs, &knot, &nsd] {
+        assert!(
+            server_of(z, s.addr)["axfr_open"].is_null(),
+            "{}",
+            run.show()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 8. IPv4 and IPv6 of one name
+
+/// ns1 has an IPv4 address (zonesync, new serial) and ::1 (Knot, the old
+/// serial): address-mismatch.
+#[test]
+fn ipv4_and_ipv6_addresses_of_one_name_disagree() {
+    let ips = [lo(2), lo(3), lo6()];
+    let port = free_port_on(&ips);
+    let at = |i: usize| SocketAddr::new(ips[i], port);
+    let ns = [("ns1", lo(2)), ("ns1", lo6()), ("ns2", lo(3))];
+    let zs = AuthServer::zonesync(at(0), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let nsd = AuthServer::nsd(at(1), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let knot6 = AuthServer::knot(at(2), &example(N - 1, &ns, "192.0.2.1"), Transfers::Refused);
+    assert_eq!(knot6.addr.to_string(), format!("[::1]:{port}"));
+    let mut args = vec![ZONE.to_string()];
+    args.extend(ns_args(&[
+        ("ns1", zs.addr),
+        ("ns1", knot6.addr),
+        ("ns2", nsd.addr),
+    ]));
+
+    let table = verify(&args);
+    table.expect_code(2);
+    table.expect_row(zs.addr, Some(N), Some(0), "ok");
+    table.expect_row(knot6.addr, Some(N - 1), Some(1), "behind");
+    table.expect_row(nsd.addr, Some(N), Some(0), "ok");
+    table.expect_verdict_line("address-mismatch", &[fqdn("ns1")]);
+
+    let (run, json) = verify_json(&args);
+    run.expect_code(2);
+    let z = zone_of(&json, ZONE);
+    let got: BTreeSet<String> = codes(z).into_iter().collect();
+    assert!(got.contains("address-mismatch"), "{}", run.show());
+    assert!(
+        got.is_subset(&set(&["address-mismatch", "serial-behind"])),
+        "{}",
+        run.show()
+    );
+    let named = verdict_servers(z, "address-mismatch");
+    assert!(
+        named.contains(&knot6.addr.to_string()) && !named.contains(&nsd.addr.to_string()),
+        "the verdict names ns1's addresses, not ns2's\n{}",
+        run.show()
+    );
+    assert_eq!(
+        server_of(z, knot6.addr)["name"],
+        fqdn("ns1"),
+        "{}",
+        run.show()
+    );
+    expect_server(z, knot6.addr, "behind", Some(N - 1), Some(1));
+}
+
+// ---------------------------------------------------------------------------
+// 9. Many zones
+
+/// `--zones FILE`: three zones (one with its own servers on its line),
+/// one CRITICAL: a summary, exit 2, every zone in the JSON.
+#[test]
+fn zones_file_checks_every_zone() {
+    let ips = [lo(2), lo(3)];
+    let port = free_port_on(&ips);
+    let a = SocketAddr::new(lo(2), port);
+    let b = SocketAddr::new(lo(3), port);
+    // NS names outside the zones, the same for all of them.
+    let ns = [("ns1.example.test.", lo(2)), ("ns2.example.test.", lo(3))];
+    let text = |zone: &str, serial: u32, ns: &[(&str, IpAddr)]| {
+        ZoneFile::new(zone, zone_text(zone, serial, ns, "192.0.2.1"))
+    };
+    let _zs = AuthServer::zonesync(
+        a,
+        &[
+            text("alpha.test.", N, &ns),
+            text("broken.test.", N, &ns),
+            text("third.test.", N, &ns[..1]),
+        ],
+        Transfers::Refused,
+    );
+    let _knot = AuthServer::knot(
+        b,
+        &[
+            text("alpha.test.", N, &ns),
+            text("broken.test.", N - 1, &ns),
+        ],
+        Transfers::Refused,
+    );
+    let dir = TempDir::new("verify-zones");
+    let file = dir.write(
+        "zones.txt",
+        format!(
+            "# zones checked by the test\n\
+             alpha.test.\n\
+             \n\
+             broken.test   # one server is behind\n\
+             third.test. ns1.example.test.={a}\n"
+        ),
+    );
+    let mut args = vec!["--zones".to_string(), file.display().to_string()];
+    args.extend(ns_args(&[
+        ("ns1.example.test.", a),
+        ("ns2.example.test.", b),
+    ]));
+
+    let table = verify(&args);
+    table.expect_code(2);
+    table.expect_title("alpha.test.", N, "highest", "OK");
+    table.expect_title("broken.test.", N, "highest", "CRITICAL");
+    table.expect_title("third.test.", N, "highest", "OK");
+    table.expect_verdict_line("serial-behind", &[b.to_string()]);
+    // A title line and a summary line per zone, each with its status.
+    for (zone, status) in [
+        ("alpha.test.", "OK"),
+        ("broken.test.", "CRITICAL"),
+        ("third.test.", "OK"),
+    ] {
+        let lines = table
+            .stdout
+            .lines()
+            .filter(|l| {
+                let t: Vec<&str> = l.split_whitespace().collect();
+                t.contains(&zone) && t.contains(&status)
+            })
+            .count();
+        assert!(
+            lines >= 2,
+            "{zone}: a title and a summary line with {status}\n{}",
+            table.show()
+        );
+    }
+
+    let (run, json) = verify_json(&args);
+    run.expect_code(2);
+    assert_eq!(json["status"], "CRITICAL", "{}", run.show());
+    assert_eq!(
+        json["summary"],
+        serde_json::json!({"zones": 3, "ok": 2, "warning": 0, "critical": 1, "unknown": 0}),
+        "{}",
+        run.show()
+    );
+    let alpha = zone_of(&json, "alpha.test.");
+    expect_codes(&run, alpha, &[]);
+    expect_server(alpha, a, "ok", Some(N), Some(0));
+    expect_server(alpha, b, "ok", Some(N), Some(0));
+    let broken = zone_of(&json, "broken.test.");
+    assert_eq!(broken["status"], "CRITICAL", "{}", run.show());
+    expect_codes(&run, broken, &["serial-behind"]);
+    assert_eq!(
+        verdict_servers(broken, "serial-behind"),
+        addrs(&[b]),
+        "{}",
+        run.show()
+    );
+    expect_server(broken, b, "behind", Some(N - 1), Some(1));
+    let third = zone_of(&json, "third.test.");
+    expect_codes(&run, third, &[]);
+    assert_eq!(
+        third["servers"].as_array().map(Vec::len),
+        Some(1),
+        "the servers on the zone's line replace --ns\n{}",
+        run.show()
+    );
+    expect_server(third, a, "ok", Some(N), Some(0));
+}
+
+// ---------------------------------------------------------------------------
+// 10. Nagios
+
+/// `--nagios`: one line, `ZONESYNC VERIFY STATUS - ZONE: ... | perfdata`.
+#[test]
+fn nagios_line_and_perfdata() {
+    let ips = [lo(2), lo(3), lo(4)];
+    let port = free_port_on(&ips);
+    let at = |i: usize| SocketAddr::new(ips[i], port);
+    let ns = [("ns1", lo(2)), ("ns2", lo(3)), ("ns3", lo(4))];
+    let zs = AuthServer::zonesync(at(0), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let knot = AuthServer::knot(at(1), &example(N - 1, &ns, "192.0.2.1"), Transfers::Refused);
+    let silent = SilentUdp::bind(at(2));
+
+    let mut args = vec![
+        ZONE.to_string(),
+        "--nagios".into(),
+        "--timeout".into(),
+        "200".into(),
+    ];
+    args.extend(ns_args(&[
+        ("ns1", zs.addr),
+        ("ns2", knot.addr),
+        ("ns3", silent.addr),
+    ]));
+    let run = verify(&args);
+    run.expect_code(2);
+    let (text, perf) = nagios_line(&run);
+    assert!(
+        text.starts_with(&format!("ZONESYNC VERIFY CRITICAL - {ZONE}: ")),
+        "status and zone first\n{}",
+        run.show()
+    );
+    assert!(
+        text.contains("1 behind") && text.contains("1 unreachable"),
+        "the problems counted\n{}",
+        run.show()
+    );
+    expect_perf(&run, &perf, 3, 1, 1);
+
+    let mut ok = vec![ZONE.to_string(), "--nagios".into()];
+    ok.extend(ns_args(&[("ns1", zs.addr)]));
+    let run = verify(&ok);
+    run.expect_code(0);
+    let (text, perf) = nagios_line(&run);
+    assert!(
+        text.starts_with(&format!("ZONESYNC VERIFY OK - {ZONE}")),
+        "{}",
+        run.show()
+    );
+    expect_perf(&run, &perf, 1, 1, 0);
+}
+
+/// The text and the perfdata of the single line of a `--nagios` run.
+fn nagios_line(run: &Run) -> (String, Vec<String>) {
+    let lines: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(lines.len(), 1, "one line\n{}", run.show());
+    let (text, perf) = lines[0]
+        .split_once(" | ")
+        .unwrap_or_else(|| panic!("no \" | \" before the perfdata\n{}", run.show()));
+    (
+        text.to_string(),
+        perf.split_whitespace().map(String::from).collect(),
+    )
+}
+
+/// `servers=S;;;0 ok=O;;;0 max_lag=L;;;0 rtt_max=Xs;;;0`.
+fn expect_perf(run: &Run, perf: &[String], servers: u32, ok: u32, max_lag: u32) {
+    assert_eq!(perf.len(), 4, "four perfdata values\n{}", run.show());
+    assert_eq!(
+        &perf[..3],
+        &[
+            format!("servers={servers};;;0"),
+            format!("ok={ok};;;0"),
+            format!("max_lag={max_lag};;;0"),
+        ],
+        "{}",
+        run.show()
+    );
+    let rtt = perf[3]
+        .strip_prefix("rtt_max=")
+        .and_then(|r| r.strip_suffix("s;;;0"))
+        .and_then(|r| r.parse::<f64>().ok());
+    assert!(
+        rtt.is_some_and(|r| (0.0..1.0).contains(&r)),
+        "rtt_max=SECONDSs;;;0\n{}",
+        run.show()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 11. Bad arguments
+
+/// Bad arguments and unreadable files: UNKNOWN (exit 3), with a message.
+#[test]
+fn bad_arguments_exit_3() {
+    let closed = closed_addr().to_string();
+    let ns = format!("ns1.example.test.={closed}");
+    let cases: Vec<Vec<String>> = [
+        vec![],
+        vec![ZONE, "--no-such-flag"],
+        vec![ZONE, "--ns", "no-equals-sign"],
+        vec![ZONE, "--ns", "ns1.example.test.=not-an-address"],
+        vec![ZONE, "--ns", "ns1.example.test.=127.0.0.1:99999"],
+        vec![ZONE, "--ns", &ns, "--timeout", "soon"],
+        vec![ZONE, "--ns", &ns, "--max-lag", "-1"],
+        vec![ZONE, "--ns", &ns, "--records", "www/NOSUCHTYPE"],
+        vec![ZONE, "--ns", &ns, "--records", "no-slash"],
+        vec![ZONE, "--ns", &ns, "--primary", "nowhere"],
+        vec![
+            "--zones",
+            "/nonexistent/zonesync-verify-zones.txt",
+            "--ns",
+            &ns,
+        ],
+    ]
+    .iter()
+    .map(|c| c.iter().map(|s| s.to_string()).collect())
+    .collect();
+    for args in cases {
+        let run = verify(&args);
+        run.expect_code(3);
+        assert!(
+            !run.stderr.trim().is_empty() || !run.stdout.trim().is_empty(),
+            "a bad argument is explained\n{}",
+            run.show()
+        );
+    }
+}
+
+/// `verify --help` works (and is not an error).
+#[test]
+fn help_lists_the_documented_flags() {
+    let mut cmd = zonesync();
+    cmd.args(["verify", "--help"]);
+    let out = run_with_timeout(cmd, Duration::from_secs(20)).expect("verify --help");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "verify --help: {}\n{text}",
+        out.status
+    );
+    for flag in [
+        "--ns",
+        "--parent-ns",
+        "--resolver",
+        "--port",
+        "--primary",
+        "--concurrency",
+        "--timeout",
+        "--retries",
+        "--tcp",
+        "--records",
+        "--no-axfr-check",
+        "--max-lag",
+        "--json",
+        "--nagios",
+        "--zones",
+    ] {
+        assert!(text.contains(flag), "--help mentions {flag}:\n{text}");
+    }
+}
