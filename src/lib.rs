@@ -17,6 +17,7 @@ pub mod replication;
 pub mod serial;
 pub mod server;
 pub mod tsig;
+pub mod verify;
 pub mod wire;
 pub mod xfr;
 pub mod zone;

@@ -56,10 +56,17 @@ enum Command {
     },
     /// Talk to a running server's control interface (server.control).
     Ctl(CtlArgs),
+    /// Ask every nameserver of a zone, at every address, for its SOA and
+    /// show who is out of sync (docs/verify.md). Exit code: 0 OK,
+    /// 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    Verify(VerifyArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let filter = std::env::var("RUST_LOG").unwrap_or(cli.log.clone());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
@@ -76,6 +83,7 @@ fn main() -> ExitCode {
             include_anywhere,
         } => return check_zone(&file, &origin, include_anywhere),
         Command::Ctl(args) => return ctl(&args),
+        Command::Verify(args) => return verify(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -270,4 +278,186 @@ fn control_addr(args: &CtlArgs) -> anyhow::Result<SocketAddr> {
             path.display()
         )
     })
+}
+
+/// Bad arguments: clap's message; exit 3 (UNKNOWN) for `verify`, whose
+/// exit codes are the Nagios ones, 2 otherwise.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let _ = error.print();
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        return ExitCode::SUCCESS;
+    }
+    let verify = std::env::args().nth(1).is_some_and(|a| a == "verify");
+    ExitCode::from(if verify { 3 } else { 2 })
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// The zone to check (or --zones).
+    zone: Option<String>,
+    /// Check every zone of FILE: one per line, optionally followed by
+    /// NAME=ADDR[:PORT] servers for it; # comments.
+    #[arg(long, value_name = "FILE")]
+    zones: Option<PathBuf>,
+    /// A nameserver to ask (repeatable); skips discovery.
+    #[arg(long, value_name = "NAME=ADDR[:PORT]")]
+    ns: Vec<String>,
+    /// Recursive resolver for discovery (default: /etc/resolv.conf's first).
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    resolver: Option<String>,
+    /// A server of the parent zone (repeatable).
+    #[arg(long = "parent-ns", value_name = "ADDR[:PORT]")]
+    parent_ns: Vec<String>,
+    /// Port of the addresses discovery finds, and of addresses given
+    /// without one.
+    #[arg(long, default_value_t = 53)]
+    port: u16,
+    /// The primary: its serial is the reference.
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    primary: Option<String>,
+    /// Accepted serial difference.
+    #[arg(long = "max-lag", default_value_t = 0, value_name = "N")]
+    max_lag: u32,
+    /// RRsets to compare between servers: OWNER/TYPE,... (OWNER relative
+    /// to the zone unless it ends in a dot; @ for the apex).
+    #[arg(long, value_delimiter = ',', value_name = "OWNER/TYPE")]
+    records: Vec<String>,
+    /// TCP only.
+    #[arg(long)]
+    tcp: bool,
+    /// Milliseconds to wait for each try.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    timeout: u64,
+    /// UDP tries after the first.
+    #[arg(long, default_value_t = 2)]
+    retries: u32,
+    /// Do not check whether AXFR is open.
+    #[arg(long = "no-axfr-check")]
+    no_axfr_check: bool,
+    /// Queries in flight at most.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// JSON output (schema zonesync-verify/1).
+    #[arg(long, conflicts_with = "nagios")]
+    json: bool,
+    /// One Nagios/Icinga plugin line with performance data.
+    #[arg(long)]
+    nagios: bool,
+}
+
+fn verify(args: VerifyArgs) -> ExitCode {
+    use zonesync::verify::{self, report};
+    let unknown = |e: String| {
+        eprintln!("zonesync verify: {e}");
+        ExitCode::from(3)
+    };
+    let (client, options, specs) = match verify_setup(&args) {
+        Ok(setup) => setup,
+        Err(e) => return unknown(e),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return unknown(format!("cannot start the runtime: {e}")),
+    };
+    let reports = runtime.block_on(verify::check_zones(client, options, specs));
+    let status = report::overall(&reports);
+    let text = if args.json {
+        serde_json::to_string_pretty(&report::json(&reports)).unwrap_or_default() + "\n"
+    } else if args.nagios {
+        report::nagios(&reports) + "\n"
+    } else {
+        let mut text = reports
+            .iter()
+            .map(report::table)
+            .collect::<Vec<_>>()
+            .join("\n");
+        if reports.len() > 1 {
+            text.push('\n');
+            text.push_str(&report::summary(&reports));
+        }
+        text
+    };
+    // A closed stdout (| head) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+    ExitCode::from(status.exit_code())
+}
+
+type VerifySetup = (
+    std::sync::Arc<zonesync::verify::dns::Client>,
+    std::sync::Arc<zonesync::verify::Options>,
+    Vec<zonesync::verify::ZoneSpec>,
+);
+
+fn verify_setup(args: &VerifyArgs) -> Result<VerifySetup, String> {
+    use zonesync::verify::{self, dns::Client, Options, RecordSpec};
+    let addr = |flag: &str, text: &str, port: u16| {
+        verify::parse_addr(text, port).map_err(|e| format!("{flag} {text:?}: {e}"))
+    };
+    let ns = args
+        .ns
+        .iter()
+        .map(|text| verify::parse_ns(text, args.port).map_err(|e| format!("--ns: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let resolver = match &args.resolver {
+        Some(text) => Some(addr("--resolver", text, 53)?),
+        None => verify::system_resolver(),
+    };
+    let parent_ns = args
+        .parent_ns
+        .iter()
+        .map(|text| addr("--parent-ns", text, args.port))
+        .collect::<Result<Vec<_>, _>>()?;
+    let primary = args
+        .primary
+        .as_deref()
+        .map(|text| addr("--primary", text, args.port))
+        .transpose()?;
+    let records = args
+        .records
+        .iter()
+        .map(|text| RecordSpec::parse(text).map_err(|e| format!("--records {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut specs = Vec::new();
+    if let Some(zone) = &args.zone {
+        specs.push(verify::ZoneSpec {
+            zone: verify::parse_zone(zone)?,
+            ns: ns.clone(),
+        });
+    }
+    if let Some(path) = &args.zones {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--zones {}: {e}", path.display()))?;
+        let listed = verify::parse_zones_file(&text, &ns, args.port)
+            .map_err(|e| format!("--zones {}: {e}", path.display()))?;
+        specs.extend(listed);
+    }
+    if specs.is_empty() {
+        return Err("give a zone or --zones FILE".into());
+    }
+    if args.timeout == 0 {
+        return Err("--timeout must be at least 1 ms".into());
+    }
+    let client = Client::new(
+        std::time::Duration::from_millis(args.timeout),
+        args.retries,
+        args.tcp,
+        args.concurrency,
+    );
+    let options = Options {
+        resolver,
+        parent_ns,
+        port: args.port,
+        primary,
+        max_lag: args.max_lag,
+        records,
+        axfr_check: !args.no_axfr_check,
+    };
+    Ok((client, std::sync::Arc::new(options), specs))
 }

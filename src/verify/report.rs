@@ -1,0 +1,318 @@
+//! How a check is shown: the table a person reads, the Nagios/Icinga
+//! plugin line, and the JSON document (schema `zonesync-verify/1`,
+//! docs/verify.md).
+
+use super::fqdn;
+use super::verdict::{RowStatus, Severity, ZoneReport};
+use serde_json::{json, Value};
+use std::fmt::Write;
+
+/// The worst status of all zones (OK when there are none).
+pub fn overall(reports: &[ZoneReport]) -> Severity {
+    reports
+        .iter()
+        .map(|r| r.status)
+        .max()
+        .unwrap_or(Severity::Ok)
+}
+
+/// One zone's table and its verdicts.
+pub fn table(report: &ZoneReport) -> String {
+    let mut out = String::new();
+    let reference = match &report.reference {
+        Some(r) if r.source == "primary" => format!(
+            "reference serial {} (primary {})",
+            r.serial,
+            r.address.map(|a| a.to_string()).unwrap_or_default()
+        ),
+        Some(r) => format!("reference serial {} (highest)", r.serial),
+        None => "no serial seen".to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "{}  {reference}  {}",
+        fqdn(&report.zone),
+        report.status.as_str()
+    );
+    let header = ["NAME", "ADDRESS", "SERIAL", "LAG", "STATUS", "RTT"].map(str::to_owned);
+    let mut lines = vec![header.to_vec()];
+    for row in &report.rows {
+        let seen = row.probe.result.as_ref().ok();
+        lines.push(vec![
+            row.target.name.clone(),
+            row.target.addr.to_string(),
+            seen.map_or("-".into(), |s| s.serial.to_string()),
+            row.lag.map_or("-".into(), |l| l.to_string()),
+            row.status.as_str().to_owned(),
+            seen.map_or("-".into(), |s| {
+                format!("{:.1} ms", s.rtt.as_secs_f64() * 1000.0)
+            }),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|c| {
+            lines
+                .iter()
+                .map(|l| l.get(c).map_or(0, |cell| cell.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for line in &lines {
+        let mut text = String::new();
+        for (c, cell) in line.iter().enumerate() {
+            if c + 1 == line.len() {
+                text.push_str(cell);
+            } else {
+                let width = widths.get(c).copied().unwrap_or(0);
+                let _ = write!(text, "{cell:<width$}  ");
+            }
+        }
+        let _ = writeln!(out, "{}", text.trim_end());
+    }
+    for verdict in &report.verdicts {
+        let _ = writeln!(
+            out,
+            "{} {}: {}",
+            verdict.severity.as_str(),
+            verdict.code,
+            verdict.message
+        );
+    }
+    out
+}
+
+/// The summary of many zones: one line per zone.
+pub fn summary(reports: &[ZoneReport]) -> String {
+    let mut out = String::new();
+    let width = reports
+        .iter()
+        .map(|r| fqdn(&r.zone).len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:<8}  {:>10}  SERVERS  PROBLEMS",
+        "ZONE", "STATUS", "SERIAL"
+    );
+    for report in reports {
+        let serial = report
+            .reference
+            .as_ref()
+            .map_or("-".into(), |r| r.serial.to_string());
+        let ok = report.count(RowStatus::Ok);
+        let codes: Vec<&str> = {
+            let mut codes: Vec<&str> = report.verdicts.iter().map(|v| v.code).collect();
+            codes.dedup();
+            codes
+        };
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<8}  {:>10}  {:>3}/{:<3}  {}",
+            fqdn(&report.zone),
+            report.status.as_str(),
+            serial,
+            ok,
+            report.rows.len(),
+            if codes.is_empty() {
+                "-".to_owned()
+            } else {
+                codes.join(",")
+            }
+        );
+    }
+    let counts = Counts::of(reports);
+    let _ = writeln!(
+        out,
+        "{} zones: {} OK, {} WARNING, {} CRITICAL, {} UNKNOWN",
+        reports.len(),
+        counts.ok,
+        counts.warning,
+        counts.critical,
+        counts.unknown
+    );
+    out
+}
+
+struct Counts {
+    ok: usize,
+    warning: usize,
+    critical: usize,
+    unknown: usize,
+}
+
+impl Counts {
+    fn of(reports: &[ZoneReport]) -> Counts {
+        let count = |s: Severity| reports.iter().filter(|r| r.status == s).count();
+        Counts {
+            ok: count(Severity::Ok),
+            warning: count(Severity::Warning),
+            critical: count(Severity::Critical),
+            unknown: count(Severity::Unknown),
+        }
+    }
+}
+
+/// The Nagios/Icinga plugin line with performance data.
+pub fn nagios(reports: &[ZoneReport]) -> String {
+    let status = overall(reports);
+    if let [report] = reports {
+        let mut problems = Vec::new();
+        for (status, word) in [
+            (RowStatus::Behind, "behind"),
+            (RowStatus::Ahead, "ahead"),
+            (RowStatus::Unreachable, "unreachable"),
+            (RowStatus::Lame, "lame"),
+            (RowStatus::Different, "different"),
+        ] {
+            let n = report.count(status);
+            if n > 0 {
+                problems.push(format!("{n} {word}"));
+            }
+        }
+        for verdict in &report.verdicts {
+            if matches!(
+                verdict.code,
+                "ns-mismatch"
+                    | "axfr-open"
+                    | "address-mismatch"
+                    | "discovery"
+                    | "no-servers"
+                    | "primary-unreachable"
+            ) && !problems.iter().any(|p| p == verdict.code)
+            {
+                problems.push(verdict.code.to_owned());
+            }
+        }
+        let text = match (&report.reference, problems.is_empty()) {
+            (Some(r), true) => format!("{} servers at serial {}", report.rows.len(), r.serial),
+            (_, true) => "no serial".to_owned(),
+            (_, false) => problems.join(", "),
+        };
+        let rtt_max = report
+            .rows
+            .iter()
+            .filter_map(|r| r.probe.result.as_ref().ok().map(|s| s.rtt.as_secs_f64()))
+            .fold(0.0, f64::max);
+        return format!(
+            "ZONESYNC VERIFY {} - {}: {text} | servers={};;;0 ok={};;;0 max_lag={};;;0 rtt_max={rtt_max:.6}s;;;0",
+            status.as_str(),
+            fqdn(&report.zone),
+            report.rows.len(),
+            report.count(RowStatus::Ok),
+            report.max_lag(),
+        );
+    }
+    let counts = Counts::of(reports);
+    let mut bad: Vec<String> = reports
+        .iter()
+        .filter(|r| r.status != Severity::Ok)
+        .take(5)
+        .map(|r| format!("{} {}", fqdn(&r.zone), r.status.as_str()))
+        .collect();
+    if reports.iter().filter(|r| r.status != Severity::Ok).count() > bad.len() {
+        bad.push("...".into());
+    }
+    format!(
+        "ZONESYNC VERIFY {} - {} zones: {} OK, {} WARNING, {} CRITICAL, {} UNKNOWN{} | zones={};;;0 ok={};;;0 warning={};;;0 critical={};;;0 unknown={};;;0",
+        status.as_str(),
+        reports.len(),
+        counts.ok,
+        counts.warning,
+        counts.critical,
+        counts.unknown,
+        if bad.is_empty() { String::new() } else { format!(" ({})", bad.join(", ")) },
+        reports.len(),
+        counts.ok,
+        counts.warning,
+        counts.critical,
+        counts.unknown
+    )
+}
+
+/// The JSON document.
+pub fn json(reports: &[ZoneReport]) -> Value {
+    let status = overall(reports);
+    let counts = Counts::of(reports);
+    json!({
+        "schema": "zonesync-verify/1",
+        "status": status.as_str(),
+        "exit_code": status.exit_code(),
+        "summary": {
+            "zones": reports.len(),
+            "ok": counts.ok,
+            "warning": counts.warning,
+            "critical": counts.critical,
+            "unknown": counts.unknown,
+        },
+        "zones": reports.iter().map(zone_json).collect::<Vec<_>>(),
+    })
+}
+
+fn zone_json(report: &ZoneReport) -> Value {
+    json!({
+        "zone": fqdn(&report.zone),
+        "status": report.status.as_str(),
+        "reference": report.reference.as_ref().map(|r| json!({
+            "serial": r.serial,
+            "source": r.source,
+            "address": r.address.map(|a| a.to_string()),
+        })),
+        "ns": {
+            "parent": report.ns.parent.as_ref().map(|s| s.iter().collect::<Vec<_>>()),
+            "child": report.ns.child.as_ref().map(|s| s.iter().collect::<Vec<_>>()),
+        },
+        "servers": report.rows.iter().map(|row| {
+            let seen = row.probe.result.as_ref().ok();
+            let error = match &row.probe.result {
+                Ok(_) => None,
+                Err(super::probe::Failure::Unreachable(e) | super::probe::Failure::Lame(e)) => Some(e.clone()),
+            };
+            json!({
+                "name": row.target.name,
+                "address": row.target.addr.to_string(),
+                "status": row.status.as_str(),
+                "serial": seen.map(|s| s.serial),
+                "lag": row.lag,
+                "rtt_ms": seen.map(|s| (s.rtt.as_secs_f64() * 1e5).round() / 100.0),
+                "transport": seen.map(|s| s.transport.as_str()),
+                "rcode": row.probe.rcode.map(|r| r.to_string()),
+                "aa": row.probe.aa,
+                "error": error,
+                "nsid": seen.and_then(|s| s.nsid.as_deref()).map(nsid_text),
+                "expire": seen.and_then(|s| s.expire),
+                "zoneversion": seen.and_then(|s| s.zoneversion.as_ref()).map(|z| json!({
+                    "labels": z.labels,
+                    "type": z.kind,
+                    "serial": z.serial(),
+                    "data": hex(&z.data),
+                })),
+                "axfr_open": row.probe.axfr_open,
+                "sources": row.target.sources.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            })
+        }).collect::<Vec<_>>(),
+        "verdicts": report.verdicts.iter().map(|v| json!({
+            "code": v.code,
+            "severity": v.severity.as_str(),
+            "message": v.message,
+            "servers": v.servers.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Printable ASCII as text, anything else as hex.
+fn nsid_text(nsid: &[u8]) -> String {
+    if nsid.iter().all(|b| (0x20..0x7f).contains(b)) {
+        String::from_utf8_lossy(nsid).into_owned()
+    } else {
+        hex(nsid)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
