@@ -15,8 +15,7 @@ use common::*;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const KEY: &str = "xfr-key";
@@ -37,38 +36,6 @@ fn hosts_zone(serial: u32, first: usize, last: usize) -> String {
     )
 }
 
-/// A BIND tool from the bind9 packages; panics with a clear message when
-/// it is not installed (CI installs it; a silent skip would hide a gap).
-fn bind_tool(name: &str, package: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
-        .iter()
-        .map(PathBuf::from)
-        .collect();
-    if let Some(path) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&path));
-    }
-    dirs.iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "BIND 9's `{name}` is not installed (Debian package {package}); these interop \
-                 tests need it: run scripts/install-test-deps.sh or `apt-get install bind9 \
-                 bind9-utils`"
-            )
-        })
-}
-
-/// Kills and reaps a child process on drop.
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// How named is set up.
 struct BindOpts {
     /// Sign SOA queries and transfers with xfr-key (and accept NOTIFY
@@ -83,7 +50,7 @@ struct BindOpts {
 /// in its own directory; killed on drop.
 struct BindSecondary {
     // First: named is killed before its directory is removed.
-    named: Kill,
+    named: KillOnDrop,
     addr: SocketAddr,
     primary: SocketAddr,
     conf: String,
@@ -92,8 +59,8 @@ struct BindSecondary {
 
 impl BindSecondary {
     fn start(port: u16, primary: SocketAddr, opts: &BindOpts) -> BindSecondary {
-        let named = bind_tool("named", "bind9");
-        let checkconf = bind_tool("named-checkconf", "bind9-utils");
+        let named = require_tool("named", "bind9");
+        let checkconf = require_tool("named-checkconf", "bind9-utils");
         let dir = TempDir::new("bind-secondary");
         let d = dir.path().display().to_string();
         let (key_stmt, key_ref, allow_notify) = if opts.tsig {
@@ -159,7 +126,7 @@ impl BindSecondary {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", named.display()));
         let mut bind = BindSecondary {
-            named: Kill(child),
+            named: KillOnDrop(child),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             primary,
             conf,
@@ -274,7 +241,7 @@ impl BindSecondary {
 
     /// named-journalprint of the zone's journal (written by IXFR only).
     fn journal(&self) -> String {
-        let tool = bind_tool("named-journalprint", "bind9");
+        let tool = require_tool("named-journalprint", "bind9");
         let jnl = self.dir.join("example.com.db.jnl");
         assert!(
             jnl.exists(),

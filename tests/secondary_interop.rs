@@ -22,7 +22,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const KEY: &str = "xfr-key";
@@ -262,37 +262,6 @@ fn ctl_ok(control: SocketAddr, args: &[&str]) -> String {
 // ---------------------------------------------------------------------------
 // Peers
 
-/// A program from the system; panics with a clear message when missing.
-fn tool(name: &str, package: &str) -> PathBuf {
-    [
-        "/usr/sbin",
-        "/usr/bin",
-        "/sbin",
-        "/bin",
-        "/usr/local/sbin",
-        "/usr/local/bin",
-    ]
-    .iter()
-    .map(|d| std::path::Path::new(d).join(name))
-    .find(|p| p.is_file())
-    .unwrap_or_else(|| {
-        panic!(
-            "`{name}` is not installed (Debian package {package}); these interop tests need \
-                 it: run scripts/install-test-deps.sh"
-        )
-    })
-}
-
-/// Kills (by PID) and reaps a child process on drop.
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Runs a peer's command-line tool (knotc, rndc), bounded; panics with its
 /// output and `log` when it fails.
 fn run_tool(cmd: Command, log: impl Fn() -> String) -> String {
@@ -315,7 +284,7 @@ fn run_tool(cmd: Command, log: impl Fn() -> String) -> String {
 /// 127.0.0.2 to `notify`. Reloaded with `knotc zone-reload`.
 struct KnotPrimary {
     // First: killed before its directory is removed.
-    knotd: Kill,
+    knotd: KillOnDrop,
     addr: SocketAddr,
     conf_path: PathBuf,
     dir: TempDir,
@@ -323,7 +292,7 @@ struct KnotPrimary {
 
 impl KnotPrimary {
     fn start(zone_text: &str, notify: SocketAddr) -> KnotPrimary {
-        let knotd = tool("knotd", "knot");
+        let knotd = require_tool("knotd", "knot");
         let dir = TempDir::new("knot-primary");
         let port = free_port();
         dir.write("example.com.zone", zone_text);
@@ -354,7 +323,7 @@ impl KnotPrimary {
             .spawn()
             .expect("cannot start knotd");
         KnotPrimary {
-            knotd: Kill(child),
+            knotd: KillOnDrop(child),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             conf_path,
             dir,
@@ -376,7 +345,7 @@ impl KnotPrimary {
     fn reload(&self, zone_text: &str) {
         let path = self.dir.write("example.com.zone", zone_text);
         bump_mtime(&path, 2);
-        let mut cmd = Command::new(tool("knotc", "knot"));
+        let mut cmd = Command::new(require_tool("knotc", "knot"));
         cmd.arg("-c")
             .arg(&self.conf_path)
             .args(["-b", "zone-reload", "example.com"]);
@@ -401,7 +370,7 @@ impl Drop for KnotPrimary {
 /// level 3, in its own directory.
 struct Named {
     // First: killed before its directory is removed.
-    named: Kill,
+    named: KillOnDrop,
     addr: SocketAddr,
     conf: String,
     /// The rndc port (a primary only).
@@ -421,8 +390,8 @@ impl Named {
         files: &[(&str, &str)],
         rndc: bool,
     ) -> Named {
-        let named = tool("named", "bind9");
-        let checkconf = tool("named-checkconf", "bind9-utils");
+        let named = require_tool("named", "bind9");
+        let checkconf = require_tool("named-checkconf", "bind9-utils");
         let dir = TempDir::new(tag);
         for (name, text) in files {
             dir.write(name, text);
@@ -485,7 +454,7 @@ impl Named {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", named.display()));
         let mut n = Named {
-            named: Kill(child),
+            named: KillOnDrop(child),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             conf,
             rndc_port,
@@ -526,7 +495,7 @@ impl Named {
     /// `rndc ARGS` against this named; its output.
     fn rndc(&self, args: &[&str]) -> String {
         assert!(self.rndc_port.is_some(), "named was started without rndc");
-        let mut cmd = Command::new(tool("rndc", "bind9-utils"));
+        let mut cmd = Command::new(require_tool("rndc", "bind9-utils"));
         cmd.arg("-c").arg(self.dir.join("rndc.conf")).args(args);
         run_tool(cmd, || self.log())
     }

@@ -8,7 +8,7 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// example.com with `n` generated hosts (so `n + 7` records).
@@ -220,7 +220,7 @@ fn ixfr_from_the_current_serial_is_one_soa_and_from_an_older_one_the_whole_zone(
 struct KnotSecondary {
     addr: SocketAddr,
     dir: TempDir,
-    _knot: Kill,
+    _knot: KillOnDrop,
 }
 
 impl KnotSecondary {
@@ -233,7 +233,7 @@ impl KnotSecondary {
     /// [`start`](Self::start) on a chosen port. Knot accepts NOTIFY from
     /// loopback addresses.
     fn start_on(port: u16, primary: SocketAddr, tsig: bool) -> Option<KnotSecondary> {
-        let knotd = which("knotd").ok()?;
+        let knotd = require_tool("knotd", "knot");
         let dir = TempDir::new("knot-secondary");
         let (key_section, key_ref) = if tsig {
             (
@@ -269,7 +269,7 @@ impl KnotSecondary {
         Some(KnotSecondary {
             addr,
             dir,
-            _knot: Kill(child),
+            _knot: KillOnDrop(child),
         })
     }
 
@@ -315,22 +315,6 @@ fn knot_secondary_transfers_the_zone_and_serves_it() {
     );
 }
 
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn which(name: &str) -> Result<std::path::PathBuf, ()> {
-    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
-        .map(|d| std::path::Path::new(d).join(name))
-        .find(|p| p.exists())
-        .ok_or(())
-}
-
 const SECRET: &str = "9MVwwJHRcOH6ehzi8+YC5jbRx+ls2Cj8au5T//5bscY=";
 
 fn keyed_config() -> String {
@@ -342,7 +326,7 @@ fn keyed_config() -> String {
 
 /// Runs kdig (Knot's dig, which verifies TSIG on the answer).
 fn kdig(server: SocketAddr, args: &[&str]) -> Option<String> {
-    let kdig = which("kdig").ok()?;
+    let kdig = require_tool("kdig", "knot-dnsutils");
     let mut cmd = Command::new(kdig);
     cmd.arg(format!("@{}", server.ip()))
         .arg("-p")

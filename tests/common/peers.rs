@@ -25,10 +25,11 @@ use std::net::{IpAddr, Ipv6Addr};
 /// Bound for a peer to start answering its zones.
 pub const PEER_READY_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A program the tests need, from the usual Debian directories; panics
-/// with the package to install when it is missing.
+/// A program the tests need, from the usual Debian directories or `PATH`;
+/// panics with the package to install when it is missing (CI installs
+/// it; a silent skip would hide a gap).
 pub fn require_tool(name: &str, package: &str) -> PathBuf {
-    [
+    let mut dirs: Vec<PathBuf> = [
         "/usr/sbin",
         "/usr/bin",
         "/sbin",
@@ -37,14 +38,20 @@ pub fn require_tool(name: &str, package: &str) -> PathBuf {
         "/usr/local/bin",
     ]
     .iter()
-    .map(|d| Path::new(d).join(name))
-    .find(|p| p.is_file())
-    .unwrap_or_else(|| {
-        panic!(
-            "`{name}` is not installed (Debian package {package}); these tests need it as a \
-             peer: run scripts/install-test-deps.sh"
-        )
-    })
+    .map(PathBuf::from)
+    .collect();
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    dirs.iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "`{name}` is not installed (Debian package {package}); these tests need it as \
+                 a peer: run scripts/install-test-deps.sh"
+            )
+        })
 }
 
 /// A child process killed (by its PID) and reaped on drop.
