@@ -154,7 +154,7 @@ impl Discovery<'_> {
     }
 
     /// The apex NS set from the resolver, when nothing else is known.
-    pub async fn apex_ns_resolve_with_resolver(&self) -> Result<BTreeSet<String>, String> {
+    pub async fn apex_ns_from_resolver(&self) -> Result<BTreeSet<String>, String> {
         let resolver = self.resolver.ok_or("no resolver")?;
         let answer = self
             .client
