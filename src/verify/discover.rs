@@ -212,21 +212,30 @@ impl Discovery<'_> {
             .ok_or_else(|| format!("{name}: no glue and no resolver to look it up"))?;
         let parsed = Name::<Vec<u8>>::from_str(name).map_err(|e| format!("{name}: {e}"))?;
         let mut ips = BTreeSet::new();
-        let mut last_error = None;
+        let mut why = Vec::new();
         for rtype in [Rtype::A, Rtype::AAAA] {
             match self
                 .client
                 .query(resolver, &Query::recursive(&parsed, rtype))
                 .await
             {
-                Ok(answer) => ips.extend(probe::addresses_in(&answer.message)),
-                Err(e) => last_error = Some(format!("resolver {resolver}: {name} {rtype}: {e}")),
+                Ok(answer) => {
+                    let found = probe::addresses_in(&answer.message);
+                    if found.is_empty() {
+                        why.push(format!("{rtype}: {}", answer.message.header().rcode()));
+                    }
+                    ips.extend(found);
+                }
+                Err(e) => why.push(format!("{rtype}: {e}")),
             }
         }
-        match (ips.is_empty(), last_error) {
-            (true, Some(e)) => Err(e),
-            _ => Ok(ips),
+        if ips.is_empty() {
+            return Err(format!(
+                "{name}: no address from the resolver {resolver} ({})",
+                why.join(", ")
+            ));
         }
+        Ok(ips)
     }
 }
 
