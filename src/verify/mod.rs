@@ -466,3 +466,6 @@ pub fn system_resolver() -> Option<SocketAddr> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests;
