@@ -1134,6 +1134,126 @@ fn nsid_is_not_sent_unless_asked() {
     );
 }
 
+/// ZONEVERSION (RFC 9660): asked with an empty option 19.
+const ZONEVERSION: u16 = 19;
+/// The SOA serial of fixtures/answers/example.com.zone.
+const COM_SERIAL: u32 = 2024010101;
+
+/// The ZONEVERSION data we expect: LABELCOUNT, TYPE 0 (SOA-SERIAL), the
+/// 4-octet serial (RFC 9660 §2.1).
+fn zoneversion(labels: u8, serial: u32) -> Vec<u8> {
+    let mut data = vec![labels, 0];
+    data.extend(serial.to_be_bytes());
+    data
+}
+
+#[test]
+fn zoneversion_names_the_zone_and_its_serial_when_asked() {
+    let s = start();
+    // Both zones' apexes have two labels.
+    let labels = 2;
+    for (name, rtype, want_rcode, serial) in [
+        ("www.example.com", RecordType::A, rcode::NOERROR, COM_SERIAL),
+        (
+            "nothere.example.com",
+            RecordType::A,
+            rcode::NXDOMAIN,
+            COM_SERIAL,
+        ),
+        ("example.net", RecordType::SOA, rcode::NOERROR, 7),
+    ] {
+        let (bytes, m) = query_udp_wire(
+            s.addr(),
+            name,
+            rtype,
+            &QueryOpts::edns(1232).option(ZONEVERSION, &[]),
+        );
+        let what = format!("{name} {rtype} asking ZONEVERSION");
+        assert_rcode(&m, want_rcode, &what);
+        let opt = the_opt(&bytes);
+        assert_eq!(
+            opt.option(ZONEVERSION),
+            Some(&zoneversion(labels, serial)[..]),
+            "{what}: expected LABELCOUNT {labels}, TYPE 0 (SOA-SERIAL), VERSION {serial} \
+             (RFC 9660 §2.1): {opt:?}"
+        );
+    }
+}
+
+#[test]
+fn zoneversion_of_a_referral_is_the_parent_zones() {
+    let s = start();
+    let (bytes, m) = query_udp_wire(
+        s.addr(),
+        "host.sub.example.com",
+        RecordType::A,
+        &QueryOpts::edns(1232).option(ZONEVERSION, &[]),
+    );
+    assert_rcode(&m, rcode::NOERROR, "host.sub.example.com A (referral)");
+    let opt = the_opt(&bytes);
+    assert_eq!(
+        opt.option(ZONEVERSION),
+        Some(&zoneversion(2, COM_SERIAL)[..]),
+        "a referral is generated from example.com: its version, LABELCOUNT 2: {opt:?}"
+    );
+}
+
+#[test]
+fn zoneversion_is_not_sent_unless_asked() {
+    let s = start();
+    let (bytes, _) = query_udp_wire(
+        s.addr(),
+        "www.example.com",
+        RecordType::A,
+        &QueryOpts::edns(1232).nsid(),
+    );
+    let opt = the_opt(&bytes);
+    assert!(
+        opt.option(ZONEVERSION).is_none(),
+        "ZONEVERSION not asked: expected no option 19 (RFC 9660 §3): {opt:?}"
+    );
+}
+
+#[test]
+fn zoneversion_is_not_sent_for_a_zone_we_do_not_serve() {
+    let s = start();
+    let (bytes, m) = query_udp_wire(
+        s.addr(),
+        "www.example.org",
+        RecordType::A,
+        &QueryOpts::edns(1232).option(ZONEVERSION, &[]),
+    );
+    assert_rcode(&m, rcode::REFUSED, "www.example.org A (not served)");
+    let opt = the_opt(&bytes);
+    assert!(
+        opt.option(ZONEVERSION).is_none(),
+        "not authoritative for example.org: expected no option 19 (RFC 9660 §3): {opt:?}"
+    );
+}
+
+#[test]
+fn non_empty_zoneversion_in_a_query_is_formerr() {
+    let s = start();
+    let (bytes, m) = query_udp_wire(
+        s.addr(),
+        "www.example.com",
+        RecordType::A,
+        &QueryOpts::edns(1232).option(ZONEVERSION, &zoneversion(2, 1)),
+    );
+    let what = "www A with a ZONEVERSION carrying data (RFC 9660 §3)";
+    assert_rcode(&m, rcode::FORMERR, what);
+    assert!(
+        m.answers().is_empty(),
+        "{what}: no answer\n{}",
+        describe(&m)
+    );
+    let opt = the_opt(&bytes);
+    assert!(
+        opt.option(ZONEVERSION).is_none(),
+        "{what}: a FORMERR names no version: {opt:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Message size
 

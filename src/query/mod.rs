@@ -167,9 +167,12 @@ impl Answerer {
                 return Some(formerr(msg, id, flags, question_end, out));
             }
         };
+        let bad_option = req.edns.and_then(|e| e.bad_option);
         let ixfr_udp = match (&self.transfers, peer) {
             (Some(t), Some(peer))
-                if transport == Transport::Udp && req.question.qtype == rtype::IXFR =>
+                if transport == Transport::Udp
+                    && req.question.qtype == rtype::IXFR
+                    && bad_option.is_none() =>
             {
                 t.answer_ixfr_udp(&req, peer, self.udp_limit(&req), out)
             }
@@ -261,25 +264,39 @@ impl Answerer {
             .edns
             .filter(|e| e.expire)
             .and_then(|_| self.expire_of(req.question.name));
-        let opt_len = 11 + nsid.map_or(0, |n| 4 + n.len()) + expire.map_or(0, |_| 8);
+        // RFC 9660: room for ZONEVERSION whenever it is asked; whether an
+        // answer carries it is known only once `dispatch` has found the
+        // zone. Answers without it (REFUSED, SERVFAIL, …) are header and
+        // question only, so the 10 octets kept free never cost them data.
+        let zoneversion_asked = req.edns.is_some_and(|e| e.zoneversion);
+        let opt_len = 11
+            + nsid.map_or(0, |n| 4 + n.len())
+            + expire.map_or(0, |_| 8)
+            + if zoneversion_asked {
+                ZONEVERSION_LEN
+            } else {
+                0
+            };
         if req.edns.is_some() {
             w.reserve(opt_len);
         }
         // The question always fits: it came in a message of at most 512
         // octets over UDP, or of any size over TCP.
-        if w.question(&req.message[wire::HEADER_LEN..req.question_end])
+        let source = if w
+            .question(&req.message[wire::HEADER_LEN..req.question_end])
             .is_err()
         {
             w.set_rcode(rcode::FORMERR);
+            None
         } else {
-            self.dispatch(req, origin, &mut w);
-        }
+            self.dispatch(req, origin, &mut w)
+        };
         let Some(edns) = req.edns else {
             return w.finish();
         };
         w.release(opt_len);
         let ext = if edns.version > 0 { 1 } else { 0 };
-        let mut options: [(u16, &[u8]); 2] = [(0, &[]), (0, &[])];
+        let mut options: [(u16, &[u8]); 3] = [(0, &[]); 3];
         let mut n = 0;
         if let Some(id) = nsid {
             options[n] = (option::NSID, id);
@@ -288,6 +305,11 @@ impl Answerer {
         let expire_bytes = expire.unwrap_or(0).to_be_bytes();
         if expire.is_some() {
             options[n] = (option::EXPIRE, &expire_bytes);
+            n += 1;
+        }
+        let zoneversion_bytes = source.map_or([0; 6], |s| s.zoneversion());
+        if zoneversion_asked && source.is_some() {
+            options[n] = (option::ZONEVERSION, &zoneversion_bytes);
             n += 1;
         }
         let _ = w.opt(self.config.edns_udp_max, ext, edns.dnssec_ok, &options[..n]);
@@ -324,62 +346,78 @@ impl Answerer {
         }
     }
 
-    fn dispatch(&self, req: &Request<'_>, origin: Origin<'_>, w: &mut MessageWriter<'_>) {
+    /// Writes the body of the response; returns the zone version the
+    /// answer was generated from, when it came from a zone we serve.
+    fn dispatch(
+        &self,
+        req: &Request<'_>,
+        origin: Origin<'_>,
+        w: &mut MessageWriter<'_>,
+    ) -> Option<Source> {
         let transport = origin.transport;
         if let Some(e) = req.edns {
             if e.version > 0 {
                 // RFC 6891 §6.1.3: BADVERS = 16, upper bits in the OPT.
                 w.set_rcode(rcode::BADVERS & 0x0f);
-                return;
+                return None;
+            }
+            if let Some(reason) = e.bad_option {
+                // RFC 6891 §7: a format error in the OPT record itself is
+                // answered FORMERR with an OPT, so the client can tell it
+                // from a server without EDNS.
+                self.stats.count_malformed();
+                tracing::debug!(reason, "malformed EDNS option: FORMERR");
+                w.set_rcode(rcode::FORMERR);
+                return None;
             }
         }
         if req.opcode() == opcode::NOTIFY {
             self.notify_in(req, origin, w);
-            return;
+            return None;
         }
         if req.opcode() != opcode::QUERY {
             w.set_rcode(rcode::NOTIMP);
-            return;
+            return None;
         }
         let q = req.question;
         // QCLASS * matches IN, the only class we serve (RFC 1035 §3.2.5).
         if q.qclass != wire::CLASS_IN && q.qclass != CLASS_ANY {
             w.set_rcode(rcode::REFUSED);
-            return;
+            return None;
         }
         match q.qtype {
             rtype::OPT | rtype::TSIG | rtype::TKEY => {
                 w.set_rcode(rcode::FORMERR);
-                return;
+                return None;
             }
             rtype::MAILA | rtype::MAILB => {
                 w.set_rcode(rcode::NOTIMP);
-                return;
+                return None;
             }
             // RFC 5936 §4.2: no AXFR over UDP (NOTIMP, as Knot answers).
             // Over TCP, transfers are served by `xfr` before this point.
             rtype::AXFR if transport == Transport::Udp => {
                 w.set_rcode(rcode::NOTIMP);
-                return;
+                return None;
             }
             rtype::IXFR if transport == Transport::Udp => {
                 self.ixfr_over_udp(req, w);
-                return;
+                return None;
             }
             rtype::AXFR | rtype::IXFR => {
                 w.set_rcode(rcode::REFUSED);
-                return;
+                return None;
             }
             _ => {}
         }
         let Some(qkey) = KeyBuf::new(q.name) else {
             w.set_rcode(rcode::FORMERR);
-            return;
+            return None;
         };
         let table = self.zones.load();
         let Some(mut zone) = table.find(&qkey) else {
             w.set_rcode(rcode::REFUSED);
-            return;
+            return None;
         };
         // RFC 4035 §3.1.4.1: a DS query for the apex of a zone we serve is
         // answered from its parent, when we serve that too.
@@ -390,11 +428,58 @@ impl Answerer {
         }
         let version = zone.current();
         let Some(version) = version.as_deref() else {
+            // Never loaded, or a secondary past EXPIRE: no version to name.
             w.set_rcode(rcode::SERVFAIL);
-            return;
+            return None;
         };
         let dnssec_ok = req.edns.is_some_and(|e| e.dnssec_ok);
         lookup::resolve(version, q.name, &qkey, q.qtype, dnssec_ok, w);
+        // RFC 9660 §3: the version of the zone the response was generated
+        // from, read from the very version that answered (so it matches
+        // the data even while a reload publishes a new one). That holds for
+        // every answer `resolve` gives from this zone: data, NODATA,
+        // NXDOMAIN, and referrals. A referral is generated from the parent
+        // zone we are authoritative for (its NS and glue are that zone's
+        // data), so it carries the parent's version; LABELCOUNT names the
+        // parent's apex, so a client cannot take it for the child's. NSD
+        // does the same. A DS query at a child apex answered from the
+        // parent (above) likewise carries the parent's version.
+        Some(Source::of(version))
+    }
+}
+
+/// ZONEVERSION's share of the OPT RDATA: code and length, LABELCOUNT,
+/// TYPE and a 4-octet SOA serial (RFC 9660 §2.1).
+const ZONEVERSION_LEN: usize = 4 + 6;
+
+/// The zone version an answer came from (for ZONEVERSION).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Source {
+    /// Labels of the zone's apex, the root not counted (RFC 9660 §2.1).
+    labels: u8,
+    serial: u32,
+}
+
+impl Source {
+    fn of(version: &crate::zone::ZoneVersion) -> Source {
+        Source {
+            // A name has at most 127 labels.
+            labels: version.origin_labels().min(u8::MAX as usize) as u8,
+            serial: version.serial(),
+        }
+    }
+
+    /// The option data: LABELCOUNT, TYPE = SOA-SERIAL, VERSION.
+    fn zoneversion(self) -> [u8; 6] {
+        let s = self.serial.to_be_bytes();
+        [
+            self.labels,
+            wire::zoneversion::SOA_SERIAL,
+            s[0],
+            s[1],
+            s[2],
+            s[3],
+        ]
     }
 }
 
@@ -465,4 +550,251 @@ fn formerr(msg: &[u8], id: u16, flags: u16, question_end: Option<usize>, out: &m
         }
     }
     w.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::name::test_wire as wire_name;
+    use crate::zone::{Zone, ZoneBuilder, ZoneTable, ZoneVersion};
+    use crate::zonefile::{parse_str, ParseOptions};
+    use std::path::Path;
+
+    const EXAMPLE_COM: &str = "$ORIGIN example.com.\n$TTL 300\n\
+        @ SOA ns1 host 2024010101 7200 900 1209600 60\n\
+        @ NS ns1\n\
+        ns1 A 192.0.2.1\n\
+        www A 192.0.2.80\n\
+        sub NS ns.sub\n\
+        ns.sub A 192.0.2.53\n";
+    const SUB: &str = "$ORIGIN sub.example.com.\n$TTL 300\n\
+        @ SOA ns host 77 7200 900 1209600 60\n\
+        @ NS ns\n\
+        ns A 192.0.2.53\n";
+
+    fn version(origin: &str, text: &str) -> Arc<ZoneVersion> {
+        let origin = wire_name(origin);
+        let parsed = parse_str(
+            text,
+            Path::new("t.zone"),
+            &ParseOptions::new(origin.clone()),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let mut b = ZoneBuilder::new(&origin).unwrap();
+        for r in &parsed.records {
+            b.add(&r.owner, r.rtype, r.ttl, &r.rdata, None);
+        }
+        Arc::new(b.finish().unwrap_or_else(|e| panic!("{e:?}")).0)
+    }
+
+    /// example.com (with the sub delegation), optionally sub.example.com,
+    /// and example.org configured but never loaded (SERVFAIL).
+    fn answerer(with_sub: bool) -> (Answerer, Arc<Zone>) {
+        let com = Arc::new(Zone::new(&wire_name("example.com")).unwrap());
+        com.publish(version("example.com", EXAMPLE_COM));
+        let org = Arc::new(Zone::new(&wire_name("example.org")).unwrap());
+        let mut zones = vec![com.clone(), org];
+        if with_sub {
+            let sub = Arc::new(Zone::new(&wire_name("sub.example.com")).unwrap());
+            sub.publish(version("sub.example.com", SUB));
+            zones.push(sub);
+        }
+        let table = Arc::new(SharedZoneTable::from_pointee(ZoneTable::new(zones)));
+        let a = Answerer::new(
+            table,
+            QueryConfig::default(),
+            Arc::new(QueryStats::default()),
+        );
+        (a, com)
+    }
+
+    /// A query with an OPT whose RDATA is `options` (none: no OPT).
+    fn query(name: &str, qtype: u16, options: Option<&[u8]>) -> Vec<u8> {
+        let mut m = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        m.extend(wire_name(name));
+        m.extend(qtype.to_be_bytes());
+        m.extend(1u16.to_be_bytes());
+        if let Some(options) = options {
+            m[11] = 1;
+            m.extend([0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
+            m.extend((options.len() as u16).to_be_bytes());
+            m.extend(options);
+        }
+        m
+    }
+
+    const ASK: &[u8] = &[0, 19, 0, 0];
+
+    /// An OPT's options, (code, data), in order.
+    type Options = Vec<(u16, Vec<u8>)>;
+
+    /// (RCODE, the OPT's options if there is an OPT).
+    fn answer(a: &Answerer, q: &[u8]) -> (u16, Option<Options>) {
+        let mut out = vec![0u8; 65535];
+        let len = a.answer(q, Transport::Udp, &mut out).expect("an answer");
+        let m = &out[..len];
+        let rcode = u16::from(m[3] & 0x0f);
+        let count = |i: usize| u16::from_be_bytes([m[4 + 2 * i], m[5 + 2 * i]]) as usize;
+        let skip_name = |mut p: usize| loop {
+            match m[p] {
+                0 => return p + 1,
+                l if l >= 0xc0 => return p + 2,
+                l => p += 1 + l as usize,
+            }
+        };
+        let mut p = skip_name(12) + 4;
+        let mut opt = None;
+        for _ in 0..count(1) + count(2) + count(3) {
+            p = skip_name(p);
+            let rtype = u16::from_be_bytes([m[p], m[p + 1]]);
+            let rdlen = u16::from_be_bytes([m[p + 8], m[p + 9]]) as usize;
+            let rdata = &m[p + 10..p + 10 + rdlen];
+            p += 10 + rdlen;
+            if rtype == rtype::OPT {
+                let mut options = Vec::new();
+                let mut o = 0;
+                while o < rdata.len() {
+                    let code = u16::from_be_bytes([rdata[o], rdata[o + 1]]);
+                    let olen = u16::from_be_bytes([rdata[o + 2], rdata[o + 3]]) as usize;
+                    options.push((code, rdata[o + 4..o + 4 + olen].to_vec()));
+                    o += 4 + olen;
+                }
+                opt = Some(options);
+            }
+        }
+        assert_eq!(p, len, "response walked to its end");
+        (rcode, opt)
+    }
+
+    /// The option data we expect: LABELCOUNT, TYPE 0 (SOA-SERIAL), serial.
+    fn zv(labels: u8, serial: u32) -> Vec<u8> {
+        let mut d = vec![labels, 0];
+        d.extend(serial.to_be_bytes());
+        d
+    }
+
+    fn zoneversion(opt: &[(u16, Vec<u8>)]) -> Option<&[u8]> {
+        opt.iter().find(|(c, _)| *c == 19).map(|(_, d)| &d[..])
+    }
+
+    #[test]
+    fn zoneversion_names_the_apex_and_the_served_serial() {
+        let (a, _) = answerer(false);
+        for (name, qtype, want_rcode) in [
+            ("www.example.com", rtype::A, rcode::NOERROR),
+            ("example.com", rtype::SOA, rcode::NOERROR),
+            ("www.example.com", rtype::MX, rcode::NOERROR),
+            ("nothere.example.com", rtype::A, rcode::NXDOMAIN),
+        ] {
+            let (rc, opt) = answer(&a, &query(name, qtype, Some(ASK)));
+            assert_eq!(rc, want_rcode, "{name} {qtype}");
+            let opt = opt.expect("an OPT");
+            // LABELCOUNT 2 (example.com), the SOA serial.
+            assert_eq!(
+                zoneversion(&opt),
+                Some(&zv(2, 2024010101)[..]),
+                "{name} {qtype}: {opt:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn zoneversion_follows_the_published_version() {
+        let (a, com) = answerer(false);
+        com.publish(version(
+            "example.com",
+            &EXAMPLE_COM.replace("2024010101", "7"),
+        ));
+        let (_, opt) = answer(&a, &query("www.example.com", rtype::A, Some(ASK)));
+        assert_eq!(zoneversion(&opt.unwrap()), Some(&zv(2, 7)[..]));
+    }
+
+    #[test]
+    fn a_referral_carries_the_parents_version() {
+        let (a, _) = answerer(false);
+        let (rc, opt) = answer(&a, &query("host.sub.example.com", rtype::A, Some(ASK)));
+        assert_eq!(rc, rcode::NOERROR);
+        assert_eq!(
+            zoneversion(&opt.unwrap()),
+            Some(&zv(2, 2024010101)[..]),
+            "the referral is example.com's data"
+        );
+    }
+
+    #[test]
+    fn the_child_zone_when_served_gives_its_own_version() {
+        let (a, _) = answerer(true);
+        let (_, opt) = answer(&a, &query("ns.sub.example.com", rtype::A, Some(ASK)));
+        assert_eq!(zoneversion(&opt.unwrap()), Some(&zv(3, 77)[..]));
+        // RFC 4035 §3.1.4.1: DS at the child apex comes from the parent.
+        let (_, opt) = answer(&a, &query("sub.example.com", rtype::DS, Some(ASK)));
+        assert_eq!(
+            zoneversion(&opt.unwrap()),
+            Some(&zv(2, 2024010101)[..]),
+            "DS at the child apex is answered from example.com"
+        );
+    }
+
+    #[test]
+    fn no_zoneversion_unless_asked() {
+        let (a, _) = answerer(false);
+        let (_, opt) = answer(&a, &query("www.example.com", rtype::A, Some(&[])));
+        assert_eq!(opt, Some(vec![]), "EDNS without options: a bare OPT");
+        let (_, opt) = answer(&a, &query("www.example.com", rtype::A, None));
+        assert_eq!(opt, None, "no EDNS: no OPT");
+    }
+
+    #[test]
+    fn no_zoneversion_without_a_served_version() {
+        let (a, _) = answerer(false);
+        for (name, want) in [
+            ("www.example.net", rcode::REFUSED),
+            ("www.example.org", rcode::SERVFAIL),
+        ] {
+            let (rc, opt) = answer(&a, &query(name, rtype::A, Some(ASK)));
+            assert_eq!(rc, want, "{name}");
+            assert_eq!(opt, Some(vec![]), "{name}: OPT without ZONEVERSION");
+        }
+    }
+
+    #[test]
+    fn non_empty_zoneversion_is_formerr_with_an_opt() {
+        let (a, _) = answerer(false);
+        let q = query(
+            "www.example.com",
+            rtype::A,
+            Some(&[0, 19, 0, 6, 2, 0, 0, 0, 0, 1]),
+        );
+        let (rc, opt) = answer(&a, &q);
+        assert_eq!(rc, rcode::FORMERR);
+        assert_eq!(opt, Some(vec![]), "RFC 6891 §7: FORMERR with an OPT");
+        assert_eq!(a.stats().malformed(), 1);
+    }
+
+    #[test]
+    fn zoneversion_sits_beside_nsid() {
+        let com = Arc::new(Zone::new(&wire_name("example.com")).unwrap());
+        com.publish(version("example.com", EXAMPLE_COM));
+        let table = Arc::new(SharedZoneTable::from_pointee(ZoneTable::new([com])));
+        let config = QueryConfig {
+            nsid: Some(b"ns-a".to_vec().into_boxed_slice()),
+            ..QueryConfig::default()
+        };
+        let a = Answerer::new(table, config, Arc::new(QueryStats::default()));
+        let (_, opt) = answer(
+            &a,
+            &query(
+                "www.example.com",
+                rtype::A,
+                Some(&[0, 19, 0, 0, 0, 3, 0, 0]),
+            ),
+        );
+        assert_eq!(
+            opt.unwrap(),
+            vec![
+                (option::NSID, b"ns-a".to_vec()),
+                (option::ZONEVERSION, zv(2, 2024010101)),
+            ]
+        );
+    }
 }

@@ -49,6 +49,14 @@ pub mod option {
     pub const NSID: u16 = 3;
     pub const EXPIRE: u16 = 9;
     pub const COOKIE: u16 = 10;
+    /// RFC 9660: the zone version an answer came from.
+    pub const ZONEVERSION: u16 = 19;
+}
+
+/// ZONEVERSION TYPE values (RFC 9660 §2.1, IANA registry).
+pub mod zoneversion {
+    /// VERSION is the zone's 32-bit SOA SERIAL.
+    pub const SOA_SERIAL: u8 = 0;
 }
 
 /// Class IN.

@@ -20,6 +20,14 @@ pub struct Edns {
     pub dnssec_ok: bool,
     pub nsid: bool,
     pub expire: bool,
+    /// ZONEVERSION (RFC 9660) asked for, with the empty option a query
+    /// carries.
+    pub zoneversion: bool,
+    /// An option that is malformed by its own RFC's rules (today: a
+    /// non-empty ZONEVERSION). The request is otherwise readable, so it is
+    /// answered FORMERR *with* an OPT record (RFC 6891 §7), which
+    /// `parse_request` cannot do; the reason is for the log.
+    pub bad_option: Option<&'static str>,
 }
 
 /// A parsed request. Sections other than the question and OPT are only
@@ -198,7 +206,7 @@ pub fn parse_request(msg: &[u8]) -> Result<Request<'_>, ParseError> {
         if !owner_is_root {
             return Err(fe("OPT owner is not the root"));
         }
-        edns = Some(parse_opt(class, ttl, rdata).ok_or(fe("malformed OPT options"))?);
+        edns = Some(parse_opt(class, ttl, rdata).map_err(fe)?);
     }
     if cur.pos != msg.len() {
         return Err(fe("trailing data after the last record"));
@@ -224,7 +232,8 @@ fn skip_record(cur: &mut Cursor<'_>) -> Result<(), &'static str> {
 
 /// RFC 6891 §6.1.3: CLASS is the payload size, TTL holds the extended
 /// RCODE, version and flags; options are (code, length, data) triples.
-fn parse_opt(class: u16, ttl: u32, rdata: &[u8]) -> Option<Edns> {
+fn parse_opt(class: u16, ttl: u32, rdata: &[u8]) -> Result<Edns, &'static str> {
+    const MALFORMED: &str = "malformed OPT options";
     let mut edns = Edns {
         udp_size: class,
         version: (ttl >> 16) as u8,
@@ -233,16 +242,22 @@ fn parse_opt(class: u16, ttl: u32, rdata: &[u8]) -> Option<Edns> {
     };
     let mut cur = Cursor { buf: rdata, pos: 0 };
     while cur.pos < rdata.len() {
-        let code = cur.u16()?;
-        let len = cur.u16()?;
-        cur.bytes(len as usize)?;
+        let code = cur.u16().ok_or(MALFORMED)?;
+        let len = cur.u16().ok_or(MALFORMED)?;
+        cur.bytes(len as usize).ok_or(MALFORMED)?;
         match code {
             super::option::NSID => edns.nsid = true,
             super::option::EXPIRE => edns.expire = true,
+            // RFC 9660 §3: a client asks with an empty option; one with
+            // data in a query is a format error (NSD answers FORMERR too).
+            super::option::ZONEVERSION if len == 0 => edns.zoneversion = true,
+            super::option::ZONEVERSION => {
+                edns.bad_option = Some("ZONEVERSION with data in a query");
+            }
             _ => {} // RFC 6891 §6.1.2: unknown options are ignored.
         }
     }
-    Some(edns)
+    Ok(edns)
 }
 
 #[cfg(test)]
@@ -299,6 +314,56 @@ mod tests {
             (e.udp_size, e.version, e.dnssec_ok, e.nsid),
             (1232, 1, true, true)
         );
+    }
+
+    /// A query for the root with an OPT whose RDATA is `options`.
+    fn with_options(options: &[u8]) -> Vec<u8> {
+        let mut m = query(1, b"\x00\x00\x06\x00\x01");
+        m[11] = 1;
+        m.extend_from_slice(b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00");
+        m.extend_from_slice(&(options.len() as u16).to_be_bytes());
+        m.extend_from_slice(options);
+        m
+    }
+
+    #[test]
+    fn empty_zoneversion_is_a_request_for_it() {
+        let m = with_options(b"\x00\x13\x00\x00");
+        let e = parse_request(&m).unwrap().edns.unwrap();
+        assert!(e.zoneversion, "empty option 19 asks for ZONEVERSION: {e:?}");
+        assert_eq!(e.bad_option, None);
+        assert!(!e.nsid && !e.expire);
+    }
+
+    #[test]
+    fn zoneversion_is_not_asked_without_the_option() {
+        let m = with_options(b"\x00\x03\x00\x00");
+        let e = parse_request(&m).unwrap().edns.unwrap();
+        assert!(!e.zoneversion && e.nsid, "{e:?}");
+    }
+
+    #[test]
+    fn non_empty_zoneversion_marks_the_request_malformed() {
+        // RFC 9660 §3: LABELCOUNT, TYPE and a serial belong in answers only.
+        let m = with_options(b"\x00\x13\x00\x06\x02\x00\x00\x00\x00\x01");
+        let e = parse_request(&m)
+            .expect("still a readable request")
+            .edns
+            .unwrap();
+        assert!(!e.zoneversion, "{e:?}");
+        assert_eq!(e.bad_option, Some("ZONEVERSION with data in a query"));
+    }
+
+    #[test]
+    fn option_cut_short_is_formerr() {
+        let m = with_options(b"\x00\x13\x00\x06\x02");
+        assert!(matches!(
+            parse_request(&m),
+            Err(ParseError::FormErr {
+                reason: "malformed OPT options",
+                ..
+            })
+        ));
     }
 
     #[test]
