@@ -9,6 +9,9 @@
 //! severe of its verdicts, the summary counts, `exit_code`.
 //!
 //! knotd, nsd and named are required peers: a missing one fails the test.
+//!
+//! `ZONESYNC_TEST_SHOW=1 cargo test --release --test verify -- --nocapture`
+//! prints every verify run (arguments, exit code, output).
 
 mod common;
 
@@ -16,6 +19,7 @@ use common::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The zone under test.
@@ -113,13 +117,18 @@ fn verify<S: AsRef<str>>(args: &[S]) -> Run {
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    Run {
+    let run = Run {
         args,
         code,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         took: t0.elapsed(),
+    };
+    // ZONESYNC_TEST_SHOW=1 (with --nocapture) prints every run.
+    if std::env::var_os("ZONESYNC_TEST_SHOW").is_some() {
+        eprintln!("{}", run.show());
     }
+    run
 }
 
 /// [`verify`] with `--json` added; checks the report's own rules and the
@@ -237,23 +246,22 @@ impl Run {
     }
 
     /// The table's title line of `zone`: `ZONE  reference serial N
-    /// (source)  STATUS`.
+    /// (source[ ...])  STATUS` (the docs show `(highest)`; what follows
+    /// the source, e.g. the primary's address, is not checked).
     fn expect_title(&self, zone: &str, serial: u32, source: &str, status: &str) {
-        let wanted = [
-            zone.to_string(),
-            "reference".into(),
-            "serial".into(),
-            serial.to_string(),
-            format!("({source})"),
-            status.to_string(),
-        ];
+        let serial = serial.to_string();
+        let found = self.stdout.lines().any(|l| {
+            let t: Vec<&str> = l.split_whitespace().collect();
+            let n = t.len();
+            n >= 6
+                && t[..4] == [zone, "reference", "serial", &serial[..]]
+                && (t[4] == format!("({source})")
+                    || (t[4] == format!("({source}") && t[n - 2].ends_with(')')))
+                && t[n - 1] == status
+        });
         assert!(
-            self.stdout.lines().any(|l| {
-                let t: Vec<&str> = l.split_whitespace().collect();
-                t.len() == wanted.len() && t.iter().zip(&wanted).all(|(a, b)| a == b)
-            }),
-            "expected a title line \"{}\"\n{}",
-            wanted.join(" "),
+            found,
+            "expected a title line \"{zone}  reference serial {serial} ({source})  {status}\"\n{}",
             self.show()
         );
     }
@@ -628,6 +636,58 @@ fn every_vendor_serves_its_zone_file() {
     }
 }
 
+/// Hex as in the JSON report (lower case, no separators).
+fn hex_plain(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Asserts that a server entry reports the EXPIRE (RFC 7314) and
+/// ZONEVERSION (RFC 9660) options exactly as `addr` sends them to a query
+/// asking for both (and NSID, with DO), or `null` when it sends none.
+fn expect_edns_reported(run: &Run, entry: &Value, addr: SocketAddr) {
+    let opts = QueryOpts::edns(1232)
+        .dnssec_ok()
+        .nsid()
+        .option(9, &[])
+        .option(19, &[]);
+    let (bytes, _) = query_udp_wire(addr, ZONE, hickory_proto::rr::RecordType::SOA, &opts);
+    let opt = the_opt(&bytes);
+    let expire = opt
+        .option(9)
+        .and_then(|e| <[u8; 4]>::try_from(e).ok())
+        .map(u32::from_be_bytes);
+    assert_eq!(
+        entry["expire"].as_u64(),
+        expire.map(u64::from),
+        "{addr}: expire as the server sends it\n{}",
+        run.show()
+    );
+    assert!(expire.is_some() || entry["expire"].is_null());
+    match opt.option(19) {
+        None => assert!(
+            entry["zoneversion"].is_null(),
+            "{addr}: sends no ZONEVERSION\n{}",
+            run.show()
+        ),
+        Some(zv) => {
+            assert!(zv.len() >= 2, "{addr}: ZONEVERSION {zv:?}");
+            let zvj = &entry["zoneversion"];
+            assert_eq!(zvj["labels"], zv[0], "{addr}: labels\n{}", run.show());
+            assert_eq!(zvj["type"], zv[1], "{addr}: type\n{}", run.show());
+            assert_eq!(
+                zvj["data"],
+                hex_plain(&zv[2..]),
+                "{addr}: data\n{}",
+                run.show()
+            );
+            if zv[1] == 0 && zv.len() == 6 {
+                let serial = u32::from_be_bytes([zv[2], zv[3], zv[4], zv[5]]);
+                assert_eq!(zvj["serial"], serial, "{addr}: serial\n{}", run.show());
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // 1. In sync
 
@@ -738,6 +798,7 @@ fn four_vendors_in_sync_are_ok() {
             "{who}: rtt_ms\n{}",
             run.show()
         );
+        expect_edns_reported(&run, e, s.addr);
     }
     // zonesync sends EDNS EXPIRE (RFC 7314): a primary's is the SOA EXPIRE.
     assert_eq!(
@@ -746,6 +807,15 @@ fn four_vendors_in_sync_are_ok() {
         "zonesync's EXPIRE\n{}",
         run.show()
     );
+
+    // One query in flight at a time: the same result.
+    let mut serial = args.clone();
+    serial.extend(["--concurrency".into(), "1".into()]);
+    let (run, json) = verify_json(&serial);
+    run.expect_code(0);
+    for s in &servers {
+        expect_server(zone_of(&json, ZONE), s.addr, "ok", Some(N), Some(0));
+    }
 
     // --tcp: every SOA answer over TCP.
     let mut tcp = args.clone();
@@ -1134,6 +1204,45 @@ fn same_serial_different_record_is_a_content_mismatch() {
     expect_codes(&run, zone_of(&json, ZONE), &[]);
 }
 
+/// NSD's apex NS set has one more name at the same serial: a
+/// content-mismatch without `--records`.
+#[test]
+fn same_serial_different_apex_ns_is_a_content_mismatch() {
+    let ips = [lo(2), lo(3), lo(4)];
+    let port = free_port_on(&ips);
+    let at = |i: usize| SocketAddr::new(ips[i], port);
+    let ns = [("ns1", lo(2)), ("ns2", lo(3)), ("ns3", lo(4))];
+    let more = [
+        ("ns1", lo(2)),
+        ("ns2", lo(3)),
+        ("ns3", lo(4)),
+        ("ns4", lo(5)),
+    ];
+    let zs = AuthServer::zonesync(at(0), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let knot = AuthServer::knot(at(1), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let nsd = AuthServer::nsd(at(2), &example(N, &more, "192.0.2.1"), Transfers::Refused);
+    let mut args = vec![ZONE.to_string()];
+    args.extend(ns_args(&[
+        ("ns1", zs.addr),
+        ("ns2", knot.addr),
+        ("ns3", nsd.addr),
+    ]));
+    let table = verify(&args);
+    table.expect_code(2);
+    table.expect_row(nsd.addr, Some(N), Some(0), "different");
+    table.expect_verdict_line("content-mismatch", &[nsd.addr.to_string()]);
+    let (run, json) = verify_json(&args);
+    run.expect_code(2);
+    let z = zone_of(&json, ZONE);
+    expect_codes(&run, z, &["content-mismatch"]);
+    assert!(
+        verdict_servers(z, "content-mismatch").contains(&nsd.addr.to_string()),
+        "{}",
+        run.show()
+    );
+    expect_server(z, nsd.addr, "different", Some(N), Some(0));
+}
+
 // ---------------------------------------------------------------------------
 // 6. Discovery from the parent, ns-mismatch, no-servers
 
@@ -1329,6 +1438,72 @@ fn no_nameserver_found_is_unknown() {
     );
 }
 
+/// A parent server that does not answer and an NS name that does not
+/// resolve (outside the zone, and the resolver is down): discovery
+/// WARNINGs saying which; the servers found are still checked.
+#[test]
+fn failed_parts_of_discovery_are_warnings() {
+    let ips = [lo(2), lo(3), lo(10), lo(11)];
+    let port = free_port_on(&ips);
+    let at = |i: usize| SocketAddr::new(ips[i], port);
+    let lost = "ns.nowhere.invalid.";
+    let ns = [("ns1", lo(2)), ("ns2", lo(3)), (lost, lo(9))];
+    let zones = example(N, &ns, "192.0.2.1");
+    let zs = AuthServer::zonesync(at(0), &zones, Transfers::Refused);
+    let knot = AuthServer::knot(at(1), &zones, Transfers::Refused);
+    let parent = AuthServer::zonesync(
+        at(2),
+        &[parent_zone(&[("ns1", lo(2)), ("ns2", lo(3))])],
+        Transfers::Refused,
+    );
+    let silent_parent = SilentUdp::bind(at(3));
+    let args = [
+        ZONE.to_string(),
+        "--parent-ns".into(),
+        parent.addr.to_string(),
+        "--parent-ns".into(),
+        silent_parent.addr.to_string(),
+        "--port".into(),
+        port.to_string(),
+        "--resolver".into(),
+        closed_addr().to_string(),
+        "--timeout".into(),
+        "300".into(),
+    ];
+    let table = verify(&args);
+    table.expect_code(1);
+    table.expect_row(zs.addr, Some(N), Some(0), "ok");
+    table.expect_row(knot.addr, Some(N), Some(0), "ok");
+    table.expect_verdict_line("discovery", &[lost.to_string()]);
+    table.expect_verdict_line("discovery", &[silent_parent.addr.to_string()]);
+
+    let (run, json) = verify_json(&args);
+    run.expect_code(1);
+    let z = zone_of(&json, ZONE);
+    let got: BTreeSet<String> = codes(z).into_iter().collect();
+    assert!(
+        got.contains("discovery") && got.is_subset(&set(&["discovery", "ns-mismatch"])),
+        "discovery (and the NS sets differ: the parent has no {lost})\n{}",
+        run.show()
+    );
+    let said: String = verdicts(z, "discovery")
+        .iter()
+        .map(|v| format!("{} {}\n", v["message"], v["servers"]))
+        .collect();
+    assert!(
+        said.contains(lost) && said.contains(&silent_parent.addr.to_string()),
+        "the discovery verdicts say which name and which parent server\n{}",
+        run.show()
+    );
+    expect_server(z, zs.addr, "ok", Some(N), Some(0));
+    expect_server(z, knot.addr, "ok", Some(N), Some(0));
+    assert!(
+        strings(&z["ns"]["child"]).contains(lost),
+        "the child's NS set has {lost}\n{}",
+        run.show()
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 7. Open AXFR
 
@@ -1395,6 +1570,152 @@ fn open_axfr_is_reported() {
             run.show()
         );
     }
+}
+
+/// A signing key for the zone under test (dnssec-keygen, one KSK signing
+/// everything) in its own directory.
+struct Signer {
+    dir: TempDir,
+}
+
+impl Signer {
+    fn new() -> Signer {
+        let dir = TempDir::new("verify-signer");
+        let mut keygen = Command::new(require_tool("dnssec-keygen", "bind9-utils"));
+        keygen
+            .args(["-q", "-K", ".", "-f", "KSK", "-a", "ECDSAP256SHA256", ZONE])
+            .current_dir(dir.path());
+        run_tool(keygen);
+        Signer { dir }
+    }
+
+    /// `text` signed (dnssec-signzone) with signatures starting at
+    /// `start` (`dnssec-signzone -s`: `+0` is now; `None` an hour ago).
+    fn sign(&self, text: &str, start: Option<&str>) -> String {
+        self.dir.write("in.db", text);
+        let mut sign = Command::new(require_tool("dnssec-signzone", "bind9-utils"));
+        sign.args(["-S", "-z", "-K", ".", "-o", ZONE, "-f", "out.db"]);
+        if let Some(start) = start {
+            sign.args(["-s", start]);
+        }
+        sign.arg("in.db").current_dir(self.dir.path());
+        run_tool(sign);
+        std::fs::read_to_string(self.dir.join("out.db")).expect("signed zone")
+    }
+}
+
+/// Runs a tool (bounded); panics with its output when it fails.
+fn run_tool(cmd: Command) -> String {
+    let what = format!("{cmd:?}");
+    let out = run_with_timeout(cmd, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A signed zone at the same serial, signed twice (other RRSIGs of the
+/// SOA): the SOA RRSIGs are compared, content-mismatch on the odd one.
+#[test]
+fn same_serial_different_soa_rrsig_is_a_content_mismatch() {
+    // named listens on interface addresses only: 127.0.0.1.
+    let ips = [lo(2), lo(3), lo(1)];
+    let port = free_port_on(&ips);
+    let at = |i: usize| SocketAddr::new(ips[i], port);
+    let ns = [("ns1", lo(2)), ("ns2", lo(3)), ("ns3", lo(1))];
+    let text = zone_text(ZONE, N, &ns, "192.0.2.1");
+    let signer = Signer::new();
+    let first = vec![ZoneFile::new(ZONE, signer.sign(&text, None))];
+    let again = vec![ZoneFile::new(ZONE, signer.sign(&text, Some("+0")))];
+    assert_ne!(first[0].text, again[0].text, "two signings differ");
+    let knot = AuthServer::knot(at(0), &first, Transfers::Refused);
+    let nsd = AuthServer::nsd(at(1), &first, Transfers::Refused);
+    let bind = AuthServer::bind(at(2), &again, Transfers::Refused);
+
+    // Same signatures: OK.
+    let mut same = vec![ZONE.to_string()];
+    same.extend(ns_args(&[("ns1", knot.addr), ("ns2", nsd.addr)]));
+    let (run, json) = verify_json(&same);
+    run.expect_code(0);
+    expect_codes(&run, zone_of(&json, ZONE), &[]);
+
+    let mut args = vec![ZONE.to_string()];
+    args.extend(ns_args(&[
+        ("ns1", knot.addr),
+        ("ns2", nsd.addr),
+        ("ns3", bind.addr),
+    ]));
+    let table = verify(&args);
+    table.expect_code(2);
+    table.expect_row(bind.addr, Some(N), Some(0), "different");
+    table.expect_verdict_line("content-mismatch", &[bind.addr.to_string()]);
+    let (run, json) = verify_json(&args);
+    run.expect_code(2);
+    let z = zone_of(&json, ZONE);
+    expect_codes(&run, z, &["content-mismatch"]);
+    assert!(
+        verdict_servers(z, "content-mismatch").contains(&bind.addr.to_string()),
+        "{}",
+        run.show()
+    );
+    expect_server(z, bind.addr, "different", Some(N), Some(0));
+    expect_server(z, knot.addr, "ok", Some(N), Some(0));
+}
+
+/// zonesync with `edns_udp_max = 512` truncates an SOA with long names:
+/// verify asks again over TCP (transport "tcp"); Knot's fits over UDP.
+#[test]
+fn truncated_answer_is_asked_again_over_tcp() {
+    let ips = [lo(2), lo(3)];
+    let port = free_port_on(&ips);
+    let at = |i: usize| SocketAddr::new(ips[i], port);
+    let ns = [("ns1", lo(2)), ("ns2", lo(3))];
+    // Two 253-octet names in the SOA: more than 512 octets in all.
+    let long = format!(
+        "{}.{}.{}.{}",
+        "a".repeat(63),
+        "b".repeat(63),
+        "c".repeat(63),
+        "d".repeat(40)
+    );
+    let text = zone_text(ZONE, N, &ns, "192.0.2.1").replace(
+        "@ SOA ns1 hostmaster",
+        &format!("@ SOA {long}.mname {long}.rname"),
+    );
+    let zones = vec![ZoneFile::new(ZONE, text)];
+    let zs = AuthServer::zonesync_with(at(0), &zones, Transfers::Refused, "edns_udp_max = 512");
+    let knot = AuthServer::knot(at(1), &zones, Transfers::Refused);
+    let probe = query_udp(
+        zs.addr,
+        ZONE,
+        hickory_proto::rr::RecordType::SOA,
+        &QueryOpts::edns(1232),
+    );
+    assert!(
+        probe.header().truncated(),
+        "the test needs a truncated answer from zonesync:\n{}",
+        describe(&probe)
+    );
+
+    let mut args = vec![ZONE.to_string()];
+    args.extend(ns_args(&[("ns1", zs.addr), ("ns2", knot.addr)]));
+    let (run, json) = verify_json(&args);
+    run.expect_code(0);
+    let z = zone_of(&json, ZONE);
+    expect_codes(&run, z, &[]);
+    expect_server(z, zs.addr, "ok", Some(N), Some(0));
+    expect_server(z, knot.addr, "ok", Some(N), Some(0));
+    assert_eq!(server_of(z, zs.addr)["transport"], "tcp", "{}", run.show());
+    assert_eq!(
+        server_of(z, knot.addr)["transport"],
+        "udp",
+        "{}",
+        run.show()
+    );
 }
 
 // ---------------------------------------------------------------------------

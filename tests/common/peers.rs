@@ -110,9 +110,15 @@ impl SilentUdp {
 }
 
 /// The serial of the SOA `addr` answers for `zone` with NOERROR and AA
-/// (one UDP try of `timeout`); `None` for anything else.
+/// (one UDP try of `timeout`, then TCP when truncated); `None` for
+/// anything else.
 pub fn authoritative_serial(addr: SocketAddr, zone: &str, timeout: Duration) -> Option<u32> {
-    let m = try_query_udp(addr, zone, RecordType::SOA, &QueryOpts::plain(), timeout).ok()?;
+    let mut m = try_query_udp(addr, zone, RecordType::SOA, &QueryOpts::plain(), timeout).ok()?;
+    if m.header().truncated() {
+        let q = build_query(zone, RecordType::SOA, &QueryOpts::plain());
+        let bytes = tcp_exchange(addr, &q, timeout).ok()?;
+        m = Message::from_vec(&bytes).ok()?;
+    }
     if m.response_code() != ResponseCode::NoError || !m.header().authoritative() {
         return None;
     }
@@ -203,7 +209,7 @@ impl AuthServer {
     pub fn start(vendor: Vendor, addr: SocketAddr, zones: &[ZoneFile], xfr: Transfers) -> Self {
         assert!(!zones.is_empty(), "a server needs at least one zone");
         let running = match vendor {
-            Vendor::Zonesync => start_zonesync(addr, zones, xfr),
+            Vendor::Zonesync => start_zonesync(addr, zones, xfr, ""),
             Vendor::Knot => start_knot(addr, zones, xfr),
             Vendor::Nsd => start_nsd(addr, zones, xfr),
             Vendor::Bind => start_bind(addr, zones, xfr),
@@ -220,6 +226,24 @@ impl AuthServer {
 
     pub fn zonesync(addr: SocketAddr, zones: &[ZoneFile], xfr: Transfers) -> Self {
         AuthServer::start(Vendor::Zonesync, addr, zones, xfr)
+    }
+
+    /// zonesync with more lines in its `[server]` table (e.g.
+    /// `edns_udp_max = 512`).
+    pub fn zonesync_with(
+        addr: SocketAddr,
+        zones: &[ZoneFile],
+        xfr: Transfers,
+        server_lines: &str,
+    ) -> Self {
+        let mut server = AuthServer {
+            vendor: Vendor::Zonesync,
+            addr,
+            zones: zones.to_vec(),
+            running: start_zonesync(addr, zones, xfr, server_lines),
+        };
+        server.wait_ready();
+        server
     }
 
     pub fn knot(addr: SocketAddr, zones: &[ZoneFile], xfr: Transfers) -> Self {
@@ -333,12 +357,17 @@ impl Drop for AuthServer {
 }
 
 /// `zonesync serve` through [`Server`].
-fn start_zonesync(addr: SocketAddr, zones: &[ZoneFile], xfr: Transfers) -> Running {
+fn start_zonesync(
+    addr: SocketAddr,
+    zones: &[ZoneFile],
+    xfr: Transfers,
+    server_lines: &str,
+) -> Running {
     let acl = match xfr {
         Transfers::Refused => "[]",
         Transfers::Open => "[{ from = \"127.0.0.0/8\" }, { from = \"::1/128\" }]",
     };
-    let mut config = String::from("[server]\nudp_workers = 1\nnsid = \"zonesync\"\n");
+    let mut config = format!("[server]\nudp_workers = 1\nnsid = \"zonesync\"\n{server_lines}\n");
     for z in zones {
         config.push_str(&zone_entry(&z.name, &z.file_name()));
         config.push_str(&format!("allow_transfer = {acl}\n"));
