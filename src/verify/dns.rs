@@ -141,7 +141,15 @@ pub struct Client {
     /// TCP only, no UDP.
     pub tcp: bool,
     limiter: Semaphore,
+    /// TCP connections open to one address at a time: servers' listen
+    /// queues are short (BIND's is 10), and a SYN dropped from a full
+    /// queue is sent again only after a second, so hundreds of connects at
+    /// once to one server end in timeouts that say nothing about it.
+    tcp_per_address: std::sync::Mutex<std::collections::HashMap<SocketAddr, Arc<Semaphore>>>,
 }
+
+/// See [`Client::tcp_per_address`].
+const TCP_PER_ADDRESS: usize = 8;
 
 impl Client {
     pub fn new(timeout: Duration, retries: u32, tcp: bool, concurrency: usize) -> Arc<Client> {
@@ -150,6 +158,7 @@ impl Client {
             retries,
             tcp,
             limiter: Semaphore::new(concurrency.max(1)),
+            tcp_per_address: Default::default(),
         })
     }
 
@@ -229,6 +238,12 @@ impl Client {
     }
 
     async fn over_tcp(&self, addr: SocketAddr, query: &Query) -> Result<Answer, QueryError> {
+        let gate = self.tcp_gate(addr);
+        let Ok(_connection) = gate.acquire().await else {
+            return Err(QueryError::Local {
+                reason: "the connection limiter is closed".into(),
+            });
+        };
         let (id, wire) = build(query)?;
         let started = Instant::now();
         let deadline = tokio::time::Instant::from_std(started + self.timeout);
@@ -276,11 +291,22 @@ impl Client {
             probe_options: false,
         };
         let (id, wire) = build_plain(&query)?;
+        let gate = self.tcp_gate(addr);
+        let Ok(_connection) = gate.acquire().await else {
+            return Err(QueryError::Local {
+                reason: "the connection limiter is closed".into(),
+            });
+        };
         let deadline = tokio::time::Instant::from_std(Instant::now() + self.timeout);
         let exchange = async {
             let mut stream = connect(addr).await?;
-            send_framed(&mut stream, &wire).await?;
-            recv_framed(&mut stream).await
+            // Once connected, a server that closes the connection (or
+            // resets it) instead of answering refuses the transfer.
+            let refused = |_| QueryError::Refused {
+                transport: Transport::Tcp,
+            };
+            send_framed(&mut stream, &wire).await.map_err(refused)?;
+            recv_framed(&mut stream).await.map_err(refused)
         };
         let bytes = match timeout_at(deadline, exchange).await {
             Err(_) => {
@@ -289,8 +315,7 @@ impl Client {
                     transport: Transport::Tcp,
                 })
             }
-            // A server that closes the connection refuses the transfer.
-            Ok(Err(QueryError::Io { .. })) => return Ok(false),
+            Ok(Err(QueryError::Refused { .. })) => return Ok(false),
             Ok(result) => result?,
         };
         let Some(message) = answer_to(bytes, id, &query) else {
@@ -305,6 +330,21 @@ impl Client {
             .and_then(|mut records| records.next())
             .and_then(Result::ok);
         Ok(first.is_some_and(|r| r.rtype() == Rtype::SOA && r.owner() == zone))
+    }
+}
+
+impl Client {
+    /// The semaphore bounding TCP connections to `addr`.
+    fn tcp_gate(&self, addr: SocketAddr) -> Arc<Semaphore> {
+        let mut gates = match self.tcp_per_address.lock() {
+            Ok(gates) => gates,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Arc::clone(
+            gates
+                .entry(addr)
+                .or_insert_with(|| Arc::new(Semaphore::new(TCP_PER_ADDRESS))),
+        )
     }
 }
 

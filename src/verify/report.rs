@@ -289,6 +289,7 @@ fn zone_json(report: &ZoneReport) -> Value {
                     "data": hex(&z.data),
                 })),
                 "axfr_open": row.probe.axfr_open,
+                "axfr_error": row.probe.axfr_error,
                 "sources": row.target.sources.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
             })
         }).collect::<Vec<_>>(),

@@ -487,6 +487,28 @@ fn ns_sets(ns: &NsSets, verdicts: &mut Vec<Verdict>) {
 }
 
 fn axfr(rows: &[Row], verdicts: &mut Vec<Verdict>) {
+    // Addresses that answer the SOA but whose AXFR check came to nothing:
+    // said, so a missing axfr-open is not read as "closed".
+    let unchecked: Vec<String> = rows
+        .iter()
+        .filter(|r| r.probe.result.is_ok())
+        .filter_map(|r| Some(format!("{} ({})", r.label(), r.probe.axfr_error.as_ref()?)))
+        .collect();
+    if !unchecked.is_empty() {
+        verdicts.push(Verdict {
+            code: "axfr-unchecked",
+            severity: Severity::Ok,
+            message: format!(
+                "could not tell whether the zone is transferred without a key: {}",
+                unchecked.join(", ")
+            ),
+            servers: rows
+                .iter()
+                .filter(|r| r.probe.result.is_ok() && r.probe.axfr_error.is_some())
+                .map(|r| r.target.addr)
+                .collect(),
+        });
+    }
     let open: Vec<&Row> = rows
         .iter()
         .filter(|r| r.probe.axfr_open == Some(true))
