@@ -986,7 +986,7 @@ fn silent_and_closed_addresses_are_unreachable() {
     let knot = AuthServer::knot(at(1), &zones, Transfers::Refused);
     let silent = SilentUdp::bind(at(2));
     let closed = at(3);
-    let mut args = vec![ZONE.to_string(), "--timeout".into(), "200".into()];
+    let mut args = vec![ZONE.to_string(), "--timeout".into(), "300".into()];
     args.extend(ns_args(&[
         ("ns1", zs.addr),
         ("ns2", knot.addr),
@@ -1004,7 +1004,7 @@ fn silent_and_closed_addresses_are_unreachable() {
     table.expect_verdict_line("unreachable", &[closed.to_string()]);
     assert!(
         table.took < Duration::from_secs(10),
-        "3 tries of 200 ms should not take {:?}\n{}",
+        "3 tries of 300 ms should not take {:?}\n{}",
         table.took,
         table.show()
     );
@@ -1054,7 +1054,7 @@ fn silent_and_closed_addresses_are_unreachable() {
     let mut primary = vec![
         ZONE.to_string(),
         "--timeout".into(),
-        "200".into(),
+        "300".into(),
         "--primary".into(),
         silent.addr.to_string(),
     ];
@@ -1901,7 +1901,7 @@ fn nagios_line_and_perfdata() {
         ZONE.to_string(),
         "--nagios".into(),
         "--timeout".into(),
-        "200".into(),
+        "300".into(),
     ];
     args.extend(ns_args(&[
         ("ns1", zs.addr),
