@@ -1397,6 +1397,60 @@ fn parent_and_child_ns_sets_differ() {
     }
 }
 
+/// Discovery through a resolver alone (BIND forwarding `test.` to the
+/// parent's server): the parent's apex from the SOA of `test.`, its NS
+/// name resolved, the delegation and glue from there; every address asked
+/// on `--port`. OK, rows from both NS sets.
+#[test]
+fn discovery_through_the_resolver() {
+    let ips = [lo(1), lo(2), lo(3), lo(10)];
+    let port = free_port_on(&ips);
+    let at = |ip: IpAddr| SocketAddr::new(ip, port);
+    let ns = [("ns1", lo(2)), ("ns2", lo(3))];
+    let zones = example(N, &ns, "192.0.2.1");
+    let zs = AuthServer::zonesync(at(lo(2)), &zones, Transfers::Refused);
+    let knot = AuthServer::knot(at(lo(3)), &zones, Transfers::Refused);
+    // parent_zone() names ns.test. at 127.0.0.10.
+    let parent = AuthServer::zonesync(at(lo(10)), &[parent_zone(&ns)], Transfers::Refused);
+    let resolver_addr = SocketAddr::new(lo(1), free_port_on(&[lo(1)]));
+    let resolver = BindResolver::start(resolver_addr, &[("test.", parent.addr)]);
+    let args = [
+        ZONE.to_string(),
+        "--resolver".into(),
+        resolver.addr.to_string(),
+        "--port".into(),
+        port.to_string(),
+    ];
+    let table = verify(&args);
+    table.expect_code(0);
+    table.expect_title(ZONE, N, "highest", "OK");
+    table.expect_row(zs.addr, Some(N), Some(0), "ok");
+    table.expect_row(knot.addr, Some(N), Some(0), "ok");
+
+    let (run, json) = verify_json(&args);
+    run.expect_code(0);
+    let z = zone_of(&json, ZONE);
+    expect_codes(&run, z, &[]);
+    let both = set(&["ns1.example.test.", "ns2.example.test."]);
+    assert_eq!(strings(&z["ns"]["parent"]), both, "{}", run.show());
+    assert_eq!(strings(&z["ns"]["child"]), both, "{}", run.show());
+    assert_eq!(
+        z["servers"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        run.show()
+    );
+    for s in [&zs, &knot] {
+        expect_server(z, s.addr, "ok", Some(N), Some(0));
+        assert_eq!(
+            strings(&server_of(z, s.addr)["sources"]),
+            set(&["parent", "child"]),
+            "{}",
+            run.show()
+        );
+    }
+}
+
 /// A parent that does not delegate the zone: no nameserver to ask,
 /// no-servers UNKNOWN (exit 3).
 #[test]

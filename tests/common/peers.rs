@@ -571,3 +571,116 @@ fn start_bind(addr: SocketAddr, zones: &[ZoneFile], xfr: Transfers) -> Running {
         dir,
     }
 }
+
+/// BIND 9 as a recursive resolver on 127.0.0.1 or ::1 that forwards the
+/// queries for some zones to given servers (`forward only`) and knows
+/// nothing else: a hermetic resolver for discovery tests. Killed by its
+/// PID on drop.
+pub struct BindResolver {
+    pub addr: SocketAddr,
+    child: KillOnDrop,
+    conf: String,
+    dir: TempDir,
+}
+
+impl BindResolver {
+    /// Starts named on `addr` forwarding each (zone, server) of `forward`;
+    /// ready when it resolves the SOA of the first zone.
+    pub fn start(addr: SocketAddr, forward: &[(&str, SocketAddr)]) -> BindResolver {
+        assert!(
+            addr.ip() == lo(1) || addr.ip() == lo6(),
+            "named listens only on interface addresses: use 127.0.0.1 or ::1, not {addr}"
+        );
+        assert!(!forward.is_empty(), "a resolver needs a zone to forward");
+        let named = require_tool("named", "bind9");
+        let checkconf = require_tool("named-checkconf", "bind9-utils");
+        let dir = TempDir::new("bind-resolver");
+        let d = dir.path().display().to_string();
+        let listen = if addr.is_ipv6() {
+            format!(
+                "    listen-on {{ none; }};\n    listen-on-v6 port {} {{ {}; }};\n",
+                addr.port(),
+                addr.ip()
+            )
+        } else {
+            format!(
+                "    listen-on port {} {{ {}; }};\n    listen-on-v6 {{ none; }};\n",
+                addr.port(),
+                addr.ip()
+            )
+        };
+        let zones: String = forward
+            .iter()
+            .map(|(zone, server)| {
+                format!(
+                    "zone \"{}\" {{\n    type forward;\n    forward only;\n    \
+                     forwarders {{ {} port {}; }};\n}};\n",
+                    zone.trim_end_matches('.'),
+                    server.ip(),
+                    server.port()
+                )
+            })
+            .collect();
+        let conf = format!(
+            "options {{\n\
+             \x20   directory \"{d}\";\n\
+             {listen}\
+             \x20   pid-file \"{d}/named.pid\";\n\
+             \x20   session-keyfile \"{d}/session.key\";\n\
+             \x20   managed-keys-directory \"{d}\";\n\
+             \x20   recursion yes;\n\
+             \x20   allow-recursion {{ any; }};\n\
+             \x20   dnssec-validation no;\n\
+             \x20   notify no;\n\
+             \x20   qname-minimization off;\n\
+             }};\n\
+             controls {{ }};\n\
+             {zones}"
+        );
+        let conf_path = dir.write("named.conf", &conf);
+        check_conf(&checkconf, &conf_path, &conf);
+        let child = spawn_logged(&named, &["-g", "-n", "1", "-c"], &conf_path, &dir);
+        let mut resolver = BindResolver {
+            addr,
+            child,
+            conf,
+            dir,
+        };
+        let first = forward[0].0;
+        let q = build_query(first, RecordType::SOA, &QueryOpts::plain().rd());
+        let ready = wait_until(PEER_READY_TIMEOUT, || {
+            if let Ok(Some(status)) = resolver.child.0.try_wait() {
+                panic!("named (resolver) on {addr} exited during start-up ({status})");
+            }
+            udp_exchange_once(addr, &q, Duration::from_millis(300))
+                .ok()
+                .and_then(|r| Message::from_vec(&r).ok())
+                .is_some_and(|m| {
+                    m.response_code() == ResponseCode::NoError && !m.answers().is_empty()
+                })
+        });
+        assert!(
+            ready,
+            "named (resolver) on {addr} did not resolve {first} SOA within \
+             {PEER_READY_TIMEOUT:?}"
+        );
+        resolver
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for BindResolver {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- named (resolver) on {}: configuration ---\n{}\n--- log ---\n{}",
+                self.addr,
+                self.conf,
+                self.log()
+            );
+        }
+    }
+}
