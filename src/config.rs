@@ -190,6 +190,33 @@ pub struct ZoneConfig {
     /// What to do when a reload changed the zone but not its serial.
     #[serde(default)]
     pub serial_policy: SerialPolicy,
+    /// What DNSSEC problems of a signed zone do at load (`warn`, `error`,
+    /// `off`); see `dnssec::check`.
+    #[serde(default)]
+    pub dnssec_checks: DnssecChecks,
+    /// Verify every RRSIG with its key at load (the costly part of the
+    /// checks); the other DNSSEC checks run either way.
+    #[serde(default = "default_true")]
+    pub dnssec_verify: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// What the DNSSEC checks of a signed zone (RRSIGs, their validity, the
+/// NSEC/NSEC3 chain) do when a zone file is loaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DnssecChecks {
+    /// Log each problem as a warning; the zone is served.
+    #[default]
+    Warn,
+    /// A zone with problems is not loaded (the old version stays served),
+    /// as with any error in the zone file.
+    Error,
+    /// No checks.
+    Off,
 }
 
 /// A primary of a secondary zone, `{ address = "ip:port", key = "name" }`.

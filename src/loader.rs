@@ -1,6 +1,8 @@
 //! Loading a zone from its master file: parse, check, build a version.
 //! Used by the server (start-up and reload) and by `check-zone`.
 
+use crate::config::DnssecChecks;
+use crate::dnssec::{self, CheckOptions};
 use crate::zone::{ZoneBuilder, ZoneVersion};
 use crate::zonefile::{self, ParseOptions};
 use std::path::{Path, PathBuf};
@@ -67,6 +69,61 @@ pub fn load_zone_file(
         version,
         warnings,
         files,
+    })
+}
+
+/// What the DNSSEC checks of a zone gave, for logs and `check-zone`.
+#[derive(Debug, Default)]
+pub struct DnssecSummary {
+    /// One line per finding kept (and per code with findings left out),
+    /// each naming the zone file.
+    pub lines: Vec<String>,
+    /// Whether the zone is signed (else nothing was checked).
+    pub signed: bool,
+    /// Signatures verified with their key.
+    pub verified: usize,
+    /// Signatures not verified again: unchanged since the version
+    /// checked before.
+    pub unchanged: usize,
+    /// Problems found (notes not counted), shown or not.
+    pub problems: usize,
+}
+
+/// The DNSSEC checks of a loaded zone ([`crate::dnssec::check_zone`]).
+/// `Ok` with the findings as warnings (`Warn`, or `Error` with nothing
+/// but notes); `Err` with them as errors when `Error` and the zone has
+/// problems. Unsigned zones and `Off` give nothing.
+pub fn check_dnssec(
+    path: &Path,
+    version: &ZoneVersion,
+    mode: DnssecChecks,
+    opts: &CheckOptions<'_>,
+) -> Result<DnssecSummary, LoadError> {
+    if mode == DnssecChecks::Off {
+        return Ok(DnssecSummary::default());
+    }
+    let report = dnssec::check_zone(version, opts);
+    let mut lines: Vec<String> = report
+        .findings
+        .iter()
+        .map(|f| format!("{}: {f}", path.display()))
+        .collect();
+    lines.extend(report.omitted().map(|(code, n)| {
+        format!(
+            "{}: DNSSEC {code}: {n} more not shown (only the first {} of each kind are)",
+            path.display(),
+            opts.max_per_code
+        )
+    }));
+    if mode == DnssecChecks::Error && report.problems() > 0 {
+        return Err(LoadError { errors: lines });
+    }
+    Ok(DnssecSummary {
+        lines,
+        signed: report.signed,
+        verified: report.verified,
+        unchanged: report.unchanged,
+        problems: report.problems(),
     })
 }
 

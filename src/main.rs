@@ -5,7 +5,8 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use zonesync::config::{self, Config};
+use zonesync::config::{self, Config, DnssecChecks};
+use zonesync::dnssec::CheckOptions;
 use zonesync::loader::{self, LoadOptions};
 
 #[derive(Parser)]
@@ -45,15 +46,7 @@ enum Command {
     /// like `dig axfr`.
     Xfr(XfrArgs),
     /// Check a zone file offline, like named-checkzone (exit 0 = OK).
-    CheckZone {
-        file: PathBuf,
-        /// The zone's apex.
-        #[arg(long)]
-        origin: String,
-        /// Allow $INCLUDE of files outside the zone file's directory.
-        #[arg(long)]
-        include_anywhere: bool,
-    },
+    CheckZone(CheckZoneArgs),
     /// Talk to a running server's control interface (server.control).
     Ctl(CtlArgs),
     /// Ask every nameserver of a zone, at every address, for its SOA and
@@ -77,11 +70,7 @@ fn main() -> ExitCode {
         Command::Serve { config, listen } => serve(config, listen),
         Command::Keygen { name, algorithm } => keygen(&name, &algorithm),
         Command::Xfr(args) => xfr(args),
-        Command::CheckZone {
-            file,
-            origin,
-            include_anywhere,
-        } => return check_zone(&file, &origin, include_anywhere),
+        Command::CheckZone(args) => return check_zone(&args),
         Command::Ctl(args) => return ctl(&args),
         Command::Verify(args) => return verify(args),
     };
@@ -108,38 +97,98 @@ fn keygen(name: &str, algorithm: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check_zone(file: &std::path::Path, origin: &str, include_anywhere: bool) -> ExitCode {
-    let wire = match config::parse_zone_name(origin) {
+#[derive(clap::Args)]
+struct CheckZoneArgs {
+    file: PathBuf,
+    /// The zone's apex.
+    #[arg(long)]
+    origin: String,
+    /// Allow $INCLUDE of files outside the zone file's directory.
+    #[arg(long)]
+    include_anywhere: bool,
+    /// DNSSEC problems of a signed zone are errors (exit 1), as with
+    /// `dnssec_checks = "error"`; by default they are warnings.
+    #[arg(long)]
+    dnssec_errors: bool,
+    /// Skip the DNSSEC checks.
+    #[arg(long, conflicts_with = "dnssec_errors")]
+    no_dnssec: bool,
+    /// Do not verify signatures with their keys (the other DNSSEC checks
+    /// still run), as with `dnssec_verify = false`.
+    #[arg(long)]
+    no_dnssec_verify: bool,
+}
+
+fn check_zone(args: &CheckZoneArgs) -> ExitCode {
+    let wire = match config::parse_zone_name(&args.origin) {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("zonesync: --origin {origin:?}: {e}");
+            eprintln!("zonesync: --origin {:?}: {e}", args.origin);
             return ExitCode::FAILURE;
         }
     };
-    match loader::load_zone_file(file, &wire, &LoadOptions { include_anywhere }) {
-        Ok(loaded) => {
-            for w in &loaded.warnings {
+    let opts = LoadOptions {
+        include_anywhere: args.include_anywhere,
+    };
+    let zone = zonesync::name::display(&wire);
+    let result = loader::load_zone_file(&args.file, &wire, &opts).and_then(|loaded| {
+        let started = std::time::Instant::now();
+        let dnssec = loader::check_dnssec(
+            &args.file,
+            &loaded.version,
+            dnssec_mode(args),
+            &CheckOptions {
+                verify_signatures: !args.no_dnssec_verify,
+                ..CheckOptions::new(unix_now())
+            },
+        )?;
+        Ok((loaded, dnssec, started.elapsed()))
+    });
+    match result {
+        Ok((loaded, dnssec, took)) => {
+            for w in loaded.warnings.iter().chain(&dnssec.lines) {
                 eprintln!("warning: {w}");
             }
             println!(
-                "zone {}: loaded serial {} ({} records)\nOK",
-                zonesync::name::display(&wire),
+                "zone {zone}: loaded serial {} ({} records)",
                 loaded.version.serial(),
                 loaded.version.record_count()
             );
+            if dnssec.signed {
+                println!(
+                    "zone {zone}: signed; {} signatures verified, {} DNSSEC problems ({:.1} s)",
+                    dnssec.verified,
+                    dnssec.problems,
+                    took.as_secs_f64()
+                );
+            }
+            println!("OK");
             ExitCode::SUCCESS
         }
         Err(e) => {
             for line in &e.errors {
                 eprintln!("error: {line}");
             }
-            eprintln!(
-                "zone {}: not loaded due to errors",
-                zonesync::name::display(&wire)
-            );
+            eprintln!("zone {zone}: not loaded due to errors");
             ExitCode::FAILURE
         }
     }
+}
+
+fn dnssec_mode(args: &CheckZoneArgs) -> DnssecChecks {
+    if args.no_dnssec {
+        DnssecChecks::Off
+    } else if args.dnssec_errors {
+        DnssecChecks::Error
+    } else {
+        DnssecChecks::Warn
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[derive(clap::Args)]

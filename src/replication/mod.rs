@@ -27,6 +27,7 @@ pub mod secondary;
 pub mod state;
 
 use crate::config::{ServerConfig, ZoneConfig};
+use crate::dnssec::CheckOptions;
 use crate::journal::{self, Journal, JournalLimits};
 use crate::loader::{self, LoadOptions};
 use crate::notify::Notifier;
@@ -274,6 +275,7 @@ impl ManagedZone {
         for w in &loaded.warnings {
             tracing::warn!(zone = self.name(), "{w}");
         }
+        let file_path = file;
         let file = FileContent {
             serial: loaded.version.serial(),
             digest: loaded.version.content_digest(),
@@ -315,6 +317,11 @@ impl ManagedZone {
         } else {
             loaded.version.with_serial(serial)
         };
+        // Checked as it will be served: a serial moved by the policy
+        // changes the SOA, and its RRSIG then no longer verifies.
+        if let Err(why) = self.check_dnssec(file_path, &version, old.as_deref(), now) {
+            return self.failed(old_serial, why);
+        }
         let version = Arc::new(version);
         // Only asked when nothing is served (first load after a start).
         let continues_history = memory.published.is_some_and(|p| p.digest == file.digest);
@@ -341,6 +348,54 @@ impl ManagedZone {
             "zone loaded"
         );
         self.outcome(LoadKind::Loaded, old_serial, Some(serial), note)
+    }
+
+    /// The zone's DNSSEC checks (`dnssec_checks`): findings are logged;
+    /// with `error`, problems stop the load (`Err` says how many).
+    fn check_dnssec(
+        &self,
+        file: &std::path::Path,
+        version: &ZoneVersion,
+        served: Option<&ZoneVersion>,
+        now: u64,
+    ) -> Result<(), String> {
+        let config = &self.core.config;
+        // The served version passed these checks when it was loaded (with
+        // `error`), or its problems were logged then (with `warn`): only
+        // what changed since is verified again.
+        let opts = CheckOptions {
+            verify_signatures: config.dnssec_verify,
+            checked_before: served,
+            ..CheckOptions::new(now)
+        };
+        let started = Instant::now();
+        match loader::check_dnssec(file, version, config.dnssec_checks, &opts) {
+            Ok(summary) => {
+                for w in &summary.lines {
+                    tracing::warn!(zone = self.name(), "{w}");
+                }
+                if summary.signed {
+                    tracing::info!(
+                        zone = self.name(),
+                        problems = summary.problems,
+                        verified = summary.verified,
+                        unchanged = summary.unchanged,
+                        ms = started.elapsed().as_millis() as u64,
+                        "DNSSEC checked"
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => {
+                for line in &e.errors {
+                    tracing::error!(zone = self.name(), "{line}");
+                }
+                Err(format!(
+                    "DNSSEC problems in the zone file (dnssec_checks = \"error\"); {} shown in the log",
+                    e.errors.len()
+                ))
+            }
+        }
     }
 
     /// Journals the change from `old` to `new`. Without an old version in
