@@ -18,8 +18,10 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The zone under test.
@@ -283,6 +285,7 @@ fn severity_of(code: &str) -> &'static str {
         | "address-mismatch" => "CRITICAL",
         "serial-ahead" | "ns-mismatch" | "axfr-open" | "discovery" => "WARNING",
         "no-servers" => "UNKNOWN",
+        "axfr-unchecked" => "OK",
         other => panic!("undocumented verdict code {other:?}"),
     }
 }
@@ -400,6 +403,13 @@ fn check_report(run: &Run, json: &Value) {
             assert!(
                 s["axfr_open"].is_null() || s["axfr_open"].is_boolean(),
                 "{zname}: axfr_open\n{}",
+                ctx()
+            );
+            // axfr_error says why a check came to nothing, else null.
+            assert!(
+                s["axfr_error"].is_null()
+                    || (s["axfr_open"].is_null() && s["axfr_error"].is_string()),
+                "{zname}: axfr_error only with axfr_open null\n{}",
                 ctx()
             );
             for src in s["sources"]
@@ -1607,6 +1617,13 @@ fn open_axfr_is_reported() {
         run.show()
     );
     assert_eq!(server_of(z, nsd.addr)["axfr_open"], false, "{}", run.show());
+    for s in [&zs, &knot, &nsd] {
+        assert!(
+            server_of(z, s.addr)["axfr_error"].is_null(),
+            "{}",
+            run.show()
+        );
+    }
 
     let mut unchecked = args.clone();
     unchecked.push("--no-axfr-check".into());
@@ -1618,12 +1635,167 @@ fn open_axfr_is_reported() {
     let z = zone_of(&json, ZONE);
     expect_codes(&run, z, &[]);
     for s in [&zs, &knot, &nsd] {
+        let e = server_of(z, s.addr);
+        assert!(e["axfr_open"].is_null(), "{}", run.show());
         assert!(
-            server_of(z, s.addr)["axfr_open"].is_null(),
-            "{}",
+            e["axfr_error"].is_null(),
+            "not checked: no error\n{}",
             run.show()
         );
     }
+}
+
+/// A server whose TCP never answers (made by the test: it answers the SOA
+/// and NS of the zone over UDP; its TCP listener takes connections and
+/// never reads them): the AXFR check times out, axfr-unchecked (OK) with
+/// `axfr_error` saying why.
+#[test]
+fn an_axfr_check_that_times_out_is_unchecked() {
+    let port = free_port_on(&[lo(2)]);
+    let udp_only = UdpOnlyAuthority::start(SocketAddr::new(lo(2), port), N);
+    let mut args = vec![ZONE.to_string(), "--timeout".into(), "300".into()];
+    args.extend(ns_args(&[("ns1", udp_only.addr)]));
+
+    let (run, json) = verify_json(&args);
+    run.expect_code(0);
+    let z = zone_of(&json, ZONE);
+    expect_codes(&run, z, &["axfr-unchecked"]);
+    assert_eq!(z["status"], "OK", "{}", run.show());
+    assert_eq!(
+        verdict_servers(z, "axfr-unchecked"),
+        addrs(&[udp_only.addr]),
+        "{}",
+        run.show()
+    );
+    expect_server(z, udp_only.addr, "ok", Some(N), Some(0));
+    let e = server_of(z, udp_only.addr);
+    assert!(e["axfr_open"].is_null(), "{}", run.show());
+    assert!(
+        e["axfr_error"].as_str().is_some_and(|s| !s.is_empty()),
+        "axfr_error says why\n{}",
+        run.show()
+    );
+
+    let table = verify(&args);
+    table.expect_code(0);
+    table.expect_row(udp_only.addr, Some(N), Some(0), "ok");
+    table.expect_verdict_line("axfr-unchecked", &[udp_only.addr.to_string()]);
+
+    // Not checked at all: no verdict, no error.
+    args.push("--no-axfr-check".into());
+    let (run, json) = verify_json(&args);
+    run.expect_code(0);
+    let z = zone_of(&json, ZONE);
+    expect_codes(&run, z, &[]);
+    assert!(
+        server_of(z, udp_only.addr)["axfr_error"].is_null(),
+        "{}",
+        run.show()
+    );
+}
+
+/// A minimal authoritative server for the zone under test on UDP: SOA
+/// (serial given) and NS `ns1` at the apex, AA, NODATA for other types;
+/// EDNS ignored. On TCP it listens but never accepts (the kernel completes
+/// connections into the backlog): queries there get no answer. Its thread
+/// stops on drop (bounded: the socket reads with a timeout).
+struct UdpOnlyAuthority {
+    addr: SocketAddr,
+    _tcp: std::net::TcpListener,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl UdpOnlyAuthority {
+    fn start(addr: SocketAddr, serial: u32) -> UdpOnlyAuthority {
+        let socket = UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind UDP {addr}: {e}"));
+        let tcp =
+            std::net::TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind TCP {addr}: {e}"));
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("read timeout");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok((n, peer)) = socket.recv_from(&mut buf) else {
+                    continue;
+                };
+                if let Some(answer) = udp_only_answer(&buf[..n], serial) {
+                    let _ = socket.send_to(&answer, peer);
+                }
+            }
+        });
+        UdpOnlyAuthority {
+            addr,
+            _tcp: tcp,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for UdpOnlyAuthority {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The answer of [`UdpOnlyAuthority`] to a query; `None` for anything that
+/// is not a query with one question.
+fn udp_only_answer(query: &[u8], serial: u32) -> Option<Vec<u8>> {
+    if query.len() < 12 || query[2] & 0x80 != 0 || counts_of(query)[0] != 1 {
+        return None;
+    }
+    let mut pos = 12;
+    loop {
+        let len = *query.get(pos)? as usize;
+        pos += 1;
+        if len == 0 {
+            break;
+        }
+        if len > 63 {
+            return None;
+        }
+        pos += len;
+    }
+    let qtype = u16::from_be_bytes([*query.get(pos)?, *query.get(pos + 1)?]);
+    let question_end = pos + 4;
+    if query.len() < question_end {
+        return None;
+    }
+    let rr = |rtype: u16, rdata: &[u8]| {
+        let mut r = vec![0xc0, 12];
+        r.extend_from_slice(&rtype.to_be_bytes());
+        r.extend_from_slice(&1u16.to_be_bytes());
+        r.extend_from_slice(&3600u32.to_be_bytes());
+        r.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        r.extend_from_slice(rdata);
+        r
+    };
+    let answers = match qtype {
+        6 => {
+            let mut soa = wire_name(&fqdn("ns1"));
+            soa.extend_from_slice(&wire_name(&fqdn("hostmaster")));
+            for v in [serial, 3600, 600, 1209600, 300] {
+                soa.extend_from_slice(&v.to_be_bytes());
+            }
+            vec![rr(6, &soa)]
+        }
+        2 => vec![rr(2, &wire_name(&fqdn("ns1")))],
+        _ => vec![],
+    };
+    let rd = u16::from_be_bytes([query[2], query[3]]) & 0x0100;
+    let mut out = header(id_of(query), 0x8400 | rd, 1, answers.len() as u16, 0, 0);
+    out.extend_from_slice(&query[12..question_end]);
+    for a in answers {
+        out.extend_from_slice(&a);
+    }
+    Some(out)
 }
 
 /// A signing key for the zone under test (dnssec-keygen, one KSK signing
