@@ -231,6 +231,51 @@ pub fn key_of(name: &[u8]) -> Option<Box<[u8]>> {
     KeyBuf::new(name).map(|k| k.as_slice().into())
 }
 
+/// Turns a key back into a lower-case wire name in a fixed buffer (the
+/// query path: no allocation); returns its length, `None` if the key is
+/// not one of a valid name.
+pub fn name_from_key_into(key: &[u8], out: &mut [u8; MAX_NAME_LEN]) -> Option<usize> {
+    let mut bounds: [(u16, u16); MAX_LABELS] = [(0, 0); MAX_LABELS];
+    let mut n = 0;
+    let mut start = 0usize;
+    let mut i = 0usize;
+    while i < key.len() {
+        match key.get(i) {
+            Some(0) => {
+                *bounds.get_mut(n)? = (start as u16, i as u16);
+                n += 1;
+                i += 1;
+                start = i;
+            }
+            Some(1) => i += 2,
+            _ => i += 1,
+        }
+    }
+    let mut at = 0usize;
+    for &(s, e) in bounds.get(..n)?.iter().rev() {
+        let len_pos = at;
+        at += 1;
+        let mut j = s as usize;
+        while j < e as usize {
+            let octet = match key.get(j)? {
+                1 => {
+                    j += 2;
+                    key.get(j - 1)?.checked_sub(1)?
+                }
+                &b => {
+                    j += 1;
+                    b
+                }
+            };
+            *out.get_mut(at)? = octet;
+            at += 1;
+        }
+        *out.get_mut(len_pos)? = u8::try_from(at - len_pos - 1).ok()?;
+    }
+    *out.get_mut(at)? = 0;
+    Some(at + 1)
+}
+
 /// Turns a key back into a lower-case wire name.
 pub fn name_from_key(key: &[u8], out: &mut Vec<u8>) {
     out.clear();

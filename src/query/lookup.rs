@@ -3,6 +3,7 @@
 
 use crate::name::{self, KeyBuf, MAX_NAME_LEN};
 use crate::wire::{flag, rcode, Mark, MessageWriter, Owner, Section, WriteError};
+use crate::zone::denial::{hashed_owner_key, Mode, Nsec3Param};
 use crate::zone::{flags, rtype, Node, Rrset, ZoneVersion};
 
 /// Longest CNAME/DNAME chain followed inside a zone before giving up, as
@@ -10,19 +11,33 @@ use crate::zone::{flags, rtype, Node, Rrset, ZoneVersion};
 const MAX_CHAIN: usize = 16;
 /// Names whose addresses go into the additional section, at most.
 const MAX_ADDITIONAL: usize = 32;
+/// NSEC/NSEC3 records of the denial proofs of one answer, at most (three
+/// for an NSEC3 name error; a chain through wildcards adds one per step).
+const MAX_PROOFS: usize = 8;
 
 /// Where the search for a name ended.
 enum Found<'v> {
     /// The name exists (perhaps as an empty non-terminal).
     Exact(&'v Node),
-    /// The name does not exist; a wildcard at its closest encloser does.
-    Wildcard(&'v Node),
+    /// The name does not exist; a wildcard at its closest encloser (with
+    /// this many labels) does.
+    Wildcard(&'v Node, usize),
     /// The name is at or below a delegation with this many labels.
     Referral(&'v Node, usize),
     /// The name is below a DNAME with this many labels.
     Dname(&'v Node, usize),
-    /// The name does not exist and no wildcard matches.
-    NxDomain,
+    /// The name does not exist and no wildcard matches; its closest
+    /// encloser has this many labels.
+    NxDomain(usize),
+}
+
+/// An NSEC3 owner name that holds nothing else: it does not exist as a
+/// name (RFC 5155 §7.2.8).
+fn is_hashed_owner_only(node: &Node) -> bool {
+    node.rrset(rtype::NSEC3).is_some()
+        && node
+            .rrsets()
+            .all(|r| matches!(r.rtype(), rtype::NSEC3 | rtype::RRSIG))
 }
 
 /// Searches for the name whose key is `key` (RFC 1034 §4.3.2 step 3).
@@ -31,11 +46,13 @@ fn find<'v>(zone: &'v ZoneVersion, key: &KeyBuf, qtype: u16) -> Found<'v> {
     let depth = key.labels();
     let mut closest = zone.apex();
     let mut closest_depth = apex_depth;
+    let hashed_owners = zone.denial().has_nsec3();
     for d in apex_depth..=depth {
         let node = if d == apex_depth {
             zone.apex()
         } else {
             match zone.get(key.prefix(d)) {
+                Some(node) if hashed_owners && is_hashed_owner_only(node) => break,
                 Some(node) => node,
                 None => break,
             }
@@ -61,15 +78,52 @@ fn find<'v>(zone: &'v ZoneVersion, key: &KeyBuf, qtype: u16) -> Found<'v> {
     let encloser = key.prefix(closest_depth);
     let mut wild = [0u8; name::MAX_KEY_LEN + 2];
     let Some(slot) = wild.get_mut(..encloser.len()) else {
-        return Found::NxDomain;
+        return Found::NxDomain(closest_depth);
     };
     slot.copy_from_slice(encloser);
     wild[encloser.len()] = b'*';
     wild[encloser.len() + 1] = 0;
     match zone.get(&wild[..encloser.len() + 2]) {
-        Some(node) => Found::Wildcard(node),
-        None => Found::NxDomain,
+        Some(node) => Found::Wildcard(node, closest_depth),
+        None => Found::NxDomain(closest_depth),
     }
+}
+
+/// The name being looked up: wire form as asked, and its key.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    name: &'a [u8],
+    key: &'a KeyBuf,
+}
+
+/// What a node gave.
+#[derive(Clone, Copy)]
+enum Answered<'v> {
+    /// Records; with a CNAME target to follow.
+    Data(Option<&'v [u8]>),
+    NoData,
+}
+
+#[derive(Clone, Copy)]
+enum Nsec3Is {
+    Matching,
+    Covering,
+}
+
+/// The key of `*.ENCLOSER` from the encloser's key; its length.
+fn wildcard_key(encloser: &[u8], out: &mut [u8; name::MAX_KEY_LEN + 2]) -> Option<usize> {
+    let end = encloser.len() + 2;
+    out.get_mut(..encloser.len())?.copy_from_slice(encloser);
+    out.get_mut(encloser.len()..end)?.copy_from_slice(b"*\0");
+    Some(end)
+}
+
+/// The wire name `*.ENCLOSER`; its length.
+fn wildcard_name(encloser: &[u8], out: &mut [u8; MAX_NAME_LEN]) -> Option<usize> {
+    let end = encloser.len() + 2;
+    out.get_mut(..2)?.copy_from_slice(&[1, b'*']);
+    out.get_mut(2..end)?.copy_from_slice(encloser);
+    Some(end)
 }
 
 /// The names a CNAME/DNAME chain has passed through, as 64-bit hashes of
@@ -111,6 +165,13 @@ struct Answer<'v, 'w, 'b> {
     glue: bool,
     /// Just after the question: where a truncated response is cut.
     start: Mark,
+    /// How the zone denies existence, when the client wants DNSSEC.
+    mode: Mode<'v>,
+    /// NSEC or NSEC3 nodes to put in the authority section at the end:
+    /// a CNAME chain may still add to the answer section after a proof is
+    /// known.
+    proofs: [Option<&'v Node>; MAX_PROOFS],
+    nproofs: usize,
 }
 
 /// Resolves `qname`/`qtype` in `zone` and writes the answer into `w`,
@@ -132,9 +193,16 @@ pub fn resolve(
         nadditional: 0,
         glue: false,
         start,
+        mode: if dnssec_ok {
+            zone.denial().mode()
+        } else {
+            Mode::None
+        },
+        proofs: [None; MAX_PROOFS],
+        nproofs: 0,
     };
     a.w.set_flags(a.w.flags() | flag::AA);
-    if a.run(qname, qkey, qtype).is_err() {
+    if a.run(qname, qkey, qtype).is_err() || a.write_proofs().is_err() {
         a.truncate();
         return;
     }
@@ -190,7 +258,12 @@ impl<'v> Answer<'v, '_, '_> {
                 Owner::Name(name)
             };
             let next: Option<&[u8]> = match find(self.zone, key, qtype) {
-                Found::Exact(node) | Found::Wildcard(node) => self.at_node(node, owner, qtype)?,
+                Found::Exact(node) => {
+                    self.at_node(node, owner, qtype, Asked { name, key }, None)?
+                }
+                Found::Wildcard(node, encloser) => {
+                    self.at_node(node, owner, qtype, Asked { name, key }, Some(encloser))?
+                }
                 Found::Referral(cut, depth) => {
                     self.referral(cut, name::strip_labels(name, key.labels() - depth), first)?;
                     None
@@ -210,9 +283,10 @@ impl<'v> Answer<'v, '_, '_> {
                         None => return Ok(()),
                     }
                 }
-                Found::NxDomain => {
+                Found::NxDomain(encloser) => {
                     self.w.set_rcode(rcode::NXDOMAIN);
                     self.negative_soa()?;
+                    self.deny_name(Asked { name, key }, encloser);
                     None
                 }
             };
@@ -231,12 +305,39 @@ impl<'v> Answer<'v, '_, '_> {
 
     /// Answers at an existing node (or a wildcard standing in for the
     /// name). Returns a CNAME target to follow, if any.
+    ///
+    /// `wildcard` is the closest encloser's label count when `node` is the
+    /// wildcard standing in for the name: with DNSSEC, the answer then
+    /// carries the proof that the name itself does not exist.
     fn at_node(
         &mut self,
         node: &'v Node,
         owner: Owner<'_>,
         qtype: u16,
+        asked: Asked<'_>,
+        wildcard: Option<usize>,
     ) -> Result<Option<&'v [u8]>, WriteError> {
+        let found = self.answer_at_node(node, owner, qtype)?;
+        match (found, wildcard) {
+            (Answered::Data(_), Some(encloser)) => self.prove_wildcard(asked, encloser),
+            (Answered::NoData, Some(encloser)) => self.deny_type_at_wildcard(node, asked, encloser),
+            (Answered::NoData, None) => self.deny_type(node, asked),
+            (Answered::Data(_), None) => {}
+        }
+        Ok(match found {
+            Answered::Data(next) => next,
+            Answered::NoData => None,
+        })
+    }
+
+    /// The data at a node, or its absence (NODATA). `Data` carries the
+    /// CNAME target to follow, if any.
+    fn answer_at_node(
+        &mut self,
+        node: &'v Node,
+        owner: Owner<'_>,
+        qtype: u16,
+    ) -> Result<Answered<'v>, WriteError> {
         // RFC 1034 §4.3.2 3.a: the chain is followed only when the type
         // asked is not matched by the CNAME itself; ANY matches it, and
         // RRSIGs of the CNAME live at this owner (RFC 4035 §2.5).
@@ -244,7 +345,7 @@ impl<'v> Answer<'v, '_, '_> {
         if node.has_flag(flags::CNAME) && follow {
             if let Some(cname) = node.rrset(rtype::CNAME) {
                 self.put(Section::Answer, owner, cname, cname.ttl())?;
-                return Ok(cname.rdatas().next());
+                return Ok(Answered::Data(cname.rdatas().next()));
             }
         }
         match qtype {
@@ -259,7 +360,10 @@ impl<'v> Answer<'v, '_, '_> {
                         self.put(Section::Answer, owner, rrset, rrset.ttl())?;
                         self.note_additional(rrset);
                     }
-                    None => self.negative_soa()?,
+                    None => {
+                        self.negative_soa()?;
+                        return Ok(Answered::NoData);
+                    }
                 }
             }
             rtype::RRSIG => {
@@ -278,6 +382,7 @@ impl<'v> Answer<'v, '_, '_> {
                 }
                 if !any {
                     self.negative_soa()?;
+                    return Ok(Answered::NoData);
                 }
             }
             _ => match node.rrset(qtype) {
@@ -285,10 +390,13 @@ impl<'v> Answer<'v, '_, '_> {
                     self.put(Section::Answer, owner, rrset, rrset.ttl())?;
                     self.note_additional(rrset);
                 }
-                None => self.negative_soa()?,
+                None => {
+                    self.negative_soa()?;
+                    return Ok(Answered::NoData);
+                }
             },
         }
-        Ok(None)
+        Ok(Answered::Data(None))
     }
 
     /// A referral (RFC 1034 §4.3.2 3.b): NS of the cut in authority, not
@@ -302,8 +410,10 @@ impl<'v> Answer<'v, '_, '_> {
             return Ok(());
         };
         self.put(Section::Authority, Owner::Name(cut_name), ns, ns.ttl())?;
-        if let Some(ds) = cut.rrset(rtype::DS).filter(|_| self.dnssec_ok) {
-            self.put(Section::Authority, Owner::Name(cut_name), ds, ds.ttl())?;
+        match cut.rrset(rtype::DS).filter(|_| self.dnssec_ok) {
+            Some(ds) => self.put(Section::Authority, Owner::Name(cut_name), ds, ds.ttl())?,
+            // RFC 4035 §3.1.4, RFC 5155 §7.2.7: prove there is no DS.
+            None => self.deny_ds_at_cut(cut, cut_name),
         }
         self.glue = true;
         self.note_additional(ns);
@@ -389,6 +499,199 @@ impl<'v> Answer<'v, '_, '_> {
                     return Err(e);
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// NXDOMAIN (RFC 4035 §3.1.3.2, RFC 5155 §7.2.2): the name does not
+    /// exist, and neither does the wildcard at its closest encloser.
+    fn deny_name(&mut self, asked: Asked<'_>, encloser: usize) {
+        match self.mode {
+            Mode::None => {}
+            Mode::Nsec => {
+                self.note_nsec_covering(asked.key.as_slice());
+                let mut wild = [0u8; name::MAX_KEY_LEN + 2];
+                if let Some(len) = wildcard_key(asked.key.prefix(encloser), &mut wild) {
+                    self.note_nsec_covering(wild.get(..len).unwrap_or_default());
+                }
+            }
+            Mode::Nsec3(param) => {
+                let labels = asked.key.labels();
+                let encloser_name = name::strip_labels(asked.name, labels - encloser);
+                self.note_nsec3(param, encloser_name, Nsec3Is::Matching);
+                let next_closer = name::strip_labels(asked.name, labels - encloser - 1);
+                self.note_nsec3(param, next_closer, Nsec3Is::Covering);
+                let mut wild = [0u8; MAX_NAME_LEN];
+                if let Some(len) = wildcard_name(encloser_name, &mut wild) {
+                    self.note_nsec3(
+                        param,
+                        wild.get(..len).unwrap_or_default(),
+                        Nsec3Is::Covering,
+                    );
+                }
+            }
+        }
+    }
+
+    /// NODATA at a name that exists (RFC 4035 §3.1.3.1, RFC 5155 §7.2.3):
+    /// its NSEC (an empty non-terminal has none: the NSEC that covers it),
+    /// or its NSEC3 (none for a name only opt-out left unhashed: the
+    /// closest provable encloser proof, §7.2.4).
+    fn deny_type(&mut self, node: &'v Node, asked: Asked<'_>) {
+        match self.mode {
+            Mode::None => {}
+            Mode::Nsec if node.rrset(rtype::NSEC).is_some() => self.note_proof(node),
+            Mode::Nsec => self.note_nsec_covering(asked.key.as_slice()),
+            Mode::Nsec3(param) => {
+                if !self.note_nsec3(param, asked.name, Nsec3Is::Matching) {
+                    self.closest_provable_encloser(param, asked.name);
+                }
+            }
+        }
+    }
+
+    /// A wildcard answer (RFC 4035 §3.1.3.3, RFC 5155 §7.2.6): the name
+    /// asked does not exist (with NSEC3: the next closer name is covered).
+    fn prove_wildcard(&mut self, asked: Asked<'_>, encloser: usize) {
+        match self.mode {
+            Mode::None => {}
+            Mode::Nsec => self.note_nsec_covering(asked.key.as_slice()),
+            Mode::Nsec3(param) => {
+                let labels = asked.key.labels();
+                let next_closer = name::strip_labels(asked.name, labels - encloser - 1);
+                self.note_nsec3(param, next_closer, Nsec3Is::Covering);
+            }
+        }
+    }
+
+    /// NODATA through a wildcard (RFC 4035 §3.1.3.4, RFC 5155 §7.2.5):
+    /// the name does not exist and the wildcard lacks the type.
+    fn deny_type_at_wildcard(&mut self, wildcard: &'v Node, asked: Asked<'_>, encloser: usize) {
+        match self.mode {
+            Mode::None => {}
+            Mode::Nsec => {
+                self.note_nsec_covering(asked.key.as_slice());
+                if wildcard.rrset(rtype::NSEC).is_some() {
+                    self.note_proof(wildcard);
+                }
+            }
+            Mode::Nsec3(param) => {
+                let labels = asked.key.labels();
+                let encloser_name = name::strip_labels(asked.name, labels - encloser);
+                self.note_nsec3(param, encloser_name, Nsec3Is::Matching);
+                let next_closer = name::strip_labels(asked.name, labels - encloser - 1);
+                self.note_nsec3(param, next_closer, Nsec3Is::Covering);
+                let mut wild = [0u8; MAX_NAME_LEN];
+                if let Some(len) = wildcard_name(encloser_name, &mut wild) {
+                    self.note_nsec3(
+                        param,
+                        wild.get(..len).unwrap_or_default(),
+                        Nsec3Is::Matching,
+                    );
+                }
+            }
+        }
+    }
+
+    /// A referral to an unsigned child: the NSEC of the cut (NS, no DS),
+    /// or its NSEC3, or with opt-out the closest provable encloser proof.
+    fn deny_ds_at_cut(&mut self, cut: &'v Node, cut_name: &[u8]) {
+        match self.mode {
+            Mode::None => {}
+            Mode::Nsec => {
+                if cut.rrset(rtype::NSEC).is_some() {
+                    self.note_proof(cut);
+                }
+            }
+            Mode::Nsec3(param) => {
+                if !self.note_nsec3(param, cut_name, Nsec3Is::Matching) {
+                    self.closest_provable_encloser(param, cut_name);
+                }
+            }
+        }
+    }
+
+    /// RFC 5155 §7.2.1: the NSEC3 of the nearest ancestor of `name` that
+    /// has one, and the one covering the next closer name (with opt-out,
+    /// this proves an unsigned delegation may lie there).
+    fn closest_provable_encloser(&mut self, param: &Nsec3Param, name: &[u8]) {
+        let labels = name::label_count(name);
+        let apex_labels = self.zone.origin_labels();
+        for depth in (apex_labels..labels).rev() {
+            let encloser = name::strip_labels(name, labels - depth);
+            if self.note_nsec3(param, encloser, Nsec3Is::Matching) {
+                let next_closer = name::strip_labels(name, labels - depth - 1);
+                self.note_nsec3(param, next_closer, Nsec3Is::Covering);
+                return;
+            }
+        }
+    }
+
+    fn note_nsec_covering(&mut self, key: &[u8]) {
+        if let Some(node) = self.zone.denial().nsec_at_or_before(key) {
+            self.note_proof(node);
+        }
+    }
+
+    /// Notes the NSEC3 matching or covering `name`'s hash; false if there
+    /// is none.
+    fn note_nsec3(&mut self, param: &Nsec3Param, name: &[u8], how: Nsec3Is) -> bool {
+        let mut lower = [0u8; MAX_NAME_LEN];
+        let Some(slot) = lower.get_mut(..name.len()) else {
+            return false;
+        };
+        slot.copy_from_slice(name);
+        name::make_lowercase(slot);
+        let hash = param.hash(slot);
+        let mut key = [0u8; 2 * MAX_NAME_LEN];
+        let zone = self.zone;
+        let Some(len) = hashed_owner_key(zone.apex().key(), &hash, &mut key) else {
+            return false;
+        };
+        let key = key.get(..len).unwrap_or_default();
+        let found = match how {
+            Nsec3Is::Matching => zone.denial().nsec3_matching(key),
+            Nsec3Is::Covering => zone.denial().nsec3_covering(key),
+        };
+        match found {
+            Some(node) => {
+                self.note_proof(node);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn note_proof(&mut self, node: &'v Node) {
+        let known = self.proofs[..self.nproofs]
+            .iter()
+            .flatten()
+            .any(|p| p.same(node));
+        if !known && self.nproofs < MAX_PROOFS {
+            self.proofs[self.nproofs] = Some(node);
+            self.nproofs += 1;
+        }
+    }
+
+    /// The noted NSEC/NSEC3 RRsets with their RRSIGs, in the authority
+    /// section (after the SOA or the NS of a referral).
+    fn write_proofs(&mut self) -> Result<(), WriteError> {
+        let proof_type = match self.mode {
+            Mode::None => return Ok(()),
+            Mode::Nsec => rtype::NSEC,
+            Mode::Nsec3(_) => rtype::NSEC3,
+        };
+        for i in 0..self.nproofs {
+            let Some(node) = self.proofs[i] else { continue };
+            let Some(rrset) = node.rrset(proof_type) else {
+                continue;
+            };
+            let mut owner = [0u8; MAX_NAME_LEN];
+            let Some(len) = name::name_from_key_into(node.key(), &mut owner) else {
+                continue;
+            };
+            let owner = owner.get(..len).unwrap_or_default();
+            self.put(Section::Authority, Owner::Name(owner), rrset, rrset.ttl())?;
         }
         Ok(())
     }

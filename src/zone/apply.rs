@@ -422,6 +422,7 @@ impl ZoneVersion {
             apex: self.apex.clone(),
             record_count: self.record_count,
             descendants: self.descendants.clone(),
+            denial: self.denial.clone(),
         }
     }
 }
@@ -761,13 +762,15 @@ impl<'a> Apply<'a> {
     fn finish(self, c: &Changeset) -> Result<ZoneVersion, ApplyError> {
         let origin_len = self.origin_key.len();
         let mut nodes = self.v.nodes.clone();
+        let mut denial = self.v.denial.clone();
         let mut apex = self.v.apex.clone();
         let mut scratch = Vec::new();
         let mut sets: Vec<(u16, usize)> = Vec::new();
         for (key, d) in &self.work {
             if !d.present {
-                if d.old.is_some() {
+                if let Some(old) = d.old {
                     nodes = nodes.remove(key);
+                    denial.replace(Some(old), None, false);
                 }
                 continue;
             }
@@ -783,6 +786,7 @@ impl<'a> Apply<'a> {
             if key.len() == origin_len {
                 apex = node.clone();
             }
+            denial.replace(d.old, Some(&node), key.len() == origin_len);
             nodes = nodes.insert(node);
         }
         let moved = self.moved_subtrees();
@@ -808,7 +812,9 @@ impl<'a> Apply<'a> {
                 );
                 self.check(key, &sets, cut)?;
                 if f != n.flags() {
-                    nodes = nodes.insert(n.with_flags(f));
+                    let flagged = n.with_flags(f);
+                    denial.replace(Some(n), Some(&flagged), false);
+                    nodes = nodes.insert(flagged);
                 }
             }
         }
@@ -825,6 +831,7 @@ impl<'a> Apply<'a> {
             apex,
             record_count,
             descendants: self.counts,
+            denial,
         })
     }
 }

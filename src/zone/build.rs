@@ -292,6 +292,7 @@ impl ZoneBuilder {
             .and_then(|r| soa_field(r, 0))
             .unwrap_or(0);
         let descendants = Descendants::from_sorted(&nodes);
+        let denial = super::denial::Denial::build(&nodes, &apex);
         let version = ZoneVersion {
             origin_labels: name::label_count(&self.origin),
             origin: self.origin.into_boxed_slice(),
@@ -300,6 +301,7 @@ impl ZoneBuilder {
             apex,
             record_count,
             descendants,
+            denial,
         };
         Ok((version, self.warnings))
     }

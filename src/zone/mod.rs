@@ -15,6 +15,7 @@
 
 mod apply;
 mod build;
+pub mod denial;
 mod digest;
 pub mod index;
 pub mod node;
@@ -87,6 +88,8 @@ pub struct ZoneVersion {
     /// [`apply`](ZoneVersion::apply) knows when an empty non-terminal
     /// goes and whether a new zone cut has descendants to re-flag.
     descendants: apply::Descendants,
+    /// NSEC and NSEC3 owners in order, for denial of existence.
+    denial: denial::Denial,
 }
 
 impl ZoneVersion {
@@ -116,6 +119,10 @@ impl ZoneVersion {
     /// All nodes, in no particular order.
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter()
+    }
+    /// The orders of the NSEC and NSEC3 chains.
+    pub fn denial(&self) -> &denial::Denial {
+        &self.denial
     }
     /// The SOA RRset of the apex (always present: checked at build).
     pub fn soa(&self) -> Option<Rrset<'_>> {
@@ -148,6 +155,8 @@ impl ZoneVersion {
             })
             .collect();
         let apex = Node::pack(self.apex.key(), self.apex.flags(), &rrsets);
+        let mut denial = self.denial.clone();
+        denial.replace(Some(&self.apex), Some(&apex), true);
         ZoneVersion {
             origin: self.origin.clone(),
             origin_labels: self.origin_labels,
@@ -156,6 +165,7 @@ impl ZoneVersion {
             apex,
             record_count: self.record_count,
             descendants: self.descendants.clone(),
+            denial,
         }
     }
 
