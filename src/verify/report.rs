@@ -186,7 +186,11 @@ pub fn nagios(reports: &[ZoneReport]) -> String {
             }
         }
         let text = match (&report.reference, problems.is_empty()) {
-            (Some(r), true) => format!("{} servers at serial {}", report.rows.len(), r.serial),
+            (Some(r), true) => {
+                let n = report.rows.len();
+                let s = if n == 1 { "" } else { "s" };
+                format!("{n} server{s} at serial {}", r.serial)
+            }
             (_, true) => "no serial".to_owned(),
             (_, false) => problems.join(", "),
         };
