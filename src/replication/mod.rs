@@ -22,12 +22,12 @@
 //! A torn journal frame is dropped at restart ([`Journal::open`]); the
 //! zone file itself is never written by the server.
 
+pub mod dnssec;
 pub mod load;
 pub mod secondary;
 pub mod state;
 
 use crate::config::{ServerConfig, ZoneConfig};
-use crate::dnssec::CheckOptions;
 use crate::journal::{self, Journal, JournalLimits};
 use crate::loader::{self, LoadOptions};
 use crate::notify::Notifier;
@@ -171,6 +171,7 @@ pub struct ManagedZone {
     /// Held for the whole of a load: one at a time per zone.
     loading: Mutex<LoadMemory>,
     status: Mutex<LoadStatus>,
+    dnssec: dnssec::ZoneDnssec,
 }
 
 /// What a load needs from the previous one.
@@ -215,6 +216,7 @@ impl ManagedZone {
                 }
             };
         ManagedZone {
+            dnssec: dnssec::ZoneDnssec::new(&config),
             core: ZoneCore {
                 zone,
                 config,
@@ -317,12 +319,12 @@ impl ManagedZone {
         } else {
             loaded.version.with_serial(serial)
         };
+        let version = Arc::new(version);
         // Checked as it will be served: a serial moved by the policy
         // changes the SOA, and its RRSIG then no longer verifies.
-        if let Err(why) = self.check_dnssec(file_path, &version, old.as_deref(), now) {
+        if let Err(why) = self.dnssec.before_publish(file_path, &version) {
             return self.failed(old_serial, why);
         }
-        let version = Arc::new(version);
         // Only asked when nothing is served (first load after a start).
         let continues_history = memory.published.is_some_and(|p| p.digest == file.digest);
         let published = PublishedState {
@@ -330,10 +332,15 @@ impl ManagedZone {
             file_serial: file.serial,
             digest: file.digest,
         };
-        self.write_state(&published);
+        // A restart finds the state it wrote last: rewriting it (two
+        // fsyncs) for each of thousands of zones is what slowed start-up.
+        if memory.published != Some(published) {
+            self.write_state(&published);
+        }
         self.record_change(old.as_deref(), &version, continues_history);
         let records = version.record_count();
-        self.core.zone.publish(version);
+        self.core.zone.publish(version.clone());
+        self.dnssec.after_publish(file_path, version);
         memory.published = Some(published);
         memory.files = loaded.files;
         if let Some(n) = &self.core.notifier {
@@ -348,51 +355,6 @@ impl ManagedZone {
             "zone loaded"
         );
         self.outcome(LoadKind::Loaded, old_serial, Some(serial), note)
-    }
-
-    /// The zone's DNSSEC checks (`dnssec_checks`): findings are logged;
-    /// with `error`, problems stop the load (`Err` says how many).
-    fn check_dnssec(
-        &self,
-        file: &std::path::Path,
-        version: &ZoneVersion,
-        served: Option<&ZoneVersion>,
-        now: u64,
-    ) -> Result<(), String> {
-        let config = &self.core.config;
-        // The served version passed these checks when it was loaded (with
-        // `error`), or its problems were logged then (with `warn`): only
-        // what changed since is verified again.
-        let opts = CheckOptions {
-            verify_signatures: config.dnssec_verify,
-            checked_before: served,
-            ..CheckOptions::new(now)
-        };
-        let started = Instant::now();
-        match loader::check_dnssec(file, version, config.dnssec_checks, &opts) {
-            Ok(summary) => {
-                for w in &summary.lines {
-                    tracing::warn!(zone = self.name(), "{w}");
-                }
-                if summary.signed {
-                    tracing::info!(
-                        zone = self.name(),
-                        problems = summary.problems,
-                        verified = summary.verified,
-                        unchanged = summary.unchanged,
-                        ms = started.elapsed().as_millis() as u64,
-                        "DNSSEC checked"
-                    );
-                }
-                Ok(())
-            }
-            Err(e) => {
-                for line in &e.errors {
-                    tracing::error!(zone = self.name(), "{line}");
-                }
-                Err("DNSSEC problems in the zone file (dnssec_checks = \"error\"), listed in the log".into())
-            }
-        }
     }
 
     /// Journals the change from `old` to `new`. Without an old version in
