@@ -501,6 +501,28 @@ mod tests {
     }
 
     #[test]
+    fn dnssec_checks_default_to_warn_and_take_three_values() {
+        let z = "[[zone]]\nname = \"a\"\nfile = \"x\"\nrole = \"primary\"\n";
+        let c = Config::parse(z).unwrap();
+        assert_eq!(c.zones[0].dnssec_checks, DnssecChecks::Warn);
+        assert!(c.zones[0].dnssec_verify);
+        for (text, mode) in [
+            ("warn", DnssecChecks::Warn),
+            ("error", DnssecChecks::Error),
+            ("off", DnssecChecks::Off),
+        ] {
+            let c = Config::parse(&format!(
+                "{z}dnssec_checks = \"{text}\"\ndnssec_verify = false\n"
+            ))
+            .unwrap();
+            assert_eq!(c.zones[0].dnssec_checks, mode);
+            assert!(!c.zones[0].dnssec_verify);
+        }
+        let err = Config::parse(&format!("{z}dnssec_checks = \"strict\"\n")).unwrap_err();
+        assert!(err.contains("dnssec_checks"), "{err}");
+    }
+
+    #[test]
     fn example_config_parses() {
         let text = include_str!("../examples/zonesync.toml");
         let c = Config::parse(text).unwrap();
