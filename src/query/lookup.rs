@@ -516,19 +516,7 @@ impl<'v> Answer<'v, '_, '_> {
                 }
             }
             Mode::Nsec3(param) => {
-                let labels = asked.key.labels();
-                let encloser_name = name::strip_labels(asked.name, labels - encloser);
-                self.note_nsec3(param, encloser_name, Nsec3Is::Matching);
-                let next_closer = name::strip_labels(asked.name, labels - encloser - 1);
-                self.note_nsec3(param, next_closer, Nsec3Is::Covering);
-                let mut wild = [0u8; MAX_NAME_LEN];
-                if let Some(len) = wildcard_name(encloser_name, &mut wild) {
-                    self.note_nsec3(
-                        param,
-                        wild.get(..len).unwrap_or_default(),
-                        Nsec3Is::Covering,
-                    );
-                }
+                self.nsec3_encloser_proof(param, asked, encloser, Nsec3Is::Covering)
             }
         }
     }
@@ -576,19 +564,7 @@ impl<'v> Answer<'v, '_, '_> {
                 }
             }
             Mode::Nsec3(param) => {
-                let labels = asked.key.labels();
-                let encloser_name = name::strip_labels(asked.name, labels - encloser);
-                self.note_nsec3(param, encloser_name, Nsec3Is::Matching);
-                let next_closer = name::strip_labels(asked.name, labels - encloser - 1);
-                self.note_nsec3(param, next_closer, Nsec3Is::Covering);
-                let mut wild = [0u8; MAX_NAME_LEN];
-                if let Some(len) = wildcard_name(encloser_name, &mut wild) {
-                    self.note_nsec3(
-                        param,
-                        wild.get(..len).unwrap_or_default(),
-                        Nsec3Is::Matching,
-                    );
-                }
+                self.nsec3_encloser_proof(param, asked, encloser, Nsec3Is::Matching)
             }
         }
     }
@@ -608,6 +584,28 @@ impl<'v> Answer<'v, '_, '_> {
                     self.closest_provable_encloser(param, cut_name);
                 }
             }
+        }
+    }
+
+    /// RFC 5155 §7.2.2 and §7.2.5: the NSEC3 matching the closest
+    /// encloser, the one covering the next closer name, and the one for
+    /// the wildcard at the encloser: covering it (name error) or matching
+    /// it (wildcard NODATA).
+    fn nsec3_encloser_proof(
+        &mut self,
+        param: &Nsec3Param,
+        asked: Asked<'_>,
+        encloser: usize,
+        wildcard: Nsec3Is,
+    ) {
+        let labels = asked.key.labels();
+        let encloser_name = name::strip_labels(asked.name, labels - encloser);
+        self.note_nsec3(param, encloser_name, Nsec3Is::Matching);
+        let next_closer = name::strip_labels(asked.name, labels - encloser - 1);
+        self.note_nsec3(param, next_closer, Nsec3Is::Covering);
+        let mut wild = [0u8; MAX_NAME_LEN];
+        if let Some(len) = wildcard_name(encloser_name, &mut wild) {
+            self.note_nsec3(param, wild.get(..len).unwrap_or_default(), wildcard);
         }
     }
 
