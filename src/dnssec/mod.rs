@@ -25,7 +25,7 @@ mod signature;
 #[cfg(test)]
 mod tests;
 
-pub use check::{check_zone, CheckOptions, Report};
+pub use check::{check_zone, is_signed, CheckOptions, Report};
 
 use crate::name;
 use std::fmt;

@@ -13,7 +13,7 @@
 //! zone costs what changed.
 
 use crate::config::{DnssecChecks, ZoneConfig};
-use crate::dnssec::CheckOptions;
+use crate::dnssec::{self, CheckOptions};
 use crate::loader;
 use crate::zone::ZoneVersion;
 use std::path::{Path, PathBuf};
@@ -56,7 +56,7 @@ impl ZoneDnssec {
     /// Before `version` is published: with `error`, checks it and says
     /// why it must not be published when it has problems.
     pub fn before_publish(&self, file: &Path, version: &Arc<ZoneVersion>) -> Result<(), String> {
-        if self.mode != DnssecChecks::Error {
+        if self.mode != DnssecChecks::Error || !dnssec::is_signed(version) {
             return Ok(());
         }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -81,7 +81,7 @@ impl ZoneDnssec {
     /// After `version` is published: with `warn`, checks it in the
     /// background, leaving one core to the queries.
     pub fn after_publish(&self, file: &Path, version: Arc<ZoneVersion>) {
-        if self.mode != DnssecChecks::Warn {
+        if self.mode != DnssecChecks::Warn || !dnssec::is_signed(&version) {
             return;
         }
         let generation = self.shared.latest.fetch_add(1, Ordering::SeqCst) + 1;
