@@ -532,7 +532,8 @@ impl<'v> Answer<'v, '_, '_> {
             Mode::Nsec => self.note_nsec_covering(asked.key.as_slice()),
             Mode::Nsec3(param) => {
                 if !self.note_nsec3(param, asked.name, Nsec3Is::Matching) {
-                    self.closest_provable_encloser(param, asked.name);
+                    let parent = name::label_count(asked.name).saturating_sub(1);
+                    self.closest_provable_encloser(param, asked.name, parent);
                 }
             }
         }
@@ -581,7 +582,8 @@ impl<'v> Answer<'v, '_, '_> {
             }
             Mode::Nsec3(param) => {
                 if !self.note_nsec3(param, cut_name, Nsec3Is::Matching) {
-                    self.closest_provable_encloser(param, cut_name);
+                    let parent = name::label_count(cut_name).saturating_sub(1);
+                    self.closest_provable_encloser(param, cut_name, parent);
                 }
             }
         }
@@ -591,6 +593,12 @@ impl<'v> Answer<'v, '_, '_> {
     /// encloser, the one covering the next closer name, and the one for
     /// the wildcard at the encloser: covering it (name error) or matching
     /// it (wildcard NODATA).
+    ///
+    /// The closest encloser may be an empty non-terminal that opt-out left
+    /// out of the chain (one that leads only to unsigned delegations): the
+    /// proof is then of the closest provable encloser (§7.2.1), and the
+    /// wildcard is the one at that encloser, which is the one a validator
+    /// derives from the proof and checks (§8.4), as Knot answers.
     fn nsec3_encloser_proof(
         &mut self,
         param: &Nsec3Param,
@@ -599,30 +607,38 @@ impl<'v> Answer<'v, '_, '_> {
         wildcard: Nsec3Is,
     ) {
         let labels = asked.key.labels();
+        let Some(encloser) = self.closest_provable_encloser(param, asked.name, encloser) else {
+            return;
+        };
         let encloser_name = name::strip_labels(asked.name, labels - encloser);
-        self.note_nsec3(param, encloser_name, Nsec3Is::Matching);
-        let next_closer = name::strip_labels(asked.name, labels - encloser - 1);
-        self.note_nsec3(param, next_closer, Nsec3Is::Covering);
         let mut wild = [0u8; MAX_NAME_LEN];
         if let Some(len) = wildcard_name(encloser_name, &mut wild) {
             self.note_nsec3(param, wild.get(..len).unwrap_or_default(), wildcard);
         }
     }
 
-    /// RFC 5155 §7.2.1: the NSEC3 of the nearest ancestor of `name` that
-    /// has one, and the one covering the next closer name (with opt-out,
-    /// this proves an unsigned delegation may lie there).
-    fn closest_provable_encloser(&mut self, param: &Nsec3Param, name: &[u8]) {
+    /// RFC 5155 §7.2.1: the NSEC3 of the nearest ancestor of `name` with
+    /// at most `depth` labels that has one, and the one covering the next
+    /// closer name (with opt-out, this proves an unsigned delegation may
+    /// lie there). Returns that closest provable encloser's label count.
+    fn closest_provable_encloser(
+        &mut self,
+        param: &Nsec3Param,
+        name: &[u8],
+        depth: usize,
+    ) -> Option<usize> {
         let labels = name::label_count(name);
         let apex_labels = self.zone.origin_labels();
-        for depth in (apex_labels..labels).rev() {
+        let deepest = depth.min(labels.checked_sub(1)?);
+        for depth in (apex_labels..=deepest).rev() {
             let encloser = name::strip_labels(name, labels - depth);
             if self.note_nsec3(param, encloser, Nsec3Is::Matching) {
                 let next_closer = name::strip_labels(name, labels - depth - 1);
                 self.note_nsec3(param, next_closer, Nsec3Is::Covering);
-                return;
+                return Some(depth);
             }
         }
+        None
     }
 
     fn note_nsec_covering(&mut self, key: &[u8]) {
