@@ -443,54 +443,88 @@ fn check_rrset(
     scratch: &mut Scratch,
     sink: &mut Sink,
 ) -> Tally {
-    let (owner, t) = (&name.owner[..], set.rtype());
-    let mut algorithms = BTreeSet::new();
-    let mut others = 0usize;
-    let mut tally = Tally::default();
-    let mut canonical_ready = false;
+    let mut seen = SigsSeen::default();
     if let Some(sigs) = set.sigs() {
-        if sigs.ttl != set.ttl() {
-            sink.add(Code::RrsigInvalid, owner, Some(t), || {
-                format!(
-                    "the RRSIG TTL {} differs from the RRset's TTL {} (RFC 4034 §3)",
-                    sigs.ttl,
-                    set.ttl()
-                )
-            });
-        }
+        check_sig_ttl(&name.owner, &set, sigs.ttl, sink);
         for rdata in sigs.rdatas() {
-            let Some(sig) = Rrsig::parse(rdata) else {
-                sink.add(Code::RrsigInvalid, owner, Some(t), || {
-                    "malformed RRSIG RDATA".into()
-                });
-                continue;
-            };
-            if !ctx
-                .keys
-                .iter()
-                .any(|k| k.tag == sig.key_tag && k.algorithm == sig.algorithm)
-            {
-                others += 1;
-                continue;
-            }
-            if !check_fields(name, &set, &sig, ctx, sink) {
-                continue;
-            }
-            algorithms.insert(sig.algorithm);
-            check_times(owner, t, &sig, ctx, sink);
-            if ctx.verify && unchanged {
-                tally.unchanged += 1;
-            } else if ctx.verify {
-                if !canonical_ready {
-                    scratch.rrset.fill(t, set.rdatas());
-                    canonical_ready = true;
-                }
-                tally.verified += verify_one(owner, t, &sig, ctx, scratch, sink);
-            }
+            check_sig(name, &set, rdata, ctx, &mut seen, sink);
         }
     }
-    report_missing(owner, t, &algorithms, others, ctx, sink);
-    tally
+    report_missing(&name.owner, set.rtype(), &seen, ctx, sink);
+    if !ctx.verify || seen.usable.is_empty() {
+        return Tally::default();
+    }
+    if unchanged {
+        return Tally {
+            verified: 0,
+            unchanged: seen.usable.len(),
+        };
+    }
+    scratch.rrset.fill(set.rtype(), set.rdatas());
+    let verified = seen
+        .usable
+        .iter()
+        .filter_map(|&r| Rrsig::parse(r))
+        .map(|sig| verify_one(&name.owner, set.rtype(), &sig, ctx, scratch, sink))
+        .sum();
+    Tally {
+        verified,
+        unchanged: 0,
+    }
+}
+
+/// What the RRSIGs of one RRset gave.
+#[derive(Default)]
+struct SigsSeen<'a> {
+    /// Algorithms with an RRSIG by an apex key.
+    algorithms: BTreeSet<u8>,
+    /// RRSIGs by keys that are not in the apex DNSKEY set.
+    others: usize,
+    /// The RRSIGs by apex keys, with sound fields: the ones to verify.
+    usable: Vec<&'a [u8]>,
+}
+
+/// RFC 4034 §3: an RRSIG has the TTL of the RRset it covers.
+fn check_sig_ttl(owner: &[u8], set: &Rrset<'_>, sig_ttl: u32, sink: &mut Sink) {
+    if sig_ttl != set.ttl() {
+        sink.add(Code::RrsigInvalid, owner, Some(set.rtype()), || {
+            format!(
+                "the RRSIG TTL {sig_ttl} differs from the RRset's TTL {} (RFC 4034 §3)",
+                set.ttl()
+            )
+        });
+    }
+}
+
+/// One RRSIG: by an apex key? sound fields? within its validity? Those
+/// by apex keys with sound fields are kept in `seen` to verify.
+fn check_sig<'a>(
+    name: &ZoneName<'_>,
+    set: &Rrset<'_>,
+    rdata: &'a [u8],
+    ctx: &SigContext<'_>,
+    seen: &mut SigsSeen<'a>,
+    sink: &mut Sink,
+) {
+    let Some(sig) = Rrsig::parse(rdata) else {
+        sink.add(Code::RrsigInvalid, &name.owner, Some(set.rtype()), || {
+            "malformed RRSIG RDATA".into()
+        });
+        return;
+    };
+    let by_apex_key = ctx
+        .keys
+        .iter()
+        .any(|k| k.tag == sig.key_tag && k.algorithm == sig.algorithm);
+    if !by_apex_key {
+        seen.others += 1;
+        return;
+    }
+    if check_fields(name, set, &sig, ctx, sink) {
+        seen.algorithms.insert(sig.algorithm);
+        check_times(&name.owner, set.rtype(), &sig, ctx, sink);
+        seen.usable.push(rdata);
+    }
 }
 
 /// The fields a signature over zone data must have; `false` if it
@@ -606,29 +640,29 @@ fn verify_one(
 fn report_missing(
     owner: &[u8],
     t: u16,
-    algorithms: &BTreeSet<u8>,
-    others: usize,
+    seen: &SigsSeen<'_>,
     ctx: &SigContext<'_>,
     sink: &mut Sink,
 ) {
     if ctx.keys.is_empty() {
         return; // reported once at the apex
     }
-    if algorithms.is_empty() {
+    if seen.algorithms.is_empty() {
         sink.add(Code::RrsigMissing, owner, Some(t), || {
             let mut m =
                 "no RRSIG by a key of the apex DNSKEY set covers this RRset (added after signing?)"
                     .to_string();
-            if others > 0 {
+            if seen.others > 0 {
                 m.push_str(&format!(
-                    "; {others} RRSIG(s) by keys not in the DNSKEY set"
+                    "; {} RRSIG(s) by keys not in the DNSKEY set",
+                    seen.others
                 ));
             }
             m
         });
         return;
     }
-    for &a in ctx.algorithms.difference(algorithms) {
+    for &a in ctx.algorithms.difference(&seen.algorithms) {
         sink.add(Code::RrsigMissing, owner, Some(t), || {
             format!(
                 "no RRSIG of {}, although the apex DNSKEY set has a key of it (RFC 4035 §2.2)",
