@@ -15,6 +15,8 @@
 //! - Peers (`peers.rs`): [`AuthServer`] runs zonesync, Knot, NSD or BIND
 //!   serving zone files on a chosen loopback address; [`require_tool`],
 //!   [`free_port_on`], [`SilentUdp`].
+//! - Signing (`signing.rs`): [`ZoneKeys`] signs zones at test time with
+//!   ldns or BIND tools; [`Delv`] validates answers with `delv`.
 //!
 //! Every socket has a timeout and every wait or retry is bounded, so a
 //! broken server makes a test fail, never hang.
@@ -24,6 +26,9 @@
 mod peers;
 #[allow(unused_imports)]
 pub use peers::*;
+mod signing;
+#[allow(unused_imports)]
+pub use signing::*;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Record, RecordType};
