@@ -15,7 +15,7 @@ use common::*;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const KEY: &str = "xfr-key";
@@ -59,10 +59,8 @@ struct BindSecondary {
 
 impl BindSecondary {
     fn start(port: u16, primary: SocketAddr, opts: &BindOpts) -> BindSecondary {
-        let named = require_tool("named", "bind9");
-        let checkconf = require_tool("named-checkconf", "bind9-utils");
         let dir = TempDir::new("bind-secondary");
-        let d = dir.path().display().to_string();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let (key_stmt, key_ref, allow_notify) = if opts.tsig {
             (
                 format!("key \"{KEY}\" {{ algorithm hmac-sha256; secret \"{SECRET}\"; }};\n"),
@@ -76,20 +74,10 @@ impl BindSecondary {
             .transfer_source
             .map(|a| format!("    transfer-source {a};\n"))
             .unwrap_or_default();
-        let conf = format!(
-            "options {{\n\
-             \x20   directory \"{d}\";\n\
-             \x20   listen-on port {port} {{ 127.0.0.1; }};\n\
-             \x20   listen-on-v6 {{ none; }};\n\
-             \x20   pid-file \"{d}/named.pid\";\n\
-             \x20   session-keyfile \"{d}/session.key\";\n\
-             \x20   managed-keys-directory \"{d}\";\n\
-             \x20   recursion no;\n\
-             \x20   notify no;\n\
-             \x20   dnssec-validation no;\n\
-             {source}\
-             }};\n\
-             controls {{ }};\n\
+        let options =
+            format!("    recursion no;\n    notify no;\n    dnssec-validation no;\n{source}");
+        let rest = format!(
+            "controls {{ }};\n\
              {key_stmt}\
              zone \"example.com\" {{\n\
              \x20   type secondary;\n\
@@ -100,34 +88,11 @@ impl BindSecondary {
             ip = primary.ip(),
             pport = primary.port(),
         );
-        let conf_path = dir.write("named.conf", &conf);
-
-        let mut check = Command::new(&checkconf);
-        check.arg(&conf_path);
-        match run_with_timeout(check, Duration::from_secs(20)) {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => panic!(
-                "named-checkconf rejects the test's configuration ({}):\n{}{}\n--- named.conf ---\n{conf}",
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-            Err(e) => panic!("named-checkconf: {e}"),
-        }
-
-        let log = std::fs::File::create(dir.join("named.log")).expect("named.log");
-        let child = Command::new(&named)
-            .args(["-g", "-d", "3", "-n", "1", "-c"])
-            .arg(&conf_path)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", named.display()));
+        let conf = named_conf(&dir, addr, &options, &rest);
+        let child = spawn_named(&dir, &conf, &["-d", "3"]);
         let mut bind = BindSecondary {
-            named: KillOnDrop(child),
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            named: child,
+            addr,
             primary,
             conf,
             dir,
@@ -160,7 +125,7 @@ impl BindSecondary {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("named.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.join(PEER_LOG)).unwrap_or_default()
     }
 
     /// `transfer of 'example.com/IN' from 127.0.0.1#PORT:`, BIND's prefix
@@ -250,27 +215,14 @@ impl BindSecondary {
         );
         let mut cmd = Command::new(tool);
         cmd.arg(&jnl);
-        let out = run_with_timeout(cmd, Duration::from_secs(20)).expect("named-journalprint");
-        assert!(
-            out.status.success(),
-            "named-journalprint {}: {}",
-            jnl.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        run_peer_tool(cmd, String::new)
     }
 }
 
 impl Drop for BindSecondary {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "--- named.conf ({}) ---\n{}\n--- named log ---\n{}",
-                self.addr,
-                self.conf,
-                self.log()
-            );
-        }
+        let who = format!("named (secondary) on {}", self.addr);
+        show_peer_if_panicking(&who, &self.conf, || self.log());
     }
 }
 

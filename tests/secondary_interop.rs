@@ -262,22 +262,6 @@ fn ctl_ok(control: SocketAddr, args: &[&str]) -> String {
 // ---------------------------------------------------------------------------
 // Peers
 
-/// Runs a peer's command-line tool (knotc, rndc), bounded; panics with its
-/// output and `log` when it fails.
-fn run_tool(cmd: Command, log: impl Fn() -> String) -> String {
-    let what = format!("{cmd:?}");
-    let out = run_with_timeout(cmd, Duration::from_secs(20)).unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}): {}{}\n--- log ---\n{}",
-        out.status,
-        stdout(&out),
-        stderr(&out),
-        log()
-    );
-    stdout(&out)
-}
-
 /// knotd serving example.com from a zone file, as a primary: transfers
 /// only with the key xfr-key, IXFR from its journal (a reload computes the
 /// difference to the zone file), NOTIFY signed with the key from
@@ -349,7 +333,7 @@ impl KnotPrimary {
         cmd.arg("-c")
             .arg(&self.conf_path)
             .args(["-b", "zone-reload", "example.com"]);
-        run_tool(cmd, || self.log());
+        run_peer_tool(cmd, || format!("--- knot log ---\n{}", self.log()));
     }
 }
 
@@ -390,13 +374,11 @@ impl Named {
         files: &[(&str, &str)],
         rndc: bool,
     ) -> Named {
-        let named = require_tool("named", "bind9");
-        let checkconf = require_tool("named-checkconf", "bind9-utils");
         let dir = TempDir::new(tag);
         for (name, text) in files {
             dir.write(name, text);
         }
-        let d = dir.path().display().to_string();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let rndc_port = rndc.then(free_port);
         let controls = match rndc_port {
             Some(p) => {
@@ -414,48 +396,18 @@ impl Named {
             }
             None => "controls { };\n".to_string(),
         };
-        let conf = format!(
-            "options {{\n\
-             \x20   directory \"{d}\";\n\
-             \x20   listen-on port {port} {{ 127.0.0.1; }};\n\
-             \x20   listen-on-v6 {{ none; }};\n\
-             \x20   pid-file \"{d}/named.pid\";\n\
-             \x20   session-keyfile \"{d}/session.key\";\n\
-             \x20   managed-keys-directory \"{d}\";\n\
-             \x20   recursion no;\n\
-             \x20   dnssec-validation no;\n\
-             {options}\
-             }};\n\
-             {controls}\
-             key \"{KEY}\" {{ algorithm hmac-sha256; secret \"{SECRET}\"; }};\n\
-             {zone}"
-        );
-        let conf_path = dir.write("named.conf", &conf);
-        let mut check = Command::new(&checkconf);
-        check.arg(&conf_path);
-        match run_with_timeout(check, Duration::from_secs(20)) {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => panic!(
-                "named-checkconf rejects the test's configuration ({}):\n{}{}\n--- named.conf ---\n{conf}",
-                out.status,
-                stdout(&out),
-                stderr(&out)
+        let conf = named_conf(
+            &dir,
+            addr,
+            &format!("    recursion no;\n    dnssec-validation no;\n{options}"),
+            &format!(
+                "{controls}key \"{KEY}\" {{ algorithm hmac-sha256; secret \"{SECRET}\"; }};\n{zone}"
             ),
-            Err(e) => panic!("named-checkconf: {e}"),
-        }
-        let log = std::fs::File::create(dir.join("named.log")).expect("named.log");
-        let child = Command::new(&named)
-            .args(["-g", "-d", "3", "-n", "1", "-c"])
-            .arg(&conf_path)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", named.display()));
+        );
+        let child = spawn_named(&dir, &conf, &["-d", "3"]);
         let mut n = Named {
-            named: KillOnDrop(child),
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            named: child,
+            addr,
             conf,
             rndc_port,
             dir,
@@ -483,7 +435,7 @@ impl Named {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("named.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.join(PEER_LOG)).unwrap_or_default()
     }
 
     fn wait_serial(&self, serial: u32, within: Duration) -> Duration {
@@ -497,20 +449,14 @@ impl Named {
         assert!(self.rndc_port.is_some(), "named was started without rndc");
         let mut cmd = Command::new(require_tool("rndc", "bind9-utils"));
         cmd.arg("-c").arg(self.dir.join("rndc.conf")).args(args);
-        run_tool(cmd, || self.log())
+        run_peer_tool(cmd, || format!("--- named log ---\n{}", self.log()))
     }
 }
 
 impl Drop for Named {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "--- named.conf ({}) ---\n{}\n--- named log ---\n{}",
-                self.addr,
-                self.conf,
-                self.log()
-            );
-        }
+        let who = format!("named on {}", self.addr);
+        show_peer_if_panicking(&who, &self.conf, || self.log());
     }
 }
 

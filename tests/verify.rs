@@ -86,6 +86,33 @@ fn ns_args(servers: &[(&str, SocketAddr)]) -> Vec<String> {
         .collect()
 }
 
+/// `ns1`, `ns2`, ...: the labels of the zone's nameservers, in order.
+const NS_LABELS: [&str; 5] = ["ns1", "ns2", "ns3", "ns4", "ns5"];
+
+/// The nameservers `ns1`, `ns2`, ... of the zone under test at `ips`, in
+/// order (for [`example`]).
+fn nameservers(ips: &[IpAddr]) -> Vec<(&'static str, IpAddr)> {
+    assert!(ips.len() <= NS_LABELS.len(), "too many nameservers");
+    NS_LABELS.into_iter().zip(ips.iter().copied()).collect()
+}
+
+/// `ips` on one port that is free on all of them (UDP and TCP).
+fn on_one_port(ips: &[IpAddr]) -> Vec<SocketAddr> {
+    let port = free_port_on(ips);
+    ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect()
+}
+
+/// Arguments checking the zone under test at `servers`: [`ZONE`], and
+/// `--ns nsK.example.test.=ADDR` for the K-th address.
+fn zone_args(servers: &[SocketAddr]) -> Vec<String> {
+    assert!(servers.len() <= NS_LABELS.len(), "too many nameservers");
+    let named: Vec<(&str, SocketAddr)> =
+        NS_LABELS.into_iter().zip(servers.iter().copied()).collect();
+    let mut args = vec![ZONE.to_string()];
+    args.extend(ns_args(&named));
+    args
+}
+
 /// A loopback port on which nothing listens (UDP or TCP) right now.
 fn closed_addr() -> SocketAddr {
     SocketAddr::new(lo(1), free_port())
@@ -197,8 +224,23 @@ impl Run {
         rows.into_iter().next().unwrap()
     }
 
+    /// How many table rows there are (lines whose second column is an
+    /// address).
+    fn row_count(&self) -> usize {
+        self.stdout
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|t| t.len() >= 5 && t[1].parse::<SocketAddr>().is_ok())
+            .count()
+    }
+
     /// Asserts the STATUS (and SERIAL and LAG) columns of `addr`'s row.
-    fn expect_row(&self, addr: SocketAddr, serial: Option<u32>, lag: Option<i64>, status: &str) {
+    fn expect_row(&self, addr: SocketAddr, expected: State) {
+        let State {
+            status,
+            serial,
+            lag,
+        } = expected;
         let row = self.row(addr);
         let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
         assert_eq!(
@@ -274,20 +316,29 @@ impl Run {
 
 const STATUSES: [&str; 4] = ["OK", "WARNING", "CRITICAL", "UNKNOWN"];
 
+/// The documented verdict codes and their severities.
+const VERDICTS: [(&str, &str); 12] = [
+    ("serial-behind", "CRITICAL"),
+    ("serial-ahead", "WARNING"),
+    ("unreachable", "CRITICAL"),
+    ("lame", "CRITICAL"),
+    ("primary-unreachable", "CRITICAL"),
+    ("content-mismatch", "CRITICAL"),
+    ("address-mismatch", "CRITICAL"),
+    ("ns-mismatch", "WARNING"),
+    ("axfr-open", "WARNING"),
+    ("axfr-unchecked", "OK"),
+    ("discovery", "WARNING"),
+    ("no-servers", "UNKNOWN"),
+];
+
 /// The documented severity of a verdict code.
 fn severity_of(code: &str) -> &'static str {
-    match code {
-        "serial-behind"
-        | "unreachable"
-        | "lame"
-        | "primary-unreachable"
-        | "content-mismatch"
-        | "address-mismatch" => "CRITICAL",
-        "serial-ahead" | "ns-mismatch" | "axfr-open" | "discovery" => "WARNING",
-        "no-servers" => "UNKNOWN",
-        "axfr-unchecked" => "OK",
-        other => panic!("undocumented verdict code {other:?}"),
-    }
+    VERDICTS
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, severity)| *severity)
+        .unwrap_or_else(|| panic!("undocumented verdict code {code:?}"))
 }
 
 fn status_rank(status: &str) -> usize {
@@ -527,13 +578,7 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 }
 
 /// Asserts a server entry's status, serial and lag.
-fn expect_server(
-    zone: &Value,
-    addr: SocketAddr,
-    status: &str,
-    serial: Option<u32>,
-    lag: Option<i64>,
-) {
+fn expect_server(zone: &Value, addr: SocketAddr, expected: State) {
     let s = server_of(zone, addr);
     assert_eq!(
         (
@@ -541,10 +586,14 @@ fn expect_server(
             s["serial"].as_u64(),
             s["lag"].as_i64()
         ),
-        (Some(status), serial.map(u64::from), lag),
+        (
+            Some(expected.status),
+            expected.serial.map(u64::from),
+            expected.lag
+        ),
         "status, serial, lag of {addr}:\n{zone:#}"
     );
-    if serial.is_none() {
+    if expected.serial.is_none() {
         assert!(
             s["serial"].is_null(),
             "serial of {addr} must be null:\n{zone:#}"
@@ -553,10 +602,233 @@ fn expect_server(
     }
 }
 
-/// Asserts the exact set of verdict codes of a zone (order ignored).
-fn expect_codes(run: &Run, zone: &Value, expected: &[&str]) {
-    let got: BTreeSet<String> = codes(zone).into_iter().collect();
-    assert_eq!(got, set(expected), "verdict codes\n{}", run.show());
+// ---------------------------------------------------------------------------
+// What a scenario expects, in the table and in the JSON report alike
+
+/// A server's STATUS, SERIAL and LAG (`None`: `-` in the table, null in
+/// the JSON report).
+#[derive(Debug, Clone, Copy)]
+struct State {
+    status: &'static str,
+    serial: Option<u32>,
+    lag: Option<i64>,
+}
+
+const fn state(status: &'static str, serial: Option<u32>, lag: Option<i64>) -> State {
+    State {
+        status,
+        serial,
+        lag,
+    }
+}
+
+/// At the reference serial [`N`].
+const OK: State = state("ok", Some(N), Some(0));
+/// One serial behind [`N`].
+const BEHIND: State = state("behind", Some(N - 1), Some(1));
+/// At [`N`], with other content.
+const DIFFERENT: State = state("different", Some(N), Some(0));
+const UNREACHABLE: State = state("unreachable", None, None);
+const LAME: State = state("lame", None, None);
+
+/// What `verify` must report for the zone under test ([`ZONE`]), built
+/// with [`expect`] and checked on the table ([`Expect::check_table`]), on
+/// the JSON report ([`Expect::check_json`]) or on both ([`Expect::check`]):
+///
+/// - the exit code, and the same status for the report and the zone;
+/// - the reference serial and its source: the table's title, the
+///   report's `reference`;
+/// - each server's state: its table row, its `servers[]` entry; with
+///   [`Expect::no_other_servers`], no other row or entry;
+/// - the verdict codes: those of [`Expect::verdict`] (with exactly the
+///   servers it names), [`Expect::verdict_naming`] (naming at least
+///   these) and [`Expect::line`], and none but these and those of
+///   [`Expect::maybe`]. In the table, a verdict line of each code, one
+///   mentioning each server named, one mentioning what each
+///   [`Expect::line`] says; no line of a code not expected.
+#[derive(Debug, Clone, Default)]
+struct Expect {
+    code: i32,
+    reference: Option<(u32, &'static str)>,
+    servers: Vec<(SocketAddr, State)>,
+    no_other_servers: bool,
+    /// (code, servers named, exactly these).
+    verdicts: Vec<(&'static str, Vec<SocketAddr>, bool)>,
+    /// (code, what one verdict line of it mentions).
+    lines: Vec<(&'static str, Vec<String>)>,
+    maybe: Vec<&'static str>,
+}
+
+/// A run of `verify` exiting with `code`.
+fn expect(code: i32) -> Expect {
+    Expect {
+        code,
+        ..Expect::default()
+    }
+}
+
+impl Expect {
+    /// The reference serial and its source (`highest`, `primary`).
+    fn reference(mut self, serial: u32, source: &'static str) -> Self {
+        self.reference = Some((serial, source));
+        self
+    }
+
+    fn server(self, addr: SocketAddr, state: State) -> Self {
+        self.servers([addr], state)
+    }
+
+    fn servers(mut self, addrs: impl IntoIterator<Item = SocketAddr>, state: State) -> Self {
+        self.servers.extend(addrs.into_iter().map(|a| (a, state)));
+        self
+    }
+
+    /// The servers given are all there are.
+    fn no_other_servers(mut self) -> Self {
+        self.no_other_servers = true;
+        self
+    }
+
+    /// A verdict `code` naming exactly `servers`.
+    fn verdict(mut self, code: &'static str, servers: &[SocketAddr]) -> Self {
+        self.verdicts.push((code, servers.to_vec(), true));
+        self
+    }
+
+    /// A verdict `code` naming at least `servers` (maybe none).
+    fn verdict_naming(mut self, code: &'static str, servers: &[SocketAddr]) -> Self {
+        self.verdicts.push((code, servers.to_vec(), false));
+        self
+    }
+
+    /// A verdict `code` whose table line mentions each of `mentions`.
+    fn line(mut self, code: &'static str, mentions: &[String]) -> Self {
+        self.lines.push((code, mentions.to_vec()));
+        self
+    }
+
+    /// A verdict `code` is allowed, not required.
+    fn maybe(mut self, code: &'static str) -> Self {
+        self.maybe.push(code);
+        self
+    }
+
+    fn status(&self) -> &'static str {
+        STATUSES[self.code as usize]
+    }
+
+    /// The codes that must be there.
+    fn required(&self) -> BTreeSet<&'static str> {
+        let verdicts = self.verdicts.iter().map(|(code, _, _)| *code);
+        verdicts
+            .chain(self.lines.iter().map(|(code, _)| *code))
+            .collect()
+    }
+
+    /// Runs the table form of `verify ARGS` and checks it.
+    fn check_table<S: AsRef<str>>(&self, args: &[S]) -> Run {
+        let run = verify(args);
+        run.expect_code(self.code);
+        if let Some((serial, source)) = self.reference {
+            run.expect_title(ZONE, serial, source, self.status());
+        }
+        for (addr, s) in &self.servers {
+            run.expect_row(*addr, *s);
+        }
+        if self.no_other_servers {
+            assert_eq!(
+                run.row_count(),
+                self.servers.len(),
+                "table rows\n{}",
+                run.show()
+            );
+        }
+        for (code, servers, _) in &self.verdicts {
+            run.expect_verdict_line(code, &[]);
+            for addr in servers {
+                run.expect_verdict_line(code, &[addr.to_string()]);
+            }
+        }
+        for (code, mentions) in &self.lines {
+            run.expect_verdict_line(code, mentions);
+        }
+        let required = self.required();
+        for (code, _) in VERDICTS {
+            if !required.contains(code) && !self.maybe.contains(&code) {
+                run.expect_no_verdict_line(code);
+            }
+        }
+        run
+    }
+
+    /// Runs `verify ARGS --json` and checks the report; returns it for
+    /// the scenario's own checks.
+    fn check_json<S: AsRef<str>>(&self, args: &[S]) -> (Run, Value) {
+        let (run, json) = verify_json(args);
+        run.expect_code(self.code);
+        assert_eq!(json["status"], self.status(), "status\n{}", run.show());
+        self.check_zone(&run, &json, ZONE);
+        (run, json)
+    }
+
+    /// Checks the report of `zone` in `json` (of `run`): its status is
+    /// the one of the exit code expected.
+    fn check_zone(&self, run: &Run, json: &Value, zone: &str) {
+        let z = zone_of(json, zone);
+        assert_eq!(z["status"], self.status(), "{zone}\n{}", run.show());
+        let required = self.required();
+        let allowed = |c: &str| required.contains(c) || self.maybe.contains(&c);
+        let got: BTreeSet<String> = codes(z).into_iter().collect();
+        assert!(
+            required.iter().all(|c| got.contains(*c)) && got.iter().all(|c| allowed(c)),
+            "{zone}: verdict codes: expected {required:?} (and maybe {:?})\n{}",
+            self.maybe,
+            run.show()
+        );
+        for (code, servers, exact) in &self.verdicts {
+            let named = verdict_servers(z, code);
+            let expected = addrs(servers);
+            assert!(
+                if *exact {
+                    named == expected
+                } else {
+                    named.is_superset(&expected)
+                },
+                "{zone}: servers of {code}: expected {}{expected:?}\n{}",
+                if *exact { "" } else { "at least " },
+                run.show()
+            );
+        }
+        if let Some((serial, source)) = self.reference {
+            assert_eq!(
+                (
+                    z["reference"]["serial"].as_u64(),
+                    z["reference"]["source"].as_str()
+                ),
+                (Some(u64::from(serial)), Some(source)),
+                "{zone}: reference\n{}",
+                run.show()
+            );
+        }
+        for (addr, s) in &self.servers {
+            expect_server(z, *addr, *s);
+        }
+        if self.no_other_servers {
+            assert_eq!(
+                z["servers"].as_array().map(Vec::len),
+                Some(self.servers.len()),
+                "{zone}: servers\n{}",
+                run.show()
+            );
+        }
+    }
+
+    /// [`Expect::check_table`] and [`Expect::check_json`] of the same
+    /// arguments; returns the JSON run and report.
+    fn check<S: AsRef<str>>(&self, args: &[S]) -> (Run, Value) {
+        self.check_table(args);
+        self.check_json(args)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -584,14 +856,7 @@ fn every_vendor_serves_its_zone_file() {
     // named listens on interface addresses only: 127.0.0.1.
     let ips = [lo(2), lo(3), lo(4), lo(1), lo6()];
     let port = free_port_on(&ips);
-    let ns = [
-        ("ns1", lo(2)),
-        ("ns2", lo(3)),
-        ("ns3", lo(4)),
-        ("ns4", lo(1)),
-        ("ns5", lo6()),
-    ];
-    let zones = example(N, &ns, "192.0.2.1");
+    let zones = example(N, &nameservers(&ips), "192.0.2.1");
     let vendors = [Vendor::Zonesync, Vendor::Knot, Vendor::Nsd, Vendor::Bind];
     for (i, vendor) in vendors.into_iter().enumerate() {
         for (ip, xfr) in [(ips[i], Transfers::Open), (lo6(), Transfers::Refused)] {
@@ -706,35 +971,21 @@ fn expect_edns_reported(run: &Run, entry: &Value, addr: SocketAddr) {
 fn four_vendors_in_sync_are_ok() {
     // named listens on interface addresses only: 127.0.0.1.
     let ips = [lo(2), lo(3), lo(4), lo(1)];
-    let port = free_port_on(&ips);
-    let at = |i: usize| SocketAddr::new(ips[i], port);
-    let ns = [
-        ("ns1", lo(2)),
-        ("ns2", lo(3)),
-        ("ns3", lo(4)),
-        ("ns4", lo(1)),
-    ];
-    let zones = example(N, &ns, "192.0.2.1");
+    let at = on_one_port(&ips);
+    let zones = example(N, &nameservers(&ips), "192.0.2.1");
     let servers = [
-        AuthServer::zonesync(at(0), &zones, Transfers::Refused),
-        AuthServer::knot(at(1), &zones, Transfers::Refused),
-        AuthServer::nsd(at(2), &zones, Transfers::Refused),
-        AuthServer::bind(at(3), &zones, Transfers::Refused),
+        AuthServer::zonesync(at[0], &zones, Transfers::Refused),
+        AuthServer::knot(at[1], &zones, Transfers::Refused),
+        AuthServer::nsd(at[2], &zones, Transfers::Refused),
+        AuthServer::bind(at[3], &zones, Transfers::Refused),
     ];
-    let mut args = vec![ZONE.to_string()];
-    args.extend(ns_args(&[
-        ("ns1", at(0)),
-        ("ns2", at(1)),
-        ("ns3", at(2)),
-        ("ns4", at(3)),
-    ]));
+    let args = zone_args(&at);
 
-    let table = verify(&args);
-    table.expect_code(0);
-    table.expect_title(ZONE, N, "highest", "OK");
-    for s in &servers {
-        table.expect_row(s.addr, Some(N), Some(0), "ok");
-    }
+    let in_sync = expect(0)
+        .reference(N, "highest")
+        .servers(servers.iter().map(|s| s.addr), OK)
+        .no_other_servers();
+    let table = in_sync.check_table(&args);
     assert!(
         table
             .stdout
@@ -745,9 +996,7 @@ fn four_vendors_in_sync_are_ok() {
         table.show()
     );
 
-    let (run, json) = verify_json(&args);
-    run.expect_code(0);
-    assert_eq!(json["status"], "OK", "{}", run.show());
+    let (run, json) = in_sync.check_json(&args);
     assert_eq!(
         json["summary"],
         serde_json::json!({"zones": 1, "ok": 1, "warning": 0, "critical": 0, "unknown": 0}),
@@ -755,33 +1004,14 @@ fn four_vendors_in_sync_are_ok() {
         run.show()
     );
     let z = zone_of(&json, ZONE);
-    assert_eq!(z["status"], "OK");
-    expect_codes(&run, z, &[]);
     assert_eq!(
         z["reference"],
         serde_json::json!({"serial": N, "source": "highest", "address": null}),
         "reference\n{}",
         run.show()
     );
-    assert_eq!(
-        strings(&z["ns"]["child"]),
-        set(&[
-            "ns1.example.test.",
-            "ns2.example.test.",
-            "ns3.example.test.",
-            "ns4.example.test."
-        ]),
-        "the child's NS set\n{}",
-        run.show()
-    );
-    assert_eq!(
-        z["servers"].as_array().map(Vec::len),
-        Some(4),
-        "{}",
-        run.show()
-    );
+    expect_ns_set(&run, z, "child", &NS_LABELS[..4]);
     for (i, s) in servers.iter().enumerate() {
-        expect_server(z, s.addr, "ok", Some(N), Some(0));
         let e = server_of(z, s.addr);
         let who = s.vendor.name();
         assert_eq!(
@@ -795,13 +1025,6 @@ fn four_vendors_in_sync_are_ok() {
         assert_eq!(e["aa"], true, "{who}\n{}", run.show());
         assert!(e["error"].is_null(), "{who}\n{}", run.show());
         assert_eq!(e["nsid"], who, "{who}: NSID as text\n{}", run.show());
-        assert_eq!(e["axfr_open"], false, "{who}\n{}", run.show());
-        assert_eq!(
-            strings(&e["sources"]),
-            set(&["explicit"]),
-            "{who}\n{}",
-            run.show()
-        );
         let rtt = e["rtt_ms"].as_f64();
         assert!(
             rtt.is_some_and(|r| (0.0..1000.0).contains(&r)),
@@ -810,9 +1033,11 @@ fn four_vendors_in_sync_are_ok() {
         );
         expect_edns_reported(&run, e, s.addr);
     }
+    expect_sources(&run, z, &at, &["explicit"]);
+    expect_axfr(&run, z, &at, Some(false));
     // zonesync sends EDNS EXPIRE (RFC 7314): a primary's is the SOA EXPIRE.
     assert_eq!(
-        server_of(z, at(0))["expire"].as_u64(),
+        server_of(z, at[0])["expire"].as_u64(),
         Some(1209600),
         "zonesync's EXPIRE\n{}",
         run.show()
@@ -821,36 +1046,22 @@ fn four_vendors_in_sync_are_ok() {
     // One query in flight at a time: the same result.
     let mut serial = args.clone();
     serial.extend(["--concurrency".into(), "1".into()]);
-    let (run, json) = verify_json(&serial);
-    run.expect_code(0);
-    for s in &servers {
-        expect_server(zone_of(&json, ZONE), s.addr, "ok", Some(N), Some(0));
-    }
+    in_sync.check_json(&serial);
 
     // --tcp: every SOA answer over TCP.
     let mut tcp = args.clone();
     tcp.push("--tcp".into());
-    let (run, json) = verify_json(&tcp);
-    run.expect_code(0);
+    let (run, json) = in_sync.check_json(&tcp);
     let z = zone_of(&json, ZONE);
     for s in &servers {
-        expect_server(z, s.addr, "ok", Some(N), Some(0));
         assert_eq!(server_of(z, s.addr)["transport"], "tcp", "{}", run.show());
     }
 
     // --no-axfr-check: axfr_open is null (not checked).
     let mut no_axfr = args.clone();
     no_axfr.push("--no-axfr-check".into());
-    let (run, json) = verify_json(&no_axfr);
-    run.expect_code(0);
-    let z = zone_of(&json, ZONE);
-    for s in &servers {
-        assert!(
-            server_of(z, s.addr)["axfr_open"].is_null(),
-            "{}",
-            run.show()
-        );
-    }
+    let (run, json) = in_sync.check_json(&no_axfr);
+    expect_axfr(&run, zone_of(&json, ZONE), &at, None);
 }
 
 // ---------------------------------------------------------------------------
@@ -862,70 +1073,48 @@ fn four_vendors_in_sync_are_ok() {
 #[test]
 fn a_server_one_serial_behind() {
     let ips = [lo(2), lo(3), lo(4), lo(6)];
-    let port = free_port_on(&ips);
-    let at = |i: usize| SocketAddr::new(ips[i], port);
-    let ns = [("ns1", lo(2)), ("ns2", lo(3)), ("ns3", lo(4))];
-    let zs = AuthServer::zonesync(at(0), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
-    let knot = AuthServer::knot(at(1), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
-    let nsd = AuthServer::nsd(at(2), &example(N - 1, &ns, "192.0.2.1"), Transfers::Refused);
+    let at = on_one_port(&ips);
+    let ns = nameservers(&ips[..3]);
+    let zs = AuthServer::zonesync(at[0], &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let knot = AuthServer::knot(at[1], &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let nsd = AuthServer::nsd(at[2], &example(N - 1, &ns, "192.0.2.1"), Transfers::Refused);
     // A hidden primary (in no NS set) at the new serial.
-    let hidden = AuthServer::zonesync(at(3), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
-    let mut args = vec![ZONE.to_string()];
-    args.extend(ns_args(&[
-        ("ns1", zs.addr),
-        ("ns2", knot.addr),
-        ("ns3", nsd.addr),
-    ]));
+    let hidden = AuthServer::zonesync(at[3], &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let args = zone_args(&[zs.addr, knot.addr, nsd.addr]);
 
-    let table = verify(&args);
-    table.expect_code(2);
-    table.expect_title(ZONE, N, "highest", "CRITICAL");
-    table.expect_row(zs.addr, Some(N), Some(0), "ok");
-    table.expect_row(knot.addr, Some(N), Some(0), "ok");
-    table.expect_row(nsd.addr, Some(N - 1), Some(1), "behind");
-    table.expect_verdict_line("serial-behind", &[nsd.addr.to_string(), fqdn("ns3")]);
-
-    let (run, json) = verify_json(&args);
-    run.expect_code(2);
+    let (run, json) = expect(2)
+        .reference(N, "highest")
+        .servers([zs.addr, knot.addr], OK)
+        .server(nsd.addr, BEHIND)
+        .verdict("serial-behind", &[nsd.addr])
+        .line("serial-behind", &[nsd.addr.to_string(), fqdn("ns3")])
+        .check(&args);
     let z = zone_of(&json, ZONE);
-    expect_codes(&run, z, &["serial-behind"]);
-    assert_eq!(
-        verdict_servers(z, "serial-behind"),
-        addrs(&[nsd.addr]),
-        "{}",
-        run.show()
-    );
     let message = str_of(&verdicts(z, "serial-behind")[0]["message"], "message");
     assert!(
         message.contains(&nsd.addr.to_string()) && message.contains(&(N - 1).to_string()),
         "the message names the server and its serial\n{}",
         run.show()
     );
-    expect_server(z, nsd.addr, "behind", Some(N - 1), Some(1));
-    expect_server(z, zs.addr, "ok", Some(N), Some(0));
-    expect_server(z, knot.addr, "ok", Some(N), Some(0));
 
-    // One serial of lag allowed.
+    // One serial of lag allowed: ok, its lag shown.
     let mut lag = args.clone();
     lag.extend(["--max-lag".into(), "1".into()]);
-    let (run, json) = verify_json(&lag);
-    run.expect_code(0);
-    let z = zone_of(&json, ZONE);
-    expect_codes(&run, z, &[]);
-    assert_eq!(server_of(z, nsd.addr)["lag"], 1, "{}", run.show());
-    verify(&lag)
-        .expect_code(0)
-        .expect_no_verdict_line("serial-behind");
+    expect(0)
+        .reference(N, "highest")
+        .servers([zs.addr, knot.addr], OK)
+        .server(nsd.addr, state("ok", Some(N - 1), Some(1)))
+        .check(&lag);
 
     // The hidden primary is the reference, and is asked too.
     let mut primary = args.clone();
     primary.extend(["--primary".into(), hidden.addr.to_string()]);
-    let table = verify(&primary);
-    table.expect_code(2);
-    table.expect_title(ZONE, N, "primary", "CRITICAL");
-    table.expect_row(nsd.addr, Some(N - 1), Some(1), "behind");
-    let (run, json) = verify_json(&primary);
-    run.expect_code(2);
+    let (run, json) = expect(2)
+        .reference(N, "primary")
+        .servers([zs.addr, knot.addr, hidden.addr], OK)
+        .server(nsd.addr, BEHIND)
+        .verdict("serial-behind", &[nsd.addr])
+        .check(&primary);
     let z = zone_of(&json, ZONE);
     assert_eq!(
         z["reference"],
@@ -933,44 +1122,21 @@ fn a_server_one_serial_behind() {
         "reference\n{}",
         run.show()
     );
-    expect_codes(&run, z, &["serial-behind"]);
-    assert_eq!(
-        verdict_servers(z, "serial-behind"),
-        addrs(&[nsd.addr]),
-        "{}",
-        run.show()
-    );
-    let p = server_of(z, hidden.addr);
     assert!(
-        strings(&p["sources"]).contains("primary"),
+        strings(&server_of(z, hidden.addr)["sources"]).contains("primary"),
         "the primary's entry has the source \"primary\"\n{}",
         run.show()
     );
-    assert_eq!(p["serial"], N, "{}", run.show());
 
     // The primary is the one behind: the others are ahead of it.
     let mut behind_primary = args.clone();
     behind_primary.extend(["--primary".into(), nsd.addr.to_string()]);
-    let table = verify(&behind_primary);
-    table.expect_code(1);
-    table.expect_title(ZONE, N - 1, "primary", "WARNING");
-    table.expect_row(zs.addr, Some(N), Some(-1), "ahead");
-    table.expect_row(knot.addr, Some(N), Some(-1), "ahead");
-    table.expect_row(nsd.addr, Some(N - 1), Some(0), "ok");
-    table.expect_verdict_line("serial-ahead", &[zs.addr.to_string()]);
-    let (run, json) = verify_json(&behind_primary);
-    run.expect_code(1);
-    let z = zone_of(&json, ZONE);
-    expect_codes(&run, z, &["serial-ahead"]);
-    assert_eq!(
-        verdict_servers(z, "serial-ahead"),
-        addrs(&[zs.addr, knot.addr]),
-        "{}",
-        run.show()
-    );
-    expect_server(z, zs.addr, "ahead", Some(N), Some(-1));
-    assert_eq!(z["reference"]["source"], "primary", "{}", run.show());
-    assert_eq!(z["reference"]["serial"], N - 1, "{}", run.show());
+    expect(1)
+        .reference(N - 1, "primary")
+        .servers([zs.addr, knot.addr], state("ahead", Some(N), Some(-1)))
+        .server(nsd.addr, state("ok", Some(N - 1), Some(0)))
+        .verdict("serial-ahead", &[zs.addr, knot.addr])
+        .check(&behind_primary);
 }
 
 // ---------------------------------------------------------------------------
@@ -983,35 +1149,21 @@ fn a_server_one_serial_behind() {
 #[test]
 fn silent_and_closed_addresses_are_unreachable() {
     let ips = [lo(2), lo(3), lo(4), lo(5), lo(6)];
-    let port = free_port_on(&ips);
-    let at = |i: usize| SocketAddr::new(ips[i], port);
-    let ns = [
-        ("ns1", lo(2)),
-        ("ns2", lo(3)),
-        ("ns3", lo(4)),
-        ("ns4", lo(5)),
-    ];
-    let zones = example(N, &ns, "192.0.2.1");
-    let zs = AuthServer::zonesync(at(0), &zones, Transfers::Refused);
-    let knot = AuthServer::knot(at(1), &zones, Transfers::Refused);
-    let silent = SilentUdp::bind(at(2));
-    let closed = at(3);
-    let mut args = vec![ZONE.to_string(), "--timeout".into(), "300".into()];
-    args.extend(ns_args(&[
-        ("ns1", zs.addr),
-        ("ns2", knot.addr),
-        ("ns3", silent.addr),
-        ("ns4", closed),
-    ]));
+    let at = on_one_port(&ips);
+    let zones = example(N, &nameservers(&ips[..4]), "192.0.2.1");
+    let zs = AuthServer::zonesync(at[0], &zones, Transfers::Refused);
+    let knot = AuthServer::knot(at[1], &zones, Transfers::Refused);
+    let silent = SilentUdp::bind(at[2]);
+    let closed = at[3];
+    let mut args = zone_args(&[zs.addr, knot.addr, silent.addr, closed]);
+    args.extend(["--timeout".into(), "300".into()]);
 
-    let table = verify(&args);
-    table.expect_code(2);
-    table.expect_row(zs.addr, Some(N), Some(0), "ok");
-    table.expect_row(knot.addr, Some(N), Some(0), "ok");
-    table.expect_row(silent.addr, None, None, "unreachable");
-    table.expect_row(closed, None, None, "unreachable");
-    table.expect_verdict_line("unreachable", &[silent.addr.to_string()]);
-    table.expect_verdict_line("unreachable", &[closed.to_string()]);
+    let unreachable = expect(2)
+        .reference(N, "highest")
+        .servers([zs.addr, knot.addr], OK)
+        .servers([silent.addr, closed], UNREACHABLE)
+        .verdict("unreachable", &[silent.addr, closed]);
+    let table = unreachable.check_table(&args);
     assert!(
         table.took < Duration::from_secs(10),
         "3 tries of 300 ms should not take {:?}\n{}",
@@ -1019,16 +1171,8 @@ fn silent_and_closed_addresses_are_unreachable() {
         table.show()
     );
 
-    let (run, json) = verify_json(&args);
-    run.expect_code(2);
+    let (run, json) = unreachable.check_json(&args);
     let z = zone_of(&json, ZONE);
-    expect_codes(&run, z, &["unreachable"]);
-    assert_eq!(
-        verdict_servers(z, "unreachable"),
-        addrs(&[silent.addr, closed]),
-        "{}",
-        run.show()
-    );
     // "every try timed out": 1 + --retries (default 2).
     let silent_text = silent.addr.to_string();
     assert!(
@@ -1042,7 +1186,6 @@ fn silent_and_closed_addresses_are_unreachable() {
         run.show()
     );
     for addr in [silent.addr, closed] {
-        expect_server(z, addr, "unreachable", None, None);
         let e = server_of(z, addr);
         assert!(e["rtt_ms"].is_null(), "{addr}: rtt_ms\n{}", run.show());
         assert!(
@@ -1051,45 +1194,27 @@ fn silent_and_closed_addresses_are_unreachable() {
             run.show()
         );
     }
-    assert_eq!(z["reference"]["serial"], N, "{}", run.show());
 
     // --retries 0: one try each.
     let mut once = args.clone();
     once.extend(["--retries".into(), "0".into()]);
-    let (run, json) = verify_json(&once);
-    run.expect_code(2);
-    expect_server(zone_of(&json, ZONE), silent.addr, "unreachable", None, None);
+    unreachable.check_json(&once);
 
-    // A primary that does not answer.
-    let mut primary = vec![
-        ZONE.to_string(),
+    // A primary that does not answer: its own row, unreachable.
+    let mut primary = zone_args(&[zs.addr, knot.addr]);
+    primary.extend([
         "--timeout".into(),
         "300".into(),
         "--primary".into(),
         silent.addr.to_string(),
-    ];
-    primary.extend(ns_args(&[("ns1", zs.addr), ("ns2", knot.addr)]));
-    let table = verify(&primary);
-    table.expect_code(2);
-    table.expect_title(ZONE, N, "highest", "CRITICAL");
-    table.expect_verdict_line("primary-unreachable", &[silent.addr.to_string()]);
-    let (run, json) = verify_json(&primary);
-    run.expect_code(2);
-    let z = zone_of(&json, ZONE);
-    assert!(
-        codes(z).contains(&"primary-unreachable".to_string()),
-        "{}",
-        run.show()
-    );
-    assert!(
-        verdict_servers(z, "primary-unreachable").contains(&silent.addr.to_string()),
-        "{}",
-        run.show()
-    );
-    assert_eq!(z["reference"]["source"], "highest", "{}", run.show());
-    assert_eq!(z["reference"]["serial"], N, "{}", run.show());
-    expect_server(z, zs.addr, "ok", Some(N), Some(0));
-    expect_server(z, knot.addr, "ok", Some(N), Some(0));
+    ]);
+    expect(2)
+        .reference(N, "highest")
+        .servers([zs.addr, knot.addr], OK)
+        .server(silent.addr, UNREACHABLE)
+        .verdict_naming("primary-unreachable", &[silent.addr])
+        .maybe("unreachable")
+        .check(&primary);
 }
 
 // ---------------------------------------------------------------------------
@@ -1100,57 +1225,35 @@ fn silent_and_closed_addresses_are_unreachable() {
 #[test]
 fn servers_not_authoritative_for_the_zone_are_lame() {
     let ips = [lo(2), lo(3), lo(4), lo(5), lo(6)];
-    let port = free_port_on(&ips);
-    let at = |i: usize| SocketAddr::new(ips[i], port);
-    let ns = [
-        ("ns1", lo(2)),
-        ("ns2", lo(3)),
-        ("ns3", lo(4)),
-        ("ns4", lo(5)),
-        ("ns5", lo(6)),
-    ];
-    let zs = AuthServer::zonesync(at(0), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let at = on_one_port(&ips);
+    let zones = example(N, &nameservers(&ips), "192.0.2.1");
+    let zs = AuthServer::zonesync(at[0], &zones, Transfers::Refused);
     let other = vec![ZoneFile::new(
         "other.test.",
         zone_text("other.test.", 7, &[("ns1", lo(3))], "192.0.2.7"),
     )];
-    let knot = AuthServer::knot(at(1), &other, Transfers::Refused);
-    let zs_other = AuthServer::zonesync(at(2), &other, Transfers::Refused);
-    let nsd = AuthServer::nsd(at(3), &other, Transfers::Refused);
+    let knot = AuthServer::knot(at[1], &other, Transfers::Refused);
+    let zs_other = AuthServer::zonesync(at[2], &other, Transfers::Refused);
+    let nsd = AuthServer::nsd(at[3], &other, Transfers::Refused);
     // The parent zone test. with the delegation: a referral.
-    let parent = AuthServer::zonesync(at(4), &[parent_zone(&[("ns1", lo(2))])], Transfers::Refused);
+    let parent = AuthServer::zonesync(at[4], &[parent_zone(&[("ns1", lo(2))])], Transfers::Refused);
     let lame = [knot.addr, zs_other.addr, nsd.addr, parent.addr];
-    let mut args = vec![ZONE.to_string(), "--timeout".into(), "500".into()];
-    args.extend(ns_args(&[
-        ("ns1", zs.addr),
-        ("ns2", knot.addr),
-        ("ns3", zs_other.addr),
-        ("ns4", nsd.addr),
-        ("ns5", parent.addr),
-    ]));
+    let mut args = zone_args(&[zs.addr, knot.addr, zs_other.addr, nsd.addr, parent.addr]);
+    args.extend(["--timeout".into(), "500".into()]);
 
-    let table = verify(&args);
-    table.expect_code(2);
-    table.expect_row(zs.addr, Some(N), Some(0), "ok");
-    for addr in lame {
-        table.expect_row(addr, None, None, "lame");
-        table.expect_verdict_line("lame", &[addr.to_string()]);
-    }
-
-    let (run, json) = verify_json(&args);
-    run.expect_code(2);
+    let (run, json) = expect(2)
+        .reference(N, "highest")
+        .server(zs.addr, OK)
+        .servers(lame, LAME)
+        .verdict("lame", &lame)
+        .check(&args);
     let z = zone_of(&json, ZONE);
-    expect_codes(&run, z, &["lame"]);
-    assert_eq!(verdict_servers(z, "lame"), addrs(&lame), "{}", run.show());
-    expect_server(z, zs.addr, "ok", Some(N), Some(0));
     for addr in [knot.addr, zs_other.addr, nsd.addr] {
-        expect_server(z, addr, "lame", None, None);
         let e = server_of(z, addr);
         assert_eq!(e["rcode"], "REFUSED", "{addr}\n{}", run.show());
         assert_eq!(e["aa"], false, "{addr}\n{}", run.show());
     }
     let referral = server_of(z, parent.addr);
-    assert_eq!(referral["status"], "lame", "{}", run.show());
     assert_eq!(referral["rcode"], "NOERROR", "a referral\n{}", run.show());
     assert_eq!(referral["aa"], false, "a referral\n{}", run.show());
 }
@@ -1163,42 +1266,26 @@ fn servers_not_authoritative_for_the_zone_are_lame() {
 #[test]
 fn same_serial_different_record_is_a_content_mismatch() {
     let ips = [lo(2), lo(3), lo(4)];
-    let port = free_port_on(&ips);
-    let at = |i: usize| SocketAddr::new(ips[i], port);
-    let ns = [("ns1", lo(2)), ("ns2", lo(3)), ("ns3", lo(4))];
-    let zs = AuthServer::zonesync(at(0), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
-    let knot = AuthServer::knot(at(1), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
-    let nsd = AuthServer::nsd(at(2), &example(N, &ns, "192.0.2.99"), Transfers::Refused);
-    let mut args = vec![ZONE.to_string()];
-    args.extend(ns_args(&[
-        ("ns1", zs.addr),
-        ("ns2", knot.addr),
-        ("ns3", nsd.addr),
-    ]));
+    let at = on_one_port(&ips);
+    let ns = nameservers(&ips);
+    let zs = AuthServer::zonesync(at[0], &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let knot = AuthServer::knot(at[1], &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let nsd = AuthServer::nsd(at[2], &example(N, &ns, "192.0.2.99"), Transfers::Refused);
+    let args = zone_args(&[zs.addr, knot.addr, nsd.addr]);
+
+    let in_sync = expect(0).servers([zs.addr, knot.addr, nsd.addr], OK);
+    let odd_www = expect(2)
+        .servers([zs.addr, knot.addr], OK)
+        .server(nsd.addr, DIFFERENT)
+        .verdict("content-mismatch", &[nsd.addr]);
 
     // The SOA and the apex NS agree: nothing to see.
-    let (run, json) = verify_json(&args);
-    run.expect_code(0);
-    expect_codes(&run, zone_of(&json, ZONE), &[]);
+    in_sync.check_json(&args);
 
     for records in ["www/A", "www.example.test./A"] {
         let mut with = args.clone();
         with.extend(["--records".into(), records.into()]);
-        let table = verify(&with);
-        table.expect_code(2);
-        table.expect_row(nsd.addr, Some(N), Some(0), "different");
-        table.expect_verdict_line("content-mismatch", &[nsd.addr.to_string()]);
-
-        let (run, json) = verify_json(&with);
-        run.expect_code(2);
-        let z = zone_of(&json, ZONE);
-        expect_codes(&run, z, &["content-mismatch"]);
-        assert!(
-            verdict_servers(z, "content-mismatch").contains(&nsd.addr.to_string()),
-            "the verdict names the odd server\n{}",
-            run.show()
-        );
-        expect_server(z, nsd.addr, "different", Some(N), Some(0));
+        odd_www.check(&with);
     }
 
     // An RRset all servers agree on.
@@ -1209,9 +1296,7 @@ fn same_serial_different_record_is_a_content_mismatch() {
         "--records".into(),
         "@/NS".into(),
     ]);
-    let (run, json) = verify_json(&agree);
-    run.expect_code(0);
-    expect_codes(&run, zone_of(&json, ZONE), &[]);
+    in_sync.check_json(&agree);
 }
 
 /// NSD's apex NS set has one more name at the same serial: a
@@ -1219,38 +1304,18 @@ fn same_serial_different_record_is_a_content_mismatch() {
 #[test]
 fn same_serial_different_apex_ns_is_a_content_mismatch() {
     let ips = [lo(2), lo(3), lo(4)];
-    let port = free_port_on(&ips);
-    let at = |i: usize| SocketAddr::new(ips[i], port);
-    let ns = [("ns1", lo(2)), ("ns2", lo(3)), ("ns3", lo(4))];
-    let more = [
-        ("ns1", lo(2)),
-        ("ns2", lo(3)),
-        ("ns3", lo(4)),
-        ("ns4", lo(5)),
-    ];
-    let zs = AuthServer::zonesync(at(0), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
-    let knot = AuthServer::knot(at(1), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
-    let nsd = AuthServer::nsd(at(2), &example(N, &more, "192.0.2.1"), Transfers::Refused);
-    let mut args = vec![ZONE.to_string()];
-    args.extend(ns_args(&[
-        ("ns1", zs.addr),
-        ("ns2", knot.addr),
-        ("ns3", nsd.addr),
-    ]));
-    let table = verify(&args);
-    table.expect_code(2);
-    table.expect_row(nsd.addr, Some(N), Some(0), "different");
-    table.expect_verdict_line("content-mismatch", &[nsd.addr.to_string()]);
-    let (run, json) = verify_json(&args);
-    run.expect_code(2);
-    let z = zone_of(&json, ZONE);
-    expect_codes(&run, z, &["content-mismatch"]);
-    assert!(
-        verdict_servers(z, "content-mismatch").contains(&nsd.addr.to_string()),
-        "{}",
-        run.show()
-    );
-    expect_server(z, nsd.addr, "different", Some(N), Some(0));
+    let at = on_one_port(&ips);
+    let ns = nameservers(&ips);
+    let more = nameservers(&[lo(2), lo(3), lo(4), lo(5)]);
+    let zs = AuthServer::zonesync(at[0], &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let knot = AuthServer::knot(at[1], &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let nsd = AuthServer::nsd(at[2], &example(N, &more, "192.0.2.1"), Transfers::Refused);
+    let args = zone_args(&[zs.addr, knot.addr, nsd.addr]);
+    expect(2)
+        .servers([zs.addr, knot.addr], OK)
+        .server(nsd.addr, DIFFERENT)
+        .verdict("content-mismatch", &[nsd.addr])
+        .check(&args);
 }
 
 // ---------------------------------------------------------------------------
@@ -1279,19 +1344,14 @@ fn parent_zone(delegation: &[(&str, IpAddr)]) -> ZoneFile {
 #[test]
 fn parent_and_child_ns_sets_differ() {
     let ips = [lo(2), lo(3), lo(4), lo(10), lo(11)];
-    let port = free_port_on(&ips);
-    let at = |i: usize| SocketAddr::new(ips[i], port);
-    let ns = [("ns1", lo(2)), ("ns2", lo(3)), ("ns3", lo(4))];
+    let at = on_one_port(&ips);
+    let ns = nameservers(&ips[..3]);
     let zones = example(N, &ns, "192.0.2.1");
-    let zs = AuthServer::zonesync(at(0), &zones, Transfers::Refused);
-    let knot = AuthServer::knot(at(1), &zones, Transfers::Refused);
-    let nsd = AuthServer::nsd(at(2), &zones, Transfers::Refused);
-    let parent = AuthServer::zonesync(
-        at(3),
-        &[parent_zone(&[("ns1", lo(2)), ("ns2", lo(3))])],
-        Transfers::Refused,
-    );
-    let full_parent = AuthServer::zonesync(at(4), &[parent_zone(&ns)], Transfers::Refused);
+    let zs = AuthServer::zonesync(at[0], &zones, Transfers::Refused);
+    let knot = AuthServer::knot(at[1], &zones, Transfers::Refused);
+    let nsd = AuthServer::nsd(at[2], &zones, Transfers::Refused);
+    let parent = AuthServer::zonesync(at[3], &[parent_zone(&ns[..2])], Transfers::Refused);
+    let full_parent = AuthServer::zonesync(at[4], &[parent_zone(&ns)], Transfers::Refused);
     // No resolver is needed: every name is in the zone (glue, or the
     // zone's own A records). One where nothing listens keeps it so.
     let resolver = closed_addr();
@@ -1301,7 +1361,7 @@ fn parent_and_child_ns_sets_differ() {
             "--parent-ns".into(),
             parent.to_string(),
             "--port".into(),
-            port.to_string(),
+            at[0].port().to_string(),
             "--resolver".into(),
             resolver.to_string(),
             "--timeout".into(),
@@ -1309,48 +1369,21 @@ fn parent_and_child_ns_sets_differ() {
         ]
     };
 
-    let args = discover(parent.addr);
-    let table = verify(&args);
-    table.expect_code(1);
-    table.expect_title(ZONE, N, "highest", "WARNING");
-    for s in [&zs, &knot, &nsd] {
-        table.expect_row(s.addr, Some(N), Some(0), "ok");
-    }
-    table.expect_verdict_line("ns-mismatch", &[]);
-    table.expect_no_verdict_line("discovery");
-
-    let (run, json) = verify_json(&args);
-    run.expect_code(1);
+    let three = [zs.addr, knot.addr, nsd.addr];
+    let (run, json) = expect(1)
+        .reference(N, "highest")
+        .servers(three, OK)
+        .no_other_servers()
+        .verdict_naming("ns-mismatch", &[])
+        .check(&discover(parent.addr));
     let z = zone_of(&json, ZONE);
-    expect_codes(&run, z, &["ns-mismatch"]);
-    assert_eq!(
-        strings(&z["ns"]["parent"]),
-        set(&["ns1.example.test.", "ns2.example.test."]),
-        "ns.parent\n{}",
-        run.show()
-    );
-    assert_eq!(
-        strings(&z["ns"]["child"]),
-        set(&[
-            "ns1.example.test.",
-            "ns2.example.test.",
-            "ns3.example.test."
-        ]),
-        "ns.child\n{}",
-        run.show()
-    );
-    assert_eq!(
-        z["servers"].as_array().map(Vec::len),
-        Some(3),
-        "{}",
-        run.show()
-    );
+    expect_ns_set(&run, z, "parent", &NS_LABELS[..2]);
+    expect_ns_set(&run, z, "child", &NS_LABELS[..3]);
     for (s, name, sources) in [
         (&zs, "ns1", &["parent", "child"][..]),
         (&knot, "ns2", &["parent", "child"][..]),
         (&nsd, "ns3", &["child"][..]),
     ] {
-        expect_server(z, s.addr, "ok", Some(N), Some(0));
         let e = server_of(z, s.addr);
         assert_eq!(e["name"], fqdn(name), "{}", run.show());
         assert_eq!(
@@ -1362,46 +1395,59 @@ fn parent_and_child_ns_sets_differ() {
     }
 
     // Explicit servers: the NS sets are still compared.
-    let mut explicit = vec![
-        ZONE.to_string(),
+    let mut explicit = zone_args(&three);
+    explicit.extend([
         "--parent-ns".into(),
         parent.addr.to_string(),
         "--resolver".into(),
         resolver.to_string(),
-    ];
-    explicit.extend(ns_args(&[
-        ("ns1", zs.addr),
-        ("ns2", knot.addr),
-        ("ns3", nsd.addr),
-    ]));
-    let (run, json) = verify_json(&explicit);
-    run.expect_code(1);
-    let z = zone_of(&json, ZONE);
-    expect_codes(&run, z, &["ns-mismatch"]);
+    ]);
+    let (run, json) = expect(1)
+        .servers(three, OK)
+        .verdict_naming("ns-mismatch", &[])
+        .check_json(&explicit);
     assert_eq!(
-        strings(&server_of(z, nsd.addr)["sources"]),
+        strings(&server_of(zone_of(&json, ZONE), nsd.addr)["sources"]),
         set(&["explicit"]),
         "{}",
         run.show()
     );
 
     // A parent with the same NS set: OK, every address from both.
-    let (run, json) = verify_json(&discover(full_parent.addr));
-    run.expect_code(0);
+    let (run, json) = expect(0)
+        .reference(N, "highest")
+        .servers(three, OK)
+        .no_other_servers()
+        .check_json(&discover(full_parent.addr));
     let z = zone_of(&json, ZONE);
-    expect_codes(&run, z, &[]);
     assert_eq!(
         strings(&z["ns"]["parent"]),
         strings(&z["ns"]["child"]),
         "{}",
         run.show()
     );
-    for s in [&zs, &knot, &nsd] {
-        expect_server(z, s.addr, "ok", Some(N), Some(0));
+    expect_sources(&run, z, &three, &["parent", "child"]);
+}
+
+/// Asserts the NS set `side` (`parent`, `child`) of a zone's report: the
+/// nameservers `labels` of the zone under test.
+fn expect_ns_set(run: &Run, zone: &Value, side: &str, labels: &[&str]) {
+    let names: BTreeSet<String> = labels.iter().map(|l| fqdn(l)).collect();
+    assert_eq!(
+        strings(&zone["ns"][side]),
+        names,
+        "ns.{side}\n{}",
+        run.show()
+    );
+}
+
+/// Asserts the `sources` of each of `servers` in a zone's report.
+fn expect_sources(run: &Run, zone: &Value, servers: &[SocketAddr], sources: &[&str]) {
+    for addr in servers {
         assert_eq!(
-            strings(&server_of(z, s.addr)["sources"]),
-            set(&["parent", "child"]),
-            "{}",
+            strings(&server_of(zone, *addr)["sources"]),
+            set(sources),
+            "sources of {addr}\n{}",
             run.show()
         );
     }
@@ -1414,14 +1460,13 @@ fn parent_and_child_ns_sets_differ() {
 #[test]
 fn discovery_through_the_resolver() {
     let ips = [lo(1), lo(2), lo(3), lo(10)];
-    let port = free_port_on(&ips);
-    let at = |ip: IpAddr| SocketAddr::new(ip, port);
-    let ns = [("ns1", lo(2)), ("ns2", lo(3))];
+    let at = on_one_port(&ips);
+    let ns = nameservers(&ips[1..3]);
     let zones = example(N, &ns, "192.0.2.1");
-    let zs = AuthServer::zonesync(at(lo(2)), &zones, Transfers::Refused);
-    let knot = AuthServer::knot(at(lo(3)), &zones, Transfers::Refused);
+    let zs = AuthServer::zonesync(at[1], &zones, Transfers::Refused);
+    let knot = AuthServer::knot(at[2], &zones, Transfers::Refused);
     // parent_zone() names ns.test. at 127.0.0.10.
-    let parent = AuthServer::zonesync(at(lo(10)), &[parent_zone(&ns)], Transfers::Refused);
+    let parent = AuthServer::zonesync(at[3], &[parent_zone(&ns)], Transfers::Refused);
     let resolver_addr = SocketAddr::new(lo(1), free_port_on(&[lo(1)]));
     let resolver = BindResolver::start(resolver_addr, &[("test.", parent.addr)]);
     let args = [
@@ -1429,36 +1474,17 @@ fn discovery_through_the_resolver() {
         "--resolver".into(),
         resolver.addr.to_string(),
         "--port".into(),
-        port.to_string(),
+        at[0].port().to_string(),
     ];
-    let table = verify(&args);
-    table.expect_code(0);
-    table.expect_title(ZONE, N, "highest", "OK");
-    table.expect_row(zs.addr, Some(N), Some(0), "ok");
-    table.expect_row(knot.addr, Some(N), Some(0), "ok");
-
-    let (run, json) = verify_json(&args);
-    run.expect_code(0);
+    let (run, json) = expect(0)
+        .reference(N, "highest")
+        .servers([zs.addr, knot.addr], OK)
+        .no_other_servers()
+        .check(&args);
     let z = zone_of(&json, ZONE);
-    expect_codes(&run, z, &[]);
-    let both = set(&["ns1.example.test.", "ns2.example.test."]);
-    assert_eq!(strings(&z["ns"]["parent"]), both, "{}", run.show());
-    assert_eq!(strings(&z["ns"]["child"]), both, "{}", run.show());
-    assert_eq!(
-        z["servers"].as_array().map(Vec::len),
-        Some(2),
-        "{}",
-        run.show()
-    );
-    for s in [&zs, &knot] {
-        expect_server(z, s.addr, "ok", Some(N), Some(0));
-        assert_eq!(
-            strings(&server_of(z, s.addr)["sources"]),
-            set(&["parent", "child"]),
-            "{}",
-            run.show()
-        );
-    }
+    expect_ns_set(&run, z, "parent", &NS_LABELS[..2]);
+    expect_ns_set(&run, z, "child", &NS_LABELS[..2]);
+    expect_sources(&run, z, &[zs.addr, knot.addr], &["parent", "child"]);
 }
 
 /// A parent that does not delegate the zone: no nameserver to ask,
@@ -1482,24 +1508,12 @@ fn no_nameserver_found_is_unknown() {
         "--timeout".into(),
         "300".into(),
     ];
-    let table = verify(&args);
-    table.expect_code(3);
-    table.expect_verdict_line("no-servers", &[]);
-    let (run, json) = verify_json(&args);
-    run.expect_code(3);
-    let z = zone_of(&json, ZONE);
-    assert_eq!(z["status"], "UNKNOWN", "{}", run.show());
-    assert!(
-        codes(z).contains(&"no-servers".to_string()),
-        "{}",
-        run.show()
-    );
-    assert_eq!(
-        z["servers"].as_array().map(Vec::len),
-        Some(0),
-        "{}",
-        run.show()
-    );
+    // The resolver is down too: discovery WARNINGs may come with it.
+    expect(3)
+        .verdict_naming("no-servers", &[])
+        .maybe("discovery")
+        .no_other_servers()
+        .check(&args);
 }
 
 /// A parent server that does not answer and an NS name that does not
@@ -1508,19 +1522,18 @@ fn no_nameserver_found_is_unknown() {
 #[test]
 fn failed_parts_of_discovery_are_warnings() {
     let ips = [lo(2), lo(3), lo(10), lo(11)];
-    let port = free_port_on(&ips);
-    let at = |i: usize| SocketAddr::new(ips[i], port);
+    let at = on_one_port(&ips);
     let lost = "ns.nowhere.invalid.";
     let ns = [("ns1", lo(2)), ("ns2", lo(3)), (lost, lo(9))];
     let zones = example(N, &ns, "192.0.2.1");
-    let zs = AuthServer::zonesync(at(0), &zones, Transfers::Refused);
-    let knot = AuthServer::knot(at(1), &zones, Transfers::Refused);
+    let zs = AuthServer::zonesync(at[0], &zones, Transfers::Refused);
+    let knot = AuthServer::knot(at[1], &zones, Transfers::Refused);
     let parent = AuthServer::zonesync(
-        at(2),
+        at[2],
         &[parent_zone(&[("ns1", lo(2)), ("ns2", lo(3))])],
         Transfers::Refused,
     );
-    let silent_parent = SilentUdp::bind(at(3));
+    let silent_parent = SilentUdp::bind(at[3]);
     let args = [
         ZONE.to_string(),
         "--parent-ns".into(),
@@ -1528,28 +1541,20 @@ fn failed_parts_of_discovery_are_warnings() {
         "--parent-ns".into(),
         silent_parent.addr.to_string(),
         "--port".into(),
-        port.to_string(),
+        at[0].port().to_string(),
         "--resolver".into(),
         closed_addr().to_string(),
         "--timeout".into(),
         "300".into(),
     ];
-    let table = verify(&args);
-    table.expect_code(1);
-    table.expect_row(zs.addr, Some(N), Some(0), "ok");
-    table.expect_row(knot.addr, Some(N), Some(0), "ok");
-    table.expect_verdict_line("discovery", &[lost.to_string()]);
-    table.expect_verdict_line("discovery", &[silent_parent.addr.to_string()]);
-
-    let (run, json) = verify_json(&args);
-    run.expect_code(1);
+    // The NS sets may differ too: the parent does not list the lost name.
+    let (run, json) = expect(1)
+        .servers([zs.addr, knot.addr], OK)
+        .line("discovery", &[lost.to_string()])
+        .line("discovery", &[silent_parent.addr.to_string()])
+        .maybe("ns-mismatch")
+        .check(&args);
     let z = zone_of(&json, ZONE);
-    let got: BTreeSet<String> = codes(z).into_iter().collect();
-    assert!(
-        got.contains("discovery") && got.is_subset(&set(&["discovery", "ns-mismatch"])),
-        "discovery (and the NS sets differ: the parent has no {lost})\n{}",
-        run.show()
-    );
     let said: String = verdicts(z, "discovery")
         .iter()
         .map(|v| format!("{} {}\n", v["message"], v["servers"]))
@@ -1559,8 +1564,6 @@ fn failed_parts_of_discovery_are_warnings() {
         "the discovery verdicts say which name and which parent server\n{}",
         run.show()
     );
-    expect_server(z, zs.addr, "ok", Some(N), Some(0));
-    expect_server(z, knot.addr, "ok", Some(N), Some(0));
     assert!(
         strings(&z["ns"]["child"]).contains(lost),
         "the child's NS set has {lost}\n{}",
@@ -1577,69 +1580,44 @@ fn failed_parts_of_discovery_are_warnings() {
 #[test]
 fn open_axfr_is_reported() {
     let ips = [lo(2), lo(3), lo(4)];
-    let port = free_port_on(&ips);
-    let at = |i: usize| SocketAddr::new(ips[i], port);
-    let ns = [("ns1", lo(2)), ("ns2", lo(3)), ("ns3", lo(4))];
+    let at = on_one_port(&ips);
+    let ns = nameservers(&ips);
     let zones = example(N, &ns, "192.0.2.1");
-    let zs = AuthServer::zonesync(at(0), &zones, Transfers::Open);
-    let knot = AuthServer::knot(at(1), &zones, Transfers::Refused);
-    let nsd = AuthServer::nsd(at(2), &zones, Transfers::Refused);
-    let mut args = vec![ZONE.to_string()];
-    args.extend(ns_args(&[
-        ("ns1", zs.addr),
-        ("ns2", knot.addr),
-        ("ns3", nsd.addr),
-    ]));
+    let zs = AuthServer::zonesync(at[0], &zones, Transfers::Open);
+    let knot = AuthServer::knot(at[1], &zones, Transfers::Refused);
+    let nsd = AuthServer::nsd(at[2], &zones, Transfers::Refused);
+    let args = zone_args(&[zs.addr, knot.addr, nsd.addr]);
 
-    let table = verify(&args);
-    table.expect_code(1);
-    table.expect_title(ZONE, N, "highest", "WARNING");
-    table.expect_verdict_line("axfr-open", &[zs.addr.to_string()]);
-    for s in [&zs, &knot, &nsd] {
-        table.expect_row(s.addr, Some(N), Some(0), "ok");
-    }
-
-    let (run, json) = verify_json(&args);
-    run.expect_code(1);
+    let three = [zs.addr, knot.addr, nsd.addr];
+    let (run, json) = expect(1)
+        .reference(N, "highest")
+        .servers(three, OK)
+        .verdict("axfr-open", &[zs.addr])
+        .check(&args);
     let z = zone_of(&json, ZONE);
-    expect_codes(&run, z, &["axfr-open"]);
-    assert_eq!(
-        verdict_servers(z, "axfr-open"),
-        addrs(&[zs.addr]),
-        "{}",
-        run.show()
-    );
-    assert_eq!(server_of(z, zs.addr)["axfr_open"], true, "{}", run.show());
-    assert_eq!(
-        server_of(z, knot.addr)["axfr_open"],
-        false,
-        "{}",
-        run.show()
-    );
-    assert_eq!(server_of(z, nsd.addr)["axfr_open"], false, "{}", run.show());
-    for s in [&zs, &knot, &nsd] {
-        assert!(
-            server_of(z, s.addr)["axfr_error"].is_null(),
-            "{}",
-            run.show()
-        );
-    }
+    expect_axfr(&run, z, &[zs.addr], Some(true));
+    expect_axfr(&run, z, &[knot.addr, nsd.addr], Some(false));
 
     let mut unchecked = args.clone();
     unchecked.push("--no-axfr-check".into());
-    verify(&unchecked)
-        .expect_code(0)
-        .expect_no_verdict_line("axfr-open");
-    let (run, json) = verify_json(&unchecked);
-    run.expect_code(0);
-    let z = zone_of(&json, ZONE);
-    expect_codes(&run, z, &[]);
-    for s in [&zs, &knot, &nsd] {
-        let e = server_of(z, s.addr);
-        assert!(e["axfr_open"].is_null(), "{}", run.show());
+    let (run, json) = expect(0).servers(three, OK).check(&unchecked);
+    expect_axfr(&run, zone_of(&json, ZONE), &three, None);
+}
+
+/// Asserts `axfr_open` of each of `servers` (null: not checked) and that
+/// none has an `axfr_error`.
+fn expect_axfr(run: &Run, zone: &Value, servers: &[SocketAddr], open: Option<bool>) {
+    for addr in servers {
+        let e = server_of(zone, *addr);
+        assert_eq!(e["axfr_open"].as_bool(), open, "{addr}\n{}", run.show());
+        assert!(
+            e["axfr_open"].is_boolean() || e["axfr_open"].is_null(),
+            "{addr}\n{}",
+            run.show()
+        );
         assert!(
             e["axfr_error"].is_null(),
-            "not checked: no error\n{}",
+            "{addr}: no axfr_error\n{}",
             run.show()
         );
     }
@@ -1653,22 +1631,14 @@ fn open_axfr_is_reported() {
 fn an_axfr_check_that_times_out_is_unchecked() {
     let port = free_port_on(&[lo(2)]);
     let udp_only = UdpOnlyAuthority::start(SocketAddr::new(lo(2), port), N);
-    let mut args = vec![ZONE.to_string(), "--timeout".into(), "300".into()];
-    args.extend(ns_args(&[("ns1", udp_only.addr)]));
+    let mut args = zone_args(&[udp_only.addr]);
+    args.extend(["--timeout".into(), "300".into()]);
 
-    let (run, json) = verify_json(&args);
-    run.expect_code(0);
-    let z = zone_of(&json, ZONE);
-    expect_codes(&run, z, &["axfr-unchecked"]);
-    assert_eq!(z["status"], "OK", "{}", run.show());
-    assert_eq!(
-        verdict_servers(z, "axfr-unchecked"),
-        addrs(&[udp_only.addr]),
-        "{}",
-        run.show()
-    );
-    expect_server(z, udp_only.addr, "ok", Some(N), Some(0));
-    let e = server_of(z, udp_only.addr);
+    let (run, json) = expect(0)
+        .server(udp_only.addr, OK)
+        .verdict("axfr-unchecked", &[udp_only.addr])
+        .check(&args);
+    let e = server_of(zone_of(&json, ZONE), udp_only.addr);
     assert!(e["axfr_open"].is_null(), "{}", run.show());
     assert!(
         e["axfr_error"].as_str().is_some_and(|s| !s.is_empty()),
@@ -1676,22 +1646,10 @@ fn an_axfr_check_that_times_out_is_unchecked() {
         run.show()
     );
 
-    let table = verify(&args);
-    table.expect_code(0);
-    table.expect_row(udp_only.addr, Some(N), Some(0), "ok");
-    table.expect_verdict_line("axfr-unchecked", &[udp_only.addr.to_string()]);
-
     // Not checked at all: no verdict, no error.
     args.push("--no-axfr-check".into());
-    let (run, json) = verify_json(&args);
-    run.expect_code(0);
-    let z = zone_of(&json, ZONE);
-    expect_codes(&run, z, &[]);
-    assert!(
-        server_of(z, udp_only.addr)["axfr_error"].is_null(),
-        "{}",
-        run.show()
-    );
+    let (run, json) = expect(0).server(udp_only.addr, OK).check_json(&args);
+    expect_axfr(&run, zone_of(&json, ZONE), &[udp_only.addr], None);
 }
 
 /// A minimal authoritative server for the zone under test on UDP: SOA
@@ -1811,7 +1769,7 @@ impl Signer {
         keygen
             .args(["-q", "-K", ".", "-f", "KSK", "-a", "ECDSAP256SHA256", ZONE])
             .current_dir(dir.path());
-        run_tool(keygen);
+        run_peer_tool(keygen, String::new);
         Signer { dir }
     }
 
@@ -1825,23 +1783,9 @@ impl Signer {
             sign.args(["-s", start]);
         }
         sign.arg("in.db").current_dir(self.dir.path());
-        run_tool(sign);
+        run_peer_tool(sign, String::new);
         std::fs::read_to_string(self.dir.join("out.db")).expect("signed zone")
     }
-}
-
-/// Runs a tool (bounded); panics with its output when it fails.
-fn run_tool(cmd: Command) -> String {
-    let what = format!("{cmd:?}");
-    let out = run_with_timeout(cmd, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A signed zone at the same serial, signed twice (other RRSIGs of the
@@ -1850,46 +1794,29 @@ fn run_tool(cmd: Command) -> String {
 fn same_serial_different_soa_rrsig_is_a_content_mismatch() {
     // named listens on interface addresses only: 127.0.0.1.
     let ips = [lo(2), lo(3), lo(1)];
-    let port = free_port_on(&ips);
-    let at = |i: usize| SocketAddr::new(ips[i], port);
-    let ns = [("ns1", lo(2)), ("ns2", lo(3)), ("ns3", lo(1))];
+    let at = on_one_port(&ips);
+    let ns = nameservers(&ips);
     let text = zone_text(ZONE, N, &ns, "192.0.2.1");
     let signer = Signer::new();
     let first = vec![ZoneFile::new(ZONE, signer.sign(&text, None))];
     let again = vec![ZoneFile::new(ZONE, signer.sign(&text, Some("+0")))];
     assert_ne!(first[0].text, again[0].text, "two signings differ");
-    let knot = AuthServer::knot(at(0), &first, Transfers::Refused);
-    let nsd = AuthServer::nsd(at(1), &first, Transfers::Refused);
-    let bind = AuthServer::bind(at(2), &again, Transfers::Refused);
+    let knot = AuthServer::knot(at[0], &first, Transfers::Refused);
+    let nsd = AuthServer::nsd(at[1], &first, Transfers::Refused);
+    let bind = AuthServer::bind(at[2], &again, Transfers::Refused);
 
     // Same signatures: OK.
-    let mut same = vec![ZONE.to_string()];
-    same.extend(ns_args(&[("ns1", knot.addr), ("ns2", nsd.addr)]));
-    let (run, json) = verify_json(&same);
-    run.expect_code(0);
-    expect_codes(&run, zone_of(&json, ZONE), &[]);
+    let same = zone_args(&[knot.addr, nsd.addr]);
+    expect(0)
+        .servers([knot.addr, nsd.addr], OK)
+        .check_json(&same);
 
-    let mut args = vec![ZONE.to_string()];
-    args.extend(ns_args(&[
-        ("ns1", knot.addr),
-        ("ns2", nsd.addr),
-        ("ns3", bind.addr),
-    ]));
-    let table = verify(&args);
-    table.expect_code(2);
-    table.expect_row(bind.addr, Some(N), Some(0), "different");
-    table.expect_verdict_line("content-mismatch", &[bind.addr.to_string()]);
-    let (run, json) = verify_json(&args);
-    run.expect_code(2);
-    let z = zone_of(&json, ZONE);
-    expect_codes(&run, z, &["content-mismatch"]);
-    assert!(
-        verdict_servers(z, "content-mismatch").contains(&bind.addr.to_string()),
-        "{}",
-        run.show()
-    );
-    expect_server(z, bind.addr, "different", Some(N), Some(0));
-    expect_server(z, knot.addr, "ok", Some(N), Some(0));
+    let args = zone_args(&[knot.addr, nsd.addr, bind.addr]);
+    expect(2)
+        .servers([knot.addr, nsd.addr], OK)
+        .server(bind.addr, DIFFERENT)
+        .verdict("content-mismatch", &[bind.addr])
+        .check(&args);
 }
 
 /// zonesync with `edns_udp_max = 512` truncates an SOA with long names:
@@ -1897,9 +1824,8 @@ fn same_serial_different_soa_rrsig_is_a_content_mismatch() {
 #[test]
 fn truncated_answer_is_asked_again_over_tcp() {
     let ips = [lo(2), lo(3)];
-    let port = free_port_on(&ips);
-    let at = |i: usize| SocketAddr::new(ips[i], port);
-    let ns = [("ns1", lo(2)), ("ns2", lo(3))];
+    let at = on_one_port(&ips);
+    let ns = nameservers(&ips);
     // Two 253-octet names in the SOA: more than 512 octets in all.
     let long = format!(
         "{}.{}.{}.{}",
@@ -1913,8 +1839,8 @@ fn truncated_answer_is_asked_again_over_tcp() {
         &format!("@ SOA {long}.mname {long}.rname"),
     );
     let zones = vec![ZoneFile::new(ZONE, text)];
-    let zs = AuthServer::zonesync_with(at(0), &zones, Transfers::Refused, "edns_udp_max = 512");
-    let knot = AuthServer::knot(at(1), &zones, Transfers::Refused);
+    let zs = AuthServer::zonesync_with(at[0], &zones, Transfers::Refused, "edns_udp_max = 512");
+    let knot = AuthServer::knot(at[1], &zones, Transfers::Refused);
     let probe = query_udp(
         zs.addr,
         ZONE,
@@ -1927,14 +1853,11 @@ fn truncated_answer_is_asked_again_over_tcp() {
         describe(&probe)
     );
 
-    let mut args = vec![ZONE.to_string()];
-    args.extend(ns_args(&[("ns1", zs.addr), ("ns2", knot.addr)]));
-    let (run, json) = verify_json(&args);
-    run.expect_code(0);
+    let args = zone_args(&[zs.addr, knot.addr]);
+    let (run, json) = expect(0)
+        .servers([zs.addr, knot.addr], OK)
+        .check_json(&args);
     let z = zone_of(&json, ZONE);
-    expect_codes(&run, z, &[]);
-    expect_server(z, zs.addr, "ok", Some(N), Some(0));
-    expect_server(z, knot.addr, "ok", Some(N), Some(0));
     assert_eq!(server_of(z, zs.addr)["transport"], "tcp", "{}", run.show());
     assert_eq!(
         server_of(z, knot.addr)["transport"],
@@ -1952,13 +1875,12 @@ fn truncated_answer_is_asked_again_over_tcp() {
 #[test]
 fn ipv4_and_ipv6_addresses_of_one_name_disagree() {
     let ips = [lo(2), lo(3), lo6()];
-    let port = free_port_on(&ips);
-    let at = |i: usize| SocketAddr::new(ips[i], port);
+    let at = on_one_port(&ips);
     let ns = [("ns1", lo(2)), ("ns1", lo6()), ("ns2", lo(3))];
-    let zs = AuthServer::zonesync(at(0), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
-    let nsd = AuthServer::nsd(at(1), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
-    let knot6 = AuthServer::knot(at(2), &example(N - 1, &ns, "192.0.2.1"), Transfers::Refused);
-    assert_eq!(knot6.addr.to_string(), format!("[::1]:{port}"));
+    let zs = AuthServer::zonesync(at[0], &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let nsd = AuthServer::nsd(at[1], &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let knot6 = AuthServer::knot(at[2], &example(N - 1, &ns, "192.0.2.1"), Transfers::Refused);
+    assert_eq!(knot6.addr.to_string(), format!("[::1]:{}", at[2].port()));
     let mut args = vec![ZONE.to_string()];
     args.extend(ns_args(&[
         ("ns1", zs.addr),
@@ -1966,36 +1888,21 @@ fn ipv4_and_ipv6_addresses_of_one_name_disagree() {
         ("ns2", nsd.addr),
     ]));
 
-    let table = verify(&args);
-    table.expect_code(2);
-    table.expect_row(zs.addr, Some(N), Some(0), "ok");
-    table.expect_row(knot6.addr, Some(N - 1), Some(1), "behind");
-    table.expect_row(nsd.addr, Some(N), Some(0), "ok");
-    table.expect_verdict_line("address-mismatch", &[fqdn("ns1")]);
-
-    let (run, json) = verify_json(&args);
-    run.expect_code(2);
-    let z = zone_of(&json, ZONE);
-    let got: BTreeSet<String> = codes(z).into_iter().collect();
-    assert!(got.contains("address-mismatch"), "{}", run.show());
-    assert!(
-        got.is_subset(&set(&["address-mismatch", "serial-behind"])),
-        "{}",
-        run.show()
-    );
-    let named = verdict_servers(z, "address-mismatch");
-    assert!(
-        named.contains(&knot6.addr.to_string()) && !named.contains(&nsd.addr.to_string()),
-        "the verdict names ns1's addresses, not ns2's\n{}",
-        run.show()
-    );
+    // The verdict names ns1's addresses, not ns2's. knot6 is behind too:
+    // serial-behind may come with it.
+    let (run, json) = expect(2)
+        .servers([zs.addr, nsd.addr], OK)
+        .server(knot6.addr, BEHIND)
+        .verdict("address-mismatch", &[zs.addr, knot6.addr])
+        .line("address-mismatch", &[fqdn("ns1")])
+        .maybe("serial-behind")
+        .check(&args);
     assert_eq!(
-        server_of(z, knot6.addr)["name"],
+        server_of(zone_of(&json, ZONE), knot6.addr)["name"],
         fqdn("ns1"),
         "{}",
         run.show()
     );
-    expect_server(z, knot6.addr, "behind", Some(N - 1), Some(1));
 }
 
 // ---------------------------------------------------------------------------
@@ -2005,10 +1912,8 @@ fn ipv4_and_ipv6_addresses_of_one_name_disagree() {
 /// one CRITICAL: a summary, exit 2, every zone in the JSON.
 #[test]
 fn zones_file_checks_every_zone() {
-    let ips = [lo(2), lo(3)];
-    let port = free_port_on(&ips);
-    let a = SocketAddr::new(lo(2), port);
-    let b = SocketAddr::new(lo(3), port);
+    let at = on_one_port(&[lo(2), lo(3)]);
+    let (a, b) = (at[0], at[1]);
     // NS names outside the zones, the same for all of them.
     let ns = [("ns1.example.test.", lo(2)), ("ns2.example.test.", lo(3))];
     let text = |zone: &str, serial: u32, ns: &[(&str, IpAddr)]| {
@@ -2084,29 +1989,19 @@ fn zones_file_checks_every_zone() {
         "{}",
         run.show()
     );
-    let alpha = zone_of(&json, "alpha.test.");
-    expect_codes(&run, alpha, &[]);
-    expect_server(alpha, a, "ok", Some(N), Some(0));
-    expect_server(alpha, b, "ok", Some(N), Some(0));
-    let broken = zone_of(&json, "broken.test.");
-    assert_eq!(broken["status"], "CRITICAL", "{}", run.show());
-    expect_codes(&run, broken, &["serial-behind"]);
-    assert_eq!(
-        verdict_servers(broken, "serial-behind"),
-        addrs(&[b]),
-        "{}",
-        run.show()
-    );
-    expect_server(broken, b, "behind", Some(N - 1), Some(1));
-    let third = zone_of(&json, "third.test.");
-    expect_codes(&run, third, &[]);
-    assert_eq!(
-        third["servers"].as_array().map(Vec::len),
-        Some(1),
-        "the servers on the zone's line replace --ns\n{}",
-        run.show()
-    );
-    expect_server(third, a, "ok", Some(N), Some(0));
+    expect(0)
+        .servers([a, b], OK)
+        .check_zone(&run, &json, "alpha.test.");
+    expect(2)
+        .server(a, OK)
+        .server(b, BEHIND)
+        .verdict("serial-behind", &[b])
+        .check_zone(&run, &json, "broken.test.");
+    // The servers on the zone's line replace --ns.
+    expect(0)
+        .server(a, OK)
+        .no_other_servers()
+        .check_zone(&run, &json, "third.test.");
 }
 
 // ---------------------------------------------------------------------------
@@ -2116,27 +2011,15 @@ fn zones_file_checks_every_zone() {
 #[test]
 fn nagios_line_and_perfdata() {
     let ips = [lo(2), lo(3), lo(4)];
-    let port = free_port_on(&ips);
-    let at = |i: usize| SocketAddr::new(ips[i], port);
-    let ns = [("ns1", lo(2)), ("ns2", lo(3)), ("ns3", lo(4))];
-    let zs = AuthServer::zonesync(at(0), &example(N, &ns, "192.0.2.1"), Transfers::Refused);
-    let knot = AuthServer::knot(at(1), &example(N - 1, &ns, "192.0.2.1"), Transfers::Refused);
-    let silent = SilentUdp::bind(at(2));
+    let at = on_one_port(&ips);
+    let ns = nameservers(&ips);
+    let zs = AuthServer::zonesync(at[0], &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let knot = AuthServer::knot(at[1], &example(N - 1, &ns, "192.0.2.1"), Transfers::Refused);
+    let silent = SilentUdp::bind(at[2]);
 
-    let mut args = vec![
-        ZONE.to_string(),
-        "--nagios".into(),
-        "--timeout".into(),
-        "300".into(),
-    ];
-    args.extend(ns_args(&[
-        ("ns1", zs.addr),
-        ("ns2", knot.addr),
-        ("ns3", silent.addr),
-    ]));
-    let run = verify(&args);
-    run.expect_code(2);
-    let (text, perf) = nagios_line(&run);
+    let mut args = zone_args(&[zs.addr, knot.addr, silent.addr]);
+    args.extend(["--timeout".into(), "300".into()]);
+    let (run, text) = check_nagios(&args, 2, (3, 1, 1));
     assert!(
         text.starts_with(&format!("ZONESYNC VERIFY CRITICAL - {ZONE}: ")),
         "status and zone first\n{}",
@@ -2147,36 +2030,38 @@ fn nagios_line_and_perfdata() {
         "the problems counted\n{}",
         run.show()
     );
-    expect_perf(&run, &perf, 3, 1, 1);
 
-    let mut ok = vec![ZONE.to_string(), "--nagios".into()];
-    ok.extend(ns_args(&[("ns1", zs.addr)]));
-    let run = verify(&ok);
-    run.expect_code(0);
-    let (text, perf) = nagios_line(&run);
-    assert!(
-        text.starts_with(&format!("ZONESYNC VERIFY OK - {ZONE}")),
-        "{}",
-        run.show()
-    );
-    expect_perf(&run, &perf, 1, 1, 0);
+    check_nagios(&zone_args(&[zs.addr]), 0, (1, 1, 0));
 }
 
-/// The text and the perfdata of the single line of a `--nagios` run.
-fn nagios_line(run: &Run) -> (String, Vec<String>) {
+/// Runs `verify ARGS --nagios`: exit `code` and a single line
+/// `ZONESYNC VERIFY STATUS - ZONE... | PERFDATA`, the perfdata with these
+/// (servers, ok, max_lag) ([`expect_perf`]). Returns the run and the text
+/// before the perfdata.
+fn check_nagios(args: &[String], code: i32, perf: (u32, u32, u32)) -> (Run, String) {
+    let mut all = args.to_vec();
+    all.push("--nagios".into());
+    let run = verify(&all);
+    run.expect_code(code);
     let lines: Vec<&str> = run
         .stdout
         .lines()
         .filter(|l| !l.trim().is_empty())
         .collect();
     assert_eq!(lines.len(), 1, "one line\n{}", run.show());
-    let (text, perf) = lines[0]
+    let (text, perfdata) = lines[0]
         .split_once(" | ")
         .unwrap_or_else(|| panic!("no \" | \" before the perfdata\n{}", run.show()));
-    (
-        text.to_string(),
-        perf.split_whitespace().map(String::from).collect(),
-    )
+    let status = STATUSES[code as usize];
+    assert!(
+        text.starts_with(&format!("ZONESYNC VERIFY {status} - {ZONE}")),
+        "status and zone first\n{}",
+        run.show()
+    );
+    let perfdata: Vec<String> = perfdata.split_whitespace().map(String::from).collect();
+    expect_perf(&run, &perfdata, perf.0, perf.1, perf.2);
+    let text = text.to_string();
+    (run, text)
 }
 
 /// `servers=S;;;0 ok=O;;;0 max_lag=L;;;0 rtt_max=Xs;;;0`.

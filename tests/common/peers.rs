@@ -14,6 +14,11 @@
 //! - [`free_port_on`]: one port free on several loopback addresses.
 //! - [`SilentUdp`]: an address that takes UDP queries and never answers.
 //! - [`authoritative_serial`]: the SOA serial an address serves for a zone.
+//! - [`named_conf`] and [`spawn_named`]: a BIND 9 `named` of a test's own
+//!   (its files in its [`TempDir`], its output in [`PEER_LOG`] there).
+//! - [`run_peer_tool`]: a peer's command-line tool, bounded, its output
+//!   shown when it fails; [`show_peer_if_panicking`]: a peer's
+//!   configuration and log printed when a test fails.
 //!
 //! Every wait is bounded ([`PEER_READY_TIMEOUT`]).
 
@@ -24,6 +29,12 @@ use std::net::{IpAddr, Ipv6Addr};
 
 /// Bound for a peer to start answering its zones.
 pub const PEER_READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Bound for one run of a peer's tool ([`run_peer_tool`]).
+pub const PEER_TOOL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The file in a peer's directory that takes its stdout and stderr.
+pub const PEER_LOG: &str = "server.log";
 
 /// A program the tests need, from the usual Debian directories or `PATH`;
 /// panics with the package to install when it is missing (CI installs
@@ -181,12 +192,11 @@ impl ZoneFile {
 
 enum Running {
     /// `zonesync serve` (its own directory and log).
-    Zonesync(Server),
+    Zonesync(Box<Server>),
     /// knotd, nsd or named.
     Process {
         child: KillOnDrop,
         conf: String,
-        log: PathBuf,
         // Last: removed after the process is gone.
         dir: TempDir,
     },
@@ -270,7 +280,9 @@ impl AuthServer {
     pub fn log(&self) -> String {
         match &self.running {
             Running::Zonesync(s) => s.log(),
-            Running::Process { log, .. } => std::fs::read_to_string(log).unwrap_or_default(),
+            Running::Process { dir, .. } => {
+                std::fs::read_to_string(dir.join(PEER_LOG)).unwrap_or_default()
+            }
         }
     }
 
@@ -340,20 +352,45 @@ impl AuthServer {
 
 impl Drop for AuthServer {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            if let Running::Process { .. } = self.running {
-                eprintln!(
-                    "--- {} on {} (pid {}): configuration ---\n{}\n--- log ---\n{}",
-                    self.vendor.name(),
-                    self.addr,
-                    self.pid(),
-                    self.conf(),
-                    self.log()
-                );
-            }
+        if let Running::Process { conf, .. } = &self.running {
+            let who = format!(
+                "{} on {} (pid {})",
+                self.vendor.name(),
+                self.addr,
+                self.pid()
+            );
+            show_peer_if_panicking(&who, conf, || self.log());
         }
         // The zonesync `Server` and `KillOnDrop` kill by PID as they drop.
     }
+}
+
+/// When the test is failing (this thread panics), prints a peer's
+/// configuration and log to stderr; for the `Drop` of peers.
+pub fn show_peer_if_panicking(who: &str, conf: &str, log: impl FnOnce() -> String) {
+    if std::thread::panicking() {
+        eprintln!(
+            "--- {who}: configuration ---\n{conf}\n--- log ---\n{}",
+            log()
+        );
+    }
+}
+
+/// Runs a peer's tool (bounded by [`PEER_TOOL_TIMEOUT`]) and returns its
+/// stdout; panics with its exit status, its output and `context()` (a
+/// log, a configuration) when it fails.
+pub fn run_peer_tool(cmd: Command, context: impl FnOnce() -> String) -> String {
+    let what = format!("{cmd:?}");
+    let out = run_with_timeout(cmd, PEER_TOOL_TIMEOUT).unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        context()
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `zonesync serve` through [`Server`].
@@ -383,13 +420,13 @@ fn start_zonesync(
         ready_timeout: PEER_READY_TIMEOUT,
         ..StartOptions::default()
     };
-    Running::Zonesync(Server::start_with(&config, &files, &opts))
+    Running::Zonesync(Box::new(Server::start_with(&config, &files, &opts)))
 }
 
 /// Spawns a server program in the foreground, its stdout and stderr going
-/// to `log`.
+/// to [`PEER_LOG`] in `dir`.
 fn spawn_logged(program: &Path, args: &[&str], conf_path: &Path, dir: &TempDir) -> KillOnDrop {
-    let log = std::fs::File::create(dir.join("server.log")).expect("server.log");
+    let log = std::fs::File::create(dir.join(PEER_LOG)).expect(PEER_LOG);
     let child = Command::new(program)
         .args(args)
         .arg(conf_path)
@@ -406,17 +443,9 @@ fn spawn_logged(program: &Path, args: &[&str], conf_path: &Path, dir: &TempDir) 
 fn check_conf(program: &Path, conf_path: &Path, conf: &str) {
     let mut cmd = Command::new(program);
     cmd.arg(conf_path);
-    match run_with_timeout(cmd, Duration::from_secs(20)) {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => panic!(
-            "{} rejects the test's configuration ({}):\n{}{}\n--- configuration ---\n{conf}",
-            program.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(e) => panic!("{}: {e}", program.display()),
-    }
+    run_peer_tool(cmd, || {
+        format!("the test's configuration is rejected:\n--- configuration ---\n{conf}")
+    });
 }
 
 /// knotd in the foreground with a configuration in its directory.
@@ -453,12 +482,7 @@ fn start_knot(addr: SocketAddr, zones: &[ZoneFile], xfr: Transfers) -> Running {
     );
     let conf_path = dir.write("knot.conf", &conf);
     let child = spawn_logged(&knotd, &["-c"], &conf_path, &dir);
-    Running::Process {
-        child,
-        conf,
-        log: dir.join("server.log"),
-        dir,
-    }
+    Running::Process { child, conf, dir }
 }
 
 /// nsd in the foreground (`-d`) with its pid, xfrd state and zone list
@@ -499,44 +523,18 @@ fn start_nsd(addr: SocketAddr, zones: &[ZoneFile], xfr: Transfers) -> Running {
     let conf_path = dir.write("nsd.conf", &conf);
     check_conf(&checkconf, &conf_path, &conf);
     let child = spawn_logged(&nsd, &["-d", "-c"], &conf_path, &dir);
-    Running::Process {
-        child,
-        conf,
-        log: dir.join("server.log"),
-        dir,
-    }
+    Running::Process { child, conf, dir }
 }
 
-/// named in the foreground (`-g`, logging to stderr) with one worker.
-/// named listens only on addresses configured on an interface (it
-/// matches `listen-on` against them), so on loopback only 127.0.0.1 and ::1.
+/// named (BIND 9) serving `zones` as a primary ([`named_conf`],
+/// [`spawn_named`]).
 fn start_bind(addr: SocketAddr, zones: &[ZoneFile], xfr: Transfers) -> Running {
-    assert!(
-        addr.ip().is_loopback() && (addr.ip() == lo(1) || addr.ip() == lo6()),
-        "named listens only on interface addresses: use 127.0.0.1 or ::1, not {addr}"
-    );
-    let named = require_tool("named", "bind9");
-    let checkconf = require_tool("named-checkconf", "bind9-utils");
     let dir = TempDir::new("bind");
-    let d = dir.path().display().to_string();
     let allow = match xfr {
         Transfers::Refused => "none;",
         Transfers::Open => "127.0.0.0/8; ::1;",
     };
-    let listen = if addr.is_ipv6() {
-        format!(
-            "    listen-on {{ none; }};\n    listen-on-v6 port {} {{ {}; }};\n",
-            addr.port(),
-            addr.ip()
-        )
-    } else {
-        format!(
-            "    listen-on port {} {{ {}; }};\n    listen-on-v6 {{ none; }};\n",
-            addr.port(),
-            addr.ip()
-        )
-    };
-    let mut zone_section = String::new();
+    let mut zone_section = String::from("controls { };\n");
     for z in zones {
         dir.write(&z.file_name(), &z.text);
         zone_section.push_str(&format!(
@@ -545,31 +543,53 @@ fn start_bind(addr: SocketAddr, zones: &[ZoneFile], xfr: Transfers) -> Running {
             z.file_name()
         ));
     }
-    let conf = format!(
-        "options {{\n\
-         \x20   directory \"{d}\";\n\
-         {listen}\
-         \x20   pid-file \"{d}/named.pid\";\n\
-         \x20   session-keyfile \"{d}/session.key\";\n\
-         \x20   managed-keys-directory \"{d}\";\n\
-         \x20   recursion no;\n\
-         \x20   notify no;\n\
-         \x20   dnssec-validation no;\n\
-         \x20   server-id \"bind\";\n\
-         \x20   allow-transfer {{ {allow} }};\n\
-         }};\n\
-         controls {{ }};\n\
-         {zone_section}"
+    let options = format!(
+        "    recursion no;\n    notify no;\n    dnssec-validation no;\n    \
+         server-id \"bind\";\n    allow-transfer {{ {allow} }};\n"
     );
-    let conf_path = dir.write("named.conf", &conf);
-    check_conf(&checkconf, &conf_path, &conf);
-    let child = spawn_logged(&named, &["-g", "-n", "1", "-c"], &conf_path, &dir);
-    Running::Process {
-        child,
-        conf,
-        log: dir.join("server.log"),
-        dir,
-    }
+    let conf = named_conf(&dir, addr, &options, &zone_section);
+    let child = spawn_named(&dir, &conf, &[]);
+    Running::Process { child, conf, dir }
+}
+
+/// A named.conf for a named of its own on `addr` (127.0.0.1 or ::1: named
+/// listens only on addresses configured on an interface, it matches
+/// `listen-on` against them): an `options` block with its directory and
+/// its pid, session key and managed keys files in `dir`, listening on
+/// `addr` alone, then the lines `options`; after the block, `rest`
+/// (controls, keys, zones).
+pub fn named_conf(dir: &TempDir, addr: SocketAddr, options: &str, rest: &str) -> String {
+    assert!(
+        addr.ip() == lo(1) || addr.ip() == lo6(),
+        "named listens only on interface addresses: use 127.0.0.1 or ::1, not {addr}"
+    );
+    let d = dir.path().display();
+    let on = format!("port {} {{ {}; }}", addr.port(), addr.ip());
+    let none = "{ none; }".to_string();
+    let (v4, v6) = if addr.is_ipv6() {
+        (none, on)
+    } else {
+        (on, none)
+    };
+    format!(
+        "options {{\n    directory \"{d}\";\n    listen-on {v4};\n    listen-on-v6 {v6};\n    \
+         pid-file \"{d}/named.pid\";\n    session-keyfile \"{d}/session.key\";\n    \
+         managed-keys-directory \"{d}\";\n{options}}};\n{rest}"
+    )
+}
+
+/// Writes `conf` to named.conf in `dir`, checks it with named-checkconf
+/// and starts named on it in the foreground (`-g`, one worker, and
+/// `args`), its output going to [`PEER_LOG`] in `dir`.
+pub fn spawn_named(dir: &TempDir, conf: &str, args: &[&str]) -> KillOnDrop {
+    let named = require_tool("named", "bind9");
+    let checkconf = require_tool("named-checkconf", "bind9-utils");
+    let conf_path = dir.write("named.conf", conf);
+    check_conf(&checkconf, &conf_path, conf);
+    let mut all = vec!["-g", "-n", "1"];
+    all.extend(args);
+    all.push("-c");
+    spawn_logged(&named, &all, &conf_path, dir)
 }
 
 /// BIND 9 as a recursive resolver on 127.0.0.1 or ::1 that forwards the
@@ -587,59 +607,22 @@ impl BindResolver {
     /// Starts named on `addr` forwarding each (zone, server) of `forward`;
     /// ready when it resolves the SOA of the first zone.
     pub fn start(addr: SocketAddr, forward: &[(&str, SocketAddr)]) -> BindResolver {
-        assert!(
-            addr.ip() == lo(1) || addr.ip() == lo6(),
-            "named listens only on interface addresses: use 127.0.0.1 or ::1, not {addr}"
-        );
         assert!(!forward.is_empty(), "a resolver needs a zone to forward");
-        let named = require_tool("named", "bind9");
-        let checkconf = require_tool("named-checkconf", "bind9-utils");
         let dir = TempDir::new("bind-resolver");
-        let d = dir.path().display().to_string();
-        let listen = if addr.is_ipv6() {
-            format!(
-                "    listen-on {{ none; }};\n    listen-on-v6 port {} {{ {}; }};\n",
-                addr.port(),
-                addr.ip()
-            )
-        } else {
-            format!(
-                "    listen-on port {} {{ {}; }};\n    listen-on-v6 {{ none; }};\n",
-                addr.port(),
-                addr.ip()
-            )
-        };
-        let zones: String = forward
-            .iter()
-            .map(|(zone, server)| {
-                format!(
-                    "zone \"{}\" {{\n    type forward;\n    forward only;\n    \
-                     forwarders {{ {} port {}; }};\n}};\n",
-                    zone.trim_end_matches('.'),
-                    server.ip(),
-                    server.port()
-                )
-            })
-            .collect();
-        let conf = format!(
-            "options {{\n\
-             \x20   directory \"{d}\";\n\
-             {listen}\
-             \x20   pid-file \"{d}/named.pid\";\n\
-             \x20   session-keyfile \"{d}/session.key\";\n\
-             \x20   managed-keys-directory \"{d}\";\n\
-             \x20   recursion yes;\n\
-             \x20   allow-recursion {{ any; }};\n\
-             \x20   dnssec-validation no;\n\
-             \x20   notify no;\n\
-             \x20   qname-minimization off;\n\
-             }};\n\
-             controls {{ }};\n\
-             {zones}"
-        );
-        let conf_path = dir.write("named.conf", &conf);
-        check_conf(&checkconf, &conf_path, &conf);
-        let child = spawn_logged(&named, &["-g", "-n", "1", "-c"], &conf_path, &dir);
+        let mut zones = String::from("controls { };\n");
+        for (zone, server) in forward {
+            zones.push_str(&format!(
+                "zone \"{}\" {{\n    type forward;\n    forward only;\n    \
+                 forwarders {{ {} port {}; }};\n}};\n",
+                zone.trim_end_matches('.'),
+                server.ip(),
+                server.port()
+            ));
+        }
+        let options = "    recursion yes;\n    allow-recursion { any; };\n    \
+                       dnssec-validation no;\n    notify no;\n    qname-minimization off;\n";
+        let conf = named_conf(&dir, addr, options, &zones);
+        let child = spawn_named(&dir, &conf, &[]);
         let mut resolver = BindResolver {
             addr,
             child,
@@ -668,19 +651,13 @@ impl BindResolver {
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.join(PEER_LOG)).unwrap_or_default()
     }
 }
 
 impl Drop for BindResolver {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "--- named (resolver) on {}: configuration ---\n{}\n--- log ---\n{}",
-                self.addr,
-                self.conf,
-                self.log()
-            );
-        }
+        let who = format!("named (resolver) on {}", self.addr);
+        show_peer_if_panicking(&who, &self.conf, || self.log());
     }
 }
