@@ -862,11 +862,12 @@ fn validate(
         let t = type_str(c.qtype);
         let ours = delv.ask(&name, &t);
         let verdict = ours.verdict().to_string();
-        verdicts.push((format!("{name} {t}"), verdict.clone()));
-        if !allowed.contains(&verdict.as_str()) {
+        let all = ours.verdicts().join(" | ");
+        verdicts.push((format!("{name} {t}"), all.clone()));
+        if !allowed.contains(&verdict.as_str()) || !verdicts_ok(zone, &ours) {
             problems.push(format!(
-                "{}: delv on zonesync's answer to {name} {t} ({}): {verdict:?}, not one of \
-                 {allowed:?}\n{}",
+                "{}: delv on zonesync's answer to {name} {t} ({}): {all:?}, the first not one \
+                 of {allowed:?} or a later one not validated\n{}",
                 zone.origin,
                 c.what,
                 ours.describe()
@@ -874,12 +875,12 @@ fn validate(
         }
         if let Some((other, who)) = reference {
             let theirs = other.ask(&name, &t);
-            if theirs.verdict() != verdict {
+            if theirs.verdicts() != ours.verdicts() {
                 problems.push(format!(
-                    "{}: delv says {verdict:?} of zonesync's answer to {name} {t} but {:?} of \
+                    "{}: delv says {all:?} of zonesync's answer to {name} {t} but {:?} of \
                      {who}'s\n--- zonesync:\n{}--- {who}:\n{}",
                     zone.origin,
-                    theirs.verdict(),
+                    theirs.verdicts().join(" | "),
                     ours.describe(),
                     theirs.describe()
                 ));
@@ -887,6 +888,23 @@ fn validate(
         }
     }
     (problems, verdicts)
+}
+
+/// Whether every verdict of delv's (one per RRset of a CNAME chain) is
+/// validated, or for an opt-out zone unsigned, and there is one.
+fn verdicts_ok(zone: &SignedZone, delv: &DelvResult) -> bool {
+    let verdicts = delv.verdicts();
+    !verdicts.is_empty()
+        && verdicts.iter().all(|v| {
+            matches!(
+                *v,
+                "; fully validated" | "; negative response, fully validated"
+            ) || (zone.denial == Denial::Nsec3OptOut
+                && matches!(
+                    *v,
+                    "; unsigned answer" | "; negative response, unsigned answer"
+                ))
+        })
 }
 
 fn report(title: &str, problems: &[String]) -> String {
@@ -937,6 +955,17 @@ fn answers_agree_and_validate(signer: Signer, denial: Denial) {
         let (p, verdicts) = validate(zone, &cases, &delv, Some((&at_knot, "knot")), deadline);
         problems.extend(p);
         delv_runs += 2 * verdicts.len();
+        let unsigned: Vec<&str> = verdicts
+            .iter()
+            .filter(|(_, v)| v.contains("unsigned"))
+            .map(|(q, _)| q.as_str())
+            .collect();
+        if !unsigned.is_empty() {
+            eprintln!(
+                "{}: delv calls these answers unsigned (from zonesync and Knot alike): {unsigned:?}",
+                zone.origin
+            );
+        }
         if denial == Denial::Nsec3OptOut {
             // RFC 5155 §9.2 (and BIND's validator): a wildcard answer whose
             // next closer name is covered by an opt-out NSEC3 is insecure.
@@ -1135,26 +1164,25 @@ fn secondary_matches_primary(
             let name = full_name(&c.name, &zone.origin);
             let t = type_str(c.qtype);
             let ours = at_secondary.ask(&name, &t);
-            let v = ours.verdict();
-            if matches!(
-                v,
-                "; fully validated" | "; negative response, fully validated"
-            ) {
+            let validated = ours.verdicts().iter().all(|v| {
+                matches!(
+                    *v,
+                    "; fully validated" | "; negative response, fully validated"
+                )
+            });
+            if validated && !ours.verdicts().is_empty() {
                 continue;
             }
-            // Not validated: right only for an opt-out zone, and only when
-            // delv says the same of the primary's answer.
-            let unsigned = matches!(
-                v,
-                "; unsigned answer" | "; negative response, unsigned answer"
-            );
+            // Not all validated: right only for an opt-out zone, and only
+            // when delv says the same of the primary's answer.
             let theirs = at_primary.ask(&name, &t);
-            if !(zone.denial == Denial::Nsec3OptOut && unsigned && v == theirs.verdict()) {
+            if !(verdicts_ok(zone, &ours) && ours.verdicts() == theirs.verdicts()) {
                 problems.push(format!(
-                    "{round}: {}: delv on the secondary's answer to {name} {t}: {v:?}, on the \
+                    "{round}: {}: delv on the secondary's answer to {name} {t}: {:?}, on the \
                      primary's: {:?}\n--- secondary:\n{}--- primary:\n{}",
                     zone.origin,
-                    theirs.verdict(),
+                    ours.verdicts(),
+                    theirs.verdicts(),
                     ours.describe(),
                     theirs.describe()
                 ));

@@ -374,6 +374,20 @@ impl DelvResult {
             .unwrap_or("")
     }
 
+    /// Every verdict line, in order: lines starting with `; ` whose first
+    /// word is not an owner name (delv comments the records of a negative
+    /// answer as `; owner. TYPE ...`). A CNAME chain has one per step.
+    pub fn verdicts(&self) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .filter(|l| {
+                l.strip_prefix("; ")
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .is_some_and(|w| !w.ends_with('.'))
+            })
+            .collect()
+    }
+
     /// Everything, for failure messages.
     pub fn describe(&self) -> String {
         format!(
