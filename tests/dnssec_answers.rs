@@ -23,14 +23,18 @@
 //!   anchor validates every answer that is not a referral (delv cannot
 //!   follow a referral to a child zone it has no server for): NSEC and
 //!   NSEC3 zones give `; fully validated` or `; negative response, fully
-//!   validated`; opt-out zones give the same, or the `unsigned` verdicts
-//!   where opt-out makes the answer insecure (RFC 5155 §9.2: a wildcard
-//!   answer or a denial whose next closer name is covered by an opt-out
-//!   NSEC3), and delv says exactly the same of Knot's answers.
+//!   validated` for every RRset of the answer; opt-out zones give the
+//!   same, or `; unsigned answer` where BIND's validator takes opt-out to
+//!   make the answer insecure (RFC 5155 §9.2: no AD when the NSEC3
+//!   covering the next closer name has opt-out; BIND applies it to
+//!   wildcard answers, such as `x.wild TXT`, which must say so), and delv
+//!   says exactly the same of Knot's answers.
 //! - Replication ([`signed_zones_replicate_and_denial_follows_ixfr`]): a
 //!   zonesync secondary of a zonesync primary follows re-signed versions
-//!   that add and remove names (the NSEC/NSEC3 chains change, and once the
-//!   NSEC3 salt): by IXFR, its answers equal the primary's and validate.
+//!   that add and remove names (the NSEC/NSEC3 chains change), sign
+//!   everything anew, and change the NSEC3 salt: each by IXFR (applied,
+//!   not rebuilt), after each its answers equal the primary's and
+//!   validate.
 //!
 //! Knot DNS, delv and both signers are required: a missing one fails the
 //! tests. `ZONESYNC_TEST_KEEP=1` keeps the keys, zones and logs.
