@@ -130,22 +130,28 @@ fn behind_is_measured_across_the_serial_wrap() {
     assert_eq!(report.status, Severity::Ok);
 }
 
-#[test]
-fn a_server_ahead_of_the_primary_is_a_warning() {
-    let mut primary = target("primary", "127.0.0.9:53");
-    primary.sources = BTreeSet::from([Source::Primary]);
+/// One nameserver at serial 11 and `--primary 127.0.0.9:53` answering
+/// as `primary` does.
+fn judge_with_primary(primary: Probe) -> ZoneReport {
+    let mut primary_target = target("primary", "127.0.0.9:53");
+    primary_target.sources = BTreeSet::from([Source::Primary]);
     let options = Options {
         primary: Some("127.0.0.9:53".parse().unwrap()),
         ..options()
     };
-    let report = judge(
+    judge(
         &zone(),
         &options,
-        vec![target("a.", "127.0.0.1:53"), primary],
-        vec![answering("127.0.0.1:53", 11), answering("127.0.0.9:53", 10)],
+        vec![target("a.", "127.0.0.1:53"), primary_target],
+        vec![answering("127.0.0.1:53", 11), primary],
         NsSets::default(),
         Vec::new(),
-    );
+    )
+}
+
+#[test]
+fn a_server_ahead_of_the_primary_is_a_warning() {
+    let report = judge_with_primary(answering("127.0.0.9:53", 10));
     let reference = report.reference.as_ref().unwrap();
     assert_eq!((reference.serial, reference.source), (10, "primary"));
     assert_eq!(report.rows[0].status, RowStatus::Ahead);
@@ -156,23 +162,10 @@ fn a_server_ahead_of_the_primary_is_a_warning() {
 
 #[test]
 fn an_unanswering_primary_falls_back_to_the_highest() {
-    let mut primary = target("primary", "127.0.0.9:53");
-    primary.sources = BTreeSet::from([Source::Primary]);
-    let options = Options {
-        primary: Some("127.0.0.9:53".parse().unwrap()),
-        ..options()
-    };
-    let report = judge(
-        &zone(),
-        &options,
-        vec![target("a.", "127.0.0.1:53"), primary],
-        vec![
-            answering("127.0.0.1:53", 11),
-            failing("127.0.0.9:53", Failure::Unreachable("no answer".into())),
-        ],
-        NsSets::default(),
-        Vec::new(),
-    );
+    let report = judge_with_primary(failing(
+        "127.0.0.9:53",
+        Failure::Unreachable("no answer".into()),
+    ));
     assert_eq!(report.reference.as_ref().unwrap().source, "highest");
     assert_eq!(codes(&report), ["unreachable", "primary-unreachable"]);
 }
