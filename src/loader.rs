@@ -94,7 +94,7 @@ pub struct DnssecSummary {
 /// but notes); `Err` with them as errors when `Error` and the zone has
 /// problems. Unsigned zones and `Off` give nothing.
 pub fn check_dnssec(
-    path: &Path,
+    source: &str,
     version: &ZoneVersion,
     mode: DnssecChecks,
     opts: &CheckOptions<'_>,
@@ -106,12 +106,11 @@ pub fn check_dnssec(
     let mut lines: Vec<String> = report
         .findings
         .iter()
-        .map(|f| format!("{}: {f}", path.display()))
+        .map(|f| format!("{source}: {f}"))
         .collect();
     lines.extend(report.omitted().map(|(code, n)| {
         format!(
-            "{}: DNSSEC {code}: {n} more not shown (only the first {} of each kind are)",
-            path.display(),
+            "{source}: DNSSEC {code}: {n} more not shown (only the first {} of each kind are)",
             opts.max_per_code
         )
     }));

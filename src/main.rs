@@ -134,7 +134,7 @@ fn check_zone(args: &CheckZoneArgs) -> ExitCode {
     let result = loader::load_zone_file(&args.file, &wire, &opts).and_then(|loaded| {
         let started = std::time::Instant::now();
         let dnssec = loader::check_dnssec(
-            &args.file,
+            &args.file.display().to_string(),
             &loaded.version,
             dnssec_mode(args),
             &CheckOptions {

@@ -8,14 +8,18 @@
 //! each tampered copy gives the finding it should (`DNSSEC <code>: owner
 //! TYPE: ...`), as a warning, or as an error with `--dnssec-errors`. The
 //! server logs the findings at load, and with `dnssec_checks = "error"`
-//! keeps serving the previous version. A missing signer fails the test.
+//! keeps serving the previous version; a secondary does the same with
+//! what it receives by AXFR and IXFR. NSEC3 parameters are judged by
+//! RFC 9276. Keys and signing come from `common::signing`. A missing
+//! signer fails the test.
 
 mod common;
 
 use common::*;
-use std::path::Path;
-use std::process::{Command, Output};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// SOA EXPIRE of the test zone: two weeks.
 const SOA_EXPIRE: u64 = 1_209_600;
@@ -38,46 +42,31 @@ fn unsigned_zone(serial: u32) -> String {
     )
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Signer {
-    Ldns,
-    Bind,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Denial {
-    Nsec,
-    /// Salt `abcd`, 2 iterations.
-    Nsec3,
-    Nsec3OptOut,
-}
-
-const ALGORITHMS: [(u8, &str); 3] = [(8, "RSASHA256"), (13, "ECDSAP256SHA256"), (15, "ED25519")];
-
-/// How a zone is signed: by whom, with which algorithm and chain, and the
-/// validity period (Unix times).
-#[derive(Clone, Copy, Debug)]
+/// How a zone is signed: by whom, with which algorithm, chain and NSEC3
+/// parameters, and the validity period (Unix times).
+#[derive(Clone, Debug)]
 struct Signing {
     signer: Signer,
     algorithm: &'static str,
     denial: Denial,
+    nsec3: Nsec3Params,
     inception: u64,
     expiration: u64,
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    unix_now()
 }
 
 impl Signing {
-    /// Valid from an hour ago for 30 days (beyond the SOA EXPIRE).
+    /// Valid from an hour ago for 30 days (beyond the SOA EXPIRE); NSEC3
+    /// with RFC 9276's parameters (no salt, no additional iterations).
     fn new(signer: Signer, algorithm: &'static str, denial: Denial) -> Signing {
         Signing {
             signer,
             algorithm,
             denial,
+            nsec3: rfc9276(),
             inception: now() - 3600,
             expiration: now() + 30 * 86_400,
         }
@@ -88,121 +77,46 @@ impl Signing {
         self.expiration = expiration;
         self
     }
-}
 
-/// Runs a signing tool in `dir`; panics with its output if it fails.
-fn run(dir: &Path, tool: &str, package: &str, args: &[&str]) -> Output {
-    let mut cmd = Command::new(require_tool(tool, package));
-    cmd.current_dir(dir).args(args);
-    let out = run_with_timeout(cmd, Duration::from_secs(120))
-        .unwrap_or_else(|e| panic!("{tool} {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{tool} {args:?} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Signs `zone` (the text) in a directory under `dir` named after the
-/// signing, with a KSK and a ZSK made there the first time (so signing
-/// twice the same way reuses the keys), and returns the signed text, one
-/// record per line.
-fn sign(dir: &TempDir, zone: &str, s: Signing) -> String {
-    let sub = format!(
-        "{:?}-{}-{:?}-{}",
-        s.signer, s.algorithm, s.denial, s.expiration
-    );
-    let work = dir.join(&sub);
-    std::fs::create_dir_all(&work).unwrap_or_else(|e| panic!("{}: {e}", work.display()));
-    std::fs::write(work.join("zone"), zone).unwrap_or_else(|e| panic!("{sub}: {e}"));
-    match s.signer {
-        Signer::Ldns => sign_ldns(&work, s),
-        Signer::Bind => sign_bind(&work, s),
+    fn nsec3(mut self, salt: &str, iterations: u16) -> Signing {
+        self.nsec3 = Nsec3Params {
+            salt: salt.into(),
+            iterations,
+        };
+        self
     }
-    std::fs::read_to_string(work.join("signed")).unwrap_or_else(|e| panic!("{sub}: {e}"))
 }
 
-fn sign_ldns(work: &Path, s: Signing) {
-    let keygen = |ksk: bool| {
-        let mut args = vec!["-a", s.algorithm];
-        if s.algorithm.starts_with("RSA") {
-            args.extend(["-b", "2048"]);
-        }
-        if ksk {
-            args.push("-k");
-        }
-        args.push("example.com");
-        let out = run(work, "ldns-keygen", "ldnsutils", &args);
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let keys = work.join("keys");
-    let (zsk, ksk) = match std::fs::read_to_string(&keys) {
-        Ok(names) => {
-            let (z, k) = names.split_once(' ').unwrap_or_default();
-            (z.to_string(), k.to_string())
-        }
-        Err(_) => {
-            let (z, k) = (keygen(false), keygen(true));
-            std::fs::write(&keys, format!("{z} {k}")).unwrap_or_else(|e| panic!("{e}"));
-            (z, k)
+/// No salt, no additional iterations (RFC 9276 §3.1); `-` is "no salt"
+/// to both signers.
+fn rfc9276() -> Nsec3Params {
+    Nsec3Params {
+        salt: "-".into(),
+        iterations: 0,
+    }
+}
+
+/// Signs `zone` (the text) with a KSK and a ZSK made under `dir` for the
+/// signer and algorithm the first time (signing twice the same way reuses
+/// the keys: Ed25519 signatures then come out the same), and returns the
+/// signed text, one record per line.
+fn sign(dir: &TempDir, zone: &str, s: &Signing) -> String {
+    static KEYS: Mutex<Vec<(PathBuf, ZoneKeys)>> = Mutex::new(Vec::new());
+    let keys = {
+        let mut made = KEYS.lock().unwrap_or_else(|e| e.into_inner());
+        let found = made.iter().find(|(d, k)| {
+            d.as_path() == dir.path() && k.signer == s.signer && k.algorithm == s.algorithm
+        });
+        match found {
+            Some((_, k)) => k.clone(),
+            None => {
+                let k = ZoneKeys::generate(dir.path(), "example.com", s.signer, s.algorithm);
+                made.push((dir.path().to_path_buf(), k.clone()));
+                k
+            }
         }
     };
-    let (i, e) = (s.inception.to_string(), s.expiration.to_string());
-    let mut args = vec!["-i", &i, "-e", &e, "-f", "signed"];
-    match s.denial {
-        Denial::Nsec => {}
-        Denial::Nsec3 => args.extend(["-n", "-s", "abcd", "-t", "2"]),
-        Denial::Nsec3OptOut => args.extend(["-n", "-s", "abcd", "-t", "2", "-p"]),
-    }
-    args.extend(["zone", &zsk, &ksk]);
-    run(work, "ldns-signzone", "ldnsutils", &args);
-}
-
-fn sign_bind(work: &Path, s: Signing) {
-    // `-S` below signs with every key in the directory.
-    let made = work.join("keys");
-    for ksk in [false, true].into_iter().filter(|_| !made.exists()) {
-        let mut args = vec!["-q", "-K", ".", "-a", s.algorithm, "-n", "ZONE"];
-        if s.algorithm.starts_with("RSA") {
-            args.extend(["-b", "2048"]);
-        }
-        if ksk {
-            args.extend(["-f", "KSK"]);
-        }
-        args.push("example.com");
-        run(work, "dnssec-keygen", "bind9-utils", &args);
-    }
-    std::fs::write(&made, "").unwrap_or_else(|e| panic!("{e}"));
-    let (i, e) = (s.inception.to_string(), s.expiration.to_string());
-    // -P: BIND's own verification after signing would refuse the expired
-    // zones these tests make on purpose. -O full: one record per line.
-    let mut args = vec![
-        "-q",
-        "-S",
-        "-P",
-        "-K",
-        ".",
-        "-O",
-        "full",
-        "-o",
-        "example.com",
-        "-f",
-        "signed",
-        "-s",
-        &i,
-        "-e",
-        &e,
-    ];
-    match s.denial {
-        Denial::Nsec => {}
-        Denial::Nsec3 => args.extend(["-3", "abcd", "-H", "2"]),
-        Denial::Nsec3OptOut => args.extend(["-3", "abcd", "-H", "2", "-A"]),
-    }
-    args.push("zone");
-    run(work, "dnssec-signzone", "bind9-utils", &args);
+    keys.sign(zone, s.denial, &s.nsec3, s.inception, s.expiration)
 }
 
 /// `zonesync check-zone` on `text`, with more arguments.
@@ -340,7 +254,7 @@ fn zones_signed_by_ldns_have_no_findings() {
     for (_, alg) in ALGORITHMS {
         for denial in [Denial::Nsec, Denial::Nsec3, Denial::Nsec3OptOut] {
             let s = Signing::new(Signer::Ldns, alg, denial);
-            assert_clean(&dir, &format!("{s:?}"), &sign(&dir, &unsigned_zone(1), s));
+            assert_clean(&dir, &format!("{s:?}"), &sign(&dir, &unsigned_zone(1), &s));
         }
     }
 }
@@ -351,7 +265,7 @@ fn zones_signed_by_bind_have_no_findings() {
     for (_, alg) in ALGORITHMS {
         for denial in [Denial::Nsec, Denial::Nsec3, Denial::Nsec3OptOut] {
             let s = Signing::new(Signer::Bind, alg, denial);
-            assert_clean(&dir, &format!("{s:?}"), &sign(&dir, &unsigned_zone(1), s));
+            assert_clean(&dir, &format!("{s:?}"), &sign(&dir, &unsigned_zone(1), &s));
         }
     }
 }
@@ -362,7 +276,7 @@ fn a_flipped_signature_is_reported_for_every_algorithm() {
     for (number, alg) in ALGORITHMS {
         for signer in [Signer::Ldns, Signer::Bind] {
             let s = Signing::new(signer, alg, Denial::Nsec);
-            let text = flip_signature(&sign(&dir, &unsigned_zone(1), s), "www.example.com.", "A");
+            let text = flip_signature(&sign(&dir, &unsigned_zone(1), &s), "www.example.com.", "A");
             let what = format!("{s:?}, RRSIG A at www flipped");
             assert_finding(&dir, &what, &text, "rrsig-bogus", "www.example.com. A:");
             let out = check_zone(&dir, "tampered.zone", &text, &[]);
@@ -380,7 +294,7 @@ fn a_deleted_nsec_is_reported_as_a_broken_chain() {
     let dir = TempDir::new("dnssec-nsec");
     for signer in [Signer::Ldns, Signer::Bind] {
         let s = Signing::new(signer, "ECDSAP256SHA256", Denial::Nsec);
-        let text = without(&sign(&dir, &unsigned_zone(1), s), |l| {
+        let text = without(&sign(&dir, &unsigned_zone(1), &s), |l| {
             is_record(l, "mail.example.com.", "NSEC")
         });
         let what = format!("{s:?}, NSEC of mail deleted");
@@ -394,7 +308,7 @@ fn a_deleted_nsec_is_reported_as_a_broken_chain() {
 fn a_deleted_nsec3_is_reported_as_a_broken_chain() {
     let dir = TempDir::new("dnssec-nsec3");
     let s = Signing::new(Signer::Ldns, "ED25519", Denial::Nsec3);
-    let signed = sign(&dir, &unsigned_zone(1), s);
+    let signed = sign(&dir, &unsigned_zone(1), &s);
     // Any NSEC3 will do: one name loses its NSEC3, its predecessor's
     // next hash points to nothing.
     let victim = signed
@@ -413,7 +327,7 @@ fn a_signature_expired_at_signing_is_reported() {
     let (start, end) = (now() - 20 * 86_400, now() - 86_400);
     for signer in [Signer::Ldns, Signer::Bind] {
         let s = Signing::new(signer, "ECDSAP256SHA256", Denial::Nsec).valid(start, end);
-        let text = sign(&dir, &unsigned_zone(1), s);
+        let text = sign(&dir, &unsigned_zone(1), &s);
         let what = format!("{s:?}, expired a day ago");
         assert_finding(&dir, &what, &text, "rrsig-expired", "example.com. SOA:");
         let out = check_zone(&dir, "tampered.zone", &text, &[]);
@@ -432,7 +346,7 @@ fn signatures_expiring_before_the_soa_expire_are_reported() {
     let (start, end) = (now() - 3600, now() + 3 * 86_400);
     for signer in [Signer::Ldns, Signer::Bind] {
         let s = Signing::new(signer, "ED25519", Denial::Nsec3).valid(start, end);
-        let text = sign(&dir, &unsigned_zone(1), s);
+        let text = sign(&dir, &unsigned_zone(1), &s);
         let what = format!("{s:?}, expiring in 3 days");
         assert_finding(
             &dir,
@@ -454,8 +368,8 @@ fn signatures_expiring_before_the_soa_expire_are_reported() {
 fn nsec3param_with_another_salt_is_reported() {
     let dir = TempDir::new("dnssec-salt");
     for signer in [Signer::Ldns, Signer::Bind] {
-        let s = Signing::new(signer, "RSASHA256", Denial::Nsec3);
-        let signed = sign(&dir, &unsigned_zone(1), s);
+        let s = Signing::new(signer, "RSASHA256", Denial::Nsec3).nsec3("abcd", 2);
+        let signed = sign(&dir, &unsigned_zone(1), &s);
         let text: String = signed
             .lines()
             .map(|l| {
@@ -481,6 +395,37 @@ fn nsec3param_with_another_salt_is_reported() {
 }
 
 #[test]
+fn nsec3_iterations_and_salt_are_judged_by_rfc_9276() {
+    let dir = TempDir::new("dnssec-iterations");
+    // A salt and a few iterations: a note, never an error.
+    for signer in [Signer::Ldns, Signer::Bind] {
+        let s = Signing::new(signer, "ECDSAP256SHA256", Denial::Nsec3).nsec3("abcd", 2);
+        let text = sign(&dir, &unsigned_zone(1), &s);
+        let out = check_zone(&dir, "salted.zone", &text, &["--dnssec-errors"]);
+        assert_eq!(out.status.code(), Some(0), "{s:?}: {}", describe(&out));
+        let notes = dnssec_warnings(&out);
+        assert!(
+            notes.len() == 1
+                && notes[0].contains("DNSSEC nsec3-parameters: example.com. NSEC3:")
+                && notes[0].contains("RFC 9276"),
+            "{s:?}: one note on the NSEC3 parameters: {}",
+            describe(&out)
+        );
+    }
+    // Beyond what validators accept (ldns signs with any count; BIND's
+    // signer may refuse).
+    let s = Signing::new(Signer::Ldns, "ED25519", Denial::Nsec3).nsec3("-", 60);
+    let text = sign(&dir, &unsigned_zone(1), &s);
+    assert_finding(
+        &dir,
+        "60 iterations",
+        &text,
+        "nsec3-iterations",
+        "example.com. NSEC3:",
+    );
+}
+
+#[test]
 fn a_record_added_after_signing_is_reported_as_unsigned() {
     let dir = TempDir::new("dnssec-added");
     for (denial, signer) in [
@@ -490,7 +435,7 @@ fn a_record_added_after_signing_is_reported_as_unsigned() {
         let s = Signing::new(signer, "ECDSAP256SHA256", denial);
         let text = format!(
             "{}www.example.com. 300 IN MX 10 mail.example.com.\n",
-            sign(&dir, &unsigned_zone(1), s)
+            sign(&dir, &unsigned_zone(1), &s)
         );
         let what = format!("{s:?}, MX added to www after signing");
         assert_finding(&dir, &what, &text, "rrsig-missing", "www.example.com. MX:");
@@ -502,7 +447,7 @@ fn a_record_added_after_signing_is_reported_as_unsigned() {
 fn check_zone_can_skip_the_checks_or_the_verification() {
     let dir = TempDir::new("dnssec-skip");
     let s = Signing::new(Signer::Ldns, "ECDSAP256SHA256", Denial::Nsec);
-    let text = flip_signature(&sign(&dir, &unsigned_zone(1), s), "www.example.com.", "A");
+    let text = flip_signature(&sign(&dir, &unsigned_zone(1), &s), "www.example.com.", "A");
     let out = check_zone(&dir, "t.zone", &text, &["--no-dnssec"]);
     assert!(dnssec_warnings(&out).is_empty(), "{}", describe(&out));
     let out = check_zone(
@@ -524,8 +469,8 @@ fn check_zone_can_skip_the_checks_or_the_verification() {
 /// only in the SOA, its RRSIG and www's RRSIG A.
 fn signed_pair(dir: &TempDir) -> (String, String) {
     let s = Signing::new(Signer::Ldns, "ED25519", Denial::Nsec);
-    let v1 = sign(dir, &unsigned_zone(1), s);
-    let v2 = flip_signature(&sign(dir, &unsigned_zone(2), s), "www.example.com.", "A");
+    let v1 = sign(dir, &unsigned_zone(1), &s);
+    let v2 = flip_signature(&sign(dir, &unsigned_zone(2), &s), "www.example.com.", "A");
     (v1, v2)
 }
 
@@ -605,5 +550,107 @@ fn the_server_keeps_the_old_version_when_dnssec_checks_is_error() {
         s.log().contains("DNSSEC rrsig-bogus: www.example.com. A"),
         "{}",
         s.log()
+    );
+}
+
+/// A zonesync primary serving `v1` (clean) that NOTIFYs a zonesync
+/// secondary with `secondary_zone_extra` in its zone entry; returns both
+/// once the secondary serves serial 1.
+fn primary_and_secondary(v1: &str, secondary_zone_extra: &str) -> (Server, Server) {
+    let sec_addr = free_addr();
+    let p = Server::start(
+        &format!(
+            "[server]\nudp_workers = 1\nnotify_delay_ms = 10\n{}dnssec_checks = \"off\"\nallow_transfer = [{{ from = \"127.0.0.0/8\" }}]\nnotify = [\"{sec_addr}\"]\n",
+            zone_entry("example.com", "example.com.zone")
+        ),
+        &[("example.com.zone", v1)],
+    );
+    let opts = StartOptions {
+        addr: Some(sec_addr),
+        ..StartOptions::default()
+    };
+    let s = Server::start_with(
+        &format!(
+            "[server]\nudp_workers = 1\n[[zone]]\nname = \"example.com\"\nrole = \"secondary\"\nprimaries = [{{ address = \"{}\" }}]\n{secondary_zone_extra}",
+            p.addr()
+        ),
+        &[],
+        &opts,
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || serial(&s) == Some(1)),
+        "{}\n-----\n{}",
+        p.log(),
+        s.log()
+    );
+    (p, s)
+}
+
+#[test]
+fn a_secondary_checks_what_it_receives_by_transfer() {
+    let dir = TempDir::new("dnssec-secondary-warn");
+    let (v1, v2) = signed_pair(&dir);
+    let (p, s) = primary_and_secondary(&v1, "");
+    assert!(
+        s.wait_for_log("DNSSEC checked", Duration::from_secs(10)),
+        "the AXFR is checked:\n{}",
+        s.log()
+    );
+    p.rewrite("example.com.zone", &v2);
+    p.signal("HUP");
+    assert!(
+        wait_until(Duration::from_secs(10), || serial(&s) == Some(2)),
+        "with warn the tampered serial is served\n{}",
+        s.log()
+    );
+    let bogus = "IXFR 1 -> 2 from";
+    assert!(
+        s.wait_for_log(
+            "DNSSEC rrsig-bogus: www.example.com. A",
+            Duration::from_secs(10)
+        ),
+        "the secondary reports the signer's mistake:\n{}",
+        s.log()
+    );
+    let log = s.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("DNSSEC rrsig-bogus"))
+        .unwrap_or_default();
+    assert!(
+        line.contains(bogus) && line.contains("zone=\"example.com\""),
+        "the line names the transfer and the zone: {line}"
+    );
+    // Only what the IXFR changed was verified again.
+    assert!(
+        s.wait_for_log("verified=2 unchanged=", Duration::from_secs(10)),
+        "{}",
+        s.log()
+    );
+}
+
+#[test]
+fn a_secondary_with_dnssec_checks_error_keeps_its_version() {
+    let dir = TempDir::new("dnssec-secondary-error");
+    let (v1, v2) = signed_pair(&dir);
+    let (p, s) = primary_and_secondary(&v1, "dnssec_checks = \"error\"\n");
+    p.rewrite("example.com.zone", &v2);
+    p.signal("HUP");
+    assert!(
+        s.wait_for_log("refresh failed", Duration::from_secs(10)),
+        "{}",
+        s.log()
+    );
+    assert_eq!(
+        serial(&s),
+        Some(1),
+        "the tampered serial 2 must not replace serial 1\n{}",
+        s.log()
+    );
+    let log = s.log();
+    assert!(
+        log.contains("DNSSEC rrsig-bogus: www.example.com. A")
+            && log.contains("DNSSEC problems in IXFR 1 -> 2"),
+        "{log}"
     );
 }

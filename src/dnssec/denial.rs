@@ -5,10 +5,9 @@
 
 use super::check::{Class, Sink, ZoneName};
 use super::rdata::{self, Nsec, Nsec3, Nsec3Params, OPT_OUT};
-use super::{type_name, Code};
+use super::{type_name, Code, MAX_NSEC3_ITERATIONS};
 use crate::name;
 use crate::zone::rtype;
-use domain::crypto::common::{DigestBuilder, DigestType};
 use std::collections::{BTreeMap, HashMap};
 
 /// Checks whichever chains the zone has; a signed zone with neither is
@@ -161,6 +160,7 @@ fn check_nsec3(
             });
             continue;
         }
+        report_iterations(origin, p, links.len(), sink);
         links.sort_by(|a, b| a.hash.cmp(&b.hash));
         check_closed(links, sink);
         check_coverage(names, &strict, p, links, sink);
@@ -212,6 +212,26 @@ fn collect_chains<'a>(
         }
     }
     chains
+}
+
+/// RFC 9276: additional iterations cost resolvers and servers work and
+/// buy nothing, and a salt buys nothing when re-salting is rare; above a
+/// limit validators stop trusting the answers at all.
+fn report_iterations(origin: &[u8], p: &Nsec3Params, links: usize, sink: &mut Sink) {
+    let at = Some(rtype::NSEC3);
+    if p.iterations > MAX_NSEC3_ITERATIONS {
+        sink.add(Code::Nsec3Iterations, origin, at, || {
+            format!(
+                "{links} NSEC3 record(s) use {p}: more than {MAX_NSEC3_ITERATIONS} iterations, so validators treat this zone's denials as insecure or bogus (RFC 9276 §3.2); re-sign with 0 iterations"
+            )
+        });
+    } else if p.iterations > 0 || !p.salt.is_empty() {
+        sink.add(Code::Nsec3Parameters, origin, at, || {
+            format!(
+                "{links} NSEC3 record(s) use {p}; RFC 9276 §3.1 advises 0 additional iterations and no salt"
+            )
+        });
+    }
 }
 
 /// NSEC3PARAM tells secondaries and signers which chain is complete
@@ -322,7 +342,7 @@ fn check_coverage(
             continue;
         }
         let h = nsec3_hash(&n.owner, p);
-        let at = links.partition_point(|l| l.hash < h);
+        let at = links.partition_point(|l| l.hash.as_slice() < h.as_slice());
         match links.get_mut(at).filter(|l| l.hash == h) {
             Some(l) => {
                 l.used = true;
@@ -365,21 +385,9 @@ fn report_nsec3_missing(
     });
 }
 
-/// The NSEC3 hash of a name (RFC 5155 §5): SHA-1 over the lower-case
-/// wire name and the salt, then `iterations` more times over the hash and
-/// the salt.
-pub(super) fn nsec3_hash(owner: &[u8], p: &Nsec3Params) -> Vec<u8> {
-    let mut ctx = DigestBuilder::new(DigestType::Sha1);
-    ctx.update(owner);
-    ctx.update(&p.salt);
-    let mut h = ctx.finish().as_ref().to_vec();
-    for _ in 0..p.iterations {
-        let mut ctx = DigestBuilder::new(DigestType::Sha1);
-        ctx.update(&h);
-        ctx.update(&p.salt);
-        h = ctx.finish().as_ref().to_vec();
-    }
-    h
+/// The NSEC3 hash of an owner under `p` (the zone's one implementation).
+pub(super) fn nsec3_hash(owner: &[u8], p: &Nsec3Params) -> [u8; 20] {
+    crate::zone::denial::nsec3_hash(owner, &p.salt, p.iterations)
 }
 
 #[cfg(test)]

@@ -67,9 +67,21 @@ pub enum Code {
     Nsec3Chain,
     /// A signed zone with neither an NSEC nor an NSEC3 chain.
     DenialMissing,
+    /// An NSEC3 chain with more than [`MAX_NSEC3_ITERATIONS`] additional
+    /// iterations: validators treat its answers as insecure or bogus
+    /// (RFC 9276 §3.2).
+    Nsec3Iterations,
+    /// An NSEC3 chain with additional iterations or a salt, which
+    /// RFC 9276 §3.1 advises against; a note.
+    Nsec3Parameters,
     /// Something could not be checked (an algorithm we do not support).
     NotChecked,
 }
+
+/// The most additional NSEC3 iterations that validators still accept:
+/// BIND 9.20, PowerDNS Recursor and Knot Resolver treat answers with more
+/// as insecure (RFC 9276 §3.2 leaves the limit to them).
+pub const MAX_NSEC3_ITERATIONS: u16 = 50;
 
 impl Code {
     pub fn as_str(self) -> &'static str {
@@ -90,14 +102,16 @@ impl Code {
             Code::Nsec3Extra => "nsec3-extra",
             Code::Nsec3Chain => "nsec3-chain",
             Code::DenialMissing => "denial-missing",
+            Code::Nsec3Iterations => "nsec3-iterations",
+            Code::Nsec3Parameters => "nsec3-parameters",
             Code::NotChecked => "not-checked",
         }
     }
 
-    /// Findings that say what was *not* checked are notes: they never
-    /// stop a load, whatever `dnssec_checks` says.
+    /// Findings that say what was *not* checked, or give advice, are
+    /// notes: they never stop a load, whatever `dnssec_checks` says.
     pub fn is_note(self) -> bool {
-        self == Code::NotChecked
+        matches!(self, Code::NotChecked | Code::Nsec3Parameters)
     }
 }
 

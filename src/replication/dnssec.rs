@@ -1,5 +1,7 @@
-//! The DNSSEC checks of a primary's loads (`dnssec_checks`, see
-//! [`crate::dnssec`]).
+//! The DNSSEC checks of a zone's new versions (`dnssec_checks`, see
+//! [`crate::dnssec`]): a primary's loads, and a secondary's transfers and
+//! restarts, since a secondary is where a signer's mistake or an ageing
+//! signature shows up when its primary is someone else's.
 //!
 //! With `error` a load waits for them, and problems stop it: the version
 //! served stays. With `warn` they cannot change what is published, so
@@ -16,7 +18,6 @@ use crate::config::{DnssecChecks, ZoneConfig};
 use crate::dnssec::{self, CheckOptions};
 use crate::loader;
 use crate::zone::ZoneVersion;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -55,14 +56,14 @@ impl ZoneDnssec {
 
     /// Before `version` is published: with `error`, checks it and says
     /// why it must not be published when it has problems.
-    pub fn before_publish(&self, file: &Path, version: &Arc<ZoneVersion>) -> Result<(), String> {
+    pub fn before_publish(&self, source: &str, version: &Arc<ZoneVersion>) -> Result<(), String> {
         if self.mode != DnssecChecks::Error || !dnssec::is_signed(version) {
             return Ok(());
         }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         if check(
             &self.zone,
-            file,
+            source,
             version,
             self.mode,
             self.verify,
@@ -71,21 +72,20 @@ impl ZoneDnssec {
         ) {
             Ok(())
         } else {
-            Err(
-                "DNSSEC problems in the zone file (dnssec_checks = \"error\"), listed in the log"
-                    .into(),
-            )
+            Err(format!(
+                "DNSSEC problems in {source} (dnssec_checks = \"error\"), listed in the log"
+            ))
         }
     }
 
     /// After `version` is published: with `warn`, checks it in the
     /// background, leaving one core to the queries.
-    pub fn after_publish(&self, file: &Path, version: Arc<ZoneVersion>) {
+    pub fn after_publish(&self, source: &str, version: Arc<ZoneVersion>) {
         if self.mode != DnssecChecks::Warn || !dnssec::is_signed(&version) {
             return;
         }
         let generation = self.shared.latest.fetch_add(1, Ordering::SeqCst) + 1;
-        let (zone, file, verify) = (self.zone.clone(), PathBuf::from(file), self.verify);
+        let (zone, source, verify) = (self.zone.clone(), source.to_string(), self.verify);
         let shared = self.shared.clone();
         let threads =
             std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
@@ -100,7 +100,7 @@ impl ZoneDnssec {
                 }
                 check(
                     &zone,
-                    &file,
+                    &source,
                     &version,
                     DnssecChecks::Warn,
                     verify,
@@ -121,7 +121,7 @@ impl ZoneDnssec {
 /// (always with `warn`), and then remembers it as the last checked.
 fn check(
     zone: &str,
-    file: &Path,
+    source: &str,
     version: &Arc<ZoneVersion>,
     mode: DnssecChecks,
     verify: bool,
@@ -139,7 +139,7 @@ fn check(
         checked_before: before.as_deref(),
         ..CheckOptions::new(now)
     };
-    let passed = match loader::check_dnssec(file, version, mode, &opts) {
+    let passed = match loader::check_dnssec(source, version, mode, &opts) {
         Ok(summary) => {
             for w in &summary.lines {
                 tracing::warn!(zone, serial = version.serial(), "{w}");

@@ -322,7 +322,10 @@ impl ManagedZone {
         let version = Arc::new(version);
         // Checked as it will be served: a serial moved by the policy
         // changes the SOA, and its RRSIG then no longer verifies.
-        if let Err(why) = self.dnssec.before_publish(file_path, &version) {
+        if let Err(why) = self
+            .dnssec
+            .before_publish(&file_path.display().to_string(), &version)
+        {
             return self.failed(old_serial, why);
         }
         // Only asked when nothing is served (first load after a start).
@@ -340,7 +343,8 @@ impl ManagedZone {
         self.record_change(old.as_deref(), &version, continues_history);
         let records = version.record_count();
         self.core.zone.publish(version.clone());
-        self.dnssec.after_publish(file_path, version);
+        self.dnssec
+            .after_publish(&file_path.display().to_string(), version);
         memory.published = Some(published);
         memory.files = loaded.files;
         if let Some(n) = &self.core.notifier {

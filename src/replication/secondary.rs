@@ -26,6 +26,7 @@
 //! its serial give the last version applied; it is served at once unless
 //! its EXPIRE deadline passed while we were stopped.
 
+use super::dnssec::ZoneDnssec;
 use super::{SharedJournal, ZoneCore};
 use crate::acl::Acl;
 use crate::config::{ServerConfig, ZoneConfig};
@@ -134,6 +135,8 @@ pub struct SecondaryZone {
     status: Mutex<SecondaryStatus>,
     /// One refresh at a time.
     refreshing: Mutex<()>,
+    /// The DNSSEC checks of what the primaries send.
+    dnssec: ZoneDnssec,
     wake: mpsc::Sender<Event>,
     events: Mutex<Option<mpsc::Receiver<Event>>>,
 }
@@ -190,6 +193,7 @@ impl SecondaryZone {
         };
         SecondaryZone {
             allow_notify: Acl::new(config.allow_notify.clone()),
+            dnssec: ZoneDnssec::new(&config),
             core: ZoneCore {
                 zone,
                 config,
@@ -259,7 +263,12 @@ impl SecondaryZone {
             return;
         }
         self.core.zone.set_expires_at(expires_at);
-        self.core.zone.publish(Arc::new(version));
+        let version = Arc::new(version);
+        self.core.zone.publish(version.clone());
+        self.dnssec.after_publish(
+            &format!("the copy on disk (serial {serial})"),
+            version.clone(),
+        );
         self.update_status(|s| {
             s.loaded_at = Some(SystemTime::now());
             s.expires_at = unix_to_time(expires_at);
@@ -596,6 +605,11 @@ impl SecondaryZone {
                 }
                 let version = build_full(self.core.zone.origin(), &soa, &records)
                     .map_err(ApplyFailure::Rejected)?;
+                let source = format!("AXFR of serial {serial} from {}", primary.addr);
+                let version = Arc::new(version);
+                self.dnssec
+                    .before_publish(&source, &version)
+                    .map_err(ApplyFailure::Rejected)?;
                 if let Err(e) = snapshot::write(&self.snapshot_path, &version) {
                     tracing::error!(
                         zone = self.name(),
@@ -603,7 +617,7 @@ impl SecondaryZone {
                     );
                 }
                 self.journal_full(current, &version);
-                self.publish(version);
+                self.publish(version, &source);
                 let from = from.map_or("(none)".to_string(), |s| s.to_string());
                 Ok(format!(
                     "AXFR {from} -> {serial} from {} ({stats})",
@@ -619,9 +633,14 @@ impl SecondaryZone {
                 let version = base
                     .apply_all(&changes)
                     .map_err(|e| ApplyFailure::IxfrDidNotApply(e.to_string()))?;
+                let source = format!("IXFR {} -> {serial} from {}", base.serial(), primary.addr);
+                let version = Arc::new(version);
+                self.dnssec
+                    .before_publish(&source, &version)
+                    .map_err(ApplyFailure::Rejected)?;
                 self.journal_changes(&changes, &version);
                 let n = changes.len();
-                self.publish(version);
+                self.publish(version, &source);
                 Ok(format!(
                     "IXFR {} -> {serial} from {} ({n} changesets, {stats})",
                     base.serial(),
@@ -676,8 +695,9 @@ impl SecondaryZone {
         }
     }
 
-    fn publish(&self, version: ZoneVersion) {
-        self.core.zone.publish(Arc::new(version));
+    fn publish(&self, version: Arc<ZoneVersion>, source: &str) {
+        self.core.zone.publish(version.clone());
+        self.dnssec.after_publish(source, version);
         self.update_status(|s| {
             s.loaded_at = Some(SystemTime::now());
             s.expired = false;

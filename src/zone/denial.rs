@@ -82,24 +82,29 @@ impl Nsec3Param {
             .unwrap_or_default()
     }
 
-    /// The hash of a lower-case wire name (RFC 5155 §5): SHA-1 over the
-    /// name and salt, then `iterations` more times over the digest and
-    /// salt.
+    /// The hash of a lower-case wire name under this parameter set.
     pub fn hash(&self, name: &[u8]) -> [u8; 20] {
-        use ring::digest::{Context, SHA1_FOR_LEGACY_USE_ONLY};
-        let mut context = Context::new(&SHA1_FOR_LEGACY_USE_ONLY);
-        context.update(name);
-        context.update(self.salt());
-        let mut digest = [0u8; 20];
-        digest.copy_from_slice(context.finish().as_ref());
-        for _ in 0..self.iterations {
-            let mut context = Context::new(&SHA1_FOR_LEGACY_USE_ONLY);
-            context.update(&digest);
-            context.update(self.salt());
-            digest.copy_from_slice(context.finish().as_ref());
-        }
-        digest
+        nsec3_hash(name, self.salt(), self.iterations)
     }
+}
+
+/// The NSEC3 hash of a lower-case wire name (RFC 5155 §5): SHA-1 over the
+/// name and salt, then `iterations` more times over the digest and salt.
+/// The one implementation, used by answers and by the load-time checks.
+pub fn nsec3_hash(name: &[u8], salt: &[u8], iterations: u16) -> [u8; 20] {
+    use ring::digest::{Context, SHA1_FOR_LEGACY_USE_ONLY};
+    let mut context = Context::new(&SHA1_FOR_LEGACY_USE_ONLY);
+    context.update(name);
+    context.update(salt);
+    let mut digest = [0u8; 20];
+    digest.copy_from_slice(context.finish().as_ref());
+    for _ in 0..iterations {
+        let mut context = Context::new(&SHA1_FOR_LEGACY_USE_ONLY);
+        context.update(&digest);
+        context.update(salt);
+        digest.copy_from_slice(context.finish().as_ref());
+    }
+    digest
 }
 
 /// Length of the key of a hashed owner name: the apex key, 32 base32hex

@@ -83,9 +83,16 @@ pub fn unix_now() -> u64 {
 /// NSEC3 parameters of every NSEC3 zone the tests sign.
 #[derive(Clone, Debug)]
 pub struct Nsec3Params {
-    /// Hex, as the signers take it.
+    /// Hex, as the signers take it; `-` for none.
     pub salt: String,
     pub iterations: u16,
+}
+
+impl Nsec3Params {
+    /// `-` (as `dnssec-signzone` takes it) or empty: no salt.
+    pub fn has_no_salt(&self) -> bool {
+        self.salt.is_empty() || self.salt == "-"
+    }
 }
 
 impl Default for Nsec3Params {
@@ -267,12 +274,15 @@ impl ZoneKeys {
         match self.signer {
             Signer::Ldns => {
                 let mut args = vec!["-o", &self.origin, "-i", &i, "-e", &e, "-f", &output];
-                match denial {
-                    Denial::Nsec => {}
-                    Denial::Nsec3 => args.extend(["-n", "-s", &nsec3.salt, "-t", &iterations]),
-                    Denial::Nsec3OptOut => {
-                        args.extend(["-n", "-s", &nsec3.salt, "-t", &iterations, "-p"])
+                if denial.is_nsec3() {
+                    args.extend(["-n", "-t", &iterations]);
+                    // ldns takes hex only; without -s the salt is empty.
+                    if !nsec3.has_no_salt() {
+                        args.extend(["-s", &nsec3.salt]);
                     }
+                }
+                if denial == Denial::Nsec3OptOut {
+                    args.push("-p");
                 }
                 args.extend([input.as_str(), &self.zsk, &self.ksk]);
                 run_tool(&self.dir, "ldns-signzone", "ldnsutils", &args);
@@ -298,12 +308,16 @@ impl ZoneKeys {
                     "-e",
                     &e,
                 ];
-                match denial {
-                    Denial::Nsec => {}
-                    Denial::Nsec3 => args.extend(["-3", &nsec3.salt, "-H", &iterations]),
-                    Denial::Nsec3OptOut => {
-                        args.extend(["-3", &nsec3.salt, "-H", &iterations, "-A"])
-                    }
+                let salt = if nsec3.has_no_salt() {
+                    "-"
+                } else {
+                    &nsec3.salt
+                };
+                if denial.is_nsec3() {
+                    args.extend(["-3", salt, "-H", &iterations]);
+                }
+                if denial == Denial::Nsec3OptOut {
+                    args.push("-A");
                 }
                 args.push(&input);
                 run_tool(&self.dir, "dnssec-signzone", "bind9-utils", &args);
