@@ -23,6 +23,7 @@ pub struct LoadError {
     pub errors: Vec<String>,
 }
 
+#[derive(Clone, Copy, Debug, Default)]
 pub struct LoadOptions {
     pub include_anywhere: bool,
 }
