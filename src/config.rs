@@ -198,10 +198,51 @@ pub struct ZoneConfig {
     /// checks); the other DNSSEC checks run either way.
     #[serde(default = "default_true")]
     pub dnssec_verify: bool,
+    /// Act as the parental agent of this zone's delegations: follow the
+    /// children's CSYNC records (RFC 7477, RFC 9975); see `csync`.
+    #[serde(default)]
+    pub csync: Option<CsyncConfig>,
 }
 
 fn default_true() -> bool {
     true
+}
+
+/// `[zone.csync]`: which delegations follow their child's CSYNC, and how
+/// often the children are asked.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsyncConfig {
+    /// The children to follow (names below the zone); empty: every
+    /// delegation of the zone (those without DS are skipped as insecure).
+    #[serde(default)]
+    pub children: Vec<String>,
+    /// Seconds between scans of a child (NOTIFY(CSYNC) starts one at once).
+    #[serde(default = "default_csync_interval")]
+    pub interval: u32,
+    /// First back-off in seconds after a scan that could decide nothing,
+    /// doubled each time up to `interval`.
+    #[serde(default = "default_csync_retry")]
+    pub retry: u32,
+    /// The port the children's nameservers are asked on.
+    #[serde(default = "default_dns_port")]
+    pub port: u16,
+    /// A resolver for the addresses of nameserver names outside this
+    /// zone; default: the first `nameserver` of /etc/resolv.conf.
+    #[serde(default)]
+    pub resolver: Option<SocketAddr>,
+}
+
+fn default_csync_interval() -> u32 {
+    3600
+}
+
+fn default_csync_retry() -> u32 {
+    60
+}
+
+fn default_dns_port() -> u16 {
+    53
 }
 
 /// What the DNSSEC checks of a signed zone (RRSIGs, their validity, the
@@ -364,7 +405,7 @@ impl Config {
             }
             let origin = parse_zone_name(&zone.name)
                 .map_err(|e| format!("zone[{i}].name: {:?}: {e}", zone.name))?;
-            if !seen.insert(origin) {
+            if !seen.insert(origin.clone()) {
                 return Err(format!(
                     "zone[{i}].name: zone {:?} is configured twice",
                     zone.name
@@ -382,6 +423,9 @@ impl Config {
                             "zone[{i}].primaries: only for role = \"secondary\""
                         ));
                     }
+                    if let Some(c) = &zone.csync {
+                        check_csync(c, &origin).map_err(|e| format!("zone[{i}].csync.{e}"))?;
+                    }
                 }
                 Role::Secondary => {
                     if zone.primaries.is_empty() {
@@ -391,6 +435,9 @@ impl Config {
                     }
                     if zone.file.is_some() {
                         return Err(format!("zone[{i}].file: a secondary keeps its copy under data_dir; remove `file`"));
+                    }
+                    if zone.csync.is_some() {
+                        return Err(format!("zone[{i}].csync: the parental agent changes the zone file, so only a primary can run it"));
                     }
                 }
             }
@@ -427,6 +474,25 @@ impl Config {
 
 /// Parses a zone name as written in the config ("example.com" or
 /// "example.com.") into lower-case wire format.
+/// `[zone.csync]` of the zone `origin`: children below it, sane timers.
+fn check_csync(c: &CsyncConfig, origin: &[u8]) -> Result<(), String> {
+    for (j, child) in c.children.iter().enumerate() {
+        let wire = parse_zone_name(child).map_err(|e| format!("children[{j}]: {child:?}: {e}"))?;
+        if wire.len() <= origin.len()
+            || !crate::name::is_subdomain(&wire.to_ascii_lowercase(), &origin.to_ascii_lowercase())
+        {
+            return Err(format!("children[{j}]: {child:?} is not below the zone"));
+        }
+    }
+    if c.interval == 0 || c.retry == 0 {
+        return Err("interval, retry: must be at least 1 second".into());
+    }
+    if c.port == 0 {
+        return Err("port: must not be 0".into());
+    }
+    Ok(())
+}
+
 pub fn parse_zone_name(text: &str) -> Result<Vec<u8>, String> {
     let text = text.strip_suffix('.').unwrap_or(text);
     let mut wire = Vec::with_capacity(text.len() + 2);

@@ -6,9 +6,12 @@ use crate::acl::Acl;
 use crate::config::ZoneConfig;
 use crate::config::{self, Config};
 use crate::control::{
-    ControlError, ControlHandler, ControlServer, JournalStatus, NotifyQueued, PrimaryInfo,
-    RefreshQueued, ReloadOutcome, SecondaryInfo, ServerStatus, ZoneReload, ZoneStatus,
+    ChildReport, ControlError, ControlHandler, ControlServer, JournalStatus, NotifyQueued,
+    PendingReport, PrimaryInfo, RefreshQueued, ReloadOutcome, SecondaryInfo, ServerStatus,
+    ZoneReload, ZoneStatus,
 };
+use crate::csync::agent::Mode as CsyncMode;
+use crate::csync::agent::ParentAgent;
 use crate::net::{self, Shutdown, TcpSettings};
 use crate::notify::{Notifier, NotifySettings, NotifyTarget};
 use crate::query::{Answerer, QueryConfig, QueryStats};
@@ -136,6 +139,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         served.iter().map(|s| s.zone().clone()),
     )));
     load_all(&served).await?;
+    let agents: Vec<Arc<ParentAgent>> = served
+        .iter()
+        .filter_map(|z| match z {
+            Managed::Primary(p) => ParentAgent::new(p.clone(), &config.server),
+            Managed::Secondary(_) => None,
+        })
+        .collect();
 
     let query_config = QueryConfig {
         edns_udp_max: config.server.edns_udp_max,
@@ -165,6 +175,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .with_transfers(transfers.clone())
             .with_notify(Arc::new(NotifyRouter {
                 zones: served.clone(),
+                agents: agents.clone(),
             })),
     );
     let shutdown = Shutdown::default();
@@ -197,11 +208,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(%addr, udp_sockets = workers, "listening on UDP and TCP");
     }
 
+    for agent in &agents {
+        tasks.push(tokio::spawn(agent.clone().run()));
+    }
+
     if let Some(addr) = config.server.control {
         let control =
             ControlServer::bind(addr).with_context(|| format!("binding control {addr}"))?;
         let handler = Arc::new(ServerControl {
             zones: served.clone(),
+            agents: agents.clone(),
             transfers: transfers.clone(),
             started: Instant::now(),
         });
@@ -267,9 +283,28 @@ async fn reload_changed(served: &[Managed]) {
 /// Routes NOTIFY in to the secondary zone it is for.
 struct NotifyRouter {
     zones: Vec<Managed>,
+    agents: Vec<Arc<ParentAgent>>,
 }
 
 impl NotifyListener for NotifyRouter {
+    fn notify_csync(
+        &self,
+        parent: &[u8],
+        child: &[u8],
+        peer: Option<std::net::SocketAddr>,
+    ) -> NotifyVerdict {
+        let agent = self
+            .agents
+            .iter()
+            .find(|a| a.origin() == parent && a.follows(child));
+        let Some(agent) = agent else {
+            tracing::info!(parent = %crate::name::display(parent), child = %crate::name::display(child), ?peer, "NOTIFY(CSYNC) for a child no CSYNC agent follows: REFUSED");
+            return NotifyVerdict::Refused;
+        };
+        agent.notified(child);
+        NotifyVerdict::Accepted
+    }
+
     fn notify(
         &self,
         zone: &[u8],
@@ -300,6 +335,7 @@ impl NotifyListener for NotifyRouter {
 /// The control interface's view of the running server.
 struct ServerControl {
     zones: Vec<Managed>,
+    agents: Vec<Arc<ParentAgent>>,
     transfers: Arc<Transfers>,
     started: Instant,
 }
@@ -420,7 +456,97 @@ fn reload_report(z: &Managed, force: bool) -> ZoneReload {
     }
 }
 
+impl ServerControl {
+    /// The agents a CSYNC request is for: of `zone` when given, else the
+    /// one following `child` (the closest parent), else all.
+    fn csync_agents(
+        &self,
+        zone: Option<&str>,
+        child: Option<&[u8]>,
+    ) -> Result<Vec<Arc<ParentAgent>>, ControlError> {
+        if let Some(zone) = zone {
+            let origin = config::parse_zone_name(zone)
+                .map_err(|e| ControlError::UnknownZone(format!("{zone}: {e}")))?;
+            let agent = self
+                .agents
+                .iter()
+                .find(|a| a.origin().eq_ignore_ascii_case(&origin));
+            return match agent {
+                Some(a) => Ok(vec![a.clone()]),
+                None if self.find(zone).is_ok() => Err(ControlError::Refused(format!(
+                    "zone {zone} has no [zone.csync]"
+                ))),
+                None => Err(ControlError::UnknownZone(zone.into())),
+            };
+        }
+        let Some(child) = child else {
+            return Ok(self.agents.clone());
+        };
+        self.agents
+            .iter()
+            .filter(|a| a.follows(child))
+            .max_by_key(|a| a.origin().len())
+            .map(|a| vec![a.clone()])
+            .ok_or_else(|| {
+                ControlError::Refused(format!(
+                    "no CSYNC agent follows {}",
+                    crate::name::display(child)
+                ))
+            })
+    }
+}
+
+fn child_name(child: Option<&str>) -> Result<Option<Vec<u8>>, ControlError> {
+    child
+        .map(|c| {
+            config::parse_zone_name(c)
+                .map_err(|e| ControlError::Refused(format!("child {c:?}: {e}")))
+        })
+        .transpose()
+}
+
 impl ControlHandler for ServerControl {
+    fn csync_scan<'a>(
+        &'a self,
+        zone: Option<&'a str>,
+        child: Option<&'a str>,
+        dry_run: bool,
+    ) -> crate::control::Pending<'a, Vec<ChildReport>> {
+        Box::pin(async move {
+            let child = child_name(child)?;
+            let agents = self.csync_agents(zone, child.as_deref())?;
+            let mode = if dry_run {
+                CsyncMode::DryRun
+            } else {
+                CsyncMode::Apply
+            };
+            let mut reports = Vec::new();
+            for agent in agents {
+                let mut r = agent
+                    .scan(child.as_deref(), mode)
+                    .await
+                    .map_err(ControlError::Refused)?;
+                reports.append(&mut r);
+            }
+            Ok(reports)
+        })
+    }
+
+    fn csync_pending(&self) -> Vec<PendingReport> {
+        self.agents.iter().flat_map(|a| a.pending()).collect()
+    }
+
+    fn csync_approve<'a>(&'a self, child: &'a str) -> crate::control::Pending<'a, ChildReport> {
+        Box::pin(async move {
+            let wire = child_name(Some(child))?.unwrap_or_default();
+            let agents = self.csync_agents(None, Some(&wire))?;
+            let agent = agents
+                .first()
+                .ok_or_else(|| ControlError::Refused(format!("no CSYNC agent follows {child}")))?;
+            agent.approve(&wire).await.map_err(ControlError::Refused)
+        })
+    }
+
     fn status(&self) -> ServerStatus {
         ServerStatus {
             version: env!("CARGO_PKG_VERSION").into(),

@@ -2,7 +2,9 @@
 //! calls, each one HTTP/1.1 request on its own connection, made with hyper
 //! on a current-thread runtime of its own.
 
-use super::{ErrorBody, NotifyQueued, RefreshQueued, ServerStatus, ZoneReload};
+use super::{
+    ChildReport, ErrorBody, NotifyQueued, PendingReport, RefreshQueued, ServerStatus, ZoneReload,
+};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::header::{CONNECTION, HOST};
@@ -47,16 +49,37 @@ pub enum ClientError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call<'a> {
     Status,
-    Reload { zone: Option<&'a str>, force: bool },
-    Notify { zone: &'a str },
-    Refresh { zone: &'a str, retransfer: bool },
+    Reload {
+        zone: Option<&'a str>,
+        force: bool,
+    },
+    Notify {
+        zone: &'a str,
+    },
+    Refresh {
+        zone: &'a str,
+        retransfer: bool,
+    },
+    CsyncScan {
+        zone: Option<&'a str>,
+        child: Option<&'a str>,
+        dry_run: bool,
+    },
+    CsyncPending,
+    CsyncApprove {
+        child: &'a str,
+    },
 }
 
 impl Call<'_> {
     fn method(&self) -> Method {
         match self {
-            Call::Status => Method::GET,
-            Call::Reload { .. } | Call::Notify { .. } | Call::Refresh { .. } => Method::POST,
+            Call::Status | Call::CsyncPending => Method::GET,
+            Call::Reload { .. }
+            | Call::Notify { .. }
+            | Call::Refresh { .. }
+            | Call::CsyncScan { .. }
+            | Call::CsyncApprove { .. } => Method::POST,
         }
     }
 
@@ -77,6 +100,28 @@ impl Call<'_> {
                 t
             }
             Call::Notify { zone } => format!("/notify?zone={}", percent_encode(zone)),
+            Call::CsyncScan {
+                zone,
+                child,
+                dry_run,
+            } => {
+                let mut t = String::from("/csync/scan");
+                let mut sep = '?';
+                for (key, value) in [("zone", zone), ("child", child)] {
+                    if let Some(v) = value {
+                        let _ = write!(t, "{sep}{key}={}", percent_encode(v));
+                        sep = '&';
+                    }
+                }
+                if dry_run {
+                    let _ = write!(t, "{sep}dry_run=1");
+                }
+                t
+            }
+            Call::CsyncPending => "/csync/pending".into(),
+            Call::CsyncApprove { child } => {
+                format!("/csync/approve?child={}", percent_encode(child))
+            }
             Call::Refresh { zone, retransfer } => format!(
                 "/refresh?zone={}{}",
                 percent_encode(zone),
@@ -131,6 +176,30 @@ impl Client {
     /// `POST /refresh`.
     pub fn refresh(&self, zone: &str, retransfer: bool) -> Result<RefreshQueued, ClientError> {
         self.decode_answer(&self.call_raw(Call::Refresh { zone, retransfer })?)
+    }
+
+    /// `POST /csync/scan`.
+    pub fn csync_scan(
+        &self,
+        zone: Option<&str>,
+        child: Option<&str>,
+        dry_run: bool,
+    ) -> Result<Vec<ChildReport>, ClientError> {
+        self.decode_answer(&self.call_raw(Call::CsyncScan {
+            zone,
+            child,
+            dry_run,
+        })?)
+    }
+
+    /// `GET /csync/pending`.
+    pub fn csync_pending(&self) -> Result<Vec<PendingReport>, ClientError> {
+        self.decode_answer(&self.call_raw(Call::CsyncPending)?)
+    }
+
+    /// `POST /csync/approve`.
+    pub fn csync_approve(&self, child: &str) -> Result<ChildReport, ClientError> {
+        self.decode_answer(&self.call_raw(Call::CsyncApprove { child })?)
     }
 
     /// Makes the call and returns the JSON body of a successful answer;

@@ -203,7 +203,8 @@ async fn route(
 ) -> Response<Full<Bytes>> {
     let allowed = match path {
         "/status" => Method::GET,
-        "/reload" | "/notify" | "/refresh" => Method::POST,
+        "/reload" | "/notify" | "/refresh" | "/csync/scan" | "/csync/approve" => Method::POST,
+        "/csync/pending" => Method::GET,
         _ => return error(StatusCode::NOT_FOUND, format!("no such path: {path}")),
     };
     if *method != allowed {
@@ -224,6 +225,32 @@ async fn route(
         "/status" => json(StatusCode::OK, &handler.status()),
         "/reload" => reload(handler, params).await,
         "/refresh" => refresh(&*handler, params),
+        "/csync/scan" => {
+            let result = handler
+                .csync_scan(
+                    params.zone.as_deref(),
+                    params.child.as_deref(),
+                    params.dry_run,
+                )
+                .await;
+            match result {
+                Ok(reports) => json(StatusCode::OK, &reports),
+                Err(e) => control_error(&e),
+            }
+        }
+        "/csync/pending" => json(StatusCode::OK, &handler.csync_pending()),
+        "/csync/approve" => {
+            let Some(child) = params.child.as_deref() else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "/csync/approve needs ?child=NAME".into(),
+                );
+            };
+            match handler.csync_approve(child).await {
+                Ok(report) => json(StatusCode::OK, &report),
+                Err(e) => control_error(&e),
+            }
+        }
         _ => notify(&*handler, params),
     }
 }
@@ -270,6 +297,8 @@ pub(super) struct Params {
     pub zone: Option<String>,
     pub force: bool,
     pub retransfer: bool,
+    pub child: Option<String>,
+    pub dry_run: bool,
 }
 
 impl Params {
@@ -283,7 +312,24 @@ impl Params {
             let key = percent_decode(key).ok_or("bad percent-encoding in query")?;
             let value = percent_decode(value).ok_or("bad percent-encoding in query")?;
             match key.as_str() {
-                "zone" if path != "/status" => {
+                "child" if path == "/csync/scan" || path == "/csync/approve" => {
+                    if params.child.is_some() {
+                        return Err("child: given more than once".into());
+                    }
+                    if value.is_empty() {
+                        return Err("child: empty".into());
+                    }
+                    params.child = Some(value);
+                }
+                "dry_run" if path == "/csync/scan" => {
+                    params.dry_run = parse_flag(&value)
+                        .ok_or_else(|| format!("dry_run: {value:?} is not 1/0/true/false"))?;
+                }
+                "zone"
+                    if path != "/status"
+                        && path != "/csync/pending"
+                        && path != "/csync/approve" =>
+                {
                     if params.zone.is_some() {
                         return Err("zone: given more than once".into());
                     }

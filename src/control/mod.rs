@@ -13,6 +13,9 @@
 //! | `GET /status` | [`ServerStatus`] |
 //! | `POST /reload[?zone=NAME][&force=1]` | `[`[`ZoneReload`]`]` |
 //! | `POST /notify?zone=NAME` | [`NotifyQueued`] |
+//! | `POST /csync/scan[?zone=PARENT][&child=NAME][&dry_run=1]` | `[`[`ChildReport`]`]` |
+//! | `GET /csync/pending` | `[`[`PendingReport`]`]` |
+//! | `POST /csync/approve?child=NAME` | [`ChildReport`] |
 //!
 //! Unknown zone → 404, refused → 409, failed → 500, bad request → 400,
 //! unknown path → 404, wrong method → 405.
@@ -26,7 +29,13 @@ mod tests;
 pub use client::{Client, ClientError};
 pub use http::{serve, ControlServer, ControlSettings};
 
+pub use crate::csync::agent::{ChildReport, PendingReport};
 use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::pin::Pin;
+
+/// A handler's answer that takes network time (CSYNC scans).
+pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, ControlError>> + Send + 'a>>;
 
 /// What the running server offers the control interface.
 pub trait ControlHandler: Send + Sync + 'static {
@@ -44,6 +53,19 @@ pub trait ControlHandler: Send + Sync + 'static {
     /// behind), or with `retransfer` an AXFR whatever the serials. Called
     /// on the runtime: it must only queue.
     fn refresh(&self, zone: &str, retransfer: bool) -> Result<RefreshQueued, ControlError>;
+    /// Scans CSYNC children now: of `zone` (or of every parent zone with
+    /// `[zone.csync]`), only `child` when given; `dry_run` changes
+    /// nothing. Asks the children's servers: awaited on the runtime.
+    fn csync_scan<'a>(
+        &'a self,
+        zone: Option<&'a str>,
+        child: Option<&'a str>,
+        dry_run: bool,
+    ) -> Pending<'a, Vec<ChildReport>>;
+    /// The CSYNC changes waiting for approval. Must not block.
+    fn csync_pending(&self) -> Vec<PendingReport>;
+    /// Approves the change waiting for `child` and applies it.
+    fn csync_approve<'a>(&'a self, child: &'a str) -> Pending<'a, ChildReport>;
 }
 
 /// Why a control request could not be carried out.

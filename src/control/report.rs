@@ -2,7 +2,10 @@
 //! server's answer as is).
 
 use super::client::{Call, Client, ClientError};
-use super::{NotifyQueued, RefreshQueued, ReloadOutcome, ServerStatus, ZoneReload, ZoneStatus};
+use super::{
+    ChildReport, NotifyQueued, PendingReport, RefreshQueued, ReloadOutcome, ServerStatus,
+    ZoneReload, ZoneStatus,
+};
 use std::fmt::Write as _;
 
 /// What `zonesync ctl` prints, and whether it exits 0.
@@ -28,6 +31,15 @@ pub fn ctl(
         Call::Reload { .. } => reload(&client.decode_answer::<Vec<ZoneReload>>(&body)?),
         Call::Notify { .. } => (notify(&client.decode_answer(&body)?), true),
         Call::Refresh { .. } => (refresh(&client.decode_answer(&body)?), true),
+        Call::CsyncScan { .. } => csync_reports(&client.decode_answer::<Vec<ChildReport>>(&body)?),
+        Call::CsyncApprove { .. } => csync_reports(&[client.decode_answer::<ChildReport>(&body)?]),
+        Call::CsyncPending => (
+            csync_pending(
+                &client.decode_answer::<Vec<PendingReport>>(&body)?,
+                now_unix,
+            ),
+            true,
+        ),
     };
     let text = if json {
         String::from_utf8_lossy(&body).into_owned()
@@ -35,6 +47,56 @@ pub fn ctl(
         human
     };
     Ok(CtlOutput { text, ok })
+}
+
+/// Each child scanned: outcome and why, the changes, what each server
+/// said. Not ok when a change failed.
+pub fn csync_reports(reports: &[ChildReport]) -> (String, bool) {
+    let mut out = String::new();
+    if reports.is_empty() {
+        out.push_str("no children to scan\n");
+    }
+    for r in reports {
+        let serial = r
+            .csync_serial
+            .map_or(String::new(), |s| format!(" (CSYNC serial {s})"));
+        let _ = writeln!(out, "{} in {}: {}{serial}", r.child, r.parent, r.outcome);
+        let _ = writeln!(out, "  {}", r.reason);
+        for c in &r.changes {
+            let _ = writeln!(out, "  {c}");
+        }
+        if let Some(s) = r.parent_serial {
+            let _ = writeln!(out, "  parent serial now {s}");
+        }
+        for s in &r.servers {
+            let _ = writeln!(out, "  server {s}");
+        }
+    }
+    let ok = !reports.iter().any(|r| r.outcome == "failed");
+    (out, ok)
+}
+
+/// The changes waiting for `zonesync csync approve`.
+pub fn csync_pending(pending: &[PendingReport], now_unix: u64) -> String {
+    if pending.is_empty() {
+        return "no CSYNC change waits for approval\n".into();
+    }
+    let mut out = String::new();
+    for p in pending {
+        let _ = writeln!(
+            out,
+            "{} in {}: CSYNC serial {}, waiting {}; approve with `zonesync csync approve {}`",
+            p.child,
+            p.parent,
+            p.csync_serial,
+            duration(now_unix.saturating_sub(p.since)),
+            p.child
+        );
+        for c in &p.changes {
+            let _ = writeln!(out, "  {c}");
+        }
+    }
+    out
 }
 
 /// The status as a header line and a table of zones, `now_unix` being the

@@ -22,6 +22,23 @@ struct Fake {
 const ZONES: [&str; 3] = ["example.com", "locked.example", "broken.example"];
 
 impl ControlHandler for Fake {
+    fn csync_scan<'a>(
+        &'a self,
+        _zone: Option<&'a str>,
+        _child: Option<&'a str>,
+        _dry_run: bool,
+    ) -> crate::control::Pending<'a, Vec<ChildReport>> {
+        Box::pin(async { Err(ControlError::Refused("no CSYNC here".into())) })
+    }
+
+    fn csync_pending(&self) -> Vec<PendingReport> {
+        Vec::new()
+    }
+
+    fn csync_approve<'a>(&'a self, _child: &'a str) -> crate::control::Pending<'a, ChildReport> {
+        Box::pin(async { Err(ControlError::Refused("no CSYNC here".into())) })
+    }
+
     fn status(&self) -> ServerStatus {
         let zones = (0..self.zones.max(1))
             .map(|i| ZoneStatus {

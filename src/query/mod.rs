@@ -50,6 +50,14 @@ pub trait NotifyListener: Send + Sync {
         key: Option<&str>,
         serial: Option<u32>,
     ) -> NotifyVerdict;
+
+    /// A NOTIFY(CSYNC) (RFC 9859) for the child `child` (wire format) of
+    /// the zone with apex `parent`: a hint that the child published a new
+    /// CSYNC, so its parental agent may scan it. Must not block.
+    fn notify_csync(&self, parent: &[u8], child: &[u8], peer: Option<SocketAddr>) -> NotifyVerdict {
+        let _ = (parent, child, peer);
+        NotifyVerdict::Refused
+    }
 }
 
 /// The answer to a NOTIFY.
@@ -492,6 +500,10 @@ impl Answerer {
             return;
         };
         let q = req.question;
+        if q.qtype == rtype::CSYNC {
+            self.notify_csync_in(listener.as_ref(), q.name, origin, w);
+            return;
+        }
         if q.qtype != rtype::SOA {
             w.set_rcode(rcode::FORMERR);
             return;
@@ -504,6 +516,28 @@ impl Answerer {
         };
         let serial = crate::xfr::answer_soa_serial(req);
         match listener.notify(zone.origin(), origin.peer, origin.key, serial) {
+            NotifyVerdict::Accepted => w.set_flags(w.flags() | flag::AA),
+            NotifyVerdict::Refused => w.set_rcode(rcode::REFUSED),
+            NotifyVerdict::NotSecondary => w.set_rcode(rcode::NOTAUTH),
+        }
+    }
+
+    /// NOTIFY(CSYNC) for a child of a zone we serve (RFC 9859): the
+    /// parent's agent decides; REFUSED when there is none for it.
+    fn notify_csync_in(
+        &self,
+        listener: &dyn NotifyListener,
+        child: &[u8],
+        origin: Origin<'_>,
+        w: &mut MessageWriter<'_>,
+    ) {
+        let table = self.zones.load();
+        let parent = crate::name::KeyBuf::new(child).and_then(|k| table.find_parent(&k).cloned());
+        let Some(parent) = parent else {
+            w.set_rcode(rcode::NOTAUTH);
+            return;
+        };
+        match listener.notify_csync(parent.origin(), child, origin.peer) {
             NotifyVerdict::Accepted => w.set_flags(w.flags() | flag::AA),
             NotifyVerdict::Refused => w.set_rcode(rcode::REFUSED),
             NotifyVerdict::NotSecondary => w.set_rcode(rcode::NOTAUTH),

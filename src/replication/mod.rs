@@ -27,7 +27,7 @@ pub mod load;
 pub mod secondary;
 pub mod state;
 
-use crate::config::{ServerConfig, ZoneConfig};
+use crate::config::{SerialPolicy, ServerConfig, ZoneConfig};
 use crate::journal::{self, Journal, JournalLimits};
 use crate::loader::{self, LoadOptions};
 use crate::notify::Notifier;
@@ -250,6 +250,22 @@ impl ManagedZone {
     /// The load event (blocking: reads files, fsyncs). `force` publishes a
     /// file whose serial went backwards.
     pub fn load(&self, force: bool) -> LoadOutcome {
+        self.load_with_policy(force, self.core.config.serial_policy)
+    }
+
+    /// A load after zonesync itself changed the file (CSYNC): the serial
+    /// must move even when the zone's policy is `keep`, which protects
+    /// against an operator's forgotten bump, not against our own edits;
+    /// `keep` then counts as `increment`.
+    pub fn load_after_own_edit(&self) -> LoadOutcome {
+        let policy = match self.core.config.serial_policy {
+            SerialPolicy::Keep => SerialPolicy::Increment,
+            other => other,
+        };
+        self.load_with_policy(false, policy)
+    }
+
+    fn load_with_policy(&self, force: bool, policy: SerialPolicy) -> LoadOutcome {
         let started = Instant::now();
         let Ok(mut memory) = self.loading.lock() else {
             return self.failed(None, "an earlier load panicked".into());
@@ -289,7 +305,7 @@ impl ManagedZone {
             memory.published.as_ref(),
             old.is_some(),
             file,
-            self.core.config.serial_policy,
+            policy,
             force,
             now,
         );

@@ -1,0 +1,611 @@
+//! The parental agent of one parent zone (`[zone.csync]`): one task that
+//! scans each child on its interval, at once on NOTIFY(CSYNC) for it
+//! (RFC 9859), or when an operator asks (`zonesync csync scan`,
+//! `approve`), decides by [`super::decide`], and applies a change by
+//! editing the zone file and loading it (`super::edit`, then the zone's
+//! normal load: journal, serial, NOTIFY, IXFR to the secondaries).
+//!
+//! One scan at a time per parent, so two changes never race on the file.
+//! Every decision that differs from the child's previous one goes to the
+//! audit log, and to the server log.
+
+use super::decide::{decide, Decision, Memory, ServerResult};
+use super::delegation::{self, Delegation};
+use super::edit;
+use super::scan::Scanner;
+use super::state::{AuditEntry, AuditLog, ChildState, ParentState, Pending};
+use crate::config::{CsyncConfig, ServerConfig};
+use crate::loader::LoadOptions;
+use crate::name;
+use crate::replication::{file_stem, LoadKind, ManagedZone};
+use crate::verify::dns::Client;
+use crate::zone::{rtype, ZoneVersion};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+
+/// What one scan of one child found and did; the control interface's
+/// answer to `csync scan` and `approve`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildReport {
+    pub parent: String,
+    pub child: String,
+    /// `applied`, `would-apply` (dry run), `waiting`, `in-sync`,
+    /// `already-processed`, `no-csync`, `rejected`, `retry`, `failed`,
+    /// `insecure`, `not-delegated`.
+    pub outcome: String,
+    pub csync_serial: Option<u32>,
+    pub reason: String,
+    /// `- record` / `+ record`.
+    pub changes: Vec<String>,
+    /// One line per address asked: what it said or why it failed.
+    pub servers: Vec<String>,
+    /// The parent's serial after an applied change.
+    pub parent_serial: Option<u32>,
+}
+
+/// A change waiting for approval, for `csync pending`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingReport {
+    pub parent: String,
+    pub child: String,
+    pub csync_serial: u32,
+    pub since: u64,
+    pub changes: Vec<String>,
+}
+
+/// Scan for real, or only say what would change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Apply,
+    DryRun,
+}
+
+/// The agent of one parent zone.
+pub struct ParentAgent {
+    zone: Arc<ManagedZone>,
+    /// The zone's name with the final dot, for reports.
+    parent: String,
+    config: CsyncConfig,
+    /// The configured children (lower-case wire); `None`: all delegations.
+    children: Option<BTreeSet<Vec<u8>>>,
+    scanner: Scanner,
+    state: Mutex<ParentState>,
+    state_path: PathBuf,
+    audit: AuditLog,
+    wake: mpsc::Sender<Vec<u8>>,
+    events: Mutex<Option<mpsc::Receiver<Vec<u8>>>>,
+    one_scan: tokio::sync::Mutex<()>,
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `2026-11-21 23:30:00 UTC`.
+fn utc(unix: u64) -> String {
+    let unix = i64::try_from(unix).unwrap_or(0);
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    let (y, m, d) = crate::serial::civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+fn display_name(wire: &[u8]) -> String {
+    name::display(wire)
+}
+
+impl ParentAgent {
+    /// The agent of `zone` when its config has `[zone.csync]`.
+    pub fn new(zone: Arc<ManagedZone>, server: &ServerConfig) -> Option<Arc<ParentAgent>> {
+        let config = zone.config().csync.clone()?;
+        let stem = file_stem(zone.name());
+        let state_dir = server.data_dir.join("state");
+        let state_path = state_dir.join(format!("{stem}.csync.toml"));
+        let state = ParentState::read(&state_path).unwrap_or_else(|e| {
+            tracing::warn!(zone = zone.name(), "{e}; CSYNC state starts afresh");
+            ParentState::default()
+        });
+        let children = (!config.children.is_empty()).then(|| {
+            config
+                .children
+                .iter()
+                .filter_map(|c| crate::config::parse_zone_name(c).ok())
+                .map(|w| delegation::lower(&w))
+                .collect()
+        });
+        let scanner = Scanner {
+            client: Client::new(Duration::from_secs(2), 2, false, 64),
+            resolver: config.resolver.or_else(crate::verify::system_resolver),
+            port: config.port,
+        };
+        let (wake, events) = mpsc::channel(64);
+        Some(Arc::new(ParentAgent {
+            parent: display_name(zone.zone().origin()),
+            audit: AuditLog::new(state_dir.join(format!("{stem}.csync-audit.log"))),
+            zone,
+            config,
+            children,
+            scanner,
+            state: Mutex::new(state),
+            state_path,
+            wake,
+            events: Mutex::new(Some(events)),
+            one_scan: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    pub fn origin(&self) -> &[u8] {
+        self.zone.zone().origin()
+    }
+
+    /// Whether `child` (wire) is one of the delegations this agent follows.
+    pub fn follows(&self, child: &[u8]) -> bool {
+        let child = delegation::lower(child);
+        match &self.children {
+            Some(list) => list.contains(&child),
+            None => {
+                name::is_subdomain(&child, &delegation::lower(self.origin()))
+                    && child.len() > self.origin().len()
+            }
+        }
+    }
+
+    /// NOTIFY(CSYNC) for `child`: scan it soon. Never blocks; false when
+    /// the queue is full (a scan is coming anyway).
+    pub fn notified(&self, child: &[u8]) -> bool {
+        self.wake.try_send(delegation::lower(child)).is_ok()
+    }
+
+    /// The children to scan now: configured or every delegation.
+    fn children_of(&self, version: &ZoneVersion) -> Vec<Vec<u8>> {
+        match &self.children {
+            Some(list) => list.iter().cloned().collect(),
+            None => delegation::delegation_points(version)
+                .into_iter()
+                .map(|c| delegation::lower(&c))
+                .collect(),
+        }
+    }
+
+    /// Runs the timers until the process ends.
+    pub async fn run(self: Arc<Self>) {
+        let Some(mut events) = self.events.lock().ok().and_then(|mut e| e.take()) else {
+            return;
+        };
+        loop {
+            let wait = self.until_next_scan();
+            let notified = tokio::select! {
+                child = events.recv() => match child {
+                    Some(child) => Some(child),
+                    None => return,
+                },
+                _ = tokio::time::sleep(wait) => None,
+            };
+            match notified {
+                Some(child) if self.follows(&child) => {
+                    tracing::info!(zone = self.zone.name(), child = %display_name(&child), "NOTIFY(CSYNC): scanning the child");
+                    let _ = self.scan(Some(&child), Mode::Apply).await;
+                }
+                Some(child) => {
+                    tracing::info!(zone = self.zone.name(), child = %display_name(&child), "NOTIFY(CSYNC) for a name this agent does not follow: ignored");
+                }
+                None => {
+                    let _ = self.scan_due().await;
+                }
+            }
+        }
+    }
+
+    /// Time until the earliest child is due (at most the interval, at
+    /// least a second).
+    fn until_next_scan(&self) -> Duration {
+        let now = now_unix();
+        let interval = u64::from(self.config.interval);
+        let next = self
+            .state
+            .lock()
+            .ok()
+            .and_then(|s| s.children.values().map(|c| c.next_scan).min())
+            .unwrap_or(0);
+        let secs = if next == 0 {
+            // Children never scanned (none in the state yet): at once.
+            0
+        } else {
+            next.saturating_sub(now).min(interval)
+        };
+        Duration::from_secs(secs.max(1))
+    }
+
+    async fn scan_due(&self) -> Vec<ChildReport> {
+        let Some(version) = self.zone.zone().snapshot() else {
+            return Vec::new();
+        };
+        let now = now_unix();
+        let due: Vec<Vec<u8>> = self
+            .children_of(&version)
+            .into_iter()
+            .filter(|c| self.child_state(c).next_scan <= now)
+            .collect();
+        let mut reports = Vec::new();
+        for child in due {
+            if let Ok(mut r) = self.scan(Some(&child), Mode::Apply).await {
+                reports.append(&mut r);
+            }
+        }
+        reports
+    }
+
+    fn key(child: &[u8]) -> String {
+        display_name(&delegation::lower(child))
+    }
+
+    fn child_state(&self, child: &[u8]) -> ChildState {
+        self.state
+            .lock()
+            .ok()
+            .and_then(|s| s.children.get(&Self::key(child)).cloned())
+            .unwrap_or_default()
+    }
+
+    fn update_state(&self, child: &[u8], f: impl FnOnce(&mut ChildState)) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        f(state.children.entry(Self::key(child)).or_default());
+        if let Err(e) = state.write(&self.state_path) {
+            tracing::error!(zone = self.zone.name(), "cannot save the CSYNC state: {e}");
+        }
+    }
+
+    /// Scans `only` (a child, wire) or every child followed.
+    pub async fn scan(&self, only: Option<&[u8]>, mode: Mode) -> Result<Vec<ChildReport>, String> {
+        let _one = self.one_scan.lock().await;
+        let version = self
+            .zone
+            .zone()
+            .snapshot()
+            .ok_or("the parent zone is not loaded")?;
+        let children = match only {
+            Some(c) if self.follows(c) => vec![delegation::lower(c)],
+            Some(c) => {
+                return Err(format!(
+                    "{} is not a delegation this agent follows (see [zone.csync] children)",
+                    display_name(c)
+                ))
+            }
+            None => self.children_of(&version),
+        };
+        let mut reports = Vec::new();
+        for child in children {
+            // Each child sees the version the previous change published.
+            let version = self
+                .zone
+                .zone()
+                .snapshot()
+                .unwrap_or_else(|| version.clone());
+            reports.push(self.scan_child(&version, &child, mode).await);
+        }
+        Ok(reports)
+    }
+
+    /// Approves the change waiting for `child` and applies it (after a
+    /// fresh scan: the child must still ask for the same serial).
+    pub async fn approve(&self, child: &[u8]) -> Result<ChildReport, String> {
+        if !self.follows(child) {
+            return Err(format!(
+                "{} is not a delegation this agent follows",
+                display_name(child)
+            ));
+        }
+        let pending = self
+            .child_state(child)
+            .pending
+            .ok_or_else(|| format!("no change waits for approval for {}", display_name(child)))?;
+        self.update_state(child, |s| s.approved_serial = Some(pending.serial));
+        self.record(
+            child,
+            "approved",
+            Some(pending.serial),
+            "approved by the operator".into(),
+            pending.changes.clone(),
+            None,
+            true,
+        );
+        let mut reports = self.scan(Some(child), Mode::Apply).await?;
+        reports.pop().ok_or_else(|| "no scan ran".into())
+    }
+
+    /// The changes waiting for approval.
+    pub fn pending(&self) -> Vec<PendingReport> {
+        let Ok(state) = self.state.lock() else {
+            return Vec::new();
+        };
+        state
+            .children
+            .iter()
+            .filter_map(|(child, s)| {
+                let p = s.pending.as_ref()?;
+                Some(PendingReport {
+                    parent: self.parent.clone(),
+                    child: child.clone(),
+                    csync_serial: p.serial,
+                    since: p.since,
+                    changes: p.changes.clone(),
+                })
+            })
+            .collect()
+    }
+
+    async fn scan_child(
+        &self,
+        version: &Arc<ZoneVersion>,
+        child: &[u8],
+        mode: Mode,
+    ) -> ChildReport {
+        let now = now_unix();
+        let mut report = ChildReport {
+            parent: self.parent.clone(),
+            child: display_name(child),
+            outcome: String::new(),
+            csync_serial: None,
+            reason: String::new(),
+            changes: Vec::new(),
+            servers: Vec::new(),
+            parent_serial: None,
+        };
+        let Some(current) = delegation::read(version, child) else {
+            report.outcome = "not-delegated".into();
+            report.reason = format!("the parent has no NS for {}", report.child);
+            self.finish(child, mode, &report, now);
+            return report;
+        };
+        if current.ds.is_empty() {
+            report.outcome = "insecure".into();
+            report.reason = "no DS for the child in the parent: its data cannot be validated, and CSYNC is only acted on from a secure child (RFC 7477 §4.1)".into();
+            self.finish(child, mode, &report, now);
+            return report;
+        }
+        let results = self.scanner.observe_all(version, &current, now).await;
+        report.servers = results.iter().map(describe_server).collect();
+        let state = self.child_state(child);
+        let memory = Memory {
+            last_serial: state.last_serial,
+            approved_serial: state.approved_serial,
+        };
+        let mut decision = decide(&current, &results, &memory);
+        if let Decision::Apply { to, .. } | Decision::Waiting { to, .. } = &decision {
+            if let Err(reason) = self.scanner.check_new_servers(version, &current, to).await {
+                decision = Decision::Retry { reason };
+            }
+        }
+        report.reason = decision.to_string();
+        match decision {
+            Decision::Apply { serial, change, to } => {
+                report.csync_serial = Some(serial);
+                report.changes = change.lines();
+                if mode == Mode::DryRun {
+                    report.outcome = "would-apply".into();
+                } else {
+                    self.apply(version, &current, &to, change, serial, &mut report)
+                        .await;
+                }
+            }
+            Decision::Waiting { serial, change, .. } => {
+                report.outcome = "waiting".into();
+                report.csync_serial = Some(serial);
+                report.changes = change.lines();
+                report.reason = format!(
+                    "{}; approve with `zonesync csync approve {}`",
+                    report.reason, report.child
+                );
+            }
+            other => {
+                report.outcome = other.outcome().into();
+                report.csync_serial = match other {
+                    Decision::AlreadyProcessed { serial } | Decision::InSync { serial } => {
+                        Some(serial)
+                    }
+                    Decision::Rejected { serial, .. } => serial,
+                    _ => None,
+                };
+            }
+        }
+        self.finish(child, mode, &report, now);
+        report
+    }
+
+    /// Edits the zone file and loads it, on a blocking thread; fills the
+    /// report's outcome.
+    async fn apply(
+        &self,
+        version: &Arc<ZoneVersion>,
+        current: &Delegation,
+        to: &Delegation,
+        change: delegation::Change,
+        serial: u32,
+        report: &mut ChildReport,
+    ) {
+        if version.apex().rrset(rtype::DNSKEY).is_some() {
+            report.outcome = "failed".into();
+            report.reason = "the parent zone is presigned here: a new serial would leave its SOA RRSIG stale, so the change must go through its signer".into();
+            return;
+        }
+        let zone = self.zone.clone();
+        let (version, to) = (version.clone(), to.clone());
+        let child_name = report.child.clone();
+        let from_serial = version.serial();
+        let note = format!(
+            "zonesync csync: {child_name} CSYNC serial {serial}, applied {} (parent serial was {from_serial})",
+            utc(now_unix())
+        );
+        let _ = current;
+        let job = tokio::task::spawn_blocking(move || -> Result<Option<u32>, String> {
+            let file = zone
+                .config()
+                .file
+                .clone()
+                .ok_or("the parent zone has no file")?;
+            let opts = LoadOptions {
+                include_anywhere: zone.config().include_anywhere,
+            };
+            edit::edit_zone_file(&file, &version, &opts, &change, &note)
+                .map_err(|e| e.to_string())?;
+            let outcome = zone.load_after_own_edit();
+            if outcome.kind != LoadKind::Loaded {
+                return Err(format!(
+                    "the zone file was changed but did not load: {}",
+                    outcome.message.unwrap_or_default()
+                ));
+            }
+            let served = zone
+                .zone()
+                .snapshot()
+                .ok_or("nothing served after the load")?;
+            match delegation::read(&served, &to.child) {
+                Some(now) if now.ns == to.ns && now.glue == to.glue => Ok(outcome.serial),
+                _ => Err("after the load the delegation is not the one asked for".into()),
+            }
+        });
+        match job.await {
+            Ok(Ok(parent_serial)) => {
+                report.outcome = "applied".into();
+                report.parent_serial = parent_serial;
+            }
+            Ok(Err(e)) => {
+                report.outcome = "failed".into();
+                report.reason = e;
+            }
+            Err(e) => {
+                report.outcome = "failed".into();
+                report.reason = format!("the change task failed: {e}");
+            }
+        }
+    }
+
+    /// Remembers the outcome (not for a dry run), sets the next scan and
+    /// writes the audit log.
+    fn finish(&self, child: &[u8], mode: Mode, report: &ChildReport, now: u64) {
+        if mode == Mode::DryRun {
+            return;
+        }
+        let interval = u64::from(self.config.interval);
+        let retry = u64::from(self.config.retry);
+        let before = self.child_state(child);
+        let outcome = report.outcome.as_str();
+        let serial = report.csync_serial;
+        self.update_state(child, |s| {
+            s.last_scan = now;
+            s.last_outcome = Some(report.outcome.clone());
+            s.last_reason = Some(report.reason.clone());
+            match outcome {
+                "applied" | "in-sync" => {
+                    s.last_serial = serial.or(s.last_serial);
+                    s.approved_serial = None;
+                    s.pending = None;
+                }
+                "waiting" => {
+                    let since = s
+                        .pending
+                        .as_ref()
+                        .filter(|p| Some(p.serial) == serial)
+                        .map_or(now, |p| p.since);
+                    s.pending = serial.map(|serial| Pending {
+                        serial,
+                        changes: report.changes.clone(),
+                        since,
+                    });
+                }
+                _ => {}
+            }
+            if matches!(outcome, "retry" | "failed") {
+                s.failures = s.failures.saturating_add(1);
+                let backoff = retry.saturating_mul(1 << s.failures.saturating_sub(1).min(20));
+                s.next_scan = now + backoff.min(interval);
+            } else {
+                s.failures = 0;
+                s.next_scan = now + interval;
+            }
+        });
+        let changed = before.last_outcome.as_deref() != Some(outcome)
+            || before.last_reason.as_deref() != Some(report.reason.as_str());
+        let always = matches!(outcome, "applied" | "failed");
+        self.record(
+            child,
+            outcome,
+            serial,
+            report.reason.clone(),
+            report.changes.clone(),
+            report.parent_serial,
+            changed || always,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        child: &[u8],
+        outcome: &str,
+        csync_serial: Option<u32>,
+        reason: String,
+        changes: Vec<String>,
+        parent_serial: Option<u32>,
+        to_audit: bool,
+    ) {
+        let child_name = display_name(child);
+        match outcome {
+            "applied" | "approved" => {
+                tracing::info!(zone = self.zone.name(), child = %child_name, outcome, ?csync_serial, ?parent_serial, changes = ?changes, "CSYNC: {reason}")
+            }
+            "failed" | "rejected" | "insecure" => {
+                tracing::warn!(zone = self.zone.name(), child = %child_name, outcome, ?csync_serial, "CSYNC: {reason}")
+            }
+            _ => {
+                tracing::info!(zone = self.zone.name(), child = %child_name, outcome, ?csync_serial, "CSYNC: {reason}")
+            }
+        }
+        if !to_audit {
+            return;
+        }
+        let entry = AuditEntry {
+            time: now_unix(),
+            parent: self.parent.clone(),
+            child: child_name,
+            outcome: outcome.into(),
+            csync_serial,
+            reason,
+            changes,
+            parent_serial,
+        };
+        if let Err(e) = self.audit.append(&entry) {
+            tracing::error!(
+                zone = self.zone.name(),
+                "cannot write the CSYNC audit log: {e}"
+            );
+        }
+    }
+}
+
+fn describe_server(r: &ServerResult) -> String {
+    match &r.data {
+        Ok(d) => {
+            let csync: Vec<String> = d.csync.iter().map(|c| c.to_string()).collect();
+            let csync = if csync.is_empty() {
+                "no CSYNC".to_string()
+            } else {
+                format!("CSYNC {}", csync.join(" | "))
+            };
+            format!("{}: serial {}, {csync}", r.label(), d.serial)
+        }
+        Err(e) => format!("{}: {e}", r.label()),
+    }
+}
