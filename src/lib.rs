@@ -5,6 +5,7 @@
 pub mod acl;
 pub mod config;
 pub mod control;
+pub mod csync;
 pub mod dnssec;
 pub mod durable;
 pub mod journal;

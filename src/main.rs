@@ -53,6 +53,9 @@ enum Command {
     /// show who is out of sync (docs/verify.md). Exit code: 0 OK,
     /// 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     Verify(VerifyArgs),
+    /// Child-to-parent delegation synchronisation (RFC 7477).
+    #[command(subcommand)]
+    Csync(CsyncCommand),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::CheckZone(args) => return check_zone(&args),
         Command::Ctl(args) => return ctl(&args),
         Command::Verify(args) => return verify(args),
+        Command::Csync(CsyncCommand::Record(args)) => return csync_record(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -230,6 +234,117 @@ fn xfr(args: XfrArgs) -> anyhow::Result<()> {
     let flushed = out.flush();
     result.with_context(|| format!("transfer of {} from {server}", args.zone))?;
     flushed.context("writing to stdout")
+}
+
+#[derive(Subcommand)]
+enum CsyncCommand {
+    /// Print the CSYNC record (RFC 7477) to add at a zone's apex, with the
+    /// SOA serial of its zone file. Exit code: 0 OK, 1 zone or
+    /// configuration error, 2 bad arguments.
+    Record(CsyncRecordArgs),
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["zone_file", "config"])))]
+struct CsyncRecordArgs {
+    /// The zone, as named in the configuration (with --config).
+    #[arg(requires = "config", conflicts_with = "zone_file")]
+    zone: Option<String>,
+    /// Configuration file to take the zone's file and name from.
+    #[arg(long, short, requires = "zone", conflicts_with = "zone_file")]
+    config: Option<PathBuf>,
+    /// The zone file (with --origin).
+    #[arg(long, value_name = "FILE", requires = "origin")]
+    zone_file: Option<PathBuf>,
+    /// The zone's apex (with --zone-file).
+    #[arg(long, requires = "zone_file", conflicts_with = "config")]
+    origin: Option<String>,
+    /// Allow $INCLUDE of files outside the zone file's directory (with
+    /// --zone-file; --config takes the zone's include_anywhere).
+    #[arg(long, requires = "zone_file", conflicts_with = "config")]
+    include_anywhere: bool,
+    /// "immediate,soaminimum" (default), either one, "none", or a number.
+    #[arg(long, value_name = "FLAGS", value_parser = zonesync::csync::record::parse_flags)]
+    flags: Option<u16>,
+    /// Record types to synchronise, e.g. "NS,A,AAAA" (default) or
+    /// "NS,TYPE65280".
+    #[arg(long, value_name = "TYPES", value_parser = parse_type_list)]
+    types: Option<TypeList>,
+    /// TTL of the record (seconds, or units like 1h); default: the zone's
+    /// negative TTL, min(SOA TTL, SOA MINIMUM).
+    #[arg(long, value_name = "TTL", value_parser = parse_ttl_arg)]
+    ttl: Option<u32>,
+}
+
+/// `--types`, wrapped so that clap takes the list as one value.
+#[derive(Clone)]
+struct TypeList(Vec<u16>);
+
+fn parse_type_list(text: &str) -> Result<TypeList, String> {
+    zonesync::csync::record::parse_types(text).map(TypeList)
+}
+
+fn parse_ttl_arg(text: &str) -> Result<u32, String> {
+    zonesync::zonefile::parse_ttl(text).map_err(|_| {
+        format!(
+            "invalid TTL {text:?}: seconds up to {} or units like 1h30m",
+            zonesync::zonefile::MAX_TTL
+        )
+    })
+}
+
+fn csync_record(args: &CsyncRecordArgs) -> ExitCode {
+    use zonesync::csync::record::{self, RecordOptions, ZoneSource};
+    const USAGE: u8 = 2;
+    let source = match (&args.config, &args.zone, &args.zone_file, &args.origin) {
+        (Some(path), Some(zone), _, _) => {
+            let config = match Config::load(path) {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            ZoneSource::from_config(&config, zone).map_err(|e| format!("{}: {e}", path.display()))
+        }
+        (_, _, Some(file), Some(origin)) => {
+            ZoneSource::from_file(file.clone(), origin, args.include_anywhere)
+        }
+        // clap's groups and `requires` rule this out.
+        _ => Err("give --zone-file FILE --origin NAME, or --config FILE ZONE".to_string()),
+    };
+    let source = match source {
+        Ok(source) => source,
+        Err(e) => {
+            eprintln!("zonesync: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let defaults = RecordOptions::default();
+    let opts = RecordOptions {
+        flags: args.flags.unwrap_or(defaults.flags),
+        types: args.types.clone().map_or(defaults.types, |t| t.0),
+        ttl: args.ttl,
+    };
+    match record::record(&source, &opts) {
+        Ok(found) => {
+            for w in &found.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!("{found}");
+            for note in record::notes(&found) {
+                eprintln!("{note}");
+            }
+            eprintln!("{}", record::SERIAL_HINT);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            for line in &e.errors {
+                eprintln!("error: {line}");
+            }
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(clap::Args)]

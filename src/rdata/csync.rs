@@ -19,12 +19,22 @@ pub struct Csync {
     pub types: Vec<u16>,
 }
 
-/// The parent may act without waiting for the serial to be reached
-/// (RFC 7477 §2.1.1.2.1).
+/// `immediate`, bit 0 (RFC 7477 §2.1.1.2.1). When it is clear, a parental
+/// agent MUST NOT process the CSYNC record until the zone administrator
+/// approves it through some out-of-band mechanism; when set, the agent may
+/// act on it as soon as it has checked it.
 pub const IMMEDIATE: u16 = 0x0001;
-/// The serial must be compared using SOA MINIMUM semantics
-/// (RFC 7477 §2.1.1.2.2).
+/// `soaminimum`, bit 1 (RFC 7477 §2.1.1.2.2). When set, a parental agent
+/// querying the child's authoritative servers MUST NOT act on data from a
+/// server whose SOA serial is lower than this record's SOA Serial field
+/// (compared as RFC 1982 serials), so a lagging server cannot feed it old
+/// NS or glue. It has nothing to do with the SOA MINIMUM field or with any
+/// delay, whatever the name suggests.
 pub const SOAMINIMUM: u16 = 0x0002;
+/// Every flag RFC 7477 defines. Publishers must leave the other bits clear,
+/// and a parental agent must not process a record that sets a bit it does
+/// not know (RFC 7477 §2.1.1.2), hence [`Csync::unknown_flags`].
+pub const KNOWN_FLAGS: u16 = IMMEDIATE | SOAMINIMUM;
 
 /// Why CSYNC data in presentation or wire format was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -45,8 +55,6 @@ pub enum CsyncError {
     WindowOrder { previous: u8, window: u8 },
     #[error("type bitmap window {window} has length {len} (must be 1 to 32)")]
     BitmapLength { window: u8, len: u8 },
-    #[error("type bitmap window {0} ends in a zero octet")]
-    TrailingZeroOctet(u8),
 }
 
 impl Csync {
@@ -54,6 +62,22 @@ impl Csync {
     pub const IMMEDIATE: u16 = IMMEDIATE;
     /// See the module-level [`SOAMINIMUM`].
     pub const SOAMINIMUM: u16 = SOAMINIMUM;
+
+    /// Whether the `immediate` flag is set ([`IMMEDIATE`]).
+    pub fn immediate(&self) -> bool {
+        self.flags & IMMEDIATE != 0
+    }
+
+    /// Whether the `soaminimum` flag is set ([`SOAMINIMUM`]).
+    pub fn soaminimum(&self) -> bool {
+        self.flags & SOAMINIMUM != 0
+    }
+
+    /// The flag bits RFC 7477 does not define (0 when there are none). A
+    /// parental agent must refuse a record where this is not 0.
+    pub fn unknown_flags(&self) -> u16 {
+        self.flags & !KNOWN_FLAGS
+    }
 
     /// Builds the value, sorting and de-duplicating `types`.
     pub fn new(serial: u32, flags: u16, mut types: Vec<u16>) -> Self {
@@ -95,7 +119,9 @@ impl Csync {
     }
 
     /// Appends the wire format: serial, flags, then the type bitmap in the
-    /// window-block format of RFC 4034 §4.1.2 (as RFC 7477 §2.1.1 requires).
+    /// window-block format of RFC 4034 §4.1.2 (as RFC 7477 §2.1.1 requires):
+    /// windows in increasing order, only windows with a type, each bitmap
+    /// cut after its last non-zero octet.
     pub fn to_wire(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.serial.to_be_bytes());
         out.extend_from_slice(&self.flags.to_be_bytes());
@@ -127,9 +153,15 @@ impl Csync {
         }
     }
 
-    /// Parses wire-format rdata strictly: windows in increasing order, each
-    /// bitmap 1 to 32 octets without trailing zero octets (RFC 4034 §4.1.2),
-    /// and nothing after the last window.
+    /// Parses wire-format rdata: windows in strictly increasing order, each
+    /// bitmap 1 to 32 octets (RFC 4034 §4.1.2), and nothing after the last
+    /// window.
+    ///
+    /// Trailing zero octets in a bitmap (and so a window without types)
+    /// are accepted although RFC 4034 says to omit them: they do not make
+    /// the type list ambiguous, and refusing them would make a zone file
+    /// written in `\#` form by another tool unloadable. [`Csync::to_wire`]
+    /// never writes them.
     pub fn from_wire(data: &[u8]) -> Result<Self, CsyncError> {
         let serial_bytes: [u8; 4] = data
             .get(..4)
@@ -153,9 +185,6 @@ impl Csync {
                 return Err(CsyncError::BitmapLength { window, len });
             }
             let bitmap = tail.get(..usize::from(len)).ok_or(CsyncError::Truncated)?;
-            if bitmap.last() == Some(&0) {
-                return Err(CsyncError::TrailingZeroOctet(window));
-            }
             for (index, &octet) in bitmap.iter().enumerate() {
                 for bit in 0..8u16 {
                     if octet & (0x80 >> bit) != 0 {
@@ -322,14 +351,34 @@ mod tests {
                 window: 0
             })
         );
-        assert_eq!(
-            Csync::from_wire(&[0, 0, 0, 1, 0, 0, 0, 2, 0x40, 0]),
-            Err(CsyncError::TrailingZeroOctet(0))
-        );
         // A trailing byte that cannot start a window is left-over data.
         assert_eq!(
             Csync::from_wire(&[0, 0, 0, 1, 0, 0, 0, 1, 0x40, 5]),
             Err(CsyncError::Truncated)
         );
+    }
+
+    #[test]
+    fn csync_flag_helpers() {
+        let c = |flags| Csync::new(1, flags, Vec::new());
+        assert!(!c(0).immediate() && !c(0).soaminimum());
+        assert!(c(1).immediate() && !c(1).soaminimum());
+        assert!(!c(2).immediate() && c(2).soaminimum());
+        assert!(c(3).immediate() && c(3).soaminimum());
+        assert_eq!(c(3).unknown_flags(), 0);
+        assert_eq!(c(0x8003).unknown_flags(), 0x8000);
+        assert_eq!(c(0x0004).unknown_flags(), 0x0004);
+        assert!(c(0x8001).immediate());
+    }
+
+    #[test]
+    fn csync_trailing_zero_octets_are_read_but_never_written() {
+        // Type 1 (A) with two zero octets after it, then a window of zeros.
+        let padded = [0, 0, 0, 9, 0, 3, 0, 3, 0x40, 0, 0, 1, 1, 0];
+        let c = Csync::from_wire(&padded).unwrap();
+        assert_eq!(c, Csync::new(9, 3, vec![1]));
+        let mut wire = Vec::new();
+        c.to_wire(&mut wire);
+        assert_eq!(wire, [0, 0, 0, 9, 0, 3, 0, 1, 0x40]);
     }
 }

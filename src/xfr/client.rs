@@ -435,6 +435,23 @@ pub struct Printer<W>(pub W);
 
 impl<W: Write> Sink for Printer<W> {
     fn record(&mut self, record: &AnswerRecord<'_>, _: Item) -> Result<(), SinkError> {
+        // `domain` has no typed CSYNC, so it would print the RFC 3597
+        // `\#` form; ours gives "serial flags TYPES" (RFC 7477 §2.1.2).
+        // RDATA that is not valid CSYNC keeps the `\#` form.
+        if record.rtype() == Rtype::CSYNC {
+            if let AllRecordData::Unknown(data) = record.data() {
+                if let Ok(csync) = crate::rdata::csync::Csync::from_wire(data.data()) {
+                    return writeln!(
+                        self.0,
+                        "{}\t{}\t{}\tCSYNC\t{csync}",
+                        record.owner().fmt_with_dot(),
+                        record.ttl().as_secs(),
+                        record.class(),
+                    )
+                    .map_err(SinkError::Output);
+                }
+            }
+        }
         writeln!(self.0, "{}", record.display_zonefile(DisplayKind::Tabbed))
             .map_err(SinkError::Output)
     }

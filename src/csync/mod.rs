@@ -1,0 +1,3 @@
+//! Child-to-parent delegation synchronisation (RFC 7477, RFC 9975).
+
+pub mod record;
