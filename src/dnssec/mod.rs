@@ -21,7 +21,7 @@
 pub mod check;
 mod denial;
 pub mod rdata;
-mod signature;
+pub(crate) mod signature;
 #[cfg(test)]
 mod tests;
 

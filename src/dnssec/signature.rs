@@ -5,7 +5,6 @@
 
 use super::rdata::{self, Dnskey, Rrsig};
 use crate::name;
-use crate::zone::Rdatas;
 use domain::base::iana::SecurityAlgorithm;
 use domain::crypto::common::{AlgorithmError, PublicKey};
 
@@ -32,9 +31,11 @@ impl ZoneKey {
     }
 }
 
-/// The zone keys (RFC 4034 §2.1.1) among the apex DNSKEY RDATA.
-pub fn zone_keys(dnskeys: Rdatas<'_>) -> Vec<ZoneKey> {
+/// The zone keys (RFC 4034 §2.1.1) among the apex DNSKEY RDATA (the
+/// store's `Rdatas`, or RDATA read off the wire).
+pub fn zone_keys<'r>(dnskeys: impl IntoIterator<Item = &'r [u8]>) -> Vec<ZoneKey> {
     dnskeys
+        .into_iter()
         .filter_map(Dnskey::parse)
         .filter(Dnskey::is_zone_key)
         .map(|k| ZoneKey::new(&k))
@@ -51,7 +52,9 @@ pub struct CanonicalRrset {
 }
 
 impl CanonicalRrset {
-    pub fn fill(&mut self, rr_type: u16, rdatas: Rdatas<'_>) {
+    /// `rdatas`: the store's `Rdatas`, or RDATA read off the wire
+    /// (uncompressed).
+    pub fn fill<'r>(&mut self, rr_type: u16, rdatas: impl IntoIterator<Item = &'r [u8]>) {
         self.buf.clear();
         self.ranges.clear();
         for r in rdatas {
