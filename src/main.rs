@@ -77,6 +77,7 @@ fn main() -> ExitCode {
         Command::Ctl(args) => return ctl(&args),
         Command::Verify(args) => return verify(args),
         Command::Csync(CsyncCommand::Record(args)) => return csync_record(&args),
+        Command::Csync(command) => return csync_ctl(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -242,6 +243,88 @@ enum CsyncCommand {
     /// SOA serial of its zone file. Exit code: 0 OK, 1 zone or
     /// configuration error, 2 bad arguments.
     Record(CsyncRecordArgs),
+    /// Ask the running server's parental agent to scan a parent zone's
+    /// children now (all, or --child) and show what it decided and why;
+    /// with --dry-run nothing changes. Exit code 1 when a change failed.
+    Scan {
+        /// The parent zone (with [zone.csync] in the configuration).
+        parent: String,
+        /// Only this child.
+        #[arg(long)]
+        child: Option<String>,
+        /// Say what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        server: ControlArgs,
+    },
+    /// The CSYNC changes waiting for approval (CSYNC with the immediate
+    /// flag clear).
+    Pending {
+        #[command(flatten)]
+        server: ControlArgs,
+    },
+    /// Approve the change waiting for a child and apply it (after a fresh
+    /// scan: the child must still publish the same CSYNC serial).
+    Approve {
+        child: String,
+        #[command(flatten)]
+        server: ControlArgs,
+    },
+}
+
+/// How `zonesync csync` reaches the running server.
+#[derive(clap::Args)]
+struct ControlArgs {
+    /// Configuration file whose server.control to use.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The control address, e.g. 127.0.0.1:5380 (overrides --config).
+    #[arg(long, value_name = "ADDR")]
+    control: Option<SocketAddr>,
+    /// Print the server's JSON answer as is.
+    #[arg(long)]
+    json: bool,
+    /// Seconds a request may take (a scan asks every child's servers).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+}
+
+fn csync_ctl(command: &CsyncCommand) -> ExitCode {
+    use zonesync::control::{client::Call, report, Client};
+    let (call, server) = match command {
+        CsyncCommand::Record(_) => return ExitCode::from(2),
+        CsyncCommand::Scan {
+            parent,
+            child,
+            dry_run,
+            server,
+        } => (
+            Call::CsyncScan {
+                zone: Some(parent),
+                child: child.as_deref(),
+                dry_run: *dry_run,
+            },
+            server,
+        ),
+        CsyncCommand::Pending { server } => (Call::CsyncPending, server),
+        CsyncCommand::Approve { child, server } => (Call::CsyncApprove { child }, server),
+    };
+    let run = || -> anyhow::Result<bool> {
+        let addr = resolve_control(server.config.as_deref(), server.control)?;
+        let client = Client::new(addr).with_timeout(std::time::Duration::from_secs(server.timeout));
+        let out = report::ctl(&client, call, server.json, unix_now())?;
+        print!("{}", out.text);
+        Ok(out.ok)
+    };
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("zonesync: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -429,10 +512,17 @@ fn ctl_run(args: &CtlArgs) -> anyhow::Result<bool> {
 
 /// --control, or else the configuration's server.control.
 fn control_addr(args: &CtlArgs) -> anyhow::Result<SocketAddr> {
-    if let Some(addr) = args.control {
+    resolve_control(args.config.as_deref(), args.control)
+}
+
+fn resolve_control(
+    config: Option<&std::path::Path>,
+    control: Option<SocketAddr>,
+) -> anyhow::Result<SocketAddr> {
+    if let Some(addr) = control {
         return Ok(addr);
     }
-    let Some(path) = &args.config else {
+    let Some(path) = config else {
         anyhow::bail!("give --control ADDR or --config FILE");
     };
     let config = Config::load(path).context("configuration")?;

@@ -79,6 +79,9 @@ pub struct ParentAgent {
     wake: mpsc::Sender<Vec<u8>>,
     events: Mutex<Option<mpsc::Receiver<Vec<u8>>>>,
     one_scan: tokio::sync::Mutex<()>,
+    /// Unix seconds the agent was made: a child never scanned is first
+    /// due one interval later (NOTIFY(CSYNC) and operators need not wait).
+    started: u64,
 }
 
 fn now_unix() -> u64 {
@@ -141,6 +144,7 @@ impl ParentAgent {
             wake,
             events: Mutex::new(Some(events)),
             one_scan: tokio::sync::Mutex::new(()),
+            started: now_unix(),
         }))
     }
 
@@ -206,23 +210,32 @@ impl ParentAgent {
         }
     }
 
+    /// When `child` is next due.
+    fn due_at(&self, state: &ChildState) -> u64 {
+        match state.next_scan {
+            0 => self.started + u64::from(self.config.interval),
+            t => t,
+        }
+    }
+
     /// Time until the earliest child is due (at most the interval, at
     /// least a second).
     fn until_next_scan(&self) -> Duration {
         let now = now_unix();
-        let interval = u64::from(self.config.interval);
-        let next = self
-            .state
-            .lock()
-            .ok()
-            .and_then(|s| s.children.values().map(|c| c.next_scan).min())
-            .unwrap_or(0);
-        let secs = if next == 0 {
-            // Children never scanned (none in the state yet): at once.
-            0
-        } else {
-            next.saturating_sub(now).min(interval)
-        };
+        let children = self
+            .zone
+            .zone()
+            .snapshot()
+            .map(|v| self.children_of(&v))
+            .unwrap_or_default();
+        let next = children
+            .iter()
+            .map(|c| self.due_at(&self.child_state(c)))
+            .min()
+            .unwrap_or(now + u64::from(self.config.interval));
+        let secs = next
+            .saturating_sub(now)
+            .min(u64::from(self.config.interval));
         Duration::from_secs(secs.max(1))
     }
 
@@ -234,7 +247,7 @@ impl ParentAgent {
         let due: Vec<Vec<u8>> = self
             .children_of(&version)
             .into_iter()
-            .filter(|c| self.child_state(c).next_scan <= now)
+            .filter(|c| self.due_at(&self.child_state(c)) <= now)
             .collect();
         let mut reports = Vec::new();
         for child in due {

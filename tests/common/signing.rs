@@ -238,6 +238,19 @@ impl ZoneKeys {
         panic!("no DNSKEY record in {}:\n{text}", path.display());
     }
 
+    /// The SHA-256 DS record of the KSK, as the parent publishes it
+    /// (`owner TTL IN DS tag alg 2 digest`), made by `dnssec-dsfromkey`
+    /// (bind9-utils) from the key file, whoever generated it.
+    pub fn ds(&self) -> String {
+        let key = format!("{}.key", self.ksk);
+        let out = run_tool(&self.dir, "dnssec-dsfromkey", "bind9-utils", &["-2", &key]);
+        let line = out
+            .lines()
+            .find(|l| l.contains(" DS "))
+            .unwrap_or_else(|| panic!("no DS from dnssec-dsfromkey {key}: {out}"));
+        line.trim().to_string()
+    }
+
     /// A `trust-anchors` clause (BIND syntax, for `delv -a`) holding the
     /// KSK as a static key of the zone.
     pub fn trust_anchor(&self) -> String {
