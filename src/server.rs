@@ -208,8 +208,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(%addr, udp_sockets = workers, "listening on UDP and TCP");
     }
 
+    // Not awaited at shutdown (like secondaries' timers): a change being
+    // applied is an atomic file write and a journaled load, so stopping
+    // at any point leaves the last good state.
     for agent in &agents {
-        tasks.push(tokio::spawn(agent.clone().run()));
+        tokio::spawn(agent.clone().run());
     }
 
     if let Some(addr) = config.server.control {

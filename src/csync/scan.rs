@@ -140,7 +140,7 @@ impl Scanner {
         let serial = soa
             .rdatas
             .first()
-            .and_then(|r| crate::zone::soa_field(r, 2))
+            .and_then(|r| crate::zone::soa_field(r, 0))
             .ok_or("malformed SOA")?;
         let csync = match self.validated(addr, &keys, child, rtype::CSYNC).await? {
             None => Vec::new(),
@@ -214,7 +214,7 @@ impl Scanner {
         self.ask(addr, child, rtype::SOA)
             .await?
             .rrset(child, rtype::SOA)
-            .and_then(|s| s.rdatas.first().and_then(|r| crate::zone::soa_field(r, 2)))
+            .and_then(|s| s.rdatas.first().and_then(|r| crate::zone::soa_field(r, 0)))
             .ok_or_else(|| format!("{} SOA: no SOA in the answer", name::display(child)))
     }
 
