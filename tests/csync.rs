@@ -205,12 +205,6 @@ impl Setup {
         }
     }
 
-    fn add_child_server(&mut self, octet: u8, child: &Child) {
-        let signed = sign(&self.keys, child);
-        self.children
-            .push((octet, child_server(self.port, octet, &signed)));
-    }
-
     /// `zonesync csync <args> --config PARENT --json`: exit status and
     /// stdout.
     fn csync(&self, args: &[&str]) -> (Option<i32>, String) {
@@ -582,7 +576,6 @@ fn out_of_bailiwick_names_keep_the_parents_glue() {
 /// `other`. The agent asks SOA first, the validated SOA second, and SOA
 /// again last, so the last answer comes from a server one serial ahead.
 struct SoaSwitch {
-    addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -624,7 +617,6 @@ impl SoaSwitch {
             }
         });
         SoaSwitch {
-            addr: listen,
             stop,
             thread: Some(thread),
         }

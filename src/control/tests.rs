@@ -457,18 +457,27 @@ fn params_parse() {
         p("zone=a.example&force=0", "/reload"),
         Ok(Params {
             zone: Some("a.example".into()),
-            force: false,
-            retransfer: false,
+            ..Params::default()
         })
     );
     assert_eq!(
         p("force=true", "/reload"),
         Ok(Params {
-            zone: None,
             force: true,
-            retransfer: false,
+            ..Params::default()
         })
     );
+    assert_eq!(
+        p("zone=example&child=c.example&dry_run=1", "/csync/scan"),
+        Ok(Params {
+            zone: Some("example".into()),
+            child: Some("c.example".into()),
+            dry_run: true,
+            ..Params::default()
+        })
+    );
+    assert!(p("child=c.example", "/reload").is_err());
+    assert!(p("zone=example", "/csync/approve").is_err());
     assert_eq!(
         p("zone=a.example&retransfer=1", "/refresh").map(|p| p.retransfer),
         Ok(true)

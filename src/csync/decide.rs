@@ -43,13 +43,7 @@ impl ServerData {
     /// What must agree between servers: the data, not its TTLs (a child
     /// server answering from a cache-like store may count TTLs down; the
     /// parent keeps its own TTLs anyway).
-    fn comparable(
-        &self,
-    ) -> (
-        &[Csync],
-        Option<&BTreeSet<Vec<u8>>>,
-        Vec<(&(Vec<u8>, u16), &BTreeSet<Vec<u8>>)>,
-    ) {
+    fn comparable(&self) -> Comparable<'_> {
         (
             &self.csync,
             self.ns.as_ref().map(|n| &n.rdatas),
@@ -57,6 +51,13 @@ impl ServerData {
         )
     }
 }
+
+/// [`ServerData`] without TTLs: CSYNC records, NS targets, addresses.
+type Comparable<'a> = (
+    &'a [Csync],
+    Option<&'a BTreeSet<Vec<u8>>>,
+    Vec<(&'a (Vec<u8>, u16), &'a BTreeSet<Vec<u8>>)>,
+);
 
 /// One address of one nameserver and what it gave.
 #[derive(Debug, Clone)]

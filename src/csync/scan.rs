@@ -356,8 +356,8 @@ fn rrset_data(set: &WireRrset) -> RrsetData {
 
 fn ip(rdata: &[u8]) -> Option<IpAddr> {
     match rdata.len() {
-        4 => <[u8; 4]>::try_from(rdata).ok().map(|o| IpAddr::from(o)),
-        16 => <[u8; 16]>::try_from(rdata).ok().map(|o| IpAddr::from(o)),
+        4 => <[u8; 4]>::try_from(rdata).ok().map(IpAddr::from),
+        16 => <[u8; 16]>::try_from(rdata).ok().map(IpAddr::from),
         _ => None,
     }
 }
