@@ -202,6 +202,10 @@ pub struct ZoneConfig {
     /// children's CSYNC records (RFC 7477, RFC 9975); see `csync`.
     #[serde(default)]
     pub csync: Option<CsyncConfig>,
+    /// The child side: where to send NOTIFY(CSYNC) (RFC 9859; the parent's
+    /// DSYNC target) when a load publishes a new CSYNC RRset.
+    #[serde(default)]
+    pub notify_csync: Vec<SocketAddr>,
 }
 
 fn default_true() -> bool {

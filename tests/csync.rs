@@ -96,14 +96,17 @@ struct Setup {
     children: Vec<(u8, Server)>,
 }
 
-fn child_server(port: u16, octet: u8, signed: &str) -> Server {
+/// A zonesync server of the child on 127.0.0.`octet`; `notify_csync`:
+/// where it sends NOTIFY(CSYNC) when its CSYNC changes.
+fn child_server(port: u16, octet: u8, signed: &str, notify_csync: Option<SocketAddr>) -> Server {
     let opts = StartOptions {
         addr: Some(SocketAddr::new(lo(octet), port)),
         ..StartOptions::default()
     };
+    let notify = notify_csync.map_or(String::new(), |a| format!("notify_csync = [\"{a}\"]\n"));
     Server::start_with(
         &format!(
-            "[server]\nudp_workers = 1\n{}",
+            "[server]\nudp_workers = 1\n{}{notify}",
             zone_entry("child.example", "child.example.zone")
         ),
         &[("child.example.zone", signed)],
@@ -115,15 +118,16 @@ impl Setup {
     /// The parent delegating to ns1/ns2 (with DS unless `unsigned`), its
     /// secondary, and child servers at `octets` serving `child`.
     fn start(child: &Child, octets: &[u8], unsigned: bool) -> Setup {
+        Setup::start_with(child, octets, unsigned, false)
+    }
+
+    /// With `notify`, the child's servers send NOTIFY(CSYNC) to the parent.
+    fn start_with(child: &Child, octets: &[u8], unsigned: bool, notify: bool) -> Setup {
         let dir = TempDir::new("csync");
         let keys = ZoneKeys::generate(dir.path(), "child.example", Signer::Bind, ALGORITHM);
         let ips: Vec<_> = [11, 12, 13, 14].iter().map(|&n| lo(n)).collect();
         let port = free_port_on(&ips);
         let signed = sign(&keys, child);
-        let children = octets
-            .iter()
-            .map(|&o| (o, child_server(port, o, &signed)))
-            .collect();
         let ds = if unsigned {
             String::new()
         } else {
@@ -156,6 +160,11 @@ impl Setup {
                 ..StartOptions::default()
             },
         );
+        let notify_to = notify.then(|| parent.addr());
+        let children = octets
+            .iter()
+            .map(|&o| (o, child_server(port, o, &signed, notify_to)))
+            .collect();
         let setup = Setup {
             dir,
             keys,
@@ -654,6 +663,34 @@ fn a_serial_that_moves_during_the_scan_changes_nothing() {
     s.assert_outcome(&r, "retry", "moved from 2 to 3");
     s.assert_parent_unchanged("the SOA serial moved mid-scan");
     drop(proxy);
+}
+
+#[test]
+fn a_child_on_zonesync_notifies_its_parent() {
+    // The child's servers send NOTIFY(CSYNC) to the parent's agent when a
+    // reload publishes a new CSYNC: the parent follows with no operator.
+    let s = Setup::start_with(&child_v1(), &[11, 12], false, true);
+    let v2 = Child::new(
+        2,
+        &[("ns1", Some(11)), ("ns2", Some(12)), ("ns4", Some(11))],
+    )
+    .csync("2 3 NS A AAAA");
+    s.publish(&v2, &[11, 12]);
+    assert!(
+        wait_until(Duration::from_secs(15), || serial(s.parent.addr())
+            == Some(2)),
+        "{}",
+        s.logs()
+    );
+    assert!(s
+        .delegation_at(s.parent.addr())
+        .contains("ns4.child.example."));
+    let (_, child) = &s.children[0];
+    assert!(
+        child.wait_for_log("NOTIFY(CSYNC) answered", Duration::from_secs(5)),
+        "{}",
+        child.log()
+    );
 }
 
 #[test]

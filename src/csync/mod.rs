@@ -4,6 +4,7 @@ pub mod agent;
 pub mod decide;
 pub mod delegation;
 pub mod edit;
+pub mod notify;
 pub mod record;
 pub mod scan;
 pub mod state;

@@ -359,6 +359,7 @@ impl ManagedZone {
         self.record_change(old.as_deref(), &version, continues_history);
         let records = version.record_count();
         self.core.zone.publish(version.clone());
+        let version_for_csync = version.clone();
         self.dnssec
             .after_publish(&file_path.display().to_string(), version);
         memory.published = Some(published);
@@ -366,6 +367,12 @@ impl ManagedZone {
         if let Some(n) = &self.core.notifier {
             n.changed();
         }
+        crate::csync::notify::after_publish(
+            self.name(),
+            &self.core.config.notify_csync,
+            old.as_deref(),
+            &version_for_csync,
+        );
         tracing::info!(
             zone = self.name(),
             serial,

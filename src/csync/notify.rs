@@ -1,0 +1,122 @@
+//! The child side's NOTIFY(CSYNC) (RFC 9859): when a zone we serve as
+//! primary publishes a new CSYNC RRset, tell its parent's agent (the
+//! DSYNC target, configured as `notify_csync`) so it scans now instead of
+//! at its next interval. A hint only: the parent validates everything
+//! itself, so the message is neither signed nor required to arrive.
+//!
+//! One short-lived thread per change sends to every target, each tried
+//! three times with a doubling timeout, and logs what came back.
+
+use crate::name;
+use crate::wire::{flag, opcode, MessageWriter};
+use crate::zone::{rtype, ZoneVersion};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+/// How many times a target is tried, and the first wait.
+const TRIES: u32 = 3;
+const FIRST_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The CSYNC RDATA at the apex of `v`, sorted.
+fn csync_of(v: &ZoneVersion) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = v
+        .apex()
+        .rrset(rtype::CSYNC)
+        .map(|s| s.rdatas().map(<[u8]>::to_vec).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// After `new` is published (replacing `old`): NOTIFY(CSYNC) to `targets`
+/// when the CSYNC RRset is new or changed. Never blocks.
+pub fn after_publish(
+    zone: &str,
+    targets: &[SocketAddr],
+    old: Option<&ZoneVersion>,
+    new: &ZoneVersion,
+) {
+    if targets.is_empty() {
+        return;
+    }
+    let now = csync_of(new);
+    if now.is_empty() || old.is_some_and(|o| csync_of(o) == now) {
+        return;
+    }
+    let (name, origin, targets) = (zone.to_string(), new.origin().to_vec(), targets.to_vec());
+    let spawned = std::thread::Builder::new()
+        .name("notify-csync".into())
+        .spawn(move || {
+            for target in targets {
+                match send(&origin, target) {
+                    Ok(rcode) => {
+                        tracing::info!(zone = name, %target, rcode, "NOTIFY(CSYNC) answered")
+                    }
+                    Err(e) => {
+                        tracing::warn!(zone = name, %target, "NOTIFY(CSYNC) not answered: {e}")
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(zone, "NOTIFY(CSYNC) not sent: cannot start a thread: {e}");
+    }
+}
+
+/// The message: opcode NOTIFY, the zone's name with type CSYNC as the
+/// question (RFC 9859 §4).
+pub fn message(id: u16, origin: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0u8; 512];
+    let mut w = MessageWriter::new(&mut buf, 512);
+    w.header(id, (u16::from(opcode::NOTIFY) << 11) | flag::AA);
+    let mut question = origin.to_vec();
+    question.extend_from_slice(&rtype::CSYNC.to_be_bytes());
+    question.extend_from_slice(&1u16.to_be_bytes());
+    let _ = w.question(&question);
+    let n = w.finish();
+    buf.truncate(n);
+    buf
+}
+
+/// Sends to one target until an answer with our id comes; its RCODE.
+fn send(origin: &[u8], target: SocketAddr) -> Result<u8, String> {
+    let bind: SocketAddr = if target.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .map_err(|e| format!("{e}"))?;
+    let socket = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
+    socket.connect(target).map_err(|e| e.to_string())?;
+    let id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u16);
+    let query = message(id, origin);
+    let mut timeout = FIRST_TIMEOUT;
+    let mut buf = [0u8; 512];
+    for _ in 0..TRIES {
+        socket.send(&query).map_err(|e| e.to_string())?;
+        socket
+            .set_read_timeout(Some(timeout))
+            .map_err(|e| e.to_string())?;
+        let deadline = std::time::Instant::now() + timeout;
+        // Datagrams that are not our answer are skipped until the deadline.
+        while std::time::Instant::now() < deadline {
+            let Ok(n) = socket.recv(&mut buf) else {
+                break;
+            };
+            let answer = buf.get(..n).unwrap_or_default();
+            let ours = answer.get(..2) == Some(&id.to_be_bytes()[..])
+                && answer.get(2).is_some_and(|b| b & 0x80 != 0);
+            if ours {
+                return Ok(answer.get(3).map_or(0, |b| b & 0x0f));
+            }
+        }
+        timeout *= 2;
+    }
+    Err(format!(
+        "no answer from {target} for {} after {TRIES} tries",
+        name::display(origin)
+    ))
+}
