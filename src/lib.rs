@@ -10,6 +10,7 @@ pub mod dnssec;
 pub mod durable;
 pub mod journal;
 pub mod loader;
+pub mod monitor;
 pub mod name;
 pub mod net;
 pub mod notify;
