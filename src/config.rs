@@ -28,6 +28,10 @@ pub struct Config {
     pub zones: Vec<ZoneConfig>,
     #[serde(default, rename = "key")]
     pub keys: Vec<KeyConfig>,
+    /// Watch nameservers from this process too (`zonesync monitor`'s
+    /// settings); its database lives in `data_dir` unless set.
+    #[serde(default)]
+    pub monitor: Option<crate::monitor::config::MonitorConfig>,
 }
 
 /// A TSIG key (RFC 8945), `[[key]]`.
@@ -339,6 +343,9 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), String> {
+        if let Some(m) = &self.monitor {
+            m.check().map_err(|e| format!("monitor: {e}"))?;
+        }
         if self.server.edns_udp_max < 512 {
             return Err("server.edns_udp_max: must be at least 512".into());
         }
@@ -473,11 +480,12 @@ impl Config {
         for zone in &mut self.zones {
             zone.file = zone.file.as_ref().map(|f| base.join(f));
         }
+        if let Some(m) = self.monitor.take() {
+            self.monitor = Some(m.with_data_dir(&self.server.data_dir));
+        }
     }
 }
 
-/// Parses a zone name as written in the config ("example.com" or
-/// "example.com.") into lower-case wire format.
 /// `[zone.csync]` of the zone `origin`: children below it, sane timers.
 fn check_csync(c: &CsyncConfig, origin: &[u8]) -> Result<(), String> {
     for (j, child) in c.children.iter().enumerate() {
@@ -497,6 +505,8 @@ fn check_csync(c: &CsyncConfig, origin: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// Parses a zone name as written in the config ("example.com" or
+/// "example.com.") into lower-case wire format.
 pub fn parse_zone_name(text: &str) -> Result<Vec<u8>, String> {
     let text = text.strip_suffix('.').unwrap_or(text);
     let mut wire = Vec::with_capacity(text.len() + 2);

@@ -25,6 +25,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Watch nameservers continuously ([monitor] in FILE): history,
+    /// propagation times, dashboard, alerts, /metrics.
+    Monitor {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Serve the zones of a configuration file.
     Serve {
         #[arg(long, short)]
@@ -71,6 +77,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve { config, listen } => serve(config, listen),
+        Command::Monitor { config } => monitor(&config),
         Command::Keygen { name, algorithm } => keygen(&name, &algorithm),
         Command::Xfr(args) => xfr(args),
         Command::CheckZone(args) => return check_zone(&args),
@@ -94,6 +101,13 @@ fn serve(path: PathBuf, listen: Vec<SocketAddr>) -> anyhow::Result<()> {
         config.server.listen = listen;
     }
     zonesync::server::run(config)
+}
+
+fn monitor(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = zonesync::monitor::config::MonitorConfig::load(path)
+        .map_err(anyhow::Error::msg)
+        .context("configuration")?;
+    zonesync::monitor::watch::run(config).map_err(anyhow::Error::msg)
 }
 
 fn keygen(name: &str, algorithm: &str) -> anyhow::Result<()> {

@@ -138,6 +138,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let table: Arc<SharedZoneTable> = Arc::new(SharedZoneTable::from_pointee(ZoneTable::new(
         served.iter().map(|s| s.zone().clone()),
     )));
+    let monitor_table = table.clone();
     load_all(&served).await?;
     let agents: Vec<Arc<ParentAgent>> = served
         .iter()
@@ -213,6 +214,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // at any point leaves the last good state.
     for agent in &agents {
         tokio::spawn(agent.clone().run());
+    }
+
+    if let Some(monitor_config) = config.monitor.clone() {
+        let monitor = crate::monitor::watch::Monitor::new(monitor_config.clone())
+            .map_err(anyhow::Error::msg)
+            .context("monitor")?;
+        monitor.start();
+        monitor.watch_local(monitor_table);
+        if let Some(addr) = monitor_config.listen {
+            let dashboard = crate::monitor::http::DashboardServer::bind(addr)
+                .with_context(|| format!("binding the monitor's dashboard {addr}"))?;
+            tasks.push(tokio::spawn(
+                dashboard.run(monitor.clone(), shutdown.clone()),
+            ));
+            tracing::info!(%addr, "monitor dashboard listening (HTTP)");
+        }
     }
 
     if let Some(addr) = config.server.control {

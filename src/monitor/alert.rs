@@ -1,0 +1,177 @@
+//! Sending alerts and recoveries: a JSON POST to a webhook and/or a
+//! command given the JSON on its standard input. Deciding *when* is the
+//! watcher's job (`super::watch`); this only delivers, each delivery on a
+//! task of its own with bounded retries, so a slow receiver never holds
+//! up the checks.
+
+use super::config::AlertConfig;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{CONTENT_TYPE, HOST};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+/// One notice: a condition began (`alert`) or ended (`recovered`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// "alert" or "recovered".
+    pub state: String,
+    pub zone: String,
+    /// "ns1.example.com.@192.0.2.1:53".
+    pub server: String,
+    /// "out-of-sync", "unreachable", "lame", "expiring".
+    pub condition: String,
+    /// When the condition began (unix ms).
+    pub since_ms: u64,
+    /// Now (unix ms).
+    pub time_ms: u64,
+    pub serial: Option<u32>,
+    pub reference_serial: Option<u32>,
+    pub detail: String,
+}
+
+/// `http://host:port/path` → (host:port, path). Only plain HTTP: a
+/// webhook relay on the same host can add TLS.
+pub fn parse_http_url(url: &str) -> Result<(String, String), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url:?}: only http:// URLs are supported"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() {
+        return Err(format!("{url:?}: no host"));
+    }
+    let authority = if authority.contains(':') && !authority.ends_with(']') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    Ok((authority, path.to_string()))
+}
+
+/// Delivers alerts to the configured destinations.
+#[derive(Debug, Clone)]
+pub struct Alerter {
+    config: AlertConfig,
+}
+
+const TRIES: u32 = 3;
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Alerter {
+    pub fn new(config: AlertConfig) -> Alerter {
+        Alerter { config }
+    }
+
+    /// Sends `alert` everywhere, in the background.
+    pub fn send(&self, alert: Alert) {
+        let Ok(body) = serde_json::to_vec(&alert) else {
+            return;
+        };
+        tracing::warn!(
+            zone = alert.zone,
+            server = alert.server,
+            condition = alert.condition,
+            state = alert.state,
+            "monitor: {}",
+            alert.detail
+        );
+        if let Some(url) = self.config.webhook.clone() {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut wait = Duration::from_millis(500);
+                for attempt in 1..=TRIES {
+                    match tokio::time::timeout(TIMEOUT, post(&url, body.clone())).await {
+                        Ok(Ok(status)) if (200..300).contains(&status) => return,
+                        Ok(Ok(status)) => {
+                            tracing::warn!(url, attempt, status, "alert webhook refused")
+                        }
+                        Ok(Err(e)) => tracing::warn!(url, attempt, "alert webhook: {e}"),
+                        Err(_) => tracing::warn!(url, attempt, "alert webhook: timed out"),
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+            });
+        }
+        if let Some((program, args)) = self.config.command.split_first() {
+            let (program, args) = (program.clone(), args.to_vec());
+            tokio::spawn(async move {
+                if let Err(e) = run_command(&program, &args, &body).await {
+                    tracing::warn!(program, "alert command: {e}");
+                }
+            });
+        }
+    }
+}
+
+/// One POST; the response status.
+async fn post(url: &str, body: Vec<u8>) -> Result<u16, String> {
+    let (authority, path) = parse_http_url(url)?;
+    let stream = tokio::net::TcpStream::connect(&authority)
+        .await
+        .map_err(|e| format!("{authority}: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    let driver = tokio::spawn(conn);
+    let request = Request::post(path)
+        .header(HOST, authority)
+        .header(CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string());
+    driver.abort();
+    Ok(response?.status().as_u16())
+}
+
+/// Runs the command with the JSON on stdin; killed after [`TIMEOUT`].
+async fn run_command(program: &str, args: &[String], json: &[u8]) -> Result<(), String> {
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(json).await;
+        let _ = stdin.write_all(b"\n").await;
+    }
+    match tokio::time::timeout(TIMEOUT, child.wait()).await {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(format!("exited with {status}")),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => {
+            let _ = child.kill().await;
+            Err("did not finish within 10 s; killed".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_urls() {
+        assert_eq!(
+            parse_http_url("http://127.0.0.1:9000/hook").unwrap(),
+            ("127.0.0.1:9000".into(), "/hook".into())
+        );
+        assert_eq!(
+            parse_http_url("http://localhost").unwrap(),
+            ("localhost:80".into(), "/".into())
+        );
+        assert!(parse_http_url("https://x/").is_err());
+        assert!(parse_http_url("http:///x").is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! `[monitor]`: in the server's configuration (one process serves and
+//! watches) or alone in a file for `zonesync monitor --config FILE`.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// What to watch and how.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// The dashboard, `/status`, `/metrics` (HTTP); none: no web side.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// The history database; default `monitor.redb` in the server's
+    /// `data_dir`, or beside the monitor's own configuration file.
+    #[serde(default)]
+    pub database: Option<PathBuf>,
+    /// Days of history kept.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+    /// Seconds between checks of a zone whose servers agree.
+    #[serde(default = "default_interval")]
+    pub interval: u32,
+    /// Milliseconds between checks while a change is spreading (a server
+    /// behind the newest serial), for the propagation times.
+    #[serde(default = "default_fast_interval_ms")]
+    pub fast_interval_ms: u64,
+    /// How long a server may be behind, lame or unreachable before an
+    /// alert (seconds; 0: at once). A change spreading normally should
+    /// not page anyone.
+    #[serde(default = "default_alert_after")]
+    pub alert_after: u32,
+    /// Alert when a secondary's EDNS EXPIRE left is below this (seconds).
+    #[serde(default = "default_expire_warning")]
+    pub expire_warning: u32,
+    /// Per query, milliseconds (UDP tries 3 times).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// For discovery (the parent's servers, out-of-zone NS names);
+    /// default: the first nameserver of /etc/resolv.conf.
+    #[serde(default)]
+    pub resolver: Option<SocketAddr>,
+    #[serde(default, rename = "zone")]
+    pub zones: Vec<WatchedZone>,
+    /// Where alerts go.
+    #[serde(default)]
+    pub alerts: AlertConfig,
+}
+
+/// One zone: its servers are discovered (parent delegation and apex NS,
+/// every address) unless given.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchedZone {
+    pub name: String,
+    /// `NAME=ADDR[:PORT]`, as `zonesync verify --ns`.
+    #[serde(default)]
+    pub ns: Vec<String>,
+    /// The primary (possibly hidden) whose serial is the reference.
+    #[serde(default)]
+    pub primary: Option<SocketAddr>,
+    /// Port of discovered addresses.
+    #[serde(default = "default_port")]
+    pub port: u16,
+}
+
+/// Alert destinations; both may be set, or neither (the dashboard and the
+/// event history still show everything).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertConfig {
+    /// `http://HOST:PORT/PATH`: each alert and recovery is POSTed as JSON.
+    #[serde(default)]
+    pub webhook: Option<String>,
+    /// A program and its arguments; each alert and recovery is written to
+    /// its standard input as JSON (at most 10 s per run).
+    #[serde(default)]
+    pub command: Vec<String>,
+}
+
+fn default_retention_days() -> u32 {
+    30
+}
+fn default_interval() -> u32 {
+    60
+}
+fn default_fast_interval_ms() -> u64 {
+    1000
+}
+fn default_alert_after() -> u32 {
+    300
+}
+fn default_expire_warning() -> u32 {
+    86_400
+}
+fn default_timeout_ms() -> u64 {
+    2000
+}
+fn default_port() -> u16 {
+    53
+}
+
+/// A file with `[monitor]` (`zonesync monitor --config FILE`); other
+/// tables are ignored, so a server's configuration works too.
+#[derive(Debug, Deserialize)]
+struct MonitorFile {
+    monitor: MonitorConfig,
+}
+
+impl MonitorConfig {
+    /// Reads a monitor-only configuration file; a relative `database` is
+    /// relative to the file, as is the default one.
+    pub fn load(path: &Path) -> Result<MonitorConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let file: MonitorFile =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut config = file.monitor;
+        config.database = Some(dir.join(config.database.take().unwrap_or("monitor.redb".into())));
+        config
+            .check()
+            .map_err(|e| format!("{}: [monitor] {e}", path.display()))?;
+        Ok(config)
+    }
+
+    /// The database under `data_dir` unless set (absolute, or relative to
+    /// `data_dir`).
+    pub fn with_data_dir(mut self, data_dir: &Path) -> MonitorConfig {
+        self.database = Some(data_dir.join(self.database.take().unwrap_or("monitor.redb".into())));
+        self
+    }
+
+    /// What serde cannot check.
+    pub fn check(&self) -> Result<(), String> {
+        if self.zones.is_empty() {
+            return Err("no [[monitor.zone]] to watch".into());
+        }
+        if self.interval == 0 || self.fast_interval_ms == 0 || self.timeout_ms == 0 {
+            return Err("interval, fast_interval_ms and timeout_ms must be above 0".into());
+        }
+        if self.retention_days == 0 {
+            return Err("retention_days must be at least 1".into());
+        }
+        for (i, z) in self.zones.iter().enumerate() {
+            crate::verify::parse_zone(&z.name).map_err(|e| format!("zone[{i}].name: {e}"))?;
+            for ns in &z.ns {
+                crate::verify::parse_ns(ns, z.port).map_err(|e| format!("zone[{i}].ns: {e}"))?;
+            }
+        }
+        if let Some(url) = &self.alerts.webhook {
+            super::alert::parse_http_url(url).map_err(|e| format!("alerts.webhook: {e}"))?;
+        }
+        Ok(())
+    }
+}

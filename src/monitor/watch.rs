@@ -1,0 +1,793 @@
+//! The monitor's core: one task per zone runs `verify::check_zone` (every
+//! nameserver, every address), turns each report into samples, events,
+//! propagation times and alerts, keeps them in the store, and renders the
+//! views the dashboard and `/metrics` show.
+//!
+//! Propagation: when the reference serial (the highest seen, or the
+//! configured primary's) moves to a new serial, a change starts: at the
+//! moment the primary published it when the monitor runs inside the
+//! primary's process (the zone table is watched for that), else when the
+//! serial was first seen. Each server's catch-up time is when it was first
+//! seen serving that serial or a later one; while a change is spreading
+//! the zone is checked every `fast_interval_ms` instead of every
+//! `interval`, so the times are that precise.
+//!
+//! Alerts: a server that stays behind, lame, unreachable, or whose EDNS
+//! EXPIRE left is low, for `alert_after` seconds gets one alert per
+//! condition, and one recovery when the condition ends.
+
+use super::alert::{Alert, Alerter};
+use super::api::{
+    ChangeView, EventView, HistoryPoint, HistoryView, MonitorView, ServerView, StatusView, ZoneView,
+};
+use super::config::MonitorConfig;
+use super::prometheus::{Exposition, Kind};
+use super::store::{Event, Propagation, Sample, Store};
+use crate::serial;
+use crate::verify::dns::Client;
+use crate::verify::{self, Options, Row, RowStatus, ZoneReport, ZoneSpec};
+use crate::zone::SharedZoneTable;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Conditions that alert.
+const OUT_OF_SYNC: &str = "out-of-sync";
+const UNREACHABLE: &str = "unreachable";
+const LAME: &str = "lame";
+const EXPIRING: &str = "expiring";
+
+/// What is remembered of one server address between checks.
+#[derive(Debug, Clone, Default)]
+struct ServerTrack {
+    status: String,
+    /// Since when each active condition holds (unix ms).
+    conditions: BTreeMap<&'static str, u64>,
+    /// Conditions an alert went out for (a recovery follows).
+    alerted: BTreeSet<&'static str>,
+    behind_since: Option<u64>,
+    view: Option<ServerView>,
+}
+
+#[derive(Debug, Default)]
+struct ZoneState {
+    servers: BTreeMap<String, ServerTrack>,
+    /// The change being followed, or the last one.
+    change: Option<Propagation>,
+    /// Serials the primary in this process published, and when.
+    published: BTreeMap<u32, u64>,
+    out_of_sync: bool,
+    view: Option<ZoneView>,
+    checks: u64,
+}
+
+/// One watched zone.
+struct Watched {
+    name: String,
+    spec: ZoneSpec,
+    options: Options,
+    state: Mutex<ZoneState>,
+    wake: tokio::sync::Notify,
+}
+
+/// The monitor: what it watches, its store, its alerts.
+pub struct Monitor {
+    config: MonitorConfig,
+    store: Arc<Store>,
+    client: Arc<Client>,
+    zones: Vec<Arc<Watched>>,
+    alerter: Alerter,
+    /// The server's own metrics when the monitor runs inside `serve`.
+    server_metrics: Mutex<Option<Box<dyn Fn() -> String + Send + Sync>>>,
+}
+
+impl Monitor {
+    /// Opens the store and sets the zones up (nothing runs yet).
+    pub fn new(config: MonitorConfig) -> Result<Arc<Monitor>, String> {
+        config.check()?;
+        let path = config
+            .database
+            .clone()
+            .unwrap_or_else(|| "monitor.redb".into());
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let store = Arc::new(Store::open(&path).map_err(|e| e.to_string())?);
+        let resolver = config.resolver.or_else(verify::system_resolver);
+        let mut zones = Vec::new();
+        for z in &config.zones {
+            let zone = verify::parse_zone(&z.name)?;
+            let ns =
+                z.ns.iter()
+                    .map(|n| verify::parse_ns(n, z.port))
+                    .collect::<Result<Vec<_>, _>>()?;
+            let name = verify::fqdn(&zone);
+            let state = ZoneState {
+                change: store.propagations(&name, 1).ok().and_then(|mut p| p.pop()),
+                ..ZoneState::default()
+            };
+            zones.push(Arc::new(Watched {
+                name,
+                spec: ZoneSpec { zone, ns },
+                options: Options {
+                    resolver,
+                    parent_ns: Vec::new(),
+                    port: z.port,
+                    primary: z.primary,
+                    max_lag: 0,
+                    records: Vec::new(),
+                    axfr_check: false,
+                },
+                state: Mutex::new(state),
+                wake: tokio::sync::Notify::new(),
+            }));
+        }
+        let timeout = Duration::from_millis(config.timeout_ms);
+        Ok(Arc::new(Monitor {
+            alerter: Alerter::new(config.alerts.clone()),
+            client: Client::new(timeout, 2, false, 256),
+            store,
+            zones,
+            config,
+            server_metrics: Mutex::new(None),
+        }))
+    }
+
+    /// Starts the zones' tasks and the pruning of old history.
+    pub fn start(self: &Arc<Self>) {
+        for z in &self.zones {
+            let (monitor, zone) = (self.clone(), z.clone());
+            tokio::spawn(async move { monitor.watch(zone).await });
+        }
+        let monitor = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let keep = u64::from(monitor.config.retention_days) * 86_400_000;
+                let cut = now_ms().saturating_sub(keep);
+                let store = monitor.store.clone();
+                match tokio::task::spawn_blocking(move || store.prune(cut)).await {
+                    Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "monitor history pruned"),
+                    Ok(Err(e)) => tracing::warn!("monitor history not pruned: {e}"),
+                    _ => {}
+                }
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        });
+    }
+
+    /// Inside `serve`: the moment this process publishes a new serial of a
+    /// watched zone starts that change's clock, and the zone is checked at
+    /// once. The zone table is looked at every 50 ms (no hook on the
+    /// query path).
+    pub fn watch_local(self: &Arc<Self>, table: Arc<SharedZoneTable>) {
+        let monitor = self.clone();
+        tokio::spawn(async move {
+            let mut seen: BTreeMap<String, u32> = BTreeMap::new();
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let current = table.load();
+                for z in &monitor.zones {
+                    let Some(origin) = crate::config::parse_zone_name(&z.name).ok() else {
+                        continue;
+                    };
+                    let serial = current
+                        .get(&origin)
+                        .and_then(|zone| zone.snapshot())
+                        .map(|v| v.serial());
+                    let Some(serial) = serial else {
+                        continue;
+                    };
+                    let before = seen.insert(z.name.clone(), serial);
+                    if before.is_some_and(|b| b != serial) {
+                        if let Ok(mut s) = z.state.lock() {
+                            s.published.insert(serial, now_ms());
+                            while s.published.len() > 16 {
+                                s.published.pop_first();
+                            }
+                        }
+                        z.wake.notify_one();
+                    }
+                }
+            }
+        });
+    }
+
+    /// Adds the server's own metrics to `/metrics`.
+    pub fn set_server_metrics(&self, f: Box<dyn Fn() -> String + Send + Sync>) {
+        if let Ok(mut m) = self.server_metrics.lock() {
+            *m = Some(f);
+        }
+    }
+
+    async fn watch(&self, zone: Arc<Watched>) {
+        loop {
+            let report = verify::check_zone(&self.client, &zone.options, &zone.spec).await;
+            let spreading = self.absorb(&zone, &report, now_ms());
+            let pause = if spreading {
+                Duration::from_millis(self.config.fast_interval_ms)
+            } else {
+                Duration::from_secs(u64::from(self.config.interval))
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = zone.wake.notified() => {}
+            }
+        }
+    }
+
+    /// Takes one report in; whether a change is still spreading.
+    fn absorb(&self, zone: &Watched, report: &ZoneReport, now: u64) -> bool {
+        let Ok(mut state) = zone.state.lock() else {
+            return false;
+        };
+        state.checks += 1;
+        let mut events = Vec::new();
+        let reference = report.reference.as_ref().map(|r| r.serial);
+        let spreading = self.follow_change(zone, &mut state, report, reference, now, &mut events);
+        let mut samples = Vec::new();
+        let mut servers = Vec::new();
+        let mut seen = BTreeSet::new();
+        for row in &report.rows {
+            let label = label(row);
+            seen.insert(label.clone());
+            let view = self.server_view(zone, &mut state, row, &label, now, &mut events);
+            samples.push(Sample {
+                zone: zone.name.clone(),
+                server: label,
+                time_ms: now,
+                serial: view.serial,
+                status: view.status.clone(),
+                rtt_ms: view.rtt_ms,
+                expire_left: view.expire_left,
+                detail: view.detail.clone(),
+            });
+            servers.push(view);
+        }
+        // A server no longer listed (discovery changed) is forgotten.
+        state.servers.retain(|k, _| seen.contains(k));
+        let zone_state = zone_state(&servers);
+        let out_of_sync = zone_state == "out-of-sync";
+        if out_of_sync != state.out_of_sync {
+            state.out_of_sync = out_of_sync;
+            events.push(event(
+                zone,
+                now,
+                if out_of_sync {
+                    "mismatch-began"
+                } else {
+                    "mismatch-ended"
+                },
+                None,
+                match reference {
+                    Some(r) if out_of_sync => format!("not every server serves serial {r}"),
+                    Some(r) => format!("every server serves serial {r}"),
+                    None => String::new(),
+                },
+            ));
+        }
+        let problems = report.verdicts.iter().map(|v| v.message.clone()).collect();
+        state.view = Some(ZoneView {
+            zone: zone.name.clone(),
+            state: zone_state.into(),
+            reference_serial: reference,
+            last_check_ms: Some(now),
+            servers,
+            last_change: state.change.as_ref().map(change_view),
+            problems,
+        });
+        drop(state);
+        if let Err(e) = self.store.add_samples(&samples) {
+            tracing::warn!(zone = zone.name, "monitor store: {e}");
+        }
+        for e in &events {
+            if let Err(err) = self.store.add_event(e) {
+                tracing::warn!(zone = zone.name, "monitor store: {err}");
+            }
+        }
+        spreading
+    }
+
+    /// Starts or advances the propagation of the reference serial.
+    fn follow_change(
+        &self,
+        zone: &Watched,
+        state: &mut ZoneState,
+        report: &ZoneReport,
+        reference: Option<u32>,
+        now: u64,
+        events: &mut Vec<Event>,
+    ) -> bool {
+        let Some(reference) = reference else {
+            return false;
+        };
+        let newer = state
+            .change
+            .as_ref()
+            .is_none_or(|c| serial::gt(reference, c.serial));
+        if newer {
+            let (started, origin) = match state.published.get(&reference) {
+                Some(&t) => (t, "published"),
+                None => (now, "first-seen"),
+            };
+            // The first check after a start sees the zone as it is: that
+            // is no change to time.
+            let first_look = state.checks == 1 && state.change.is_none();
+            let mut change = Propagation {
+                zone: zone.name.clone(),
+                serial: reference,
+                started_ms: started,
+                origin: origin.into(),
+                caught_up: BTreeMap::new(),
+                complete_ms: None,
+            };
+            if first_look && origin == "first-seen" {
+                change.complete_ms = Some(now);
+            } else {
+                events.push(event(
+                    zone,
+                    now,
+                    "change-seen",
+                    None,
+                    format!("serial {reference} ({origin})"),
+                ));
+            }
+            state.change = Some(change);
+        }
+        let Some(change) = state.change.as_mut() else {
+            return false;
+        };
+        if change.complete_ms.is_some() && !newer {
+            return false;
+        }
+        let mut updated = newer;
+        for row in &report.rows {
+            let Some(s) = row.serial() else { continue };
+            if s == change.serial || serial::gt(s, change.serial) {
+                let label = label(row);
+                if !change.caught_up.contains_key(&label) {
+                    // Never before the change started (a server seen with
+                    // it before the primary's publish was recorded).
+                    change.caught_up.insert(label, now.max(change.started_ms));
+                    updated = true;
+                }
+            }
+        }
+        let all = !report.rows.is_empty()
+            && report
+                .rows
+                .iter()
+                .all(|r| change.caught_up.contains_key(&label(r)));
+        if all && change.complete_ms.is_none() {
+            let done = change.caught_up.values().copied().max().unwrap_or(now);
+            change.complete_ms = Some(done);
+            updated = true;
+            events.push(event(
+                zone,
+                now,
+                "change-complete",
+                None,
+                format!(
+                    "serial {} on every server after {} ms",
+                    change.serial,
+                    done.saturating_sub(change.started_ms)
+                ),
+            ));
+        }
+        if updated {
+            if let Err(e) = self.store.put_propagation(change) {
+                tracing::warn!(zone = zone.name, "monitor store: {e}");
+            }
+        }
+        change.complete_ms.is_none()
+    }
+
+    /// The row as shown, with its conditions, events and alerts.
+    fn server_view(
+        &self,
+        zone: &Watched,
+        state: &mut ZoneState,
+        row: &Row,
+        label: &str,
+        now: u64,
+        events: &mut Vec<Event>,
+    ) -> ServerView {
+        let seen = row.probe.result.as_ref().ok();
+        let expire_left = seen.and_then(|s| s.expire);
+        let expiring = expire_left.is_some_and(|e| e < self.config.expire_warning);
+        let mut status = row.status.as_str().to_string();
+        if status == RowStatus::Ok.as_str() && expiring {
+            status = EXPIRING.into();
+        }
+        let detail = match &row.probe.result {
+            Err(verify::probe::Failure::Unreachable(why) | verify::probe::Failure::Lame(why)) => {
+                Some(why.clone())
+            }
+            Ok(_) => None,
+        };
+        let catch_up_ms = state.change.as_ref().and_then(|c| {
+            c.caught_up
+                .get(label)
+                .map(|t| t.saturating_sub(c.started_ms))
+        });
+        let reference = state.change.as_ref().map(|c| c.serial);
+        let track = state.servers.entry(label.to_string()).or_default();
+        let active: BTreeSet<&'static str> = [
+            (
+                matches!(row.status, RowStatus::Behind | RowStatus::Different),
+                OUT_OF_SYNC,
+            ),
+            (row.status == RowStatus::Unreachable, UNREACHABLE),
+            (row.status == RowStatus::Lame, LAME),
+            (expiring, EXPIRING),
+        ]
+        .into_iter()
+        .filter_map(|(on, c)| on.then_some(c))
+        .collect();
+        if track.status != status {
+            let before = std::mem::replace(&mut track.status, status.clone());
+            let kind = match status.as_str() {
+                "unreachable" | "lame" | "expiring" => Some(status.as_str()),
+                "ok" if matches!(before.as_str(), "unreachable" | "lame" | "expiring") => {
+                    Some("recovered")
+                }
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                events.push(event(
+                    zone,
+                    now,
+                    kind,
+                    Some(label),
+                    detail
+                        .clone()
+                        .unwrap_or_else(|| format!("{before} → {status}")),
+                ));
+            }
+        }
+        track.behind_since = if active.contains(OUT_OF_SYNC) {
+            track.behind_since.or(Some(now))
+        } else {
+            None
+        };
+        let after = u64::from(self.config.alert_after) * 1000;
+        for &c in &active {
+            let since = *track.conditions.entry(c).or_insert(now);
+            if now.saturating_sub(since) >= after && track.alerted.insert(c) {
+                self.alerter.send(Alert {
+                    state: "alert".into(),
+                    zone: zone.name.clone(),
+                    server: label.into(),
+                    condition: c.into(),
+                    since_ms: since,
+                    time_ms: now,
+                    serial: row.serial(),
+                    reference_serial: reference,
+                    detail: detail
+                        .clone()
+                        .unwrap_or_else(|| format!("{c} since {} s", (now - since) / 1000)),
+                });
+                events.push(event(
+                    zone,
+                    now,
+                    "alert",
+                    Some(label),
+                    format!("{c} for {} s", (now - since) / 1000),
+                ));
+            }
+        }
+        let ended: Vec<&'static str> = track
+            .conditions
+            .keys()
+            .copied()
+            .filter(|c| !active.contains(c))
+            .collect();
+        for c in ended {
+            let since = track.conditions.remove(c).unwrap_or(now);
+            if track.alerted.remove(c) {
+                self.alerter.send(Alert {
+                    state: "recovered".into(),
+                    zone: zone.name.clone(),
+                    server: label.into(),
+                    condition: c.into(),
+                    since_ms: since,
+                    time_ms: now,
+                    serial: row.serial(),
+                    reference_serial: reference,
+                    detail: format!("{c} ended after {} s", now.saturating_sub(since) / 1000),
+                });
+                events.push(event(
+                    zone,
+                    now,
+                    "recovery",
+                    Some(label),
+                    format!("{c} ended"),
+                ));
+            }
+        }
+        let view = ServerView {
+            server: label.into(),
+            ns: row.target.name.clone(),
+            addr: row.target.addr.to_string(),
+            serial: row.serial(),
+            lag: row.lag,
+            status,
+            rtt_ms: seen.map(|s| s.rtt.as_secs_f64() * 1000.0),
+            behind_since_ms: track.behind_since,
+            catch_up_ms,
+            expire_left,
+            detail,
+        };
+        track.view = Some(view.clone());
+        view
+    }
+
+    fn find(&self, zone: &str) -> Option<&Arc<Watched>> {
+        let want = zone.trim_end_matches('.').to_ascii_lowercase();
+        self.zones
+            .iter()
+            .find(|z| z.name.trim_end_matches('.').eq_ignore_ascii_case(&want))
+    }
+
+    fn monitor_metrics(&self, out: &mut Exposition) {
+        let views: Vec<ZoneView> = self
+            .zones
+            .iter()
+            .filter_map(|z| z.state.lock().ok().and_then(|s| s.view.clone()))
+            .collect();
+        let families: [(&str, Kind, &str); 8] = [
+            (
+                "zonesync_monitor_zone_in_sync",
+                Kind::Gauge,
+                "1 when every server of the zone serves the reference serial",
+            ),
+            (
+                "zonesync_monitor_reference_serial",
+                Kind::Gauge,
+                "The zone's reference serial (the highest seen, or the primary's)",
+            ),
+            (
+                "zonesync_monitor_serial",
+                Kind::Gauge,
+                "The SOA serial a server address serves",
+            ),
+            (
+                "zonesync_monitor_lag",
+                Kind::Gauge,
+                "RFC 1982 serial distance behind the reference",
+            ),
+            (
+                "zonesync_monitor_up",
+                Kind::Gauge,
+                "1 when the address answers authoritatively for the zone",
+            ),
+            (
+                "zonesync_monitor_rtt_seconds",
+                Kind::Gauge,
+                "Round-trip time of the SOA query",
+            ),
+            (
+                "zonesync_monitor_propagation_seconds",
+                Kind::Gauge,
+                "Time the address took to serve the last change",
+            ),
+            (
+                "zonesync_monitor_expire_left_seconds",
+                Kind::Gauge,
+                "EDNS EXPIRE left on the address (secondaries)",
+            ),
+        ];
+        for (name, kind, help) in families {
+            out.family(name, kind, help);
+        }
+        for z in &views {
+            let zl = [("zone", z.zone.as_str())];
+            out.sample(
+                "zonesync_monitor_zone_in_sync",
+                &zl,
+                f64::from(u8::from(z.state == "ok")),
+            );
+            if let Some(r) = z.reference_serial {
+                out.sample("zonesync_monitor_reference_serial", &zl, f64::from(r));
+            }
+            for s in &z.servers {
+                let l = [("zone", z.zone.as_str()), ("server", s.server.as_str())];
+                if let Some(v) = s.serial {
+                    out.sample("zonesync_monitor_serial", &l, f64::from(v));
+                }
+                if let Some(v) = s.lag {
+                    out.sample("zonesync_monitor_lag", &l, v as f64);
+                }
+                let up = !matches!(s.status.as_str(), "unreachable" | "lame");
+                out.sample("zonesync_monitor_up", &l, f64::from(u8::from(up)));
+                if let Some(v) = s.rtt_ms {
+                    out.sample("zonesync_monitor_rtt_seconds", &l, v / 1000.0);
+                }
+                if let Some(v) = s.catch_up_ms {
+                    out.sample(
+                        "zonesync_monitor_propagation_seconds",
+                        &l,
+                        v as f64 / 1000.0,
+                    );
+                }
+                if let Some(v) = s.expire_left {
+                    out.sample("zonesync_monitor_expire_left_seconds", &l, f64::from(v));
+                }
+            }
+        }
+    }
+}
+
+fn label(row: &Row) -> String {
+    format!("{}@{}", row.target.name, row.target.addr)
+}
+
+fn event(zone: &Watched, now: u64, kind: &str, server: Option<&str>, detail: String) -> Event {
+    Event {
+        zone: zone.name.clone(),
+        time_ms: now,
+        kind: kind.into(),
+        server: server.map(String::from),
+        detail,
+    }
+}
+
+/// "ok", "out-of-sync" (someone behind or different), "degraded"
+/// (someone lame, unreachable or expiring), "unknown" (nobody asked).
+fn zone_state(servers: &[ServerView]) -> &'static str {
+    if servers.is_empty() {
+        return "unknown";
+    }
+    if servers
+        .iter()
+        .any(|s| matches!(s.status.as_str(), "behind" | "ahead" | "different"))
+    {
+        return "out-of-sync";
+    }
+    if servers.iter().any(|s| s.status != "ok") {
+        return "degraded";
+    }
+    "ok"
+}
+
+fn change_view(p: &Propagation) -> ChangeView {
+    ChangeView {
+        serial: p.serial,
+        started_ms: p.started_ms,
+        origin: p.origin.clone(),
+        caught_up: p.caught_up.clone(),
+        complete_ms: p.complete_ms,
+    }
+}
+
+impl MonitorView for Monitor {
+    fn status(&self) -> StatusView {
+        StatusView {
+            version: env!("CARGO_PKG_VERSION").into(),
+            generated_ms: now_ms(),
+            zones: self
+                .zones
+                .iter()
+                .map(|z| {
+                    z.state
+                        .lock()
+                        .ok()
+                        .and_then(|s| s.view.clone())
+                        .unwrap_or_else(|| ZoneView {
+                            zone: z.name.clone(),
+                            state: "unknown".into(),
+                            reference_serial: None,
+                            last_check_ms: None,
+                            servers: Vec::new(),
+                            last_change: None,
+                            problems: vec!["not checked yet".into()],
+                        })
+                })
+                .collect(),
+        }
+    }
+
+    fn history(&self, zone: &str, since_ms: u64) -> Option<HistoryView> {
+        let z = self.find(zone)?;
+        let points = self
+            .store
+            .samples(&z.name, since_ms, u64::MAX)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| HistoryPoint {
+                server: s.server,
+                time_ms: s.time_ms,
+                serial: s.serial,
+                status: s.status,
+            })
+            .collect();
+        Some(HistoryView {
+            zone: z.name.clone(),
+            since_ms,
+            points,
+        })
+    }
+
+    fn events(&self, zone: Option<&str>, limit: usize) -> Vec<EventView> {
+        let name = zone.and_then(|z| self.find(z)).map(|z| z.name.clone());
+        if zone.is_some() && name.is_none() {
+            return Vec::new();
+        }
+        self.store
+            .events(name.as_deref(), limit)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| EventView {
+                zone: e.zone,
+                time_ms: e.time_ms,
+                kind: e.kind,
+                server: e.server,
+                detail: e.detail,
+            })
+            .collect()
+    }
+
+    fn changes(&self, zone: &str, limit: usize) -> Option<Vec<ChangeView>> {
+        let z = self.find(zone)?;
+        Some(
+            self.store
+                .propagations(&z.name, limit)
+                .unwrap_or_default()
+                .iter()
+                .map(change_view)
+                .collect(),
+        )
+    }
+
+    fn metrics(&self) -> String {
+        let mut out = Exposition::new();
+        self.monitor_metrics(&mut out);
+        let mut text = out.finish();
+        if let Ok(f) = self.server_metrics.lock() {
+            if let Some(f) = f.as_ref() {
+                text.push_str(&f());
+            }
+        }
+        text
+    }
+}
+
+/// `zonesync monitor`: watches until SIGINT or SIGTERM.
+pub fn run(config: MonitorConfig) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("zonesync-monitor")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        let monitor = Monitor::new(config.clone())?;
+        monitor.start();
+        let shutdown = crate::net::Shutdown::default();
+        let mut dashboard = None;
+        if let Some(addr) = config.listen {
+            let server = super::http::DashboardServer::bind(addr)
+                .map_err(|e| format!("binding the dashboard {addr}: {e}"))?;
+            dashboard = Some(tokio::spawn(server.run(monitor.clone(), shutdown.clone())));
+            tracing::info!(%addr, "monitor dashboard listening (HTTP)");
+        }
+        tracing::info!(zones = config.zones.len(), "monitor started");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| format!("SIGTERM handler: {e}"))?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("monitor shutting down");
+        shutdown.trigger();
+        if let Some(d) = dashboard {
+            let _ = d.await;
+        }
+        Ok(())
+    })
+}
