@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests talk to (real peers: Knot DNS,
-# BIND 9, NSD; client tools; dnsperf for bench/). A policy-rc.d that
+# BIND 9, NSD; client tools; dnsperf for bench/; chromium and its
+# WebDriver for the monitor dashboard's browser test). A policy-rc.d that
 # returns 101 keeps the packages' own daemons from starting.
 set -euo pipefail
-pkgs=(knot knot-dnsutils nsd bind9 bind9-dnsutils bind9-utils ldnsutils dnsperf)
+pkgs=(knot knot-dnsutils nsd bind9 bind9-dnsutils bind9-utils ldnsutils dnsperf chromium chromium-driver)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

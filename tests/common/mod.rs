@@ -17,6 +17,8 @@
 //!   [`free_port_on`], [`SilentUdp`].
 //! - Signing (`signing.rs`): [`ZoneKeys`] signs zones at test time with
 //!   ldns or BIND tools; [`Delv`] validates answers with `delv`.
+//! - Browser (`browser.rs`): [`Browser`] runs headless chromium under
+//!   chromedriver (WebDriver, `fantoccini`) for page tests.
 //!
 //! Every socket has a timeout and every wait or retry is bounded, so a
 //! broken server makes a test fail, never hang.
@@ -29,6 +31,9 @@ pub use peers::*;
 mod signing;
 #[allow(unused_imports)]
 pub use signing::*;
+mod browser;
+#[allow(unused_imports)]
+pub use browser::*;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Record, RecordType};

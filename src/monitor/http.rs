@@ -1,0 +1,801 @@
+//! The monitor's HTTP/1.1 server (hyper): the dashboard page and its
+//! assets (compiled in, so it works with no internet), the JSON API the
+//! page reads, Prometheus metrics, and a Server-Sent Events stream of the
+//! status.
+//!
+//! Bounds, as in `control::http`: a connection cap, a header timeout, a
+//! whole-exchange timeout, one request per connection; and for the event
+//! stream: a cap on streams at once, a lifetime after which the browser
+//! reconnects, a small send queue whose overflow ends the stream (a client
+//! that does not read cannot make us buffer), and the shutdown flag.
+
+use super::api::MonitorView;
+use crate::net::Shutdown;
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::{Body, Frame};
+use hyper::header::{
+    HeaderName, HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG,
+    IF_NONE_MATCH, REFERRER_POLICY, RETRY_AFTER, X_CONTENT_TYPE_OPTIONS,
+};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::Serialize;
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+/// How often the accept loop looks at the shutdown flag.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
+/// Request line plus headers; a browser sends a few hundred octets, more
+/// with cookies of other local services on the same host name.
+const MAX_HEADER_SIZE: usize = 16 * 1024;
+/// `since_ms` of `/api/history` when not given: the last hour.
+const DEFAULT_HISTORY: Duration = Duration::from_secs(3600);
+/// `limit` of `/api/events` and `/api/changes` when not given.
+const DEFAULT_EVENTS: usize = 100;
+const DEFAULT_CHANGES: usize = 20;
+/// Larger `limit`s are cut to this, so one request cannot ask the store
+/// for everything it holds.
+const MAX_LIMIT: usize = 1000;
+/// Longest zone name in presentation form (255 octets on the wire).
+const MAX_ZONE_LEN: usize = 1024;
+/// Stream messages queued for one client; a client that lets this many
+/// pile up is not reading, and its stream ends.
+const STREAM_QUEUE: usize = 8;
+/// What the browser waits before reconnecting a stream that ended (SSE
+/// `retry:`), in milliseconds.
+const STREAM_RETRY_MS: u64 = 3000;
+
+const INDEX_HTML: &str = include_str!("assets/index.html");
+const APP_JS: &str = include_str!("assets/app.js");
+const APP_CSS: &str = include_str!("assets/app.css");
+const FAVICON_SVG: &str = include_str!("assets/favicon.svg");
+
+/// Only our own compiled-in scripts and styles, and requests back to us:
+/// the page never needs anything else, so injected markup could do nothing.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   connect-src 'self'; base-uri 'none'; form-action 'none'; \
+                   frame-ancestors 'none'";
+
+/// The response body: whole (pages, JSON) or streamed (events).
+type ResBody = BoxBody<Bytes, Infallible>;
+
+/// Limits of the dashboard server.
+#[derive(Debug, Clone)]
+pub struct DashboardSettings {
+    /// Connections served at once (streams included); further ones wait
+    /// in the listen backlog until a slot frees.
+    pub max_connections: usize,
+    /// Time a client has to send its request line and headers.
+    pub header_timeout: Duration,
+    /// Time one ordinary exchange may last, request to last octet of the
+    /// answer, so a client that never reads gives its slot back.
+    pub connection_timeout: Duration,
+    /// Event streams open at once; one more gets 503 (the page then polls).
+    pub max_streams: usize,
+    /// How often a stream looks for a new status.
+    pub stream_poll: Duration,
+    /// Quiet time after which a stream sends a comment line: it keeps
+    /// proxies from closing the stream and finds clients that went away.
+    pub stream_keepalive: Duration,
+    /// A stream ends after this long and the browser reconnects, so no
+    /// connection is held for ever.
+    pub stream_lifetime: Duration,
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        DashboardSettings {
+            max_connections: 64,
+            header_timeout: Duration::from_secs(5),
+            connection_timeout: Duration::from_secs(30),
+            max_streams: 32,
+            stream_poll: Duration::from_secs(1),
+            stream_keepalive: Duration::from_secs(15),
+            stream_lifetime: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A bound dashboard listener, not yet serving.
+///
+/// Binding is separate from serving so that a bind failure is reported at
+/// start-up, before the serving task is spawned.
+#[derive(Debug)]
+pub struct DashboardServer {
+    listener: TcpListener,
+    settings: DashboardSettings,
+}
+
+impl DashboardServer {
+    /// Binds `addr`. Must be called within a tokio runtime.
+    pub fn bind(addr: SocketAddr) -> io::Result<DashboardServer> {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        // A restart must not fail on the previous run's TIME_WAIT sockets.
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(128)?;
+        Ok(DashboardServer {
+            listener,
+            settings: DashboardSettings::default(),
+        })
+    }
+
+    pub fn with_settings(mut self, settings: DashboardSettings) -> DashboardServer {
+        self.settings = settings;
+        self
+    }
+
+    /// The bound address (the real port when bound to port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` is triggered; connections still open then
+    /// are dropped, and open streams end within one `stream_poll`.
+    pub async fn run(self, view: Arc<dyn MonitorView>, shutdown: Shutdown) {
+        let settings = Arc::new(self.settings);
+        let ctx = Arc::new(Ctx {
+            view,
+            streams: Arc::new(Semaphore::new(settings.max_streams)),
+            shutdown: shutdown.clone(),
+            settings: settings.clone(),
+        });
+        let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+        let mut connections = JoinSet::new();
+        loop {
+            // Reap finished connections so the set stays as small as the cap.
+            while connections.try_join_next().is_some() {}
+            let Some(Ok(permit)) = until_shutdown(slots.clone().acquire_owned(), &shutdown).await
+            else {
+                return;
+            };
+            let Some(accepted) = until_shutdown(self.listener.accept(), &shutdown).await else {
+                return;
+            };
+            let (stream, peer) = match accepted {
+                Ok(got) => got,
+                Err(e) => {
+                    // E.g. EMFILE: back off instead of spinning.
+                    tracing::warn!(error = %e, "dashboard accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let ctx = ctx.clone();
+            connections.spawn(async move {
+                serve_connection(stream, peer, ctx).await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// What every request handler needs.
+struct Ctx {
+    view: Arc<dyn MonitorView>,
+    streams: Arc<Semaphore>,
+    shutdown: Shutdown,
+    settings: Arc<DashboardSettings>,
+}
+
+/// Runs `fut` until it completes (`Some`) or `shutdown` is triggered.
+async fn until_shutdown<F: Future>(fut: F, shutdown: &Shutdown) -> Option<F::Output> {
+    tokio::pin!(fut);
+    let mut tick = tokio::time::interval(SHUTDOWN_POLL);
+    loop {
+        tokio::select! {
+            out = &mut fut => return Some(out),
+            _ = tick.tick() => if shutdown.is_triggered() { return None; },
+        }
+    }
+}
+
+/// One connection, one request: keep-alive is off, so a client cannot
+/// hold a slot between requests.
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>) {
+    // Set by the stream route: its exchange rightly outlasts
+    // `connection_timeout`, and is bounded by `stream_lifetime` instead.
+    let streaming = Arc::new(AtomicBool::new(false));
+    let settings = ctx.settings.clone();
+    let service = hyper::service::service_fn({
+        let streaming = streaming.clone();
+        move |req| {
+            let ctx = ctx.clone();
+            let streaming = streaming.clone();
+            async move { Ok::<_, Infallible>(handle(req, peer, &ctx, &streaming).await) }
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_timeout)
+        .keep_alive(false)
+        .max_header_size(MAX_HEADER_SIZE);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let mut outcome = tokio::time::timeout(settings.connection_timeout, conn.as_mut()).await;
+    if outcome.is_err() && streaming.load(Ordering::SeqCst) {
+        // The stream ends itself at its lifetime; the margin covers its
+        // last poll.
+        let rest = settings.stream_lifetime + settings.stream_poll + settings.connection_timeout;
+        outcome = tokio::time::timeout(rest, conn.as_mut()).await;
+    }
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "dashboard connection ended"),
+        Err(_) => tracing::debug!(%peer, "dashboard connection cut: took too long"),
+    }
+}
+
+/// Routes one request and logs it.
+async fn handle(
+    req: Request<hyper::body::Incoming>,
+    peer: SocketAddr,
+    ctx: &Arc<Ctx>,
+    streaming: &AtomicBool,
+) -> Response<ResBody> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let if_none_match = req.headers().get(IF_NONE_MATCH).cloned();
+    // The body is never read: no route takes one, and with keep-alive off
+    // hyper closes the connection instead of draining it.
+    drop(req);
+    let mut response = route(
+        &method,
+        &path,
+        &query,
+        if_none_match.as_ref(),
+        ctx,
+        streaming,
+    )
+    .await;
+    response
+        .headers_mut()
+        .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+        .headers_mut()
+        .insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Debug, not info: an open dashboard polls every few seconds.
+    tracing::debug!(
+        %method,
+        path = %truncate(&path, 100),
+        query = %truncate(&query, 200),
+        %peer,
+        status = response.status().as_u16(),
+        "dashboard request"
+    );
+    response
+}
+
+async fn route(
+    method: &Method,
+    path: &str,
+    query: &str,
+    if_none_match: Option<&HeaderValue>,
+    ctx: &Arc<Ctx>,
+    streaming: &AtomicBool,
+) -> Response<ResBody> {
+    let asset = match path {
+        "/" | "/index.html" => Some((INDEX_HTML, "text/html; charset=utf-8")),
+        "/assets/app.js" => Some((APP_JS, "text/javascript; charset=utf-8")),
+        "/assets/app.css" => Some((APP_CSS, "text/css; charset=utf-8")),
+        "/assets/favicon.svg" | "/favicon.ico" => Some((FAVICON_SVG, "image/svg+xml")),
+        "/status" | "/metrics" | "/api/history" | "/api/events" | "/api/changes"
+        | "/api/stream" => None,
+        _ => return error(StatusCode::NOT_FOUND, format!("no such path: {path}")),
+    };
+    if *method != Method::GET && *method != Method::HEAD {
+        let mut response = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{path} takes GET or HEAD"),
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    if let Some((text, content_type)) = asset {
+        // The page and assets ignore any query (a bookmark may carry one).
+        return static_asset(path, text, content_type, if_none_match);
+    }
+    let allowed: &[&str] = match path {
+        "/api/history" => &["zone", "since_ms"],
+        "/api/events" => &["zone", "limit"],
+        "/api/changes" => &["zone", "limit"],
+        _ => &[],
+    };
+    let params = match Params::parse(query, path, allowed) {
+        Ok(p) => p,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let view = ctx.view.clone();
+    match path {
+        "/status" => match blocking(move || view.status()).await {
+            Ok(status) => json(StatusCode::OK, &status),
+            Err(response) => response,
+        },
+        "/metrics" => match blocking(move || view.metrics()).await {
+            Ok(text) => {
+                let mut response = whole(StatusCode::OK, Bytes::from(text));
+                set(
+                    &mut response,
+                    CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                );
+                set(&mut response, CACHE_CONTROL, "no-store");
+                response
+            }
+            Err(response) => response,
+        },
+        "/api/history" => {
+            let Some(zone) = params.zone else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "/api/history needs ?zone=NAME".into(),
+                );
+            };
+            let since_ms = params.since_ms.unwrap_or_else(|| {
+                now_ms().saturating_sub(u64::try_from(DEFAULT_HISTORY.as_millis()).unwrap_or(0))
+            });
+            let name = zone.clone();
+            match blocking(move || view.history(&name, since_ms)).await {
+                Ok(Some(history)) => json(StatusCode::OK, &history),
+                Ok(None) => unknown_zone(&zone),
+                Err(response) => response,
+            }
+        }
+        "/api/events" => {
+            let limit = params.limit.unwrap_or(DEFAULT_EVENTS);
+            let zone = params.zone;
+            match blocking(move || view.events(zone.as_deref(), limit)).await {
+                Ok(events) => json(StatusCode::OK, &events),
+                Err(response) => response,
+            }
+        }
+        "/api/changes" => {
+            let Some(zone) = params.zone else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "/api/changes needs ?zone=NAME".into(),
+                );
+            };
+            let limit = params.limit.unwrap_or(DEFAULT_CHANGES);
+            let name = zone.clone();
+            match blocking(move || view.changes(&name, limit)).await {
+                Ok(Some(changes)) => json(StatusCode::OK, &changes),
+                Ok(None) => unknown_zone(&zone),
+                Err(response) => response,
+            }
+        }
+        _ => event_stream(method, ctx, streaming),
+    }
+}
+
+/// A compiled-in file, with a validator so a reload of the page costs a
+/// 304; the page itself is always revalidated so a new binary's page is
+/// picked up at once, the assets after a few minutes at most.
+fn static_asset(
+    path: &str,
+    text: &'static str,
+    content_type: &'static str,
+    if_none_match: Option<&HeaderValue>,
+) -> Response<ResBody> {
+    let etag = format!("\"{:08x}\"", crc32fast::hash(text.as_bytes()));
+    let cache = if path == "/" || path == "/index.html" {
+        "no-cache"
+    } else {
+        "public, max-age=300"
+    };
+    let fresh = if_none_match
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        });
+    let mut response = if fresh {
+        let mut r = Response::new(Empty::new().boxed());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        let mut r = whole(StatusCode::OK, Bytes::from_static(text.as_bytes()));
+        set(&mut r, CONTENT_TYPE, content_type);
+        r
+    };
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(ETAG, v);
+    }
+    set(&mut response, CACHE_CONTROL, cache);
+    if content_type.starts_with("text/html") {
+        set(&mut response, CONTENT_SECURITY_POLICY, CSP);
+    }
+    response
+}
+
+/// `GET /api/stream`: Server-Sent Events. A `status` event with the
+/// `StatusView` JSON at once and then whenever it changes.
+fn event_stream(method: &Method, ctx: &Arc<Ctx>, streaming: &AtomicBool) -> Response<ResBody> {
+    if *method == Method::HEAD {
+        // Nothing would be sent: do not start a stream for it.
+        let mut response = Response::new(Empty::new().boxed());
+        set_stream_headers(&mut response);
+        return response;
+    }
+    let Ok(permit) = ctx.streams.clone().try_acquire_owned() else {
+        let mut response = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many event streams; poll /status instead".into(),
+        );
+        set(&mut response, RETRY_AFTER, "30");
+        return response;
+    };
+    streaming.store(true, Ordering::SeqCst);
+    let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+    tokio::spawn(feed_stream(
+        ctx.view.clone(),
+        tx,
+        ctx.shutdown.clone(),
+        ctx.settings.clone(),
+        permit,
+    ));
+    let mut response = Response::new(ChannelBody { rx }.boxed());
+    set_stream_headers(&mut response);
+    response
+}
+
+fn set_stream_headers(response: &mut Response<ResBody>) {
+    set(response, CONTENT_TYPE, "text/event-stream; charset=utf-8");
+    set(response, CACHE_CONTROL, "no-store");
+    // Asks a buffering reverse proxy (nginx) to pass events on at once.
+    response.headers_mut().insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+}
+
+/// Writes one stream's events until the client goes, the stream's
+/// lifetime is over or the server shuts down. Holds the stream's slot.
+async fn feed_stream(
+    view: Arc<dyn MonitorView>,
+    tx: mpsc::Sender<Bytes>,
+    shutdown: Shutdown,
+    settings: Arc<DashboardSettings>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let started = Instant::now();
+    let mut poll = tokio::time::interval(settings.stream_poll.max(Duration::from_millis(10)));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_key: Option<Vec<u8>> = None;
+    let mut last_sent = Instant::now();
+    if !offer(&tx, Bytes::from(format!("retry: {STREAM_RETRY_MS}\n\n"))) {
+        return;
+    }
+    loop {
+        poll.tick().await;
+        if shutdown.is_triggered()
+            || tx.is_closed()
+            || started.elapsed() >= settings.stream_lifetime
+        {
+            return;
+        }
+        let view = view.clone();
+        let Ok(mut status) = tokio::task::spawn_blocking(move || view.status()).await else {
+            return;
+        };
+        // The core may stamp `generated_ms` with the time of each call:
+        // compared with it, every poll would be a change.
+        let generated_ms = std::mem::take(&mut status.generated_ms);
+        let Ok(key) = serde_json::to_vec(&status) else {
+            return;
+        };
+        if last_key.as_ref() != Some(&key) {
+            status.generated_ms = generated_ms;
+            let Ok(json) = serde_json::to_string(&status) else {
+                return;
+            };
+            // Compact JSON has no line breaks, so it is one `data:` line.
+            let message = format!("event: status\ndata: {json}\n\n");
+            if !offer(&tx, Bytes::from(message)) {
+                return;
+            }
+            last_key = Some(key);
+            last_sent = Instant::now();
+        } else if last_sent.elapsed() >= settings.stream_keepalive {
+            if !offer(&tx, Bytes::from_static(b": keep-alive\n\n")) {
+                return;
+            }
+            last_sent = Instant::now();
+        }
+    }
+}
+
+/// Queues one message; false when the client is gone or not reading.
+fn offer(tx: &mpsc::Sender<Bytes>, message: Bytes) -> bool {
+    match tx.try_send(message) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::debug!("dashboard stream ended: client not reading");
+            false
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+/// A response body fed by a channel; ends when the sender is dropped.
+struct ChannelBody {
+    rx: mpsc::Receiver<Bytes>,
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.rx.poll_recv(cx).map(|m| m.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+/// Runs a call into the monitor on a blocking thread (it may take a lock
+/// or read the store); a panic in it becomes a 500.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response<ResBody>> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the monitor did not answer: {e}"),
+        )
+    })
+}
+
+/// The query parameters of the API routes.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Params {
+    zone: Option<String>,
+    since_ms: Option<u64>,
+    limit: Option<usize>,
+}
+
+impl Params {
+    /// Parses `zone=NAME&limit=N`; a parameter the route does not take, or
+    /// one given twice, is an error so a typo is not silently ignored.
+    fn parse(query: &str, path: &str, allowed: &[&str]) -> Result<Params, String> {
+        let mut params = Params::default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = percent_decode(key).ok_or("bad percent-encoding in query")?;
+            let value = percent_decode(value).ok_or("bad percent-encoding in query")?;
+            if !allowed.contains(&key.as_str()) {
+                return Err(format!(
+                    "{path} takes no parameter {:?}",
+                    truncate(&key, 50)
+                ));
+            }
+            match key.as_str() {
+                "zone" => {
+                    if params.zone.is_some() {
+                        return Err("zone: given more than once".into());
+                    }
+                    params.zone = Some(normalize_zone(&value)?);
+                }
+                "since_ms" => {
+                    if params.since_ms.is_some() {
+                        return Err("since_ms: given more than once".into());
+                    }
+                    let since = value.parse::<u64>().map_err(|_| {
+                        format!(
+                            "since_ms: {:?} is not a Unix time in milliseconds",
+                            truncate(&value, 50)
+                        )
+                    })?;
+                    params.since_ms = Some(since);
+                }
+                _ => {
+                    if params.limit.is_some() {
+                        return Err("limit: given more than once".into());
+                    }
+                    let limit = value
+                        .parse::<usize>()
+                        .map_err(|_| format!("limit: {:?} is not a count", truncate(&value, 50)))?;
+                    params.limit = Some(limit.min(MAX_LIMIT));
+                }
+            }
+        }
+        Ok(params)
+    }
+}
+
+/// The monitor's form of a zone name: lower case, absolute (a user typing
+/// `Example.COM` means `example.com.`).
+fn normalize_zone(zone: &str) -> Result<String, String> {
+    if zone.is_empty() {
+        return Err("zone: empty".into());
+    }
+    if zone.len() > MAX_ZONE_LEN {
+        return Err("zone: too long".into());
+    }
+    let mut name = zone.to_ascii_lowercase();
+    if !name.ends_with('.') {
+        name.push('.');
+    }
+    Ok(name)
+}
+
+/// Decodes `%XX` escapes and `+` (form encoding's space); `None` on a
+/// broken escape or a result that is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'%' => {
+                let hi = hex_value(bytes.next()?)?;
+                let lo = hex_value(bytes.next()?)?;
+                out.push(hi << 4 | lo);
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize)]
+struct ErrorBody {
+    error: String,
+}
+
+fn unknown_zone(zone: &str) -> Response<ResBody> {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("unknown zone: {}", truncate(zone, 300)),
+    )
+}
+
+fn error(status: StatusCode, message: String) -> Response<ResBody> {
+    json(status, &ErrorBody { error: message })
+}
+
+fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<ResBody> {
+    // Encoding our own plain structs cannot fail; if it ever did, the
+    // client still gets an error in the usual form.
+    let (status, bytes) = match serde_json::to_vec(body) {
+        Ok(mut b) => {
+            b.push(b'\n');
+            (status, b)
+        }
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            b"{\"error\":\"encoding the answer failed\"}\n".to_vec(),
+        ),
+    };
+    let mut response = whole(status, Bytes::from(bytes));
+    set(&mut response, CONTENT_TYPE, "application/json");
+    // The data changes with every check: a cached copy is a wrong one.
+    set(&mut response, CACHE_CONTROL, "no-store");
+    response
+}
+
+fn whole(status: StatusCode, bytes: Bytes) -> Response<ResBody> {
+    let mut response = Response::new(Full::new(bytes).boxed());
+    *response.status_mut() = status;
+    response
+}
+
+fn set(response: &mut Response<ResBody>, name: HeaderName, value: &'static str) {
+    response
+        .headers_mut()
+        .insert(name, HeaderValue::from_static(value));
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .and_then(|d| u64::try_from(d.as_millis()).ok())
+        .unwrap_or(0)
+}
+
+/// At most `max` characters of `s`, for log lines and error messages.
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => s.get(..i).unwrap_or(s),
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: &[&str] = &["zone", "since_ms", "limit"];
+
+    #[test]
+    fn params_parse_and_normalize() {
+        let p = Params::parse("zone=Example.COM&since_ms=5&limit=7", "/x", ALL).unwrap();
+        assert_eq!(
+            p,
+            Params {
+                zone: Some("example.com.".into()),
+                since_ms: Some(5),
+                limit: Some(7),
+            }
+        );
+        let p = Params::parse("zone=example.com.&limit=999999", "/x", ALL).unwrap();
+        assert_eq!(p.limit, Some(MAX_LIMIT));
+        assert_eq!(p.zone.as_deref(), Some("example.com."));
+        let p = Params::parse("zone=%2E", "/x", ALL).unwrap();
+        assert_eq!(p.zone.as_deref(), Some("."));
+        assert_eq!(Params::parse("", "/x", &[]).unwrap(), Params::default());
+    }
+
+    #[test]
+    fn params_reject_mistakes() {
+        for bad in [
+            "zone=",
+            "zone=a&zone=b",
+            "since_ms=-1",
+            "since_ms=soon",
+            "limit=ten",
+            "limit=1&limit=2",
+            "zone=%zz",
+            "zone=%ff",
+            "frobnicate=1",
+        ] {
+            assert!(Params::parse(bad, "/x", ALL).is_err(), "{bad}");
+        }
+        assert!(Params::parse("limit=1", "/api/history", &["zone", "since_ms"]).is_err());
+        let long = format!("zone={}", "a".repeat(MAX_ZONE_LEN + 1));
+        assert!(Params::parse(&long, "/x", ALL).is_err());
+    }
+
+    #[test]
+    fn assets_are_self_contained() {
+        // The dashboard must work with no internet: nothing is loaded
+        // from anywhere but this server.
+        for (name, text) in [
+            ("index.html", INDEX_HTML),
+            ("app.js", APP_JS),
+            ("app.css", APP_CSS),
+        ] {
+            for needle in ["http://", "https://", "//cdn", "@import", "url("] {
+                let hits: Vec<&str> = text.lines().filter(|l| l.contains(needle)).collect();
+                // The SVG namespace URI is a name, not a fetch.
+                let hits: Vec<&&str> = hits
+                    .iter()
+                    .filter(|l| !l.contains("http://www.w3.org/2000/svg"))
+                    .collect();
+                assert!(hits.is_empty(), "{name} refers to {needle}: {hits:?}");
+            }
+        }
+        assert!(INDEX_HTML.contains("/assets/app.js"));
+        assert!(INDEX_HTML.contains("/assets/app.css"));
+        assert!(INDEX_HTML.contains("id=\"zones\""));
+        assert!(INDEX_HTML.contains("id=\"events\""));
+    }
+}

@@ -1,0 +1,9 @@
+//! The replication monitor (issue 8).
+
+pub mod alert;
+pub mod api;
+pub mod config;
+pub mod http;
+pub mod prometheus;
+pub mod store;
+pub mod watch;
