@@ -133,6 +133,15 @@ fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// A script: whether ns3's row shows `status` (the dashboard's hooks:
+/// `data-server`, `data-status`).
+fn row_is(status: &str) -> String {
+    format!(
+        "const r = document.querySelector('#zones tr[data-server^=\"ns3.example.com.\"]');\n\
+         return !!r && r.getAttribute('data-status') === '{status}';"
+    )
+}
+
 fn status(addr: SocketAddr) -> Value {
     let (code, body) = http_get(addr, "/status");
     if code != 200 {
@@ -293,6 +302,26 @@ fn propagation_alerts_recovery_metrics_and_history() {
     let view = zone_view(dash);
     assert_eq!(view["state"], "degraded", "{view}");
 
+    // The dashboard in a real browser shows the stopped server's row.
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    let browser = rt.block_on(Browser::start(1280, 1800));
+    let shots = browser.dir().join("screenshots");
+    rt.block_on(async {
+        browser.goto(&format!("http://{dash}/")).await;
+        browser
+            .wait_for(
+                "the stopped server's row",
+                Duration::from_secs(20),
+                &row_is("unreachable"),
+            )
+            .await;
+        browser
+            .eval("window.__noReload = 'still here'; return true;")
+            .await;
+        let shot = browser.screenshot(&shots.join("monitor-down.png")).await;
+        println!("screenshot (secondary down): {}", shot.display());
+    });
+
     // It comes back: one recovery.
     s.s2.restart(false);
     assert!(
@@ -311,6 +340,23 @@ fn propagation_alerts_recovery_metrics_and_history() {
         "{}",
         zone_view(dash)
     );
+    // The page follows by itself, without a reload.
+    rt.block_on(async {
+        browser
+            .wait_for("the recovered row", Duration::from_secs(20), &row_is("ok"))
+            .await;
+        let kept = browser.eval("return window.__noReload || null;").await;
+        assert_eq!(
+            kept,
+            Value::String("still here".into()),
+            "the page was reloaded"
+        );
+        let shot = browser
+            .screenshot(&shots.join("monitor-recovered.png"))
+            .await;
+        println!("screenshot (recovered): {}", shot.display());
+    });
+    rt.block_on(browser.close());
     let (_, events) = http_get(dash, "/api/events?zone=example.com&limit=100");
     for kind in ["unreachable", "recovered", "change-seen", "change-complete"] {
         assert!(
