@@ -202,7 +202,7 @@ async fn route(
     handler: Arc<dyn ControlHandler>,
 ) -> Response<Full<Bytes>> {
     let allowed = match path {
-        "/status" => Method::GET,
+        "/status" | "/metrics" => Method::GET,
         "/reload" | "/notify" | "/refresh" | "/csync/scan" | "/csync/approve" => Method::POST,
         "/csync/pending" => Method::GET,
         _ => return error(StatusCode::NOT_FOUND, format!("no such path: {path}")),
@@ -223,6 +223,7 @@ async fn route(
     };
     match path {
         "/status" => json(StatusCode::OK, &handler.status()),
+        "/metrics" => metrics(&*handler),
         "/reload" => reload(handler, params).await,
         "/refresh" => refresh(&*handler, params),
         "/csync/scan" => {
@@ -268,6 +269,17 @@ async fn reload(handler: Arc<dyn ControlHandler>, params: Params) -> Response<Fu
             format!("reload did not finish: {e}"),
         ),
     }
+}
+
+/// `GET /metrics`: text for Prometheus, not JSON (a scraper reads only
+/// its own format).
+fn metrics(handler: &dyn ControlHandler) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(handler.metrics())));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(crate::monitor::prometheus::CONTENT_TYPE),
+    );
+    response
 }
 
 /// `POST /refresh?zone=NAME[&retransfer=1]`.
@@ -327,6 +339,7 @@ impl Params {
                 }
                 "zone"
                     if path != "/status"
+                        && path != "/metrics"
                         && path != "/csync/pending"
                         && path != "/csync/approve" =>
                 {

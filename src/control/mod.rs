@@ -6,13 +6,16 @@
 //! calls of it and its answers into JSON. The data types are shared by both
 //! ends, so the client decodes exactly what the server encodes.
 //!
-//! Routes (all answers `application/json`; errors are `{"error": "..."}`):
+//! Routes (answers `application/json` but for `/metrics`; errors are
+//! `{"error": "..."}`):
 //!
 //! | request | answer |
 //! | --- | --- |
 //! | `GET /status` | [`ServerStatus`] |
+//! | `GET /metrics` | Prometheus text format 0.0.4 ([`ControlHandler::metrics`]) |
 //! | `POST /reload[?zone=NAME][&force=1]` | `[`[`ZoneReload`]`]` |
 //! | `POST /notify?zone=NAME` | [`NotifyQueued`] |
+//! | `POST /refresh?zone=NAME[&retransfer=1]` | [`RefreshQueued`] |
 //! | `POST /csync/scan[?zone=PARENT][&child=NAME][&dry_run=1]` | `[`[`ChildReport`]`]` |
 //! | `GET /csync/pending` | `[`[`PendingReport`]`]` |
 //! | `POST /csync/approve?child=NAME` | [`ChildReport`] |
@@ -42,6 +45,11 @@ pub trait ControlHandler: Send + Sync + 'static {
     /// A snapshot of the server and its zones. Called on the runtime: it
     /// must not block (no file or network I/O).
     fn status(&self) -> ServerStatus;
+    /// The server's counters and gauges in the Prometheus text format
+    /// (`text/plain; version=0.0.4`), for a scraper. Called on the
+    /// runtime: it must not block (it reads counters and takes the
+    /// journals' locks only briefly).
+    fn metrics(&self) -> String;
     /// Reloads one zone (`Some`) or every zone (`None`) from its files;
     /// `force` reloads even when the files look unchanged. Blocking (loads
     /// zone files): called on a blocking thread.

@@ -61,6 +61,13 @@ impl ControlHandler for Fake {
         }
     }
 
+    fn metrics(&self) -> String {
+        "# HELP zonesync_fake_total A fake counter\n\
+         # TYPE zonesync_fake_total counter\n\
+         zonesync_fake_total{zone=\"example.com\"} 7\n"
+            .into()
+    }
+
     fn reload(&self, zone: Option<&str>, force: bool) -> Result<Vec<ZoneReload>, ControlError> {
         // A blocking call, as loading a zone file is.
         std::thread::sleep(self.reload_delay);
@@ -253,13 +260,15 @@ fn notify_routes() {
 fn unknown_paths_methods_and_parameters() {
     let server = TestServer::default();
     let client = server.client();
-    let cases: [(Method, &str, u16); 10] = [
+    let cases: [(Method, &str, u16); 12] = [
         (Method::GET, "/", 404),
         (Method::GET, "/statusx", 404),
         (Method::POST, "/status", 405),
         (Method::GET, "/reload", 405),
         (Method::DELETE, "/notify?zone=example.com", 405),
         (Method::GET, "/status?zone=example.com", 400),
+        (Method::POST, "/metrics", 405),
+        (Method::GET, "/metrics?zone=example.com", 400),
         (Method::POST, "/reload?force=maybe", 400),
         (Method::POST, "/reload?zone=a&zone=b", 400),
         (Method::POST, "/reload?zone=%zz", 400),
@@ -296,6 +305,34 @@ fn answers_are_json_and_a_body_is_ignored() {
     let out = raw_exchange(server.addr, b"PUT /status HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(out.starts_with("HTTP/1.1 405"), "{out}");
     assert!(out.contains("allow: GET\r\n"), "{out}");
+}
+
+#[test]
+fn metrics_are_prometheus_text() {
+    let server = TestServer::default();
+    let out = raw_exchange(server.addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(
+        out.contains("content-type: text/plain; version=0.0.4; charset=utf-8\r\n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("zonesync_fake_total{zone=\"example.com\"} 7\n"),
+        "{out}"
+    );
+    let (status, body) = server
+        .client()
+        .request(Method::GET, "/metrics")
+        .expect("request");
+    assert_eq!(status, 200);
+    let text = String::from_utf8_lossy(&body);
+    let scrape =
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parses");
+    assert_eq!(scrape.samples.len(), 1, "{text}");
+    assert_eq!(
+        scrape.samples[0].value,
+        prometheus_parse::Value::Counter(7.0)
+    );
 }
 
 #[test]
@@ -488,4 +525,6 @@ fn params_parse() {
     assert!(p("zone=%e2%82", "/reload").is_err()); // not UTF-8
     assert!(p("zone=%4", "/reload").is_err());
     assert!(p("x", "/status").is_err());
+    assert_eq!(p("", "/metrics"), Ok(Params::default()));
+    assert!(p("zone=a.example", "/metrics").is_err());
 }

@@ -21,6 +21,7 @@ use crate::tsig::{ClientSigner, TsigKey};
 use crate::wire::{flag, opcode, MessageWriter, Owner, Section, CLASS_IN};
 use crate::zone::{rtype, Zone, ZoneVersion};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
@@ -69,11 +70,37 @@ impl Default for NotifySettings {
     }
 }
 
+/// NOTIFYs of one zone since the start, for metrics. A round cut short by
+/// a newer change counts its tries as sent but neither acknowledged nor
+/// failed: the newer round answers for that change.
+#[derive(Debug, Default)]
+pub struct NotifyCounters {
+    sent: AtomicU64,
+    acknowledged: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl NotifyCounters {
+    /// Datagrams sent: every try, so retries show as sent > acknowledged.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Relaxed)
+    }
+    /// Targets that answered.
+    pub fn acknowledged(&self) -> u64 {
+        self.acknowledged.load(Relaxed)
+    }
+    /// Targets given up on (retries spent, or an answer that failed TSIG).
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Relaxed)
+    }
+}
+
 /// The handle of a zone's NOTIFY task: [`changed`](Self::changed) after
 /// every change that is published.
 #[derive(Debug, Clone)]
 pub struct Notifier {
     wake: mpsc::Sender<()>,
+    counters: Arc<NotifyCounters>,
 }
 
 impl Notifier {
@@ -85,8 +112,14 @@ impl Notifier {
     ) -> Notifier {
         // One pending wake-up is enough: changes while it waits are batched.
         let (wake, rx) = mpsc::channel(1);
-        tokio::spawn(run(zone, targets, settings, rx));
-        Notifier { wake }
+        let counters = Arc::new(NotifyCounters::default());
+        tokio::spawn(run(zone, targets, settings, rx, counters.clone()));
+        Notifier { wake, counters }
+    }
+
+    /// What this zone's NOTIFY task has sent and heard back.
+    pub fn counters(&self) -> &Arc<NotifyCounters> {
+        &self.counters
     }
 
     /// The zone changed: notify its targets soon.
@@ -100,6 +133,7 @@ async fn run(
     targets: Vec<NotifyTarget>,
     settings: NotifySettings,
     mut wake: mpsc::Receiver<()>,
+    counters: Arc<NotifyCounters>,
 ) {
     while wake.recv().await.is_some() {
         // A change during a round (a target still being retried) cancels
@@ -108,7 +142,7 @@ async fn run(
         loop {
             tokio::time::sleep(settings.delay).await;
             while wake.try_recv().is_ok() {}
-            let Some(mut round) = start_round(&zone, &targets, &settings) else {
+            let Some(mut round) = start_round(&zone, &targets, &settings, &counters) else {
                 break;
             };
             let newer = tokio::select! {
@@ -134,6 +168,7 @@ fn start_round(
     zone: &Arc<Zone>,
     targets: &[NotifyTarget],
     settings: &NotifySettings,
+    counters: &Arc<NotifyCounters>,
 ) -> Option<tokio::task::JoinSet<()>> {
     let version = zone.snapshot()?;
     let soa = version
@@ -154,12 +189,19 @@ fn start_round(
         let message = notify_message(next_id(), zone.origin(), soa.as_ref());
         let zone_name = zone_name.clone();
         let settings = settings.clone();
+        let counters = counters.clone();
         set.spawn(async move {
             let addr = target.addr;
             let key = target.key.as_ref().map_or("none", |k| k.name.as_str()).to_owned();
-            match send_notify(&target, message, &settings).await {
-                Ok((tries, rcode)) => tracing::info!(zone = %zone_name, serial, target = %addr, key, tries, rcode, "NOTIFY acknowledged"),
-                Err(e) => tracing::warn!(zone = %zone_name, serial, target = %addr, key, error = %e, "NOTIFY gave up"),
+            match send_notify(&target, message, &settings, &counters).await {
+                Ok((tries, rcode)) => {
+                    counters.acknowledged.fetch_add(1, Relaxed);
+                    tracing::info!(zone = %zone_name, serial, target = %addr, key, tries, rcode, "NOTIFY acknowledged");
+                }
+                Err(e) => {
+                    counters.failed.fetch_add(1, Relaxed);
+                    tracing::warn!(zone = %zone_name, serial, target = %addr, key, error = %e, "NOTIFY gave up");
+                }
             }
         });
     }
@@ -238,6 +280,7 @@ async fn send_notify(
     target: &NotifyTarget,
     mut message: Vec<u8>,
     settings: &NotifySettings,
+    counters: &NotifyCounters,
 ) -> std::io::Result<(u32, u16)> {
     let mut signer = match &target.key {
         Some(key) => Some(
@@ -258,6 +301,7 @@ async fn send_notify(
     let mut buf = vec![0u8; 4096];
     for attempt in 1..=settings.retries + 1 {
         socket.send(&message).await?;
+        counters.sent.fetch_add(1, Relaxed);
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {

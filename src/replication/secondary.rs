@@ -39,6 +39,7 @@ use crate::zone::{Zone, ZoneBuilder, ZoneVersion};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
@@ -102,6 +103,37 @@ pub struct SecondaryStatus {
     pub loaded_at: Option<SystemTime>,
 }
 
+/// Refreshes of one secondary zone since the start, by how each ended, for
+/// metrics. Every refresh counts exactly once: the transfer that was
+/// applied (an IXFR that fell back to AXFR counts as AXFR), up to date, or
+/// failed (no primary answered, or no transfer could be applied).
+#[derive(Debug, Default)]
+pub struct TransferInCounters {
+    axfr: AtomicU64,
+    ixfr: AtomicU64,
+    up_to_date: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl TransferInCounters {
+    /// Full transfers applied.
+    pub fn axfr(&self) -> u64 {
+        self.axfr.load(Relaxed)
+    }
+    /// Incremental transfers applied.
+    pub fn ixfr(&self) -> u64 {
+        self.ixfr.load(Relaxed)
+    }
+    /// Refreshes that found no primary ahead of us.
+    pub fn up_to_date(&self) -> u64 {
+        self.up_to_date.load(Relaxed)
+    }
+    /// Refreshes that changed nothing because they failed.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Relaxed)
+    }
+}
+
 /// Timers kept across restarts (`data_dir/state/<zone>.secondary.toml`).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -139,6 +171,7 @@ pub struct SecondaryZone {
     dnssec: ZoneDnssec,
     wake: mpsc::Sender<Event>,
     events: Mutex<Option<mpsc::Receiver<Event>>>,
+    transfers_in: TransferInCounters,
 }
 
 fn now_unix() -> u64 {
@@ -210,11 +243,17 @@ impl SecondaryZone {
             refreshing: Mutex::new(()),
             wake,
             events: Mutex::new(Some(events)),
+            transfers_in: TransferInCounters::default(),
         }
     }
 
     pub fn status(&self) -> SecondaryStatus {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Refreshes by result since the start.
+    pub fn transfers_in(&self) -> &TransferInCounters {
+        &self.transfers_in
     }
 
     /// Queues an event; false when one is already queued (it will do).
@@ -439,6 +478,7 @@ impl SecondaryZone {
                 });
             }
             Err(why) => {
+                self.transfers_in.failed.fetch_add(1, Relaxed);
                 let failures = self.timers.lock().map(|t| t.failures).unwrap_or(0) + 1;
                 let base = soa.map_or(self.timing.retry_min, |t| t.1);
                 let backoff = base.saturating_mul(1 << failures.saturating_sub(1).min(16));
@@ -507,6 +547,7 @@ impl SecondaryZone {
         let expire_hint = answers.first().and_then(|a| a.2);
         let behind = |serial: u32| ours.is_none_or(|o| serial::gt(serial, o));
         if !force_axfr && !answers.iter().any(|a| behind(a.1)) {
+            self.transfers_in.up_to_date.fetch_add(1, Relaxed);
             return Ok(RefreshResult {
                 summary: format!("up to date at serial {}", ours.unwrap_or_default()),
                 expire_hint,
@@ -593,7 +634,10 @@ impl SecondaryZone {
             fetched.elapsed.as_millis()
         );
         match fetched.payload {
-            Payload::UpToDate => Ok(format!("up to date at serial {serial} ({})", primary.addr)),
+            Payload::UpToDate => {
+                self.transfers_in.up_to_date.fetch_add(1, Relaxed);
+                Ok(format!("up to date at serial {serial} ({})", primary.addr))
+            }
             Payload::Full { soa, records } => {
                 if let Some(ours) = from {
                     if !force_axfr && !serial::gt(serial, ours) {
@@ -618,6 +662,7 @@ impl SecondaryZone {
                 }
                 self.journal_full(current, &version);
                 self.publish(version, &source);
+                self.transfers_in.axfr.fetch_add(1, Relaxed);
                 let from = from.map_or("(none)".to_string(), |s| s.to_string());
                 Ok(format!(
                     "AXFR {from} -> {serial} from {} ({stats})",
@@ -641,6 +686,7 @@ impl SecondaryZone {
                 self.journal_changes(&changes, &version);
                 let n = changes.len();
                 self.publish(version, &source);
+                self.transfers_in.ixfr.fetch_add(1, Relaxed);
                 Ok(format!(
                     "IXFR {} -> {serial} from {} ({n} changesets, {stats})",
                     base.serial(),
