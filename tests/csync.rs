@@ -353,6 +353,7 @@ fn a_new_nameserver_reaches_the_parent_and_its_secondary() {
 
     let r = s.scan();
     s.assert_outcome(&r, "applied", "CSYNC serial 2");
+    println!("scan, validation and change took {} ms", r.elapsed_ms);
     assert_eq!(
         r.servers.len(),
         2,

@@ -60,7 +60,11 @@ pub fn csync_reports(reports: &[ChildReport]) -> (String, bool) {
         let serial = r
             .csync_serial
             .map_or(String::new(), |s| format!(" (CSYNC serial {s})"));
-        let _ = writeln!(out, "{} in {}: {}{serial}", r.child, r.parent, r.outcome);
+        let _ = writeln!(
+            out,
+            "{} in {}: {}{serial} ({} ms)",
+            r.child, r.parent, r.outcome, r.elapsed_ms
+        );
         let _ = writeln!(out, "  {}", r.reason);
         for c in &r.changes {
             let _ = writeln!(out, "  {c}");

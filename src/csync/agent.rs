@@ -45,6 +45,9 @@ pub struct ChildReport {
     pub servers: Vec<String>,
     /// The parent's serial after an applied change.
     pub parent_serial: Option<u32>,
+    /// How long the scan (and the change) took.
+    #[serde(default)]
+    pub elapsed_ms: u64,
 }
 
 /// A change waiting for approval, for `csync pending`.
@@ -365,6 +368,18 @@ impl ParentAgent {
         child: &[u8],
         mode: Mode,
     ) -> ChildReport {
+        let started = std::time::Instant::now();
+        let mut report = self.scan_child_timed(version, child, mode).await;
+        report.elapsed_ms = started.elapsed().as_millis() as u64;
+        report
+    }
+
+    async fn scan_child_timed(
+        &self,
+        version: &Arc<ZoneVersion>,
+        child: &[u8],
+        mode: Mode,
+    ) -> ChildReport {
         let now = now_unix();
         let mut report = ChildReport {
             parent: self.parent.clone(),
@@ -375,6 +390,7 @@ impl ParentAgent {
             changes: Vec::new(),
             servers: Vec::new(),
             parent_serial: None,
+            elapsed_ms: 0,
         };
         let Some(current) = delegation::read(version, child) else {
             report.outcome = "not-delegated".into();
