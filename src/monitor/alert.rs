@@ -161,6 +161,24 @@ async fn run_command(program: &str, args: &[String], json: &[u8]) -> Result<(), 
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_command_gets_the_json_on_stdin_and_a_failing_one_is_reported() {
+        let dir = std::env::temp_dir().join(format!("zonesync-alert-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("alert.json");
+        let script = format!("cat > {}", out.display());
+        run_command("/bin/sh", &["-c".into(), script], b"{\"state\":\"alert\"}")
+            .await
+            .unwrap();
+        let got = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(got.trim(), "{\"state\":\"alert\"}");
+        let err = run_command("/bin/sh", &["-c".into(), "exit 3".into()], b"{}")
+            .await
+            .unwrap_err();
+        assert!(err.contains("exit"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn webhook_urls() {
         assert_eq!(
