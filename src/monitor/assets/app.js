@@ -533,7 +533,9 @@
           d += "H" + x.toFixed(1) + "V" + y.toFixed(1);
         }
       }
-      if (open) d += "H" + sx(lastTime).toFixed(1);
+      // Samples are stored when something changes (and every 5 min): the
+      // last value holds until now.
+      if (open) d += "H" + sx(x1).toFixed(1);
       if (d) {
         svg.appendChild(
           svgEl("path", { class: "line " + colour, d: d, "data-server": name }, [
