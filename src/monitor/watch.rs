@@ -619,12 +619,15 @@ impl Monitor {
     }
 
     fn monitor_metrics(&self, out: &mut Exposition) {
-        let views: Vec<ZoneView> = self
+        let views: Vec<(ZoneView, u64)> = self
             .zones
             .iter()
-            .filter_map(|z| z.state.lock().ok().and_then(|s| s.view.clone()))
+            .filter_map(|z| {
+                let s = z.state.lock().ok()?;
+                Some((s.view.clone()?, s.checks))
+            })
             .collect();
-        let families: [(&str, Kind, &str); 8] = [
+        let families: [(&str, Kind, &str); 9] = [
             (
                 "zonesync_monitor_zone_in_sync",
                 Kind::Gauge,
@@ -661,6 +664,11 @@ impl Monitor {
                 "Time the address took to serve the last change",
             ),
             (
+                "zonesync_monitor_checks_total",
+                Kind::Counter,
+                "Checks of the zone (every server, every address) since the monitor started",
+            ),
+            (
                 "zonesync_monitor_expire_left_seconds",
                 Kind::Gauge,
                 "EDNS EXPIRE left on the address (secondaries)",
@@ -669,8 +677,9 @@ impl Monitor {
         for (name, kind, help) in families {
             out.family(name, kind, help);
         }
-        for z in &views {
+        for (z, checks) in &views {
             let zl = [("zone", z.zone.as_str())];
+            out.sample("zonesync_monitor_checks_total", &zl, *checks as f64);
             out.sample(
                 "zonesync_monitor_zone_in_sync",
                 &zl,
