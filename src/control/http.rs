@@ -12,17 +12,12 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use std::convert::Infallible;
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
-/// How often the accept loop looks at the shutdown flag.
-const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
 /// Request line plus headers; our requests need a few hundred octets.
 const MAX_HEADER_SIZE: usize = 8192;
 
@@ -63,16 +58,8 @@ pub struct ControlServer {
 impl ControlServer {
     /// Binds `addr`. Must be called within a tokio runtime.
     pub fn bind(addr: SocketAddr) -> io::Result<ControlServer> {
-        let socket = match addr {
-            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-        };
-        // A restart must not fail on the previous run's TIME_WAIT sockets.
-        socket.set_reuseaddr(true)?;
-        socket.bind(addr)?;
-        let listener = socket.listen(64)?;
         Ok(ControlServer {
-            listener,
+            listener: crate::net::http::bind(addr, 64)?,
             settings: ControlSettings::default(),
         })
     }
@@ -91,34 +78,12 @@ impl ControlServer {
     /// are dropped (a reload already running finishes on its thread).
     pub async fn run(self, handler: Arc<dyn ControlHandler>, shutdown: Shutdown) {
         let settings = self.settings;
-        let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
-        let mut connections = JoinSet::new();
-        loop {
-            // Reap finished connections so the set stays as small as the cap.
-            while connections.try_join_next().is_some() {}
-            let Some(Ok(permit)) = until_shutdown(slots.clone().acquire_owned(), &shutdown).await
-            else {
-                return;
-            };
-            let Some(accepted) = until_shutdown(self.listener.accept(), &shutdown).await else {
-                return;
-            };
-            let (stream, peer) = match accepted {
-                Ok(got) => got,
-                Err(e) => {
-                    // E.g. EMFILE: back off instead of spinning.
-                    tracing::warn!(error = %e, "control accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let handler = handler.clone();
-            let settings = settings.clone();
-            connections.spawn(async move {
-                serve_connection(stream, peer, handler, &settings).await;
-                drop(permit);
-            });
-        }
+        let max = settings.max_connections;
+        crate::net::http::accept_loop(&self.listener, max, &shutdown, "control", |stream, peer| {
+            let (handler, settings) = (handler.clone(), settings.clone());
+            async move { serve_connection(stream, peer, handler, &settings).await }
+        })
+        .await;
     }
 }
 
@@ -131,18 +96,6 @@ pub async fn serve(
 ) -> io::Result<()> {
     ControlServer::bind(addr)?.run(handler, shutdown).await;
     Ok(())
-}
-
-/// Runs `fut` until it completes (`Some`) or `shutdown` is triggered.
-async fn until_shutdown<F: Future>(fut: F, shutdown: &Shutdown) -> Option<F::Output> {
-    tokio::pin!(fut);
-    let mut tick = tokio::time::interval(SHUTDOWN_POLL);
-    loop {
-        tokio::select! {
-            out = &mut fut => return Some(out),
-            _ = tick.tick() => if shutdown.is_triggered() { return None; },
-        }
-    }
 }
 
 /// One connection, one request: keep-alive is off, so a client cannot

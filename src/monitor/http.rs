@@ -23,7 +23,6 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use std::convert::Infallible;
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -33,10 +32,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
 
-/// How often the accept loop looks at the shutdown flag.
-const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
 /// Request line plus headers; a browser sends a few hundred octets, more
 /// with cookies of other local services on the same host name.
 const MAX_HEADER_SIZE: usize = 16 * 1024;
@@ -121,16 +117,8 @@ pub struct DashboardServer {
 impl DashboardServer {
     /// Binds `addr`. Must be called within a tokio runtime.
     pub fn bind(addr: SocketAddr) -> io::Result<DashboardServer> {
-        let socket = match addr {
-            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-        };
-        // A restart must not fail on the previous run's TIME_WAIT sockets.
-        socket.set_reuseaddr(true)?;
-        socket.bind(addr)?;
-        let listener = socket.listen(128)?;
         Ok(DashboardServer {
-            listener,
+            listener: crate::net::http::bind(addr, 128)?,
             settings: DashboardSettings::default(),
         })
     }
@@ -155,33 +143,15 @@ impl DashboardServer {
             shutdown: shutdown.clone(),
             settings: settings.clone(),
         });
-        let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
-        let mut connections = JoinSet::new();
-        loop {
-            // Reap finished connections so the set stays as small as the cap.
-            while connections.try_join_next().is_some() {}
-            let Some(Ok(permit)) = until_shutdown(slots.clone().acquire_owned(), &shutdown).await
-            else {
-                return;
-            };
-            let Some(accepted) = until_shutdown(self.listener.accept(), &shutdown).await else {
-                return;
-            };
-            let (stream, peer) = match accepted {
-                Ok(got) => got,
-                Err(e) => {
-                    // E.g. EMFILE: back off instead of spinning.
-                    tracing::warn!(error = %e, "dashboard accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let ctx = ctx.clone();
-            connections.spawn(async move {
-                serve_connection(stream, peer, ctx).await;
-                drop(permit);
-            });
-        }
+        let max = settings.max_connections;
+        crate::net::http::accept_loop(
+            &self.listener,
+            max,
+            &shutdown,
+            "dashboard",
+            |stream, peer| serve_connection(stream, peer, ctx.clone()),
+        )
+        .await;
     }
 }
 
@@ -191,18 +161,6 @@ struct Ctx {
     streams: Arc<Semaphore>,
     shutdown: Shutdown,
     settings: Arc<DashboardSettings>,
-}
-
-/// Runs `fut` until it completes (`Some`) or `shutdown` is triggered.
-async fn until_shutdown<F: Future>(fut: F, shutdown: &Shutdown) -> Option<F::Output> {
-    tokio::pin!(fut);
-    let mut tick = tokio::time::interval(SHUTDOWN_POLL);
-    loop {
-        tokio::select! {
-            out = &mut fut => return Some(out),
-            _ = tick.tick() => if shutdown.is_triggered() { return None; },
-        }
-    }
 }
 
 /// One connection, one request: keep-alive is off, so a client cannot

@@ -827,14 +827,15 @@ impl MonitorView for Monitor {
 
     fn changes(&self, zone: &str, limit: usize) -> Option<Vec<ChangeView>> {
         let z = self.find(zone)?;
-        Some(
-            self.store
-                .propagations(&z.name, limit)
-                .unwrap_or_default()
-                .iter()
-                .map(change_view)
-                .collect(),
-        )
+        let mut stored = self.store.propagations(&z.name, limit).unwrap_or_default();
+        // The change being followed is fresher in memory than in the store
+        // (the writer thread may not have committed it yet).
+        if let Some(current) = z.state.lock().ok().and_then(|s| s.change.clone()) {
+            stored.retain(|p| p.serial != current.serial);
+            stored.insert(0, current);
+            stored.truncate(limit);
+        }
+        Some(stored.iter().map(change_view).collect())
     }
 
     fn metrics(&self) -> String {

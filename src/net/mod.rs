@@ -6,6 +6,7 @@
 //! per query. TCP runs on the tokio runtime, one task per connection, with
 //! a cap on connections that cannot take threads away from UDP.
 
+pub mod http;
 mod tcp;
 mod udp;
 
