@@ -248,26 +248,25 @@ fn flip_signature(text: &str, owner: &str, t: &str) -> String {
     out
 }
 
-#[test]
-fn zones_signed_by_ldns_have_no_findings() {
-    let dir = TempDir::new("dnssec-ldns");
+/// Every algorithm and chain `signer` makes loads without a finding.
+fn assert_signer_clean(signer: Signer) {
+    let dir = TempDir::new(&format!("dnssec-{}", signer.name()));
     for (_, alg) in ALGORITHMS {
         for denial in [Denial::Nsec, Denial::Nsec3, Denial::Nsec3OptOut] {
-            let s = Signing::new(Signer::Ldns, alg, denial);
+            let s = Signing::new(signer, alg, denial);
             assert_clean(&dir, &format!("{s:?}"), &sign(&dir, &unsigned_zone(1), &s));
         }
     }
 }
 
 #[test]
+fn zones_signed_by_ldns_have_no_findings() {
+    assert_signer_clean(Signer::Ldns);
+}
+
+#[test]
 fn zones_signed_by_bind_have_no_findings() {
-    let dir = TempDir::new("dnssec-bind");
-    for (_, alg) in ALGORITHMS {
-        for denial in [Denial::Nsec, Denial::Nsec3, Denial::Nsec3OptOut] {
-            let s = Signing::new(Signer::Bind, alg, denial);
-            assert_clean(&dir, &format!("{s:?}"), &sign(&dir, &unsigned_zone(1), &s));
-        }
-    }
+    assert_signer_clean(Signer::Bind);
 }
 
 #[test]
