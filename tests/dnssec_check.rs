@@ -202,19 +202,6 @@ fn assert_finding(dir: &TempDir, what: &str, text: &str, code: &str, at: &str) {
     );
 }
 
-/// Whether a line is the record `owner TYPE`, or `owner RRSIG TYPE` for
-/// `t` = "RRSIG TYPE".
-fn is_record(l: &str, owner: &str, t: &str) -> bool {
-    let f: Vec<&str> = l.split_whitespace().collect();
-    match (f.as_slice(), t.strip_prefix("RRSIG ")) {
-        ([o, _, _, "RRSIG", covered, ..], Some(c)) => {
-            o.eq_ignore_ascii_case(owner) && *covered == c
-        }
-        ([o, _, _, ty, ..], None) => o.eq_ignore_ascii_case(owner) && *ty == t,
-        _ => false,
-    }
-}
-
 fn without(text: &str, drop: impl Fn(&str) -> bool) -> String {
     let out: String = text
         .lines()
@@ -222,29 +209,6 @@ fn without(text: &str, drop: impl Fn(&str) -> bool) -> String {
         .map(|l| format!("{l}\n"))
         .collect();
     assert_ne!(out.lines().count(), text.lines().count(), "nothing removed");
-    out
-}
-
-/// Changes one base64 character in the middle of the signature of the
-/// RRSIG over `owner TYPE`.
-fn flip_signature(text: &str, owner: &str, t: &str) -> String {
-    let rrsig = format!("RRSIG {t}");
-    let mut flipped = 0;
-    let out: String = text
-        .lines()
-        .map(|l| {
-            if flipped == 0 && is_record(l, owner, &rrsig) {
-                flipped += 1;
-                // The last field is (the end of) the signature.
-                let at = l.trim_end().len() - 10;
-                let c = if l.as_bytes()[at] == b'A' { 'B' } else { 'A' };
-                format!("{}{c}{}\n", &l[..at], &l[at + 1..])
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    assert_eq!(flipped, 1, "no RRSIG {t} at {owner}");
     out
 }
 
