@@ -10,20 +10,33 @@
 #   500, alert_after 60, resolver 127.0.0.1:9 (never asked: the servers are
 #   given), its redb database in the temp dir) pinned to CPU $CLIENT_CPU.
 #   bench/monitor.sh [ZONES=1000]
-#   env: WARMUP_S=20 WINDOW_S=60 (measured window, after the warm-up)
+#   env: WARMUP_S=20 WINDOW_S=300 (measured window, after the warm-up; 300 s
+#          holds one 5-minute re-store of every unchanged server, see below)
 #        INTERVAL=10 FAST_MS=500 (the monitor's interval, fast_interval_ms)
 #        REQS=20 REQ_GAP_S=0.5 (timed GET /status and /metrics each, spaced)
 #        PERF_S=10 (perf record of the monitor after the window; 0: none)
 #        PROP_ZONES=10 LAG_MS=2000 LEAD_MS=300 (propagation run, below)
 #        START_LIMIT_S=120 (per server start)  KEEP=1 (keep the temp dir)
+# The monitor stores a server's sample only when its serial or status
+# changes, or 5 minutes after the last one stored, and commits samples
+# once a second from a writer thread; so the history no longer holds one
+# sample per check, and checks are counted from /metrics instead.
 # Phases:
 # 1. warm-up, then the window: the monitor's CPU time (user+sys from
-#    /proc/PID/stat), VmRSS/VmHWM, its /proc/PID/io, the database file's
-#    growth (extrapolated per hour), and afterwards, from GET /api/history
-#    of every zone, the checks made inside the window (one check = one
-#    distinct sample time of a zone) against the configured ZONES/INTERVAL
-#    per second, and each zone's period between checks. From /status and
-#    /metrics at the window's end: zone states, server statuses, SOA RTTs.
+#    /proc/PID/stat), VmRSS/VmHWM, its /proc/PID/io (write_bytes, syscw),
+#    the database file's growth (both extrapolated per hour). Just before
+#    and just after the window (outside its CPU figure), a snapshot: GET
+#    /metrics, /status, /metrics. Checks = the sum of
+#    zonesync_monitor_checks_total{zone} between the two snapshots, against
+#    the configured ZONES/INTERVAL per second; each zone's checks in the
+#    window; its mean period = (last_check_ms at the end - at the start) /
+#    its checks (zones checked during a snapshot's GETs are left out;
+#    window / checks would be quantised to whole checks). The end's /status
+#    holds every zone's last check, all within the last interval: their
+#    spread shows whether the checks come in waves (the first checks are
+#    spread 10 ms apart). GET /api/history of every zone afterwards: the
+#    samples stored in the window (a steady run: each server every 5 min).
+#    From the end snapshot: zone states, server statuses, SOA RTTs.
 # 2. REQS timed GETs of /status, then of /metrics (curl -w time_total,
 #    REQ_GAP_S apart, so they sample the whole check cycle): median/min/max.
 # 3. (PERF_S > 0 and perf works) perf record of the monitor: top symbols.
@@ -44,7 +57,7 @@
 source "$(dirname "$0")/lib.sh"
 ZONES=${1:-${ZONES:-1000}}
 WARMUP_S=${WARMUP_S:-20}
-WINDOW_S=${WINDOW_S:-60}
+WINDOW_S=${WINDOW_S:-300}
 INTERVAL=${INTERVAL:-10}
 FAST_MS=${FAST_MS:-500}
 REQS=${REQS:-20}
@@ -112,55 +125,107 @@ def cmd_zones(d, n, serial, zs, knot):
             mz.write(f'[[monitor.zone]]\nname = "{name}"\n'
                      f'ns = ["ns1.{name}=127.0.0.1:{zs}", "ns2.{name}=127.0.0.1:{knot}"]\n')
 
-def cmd_window(mon, since, w0, w1, zones_file, out):
-    """Every zone's history: checks (distinct sample times) in [w0, w1), periods."""
-    since, w0, w1 = int(since), float(w0), float(w1)
-    checks, samples, stored, periods, missing, rate, all_inside = 0, 0, 0, [], [], 0.0, []
-    for name in open(zones_file).read().split():
-        h = get(f"{mon}/api/history?zone={name}&since_ms={since}")
-        times = sorted({p["time_ms"] for p in h["points"]})
-        stored += len(h["points"])
-        samples += sum(1 for p in h["points"] if w0 <= p["time_ms"] < w1)
-        inside = [t for t in times if w0 <= t < w1]
-        checks += len(inside)
-        all_inside += inside
-        if not inside:
-            missing.append(name)
-        mine = [(b - a) / 1000 for a, b in zip(times, times[1:]) if w0 <= b < w1]
-        periods += mine
-        if mine:  # this zone's checks per second over the window
-            rate += 1 / statistics.mean(mine)
-    # Bursts: every zone starts at once, so checks come in waves; a wave is
-    # a run of checks with no pause over 2 s between them.
-    all_inside.sort()
-    bursts, first = [], None
-    for a, b in zip([None] + all_inside, all_inside):
-        if a is None or b - a > 2000:
-            if first is not None:
-                bursts.append(((a - first) / 1000, count))
-            first, count = b, 0
-        count += 1
-    if first is not None:
-        bursts.append(((all_inside[-1] - first) / 1000, count))
-    json.dump({"checks": checks, "samples": samples, "stored_samples": stored, "periods": periods,
-               "missing": missing, "rate_from_periods": rate, "bursts": bursts}, open(out, "w"))
+CHECKS_RE = re.compile(r'^zonesync_monitor_checks_total\{zone="([^"]*)"\} (\S+)$')
+
+def metrics_checks(mon):
+    """GET /metrics: (the request's mid time, zone -> zonesync_monitor_checks_total, the text)."""
+    t0 = now_ms()
+    with urllib.request.urlopen(f"{mon}/metrics", timeout=30) as r:
+        text = r.read().decode()
+    t1 = now_ms()
+    checks = {}
+    for l in text.splitlines():
+        m = CHECKS_RE.match(l)
+        if m:
+            checks[m[1]] = int(float(m[2]))
+    return (t0 + t1) / 2, checks, text
 
 def cmd_snapshot(mon, out):
-    """/status and /metrics at one moment: states, statuses, RTTs, last checks."""
+    """/metrics, /status, /metrics again: each zone's check counter
+    (zonesync_monitor_checks_total) and last_check_ms, zone states, server
+    statuses, SOA RTTs. A zone whose counter differs between the two /metrics
+    reads was checked meanwhile: its last_check_ms may belong to either count."""
+    ta, ca, _ = metrics_checks(mon)
     st = get(f"{mon}/status")
-    states, statuses, last = {}, {}, []
+    tb, cb, metrics = metrics_checks(mon)
+    if not cb:
+        sys.exit("no zonesync_monitor_checks_total in /metrics: a monitor older than commit 2e4f3cd "
+                 "(cargo build --release)")
+    states, statuses, last = {}, {}, {}
     for z in st["zones"]:
         states[z["state"]] = states.get(z["state"], 0) + 1
         if z.get("last_check_ms"):
-            last.append(z["last_check_ms"])
+            last[z["zone"]] = z["last_check_ms"]
         for s in z["servers"]:
             statuses[s["status"]] = statuses.get(s["status"], 0) + 1
-    with urllib.request.urlopen(f"{mon}/metrics", timeout=30) as r:
-        metrics = r.read().decode()
     rtt = [float(l.rsplit(" ", 1)[1]) * 1000 for l in metrics.splitlines()
            if l.startswith("zonesync_monitor_rtt_seconds{")]
-    json.dump({"states": states, "statuses": statuses, "rtt_ms": rtt, "last_check_ms": last,
+    json.dump({"t_a_ms": ta, "t_b_ms": tb, "checks_a": ca, "checks_b": cb, "last_check_ms": last,
+               "states": states, "statuses": statuses, "rtt_ms": rtt,
                "generated_ms": st["generated_ms"]}, open(out, "w"))
+
+def cmd_window(mon, since, w0, w1, zones_file, start, end, interval, out):
+    """The window from two snapshots (start, end) and the stored history.
+    Checks: zonesync_monitor_checks_total, the start's second /metrics read
+    to the end's first. Each zone's mean period: (last_check_ms at the end -
+    at the start) / the checks between, for zones whose counter held still
+    during both snapshots (window / checks is quantised: 300 s / 30 or 31).
+    Phases: one /status holds every zone's last check, all within the last
+    interval, so it shows how the checks are spread over the cycle. Samples
+    stored in the window: /api/history (a sample's time is its check's)."""
+    since, w0, w1, interval = int(since), float(w0), float(w1), int(interval)
+    s0, s1 = json.load(open(start)), json.load(open(end))
+    names = open(zones_file).read().split()
+    c0, c1 = s0["checks_b"], s1["checks_a"]
+    span_s = (s1["t_a_ms"] - s0["t_b_ms"]) / 1000
+    per_zone = {n: c1.get(n, 0) - c0.get(n, 0) for n in names}
+    checks = sum(per_zone.values())
+    hist = {}
+    for v in per_zone.values():
+        hist[v] = hist.get(v, 0) + 1
+    simple = [span_s / v for v in per_zone.values() if v > 0]
+    periods, skipped = [], 0
+    for n in names:
+        steady = all(s["checks_a"].get(n) == s["checks_b"].get(n) for s in (s0, s1))
+        l0, l1 = s0["last_check_ms"].get(n), s1["last_check_ms"].get(n)
+        k = s1["checks_b"].get(n, 0) - s0["checks_b"].get(n, 0)
+        if steady and l0 and l1 and k > 0:
+            periods.append((l1 - l0) / k / 1000)
+        else:
+            skipped += 1
+    rate = sum(1 / p for p in periods) * len(names) / max(1, len(periods))
+    # Phases: every zone's last check at the end, over the last interval.
+    last = sorted(s1["last_check_ms"].values())
+    gaps = [b - a for a, b in zip(last, last[1:])]
+    top = last[-1] if last else 0
+    bins = [0] * interval
+    for t in last:
+        i = int((top - t) // 1000)
+        if i < interval:
+            bins[i] += 1
+    waves, first, prev, count = [], None, None, 0
+    for t in last:  # runs of checks with no pause over 2 s between them
+        if prev is None or t - prev > 2000:
+            if first is not None:
+                waves.append(((prev - first) / 1000, count))
+            first, count = t, 0
+        count += 1; prev = t
+    if first is not None:
+        waves.append(((prev - first) / 1000, count))
+    stored = samples = 0
+    for name in names:
+        h = get(f"{mon}/api/history?zone={name}&since_ms={since}")
+        stored += len(h["points"])
+        samples += sum(1 for p in h["points"] if w0 <= p["time_ms"] < w1)
+    json.dump({"checks": checks, "span_s": span_s, "checks_per_zone": hist,
+               "unchecked": sum(1 for v in per_zone.values() if v == 0),
+               "period_simple_median_s": statistics.median(simple) if simple else None,
+               "periods": periods, "periods_skipped": skipped, "rate_from_periods": rate,
+               "phase_span_s": (last[-1] - last[0]) / 1000 if last else None,
+               "phase_gap_max_ms": max(gaps) if gaps else None,
+               "phase_gap_median_ms": statistics.median(gaps) if gaps else None,
+               "phase_bins": bins, "waves": waves,
+               "samples": samples, "stored_samples": stored}, open(out, "w"))
 
 # --- DNS: one SOA query over UDP, the serial of the answer (None if none).
 def qname(name):
@@ -226,8 +291,9 @@ def cmd_prop(d, mon, zs, knot, ctl, zonesync, knot_sock, n, lag_ms, lead_ms, fas
     for z in st["zones"]:
         if z["state"] == "ok" and z.get("last_check_ms"):
             due = z["last_check_ms"] + interval * 1000  # the next check starts no earlier
-            if due - lead_ms > t + 1000:
-                cands.append((due, z["zone"]))
+            while due - lead_ms <= t + 1000:  # too close: the check after it (a period is
+                due += interval * 1000        # the interval and a few ms)
+            cands.append((due, z["zone"]))
     cands.sort()
     picked = cands[:n]
     if len(picked) < n:
@@ -397,8 +463,12 @@ io() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/io"; }
 dbsize() { stat -c %s "$DIR/mon/monitor.redb"; }
 echo
 echo "=== 1. warm-up $WARMUP_S s, then a $WINDOW_S s window"
+[ "$WINDOW_S" -ge 300 ] || echo "note: a window under 300 s may hold none of the 5-minute re-stores of unchanged servers: database growth and disk writes then read low"
 sleep "$WARMUP_S"
 kill -0 "$MPID" 2>/dev/null || { echo "the monitor exited; its log:" >&2; tail -5 "$DIR/mon/monitor.log" >&2; exit 1; }
+# Check counters and last checks just before the window and just after it
+# (the GETs' own CPU stays outside the window's CPU figure).
+py snapshot "$MON" "$DIR/snapshot-0.json"
 W0=$(ms); C0=$(cpu_ticks "$MPID"); D0=$(dbsize); WB0=$(io "$MPID" write_bytes); SW0=$(io "$MPID" syscw)
 ZC0=$(cpu_ticks "${PID[zonesync]}"); KC0=$(cpu_ticks "${PID[knot]}")
 RSS0=$(vm_kb "$MPID" VmRSS)
@@ -407,7 +477,7 @@ W1=$(ms); C1=$(cpu_ticks "$MPID"); D1=$(dbsize); WB1=$(io "$MPID" write_bytes); 
 ZC1=$(cpu_ticks "${PID[zonesync]}"); KC1=$(cpu_ticks "${PID[knot]}")
 RSS1=$(vm_kb "$MPID" VmRSS); HWM1=$(vm_kb "$MPID" VmHWM)
 py snapshot "$MON" "$DIR/snapshot.json"
-py window "$MON" "$START_MS" "$W0" "$W1" "$DIR/zones.txt" "$DIR/window.json"
+py window "$MON" "$START_MS" "$W0" "$W1" "$DIR/zones.txt" "$DIR/snapshot-0.json" "$DIR/snapshot.json" "$INTERVAL" "$DIR/window.json"
 python3 - "$DIR" "$ZONES" "$INTERVAL" "$W0" "$W1" "$C0" "$C1" "$HZ" "$D0" "$D1" "$RSS0" "$RSS1" "$HWM1" \
   "$WB0" "$WB1" "$SW0" "$SW1" "$ZC0" "$ZC1" "$KC0" "$KC1" <<'PY' | tee "$DIR/summary-1.txt"
 import json, statistics, sys
@@ -419,19 +489,25 @@ w, s = json.load(open(f"{d}/window.json")), json.load(open(f"{d}/snapshot.json")
 pct = lambda xs, p: sorted(xs)[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
 cpu = (c1 - c0) / hz
 cfg = zones / interval
-got = w["checks"] / win
+got = w["checks"] / w["span_s"]          # checks/s, from the counters
 per = w["periods"]
 rtt = s["rtt_ms"]
+# Samples a steady run stores: each server once per 5 minutes.
+expected = 2 * zones * win / 300
 out = {
- "window_s": win, "cpu_s": cpu, "cpu_pct": 100 * cpu / win, "cpu_ms_per_check": 1000 * cpu / max(1, w["checks"]),
+ "window_s": win, "cpu_s": cpu, "cpu_pct": 100 * cpu / win, "cpu_ms_per_check": 1000 * cpu / max(1e-9, got * win),
  "rss_kb_start": rss0, "rss_kb": rss1, "hwm_kb": hwm,
- "checks": w["checks"], "checks_per_s": got, "configured_per_s": cfg,
+ "checks": w["checks"], "checks_span_s": w["span_s"], "checks_per_s": got, "configured_per_s": cfg,
+ "checks_per_zone": w["checks_per_zone"], "zones_unchecked": w["unchecked"],
  "period_median_s": statistics.median(per) if per else None, "period_p99_s": pct(per, 99) if per else None,
- "period_max_s": max(per) if per else None, "zones_unchecked": len(w["missing"]),
- "rate_from_periods": w["rate_from_periods"], "bursts": w["bursts"],
- "stored_samples": w["stored_samples"], "db_bytes_per_stored_sample": d1 / max(1, w["stored_samples"]),
- "samples": w["samples"], "db_bytes": d1, "db_growth": d1 - d0, "db_growth_per_h": (d1 - d0) * 3600 / win,
- "write_bytes_per_h": (wb1 - wb0) * 3600 / win, "write_syscalls_per_s": (sw1 - sw0) / win,
+ "period_min_s": min(per) if per else None, "period_max_s": max(per) if per else None,
+ "period_zones": len(per), "period_simple_median_s": w["period_simple_median_s"],
+ "rate_from_periods": w["rate_from_periods"],
+ "phase_span_s": w["phase_span_s"], "phase_gap_max_ms": w["phase_gap_max_ms"],
+ "phase_gap_median_ms": w["phase_gap_median_ms"], "phase_bins": w["phase_bins"], "waves": w["waves"],
+ "samples": w["samples"], "samples_expected": expected, "stored_samples": w["stored_samples"],
+ "db_bytes_start": d0, "db_bytes": d1, "db_growth": d1 - d0, "db_growth_per_h": (d1 - d0) * 3600 / win,
+ "write_bytes": wb1 - wb0, "write_bytes_per_h": (wb1 - wb0) * 3600 / win, "write_syscalls_per_s": (sw1 - sw0) / win,
  "zonesync_cpu_pct": 100 * (zc1 - zc0) / hz / win, "knot_cpu_pct": 100 * (kc1 - kc0) / hz / win,
  "states": s["states"], "statuses": s["statuses"],
  "rtt_median_ms": statistics.median(rtt) if rtt else None, "rtt_p99_ms": pct(rtt, 99) if rtt else None,
@@ -441,20 +517,25 @@ json.dump(out, open(f"{d}/result-1.json", "w"))
 print(f"window {win:.1f} s: monitor CPU {cpu:.2f} s = {out['cpu_pct']:.1f} % of one core, "
       f"{out['cpu_ms_per_check']:.2f} ms per check")
 print(f"memory: VmRSS {rss0 / 1024:.1f} MB at the start, {rss1 / 1024:.1f} MB at the end; VmHWM {hwm / 1024:.1f} MB")
-print(f"checks: {w['checks']} in the window = {got:.1f}/s; from each zone's periods {w['rate_from_periods']:.1f}/s; "
-      f"configured {cfg:.1f}/s ({100 * w['rate_from_periods'] / cfg:.0f} %); zones not checked in the window: {len(w['missing'])}")
-b = w["bursts"]
-if b:
-    print(f"waves of checks in the window (runs with no 2 s pause): {len(b)}, duration median "
-          f"{statistics.median(x[0] for x in b):.2f} s, max {max(x[0] for x in b):.2f} s, "
-          f"checks per wave {[x[1] for x in b]}")
+print(f"checks (zonesync_monitor_checks_total): {w['checks']} in {w['span_s']:.1f} s = {got:.1f}/s; "
+      f"configured {cfg:.1f}/s ({100 * got / cfg:.1f} %); from each zone's period {w['rate_from_periods']:.1f}/s; "
+      f"zones not checked in the window: {w['unchecked']}; checks per zone: "
+      + ", ".join(f"{k}: {v} zones" for k, v in sorted(w["checks_per_zone"].items(), key=lambda kv: int(kv[0]))))
 if per:
-    print(f"period between a zone's checks: median {out['period_median_s']:.2f} s, p99 {out['period_p99_s']:.2f} s, "
-          f"max {out['period_max_s']:.2f} s (configured {interval} s)")
-print(f"database: {d0 / 1e6:.2f} -> {d1 / 1e6:.2f} MB, +{(d1 - d0) / 1e6:.2f} MB = {out['db_growth_per_h'] / 1e6:.1f} MB/h "
-      f"({w['samples']} samples, {(d1 - d0) / max(1, w['samples']):.0f} bytes each; the whole file "
-      f"{out['db_bytes_per_stored_sample']:.0f} bytes per sample stored, {w['stored_samples']}); "
-      f"disk writes {out['write_bytes_per_h'] / 1e6:.0f} MB/h, {out['write_syscalls_per_s']:.0f} write calls/s")
+    print(f"period between a zone's checks ({len(per)} zones; last_check_ms span / checks): median "
+          f"{out['period_median_s']:.3f} s, p99 {out['period_p99_s']:.3f} s, min {out['period_min_s']:.3f}, "
+          f"max {out['period_max_s']:.3f} s (configured {interval} s; window / checks: median "
+          f"{out['period_simple_median_s']:.2f} s)")
+b = w["phase_bins"]
+if b and w["phase_span_s"] is not None:
+    print(f"phases (each zone's last check at the end, /status): spread over {w['phase_span_s']:.2f} s, "
+          f"gap between successive zones median {w['phase_gap_median_ms']:.0f} ms, max {w['phase_gap_max_ms']:.0f} ms; "
+          f"checks per second of the last {interval} s: min {min(b)}, max {max(b)} (uniform {zones / interval:.0f}); "
+          f"waves (runs with no 2 s pause): {len(w['waves'])}")
+print(f"database: {d0 / 1e6:.2f} -> {d1 / 1e6:.2f} MB, +{(d1 - d0) / 1e6:.3f} MB = {out['db_growth_per_h'] / 1e6:.1f} MB/h; "
+      f"samples stored in the window {w['samples']} (a steady run: each server every 5 min, ~{expected:.0f}), "
+      f"{w['stored_samples']} in all; disk writes {(wb1 - wb0) / 1e6:.2f} MB = {out['write_bytes_per_h'] / 1e6:.1f} MB/h, "
+      f"{out['write_syscalls_per_s']:.1f} write calls/s")
 print(f"servers (sharing one CPU): zonesync {out['zonesync_cpu_pct']:.1f} %, Knot {out['knot_cpu_pct']:.1f} % of one core")
 print(f"at the end: zone states {s['states']}, server statuses {s['statuses']}; "
       f"SOA RTT of the last checks median {out['rtt_median_ms']:.2f} ms, p99 {out['rtt_p99_ms']:.2f}, max {out['rtt_max_ms']:.2f}")
@@ -534,13 +615,18 @@ rows = [
  ("zones x servers", f"{zones} x 2, interval {interval} s, fast_interval_ms {fast}"),
  ("monitor CPU", f"{r1['cpu_pct']:.1f} % of one core ({r1['cpu_s']:.2f} s in {r1['window_s']:.0f} s), {r1['cpu_ms_per_check']:.2f} ms per check"),
  ("monitor RSS", f"VmRSS {r1['rss_kb'] / 1024:.1f} MB, VmHWM {r1['hwm_kb'] / 1024:.1f} MB"),
- ("checks/s", f"{r1['rate_from_periods']:.1f} achieved (zones' periods; {r1['checks_per_s']:.1f} counted in the window) "
-             f"vs {r1['configured_per_s']:.1f} configured ({100 * r1['rate_from_periods'] / r1['configured_per_s']:.0f} %)"),
- ("waves of checks", (f"{len(r1['bursts'])} in the window, each {statistics.median(x[0] for x in r1['bursts']):.2f} s (median) "
-                      f"for {statistics.median(x[1] for x in r1['bursts']):.0f} checks") if r1["bursts"] else "-"),
- ("period per zone", f"median {f(r1['period_median_s'], '.2f')} s, p99 {f(r1['period_p99_s'], '.2f')} s, max {f(r1['period_max_s'], '.2f')} s"),
- ("database growth", f"{r1['db_growth_per_h'] / 1e6:.1f} MB/h ({r1['db_growth'] / max(1, r1['samples']):.0f} B/sample in the window, "
-                     f"{r1['db_bytes_per_stored_sample']:.0f} B/sample over the whole file); disk writes {r1['write_bytes_per_h'] / 1e6:.0f} MB/h"),
+ ("checks/s", f"{r1['checks_per_s']:.1f} (zonesync_monitor_checks_total over {r1['checks_span_s']:.0f} s; "
+             f"{r1['rate_from_periods']:.1f} from the zones' periods) "
+             f"vs {r1['configured_per_s']:.1f} configured ({100 * r1['checks_per_s'] / r1['configured_per_s']:.1f} %); "
+             f"zones unchecked {r1['zones_unchecked']}"),
+ ("spread of checks", (f"zones' last checks over {r1['phase_span_s']:.2f} s, largest gap {r1['phase_gap_max_ms']:.0f} ms; "
+                       f"{min(r1['phase_bins'])}..{max(r1['phase_bins'])} checks per second (uniform {zones / interval:.0f}); "
+                       f"{len(r1['waves'])} wave(s)") if r1["phase_span_s"] is not None else "-"),
+ ("period per zone", f"median {f(r1['period_median_s'], '.3f')} s, p99 {f(r1['period_p99_s'], '.3f')} s, "
+                     f"max {f(r1['period_max_s'], '.3f')} s ({r1['period_zones']} zones)"),
+ ("database growth", f"{r1['db_growth_per_h'] / 1e6:.1f} MB/h ({r1['samples']} samples stored in {r1['window_s']:.0f} s, "
+                     f"steady-state ~{r1['samples_expected']:.0f})"),
+ ("disk writes", f"{r1['write_bytes_per_h'] / 1e6:.1f} MB/h, {r1['write_syscalls_per_s']:.1f} write calls/s"),
  ("/status", f"median {r2['status']['median_ms']:.1f} ms (max {r2['status']['max_ms']:.1f}), {r2['status']['bytes'] / 1024:.0f} KiB"),
  ("/metrics", f"median {r2['metrics']['median_ms']:.1f} ms (max {r2['metrics']['max_ms']:.1f}), {r2['metrics']['bytes'] / 1024:.0f} KiB"),
  ("SOA RTT (last checks)", f"median {f(r1['rtt_median_ms'], '.2f')} ms, p99 {f(r1['rtt_p99_ms'], '.2f')} ms"),
