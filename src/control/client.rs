@@ -355,7 +355,7 @@ mod tests {
     fn encode_then_decode_round_trips() {
         for s in ["example.com", "a b+c&d=e%f", "ünï.example", "\\032.x"] {
             assert_eq!(
-                super::super::http::percent_decode(&percent_encode(s)).as_deref(),
+                crate::net::http::percent_decode(&percent_encode(s)).as_deref(),
                 Some(s)
             );
         }

@@ -4,6 +4,7 @@
 //! a whole-exchange timeout, one request per connection).
 
 use super::{ControlError, ControlHandler, ErrorBody};
+use crate::net::http::percent_decode;
 use crate::net::Shutdown;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -328,31 +329,6 @@ fn parse_flag(value: &str) -> Option<bool> {
         "0" | "false" | "no" => Some(false),
         _ => None,
     }
-}
-
-/// Decodes `%XX` escapes and `+` (form encoding's space); `None` on a
-/// broken escape or a result that is not UTF-8.
-pub(super) fn percent_decode(s: &str) -> Option<String> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut bytes = s.bytes();
-    while let Some(b) = bytes.next() {
-        match b {
-            b'%' => {
-                let hi = hex_value(bytes.next()?)?;
-                let lo = hex_value(bytes.next()?)?;
-                out.push(hi << 4 | lo);
-            }
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    char::from(b)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
 }
 
 fn control_error(e: &ControlError) -> Response<Full<Bytes>> {

@@ -534,22 +534,24 @@ impl Monitor {
             None
         };
         let after = u64::from(self.config.alert_after) * 1000;
+        let notice = |state: &str, condition: &str, since: u64, detail: String| Alert {
+            state: state.into(),
+            zone: zone.name.clone(),
+            server: label.into(),
+            condition: condition.into(),
+            since_ms: since,
+            time_ms: now,
+            serial: row.serial(),
+            reference_serial: reference,
+            detail,
+        };
         for &c in &active {
             let since = *track.conditions.entry(c).or_insert(now);
             if now.saturating_sub(since) >= after && track.alerted.insert(c) {
-                self.alerter.send(Alert {
-                    state: "alert".into(),
-                    zone: zone.name.clone(),
-                    server: label.into(),
-                    condition: c.into(),
-                    since_ms: since,
-                    time_ms: now,
-                    serial: row.serial(),
-                    reference_serial: reference,
-                    detail: detail
-                        .clone()
-                        .unwrap_or_else(|| format!("{c} since {} s", (now - since) / 1000)),
-                });
+                let why = detail
+                    .clone()
+                    .unwrap_or_else(|| format!("{c} since {} s", (now - since) / 1000));
+                self.alerter.send(notice("alert", c, since, why));
                 events.push(event(
                     zone,
                     now,
@@ -568,17 +570,8 @@ impl Monitor {
         for c in ended {
             let since = track.conditions.remove(c).unwrap_or(now);
             if track.alerted.remove(c) {
-                self.alerter.send(Alert {
-                    state: "recovered".into(),
-                    zone: zone.name.clone(),
-                    server: label.into(),
-                    condition: c.into(),
-                    since_ms: since,
-                    time_ms: now,
-                    serial: row.serial(),
-                    reference_serial: reference,
-                    detail: format!("{c} ended after {} s", now.saturating_sub(since) / 1000),
-                });
+                let why = format!("{c} ended after {} s", now.saturating_sub(since) / 1000);
+                self.alerter.send(notice("recovered", c, since, why));
                 events.push(event(
                     zone,
                     now,

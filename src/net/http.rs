@@ -81,3 +81,28 @@ pub async fn accept_loop<F, Fut>(
         });
     }
 }
+
+/// Decodes a query string's `%XX` escapes and `+` (form encoding's
+/// space); `None` on a broken escape or a result that is not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'%' => {
+                let hi = hex_value(bytes.next()?)?;
+                let lo = hex_value(bytes.next()?)?;
+                out.push(hi << 4 | lo);
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
