@@ -2,16 +2,92 @@
 //! picks a new serial when a zone changed but its file's serial did not.
 
 use crate::config::SerialPolicy;
+use std::cmp::Ordering;
+use std::fmt;
+
+/// A SOA serial number, compared by RFC 1982 sequence space arithmetic.
+///
+/// It is `PartialOrd` but not `Ord` on purpose: serials exactly 2^31
+/// apart are not comparable (RFC 1982 §3.2), and "later" is not
+/// transitive around the circle, so sorting serials with `sort_by` is a
+/// bug (the comparator is not a total order). Pick a maximum with
+/// [`Serial::newest`] instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Serial(pub u32);
+
+impl Serial {
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    /// RFC 1982 §3.1 addition: `n` must be at most 2^31 - 1 to move the
+    /// serial forward; larger values are clamped to that.
+    pub fn plus(self, n: u32) -> Serial {
+        Serial(self.0.wrapping_add(n.min(0x7fff_ffff)))
+    }
+
+    /// Whether `self` is before `other` (RFC 1982 §3.2).
+    pub fn is_before(self, other: Serial) -> bool {
+        self.0 != other.0 && other.0.wrapping_sub(self.0) < 0x8000_0000
+    }
+
+    /// Whether `self` is after `other` (RFC 1982 §3.2).
+    pub fn is_after(self, other: Serial) -> bool {
+        other.is_before(self)
+    }
+
+    /// The serial in `serials` no other one is after, keeping the first
+    /// of those when several are not comparable with each other. A single
+    /// pass, well defined whatever the values (unlike a sort).
+    pub fn newest(serials: impl IntoIterator<Item = Serial>) -> Option<Serial> {
+        serials.into_iter().fold(None, |best, s| match best {
+            Some(b) if !s.is_after(b) => Some(b),
+            _ => Some(s),
+        })
+    }
+}
+
+impl PartialOrd for Serial {
+    fn partial_cmp(&self, other: &Serial) -> Option<Ordering> {
+        if self.0 == other.0 {
+            Some(Ordering::Equal)
+        } else if self.is_before(*other) {
+            Some(Ordering::Less)
+        } else if self.is_after(*other) {
+            Some(Ordering::Greater)
+        } else {
+            None
+        }
+    }
+}
+
+impl From<u32> for Serial {
+    fn from(s: u32) -> Serial {
+        Serial(s)
+    }
+}
+
+impl From<Serial> for u32 {
+    fn from(s: Serial) -> u32 {
+        s.0
+    }
+}
+
+impl fmt::Display for Serial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// RFC 1982 §3.2: whether `a` is before `b`. Serials exactly 2^31 apart
 /// are not comparable; both `lt(a, b)` and `lt(b, a)` are then false.
 pub fn lt(a: u32, b: u32) -> bool {
-    a != b && b.wrapping_sub(a) < 0x8000_0000
+    Serial(a) < Serial(b)
 }
 
 /// RFC 1982: whether `a` is after `b`.
 pub fn gt(a: u32, b: u32) -> bool {
-    lt(b, a)
+    Serial(a) > Serial(b)
 }
 
 /// The serial to publish for changed content whose file serial is not
@@ -68,6 +144,43 @@ mod tests {
         // 2^31 apart: undefined, neither is before the other.
         assert!(!lt(0, 0x8000_0000) && !lt(0x8000_0000, 0));
         assert!(lt(0, 0x7fff_ffff));
+    }
+
+    #[test]
+    fn serials_compare_around_the_circle() {
+        let s = Serial;
+        assert!(s(1) < s(2) && s(2) > s(1));
+        assert!(s(u32::MAX) < s(0), "0 follows 2^32 - 1");
+        assert!(s(0x7fff_ffff) > s(0), "2^31 - 1 ahead is still after");
+        assert_eq!(s(0).partial_cmp(&s(0x8000_0000)), None);
+        assert_eq!(s(0x8000_0000).partial_cmp(&s(0)), None);
+        assert_eq!(s(0x8000_0001).partial_cmp(&s(1)), None);
+        assert!(s(0x8000_0001) > s(2));
+        assert!(s(7) <= s(7) && s(7) >= s(7));
+    }
+
+    #[test]
+    fn serial_addition_wraps_and_is_bounded() {
+        assert_eq!(Serial(u32::MAX).plus(1), Serial(0));
+        assert_eq!(
+            Serial(5).plus(u32::MAX),
+            Serial(5u32.wrapping_add(0x7fff_ffff))
+        );
+        assert!(Serial(5).plus(u32::MAX) > Serial(5));
+    }
+
+    #[test]
+    fn newest_is_defined_for_any_serials() {
+        let n = |v: &[u32]| Serial::newest(v.iter().copied().map(Serial)).map(Serial::get);
+        assert_eq!(n(&[]), None);
+        assert_eq!(n(&[3, 9, 4]), Some(9));
+        assert_eq!(n(&[u32::MAX, 2, 1]), Some(2), "2 is after 2^32 - 1");
+        // 0 and 2^31 are not comparable: the first stays.
+        assert_eq!(n(&[0, 0x8000_0000]), Some(0));
+        assert_eq!(n(&[0x8000_0000, 0]), Some(0x8000_0000));
+        // Three serials around the circle, each after the one before: a
+        // sort has no answer; newest still gives one without panicking.
+        assert!(n(&[0, 0x6000_0000, 0xc000_0000]).is_some());
     }
 
     #[test]
