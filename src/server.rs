@@ -3,6 +3,7 @@
 //! SIGINT stop cleanly).
 
 use crate::acl::Acl;
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::ZoneConfig;
 use crate::config::{self, Config};
 use crate::control::{
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Sets up one configured zone: its NOTIFY task, journal and role.
-fn managed_zone(config: &Config, zc: &ZoneConfig) -> anyhow::Result<Managed> {
+fn managed_zone(config: &Config, zc: &ZoneConfig, clock: &SharedClock) -> anyhow::Result<Managed> {
     let origin = config::parse_zone_name(&zc.name).map_err(anyhow::Error::msg)?;
     let zone = Arc::new(Zone::new(&origin).context("zone name")?);
     let notifier = (!zc.notify.is_empty() || zc.notify_ns).then(|| {
@@ -73,6 +74,7 @@ fn managed_zone(config: &Config, zc: &ZoneConfig) -> anyhow::Result<Managed> {
                 journal,
                 notifier,
                 &crate::replication::file_stem(&zc.name),
+                clock.clone(),
             )))
         }
     })
@@ -130,10 +132,11 @@ async fn load_all(served: &[Managed]) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    let clock: SharedClock = Arc::new(SystemClock);
     let served: Vec<Managed> = config
         .zones
         .iter()
-        .map(|zc| managed_zone(&config, zc))
+        .map(|zc| managed_zone(&config, zc, &clock))
         .collect::<anyhow::Result<_>>()?;
     let table: Arc<SharedZoneTable> = Arc::new(SharedZoneTable::from_pointee(ZoneTable::new(
         served.iter().map(|s| s.zone().clone()),
@@ -143,7 +146,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let agents: Vec<Arc<ParentAgent>> = served
         .iter()
         .filter_map(|z| match z {
-            Managed::Primary(p) => ParentAgent::new(p.clone(), &config.server),
+            Managed::Primary(p) => ParentAgent::new(p.clone(), &config.server, clock.clone()),
             Managed::Secondary(_) => None,
         })
         .collect();

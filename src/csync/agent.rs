@@ -14,17 +14,18 @@ use super::delegation::{self, Delegation};
 use super::edit;
 use super::scan::Scanner;
 use super::state::{AuditEntry, AuditLog, ChildState, ParentState, Pending};
+use crate::clock::SharedClock;
 use crate::config::{CsyncConfig, ServerConfig};
 use crate::loader::LoadOptions;
 use crate::name;
-use crate::replication::{file_stem, LoadKind, ManagedZone};
+use crate::replication::{file_stem, timing, LoadKind, ManagedZone};
 use crate::verify::dns::Client;
 use crate::zone::{rtype, ZoneVersion};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// What one scan of one child found and did; the control interface's
@@ -85,12 +86,7 @@ pub struct ParentAgent {
     /// Unix seconds the agent was made: a child never scanned is first
     /// due one interval later (NOTIFY(CSYNC) and operators need not wait).
     started: u64,
-}
-
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    clock: SharedClock,
 }
 
 /// `2026-11-21 23:30:00 UTC`.
@@ -112,7 +108,11 @@ fn display_name(wire: &[u8]) -> String {
 
 impl ParentAgent {
     /// The agent of `zone` when its config has `[zone.csync]`.
-    pub fn new(zone: Arc<ManagedZone>, server: &ServerConfig) -> Option<Arc<ParentAgent>> {
+    pub fn new(
+        zone: Arc<ManagedZone>,
+        server: &ServerConfig,
+        clock: SharedClock,
+    ) -> Option<Arc<ParentAgent>> {
         let config = zone.config().csync.clone()?;
         let stem = file_stem(zone.name());
         let state_dir = server.data_dir.join("state");
@@ -147,7 +147,8 @@ impl ParentAgent {
             wake,
             events: Mutex::new(Some(events)),
             one_scan: tokio::sync::Mutex::new(()),
-            started: now_unix(),
+            started: clock.now_unix(),
+            clock,
         }))
     }
 
@@ -190,13 +191,13 @@ impl ParentAgent {
             return;
         };
         loop {
-            let wait = self.until_next_scan();
+            let next = self.next_scan_at().saturating_mul(1000);
             let notified = tokio::select! {
                 child = events.recv() => match child {
                     Some(child) => Some(child),
                     None => return,
                 },
-                _ = tokio::time::sleep(wait) => None,
+                _ = self.clock.sleep_until(Some(next)) => None,
             };
             match notified {
                 Some(child) if self.follows(&child) => {
@@ -221,10 +222,10 @@ impl ParentAgent {
         }
     }
 
-    /// Time until the earliest child is due (at most the interval, at
-    /// least a second).
-    fn until_next_scan(&self) -> Duration {
-        let now = now_unix();
+    /// When the earliest child is due, in Unix seconds (at most the
+    /// interval from now, at least a second).
+    fn next_scan_at(&self) -> u64 {
+        let now = self.clock.now_unix();
         let children = self
             .zone
             .zone()
@@ -236,17 +237,14 @@ impl ParentAgent {
             .map(|c| self.due_at(&self.child_state(c)))
             .min()
             .unwrap_or(now + u64::from(self.config.interval));
-        let secs = next
-            .saturating_sub(now)
-            .min(u64::from(self.config.interval));
-        Duration::from_secs(secs.max(1))
+        next.clamp(now + 1, now + u64::from(self.config.interval).max(1))
     }
 
     async fn scan_due(&self) -> Vec<ChildReport> {
         let Some(version) = self.zone.zone().snapshot() else {
             return Vec::new();
         };
-        let now = now_unix();
+        let now = self.clock.now_unix();
         let due: Vec<Vec<u8>> = self
             .children_of(&version)
             .into_iter()
@@ -380,7 +378,7 @@ impl ParentAgent {
         child: &[u8],
         mode: Mode,
     ) -> ChildReport {
-        let now = now_unix();
+        let now = self.clock.now_unix();
         let mut report = ChildReport {
             parent: self.parent.clone(),
             child: display_name(child),
@@ -475,7 +473,7 @@ impl ParentAgent {
         let from_serial = version.serial();
         let note = format!(
             "zonesync csync: {child_name} CSYNC serial {serial}, applied {} (parent serial was {from_serial})",
-            utc(now_unix())
+            utc(self.clock.now_unix())
         );
         let _ = current;
         let job = tokio::task::spawn_blocking(move || -> Result<Option<u32>, String> {
@@ -527,8 +525,7 @@ impl ParentAgent {
         if mode == Mode::DryRun {
             return;
         }
-        let interval = u64::from(self.config.interval);
-        let retry = u64::from(self.config.retry);
+        let (interval, retry) = (self.config.interval, self.config.retry);
         let before = self.child_state(child);
         let outcome = report.outcome.as_str();
         let serial = report.csync_serial;
@@ -558,12 +555,10 @@ impl ParentAgent {
             }
             if matches!(outcome, "retry" | "failed") {
                 s.failures = s.failures.saturating_add(1);
-                let backoff = retry.saturating_mul(1 << s.failures.saturating_sub(1).min(20));
-                s.next_scan = now + backoff.min(interval);
             } else {
                 s.failures = 0;
-                s.next_scan = now + interval;
             }
+            s.next_scan = timing::csync_next_scan(now, s.failures, retry, interval);
         });
         let changed = before.last_outcome.as_deref() != Some(outcome)
             || before.last_reason.as_deref() != Some(report.reason.as_str());
@@ -606,7 +601,7 @@ impl ParentAgent {
             return;
         }
         let entry = AuditEntry {
-            time: now_unix(),
+            time: self.clock.now_unix(),
             parent: self.parent.clone(),
             child: child_name,
             outcome: outcome.into(),

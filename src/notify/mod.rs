@@ -297,11 +297,11 @@ async fn send_notify(
     let socket = UdpSocket::bind(local).await?;
     socket.connect(target).await?;
     let id = message.get(0..2).map_or([0, 0], |b| [b[0], b[1]]);
-    let mut timeout = settings.timeout;
     let mut buf = vec![0u8; 4096];
     for attempt in 1..=settings.retries + 1 {
         socket.send(&message).await?;
         counters.sent.fetch_add(1, Relaxed);
+        let timeout = crate::replication::timing::notify_try_timeout(settings.timeout, attempt);
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
@@ -335,7 +335,6 @@ async fn send_notify(
                 }
             }
         }
-        timeout = timeout.saturating_mul(2);
     }
     Err(std::io::Error::new(
         std::io::ErrorKind::TimedOut,

@@ -26,6 +26,7 @@ pub mod dnssec;
 pub mod load;
 pub mod secondary;
 pub mod state;
+pub mod timing;
 
 use crate::config::{SerialPolicy, ServerConfig, ZoneConfig};
 use crate::journal::{self, Journal, JournalLimits};

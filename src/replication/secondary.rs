@@ -27,13 +27,15 @@
 //! its EXPIRE deadline passed while we were stopped.
 
 use super::dnssec::ZoneDnssec;
+use super::timing::{self, Jitter, SoaTimers, Timing};
 use super::{SharedJournal, ZoneCore};
 use crate::acl::Acl;
+use crate::clock::SharedClock;
 use crate::config::{ServerConfig, ZoneConfig};
 use crate::durable;
 use crate::journal::{self, snapshot, Changeset, Record};
 use crate::notify::Notifier;
-use crate::serial;
+use crate::serial::{self, Serial};
 use crate::xfr::incoming::{self, Fetched, Limits, Payload, Primary};
 use crate::zone::{Zone, ZoneBuilder, ZoneVersion};
 use serde::{Deserialize, Serialize};
@@ -56,28 +58,6 @@ pub enum Event {
     Refresh,
     /// `ctl retransfer`: AXFR from the primaries, whatever the serials.
     Retransfer,
-}
-
-/// Timer limits (see `ServerConfig`).
-#[derive(Debug, Clone, Copy)]
-pub struct Timing {
-    pub refresh_min: u32,
-    pub refresh_max: u32,
-    pub retry_min: u32,
-    pub retry_max: u32,
-    pub expire_min: u32,
-}
-
-impl Timing {
-    pub fn from_config(c: &ServerConfig) -> Timing {
-        Timing {
-            refresh_min: c.refresh_min,
-            refresh_max: c.refresh_max,
-            retry_min: c.retry_min,
-            retry_max: c.retry_max,
-            expire_min: c.expire_min,
-        }
-    }
 }
 
 /// The last contact with one primary, for `ctl status`.
@@ -172,12 +152,7 @@ pub struct SecondaryZone {
     wake: mpsc::Sender<Event>,
     events: Mutex<Option<mpsc::Receiver<Event>>>,
     transfers_in: TransferInCounters,
-}
-
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    clock: SharedClock,
 }
 
 fn unix_to_time(unix: u64) -> Option<SystemTime> {
@@ -195,6 +170,7 @@ impl SecondaryZone {
         journal: Option<SharedJournal>,
         notifier: Option<Notifier>,
         stem: &str,
+        clock: SharedClock,
     ) -> SecondaryZone {
         let zones_dir = server.data_dir.join("zones");
         let state_dir = server.data_dir.join("state");
@@ -244,7 +220,12 @@ impl SecondaryZone {
             wake,
             events: Mutex::new(Some(events)),
             transfers_in: TransferInCounters::default(),
+            clock,
         }
+    }
+
+    fn now_unix(&self) -> u64 {
+        self.clock.now_unix()
     }
 
     pub fn status(&self) -> SecondaryStatus {
@@ -289,7 +270,7 @@ impl SecondaryZone {
         let version = self.replay_journal(version);
         let expires_at = self.timers.lock().map(|t| t.expires_at).unwrap_or(0);
         let serial = version.serial();
-        if expires_at != 0 && expires_at <= now_unix() {
+        if timing::is_expired(expires_at, self.now_unix()) {
             tracing::warn!(
                 zone = self.name(),
                 serial,
@@ -309,7 +290,7 @@ impl SecondaryZone {
             version.clone(),
         );
         self.update_status(|s| {
-            s.loaded_at = Some(SystemTime::now());
+            s.loaded_at = Some(self.clock.now_system());
             s.expires_at = unix_to_time(expires_at);
         });
         tracing::info!(
@@ -354,9 +335,9 @@ impl SecondaryZone {
                 .lock()
                 .map(|t| (t.next_refresh, t.expires_at))
                 .unwrap_or((0, 0));
-            let now = now_unix();
+            let now = self.now_unix();
             let served = self.core.zone.snapshot().is_some();
-            let due = if served && expires_at != 0 && expires_at <= now {
+            let due = if served && timing::is_expired(expires_at, now) {
                 Some(false)
             } else if next_refresh <= now {
                 Some(true)
@@ -377,12 +358,14 @@ impl SecondaryZone {
                 }
                 None => {}
             }
-            let mut wait = next_refresh.saturating_sub(now);
+            let mut next = next_refresh;
             if served && expires_at != 0 {
-                wait = wait.min(expires_at.saturating_sub(now));
+                next = next.min(expires_at);
             }
+            // Whole seconds, as stored: at least one from now.
+            let wake_at = next.max(now + 1).saturating_mul(1000);
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(wait.max(1))) => {}
+                _ = self.clock.sleep_until(Some(wake_at)) => {}
                 event = events.recv() => match event {
                     None => return,
                     Some(event) => {
@@ -402,17 +385,14 @@ impl SecondaryZone {
         loop {
             let expires_at = self.timers.lock().map(|t| t.expires_at).unwrap_or(0);
             let deadline = (expires_at != 0 && self.zone.snapshot().is_some())
-                .then(|| UNIX_EPOCH + Duration::from_secs(expires_at));
+                .then(|| expires_at.saturating_mul(1000));
             let Some(deadline) = deadline else {
                 let _ = job.await;
                 return;
             };
-            let wait = deadline
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO);
             tokio::select! {
                 _ = &mut job => return,
-                _ = tokio::time::sleep(wait) => self.expire(),
+                _ = self.clock.sleep_until(Some(deadline)) => self.expire(),
             }
         }
     }
@@ -443,24 +423,18 @@ impl SecondaryZone {
         }
         let current = self.core.zone.snapshot();
         let soa = current.as_deref().and_then(soa_timers);
-        let now = now_unix();
+        // Deadlines are stored in whole seconds.
+        let now_ms = self.now_unix() * 1000;
+        let now = now_ms / 1000;
+        let jitter = Jitter::random(self.clock.now());
         match outcome {
             Ok(result) => {
-                let (refresh, expire) = soa.map_or((self.timing.refresh_min, 0), |t| (t.0, t.2));
-                let refresh = jitter(clamp(
-                    refresh,
-                    self.timing.refresh_min,
-                    self.timing.refresh_max,
-                ));
-                let expire = u64::from(expire.max(self.timing.expire_min));
-                let expires_at = match result.expire_hint {
-                    // RFC 7314 §4: the primary's remaining EXPIRE, when
-                    // it is a secondary itself, bounds ours.
-                    Some(e) => now + u64::from(e.max(self.timing.expire_min)).min(expire),
-                    None => now + expire,
-                };
+                let next =
+                    timing::after_success(&self.timing, soa, result.expire_hint, now_ms, jitter);
+                let refresh = next.refresh_secs;
+                let expires_at = next.expires_at / 1000;
                 self.set_timers(|t| {
-                    t.next_refresh = now + u64::from(refresh);
+                    t.next_refresh = next.next_refresh / 1000;
                     t.expires_at = expires_at;
                     t.failures = 0;
                 });
@@ -470,7 +444,7 @@ impl SecondaryZone {
                 }
                 tracing::info!(zone = self.name(), serial = ?current.as_ref().map(|v| v.serial()), next_refresh_s = refresh, ms = started.elapsed().as_millis() as u64, "refresh: {}", result.summary);
                 self.update_status(|s| {
-                    s.last_refresh = Some(SystemTime::now());
+                    s.last_refresh = Some(self.clock.now_system());
                     s.last_result = Some(result.summary.clone());
                     s.last_error = None;
                     s.next_refresh = unix_to_time(now + u64::from(refresh));
@@ -480,9 +454,7 @@ impl SecondaryZone {
             Err(why) => {
                 self.transfers_in.failed.fetch_add(1, Relaxed);
                 let failures = self.timers.lock().map(|t| t.failures).unwrap_or(0) + 1;
-                let base = soa.map_or(self.timing.retry_min, |t| t.1);
-                let backoff = base.saturating_mul(1 << failures.saturating_sub(1).min(16));
-                let retry = jitter(clamp(backoff, self.timing.retry_min, self.timing.retry_max));
+                let (retry, _) = timing::after_failure(&self.timing, soa, failures, now_ms, jitter);
                 self.set_timers(|t| {
                     t.next_refresh = now + u64::from(retry);
                     t.failures = failures;
@@ -494,7 +466,7 @@ impl SecondaryZone {
                     "refresh failed: {why}"
                 );
                 self.update_status(|s| {
-                    s.last_refresh = Some(SystemTime::now());
+                    s.last_refresh = Some(self.clock.now_system());
                     s.last_result = Some(format!("failed: {why}"));
                     s.last_error = Some(why.clone());
                     s.next_refresh = unix_to_time(now + u64::from(retry));
@@ -514,11 +486,11 @@ impl SecondaryZone {
                     self.update_status(|s| {
                         if let Some(ps) = s.primaries.get_mut(i) {
                             ps.serial = Some(a.serial);
-                            ps.last_contact = Some(SystemTime::now());
+                            ps.last_contact = Some(self.clock.now_system());
                             ps.last_error = None;
                         }
                     });
-                    answers.push((i, a.serial, a.expire));
+                    answers.push((i, Serial(a.serial), a.expire));
                 }
                 Err(e) => {
                     let text = e.to_string();
@@ -534,18 +506,13 @@ impl SecondaryZone {
         if answers.is_empty() {
             return Err(format!("no primary answered: {}", errors.join("; ")));
         }
-        // Highest serial first (RFC 1982), then configuration order.
-        answers.sort_by(|a, b| {
-            if serial::gt(a.1, b.1) {
-                std::cmp::Ordering::Less
-            } else if serial::lt(a.1, b.1) {
-                std::cmp::Ordering::Greater
-            } else {
-                a.0.cmp(&b.0)
-            }
-        });
-        let expire_hint = answers.first().and_then(|a| a.2);
-        let behind = |serial: u32| ours.is_none_or(|o| serial::gt(serial, o));
+        let mut order: Vec<(usize, Serial)> = answers.iter().map(|a| (a.0, a.1)).collect();
+        timing::transfer_order(&mut order);
+        let expire_hint = order
+            .first()
+            .and_then(|first| answers.iter().find(|a| a.0 == first.0))
+            .and_then(|a| a.2);
+        let behind = |serial: Serial| ours.is_none_or(|o| serial > Serial(o));
         if !force_axfr && !answers.iter().any(|a| behind(a.1)) {
             self.transfers_in.up_to_date.fetch_add(1, Relaxed);
             return Ok(RefreshResult {
@@ -554,7 +521,7 @@ impl SecondaryZone {
             });
         }
         let mut failures = Vec::new();
-        for &(i, serial, _) in &answers {
+        for &(i, serial) in &order {
             if !force_axfr && !behind(serial) {
                 continue;
             }
@@ -745,7 +712,7 @@ impl SecondaryZone {
         self.core.zone.publish(version.clone());
         self.dnssec.after_publish(source, version);
         self.update_status(|s| {
-            s.loaded_at = Some(SystemTime::now());
+            s.loaded_at = Some(self.clock.now_system());
             s.expired = false;
         });
         if let Some(n) = &self.core.notifier {
@@ -801,27 +768,14 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn clamp(v: u32, min: u32, max: u32) -> u32 {
-    v.clamp(min, max.max(min))
-}
-
-/// Up to 10% earlier, so that many secondaries of one primary do not all
-/// refresh in the same second.
-fn jitter(secs: u32) -> u32 {
-    use std::hash::{BuildHasher, RandomState};
-    let r = RandomState::new().hash_one(SystemTime::now()) % 1000;
-    let cut = (u64::from(secs) * r / 10_000) as u32;
-    secs.saturating_sub(cut).max(1)
-}
-
 /// REFRESH, RETRY, EXPIRE of a version's SOA.
-fn soa_timers(v: &ZoneVersion) -> Option<(u32, u32, u32)> {
+fn soa_timers(v: &ZoneVersion) -> Option<SoaTimers> {
     let rdata = v.soa()?.rdatas().next()?;
-    Some((
-        crate::zone::soa_field(rdata, 1)?,
-        crate::zone::soa_field(rdata, 2)?,
-        crate::zone::soa_field(rdata, 3)?,
-    ))
+    Some(SoaTimers {
+        refresh: crate::zone::soa_field(rdata, 1)?,
+        retry: crate::zone::soa_field(rdata, 2)?,
+        expire: crate::zone::soa_field(rdata, 3)?,
+    })
 }
 
 fn soa_record(v: &ZoneVersion) -> Option<Record> {
