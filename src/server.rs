@@ -160,7 +160,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .map(|z| {
             let xfr = XfrZone {
                 acl: Acl::new(z.config().allow_transfer.clone()),
-                journal: z.journal().cloned(),
+                journal: z.journal_reader().cloned(),
                 counters: Arc::default(),
             };
             (z.zone().origin().to_vec(), xfr)
@@ -395,15 +395,12 @@ impl ServerControl {
 
     fn zone_status(&self, z: &Managed) -> ZoneStatus {
         let version = z.zone().snapshot();
-        let journal = z
-            .journal()
-            .and_then(|j| j.lock().ok())
-            .map(|j| JournalStatus {
-                first_serial: j.first_serial(),
-                last_serial: j.last_serial(),
-                changesets: j.len(),
-                bytes: j.size_bytes(),
-            });
+        let journal = z.journal_reader().map(|j| j.load()).map(|j| JournalStatus {
+            first_serial: j.first_serial(),
+            last_serial: j.last_serial(),
+            changesets: j.len(),
+            bytes: j.size_bytes(),
+        });
         let transfers_out = self.transfers.counters(z.zone().origin()).map_or(0, |c| {
             [&c.axfr, &c.ixfr_incremental, &c.ixfr_full, &c.ixfr_current]
                 .iter()
@@ -773,7 +770,7 @@ pub fn server_metrics(zones: &[Managed], transfers: &Transfers, stats: &QuerySta
             );
             out.sample("zonesync_notify_failed_total", &zl, c.failed() as f64);
         }
-        if let Some(j) = z.journal().and_then(|j| j.lock().ok()) {
+        if let Some(j) = z.journal_reader().map(|j| j.load()) {
             out.sample("zonesync_journal_changesets", &zl, j.len() as f64);
             out.sample("zonesync_journal_bytes", &zl, j.size_bytes() as f64);
         }

@@ -1,13 +1,18 @@
 //! The query path allocates nothing per query: a counting global allocator
-//! watches `Answerer::answer` over a mix of every kind of answer, and of
-//! DNSSEC answers from signed zones (NSEC and NSEC3 denial with DO).
+//! watches `Answerer::answer` over a mix of every kind of answer, of
+//! DNSSEC answers from signed zones (NSEC and NSEC3 denial with DO), and
+//! of IXFR over UDP answered from the journal.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use zonesync::acl::{Acl, AclRule};
+use zonesync::journal::{diff, Journal, JournalLimits};
 use zonesync::query::{Answerer, QueryConfig, QueryStats, Transport};
-use zonesync::zone::{SharedZoneTable, Zone, ZoneBuilder, ZoneTable};
+use zonesync::tsig::Keys;
+use zonesync::xfr::{Transfers, XfrZone};
+use zonesync::zone::{SharedZoneTable, Zone, ZoneBuilder, ZoneTable, ZoneVersion};
 use zonesync::zonefile::{parse_str, ParseOptions};
 
 struct Counting;
@@ -80,8 +85,8 @@ fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
     m
 }
 
-/// An answerer serving example.com from `text`.
-fn answerer_for(text: &str) -> Answerer {
+/// example.com built from `text`.
+fn version_of(text: &str) -> ZoneVersion {
     let origin = wire_name("example.com");
     let parsed = parse_str(
         text,
@@ -93,15 +98,71 @@ fn answerer_for(text: &str) -> Answerer {
     for r in &parsed.records {
         builder.add(&r.owner, r.rtype, r.ttl, &r.rdata, None);
     }
-    let (version, _) = builder.finish().expect("zone builds");
-    let zone = Arc::new(Zone::new(&origin).expect("zone"));
-    zone.publish(Arc::new(version));
+    builder.finish().expect("zone builds").0
+}
+
+/// An answerer serving example.com from `text`.
+fn answerer_for(text: &str) -> Answerer {
+    let zone = Arc::new(Zone::new(&wire_name("example.com")).expect("zone"));
+    zone.publish(Arc::new(version_of(text)));
     let table = Arc::new(SharedZoneTable::from_pointee(ZoneTable::new([zone])));
     let config = QueryConfig {
         nsid: Some(b"test".to_vec().into_boxed_slice()),
         ..QueryConfig::default()
     };
     Answerer::new(table, config, Arc::new(QueryStats::default()))
+}
+
+/// An answerer serving `ZONE` at serial 2 whose journal (in `dir`) holds
+/// the change from serial 1, with IXFR allowed from loopback.
+fn ixfr_answerer(dir: &Path) -> Answerer {
+    let v1 = version_of(ZONE);
+    let v2 = version_of(
+        &ZONE
+            .replace("host 1 7200", "host 2 7200")
+            .replace("192.0.2.3", "192.0.2.4"),
+    );
+    let (mut journal, _) =
+        Journal::open(&dir.join("example.com.journal"), JournalLimits::default())
+            .expect("journal opens");
+    journal
+        .append(&diff(&v1, &v2))
+        .expect("changeset journaled");
+    let origin = wire_name("example.com");
+    let zone = Arc::new(Zone::new(&origin).expect("zone"));
+    zone.publish(Arc::new(v2));
+    let table = Arc::new(SharedZoneTable::from_pointee(ZoneTable::new([zone])));
+    let xfr = XfrZone {
+        acl: Acl::new(vec![AclRule {
+            from: Some("127.0.0.0/8".parse().expect("prefix")),
+            key: None,
+        }]),
+        journal: Some(journal.reader()),
+        counters: Arc::default(),
+    };
+    let transfers = Arc::new(Transfers::new(
+        table.clone(),
+        vec![(origin, xfr)],
+        Keys::default(),
+        1,
+    ));
+    Answerer::new(
+        table,
+        QueryConfig::default(),
+        Arc::new(QueryStats::default()),
+    )
+    .with_transfers(transfers)
+}
+
+/// An IXFR query for example.com from serial `client` (RFC 1995 §3).
+fn ixfr_query(client: u32) -> Vec<u8> {
+    let mut m = vec![0xab, 0xcd, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0];
+    m.extend(wire_name("example.com"));
+    m.extend([0, 251, 0, 1]);
+    m.extend([0xc0, 12, 0, 6, 0, 1, 0, 0, 0, 0, 0, 22, 0, 0]);
+    m.extend(client.to_be_bytes());
+    m.extend([0u8; 16]);
+    m
 }
 
 /// A signed copy of example.com from tests/fixtures/dnssec/ (NSEC or
@@ -200,6 +261,12 @@ fn answering_allocates_nothing_per_query() {
         (&nsec3, signed(Some(&hashed))),
         (&optout, signed(Some(&optout_hashed))),
     ];
+    let dir = std::env::temp_dir().join(format!("zonesync-no-alloc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let ixfr = ixfr_answerer(&dir);
+    let ixfr_q = ixfr_query(1);
+    let peer = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 5300)));
     let mut out = vec![0u8; 65535];
     // Warm up: lazily initialised statics (arc-swap's thread-local debts,
     // tracing's callsite registry) allocate once per thread.
@@ -208,6 +275,17 @@ fn answering_allocates_nothing_per_query() {
             let _ = answerer.answer(q, Transport::Udp, &mut out);
         }
     }
+    let n = ixfr
+        .answer_from(&ixfr_q, Transport::Udp, peer, &mut out)
+        .expect("an IXFR answer");
+    // SOA 2, SOA 1, web A .3 removed, SOA 2, web A .4 added, SOA 2: the
+    // changes, not our SOA alone.
+    assert_eq!(
+        u16::from_be_bytes([out[6], out[7]]),
+        6,
+        "an incremental IXFR over UDP"
+    );
+    let _ = n;
     // The signed answers with DO carry the denial records.
     let n = nsec3
         .answer(
@@ -233,8 +311,13 @@ fn answering_allocates_nothing_per_query() {
                 }
             }
         }
+        answered += usize::from(
+            ixfr.answer_from(&ixfr_q, Transport::Udp, peer, &mut out)
+                .is_some(),
+        );
     }
     COUNTING.store(false, Ordering::SeqCst);
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(answered > 15000, "queries were answered ({answered})");
     assert_eq!(
         ALLOCATIONS.load(Ordering::SeqCst),

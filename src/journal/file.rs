@@ -2,6 +2,7 @@
 //! durable appends and atomic rewrites.
 
 use super::codec::{self, Frame, HEADER_LEN};
+use super::view::{JournalReader, JournalView};
 use super::{Changeset, JournalError};
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
@@ -58,6 +59,8 @@ pub struct Journal {
     entries: VecDeque<Entry>,
     /// Length of the file: the header and every good frame.
     size: u64,
+    /// What readers see; replaced after every change of `entries`.
+    reader: JournalReader,
     #[cfg(test)]
     pub(super) crash: Option<Crash>,
 }
@@ -149,9 +152,11 @@ impl Journal {
             limits,
             entries,
             size: good_end as u64,
+            reader: JournalReader::default(),
             #[cfg(test)]
             crash: None,
         };
+        journal.publish_view();
         let keep_from = journal.first_kept(0, 0);
         if keep_from > 0 {
             warnings.push(format!(
@@ -222,7 +227,21 @@ impl Journal {
             offset,
             len: frame.len() as u64,
         });
+        self.publish_view();
         Ok(())
+    }
+
+    /// A handle for readers (the IXFR responder, status and metrics) that
+    /// never waits for this writer.
+    pub fn reader(&self) -> JournalReader {
+        self.reader.clone()
+    }
+
+    /// Shows readers the changesets as they are now (after they are
+    /// durable). A copy of at most `max_changesets` pointers per change.
+    fn publish_view(&self) {
+        let changes = self.entries.iter().map(|e| e.change.clone()).collect();
+        self.reader.publish(JournalView::new(changes, self.size));
     }
 
     /// The changesets leading from `serial` to the newest serial, oldest
@@ -376,6 +395,7 @@ impl Journal {
                 len: frame.len() as u64,
             });
         }
+        self.publish_view();
         sync_dir(&self.path).map_err(|source| JournalError::Io {
             path: self.path.clone(),
             what: "syncing the directory after the rewrite (the rewrite is in force but may not survive a crash)",
@@ -432,9 +452,23 @@ fn read_frames(path: &Path, buf: &[u8], warnings: &mut Vec<String>) -> (VecDeque
 
 #[cfg(test)]
 mod tests {
+    /// The writer's answer, checked against what readers see.
     fn since(j: &Journal, serial: u32) -> Option<Vec<Changeset>> {
-        j.changes_since(serial)
-            .map(|v| v.iter().map(|c| Changeset::clone(c)).collect())
+        let owned = |v: &[Arc<Changeset>]| v.iter().map(|c| Changeset::clone(c)).collect();
+        let written: Option<Vec<Changeset>> = j.changes_since(serial).map(|v| owned(&v));
+        let view = j.reader().load_full();
+        let read: Option<Vec<Changeset>> = view.changes_since(serial).map(owned);
+        assert_eq!(written, read, "readers see another journal than the writer");
+        assert_eq!(
+            (
+                view.len(),
+                view.size_bytes(),
+                view.first_serial(),
+                view.last_serial()
+            ),
+            (j.len(), j.size_bytes(), j.first_serial(), j.last_serial())
+        );
+        written
     }
 
     use super::*;
@@ -776,6 +810,31 @@ mod tests {
         let (j, warnings) = Journal::open(&path, limits).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(since(&j, 2).map(|c| c.len()), Some(3));
+    }
+
+    #[test]
+    fn a_reader_taken_before_changes_sees_them() {
+        let dir = TempDir::new("reader");
+        let path = dir.journal();
+        let limits = JournalLimits {
+            max_changesets: 2,
+            ..JournalLimits::default()
+        };
+        let (mut j, _) = Journal::open(&path, limits).unwrap();
+        let reader = j.reader();
+        let before = reader.load_full();
+        assert!(before.is_empty());
+        j.append(&cs(1, 2)).unwrap();
+        j.append(&cs(2, 3)).unwrap();
+        j.append(&cs(3, 4)).unwrap(); // trims: a rewrite
+        let now = reader.load();
+        assert_eq!(now.changes_since(2).map(<[_]>::len), Some(2));
+        assert_eq!(now.changes_since(1), None, "trimmed away");
+        assert_eq!(now.changes_since(4).map(<[_]>::len), Some(0));
+        assert!(before.is_empty(), "a view once taken never changes");
+        j.clear().unwrap();
+        assert!(reader.load().is_empty());
+        assert_eq!(reader.load().size_bytes(), HEADER_LEN as u64);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! (RFC 1995 §4: the old SOA, the records deleted, the new SOA, the records
 //! added). [`Journal`] stores a chain of changesets in one file, each
 //! appended durably before [`Journal::append`] returns, and answers
-//! [`Journal::changes_since`] for the IXFR responder.
+//! [`Journal::changes_since`]. The IXFR responder reads a [`JournalView`]
+//! through a [`JournalReader`] instead, which never waits for the writer.
 //!
 //! # File format (version 1)
 //!
@@ -44,9 +45,11 @@ mod codec;
 mod diff;
 mod file;
 pub mod snapshot;
+mod view;
 
 pub use diff::diff;
 pub use file::{Journal, JournalLimits};
+pub use view::{JournalReader, JournalView};
 
 #[cfg(doc)]
 use crate::zone::ZoneVersion;

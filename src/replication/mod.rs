@@ -29,7 +29,7 @@ pub mod state;
 pub mod timing;
 
 use crate::config::{SerialPolicy, ServerConfig, ZoneConfig};
-use crate::journal::{self, Journal, JournalLimits};
+use crate::journal::{self, Journal, JournalLimits, JournalReader};
 use crate::loader::{self, LoadOptions};
 use crate::notify::Notifier;
 use crate::zone::{Zone, ZoneVersion};
@@ -48,10 +48,35 @@ pub struct ZoneCore {
     pub zone: Arc<Zone>,
     pub config: ZoneConfig,
     pub journal: Option<SharedJournal>,
+    /// The journal for readers (IXFR out, status, metrics): never waits
+    /// for a load or transfer writing it.
+    pub journal_reader: Option<JournalReader>,
     pub notifier: Option<Notifier>,
 }
 
 impl ZoneCore {
+    pub fn new(
+        zone: Arc<Zone>,
+        config: ZoneConfig,
+        journal: Option<SharedJournal>,
+        notifier: Option<Notifier>,
+    ) -> ZoneCore {
+        let journal_reader = journal
+            .as_ref()
+            .and_then(|j| j.lock().ok().map(|j| j.reader()));
+        ZoneCore {
+            zone,
+            config,
+            journal,
+            journal_reader,
+            notifier,
+        }
+    }
+
+    pub fn journal_reader(&self) -> Option<&JournalReader> {
+        self.journal_reader.as_ref()
+    }
+
     pub fn name(&self) -> &str {
         &self.config.name
     }
@@ -110,6 +135,10 @@ impl Managed {
 
     pub fn journal(&self) -> Option<&SharedJournal> {
         self.core().journal()
+    }
+
+    pub fn journal_reader(&self) -> Option<&JournalReader> {
+        self.core().journal_reader()
     }
 
     pub fn notifier(&self) -> Option<&Notifier> {
@@ -218,12 +247,7 @@ impl ManagedZone {
             };
         ManagedZone {
             dnssec: dnssec::ZoneDnssec::new(&config),
-            core: ZoneCore {
-                zone,
-                config,
-                journal,
-                notifier,
-            },
+            core: ZoneCore::new(zone, config, journal, notifier),
             state_path,
             loading: Mutex::new(LoadMemory {
                 published,

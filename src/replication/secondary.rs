@@ -203,12 +203,7 @@ impl SecondaryZone {
         SecondaryZone {
             allow_notify: Acl::new(config.allow_notify.clone()),
             dnssec: ZoneDnssec::new(&config),
-            core: ZoneCore {
-                zone,
-                config,
-                journal,
-                notifier,
-            },
+            core: ZoneCore::new(zone, config, journal, notifier),
             primaries,
             timing: Timing::from_config(server),
             limits,

@@ -136,9 +136,11 @@ impl ZoneTable {
             .find_map(|d| self.by_key.get(qkey.prefix(d)))
     }
 
-    /// The zone with exactly this apex (wire format).
+    /// The zone with exactly this apex (wire format). The key is built
+    /// on the stack: IXFR over UDP and NOTIFY look zones up this way on
+    /// the query path.
     pub fn get(&self, origin: &[u8]) -> Option<&Arc<Zone>> {
-        self.by_key.get(name::key_of(origin)?.as_ref())
+        self.by_key.get(KeyBuf::new(origin)?.as_slice())
     }
 
     pub fn zones(&self) -> impl Iterator<Item = &Arc<Zone>> {

@@ -1,0 +1,839 @@
+//! Zone transfers out: AXFR (RFC 5936) and IXFR (RFC 1995) over TCP.
+//!
+//! A transfer sends one immutable `ZoneVersion` snapshot, so it is
+//! consistent even while the zone changes. Messages are packed up to 64 KiB
+//! on a blocking thread and handed to the connection through a small
+//! channel, so a large zone is streamed, never held as messages in memory,
+//! and a slow client holds back only its own packer.
+//!
+//! IXFR (RFC 1995): a single SOA when the client is current (or ahead,
+//! RFC 1982); the changesets from the client's serial to ours when the
+//! journal has them and they are smaller than the zone; otherwise the whole
+//! zone in AXFR form, which RFC 1995 §4 allows. Over UDP an incremental
+//! answer is sent when it fits ([`Transfers::answer_ixfr_udp`]); otherwise
+//! the query path answers with our SOA and the client retries over TCP.
+
+use crate::acl::Acl;
+use crate::journal::{Changeset, JournalReader, JournalView, Record};
+use crate::name;
+use crate::serial;
+use crate::tsig::{self, Keys, RequestAuth, SignedRequest};
+use crate::wire::{flag, rcode, MessageWriter, Owner, Request, Section, HEADER_LEN};
+use crate::zone::{rtype, SharedZoneTable, ZoneVersion};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Semaphore};
+
+/// Everything the transfer path needs, shared by all connections.
+pub struct Transfers {
+    zones: Arc<SharedZoneTable>,
+    /// Per zone, by the zone's lookup key.
+    xfr: HashMap<Box<[u8]>, XfrZone>,
+    keys: Keys,
+    slots: Arc<Semaphore>,
+}
+
+/// What the transfer path knows of one zone.
+pub struct XfrZone {
+    /// `allow_transfer`.
+    pub acl: Acl,
+    /// The change history IXFR answers from (read without waiting for a
+    /// load or transfer that is writing it); none: always the full zone.
+    pub journal: Option<JournalReader>,
+    pub counters: Arc<XfrCounters>,
+}
+
+/// Transfers of one zone sent since the start, by kind.
+#[derive(Debug, Default)]
+pub struct XfrCounters {
+    pub axfr: AtomicU64,
+    /// IXFR answered with changesets.
+    pub ixfr_incremental: AtomicU64,
+    /// IXFR answered with the whole zone.
+    pub ixfr_full: AtomicU64,
+    /// IXFR answered with our SOA alone (client current).
+    pub ixfr_current: AtomicU64,
+    pub refused: AtomicU64,
+}
+
+impl XfrCounters {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A transfer request: which kind, and for IXFR the client's serial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Axfr,
+    Ixfr(Option<u32>),
+}
+
+/// What a transfer sends.
+enum Payload {
+    Zone,
+    /// These changesets of the journal as it was when the request came.
+    Changes(Arc<JournalView>, Range<usize>),
+}
+
+impl Transfers {
+    /// `xfr` maps each zone apex (wire format) to its settings.
+    pub fn new(
+        zones: Arc<SharedZoneTable>,
+        xfr: Vec<(Vec<u8>, XfrZone)>,
+        keys: Keys,
+        limit: usize,
+    ) -> Transfers {
+        let xfr = xfr
+            .into_iter()
+            .filter_map(|(origin, z)| Some((name::key_of(&origin)?, z)))
+            .collect();
+        Transfers {
+            zones,
+            xfr,
+            keys,
+            slots: Arc::new(Semaphore::new(limit.max(1))),
+        }
+    }
+
+    /// Whether this request is one for [`serve`](Self::serve).
+    pub fn is_transfer(req: &Request<'_>) -> bool {
+        req.opcode() == crate::wire::opcode::QUERY
+            && matches!(req.question.qtype, rtype::AXFR | rtype::IXFR)
+    }
+
+    /// Answers a transfer request on `stream`: the zone, a single SOA, or
+    /// an error response. Refusals are logged with peer and zone.
+    pub async fn serve(
+        &self,
+        req: &Request<'_>,
+        peer: SocketAddr,
+        stream: &mut TcpStream,
+    ) -> std::io::Result<()> {
+        let q = req.question;
+        let zone_name = name::display(q.name);
+        let kind = if q.qtype == rtype::AXFR {
+            Kind::Axfr
+        } else {
+            Kind::Ixfr(client_serial(req))
+        };
+        // RFC 8945 §5.2: a TSIG that fails is answered as the RFC says
+        // and nothing else is sent.
+        let mut signer = match tsig::check_request(&self.keys, req.message) {
+            RequestAuth::Unsigned => None,
+            RequestAuth::Signed(s) => Some(s),
+            RequestAuth::Rejected(failure) => {
+                tracing::warn!(%peer, zone = %zone_name, error = failure.rcode_name(), "transfer refused: TSIG check failed");
+                return match failure.response() {
+                    Some(r) => send(stream, r).await,
+                    None => Ok(()),
+                };
+            }
+        };
+        let key = signer.as_ref().map(|s| s.key_name().to_owned());
+        let key_shown = key.as_deref().unwrap_or("none");
+        let refuse = |rc: u16| error_response(req, rc);
+        let version = {
+            let table = self.zones.load();
+            match table.get(q.name) {
+                None => {
+                    tracing::info!(%peer, zone = %zone_name, "transfer refused: not a zone we serve");
+                    return send_signed(stream, refuse(rcode::NOTAUTH), &mut signer).await;
+                }
+                Some(zone) => zone.snapshot(),
+            }
+        };
+        let Some(version) = version else {
+            tracing::info!(%peer, zone = %zone_name, "transfer refused: zone not loaded");
+            return send_signed(stream, refuse(rcode::SERVFAIL), &mut signer).await;
+        };
+        let Some(xfr) = self.zone(version.origin()) else {
+            return send_signed(stream, refuse(rcode::REFUSED), &mut signer).await;
+        };
+        if !xfr.acl.allows(peer.ip(), key.as_deref()) {
+            XfrCounters::bump(&xfr.counters.refused);
+            tracing::warn!(%peer, zone = %zone_name, key = key_shown, "transfer refused by allow_transfer");
+            return send_signed(stream, refuse(rcode::REFUSED), &mut signer).await;
+        }
+        let mut payload = Payload::Zone;
+        if let Kind::Ixfr(Some(client)) = kind {
+            if !serial::lt(client, version.serial()) {
+                XfrCounters::bump(&xfr.counters.ixfr_current);
+                tracing::info!(%peer, zone = %zone_name, serial = client, "IXFR: client is current");
+                return send_signed(stream, single_soa(req, &version), &mut signer).await;
+            }
+            if let Some(view) = xfr.journal.as_ref().map(JournalReader::load_full) {
+                if let Some(range) = incremental(&view, &version, client) {
+                    payload = Payload::Changes(view, range);
+                }
+            }
+        }
+        let Ok(_permit) = self.slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, zone = %zone_name, "transfer refused: transfer_limit reached");
+            return send_signed(stream, refuse(rcode::SERVFAIL), &mut signer).await;
+        };
+        let counter = match (&payload, kind) {
+            (Payload::Changes(..), _) => &xfr.counters.ixfr_incremental,
+            (Payload::Zone, Kind::Axfr) => &xfr.counters.axfr,
+            (Payload::Zone, Kind::Ixfr(_)) => &xfr.counters.ixfr_full,
+        };
+        let result = self
+            .stream(req, peer, stream, version, kind, payload, signer)
+            .await;
+        if result.is_ok() {
+            XfrCounters::bump(counter);
+        }
+        result
+    }
+
+    /// The transfer settings of the zone with this apex (wire format),
+    /// found without allocating (the key is built on the stack).
+    fn zone(&self, origin: &[u8]) -> Option<&XfrZone> {
+        self.xfr.get(name::KeyBuf::new(origin)?.as_slice())
+    }
+
+    /// Transfer counters of the zone with this apex (wire format).
+    pub fn counters(&self, origin: &[u8]) -> Option<Arc<XfrCounters>> {
+        self.zone(origin).map(|z| z.counters.clone())
+    }
+
+    /// IXFR over UDP (RFC 1995 §2): the changesets in one datagram of at
+    /// most `limit` octets when the client may transfer the zone, the
+    /// journal has them and they fit; `None` otherwise, and the query
+    /// path then answers with our SOA (the client retries over TCP). A
+    /// request whose TSIG fails also gets `None`: the query path answers
+    /// it with the TSIG error.
+    ///
+    /// This is the query path: it takes no lock (the journal is read
+    /// through its view) and, unsigned, allocates nothing (the answer is
+    /// written straight into `out`).
+    pub fn answer_ixfr_udp(
+        &self,
+        req: &Request<'_>,
+        peer: SocketAddr,
+        limit: usize,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        let client = client_serial(req)?;
+        let mut signer = match tsig::check_request(&self.keys, req.message) {
+            RequestAuth::Unsigned => None,
+            RequestAuth::Signed(s) => Some(s),
+            RequestAuth::Rejected(_) => return None,
+        };
+        let key = signer.as_ref().map(|s| s.key_name().to_owned());
+        let version = self.zones.load().get(req.question.name)?.snapshot()?;
+        let xfr = self.zone(version.origin())?;
+        if !xfr.acl.allows(peer.ip(), key.as_deref()) || !serial::lt(client, version.serial()) {
+            return None;
+        }
+        let view = xfr.journal.as_ref()?.load();
+        let changes = view.changes().get(incremental(&view, &version, client)?)?;
+        let len = match signer.as_mut() {
+            None => {
+                let out = out.get_mut(..limit.min(out.len()))?;
+                write_changes_udp(out, req, &version, changes)?
+            }
+            Some(s) => {
+                let mut buf = vec![0u8; limit.saturating_sub(s.tsig_len())];
+                let n = write_changes_udp(&mut buf, req, &version, changes)?;
+                buf.truncate(n);
+                s.sign_response(&mut buf).ok()?;
+                out.get_mut(..buf.len())?.copy_from_slice(&buf);
+                buf.len()
+            }
+        };
+        XfrCounters::bump(&xfr.counters.ixfr_incremental);
+        tracing::info!(%peer, zone = %name::display(version.origin()), from = client, to = version.serial(), "IXFR sent over UDP");
+        Some(len)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn stream(
+        &self,
+        req: &Request<'_>,
+        peer: SocketAddr,
+        stream: &mut TcpStream,
+        version: Arc<ZoneVersion>,
+        kind: Kind,
+        payload: Payload,
+        mut signer: Option<SignedRequest>,
+    ) -> std::io::Result<()> {
+        let started = Instant::now();
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
+        let id = req.id;
+        let flags = flag::QR | flag::AA | (req.flags & 0x7800);
+        let question = req
+            .message
+            .get(HEADER_LEN..req.question_end)
+            .unwrap_or(&[])
+            .to_vec();
+        let serial = version.serial();
+        // Room for the TSIG record each message gets (RFC 8945 §5.3.1).
+        let reserve = signer.as_ref().map_or(0, |s| s.tsig_len());
+        let incremental = matches!(payload, Payload::Changes(..));
+        let packer = tokio::task::spawn_blocking(move || {
+            let emit = |msg| tx.blocking_send(msg).is_ok();
+            match payload {
+                Payload::Zone => pack_zone(&version, id, flags, &question, reserve, emit),
+                Payload::Changes(view, range) => {
+                    let changes = view.changes().get(range).unwrap_or(&[]);
+                    pack_changes(&version, changes, id, flags, &question, reserve, emit)
+                }
+            }
+        });
+        let mut messages = 0usize;
+        let mut result = Ok(());
+        while let Some(msg) = rx.recv().await {
+            if let Err(e) = send_signed(stream, msg, &mut signer).await {
+                result = Err(e);
+                break;
+            }
+            messages += 1;
+        }
+        drop(rx);
+        let records = packer.await.unwrap_or(0);
+        let what = match (kind, incremental) {
+            (Kind::Axfr, _) => "AXFR",
+            (Kind::Ixfr(_), true) => "IXFR (incremental)",
+            (Kind::Ixfr(_), false) => "IXFR (full zone)",
+        };
+        match &result {
+            Ok(()) => tracing::info!(
+                %peer,
+                zone = %name::display(req.question.name),
+                serial,
+                records,
+                messages,
+                ms = started.elapsed().as_millis() as u64,
+                "{what} sent"
+            ),
+            Err(e) => {
+                tracing::warn!(%peer, zone = %name::display(req.question.name), error = %e, "{what} aborted")
+            }
+        }
+        result
+    }
+}
+
+/// Where in `journal` the changesets leading from `client` to exactly
+/// the version served are, when it has them and they are smaller than
+/// the zone (RFC 1995 §4 lets a server send the whole zone instead, and
+/// then it is cheaper). The journal may already hold a change that is not
+/// published yet (it is written first); the chain is cut at the served
+/// serial.
+fn incremental(journal: &JournalView, version: &ZoneVersion, client: u32) -> Option<Range<usize>> {
+    let start = journal.index_of(client)?;
+    let from_client = journal.changes().get(start..)?;
+    let end = start
+        + 1
+        + from_client
+            .iter()
+            .position(|c| c.to_serial == version.serial())?;
+    let records: usize = journal
+        .changes()
+        .get(start..end)?
+        .iter()
+        .map(|c| c.removed.len() + c.added.len() + 2)
+        .sum();
+    (records < version.record_count()).then_some(start..end)
+}
+
+/// An incremental answer in one message in `buf`: our SOA, the changes,
+/// our SOA again (RFC 1995 §4); its length, or `None` when it does not fit.
+fn write_changes_udp(
+    buf: &mut [u8],
+    req: &Request<'_>,
+    version: &ZoneVersion,
+    changes: &[Arc<Changeset>],
+) -> Option<usize> {
+    let mut w = new_message(buf, req);
+    w.set_flags(w.flags() | flag::AA);
+    w.start_section(Section::Answer);
+    let soa = version.soa()?;
+    let soa_rdata = soa.rdatas().next()?;
+    let mut put = |owner: &[u8], t: u16, ttl: u32, rdata: &[u8]| {
+        w.rrset(Owner::Name(owner), t, ttl, std::iter::once(rdata))
+            .is_ok()
+    };
+    let mut fits = put(version.origin(), rtype::SOA, soa.ttl(), soa_rdata);
+    for r in changes_records(changes) {
+        fits = fits && put(&r.owner, r.rtype, r.ttl, &r.rdata);
+    }
+    fits = fits && put(version.origin(), rtype::SOA, soa.ttl(), soa_rdata);
+    fits.then(|| w.finish())
+}
+
+/// The records of an incremental answer between the two copies of the new
+/// SOA (RFC 1995 §4): for each changeset the old SOA, the records
+/// removed, the new SOA, the records added.
+fn changes_records(changes: &[Arc<Changeset>]) -> impl Iterator<Item = &Record> {
+    changes.iter().flat_map(|c| {
+        std::iter::once(&c.old_soa)
+            .chain(c.removed.iter())
+            .chain(std::iter::once(&c.new_soa))
+            .chain(c.added.iter())
+    })
+}
+
+/// The serial in the SOA of an IXFR request's authority section
+/// (RFC 1995 §3). Its names may be compressed, so they are skipped, not
+/// read.
+fn client_serial(req: &Request<'_>) -> Option<u32> {
+    let msg = req.message;
+    let count = |i: usize| u16::from_be_bytes([msg[4 + 2 * i], msg[5 + 2 * i]]);
+    if count(2) == 0 {
+        return None;
+    }
+    let mut pos = req.question_end;
+    for _ in 0..count(1) {
+        pos = skip_record(msg, pos)?;
+    }
+    pos = skip_name(msg, pos)?;
+    let rr_type = u16::from_be_bytes([*msg.get(pos)?, *msg.get(pos + 1)?]);
+    if rr_type != rtype::SOA {
+        return None;
+    }
+    let rdata_start = pos + 10;
+    let at = skip_name(msg, skip_name(msg, rdata_start)?)?;
+    let b = msg.get(at..at + 4)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// The serial of an SOA that is the first record of the answer section
+/// (the hint a NOTIFY may carry, RFC 1996 §3.7).
+pub fn answer_soa_serial(req: &Request<'_>) -> Option<u32> {
+    let msg = req.message;
+    let count = u16::from_be_bytes([*msg.get(6)?, *msg.get(7)?]);
+    if count == 0 {
+        return None;
+    }
+    let pos = skip_name(msg, req.question_end)?;
+    let rr_type = u16::from_be_bytes([*msg.get(pos)?, *msg.get(pos + 1)?]);
+    if rr_type != rtype::SOA {
+        return None;
+    }
+    let at = skip_name(msg, skip_name(msg, pos + 10)?)?;
+    let b = msg.get(at..at + 4)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+fn skip_name(msg: &[u8], mut pos: usize) -> Option<usize> {
+    loop {
+        let len = *msg.get(pos)?;
+        match len {
+            0 => return Some(pos + 1),
+            1..=63 => pos += 1 + len as usize,
+            0xc0..=0xff => return Some(pos + 2),
+            _ => return None,
+        }
+    }
+}
+
+fn skip_record(msg: &[u8], pos: usize) -> Option<usize> {
+    let pos = skip_name(msg, pos)?;
+    let rdlen = u16::from_be_bytes([*msg.get(pos + 8)?, *msg.get(pos + 9)?]) as usize;
+    Some(pos + 10 + rdlen)
+}
+
+/// Signs `msg` when the request was signed, then sends it.
+async fn send_signed(
+    stream: &mut TcpStream,
+    mut msg: Vec<u8>,
+    signer: &mut Option<SignedRequest>,
+) -> std::io::Result<()> {
+    if let Some(s) = signer {
+        s.sign_response(&mut msg)
+            .map_err(|e| std::io::Error::other(format!("TSIG signing failed: {e}")))?;
+    }
+    send(stream, &msg).await
+}
+
+/// Writes one framed message.
+async fn send(stream: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
+    let len = u16::try_from(msg.len()).map_err(|_| std::io::Error::other("message too long"))?;
+    let mut framed = Vec::with_capacity(2 + msg.len());
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(msg);
+    stream.write_all(&framed).await
+}
+
+fn new_message<'b>(buf: &'b mut [u8], req: &Request<'_>) -> MessageWriter<'b> {
+    let mut w = MessageWriter::new(buf, crate::wire::MAX_MESSAGE);
+    w.header(req.id, flag::QR | (req.flags & 0x7800));
+    let _ = w.question(req.message.get(HEADER_LEN..req.question_end).unwrap_or(&[]));
+    w
+}
+
+fn error_response(req: &Request<'_>, rc: u16) -> Vec<u8> {
+    let mut buf = vec![0u8; 512 + req.question_end];
+    let mut w = new_message(&mut buf, req);
+    w.set_rcode(rc);
+    let n = w.finish();
+    buf.truncate(n);
+    buf
+}
+
+/// RFC 1995 §2: the client is up to date: our SOA alone.
+fn single_soa(req: &Request<'_>, version: &ZoneVersion) -> Vec<u8> {
+    let mut buf = vec![0u8; crate::wire::MAX_MESSAGE];
+    let mut w = new_message(&mut buf, req);
+    w.set_flags(w.flags() | flag::AA);
+    if let Some(soa) = version.soa() {
+        w.start_section(Section::Answer);
+        let _ = w.rrset(
+            Owner::Pointer(w.qname_offset()),
+            rtype::SOA,
+            soa.ttl(),
+            soa.rdatas(),
+        );
+    }
+    let n = w.finish();
+    buf.truncate(n);
+    buf
+}
+
+/// Packs the whole zone as AXFR messages (RFC 5936 §2.2): the SOA first
+/// and last, every other record (RRSIGs and glue included) in between,
+/// each message as full as 64 KiB allows, the question in the first.
+/// `reserve` octets are left free in each message (for a TSIG record).
+/// `emit` returns false when the receiver is gone. Returns the number of
+/// records sent.
+pub fn pack_zone(
+    version: &ZoneVersion,
+    id: u16,
+    flags: u16,
+    question: &[u8],
+    reserve: usize,
+    emit: impl FnMut(Vec<u8>) -> bool,
+) -> usize {
+    pack_between_soas(
+        version,
+        id,
+        flags,
+        question,
+        reserve,
+        emit,
+        |packer, emit| {
+            let mut owner = Vec::with_capacity(name::MAX_NAME_LEN);
+            for node in version.nodes() {
+                node.name_into(&mut owner);
+                let apex = node.has_flag(crate::zone::flags::APEX);
+                for rrset in node.rrsets() {
+                    if !(apex && rrset.rtype() == rtype::SOA) {
+                        for rdata in rrset.rdatas() {
+                            if !packer.record(&owner, rrset.rtype(), rrset.ttl(), rdata, emit) {
+                                return false;
+                            }
+                        }
+                    }
+                    for rdata in rrset.sigs().iter().flat_map(|s| s.rdatas()) {
+                        let ttl = rrset.sigs().map_or(0, |s| s.ttl);
+                        if !packer.record(&owner, rtype::RRSIG, ttl, rdata, emit) {
+                            return false;
+                        }
+                    }
+                }
+            }
+            true
+        },
+    )
+}
+
+/// Packs an incremental IXFR answer (RFC 1995 §4) like [`pack_zone`]:
+/// our SOA, the changesets, our SOA again. Returns the records sent.
+pub fn pack_changes(
+    version: &ZoneVersion,
+    changes: &[Arc<Changeset>],
+    id: u16,
+    flags: u16,
+    question: &[u8],
+    reserve: usize,
+    emit: impl FnMut(Vec<u8>) -> bool,
+) -> usize {
+    pack_between_soas(
+        version,
+        id,
+        flags,
+        question,
+        reserve,
+        emit,
+        |packer, emit| {
+            changes_records(changes)
+                .all(|r| packer.record(&r.owner, r.rtype, r.ttl, &r.rdata, emit))
+        },
+    )
+}
+
+/// Our SOA, what `body` packs (false: the receiver is gone), our SOA
+/// again, in messages of up to 64 KiB less `reserve`. Returns the records
+/// sent.
+fn pack_between_soas<E: FnMut(Vec<u8>) -> bool>(
+    version: &ZoneVersion,
+    id: u16,
+    flags: u16,
+    question: &[u8],
+    reserve: usize,
+    mut emit: E,
+    body: impl FnOnce(&mut Packer<'_, '_>, &mut E) -> bool,
+) -> usize {
+    let mut buf = vec![0u8; crate::wire::MAX_MESSAGE];
+    let mut packer = Packer {
+        w: MessageWriter::new(&mut buf, crate::wire::MAX_MESSAGE - reserve.min(1024)),
+        id,
+        flags,
+        question: Some(question),
+        started: false,
+        records: 0,
+        origin: version.origin(),
+        apex_at: None,
+        last_owner: Vec::with_capacity(name::MAX_NAME_LEN),
+        last_at: None,
+    };
+    let Some((ttl, soa)) = version
+        .soa()
+        .and_then(|s| Some((s.ttl(), s.rdatas().next()?)))
+    else {
+        return 0;
+    };
+    let origin = version.origin();
+    let ok = packer.record(origin, rtype::SOA, ttl, soa, &mut emit)
+        && body(&mut packer, &mut emit)
+        && packer.record(origin, rtype::SOA, ttl, soa, &mut emit);
+    if ok {
+        packer.flush(&mut emit);
+    }
+    packer.records
+}
+
+/// Fills one message at a time with one writer, reset for each message
+/// (so names compress within a message).
+struct Packer<'b, 'q> {
+    w: MessageWriter<'b>,
+    id: u16,
+    flags: u16,
+    /// The question, until the first message has taken it.
+    question: Option<&'q [u8]>,
+    started: bool,
+    records: usize,
+    /// The zone's apex, and where it is written in the current message.
+    origin: &'q [u8],
+    apex_at: Option<u16>,
+    /// The last owner written out, and where: the next records of the
+    /// same node point to it.
+    last_owner: Vec<u8>,
+    last_at: Option<u16>,
+}
+
+impl Packer<'_, '_> {
+    /// Adds a record, sending the message first when it is full. False
+    /// when the receiver is gone.
+    fn record(
+        &mut self,
+        owner: &[u8],
+        t: u16,
+        ttl: u32,
+        rdata: &[u8],
+        emit: &mut impl FnMut(Vec<u8>) -> bool,
+    ) -> bool {
+        for attempt in 0..2 {
+            if !self.started {
+                self.start();
+            }
+            // Owners are compressed by hand, against the previous owner or
+            // the apex: the writer's general table is small and searched
+            // linearly, which costs more than the rest of a record.
+            let at = self.w.len();
+            let encoded = match (self.last_at, self.apex_at) {
+                (Some(p), _) if self.last_owner == owner => Owner::Pointer(p),
+                (_, Some(apex))
+                    if owner.len() > self.origin.len()
+                        && name::is_subdomain(owner, self.origin) =>
+                {
+                    Owner::Prefixed(&owner[..owner.len() - self.origin.len()], apex)
+                }
+                _ => Owner::Name(owner),
+            };
+            if self
+                .w
+                .rrset(encoded, t, ttl, std::iter::once(rdata))
+                .is_ok()
+            {
+                self.records += 1;
+                if !matches!(encoded, Owner::Pointer(_)) {
+                    self.last_owner.clear();
+                    self.last_owner.extend_from_slice(owner);
+                    self.last_at = u16::try_from(at).ok().filter(|&a| a <= 0x3fff);
+                }
+                if self.apex_at.is_none() {
+                    self.apex_at = self.w.find_name(self.origin);
+                }
+                return true;
+            }
+            if attempt == 0 && self.w.count(Section::Answer) > 0 {
+                if !self.flush(emit) {
+                    return false;
+                }
+            } else {
+                break;
+            }
+        }
+        tracing::error!(owner = %name::display(owner), rtype = t, "record too large for a transfer message; skipped");
+        true
+    }
+
+    fn start(&mut self) {
+        self.w.header(self.id, self.flags);
+        self.apex_at = None;
+        self.last_at = None;
+        if let Some(q) = self.question.take() {
+            if self.w.question(q).is_ok()
+                && name::is_subdomain(q, self.origin)
+                && name::wire_len(q) == Some(self.origin.len())
+            {
+                // The question's name is the apex (RFC 5936 §2.2.1).
+                self.apex_at = Some(self.w.qname_offset());
+            }
+        }
+        self.w.start_section(Section::Answer);
+        self.started = true;
+    }
+
+    fn flush(&mut self, emit: &mut impl FnMut(Vec<u8>) -> bool) -> bool {
+        if !self.started {
+            return true;
+        }
+        self.started = false;
+        let n = self.w.finish();
+        emit(self.w.message()[..n].to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{Journal, JournalLimits};
+    use crate::name::test_wire as wire_name;
+    use crate::zone::{Zone, ZoneBuilder, ZoneTable};
+    use crate::zonefile::{parse_str, ParseOptions};
+    use std::path::Path;
+    use std::sync::{mpsc as std_mpsc, Mutex};
+    use std::time::Duration;
+
+    fn version(serial: u32, www: &str) -> ZoneVersion {
+        let origin = wire_name("example.com");
+        let text = format!(
+            "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 host {serial} 7200 900 1209600 60\n\
+             @ NS ns1\nns1 A 192.0.2.1\nwww A {www}\na A 192.0.2.2\nb A 192.0.2.3\n"
+        );
+        let parsed = parse_str(
+            &text,
+            Path::new("t.zone"),
+            &ParseOptions::new(origin.clone()),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let mut b = ZoneBuilder::new(&origin).unwrap();
+        for r in &parsed.records {
+            b.add(&r.owner, r.rtype, r.ttl, &r.rdata, None);
+        }
+        b.finish().unwrap_or_else(|e| panic!("{e:?}")).0
+    }
+
+    /// An IXFR query for example.com from serial `client`.
+    fn ixfr_query(client: u32) -> Vec<u8> {
+        let mut m = vec![0xab, 0xcd, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0];
+        m.extend(wire_name("example.com"));
+        m.extend(rtype::IXFR.to_be_bytes());
+        m.extend(1u16.to_be_bytes());
+        m.extend([0xc0, 12]);
+        m.extend(rtype::SOA.to_be_bytes());
+        m.extend(1u16.to_be_bytes());
+        m.extend(0u32.to_be_bytes());
+        m.extend(22u16.to_be_bytes());
+        m.extend([0, 0]); // MNAME and RNAME: the root
+        m.extend(client.to_be_bytes());
+        m.extend([0u8; 16]);
+        m
+    }
+
+    #[test]
+    fn a_udp_ixfr_is_answered_while_the_journal_writer_is_held() {
+        let dir = std::env::temp_dir().join(format!("zonesync-xfr-udp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (v1, v2) = (version(1, "192.0.2.80"), version(2, "192.0.2.81"));
+        let (mut journal, _) = Journal::open(&dir.join("j"), JournalLimits::default()).unwrap();
+        journal.append(&crate::journal::diff(&v1, &v2)).unwrap();
+        let reader = journal.reader();
+        let journal = Arc::new(Mutex::new(journal));
+        let zone = Arc::new(Zone::new(&wire_name("example.com")).unwrap());
+        zone.publish(Arc::new(v2));
+        let table = Arc::new(SharedZoneTable::from_pointee(ZoneTable::new(vec![zone])));
+        let xfr = XfrZone {
+            acl: Acl::new(vec![crate::acl::AclRule {
+                from: Some("127.0.0.0/8".parse().unwrap()),
+                key: None,
+            }]),
+            journal: Some(reader),
+            counters: Arc::default(),
+        };
+        let transfers = Arc::new(Transfers::new(
+            table,
+            vec![(wire_name("example.com"), xfr)],
+            Keys::default(),
+            1,
+        ));
+
+        // A load holds the writer (as across an fsync) until told to stop.
+        let (release, held) = std_mpsc::channel::<()>();
+        let (locked, is_locked) = std_mpsc::channel::<()>();
+        let writer = {
+            let journal = journal.clone();
+            std::thread::spawn(move || {
+                let _guard = journal.lock().unwrap();
+                locked.send(()).unwrap();
+                let _ = held.recv_timeout(Duration::from_secs(30));
+            })
+        };
+        is_locked.recv_timeout(Duration::from_secs(5)).unwrap();
+        let (done, answered) = std_mpsc::channel();
+        {
+            let transfers = transfers.clone();
+            std::thread::spawn(move || {
+                let q = ixfr_query(1);
+                let req = crate::wire::parse_request(&q).unwrap();
+                let mut out = vec![0u8; 65_535];
+                let peer: SocketAddr = "127.0.0.1:5353".parse().unwrap();
+                let n = transfers.answer_ixfr_udp(&req, peer, 1232, &mut out);
+                let _ = done.send(n.map(|n| out[..n].to_vec()));
+            });
+        }
+        let answer = answered.recv_timeout(Duration::from_secs(5));
+        release.send(()).unwrap();
+        writer.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let answer = answer
+            .expect("the UDP IXFR waited for the journal writer")
+            .expect("an incremental answer");
+        // SOA 2, SOA 1, www 80 removed, SOA 2, www 81 added, SOA 2.
+        assert_eq!(&answer[..2], &[0xab, 0xcd]);
+        assert_eq!(
+            u16::from_be_bytes([answer[6], answer[7]]),
+            6,
+            "answer count"
+        );
+        assert_eq!(
+            transfers
+                .counters(&wire_name("example.com"))
+                .unwrap()
+                .ixfr_incremental
+                .load(Ordering::Relaxed),
+            1
+        );
+    }
+}
