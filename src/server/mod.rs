@@ -1,0 +1,361 @@
+//! The running server: loads the configured zones, starts the listeners,
+//! and handles signals (SIGHUP reloads changed zone files, SIGTERM and
+//! SIGINT stop cleanly).
+
+mod control;
+mod metrics;
+
+pub use metrics::server_metrics;
+
+use crate::acl::Acl;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::ZoneConfig;
+use crate::config::{self, Config};
+use crate::control::ControlServer;
+use crate::csync::agent::ParentAgent;
+use crate::net::{self, Shutdown, TcpSettings};
+use crate::notify::{Notifier, NotifySettings, NotifyTarget};
+use crate::query::{Answerer, QueryConfig, QueryStats};
+use crate::query::{NotifyListener, NotifyVerdict};
+use crate::replication::secondary::{self, SecondaryZone};
+use crate::replication::{Managed, ManagedZone};
+use crate::xfr::incoming::Primary;
+use crate::xfr::{Transfers, XfrZone};
+use crate::zone::{SharedZoneTable, Zone, ZoneTable};
+use anyhow::Context;
+use control::ServerControl;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Sets up one configured zone: its NOTIFY task, journal and role.
+fn managed_zone(config: &Config, zc: &ZoneConfig, clock: &SharedClock) -> anyhow::Result<Managed> {
+    let origin = config::parse_zone_name(&zc.name).map_err(anyhow::Error::msg)?;
+    let zone = Arc::new(Zone::new(&origin).context("zone name")?);
+    let notifier = (!zc.notify.is_empty() || zc.notify_ns).then(|| {
+        let settings = NotifySettings {
+            delay: Duration::from_millis(config.server.notify_delay_ms),
+            retries: config.server.notify_retries,
+            notify_ns: zc.notify_ns,
+            own: config.server.listen.clone(),
+            ..NotifySettings::default()
+        };
+        let targets = zc
+            .notify
+            .iter()
+            .map(|t| NotifyTarget {
+                addr: t.addr(),
+                key: t.key().and_then(|k| config.tsig_key(k)),
+            })
+            .collect();
+        Notifier::spawn(zone.clone(), targets, settings)
+    });
+    Ok(match zc.role {
+        config::Role::Primary => Managed::Primary(Arc::new(ManagedZone::new(
+            zone,
+            zc.clone(),
+            &config.server,
+            notifier,
+        ))),
+        config::Role::Secondary => {
+            let primaries = zc
+                .primaries
+                .iter()
+                .map(|p| Primary {
+                    addr: p.address,
+                    key: p.key.as_deref().and_then(|k| config.tsig_key(k)),
+                })
+                .collect();
+            let journal = crate::replication::zone_journal(&config.server, &zc.name);
+            Managed::Secondary(Arc::new(SecondaryZone::new(
+                zone,
+                zc.clone(),
+                primaries,
+                &config.server,
+                journal,
+                notifier,
+                &crate::replication::file_stem(&zc.name),
+                clock.clone(),
+            )))
+        }
+    })
+}
+
+/// Runs the server until SIGTERM or SIGINT.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    if config.server.listen.is_empty() {
+        anyhow::bail!("no listen address: set server.listen or pass --listen");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("zonesync")
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+/// Zones loaded (primaries) or restored (secondaries) at start-up, at
+/// most `STARTUP_LOADS` at a time: a first load waits on fsyncs (state
+/// file, new journal), so one after the other took 10 s for 1,000 small
+/// zones on a plain disk; a few at once keep the disk busy without
+/// holding many large zones in memory at the same time.
+async fn load_all(served: &[Managed]) -> anyhow::Result<()> {
+    const STARTUP_LOADS: usize = 8;
+    let gate = Arc::new(tokio::sync::Semaphore::new(STARTUP_LOADS));
+    let mut loads = tokio::task::JoinSet::new();
+    for zone in served {
+        let permit = Arc::clone(&gate).acquire_owned().await?;
+        match zone.clone() {
+            Managed::Primary(z) => {
+                loads.spawn_blocking(move || {
+                    z.load(false);
+                    drop(permit);
+                });
+            }
+            Managed::Secondary(z) => {
+                loads.spawn_blocking(move || {
+                    z.restore();
+                    drop(permit);
+                });
+            }
+        }
+    }
+    while let Some(done) = loads.join_next().await {
+        done?;
+    }
+    for zone in served {
+        if let Managed::Secondary(z) = zone.clone() {
+            tokio::spawn(z.run());
+        }
+    }
+    Ok(())
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let served: Vec<Managed> = config
+        .zones
+        .iter()
+        .map(|zc| managed_zone(&config, zc, &clock))
+        .collect::<anyhow::Result<_>>()?;
+    let table: Arc<SharedZoneTable> = Arc::new(SharedZoneTable::from_pointee(ZoneTable::new(
+        served.iter().map(|s| s.zone().clone()),
+    )));
+    let monitor_table = table.clone();
+    load_all(&served).await?;
+    let agents: Vec<Arc<ParentAgent>> = served
+        .iter()
+        .filter_map(|z| match z {
+            Managed::Primary(p) => ParentAgent::new(p.clone(), &config.server, clock.clone()),
+            Managed::Secondary(_) => None,
+        })
+        .collect();
+
+    let query_config = QueryConfig {
+        edns_udp_max: config.server.edns_udp_max,
+        nsid: config.server.nsid.as_ref().map(|s| s.as_bytes().into()),
+    };
+    let xfr_zones = served
+        .iter()
+        .map(|z| {
+            let xfr = XfrZone {
+                acl: Acl::new(z.config().allow_transfer.clone()),
+                journal: z.journal_reader().cloned(),
+                counters: Arc::default(),
+            };
+            (z.zone().origin().to_vec(), xfr)
+        })
+        .collect();
+    let keys = config.tsig_keys().map_err(anyhow::Error::msg)?;
+    let transfers = Arc::new(Transfers::new(
+        table.clone(),
+        xfr_zones,
+        keys.clone(),
+        config.server.transfer_limit,
+    ));
+    // Kept to be read by /metrics.
+    let stats = Arc::new(QueryStats::default());
+    let answerer = Arc::new(
+        Answerer::new(table, query_config, stats.clone())
+            .with_keys(Arc::new(keys))
+            .with_transfers(transfers.clone())
+            .with_notify(Arc::new(NotifyRouter {
+                zones: served.clone(),
+                agents: agents.clone(),
+            })),
+    );
+    let shutdown = Shutdown::default();
+    let workers = match config.server.udp_workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let tcp = TcpSettings {
+        max_connections: config.server.tcp_max_connections,
+        idle_timeout: Duration::from_secs(config.server.tcp_idle_timeout),
+    };
+    let mut threads = Vec::new();
+    let mut tasks = Vec::new();
+    for &addr in &config.server.listen {
+        let sockets =
+            net::bind_udp(addr, workers).with_context(|| format!("binding UDP {addr}"))?;
+        let listener = bind_tcp(addr).with_context(|| format!("binding TCP {addr}"))?;
+        threads.extend(net::spawn_udp_workers(
+            sockets,
+            answerer.clone(),
+            shutdown.clone(),
+        )?);
+        tasks.push(tokio::spawn(net::serve_tcp(
+            listener,
+            answerer.clone(),
+            transfers.clone(),
+            tcp.clone(),
+            shutdown.clone(),
+        )));
+        tracing::info!(%addr, udp_sockets = workers, "listening on UDP and TCP");
+    }
+
+    // Not awaited at shutdown (like secondaries' timers): a change being
+    // applied is an atomic file write and a journaled load, so stopping
+    // at any point leaves the last good state.
+    for agent in &agents {
+        tokio::spawn(agent.clone().run());
+    }
+
+    if let Some(monitor_config) = config.monitor.clone() {
+        let monitor = crate::monitor::watch::Monitor::new(monitor_config.clone())
+            .map_err(anyhow::Error::msg)
+            .context("monitor")?;
+        monitor.start();
+        monitor.watch_local(monitor_table);
+        let (zones, transfers, stats) = (served.clone(), transfers.clone(), stats.clone());
+        monitor.set_server_metrics(Box::new(move || server_metrics(&zones, &transfers, &stats)));
+        if let Some(addr) = monitor_config.listen {
+            let dashboard = crate::monitor::http::DashboardServer::bind(addr)
+                .with_context(|| format!("binding the monitor's dashboard {addr}"))?;
+            tasks.push(tokio::spawn(
+                dashboard.run(monitor.clone(), shutdown.clone()),
+            ));
+            tracing::info!(%addr, "monitor dashboard listening (HTTP)");
+        }
+    }
+
+    if let Some(addr) = config.server.control {
+        let control =
+            ControlServer::bind(addr).with_context(|| format!("binding control {addr}"))?;
+        let handler = Arc::new(ServerControl {
+            zones: served.clone(),
+            agents: agents.clone(),
+            transfers: transfers.clone(),
+            stats: stats.clone(),
+            started: Instant::now(),
+        });
+        tasks.push(tokio::spawn(control.run(handler, shutdown.clone())));
+        tracing::info!(%addr, "control interface listening (HTTP)");
+    }
+
+    signals(&served).await?;
+    shutdown.trigger();
+    for task in tasks {
+        let _ = task.await;
+    }
+    for thread in threads {
+        let _ = thread.join();
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn bind_tcp(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Waits for signals: SIGHUP reloads, SIGTERM/SIGINT return.
+async fn signals(served: &[Managed]) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => reload_changed(served).await,
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!("shutting down");
+    Ok(())
+}
+
+/// Reloads every zone whose files changed; queries keep being answered
+/// from the old versions meanwhile.
+async fn reload_changed(served: &[Managed]) {
+    tracing::info!("SIGHUP: reloading changed zone files");
+    for zone in served {
+        let Managed::Primary(zone) = zone else {
+            continue;
+        };
+        if !zone.needs_reload() {
+            continue;
+        }
+        let zone = zone.clone();
+        let _ = tokio::task::spawn_blocking(move || zone.load(false)).await;
+    }
+}
+
+/// Routes NOTIFY in to the secondary zone it is for.
+struct NotifyRouter {
+    zones: Vec<Managed>,
+    agents: Vec<Arc<ParentAgent>>,
+}
+
+impl NotifyListener for NotifyRouter {
+    fn notify_csync(
+        &self,
+        parent: &[u8],
+        child: &[u8],
+        peer: Option<std::net::SocketAddr>,
+    ) -> NotifyVerdict {
+        let agent = self
+            .agents
+            .iter()
+            .find(|a| a.origin() == parent && a.follows(child));
+        let Some(agent) = agent else {
+            tracing::info!(parent = %crate::name::display(parent), child = %crate::name::display(child), ?peer, "NOTIFY(CSYNC) for a child no CSYNC agent follows: REFUSED");
+            return NotifyVerdict::Refused;
+        };
+        agent.notified(child);
+        NotifyVerdict::Accepted
+    }
+
+    fn notify(
+        &self,
+        zone: &[u8],
+        peer: Option<std::net::SocketAddr>,
+        key: Option<&str>,
+        serial: Option<u32>,
+    ) -> NotifyVerdict {
+        let found = self.zones.iter().find(|z| z.zone().origin() == zone);
+        let Some(Managed::Secondary(z)) = found else {
+            tracing::info!(zone = %crate::name::display(zone), ?peer, "NOTIFY for a zone we are not secondary for: NOTAUTH");
+            return NotifyVerdict::NotSecondary;
+        };
+        if !z.notify_allowed(peer, key) {
+            tracing::warn!(
+                zone = z.name(),
+                ?peer,
+                key = key.unwrap_or("none"),
+                "NOTIFY refused: not from a primary or an allow_notify rule"
+            );
+            return NotifyVerdict::Refused;
+        }
+        tracing::info!(zone = z.name(), ?peer, ?serial, "NOTIFY received");
+        z.trigger(secondary::Event::Notify);
+        NotifyVerdict::Accepted
+    }
+}
