@@ -24,6 +24,7 @@
 
 pub mod dnssec;
 pub mod load;
+pub mod registry;
 pub mod secondary;
 pub mod state;
 pub mod timing;

@@ -11,6 +11,7 @@ use crate::control::{
 use crate::csync::agent::Mode as CsyncMode;
 use crate::csync::agent::ParentAgent;
 use crate::query::QueryStats;
+use crate::replication::registry::Zones;
 use crate::replication::secondary::{self, SecondaryZone};
 use crate::replication::{LoadKind, Managed};
 use crate::xfr::Transfers;
@@ -20,8 +21,7 @@ use std::time::{Instant, SystemTime};
 
 /// The control interface's view of the running server.
 pub(super) struct ServerControl {
-    pub(super) zones: Vec<Managed>,
-    pub(super) agents: Vec<Arc<ParentAgent>>,
+    pub(super) zones: Arc<Zones>,
     pub(super) transfers: Arc<Transfers>,
     pub(super) stats: Arc<QueryStats>,
     pub(super) started: Instant,
@@ -34,11 +34,8 @@ fn unix(t: Option<SystemTime>) -> Option<u64> {
 
 impl ServerControl {
     fn find(&self, name: &str) -> Result<&Managed, ControlError> {
-        let wire =
-            config::parse_zone_name(name).map_err(|_| ControlError::UnknownZone(name.into()))?;
         self.zones
-            .iter()
-            .find(|z| z.zone().origin() == &wire[..])
+            .find(name)
             .ok_or_else(|| ControlError::UnknownZone(name.into()))
     }
 
@@ -151,11 +148,7 @@ impl ServerControl {
         if let Some(zone) = zone {
             let origin = config::parse_zone_name(zone)
                 .map_err(|e| ControlError::UnknownZone(format!("{zone}: {e}")))?;
-            let agent = self
-                .agents
-                .iter()
-                .find(|a| a.origin().eq_ignore_ascii_case(&origin));
-            return match agent {
+            return match self.zones.agent(&origin) {
                 Some(a) => Ok(vec![a.clone()]),
                 None if self.find(zone).is_ok() => Err(ControlError::Refused(format!(
                     "zone {zone} has no [zone.csync]"
@@ -164,9 +157,10 @@ impl ServerControl {
             };
         }
         let Some(child) = child else {
-            return Ok(self.agents.clone());
+            return Ok(self.zones.agents().to_vec());
         };
-        self.agents
+        self.zones
+            .agents()
             .iter()
             .filter(|a| a.follows(child))
             .max_by_key(|a| a.origin().len())
@@ -217,7 +211,11 @@ impl ControlHandler for ServerControl {
     }
 
     fn csync_pending(&self) -> Vec<PendingReport> {
-        self.agents.iter().flat_map(|a| a.pending()).collect()
+        self.zones
+            .agents()
+            .iter()
+            .flat_map(|a| a.pending())
+            .collect()
     }
 
     fn csync_approve<'a>(&'a self, child: &'a str) -> crate::control::Pending<'a, ChildReport> {

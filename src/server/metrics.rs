@@ -3,6 +3,7 @@
 //! and in, NOTIFY, journal depth, serial, expire, loaded.
 
 use crate::query::QueryStats;
+use crate::replication::registry::Zones;
 use crate::replication::Managed;
 use crate::xfr::Transfers;
 use std::sync::atomic::Ordering;
@@ -28,7 +29,7 @@ const RCODE_NAMES: [&str; 12] = [
 /// the served serial, whether it is served and (secondaries) the time to
 /// EXPIRE. Read on a scrape, off the query path: the counters are relaxed
 /// atomics the query path only increments.
-pub fn server_metrics(zones: &[Managed], transfers: &Transfers, stats: &QueryStats) -> String {
+pub fn server_metrics(zones: &Zones, transfers: &Transfers, stats: &QueryStats) -> String {
     use crate::monitor::prometheus::{Exposition, Kind};
     let mut out = Exposition::new();
     query_metrics(&mut out, stats);
@@ -91,7 +92,7 @@ pub fn server_metrics(zones: &[Managed], transfers: &Transfers, stats: &QuerySta
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    for z in zones {
+    for z in zones.iter() {
         let name = z.name();
         let zl = [("zone", name)];
         if let Some(c) = transfers.counters(z.zone().origin()) {

@@ -17,6 +17,7 @@ use crate::net::{self, Shutdown, TcpSettings};
 use crate::notify::{Notifier, NotifySettings, NotifyTarget};
 use crate::query::{Answerer, QueryConfig, QueryStats};
 use crate::query::{NotifyListener, NotifyVerdict};
+use crate::replication::registry::Zones;
 use crate::replication::secondary::{self, SecondaryZone};
 use crate::replication::{Managed, ManagedZone};
 use crate::xfr::incoming::Primary;
@@ -150,12 +151,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             Managed::Secondary(_) => None,
         })
         .collect();
+    let zones = Arc::new(Zones::new(served, agents));
 
     let query_config = QueryConfig {
         edns_udp_max: config.server.edns_udp_max,
         nsid: config.server.nsid.as_ref().map(|s| s.as_bytes().into()),
     };
-    let xfr_zones = served
+    let xfr_zones = zones
         .iter()
         .map(|z| {
             let xfr = XfrZone {
@@ -180,8 +182,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .with_keys(Arc::new(keys))
             .with_transfers(transfers.clone())
             .with_notify(Arc::new(NotifyRouter {
-                zones: served.clone(),
-                agents: agents.clone(),
+                zones: zones.clone(),
             })),
     );
     let shutdown = Shutdown::default();
@@ -217,7 +218,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Not awaited at shutdown (like secondaries' timers): a change being
     // applied is an atomic file write and a journaled load, so stopping
     // at any point leaves the last good state.
-    for agent in &agents {
+    for agent in zones.agents() {
         tokio::spawn(agent.clone().run());
     }
 
@@ -227,7 +228,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .context("monitor")?;
         monitor.start();
         monitor.watch_local(monitor_table);
-        let (zones, transfers, stats) = (served.clone(), transfers.clone(), stats.clone());
+        let (zones, transfers, stats) = (zones.clone(), transfers.clone(), stats.clone());
         monitor.set_server_metrics(Box::new(move || server_metrics(&zones, &transfers, &stats)));
         if let Some(addr) = monitor_config.listen {
             let dashboard = crate::monitor::http::DashboardServer::bind(addr)
@@ -243,8 +244,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let control =
             ControlServer::bind(addr).with_context(|| format!("binding control {addr}"))?;
         let handler = Arc::new(ServerControl {
-            zones: served.clone(),
-            agents: agents.clone(),
+            zones: zones.clone(),
             transfers: transfers.clone(),
             stats: stats.clone(),
             started: Instant::now(),
@@ -253,7 +253,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(%addr, "control interface listening (HTTP)");
     }
 
-    signals(&served).await?;
+    signals(&zones).await?;
     shutdown.trigger();
     for task in tasks {
         let _ = task.await;
@@ -276,14 +276,14 @@ fn bind_tcp(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListen
 }
 
 /// Waits for signals: SIGHUP reloads, SIGTERM/SIGINT return.
-async fn signals(served: &[Managed]) -> anyhow::Result<()> {
+async fn signals(zones: &Zones) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     loop {
         tokio::select! {
-            _ = hup.recv() => reload_changed(served).await,
+            _ = hup.recv() => reload_changed(zones).await,
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
@@ -294,12 +294,9 @@ async fn signals(served: &[Managed]) -> anyhow::Result<()> {
 
 /// Reloads every zone whose files changed; queries keep being answered
 /// from the old versions meanwhile.
-async fn reload_changed(served: &[Managed]) {
+async fn reload_changed(zones: &Zones) {
     tracing::info!("SIGHUP: reloading changed zone files");
-    for zone in served {
-        let Managed::Primary(zone) = zone else {
-            continue;
-        };
+    for zone in zones.primaries() {
         if !zone.needs_reload() {
             continue;
         }
@@ -310,8 +307,7 @@ async fn reload_changed(served: &[Managed]) {
 
 /// Routes NOTIFY in to the secondary zone it is for.
 struct NotifyRouter {
-    zones: Vec<Managed>,
-    agents: Vec<Arc<ParentAgent>>,
+    zones: Arc<Zones>,
 }
 
 impl NotifyListener for NotifyRouter {
@@ -321,10 +317,7 @@ impl NotifyListener for NotifyRouter {
         child: &[u8],
         peer: Option<std::net::SocketAddr>,
     ) -> NotifyVerdict {
-        let agent = self
-            .agents
-            .iter()
-            .find(|a| a.origin() == parent && a.follows(child));
+        let agent = self.zones.agent(parent).filter(|a| a.follows(child));
         let Some(agent) = agent else {
             tracing::info!(parent = %crate::name::display(parent), child = %crate::name::display(child), ?peer, "NOTIFY(CSYNC) for a child no CSYNC agent follows: REFUSED");
             return NotifyVerdict::Refused;
@@ -340,8 +333,7 @@ impl NotifyListener for NotifyRouter {
         key: Option<&str>,
         serial: Option<u32>,
     ) -> NotifyVerdict {
-        let found = self.zones.iter().find(|z| z.zone().origin() == zone);
-        let Some(Managed::Secondary(z)) = found else {
+        let Some(Managed::Secondary(z)) = self.zones.get(zone) else {
             tracing::info!(zone = %crate::name::display(zone), ?peer, "NOTIFY for a zone we are not secondary for: NOTAUTH");
             return NotifyVerdict::NotSecondary;
         };

@@ -1,0 +1,144 @@
+//! The server's one table of configured zones.
+//!
+//! Everything that asks about a zone by name or apex goes through
+//! [`Zones`]: the control handler, metrics, NOTIFY and NOTIFY(CSYNC)
+//! routing, and the SIGHUP reload. Zones are kept in configuration order
+//! (status and metrics list them so) and found by apex without allocating
+//! (NOTIFY routing runs on the query path).
+
+use super::{Managed, ManagedZone};
+use crate::csync::agent::ParentAgent;
+use crate::name::KeyBuf;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Every configured zone, and the CSYNC parental agents of those that
+/// have one.
+#[derive(Default)]
+pub struct Zones {
+    zones: Vec<Managed>,
+    /// Index into `zones` by the apex's lookup key (case-insensitive).
+    by_key: HashMap<Box<[u8]>, usize>,
+    agents: Vec<Arc<ParentAgent>>,
+}
+
+impl Zones {
+    /// The table of `zones`; a zone whose apex is already in it is left
+    /// out (the configuration refuses duplicates before this).
+    pub fn new(zones: Vec<Managed>, agents: Vec<Arc<ParentAgent>>) -> Zones {
+        let mut table = Zones {
+            zones: Vec::with_capacity(zones.len()),
+            by_key: HashMap::with_capacity(zones.len()),
+            agents,
+        };
+        for zone in zones {
+            let Some(key) = KeyBuf::new(zone.zone().origin()) else {
+                continue;
+            };
+            if table.by_key.contains_key(key.as_slice()) {
+                continue;
+            }
+            table
+                .by_key
+                .insert(key.as_slice().into(), table.zones.len());
+            table.zones.push(zone);
+        }
+        table
+    }
+
+    /// Every zone, in configuration order.
+    pub fn iter(&self) -> impl Iterator<Item = &Managed> {
+        self.zones.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.zones.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.zones.is_empty()
+    }
+
+    /// The primaries, in configuration order.
+    pub fn primaries(&self) -> impl Iterator<Item = &Arc<ManagedZone>> {
+        self.zones.iter().filter_map(|z| match z {
+            Managed::Primary(p) => Some(p),
+            Managed::Secondary(_) => None,
+        })
+    }
+
+    /// The zone with this apex (wire format, any case).
+    pub fn get(&self, origin: &[u8]) -> Option<&Managed> {
+        let key = KeyBuf::new(origin)?;
+        self.zones.get(*self.by_key.get(key.as_slice())?)
+    }
+
+    /// The zone configured as `name` (presentation format, with or
+    /// without the final dot, any case).
+    pub fn find(&self, name: &str) -> Option<&Managed> {
+        self.get(&crate::config::parse_zone_name(name).ok()?)
+    }
+
+    /// Every CSYNC parental agent.
+    pub fn agents(&self) -> &[Arc<ParentAgent>] {
+        &self.agents
+    }
+
+    /// The agent of the parent zone with this apex.
+    pub fn agent(&self, parent: &[u8]) -> Option<&Arc<ParentAgent>> {
+        self.agents
+            .iter()
+            .find(|a| a.origin().eq_ignore_ascii_case(parent))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ServerConfig, ZoneConfig};
+    use crate::zone::Zone;
+
+    fn primary(name: &str, server: &ServerConfig) -> Managed {
+        let config: ZoneConfig =
+            toml::from_str(&format!("name = \"{name}\"\nrole = \"primary\"")).unwrap();
+        let origin = crate::config::parse_zone_name(name).unwrap();
+        let zone = Arc::new(Zone::new(&origin).unwrap());
+        Managed::Primary(Arc::new(ManagedZone::new(zone, config, server, None)))
+    }
+
+    #[test]
+    fn zones_are_found_by_apex_and_name_in_any_case() {
+        let dir = std::env::temp_dir().join(format!("zonesync-registry-{}", std::process::id()));
+        let server = ServerConfig {
+            data_dir: dir.clone(),
+            ..ServerConfig::default()
+        };
+        let zones = Zones::new(
+            vec![
+                primary("example.com", &server),
+                primary("example.net", &server),
+                primary("Example.COM.", &server),
+            ],
+            Vec::new(),
+        );
+        assert_eq!(zones.len(), 2, "the second example.com is left out");
+        let names: Vec<&str> = zones.iter().map(|z| z.name()).collect();
+        assert_eq!(names, ["example.com", "example.net"], "configuration order");
+        assert_eq!(
+            zones.find("EXAMPLE.net.").map(|z| z.name()),
+            Some("example.net")
+        );
+        assert_eq!(
+            zones.find("example.com").map(|z| z.name()),
+            Some("example.com")
+        );
+        assert!(zones.find("example.org").is_none());
+        assert!(zones.find("bad..name").is_none());
+        let wire = b"\x07EXAMPLE\x03COM\x00";
+        assert_eq!(zones.get(wire).map(|z| z.name()), Some("example.com"));
+        assert!(zones.get(b"\x03com\x00").is_none(), "no match by suffix");
+        assert_eq!(zones.primaries().count(), 2);
+        assert!(zones.agent(wire).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
