@@ -26,7 +26,6 @@ use super::store::{Event, Propagation, Sample, Store};
 use crate::serial;
 use crate::verify::dns::Client;
 use crate::verify::{self, Options, Row, RowStatus, ZoneReport, ZoneSpec};
-use crate::zone::SharedZoneTable;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -234,39 +233,42 @@ impl Monitor {
         });
     }
 
-    /// Inside `serve`: the moment this process publishes a new serial of a
-    /// watched zone starts that change's clock, and the zone is checked at
-    /// once. The zone table is looked at every 50 ms (no hook on the
-    /// query path).
-    pub fn watch_local(self: &Arc<Self>, table: Arc<SharedZoneTable>) {
-        let monitor = self.clone();
+    /// Inside `serve`: follows the zones' publications, so a change to a
+    /// watched zone starts that change's clock at the moment it was
+    /// published, and the zone is checked at once.
+    pub fn follow_publishes(
+        &self,
+        mut publishes: tokio::sync::broadcast::Receiver<crate::replication::Published>,
+    ) {
+        use tokio::sync::broadcast::error::RecvError;
+        let watched: Vec<(Vec<u8>, Arc<Watched>)> = self
+            .zones
+            .iter()
+            .filter_map(|z| Some((crate::config::parse_zone_name(&z.name).ok()?, z.clone())))
+            .collect();
         tokio::spawn(async move {
-            let mut seen: BTreeMap<String, u32> = BTreeMap::new();
             loop {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let current = table.load();
-                for z in &monitor.zones {
-                    let Some(origin) = crate::config::parse_zone_name(&z.name).ok() else {
+                let published = match publishes.recv().await {
+                    Ok(p) => p,
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "monitor: publications missed (too many at once)");
                         continue;
-                    };
-                    let serial = current
-                        .get(&origin)
-                        .and_then(|zone| zone.snapshot())
-                        .map(|v| v.serial());
-                    let Some(serial) = serial else {
-                        continue;
-                    };
-                    let before = seen.insert(z.name.clone(), serial);
-                    if before.is_some_and(|b| b != serial) {
-                        if let Ok(mut s) = z.state.lock() {
-                            s.published.insert(serial, now_ms());
-                            while s.published.len() > 16 {
-                                s.published.pop_first();
-                            }
-                        }
-                        z.wake.notify_one();
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                let Some((_, zone)) = watched
+                    .iter()
+                    .find(|(origin, _)| origin.eq_ignore_ascii_case(&published.origin))
+                else {
+                    continue;
+                };
+                if let Ok(mut s) = zone.state.lock() {
+                    s.published.insert(published.serial, published.at);
+                    while s.published.len() > 16 {
+                        s.published.pop_first();
                     }
                 }
+                zone.wake.notify_one();
             }
         });
     }

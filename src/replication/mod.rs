@@ -29,6 +29,7 @@ pub mod secondary;
 pub mod state;
 pub mod timing;
 
+use crate::clock::{SharedClock, UnixMs};
 use crate::config::{SerialPolicy, ServerConfig, ZoneConfig};
 use crate::journal::{self, Journal, JournalLimits, JournalReader};
 use crate::loader::{self, LoadOptions};
@@ -43,6 +44,55 @@ use std::time::{Instant, SystemTime};
 /// A zone's journal, shared with the transfer responder.
 pub type SharedJournal = Arc<Mutex<Journal>>;
 
+/// A version just published, for those who follow changes (the monitor
+/// inside `serve`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The zone's apex, wire format (lower case).
+    pub origin: Vec<u8>,
+    pub serial: u32,
+    /// When it was published (the zones' clock).
+    pub at: UnixMs,
+}
+
+/// What zones share with the rest of the server: the clock their timers
+/// read, and where new versions are announced.
+#[derive(Clone)]
+pub struct ZoneDeps {
+    pub clock: SharedClock,
+    pub publishes: tokio::sync::broadcast::Sender<Published>,
+}
+
+impl ZoneDeps {
+    /// The system clock, and room for a burst of publications (a follower
+    /// that falls behind skips some, and is told so).
+    pub fn real() -> ZoneDeps {
+        ZoneDeps::with_clock(Arc::new(crate::clock::SystemClock))
+    }
+
+    pub fn with_clock(clock: SharedClock) -> ZoneDeps {
+        ZoneDeps {
+            clock,
+            publishes: tokio::sync::broadcast::channel(1024).0,
+        }
+    }
+}
+
+/// How a version comes to be published, which decides who is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publication {
+    /// A new version (a load, a transfer in): checked in the background
+    /// (DNSSEC `warn`), and announced: NOTIFY to the secondaries,
+    /// NOTIFY(CSYNC) when its CSYNC changed, the monitor.
+    New,
+    /// The copy kept on disk, served again at start: checked, not
+    /// announced (the secondaries have it already).
+    Restored,
+    /// A copy withdrawn at EXPIRE and confirmed again by a primary: the
+    /// very version that was served, so nothing is checked or announced.
+    Revived,
+}
+
 /// What every configured zone has, whatever its role; both roles
 /// dereference to it.
 pub struct ZoneCore {
@@ -53,6 +103,9 @@ pub struct ZoneCore {
     /// for a load or transfer writing it.
     pub journal_reader: Option<JournalReader>,
     pub notifier: Option<Notifier>,
+    /// The DNSSEC checks of what the zone publishes.
+    pub dnssec: dnssec::ZoneDnssec,
+    pub deps: ZoneDeps,
 }
 
 impl ZoneCore {
@@ -61,16 +114,52 @@ impl ZoneCore {
         config: ZoneConfig,
         journal: Option<SharedJournal>,
         notifier: Option<Notifier>,
+        deps: ZoneDeps,
     ) -> ZoneCore {
         let journal_reader = journal
             .as_ref()
             .and_then(|j| j.lock().ok().map(|j| j.reader()));
         ZoneCore {
+            dnssec: dnssec::ZoneDnssec::new(&config),
             zone,
             config,
             journal,
             journal_reader,
             notifier,
+            deps,
+        }
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.deps.clock
+    }
+
+    /// Publishes `version` (from `source`, for the log) and tells whoever
+    /// `how` calls for. Every version a zone serves goes out through here,
+    /// and only here: queries see it at once; the journal must already
+    /// lead to it.
+    pub fn publish(&self, version: Arc<ZoneVersion>, source: &str, how: Publication) {
+        let old = self.zone.snapshot();
+        self.zone.publish(version.clone());
+        if how == Publication::New {
+            if let Some(n) = &self.notifier {
+                n.changed();
+            }
+            crate::csync::notify::after_publish(
+                self.name(),
+                &self.config.notify_csync,
+                old.as_deref(),
+                &version,
+            );
+            // Nobody following is not an error.
+            let _ = self.deps.publishes.send(Published {
+                origin: self.zone.origin().to_vec(),
+                serial: version.serial(),
+                at: self.deps.clock.now(),
+            });
+        }
+        if how != Publication::Revived {
+            self.dnssec.after_publish(source, version);
         }
     }
 
@@ -202,7 +291,6 @@ pub struct ManagedZone {
     /// Held for the whole of a load: one at a time per zone.
     loading: Mutex<LoadMemory>,
     status: Mutex<LoadStatus>,
-    dnssec: dnssec::ZoneDnssec,
 }
 
 /// What a load needs from the previous one.
@@ -223,6 +311,7 @@ impl ManagedZone {
         config: ZoneConfig,
         server: &ServerConfig,
         notifier: Option<Notifier>,
+        deps: ZoneDeps,
     ) -> ManagedZone {
         let stem = file_stem(&config.name);
         let journal_path = server
@@ -247,8 +336,7 @@ impl ManagedZone {
                 }
             };
         ManagedZone {
-            dnssec: dnssec::ZoneDnssec::new(&config),
-            core: ZoneCore::new(zone, config, journal, notifier),
+            core: ZoneCore::new(zone, config, journal, notifier, deps),
             state_path,
             loading: Mutex::new(LoadMemory {
                 published,
@@ -324,9 +412,7 @@ impl ManagedZone {
             serial: loaded.version.serial(),
             digest: loaded.version.content_digest(),
         };
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = self.core.clock().now_unix();
         let decision = load::decide(
             memory.published.as_ref(),
             old.is_some(),
@@ -365,6 +451,7 @@ impl ManagedZone {
         // Checked as it will be served: a serial moved by the policy
         // changes the SOA, and its RRSIG then no longer verifies.
         if let Err(why) = self
+            .core
             .dnssec
             .before_publish(&file_path.display().to_string(), &version)
         {
@@ -384,21 +471,10 @@ impl ManagedZone {
         }
         self.record_change(old.as_deref(), &version, continues_history);
         let records = version.record_count();
-        self.core.zone.publish(version.clone());
-        let version_for_csync = version.clone();
-        self.dnssec
-            .after_publish(&file_path.display().to_string(), version);
+        self.core
+            .publish(version, &file_path.display().to_string(), Publication::New);
         memory.published = Some(published);
         memory.files = loaded.files;
-        if let Some(n) = &self.core.notifier {
-            n.changed();
-        }
-        crate::csync::notify::after_publish(
-            self.name(),
-            &self.core.config.notify_csync,
-            old.as_deref(),
-            &version_for_csync,
-        );
         tracing::info!(
             zone = self.name(),
             serial,
@@ -488,7 +564,7 @@ impl ManagedZone {
         if let Ok(mut status) = self.status.lock() {
             match kind {
                 LoadKind::Loaded => {
-                    status.loaded_at = Some(SystemTime::now());
+                    status.loaded_at = Some(self.core.clock().now_system());
                     status.last_error = None;
                 }
                 LoadKind::Unchanged => status.last_error = None,
@@ -540,5 +616,64 @@ fn open_journal(
             tracing::error!(zone, "{e}; no journal, IXFR falls back to AXFR");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::name::test_wire;
+    use crate::zone::ZoneBuilder;
+    use crate::zonefile::{parse_str, ParseOptions};
+
+    fn version(serial: u32) -> Arc<ZoneVersion> {
+        let origin = test_wire("example.com");
+        let text = format!("$ORIGIN example.com.\n@ 300 SOA ns host {serial} 1 1 1 1\n@ 300 NS ns\nns 300 A 192.0.2.1\n");
+        let parsed = parse_str(
+            &text,
+            std::path::Path::new("t"),
+            &ParseOptions::new(origin.clone()),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let mut b = ZoneBuilder::new(&origin).unwrap();
+        for r in &parsed.records {
+            b.add(&r.owner, r.rtype, r.ttl, &r.rdata, None);
+        }
+        Arc::new(b.finish().unwrap_or_else(|e| panic!("{e:?}")).0)
+    }
+
+    #[test]
+    fn only_new_versions_are_announced() {
+        let clock = ManualClock::at(1_000_000);
+        let deps = ZoneDeps::with_clock(clock.shared());
+        let mut followed = deps.publishes.subscribe();
+        let config: ZoneConfig =
+            toml::from_str("name = \"example.com\"\nrole = \"primary\"").unwrap();
+        let zone = Arc::new(Zone::new(&test_wire("example.com")).unwrap());
+        let core = ZoneCore::new(zone.clone(), config, None, None, deps);
+
+        core.publish(version(1), "disk", Publication::Restored);
+        assert_eq!(zone.snapshot().map(|v| v.serial()), Some(1));
+        clock.advance(std::time::Duration::from_millis(250));
+        core.publish(version(2), "a load", Publication::New);
+        assert_eq!(zone.snapshot().map(|v| v.serial()), Some(2));
+        zone.withdraw();
+        core.publish(version(2), "confirmed", Publication::Revived);
+        assert_eq!(zone.snapshot().map(|v| v.serial()), Some(2));
+
+        let announced = followed.try_recv().expect("the new version was announced");
+        assert_eq!(
+            announced,
+            Published {
+                origin: test_wire("example.com"),
+                serial: 2,
+                at: 1_000_250,
+            }
+        );
+        assert!(
+            followed.try_recv().is_err(),
+            "restore and revival are not announced"
+        );
     }
 }

@@ -103,7 +103,13 @@ mod tests {
             toml::from_str(&format!("name = \"{name}\"\nrole = \"primary\"")).unwrap();
         let origin = crate::config::parse_zone_name(name).unwrap();
         let zone = Arc::new(Zone::new(&origin).unwrap());
-        Managed::Primary(Arc::new(ManagedZone::new(zone, config, server, None)))
+        Managed::Primary(Arc::new(ManagedZone::new(
+            zone,
+            config,
+            server,
+            None,
+            super::super::ZoneDeps::real(),
+        )))
     }
 
     #[test]

@@ -26,9 +26,8 @@
 //! its serial give the last version applied; it is served at once unless
 //! its EXPIRE deadline passed while we were stopped.
 
-use super::dnssec::ZoneDnssec;
 use super::timing::{self, Jitter, SoaTimers, Timing};
-use super::{SharedJournal, ZoneCore};
+use super::{Publication, SharedJournal, ZoneCore, ZoneDeps};
 use crate::acl::Acl;
 use crate::clock::SharedClock;
 use crate::config::{ServerConfig, ZoneConfig};
@@ -147,12 +146,9 @@ pub struct SecondaryZone {
     status: Mutex<SecondaryStatus>,
     /// One refresh at a time.
     refreshing: Mutex<()>,
-    /// The DNSSEC checks of what the primaries send.
-    dnssec: ZoneDnssec,
     wake: mpsc::Sender<Event>,
     events: Mutex<Option<mpsc::Receiver<Event>>>,
     transfers_in: TransferInCounters,
-    clock: SharedClock,
 }
 
 fn unix_to_time(unix: u64) -> Option<SystemTime> {
@@ -170,7 +166,7 @@ impl SecondaryZone {
         journal: Option<SharedJournal>,
         notifier: Option<Notifier>,
         stem: &str,
-        clock: SharedClock,
+        deps: ZoneDeps,
     ) -> SecondaryZone {
         let zones_dir = server.data_dir.join("zones");
         let state_dir = server.data_dir.join("state");
@@ -202,8 +198,7 @@ impl SecondaryZone {
         };
         SecondaryZone {
             allow_notify: Acl::new(config.allow_notify.clone()),
-            dnssec: ZoneDnssec::new(&config),
-            core: ZoneCore::new(zone, config, journal, notifier),
+            core: ZoneCore::new(zone, config, journal, notifier, deps),
             primaries,
             timing: Timing::from_config(server),
             limits,
@@ -215,12 +210,15 @@ impl SecondaryZone {
             wake,
             events: Mutex::new(Some(events)),
             transfers_in: TransferInCounters::default(),
-            clock,
         }
     }
 
+    fn clock(&self) -> &SharedClock {
+        self.core.clock()
+    }
+
     fn now_unix(&self) -> u64 {
-        self.clock.now_unix()
+        self.clock().now_unix()
     }
 
     pub fn status(&self) -> SecondaryStatus {
@@ -278,14 +276,13 @@ impl SecondaryZone {
             return;
         }
         self.core.zone.set_expires_at(expires_at);
-        let version = Arc::new(version);
-        self.core.zone.publish(version.clone());
-        self.dnssec.after_publish(
+        self.core.publish(
+            Arc::new(version),
             &format!("the copy on disk (serial {serial})"),
-            version.clone(),
+            Publication::Restored,
         );
         self.update_status(|s| {
-            s.loaded_at = Some(self.clock.now_system());
+            s.loaded_at = Some(self.clock().now_system());
             s.expires_at = unix_to_time(expires_at);
         });
         tracing::info!(
@@ -360,7 +357,7 @@ impl SecondaryZone {
             // Whole seconds, as stored: at least one from now.
             let wake_at = next.max(now + 1).saturating_mul(1000);
             tokio::select! {
-                _ = self.clock.sleep_until(Some(wake_at)) => {}
+                _ = self.clock().sleep_until(Some(wake_at)) => {}
                 event = events.recv() => match event {
                     None => return,
                     Some(event) => {
@@ -387,7 +384,7 @@ impl SecondaryZone {
             };
             tokio::select! {
                 _ = &mut job => return,
-                _ = self.clock.sleep_until(Some(deadline)) => self.expire(),
+                _ = self.clock().sleep_until(Some(deadline)) => self.expire(),
             }
         }
     }
@@ -413,7 +410,8 @@ impl SecondaryZone {
             // Expired while this refresh ran, which then confirmed the
             // copy with a primary: it is good again.
             if let Some(v) = before {
-                self.core.zone.publish(v);
+                self.core
+                    .publish(v, "the copy confirmed again", Publication::Revived);
             }
         }
         let current = self.core.zone.snapshot();
@@ -421,7 +419,7 @@ impl SecondaryZone {
         // Deadlines are stored in whole seconds.
         let now_ms = self.now_unix() * 1000;
         let now = now_ms / 1000;
-        let jitter = Jitter::random(self.clock.now());
+        let jitter = Jitter::random(self.clock().now());
         match outcome {
             Ok(result) => {
                 let next =
@@ -439,7 +437,7 @@ impl SecondaryZone {
                 }
                 tracing::info!(zone = self.name(), serial = ?current.as_ref().map(|v| v.serial()), next_refresh_s = refresh, ms = started.elapsed().as_millis() as u64, "refresh: {}", result.summary);
                 self.update_status(|s| {
-                    s.last_refresh = Some(self.clock.now_system());
+                    s.last_refresh = Some(self.clock().now_system());
                     s.last_result = Some(result.summary.clone());
                     s.last_error = None;
                     s.next_refresh = unix_to_time(now + u64::from(refresh));
@@ -461,7 +459,7 @@ impl SecondaryZone {
                     "refresh failed: {why}"
                 );
                 self.update_status(|s| {
-                    s.last_refresh = Some(self.clock.now_system());
+                    s.last_refresh = Some(self.clock().now_system());
                     s.last_result = Some(format!("failed: {why}"));
                     s.last_error = Some(why.clone());
                     s.next_refresh = unix_to_time(now + u64::from(retry));
@@ -481,7 +479,7 @@ impl SecondaryZone {
                     self.update_status(|s| {
                         if let Some(ps) = s.primaries.get_mut(i) {
                             ps.serial = Some(a.serial);
-                            ps.last_contact = Some(self.clock.now_system());
+                            ps.last_contact = Some(self.clock().now_system());
                             ps.last_error = None;
                         }
                     });
@@ -613,7 +611,8 @@ impl SecondaryZone {
                     .map_err(ApplyFailure::Rejected)?;
                 let source = format!("AXFR of serial {serial} from {}", primary.addr);
                 let version = Arc::new(version);
-                self.dnssec
+                self.core
+                    .dnssec
                     .before_publish(&source, &version)
                     .map_err(ApplyFailure::Rejected)?;
                 if let Err(e) = snapshot::write(&self.snapshot_path, &version) {
@@ -642,7 +641,8 @@ impl SecondaryZone {
                     .map_err(|e| ApplyFailure::IxfrDidNotApply(e.to_string()))?;
                 let source = format!("IXFR {} -> {serial} from {}", base.serial(), primary.addr);
                 let version = Arc::new(version);
-                self.dnssec
+                self.core
+                    .dnssec
                     .before_publish(&source, &version)
                     .map_err(ApplyFailure::Rejected)?;
                 self.journal_changes(&changes, &version);
@@ -704,15 +704,11 @@ impl SecondaryZone {
     }
 
     fn publish(&self, version: Arc<ZoneVersion>, source: &str) {
-        self.core.zone.publish(version.clone());
-        self.dnssec.after_publish(source, version);
+        self.core.publish(version, source, Publication::New);
         self.update_status(|s| {
-            s.loaded_at = Some(self.clock.now_system());
+            s.loaded_at = Some(self.clock().now_system());
             s.expired = false;
         });
-        if let Some(n) = &self.core.notifier {
-            n.changed();
-        }
     }
 
     fn set_timers(&self, f: impl FnOnce(&mut Timers)) {

@@ -8,7 +8,6 @@ mod metrics;
 pub use metrics::server_metrics;
 
 use crate::acl::Acl;
-use crate::clock::{SharedClock, SystemClock};
 use crate::config::ZoneConfig;
 use crate::config::{self, Config};
 use crate::control::ControlServer;
@@ -19,7 +18,7 @@ use crate::query::{Answerer, QueryConfig, QueryStats};
 use crate::query::{NotifyListener, NotifyVerdict};
 use crate::replication::registry::Zones;
 use crate::replication::secondary::{self, SecondaryZone};
-use crate::replication::{Managed, ManagedZone};
+use crate::replication::{Managed, ManagedZone, ZoneDeps};
 use crate::xfr::incoming::Primary;
 use crate::xfr::{Transfers, XfrZone};
 use crate::zone::{SharedZoneTable, Zone, ZoneTable};
@@ -29,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Sets up one configured zone: its NOTIFY task, journal and role.
-fn managed_zone(config: &Config, zc: &ZoneConfig, clock: &SharedClock) -> anyhow::Result<Managed> {
+fn managed_zone(config: &Config, zc: &ZoneConfig, deps: &ZoneDeps) -> anyhow::Result<Managed> {
     let origin = config::parse_zone_name(&zc.name).map_err(anyhow::Error::msg)?;
     let zone = Arc::new(Zone::new(&origin).context("zone name")?);
     let notifier = (!zc.notify.is_empty() || zc.notify_ns).then(|| {
@@ -56,6 +55,7 @@ fn managed_zone(config: &Config, zc: &ZoneConfig, clock: &SharedClock) -> anyhow
             zc.clone(),
             &config.server,
             notifier,
+            deps.clone(),
         ))),
         config::Role::Secondary => {
             let primaries = zc
@@ -75,7 +75,7 @@ fn managed_zone(config: &Config, zc: &ZoneConfig, clock: &SharedClock) -> anyhow
                 journal,
                 notifier,
                 &crate::replication::file_stem(&zc.name),
-                clock.clone(),
+                deps.clone(),
             )))
         }
     })
@@ -133,21 +133,20 @@ async fn load_all(served: &[Managed]) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let clock: SharedClock = Arc::new(SystemClock);
+    let deps = ZoneDeps::real();
     let served: Vec<Managed> = config
         .zones
         .iter()
-        .map(|zc| managed_zone(&config, zc, &clock))
+        .map(|zc| managed_zone(&config, zc, &deps))
         .collect::<anyhow::Result<_>>()?;
     let table: Arc<SharedZoneTable> = Arc::new(SharedZoneTable::from_pointee(ZoneTable::new(
         served.iter().map(|s| s.zone().clone()),
     )));
-    let monitor_table = table.clone();
     load_all(&served).await?;
     let agents: Vec<Arc<ParentAgent>> = served
         .iter()
         .filter_map(|z| match z {
-            Managed::Primary(p) => ParentAgent::new(p.clone(), &config.server, clock.clone()),
+            Managed::Primary(p) => ParentAgent::new(p.clone(), &config.server, deps.clock.clone()),
             Managed::Secondary(_) => None,
         })
         .collect();
@@ -227,7 +226,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .map_err(anyhow::Error::msg)
             .context("monitor")?;
         monitor.start();
-        monitor.watch_local(monitor_table);
+        // Subscribed after the start-up loads: those are not changes.
+        monitor.follow_publishes(deps.publishes.subscribe());
         let (zones, transfers, stats) = (zones.clone(), transfers.clone(), stats.clone());
         monitor.set_server_metrics(Box::new(move || server_metrics(&zones, &transfers, &stats)));
         if let Some(addr) = monitor_config.listen {
