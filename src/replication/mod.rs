@@ -23,6 +23,7 @@
 //! zone file itself is never written by the server.
 
 pub mod dnssec;
+pub mod events;
 pub mod load;
 pub mod registry;
 pub mod secondary;
@@ -56,10 +57,12 @@ pub struct Published {
 }
 
 /// What zones share with the rest of the server: the clock their timers
-/// read, and where new versions are announced.
+/// read, the way secondaries reach their primaries, and where new
+/// versions are announced. The server uses the real ones; tests fakes.
 #[derive(Clone)]
 pub struct ZoneDeps {
     pub clock: SharedClock,
+    pub upstream: Arc<dyn secondary::Upstream>,
     pub publishes: tokio::sync::broadcast::Sender<Published>,
 }
 
@@ -73,6 +76,7 @@ impl ZoneDeps {
     pub fn with_clock(clock: SharedClock) -> ZoneDeps {
         ZoneDeps {
             clock,
+            upstream: Arc::new(secondary::NetUpstream),
             publishes: tokio::sync::broadcast::channel(1024).0,
         }
     }

@@ -2,9 +2,11 @@
 //! refresh timer, RETRY with back-off, EXPIRE, NOTIFY in, and the
 //! transfers they lead to.
 //!
-//! One tokio task per zone runs the timers and takes events (NOTIFY,
-//! `ctl refresh`, `ctl retransfer`); the refresh itself (SOA queries,
-//! transfer, apply, disk writes) runs on a blocking thread, one at a time.
+//! What it does over time is its [`events`](super::events): Refresh
+//! (REFRESH, RETRY, NOTIFY in, `ctl refresh`), Transfer (`ctl
+//! retransfer`), Expire and Snapshot, each handled in its own file and run
+//! by the zone's dispatcher; the refresh itself (SOA queries, transfer,
+//! apply, disk writes) runs on a blocking thread, one at a time.
 //!
 //! A refresh asks every primary for its SOA, in the configured order, and
 //! transfers from the one with the highest serial (RFC 1982) ahead of ours:
@@ -26,7 +28,8 @@
 //! its serial give the last version applied; it is served at once unless
 //! its EXPIRE deadline passed while we were stopped.
 
-use super::timing::{self, Jitter, SoaTimers, Timing};
+use super::events::{self, Event, EventZone, Events};
+use super::timing::{self, SoaTimers, Timing};
 use super::{Publication, SharedJournal, ZoneCore, ZoneDeps};
 use crate::acl::Acl;
 use crate::clock::SharedClock;
@@ -35,7 +38,7 @@ use crate::durable;
 use crate::journal::{self, snapshot, Changeset, Record};
 use crate::notify::Notifier;
 use crate::serial::{self, Serial};
-use crate::xfr::incoming::{self, Fetched, Limits, Payload, Primary};
+use crate::xfr::incoming::{self, FetchError, Fetched, Limits, Payload, Primary, SoaAnswer};
 use crate::zone::{Zone, ZoneBuilder, ZoneVersion};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
@@ -43,20 +46,65 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
 
 /// A new snapshot after this many changesets applied by IXFR.
-const SNAPSHOT_EVERY: usize = 64;
+pub(super) const SNAPSHOT_EVERY: usize = 64;
 
-/// What wakes a secondary's task besides its timers.
+/// What is asked of a secondary from outside its timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+pub enum Request {
     /// A NOTIFY from an allowed source (RFC 1996 §4.7: check the SOA now).
     Notify,
     /// `ctl refresh`.
     Refresh,
     /// `ctl retransfer`: AXFR from the primaries, whatever the serials.
     Retransfer,
+}
+
+/// How a secondary reaches its primaries: the network, or a test's fake.
+pub trait Upstream: Send + Sync {
+    /// The primary's SOA for `zone` (UDP, TCP on truncation or failure).
+    fn query_soa(
+        &self,
+        primary: &Primary,
+        zone: &[u8],
+        timeout: Duration,
+    ) -> Result<SoaAnswer, FetchError>;
+
+    /// A transfer: IXFR from `current` when given (AXFR on failure), else
+    /// AXFR.
+    fn fetch(
+        &self,
+        primary: &Primary,
+        zone: &[u8],
+        current: Option<(u32, &Record)>,
+        limits: &Limits,
+    ) -> Result<Fetched, FetchError>;
+}
+
+/// The primaries over the network (`xfr::incoming`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NetUpstream;
+
+impl Upstream for NetUpstream {
+    fn query_soa(
+        &self,
+        primary: &Primary,
+        zone: &[u8],
+        timeout: Duration,
+    ) -> Result<SoaAnswer, FetchError> {
+        incoming::query_soa(primary, zone, timeout)
+    }
+
+    fn fetch(
+        &self,
+        primary: &Primary,
+        zone: &[u8],
+        current: Option<(u32, &Record)>,
+        limits: &Limits,
+    ) -> Result<Fetched, FetchError> {
+        incoming::fetch(primary, zone, current, limits)
+    }
 }
 
 /// The last contact with one primary, for `ctl status`.
@@ -91,7 +139,7 @@ pub struct TransferInCounters {
     axfr: AtomicU64,
     ixfr: AtomicU64,
     up_to_date: AtomicU64,
-    failed: AtomicU64,
+    pub(super) failed: AtomicU64,
 }
 
 impl TransferInCounters {
@@ -113,17 +161,18 @@ impl TransferInCounters {
     }
 }
 
-/// Timers kept across restarts (`data_dir/state/<zone>.secondary.toml`).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+/// Timers kept across restarts (`data_dir/state/<zone>.secondary.toml`):
+/// the persisted side of the Refresh and Expire events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Timers {
+pub(super) struct Timers {
     /// Unix seconds; 0 = unset.
-    next_refresh: u64,
-    expires_at: u64,
+    pub(super) next_refresh: u64,
+    pub(super) expires_at: u64,
     /// Failed refreshes in a row, for the RETRY back-off.
-    failures: u32,
+    pub(super) failures: u32,
     /// Changesets journaled since the last snapshot.
-    since_snapshot: usize,
+    pub(super) since_snapshot: usize,
 }
 
 impl std::ops::Deref for SecondaryZone {
@@ -144,14 +193,11 @@ pub struct SecondaryZone {
     timers_path: PathBuf,
     timers: Mutex<Timers>,
     status: Mutex<SecondaryStatus>,
-    /// One refresh at a time.
-    refreshing: Mutex<()>,
-    wake: mpsc::Sender<Event>,
-    events: Mutex<Option<mpsc::Receiver<Event>>>,
+    events: Events,
     transfers_in: TransferInCounters,
 }
 
-fn unix_to_time(unix: u64) -> Option<SystemTime> {
+pub(super) fn unix_to_time(unix: u64) -> Option<SystemTime> {
     (unix > 0).then(|| UNIX_EPOCH + Duration::from_secs(unix))
 }
 
@@ -180,7 +226,6 @@ impl SecondaryZone {
             tracing::warn!(zone = %config.name, "{e}; timers start afresh");
             Timers::default()
         });
-        let (wake, events) = mpsc::channel(4);
         let limits = Limits {
             max_records: server.xfr_in_max_records,
             max_bytes: server.xfr_in_max_bytes,
@@ -206,15 +251,9 @@ impl SecondaryZone {
             timers_path,
             timers: Mutex::new(timers),
             status: Mutex::new(status),
-            refreshing: Mutex::new(()),
-            wake,
-            events: Mutex::new(Some(events)),
+            events: Events::default(),
             transfers_in: TransferInCounters::default(),
         }
-    }
-
-    fn clock(&self) -> &SharedClock {
-        self.core.clock()
     }
 
     fn now_unix(&self) -> u64 {
@@ -230,9 +269,26 @@ impl SecondaryZone {
         &self.transfers_in
     }
 
-    /// Queues an event; false when one is already queued (it will do).
-    pub fn trigger(&self, event: Event) -> bool {
-        self.wake.try_send(event).is_ok()
+    /// Plans what `request` asks for now: a refresh, or a full transfer.
+    /// Never lost, never blocks: a request while one is planned or running
+    /// runs once, after it. True when it made the plan sooner.
+    pub fn trigger(&self, request: Request) -> bool {
+        tracing::info!(zone = self.name(), ?request, "refresh requested");
+        let event = match request {
+            Request::Notify | Request::Refresh => Event::Refresh,
+            Request::Retransfer => Event::Transfer,
+        };
+        self.events.schedule(event, self.clock().now())
+    }
+
+    /// What every zone has.
+    pub fn core(&self) -> &ZoneCore {
+        &self.core
+    }
+
+    /// The zone's events (status, tests).
+    pub fn events(&self) -> &Events {
+        &self.events
     }
 
     /// Whether a NOTIFY from `peer` (signed with `key`) may trigger a
@@ -247,6 +303,10 @@ impl SecondaryZone {
             .iter()
             .any(|p| canonical_ip(p.addr.ip()) == ip)
             || self.allow_notify.allows(ip, key)
+    }
+
+    fn upstream(&self) -> &dyn Upstream {
+        self.core.deps.upstream.as_ref()
     }
 
     /// Restores the last applied version from disk (blocking): served at
@@ -314,167 +374,65 @@ impl SecondaryZone {
         current
     }
 
-    /// Runs the zone's timers and events until the process ends.
+    /// Plans the events kept on disk, then runs the zone's dispatcher
+    /// until the process ends. A restored zone keeps its refresh time; a
+    /// new one refreshes now.
     pub async fn run(self: Arc<Self>) {
-        let Some(mut events) = self.events.lock().ok().and_then(|mut e| e.take()) else {
-            return;
-        };
-        // A restored zone keeps its refresh time; a new one refreshes now.
-        let mut force_axfr = false;
-        loop {
-            let (next_refresh, expires_at) = self
-                .timers
-                .lock()
-                .map(|t| (t.next_refresh, t.expires_at))
-                .unwrap_or((0, 0));
-            let now = self.now_unix();
-            let served = self.core.zone.snapshot().is_some();
-            let due = if served && timing::is_expired(expires_at, now) {
-                Some(false)
-            } else if next_refresh <= now {
-                Some(true)
-            } else {
-                None
-            };
-            match due {
-                Some(false) => {
-                    self.expire();
-                    continue;
-                }
-                Some(true) => {
-                    let zone = self.clone();
-                    let axfr = std::mem::take(&mut force_axfr);
-                    let job = tokio::task::spawn_blocking(move || zone.refresh(axfr));
-                    self.expire_during(job).await;
-                    continue;
-                }
-                None => {}
-            }
-            let mut next = next_refresh;
-            if served && expires_at != 0 {
-                next = next.min(expires_at);
-            }
-            // Whole seconds, as stored: at least one from now.
-            let wake_at = next.max(now + 1).saturating_mul(1000);
-            tokio::select! {
-                _ = self.clock().sleep_until(Some(wake_at)) => {}
-                event = events.recv() => match event {
-                    None => return,
-                    Some(event) => {
-                        tracing::info!(zone = self.name(), ?event, "refresh requested");
-                        force_axfr |= event == Event::Retransfer;
-                        self.set_timers(|t| t.next_refresh = 0);
-                    }
-                },
-            }
+        let t = self.timers();
+        self.events
+            .schedule(Event::Refresh, t.next_refresh.saturating_mul(1000));
+        if t.expires_at != 0 && self.core.zone.snapshot().is_some() {
+            self.events
+                .schedule(Event::Expire, t.expires_at.saturating_mul(1000));
         }
-    }
-
-    /// Waits for a refresh while keeping EXPIRE: a primary that stalls a
-    /// transfer (up to `xfr_in_timeout` per try) must not keep an expired
-    /// copy served.
-    async fn expire_during(&self, mut job: tokio::task::JoinHandle<()>) {
-        loop {
-            let expires_at = self.timers.lock().map(|t| t.expires_at).unwrap_or(0);
-            let deadline = (expires_at != 0 && self.zone.snapshot().is_some())
-                .then(|| expires_at.saturating_mul(1000));
-            let Some(deadline) = deadline else {
-                let _ = job.await;
-                return;
-            };
-            tokio::select! {
-                _ = &mut job => return,
-                _ = self.clock().sleep_until(Some(deadline)) => self.expire(),
-            }
+        if t.since_snapshot >= SNAPSHOT_EVERY {
+            self.events.schedule(Event::Snapshot, self.clock().now());
         }
+        events::run(self).await;
     }
 
     /// EXPIRE reached (RFC 1035 §3.3.13): stop answering for the zone.
-    fn expire(&self) {
+    pub(super) fn expire(&self) {
         let serial = self.core.zone.snapshot().map(|v| v.serial());
         self.core.zone.withdraw();
         self.update_status(|s| s.expired = true);
         tracing::error!(zone = self.name(), ?serial, "zone EXPIRED: no primary reachable within EXPIRE; answering SERVFAIL until a refresh succeeds");
     }
 
-    /// One refresh (blocking): SOA check, transfer if behind, apply,
-    /// persist, publish; then the timers.
-    pub fn refresh(&self, force_axfr: bool) {
-        let Ok(_one) = self.refreshing.lock() else {
+    /// The timers as they are now.
+    pub(super) fn timers(&self) -> Timers {
+        self.timers.lock().map(|t| *t).unwrap_or_default()
+    }
+
+    pub(super) fn timing(&self) -> &Timing {
+        &self.timing
+    }
+
+    pub(super) fn transfers_in_counters(&self) -> &TransferInCounters {
+        &self.transfers_in
+    }
+
+    /// Writes the version being served as the snapshot (blocking).
+    pub(super) fn write_snapshot(&self) {
+        let Some(version) = self.core.zone.snapshot() else {
             return;
         };
-        let started = std::time::Instant::now();
-        let before = self.core.zone.snapshot();
-        let outcome = self.refresh_once(force_axfr);
-        if outcome.is_ok() && self.core.zone.snapshot().is_none() {
-            // Expired while this refresh ran, which then confirmed the
-            // copy with a primary: it is good again.
-            if let Some(v) = before {
-                self.core
-                    .publish(v, "the copy confirmed again", Publication::Revived);
-            }
-        }
-        let current = self.core.zone.snapshot();
-        let soa = current.as_deref().and_then(soa_timers);
-        // Deadlines are stored in whole seconds.
-        let now_ms = self.now_unix() * 1000;
-        let now = now_ms / 1000;
-        let jitter = Jitter::random(self.clock().now());
-        match outcome {
-            Ok(result) => {
-                let next =
-                    timing::after_success(&self.timing, soa, result.expire_hint, now_ms, jitter);
-                let refresh = next.refresh_secs;
-                let expires_at = next.expires_at / 1000;
-                self.set_timers(|t| {
-                    t.next_refresh = next.next_refresh / 1000;
-                    t.expires_at = expires_at;
-                    t.failures = 0;
-                });
-                self.core.zone.set_expires_at(expires_at);
-                if current.is_some() && self.core.zone.snapshot().is_some() {
-                    self.update_status(|s| s.expired = false);
-                }
-                tracing::info!(zone = self.name(), serial = ?current.as_ref().map(|v| v.serial()), next_refresh_s = refresh, ms = started.elapsed().as_millis() as u64, "refresh: {}", result.summary);
-                self.update_status(|s| {
-                    s.last_refresh = Some(self.clock().now_system());
-                    s.last_result = Some(result.summary.clone());
-                    s.last_error = None;
-                    s.next_refresh = unix_to_time(now + u64::from(refresh));
-                    s.expires_at = unix_to_time(expires_at);
-                });
-            }
-            Err(why) => {
-                self.transfers_in.failed.fetch_add(1, Relaxed);
-                let failures = self.timers.lock().map(|t| t.failures).unwrap_or(0) + 1;
-                let (retry, _) = timing::after_failure(&self.timing, soa, failures, now_ms, jitter);
-                self.set_timers(|t| {
-                    t.next_refresh = now + u64::from(retry);
-                    t.failures = failures;
-                });
-                tracing::warn!(
-                    zone = self.name(),
-                    failures,
-                    retry_s = retry,
-                    "refresh failed: {why}"
-                );
-                self.update_status(|s| {
-                    s.last_refresh = Some(self.clock().now_system());
-                    s.last_result = Some(format!("failed: {why}"));
-                    s.last_error = Some(why.clone());
-                    s.next_refresh = unix_to_time(now + u64::from(retry));
-                });
-            }
+        match snapshot::write(&self.snapshot_path, &version) {
+            Ok(()) => self.set_timers(|t| t.since_snapshot = 0),
+            Err(e) => tracing::error!(zone = self.name(), "cannot write the zone to disk: {e}"),
         }
     }
 
-    fn refresh_once(&self, force_axfr: bool) -> Result<RefreshResult, String> {
+    pub(super) fn refresh_once(&self, force_axfr: bool) -> Result<RefreshResult, String> {
         let current = self.core.zone.snapshot();
         let ours = current.as_ref().map(|v| v.serial());
         let mut answers = Vec::new();
         let mut errors = Vec::new();
         for (i, p) in self.primaries.iter().enumerate() {
-            match incoming::query_soa(p, self.core.zone.origin(), Duration::from_secs(5)) {
+            match self
+                .upstream()
+                .query_soa(p, self.core.zone.origin(), Duration::from_secs(5))
+            {
                 Ok(a) => {
                     self.update_status(|s| {
                         if let Some(ps) = s.primaries.get_mut(i) {
@@ -553,13 +511,15 @@ impl SecondaryZone {
         } else {
             current.and_then(|v| Some((v.serial(), soa_record(v)?)))
         };
-        let fetched = incoming::fetch(
-            primary,
-            self.core.zone.origin(),
-            ours.as_ref().map(|(s, r)| (*s, r)),
-            &self.limits,
-        )
-        .map_err(|e| e.to_string())?;
+        let fetched = self
+            .upstream()
+            .fetch(
+                primary,
+                self.core.zone.origin(),
+                ours.as_ref().map(|(s, r)| (*s, r)),
+                &self.limits,
+            )
+            .map_err(|e| e.to_string())?;
         let how = fetched
             .fallback
             .as_ref()
@@ -568,7 +528,9 @@ impl SecondaryZone {
             Ok(summary) => Ok(format!("{summary}{how}")),
             Err(ApplyFailure::IxfrDidNotApply(why)) => {
                 tracing::warn!(zone = self.name(), primary = %primary.addr, "IXFR does not apply ({why}); falling back to AXFR");
-                let fetched = incoming::fetch(primary, self.core.zone.origin(), None, &self.limits)
+                let fetched = self
+                    .upstream()
+                    .fetch(primary, self.core.zone.origin(), None, &self.limits)
                     .map_err(|e| format!("IXFR did not apply ({why}), AXFR: {e}"))?;
                 self.apply(primary, current, fetched, force_axfr)
                     .map(|s| format!("{s} (IXFR did not apply: {why})"))
@@ -645,7 +607,7 @@ impl SecondaryZone {
                     .dnssec
                     .before_publish(&source, &version)
                     .map_err(ApplyFailure::Rejected)?;
-                self.journal_changes(&changes, &version);
+                self.journal_changes(&changes);
                 let n = changes.len();
                 self.publish(version, &source);
                 self.transfers_in.ixfr.fetch_add(1, Relaxed);
@@ -680,7 +642,7 @@ impl SecondaryZone {
         self.set_timers(|t| t.since_snapshot = 0);
     }
 
-    fn journal_changes(&self, changes: &[Changeset], version: &ZoneVersion) {
+    fn journal_changes(&self, changes: &[Changeset]) {
         if let Some(journal) = &self.core.journal {
             if let Ok(mut journal) = journal.lock() {
                 for c in changes {
@@ -696,10 +658,7 @@ impl SecondaryZone {
             due = t.since_snapshot >= SNAPSHOT_EVERY;
         });
         if due {
-            match snapshot::write(&self.snapshot_path, version) {
-                Ok(()) => self.set_timers(|t| t.since_snapshot = 0),
-                Err(e) => tracing::error!(zone = self.name(), "cannot write the zone to disk: {e}"),
-            }
+            self.events.schedule(Event::Snapshot, self.clock().now());
         }
     }
 
@@ -711,7 +670,7 @@ impl SecondaryZone {
         });
     }
 
-    fn set_timers(&self, f: impl FnOnce(&mut Timers)) {
+    pub(super) fn set_timers(&self, f: impl FnOnce(&mut Timers)) {
         let Ok(mut t) = self.timers.lock() else {
             return;
         };
@@ -722,16 +681,16 @@ impl SecondaryZone {
         }
     }
 
-    fn update_status(&self, f: impl FnOnce(&mut SecondaryStatus)) {
+    pub(super) fn update_status(&self, f: impl FnOnce(&mut SecondaryStatus)) {
         if let Ok(mut s) = self.status.lock() {
             f(&mut s);
         }
     }
 }
 
-struct RefreshResult {
-    summary: String,
-    expire_hint: Option<u32>,
+pub(super) struct RefreshResult {
+    pub(super) summary: String,
+    pub(super) expire_hint: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -760,7 +719,7 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
 }
 
 /// REFRESH, RETRY, EXPIRE of a version's SOA.
-fn soa_timers(v: &ZoneVersion) -> Option<SoaTimers> {
+pub(super) fn soa_timers(v: &ZoneVersion) -> Option<SoaTimers> {
     let rdata = v.soa()?.rdatas().next()?;
     Some(SoaTimers {
         refresh: crate::zone::soa_field(rdata, 1)?,
@@ -799,5 +758,28 @@ fn read_timers(path: &std::path::Path) -> Result<Timers, String> {
         Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Timers::default()),
         Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+impl EventZone for SecondaryZone {
+    fn name(&self) -> &str {
+        self.core.name()
+    }
+
+    fn events(&self) -> &Events {
+        &self.events
+    }
+
+    fn clock(&self) -> &SharedClock {
+        self.core.clock()
+    }
+
+    fn handle(&self, event: Event) {
+        match event {
+            Event::Refresh => events::refresh::handle(self, false),
+            Event::Transfer => events::refresh::handle(self, true),
+            Event::Expire => events::expire::handle(self),
+            Event::Snapshot => events::snapshot::handle(self),
+        }
     }
 }

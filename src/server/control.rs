@@ -287,9 +287,9 @@ impl ControlHandler for ServerControl {
     fn refresh(&self, zone: &str, retransfer: bool) -> Result<RefreshQueued, ControlError> {
         let z = self.secondary(zone)?;
         let event = if retransfer {
-            secondary::Event::Retransfer
+            secondary::Request::Retransfer
         } else {
-            secondary::Event::Refresh
+            secondary::Request::Refresh
         };
         z.trigger(event);
         Ok(RefreshQueued {

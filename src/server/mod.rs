@@ -347,7 +347,7 @@ impl NotifyListener for NotifyRouter {
             return NotifyVerdict::Refused;
         }
         tracing::info!(zone = z.name(), ?peer, ?serial, "NOTIFY received");
-        z.trigger(secondary::Event::Notify);
+        z.trigger(secondary::Request::Notify);
         NotifyVerdict::Accepted
     }
 }

@@ -1,0 +1,365 @@
+//! The per-zone event table (as Knot's `events.c`): what a zone does over
+//! time is one of a closed set of [`Event`]s with an absolute deadline,
+//! and one dispatcher per zone decides what runs next.
+//!
+//! - [`EventTable::schedule`] keeps the earlier time when the event is
+//!   already planned (a NOTIFY arriving before the refresh timer makes the
+//!   refresh earlier, never later); [`EventTable::set`] replaces it (a
+//!   successful refresh moves EXPIRE later).
+//! - An event is taken out of the table when it starts; its handler plans
+//!   the next one (a refresh plans the next refresh).
+//! - Events run in *lanes*: at most one event per lane at a time. Events
+//!   that change the zone's data (refresh, transfer, snapshot) share one
+//!   lane, so they never race and a retransfer asked during a refresh runs
+//!   after it; EXPIRE has its own, so a transfer that stalls cannot keep
+//!   an expired copy served. A due event whose lane is busy waits for it.
+//! - Handlers are blocking functions, one file each; the dispatcher
+//!   ([`run`]) runs them on tokio's blocking pool, and sleeps on the zone's
+//!   [`Clock`](crate::clock::Clock), so tests drive it with a
+//!   [`ManualClock`](crate::clock::ManualClock) or run due events inline
+//!   with [`step`].
+//!
+//! # Adding an event
+//!
+//! Add a variant to [`Event`] (and to [`Event::ALL`], with its lane and
+//! name), write `events/<name>.rs` with its handler, call it from the
+//! zone's [`EventZone::handle`], and schedule it where it becomes due. If
+//! its deadline must survive a restart, store it with the zone's other
+//! timers and plan it from there when the dispatcher starts.
+
+pub mod expire;
+pub mod refresh;
+pub mod snapshot;
+
+#[cfg(test)]
+mod secondary_tests;
+
+use crate::clock::{SharedClock, UnixMs};
+use std::sync::{Arc, Mutex};
+
+/// What a zone can do, each at its own time. Declaration order breaks
+/// ties between events due at the same time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Event {
+    /// A secondary's copy reaches EXPIRE (RFC 1035 §3.3.13): it stops
+    /// being served. First, so it runs before a refresh due with it.
+    Expire,
+    /// A secondary asks its primaries for their SOA and transfers from the
+    /// newest one ahead of it (REFRESH, RETRY, NOTIFY in, `ctl refresh`).
+    Refresh,
+    /// A secondary transfers the whole zone from its primaries, whatever
+    /// the serials (`ctl retransfer`).
+    Transfer,
+    /// A secondary writes a full copy of the zone to disk, so the journal
+    /// need not lead all the way from the last one.
+    Snapshot,
+}
+
+/// At most one event of a lane runs at a time in one zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Events that change or write the zone's data.
+    Data,
+    Expire,
+}
+
+const LANES: usize = 2;
+
+impl Lane {
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl Event {
+    pub const ALL: [Event; 4] = [
+        Event::Expire,
+        Event::Refresh,
+        Event::Transfer,
+        Event::Snapshot,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn lane(self) -> Lane {
+        match self {
+            Event::Refresh | Event::Transfer | Event::Snapshot => Lane::Data,
+            Event::Expire => Lane::Expire,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::Expire => "expire",
+            Event::Refresh => "refresh",
+            Event::Transfer => "transfer",
+            Event::Snapshot => "snapshot",
+        }
+    }
+}
+
+/// The planned time of each event of one zone.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct EventTable {
+    at: [Option<UnixMs>; Event::ALL.len()],
+}
+
+impl EventTable {
+    /// Plans `event` at `at`, or keeps an earlier plan. True when the
+    /// table changed.
+    pub fn schedule(&mut self, event: Event, at: UnixMs) -> bool {
+        let slot = &mut self.at[event.index()];
+        match *slot {
+            Some(t) if t <= at => false,
+            _ => {
+                *slot = Some(at);
+                true
+            }
+        }
+    }
+
+    /// Plans `event` at `at`, replacing any plan: the one way to move a
+    /// deadline later.
+    pub fn set(&mut self, event: Event, at: Option<UnixMs>) {
+        self.at[event.index()] = at;
+    }
+
+    pub fn deadline(&self, event: Event) -> Option<UnixMs> {
+        self.at[event.index()]
+    }
+
+    /// The earliest planned event (declaration order on a tie).
+    pub fn next(&self) -> Option<(Event, UnixMs)> {
+        Event::ALL
+            .iter()
+            .filter_map(|&e| Some((e, self.deadline(e)?)))
+            .min_by_key(|&(e, t)| (t, e))
+    }
+
+    /// The earliest deadline among events whose lane is free.
+    fn next_runnable(&self, busy: &[bool; LANES]) -> Option<UnixMs> {
+        Event::ALL
+            .iter()
+            .filter(|e| !busy[e.lane().index()])
+            .filter_map(|&e| self.deadline(e))
+            .min()
+    }
+
+    /// Takes out the events due at `now` whose lane is free, earliest
+    /// first, at most one per lane; marks their lanes busy.
+    fn take_due(&mut self, now: UnixMs, busy: &mut [bool; LANES]) -> Vec<Event> {
+        let mut due: Vec<(UnixMs, Event)> = Event::ALL
+            .iter()
+            .filter_map(|&e| Some((self.deadline(e)?, e)))
+            .filter(|&(t, _)| t <= now)
+            .collect();
+        due.sort();
+        let mut out = Vec::new();
+        for (_, e) in due {
+            let lane = e.lane().index();
+            if !busy[lane] {
+                busy[lane] = true;
+                self.set(e, None);
+                out.push(e);
+            }
+        }
+        out
+    }
+}
+
+/// A zone's table, what is running, and the dispatcher's wake-up. Any
+/// thread may schedule; only the dispatcher takes events out.
+#[derive(Default)]
+pub struct Events {
+    inner: Mutex<Inner>,
+    wake: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct Inner {
+    table: EventTable,
+    busy: [bool; LANES],
+}
+
+impl Events {
+    /// Plans `event` at `at` (keeping an earlier plan) and wakes the
+    /// dispatcher when that is sooner than it was. True when it was.
+    pub fn schedule(&self, event: Event, at: UnixMs) -> bool {
+        let sooner = self.with(|i| i.table.schedule(event, at));
+        if sooner {
+            self.wake.notify_one();
+        }
+        sooner
+    }
+
+    /// Plans `event` at `at` (none: not at all), replacing any plan.
+    pub fn set(&self, event: Event, at: Option<UnixMs>) {
+        self.with(|i| i.table.set(event, at));
+        self.wake.notify_one();
+    }
+
+    pub fn deadline(&self, event: Event) -> Option<UnixMs> {
+        self.with(|i| i.table.deadline(event))
+    }
+
+    /// A copy of the table (status, tests).
+    pub fn table(&self) -> EventTable {
+        self.with(|i| i.table.clone())
+    }
+
+    /// Whether an event of `lane` is running.
+    pub fn busy(&self, lane: Lane) -> bool {
+        self.with(|i| i.busy[lane.index()])
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        match self.inner.lock() {
+            Ok(mut i) => f(&mut i),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    fn take_due(&self, now: UnixMs) -> Vec<Event> {
+        self.with(|i| {
+            let Inner { table, busy } = i;
+            table.take_due(now, busy)
+        })
+    }
+
+    fn finished(&self, event: Event) {
+        self.with(|i| i.busy[event.lane().index()] = false);
+        self.wake.notify_one();
+    }
+}
+
+/// A zone that has events: its table, its clock, and one handler per
+/// event.
+pub trait EventZone: Send + Sync + 'static {
+    fn name(&self) -> &str;
+    fn events(&self) -> &Events;
+    fn clock(&self) -> &SharedClock;
+    /// Runs `event`'s handler (blocking).
+    fn handle(&self, event: Event);
+}
+
+/// The zone's dispatcher: runs due events on the blocking pool and sleeps
+/// until the next deadline of a free lane or a wake-up. Runs until the
+/// process ends (what a handler leaves behind is durable at every step).
+pub async fn run<Z: EventZone>(zone: Arc<Z>) {
+    loop {
+        // Registered before the table is read, so a schedule() between
+        // the read and the sleep still wakes us.
+        let woken = zone.events().wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        for event in zone.events().take_due(zone.clock().now()) {
+            let z = zone.clone();
+            tokio::task::spawn_blocking(move || {
+                // A panicking handler must not leave its lane busy.
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    tracing::debug!(zone = z.name(), event = event.name(), "event");
+                    z.handle(event)
+                }));
+                if ran.is_err() {
+                    tracing::error!(
+                        zone = z.name(),
+                        event = event.name(),
+                        "event handler panicked"
+                    );
+                }
+                z.events().finished(event);
+            });
+        }
+        let next = zone.events().with(|i| i.table.next_runnable(&i.busy));
+        tokio::select! {
+            _ = zone.clock().sleep_until(next) => {}
+            _ = &mut woken => {}
+        }
+    }
+}
+
+/// Runs inline every event due at the clock's time, and those they make
+/// due, until none is (tests: the clock does not move meanwhile). Returns
+/// the events run, in order.
+pub fn step<Z: EventZone>(zone: &Z) -> Vec<Event> {
+    let mut ran = Vec::new();
+    for _ in 0..1000 {
+        let due = zone.events().take_due(zone.clock().now());
+        if due.is_empty() {
+            break;
+        }
+        for event in due {
+            zone.handle(event);
+            zone.events().finished(event);
+            ran.push(event);
+        }
+    }
+    ran
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduling_a_planned_event_keeps_the_earlier_time() {
+        let mut t = EventTable::default();
+        assert!(t.schedule(Event::Refresh, 5_000));
+        assert!(!t.schedule(Event::Refresh, 9_000));
+        assert_eq!(t.deadline(Event::Refresh), Some(5_000));
+        assert!(t.schedule(Event::Refresh, 1_000));
+        assert_eq!(t.deadline(Event::Refresh), Some(1_000));
+        t.set(Event::Refresh, Some(9_000));
+        assert_eq!(
+            t.deadline(Event::Refresh),
+            Some(9_000),
+            "set moves it later"
+        );
+        t.set(Event::Refresh, None);
+        assert_eq!(t.deadline(Event::Refresh), None);
+    }
+
+    #[test]
+    fn next_is_the_earliest_deadline_and_expire_wins_a_tie() {
+        let mut t = EventTable::default();
+        assert_eq!(t.next(), None);
+        t.schedule(Event::Snapshot, 7_000);
+        t.schedule(Event::Refresh, 3_000);
+        t.schedule(Event::Expire, 3_000);
+        assert_eq!(t.next(), Some((Event::Expire, 3_000)));
+    }
+
+    #[test]
+    fn due_events_run_one_per_lane_earliest_first() {
+        let mut t = EventTable::default();
+        t.schedule(Event::Transfer, 20);
+        t.schedule(Event::Refresh, 10);
+        t.schedule(Event::Expire, 30);
+        t.schedule(Event::Snapshot, 100);
+        let mut busy = [false; LANES];
+        assert_eq!(
+            t.take_due(50, &mut busy),
+            vec![Event::Refresh, Event::Expire]
+        );
+        // The transfer waits for the refresh's lane, and so does the
+        // snapshot's deadline.
+        assert_eq!(t.deadline(Event::Transfer), Some(20));
+        assert_eq!(t.next_runnable(&busy), None);
+        assert!(t.take_due(50, &mut busy).is_empty());
+        busy[Lane::Data.index()] = false;
+        assert_eq!(t.next_runnable(&busy), Some(20));
+        assert_eq!(t.take_due(50, &mut busy), vec![Event::Transfer]);
+    }
+
+    #[test]
+    fn every_event_has_a_lane_and_a_distinct_name() {
+        let names: std::collections::BTreeSet<_> = Event::ALL.iter().map(|e| e.name()).collect();
+        assert_eq!(names.len(), Event::ALL.len());
+        for (i, e) in Event::ALL.iter().enumerate() {
+            assert_eq!(e.index(), i);
+            assert!(e.lane().index() < LANES);
+        }
+    }
+}
