@@ -38,7 +38,9 @@ use crate::durable;
 use crate::journal::{self, snapshot, Changeset, Record};
 use crate::notify::Notifier;
 use crate::serial::{self, Serial};
-use crate::xfr::incoming::{self, FetchError, Fetched, Limits, Payload, Primary, SoaAnswer};
+use crate::xfr::incoming::{
+    self, FetchError, Fetched, IxfrFailure, Limits, Payload, Primary, SoaAnswer,
+};
 use crate::zone::{Zone, ZoneBuilder, ZoneVersion};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
@@ -526,7 +528,9 @@ impl SecondaryZone {
             .map_or(String::new(), |why| format!(" (IXFR failed: {why})"));
         match self.apply(primary, current, fetched, force_axfr) {
             Ok(summary) => Ok(format!("{summary}{how}")),
-            Err(ApplyFailure::IxfrDidNotApply(why)) => {
+            Err(ApplyFailure::IxfrDidNotApply(why))
+                if incoming::after_ixfr_failure(IxfrFailure::DidNotApply) =>
+            {
                 tracing::warn!(zone = self.name(), primary = %primary.addr, "IXFR does not apply ({why}); falling back to AXFR");
                 let fetched = self
                     .upstream()

@@ -98,12 +98,9 @@ pub enum XfrError {
 }
 
 impl XfrError {
-    /// A short, stable name of the kind of failure, for logs, counters and
-    /// status reports: `connect`, `timeout`, `closed`, `io`, `rcode`,
-    /// `tsig`, `malformed`, `protocol`, `rejected`, `too-large`, `local`
-    /// (a problem on our side: arguments, building or signing the query,
-    /// writing the output).
-    pub fn class(&self) -> &'static str {
+    /// The kind of failure, for logs, counters, status reports and the
+    /// IXFR → AXFR fallback decision.
+    pub fn class(&self) -> FailureClass {
         match self {
             XfrError::BadServer { .. }
             | XfrError::BadKeySyntax
@@ -111,18 +108,71 @@ impl XfrError {
             | XfrError::BadZone { .. }
             | XfrError::Query(_)
             | XfrError::Sign(_)
-            | XfrError::Output(_) => "local",
-            XfrError::Connect { .. } => "connect",
-            XfrError::Io { .. } => "io",
-            XfrError::Timeout { .. } => "timeout",
-            XfrError::Closed { .. } => "closed",
-            XfrError::EmptyMessage { .. } | XfrError::Malformed { .. } => "malformed",
-            XfrError::Rcode { .. } => "rcode",
-            XfrError::Tsig { .. } => "tsig",
-            XfrError::Protocol { .. } => "protocol",
-            XfrError::Rejected { .. } => "rejected",
-            XfrError::TooLarge { .. } => "too-large",
+            | XfrError::Output(_) => FailureClass::Local,
+            XfrError::Connect { .. } => FailureClass::Connect,
+            XfrError::Io { .. } => FailureClass::Io,
+            XfrError::Timeout { .. } => FailureClass::Timeout,
+            XfrError::Closed { .. } => FailureClass::Closed,
+            XfrError::EmptyMessage { .. } | XfrError::Malformed { .. } => FailureClass::Malformed,
+            XfrError::Rcode { .. } => FailureClass::Rcode,
+            XfrError::Tsig { .. } => FailureClass::Tsig,
+            XfrError::Protocol { .. } => FailureClass::Protocol,
+            XfrError::Rejected { .. } => FailureClass::Rejected,
+            XfrError::TooLarge { .. } => FailureClass::TooLarge,
         }
+    }
+}
+
+/// What kind of thing went wrong in an exchange with a primary. Its
+/// `Display` is a short, stable name (`connect`, `timeout`, `closed`, `io`,
+/// `rcode`, `tsig`, `malformed`, `protocol`, `rejected`, `too-large`,
+/// `local`) for logs and status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureClass {
+    /// A problem on our side: arguments, building or signing the query,
+    /// writing the output. Nothing (useful) was sent.
+    Local,
+    Connect,
+    Io,
+    Timeout,
+    Closed,
+    Malformed,
+    Rcode,
+    Tsig,
+    Protocol,
+    Rejected,
+    /// Past the records or octets a transfer may bring.
+    TooLarge,
+}
+
+impl FailureClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Local => "local",
+            FailureClass::Connect => "connect",
+            FailureClass::Io => "io",
+            FailureClass::Timeout => "timeout",
+            FailureClass::Closed => "closed",
+            FailureClass::Malformed => "malformed",
+            FailureClass::Rcode => "rcode",
+            FailureClass::Tsig => "tsig",
+            FailureClass::Protocol => "protocol",
+            FailureClass::Rejected => "rejected",
+            FailureClass::TooLarge => "too-large",
+        }
+    }
+}
+
+/// Compared with its stable name (`e.class() == "timeout"`).
+impl PartialEq<&str> for FailureClass {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -28,8 +28,8 @@
 //! received and verified, never from a part of it.
 
 use super::client::{
-    self, AnswerRecord, Connection, Item, Kind, Outcome, Request, Sink, SinkError, StreamLimits,
-    Summary, XfrError,
+    self, AnswerRecord, Connection, FailureClass, Item, Kind, Outcome, Request, Sink, SinkError,
+    StreamLimits, Summary, XfrError,
 };
 use crate::journal::{Changeset, Record};
 use crate::tsig::{ClientSigner, TsigKey};
@@ -135,7 +135,7 @@ pub enum FetchError {
     #[error("{primary}: SOA query: {reason}")]
     Soa {
         primary: SocketAddr,
-        class: &'static str,
+        class: FailureClass,
         reason: String,
     },
     /// The transfer failed: an AXFR, or an IXFR whose failure does not
@@ -180,15 +180,15 @@ impl FetchError {
         }
     }
 
-    /// A short, stable name of the kind of the (last) failure, for
-    /// counters and status: see [`XfrError::class`]; `local` for
-    /// [`FetchError::Local`], `too-large` for [`FetchError::TooLarge`].
-    pub fn class(&self) -> &'static str {
+    /// The kind of the (last) failure, for counters and status: see
+    /// [`XfrError::class`]; `Local` for [`FetchError::Local`], `TooLarge`
+    /// for [`FetchError::TooLarge`].
+    pub fn class(&self) -> FailureClass {
         match self {
-            FetchError::Local { .. } => "local",
-            FetchError::Soa { class, .. } => class,
+            FetchError::Local { .. } => FailureClass::Local,
+            FetchError::Soa { class, .. } => *class,
             FetchError::Transfer { error, .. } => error.class(),
-            FetchError::TooLarge { .. } => "too-large",
+            FetchError::TooLarge { .. } => FailureClass::TooLarge,
         }
     }
 }
@@ -217,7 +217,7 @@ pub fn fetch(
     if let Some((serial, soa)) = current {
         match attempt(primary, &zone, Kind::Ixfr { serial }, Some(soa), limits) {
             Ok((summary, payload)) => return Ok(fetched(summary, payload, None, started)),
-            Err(error) if !calls_for_axfr(&error) => {
+            Err(error) if !after_ixfr_failure(IxfrFailure::Transfer(&error)) => {
                 return Err(transfer_error(primary, "IXFR", error, None))
             }
             Err(error) => {
@@ -240,10 +240,29 @@ pub fn fetch(
     }
 }
 
-/// Whether an IXFR failure is worth an AXFR: all but our own problems and
-/// a transfer over the limits.
-fn calls_for_axfr(error: &XfrError) -> bool {
-    !matches!(error.class(), "local" | "too-large")
+/// Why an IXFR did not bring the new version.
+#[derive(Debug, Clone, Copy)]
+pub enum IxfrFailure<'a> {
+    /// The transfer failed (see [`XfrError`]).
+    Transfer(&'a XfrError),
+    /// It arrived whole, but its changesets do not apply exactly to our
+    /// copy (or we have no copy to apply them to).
+    DidNotApply,
+}
+
+/// The one rule of the IXFR → AXFR fallback: whether to ask the same
+/// primary for the whole zone after `failure`. Yes for everything but our
+/// own problems (an AXFR would fail the same way) and a transfer past the
+/// size limits (the whole zone is rarely smaller, and the limits bound
+/// what one primary can make us take). Used by [`fetch`] for a failed
+/// transfer and by the secondary for one that does not apply.
+pub fn after_ixfr_failure(failure: IxfrFailure<'_>) -> bool {
+    match failure {
+        IxfrFailure::Transfer(error) => {
+            !matches!(error.class(), FailureClass::Local | FailureClass::TooLarge)
+        }
+        IxfrFailure::DidNotApply => true,
+    }
 }
 
 fn transfer_error(
@@ -254,11 +273,11 @@ fn transfer_error(
 ) -> FetchError {
     let primary = primary.addr;
     match error.class() {
-        "local" if ixfr.is_none() => FetchError::Local {
+        FailureClass::Local if ixfr.is_none() => FetchError::Local {
             primary,
             reason: format!("{kind}: {error}"),
         },
-        "too-large" => FetchError::TooLarge {
+        FailureClass::TooLarge => FetchError::TooLarge {
             primary,
             kind,
             error,
@@ -558,7 +577,7 @@ enum SoaFailure {
     /// Our side: the query cannot be built or signed.
     Local(String),
     Failed {
-        class: &'static str,
+        class: FailureClass,
         reason: String,
     },
 }
@@ -566,7 +585,7 @@ enum SoaFailure {
 impl From<XfrError> for SoaFailure {
     fn from(error: XfrError) -> SoaFailure {
         match error.class() {
-            "local" => SoaFailure::Local(error.to_string()),
+            FailureClass::Local => SoaFailure::Local(error.to_string()),
             class => SoaFailure::Failed {
                 class,
                 reason: error.to_string(),
@@ -575,7 +594,7 @@ impl From<XfrError> for SoaFailure {
     }
 }
 
-fn io_failure(class: &'static str, error: io::Error) -> SoaFailure {
+fn io_failure(class: FailureClass, error: io::Error) -> SoaFailure {
     SoaFailure::Failed {
         class,
         reason: error.to_string(),
@@ -615,22 +634,24 @@ fn soa_over_udp(
     } else {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
     };
-    let socket = UdpSocket::bind(local).map_err(|e| io_failure("io", e))?;
+    let socket = UdpSocket::bind(local).map_err(|e| io_failure(FailureClass::Io, e))?;
     socket
         .connect(primary.addr)
-        .map_err(|e| io_failure("io", e))?;
-    socket.send(&query).map_err(|e| io_failure("io", e))?;
+        .map_err(|e| io_failure(FailureClass::Io, e))?;
+    socket
+        .send(&query)
+        .map_err(|e| io_failure(FailureClass::Io, e))?;
     let mut buf = vec![0u8; 65535];
     loop {
         let Ok(left) = client::time_left(deadline) else {
             return Err(SoaFailure::Failed {
-                class: "timeout",
+                class: FailureClass::Timeout,
                 reason: "no answer in time".into(),
             });
         };
         socket
             .set_read_timeout(Some(left))
-            .map_err(|e| io_failure("io", e))?;
+            .map_err(|e| io_failure(FailureClass::Io, e))?;
         let n = match socket.recv(&mut buf) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -641,11 +662,11 @@ fn soa_over_udp(
                 ) =>
             {
                 return Err(SoaFailure::Failed {
-                    class: "timeout",
+                    class: FailureClass::Timeout,
                     reason: "no answer in time".into(),
                 })
             }
-            Err(e) => return Err(io_failure("io", e)),
+            Err(e) => return Err(io_failure(FailureClass::Io, e)),
         };
         let bytes = buf.get(..n).unwrap_or_default();
         let Ok(message) = Message::from_octets(bytes) else {
@@ -669,7 +690,7 @@ fn soa_over_tcp(
     timeout: Duration,
 ) -> Result<SoaAnswer, SoaFailure> {
     let timed_out = || SoaFailure::Failed {
-        class: "timeout",
+        class: FailureClass::Timeout,
         reason: format!(
             "no answer within the query's timeout of {} s",
             timeout.as_secs_f64()
@@ -678,16 +699,16 @@ fn soa_over_tcp(
     let io = |e: io::Error| match e.kind() {
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => timed_out(),
         io::ErrorKind::UnexpectedEof => SoaFailure::Failed {
-            class: "closed",
+            class: FailureClass::Closed,
             reason: "the server closed the connection in the middle of the answer".into(),
         },
-        _ => io_failure("io", e),
+        _ => io_failure(FailureClass::Io, e),
     };
     let (id, query, mut signer) = soa_query(primary, zone)?;
     let mut conn = Connection::open(primary.addr, deadline).map_err(|e| match e.kind() {
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => timed_out(),
         _ => SoaFailure::Failed {
-            class: "connect",
+            class: FailureClass::Connect,
             reason: format!("cannot connect: {e}"),
         },
     })?;
@@ -695,7 +716,7 @@ fn soa_over_tcp(
     let mut buf = Vec::new();
     if !conn.recv(&mut buf).map_err(io)? {
         return Err(SoaFailure::Failed {
-            class: "closed",
+            class: FailureClass::Closed,
             reason: "the server closed the connection without answering".into(),
         });
     }
@@ -1158,7 +1179,7 @@ mod tests {
         let evil = vec![vec![R::Soa(7), R::A("evil.example.net.", 1), R::Soa(7)]];
         let server = tcp_only(vec![script(evil.clone(), None)]);
         let e = fetch(&primary(&server), &zone(), None, &limits()).unwrap_err();
-        assert_eq!(e.class(), "rejected");
+        assert_eq!(e.class(), FailureClass::Rejected);
         let text = e.to_string();
         assert!(
             text.starts_with(&format!("{}: AXFR: ", server.addr)),
@@ -1197,7 +1218,7 @@ mod tests {
             None,
         )]);
         let e = fetch(&primary(&server), &zone(), None, &limits()).unwrap_err();
-        assert_eq!(e.class(), "rejected");
+        assert_eq!(e.class(), FailureClass::Rejected);
         assert!(e.to_string().contains("of class CH"), "{e}");
     }
 
@@ -1210,7 +1231,7 @@ mod tests {
         let server = tcp_only(vec![script(axfr_parts(7), None)]);
         let e = fetch(&primary(&server), &zone(), None, &few).unwrap_err();
         assert!(matches!(e, FetchError::TooLarge { .. }), "{e:?}");
-        assert_eq!(e.class(), "too-large");
+        assert_eq!(e.class(), FailureClass::TooLarge);
         assert!(e.to_string().contains("the limit of 4 records"), "{e}");
         // Exactly at the limit is fine.
         let server = tcp_only(vec![script(axfr_parts(7), None)]);
@@ -1261,7 +1282,7 @@ mod tests {
         let started = Instant::now();
         let e = fetch(&primary, &zone(), Some((3, &ours)), &limits()).unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(5));
-        assert_eq!(e.class(), "connect");
+        assert_eq!(e.class(), FailureClass::Connect);
         let text = e.to_string();
         assert!(
             text.starts_with(&format!("{addr}: IXFR: cannot connect"))
@@ -1371,7 +1392,7 @@ mod tests {
         };
         let ours = soa(3);
         let e = fetch(&primary, &zone(), Some((3, &ours)), &limits()).unwrap_err();
-        assert_eq!(e.class(), "tsig");
+        assert_eq!(e.class(), FailureClass::Tsig);
         assert_eq!(e.primary(), server.addr);
         let text = e.to_string();
         assert!(
@@ -1391,7 +1412,7 @@ mod tests {
             key: Some(key()),
         };
         let e = fetch(&primary, &zone(), None, &limits()).unwrap_err();
-        assert_eq!(e.class(), "tsig");
+        assert_eq!(e.class(), FailureClass::Tsig);
         assert!(e.to_string().contains("not signed"), "{e}");
     }
 
@@ -1464,7 +1485,7 @@ mod tests {
         let tcp: Script = Box::new(move |q| vec![framed(&not_aa(q))]);
         let server = ScriptedServer::start(vec![tcp], vec![udp]);
         let e = query_soa(&primary(&server), &zone(), Duration::from_secs(5)).unwrap_err();
-        assert_eq!(e.class(), "protocol");
+        assert_eq!(e.class(), FailureClass::Protocol);
         let text = e.to_string();
         assert!(
             text.starts_with(&format!(
@@ -1522,7 +1543,7 @@ mod tests {
             key: Some(key()),
         };
         let e = query_soa(&primary, &zone(), Duration::from_secs(5)).unwrap_err();
-        assert_eq!(e.class(), "tsig");
+        assert_eq!(e.class(), FailureClass::Tsig);
         assert!(e.to_string().contains("BADSIG"), "{e}");
     }
 
