@@ -174,11 +174,17 @@ impl Answerer {
                 tracing::debug!(reason, "malformed request: FORMERR");
                 return Some(formerr(msg, id, flags, question_end, out));
             }
+            Err(ParseError::NotImp { id, flags, opcode }) => {
+                self.stats.count_rcode(rcode::NOTIMP);
+                tracing::debug!(opcode, "opcode not implemented: NOTIMP");
+                return Some(notimp(id, flags, out));
+            }
         };
         let bad_option = req.edns.and_then(|e| e.bad_option);
         let ixfr_udp = match (&self.transfers, peer) {
             (Some(t), Some(peer))
                 if transport == Transport::Udp
+                    && req.opcode() == opcode::QUERY
                     && req.question.qtype == rtype::IXFR
                     && bad_option.is_none() =>
             {
@@ -260,17 +266,16 @@ impl Answerer {
             out,
             limit.saturating_sub(reserve).max(wire::HEADER_LEN + 300),
         );
-        // RFC 1035 §4.1.1: RD is copied; RFC 4035 §3.1.6: so is CD.
-        let flags = flag::QR | (req.flags & (0x7800 | flag::RD | flag::CD));
-        w.header(req.id, flags);
+        w.header(req.id, response_flags(req.flags));
         let nsid = match (&self.config.nsid, req.edns) {
             (Some(nsid), Some(e)) if e.nsid => Some(&nsid[..]),
             _ => None,
         };
-        // RFC 7314: EXPIRE for a zone we serve, when asked.
+        // RFC 7314: EXPIRE for a zone we serve, when asked (in a message
+        // whose question we understand).
         let expire = req
             .edns
-            .filter(|e| e.expire)
+            .filter(|e| e.expire && opcode::is_implemented(req.opcode()))
             .and_then(|_| self.expire_of(req.question.name));
         // RFC 9660: room for ZONEVERSION whenever it is asked; whether an
         // answer carries it is known only once `dispatch` has found the
@@ -303,7 +308,11 @@ impl Answerer {
             return w.finish();
         };
         w.release(opt_len);
-        let ext = if edns.version > 0 { 1 } else { 0 };
+        let ext = if bad_version(req) {
+            (rcode::BADVERS >> 4) as u8
+        } else {
+            0
+        };
         let mut options: [(u16, &[u8]); 3] = [(0, &[]); 3];
         let mut n = 0;
         if let Some(id) = nsid {
@@ -363,12 +372,18 @@ impl Answerer {
         w: &mut MessageWriter<'_>,
     ) -> Option<Source> {
         let transport = origin.transport;
+        // RFC 8906 §3.1.4: an opcode we do not implement is NOTIMP, before
+        // anything else of the request is judged (EDNS included).
+        if !opcode::is_implemented(req.opcode()) {
+            w.set_rcode(rcode::NOTIMP);
+            return None;
+        }
+        if bad_version(req) {
+            // RFC 6891 §6.1.3: BADVERS = 16, upper bits in the OPT.
+            w.set_rcode(rcode::BADVERS & 0x0f);
+            return None;
+        }
         if let Some(e) = req.edns {
-            if e.version > 0 {
-                // RFC 6891 §6.1.3: BADVERS = 16, upper bits in the OPT.
-                w.set_rcode(rcode::BADVERS & 0x0f);
-                return None;
-            }
             if let Some(reason) = e.bad_option {
                 // RFC 6891 §7: a format error in the OPT record itself is
                 // answered FORMERR with an OPT, so the client can tell it
@@ -381,10 +396,6 @@ impl Answerer {
         }
         if req.opcode() == opcode::NOTIFY {
             self.notify_in(req, origin, w);
-            return None;
-        }
-        if req.opcode() != opcode::QUERY {
-            w.set_rcode(rcode::NOTIMP);
             return None;
         }
         let q = req.question;
@@ -570,19 +581,48 @@ impl Answerer {
     }
 }
 
+/// The header flags of a response to a request with `flags`, RCODE 0:
+/// QR, the opcode echoed (RFC 1035 §4.1.1), and for the opcodes we
+/// implement RD copied (RFC 1035 §4.1.1) and CD too (RFC 4035 §3.1.6).
+/// RD and CD mean something only in a query (and a NOTIFY, built like
+/// one); to any other opcode RFC 8906 §3.1.4 expects NOTIMP, and the EDNS
+/// compliance test that checks it counts RD or CD in that answer as a
+/// fault, so there they are cleared. AA, TC, RA, Z and AD of a request
+/// are never copied (RFC 1035 §4.1.1: Z must be zero; RFC 8906 §3.1.3).
+fn response_flags(flags: u16) -> u16 {
+    let copied = if opcode::is_implemented(wire::opcode_of(flags)) {
+        0x7800 | flag::RD | flag::CD
+    } else {
+        0x7800
+    };
+    flag::QR | (flags & copied)
+}
+
+/// An EDNS version we do not implement, in a request whose opcode we do
+/// (RFC 6891 §6.1.3: BADVERS; an unknown opcode is NOTIMP first).
+fn bad_version(req: &Request<'_>) -> bool {
+    opcode::is_implemented(req.opcode()) && req.edns.is_some_and(|e| e.version > 0)
+}
+
 /// A FORMERR response: header (id, opcode, RD copied), and the question
 /// when it could be read.
 fn formerr(msg: &[u8], id: u16, flags: u16, question_end: Option<usize>, out: &mut [u8]) -> usize {
     let mut w = MessageWriter::new(out, wire::MAX_MESSAGE);
-    w.header(
-        id,
-        flag::QR | (flags & (0x7800 | flag::RD | flag::CD)) | rcode::FORMERR,
-    );
+    w.header(id, response_flags(flags) | rcode::FORMERR);
     if let Some(end) = question_end {
         if let Some(q) = msg.get(wire::HEADER_LEN..end) {
             let _ = w.question(q);
         }
     }
+    w.finish()
+}
+
+/// NOTIMP to an opcode we do not implement, in a message we could not
+/// read as a query: the header alone, id and opcode echoed (RFC 8906
+/// §3.1.4: only the header of such a message is known to us).
+fn notimp(id: u16, flags: u16, out: &mut [u8]) -> usize {
+    let mut w = MessageWriter::new(out, wire::MAX_MESSAGE);
+    w.header(id, response_flags(flags) | rcode::NOTIMP);
     w.finish()
 }
 
@@ -802,6 +842,68 @@ mod tests {
         let (rc, opt) = answer(&a, &q);
         assert_eq!(rc, rcode::FORMERR);
         assert_eq!(opt, Some(vec![]), "RFC 6891 §7: FORMERR with an OPT");
+        assert_eq!(a.stats().malformed(), 1);
+    }
+
+    /// The response to `q` over UDP, as bytes.
+    fn respond_raw(a: &Answerer, q: &[u8]) -> Vec<u8> {
+        let mut out = vec![0u8; 65535];
+        let len = a.answer(q, Transport::Udp, &mut out).expect("an answer");
+        out.truncate(len);
+        out
+    }
+
+    #[test]
+    fn header_only_unknown_opcode_is_notimp_with_its_header_alone() {
+        let (a, _) = answerer(false);
+        // `dig +header-only +opcode=15`, then with every flag set (AA, TC,
+        // RD, RA, Z, AD, CD): RFC 8906 §3.1.4.
+        for flags in [0u16, 0x07f0] {
+            let f = (15 << 11) | flags;
+            let mut q = vec![0xab, 0xcd];
+            q.extend(f.to_be_bytes());
+            q.extend([0; 8]);
+            let r = respond_raw(&a, &q);
+            assert_eq!(r.len(), wire::HEADER_LEN, "header alone: {r:02x?}");
+            assert_eq!(&r[..2], &[0xab, 0xcd], "id echoed");
+            let rf = u16::from_be_bytes([r[2], r[3]]);
+            assert_eq!(
+                rf,
+                flag::QR | (15 << 11) | rcode::NOTIMP,
+                "QR, opcode 15, NOTIMP, no other flag (asked {flags:#06x}): {rf:#06x}"
+            );
+        }
+        assert_eq!(a.stats().rcode(rcode::NOTIMP), 2);
+        assert_eq!(a.stats().malformed(), 0);
+    }
+
+    #[test]
+    fn unknown_opcode_wins_over_the_edns_version() {
+        let (a, _) = answerer(false);
+        // Opcode 3 with a question and an OPT of version 1 and RD, CD set.
+        let mut q = query("www.example.com", rtype::A, Some(&[]));
+        q[2] = (3 << 3) | 0x01;
+        q[3] = 0x10;
+        let opt = q.len() - 11;
+        q[opt + 6] = 1; // the OPT's version
+        let r = respond_raw(&a, &q);
+        let rf = u16::from_be_bytes([r[2], r[3]]);
+        assert_eq!(rf, flag::QR | (3 << 11) | rcode::NOTIMP, "{rf:#06x}");
+        let (rc, opt) = answer(&a, &q);
+        assert_eq!(rc, rcode::NOTIMP);
+        assert_eq!(opt, Some(vec![]), "question and a version 0 OPT echoed");
+        let ext = r[r.len() - 11 + 5];
+        assert_eq!(ext, 0, "no extended RCODE: NOTIMP, not BADVERS");
+    }
+
+    #[test]
+    fn query_without_a_question_stays_formerr_with_rd_copied() {
+        let (a, _) = answerer(false);
+        let q = [0x12, 0x34, 0x01, 0x10, 0, 0, 0, 0, 0, 0, 0, 0];
+        let r = respond_raw(&a, &q);
+        assert_eq!(r.len(), wire::HEADER_LEN);
+        let rf = u16::from_be_bytes([r[2], r[3]]);
+        assert_eq!(rf, flag::QR | flag::RD | flag::CD | rcode::FORMERR);
         assert_eq!(a.stats().malformed(), 1);
     }
 

@@ -50,8 +50,13 @@ pub struct Request<'a> {
 
 impl Request<'_> {
     pub fn opcode(&self) -> u8 {
-        ((self.flags >> 11) & 0x0f) as u8
+        opcode_of(self.flags)
     }
+}
+
+/// The opcode in a header's flags word (RFC 1035 §4.1.1).
+pub fn opcode_of(flags: u16) -> u8 {
+    ((flags >> 11) & 0x0f) as u8
 }
 
 /// Why a request could not be parsed.
@@ -69,6 +74,11 @@ pub enum ParseError {
         reason: &'static str,
         question_end: Option<usize>,
     },
+    /// An opcode we do not implement ([`super::opcode::is_implemented`])
+    /// in a message that does not read as a query: answered NOTIMP with
+    /// the header alone.
+    #[error("opcode {opcode} not implemented")]
+    NotImp { id: u16, flags: u16, opcode: u8 },
 }
 
 struct Cursor<'a> {
@@ -145,7 +155,33 @@ impl<'a> Cursor<'a> {
 }
 
 /// Parses a request (RFC 1035 §4.1). Never panics on any input.
+///
+/// The opcode is judged before anything after the header. RFC 8906 §3.1.4:
+/// an opcode we do not implement is answered NOTIMP, and nothing but the
+/// header of such a message need follow the layout of a query; so for
+/// those opcodes a body that is not one question (none at all, as the
+/// EDNS compliance test sends with `+header-only +opcode=15`) is no format
+/// error but [`ParseError::NotImp`]. A body that does read as a query is
+/// returned as usual, so that the NOTIMP answer can echo its question and
+/// OPT record.
 pub fn parse_request(msg: &[u8]) -> Result<Request<'_>, ParseError> {
+    match parse_query_layout(msg) {
+        Err(ParseError::FormErr { id, flags, .. })
+            if !super::opcode::is_implemented(opcode_of(flags)) =>
+        {
+            Err(ParseError::NotImp {
+                id,
+                flags,
+                opcode: opcode_of(flags),
+            })
+        }
+        parsed => parsed,
+    }
+}
+
+/// A message laid out as RFC 1035 §4.1 queries are: one question, records
+/// in the other sections, at most one OPT.
+fn parse_query_layout(msg: &[u8]) -> Result<Request<'_>, ParseError> {
     if msg.len() < HEADER_LEN {
         return Err(ParseError::Drop("shorter than a header"));
     }
@@ -284,6 +320,62 @@ mod tests {
     fn qdcount_zero_is_formerr() {
         let m = query(0, b"");
         assert!(matches!(parse_request(&m), Err(ParseError::FormErr { .. })));
+    }
+
+    /// A header alone with `opcode`, every other flag as in `flags`.
+    fn header_only(opcode: u8, flags: u16) -> Vec<u8> {
+        let f = (u16::from(opcode) << 11) | flags;
+        let mut m = vec![0xab, 0xcd];
+        m.extend(f.to_be_bytes());
+        m.extend([0; 8]);
+        m
+    }
+
+    #[test]
+    fn an_unknown_opcode_is_judged_before_the_question() {
+        // RFC 8906 §3.1.4: `dig +header-only +opcode=15` (and with every
+        // flag set) is NOTIMP, not FORMERR.
+        for flags in [0, 0x07f0] {
+            let m = header_only(15, flags);
+            assert_eq!(
+                parse_request(&m).unwrap_err(),
+                ParseError::NotImp {
+                    id: 0xabcd,
+                    flags: (15 << 11) | flags,
+                    opcode: 15
+                }
+            );
+        }
+        // A body that is not a query at all, for an opcode we do not know.
+        let mut m = header_only(3, 0);
+        m[5] = 2;
+        m.extend(b"\x00garbage");
+        assert!(matches!(
+            parse_request(&m),
+            Err(ParseError::NotImp { opcode: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn implemented_opcodes_keep_their_format_rules() {
+        // QUERY and NOTIFY without a question stay FORMERR.
+        for opcode in [0, 4] {
+            let m = header_only(opcode, 0);
+            assert!(
+                matches!(parse_request(&m), Err(ParseError::FormErr { .. })),
+                "opcode {opcode}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_opcode_with_a_question_is_still_read() {
+        // So that the NOTIMP answer echoes the question (and OPT).
+        let mut m = query(1, b"\x03www\x07example\x00\x00\x01\x00\x01");
+        m[2] = 15 << 3;
+        let r = parse_request(&m).unwrap();
+        assert_eq!(r.opcode(), 15);
+        assert_eq!(r.question.name, b"\x03www\x07example\x00");
     }
 
     #[test]
