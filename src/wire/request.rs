@@ -23,6 +23,11 @@ pub struct Edns {
     /// ZONEVERSION (RFC 9660) asked for, with the empty option a query
     /// carries.
     pub zoneversion: bool,
+    /// Where the data of the first COOKIE option (RFC 7873) is in the
+    /// message: offset and length, whatever the length (judging it is
+    /// `query::cookie`'s, which may be turned off). See
+    /// [`Request::cookie`]. Later COOKIE options are ignored.
+    pub cookie: Option<(usize, usize)>,
     /// An option that is malformed by its own RFC's rules (today: a
     /// non-empty ZONEVERSION). The request is otherwise readable, so it is
     /// answered FORMERR *with* an OPT record (RFC 6891 §7), which
@@ -48,9 +53,15 @@ pub struct Request<'a> {
     pub tsig: bool,
 }
 
-impl Request<'_> {
+impl<'a> Request<'a> {
     pub fn opcode(&self) -> u8 {
         opcode_of(self.flags)
+    }
+
+    /// The data of the request's COOKIE option, if it has one.
+    pub fn cookie(&self) -> Option<&'a [u8]> {
+        let (at, len) = self.edns?.cookie?;
+        self.message.get(at..at.checked_add(len)?)
     }
 }
 
@@ -229,6 +240,7 @@ fn parse_query_layout(msg: &[u8]) -> Result<Request<'_>, ParseError> {
         let class = cur.u16().ok_or(fe("truncated record"))?;
         let ttl = cur.u32().ok_or(fe("truncated record"))?;
         let rdlen = cur.u16().ok_or(fe("truncated record"))?;
+        let rdata_at = cur.pos;
         let rdata = cur.bytes(rdlen as usize).ok_or(fe("truncated record"))?;
         if rtype == crate::zone::rtype::TSIG {
             tsig = true;
@@ -242,7 +254,7 @@ fn parse_query_layout(msg: &[u8]) -> Result<Request<'_>, ParseError> {
         if !owner_is_root {
             return Err(fe("OPT owner is not the root"));
         }
-        edns = Some(parse_opt(class, ttl, rdata).map_err(fe)?);
+        edns = Some(parse_opt(class, ttl, rdata, rdata_at).map_err(fe)?);
     }
     if cur.pos != msg.len() {
         return Err(fe("trailing data after the last record"));
@@ -268,7 +280,8 @@ fn skip_record(cur: &mut Cursor<'_>) -> Result<(), &'static str> {
 
 /// RFC 6891 §6.1.3: CLASS is the payload size, TTL holds the extended
 /// RCODE, version and flags; options are (code, length, data) triples.
-fn parse_opt(class: u16, ttl: u32, rdata: &[u8]) -> Result<Edns, &'static str> {
+/// `rdata_at` is where the RDATA starts in the message.
+fn parse_opt(class: u16, ttl: u32, rdata: &[u8], rdata_at: usize) -> Result<Edns, &'static str> {
     const MALFORMED: &str = "malformed OPT options";
     let mut edns = Edns {
         udp_size: class,
@@ -280,9 +293,13 @@ fn parse_opt(class: u16, ttl: u32, rdata: &[u8]) -> Result<Edns, &'static str> {
     while cur.pos < rdata.len() {
         let code = cur.u16().ok_or(MALFORMED)?;
         let len = cur.u16().ok_or(MALFORMED)?;
+        let data_at = cur.pos;
         cur.bytes(len as usize).ok_or(MALFORMED)?;
         match code {
             super::option::NSID => edns.nsid = true,
+            super::option::COOKIE if edns.cookie.is_none() => {
+                edns.cookie = Some((rdata_at + data_at, len as usize));
+            }
             super::option::EXPIRE => edns.expire = true,
             // RFC 9660 §3: a client asks with an empty option; one with
             // data in a query is a format error (NSD answers FORMERR too).
@@ -444,6 +461,20 @@ mod tests {
             .unwrap();
         assert!(!e.zoneversion, "{e:?}");
         assert_eq!(e.bad_option, Some("ZONEVERSION with data in a query"));
+    }
+
+    #[test]
+    fn the_first_cookie_option_is_found_in_the_message() {
+        let m = with_options(
+            b"\x00\x03\x00\x00\x00\x0a\x00\x08\x01\x02\x03\x04\x05\x06\x07\x08\x00\x0a\x00\x01\xff",
+        );
+        let r = parse_request(&m).unwrap();
+        assert_eq!(r.cookie(), Some(&[1, 2, 3, 4, 5, 6, 7, 8][..]));
+        // Any length is read; `query::cookie` judges it.
+        let r = with_options(b"\x00\x0a\x00\x03\x01\x02\x03");
+        assert_eq!(parse_request(&r).unwrap().cookie(), Some(&[1, 2, 3][..]));
+        let r = with_options(b"\x00\x03\x00\x00");
+        assert_eq!(parse_request(&r).unwrap().cookie(), None);
     }
 
     #[test]
