@@ -61,6 +61,13 @@ pub struct ServerConfig {
     pub edns_udp_max: u16,
     /// NSID (RFC 5001) to send when asked; none when unset.
     pub nsid: Option<String>,
+    /// DNS COOKIE (RFC 7873, RFC 9018 server cookies) on requests that
+    /// carry one; on by default, as in BIND.
+    pub cookies: bool,
+    /// The 128-bit server secret of DNS COOKIE, 32 hex digits; every
+    /// server of an anycast set needs the same one. Unset: one is made at
+    /// the first start and kept in `data_dir/cookie_secret`.
+    pub cookie_secret: Option<String>,
     /// UDP sockets (and threads) per address; 0 = one per CPU core.
     pub udp_workers: usize,
     /// Most TCP connections open at once; more are closed at accept.
@@ -131,6 +138,8 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("data"),
             edns_udp_max: 1232,
             nsid: None,
+            cookies: true,
+            cookie_secret: None,
             udp_workers: 0,
             tcp_max_connections: 256,
             tcp_idle_timeout: 10,
@@ -353,6 +362,10 @@ impl Config {
             if nsid.is_empty() || nsid.len() > 255 {
                 return Err("server.nsid: must be 1 to 255 octets".into());
             }
+        }
+        if let Some(hex) = &self.server.cookie_secret {
+            crate::query::cookie::Secret::from_hex(hex)
+                .map_err(|e| format!("server.cookie_secret: {e}"))?;
         }
         if self.server.tcp_max_connections == 0 {
             return Err("server.tcp_max_connections: must be at least 1".into());
@@ -600,6 +613,20 @@ mod tests {
         }
         let err = Config::parse(&format!("{z}dnssec_checks = \"strict\"\n")).unwrap_err();
         assert!(err.contains("dnssec_checks"), "{err}");
+    }
+
+    #[test]
+    fn cookies_are_on_by_default_and_the_secret_is_checked() {
+        let c = Config::parse("").unwrap();
+        assert!(c.server.cookies);
+        assert_eq!(c.server.cookie_secret, None);
+        let c = Config::parse(
+            "[server]\ncookies = false\ncookie_secret = \"e5e973e5a6b2a43f48e7dc849e37bfcf\"\n",
+        )
+        .unwrap();
+        assert!(!c.server.cookies);
+        let err = Config::parse("[server]\ncookie_secret = \"e5e9\"\n").unwrap_err();
+        assert!(err.contains("server.cookie_secret"), "{err}");
     }
 
     #[test]

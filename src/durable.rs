@@ -25,8 +25,26 @@ pub fn sync_dir(path: &Path) -> io::Result<()> {
 
 /// Replaces `path` with `contents` atomically and durably.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    write_atomic_mode(path, contents, 0o666)
+}
+
+/// [`write_atomic`] for a secret: the file is readable by its owner only,
+/// from the moment it exists.
+pub fn write_atomic_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+    write_atomic_mode(path, contents, 0o600)
+}
+
+/// The temporary file is created with `mode` (less the umask), so the new
+/// contents are never readable more widely than that.
+fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let temp = temp_path(path);
-    let mut file = File::create(&temp)?;
+    let _ = fs::remove_file(&temp);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&temp)?;
     file.write_all(contents)?;
     file.sync_all()?;
     drop(file);

@@ -842,6 +842,49 @@ fn unknown_opcode_is_notimp() {
     );
 }
 
+/// `dig +noedns +header-only +opcode=15`, and the same with every header
+/// flag set, as the EDNS compliance test sends them (RFC 8906 §3.1.4,
+/// §8): NOTIMP, id and opcode echoed, the header alone, no flag but QR.
+#[test]
+fn header_only_unknown_opcode_is_notimp_with_no_flags() {
+    let s = start();
+    // AA, TC, RD, RA, Z, AD, CD.
+    for (asked, what) in [(0u16, "opcode 15"), (0x07f0, "opcode 15, every flag")] {
+        let q = header(0x4242, (15 << 11) | asked, 0, 0, 0, 0);
+        for (transport, r) in [
+            ("UDP", raw_udp(s.addr(), &q)),
+            ("TCP", raw_tcp(s.addr(), &q)),
+        ] {
+            let r = r.unwrap_or_else(|| panic!("{what} over {transport}: no answer"));
+            let what = format!("{what} over {transport}");
+            assert_raw_rcode(&r, 0x4242, rcode::NOTIMP, &what);
+            assert_eq!(
+                flags_of(&r) & !0x000f,
+                flag::QR | (15 << 11),
+                "{what}: opcode echoed, AA/TC/RD/RA/Z/AD/CD clear: {}",
+                hex(&r)
+            );
+            assert_eq!(counts_of(&r), [0; 4], "{what}: empty sections: {}", hex(&r));
+        }
+    }
+}
+
+/// UPDATE (RFC 2136 §3.1: NOTIMP where it is not implemented) with RD
+/// and CD set: the zone section echoed, the flags cleared.
+#[test]
+fn update_is_notimp_and_its_flags_are_cleared() {
+    let s = start();
+    let q = build_query(
+        "example.com",
+        RecordType::SOA,
+        &QueryOpts::plain().opcode(5).rd().cd().id(0x5151),
+    );
+    let r = raw_udp(s.addr(), &q).expect("UPDATE: expected a NOTIMP response, got none");
+    assert_raw_rcode(&r, 0x5151, rcode::NOTIMP, "UPDATE (RFC 2136 §3.1)");
+    assert_eq!(flags_of(&r) & !0x000f, flag::QR | (5 << 11), "{}", hex(&r));
+    assert_eq!(counts_of(&r), [1, 0, 0, 0], "{}", hex(&r));
+}
+
 #[test]
 fn truncated_header_gets_no_answer() {
     let s = start();

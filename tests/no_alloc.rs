@@ -4,35 +4,55 @@
 //! of IXFR over UDP answered from the journal.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use zonesync::acl::{Acl, AclRule};
 use zonesync::journal::{diff, Journal, JournalLimits};
-use zonesync::query::{Answerer, QueryConfig, QueryStats, Transport};
+use zonesync::query::{cookie, Answerer, QueryConfig, QueryStats, Transport};
 use zonesync::tsig::Keys;
 use zonesync::xfr::{Transfers, XfrZone};
 use zonesync::zone::{SharedZoneTable, Zone, ZoneBuilder, ZoneTable, ZoneVersion};
 use zonesync::zonefile::{parse_str, ParseOptions};
 
 struct Counting;
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// Per thread: the tests run side by side, and the harness's own threads
+// allocate (results, captured output) while another test counts.
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Counts an allocation if this thread is counting.
+fn note_allocation() {
+    if COUNTING.try_with(Cell::get).unwrap_or(false) {
+        let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
+    }
+}
+
+/// Starts counting this thread's allocations from zero.
+fn start_counting() {
+    ALLOCATIONS.with(|a| a.set(0));
+    COUNTING.with(|c| c.set(true));
+}
+
+/// Stops counting; returns how many allocations this thread made.
+fn stop_counting() -> usize {
+    COUNTING.with(|c| c.set(false));
+    ALLOCATIONS.with(Cell::get)
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
+        note_allocation();
         System.alloc(layout)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         System.dealloc(ptr, layout)
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
+        note_allocation();
         System.realloc(ptr, layout, new_size)
     }
 }
@@ -165,6 +185,76 @@ fn ixfr_query(client: u32) -> Vec<u8> {
     m
 }
 
+/// A query for `name` A with EDNS and a COOKIE option of `data`.
+fn with_cookie(data: &[u8]) -> Vec<u8> {
+    let mut m = query("www.example.com", 1, false);
+    m[11] = 1;
+    m.extend([0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
+    m.extend((4 + data.len() as u16).to_be_bytes());
+    m.extend([0, 10]);
+    m.extend((data.len() as u16).to_be_bytes());
+    m.extend(data);
+    m
+}
+
+/// DNS COOKIE: judging a client cookie alone, a valid, an invalid and a
+/// malformed server cookie, and making the answer's, allocates nothing.
+#[test]
+fn cookies_allocate_nothing_per_query() {
+    let origin = wire_name("example.com");
+    let parsed = parse_str(
+        ZONE,
+        Path::new("inline.zone"),
+        &ParseOptions::new(origin.clone()),
+    )
+    .expect("zone parses");
+    let mut builder = ZoneBuilder::new(&origin).expect("origin");
+    for r in &parsed.records {
+        builder.add(&r.owner, r.rtype, r.ttl, &r.rdata, None);
+    }
+    let zone = Arc::new(Zone::new(&origin).expect("zone"));
+    zone.publish(Arc::new(builder.finish().expect("zone builds").0));
+    let table = Arc::new(SharedZoneTable::from_pointee(ZoneTable::new([zone])));
+    let config = QueryConfig {
+        cookies: Some(cookie::Secret::new([9; 16])),
+        ..QueryConfig::default()
+    };
+    let stats = Arc::new(QueryStats::default());
+    let answerer = Answerer::new(table, config, stats.clone());
+    let peer = "192.0.2.7:4444".parse().ok();
+    let mut out = vec![0u8; 65535];
+    let n = answerer
+        .answer_from(&with_cookie(&[1; 8]), Transport::Udp, peer, &mut out)
+        .expect("an answer");
+    // The answer's COOKIE is its last 24 octets (the OPT is last, and
+    // the cookie its only option).
+    let valid = out[n - 24..n].to_vec();
+    let mut invalid = valid.clone();
+    invalid[23] ^= 0xff;
+    let queries = [
+        with_cookie(&[1; 8]),
+        with_cookie(&valid),
+        with_cookie(&invalid),
+        with_cookie(&[1; 12]),
+    ];
+    // Warm up: the first pass through a log line registers it once.
+    for q in &queries {
+        let _ = answerer.answer_from(q, Transport::Udp, peer, &mut out);
+    }
+    start_counting();
+    for _ in 0..100 {
+        for q in &queries {
+            for transport in [Transport::Udp, Transport::Tcp] {
+                assert!(answerer.answer_from(q, transport, peer, &mut out).is_some());
+            }
+        }
+    }
+    let allocations = stop_counting();
+    assert_eq!(stats.cookies(cookie::Verdict::Valid), 201);
+    assert_eq!(stats.cookies(cookie::Verdict::Invalid), 201);
+    assert_eq!(allocations, 0, "judging and making cookies allocated");
+}
+
 /// A signed copy of example.com from tests/fixtures/dnssec/ (NSEC or
 /// NSEC3, see its README).
 fn fixture(file: &str) -> String {
@@ -247,6 +337,8 @@ fn answering_allocates_nothing_per_query() {
         vec![1, 2, 3],
         vec![0; 12],
         query("example.com", 6, false)[..20].to_vec(),
+        // A header alone with opcode 15 (NOTIMP).
+        vec![0xab, 0xcd, 0x78, 0, 0, 0, 0, 0, 0, 0, 0, 0],
     ])
     .collect();
     let signed = |hashed: Option<&str>| -> Vec<Vec<u8>> {
@@ -301,7 +393,7 @@ fn answering_allocates_nothing_per_query() {
         answer.windows(2).filter(|w| *w == nsec3_type).count() >= 2,
         "NSEC3 records (and their RRSIGs) in the NXDOMAIN answer with DO"
     );
-    COUNTING.store(true, Ordering::SeqCst);
+    start_counting();
     let mut answered = 0;
     for _ in 0..100 {
         for (answerer, queries) in &mixes {
@@ -316,12 +408,11 @@ fn answering_allocates_nothing_per_query() {
                 .is_some(),
         );
     }
-    COUNTING.store(false, Ordering::SeqCst);
+    let allocations = stop_counting();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(answered > 15000, "queries were answered ({answered})");
     assert_eq!(
-        ALLOCATIONS.load(Ordering::SeqCst),
-        0,
+        allocations, 0,
         "the query path allocated while answering {answered} queries"
     );
 }

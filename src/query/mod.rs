@@ -6,6 +6,7 @@
 //! zone's current version are read through `arc_swap` guards, so a reload
 //! or transfer publishing a new version never blocks a query.
 
+pub mod cookie;
 mod lookup;
 mod stats;
 
@@ -36,6 +37,9 @@ struct Origin<'a> {
     peer: Option<SocketAddr>,
     /// The TSIG key the request was verified with.
     key: Option<&'a str>,
+    /// Its COOKIE option judged (none with cookies off, or without the
+    /// peer's address).
+    cookie: Option<cookie::Judged>,
 }
 
 /// What the server does with a NOTIFY (RFC 1996) for a zone it serves.
@@ -79,6 +83,9 @@ pub struct QueryConfig {
     pub edns_udp_max: u16,
     /// NSID (RFC 5001) sent to clients that ask for it.
     pub nsid: Option<Box<[u8]>>,
+    /// DNS COOKIE (RFC 7873, RFC 9018) with this server secret; none: the
+    /// COOKIE option is ignored like any unknown option.
+    pub cookies: Option<cookie::Secret>,
 }
 
 impl Default for QueryConfig {
@@ -86,6 +93,7 @@ impl Default for QueryConfig {
         QueryConfig {
             edns_udp_max: 1232,
             nsid: None,
+            cookies: None,
         }
     }
 }
@@ -174,13 +182,21 @@ impl Answerer {
                 tracing::debug!(reason, "malformed request: FORMERR");
                 return Some(formerr(msg, id, flags, question_end, out));
             }
+            Err(ParseError::NotImp { id, flags, opcode }) => {
+                self.stats.count_rcode(rcode::NOTIMP);
+                tracing::debug!(opcode, "opcode not implemented: NOTIMP");
+                return Some(notimp(id, flags, out));
+            }
         };
+        let cookie = self.judge_cookie(&req, peer);
         let bad_option = req.edns.and_then(|e| e.bad_option);
         let ixfr_udp = match (&self.transfers, peer) {
             (Some(t), Some(peer))
                 if transport == Transport::Udp
+                    && req.opcode() == opcode::QUERY
                     && req.question.qtype == rtype::IXFR
-                    && bad_option.is_none() =>
+                    && bad_option.is_none()
+                    && cookie.is_none_or(|c| c.verdict != cookie::Verdict::Malformed) =>
             {
                 t.answer_ixfr_udp(&req, peer, self.udp_limit(&req), out)
             }
@@ -190,6 +206,7 @@ impl Answerer {
             transport,
             peer,
             key: None,
+            cookie,
         };
         let len = if let Some(len) = ixfr_udp {
             len
@@ -204,6 +221,23 @@ impl Answerer {
             self.stats.count_truncated();
         }
         Some(len)
+    }
+
+    /// The request's COOKIE option judged, and counted; none when cookies
+    /// are off or the client's address is unknown (the cookie is bound to
+    /// it).
+    fn judge_cookie(&self, req: &Request<'_>, peer: Option<SocketAddr>) -> Option<cookie::Judged> {
+        let secret = self.config.cookies.as_ref()?;
+        let peer = peer?;
+        let judged = match req.cookie() {
+            Some(option) => secret.judge(option, peer.ip(), unix_time()),
+            None => cookie::Judged {
+                verdict: cookie::Verdict::None,
+                reply: None,
+            },
+        };
+        self.stats.count_cookie(judged.verdict);
+        Some(judged)
     }
 
     /// A request with a TSIG record (RFC 8945 §5.2): verified, and the
@@ -260,23 +294,25 @@ impl Answerer {
             out,
             limit.saturating_sub(reserve).max(wire::HEADER_LEN + 300),
         );
-        // RFC 1035 §4.1.1: RD is copied; RFC 4035 §3.1.6: so is CD.
-        let flags = flag::QR | (req.flags & (0x7800 | flag::RD | flag::CD));
-        w.header(req.id, flags);
+        w.header(req.id, response_flags(req.flags));
         let nsid = match (&self.config.nsid, req.edns) {
             (Some(nsid), Some(e)) if e.nsid => Some(&nsid[..]),
             _ => None,
         };
-        // RFC 7314: EXPIRE for a zone we serve, when asked.
+        // RFC 7314: EXPIRE for a zone we serve, when asked (in a message
+        // whose question we understand).
         let expire = req
             .edns
-            .filter(|e| e.expire)
+            .filter(|e| e.expire && opcode::is_implemented(req.opcode()))
             .and_then(|_| self.expire_of(req.question.name));
         // RFC 9660: room for ZONEVERSION whenever it is asked; whether an
         // answer carries it is known only once `dispatch` has found the
         // zone. Answers without it (REFUSED, SERVFAIL, …) are header and
         // question only, so the 10 octets kept free never cost them data.
         let zoneversion_asked = req.edns.is_some_and(|e| e.zoneversion);
+        // RFC 7873 §5.2.3-§5.2.5: every answer to a request with a
+        // well-formed COOKIE carries the client cookie and a server cookie.
+        let cookie = origin.cookie.and_then(|c| c.reply);
         let opt_len = 11
             + nsid.map_or(0, |n| 4 + n.len())
             + expire.map_or(0, |_| 8)
@@ -284,7 +320,8 @@ impl Answerer {
                 ZONEVERSION_LEN
             } else {
                 0
-            };
+            }
+            + cookie.map_or(0, |c| 4 + c.len());
         if req.edns.is_some() {
             w.reserve(opt_len);
         }
@@ -303,8 +340,12 @@ impl Answerer {
             return w.finish();
         };
         w.release(opt_len);
-        let ext = if edns.version > 0 { 1 } else { 0 };
-        let mut options: [(u16, &[u8]); 3] = [(0, &[]); 3];
+        let ext = if bad_version(req) {
+            (rcode::BADVERS >> 4) as u8
+        } else {
+            0
+        };
+        let mut options: [(u16, &[u8]); 4] = [(0, &[]); 4];
         let mut n = 0;
         if let Some(id) = nsid {
             options[n] = (option::NSID, id);
@@ -318,6 +359,10 @@ impl Answerer {
         let zoneversion_bytes = source.map_or([0; 6], |s| s.zoneversion());
         if zoneversion_asked && source.is_some() {
             options[n] = (option::ZONEVERSION, &zoneversion_bytes);
+            n += 1;
+        }
+        if let Some(c) = &cookie {
+            options[n] = (option::COOKIE, c);
             n += 1;
         }
         let _ = w.opt(self.config.edns_udp_max, ext, edns.dnssec_ok, &options[..n]);
@@ -363,13 +408,23 @@ impl Answerer {
         w: &mut MessageWriter<'_>,
     ) -> Option<Source> {
         let transport = origin.transport;
+        // RFC 8906 §3.1.4: an opcode we do not implement is NOTIMP, before
+        // anything else of the request is judged (EDNS included).
+        if !opcode::is_implemented(req.opcode()) {
+            w.set_rcode(rcode::NOTIMP);
+            return None;
+        }
+        if bad_version(req) {
+            // RFC 6891 §6.1.3: BADVERS = 16, upper bits in the OPT.
+            w.set_rcode(rcode::BADVERS & 0x0f);
+            return None;
+        }
         if let Some(e) = req.edns {
-            if e.version > 0 {
-                // RFC 6891 §6.1.3: BADVERS = 16, upper bits in the OPT.
-                w.set_rcode(rcode::BADVERS & 0x0f);
-                return None;
-            }
-            if let Some(reason) = e.bad_option {
+            let bad_cookie = origin
+                .cookie
+                .is_some_and(|c| c.verdict == cookie::Verdict::Malformed)
+                .then_some("COOKIE of a length RFC 7873 §5.2.2 forbids");
+            if let Some(reason) = e.bad_option.or(bad_cookie) {
                 // RFC 6891 §7: a format error in the OPT record itself is
                 // answered FORMERR with an OPT, so the client can tell it
                 // from a server without EDNS.
@@ -381,10 +436,6 @@ impl Answerer {
         }
         if req.opcode() == opcode::NOTIFY {
             self.notify_in(req, origin, w);
-            return None;
-        }
-        if req.opcode() != opcode::QUERY {
-            w.set_rcode(rcode::NOTIMP);
             return None;
         }
         let q = req.question;
@@ -570,19 +621,55 @@ impl Answerer {
     }
 }
 
+/// The header flags of a response to a request with `flags`, RCODE 0:
+/// QR, the opcode echoed (RFC 1035 §4.1.1), and for the opcodes we
+/// implement RD copied (RFC 1035 §4.1.1) and CD too (RFC 4035 §3.1.6).
+/// RD and CD mean something only in a query (and a NOTIFY, built like
+/// one); to any other opcode RFC 8906 §3.1.4 expects NOTIMP, and the EDNS
+/// compliance test that checks it counts RD or CD in that answer as a
+/// fault, so there they are cleared. AA, TC, RA, Z and AD of a request
+/// are never copied (RFC 1035 §4.1.1: Z must be zero; RFC 8906 §3.1.3).
+fn response_flags(flags: u16) -> u16 {
+    let copied = if opcode::is_implemented(wire::opcode_of(flags)) {
+        0x7800 | flag::RD | flag::CD
+    } else {
+        0x7800
+    };
+    flag::QR | (flags & copied)
+}
+
+/// Seconds since 1970, mod 2^32 (RFC 9018 §4.2: the cookie's timestamp).
+fn unix_time() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
+}
+
+/// An EDNS version we do not implement, in a request whose opcode we do
+/// (RFC 6891 §6.1.3: BADVERS; an unknown opcode is NOTIMP first).
+fn bad_version(req: &Request<'_>) -> bool {
+    opcode::is_implemented(req.opcode()) && req.edns.is_some_and(|e| e.version > 0)
+}
+
 /// A FORMERR response: header (id, opcode, RD copied), and the question
 /// when it could be read.
 fn formerr(msg: &[u8], id: u16, flags: u16, question_end: Option<usize>, out: &mut [u8]) -> usize {
     let mut w = MessageWriter::new(out, wire::MAX_MESSAGE);
-    w.header(
-        id,
-        flag::QR | (flags & (0x7800 | flag::RD | flag::CD)) | rcode::FORMERR,
-    );
+    w.header(id, response_flags(flags) | rcode::FORMERR);
     if let Some(end) = question_end {
         if let Some(q) = msg.get(wire::HEADER_LEN..end) {
             let _ = w.question(q);
         }
     }
+    w.finish()
+}
+
+/// NOTIMP to an opcode we do not implement, in a message we could not
+/// read as a query: the header alone, id and opcode echoed (RFC 8906
+/// §3.1.4: only the header of such a message is known to us).
+fn notimp(id: u16, flags: u16, out: &mut [u8]) -> usize {
+    let mut w = MessageWriter::new(out, wire::MAX_MESSAGE);
+    w.header(id, response_flags(flags) | rcode::NOTIMP);
     w.finish()
 }
 
@@ -666,7 +753,12 @@ mod tests {
     fn answer(a: &Answerer, q: &[u8]) -> (u16, Option<Options>) {
         let mut out = vec![0u8; 65535];
         let len = a.answer(q, Transport::Udp, &mut out).expect("an answer");
-        let m = &out[..len];
+        answer_slice(&out[..len])
+    }
+
+    /// [`answer`] of a response already made.
+    fn answer_slice(m: &[u8]) -> (u16, Option<Options>) {
+        let len = m.len();
         let rcode = u16::from(m[3] & 0x0f);
         let count = |i: usize| u16::from_be_bytes([m[4 + 2 * i], m[5 + 2 * i]]) as usize;
         let skip_name = |mut p: usize| loop {
@@ -803,6 +895,193 @@ mod tests {
         assert_eq!(rc, rcode::FORMERR);
         assert_eq!(opt, Some(vec![]), "RFC 6891 §7: FORMERR with an OPT");
         assert_eq!(a.stats().malformed(), 1);
+    }
+
+    /// The response to `q` over UDP, as bytes.
+    fn respond_raw(a: &Answerer, q: &[u8]) -> Vec<u8> {
+        let mut out = vec![0u8; 65535];
+        let len = a.answer(q, Transport::Udp, &mut out).expect("an answer");
+        out.truncate(len);
+        out
+    }
+
+    #[test]
+    fn header_only_unknown_opcode_is_notimp_with_its_header_alone() {
+        let (a, _) = answerer(false);
+        // `dig +header-only +opcode=15`, then with every flag set (AA, TC,
+        // RD, RA, Z, AD, CD): RFC 8906 §3.1.4.
+        for flags in [0u16, 0x07f0] {
+            let f = (15 << 11) | flags;
+            let mut q = vec![0xab, 0xcd];
+            q.extend(f.to_be_bytes());
+            q.extend([0; 8]);
+            let r = respond_raw(&a, &q);
+            assert_eq!(r.len(), wire::HEADER_LEN, "header alone: {r:02x?}");
+            assert_eq!(&r[..2], &[0xab, 0xcd], "id echoed");
+            let rf = u16::from_be_bytes([r[2], r[3]]);
+            assert_eq!(
+                rf,
+                flag::QR | (15 << 11) | rcode::NOTIMP,
+                "QR, opcode 15, NOTIMP, no other flag (asked {flags:#06x}): {rf:#06x}"
+            );
+        }
+        assert_eq!(a.stats().rcode(rcode::NOTIMP), 2);
+        assert_eq!(a.stats().malformed(), 0);
+    }
+
+    #[test]
+    fn unknown_opcode_wins_over_the_edns_version() {
+        let (a, _) = answerer(false);
+        // Opcode 3 with a question and an OPT of version 1 and RD, CD set.
+        let mut q = query("www.example.com", rtype::A, Some(&[]));
+        q[2] = (3 << 3) | 0x01;
+        q[3] = 0x10;
+        let opt = q.len() - 11;
+        q[opt + 6] = 1; // the OPT's version
+        let r = respond_raw(&a, &q);
+        let rf = u16::from_be_bytes([r[2], r[3]]);
+        assert_eq!(rf, flag::QR | (3 << 11) | rcode::NOTIMP, "{rf:#06x}");
+        let (rc, opt) = answer(&a, &q);
+        assert_eq!(rc, rcode::NOTIMP);
+        assert_eq!(opt, Some(vec![]), "question and a version 0 OPT echoed");
+        let ext = r[r.len() - 11 + 5];
+        assert_eq!(ext, 0, "no extended RCODE: NOTIMP, not BADVERS");
+    }
+
+    #[test]
+    fn query_without_a_question_stays_formerr_with_rd_copied() {
+        let (a, _) = answerer(false);
+        let q = [0x12, 0x34, 0x01, 0x10, 0, 0, 0, 0, 0, 0, 0, 0];
+        let r = respond_raw(&a, &q);
+        assert_eq!(r.len(), wire::HEADER_LEN);
+        let rf = u16::from_be_bytes([r[2], r[3]]);
+        assert_eq!(rf, flag::QR | flag::RD | flag::CD | rcode::FORMERR);
+        assert_eq!(a.stats().malformed(), 1);
+    }
+
+    /// example.com answered with cookies under a fixed secret.
+    fn with_cookies() -> Answerer {
+        let com = Arc::new(Zone::new(&wire_name("example.com")).unwrap());
+        com.publish(version("example.com", EXAMPLE_COM));
+        let table = Arc::new(SharedZoneTable::from_pointee(ZoneTable::new([com])));
+        let config = QueryConfig {
+            cookies: Some(cookie::Secret::new([7; 16])),
+            ..QueryConfig::default()
+        };
+        Answerer::new(table, config, Arc::new(QueryStats::default()))
+    }
+
+    const CLIENT: &str = "192.0.2.9:5353";
+
+    /// (RCODE, the answer's COOKIE data) for `option` as the COOKIE data,
+    /// from CLIENT over `transport`.
+    fn cookie_exchange(
+        a: &Answerer,
+        option: &[u8],
+        transport: Transport,
+    ) -> (u16, Option<Vec<u8>>) {
+        let mut opt = vec![0, 10];
+        opt.extend((option.len() as u16).to_be_bytes());
+        opt.extend(option);
+        let q = query("www.example.com", rtype::A, Some(&opt));
+        let mut out = vec![0u8; 65535];
+        let len = a
+            .answer_from(&q, transport, Some(CLIENT.parse().unwrap()), &mut out)
+            .expect("an answer");
+        out.truncate(len);
+        let (rc, opt) = answer_slice(&out);
+        let cookie = opt
+            .expect("an OPT")
+            .into_iter()
+            .find(|(c, _)| *c == option::COOKIE)
+            .map(|(_, d)| d);
+        (rc, cookie)
+    }
+
+    #[test]
+    fn a_client_cookie_gets_a_server_cookie_that_is_then_valid() {
+        let a = with_cookies();
+        for transport in [Transport::Udp, Transport::Tcp] {
+            let (rc, first) = cookie_exchange(&a, &[1; 8], transport);
+            assert_eq!(rc, rcode::NOERROR);
+            let first = first.expect("a COOKIE in the answer");
+            assert_eq!(
+                first.len(),
+                24,
+                "client cookie and a 16-octet server cookie"
+            );
+            assert_eq!(&first[..8], &[1; 8], "the client cookie echoed");
+            assert_eq!(first[8], 1, "RFC 9018 version 1");
+            let (rc, second) = cookie_exchange(&a, &first, transport);
+            assert_eq!(rc, rcode::NOERROR);
+            assert_eq!(
+                second,
+                Some(first),
+                "a young valid cookie comes back as it was"
+            );
+        }
+        assert_eq!(a.stats().cookies(cookie::Verdict::ClientOnly), 2);
+        assert_eq!(a.stats().cookies(cookie::Verdict::Valid), 2);
+    }
+
+    #[test]
+    fn a_bad_server_cookie_is_answered_with_a_fresh_one() {
+        let a = with_cookies();
+        let mut bad = vec![2; 8];
+        bad.extend([1, 0, 0, 0, 0x65, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9]);
+        let (rc, reply) = cookie_exchange(&a, &bad, Transport::Udp);
+        // RFC 7873 §5.2.4 and §5.2.3 (3): answered normally, no BADCOOKIE.
+        assert_eq!(rc, rcode::NOERROR);
+        let reply = reply.expect("a fresh cookie");
+        assert_eq!(&reply[..8], &[2; 8]);
+        assert_ne!(&reply[8..], &bad[8..]);
+        assert_eq!(a.stats().cookies(cookie::Verdict::Invalid), 1);
+        let (_, again) = cookie_exchange(&a, &reply, Transport::Udp);
+        assert_eq!(again, Some(reply));
+        assert_eq!(a.stats().cookies(cookie::Verdict::Valid), 1);
+    }
+
+    #[test]
+    fn a_malformed_cookie_is_formerr_with_an_opt() {
+        let a = with_cookies();
+        for len in [0, 5, 12, 41] {
+            let (rc, reply) = cookie_exchange(&a, &vec![3; len], Transport::Udp);
+            assert_eq!(rc, rcode::FORMERR, "{len} octets (RFC 7873 §5.2.2)");
+            assert_eq!(reply, None, "{len} octets: no cookie in the FORMERR");
+        }
+        assert_eq!(a.stats().malformed(), 4);
+    }
+
+    #[test]
+    fn without_cookies_the_option_is_ignored() {
+        let (a, _) = answerer(false);
+        for option in [vec![1; 8], vec![3; 5]] {
+            let (rc, reply) = cookie_exchange(&a, &option, Transport::Udp);
+            assert_eq!(rc, rcode::NOERROR, "{option:?}");
+            assert_eq!(reply, None);
+        }
+        assert_eq!(a.stats().cookies(cookie::Verdict::ClientOnly), 0);
+    }
+
+    #[test]
+    fn badvers_and_notimp_answers_carry_the_cookie_too() {
+        let a = with_cookies();
+        let mut opt = vec![0, 10, 0, 8];
+        opt.extend([4; 8]);
+        for (opcode, version, want) in [(0u8, 1u8, 0u16), (3, 0, rcode::NOTIMP)] {
+            let mut q = query("www.example.com", rtype::A, Some(&opt));
+            q[2] = opcode << 3;
+            let at = q.len() - 11 - opt.len();
+            q[at + 6] = version;
+            let mut out = vec![0u8; 65535];
+            let len = a
+                .answer_from(&q, Transport::Udp, Some(CLIENT.parse().unwrap()), &mut out)
+                .unwrap();
+            let (rc, options) = answer_slice(&out[..len]);
+            assert_eq!(rc, want, "opcode {opcode}, EDNS version {version}");
+            let cookie = options.unwrap().into_iter().find(|(c, _)| *c == 10);
+            assert!(cookie.is_some_and(|(_, d)| d.len() == 24 && d[..8] == [4; 8]));
+        }
     }
 
     #[test]

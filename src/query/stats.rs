@@ -1,5 +1,6 @@
 //! Counters of the query path, read by the control interface and metrics.
 
+use super::cookie::Verdict;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 #[derive(Debug, Default)]
@@ -12,6 +13,9 @@ pub struct QueryStats {
     dropped: AtomicU64,
     /// UDP responses sent with TC=1.
     truncated: AtomicU64,
+    /// Requests by what their COOKIE option showed (RFC 7873), in the
+    /// order of [`Verdict::COUNTED`]; none counted with cookies off.
+    cookies: [AtomicU64; 4],
 }
 
 impl QueryStats {
@@ -28,6 +32,21 @@ impl QueryStats {
     }
     pub fn count_truncated(&self) {
         self.truncated.fetch_add(1, Relaxed);
+    }
+    /// A request's cookie verdict (a malformed one is counted by
+    /// [`count_malformed`](Self::count_malformed) instead).
+    pub fn count_cookie(&self, verdict: Verdict) {
+        if let Some(c) = Self::cookie_slot(verdict).and_then(|i| self.cookies.get(i)) {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+    pub fn cookies(&self, verdict: Verdict) -> u64 {
+        Self::cookie_slot(verdict)
+            .and_then(|i| self.cookies.get(i))
+            .map_or(0, |c| c.load(Relaxed))
+    }
+    fn cookie_slot(verdict: Verdict) -> Option<usize> {
+        Verdict::COUNTED.iter().position(|v| *v == verdict)
     }
     pub fn rcode(&self, rcode: u16) -> u64 {
         self.by_rcode

@@ -2,7 +2,7 @@
 //! interface, and after the monitor's): queries by rcode, transfers out
 //! and in, NOTIFY, journal depth, serial, expire, loaded.
 
-use crate::query::QueryStats;
+use crate::query::{cookie, QueryStats};
 use crate::replication::registry::Zones;
 use crate::replication::Managed;
 use crate::xfr::Transfers;
@@ -187,6 +187,18 @@ fn query_metrics(out: &mut crate::monitor::prometheus::Exposition, stats: &Query
             None => continue,
         };
         out.sample("zonesync_queries_total", &[("rcode", &label)], n as f64);
+    }
+    out.family(
+        "zonesync_queries_cookie_total",
+        Kind::Counter,
+        "Requests by their DNS COOKIE (RFC 7873): none, a client cookie only, a valid or an invalid server cookie",
+    );
+    for verdict in cookie::Verdict::COUNTED {
+        out.sample(
+            "zonesync_queries_cookie_total",
+            &[("cookie", verdict.name())],
+            stats.cookies(verdict) as f64,
+        );
     }
     for (name, help, n) in [
         (

@@ -14,7 +14,7 @@ use crate::control::ControlServer;
 use crate::csync::agent::ParentAgent;
 use crate::net::{self, Shutdown, TcpSettings};
 use crate::notify::{Notifier, NotifySettings, NotifyTarget};
-use crate::query::{Answerer, QueryConfig, QueryStats};
+use crate::query::{cookie, Answerer, QueryConfig, QueryStats};
 use crate::query::{NotifyListener, NotifyVerdict};
 use crate::replication::registry::Zones;
 use crate::replication::secondary::{self, SecondaryZone};
@@ -80,6 +80,24 @@ fn managed_zone(config: &Config, zc: &ZoneConfig, deps: &ZoneDeps) -> anyhow::Re
         }
     })
 }
+
+/// The DNS COOKIE secret: `server.cookie_secret` (shared by an anycast
+/// set), else the one kept in `data_dir/cookie_secret`, made at the first
+/// start; none with `server.cookies = false`.
+fn cookie_secret(server: &config::ServerConfig) -> anyhow::Result<Option<cookie::Secret>> {
+    if !server.cookies {
+        return Ok(None);
+    }
+    let secret = match &server.cookie_secret {
+        Some(hex) => cookie::Secret::from_hex(hex).context("server.cookie_secret")?,
+        None => cookie::Secret::load_or_create(&server.data_dir.join(COOKIE_SECRET_FILE))
+            .context("the DNS COOKIE secret")?,
+    };
+    Ok(Some(secret))
+}
+
+/// Where a generated DNS COOKIE secret is kept, under `data_dir`.
+pub const COOKIE_SECRET_FILE: &str = "cookie_secret";
 
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(config: Config) -> anyhow::Result<()> {
@@ -155,6 +173,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let query_config = QueryConfig {
         edns_udp_max: config.server.edns_udp_max,
         nsid: config.server.nsid.as_ref().map(|s| s.as_bytes().into()),
+        cookies: cookie_secret(&config.server)?,
     };
     let xfr_zones = zones
         .iter()

@@ -10,7 +10,7 @@
 mod request;
 mod writer;
 
-pub use request::{parse_request, Edns, ParseError, Question, Request};
+pub use request::{opcode_of, parse_request, Edns, ParseError, Question, Request};
 pub use writer::{Mark, MessageWriter, Owner, Section, WriteError};
 
 /// Response codes (RFC 1035 §4.1.1, RFC 6891 §9).
@@ -31,6 +31,15 @@ pub mod opcode {
     pub const QUERY: u8 = 0;
     pub const NOTIFY: u8 = 4;
     pub const UPDATE: u8 = 5;
+
+    /// The opcodes we implement. Their requests are laid out as a query
+    /// (one question; RFC 1996 §3.7 for NOTIFY), so one that does not read
+    /// as such is a format error. Any other opcode is answered NOTIMP
+    /// whatever follows its header (RFC 8906 §3.1.4). UPDATE joins this
+    /// list when it is implemented.
+    pub fn is_implemented(opcode: u8) -> bool {
+        matches!(opcode, QUERY | NOTIFY)
+    }
 }
 
 /// Header flag bits, as in the 16-bit flags word.

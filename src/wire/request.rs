@@ -23,6 +23,11 @@ pub struct Edns {
     /// ZONEVERSION (RFC 9660) asked for, with the empty option a query
     /// carries.
     pub zoneversion: bool,
+    /// Where the data of the first COOKIE option (RFC 7873) is in the
+    /// message: offset and length, whatever the length (judging it is
+    /// `query::cookie`'s, which may be turned off). See
+    /// [`Request::cookie`]. Later COOKIE options are ignored.
+    pub cookie: Option<(usize, usize)>,
     /// An option that is malformed by its own RFC's rules (today: a
     /// non-empty ZONEVERSION). The request is otherwise readable, so it is
     /// answered FORMERR *with* an OPT record (RFC 6891 §7), which
@@ -48,10 +53,21 @@ pub struct Request<'a> {
     pub tsig: bool,
 }
 
-impl Request<'_> {
+impl<'a> Request<'a> {
     pub fn opcode(&self) -> u8 {
-        ((self.flags >> 11) & 0x0f) as u8
+        opcode_of(self.flags)
     }
+
+    /// The data of the request's COOKIE option, if it has one.
+    pub fn cookie(&self) -> Option<&'a [u8]> {
+        let (at, len) = self.edns?.cookie?;
+        self.message.get(at..at.checked_add(len)?)
+    }
+}
+
+/// The opcode in a header's flags word (RFC 1035 §4.1.1).
+pub fn opcode_of(flags: u16) -> u8 {
+    ((flags >> 11) & 0x0f) as u8
 }
 
 /// Why a request could not be parsed.
@@ -69,6 +85,11 @@ pub enum ParseError {
         reason: &'static str,
         question_end: Option<usize>,
     },
+    /// An opcode we do not implement ([`super::opcode::is_implemented`])
+    /// in a message that does not read as a query: answered NOTIMP with
+    /// the header alone.
+    #[error("opcode {opcode} not implemented")]
+    NotImp { id: u16, flags: u16, opcode: u8 },
 }
 
 struct Cursor<'a> {
@@ -145,7 +166,33 @@ impl<'a> Cursor<'a> {
 }
 
 /// Parses a request (RFC 1035 §4.1). Never panics on any input.
+///
+/// The opcode is judged before anything after the header. RFC 8906 §3.1.4:
+/// an opcode we do not implement is answered NOTIMP, and nothing but the
+/// header of such a message need follow the layout of a query; so for
+/// those opcodes a body that is not one question (none at all, as the
+/// EDNS compliance test sends with `+header-only +opcode=15`) is no format
+/// error but [`ParseError::NotImp`]. A body that does read as a query is
+/// returned as usual, so that the NOTIMP answer can echo its question and
+/// OPT record.
 pub fn parse_request(msg: &[u8]) -> Result<Request<'_>, ParseError> {
+    match parse_query_layout(msg) {
+        Err(ParseError::FormErr { id, flags, .. })
+            if !super::opcode::is_implemented(opcode_of(flags)) =>
+        {
+            Err(ParseError::NotImp {
+                id,
+                flags,
+                opcode: opcode_of(flags),
+            })
+        }
+        parsed => parsed,
+    }
+}
+
+/// A message laid out as RFC 1035 §4.1 queries are: one question, records
+/// in the other sections, at most one OPT.
+fn parse_query_layout(msg: &[u8]) -> Result<Request<'_>, ParseError> {
     if msg.len() < HEADER_LEN {
         return Err(ParseError::Drop("shorter than a header"));
     }
@@ -193,6 +240,7 @@ pub fn parse_request(msg: &[u8]) -> Result<Request<'_>, ParseError> {
         let class = cur.u16().ok_or(fe("truncated record"))?;
         let ttl = cur.u32().ok_or(fe("truncated record"))?;
         let rdlen = cur.u16().ok_or(fe("truncated record"))?;
+        let rdata_at = cur.pos;
         let rdata = cur.bytes(rdlen as usize).ok_or(fe("truncated record"))?;
         if rtype == crate::zone::rtype::TSIG {
             tsig = true;
@@ -206,7 +254,7 @@ pub fn parse_request(msg: &[u8]) -> Result<Request<'_>, ParseError> {
         if !owner_is_root {
             return Err(fe("OPT owner is not the root"));
         }
-        edns = Some(parse_opt(class, ttl, rdata).map_err(fe)?);
+        edns = Some(parse_opt(class, ttl, rdata, rdata_at).map_err(fe)?);
     }
     if cur.pos != msg.len() {
         return Err(fe("trailing data after the last record"));
@@ -232,7 +280,8 @@ fn skip_record(cur: &mut Cursor<'_>) -> Result<(), &'static str> {
 
 /// RFC 6891 §6.1.3: CLASS is the payload size, TTL holds the extended
 /// RCODE, version and flags; options are (code, length, data) triples.
-fn parse_opt(class: u16, ttl: u32, rdata: &[u8]) -> Result<Edns, &'static str> {
+/// `rdata_at` is where the RDATA starts in the message.
+fn parse_opt(class: u16, ttl: u32, rdata: &[u8], rdata_at: usize) -> Result<Edns, &'static str> {
     const MALFORMED: &str = "malformed OPT options";
     let mut edns = Edns {
         udp_size: class,
@@ -244,9 +293,13 @@ fn parse_opt(class: u16, ttl: u32, rdata: &[u8]) -> Result<Edns, &'static str> {
     while cur.pos < rdata.len() {
         let code = cur.u16().ok_or(MALFORMED)?;
         let len = cur.u16().ok_or(MALFORMED)?;
+        let data_at = cur.pos;
         cur.bytes(len as usize).ok_or(MALFORMED)?;
         match code {
             super::option::NSID => edns.nsid = true,
+            super::option::COOKIE if edns.cookie.is_none() => {
+                edns.cookie = Some((rdata_at + data_at, len as usize));
+            }
             super::option::EXPIRE => edns.expire = true,
             // RFC 9660 §3: a client asks with an empty option; one with
             // data in a query is a format error (NSD answers FORMERR too).
@@ -284,6 +337,62 @@ mod tests {
     fn qdcount_zero_is_formerr() {
         let m = query(0, b"");
         assert!(matches!(parse_request(&m), Err(ParseError::FormErr { .. })));
+    }
+
+    /// A header alone with `opcode`, every other flag as in `flags`.
+    fn header_only(opcode: u8, flags: u16) -> Vec<u8> {
+        let f = (u16::from(opcode) << 11) | flags;
+        let mut m = vec![0xab, 0xcd];
+        m.extend(f.to_be_bytes());
+        m.extend([0; 8]);
+        m
+    }
+
+    #[test]
+    fn an_unknown_opcode_is_judged_before_the_question() {
+        // RFC 8906 §3.1.4: `dig +header-only +opcode=15` (and with every
+        // flag set) is NOTIMP, not FORMERR.
+        for flags in [0, 0x07f0] {
+            let m = header_only(15, flags);
+            assert_eq!(
+                parse_request(&m).unwrap_err(),
+                ParseError::NotImp {
+                    id: 0xabcd,
+                    flags: (15 << 11) | flags,
+                    opcode: 15
+                }
+            );
+        }
+        // A body that is not a query at all, for an opcode we do not know.
+        let mut m = header_only(3, 0);
+        m[5] = 2;
+        m.extend(b"\x00garbage");
+        assert!(matches!(
+            parse_request(&m),
+            Err(ParseError::NotImp { opcode: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn implemented_opcodes_keep_their_format_rules() {
+        // QUERY and NOTIFY without a question stay FORMERR.
+        for opcode in [0, 4] {
+            let m = header_only(opcode, 0);
+            assert!(
+                matches!(parse_request(&m), Err(ParseError::FormErr { .. })),
+                "opcode {opcode}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_opcode_with_a_question_is_still_read() {
+        // So that the NOTIMP answer echoes the question (and OPT).
+        let mut m = query(1, b"\x03www\x07example\x00\x00\x01\x00\x01");
+        m[2] = 15 << 3;
+        let r = parse_request(&m).unwrap();
+        assert_eq!(r.opcode(), 15);
+        assert_eq!(r.question.name, b"\x03www\x07example\x00");
     }
 
     #[test]
@@ -352,6 +461,20 @@ mod tests {
             .unwrap();
         assert!(!e.zoneversion, "{e:?}");
         assert_eq!(e.bad_option, Some("ZONEVERSION with data in a query"));
+    }
+
+    #[test]
+    fn the_first_cookie_option_is_found_in_the_message() {
+        let m = with_options(
+            b"\x00\x03\x00\x00\x00\x0a\x00\x08\x01\x02\x03\x04\x05\x06\x07\x08\x00\x0a\x00\x01\xff",
+        );
+        let r = parse_request(&m).unwrap();
+        assert_eq!(r.cookie(), Some(&[1, 2, 3, 4, 5, 6, 7, 8][..]));
+        // Any length is read; `query::cookie` judges it.
+        let r = with_options(b"\x00\x0a\x00\x03\x01\x02\x03");
+        assert_eq!(parse_request(&r).unwrap().cookie(), Some(&[1, 2, 3][..]));
+        let r = with_options(b"\x00\x03\x00\x00");
+        assert_eq!(parse_request(&r).unwrap().cookie(), None);
     }
 
     #[test]
