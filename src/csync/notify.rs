@@ -4,8 +4,9 @@
 //! at its next interval. A hint only: the parent validates everything
 //! itself, so the message is neither signed nor required to arrive.
 //!
-//! One short-lived thread per change sends to every target, each tried
-//! three times with a doubling timeout, and logs what came back.
+//! A zone whose new version changes its CSYNC plans its CsyncNotify event
+//! (`replication::events`), which sends to every target, each tried three
+//! times with a doubling timeout, and logs what came back.
 
 use crate::name;
 use crate::wire::{flag, opcode, MessageWriter};
@@ -28,38 +29,21 @@ fn csync_of(v: &ZoneVersion) -> Vec<Vec<u8>> {
     out
 }
 
-/// After `new` is published (replacing `old`): NOTIFY(CSYNC) to `targets`
-/// when the CSYNC RRset is new or changed. Never blocks.
-pub fn after_publish(
-    zone: &str,
-    targets: &[SocketAddr],
-    old: Option<&ZoneVersion>,
-    new: &ZoneVersion,
-) {
-    if targets.is_empty() {
-        return;
-    }
+/// Whether `new`, published after `old`, has a CSYNC RRset that is new
+/// or changed: then the parent's agent is to be told.
+pub fn csync_changed(old: Option<&ZoneVersion>, new: &ZoneVersion) -> bool {
     let now = csync_of(new);
-    if now.is_empty() || old.is_some_and(|o| csync_of(o) == now) {
-        return;
-    }
-    let (name, origin, targets) = (zone.to_string(), new.origin().to_vec(), targets.to_vec());
-    let spawned = std::thread::Builder::new()
-        .name("notify-csync".into())
-        .spawn(move || {
-            for target in targets {
-                match send(&origin, target) {
-                    Ok(rcode) => {
-                        tracing::info!(zone = name, %target, rcode, "NOTIFY(CSYNC) answered")
-                    }
-                    Err(e) => {
-                        tracing::warn!(zone = name, %target, "NOTIFY(CSYNC) not answered: {e}")
-                    }
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::error!(zone, "NOTIFY(CSYNC) not sent: cannot start a thread: {e}");
+    !now.is_empty() && old.is_none_or(|o| csync_of(o) != now)
+}
+
+/// The CsyncNotify event (blocking): NOTIFY(CSYNC) for `origin` to every
+/// target, each tried up to three times, and what came back logged.
+pub fn send_all(zone: &str, origin: &[u8], targets: &[SocketAddr]) {
+    for &target in targets {
+        match send(origin, target) {
+            Ok(rcode) => tracing::info!(zone, %target, rcode, "NOTIFY(CSYNC) answered"),
+            Err(e) => tracing::warn!(zone, %target, "NOTIFY(CSYNC) not answered: {e}"),
+        }
     }
 }
 

@@ -5,10 +5,12 @@
 //!
 //! With `error` a load waits for them, and problems stop it: the version
 //! served stays. With `warn` they cannot change what is published, so
-//! they run after publishing, on a thread of their own: verifying costs
-//! about 0.1 ms per ECDSA or Ed25519 signature on a small server, minutes
-//! for a zone of millions of records, and a signed zone should not answer
-//! SERVFAIL meanwhile. Their findings follow in the log.
+//! they run after publishing, as the zone's DnssecCheck event (its own
+//! lane: verifying costs about 0.1 ms per ECDSA or Ed25519 signature on a
+//! small server, minutes for a zone of millions of records, and neither a
+//! signed zone's answers nor its next refresh should wait for that). The
+//! event checks the newest version waiting; one published meanwhile
+//! replaces it. Their findings follow in the log.
 //!
 //! Either way only RRsets that changed since the last version checked are
 //! verified again (`CheckOptions::checked_before`), so a reload of a large
@@ -18,7 +20,6 @@ use crate::config::{DnssecChecks, ZoneConfig};
 use crate::dnssec::{self, CheckOptions};
 use crate::loader;
 use crate::zone::ZoneVersion;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
@@ -34,14 +35,11 @@ pub struct ZoneDnssec {
 struct Shared {
     /// The last version whose check finished (and passed, with `error`):
     /// RRsets unchanged since it are not verified again. Not simply the
-    /// version served: a background check may have given way before
-    /// finishing.
+    /// version served: a newer one may have replaced a version waiting.
     last_checked: Mutex<Option<Arc<ZoneVersion>>>,
-    /// Bumped for each version handed to the background; a check that
-    /// finds a newer one waiting gives way to it.
-    latest: AtomicU64,
-    /// One background check at a time per zone.
-    running: Mutex<()>,
+    /// The newest version published with `warn`, and where it came from,
+    /// waiting for the DnssecCheck event.
+    waiting: Mutex<Option<(String, Arc<ZoneVersion>)>>,
 }
 
 impl ZoneDnssec {
@@ -78,42 +76,40 @@ impl ZoneDnssec {
         }
     }
 
-    /// After `version` is published: with `warn`, checks it in the
-    /// background, leaving one core to the queries.
-    pub fn after_publish(&self, source: &str, version: Arc<ZoneVersion>) {
+    /// After `version` is published: with `warn`, keeps it for the
+    /// DnssecCheck event (replacing one still waiting). True when that
+    /// event is due.
+    pub fn after_publish(&self, source: &str, version: Arc<ZoneVersion>) -> bool {
         if self.mode != DnssecChecks::Warn || !dnssec::is_signed(&version) {
-            return;
+            return false;
         }
-        let generation = self.shared.latest.fetch_add(1, Ordering::SeqCst) + 1;
-        let (zone, source, verify) = (self.zone.clone(), source.to_string(), self.verify);
-        let shared = self.shared.clone();
+        match self.shared.waiting.lock() {
+            Ok(mut w) => {
+                *w = Some((source.to_string(), version));
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The DnssecCheck event (blocking): checks the version waiting, if
+    /// any, leaving one core to the queries.
+    pub fn check_waiting(&self) {
+        let Some((source, version)) = self.shared.waiting.lock().ok().and_then(|mut w| w.take())
+        else {
+            return;
+        };
         let threads =
             std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
-        let spawned = std::thread::Builder::new()
-            .name("dnssec-check".into())
-            .spawn(move || {
-                let Ok(_one_at_a_time) = shared.running.lock() else {
-                    return;
-                };
-                if shared.latest.load(Ordering::SeqCst) != generation {
-                    return; // a newer version is waiting; it is checked instead
-                }
-                check(
-                    &zone,
-                    &source,
-                    &version,
-                    DnssecChecks::Warn,
-                    verify,
-                    threads,
-                    &shared,
-                );
-            });
-        if let Err(e) = spawned {
-            tracing::error!(
-                zone = self.zone,
-                "DNSSEC checks not run: cannot start a thread: {e}"
-            );
-        }
+        check(
+            &self.zone,
+            &source,
+            &version,
+            DnssecChecks::Warn,
+            self.verify,
+            threads,
+            &self.shared,
+        );
     }
 }
 

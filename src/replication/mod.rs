@@ -36,6 +36,7 @@ use crate::journal::{self, Journal, JournalLimits, JournalReader};
 use crate::loader::{self, LoadOptions};
 use crate::notify::Notifier;
 use crate::zone::{Zone, ZoneVersion};
+use events::{Event, EventZone, Events};
 use load::{Decision, FileContent};
 use state::PublishedState;
 use std::path::PathBuf;
@@ -109,6 +110,8 @@ pub struct ZoneCore {
     pub notifier: Option<Notifier>,
     /// The DNSSEC checks of what the zone publishes.
     pub dnssec: dnssec::ZoneDnssec,
+    /// The zone's event table, run by its dispatcher.
+    pub events: events::Events,
     pub deps: ZoneDeps,
 }
 
@@ -130,6 +133,7 @@ impl ZoneCore {
             journal,
             journal_reader,
             notifier,
+            events: events::Events::default(),
             deps,
         }
     }
@@ -149,12 +153,12 @@ impl ZoneCore {
             if let Some(n) = &self.notifier {
                 n.changed();
             }
-            crate::csync::notify::after_publish(
-                self.name(),
-                &self.config.notify_csync,
-                old.as_deref(),
-                &version,
-            );
+            if !self.config.notify_csync.is_empty()
+                && crate::csync::notify::csync_changed(old.as_deref(), &version)
+            {
+                self.events
+                    .schedule(Event::CsyncNotify, self.deps.clock.now());
+            }
             // Nobody following is not an error.
             let _ = self.deps.publishes.send(Published {
                 origin: self.zone.origin().to_vec(),
@@ -162,8 +166,9 @@ impl ZoneCore {
                 at: self.deps.clock.now(),
             });
         }
-        if how != Publication::Revived {
-            self.dnssec.after_publish(source, version);
+        if how != Publication::Revived && self.dnssec.after_publish(source, version) {
+            self.events
+                .schedule(Event::DnssecCheck, self.deps.clock.now());
         }
     }
 
@@ -303,6 +308,35 @@ struct LoadMemory {
     published: Option<PublishedState>,
     /// Files of the version being served, to tell whether a reload is due.
     files: Vec<(PathBuf, Option<SystemTime>)>,
+}
+
+/// A primary's events: the checks and NOTIFY(CSYNC) after its loads.
+impl EventZone for ManagedZone {
+    fn name(&self) -> &str {
+        self.core.name()
+    }
+
+    fn events(&self) -> &Events {
+        &self.core.events
+    }
+
+    fn clock(&self) -> &SharedClock {
+        self.core.clock()
+    }
+
+    fn handle(&self, event: Event) {
+        match event {
+            Event::DnssecCheck => events::dnssec_check::handle(&self.core),
+            Event::CsyncNotify => events::csync_notify::handle(&self.core),
+            Event::Expire | Event::Refresh | Event::Transfer | Event::Snapshot => {
+                tracing::error!(
+                    zone = self.name(),
+                    event = event.name(),
+                    "a secondary's event planned for a primary: ignored"
+                );
+            }
+        }
+    }
 }
 
 impl ManagedZone {
@@ -632,10 +666,13 @@ mod tests {
     use crate::zonefile::{parse_str, ParseOptions};
 
     fn version(serial: u32) -> Arc<ZoneVersion> {
+        version_of(&format!("$ORIGIN example.com.\n@ 300 SOA ns host {serial} 1 1 1 1\n@ 300 NS ns\nns 300 A 192.0.2.1\n"))
+    }
+
+    fn version_of(text: &str) -> Arc<ZoneVersion> {
         let origin = test_wire("example.com");
-        let text = format!("$ORIGIN example.com.\n@ 300 SOA ns host {serial} 1 1 1 1\n@ 300 NS ns\nns 300 A 192.0.2.1\n");
         let parsed = parse_str(
-            &text,
+            text,
             std::path::Path::new("t"),
             &ParseOptions::new(origin.clone()),
         )
@@ -678,6 +715,58 @@ mod tests {
         assert!(
             followed.try_recv().is_err(),
             "restore and revival are not announced"
+        );
+    }
+
+    #[test]
+    fn a_new_csync_or_a_signed_version_plans_its_event() {
+        let clock = ManualClock::at(5_000);
+        let config: ZoneConfig = toml::from_str(
+            "name = \"example.com\"\nrole = \"primary\"\nnotify_csync = [\"127.0.0.1:5399\"]",
+        )
+        .unwrap();
+        let zone = Arc::new(Zone::new(&test_wire("example.com")).unwrap());
+        let core = ZoneCore::new(
+            zone,
+            config,
+            None,
+            None,
+            ZoneDeps::with_clock(clock.shared()),
+        );
+        let plain =
+            "$ORIGIN example.com.\n@ 300 SOA ns host 1 1 1 1 1\n@ 300 NS ns\nns 300 A 192.0.2.1\n";
+        core.publish(version_of(plain), "t", Publication::New);
+        assert_eq!(
+            core.events.table(),
+            events::EventTable::default(),
+            "nothing to do"
+        );
+        let with_csync = format!("{plain}@ 300 CSYNC 1 3 A NS AAAA\n").replace("host 1", "host 2");
+        core.publish(version_of(&with_csync), "t", Publication::New);
+        assert_eq!(core.events.deadline(Event::CsyncNotify), Some(5_000));
+        core.events.set(Event::CsyncNotify, None);
+        let same_csync = with_csync.replace("host 2", "host 3");
+        core.publish(version_of(&same_csync), "t", Publication::New);
+        assert_eq!(
+            core.events.deadline(Event::CsyncNotify),
+            None,
+            "CSYNC unchanged"
+        );
+
+        let signed = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/dnssec/nsec.zone"),
+        )
+        .unwrap();
+        core.publish(version_of(&signed), "t", Publication::Restored);
+        assert_eq!(core.events.deadline(Event::DnssecCheck), Some(5_000));
+        core.dnssec.check_waiting();
+        core.events.set(Event::DnssecCheck, None);
+        core.publish(version_of(&signed), "t", Publication::Revived);
+        assert_eq!(
+            core.events.deadline(Event::DnssecCheck),
+            None,
+            "a revival is not checked again"
         );
     }
 }

@@ -195,7 +195,6 @@ pub struct SecondaryZone {
     timers_path: PathBuf,
     timers: Mutex<Timers>,
     status: Mutex<SecondaryStatus>,
-    events: Events,
     transfers_in: TransferInCounters,
 }
 
@@ -253,7 +252,6 @@ impl SecondaryZone {
             timers_path,
             timers: Mutex::new(timers),
             status: Mutex::new(status),
-            events: Events::default(),
             transfers_in: TransferInCounters::default(),
         }
     }
@@ -280,7 +278,7 @@ impl SecondaryZone {
             Request::Notify | Request::Refresh => Event::Refresh,
             Request::Retransfer => Event::Transfer,
         };
-        self.events.schedule(event, self.clock().now())
+        self.core.events.schedule(event, self.clock().now())
     }
 
     /// What every zone has.
@@ -290,7 +288,7 @@ impl SecondaryZone {
 
     /// The zone's events (status, tests).
     pub fn events(&self) -> &Events {
-        &self.events
+        &self.core.events
     }
 
     /// Whether a NOTIFY from `peer` (signed with `key`) may trigger a
@@ -388,7 +386,9 @@ impl SecondaryZone {
                 .schedule(Event::Expire, t.expires_at.saturating_mul(1000));
         }
         if t.since_snapshot >= SNAPSHOT_EVERY {
-            self.events.schedule(Event::Snapshot, self.clock().now());
+            self.core
+                .events
+                .schedule(Event::Snapshot, self.clock().now());
         }
         events::run(self).await;
     }
@@ -662,7 +662,9 @@ impl SecondaryZone {
             due = t.since_snapshot >= SNAPSHOT_EVERY;
         });
         if due {
-            self.events.schedule(Event::Snapshot, self.clock().now());
+            self.core
+                .events
+                .schedule(Event::Snapshot, self.clock().now());
         }
     }
 
@@ -771,7 +773,7 @@ impl EventZone for SecondaryZone {
     }
 
     fn events(&self) -> &Events {
-        &self.events
+        &self.core.events
     }
 
     fn clock(&self) -> &SharedClock {
@@ -784,6 +786,8 @@ impl EventZone for SecondaryZone {
             Event::Transfer => events::refresh::handle(self, true),
             Event::Expire => events::expire::handle(self),
             Event::Snapshot => events::snapshot::handle(self),
+            Event::DnssecCheck => events::dnssec_check::handle(&self.core),
+            Event::CsyncNotify => events::csync_notify::handle(&self.core),
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::net::{self, Shutdown, TcpSettings};
 use crate::notify::{Notifier, NotifySettings, NotifyTarget};
 use crate::query::{cookie, Answerer, QueryConfig, QueryStats};
 use crate::query::{NotifyListener, NotifyVerdict};
+use crate::replication::events;
 use crate::replication::registry::Zones;
 use crate::replication::secondary::{self, SecondaryZone};
 use crate::replication::{Managed, ManagedZone, ZoneDeps};
@@ -142,10 +143,13 @@ async fn load_all(served: &[Managed]) -> anyhow::Result<()> {
     while let Some(done) = loads.join_next().await {
         done?;
     }
+    // One dispatcher per zone; the events the loads planned (DNSSEC
+    // checks, NOTIFY(CSYNC)) wait in the tables until then.
     for zone in served {
-        if let Managed::Secondary(z) = zone.clone() {
-            tokio::spawn(z.run());
-        }
+        match zone.clone() {
+            Managed::Primary(z) => tokio::spawn(events::run(z)),
+            Managed::Secondary(z) => tokio::spawn(z.run()),
+        };
     }
     Ok(())
 }

@@ -12,7 +12,9 @@
 //!   that change the zone's data (refresh, transfer, snapshot) share one
 //!   lane, so they never race and a retransfer asked during a refresh runs
 //!   after it; EXPIRE has its own, so a transfer that stalls cannot keep
-//!   an expired copy served. A due event whose lane is busy waits for it.
+//!   an expired copy served; so do the DNSSEC check (minutes of signature
+//!   checks must not postpone a refresh) and NOTIFY(CSYNC). A due event
+//!   whose lane is busy waits for it.
 //! - Handlers are blocking functions, one file each; the dispatcher
 //!   ([`run`]) runs them on tokio's blocking pool, and sleeps on the zone's
 //!   [`Clock`](crate::clock::Clock), so tests drive it with a
@@ -27,6 +29,8 @@
 //! its deadline must survive a restart, store it with the zone's other
 //! timers and plan it from there when the dispatcher starts.
 
+pub mod csync_notify;
+pub mod dnssec_check;
 pub mod expire;
 pub mod refresh;
 pub mod snapshot;
@@ -53,6 +57,11 @@ pub enum Event {
     /// A secondary writes a full copy of the zone to disk, so the journal
     /// need not lead all the way from the last one.
     Snapshot,
+    /// The DNSSEC checks of the newest version published (`warn`).
+    DnssecCheck,
+    /// NOTIFY(CSYNC) to the parent's agent: the zone published a new
+    /// CSYNC (RFC 9859).
+    CsyncNotify,
 }
 
 /// At most one event of a lane runs at a time in one zone.
@@ -61,9 +70,11 @@ pub enum Lane {
     /// Events that change or write the zone's data.
     Data,
     Expire,
+    Dnssec,
+    CsyncNotify,
 }
 
-const LANES: usize = 2;
+const LANES: usize = 4;
 
 impl Lane {
     fn index(self) -> usize {
@@ -72,11 +83,13 @@ impl Lane {
 }
 
 impl Event {
-    pub const ALL: [Event; 4] = [
+    pub const ALL: [Event; 6] = [
         Event::Expire,
         Event::Refresh,
         Event::Transfer,
         Event::Snapshot,
+        Event::DnssecCheck,
+        Event::CsyncNotify,
     ];
 
     fn index(self) -> usize {
@@ -87,6 +100,8 @@ impl Event {
         match self {
             Event::Refresh | Event::Transfer | Event::Snapshot => Lane::Data,
             Event::Expire => Lane::Expire,
+            Event::DnssecCheck => Lane::Dnssec,
+            Event::CsyncNotify => Lane::CsyncNotify,
         }
     }
 
@@ -96,6 +111,8 @@ impl Event {
             Event::Refresh => "refresh",
             Event::Transfer => "transfer",
             Event::Snapshot => "snapshot",
+            Event::DnssecCheck => "dnssec-check",
+            Event::CsyncNotify => "csync-notify",
         }
     }
 }
