@@ -1,11 +1,16 @@
 //! NOTIFY out (RFC 1996): after a zone changes, tell its secondaries, so
 //! they refresh at once instead of at the next SOA REFRESH.
 //!
-//! Each zone with targets has one task. A change only wakes it; the task
-//! waits `delay` so that a burst of changes makes one round of NOTIFYs
-//! (for the serial current by then), and sends to every target at once.
-//! Each NOTIFY is retried with doubling timeouts until the target answers
-//! or the retries run out; either outcome is logged (RFC 1996 §3.6).
+//! A zone with targets has a [`Notifier`]; each new version it publishes
+//! plans the zone's NotifyOut event `delay` later (a burst of changes
+//! makes one round, for the serial current by then). A round
+//! ([`Notifier::round`]) is a small state machine: one message (and id)
+//! per target, sent from one socket per address family, retried with
+//! doubling timeouts (`replication::timing::notify_try_timeout`) until the
+//! target answers or the tries run out; either outcome is logged
+//! (RFC 1996 §3.6). A newer change planned meanwhile ends the round (its
+//! tries count as sent, neither acknowledged nor failed) and starts a new
+//! one for the newer serial, as BIND and Knot do.
 //!
 //! Targets are the configured ones, each optionally with a TSIG key (the
 //! NOTIFY is signed and the answer must verify), plus, with `notify_ns`,
@@ -16,16 +21,16 @@
 //! authoritative server has no resolver to find their addresses, so such
 //! secondaries belong in `notify`.
 
+mod round;
+
 use crate::name;
-use crate::tsig::{ClientSigner, TsigKey};
+use crate::tsig::TsigKey;
 use crate::wire::{flag, opcode, MessageWriter, Owner, Section, CLASS_IN};
-use crate::zone::{rtype, Zone, ZoneVersion};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use crate::zone::{rtype, ZoneVersion};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 
 /// How NOTIFYs are sent.
 #[derive(Debug, Clone)]
@@ -95,117 +100,32 @@ impl NotifyCounters {
     }
 }
 
-/// The handle of a zone's NOTIFY task: [`changed`](Self::changed) after
-/// every change that is published.
-#[derive(Debug, Clone)]
+/// A zone's NOTIFY targets and settings, and what its rounds counted.
+#[derive(Debug)]
 pub struct Notifier {
-    wake: mpsc::Sender<()>,
+    targets: Vec<NotifyTarget>,
+    settings: NotifySettings,
     counters: Arc<NotifyCounters>,
 }
 
 impl Notifier {
-    /// Starts the task for `zone` (needs a tokio runtime).
-    pub fn spawn(
-        zone: Arc<Zone>,
-        targets: Vec<NotifyTarget>,
-        settings: NotifySettings,
-    ) -> Notifier {
-        // One pending wake-up is enough: changes while it waits are batched.
-        let (wake, rx) = mpsc::channel(1);
-        let counters = Arc::new(NotifyCounters::default());
-        tokio::spawn(run(zone, targets, settings, rx, counters.clone()));
-        Notifier { wake, counters }
+    pub fn new(targets: Vec<NotifyTarget>, settings: NotifySettings) -> Notifier {
+        Notifier {
+            targets,
+            settings,
+            counters: Arc::default(),
+        }
     }
 
-    /// What this zone's NOTIFY task has sent and heard back.
+    /// What this zone's NOTIFY rounds have sent and heard back.
     pub fn counters(&self) -> &Arc<NotifyCounters> {
         &self.counters
     }
 
-    /// The zone changed: notify its targets soon.
-    pub fn changed(&self) {
-        let _ = self.wake.try_send(());
+    /// How long after a change its round starts.
+    pub fn delay(&self) -> Duration {
+        self.settings.delay
     }
-}
-
-async fn run(
-    zone: Arc<Zone>,
-    targets: Vec<NotifyTarget>,
-    settings: NotifySettings,
-    mut wake: mpsc::Receiver<()>,
-    counters: Arc<NotifyCounters>,
-) {
-    while wake.recv().await.is_some() {
-        // A change during a round (a target still being retried) cancels
-        // what is left of it: the new round announces the newer serial at
-        // once instead of after the old one's retries (as BIND and Knot).
-        loop {
-            tokio::time::sleep(settings.delay).await;
-            while wake.try_recv().is_ok() {}
-            let Some(mut round) = start_round(&zone, &targets, &settings, &counters) else {
-                break;
-            };
-            let newer = tokio::select! {
-                _ = async { while round.join_next().await.is_some() {} } => false,
-                woke = wake.recv() => {
-                    if woke.is_none() {
-                        return;
-                    }
-                    true
-                }
-            };
-            if !newer {
-                break;
-            }
-            round.abort_all();
-            tracing::debug!(zone = %name::display(zone.origin()), "zone changed again: NOTIFY round restarted");
-        }
-    }
-}
-
-/// Sends NOTIFY for the served version to every target, each in a task.
-fn start_round(
-    zone: &Arc<Zone>,
-    targets: &[NotifyTarget],
-    settings: &NotifySettings,
-    counters: &Arc<NotifyCounters>,
-) -> Option<tokio::task::JoinSet<()>> {
-    let version = zone.snapshot()?;
-    let soa = version
-        .soa()
-        .and_then(|s| Some((s.ttl(), s.rdatas().next()?.to_vec())));
-    let serial = version.serial();
-    let zone_name = name::display(zone.origin());
-    let mut round = targets.to_vec();
-    if settings.notify_ns {
-        for addr in ns_addresses(&version) {
-            if !settings.own.contains(&addr) && !round.iter().any(|t| t.addr == addr) {
-                round.push(NotifyTarget { addr, key: None });
-            }
-        }
-    }
-    let mut set = tokio::task::JoinSet::new();
-    for target in round {
-        let message = notify_message(next_id(), zone.origin(), soa.as_ref());
-        let zone_name = zone_name.clone();
-        let settings = settings.clone();
-        let counters = counters.clone();
-        set.spawn(async move {
-            let addr = target.addr;
-            let key = target.key.as_ref().map_or("none", |k| k.name.as_str()).to_owned();
-            match send_notify(&target, message, &settings, &counters).await {
-                Ok((tries, rcode)) => {
-                    counters.acknowledged.fetch_add(1, Relaxed);
-                    tracing::info!(zone = %zone_name, serial, target = %addr, key, tries, rcode, "NOTIFY acknowledged");
-                }
-                Err(e) => {
-                    counters.failed.fetch_add(1, Relaxed);
-                    tracing::warn!(zone = %zone_name, serial, target = %addr, key, error = %e, "NOTIFY gave up");
-                }
-            }
-        });
-    }
-    Some(set)
 }
 
 /// A message id that a target cannot guess from the previous one.
@@ -272,72 +192,4 @@ fn ns_addresses(version: &ZoneVersion) -> Vec<SocketAddr> {
         }
     }
     out
-}
-
-/// Sends until a matching answer comes (signed and verified when the
-/// target has a key): returns the tries it took and the answer's RCODE.
-async fn send_notify(
-    target: &NotifyTarget,
-    mut message: Vec<u8>,
-    settings: &NotifySettings,
-    counters: &NotifyCounters,
-) -> std::io::Result<(u32, u16)> {
-    let mut signer = match &target.key {
-        Some(key) => Some(
-            ClientSigner::sign_request(key, &mut message)
-                .map_err(|e| std::io::Error::other(format!("TSIG signing failed: {e}")))?,
-        ),
-        None => None,
-    };
-    let target = target.addr;
-    let local: SocketAddr = match target.ip() {
-        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let socket = UdpSocket::bind(local).await?;
-    socket.connect(target).await?;
-    let id = message.get(0..2).map_or([0, 0], |b| [b[0], b[1]]);
-    let mut buf = vec![0u8; 4096];
-    for attempt in 1..=settings.retries + 1 {
-        socket.send(&message).await?;
-        counters.sent.fetch_add(1, Relaxed);
-        let timeout = crate::replication::timing::notify_try_timeout(settings.timeout, attempt);
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            match tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
-                Err(_) => break, // timed out: send again
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    // Nobody listens yet (a secondary starting): wait out
-                    // the timeout as for a lost datagram, or every retry
-                    // would be spent within a millisecond.
-                    tokio::time::sleep_until(deadline).await;
-                    break;
-                }
-                Ok(Err(e)) => return Err(e),
-                Ok(Ok(n)) => {
-                    let Some(reply) = buf.get(..n) else { continue };
-                    // An answer to this NOTIFY: same id, QR set, opcode NOTIFY.
-                    if n >= 12
-                        && reply[0..2] == id
-                        && reply[2] & 0x80 != 0
-                        && (reply[2] >> 3) & 0x0f == opcode::NOTIFY
-                    {
-                        if let Some(signer) = signer.as_mut() {
-                            // A signed NOTIFY's answer must be signed too
-                            // (RFC 8945 §5.3); an error (BADKEY…) will not
-                            // go away by sending again.
-                            signer.verify_response(reply).map_err(|e| {
-                                std::io::Error::other(format!("TSIG of the answer: {e}"))
-                            })?;
-                        }
-                        return Ok((attempt, (reply[3] & 0x0f) as u16));
-                    }
-                }
-            }
-        }
-    }
-    Err(std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        format!("no answer after {} tries", settings.retries + 1),
-    ))
 }

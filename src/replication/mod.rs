@@ -142,6 +142,34 @@ impl ZoneCore {
         &self.deps.clock
     }
 
+    /// Plans a NOTIFY round to the secondaries `delay` from now (a round
+    /// planned sooner stays); false when the zone has no NOTIFY targets.
+    pub fn announce(&self) -> bool {
+        let Some(n) = &self.notifier else {
+            return false;
+        };
+        let delay = u64::try_from(n.delay().as_millis()).unwrap_or(u64::MAX);
+        let at = self.deps.clock.now().saturating_add(delay);
+        self.events.schedule(Event::NotifyOut, at);
+        true
+    }
+
+    /// The NotifyOut event: one round for the version served now, until
+    /// every target is done or a newer round is planned.
+    pub async fn notify_round(&self) {
+        let Some(n) = &self.notifier else {
+            return;
+        };
+        let superseded = || self.events.deadline(Event::NotifyOut).is_some();
+        n.round(
+            &self.zone,
+            self.deps.clock.as_ref(),
+            superseded,
+            self.events.planned(),
+        )
+        .await;
+    }
+
     /// Publishes `version` (from `source`, for the log) and tells whoever
     /// `how` calls for. Every version a zone serves goes out through here,
     /// and only here: queries see it at once; the journal must already
@@ -150,9 +178,7 @@ impl ZoneCore {
         let old = self.zone.snapshot();
         self.zone.publish(version.clone());
         if how == Publication::New {
-            if let Some(n) = &self.notifier {
-                n.changed();
-            }
+            self.announce();
             if !self.config.notify_csync.is_empty()
                 && crate::csync::notify::csync_changed(old.as_deref(), &version)
             {
@@ -324,11 +350,22 @@ impl EventZone for ManagedZone {
         self.core.clock()
     }
 
+    fn handle_async(self: Arc<Self>, event: Event) -> Option<events::HandlerFuture> {
+        match event {
+            Event::NotifyOut => Some(Box::pin(async move { self.core.notify_round().await })),
+            _ => None,
+        }
+    }
+
     fn handle(&self, event: Event) {
         match event {
             Event::DnssecCheck => events::dnssec_check::handle(&self.core),
             Event::CsyncNotify => events::csync_notify::handle(&self.core),
-            Event::Expire | Event::Refresh | Event::Transfer | Event::Snapshot => {
+            Event::NotifyOut
+            | Event::Expire
+            | Event::Refresh
+            | Event::Transfer
+            | Event::Snapshot => {
                 tracing::error!(
                     zone = self.name(),
                     event = event.name(),

@@ -780,8 +780,17 @@ impl EventZone for SecondaryZone {
         self.core.clock()
     }
 
+    fn handle_async(self: Arc<Self>, event: Event) -> Option<events::HandlerFuture> {
+        match event {
+            Event::NotifyOut => Some(Box::pin(async move { self.core.notify_round().await })),
+            _ => None,
+        }
+    }
+
     fn handle(&self, event: Event) {
         match event {
+            // Run as a task: see handle_async.
+            Event::NotifyOut => {}
             Event::Refresh => events::refresh::handle(self, false),
             Event::Transfer => events::refresh::handle(self, true),
             Event::Expire => events::expire::handle(self),

@@ -272,12 +272,11 @@ impl ControlHandler for ServerControl {
 
     fn notify(&self, zone: &str) -> Result<NotifyQueued, ControlError> {
         let z = self.find(zone)?;
-        let Some(notifier) = z.notifier() else {
+        if !z.core().announce() {
             return Err(ControlError::Refused(format!(
                 "zone {zone} has no NOTIFY targets (set notify or notify_ns)"
             )));
-        };
-        notifier.changed();
+        }
         Ok(NotifyQueued {
             zone: z.name().to_owned(),
             targets: z.config().notify.len(),

@@ -48,7 +48,7 @@ fn managed_zone(config: &Config, zc: &ZoneConfig, deps: &ZoneDeps) -> anyhow::Re
                 key: t.key().and_then(|k| config.tsig_key(k)),
             })
             .collect();
-        Notifier::spawn(zone.clone(), targets, settings)
+        Notifier::new(targets, settings)
     });
     Ok(match zc.role {
         config::Role::Primary => Managed::Primary(Arc::new(ManagedZone::new(

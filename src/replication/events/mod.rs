@@ -62,6 +62,10 @@ pub enum Event {
     /// NOTIFY(CSYNC) to the parent's agent: the zone published a new
     /// CSYNC (RFC 9859).
     CsyncNotify,
+    /// A round of NOTIFY to the zone's secondaries (RFC 1996), `delay`
+    /// after a new version; a task rather than a blocking thread, since
+    /// it mostly waits for answers.
+    NotifyOut,
 }
 
 /// At most one event of a lane runs at a time in one zone.
@@ -72,9 +76,10 @@ pub enum Lane {
     Expire,
     Dnssec,
     CsyncNotify,
+    Notify,
 }
 
-const LANES: usize = 4;
+const LANES: usize = 5;
 
 impl Lane {
     fn index(self) -> usize {
@@ -83,13 +88,14 @@ impl Lane {
 }
 
 impl Event {
-    pub const ALL: [Event; 6] = [
+    pub const ALL: [Event; 7] = [
         Event::Expire,
         Event::Refresh,
         Event::Transfer,
         Event::Snapshot,
         Event::DnssecCheck,
         Event::CsyncNotify,
+        Event::NotifyOut,
     ];
 
     fn index(self) -> usize {
@@ -102,6 +108,7 @@ impl Event {
             Event::Expire => Lane::Expire,
             Event::DnssecCheck => Lane::Dnssec,
             Event::CsyncNotify => Lane::CsyncNotify,
+            Event::NotifyOut => Lane::Notify,
         }
     }
 
@@ -113,6 +120,7 @@ impl Event {
             Event::Snapshot => "snapshot",
             Event::DnssecCheck => "dnssec-check",
             Event::CsyncNotify => "csync-notify",
+            Event::NotifyOut => "notify",
         }
     }
 }
@@ -191,7 +199,11 @@ impl EventTable {
 #[derive(Default)]
 pub struct Events {
     inner: Mutex<Inner>,
+    /// The dispatcher's wake-up.
     wake: tokio::sync::Notify,
+    /// Every change of the plan, for a running handler that gives way to a
+    /// newer plan of its own event (a NOTIFY round).
+    planned: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -207,6 +219,7 @@ impl Events {
         let sooner = self.with(|i| i.table.schedule(event, at));
         if sooner {
             self.wake.notify_one();
+            self.planned.notify_waiters();
         }
         sooner
     }
@@ -215,6 +228,12 @@ impl Events {
     pub fn set(&self, event: Event, at: Option<UnixMs>) {
         self.with(|i| i.table.set(event, at));
         self.wake.notify_one();
+        self.planned.notify_waiters();
+    }
+
+    /// Fires on every change of the plan.
+    pub fn planned(&self) -> &tokio::sync::Notify {
+        &self.planned
     }
 
     pub fn deadline(&self, event: Event) -> Option<UnixMs> {
@@ -259,7 +278,13 @@ pub trait EventZone: Send + Sync + 'static {
     fn clock(&self) -> &SharedClock;
     /// Runs `event`'s handler (blocking).
     fn handle(&self, event: Event);
+    /// `event`'s handler as a task, for events that mostly wait on the
+    /// network; `None`: [`handle`](Self::handle) it on a blocking thread.
+    fn handle_async(self: Arc<Self>, event: Event) -> Option<HandlerFuture>;
 }
+
+/// An event handler that runs as a task.
+pub type HandlerFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// The zone's dispatcher: runs due events on the blocking pool and sleeps
 /// until the next deadline of a free lane or a wake-up. Runs until the
@@ -273,6 +298,14 @@ pub async fn run<Z: EventZone>(zone: Arc<Z>) {
         woken.as_mut().enable();
         for event in zone.events().take_due(zone.clock().now()) {
             let z = zone.clone();
+            if let Some(task) = zone.clone().handle_async(event) {
+                tokio::spawn(async move {
+                    tracing::debug!(zone = z.name(), event = event.name(), "event");
+                    task.await;
+                    z.events().finished(event);
+                });
+                continue;
+            }
             tokio::task::spawn_blocking(move || {
                 // A panicking handler must not leave its lane busy.
                 let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -298,9 +331,10 @@ pub async fn run<Z: EventZone>(zone: Arc<Z>) {
 }
 
 /// Runs inline every event due at the clock's time, and those they make
-/// due, until none is (tests: the clock does not move meanwhile). Returns
-/// the events run, in order.
-pub fn step<Z: EventZone>(zone: &Z) -> Vec<Event> {
+/// due, until none is (tests: the clock does not move meanwhile; an event
+/// run as a task is driven on a runtime of its own). Returns the events
+/// run, in order.
+pub fn step<Z: EventZone>(zone: &Arc<Z>) -> Vec<Event> {
     let mut ran = Vec::new();
     for _ in 0..1000 {
         let due = zone.events().take_due(zone.clock().now());
@@ -308,7 +342,17 @@ pub fn step<Z: EventZone>(zone: &Z) -> Vec<Event> {
             break;
         }
         for event in due {
-            zone.handle(event);
+            match zone.clone().handle_async(event) {
+                Some(task) => {
+                    if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        rt.block_on(task);
+                    }
+                }
+                None => zone.handle(event),
+            }
             zone.events().finished(event);
             ran.push(event);
         }

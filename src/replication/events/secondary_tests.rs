@@ -216,7 +216,7 @@ impl Setup {
             .deadline(e)
             .unwrap_or_else(|| panic!("{e:?} is planned"));
         self.clock.set(at.max(self.clock.now()));
-        step(&*self.zone)
+        step(&self.zone)
     }
 
     /// Seconds from now to `e`'s deadline.
@@ -240,7 +240,7 @@ async fn until(what: &str, f: impl Fn() -> bool) {
 fn refresh_retry_expire_and_recovery_follow_the_soa_timers() {
     let s = setup("lifecycle");
     s.zone.trigger(Request::Refresh);
-    assert_eq!(step(&*s.zone), [Event::Refresh]);
+    assert_eq!(step(&s.zone), [Event::Refresh]);
     assert_eq!(s.serial(), Some(1), "the first refresh transfers the zone");
     assert_eq!(
         s.primary.fetches(),
@@ -305,14 +305,14 @@ fn refresh_retry_expire_and_recovery_follow_the_soa_timers() {
 fn a_good_refresh_moves_expire_later_and_notify_makes_refresh_earlier() {
     let s = setup("later");
     s.zone.trigger(Request::Refresh);
-    step(&*s.zone);
+    step(&s.zone);
     let first_expire = s.deadline(Event::Expire).unwrap();
     s.clock.advance(Duration::from_secs(1_000));
     // A NOTIFY makes the refresh due now, not at REFRESH.
     assert!(s.zone.trigger(Request::Notify));
     assert_eq!(s.deadline(Event::Refresh), Some(s.clock.now()));
     assert!(!s.zone.trigger(Request::Notify), "already due: no change");
-    assert_eq!(step(&*s.zone), [Event::Refresh]);
+    assert_eq!(step(&s.zone), [Event::Refresh]);
     assert_eq!(s.primary.fetches().len(), 1, "up to date: no transfer");
     assert_eq!(s.deadline(Event::Expire), Some(first_expire + 1_000_000));
     // Timers are on disk as a restart finds them.
@@ -329,7 +329,7 @@ fn a_good_refresh_moves_expire_later_and_notify_makes_refresh_earlier() {
 async fn expire_fires_while_a_transfer_hangs() {
     let s = setup("hang");
     s.zone.trigger(Request::Refresh);
-    step(&*s.zone);
+    step(&s.zone);
     assert_eq!(s.serial(), Some(1));
     let expire_at = s.deadline(Event::Expire).unwrap();
     let dispatcher = tokio::spawn(s.zone.clone().run());
@@ -357,7 +357,7 @@ async fn expire_fires_while_a_transfer_hangs() {
 async fn a_retransfer_asked_during_a_refresh_runs_after_it() {
     let s = setup("retransfer");
     s.zone.trigger(Request::Refresh);
-    step(&*s.zone);
+    step(&s.zone);
     let dispatcher = tokio::spawn(s.zone.clone().run());
     s.primary.serial.store(2, Ordering::SeqCst);
     s.primary.hold_transfers();
@@ -396,7 +396,7 @@ async fn a_retransfer_asked_during_a_refresh_runs_after_it() {
 fn a_restart_keeps_the_refresh_time_and_expire() {
     let s = setup("restart");
     s.zone.trigger(Request::Refresh);
-    step(&*s.zone);
+    step(&s.zone);
     let next_refresh = s.zone.timers().next_refresh;
     assert!(next_refresh * 1000 > s.clock.now());
     // Rebuilt from what is on disk, the zone plans the same deadlines.

@@ -1,0 +1,417 @@
+//! One NOTIFY round: the state machine of [`Notifier::round`].
+
+use super::{next_id, notify_message, ns_addresses, Notifier, NotifyTarget};
+use crate::clock::{Clock, UnixMs};
+use crate::name;
+use crate::replication::timing::notify_try_timeout;
+use crate::tsig::ClientSigner;
+use crate::wire::opcode;
+use crate::zone::Zone;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::Ordering::Relaxed;
+use tokio::net::UdpSocket;
+
+/// One target's part of a round.
+struct Pending {
+    addr: SocketAddr,
+    key: String,
+    /// The same message (and id) for every try (RFC 1996 §3.6 and how
+    /// secondaries match retransmissions).
+    message: Vec<u8>,
+    signer: Option<ClientSigner>,
+    tries: u32,
+    next_try: UnixMs,
+    done: bool,
+}
+
+impl Pending {
+    fn id(&self) -> [u8; 2] {
+        [
+            self.message.first().copied().unwrap_or(0),
+            self.message.get(1).copied().unwrap_or(0),
+        ]
+    }
+}
+
+impl Notifier {
+    /// NOTIFY for the version `zone` serves now, to every target: sent
+    /// at once, then again after 1, 2, 4 … times `timeout` (so at 0, 1, 3,
+    /// 7, 15, 31 s with the defaults) until the target answers or the
+    /// tries run out. Returns when every target is done, or early when
+    /// `superseded` says a newer round is planned (checked whenever
+    /// `planned` fires, and at each try).
+    pub async fn round(
+        &self,
+        zone: &Zone,
+        clock: &dyn Clock,
+        superseded: impl Fn() -> bool,
+        planned: &tokio::sync::Notify,
+    ) {
+        let Some(version) = zone.snapshot() else {
+            return;
+        };
+        let soa = version
+            .soa()
+            .and_then(|s| Some((s.ttl(), s.rdatas().next()?.to_vec())));
+        let serial = version.serial();
+        let zone_name = name::display(zone.origin());
+        let mut targets = self.targets.clone();
+        if self.settings.notify_ns {
+            for addr in ns_addresses(&version) {
+                if !self.settings.own.contains(&addr) && !targets.iter().any(|t| t.addr == addr) {
+                    targets.push(NotifyTarget { addr, key: None });
+                }
+            }
+        }
+        let now = clock.now();
+        let mut round: Vec<Pending> = Vec::with_capacity(targets.len());
+        for target in targets {
+            let mut message = notify_message(next_id(), zone.origin(), soa.as_ref());
+            let key = target
+                .key
+                .as_ref()
+                .map_or("none", |k| k.name.as_str())
+                .to_owned();
+            let signer = match &target.key {
+                Some(k) => match ClientSigner::sign_request(k, &mut message) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        self.counters.failed.fetch_add(1, Relaxed);
+                        tracing::warn!(zone = %zone_name, serial, target = %target.addr, key, error = %format!("TSIG signing failed: {e}"), "NOTIFY gave up");
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            round.push(Pending {
+                addr: target.addr,
+                key,
+                message,
+                signer,
+                tries: 0,
+                next_try: now,
+                done: false,
+            });
+        }
+        let v4 = bind_if(&round, true).await;
+        let v6 = bind_if(&round, false).await;
+        let (mut buf4, mut buf6) = (vec![0u8; 4096], vec![0u8; 4096]);
+        let tries = self.settings.retries + 1;
+        // Ends when every target is done: each has a bounded number of
+        // tries, and time moves on whatever datagrams come in.
+        loop {
+            let woken = planned.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if superseded() {
+                tracing::debug!(zone = %zone_name, serial, "zone changed again: NOTIFY round restarted");
+                return;
+            }
+            let now = clock.now();
+            for t in round.iter_mut().filter(|t| !t.done) {
+                // A wall clock stepped back must not hold a try back by
+                // more than its own timeout.
+                let longest = ms(notify_try_timeout(self.settings.timeout, t.tries.max(1)));
+                t.next_try = t.next_try.min(now.saturating_add(longest));
+                if t.next_try > now {
+                    continue;
+                }
+                if t.tries >= tries {
+                    t.done = true;
+                    self.counters.failed.fetch_add(1, Relaxed);
+                    tracing::warn!(zone = %zone_name, serial, target = %t.addr, key = t.key, error = %format!("no answer after {tries} tries"), "NOTIFY gave up");
+                    continue;
+                }
+                let socket = if t.addr.is_ipv4() { &v4 } else { &v6 };
+                let sent = match socket {
+                    Ok(s) => s.send_to(&t.message, t.addr).await.map(|_| ()),
+                    Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+                };
+                match sent {
+                    Ok(()) => {
+                        t.tries += 1;
+                        self.counters.sent.fetch_add(1, Relaxed);
+                        t.next_try = now
+                            .saturating_add(ms(notify_try_timeout(self.settings.timeout, t.tries)));
+                    }
+                    Err(e) => {
+                        t.done = true;
+                        self.counters.failed.fetch_add(1, Relaxed);
+                        tracing::warn!(zone = %zone_name, serial, target = %t.addr, key = t.key, error = %e, "NOTIFY gave up");
+                    }
+                }
+            }
+            let Some(next) = round.iter().filter(|t| !t.done).map(|t| t.next_try).min() else {
+                return;
+            };
+            let answer = tokio::select! {
+                _ = clock.sleep_until(Some(next)) => None,
+                _ = &mut woken => None,
+                (n, from) = recv(v4.as_ref().ok(), &mut buf4) => Some((buf4.get(..n).unwrap_or(&[]), from)),
+                (n, from) = recv(v6.as_ref().ok(), &mut buf6) => Some((buf6.get(..n).unwrap_or(&[]), from)),
+            };
+            if let Some((reply, from)) = answer {
+                self.take_answer(&mut round, reply, from, &zone_name, serial);
+            }
+        }
+    }
+
+    /// An answer to one of the round's NOTIFYs (same source, id, QR set,
+    /// opcode NOTIFY; signed and verified when ours was): that target is
+    /// done. Anything else is ignored.
+    fn take_answer(
+        &self,
+        round: &mut [Pending],
+        reply: &[u8],
+        from: SocketAddr,
+        zone_name: &str,
+        serial: u32,
+    ) {
+        let (Some(id), Some(&flags)) = (reply.get(..2), reply.get(2)) else {
+            return;
+        };
+        if reply.len() < 12 || flags & 0x80 == 0 || (flags >> 3) & 0x0f != opcode::NOTIFY {
+            return;
+        }
+        let Some(t) = round
+            .iter_mut()
+            .find(|t| !t.done && same_peer(t.addr, from) && t.id() == id)
+        else {
+            return;
+        };
+        t.done = true;
+        if let Some(signer) = t.signer.as_mut() {
+            // A signed NOTIFY's answer must be signed too (RFC 8945 §5.3);
+            // an error (BADKEY…) will not go away by sending again.
+            if let Err(e) = signer.verify_response(reply) {
+                self.counters.failed.fetch_add(1, Relaxed);
+                tracing::warn!(zone = %zone_name, serial, target = %t.addr, key = t.key, error = %format!("TSIG of the answer: {e}"), "NOTIFY gave up");
+                return;
+            }
+        }
+        let rcode = reply.get(3).map_or(0, |b| b & 0x0f);
+        self.counters.acknowledged.fetch_add(1, Relaxed);
+        tracing::info!(zone = %zone_name, serial, target = %t.addr, key = t.key, tries = t.tries, rcode, "NOTIFY acknowledged");
+    }
+}
+
+fn ms(d: std::time::Duration) -> UnixMs {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// IPv4-mapped addresses compare as IPv4.
+fn same_peer(a: SocketAddr, b: SocketAddr) -> bool {
+    let canon = |s: SocketAddr| match s {
+        SocketAddr::V6(v6) => v6
+            .ip()
+            .to_ipv4_mapped()
+            .map_or(s, |ip| SocketAddr::from((ip, v6.port()))),
+        v4 => v4,
+    };
+    canon(a) == canon(b)
+}
+
+/// A socket of the family when some target needs one.
+async fn bind_if(round: &[Pending], v4: bool) -> std::io::Result<UdpSocket> {
+    if !round.iter().any(|t| t.addr.is_ipv4() == v4) {
+        return Err(std::io::Error::other("no target of this address family"));
+    }
+    let local: SocketAddr = if v4 {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    UdpSocket::bind(local).await
+}
+
+/// A datagram from `socket`; never, without a socket or on an error (an
+/// unconnected UDP socket is not told of a target that refuses: such a
+/// target is tried again after its timeout like a silent one, so one that
+/// is starting still gets it).
+async fn recv(socket: Option<&UdpSocket>, buf: &mut [u8]) -> (usize, SocketAddr) {
+    match socket {
+        Some(s) => match s.recv_from(buf).await {
+            Ok(got) => got,
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::name::test_wire;
+    use crate::notify::NotifySettings;
+    use crate::zone::ZoneBuilder;
+    use crate::zonefile::{parse_str, ParseOptions};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    const T0: UnixMs = 1_800_000_000_000;
+
+    fn zone(serial: u32) -> Arc<Zone> {
+        let origin = test_wire("example.com");
+        let text = format!("$ORIGIN example.com.\n@ 300 SOA ns host {serial} 1 1 1 1\n@ 300 NS ns\nns 300 A 192.0.2.1\n");
+        let parsed = parse_str(
+            &text,
+            std::path::Path::new("t"),
+            &ParseOptions::new(origin.clone()),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let mut b = ZoneBuilder::new(&origin).unwrap();
+        for r in &parsed.records {
+            b.add(&r.owner, r.rtype, r.ttl, &r.rdata, None);
+        }
+        let zone = Arc::new(Zone::new(&origin).unwrap());
+        zone.publish(Arc::new(b.finish().unwrap_or_else(|e| panic!("{e:?}")).0));
+        zone
+    }
+
+    struct Round {
+        clock: ManualClock,
+        target: tokio::net::UdpSocket,
+        notifier: Arc<Notifier>,
+        superseded: Arc<AtomicBool>,
+        planned: Arc<tokio::sync::Notify>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    async fn start() -> Round {
+        let target = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = target.local_addr().unwrap();
+        let notifier = Arc::new(Notifier::new(
+            vec![NotifyTarget { addr, key: None }],
+            NotifySettings::default(),
+        ));
+        let clock = ManualClock::at(T0);
+        let superseded = Arc::new(AtomicBool::new(false));
+        let planned = Arc::new(tokio::sync::Notify::new());
+        let task = {
+            let (n, c, s, p) = (
+                notifier.clone(),
+                clock.clone(),
+                superseded.clone(),
+                planned.clone(),
+            );
+            tokio::spawn(async move {
+                let z = zone(7);
+                n.round(&z, &c, || s.load(Ordering::SeqCst), &p).await;
+            })
+        };
+        Round {
+            clock,
+            target,
+            notifier,
+            superseded,
+            planned,
+            task,
+        }
+    }
+
+    impl Round {
+        /// The next NOTIFY the target gets (bounded wait), and its sender.
+        async fn datagram(&self) -> (Vec<u8>, SocketAddr) {
+            let mut buf = [0u8; 512];
+            let (n, from) =
+                tokio::time::timeout(Duration::from_secs(5), self.target.recv_from(&mut buf))
+                    .await
+                    .expect("a NOTIFY came")
+                    .unwrap();
+            (buf[..n].to_vec(), from)
+        }
+
+        /// Nothing arrives for a little while of real time.
+        async fn quiet(&self) {
+            let mut buf = [0u8; 512];
+            let got =
+                tokio::time::timeout(Duration::from_millis(100), self.target.recv_from(&mut buf))
+                    .await;
+            assert!(got.is_err(), "no NOTIFY before its time");
+        }
+
+        fn counts(&self) -> (u64, u64, u64) {
+            let c = &self.notifier.counters;
+            (c.sent(), c.acknowledged(), c.failed())
+        }
+
+        async fn finished(self) {
+            tokio::time::timeout(Duration::from_secs(5), self.task)
+                .await
+                .expect("the round ended")
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn tries_go_out_at_0_1_3_7_15_31_seconds_then_the_round_gives_up() {
+        let r = start().await;
+        let mut at = Vec::new();
+        let mut ids = Vec::new();
+        for gap in [0u64, 1, 2, 4, 8, 16] {
+            if gap > 0 {
+                r.clock.advance(Duration::from_millis(gap * 1000 - 1));
+                r.quiet().await;
+                r.clock.advance(Duration::from_millis(1));
+            }
+            let (msg, _) = r.datagram().await;
+            at.push((r.clock.now() - T0) / 1000);
+            ids.push([msg[0], msg[1]]);
+        }
+        assert_eq!(at, [0, 1, 3, 7, 15, 31]);
+        assert!(
+            ids.iter().all(|id| *id == ids[0]),
+            "one id for every try: {ids:?}"
+        );
+        r.clock.advance(Duration::from_secs(32));
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while r.counts().2 == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("given up");
+        assert_eq!(
+            r.counts(),
+            (6, 0, 1),
+            "six sent, none answered, one given up"
+        );
+        r.finished().await;
+    }
+
+    #[tokio::test]
+    async fn an_answer_ends_the_target_and_counts_it_acknowledged() {
+        let r = start().await;
+        let _ = r.datagram().await;
+        r.clock.advance(Duration::from_secs(1));
+        let (mut msg, from) = r.datagram().await;
+        msg[2] |= 0x80; // QR: the answer, same id and opcode
+        r.target.send_to(&msg, from).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while r.counts().1 == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("acknowledged");
+        assert_eq!(r.counts(), (2, 1, 0));
+        r.clock.advance(Duration::from_secs(60));
+        r.quiet().await;
+        r.finished().await;
+    }
+
+    #[tokio::test]
+    async fn a_newer_round_ends_this_one_without_counting_it() {
+        let r = start().await;
+        let _ = r.datagram().await;
+        r.clock.advance(Duration::from_secs(1));
+        let _ = r.datagram().await;
+        r.superseded.store(true, Ordering::SeqCst);
+        r.planned.notify_waiters();
+        let counts = r.counts();
+        r.finished().await;
+        assert_eq!(counts, (2, 0, 0), "sent, neither acknowledged nor failed");
+    }
+}
