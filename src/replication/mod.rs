@@ -326,6 +326,19 @@ pub struct ManagedZone {
     /// Held for the whole of a load: one at a time per zone.
     loading: Mutex<LoadMemory>,
     status: Mutex<LoadStatus>,
+    /// Loads asked for (SIGHUP, `ctl reload`) that the Load event has not
+    /// run yet.
+    load_asks: Mutex<Vec<LoadAsk>>,
+}
+
+/// One request for the Load event.
+pub struct LoadAsk {
+    /// Publish even a serial that went backwards (`ctl reload --force`).
+    pub force: bool,
+    /// Only if the zone's files changed (SIGHUP).
+    pub if_changed: bool,
+    /// Where the outcome goes (`ctl reload` waits for it).
+    pub reply: Option<std::sync::mpsc::Sender<LoadOutcome>>,
 }
 
 /// What a load needs from the previous one.
@@ -359,6 +372,7 @@ impl EventZone for ManagedZone {
 
     fn handle(&self, event: Event) {
         match event {
+            Event::Load => events::load::handle(self),
             Event::DnssecCheck => events::dnssec_check::handle(&self.core),
             Event::CsyncNotify => events::csync_notify::handle(&self.core),
             Event::NotifyOut
@@ -418,6 +432,7 @@ impl ManagedZone {
                 files: Vec::new(),
             }),
             status: Mutex::new(LoadStatus::default()),
+            load_asks: Mutex::new(Vec::new()),
         }
     }
 
@@ -436,8 +451,45 @@ impl ManagedZone {
                 .unwrap_or(true)
     }
 
-    /// The load event (blocking: reads files, fsyncs). `force` publishes a
-    /// file whose serial went backwards.
+    /// Plans the Load event for `ask`.
+    pub fn ask_load(&self, ask: LoadAsk) {
+        if let Ok(mut asks) = self.load_asks.lock() {
+            asks.push(ask);
+        }
+        self.core
+            .events
+            .schedule(Event::Load, self.core.clock().now());
+    }
+
+    /// A load through the Load event, waiting for its outcome (blocking;
+    /// `ctl reload`): it runs on the zone's data lane like every other
+    /// load, never beside one.
+    pub fn load_and_wait(&self, force: bool) -> LoadOutcome {
+        let (reply, outcome) = std::sync::mpsc::channel();
+        self.ask_load(LoadAsk {
+            force,
+            if_changed: false,
+            reply: Some(reply),
+        });
+        outcome.recv().unwrap_or_else(|_| {
+            self.failed(
+                self.core.zone.snapshot().map(|v| v.serial()),
+                "the zone's events are not running".into(),
+            )
+        })
+    }
+
+    /// The asks the Load event is to answer.
+    pub(crate) fn take_load_asks(&self) -> Vec<LoadAsk> {
+        self.load_asks
+            .lock()
+            .map(|mut a| std::mem::take(&mut *a))
+            .unwrap_or_default()
+    }
+
+    /// A load (blocking: reads files, fsyncs): at start-up, and as the
+    /// Load event's work. `force` publishes a file whose serial went
+    /// backwards.
     pub fn load(&self, force: bool) -> LoadOutcome {
         self.load_with_policy(force, self.core.config.serial_policy)
     }

@@ -122,7 +122,7 @@ fn reload_report(z: &Managed, force: bool) -> ZoneReload {
             ),
         };
     };
-    let o = p.load(force);
+    let o = p.load_and_wait(force);
     ZoneReload {
         zone: z.name().to_owned(),
         outcome: match o.kind {

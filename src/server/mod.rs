@@ -19,7 +19,7 @@ use crate::query::{NotifyListener, NotifyVerdict};
 use crate::replication::events;
 use crate::replication::registry::Zones;
 use crate::replication::secondary::{self, SecondaryZone};
-use crate::replication::{Managed, ManagedZone, ZoneDeps};
+use crate::replication::{LoadAsk, Managed, ManagedZone, ZoneDeps};
 use crate::xfr::incoming::Primary;
 use crate::xfr::{Transfers, XfrZone};
 use crate::zone::{SharedZoneTable, Zone, ZoneTable};
@@ -306,7 +306,7 @@ async fn signals(zones: &Zones) -> anyhow::Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
     loop {
         tokio::select! {
-            _ = hup.recv() => reload_changed(zones).await,
+            _ = hup.recv() => reload_changed(zones),
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
@@ -315,16 +315,19 @@ async fn signals(zones: &Zones) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reloads every zone whose files changed; queries keep being answered
+/// Plans a Load for every zone whose files changed (each zone's
+/// dispatcher runs it; a few zones at once); queries keep being answered
 /// from the old versions meanwhile.
-async fn reload_changed(zones: &Zones) {
+fn reload_changed(zones: &Zones) {
     tracing::info!("SIGHUP: reloading changed zone files");
     for zone in zones.primaries() {
-        if !zone.needs_reload() {
-            continue;
+        if zone.needs_reload() {
+            zone.ask_load(LoadAsk {
+                force: false,
+                if_changed: true,
+                reply: None,
+            });
         }
-        let zone = zone.clone();
-        let _ = tokio::task::spawn_blocking(move || zone.load(false)).await;
     }
 }
 

@@ -32,6 +32,7 @@
 pub mod csync_notify;
 pub mod dnssec_check;
 pub mod expire;
+pub mod load;
 pub mod refresh;
 pub mod snapshot;
 
@@ -45,8 +46,11 @@ use std::sync::{Arc, Mutex};
 /// ties between events due at the same time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Event {
+    /// A primary reads its zone file (SIGHUP, `ctl reload`).
+    Load,
     /// A secondary's copy reaches EXPIRE (RFC 1035 §3.3.13): it stops
-    /// being served. First, so it runs before a refresh due with it.
+    /// being served. Before Refresh, so it runs before a refresh due with
+    /// it.
     Expire,
     /// A secondary asks its primaries for their SOA and transfers from the
     /// newest one ahead of it (REFRESH, RETRY, NOTIFY in, `ctl refresh`).
@@ -88,7 +92,8 @@ impl Lane {
 }
 
 impl Event {
-    pub const ALL: [Event; 7] = [
+    pub const ALL: [Event; 8] = [
+        Event::Load,
         Event::Expire,
         Event::Refresh,
         Event::Transfer,
@@ -104,7 +109,7 @@ impl Event {
 
     pub fn lane(self) -> Lane {
         match self {
-            Event::Refresh | Event::Transfer | Event::Snapshot => Lane::Data,
+            Event::Load | Event::Refresh | Event::Transfer | Event::Snapshot => Lane::Data,
             Event::Expire => Lane::Expire,
             Event::DnssecCheck => Lane::Dnssec,
             Event::CsyncNotify => Lane::CsyncNotify,
@@ -114,6 +119,7 @@ impl Event {
 
     pub fn name(self) -> &'static str {
         match self {
+            Event::Load => "load",
             Event::Expire => "expire",
             Event::Refresh => "refresh",
             Event::Transfer => "transfer",
