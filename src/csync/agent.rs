@@ -18,6 +18,7 @@ use crate::clock::SharedClock;
 use crate::config::{CsyncConfig, ServerConfig};
 use crate::loader::LoadOptions;
 use crate::name;
+use crate::replication::events::Event;
 use crate::replication::{file_stem, timing, LoadKind, ManagedZone};
 use crate::verify::dns::Client;
 use crate::zone::{rtype, ZoneVersion};
@@ -26,7 +27,6 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// What one scan of one child found and did; the control interface's
 /// answer to `csync scan` and `approve`.
@@ -80,8 +80,8 @@ pub struct ParentAgent {
     state: Mutex<ParentState>,
     state_path: PathBuf,
     audit: AuditLog,
-    wake: mpsc::Sender<Vec<u8>>,
-    events: Mutex<Option<mpsc::Receiver<Vec<u8>>>>,
+    /// Children named by NOTIFY(CSYNC) since the last CsyncScan event.
+    notified: Mutex<BTreeSet<Vec<u8>>>,
     one_scan: tokio::sync::Mutex<()>,
     /// Unix seconds the agent was made: a child never scanned is first
     /// due one interval later (NOTIFY(CSYNC) and operators need not wait).
@@ -134,8 +134,7 @@ impl ParentAgent {
             resolver: config.resolver.or_else(crate::verify::system_resolver),
             port: config.port,
         };
-        let (wake, events) = mpsc::channel(64);
-        Some(Arc::new(ParentAgent {
+        let agent = Arc::new(ParentAgent {
             parent: display_name(zone.zone().origin()),
             audit: AuditLog::new(state_dir.join(format!("{stem}.csync-audit.log"))),
             zone,
@@ -144,12 +143,14 @@ impl ParentAgent {
             scanner,
             state: Mutex::new(state),
             state_path,
-            wake,
-            events: Mutex::new(Some(events)),
+            notified: Mutex::new(BTreeSet::new()),
             one_scan: tokio::sync::Mutex::new(()),
             started: clock.now_unix(),
             clock,
-        }))
+        });
+        agent.zone.set_agent(&agent);
+        agent.plan();
+        Some(agent)
     }
 
     pub fn origin(&self) -> &[u8] {
@@ -168,10 +169,23 @@ impl ParentAgent {
         }
     }
 
-    /// NOTIFY(CSYNC) for `child`: scan it soon. Never blocks; false when
-    /// the queue is full (a scan is coming anyway).
-    pub fn notified(&self, child: &[u8]) -> bool {
-        self.wake.try_send(delegation::lower(child)).is_ok()
+    /// NOTIFY(CSYNC) for `child`: scan it now (the parent zone's
+    /// CsyncScan event). Never blocks; a child named again before the scan
+    /// is scanned once.
+    pub fn notified(&self, child: &[u8]) {
+        if let Ok(mut n) = self.notified.lock() {
+            n.insert(delegation::lower(child));
+        }
+        self.zone
+            .core()
+            .events
+            .schedule(Event::CsyncScan, self.clock.now());
+    }
+
+    /// Plans the CsyncScan event when the earliest child is due.
+    pub fn plan(&self) {
+        let at = self.next_scan_at().saturating_mul(1000);
+        self.zone.core().events.schedule(Event::CsyncScan, at);
     }
 
     /// The children to scan now: configured or every delegation.
@@ -185,33 +199,24 @@ impl ParentAgent {
         }
     }
 
-    /// Runs the timers until the process ends.
-    pub async fn run(self: Arc<Self>) {
-        let Some(mut events) = self.events.lock().ok().and_then(|mut e| e.take()) else {
-            return;
-        };
-        loop {
-            let next = self.next_scan_at().saturating_mul(1000);
-            let notified = tokio::select! {
-                child = events.recv() => match child {
-                    Some(child) => Some(child),
-                    None => return,
-                },
-                _ = self.clock.sleep_until(Some(next)) => None,
-            };
-            match notified {
-                Some(child) if self.follows(&child) => {
-                    tracing::info!(zone = self.zone.name(), child = %display_name(&child), "NOTIFY(CSYNC): scanning the child");
-                    let _ = self.scan(Some(&child), Mode::Apply).await;
-                }
-                Some(child) => {
-                    tracing::info!(zone = self.zone.name(), child = %display_name(&child), "NOTIFY(CSYNC) for a name this agent does not follow: ignored");
-                }
-                None => {
-                    let _ = self.scan_due().await;
-                }
+    /// The CsyncScan event: the children NOTIFY(CSYNC) named, then those
+    /// due; then the next scan is planned.
+    pub async fn on_event(&self) {
+        let named = self
+            .notified
+            .lock()
+            .map(|mut n| std::mem::take(&mut *n))
+            .unwrap_or_default();
+        for child in named {
+            if self.follows(&child) {
+                tracing::info!(zone = self.zone.name(), child = %display_name(&child), "NOTIFY(CSYNC): scanning the child");
+                let _ = self.scan(Some(&child), Mode::Apply).await;
+            } else {
+                tracing::info!(zone = self.zone.name(), child = %display_name(&child), "NOTIFY(CSYNC) for a name this agent does not follow: ignored");
             }
         }
+        let _ = self.scan_due().await;
+        self.plan();
     }
 
     /// When `child` is next due.

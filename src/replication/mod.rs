@@ -32,6 +32,7 @@ pub mod timing;
 
 use crate::clock::{SharedClock, UnixMs};
 use crate::config::{SerialPolicy, ServerConfig, ZoneConfig};
+use crate::csync::agent::ParentAgent;
 use crate::journal::{self, Journal, JournalLimits, JournalReader};
 use crate::loader::{self, LoadOptions};
 use crate::notify::Notifier;
@@ -329,6 +330,9 @@ pub struct ManagedZone {
     /// Loads asked for (SIGHUP, `ctl reload`) that the Load event has not
     /// run yet.
     load_asks: Mutex<Vec<LoadAsk>>,
+    /// The zone's CSYNC parental agent (`[zone.csync]`), which holds the
+    /// zone: weak, so neither keeps the other alive.
+    agent: std::sync::OnceLock<std::sync::Weak<ParentAgent>>,
 }
 
 /// One request for the Load event.
@@ -366,12 +370,18 @@ impl EventZone for ManagedZone {
     fn handle_async(self: Arc<Self>, event: Event) -> Option<events::HandlerFuture> {
         match event {
             Event::NotifyOut => Some(Box::pin(async move { self.core.notify_round().await })),
+            Event::CsyncScan => {
+                let agent = self.agent.get().and_then(std::sync::Weak::upgrade)?;
+                Some(Box::pin(async move { agent.on_event().await }))
+            }
             _ => None,
         }
     }
 
     fn handle(&self, event: Event) {
         match event {
+            // Without an agent (it is gone): nothing to scan.
+            Event::CsyncScan => {}
             Event::Load => events::load::handle(self),
             Event::DnssecCheck => events::dnssec_check::handle(&self.core),
             Event::CsyncNotify => events::csync_notify::handle(&self.core),
@@ -433,6 +443,7 @@ impl ManagedZone {
             }),
             status: Mutex::new(LoadStatus::default()),
             load_asks: Mutex::new(Vec::new()),
+            agent: std::sync::OnceLock::new(),
         }
     }
 
@@ -449,6 +460,17 @@ impl ManagedZone {
                 .lock()
                 .map(|m| loader::files_changed(&m.files))
                 .unwrap_or(true)
+    }
+
+    /// Gives the zone its parental agent, whose scans are its CsyncScan
+    /// events.
+    pub fn set_agent(&self, agent: &Arc<ParentAgent>) {
+        let _ = self.agent.set(Arc::downgrade(agent));
+    }
+
+    /// What every zone has.
+    pub fn core(&self) -> &ZoneCore {
+        &self.core
     }
 
     /// Plans the Load event for `ask`.

@@ -791,9 +791,10 @@ impl EventZone for SecondaryZone {
         match event {
             // Run as a task: see handle_async.
             Event::NotifyOut => {}
-            Event::Load => tracing::error!(
+            Event::Load | Event::CsyncScan => tracing::error!(
                 zone = self.name(),
-                "a primary's Load planned for a secondary: ignored"
+                event = event.name(),
+                "a primary's event planned for a secondary: ignored"
             ),
             Event::Refresh => events::refresh::handle(self, false),
             Event::Transfer => events::refresh::handle(self, true),

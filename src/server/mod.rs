@@ -237,13 +237,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(%addr, udp_sockets = workers, "listening on UDP and TCP");
     }
 
-    // Not awaited at shutdown (like secondaries' timers): a change being
-    // applied is an atomic file write and a journaled load, so stopping
-    // at any point leaves the last good state.
-    for agent in zones.agents() {
-        tokio::spawn(agent.clone().run());
-    }
-
     if let Some(monitor_config) = config.monitor.clone() {
         let monitor = crate::monitor::watch::Monitor::new(monitor_config.clone())
             .map_err(anyhow::Error::msg)

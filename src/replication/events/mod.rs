@@ -66,6 +66,10 @@ pub enum Event {
     /// NOTIFY(CSYNC) to the parent's agent: the zone published a new
     /// CSYNC (RFC 9859).
     CsyncNotify,
+    /// The CSYNC parental agent of a primary scans the children that are
+    /// due or that NOTIFY(CSYNC) named (RFC 7477, RFC 9859), and applies
+    /// what they ask for through the zone file.
+    CsyncScan,
     /// A round of NOTIFY to the zone's secondaries (RFC 1996), `delay`
     /// after a new version; a task rather than a blocking thread, since
     /// it mostly waits for answers.
@@ -92,7 +96,7 @@ impl Lane {
 }
 
 impl Event {
-    pub const ALL: [Event; 8] = [
+    pub const ALL: [Event; 9] = [
         Event::Load,
         Event::Expire,
         Event::Refresh,
@@ -100,6 +104,7 @@ impl Event {
         Event::Snapshot,
         Event::DnssecCheck,
         Event::CsyncNotify,
+        Event::CsyncScan,
         Event::NotifyOut,
     ];
 
@@ -109,7 +114,9 @@ impl Event {
 
     pub fn lane(self) -> Lane {
         match self {
-            Event::Load | Event::Refresh | Event::Transfer | Event::Snapshot => Lane::Data,
+            Event::Load | Event::Refresh | Event::Transfer | Event::Snapshot | Event::CsyncScan => {
+                Lane::Data
+            }
             Event::Expire => Lane::Expire,
             Event::DnssecCheck => Lane::Dnssec,
             Event::CsyncNotify => Lane::CsyncNotify,
@@ -126,6 +133,7 @@ impl Event {
             Event::Snapshot => "snapshot",
             Event::DnssecCheck => "dnssec-check",
             Event::CsyncNotify => "csync-notify",
+            Event::CsyncScan => "csync-scan",
             Event::NotifyOut => "notify",
         }
     }
