@@ -76,7 +76,9 @@ pub fn csync_reports(reports: &[ChildReport]) -> (String, bool) {
             let _ = writeln!(out, "  server {s}");
         }
     }
-    let ok = !reports.iter().any(|r| r.outcome == "failed");
+    let ok = !reports
+        .iter()
+        .any(|r| r.outcome == crate::csync::decide::CsyncOutcome::Failed);
     (out, ok)
 }
 

@@ -9,7 +9,7 @@
 //! Every decision that differs from the child's previous one goes to the
 //! audit log, and to the server log.
 
-use super::decide::{decide, Decision, Memory, ServerResult};
+use super::decide::{decide, CsyncOutcome, Decision, Memory, ServerResult};
 use super::delegation::{self, Delegation};
 use super::edit;
 use super::scan::Scanner;
@@ -34,10 +34,7 @@ use std::time::Duration;
 pub struct ChildReport {
     pub parent: String,
     pub child: String,
-    /// `applied`, `would-apply` (dry run), `waiting`, `in-sync`,
-    /// `already-processed`, `no-csync`, `rejected`, `retry`, `failed`,
-    /// `insecure`, `not-delegated`.
-    pub outcome: String,
+    pub outcome: CsyncOutcome,
     pub csync_serial: Option<u32>,
     pub reason: String,
     /// `- record` / `+ record`.
@@ -333,7 +330,7 @@ impl ParentAgent {
         self.update_state(child, |s| s.approved_serial = Some(pending.serial));
         self.record(
             child,
-            "approved",
+            CsyncOutcome::Approved,
             Some(pending.serial),
             "approved by the operator".into(),
             pending.changes.clone(),
@@ -387,7 +384,7 @@ impl ParentAgent {
         let mut report = ChildReport {
             parent: self.parent.clone(),
             child: display_name(child),
-            outcome: String::new(),
+            outcome: CsyncOutcome::Failed,
             csync_serial: None,
             reason: String::new(),
             changes: Vec::new(),
@@ -396,13 +393,13 @@ impl ParentAgent {
             elapsed_ms: 0,
         };
         let Some(current) = delegation::read(version, child) else {
-            report.outcome = "not-delegated".into();
+            report.outcome = CsyncOutcome::NotDelegated;
             report.reason = format!("the parent has no NS for {}", report.child);
             self.finish(child, mode, &report, now);
             return report;
         };
         if current.ds.is_empty() {
-            report.outcome = "insecure".into();
+            report.outcome = CsyncOutcome::Insecure;
             report.reason = "no DS for the child in the parent: its data cannot be validated, and CSYNC is only acted on from a secure child (RFC 7477 §4.1)".into();
             self.finish(child, mode, &report, now);
             return report;
@@ -426,14 +423,14 @@ impl ParentAgent {
                 report.csync_serial = Some(serial);
                 report.changes = change.lines();
                 if mode == Mode::DryRun {
-                    report.outcome = "would-apply".into();
+                    report.outcome = CsyncOutcome::WouldApply;
                 } else {
                     self.apply(version, &current, &to, change, serial, &mut report)
                         .await;
                 }
             }
             Decision::Waiting { serial, change, .. } => {
-                report.outcome = "waiting".into();
+                report.outcome = CsyncOutcome::Waiting;
                 report.csync_serial = Some(serial);
                 report.changes = change.lines();
                 report.reason = format!(
@@ -442,7 +439,7 @@ impl ParentAgent {
                 );
             }
             other => {
-                report.outcome = other.outcome().into();
+                report.outcome = other.outcome();
                 report.csync_serial = match other {
                     Decision::AlreadyProcessed { serial } | Decision::InSync { serial } => {
                         Some(serial)
@@ -468,7 +465,7 @@ impl ParentAgent {
         report: &mut ChildReport,
     ) {
         if version.apex().rrset(rtype::DNSKEY).is_some() {
-            report.outcome = "failed".into();
+            report.outcome = CsyncOutcome::Failed;
             report.reason = "the parent zone is presigned here: a new serial would leave its SOA RRSIG stale, so the change must go through its signer".into();
             return;
         }
@@ -510,15 +507,15 @@ impl ParentAgent {
         });
         match job.await {
             Ok(Ok(parent_serial)) => {
-                report.outcome = "applied".into();
+                report.outcome = CsyncOutcome::Applied;
                 report.parent_serial = parent_serial;
             }
             Ok(Err(e)) => {
-                report.outcome = "failed".into();
+                report.outcome = CsyncOutcome::Failed;
                 report.reason = e;
             }
             Err(e) => {
-                report.outcome = "failed".into();
+                report.outcome = CsyncOutcome::Failed;
                 report.reason = format!("the change task failed: {e}");
             }
         }
@@ -532,19 +529,19 @@ impl ParentAgent {
         }
         let (interval, retry) = (self.config.interval, self.config.retry);
         let before = self.child_state(child);
-        let outcome = report.outcome.as_str();
+        let outcome = report.outcome;
         let serial = report.csync_serial;
         self.update_state(child, |s| {
             s.last_scan = now;
-            s.last_outcome = Some(report.outcome.clone());
+            s.last_outcome = Some(outcome.to_string());
             s.last_reason = Some(report.reason.clone());
             match outcome {
-                "applied" | "in-sync" => {
+                CsyncOutcome::Applied | CsyncOutcome::InSync => {
                     s.last_serial = serial.or(s.last_serial);
                     s.approved_serial = None;
                     s.pending = None;
                 }
-                "waiting" => {
+                CsyncOutcome::Waiting => {
                     let since = s
                         .pending
                         .as_ref()
@@ -558,16 +555,16 @@ impl ParentAgent {
                 }
                 _ => {}
             }
-            if matches!(outcome, "retry" | "failed") {
+            if outcome.backs_off() {
                 s.failures = s.failures.saturating_add(1);
             } else {
                 s.failures = 0;
             }
             s.next_scan = timing::csync_next_scan(now, s.failures, retry, interval);
         });
-        let changed = before.last_outcome.as_deref() != Some(outcome)
+        let changed = before.last_outcome.as_deref() != Some(outcome.as_str())
             || before.last_reason.as_deref() != Some(report.reason.as_str());
-        let always = matches!(outcome, "applied" | "failed");
+        let always = matches!(outcome, CsyncOutcome::Applied | CsyncOutcome::Failed);
         self.record(
             child,
             outcome,
@@ -583,7 +580,7 @@ impl ParentAgent {
     fn record(
         &self,
         child: &[u8],
-        outcome: &str,
+        outcome: CsyncOutcome,
         csync_serial: Option<u32>,
         reason: String,
         changes: Vec<String>,
@@ -592,14 +589,14 @@ impl ParentAgent {
     ) {
         let child_name = display_name(child);
         match outcome {
-            "applied" | "approved" => {
-                tracing::info!(zone = self.zone.name(), child = %child_name, outcome, ?csync_serial, ?parent_serial, changes = ?changes, "CSYNC: {reason}")
+            CsyncOutcome::Applied | CsyncOutcome::Approved => {
+                tracing::info!(zone = self.zone.name(), child = %child_name, outcome = outcome.as_str(), ?csync_serial, ?parent_serial, changes = ?changes, "CSYNC: {reason}")
             }
-            "failed" | "rejected" | "insecure" => {
-                tracing::warn!(zone = self.zone.name(), child = %child_name, outcome, ?csync_serial, "CSYNC: {reason}")
+            CsyncOutcome::Failed | CsyncOutcome::Rejected | CsyncOutcome::Insecure => {
+                tracing::warn!(zone = self.zone.name(), child = %child_name, outcome = outcome.as_str(), ?csync_serial, "CSYNC: {reason}")
             }
             _ => {
-                tracing::info!(zone = self.zone.name(), child = %child_name, outcome, ?csync_serial, "CSYNC: {reason}")
+                tracing::info!(zone = self.zone.name(), child = %child_name, outcome = outcome.as_str(), ?csync_serial, "CSYNC: {reason}")
             }
         }
         if !to_audit {
@@ -609,7 +606,7 @@ impl ParentAgent {
             time: self.clock.now_unix(),
             parent: self.parent.clone(),
             child: child_name,
-            outcome: outcome.into(),
+            outcome: outcome.to_string(),
             csync_serial,
             reason,
             changes,

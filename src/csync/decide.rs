@@ -17,6 +17,7 @@ use crate::name;
 use crate::rdata::csync::Csync;
 use crate::serial;
 use crate::zone::rtype;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
@@ -113,16 +114,82 @@ pub enum Decision {
 
 impl Decision {
     /// The word the audit log and `csync scan` use.
-    pub fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> CsyncOutcome {
         match self {
-            Decision::NoCsync => "no-csync",
-            Decision::AlreadyProcessed { .. } => "already-processed",
-            Decision::InSync { .. } => "in-sync",
-            Decision::Rejected { .. } => "rejected",
-            Decision::Retry { .. } => "retry",
-            Decision::Waiting { .. } => "waiting",
-            Decision::Apply { .. } => "apply",
+            Decision::NoCsync => CsyncOutcome::NoCsync,
+            Decision::AlreadyProcessed { .. } => CsyncOutcome::AlreadyProcessed,
+            Decision::InSync { .. } => CsyncOutcome::InSync,
+            Decision::Rejected { .. } => CsyncOutcome::Rejected,
+            Decision::Retry { .. } => CsyncOutcome::Retry,
+            Decision::Waiting { .. } => CsyncOutcome::Waiting,
+            // Decided, not yet done: what a dry run reports.
+            Decision::Apply { .. } => CsyncOutcome::WouldApply,
         }
+    }
+}
+
+/// How one scan of one child ended: in reports (`csync scan`, `approve`),
+/// the state file's `last_outcome` and the audit log, always by the same
+/// kebab-case names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CsyncOutcome {
+    /// The change was made in the parent zone.
+    Applied,
+    /// A dry run found a change to make.
+    WouldApply,
+    /// `immediate` clear: the change waits for `csync approve`.
+    Waiting,
+    /// An operator approved the change waiting (logged before the scan
+    /// that applies it).
+    Approved,
+    InSync,
+    AlreadyProcessed,
+    NoCsync,
+    Rejected,
+    /// Something to try again later (back-off).
+    Retry,
+    /// The change could not be made.
+    Failed,
+    /// No DS for the child: nothing can be validated.
+    Insecure,
+    NotDelegated,
+}
+
+impl CsyncOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CsyncOutcome::Applied => "applied",
+            CsyncOutcome::WouldApply => "would-apply",
+            CsyncOutcome::Waiting => "waiting",
+            CsyncOutcome::Approved => "approved",
+            CsyncOutcome::InSync => "in-sync",
+            CsyncOutcome::AlreadyProcessed => "already-processed",
+            CsyncOutcome::NoCsync => "no-csync",
+            CsyncOutcome::Rejected => "rejected",
+            CsyncOutcome::Retry => "retry",
+            CsyncOutcome::Failed => "failed",
+            CsyncOutcome::Insecure => "insecure",
+            CsyncOutcome::NotDelegated => "not-delegated",
+        }
+    }
+
+    /// Whether the next scan backs off (RETRY doubled per failure).
+    pub fn backs_off(self) -> bool {
+        matches!(self, CsyncOutcome::Retry | CsyncOutcome::Failed)
+    }
+}
+
+impl fmt::Display for CsyncOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compared with its name (`report.outcome == "applied"`).
+impl PartialEq<&str> for CsyncOutcome {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 
