@@ -233,8 +233,12 @@ struct XfrArgs {
 fn xfr(args: XfrArgs) -> anyhow::Result<()> {
     use std::io::Write;
     use zonesync::xfr::client::{self, Kind, Request};
-    let server = client::parse_server(&args.server)?;
-    let key = args.key.as_deref().map(client::parse_key).transpose()?;
+    let server = zonesync::xfr::command::parse_server(&args.server)?;
+    let key = args
+        .key
+        .as_deref()
+        .map(zonesync::xfr::command::parse_key)
+        .transpose()?;
     let kind = match args.ixfr {
         Some(serial) => Kind::Ixfr { serial },
         None => Kind::Axfr,
@@ -242,7 +246,7 @@ fn xfr(args: XfrArgs) -> anyhow::Result<()> {
     let timeout = std::time::Duration::from_secs(args.timeout);
     let request = Request::new(&args.zone, kind, key, timeout)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let result = client::transfer(server, &request, &mut out)
+    let result = zonesync::xfr::command::transfer(server, &request, &mut out)
         .and_then(|summary| writeln!(out, "{summary}").map_err(client::XfrError::Output));
     // Flushed before an error is reported, so that the records and the
     // message come out in the order things happened.

@@ -14,13 +14,12 @@
 //! whole transfer is simplest to keep on a blocking socket whose timeout is
 //! set to the time left before every read and write.
 
-use crate::tsig::{Algorithm, ClientSigner, TsigError, TsigKey};
+use crate::tsig::{ClientSigner, TsigError, TsigKey};
 use domain::base::iana::{Class, OptRcode, Rtype};
 use domain::base::message::Message;
 use domain::base::message_builder::{MessageBuilder, PushError};
 use domain::base::name::{Name, ParsedName, ToName};
 use domain::base::rdata::{ComposeRecordData, UnknownRecordData};
-use domain::base::zonefile_fmt::{DisplayKind, ZonefileFmt};
 use domain::base::{Serial, Ttl};
 use domain::rdata::tsig::Tsig;
 use domain::rdata::{AllRecordData, Soa};
@@ -28,7 +27,7 @@ use domain::tsig::ValidationError;
 use std::cmp::Ordering;
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -419,38 +418,6 @@ pub(crate) fn build_query(
     Ok(additional.finish())
 }
 
-/// Parses `--server`: `IP:PORT`, `[IPv6]:PORT`, or an address alone for
-/// port 53.
-pub fn parse_server(text: &str) -> Result<SocketAddr, XfrError> {
-    if let Ok(addr) = SocketAddr::from_str(text) {
-        return Ok(addr);
-    }
-    let bare = text
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .unwrap_or(text);
-    IpAddr::from_str(bare)
-        .map(|ip| SocketAddr::new(ip, DEFAULT_PORT))
-        .map_err(|_| XfrError::BadServer {
-            text: text.to_owned(),
-        })
-}
-
-/// Parses `--key`: `NAME:ALG:SECRET`, kdig's `-y` order `ALG:NAME:SECRET`,
-/// or `NAME:SECRET` for hmac-sha256. Base64 has no colon, so the parts
-/// split cleanly; the algorithm is recognised by its name.
-pub fn parse_key(text: &str) -> Result<TsigKey, XfrError> {
-    let is_alg = |s: &str| s.parse::<Algorithm>().is_ok();
-    let parts: Vec<&str> = text.split(':').collect();
-    let (name, alg, secret) = match parts.as_slice() {
-        [name, secret] => (*name, Algorithm::HmacSha256.as_str(), *secret),
-        [name, alg, secret] if is_alg(alg) => (*name, *alg, *secret),
-        [alg, name, secret] if is_alg(alg) => (*name, *alg, *secret),
-        _ => return Err(XfrError::BadKeySyntax),
-    };
-    TsigKey::from_config(name, alg, secret).map_err(XfrError::BadKey)
-}
-
 // ---------------------------------------------------------------------------
 // Where the records go
 
@@ -465,7 +432,7 @@ pub trait Sink {
     /// Takes the next answer record, in the order received, after its
     /// message passed its checks and the [`Tracker`] accepted it as `item`.
     /// With TSIG, a message the server left unsigned is vouched for only by
-    /// a later signed one (see [`transfer`]): a sink must not act on the
+    /// a later signed one (see `command::transfer`): a sink must not act on the
     /// records before the transfer has succeeded.
     fn record(&mut self, record: &AnswerRecord<'_>, item: Item) -> Result<(), SinkError>;
 }
@@ -477,34 +444,6 @@ pub enum SinkError {
     Output(io::Error),
     /// The record is not acceptable ([`XfrError::Rejected`]).
     Rejected(String),
-}
-
-/// The sink of `zonesync xfr`: each record on its own line in presentation
-/// form, tab-separated.
-pub struct Printer<W>(pub W);
-
-impl<W: Write> Sink for Printer<W> {
-    fn record(&mut self, record: &AnswerRecord<'_>, _: Item) -> Result<(), SinkError> {
-        // `domain` has no typed CSYNC, so it would print the RFC 3597
-        // `\#` form; ours gives "serial flags TYPES" (RFC 7477 §2.1.2).
-        // RDATA that is not valid CSYNC keeps the `\#` form.
-        if record.rtype() == Rtype::CSYNC {
-            if let AllRecordData::Unknown(data) = record.data() {
-                if let Ok(csync) = crate::rdata::csync::Csync::from_wire(data.data()) {
-                    return writeln!(
-                        self.0,
-                        "{}\t{}\t{}\tCSYNC\t{csync}",
-                        record.owner().fmt_with_dot(),
-                        record.ttl().as_secs(),
-                        record.class(),
-                    )
-                    .map_err(SinkError::Output);
-                }
-            }
-        }
-        writeln!(self.0, "{}", record.display_zonefile(DisplayKind::Tabbed))
-            .map_err(SinkError::Output)
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -539,24 +478,9 @@ impl fmt::Display for Summary {
     }
 }
 
-/// Runs `request` against `server`, writing each record on its own line
-/// to `out` as it arrives.
-///
-/// Records of a message are written once the message has passed its
-/// checks. With TSIG, a message the server left unsigned (RFC 8945 §5.3.1
-/// allows up to 99 in a row) is vouched for only by the next signed one, so
-/// its records may be written before a failure is found: after an error,
-/// nothing written may be trusted.
-pub fn transfer(
-    server: SocketAddr,
-    request: &Request,
-    out: &mut impl Write,
-) -> Result<Summary, XfrError> {
-    transfer_to(server, request, &mut Printer(out))
-}
-
 /// Runs `request` against `server`, handing each record to `sink` as it
-/// arrives (see [`transfer`] for when).
+/// arrives: records of a message once the message has passed its checks
+/// (see [`Sink`] for what that means with TSIG).
 pub fn transfer_to(
     server: SocketAddr,
     request: &Request,
@@ -1326,6 +1250,9 @@ pub(crate) mod testing {
 mod tests {
     use super::*;
     use crate::tsig::{check_request, Keys, RequestAuth};
+    use crate::xfr::command::{transfer, Printer};
+
+    const SECRET: &str = "c2VjcmV0LWtleS1mb3ItdGVzdHMtb2YtenN5bmMtMDE=";
     use crate::xfr::client::testing::{framed, scripted, Script};
     use domain::base::iana::Rcode;
     use domain::rdata::A;
@@ -1504,53 +1431,6 @@ mod tests {
         for item in [soa(9), soa(3), X, soa(9)] {
             tracker.record(item).unwrap();
             assert_eq!(tracker.serial(), Some(9));
-        }
-    }
-
-    // --- Arguments
-
-    #[test]
-    fn server_forms() {
-        let ok = |text: &str| parse_server(text).unwrap().to_string();
-        assert_eq!(ok("127.0.0.1:5300"), "127.0.0.1:5300");
-        assert_eq!(ok("[::1]:5300"), "[::1]:5300");
-        assert_eq!(ok("127.0.0.1"), "127.0.0.1:53");
-        assert_eq!(ok("::1"), "[::1]:53");
-        assert_eq!(ok("[::1]"), "[::1]:53");
-        for bad in ["", "localhost", "127.0.0.1:", "127.0.0.1:70000", "[::1"] {
-            assert!(parse_server(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    const SECRET: &str = "c2VjcmV0LWtleS1mb3ItdGVzdHMtb2YtenN5bmMtMDE=";
-
-    #[test]
-    fn key_forms() {
-        let key = parse_key(&format!("xfr-key:hmac-sha512:{SECRET}")).unwrap();
-        assert_eq!(
-            (key.name.as_str(), key.algorithm),
-            ("xfr-key", Algorithm::HmacSha512)
-        );
-        let key = parse_key(&format!("hmac-sha1:xfr-key:{SECRET}")).unwrap();
-        assert_eq!(
-            (key.name.as_str(), key.algorithm),
-            ("xfr-key", Algorithm::HmacSha1)
-        );
-        let key = parse_key(&format!("xfr-key:{SECRET}")).unwrap();
-        assert_eq!(key.algorithm, Algorithm::HmacSha256);
-        assert_eq!(key.secret_base64(), SECRET);
-    }
-
-    #[test]
-    fn bad_keys_do_not_echo_the_secret() {
-        for bad in [
-            SECRET.to_owned(),
-            format!("a:b:c:{SECRET}"),
-            format!("xfr-key:hmac-md5:{SECRET}"),
-            "xfr-key:hmac-sha256:not base64!".to_owned(),
-        ] {
-            let e = parse_key(&bad).unwrap_err().to_string();
-            assert!(!e.contains(SECRET), "{e}");
         }
     }
 

@@ -6,8 +6,10 @@
 //!   a primary, IXFR with AXFR fallback, checked before anything is applied.
 //! - [`client`]: the transfer-in reader both `incoming` and `zonesync xfr`
 //!   use (the `Tracker` state machine over a message stream, TSIG).
+//! - [`command`]: `zonesync xfr`'s arguments and its dig-like printer.
 
 pub mod client;
+pub mod command;
 pub mod incoming;
 pub mod outgoing;
 
