@@ -4,7 +4,7 @@
 //!
 //! One TCP connection and one query, optionally TSIG-signed; then each
 //! response message is checked (id, RCODE, TSIG, question, size limits)
-//! and its records are handed to a [`Sink`] as they arrive: [`transfer`]
+//! and its records are handed to a [`Sink`] as they arrive: `command::transfer`
 //! prints them, so a zone is never held in memory; the transfer-in engine
 //! collects them. [`Tracker`] decides from the order of the SOA records
 //! when the transfer is complete and which form an IXFR answer took.
