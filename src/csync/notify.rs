@@ -73,9 +73,7 @@ fn send(origin: &[u8], target: SocketAddr) -> Result<u8, String> {
     .map_err(|e| format!("{e}"))?;
     let socket = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
     socket.connect(target).map_err(|e| e.to_string())?;
-    let id = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() as u16);
+    let id = crate::wire::random_id();
     let query = message(id, origin);
     let mut timeout = FIRST_TIMEOUT;
     let mut buf = [0u8; 512];

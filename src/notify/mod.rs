@@ -128,15 +128,6 @@ impl Notifier {
     }
 }
 
-/// A message id that a target cannot guess from the previous one.
-fn next_id() -> u16 {
-    use std::hash::{BuildHasher, RandomState};
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    RandomState::new().hash_one(nanos) as u16
-}
-
 /// RFC 1996 §3.7: opcode NOTIFY, AA, the zone's SOA as the question and
 /// the current SOA in the answer section (a hint for the secondary).
 pub fn notify_message(id: u16, origin: &[u8], soa: Option<&(u32, Vec<u8>)>) -> Vec<u8> {

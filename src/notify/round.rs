@@ -1,6 +1,6 @@
 //! One NOTIFY round: the state machine of [`Notifier::round`].
 
-use super::{next_id, notify_message, ns_addresses, Notifier, NotifyTarget};
+use super::{notify_message, ns_addresses, Notifier, NotifyTarget};
 use crate::clock::{Clock, UnixMs};
 use crate::name;
 use crate::replication::timing::notify_try_timeout;
@@ -66,7 +66,7 @@ impl Notifier {
         let now = clock.now();
         let mut round: Vec<Pending> = Vec::with_capacity(targets.len());
         for target in targets {
-            let mut message = notify_message(next_id(), zone.origin(), soa.as_ref());
+            let mut message = notify_message(crate::wire::random_id(), zone.origin(), soa.as_ref());
             let key = target
                 .key
                 .as_ref()

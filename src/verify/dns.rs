@@ -406,19 +406,12 @@ fn answer_to(bytes: Vec<u8>, id: u16, query: &Query) -> Option<Message<Vec<u8>>>
     }
 }
 
-fn next_id() -> u16 {
-    use std::hash::{BuildHasher, RandomState};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed)) as u16
-}
-
 /// The query with EDNS: DO set, and the probe's empty options when asked.
 fn build(query: &Query) -> Result<(u16, Vec<u8>), QueryError> {
     let local = |e: domain::base::message_builder::PushError| QueryError::Local {
         reason: e.to_string(),
     };
-    let id = next_id();
+    let id = crate::wire::random_id();
     let mut builder = MessageBuilder::new_vec();
     builder.header_mut().set_id(id);
     builder.header_mut().set_rd(query.recursion);
@@ -445,7 +438,7 @@ fn build_plain(query: &Query) -> Result<(u16, Vec<u8>), QueryError> {
     let local = |e: domain::base::message_builder::PushError| QueryError::Local {
         reason: e.to_string(),
     };
-    let id = next_id();
+    let id = crate::wire::random_id();
     let mut builder = MessageBuilder::new_vec();
     builder.header_mut().set_id(id);
     let mut question = builder.question();

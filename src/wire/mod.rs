@@ -13,6 +13,24 @@ mod writer;
 pub use request::{opcode_of, parse_request, Edns, ParseError, Question, Request};
 pub use writer::{Mark, MessageWriter, Owner, Section, WriteError};
 
+/// A message id for a query or NOTIFY we send, that nobody can predict
+/// from the ones before (RFC 5452 §4.3: an answer is accepted on its id,
+/// so a guessable one invites forged answers). Every client of ours takes
+/// its ids here.
+pub fn random_id() -> u16 {
+    use ring::rand::{SecureRandom, SystemRandom};
+    let mut id = [0u8; 2];
+    if SystemRandom::new().fill(&mut id).is_ok() {
+        return u16::from_be_bytes(id);
+    }
+    // No system randomness (should not happen): the process's random
+    // hasher keys over a counter are still unknown to the network.
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed)) as u16
+}
+
 /// Response codes (RFC 1035 §4.1.1, RFC 6891 §9).
 pub mod rcode {
     pub const NOERROR: u16 = 0;
@@ -74,3 +92,13 @@ pub const CLASS_IN: u16 = 1;
 pub const HEADER_LEN: usize = 12;
 /// Largest DNS message (TCP framing limit).
 pub const MAX_MESSAGE: usize = 65535;
+
+#[cfg(test)]
+mod random_id_tests {
+    #[test]
+    fn message_ids_do_not_repeat_in_a_pattern() {
+        let ids: std::collections::HashSet<u16> = (0..1000).map(|_| super::random_id()).collect();
+        // 1000 draws from 65536 values: about 8 collisions expected.
+        assert!(ids.len() > 950, "{} distinct ids", ids.len());
+    }
+}

@@ -488,7 +488,7 @@ pub fn transfer_to(
 ) -> Result<Summary, XfrError> {
     let started = Instant::now();
     let deadline = started + request.timeout;
-    let id = next_id();
+    let id = crate::wire::random_id();
     let mut query = request.query(id)?;
     let signer = match &request.key {
         Some(key) => Some(ClientSigner::sign_request(key, &mut query).map_err(XfrError::Sign)?),
@@ -530,15 +530,6 @@ pub fn transfer_to(
         outcome,
         expire: session.expire,
     })
-}
-
-/// A message id the server cannot predict.
-pub(crate) fn next_id() -> u16 {
-    use std::hash::{BuildHasher, RandomState};
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    RandomState::new().hash_one(nanos) as u16
 }
 
 /// The state of a transfer between messages.

@@ -606,7 +606,7 @@ fn soa_query(
     primary: &Primary,
     zone: &Name<Vec<u8>>,
 ) -> Result<(u16, Vec<u8>, Option<ClientSigner>), SoaFailure> {
-    let id = client::next_id();
+    let id = crate::wire::random_id();
     let mut query = client::build_query(id, zone, Rtype::SOA, None, true)
         .map_err(|e| SoaFailure::Local(format!("cannot build the SOA query: {e}")))?;
     let signer = match &primary.key {
