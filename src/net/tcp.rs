@@ -2,8 +2,7 @@
 //! queries per connection, an idle timeout and a connection cap.
 
 use super::Shutdown;
-use crate::query::{Answerer, Transport};
-use crate::wire::parse_request;
+use crate::query::{Answerer, TcpAnswer};
 use crate::xfr::Transfers;
 use std::io;
 use std::sync::Arc;
@@ -97,17 +96,14 @@ impl Connection<'_> {
             tokio::time::timeout(idle, stream.read_exact(buf))
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "request body timed out"))??;
-            // Zone transfers are multi-message streams with an ACL on the peer.
-            if let Ok(req) = parse_request(buf) {
-                if Transfers::is_transfer(&req) {
+            let n = match answerer.answer_tcp(buf, self.peer, &mut response[2..]) {
+                // Zone transfers are multi-message streams.
+                TcpAnswer::Transfer(req) => {
                     self.transfers.serve(&req, self.peer, &mut stream).await?;
                     continue;
                 }
-            }
-            let Some(n) =
-                answerer.answer_from(buf, Transport::Tcp, Some(self.peer), &mut response[2..])
-            else {
-                continue;
+                TcpAnswer::Answered(n) => n,
+                TcpAnswer::Dropped => continue,
             };
             response[..2].copy_from_slice(&(n as u16).to_be_bytes());
             stream.write_all(&response[..2 + n]).await?;

@@ -165,7 +165,34 @@ impl Answerer {
         peer: Option<SocketAddr>,
         out: &mut [u8],
     ) -> Option<usize> {
-        let req = match parse_request(msg) {
+        self.answer_parsed(msg, parse_request(msg), transport, peer, out)
+    }
+
+    /// A request over TCP from `peer`, parsed once: a zone transfer is
+    /// handed back for the caller to stream; anything else is answered
+    /// into `out`.
+    pub fn answer_tcp<'m>(&self, msg: &'m [u8], peer: SocketAddr, out: &mut [u8]) -> TcpAnswer<'m> {
+        let parsed = parse_request(msg);
+        if let Ok(req) = &parsed {
+            if crate::xfr::Transfers::is_transfer(req) {
+                return TcpAnswer::Transfer(*req);
+            }
+        }
+        match self.answer_parsed(msg, parsed, Transport::Tcp, Some(peer), out) {
+            Some(n) => TcpAnswer::Answered(n),
+            None => TcpAnswer::Dropped,
+        }
+    }
+
+    fn answer_parsed(
+        &self,
+        msg: &[u8],
+        parsed: Result<Request<'_>, ParseError>,
+        transport: Transport,
+        peer: Option<SocketAddr>,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        let req = match parsed {
             Ok(req) => req,
             Err(ParseError::Drop(reason)) => {
                 self.stats.count_dropped();
@@ -649,6 +676,17 @@ fn unix_time() -> u32 {
 /// (RFC 6891 §6.1.3: BADVERS; an unknown opcode is NOTIMP first).
 fn bad_version(req: &Request<'_>) -> bool {
     opcode::is_implemented(req.opcode()) && req.edns.is_some_and(|e| e.version > 0)
+}
+
+/// What a request over TCP calls for ([`Answerer::answer_tcp`]).
+#[derive(Debug)]
+pub enum TcpAnswer<'m> {
+    /// A zone transfer, for `xfr::Transfers::serve` to stream.
+    Transfer(Request<'m>),
+    /// The response is in `out`, this long.
+    Answered(usize),
+    /// Nothing is sent back.
+    Dropped,
 }
 
 /// A FORMERR response: header (id, opcode, RD copied), and the question
