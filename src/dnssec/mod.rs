@@ -1,4 +1,4 @@
-//! DNSSEC for presigned zones (issue 6). zonesync does not sign: zones
+//! DNSSEC for presigned zones. zonesync does not sign: zones
 //! come signed (by `dnssec-signzone`, `ldns-signzone`, a signer in front
 //! of us). This module checks them when they are loaded, so an operator
 //! learns of a broken signer before resolvers do:

@@ -1,4 +1,4 @@
-//! The replication monitor (issue 8).
+//! The replication monitor.
 
 pub mod alert;
 pub mod api;
