@@ -425,7 +425,7 @@ impl SecondaryZone {
         }
     }
 
-    pub(super) fn refresh_once(&self, force_axfr: bool) -> Result<RefreshResult, String> {
+    pub(super) fn refresh_once(&self, force_axfr: bool) -> Result<RefreshResult, RefreshError> {
         let current = self.core.zone.snapshot();
         let ours = current.as_ref().map(|v| v.serial());
         let mut answers = Vec::new();
@@ -449,15 +449,15 @@ impl SecondaryZone {
                     let text = e.to_string();
                     self.update_status(|s| {
                         if let Some(ps) = s.primaries.get_mut(i) {
-                            ps.last_error = Some(text.clone());
+                            ps.last_error = Some(text);
                         }
                     });
-                    errors.push(text);
+                    errors.push(e);
                 }
             }
         }
         if answers.is_empty() {
-            return Err(format!("no primary answered: {}", errors.join("; ")));
+            return Err(RefreshError::NoPrimaryAnswered(errors));
         }
         let mut order: Vec<(usize, Serial)> = answers.iter().map(|a| (a.0, a.1)).collect();
         timing::transfer_order(&mut order);
@@ -489,16 +489,17 @@ impl SecondaryZone {
                     })
                 }
                 Err(e) => {
+                    let text = e.to_string();
                     self.update_status(|s| {
                         if let Some(ps) = s.primaries.get_mut(i) {
-                            ps.last_error = Some(e.clone());
+                            ps.last_error = Some(text);
                         }
                     });
                     failures.push(e);
                 }
             }
         }
-        Err(failures.join("; "))
+        Err(RefreshError::TransfersFailed(failures))
     }
 
     /// Transfers from one primary and applies the result.
@@ -507,7 +508,7 @@ impl SecondaryZone {
         primary: &Primary,
         current: Option<&ZoneVersion>,
         force_axfr: bool,
-    ) -> Result<String, String> {
+    ) -> Result<String, TransferFailure> {
         let ours = if force_axfr {
             None
         } else {
@@ -521,7 +522,7 @@ impl SecondaryZone {
                 ours.as_ref().map(|(s, r)| (*s, r)),
                 &self.limits,
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| TransferFailure::Fetch(Box::new(e)))?;
         let how = fetched
             .fallback
             .as_ref()
@@ -535,12 +536,15 @@ impl SecondaryZone {
                 let fetched = self
                     .upstream()
                     .fetch(primary, self.core.zone.origin(), None, &self.limits)
-                    .map_err(|e| format!("IXFR did not apply ({why}), AXFR: {e}"))?;
+                    .map_err(|axfr| TransferFailure::AxfrAfterIxfr {
+                        why: why.clone(),
+                        axfr: Box::new(axfr),
+                    })?;
                 self.apply(primary, current, fetched, force_axfr)
                     .map(|s| format!("{s} (IXFR did not apply: {why})"))
-                    .map_err(|e| e.to_string())
+                    .map_err(TransferFailure::Apply)
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(TransferFailure::Apply(e)),
         }
     }
 
@@ -699,8 +703,40 @@ pub(super) struct RefreshResult {
     pub(super) expire_hint: Option<u32>,
 }
 
+/// Why a refresh changed nothing. Its `Display` is the line the log and
+/// `ctl status` show ("refresh failed: …").
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// Every primary's SOA query failed.
+    #[error("no primary answered: {}", joined(.0))]
+    NoPrimaryAnswered(Vec<FetchError>),
+    /// Primaries ahead of us answered, and every transfer from them failed.
+    #[error("{}", joined(.0))]
+    TransfersFailed(Vec<TransferFailure>),
+}
+
+/// Why a transfer from one primary was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferFailure {
+    #[error("{0}")]
+    Fetch(Box<FetchError>),
+    #[error("{0}")]
+    Apply(ApplyFailure),
+    /// An IXFR that did not apply, and then the AXFR failed.
+    #[error("IXFR did not apply ({why}), AXFR: {axfr}")]
+    AxfrAfterIxfr { why: String, axfr: Box<FetchError> },
+}
+
+fn joined<E: std::fmt::Display>(errors: &[E]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[derive(Debug)]
-enum ApplyFailure {
+pub enum ApplyFailure {
     /// The changesets do not fit our copy: try AXFR.
     IxfrDidNotApply(String),
     /// The transfer is unusable as it is.

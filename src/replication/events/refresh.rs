@@ -62,6 +62,7 @@ pub fn handle(zone: &SecondaryZone, force_axfr: bool) {
             });
         }
         Err(why) => {
+            let why = why.to_string();
             zone.transfers_in_counters().failed.fetch_add(1, Relaxed);
             let failures = zone.timers().failures + 1;
             let (retry, _) = timing::after_failure(zone.timing(), soa, failures, now_ms, jitter);

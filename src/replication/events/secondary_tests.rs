@@ -268,6 +268,10 @@ fn refresh_retry_expire_and_recovery_follow_the_soa_timers() {
         waits.push(s.in_secs(Event::Refresh));
         assert!(waits.len() < 100, "bounded");
     }
+    assert_eq!(
+        s.zone.status().last_error.as_deref(),
+        Some("no primary answered: 127.0.0.1:5300: unreachable (test)")
+    );
     let nominal = [RETRY, 2 * RETRY, 4 * RETRY, RETRY_MAX, RETRY_MAX];
     for (wait, nominal) in waits.iter().zip(nominal) {
         assert!(
