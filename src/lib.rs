@@ -9,6 +9,7 @@ pub mod control;
 pub mod csync;
 pub mod dnssec;
 pub mod durable;
+pub mod exchange;
 pub mod journal;
 pub mod loader;
 pub mod monitor;

@@ -11,7 +11,7 @@
 use crate::name;
 use crate::wire::{flag, opcode, MessageWriter};
 use crate::zone::{rtype, ZoneVersion};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// How many times a target is tried, and the first wait.
@@ -62,40 +62,26 @@ pub fn message(id: u16, origin: &[u8]) -> Vec<u8> {
     buf
 }
 
-/// Sends to one target until an answer with our id comes; its RCODE.
+/// Sends to one target until an answer with our id comes (up to
+/// `TRIES` times, the wait doubling from `FIRST_TIMEOUT`); its RCODE.
 fn send(origin: &[u8], target: SocketAddr) -> Result<u8, String> {
-    let bind: SocketAddr = if target.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    }
-    .parse()
-    .map_err(|e| format!("{e}"))?;
-    let socket = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
-    socket.connect(target).map_err(|e| e.to_string())?;
-    let id = crate::wire::random_id();
-    let query = message(id, origin);
+    let query = message(crate::wire::random_id(), origin);
     let mut timeout = FIRST_TIMEOUT;
-    let mut buf = [0u8; 512];
     for _ in 0..TRIES {
-        socket.send(&query).map_err(|e| e.to_string())?;
-        socket
-            .set_read_timeout(Some(timeout))
-            .map_err(|e| e.to_string())?;
         let deadline = std::time::Instant::now() + timeout;
-        // Datagrams that are not our answer are skipped until the deadline.
-        while std::time::Instant::now() < deadline {
-            let Ok(n) = socket.recv(&mut buf) else {
-                break;
-            };
-            let answer = buf.get(..n).unwrap_or_default();
-            let ours = answer.get(..2) == Some(&id.to_be_bytes()[..])
-                && answer.get(2).is_some_and(|b| b & 0x80 != 0);
-            if ours {
-                return Ok(answer.get(3).map_or(0, |b| b & 0x0f));
+        match crate::exchange::udp(target, &query, deadline) {
+            Ok(answer) => return Ok(answer.get(3).map_or(0, |b| b & 0x0f)),
+            Err(crate::exchange::ExchangeError::Timeout) => timeout *= 2,
+            // Nobody listens yet (a parent starting): wait out the try as
+            // for a lost datagram, as NOTIFY out does.
+            Err(crate::exchange::ExchangeError::Io(e))
+                if e.kind() == std::io::ErrorKind::ConnectionRefused =>
+            {
+                std::thread::sleep(deadline.saturating_duration_since(std::time::Instant::now()));
+                timeout *= 2;
             }
+            Err(e) => return Err(e.to_string()),
         }
-        timeout *= 2;
     }
     Err(format!(
         "no answer from {target} for {} after {TRIES} tries",

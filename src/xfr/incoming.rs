@@ -40,7 +40,7 @@ use domain::base::rdata::ComposeRecordData;
 use domain::rdata::AllRecordData;
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 const SOA: u16 = crate::zone::rtype::SOA;
@@ -628,58 +628,23 @@ fn soa_over_udp(
     zone: &Name<Vec<u8>>,
     deadline: Instant,
 ) -> Result<Option<SoaAnswer>, SoaFailure> {
-    let (id, query, mut signer) = soa_query(primary, zone)?;
-    let local: SocketAddr = if primary.addr.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let socket = UdpSocket::bind(local).map_err(|e| io_failure(FailureClass::Io, e))?;
-    socket
-        .connect(primary.addr)
-        .map_err(|e| io_failure(FailureClass::Io, e))?;
-    socket
-        .send(&query)
-        .map_err(|e| io_failure(FailureClass::Io, e))?;
-    let mut buf = vec![0u8; 65535];
-    loop {
-        let Ok(left) = client::time_left(deadline) else {
-            return Err(SoaFailure::Failed {
-                class: FailureClass::Timeout,
-                reason: "no answer in time".into(),
-            });
-        };
-        socket
-            .set_read_timeout(Some(left))
-            .map_err(|e| io_failure(FailureClass::Io, e))?;
-        let n = match socket.recv(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(SoaFailure::Failed {
-                    class: FailureClass::Timeout,
-                    reason: "no answer in time".into(),
-                })
-            }
-            Err(e) => return Err(io_failure(FailureClass::Io, e)),
-        };
-        let bytes = buf.get(..n).unwrap_or_default();
-        let Ok(message) = Message::from_octets(bytes) else {
-            continue;
-        };
-        if client::check_header(&message, id).is_err() {
-            continue;
-        }
-        if message.header().tc() {
-            return Ok(None);
-        }
-        return soa_answer(bytes, zone, &mut signer).map(Some);
+    // The exchange matches the answer to the query's id.
+    let (_, query, mut signer) = soa_query(primary, zone)?;
+    let bytes = crate::exchange::udp(primary.addr, &query, deadline).map_err(|e| match e {
+        crate::exchange::ExchangeError::Timeout => SoaFailure::Failed {
+            class: FailureClass::Timeout,
+            reason: "no answer in time".into(),
+        },
+        crate::exchange::ExchangeError::Io(e) => io_failure(FailureClass::Io, e),
+    })?;
+    let message = Message::from_octets(&bytes[..]).map_err(|e| SoaFailure::Failed {
+        class: FailureClass::Malformed,
+        reason: format!("the answer cannot be parsed: {e}"),
+    })?;
+    if message.header().tc() {
+        return Ok(None);
     }
+    soa_answer(&bytes, zone, &mut signer).map(Some)
 }
 
 /// The SOA query over TCP, on its own connection.
