@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::rr::RecordType;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -50,22 +50,14 @@ fn start_secondary(addr: SocketAddr, config: &str) -> Server {
 }
 
 fn served(addr: SocketAddr) -> Option<u32> {
-    let m = query_udp(addr, "example.com", RecordType::SOA, &QueryOpts::plain());
-    match m.answers().first().and_then(|a| a.data()) {
-        Some(RData::SOA(soa)) => Some(soa.serial()),
-        _ => None,
-    }
+    soa_serial_at(addr, "example.com")
 }
 
 fn wait_serial(addr: SocketAddr, serial: u32, within: Duration, logs: &[&Server]) {
-    let ok = wait_until(within, || served(addr) == Some(serial));
-    let all: Vec<String> = logs.iter().map(|s| s.log()).collect();
-    assert!(
-        ok,
-        "serial {serial} not served at {addr} within {within:?} (serving {:?})\n{}",
-        served(addr),
+    wait_serial_at(addr, "example.com", serial, within, || {
+        let all: Vec<String> = logs.iter().map(|s| s.log()).collect();
         all.join("\n-----\n")
-    );
+    });
 }
 
 fn txt(addr: SocketAddr, name: &str) -> ResponseCode {

@@ -722,14 +722,9 @@ fn rcode_of_soa(addr: SocketAddr) -> Option<ResponseCode> {
 }
 
 fn wait_serial(s: &Server, serial: u32, within: Duration, p: &ScriptedPrimary) {
-    let ok = wait_until(within, || served(s.addr()) == Some(serial));
-    assert!(
-        ok,
-        "serial {serial} not served within {within:?} (serving {:?})\nprimary saw {:?}\n{}",
-        served(s.addr()),
-        p.events(),
-        s.log()
-    );
+    wait_serial_at(s.addr(), "example.com", serial, within, || {
+        format!("primary saw {:?}\n{}", p.events(), s.log())
+    });
 }
 
 /// Sends a NOTIFY (RFC 1996) for example.com from 127.0.0.1, the

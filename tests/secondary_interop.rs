@@ -19,7 +19,7 @@ mod common;
 
 use common::*;
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::rr::RecordType;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -84,21 +84,7 @@ fn start_at(addr: SocketAddr, config: &str) -> Server {
 
 /// The serial `addr` serves for example.com (authoritatively), if any.
 fn served(addr: SocketAddr) -> Option<u32> {
-    let m = try_query_udp(
-        addr,
-        "example.com",
-        RecordType::SOA,
-        &QueryOpts::plain(),
-        Duration::from_millis(500),
-    )
-    .ok()?;
-    if m.response_code() != ResponseCode::NoError || !m.header().authoritative() {
-        return None;
-    }
-    match m.answers().first().and_then(|a| a.data()) {
-        Some(RData::SOA(soa)) => Some(soa.serial()),
-        _ => None,
-    }
+    soa_serial_at(addr, "example.com")
 }
 
 /// Waits (bounded) until `addr` serves `serial`; returns how long it took,
@@ -109,15 +95,7 @@ fn wait_serial(
     within: Duration,
     logs: impl Fn() -> String,
 ) -> Duration {
-    let t0 = Instant::now();
-    let ok = wait_until(within, || served(addr) == Some(serial));
-    assert!(
-        ok,
-        "serial {serial} not served at {addr} within {within:?} (serving {:?})\n{}",
-        served(addr),
-        logs()
-    );
-    t0.elapsed()
+    wait_serial_at(addr, "example.com", serial, within, logs)
 }
 
 /// Asserts that `addr` answers `hostN.example.com TXT` (present) or

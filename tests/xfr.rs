@@ -275,17 +275,16 @@ impl KnotSecondary {
 
     /// Waits (bounded) until Knot serves `serial`; panics with both logs.
     fn wait_serial(&self, serial: u32, primary: &Server) {
-        let q = build_query("example.com", RecordType::SOA, &QueryOpts::plain());
-        let synced = wait_until(Duration::from_secs(20), || {
-            exchange_udp(self.addr, &q).ok().map(|r| parse(&r)).is_some_and(|m| {
-                matches!(m.answers().first().and_then(|a| a.data()), Some(RData::SOA(soa)) if soa.serial() == serial)
-            })
-        });
-        let knot_log = std::fs::read_to_string(self.dir.join("knot.log")).unwrap_or_default();
-        assert!(
-            synced,
-            "Knot never served serial {serial}; knot log:\n{knot_log}\nzonesync log:\n{}",
-            primary.log()
+        wait_serial_at(
+            self.addr,
+            "example.com",
+            serial,
+            Duration::from_secs(20),
+            || {
+                let knot_log =
+                    std::fs::read_to_string(self.dir.join("knot.log")).unwrap_or_default();
+                format!("knot log:\n{knot_log}\nzonesync log:\n{}", primary.log())
+            },
         );
     }
 }

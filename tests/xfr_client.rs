@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use hickory_proto::rr::{RData, RecordType};
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -162,15 +161,8 @@ fn kdig(server: SocketAddr, args: &[&str]) -> Option<String> {
 /// Waits (bounded) until `server` answers the SOA of example.com with
 /// `serial` over UDP.
 fn wait_serial(server: SocketAddr, serial: u32) -> bool {
-    let q = build_query("example.com", RecordType::SOA, &QueryOpts::plain());
     wait_until(Duration::from_secs(15), || {
-        udp_exchange_once(server, &q, Duration::from_millis(300))
-            .ok()
-            .map(|r| parse(&r))
-            .is_some_and(|m| {
-                matches!(m.answers().first().and_then(|a| a.data()),
-                    Some(RData::SOA(soa)) if soa.serial() == serial)
-            })
+        soa_serial_at(server, "example.com") == Some(serial)
     })
 }
 

@@ -235,6 +235,50 @@ pub fn strip_ansi(text: &str) -> String {
     out
 }
 
+/// The SOA serial `addr` serves for `zone`: from an authoritative NOERROR
+/// answer over UDP (up to `UDP_TRIES` tries of 500 ms), else `None`.
+pub fn soa_serial_at(addr: SocketAddr, zone: &str) -> Option<u32> {
+    let m = (0..UDP_TRIES).find_map(|_| {
+        try_query_udp(
+            addr,
+            zone,
+            RecordType::SOA,
+            &QueryOpts::plain(),
+            Duration::from_millis(500),
+        )
+        .ok()
+    })?;
+    if m.response_code() != hickory_proto::op::ResponseCode::NoError || !m.header().authoritative()
+    {
+        return None;
+    }
+    match m.answers().first().and_then(|a| a.data()) {
+        Some(hickory_proto::rr::RData::SOA(soa)) => Some(soa.serial()),
+        _ => None,
+    }
+}
+
+/// Waits (bounded by `within`) until `addr` serves `zone` at `serial`;
+/// returns how long that took. Panics, with what `addr` served and
+/// `logs()`, when it does not.
+pub fn wait_serial_at(
+    addr: SocketAddr,
+    zone: &str,
+    serial: u32,
+    within: Duration,
+    logs: impl Fn() -> String,
+) -> Duration {
+    let t0 = Instant::now();
+    let ok = wait_until(within, || soa_serial_at(addr, zone) == Some(serial));
+    assert!(
+        ok,
+        "{zone} serial {serial} not served at {addr} within {within:?} (serving {:?})\n{}",
+        soa_serial_at(addr, zone),
+        logs()
+    );
+    t0.elapsed()
+}
+
 /// Polls `check` every 50 ms until it returns true or `timeout` passes;
 /// returns whether it did.
 pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
@@ -1473,17 +1517,13 @@ impl KnotPrimary {
     /// Waits (bounded) for Knot to answer `serial` to an SOA query;
     /// panics with its log.
     pub fn wait_serial(&self, serial: u32) {
-        let q = build_query("example.com", RecordType::SOA, &QueryOpts::plain());
-        let served = wait_until(Duration::from_secs(15), || {
-            udp_exchange_once(self.addr, &q, Duration::from_millis(300))
-                .ok()
-                .map(|r| parse(&r))
-                .is_some_and(|m| {
-                    matches!(m.answers().first().and_then(|a| a.data()),
-                        Some(hickory_proto::rr::RData::SOA(soa)) if soa.serial() == serial)
-                })
-        });
-        assert!(served, "Knot never served serial {serial}:\n{}", self.log());
+        wait_serial_at(
+            self.addr,
+            "example.com",
+            serial,
+            Duration::from_secs(15),
+            || format!("--- knot log ---\n{}", self.log()),
+        );
     }
 
     /// Replaces the zone file and has Knot reload it (SIGHUP).
