@@ -37,19 +37,18 @@ impl Notifier {
     /// NOTIFY for the version `zone` serves now, to every target: sent
     /// at once, then again after 1, 2, 4 … times `timeout` (so at 0, 1, 3,
     /// 7, 15, 31 s with the defaults) until the target answers or the
-    /// tries run out. Returns when every target is done, or early when
-    /// `superseded` says a newer round is planned (checked whenever
-    /// `planned` fires, and at each try).
+    /// tries run out: then it returns the serial it announced. `None`
+    /// when it ended early because `superseded` says a newer round is
+    /// planned (checked whenever `planned` fires, and at each try), or
+    /// nothing is served.
     pub async fn round(
         &self,
         zone: &Zone,
         clock: &dyn Clock,
         superseded: impl Fn() -> bool,
         planned: &tokio::sync::Notify,
-    ) {
-        let Some(version) = zone.snapshot() else {
-            return;
-        };
+    ) -> Option<u32> {
+        let version = zone.snapshot()?;
         let soa = version
             .soa()
             .and_then(|s| Some((s.ttl(), s.rdatas().next()?.to_vec())));
@@ -105,7 +104,7 @@ impl Notifier {
             woken.as_mut().enable();
             if superseded() {
                 tracing::debug!(zone = %zone_name, serial, "zone changed again: NOTIFY round restarted");
-                return;
+                return None;
             }
             let now = clock.now();
             for t in round.iter_mut().filter(|t| !t.done) {
@@ -142,7 +141,7 @@ impl Notifier {
                 }
             }
             let Some(next) = round.iter().filter(|t| !t.done).map(|t| t.next_try).min() else {
-                return;
+                return Some(serial);
             };
             let answer = tokio::select! {
                 _ = clock.sleep_until(Some(next)) => None,

@@ -113,7 +113,17 @@ pub struct ZoneCore {
     pub dnssec: dnssec::ZoneDnssec,
     /// The zone's event table, run by its dispatcher.
     pub events: events::Events,
+    /// Where the serial of a NOTIFY round still owed is kept
+    /// (`state/<zone>.notify.toml`), so a restart finishes it.
+    notify_owed: Option<PathBuf>,
     pub deps: ZoneDeps,
+}
+
+/// A NOTIFY round announced and not finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotifyOwed {
+    serial: u32,
 }
 
 impl ZoneCore {
@@ -128,6 +138,7 @@ impl ZoneCore {
             .as_ref()
             .and_then(|j| j.lock().ok().map(|j| j.reader()));
         ZoneCore {
+            notify_owed: None,
             dnssec: dnssec::ZoneDnssec::new(&config),
             zone,
             config,
@@ -143,12 +154,59 @@ impl ZoneCore {
         &self.deps.clock
     }
 
+    /// Keeps the serial of a NOTIFY round owed in `path`, so that one
+    /// cut short by a stop is finished at the next start.
+    pub fn with_notify_owed(mut self, path: PathBuf) -> ZoneCore {
+        self.notify_owed = self.notifier.as_ref().map(|_| path);
+        self
+    }
+
+    /// At start: a round still owed for the version served now is
+    /// planned at once.
+    pub fn plan_owed_notify(&self) {
+        let Some(path) = &self.notify_owed else {
+            return;
+        };
+        let owed = match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str::<NotifyOwed>(&text)
+                .map_err(|e| tracing::warn!(zone = self.name(), "{}: {e}; ignored", path.display()))
+                .ok(),
+            Err(_) => None,
+        };
+        let served = self.zone.snapshot().map(|v| v.serial());
+        if owed.is_some_and(|o| Some(o.serial) == served) {
+            tracing::info!(zone = self.name(), serial = ?served, "a NOTIFY round was cut short by the stop: sending it again");
+            self.events
+                .schedule(Event::NotifyOut, self.deps.clock.now());
+        }
+    }
+
+    /// Records that a round is owed for `serial` (or none, once done).
+    fn set_notify_owed(&self, serial: Option<u32>) {
+        let Some(path) = &self.notify_owed else {
+            return;
+        };
+        let result = match serial {
+            Some(serial) => toml::to_string(&NotifyOwed { serial })
+                .map_err(std::io::Error::other)
+                .and_then(|text| crate::durable::write_atomic(path, text.as_bytes())),
+            None => match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        };
+        if let Err(e) = result {
+            tracing::warn!(zone = self.name(), "{}: {e}", path.display());
+        }
+    }
+
     /// Plans a NOTIFY round to the secondaries `delay` from now (a round
     /// planned sooner stays); false when the zone has no NOTIFY targets.
     pub fn announce(&self) -> bool {
         let Some(n) = &self.notifier else {
             return false;
         };
+        self.set_notify_owed(self.zone.snapshot().map(|v| v.serial()));
         let delay = u64::try_from(n.delay().as_millis()).unwrap_or(u64::MAX);
         let at = self.deps.clock.now().saturating_add(delay);
         self.events.schedule(Event::NotifyOut, at);
@@ -162,13 +220,19 @@ impl ZoneCore {
             return;
         };
         let superseded = || self.events.deadline(Event::NotifyOut).is_some();
-        n.round(
-            &self.zone,
-            self.deps.clock.as_ref(),
-            superseded,
-            self.events.planned(),
-        )
-        .await;
+        let done = n
+            .round(
+                &self.zone,
+                self.deps.clock.as_ref(),
+                superseded,
+                self.events.planned(),
+            )
+            .await;
+        // Owed no more, unless a newer version came meanwhile (its own
+        // announcement wrote its serial).
+        if done.is_some() && done == self.zone.snapshot().map(|v| v.serial()) {
+            self.set_notify_owed(None);
+        }
     }
 
     /// Publishes `version` (from `source`, for the log) and tells whoever
@@ -435,7 +499,12 @@ impl ManagedZone {
                 }
             };
         ManagedZone {
-            core: ZoneCore::new(zone, config, journal, notifier, deps),
+            core: ZoneCore::new(zone, config, journal, notifier, deps).with_notify_owed(
+                server
+                    .data_dir
+                    .join("state")
+                    .join(format!("{stem}.notify.toml")),
+            ),
             state_path,
             loading: Mutex::new(LoadMemory {
                 published,
@@ -879,5 +948,73 @@ mod tests {
             None,
             "a revival is not checked again"
         );
+    }
+
+    fn core_with_notify(dir: &std::path::Path, target: std::net::SocketAddr) -> ZoneCore {
+        let config: ZoneConfig =
+            toml::from_str("name = \"example.com\"\nrole = \"primary\"").unwrap();
+        let zone = Arc::new(Zone::new(&test_wire("example.com")).unwrap());
+        let notifier = Notifier::new(
+            vec![crate::notify::NotifyTarget {
+                addr: target,
+                key: None,
+            }],
+            crate::notify::NotifySettings::default(),
+        );
+        ZoneCore::new(zone, config, None, Some(notifier), ZoneDeps::real())
+            .with_notify_owed(dir.join("example.com.notify.toml"))
+    }
+
+    #[tokio::test]
+    async fn a_notify_round_cut_short_by_a_stop_is_sent_at_the_next_start() {
+        let dir = std::env::temp_dir().join(format!("zonesync-owed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = target.local_addr().unwrap();
+
+        let before = core_with_notify(&dir, addr);
+        before.publish(version(1), "t", Publication::New);
+        let owed = std::fs::read_to_string(dir.join("example.com.notify.toml")).unwrap();
+        assert_eq!(owed.trim(), "serial = 1");
+        // Stopped before the round: the next start serves serial 1 again.
+        let after = core_with_notify(&dir, addr);
+        after.publish(version(1), "disk", Publication::Restored);
+        assert_eq!(
+            after.events.deadline(Event::NotifyOut),
+            None,
+            "a restore announces nothing"
+        );
+        after.plan_owed_notify();
+        assert!(
+            after.events.deadline(Event::NotifyOut).is_some(),
+            "the owed round is planned"
+        );
+
+        // The round completes (the target answers): nothing is owed.
+        let answer = async {
+            let mut buf = [0u8; 512];
+            let (n, from) = target.recv_from(&mut buf).await.unwrap();
+            buf[2] |= 0x80;
+            target.send_to(&buf[..n], from).await.unwrap();
+        };
+        after.events.set(Event::NotifyOut, None);
+        let ((), ()) = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            tokio::join!(after.notify_round(), answer)
+        })
+        .await
+        .expect("the round ended");
+        assert!(
+            !dir.join("example.com.notify.toml").exists(),
+            "owed no more"
+        );
+
+        // A copy at another serial owes nothing for it.
+        before.publish(version(2), "t", Publication::New);
+        let other = core_with_notify(&dir, addr);
+        other.publish(version(3), "disk", Publication::Restored);
+        other.plan_owed_notify();
+        assert_eq!(other.events.deadline(Event::NotifyOut), None);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -244,7 +244,8 @@ impl SecondaryZone {
         };
         SecondaryZone {
             allow_notify: Acl::new(config.allow_notify.clone()),
-            core: ZoneCore::new(zone, config, journal, notifier, deps),
+            core: ZoneCore::new(zone, config, journal, notifier, deps)
+                .with_notify_owed(state_dir.join(format!("{stem}.notify.toml"))),
             primaries,
             timing: Timing::from_config(server),
             limits,
@@ -390,6 +391,7 @@ impl SecondaryZone {
                 .events
                 .schedule(Event::Snapshot, self.clock().now());
         }
+        self.core.plan_owed_notify();
         events::run(self).await;
     }
 

@@ -147,7 +147,10 @@ async fn load_all(served: &[Managed]) -> anyhow::Result<()> {
     // checks, NOTIFY(CSYNC)) wait in the tables until then.
     for zone in served {
         match zone.clone() {
-            Managed::Primary(z) => tokio::spawn(events::run(z)),
+            Managed::Primary(z) => {
+                z.core().plan_owed_notify();
+                tokio::spawn(events::run(z))
+            }
             Managed::Secondary(z) => tokio::spawn(z.run()),
         };
     }
