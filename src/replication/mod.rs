@@ -206,7 +206,6 @@ impl ZoneCore {
         let Some(n) = &self.notifier else {
             return false;
         };
-        self.set_notify_owed(self.zone.snapshot().map(|v| v.serial()));
         let delay = u64::try_from(n.delay().as_millis()).unwrap_or(u64::MAX);
         let at = self.deps.clock.now().saturating_add(delay);
         self.events.schedule(Event::NotifyOut, at);
@@ -219,6 +218,11 @@ impl ZoneCore {
         let Some(n) = &self.notifier else {
             return;
         };
+        // Written when the round starts, not on the publish path (which
+        // must stay quick): a stop within `notify_delay_ms` of a change
+        // leaves the secondaries to their REFRESH timer.
+        let serving = self.zone.snapshot().map(|v| v.serial());
+        self.set_notify_owed(serving);
         let superseded = || self.events.deadline(Event::NotifyOut).is_some();
         let done = n
             .round(
@@ -975,9 +979,16 @@ mod tests {
 
         let before = core_with_notify(&dir, addr);
         before.publish(version(1), "t", Publication::New);
+        assert!(before.events.deadline(Event::NotifyOut).is_some());
+        // The round starts (taken out of the table, as the dispatcher
+        // does), and the target never answers …
+        before.events.set(Event::NotifyOut, None);
+        let started =
+            tokio::time::timeout(std::time::Duration::from_millis(200), before.notify_round());
+        assert!(started.await.is_err(), "still trying");
         let owed = std::fs::read_to_string(dir.join("example.com.notify.toml")).unwrap();
         assert_eq!(owed.trim(), "serial = 1");
-        // Stopped before the round: the next start serves serial 1 again.
+        // … and the server stops: the next start serves serial 1 again.
         let after = core_with_notify(&dir, addr);
         after.publish(version(1), "disk", Publication::Restored);
         assert_eq!(
@@ -991,6 +1002,14 @@ mod tests {
             "the owed round is planned"
         );
 
+        // The first round's datagrams are not this round's.
+        let mut stale = [0u8; 512];
+        while let Ok(Ok(_)) = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            target.recv_from(&mut stale),
+        )
+        .await
+        {}
         // The round completes (the target answers): nothing is owed.
         let answer = async {
             let mut buf = [0u8; 512];
