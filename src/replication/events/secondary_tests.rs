@@ -34,6 +34,8 @@ const RETRY_MAX: u64 = 3_600;
 struct FakePrimary {
     serial: AtomicU32,
     down: AtomicBool,
+    /// Answer an IXFR with the one changeset from the serial asked for.
+    incremental: AtomicBool,
     hold: Mutex<bool>,
     released: Condvar,
     soa_queries: AtomicUsize,
@@ -130,9 +132,29 @@ impl Upstream for FakePrimary {
         }
         let serial = self.serial.load(Ordering::SeqCst);
         let (soa, records) = FakePrimary::records(serial);
+        let payload = match current {
+            Some((from, _)) if self.incremental.load(Ordering::SeqCst) => {
+                let (old_soa, old) = FakePrimary::records(from);
+                let www = |r: &Vec<Record>| {
+                    r.iter()
+                        .filter(|r| r.rtype == rtype::A && r.owner.starts_with(b"\x03www"))
+                        .cloned()
+                        .collect::<Vec<_>>()
+                };
+                Payload::Incremental(vec![crate::journal::Changeset {
+                    from_serial: from,
+                    to_serial: serial,
+                    old_soa,
+                    new_soa: soa,
+                    removed: www(&old),
+                    added: www(&records),
+                }])
+            }
+            _ => Payload::Full { soa, records },
+        };
         Ok(Fetched {
-            records: records.len() as u64 + 2,
-            payload: Payload::Full { soa, records },
+            records: 4,
+            payload,
             serial,
             messages: 1,
             bytes: 0,
@@ -464,4 +486,30 @@ fn restarted(s: &Setup) -> Setup {
         primary,
         zone,
     }
+}
+
+#[test]
+fn a_snapshot_follows_every_64_changesets_applied_by_ixfr() {
+    let s = setup("snapshot");
+    s.zone.trigger(Request::Refresh);
+    step(&s.zone);
+    s.primary.incremental.store(true, Ordering::SeqCst);
+    for serial in 2..=65u32 {
+        s.primary.serial.store(serial, Ordering::SeqCst);
+        s.zone.trigger(Request::Notify);
+        let ran = step(&s.zone);
+        assert_eq!(s.serial(), Some(serial), "IXFR to {serial}");
+        if serial < 65 {
+            assert_eq!(ran, [Event::Refresh], "no snapshot yet at {serial}");
+            assert_eq!(s.zone.timers().since_snapshot, serial as usize - 1);
+        } else {
+            assert_eq!(ran, [Event::Refresh, Event::Snapshot], "the 64th changeset");
+            assert_eq!(s.zone.timers().since_snapshot, 0);
+        }
+    }
+    assert_eq!(s.primary.fetches().last(), Some(&Some(64)), "by IXFR");
+    // A restart (without a journal here) serves the snapshot's serial.
+    let again = restarted(&s);
+    again.zone.restore();
+    assert_eq!(again.serial(), Some(65));
 }
