@@ -635,3 +635,82 @@ fn describe_server(r: &ServerResult) -> String {
         Err(e) => format!("{}: {e}", r.label()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::config::ZoneConfig;
+    use crate::replication::events::{step, Event};
+    use crate::replication::ZoneDeps;
+    use crate::zone::Zone;
+
+    /// A parent delegating `child` (with a DS, so it is scanned) to a
+    /// nameserver on a loopback port where nothing listens.
+    fn parent(dir: &std::path::Path, port: u16) -> (Arc<ManagedZone>, ManualClock) {
+        std::fs::create_dir_all(dir).unwrap();
+        let file = dir.join("example.com.zone");
+        std::fs::write(
+            &file,
+            "$ORIGIN example.com.\n$TTL 300\n@ SOA ns host 1 1 1 1 1\n@ NS ns\nns A 192.0.2.1\n\
+             child NS ns.child\nns.child A 127.0.0.1\n\
+             child DS 12345 13 2 0000000000000000000000000000000000000000000000000000000000000000\n",
+        )
+        .unwrap();
+        let config: ZoneConfig = toml::from_str(&format!(
+            "name = \"example.com\"\nrole = \"primary\"\nfile = \"{}\"\n\
+             [csync]\nchildren = [\"child.example.com\"]\ninterval = 3600\nretry = 60\nport = {port}\n\
+             resolver = \"127.0.0.1:{port}\"",
+            file.display()
+        ))
+        .unwrap();
+        let server = ServerConfig {
+            data_dir: dir.join("data"),
+            ..ServerConfig::default()
+        };
+        let clock = ManualClock::at(1_800_000_000_000);
+        let zone = Arc::new(Zone::new(&crate::name::test_wire("example.com")).unwrap());
+        let z = Arc::new(ManagedZone::new(
+            zone,
+            config,
+            &server,
+            None,
+            ZoneDeps::with_clock(clock.shared()),
+        ));
+        z.load(false);
+        (z, clock)
+    }
+
+    #[test]
+    fn scans_that_decide_nothing_back_off_up_to_the_interval() {
+        let dir = std::env::temp_dir().join(format!("zonesync-agent-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .unwrap()
+            .port();
+        let (zone, clock) = parent(&dir, port);
+        let server = ServerConfig {
+            data_dir: dir.join("data"),
+            ..ServerConfig::default()
+        };
+        let agent = ParentAgent::new(zone.clone(), &server, clock.shared()).expect("an agent");
+        let child = crate::name::test_wire("child.example.com");
+        let due = || zone.core().events.deadline(Event::CsyncScan).unwrap();
+        // Never scanned: first due one interval after the start.
+        assert_eq!(due(), clock.now() + 3_600_000);
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            clock.set(due());
+            assert_eq!(step(&zone), [Event::CsyncScan]);
+            let state = agent.child_state(&child);
+            assert!(state.last_outcome.as_deref() == Some("retry"), "{state:?}");
+            waits.push((due() - clock.now()) / 1000);
+        }
+        assert_eq!(waits, [60, 120, 240, 480, 960, 1_920, 3_600, 3_600]);
+        // NOTIFY(CSYNC) makes a scan due at once.
+        agent.notified(&child);
+        assert_eq!(due(), clock.now());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
