@@ -16,16 +16,19 @@
 //! verified again (`CheckOptions::checked_before`), so a reload of a large
 //! zone costs what changed.
 
+use crate::clock::SharedClock;
 use crate::config::{DnssecChecks, ZoneConfig};
 use crate::dnssec::{self, CheckOptions};
 use crate::loader;
 use crate::zone::ZoneVersion;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 /// One zone's checks and what they remember between loads.
 pub struct ZoneDnssec {
     zone: String,
+    /// Signatures' validity is judged at this clock's time.
+    clock: SharedClock,
     mode: DnssecChecks,
     verify: bool,
     shared: Arc<Shared>,
@@ -43,9 +46,10 @@ struct Shared {
 }
 
 impl ZoneDnssec {
-    pub fn new(config: &ZoneConfig) -> ZoneDnssec {
+    pub fn new(config: &ZoneConfig, clock: SharedClock) -> ZoneDnssec {
         ZoneDnssec {
             zone: config.name.clone(),
+            clock,
             mode: config.dnssec_checks,
             verify: config.dnssec_verify,
             shared: Arc::default(),
@@ -67,6 +71,7 @@ impl ZoneDnssec {
             self.verify,
             threads,
             &self.shared,
+            self.clock.now_unix(),
         ) {
             Ok(())
         } else {
@@ -109,6 +114,7 @@ impl ZoneDnssec {
             self.verify,
             threads,
             &self.shared,
+            self.clock.now_unix(),
         );
     }
 }
@@ -123,12 +129,10 @@ fn check(
     verify: bool,
     threads: usize,
     shared: &Shared,
+    now: u64,
 ) -> bool {
     let started = Instant::now();
     let before = shared.last_checked.lock().ok().and_then(|l| l.clone());
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
     let opts = CheckOptions {
         verify_signatures: verify,
         threads,

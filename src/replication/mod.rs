@@ -139,7 +139,7 @@ impl ZoneCore {
             .and_then(|j| j.lock().ok().map(|j| j.reader()));
         ZoneCore {
             notify_owed: None,
-            dnssec: dnssec::ZoneDnssec::new(&config),
+            dnssec: dnssec::ZoneDnssec::new(&config, deps.clock.clone()),
             zone,
             config,
             journal,
