@@ -63,16 +63,7 @@ impl ZoneDnssec {
             return Ok(());
         }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if check(
-            &self.zone,
-            source,
-            version,
-            self.mode,
-            self.verify,
-            threads,
-            &self.shared,
-            self.clock.now_unix(),
-        ) {
+        if self.check(source, version, self.mode, threads) {
             Ok(())
         } else {
             Err(format!(
@@ -106,31 +97,54 @@ impl ZoneDnssec {
         };
         let threads =
             std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
+        self.check(&source, &version, DnssecChecks::Warn, threads);
+    }
+
+    /// Runs the checks and logs them; returns whether the version passed
+    /// (always with `warn`), and then remembers it as the last checked.
+    fn check(
+        &self,
+        source: &str,
+        version: &Arc<ZoneVersion>,
+        mode: DnssecChecks,
+        threads: usize,
+    ) -> bool {
         check(
             &self.zone,
-            &source,
-            &version,
-            DnssecChecks::Warn,
-            self.verify,
-            threads,
+            source,
+            version,
+            mode,
+            CheckAt {
+                verify: self.verify,
+                threads,
+                now: self.clock.now_unix(),
+            },
             &self.shared,
-            self.clock.now_unix(),
-        );
+        )
     }
 }
 
-/// Runs the checks and logs them; returns whether the version passed
-/// (always with `warn`), and then remembers it as the last checked.
+/// How and when a check runs.
+struct CheckAt {
+    verify: bool,
+    threads: usize,
+    /// Unix seconds, for signatures' validity.
+    now: u64,
+}
+
 fn check(
     zone: &str,
     source: &str,
     version: &Arc<ZoneVersion>,
     mode: DnssecChecks,
-    verify: bool,
-    threads: usize,
+    at: CheckAt,
     shared: &Shared,
-    now: u64,
 ) -> bool {
+    let CheckAt {
+        verify,
+        threads,
+        now,
+    } = at;
     let started = Instant::now();
     let before = shared.last_checked.lock().ok().and_then(|l| l.clone());
     let opts = CheckOptions {
