@@ -243,8 +243,7 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::name::test_wire;
     use crate::notify::NotifySettings;
-    use crate::zone::ZoneBuilder;
-    use crate::zonefile::{parse_str, ParseOptions};
+
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     use std::time::Duration;
@@ -252,20 +251,9 @@ mod tests {
     const T0: UnixMs = 1_800_000_000_000;
 
     fn zone(serial: u32) -> Arc<Zone> {
-        let origin = test_wire("example.com");
         let text = format!("$ORIGIN example.com.\n@ 300 SOA ns host {serial} 1 1 1 1\n@ 300 NS ns\nns 300 A 192.0.2.1\n");
-        let parsed = parse_str(
-            &text,
-            std::path::Path::new("t"),
-            &ParseOptions::new(origin.clone()),
-        )
-        .unwrap_or_else(|e| panic!("{e:?}"));
-        let mut b = ZoneBuilder::new(&origin).unwrap();
-        for r in &parsed.records {
-            b.add(&r.owner, r.rtype, r.ttl, &r.rdata, None);
-        }
-        let zone = Arc::new(Zone::new(&origin).unwrap());
-        zone.publish(Arc::new(b.finish().unwrap_or_else(|e| panic!("{e:?}")).0));
+        let zone = Arc::new(Zone::new(&test_wire("example.com")).unwrap());
+        zone.publish(Arc::new(crate::zone::test_version("example.com", &text)));
         zone
     }
 

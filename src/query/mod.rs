@@ -715,9 +715,7 @@ fn notimp(id: u16, flags: u16, out: &mut [u8]) -> usize {
 mod tests {
     use super::*;
     use crate::name::test_wire as wire_name;
-    use crate::zone::{Zone, ZoneBuilder, ZoneTable, ZoneVersion};
-    use crate::zonefile::{parse_str, ParseOptions};
-    use std::path::Path;
+    use crate::zone::{Zone, ZoneTable, ZoneVersion};
 
     const EXAMPLE_COM: &str = "$ORIGIN example.com.\n$TTL 300\n\
         @ SOA ns1 host 2024010101 7200 900 1209600 60\n\
@@ -732,18 +730,7 @@ mod tests {
         ns A 192.0.2.53\n";
 
     fn version(origin: &str, text: &str) -> Arc<ZoneVersion> {
-        let origin = wire_name(origin);
-        let parsed = parse_str(
-            text,
-            Path::new("t.zone"),
-            &ParseOptions::new(origin.clone()),
-        )
-        .unwrap_or_else(|e| panic!("{e:?}"));
-        let mut b = ZoneBuilder::new(&origin).unwrap();
-        for r in &parsed.records {
-            b.add(&r.owner, r.rtype, r.ttl, &r.rdata, None);
-        }
-        Arc::new(b.finish().unwrap_or_else(|e| panic!("{e:?}")).0)
+        Arc::new(crate::zone::test_version(origin, text))
     }
 
     /// example.com (with the sub delegation), optionally sub.example.com,

@@ -37,7 +37,7 @@ use crate::journal::{self, Journal, JournalLimits, JournalReader};
 use crate::loader::{self, LoadOptions};
 use crate::notify::Notifier;
 use crate::zone::{Zone, ZoneVersion};
-use events::{Event, EventZone, Events};
+use events::{Event, EventZone};
 use load::{Decision, FileContent};
 use state::PublishedState;
 use std::path::PathBuf;
@@ -423,16 +423,8 @@ struct LoadMemory {
 
 /// A primary's events: the checks and NOTIFY(CSYNC) after its loads.
 impl EventZone for ManagedZone {
-    fn name(&self) -> &str {
-        self.core.name()
-    }
-
-    fn events(&self) -> &Events {
-        &self.core.events
-    }
-
-    fn clock(&self) -> &SharedClock {
-        self.core.clock()
+    fn core(&self) -> &ZoneCore {
+        &self.core
     }
 
     fn handle_async(self: Arc<Self>, event: Event) -> Option<events::HandlerFuture> {
@@ -846,26 +838,13 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::name::test_wire;
-    use crate::zone::ZoneBuilder;
-    use crate::zonefile::{parse_str, ParseOptions};
 
     fn version(serial: u32) -> Arc<ZoneVersion> {
         version_of(&format!("$ORIGIN example.com.\n@ 300 SOA ns host {serial} 1 1 1 1\n@ 300 NS ns\nns 300 A 192.0.2.1\n"))
     }
 
     fn version_of(text: &str) -> Arc<ZoneVersion> {
-        let origin = test_wire("example.com");
-        let parsed = parse_str(
-            text,
-            std::path::Path::new("t"),
-            &ParseOptions::new(origin.clone()),
-        )
-        .unwrap_or_else(|e| panic!("{e:?}"));
-        let mut b = ZoneBuilder::new(&origin).unwrap();
-        for r in &parsed.records {
-            b.add(&r.owner, r.rtype, r.ttl, &r.rdata, None);
-        }
-        Arc::new(b.finish().unwrap_or_else(|e| panic!("{e:?}")).0)
+        Arc::new(crate::zone::test_version("example.com", text))
     }
 
     #[test]

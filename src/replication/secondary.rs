@@ -32,7 +32,6 @@ use super::events::{self, Event, EventZone, Events};
 use super::timing::{self, SoaTimers, Timing};
 use super::{Publication, SharedJournal, ZoneCore, ZoneDeps};
 use crate::acl::Acl;
-use crate::clock::SharedClock;
 use crate::config::{ServerConfig, ZoneConfig};
 use crate::durable;
 use crate::journal::{self, snapshot, Changeset, Record};
@@ -806,16 +805,8 @@ fn read_timers(path: &std::path::Path) -> Result<Timers, String> {
 }
 
 impl EventZone for SecondaryZone {
-    fn name(&self) -> &str {
-        self.core.name()
-    }
-
-    fn events(&self) -> &Events {
-        &self.core.events
-    }
-
-    fn clock(&self) -> &SharedClock {
-        self.core.clock()
+    fn core(&self) -> &ZoneCore {
+        &self.core
     }
 
     fn handle_async(self: Arc<Self>, event: Event) -> Option<events::HandlerFuture> {

@@ -719,29 +719,19 @@ mod tests {
     use super::*;
     use crate::journal::{Journal, JournalLimits};
     use crate::name::test_wire as wire_name;
-    use crate::zone::{Zone, ZoneBuilder, ZoneTable};
-    use crate::zonefile::{parse_str, ParseOptions};
-    use std::path::Path;
+    use crate::zone::{Zone, ZoneTable};
+
     use std::sync::{mpsc as std_mpsc, Mutex};
     use std::time::Duration;
 
     fn version(serial: u32, www: &str) -> ZoneVersion {
-        let origin = wire_name("example.com");
-        let text = format!(
-            "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 host {serial} 7200 900 1209600 60\n\
-             @ NS ns1\nns1 A 192.0.2.1\nwww A {www}\na A 192.0.2.2\nb A 192.0.2.3\n"
-        );
-        let parsed = parse_str(
-            &text,
-            Path::new("t.zone"),
-            &ParseOptions::new(origin.clone()),
+        crate::zone::test_version(
+            "example.com",
+            &format!(
+                "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 host {serial} 7200 900 1209600 60\n\
+                 @ NS ns1\nns1 A 192.0.2.1\nwww A {www}\na A 192.0.2.2\nb A 192.0.2.3\n"
+            ),
         )
-        .unwrap_or_else(|e| panic!("{e:?}"));
-        let mut b = ZoneBuilder::new(&origin).unwrap();
-        for r in &parsed.records {
-            b.add(&r.owner, r.rtype, r.ttl, &r.rdata, None);
-        }
-        b.finish().unwrap_or_else(|e| panic!("{e:?}")).0
     }
 
     /// An IXFR query for example.com from serial `client`.

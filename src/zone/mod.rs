@@ -181,6 +181,24 @@ impl ZoneVersion {
     }
 }
 
+/// A version of `origin` (presentation form) built from zone-file `text`,
+/// for unit tests; panics on input that does not load.
+#[cfg(test)]
+pub fn test_version(origin: &str, text: &str) -> ZoneVersion {
+    let origin = crate::name::test_wire(origin);
+    let parsed = crate::zonefile::parse_str(
+        text,
+        std::path::Path::new("test.zone"),
+        &crate::zonefile::ParseOptions::new(origin.clone()),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let mut b = ZoneBuilder::new(&origin).expect("origin");
+    for r in &parsed.records {
+        b.add(&r.owner, r.rtype, r.ttl, &r.rdata, None);
+    }
+    b.finish().unwrap_or_else(|e| panic!("{e:?}")).0
+}
+
 /// SOA RDATA with its serial replaced (unchanged if it is malformed).
 pub fn set_soa_serial(rdata: &[u8], serial: u32) -> Vec<u8> {
     let mut out = rdata.to_vec();

@@ -39,6 +39,7 @@ pub mod snapshot;
 #[cfg(test)]
 mod secondary_tests;
 
+use super::ZoneCore;
 use crate::clock::{SharedClock, UnixMs};
 use std::sync::{Arc, Mutex};
 
@@ -284,12 +285,23 @@ impl Events {
     }
 }
 
-/// A zone that has events: its table, its clock, and one handler per
-/// event.
+/// A zone that has events: what every zone has (its table, its clock),
+/// and one handler per event.
 pub trait EventZone: Send + Sync + 'static {
-    fn name(&self) -> &str;
-    fn events(&self) -> &Events;
-    fn clock(&self) -> &SharedClock;
+    fn core(&self) -> &ZoneCore;
+
+    fn name(&self) -> &str {
+        self.core().name()
+    }
+
+    fn events(&self) -> &Events {
+        &self.core().events
+    }
+
+    fn clock(&self) -> &SharedClock {
+        self.core().clock()
+    }
+
     /// Runs `event`'s handler (blocking).
     fn handle(&self, event: Event);
     /// `event`'s handler as a task, for events that mostly wait on the
