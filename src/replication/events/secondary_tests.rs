@@ -187,6 +187,12 @@ fn setup(name: &str) -> Setup {
         N.fetch_add(1, Ordering::SeqCst)
     ));
     let _ = std::fs::remove_dir_all(&dir);
+    secondary_in(dir, ManualClock::at(T0))
+}
+
+/// A secondary for example.com keeping its state in `dir`, on `clock`,
+/// whose one primary is a fresh fake at serial 1.
+fn secondary_in(dir: PathBuf, clock: ManualClock) -> Setup {
     let server = ServerConfig {
         data_dir: dir.clone(),
         retry_max: RETRY_MAX as u32,
@@ -197,7 +203,6 @@ fn setup(name: &str) -> Setup {
          primaries = [{ address = \"127.0.0.1:5300\" }]",
     )
     .unwrap();
-    let clock = ManualClock::at(T0);
     let primary = FakePrimary::at(1);
     let deps = ZoneDeps {
         clock: clock.shared(),
@@ -451,41 +456,7 @@ fn a_restart_keeps_the_refresh_time_and_expire() {
 
 /// A second zone over the same data directory and clock (a restart).
 fn restarted(s: &Setup) -> Setup {
-    let server = ServerConfig {
-        data_dir: s.dir.clone(),
-        retry_max: RETRY_MAX as u32,
-        ..ServerConfig::default()
-    };
-    let config: ZoneConfig = toml::from_str(
-        "name = \"example.com\"\nrole = \"secondary\"\n\
-         primaries = [{ address = \"127.0.0.1:5300\" }]",
-    )
-    .unwrap();
-    let primary = FakePrimary::at(1);
-    let deps = ZoneDeps {
-        clock: s.clock.shared(),
-        upstream: primary.clone(),
-        publishes: tokio::sync::broadcast::channel(16).0,
-    };
-    let zone = Arc::new(SecondaryZone::new(
-        Arc::new(Zone::new(&test_wire("example.com")).unwrap()),
-        config,
-        vec![Primary {
-            addr: "127.0.0.1:5300".parse().unwrap(),
-            key: None,
-        }],
-        &server,
-        None,
-        None,
-        "example.com",
-        deps,
-    ));
-    Setup {
-        dir: s.dir.clone(),
-        clock: s.clock.clone(),
-        primary,
-        zone,
-    }
+    secondary_in(s.dir.clone(), s.clock.clone())
 }
 
 #[test]
