@@ -6,6 +6,35 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+/// A file of ours (state, snapshot, audit log) that could not be read or
+/// written. Its text names the file first, as every such error did.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    /// Read, but not in the form it must have.
+    #[error("{}: {reason}", path.display())]
+    Format { path: PathBuf, reason: String },
+}
+
+impl FileError {
+    /// For `map_err` on an I/O error about `path`.
+    pub fn io(path: &Path) -> impl FnOnce(io::Error) -> FileError + '_ {
+        move |source| FileError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// For `map_err` on a format error about `path`.
+    pub fn format<E: std::fmt::Display>(path: &Path) -> impl FnOnce(E) -> FileError + '_ {
+        move |e| FileError::Format {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
+}
+
 /// `<path>.tmp`: where [`write_atomic`] prepares the new contents.
 pub fn temp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();

@@ -8,7 +8,7 @@
 //! line and synced, so the record of a change is on disk before the
 //! change is reported done.
 
-use crate::durable;
+use crate::durable::{self, FileError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -63,20 +63,20 @@ pub struct Pending {
 
 impl ParentState {
     /// Reads the state; a missing file is an empty state.
-    pub fn read(path: &Path) -> Result<ParentState, String> {
+    pub fn read(path: &Path) -> Result<ParentState, FileError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Ok(text) => toml::from_str(&text).map_err(FileError::format(path)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ParentState::default()),
-            Err(e) => Err(format!("{}: {e}", path.display())),
+            Err(e) => Err(FileError::io(path)(e)),
         }
     }
 
-    pub fn write(&self, path: &Path) -> Result<(), String> {
-        let text = toml::to_string(self).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn write(&self, path: &Path) -> Result<(), FileError> {
+        let text = toml::to_string(self).map_err(FileError::format(path))?;
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(FileError::io(dir))?;
         }
-        durable::write_atomic(path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+        durable::write_atomic(path, text.as_bytes()).map_err(FileError::io(path))
     }
 }
 
@@ -115,18 +115,17 @@ impl AuditLog {
     }
 
     /// Appends `entry` and syncs it to disk.
-    pub fn append(&self, entry: &AuditEntry) -> Result<(), String> {
-        let mut line =
-            serde_json::to_string(entry).map_err(|e| format!("{}: {e}", self.path.display()))?;
+    pub fn append(&self, entry: &AuditEntry) -> Result<(), FileError> {
+        let mut line = serde_json::to_string(entry).map_err(FileError::format(&self.path))?;
         line.push('\n');
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.path)
-            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+            .map_err(FileError::io(&self.path))?;
         file.write_all(line.as_bytes())
             .and_then(|()| file.sync_data())
-            .map_err(|e| format!("{}: {e}", self.path.display()))
+            .map_err(FileError::io(&self.path))
     }
 
     /// Every entry, oldest first; unreadable lines are skipped.

@@ -17,7 +17,7 @@
 
 use super::codec::{put_record, Reader};
 use super::Record;
-use crate::durable;
+use crate::durable::{self, FileError};
 use crate::zone::{ZoneBuilder, ZoneVersion};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -27,8 +27,8 @@ const MAGIC: &[u8; 8] = b"ZSSNAPSH";
 const VERSION: u32 = 1;
 
 /// Writes `version` to `path` atomically and durably.
-pub fn write(path: &Path, version: &ZoneVersion) -> Result<(), String> {
-    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+pub fn write(path: &Path, version: &ZoneVersion) -> Result<(), FileError> {
+    let err = |e: std::io::Error| FileError::io(path)(e);
     let temp = durable::temp_path(path);
     let file = File::create(&temp).map_err(err)?;
     let mut out = Hashed {
@@ -49,7 +49,7 @@ pub fn write(path: &Path, version: &ZoneVersion) -> Result<(), String> {
     let mut buf = Vec::with_capacity(512);
     for r in &records {
         buf.clear();
-        put_record(&mut buf, r).map_err(|e| format!("{}: {e}", path.display()))?;
+        put_record(&mut buf, r).map_err(FileError::format(path))?;
         out.write_all(&buf).map_err(err)?;
     }
     let crc = out.crc.clone().finalize();
@@ -63,13 +63,13 @@ pub fn write(path: &Path, version: &ZoneVersion) -> Result<(), String> {
 
 /// Reads the snapshot at `path` for the zone `origin`: `Ok(None)` when
 /// there is none.
-pub fn read(path: &Path, origin: &[u8]) -> Result<Option<ZoneVersion>, String> {
+pub fn read(path: &Path, origin: &[u8]) -> Result<Option<ZoneVersion>, FileError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Err(e) => return Err(FileError::io(path)(e)),
     };
-    let bad = |why: &str| format!("{}: {why}; ignoring the snapshot", path.display());
+    let bad = |why: &str| FileError::format(path)(format!("{why}; ignoring the snapshot"));
     let (body, crc) = bytes
         .split_at_checked(bytes.len().saturating_sub(4))
         .ok_or_else(|| bad("too short"))?;
@@ -198,7 +198,10 @@ mod tests {
         let mid = bytes.len() / 2;
         bytes[mid] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
-        assert!(read(&path, &origin).unwrap_err().contains("checksum"));
+        assert!(read(&path, &origin)
+            .unwrap_err()
+            .to_string()
+            .contains("checksum"));
         bytes[mid] ^= 1;
         bytes.truncate(bytes.len() - 9);
         std::fs::write(&path, &bytes).unwrap();

@@ -483,17 +483,17 @@ impl ManagedZone {
             max_changesets: server.journal_max_changesets,
         };
         let journal = open_journal(&config.name, &journal_path, limits);
-        let published =
-            match std::fs::create_dir_all(state_path.parent().unwrap_or(&server.data_dir))
-                .map_err(|e| e.to_string())
-                .and_then(|()| PublishedState::read(&state_path))
-            {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(zone = %config.name, "state unreadable, starting afresh: {e}");
-                    None
-                }
-            };
+        let state_dir = state_path.parent().unwrap_or(&server.data_dir);
+        let published = match std::fs::create_dir_all(state_dir)
+            .map_err(crate::durable::FileError::io(state_dir))
+            .and_then(|()| PublishedState::read(&state_path))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(zone = %config.name, "state unreadable, starting afresh: {e}");
+                None
+            }
+        };
         ManagedZone {
             core: ZoneCore::new(zone, config, journal, notifier, deps).with_notify_owed(
                 server

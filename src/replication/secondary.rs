@@ -33,7 +33,7 @@ use super::timing::{self, SoaTimers, Timing};
 use super::{Publication, SharedJournal, ZoneCore, ZoneDeps};
 use crate::acl::Acl;
 use crate::config::{ServerConfig, ZoneConfig};
-use crate::durable;
+use crate::durable::{self, FileError};
 use crate::journal::{self, snapshot, Changeset, Record};
 use crate::notify::Notifier;
 use crate::serial::{self, Serial};
@@ -796,11 +796,11 @@ fn build_full(origin: &[u8], soa: &Record, records: &[Record]) -> Result<ZoneVer
     })
 }
 
-fn read_timers(path: &std::path::Path) -> Result<Timers, String> {
+fn read_timers(path: &std::path::Path) -> Result<Timers, FileError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Ok(text) => toml::from_str(&text).map_err(FileError::format(path)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Timers::default()),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        Err(e) => Err(FileError::io(path)(e)),
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! One small TOML file per zone, replaced atomically on every change.
 
-use crate::durable;
+use crate::durable::{self, FileError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -27,16 +27,15 @@ struct StateFile {
 
 impl PublishedState {
     /// Reads the state; `Ok(None)` when there is none yet.
-    pub fn read(path: &Path) -> Result<Option<PublishedState>, String> {
+    pub fn read(path: &Path) -> Result<Option<PublishedState>, FileError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(e) => return Err(FileError::io(path)(e)),
         };
-        let file: StateFile =
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let file: StateFile = toml::from_str(&text).map_err(FileError::format(path))?;
         let digest = u128::from_str_radix(&file.digest, 16)
-            .map_err(|e| format!("{}: digest: {e}", path.display()))?;
+            .map_err(|e| FileError::format(path)(format!("digest: {e}")))?;
         Ok(Some(PublishedState {
             served_serial: file.served_serial,
             file_serial: file.file_serial,
@@ -45,14 +44,14 @@ impl PublishedState {
     }
 
     /// Writes the state atomically (see [`durable::write_atomic`]).
-    pub fn write(&self, path: &Path) -> Result<(), String> {
+    pub fn write(&self, path: &Path) -> Result<(), FileError> {
         let file = StateFile {
             served_serial: self.served_serial,
             file_serial: self.file_serial,
             digest: format!("{:032x}", self.digest),
         };
-        let text = toml::to_string(&file).map_err(|e| e.to_string())?;
-        durable::write_atomic(path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+        let text = toml::to_string(&file).map_err(FileError::format(path))?;
+        durable::write_atomic(path, text.as_bytes()).map_err(FileError::io(path))
     }
 }
 
@@ -65,16 +64,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("zonesync-state-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("z.toml");
-        assert_eq!(PublishedState::read(&path), Ok(None));
+        assert!(matches!(PublishedState::read(&path), Ok(None)));
         let s = PublishedState {
             served_serial: 7,
             file_serial: 5,
             digest: u128::MAX - 3,
         };
         s.write(&path).unwrap();
-        assert_eq!(PublishedState::read(&path), Ok(Some(s)));
+        assert!(matches!(PublishedState::read(&path), Ok(Some(r)) if r == s));
         std::fs::write(&path, "served_serial = 1\n").unwrap();
-        let err = PublishedState::read(&path).unwrap_err();
+        let err = PublishedState::read(&path).unwrap_err().to_string();
         assert!(err.contains("z.toml"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
