@@ -219,6 +219,11 @@ pub struct ZoneConfig {
     /// DSYNC target) when a load publishes a new CSYNC RRset.
     #[serde(default)]
     pub notify_csync: Vec<SocketAddr>,
+    /// Who may change the zone by UPDATE (RFC 2136): rules of a TSIG
+    /// `key`, optionally `from`, `names` (with `match`) and `types`; see
+    /// `update::policy`. Empty: UPDATE is refused.
+    #[serde(default)]
+    pub allow_update: Vec<crate::update::policy::UpdateRuleConfig>,
 }
 
 fn default_true() -> bool {
@@ -474,6 +479,19 @@ impl Config {
                     }
                 }
             }
+            for (j, rule) in zone.allow_update.iter().enumerate() {
+                if !key_names.contains(&rule.key.to_ascii_lowercase()) {
+                    return Err(format!(
+                        "zone[{i}].allow_update[{j}].key: no [[key]] named {:?}",
+                        rule.key
+                    ));
+                }
+            }
+            if !zone.allow_update.is_empty() && zone.role == Role::Secondary {
+                return Err(format!("zone[{i}].allow_update: a secondary does not take UPDATE (it would have to forward it to its primary); configure it on the primary"));
+            }
+            crate::update::policy::UpdatePolicy::new(&origin, &zone.allow_update)
+                .map_err(|(j, e)| format!("zone[{i}].allow_update[{j}].{e}"))?;
             for (j, rule) in zone.allow_notify.iter().enumerate() {
                 let at = format!("zone[{i}].allow_notify[{j}]");
                 match (&rule.from, &rule.key) {

@@ -22,6 +22,7 @@ pub mod replication;
 pub mod serial;
 pub mod server;
 pub mod tsig;
+pub mod update;
 pub mod verify;
 pub mod wire;
 pub mod xfr;

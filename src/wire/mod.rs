@@ -40,8 +40,30 @@ pub mod rcode {
     pub const NOTIMP: u16 = 4;
     pub const REFUSED: u16 = 5;
     pub const YXDOMAIN: u16 = 6;
+    pub const YXRRSET: u16 = 7;
+    pub const NXRRSET: u16 = 8;
     pub const NOTAUTH: u16 = 9;
+    pub const NOTZONE: u16 = 10;
     pub const BADVERS: u16 = 16;
+
+    /// The mnemonic of an RCODE, for logs.
+    pub fn name(rcode: u16) -> &'static str {
+        match rcode {
+            NOERROR => "NOERROR",
+            FORMERR => "FORMERR",
+            SERVFAIL => "SERVFAIL",
+            NXDOMAIN => "NXDOMAIN",
+            NOTIMP => "NOTIMP",
+            REFUSED => "REFUSED",
+            YXDOMAIN => "YXDOMAIN",
+            YXRRSET => "YXRRSET",
+            NXRRSET => "NXRRSET",
+            NOTAUTH => "NOTAUTH",
+            NOTZONE => "NOTZONE",
+            BADVERS => "BADVERS",
+            _ => "RCODE?",
+        }
+    }
 }
 
 /// Opcodes (RFC 1035 §4.1.1, RFC 1996, RFC 2136).
