@@ -224,6 +224,11 @@ pub struct ZoneConfig {
     /// `update::policy`. Empty: UPDATE is refused.
     #[serde(default)]
     pub allow_update: Vec<crate::update::policy::UpdateRuleConfig>,
+    /// Seconds after a change by UPDATE before the served zone is written
+    /// back to `file` (as Knot's `zonefile-sync`); changes meanwhile are
+    /// in the journal, which a restart replays.
+    #[serde(default)]
+    pub flush_delay: u32,
 }
 
 fn default_true() -> bool {

@@ -869,18 +869,19 @@ fn header_only_unknown_opcode_is_notimp_with_no_flags() {
     }
 }
 
-/// UPDATE (RFC 2136 §3.1: NOTIMP where it is not implemented) with RD
-/// and CD set: the zone section echoed, the flags cleared.
+/// UPDATE for a zone without `allow_update` (RFC 2136 §3.3: REFUSED by
+/// policy, as BIND does) with RD and CD set: the zone section echoed, the
+/// flags cleared. (`tests/update.rs` has UPDATE itself.)
 #[test]
-fn update_is_notimp_and_its_flags_are_cleared() {
+fn update_without_allow_update_is_refused_and_its_flags_are_cleared() {
     let s = start();
     let q = build_query(
         "example.com",
         RecordType::SOA,
         &QueryOpts::plain().opcode(5).rd().cd().id(0x5151),
     );
-    let r = raw_udp(s.addr(), &q).expect("UPDATE: expected a NOTIMP response, got none");
-    assert_raw_rcode(&r, 0x5151, rcode::NOTIMP, "UPDATE (RFC 2136 §3.1)");
+    let r = raw_udp(s.addr(), &q).expect("UPDATE: expected a REFUSED response, got none");
+    assert_raw_rcode(&r, 0x5151, rcode::REFUSED, "UPDATE (RFC 2136 §3.3)");
     assert_eq!(flags_of(&r) & !0x000f, flag::QR | (5 << 11), "{}", hex(&r));
     assert_eq!(counts_of(&r), [1, 0, 0, 0], "{}", hex(&r));
 }

@@ -11,6 +11,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
+/// The longest a connection waits for an UPDATE's answer (a zone's
+/// Update event behind a long load or flush); then it goes on without.
+const UPDATE_WAIT: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone)]
 pub struct TcpSettings {
     pub max_connections: usize,
@@ -104,6 +108,27 @@ impl Connection<'_> {
                 }
                 TcpAnswer::Answered(n) => n,
                 TcpAnswer::Dropped => continue,
+                // Answered once the change is durable; the connection's
+                // next request waits for it (answers stay in order).
+                TcpAnswer::Update => {
+                    let (tx, rx) = tokio::sync::oneshot::channel::<Vec<u8>>();
+                    answerer.update(
+                        buf,
+                        self.peer,
+                        Box::new(move |out| {
+                            let _ = tx.send(out);
+                        }),
+                    );
+                    let Ok(Ok(out)) = tokio::time::timeout(UPDATE_WAIT, rx).await else {
+                        continue;
+                    };
+                    let Ok(len) = u16::try_from(out.len()) else {
+                        continue;
+                    };
+                    stream.write_all(&len.to_be_bytes()).await?;
+                    stream.write_all(&out).await?;
+                    continue;
+                }
             };
             response[..2].copy_from_slice(&(n as u16).to_be_bytes());
             stream.write_all(&response[..2 + n]).await?;

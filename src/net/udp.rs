@@ -54,6 +54,8 @@ pub fn spawn_udp_workers(
         .map(|(i, socket)| {
             let answerer = answerer.clone();
             let shutdown = shutdown.clone();
+            // Shared with the answers to UPDATE, sent from elsewhere.
+            let socket = Arc::new(socket);
             std::thread::Builder::new()
                 .name(format!("udp-{i}"))
                 .spawn(move || Batches::new().run(&socket, &answerer, &shutdown))
@@ -105,7 +107,7 @@ impl Batches {
         b
     }
 
-    fn run(&mut self, socket: &UdpSocket, answerer: &Answerer, shutdown: &Shutdown) {
+    fn run(&mut self, socket: &Arc<UdpSocket>, answerer: &Answerer, shutdown: &Shutdown) {
         let fd = socket.as_raw_fd();
         while !shutdown.is_triggered() {
             let received = match self.receive(fd) {
@@ -141,6 +143,19 @@ impl Batches {
                 // Only IXFR needs the peer (transfer ACL); the conversion
                 // is a few loads, no allocation.
                 let peer = socket_addr(&self.addrs[i]);
+                if answerer.takes_update(query) {
+                    if let Some(peer) = peer {
+                        let socket = socket.clone();
+                        answerer.update(
+                            query,
+                            peer,
+                            Box::new(move |answer| {
+                                let _ = socket.send_to(&answer, peer);
+                            }),
+                        );
+                    }
+                    continue;
+                }
                 let Some(n) = answerer.answer_from(query, Transport::Udp, peer, out) else {
                     continue;
                 };

@@ -64,6 +64,13 @@ pub trait NotifyListener: Send + Sync {
     }
 }
 
+/// What the server does with an UPDATE (RFC 2136).
+pub trait UpdateListener: Send + Sync {
+    /// Takes the UPDATE `request` from `peer`. Must not block: the answer
+    /// goes to `reply` once the change is durable, or refused.
+    fn update(&self, request: &[u8], peer: SocketAddr, reply: Box<dyn FnOnce(Vec<u8>) + Send>);
+}
+
 /// The answer to a NOTIFY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotifyVerdict {
@@ -106,6 +113,8 @@ pub struct Answerer {
     transfers: Option<Arc<Transfers>>,
     /// For NOTIFY in; none: NOTIFY gets NOTIMP.
     notify: Option<Arc<dyn NotifyListener>>,
+    /// For UPDATE; none: UPDATE gets NOTIMP.
+    updates: Option<Arc<dyn UpdateListener>>,
     config: QueryConfig,
     stats: Arc<QueryStats>,
 }
@@ -123,6 +132,7 @@ impl Answerer {
             keys: Arc::new(Keys::default()),
             transfers: None,
             notify: None,
+            updates: None,
             config,
             stats,
         }
@@ -144,6 +154,30 @@ impl Answerer {
     pub fn with_notify(mut self, listener: Arc<dyn NotifyListener>) -> Self {
         self.notify = Some(listener);
         self
+    }
+
+    /// Where UPDATEs go.
+    pub fn with_updates(mut self, listener: Arc<dyn UpdateListener>) -> Self {
+        self.updates = Some(listener);
+        self
+    }
+
+    /// Whether `msg` is an UPDATE request to hand to
+    /// [`update`](Self::update) rather than answer here: it waits for a
+    /// disk, so it is answered later, from elsewhere.
+    pub fn takes_update(&self, msg: &[u8]) -> bool {
+        self.updates.is_some()
+            && msg.len() >= 12
+            && msg
+                .get(2)
+                .is_some_and(|b| b & 0x80 == 0 && (b >> 3) & 0x0f == opcode::UPDATE)
+    }
+
+    /// Hands an UPDATE request to the server; its answer goes to `reply`.
+    pub fn update(&self, msg: &[u8], peer: SocketAddr, reply: Box<dyn FnOnce(Vec<u8>) + Send>) {
+        if let Some(listener) = &self.updates {
+            listener.update(msg, peer, reply);
+        }
     }
 
     pub fn stats(&self) -> &QueryStats {
@@ -172,6 +206,9 @@ impl Answerer {
     /// handed back for the caller to stream; anything else is answered
     /// into `out`.
     pub fn answer_tcp<'m>(&self, msg: &'m [u8], peer: SocketAddr, out: &mut [u8]) -> TcpAnswer<'m> {
+        if self.takes_update(msg) {
+            return TcpAnswer::Update;
+        }
         let parsed = parse_request(msg);
         if let Ok(req) = &parsed {
             if crate::xfr::Transfers::is_transfer(req) {
@@ -687,6 +724,8 @@ pub enum TcpAnswer<'m> {
     Answered(usize),
     /// Nothing is sent back.
     Dropped,
+    /// An UPDATE, for [`Answerer::update`]: its answer comes later.
+    Update,
 }
 
 /// A FORMERR response: header (id, opcode, RD copied), and the question

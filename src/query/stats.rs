@@ -16,6 +16,8 @@ pub struct QueryStats {
     /// Requests by what their COOKIE option showed (RFC 7873), in the
     /// order of [`Verdict::COUNTED`]; none counted with cookies off.
     cookies: [AtomicU64; 4],
+    /// Answers to UPDATE (RFC 2136) by RCODE (low 4 bits).
+    updates: [AtomicU64; 16],
 }
 
 impl QueryStats {
@@ -23,6 +25,17 @@ impl QueryStats {
         if let Some(c) = self.by_rcode.get(rcode as usize & 0x0f) {
             c.fetch_add(1, Relaxed);
         }
+    }
+    /// An answer to an UPDATE, by its RCODE.
+    pub fn count_update(&self, rcode: u16) {
+        if let Some(c) = self.updates.get(rcode as usize & 0x0f) {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+    pub fn updates(&self, rcode: u16) -> u64 {
+        self.updates
+            .get(rcode as usize)
+            .map_or(0, |c| c.load(Relaxed))
     }
     pub fn count_malformed(&self) {
         self.malformed.fetch_add(1, Relaxed);

@@ -19,10 +19,12 @@
 //!    it: the restart serves the same version, and the journal leads to it.
 //! 3. The version is published (memory only) and NOTIFY is queued.
 //!
-//! A torn journal frame is dropped at restart ([`Journal::open`]); the
-//! zone file itself is never written by the server.
+//! A torn journal frame is dropped at restart ([`Journal::open`]). The
+//! zone file is written by the server only for a zone changed by UPDATE
+//! (the Flush event, see [`dynamic`]).
 
 pub mod dnssec;
+pub mod dynamic;
 pub mod events;
 pub mod load;
 pub mod registry;
@@ -401,6 +403,10 @@ pub struct ManagedZone {
     /// The zone's CSYNC parental agent (`[zone.csync]`), which holds the
     /// zone: weak, so neither keeps the other alive.
     agent: std::sync::OnceLock<std::sync::Weak<ParentAgent>>,
+    /// UPDATE requests the Update event has not run yet.
+    update_asks: Mutex<Vec<dynamic::UpdateAsk>>,
+    /// Who may UPDATE the zone (`allow_update`).
+    update_policy: crate::update::UpdatePolicy,
 }
 
 /// One request for the Load event.
@@ -443,6 +449,8 @@ impl EventZone for ManagedZone {
             // Without an agent (it is gone): nothing to scan.
             Event::CsyncScan => {}
             Event::Load => events::load::handle(self),
+            Event::Update => events::update::handle(self),
+            Event::Flush => events::flush::handle(self),
             Event::DnssecCheck => events::dnssec_check::handle(&self.core),
             Event::CsyncNotify => events::csync_notify::handle(&self.core),
             Event::NotifyOut
@@ -494,6 +502,13 @@ impl ManagedZone {
                 None
             }
         };
+        // Checked with the configuration; a rule that fails here allows
+        // nothing rather than more.
+        let update_policy = crate::update::UpdatePolicy::new(zone.origin(), &config.allow_update)
+            .unwrap_or_else(|(i, e)| {
+                tracing::error!(zone = %config.name, "allow_update[{i}]: {e}; UPDATE refused");
+                crate::update::UpdatePolicy::default()
+            });
         ManagedZone {
             core: ZoneCore::new(zone, config, journal, notifier, deps).with_notify_owed(
                 server
@@ -509,11 +524,18 @@ impl ManagedZone {
             status: Mutex::new(LoadStatus::default()),
             load_asks: Mutex::new(Vec::new()),
             agent: std::sync::OnceLock::new(),
+            update_asks: Mutex::new(Vec::new()),
+            update_policy,
         }
     }
 
     pub fn status(&self) -> LoadStatus {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Who may UPDATE the zone.
+    pub fn update_policy(&self) -> &crate::update::UpdatePolicy {
+        &self.update_policy
     }
 
     /// Whether the zone's files changed since the version served was
@@ -627,14 +649,34 @@ impl ManagedZone {
             digest: loaded.version.content_digest(),
         };
         let now = self.core.clock().now_unix();
-        let decision = load::decide(
-            memory.published.as_ref(),
-            old.is_some(),
-            file,
-            policy,
-            force,
-            now,
-        );
+        // Changes made by UPDATE that the file does not hold yet: a file
+        // edited meanwhile would drop them, so it is served only by force
+        // (and then decided against the serial really served).
+        let mut prev = memory.published;
+        if dynamic::unflushed(prev.as_ref(), old_serial) {
+            let edited =
+                prev.is_some_and(|p| p.digest != file.digest || p.file_serial != file.serial);
+            if edited && !force {
+                let why = format!(
+                    "{} was edited while changes made by UPDATE (up to serial {}) are not in it yet;                      reload refused so that neither is lost (`zonesync ctl reload {} --force` serves the file                      and drops those changes)",
+                    file_path.display(),
+                    old_serial.unwrap_or_default(),
+                    self.name()
+                );
+                tracing::error!(zone = self.name(), "{why}");
+                return self.outcome(LoadKind::Refused, old_serial, old_serial, Some(why));
+            }
+            if edited {
+                tracing::warn!(
+                    zone = self.name(),
+                    "forced reload: changes made by UPDATE that were not flushed are dropped"
+                );
+            }
+            if let (Some(p), Some(s)) = (prev.as_mut(), old_serial) {
+                p.served_serial = s;
+            }
+        }
+        let decision = load::decide(prev.as_ref(), old.is_some(), file, policy, force, now);
         let (serial, note) = match decision {
             Decision::Unchanged => {
                 memory.files = loaded.files;
@@ -661,6 +703,16 @@ impl ManagedZone {
         } else {
             loaded.version.with_serial(serial)
         };
+        // Only asked when nothing is served (first load after a start).
+        let continues_history = memory.published.is_some_and(|p| p.digest == file.digest);
+        let version = match (&old, memory.published) {
+            (None, Some(_)) if continues_history => self.replay_unflushed(version),
+            (None, Some(p)) => {
+                self.warn_dropped_unflushed(p.served_serial);
+                version
+            }
+            _ => version,
+        };
         let version = Arc::new(version);
         // Checked as it will be served: a serial moved by the policy
         // changes the SOA, and its RRSIG then no longer verifies.
@@ -671,8 +723,6 @@ impl ManagedZone {
         {
             return self.failed(old_serial, why);
         }
-        // Only asked when nothing is served (first load after a start).
-        let continues_history = memory.published.is_some_and(|p| p.digest == file.digest);
         let published = PublishedState {
             served_serial: serial,
             file_serial: file.serial,
@@ -685,6 +735,8 @@ impl ManagedZone {
         }
         self.record_change(old.as_deref(), &version, continues_history);
         let records = version.record_count();
+        // Beyond `serial` when changes made by UPDATE were replayed.
+        let serial = version.serial();
         self.core
             .publish(version, &file_path.display().to_string(), Publication::New);
         memory.published = Some(published);

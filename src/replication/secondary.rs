@@ -820,7 +820,7 @@ impl EventZone for SecondaryZone {
         match event {
             // Run as a task: see handle_async.
             Event::NotifyOut => {}
-            Event::Load | Event::CsyncScan => tracing::error!(
+            Event::Load | Event::Update | Event::Flush | Event::CsyncScan => tracing::error!(
                 zone = self.name(),
                 event = event.name(),
                 "a primary's event planned for a secondary: ignored"

@@ -189,6 +189,23 @@ fn query_metrics(out: &mut crate::monitor::prometheus::Exposition, stats: &Query
         out.sample("zonesync_queries_total", &[("rcode", &label)], n as f64);
     }
     out.family(
+        "zonesync_updates_total",
+        Kind::Counter,
+        "Answers to UPDATE (RFC 2136), by RCODE",
+    );
+    for rcode in 0..16u16 {
+        let n = stats.updates(rcode);
+        if let Some(name) = RCODE_NAMES.get(usize::from(rcode)) {
+            out.sample("zonesync_updates_total", &[("rcode", name)], n as f64);
+        } else if n > 0 {
+            out.sample(
+                "zonesync_updates_total",
+                &[("rcode", &format!("RCODE{rcode}"))],
+                n as f64,
+            );
+        }
+    }
+    out.family(
         "zonesync_queries_cookie_total",
         Kind::Counter,
         "Requests by their DNS COOKIE (RFC 7873): none, a client cookie only, a valid or an invalid server cookie",

@@ -202,9 +202,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     ));
     // Kept to be read by /metrics.
     let stats = Arc::new(QueryStats::default());
+    let keys = Arc::new(keys);
+    let updates =
+        crate::update::intake::UpdateIntake::new(zones.clone(), keys.clone(), stats.clone());
     let answerer = Arc::new(
         Answerer::new(table, query_config, stats.clone())
-            .with_keys(Arc::new(keys))
+            .with_keys(keys)
+            .with_updates(Arc::new(updates))
             .with_transfers(transfers.clone())
             .with_notify(Arc::new(NotifyRouter {
                 zones: zones.clone(),

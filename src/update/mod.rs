@@ -5,6 +5,7 @@
 //! through the zone's Update event (`replication::events::update`): the
 //! same journal append, publish and NOTIFY as every other change.
 
+pub mod intake;
 pub mod message;
 pub mod plan;
 pub mod policy;

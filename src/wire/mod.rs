@@ -72,11 +72,12 @@ pub mod opcode {
     pub const NOTIFY: u8 = 4;
     pub const UPDATE: u8 = 5;
 
-    /// The opcodes we implement. Their requests are laid out as a query
-    /// (one question; RFC 1996 §3.7 for NOTIFY), so one that does not read
-    /// as such is a format error. Any other opcode is answered NOTIMP
-    /// whatever follows its header (RFC 8906 §3.1.4). UPDATE joins this
-    /// list when it is implemented.
+    /// The opcodes the query path answers. Their requests are laid out as
+    /// a query (one question; RFC 1996 §3.7 for NOTIFY), so one that does
+    /// not read as such is a format error. UPDATE never gets here: the
+    /// listeners hand it to the server (`Answerer::takes_update`), or, in
+    /// a server without one, it is answered NOTIMP like any other opcode,
+    /// whatever follows its header (RFC 8906 §3.1.4).
     pub fn is_implemented(opcode: u8) -> bool {
         matches!(opcode, QUERY | NOTIFY)
     }

@@ -23,6 +23,7 @@ mod name;
 mod rdata;
 mod scanner;
 mod ttl;
+pub mod write;
 
 #[cfg(test)]
 mod tests;

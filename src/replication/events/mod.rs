@@ -32,9 +32,11 @@
 pub mod csync_notify;
 pub mod dnssec_check;
 pub mod expire;
+pub mod flush;
 pub mod load;
 pub mod refresh;
 pub mod snapshot;
+pub mod update;
 
 #[cfg(test)]
 mod secondary_tests;
@@ -49,6 +51,9 @@ use std::sync::{Arc, Mutex};
 pub enum Event {
     /// A primary reads its zone file (SIGHUP, `ctl reload`).
     Load,
+    /// A primary applies the UPDATE requests (RFC 2136) queued since the
+    /// last run, in order, and answers each once its change is durable.
+    Update,
     /// A secondary's copy reaches EXPIRE (RFC 1035 §3.3.13): it stops
     /// being served. Before Refresh, so it runs before a refresh due with
     /// it.
@@ -62,6 +67,9 @@ pub enum Event {
     /// A secondary writes a full copy of the zone to disk, so the journal
     /// need not lead all the way from the last one.
     Snapshot,
+    /// A primary changed by UPDATE writes the version it serves back to
+    /// its zone file (`flush_delay` after the first change not yet in it).
+    Flush,
     /// The DNSSEC checks of the newest version published (`warn`).
     DnssecCheck,
     /// NOTIFY(CSYNC) to the parent's agent: the zone published a new
@@ -97,12 +105,14 @@ impl Lane {
 }
 
 impl Event {
-    pub const ALL: [Event; 9] = [
+    pub const ALL: [Event; 11] = [
         Event::Load,
+        Event::Update,
         Event::Expire,
         Event::Refresh,
         Event::Transfer,
         Event::Snapshot,
+        Event::Flush,
         Event::DnssecCheck,
         Event::CsyncNotify,
         Event::CsyncScan,
@@ -115,9 +125,13 @@ impl Event {
 
     pub fn lane(self) -> Lane {
         match self {
-            Event::Load | Event::Refresh | Event::Transfer | Event::Snapshot | Event::CsyncScan => {
-                Lane::Data
-            }
+            Event::Load
+            | Event::Update
+            | Event::Refresh
+            | Event::Transfer
+            | Event::Snapshot
+            | Event::Flush
+            | Event::CsyncScan => Lane::Data,
             Event::Expire => Lane::Expire,
             Event::DnssecCheck => Lane::Dnssec,
             Event::CsyncNotify => Lane::CsyncNotify,
@@ -128,6 +142,8 @@ impl Event {
     pub fn name(self) -> &'static str {
         match self {
             Event::Load => "load",
+            Event::Update => "update",
+            Event::Flush => "flush",
             Event::Expire => "expire",
             Event::Refresh => "refresh",
             Event::Transfer => "transfer",

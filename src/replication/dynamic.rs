@@ -1,0 +1,346 @@
+//! A primary changed by UPDATE (RFC 2136), not only by its zone file.
+//!
+//! - **Update** event: the queued requests are applied in order to the
+//!   served version, each as one changeset (`update::changeset`), under
+//!   the zone's load lock (so never beside a load); each changeset is
+//!   appended to the journal (fsync) before its version is published, and
+//!   each request is answered once its change is durable.
+//! - **Flush** event, `flush_delay` after the first change not yet in the
+//!   file: the served version is written to the zone file (atomically),
+//!   then the state file records that file as what was served. So the file
+//!   stays the source of truth, and a restart serves the same data and
+//!   serial.
+//! - **Restart before a flush**: the zone file still matches the state
+//!   file, and the journal continues from its serial: the changes are
+//!   replayed from the journal on top of the file, and a flush is planned.
+//! - **An operator's edit of the file while changes are not flushed**:
+//!   neither side is lost. The reload is refused (the served changes would
+//!   be dropped) and the flush is refused (the edit would be overwritten),
+//!   each with a message saying so, until the operator decides:
+//!   `ctl reload --force` serves the file and drops the unflushed changes
+//!   (logged), or the file's edit is undone.
+
+use super::events::Event;
+use super::state::PublishedState;
+use super::{ManagedZone, Publication};
+use crate::journal::Changeset;
+use crate::tsig::SignedRequest;
+use crate::update::{self, UpdateMessage};
+use crate::wire::rcode;
+use crate::zone::ZoneVersion;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// Where an UPDATE's answer goes (a UDP socket or a TCP connection).
+pub type UpdateReply = Box<dyn FnOnce(Vec<u8>) + Send>;
+
+/// One UPDATE request waiting for the zone's Update event.
+pub struct UpdateAsk {
+    /// The request as received (its zone section is echoed).
+    pub request: Vec<u8>,
+    pub message: UpdateMessage,
+    /// The verified TSIG of the request, which signs the answer.
+    pub signer: Option<SignedRequest>,
+    pub peer: SocketAddr,
+    pub key: String,
+    pub reply: UpdateReply,
+}
+
+impl UpdateAsk {
+    fn answer(mut self, rcode: u16) {
+        if let Some(out) = update::response::answer(&self.request, rcode, self.signer.as_mut()) {
+            (self.reply)(out);
+        }
+    }
+}
+
+/// What a flush did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlushOutcome {
+    /// The file already holds the served version.
+    UpToDate,
+    /// The file now holds the version at this serial.
+    Written(u32),
+    /// Not written; why.
+    Refused(String),
+}
+
+impl ManagedZone {
+    /// Queues an UPDATE and plans the Update event now.
+    pub fn ask_update(&self, ask: UpdateAsk) {
+        match self.update_asks.lock() {
+            Ok(mut asks) => asks.push(ask),
+            Err(_) => return ask.answer(rcode::SERVFAIL),
+        }
+        self.core
+            .events
+            .schedule(Event::Update, self.core.clock().now());
+    }
+
+    pub(crate) fn take_update_asks(&self) -> Vec<UpdateAsk> {
+        self.update_asks
+            .lock()
+            .map(|mut a| std::mem::take(&mut *a))
+            .unwrap_or_default()
+    }
+
+    /// The Update event's work: `asks` applied in order, journaled,
+    /// published once, then answered.
+    pub fn apply_updates(&self, asks: Vec<UpdateAsk>) {
+        if asks.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let Ok(_memory) = self.loading.lock() else {
+            return asks.into_iter().for_each(|a| a.answer(rcode::SERVFAIL));
+        };
+        let Some(served) = self.core.zone.snapshot() else {
+            tracing::warn!(zone = self.name(), "UPDATE for a zone not loaded: SERVFAIL");
+            return asks.into_iter().for_each(|a| a.answer(rcode::SERVFAIL));
+        };
+        let policy = self.core.config.serial_policy;
+        let now = self.core.clock().now_unix();
+        let mut current = served.clone();
+        // Each change with the version it leads to and the request it
+        // answers; requests that change nothing or fail are answered as
+        // soon as the durable part is done.
+        let mut changed: Vec<(Changeset, Arc<ZoneVersion>, UpdateAsk)> = Vec::new();
+        let mut settled: Vec<(UpdateAsk, u16)> = Vec::new();
+        for ask in asks {
+            match update::changeset(&current, &ask.message, policy, now) {
+                Err(failure) => {
+                    tracing::info!(zone = self.name(), peer = %ask.peer, key = ask.key, "UPDATE refused: {failure}");
+                    let code = failure.rcode;
+                    settled.push((ask, code));
+                }
+                Ok(None) => {
+                    tracing::info!(zone = self.name(), peer = %ask.peer, key = ask.key, "UPDATE changed nothing");
+                    settled.push((ask, rcode::NOERROR));
+                }
+                Ok(Some(change)) => match current.apply(&change) {
+                    Ok(next) => {
+                        current = Arc::new(next);
+                        changed.push((change, current.clone(), ask));
+                    }
+                    Err(e) => {
+                        tracing::info!(zone = self.name(), peer = %ask.peer, key = ask.key, "UPDATE refused: the zone would break: {e}");
+                        settled.push((ask, rcode::REFUSED));
+                    }
+                },
+            }
+        }
+        let durable = self.journal_updates(&changed);
+        let mut newest = None;
+        for (i, (change, version, ask)) in changed.into_iter().enumerate() {
+            if i < durable {
+                tracing::info!(
+                    zone = self.name(),
+                    peer = %ask.peer,
+                    key = ask.key,
+                    from = change.from_serial,
+                    to = change.to_serial,
+                    removed = change.removed.len(),
+                    added = change.added.len(),
+                    "UPDATE applied"
+                );
+                newest = Some(version);
+                settled.push((ask, rcode::NOERROR));
+            } else {
+                settled.push((ask, rcode::SERVFAIL));
+            }
+        }
+        if let Some(version) = newest {
+            let serial = version.serial();
+            self.core.publish(version, "UPDATE", Publication::New);
+            let delay_ms = u64::from(self.core.config.flush_delay).saturating_mul(1000);
+            let at = self.core.clock().now().saturating_add(delay_ms);
+            self.core.events.schedule(Event::Flush, at);
+            tracing::debug!(
+                zone = self.name(),
+                serial,
+                us = started.elapsed().as_micros() as u64,
+                "UPDATE published"
+            );
+        }
+        drop(_memory);
+        for (ask, code) in settled {
+            ask.answer(code);
+        }
+    }
+
+    /// Appends the changes to the journal in order; how many are durable.
+    /// Without a journal nothing can be made durable, so nothing is.
+    fn journal_updates(&self, changed: &[(Changeset, Arc<ZoneVersion>, UpdateAsk)]) -> usize {
+        if changed.is_empty() {
+            return 0;
+        }
+        let Some(journal) = &self.core.journal else {
+            tracing::error!(
+                zone = self.name(),
+                "UPDATE needs the zone's journal, which could not be opened: SERVFAIL"
+            );
+            return 0;
+        };
+        let Ok(mut journal) = journal.lock() else {
+            return 0;
+        };
+        for (i, (change, _, _)) in changed.iter().enumerate() {
+            if let Err(e) = journal.append(change) {
+                tracing::error!(zone = self.name(), "UPDATE not applied: {e}");
+                return i;
+            }
+        }
+        changed.len()
+    }
+
+    /// Whether the served version has changes (UPDATE) that its zone file
+    /// does not hold yet.
+    pub fn has_unflushed_changes(&self) -> bool {
+        let served = self.core.zone.snapshot().map(|v| v.serial());
+        self.loading
+            .lock()
+            .map(|m| unflushed(m.published.as_ref(), served))
+            .unwrap_or(false)
+    }
+
+    /// The Flush event's work: the served version written to the zone
+    /// file, unless the file was edited since it was last read or written.
+    pub fn flush(&self) -> FlushOutcome {
+        let Ok(mut memory) = self.loading.lock() else {
+            return FlushOutcome::Refused("an earlier load panicked".into());
+        };
+        let Some(version) = self.core.zone.snapshot() else {
+            return FlushOutcome::UpToDate;
+        };
+        let Some(published) = memory.published else {
+            return FlushOutcome::UpToDate;
+        };
+        if !unflushed(Some(&published), Some(version.serial())) {
+            return FlushOutcome::UpToDate;
+        }
+        let Some(file) = self.core.config.file.clone() else {
+            return FlushOutcome::UpToDate;
+        };
+        let refuse = |why: String| {
+            tracing::error!(zone = self.name(), "{why}");
+            if let Ok(mut status) = self.status.lock() {
+                status.last_error = Some(why.clone());
+            }
+            FlushOutcome::Refused(why)
+        };
+        if crate::loader::files_changed(&memory.files) {
+            return refuse(format!(
+                "{} was edited while changes made by UPDATE (serial {} to {}) are not in it: not overwritten. \
+                 Undo the edit (the next flush then writes the file), or run `zonesync ctl reload {} --force` \
+                 to serve the edited file and drop those changes",
+                file.display(),
+                published.served_serial,
+                version.serial(),
+                self.name()
+            ));
+        }
+        let started = Instant::now();
+        let header = format!(
+            "Zone {}, serial {}: written by zonesync (changes made by UPDATE)",
+            self.name(),
+            version.serial()
+        );
+        let text = crate::zonefile::write::zone_text(&version, &header);
+        if let Err(e) = crate::durable::write_atomic(&file, text.as_bytes()) {
+            return refuse(format!("cannot write {}: {e}", file.display()));
+        }
+        let state = PublishedState {
+            served_serial: version.serial(),
+            file_serial: version.serial(),
+            digest: version.content_digest(),
+        };
+        self.write_state(&state);
+        memory.published = Some(state);
+        memory.files = vec![(file.clone(), modified(&file))];
+        if let Ok(mut status) = self.status.lock() {
+            status.last_error = None;
+        }
+        tracing::info!(
+            zone = self.name(),
+            serial = version.serial(),
+            file = %file.display(),
+            records = version.record_count(),
+            ms = started.elapsed().as_millis() as u64,
+            "zone file flushed"
+        );
+        FlushOutcome::Written(version.serial())
+    }
+
+    /// At the first load after a start: `version` (the zone file, at the
+    /// serial the state file records for it) with the changes the journal
+    /// holds after it replayed, when there are any.
+    pub(super) fn replay_unflushed(&self, version: ZoneVersion) -> ZoneVersion {
+        let Some(journal) = &self.core.journal else {
+            return version;
+        };
+        let chain = match journal.lock() {
+            Ok(j) => j.changes_since(version.serial()),
+            Err(_) => None,
+        };
+        let Some(chain) = chain.filter(|c| !c.is_empty()) else {
+            return version;
+        };
+        let changes: Vec<Changeset> = chain.iter().map(|c| (**c).clone()).collect();
+        match version.apply_all(&changes) {
+            Ok(replayed) => {
+                tracing::info!(
+                    zone = self.name(),
+                    from = version.serial(),
+                    to = replayed.serial(),
+                    changes = changes.len(),
+                    "replayed changes not yet in the zone file from the journal"
+                );
+                self.core
+                    .events
+                    .schedule(Event::Flush, self.core.clock().now());
+                replayed
+            }
+            Err(e) => {
+                tracing::error!(
+                    zone = self.name(),
+                    "the journal's changes after serial {} do not apply to the zone file ({e}); serving the file",
+                    version.serial()
+                );
+                version
+            }
+        }
+    }
+}
+
+impl ManagedZone {
+    /// At the first load after a start, when the zone file was edited
+    /// while the server was stopped: changes made by UPDATE after
+    /// `file_serial` that never reached the file cannot be replayed on
+    /// the edited file, and are dropped; said loudly.
+    pub(super) fn warn_dropped_unflushed(&self, file_serial: u32) {
+        let Some(journal) = &self.core.journal else {
+            return;
+        };
+        let dropped = journal
+            .lock()
+            .ok()
+            .and_then(|j| j.changes_since(file_serial))
+            .map_or(0, |c| c.len());
+        if dropped > 0 {
+            tracing::error!(
+                zone = self.name(),
+                "the zone file was edited while the server was stopped, and {dropped} change(s) made by UPDATE after serial {file_serial} had not been flushed to it: they are dropped, the edited file is served"
+            );
+        }
+    }
+}
+
+/// Whether `served` is ahead of what the zone file holds (`published`).
+pub(super) fn unflushed(published: Option<&PublishedState>, served: Option<u32>) -> bool {
+    matches!((published, served), (Some(p), Some(s)) if p.served_serial != s)
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
