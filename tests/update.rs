@@ -29,9 +29,9 @@ alias CNAME www
 
 /// A primary for example.com with two keys: `ddns-key` may change
 /// anything, `acme-key` only TXT at `_acme-challenge` names.
-fn config(flush_delay: u32, control: std::net::SocketAddr) -> String {
+fn config(flush_delay: u32, control: std::net::SocketAddr, server_extra: &str) -> String {
     format!(
-        "[server]\nudp_workers = 1\ncontrol = \"{control}\"\n\n\
+        "[server]\nudp_workers = 1\ncontrol = \"{control}\"\n{server_extra}\n\
          [[key]]\nname = \"{KEY}\"\nalgorithm = \"hmac-sha256\"\nsecret = \"{SECRET}\"\n\n\
          [[key]]\nname = \"{ACME}\"\nalgorithm = \"hmac-sha256\"\nsecret = \"{ACME_SECRET}\"\n{}\
          flush_delay = {flush_delay}\n\
@@ -46,8 +46,15 @@ fn start(flush_delay: u32) -> Server {
 }
 
 fn start_with_control(flush_delay: u32) -> (Server, std::net::SocketAddr) {
+    start_configured(flush_delay, "")
+}
+
+fn start_configured(flush_delay: u32, server_extra: &str) -> (Server, std::net::SocketAddr) {
     let control = free_addr();
-    let s = Server::start(&config(flush_delay, control), &[("example.com.zone", ZONE)]);
+    let s = Server::start(
+        &config(flush_delay, control, server_extra),
+        &[("example.com.zone", ZONE)],
+    );
     (s, control)
 }
 
@@ -428,6 +435,24 @@ fn an_acknowledged_update_survives_kill9_and_is_flushed_to_the_file() {
         served(&s, "durable.example.com", RecordType::A),
         ["192.0.2.60"]
     );
+}
+
+#[test]
+fn unflushed_changes_outlive_the_journal_limits() {
+    let (mut s, _) = start_configured(3600, "journal_max_changesets = 2");
+    for i in 1..=5 {
+        nsupdate_ok(
+            &s,
+            &format!("update add h{i}.example.com. 60 A 192.0.2.{i}"),
+        );
+    }
+    assert_eq!(serial(&s), 15);
+    s.restart(true);
+    assert_eq!(serial(&s), 15, "{}", s.log());
+    for i in 1..=5 {
+        let name = format!("h{i}.example.com");
+        assert_eq!(served(&s, &name, RecordType::A), [format!("192.0.2.{i}")]);
+    }
 }
 
 #[test]

@@ -61,6 +61,9 @@ pub struct Journal {
     size: u64,
     /// What readers see; replaced after every change of `entries`.
     reader: JournalReader,
+    /// Changesets from this serial on are kept whatever the limits (see
+    /// [`Journal::keep_from_serial`]).
+    floor: Option<u32>,
     #[cfg(test)]
     pub(super) crash: Option<Crash>,
 }
@@ -83,6 +86,16 @@ impl Journal {
     pub fn open(
         path: &Path,
         limits: JournalLimits,
+    ) -> Result<(Journal, Vec<String>), JournalError> {
+        Journal::open_keeping(path, limits, None)
+    }
+
+    /// [`Journal::open`], keeping the changesets from `floor` on whatever
+    /// the limits (see [`Journal::keep_from_serial`]).
+    pub fn open_keeping(
+        path: &Path,
+        limits: JournalLimits,
+        floor: Option<u32>,
     ) -> Result<(Journal, Vec<String>), JournalError> {
         let io_err = |what| {
             let path = path.to_path_buf();
@@ -153,6 +166,7 @@ impl Journal {
             entries,
             size: good_end as u64,
             reader: JournalReader::default(),
+            floor,
             #[cfg(test)]
             crash: None,
         };
@@ -198,7 +212,7 @@ impl Journal {
         };
         let fits = self.limits.max_changesets > 0
             && HEADER_LEN as u64 + frame.len() as u64 <= self.limits.max_bytes;
-        if !fits {
+        if !fits && self.floor.is_none() {
             return self.rewrite(self.entries.len(), None);
         }
         if keep_from > 0 {
@@ -229,6 +243,14 @@ impl Journal {
         });
         self.publish_view();
         Ok(())
+    }
+
+    /// Keeps the changesets from `serial` on whatever the limits (none:
+    /// the limits alone decide): a primary's changes made by UPDATE that
+    /// its zone file does not hold yet are the only record of them until
+    /// the file is flushed, and a restart replays them from here.
+    pub fn keep_from_serial(&mut self, serial: Option<u32>) {
+        self.floor = serial;
     }
 
     /// A handle for readers (the IXFR responder, status and metrics) that
@@ -311,11 +333,16 @@ impl Journal {
     /// Index of the oldest changeset to keep so that the journal plus
     /// `more` changesets of `more_bytes` octets fit the limits.
     fn first_kept(&self, more: usize, more_bytes: u64) -> usize {
+        let floor = self
+            .floor
+            .and_then(|s| self.entries.iter().rposition(|e| e.change.from_serial == s))
+            .unwrap_or(usize::MAX);
         let mut from = 0;
         let mut size = self.size + more_bytes;
         while let Some(e) = self.entries.get(from) {
-            if self.entries.len() - from + more <= self.limits.max_changesets
-                && size <= self.limits.max_bytes
+            if from >= floor
+                || self.entries.len() - from + more <= self.limits.max_changesets
+                    && size <= self.limits.max_bytes
             {
                 break;
             }
@@ -553,6 +580,35 @@ mod tests {
         assert_eq!((j.len(), j.size_bytes()), (3, size));
         assert_eq!((j.first_serial(), j.last_serial()), (Some(1), Some(4)));
         assert_eq!(since(&j, 1), Some(vec![cs(1, 2), cs(2, 3), cs(3, 4)]));
+    }
+
+    #[test]
+    fn changesets_from_the_floor_on_outlive_the_limits_until_it_is_lifted() {
+        let dir = TempDir::new("floor");
+        let limits = JournalLimits {
+            max_bytes: u64::MAX,
+            max_changesets: 2,
+        };
+        let mut j = filled(&dir.journal(), limits, &[1, 2, 3]);
+        j.keep_from_serial(Some(2));
+        for (from, to) in [(3, 4), (4, 5)] {
+            j.append(&cs(from, to)).unwrap();
+        }
+        assert_eq!(
+            (j.first_serial(), j.len()),
+            (Some(2), 3),
+            "2->3 onwards kept"
+        );
+        // Kept on disk too.
+        let (reopened, _) = Journal::open_keeping(&dir.journal(), limits, Some(2)).unwrap();
+        assert_eq!((reopened.first_serial(), reopened.len()), (Some(2), 3));
+        j.keep_from_serial(None);
+        j.append(&cs(5, 6)).unwrap();
+        assert_eq!(
+            (j.first_serial(), j.len()),
+            (Some(4), 2),
+            "the limits again"
+        );
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl ManagedZone {
             return;
         }
         let started = Instant::now();
-        let Ok(_memory) = self.loading.lock() else {
+        let Ok(memory) = self.loading.lock() else {
             return asks.into_iter().for_each(|a| a.answer(rcode::SERVFAIL));
         };
         let Some(served) = self.core.zone.snapshot() else {
@@ -130,7 +130,8 @@ impl ManagedZone {
                 },
             }
         }
-        let durable = self.journal_updates(&changed);
+        let file_serial = memory.published.map(|p| p.served_serial);
+        let durable = self.journal_updates(&changed, file_serial);
         let mut newest = None;
         for (i, (change, version, ask)) in changed.into_iter().enumerate() {
             if i < durable {
@@ -163,7 +164,7 @@ impl ManagedZone {
                 "UPDATE published"
             );
         }
-        drop(_memory);
+        drop(memory);
         for (ask, code) in settled {
             ask.answer(code);
         }
@@ -171,7 +172,11 @@ impl ManagedZone {
 
     /// Appends the changes to the journal in order; how many are durable.
     /// Without a journal nothing can be made durable, so nothing is.
-    fn journal_updates(&self, changed: &[(Changeset, Arc<ZoneVersion>, UpdateAsk)]) -> usize {
+    fn journal_updates(
+        &self,
+        changed: &[(Changeset, Arc<ZoneVersion>, UpdateAsk)],
+        file_serial: Option<u32>,
+    ) -> usize {
         if changed.is_empty() {
             return 0;
         }
@@ -185,6 +190,8 @@ impl ManagedZone {
         let Ok(mut journal) = journal.lock() else {
             return 0;
         };
+        // Until flushed, these changes live only in the journal.
+        journal.keep_from_serial(file_serial);
         for (i, (change, _, _)) in changed.iter().enumerate() {
             if let Err(e) = journal.append(change) {
                 tracing::error!(zone = self.name(), "UPDATE not applied: {e}");
@@ -256,6 +263,15 @@ impl ManagedZone {
             digest: version.content_digest(),
         };
         self.write_state(&state);
+        if let Some(journal) = self
+            .core
+            .journal
+            .as_ref()
+            .and_then(|j| j.lock().ok())
+            .as_mut()
+        {
+            journal.keep_from_serial(None);
+        }
         memory.published = Some(state);
         memory.files = vec![(file.clone(), modified(&file))];
         if let Ok(mut status) = self.status.lock() {
@@ -284,6 +300,10 @@ impl ManagedZone {
             Err(_) => None,
         };
         let Some(chain) = chain.filter(|c| !c.is_empty()) else {
+            // Nothing to replay: the limits alone decide again.
+            if let Ok(mut j) = journal.lock() {
+                j.keep_from_serial(None);
+            }
             return version;
         };
         let changes: Vec<Changeset> = chain.iter().map(|c| (**c).clone()).collect();
@@ -322,11 +342,13 @@ impl ManagedZone {
         let Some(journal) = &self.core.journal else {
             return;
         };
-        let dropped = journal
-            .lock()
-            .ok()
-            .and_then(|j| j.changes_since(file_serial))
-            .map_or(0, |c| c.len());
+        let dropped = match journal.lock() {
+            Ok(mut j) => {
+                j.keep_from_serial(None);
+                j.changes_since(file_serial).map_or(0, |c| c.len())
+            }
+            Err(_) => 0,
+        };
         if dropped > 0 {
             tracing::error!(
                 zone = self.name(),

@@ -352,7 +352,7 @@ pub fn zone_journal(server: &ServerConfig, zone: &str) -> Option<SharedJournal> 
         max_bytes: server.journal_max_bytes,
         max_changesets: server.journal_max_changesets,
     };
-    open_journal(zone, &path, limits)
+    open_journal(zone, &path, limits, None)
 }
 
 /// The result of a load event, for the log and the control interface.
@@ -490,7 +490,6 @@ impl ManagedZone {
             max_bytes: server.journal_max_bytes,
             max_changesets: server.journal_max_changesets,
         };
-        let journal = open_journal(&config.name, &journal_path, limits);
         let state_dir = state_path.parent().unwrap_or(&server.data_dir);
         let published = match std::fs::create_dir_all(state_dir)
             .map_err(crate::durable::FileError::io(state_dir))
@@ -502,6 +501,10 @@ impl ManagedZone {
                 None
             }
         };
+        // Changes after the file's serial may be UPDATEs not flushed yet:
+        // kept whatever the limits until the first load has replayed them.
+        let floor = published.map(|p| p.served_serial);
+        let journal = open_journal(&config.name, &journal_path, limits, floor);
         // Checked with the configuration; a rule that fails here allows
         // nothing rather than more.
         let update_policy = crate::update::UpdatePolicy::new(zone.origin(), &config.allow_update)
@@ -734,6 +737,13 @@ impl ManagedZone {
             self.write_state(&published);
         }
         self.record_change(old.as_deref(), &version, continues_history);
+        if old.is_some() {
+            // The file holds everything served now: nothing to keep for
+            // a replay.
+            if let Some(mut j) = self.core.journal.as_ref().and_then(|j| j.lock().ok()) {
+                j.keep_from_serial(None);
+            }
+        }
         let records = version.record_count();
         // Beyond `serial` when changes made by UPDATE were replayed.
         let serial = version.serial();
@@ -860,6 +870,7 @@ fn open_journal(
     zone: &str,
     path: &std::path::Path,
     limits: JournalLimits,
+    floor: Option<u32>,
 ) -> Option<SharedJournal> {
     if let Some(dir) = path.parent() {
         if let Err(e) = std::fs::create_dir_all(dir) {
@@ -871,7 +882,7 @@ fn open_journal(
             return None;
         }
     }
-    match Journal::open(path, limits) {
+    match Journal::open_keeping(path, limits, floor) {
         Ok((journal, warnings)) => {
             for w in warnings {
                 tracing::warn!(zone, "{w}");
