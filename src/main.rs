@@ -486,6 +486,39 @@ enum CtlCall {
     Refresh { zone: String },
     /// Transfer a secondary zone whole (AXFR) now, whatever the serials.
     Retransfer { zone: String },
+    /// Open a transaction on a primary zone (as knotc; one per zone).
+    ZoneBegin { zone: String },
+    /// In the open transaction, add a record: OWNER [TTL] TYPE RDATA…
+    /// (OWNER relative to the zone, absolute with a final dot, or @).
+    ZoneSet {
+        zone: String,
+        owner: String,
+        /// [TTL] TYPE RDATA…
+        #[arg(required = true, num_args = 2.., allow_hyphen_values = true)]
+        record: Vec<String>,
+    },
+    /// In the open transaction, remove every record at OWNER, its RRset of
+    /// TYPE, or one record: OWNER [TYPE [RDATA…]].
+    ZoneUnset {
+        zone: String,
+        owner: String,
+        rtype: Option<String>,
+        #[arg(num_args = 0.., allow_hyphen_values = true)]
+        rdata: Vec<String>,
+    },
+    /// What the open transaction would change now.
+    ZoneDiff { zone: String },
+    /// The zone's records (as the open transaction would leave them):
+    /// all, at OWNER, or OWNER's of TYPE.
+    ZoneGet {
+        zone: String,
+        owner: Option<String>,
+        rtype: Option<String>,
+    },
+    /// Apply the open transaction (checked like a load; the serial moves).
+    ZoneCommit { zone: String },
+    /// Drop the open transaction.
+    ZoneAbort { zone: String },
 }
 
 fn ctl(args: &CtlArgs) -> ExitCode {
@@ -504,7 +537,18 @@ fn ctl_run(args: &CtlArgs) -> anyhow::Result<bool> {
     use zonesync::control::{client::Call, report, Client};
     let addr = control_addr(args)?;
     let client = Client::new(addr).with_timeout(std::time::Duration::from_secs(args.timeout));
+    let txn = txn_call(&args.call)?;
     let call = match &args.call {
+        CtlCall::ZoneBegin { zone }
+        | CtlCall::ZoneSet { zone, .. }
+        | CtlCall::ZoneUnset { zone, .. }
+        | CtlCall::ZoneDiff { zone }
+        | CtlCall::ZoneGet { zone, .. }
+        | CtlCall::ZoneCommit { zone }
+        | CtlCall::ZoneAbort { zone } => match &txn {
+            Some(call) => Call::Txn { zone, call },
+            None => anyhow::bail!("not a transaction request"),
+        },
         CtlCall::Status => Call::Status,
         CtlCall::Reload { zone, force } => Call::Reload {
             zone: zone.as_deref(),
@@ -526,6 +570,50 @@ fn ctl_run(args: &CtlArgs) -> anyhow::Result<bool> {
     let out = report::ctl(&client, call, args.json, now)?;
     print!("{}", out.text);
     Ok(out.ok)
+}
+
+/// The transaction request of a `zone-*` command; `[TTL] TYPE RDATA…`
+/// split as knotc does (a first word of digits is the TTL).
+fn txn_call(call: &CtlCall) -> anyhow::Result<Option<zonesync::control::TxnCall>> {
+    use zonesync::control::TxnCall;
+    Ok(Some(match call {
+        CtlCall::ZoneBegin { .. } => TxnCall::Begin,
+        CtlCall::ZoneSet { owner, record, .. } => {
+            let (ttl, rest) = match record.split_first() {
+                Some((first, rest)) if first.bytes().all(|b| b.is_ascii_digit()) => {
+                    (Some(first.parse().context("TTL")?), rest)
+                }
+                _ => (None, record.as_slice()),
+            };
+            let Some((rtype, rdata)) = rest.split_first().filter(|(_, d)| !d.is_empty()) else {
+                anyhow::bail!("zone-set ZONE OWNER [TTL] TYPE RDATA: give the type and the data");
+            };
+            TxnCall::Set {
+                owner: owner.clone(),
+                ttl,
+                rtype: rtype.clone(),
+                rdata: rdata.join(" "),
+            }
+        }
+        CtlCall::ZoneUnset {
+            owner,
+            rtype,
+            rdata,
+            ..
+        } => TxnCall::Unset {
+            owner: owner.clone(),
+            rtype: rtype.clone(),
+            rdata: (!rdata.is_empty()).then(|| rdata.join(" ")),
+        },
+        CtlCall::ZoneDiff { .. } => TxnCall::Diff,
+        CtlCall::ZoneGet { owner, rtype, .. } => TxnCall::Get {
+            owner: owner.clone(),
+            rtype: rtype.clone(),
+        },
+        CtlCall::ZoneCommit { .. } => TxnCall::Commit,
+        CtlCall::ZoneAbort { .. } => TxnCall::Abort,
+        _ => return Ok(None),
+    }))
 }
 
 /// --control, or else the configuration's server.control.

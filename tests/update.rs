@@ -485,3 +485,85 @@ fn an_edit_of_the_file_while_changes_are_unflushed_loses_neither() {
     );
     assert!(s.log().contains("dropped"), "{}", s.log());
 }
+
+#[test]
+fn a_control_transaction_is_shown_then_committed_or_refused_whole() {
+    let (s, control) = start_with_control(0);
+    let zone = "example.com";
+    let (ok, text) = ctl(control, &["zone-begin", zone]);
+    assert!(ok && text.contains("open at serial 10"), "{text}");
+    let (ok, text) = ctl(control, &["zone-begin", zone]);
+    assert!(!ok && text.contains("already open"), "one per zone: {text}");
+    for args in [
+        &["zone-set", zone, "txn", "120", "A", "192.0.2.70"][..],
+        &["zone-set", zone, "txn.example.com.", "A", "192.0.2.71"],
+        &["zone-set", zone, "@", "TXT", "\"v=spf1", "-all\""],
+        &["zone-unset", zone, "alias"],
+        &["zone-unset", zone, "www", "A", "192.0.2.10"],
+    ] {
+        let (ok, text) = ctl(control, args);
+        assert!(ok, "{args:?}: {text}");
+    }
+    let (ok, diff) = ctl(control, &["zone-diff", zone]);
+    assert!(ok, "{diff}");
+    for line in [
+        "+ txn.example.com. 120 IN A 192.0.2.70",
+        "+ txn.example.com. 120 IN A 192.0.2.71",
+        "+ example.com. 300 IN TXT \"v=spf1 -all\"",
+        "- alias.example.com. 300 IN CNAME www.example.com.",
+        "- www.example.com. 300 IN A 192.0.2.10",
+    ] {
+        assert!(diff.lines().any(|l| l == line), "{line} in:\n{diff}");
+    }
+    let (_, got) = ctl(control, &["zone-get", zone, "txn", "A"]);
+    assert_eq!(got.lines().count(), 2, "the transaction's view: {got}");
+    assert_eq!(serial(&s), 10, "nothing served before the commit");
+    assert!(served(&s, "txn.example.com", RecordType::A).is_empty());
+    let (ok, text) = ctl(control, &["zone-commit", zone]);
+    assert!(ok && text.contains("serial 10 -> 11"), "{text}");
+    assert_eq!(serial(&s), 11);
+    assert_eq!(
+        served(&s, "txn.example.com", RecordType::A),
+        ["192.0.2.70", "192.0.2.71"]
+    );
+    assert!(served(&s, "www.example.com", RecordType::A).is_empty());
+    let (ok, text) = ctl(control, &["zone-diff", zone]);
+    assert!(
+        !ok && text.contains("no transaction"),
+        "closed by the commit: {text}"
+    );
+
+    // A commit that breaks a rule is refused; nothing changes, and the
+    // transaction stays open until aborted.
+    ctl(control, &["zone-begin", zone]);
+    ctl(control, &["zone-set", zone, "ok", "A", "192.0.2.80"]);
+    ctl(control, &["zone-set", zone, "txn", "CNAME", "ok"]);
+    let (ok, text) = ctl(control, &["zone-commit", zone]);
+    assert!(!ok && text.contains("CNAME"), "{text}");
+    assert_eq!(serial(&s), 11);
+    assert!(served(&s, "ok.example.com", RecordType::A).is_empty());
+    let (ok, text) = ctl(control, &["zone-abort", zone]);
+    assert!(ok && text.contains("aborted"), "{text}");
+    let (ok, text) = ctl(control, &["zone-set", zone, "ok", "A", "192.0.2.80"]);
+    assert!(!ok && text.contains("no transaction"), "{text}");
+    // Bad input is refused at once.
+    ctl(control, &["zone-begin", zone]);
+    let (ok, text) = ctl(control, &["zone-set", zone, "x", "A", "not-an-address"]);
+    assert!(!ok, "{text}");
+    let (ok, text) = ctl(
+        control,
+        &["zone-set", zone, "x.example.org.", "A", "192.0.2.1"],
+    );
+    assert!(!ok && text.contains("not a name in the zone"), "{text}");
+    // The committed change was flushed to the file (flush_delay 0).
+    assert!(
+        s.wait_for_log("zone file flushed", Duration::from_secs(10)),
+        "{}",
+        s.log()
+    );
+    let file = std::fs::read_to_string(s.file("example.com.zone")).unwrap();
+    assert!(
+        file.contains("txn.example.com. 120 IN A 192.0.2.70"),
+        "{file}"
+    );
+}

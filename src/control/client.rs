@@ -3,7 +3,8 @@
 //! on a current-thread runtime of its own.
 
 use super::{
-    ChildReport, ErrorBody, NotifyQueued, PendingReport, RefreshQueued, ServerStatus, ZoneReload,
+    ChildReport, ErrorBody, NotifyQueued, PendingReport, RefreshQueued, ServerStatus, TxnCall,
+    ZoneReload,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
@@ -69,6 +70,11 @@ pub enum Call<'a> {
     CsyncApprove {
         child: &'a str,
     },
+    /// A control transaction request for `zone`.
+    Txn {
+        zone: &'a str,
+        call: &'a TxnCall,
+    },
 }
 
 impl Call<'_> {
@@ -79,7 +85,8 @@ impl Call<'_> {
             | Call::Notify { .. }
             | Call::Refresh { .. }
             | Call::CsyncScan { .. }
-            | Call::CsyncApprove { .. } => Method::POST,
+            | Call::CsyncApprove { .. }
+            | Call::Txn { .. } => Method::POST,
         }
     }
 
@@ -121,6 +128,42 @@ impl Call<'_> {
             Call::CsyncPending => "/csync/pending".into(),
             Call::CsyncApprove { child } => {
                 format!("/csync/approve?child={}", percent_encode(child))
+            }
+            Call::Txn { zone, call } => {
+                let mut t = format!("/zone?zone={}&op={}", percent_encode(zone), call.op());
+                let mut add = |key: &str, value: Option<&str>| {
+                    if let Some(v) = value {
+                        let _ = write!(t, "&{key}={}", percent_encode(v));
+                    }
+                };
+                match call {
+                    TxnCall::Set {
+                        owner,
+                        ttl,
+                        rtype,
+                        rdata,
+                    } => {
+                        add("owner", Some(owner));
+                        add("ttl", ttl.map(|t| t.to_string()).as_deref());
+                        add("type", Some(rtype));
+                        add("rdata", Some(rdata));
+                    }
+                    TxnCall::Unset {
+                        owner,
+                        rtype,
+                        rdata,
+                    } => {
+                        add("owner", Some(owner));
+                        add("type", rtype.as_deref());
+                        add("rdata", rdata.as_deref());
+                    }
+                    TxnCall::Get { owner, rtype } => {
+                        add("owner", owner.as_deref());
+                        add("type", rtype.as_deref());
+                    }
+                    TxnCall::Begin | TxnCall::Diff | TxnCall::Commit | TxnCall::Abort => {}
+                }
+                t
             }
             Call::Refresh { zone, retransfer } => format!(
                 "/refresh?zone={}{}",

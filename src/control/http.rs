@@ -3,7 +3,7 @@
 //! local client from holding the server (connection cap, header timeout,
 //! a whole-exchange timeout, one request per connection).
 
-use super::{ControlError, ControlHandler, ErrorBody};
+use super::{ControlError, ControlHandler, ErrorBody, TxnCall};
 use crate::net::http::percent_decode;
 use crate::net::Shutdown;
 use bytes::Bytes;
@@ -157,7 +157,9 @@ async fn route(
 ) -> Response<Full<Bytes>> {
     let allowed = match path {
         "/status" | "/metrics" => Method::GET,
-        "/reload" | "/notify" | "/refresh" | "/csync/scan" | "/csync/approve" => Method::POST,
+        "/reload" | "/notify" | "/refresh" | "/csync/scan" | "/csync/approve" | "/zone" => {
+            Method::POST
+        }
         "/csync/pending" => Method::GET,
         _ => return error(StatusCode::NOT_FOUND, format!("no such path: {path}")),
     };
@@ -194,6 +196,7 @@ async fn route(
             }
         }
         "/csync/pending" => json(StatusCode::OK, &handler.csync_pending()),
+        "/zone" => txn(handler, params).await,
         "/csync/approve" => {
             let Some(child) = params.child.as_deref() else {
                 return error(
@@ -221,6 +224,27 @@ async fn reload(handler: Arc<dyn ControlHandler>, params: Params) -> Response<Fu
         Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("reload did not finish: {e}"),
+        ),
+    }
+}
+
+/// `POST /zone?zone=NAME&op=OP[&owner=…&ttl=…&type=…&rdata=…]`: a
+/// control transaction request (a commit writes the journal: off the
+/// runtime's threads).
+async fn txn(handler: Arc<dyn ControlHandler>, params: Params) -> Response<Full<Bytes>> {
+    let Some(zone) = params.zone.clone() else {
+        return error(StatusCode::BAD_REQUEST, "/zone needs ?zone=NAME".into());
+    };
+    let call = match params.txn_call() {
+        Ok(c) => c,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    match tokio::task::spawn_blocking(move || handler.txn(&zone, &call)).await {
+        Ok(Ok(report)) => json(StatusCode::OK, &report),
+        Ok(Err(e)) => control_error(&e),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the request did not finish: {e}"),
         ),
     }
 }
@@ -265,6 +289,12 @@ pub(super) struct Params {
     pub retransfer: bool,
     pub child: Option<String>,
     pub dry_run: bool,
+    /// `/zone`: the transaction request and its arguments.
+    pub op: Option<String>,
+    pub owner: Option<String>,
+    pub ttl: Option<u32>,
+    pub rtype: Option<String>,
+    pub rdata: Option<String>,
 }
 
 impl Params {
@@ -305,6 +335,25 @@ impl Params {
                     }
                     params.zone = Some(value);
                 }
+                "op" | "owner" | "type" | "rdata" if path == "/zone" => {
+                    let slot = match key.as_str() {
+                        "op" => &mut params.op,
+                        "owner" => &mut params.owner,
+                        "type" => &mut params.rtype,
+                        _ => &mut params.rdata,
+                    };
+                    if slot.replace(value).is_some() {
+                        return Err(format!("{key}: given more than once"));
+                    }
+                }
+                "ttl" if path == "/zone" => {
+                    let ttl = value
+                        .parse()
+                        .map_err(|_| format!("ttl: {value:?} is not a number of seconds"))?;
+                    if params.ttl.replace(ttl).is_some() {
+                        return Err("ttl: given more than once".into());
+                    }
+                }
                 "force" if path == "/reload" => {
                     if std::mem::replace(&mut seen_force, true) {
                         return Err("force: given more than once".into());
@@ -320,6 +369,39 @@ impl Params {
             }
         }
         Ok(params)
+    }
+}
+
+impl Params {
+    /// The transaction request `op` and its arguments name.
+    fn txn_call(&self) -> Result<TxnCall, String> {
+        let need = |v: &Option<String>, what: &str| {
+            v.clone()
+                .ok_or_else(|| format!("op={}: needs {what}", self.op.as_deref().unwrap_or("")))
+        };
+        Ok(match self.op.as_deref() {
+            Some("begin") => TxnCall::Begin,
+            Some("set") => TxnCall::Set {
+                owner: need(&self.owner, "owner")?,
+                ttl: self.ttl,
+                rtype: need(&self.rtype, "type")?,
+                rdata: need(&self.rdata, "rdata")?,
+            },
+            Some("unset") => TxnCall::Unset {
+                owner: need(&self.owner, "owner")?,
+                rtype: self.rtype.clone(),
+                rdata: self.rdata.clone(),
+            },
+            Some("diff") => TxnCall::Diff,
+            Some("get") => TxnCall::Get {
+                owner: self.owner.clone(),
+                rtype: self.rtype.clone(),
+            },
+            Some("commit") => TxnCall::Commit,
+            Some("abort") => TxnCall::Abort,
+            Some(other) => return Err(format!("op: unknown operation {other:?}")),
+            None => return Err("/zone needs ?op=begin|set|unset|diff|get|commit|abort".into()),
+        })
     }
 }
 

@@ -74,6 +74,64 @@ pub trait ControlHandler: Send + Sync + 'static {
     fn csync_pending(&self) -> Vec<PendingReport>;
     /// Approves the change waiting for `child` and applies it.
     fn csync_approve<'a>(&'a self, child: &'a str) -> Pending<'a, ChildReport>;
+    /// A control transaction request for a primary zone (`ctl
+    /// zone-begin` …). Blocking (a commit writes the journal): called on
+    /// a blocking thread.
+    fn txn(&self, zone: &str, call: &TxnCall) -> Result<TxnReport, ControlError>;
+}
+
+/// A control transaction request (`ctl zone-begin`, `zone-set`, …), as
+/// Knot's `knotc`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxnCall {
+    Begin,
+    Set {
+        owner: String,
+        ttl: Option<u32>,
+        rtype: String,
+        rdata: String,
+    },
+    Unset {
+        owner: String,
+        rtype: Option<String>,
+        rdata: Option<String>,
+    },
+    Diff,
+    Get {
+        owner: Option<String>,
+        rtype: Option<String>,
+    },
+    Commit,
+    Abort,
+}
+
+impl TxnCall {
+    /// The `op` parameter of `POST /zone`.
+    pub fn op(&self) -> &'static str {
+        match self {
+            TxnCall::Begin => "begin",
+            TxnCall::Set { .. } => "set",
+            TxnCall::Unset { .. } => "unset",
+            TxnCall::Diff => "diff",
+            TxnCall::Get { .. } => "get",
+            TxnCall::Commit => "commit",
+            TxnCall::Abort => "abort",
+        }
+    }
+}
+
+/// `POST /zone`: what a transaction request did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnReport {
+    pub zone: String,
+    pub op: String,
+    /// `begin`: the serial served; `commit`: the new serial (none when
+    /// the transaction changed nothing).
+    pub serial: Option<u32>,
+    /// `commit`: the serial it replaced.
+    pub from_serial: Option<u32>,
+    /// `diff`, `commit`: `-`/`+` record lines; `get`: record lines.
+    pub lines: Vec<String>,
 }
 
 /// Why a control request could not be carried out.

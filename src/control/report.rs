@@ -4,7 +4,7 @@
 use super::client::{Call, Client, ClientError};
 use super::{
     ChildReport, NotifyQueued, PendingReport, RefreshQueued, ReloadOutcome, ServerStatus,
-    ZoneReload, ZoneStatus,
+    TxnReport, ZoneReload, ZoneStatus,
 };
 use std::fmt::Write as _;
 
@@ -33,6 +33,7 @@ pub fn ctl(
         Call::Refresh { .. } => (refresh(&client.decode_answer(&body)?), true),
         Call::CsyncScan { .. } => csync_reports(&client.decode_answer::<Vec<ChildReport>>(&body)?),
         Call::CsyncApprove { .. } => csync_reports(&[client.decode_answer::<ChildReport>(&body)?]),
+        Call::Txn { .. } => (txn(&client.decode_answer(&body)?), true),
         Call::CsyncPending => (
             csync_pending(
                 &client.decode_answer::<Vec<PendingReport>>(&body)?,
@@ -47,6 +48,26 @@ pub fn ctl(
         human
     };
     Ok(CtlOutput { text, ok })
+}
+
+/// A transaction request's answer: what it did, then its lines.
+pub fn txn(r: &TxnReport) -> String {
+    let mut out = match (r.op.as_str(), r.serial, r.from_serial) {
+        ("begin", Some(s), _) => format!("{}: transaction open at serial {s}\n", r.zone),
+        ("commit", Some(to), Some(from)) => {
+            format!("{}: committed, serial {from} -> {to}\n", r.zone)
+        }
+        ("commit", _, _) => format!("{}: committed, nothing changed\n", r.zone),
+        ("abort", _, _) => format!("{}: transaction aborted\n", r.zone),
+        ("diff", _, _) if r.lines.is_empty() => format!("{}: no change\n", r.zone),
+        ("set" | "unset", _, _) => format!("{}: ok\n", r.zone),
+        _ => String::new(),
+    };
+    for line in &r.lines {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Each child scanned: outcome and why, the changes, what each server

@@ -39,6 +39,17 @@ impl ControlHandler for Fake {
         Box::pin(async { Err(ControlError::Refused("no CSYNC here".into())) })
     }
 
+    fn txn(
+        &self,
+        zone: &str,
+        call: &crate::control::TxnCall,
+    ) -> Result<crate::control::TxnReport, ControlError> {
+        Err(ControlError::Refused(format!(
+            "{zone}: no {} here",
+            call.op()
+        )))
+    }
+
     fn status(&self) -> ServerStatus {
         let zones = (0..self.zones.max(1))
             .map(|i| ZoneStatus {

@@ -25,6 +25,7 @@ use super::state::PublishedState;
 use super::{ManagedZone, Publication};
 use crate::journal::Changeset;
 use crate::tsig::SignedRequest;
+use crate::update::txn::Transaction;
 use crate::update::{self, UpdateMessage};
 use crate::wire::rcode;
 use crate::zone::ZoneVersion;
@@ -53,6 +54,33 @@ impl UpdateAsk {
             (self.reply)(out);
         }
     }
+}
+
+/// Why a control transaction request was not carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxnProblem {
+    #[error("no transaction is open for the zone (zone-begin first)")]
+    NotOpen,
+    #[error("a transaction is already open for the zone (since serial {0}); commit or abort it")]
+    AlreadyOpen(u32),
+    #[error("the zone is not loaded")]
+    NotLoaded,
+    #[error("the zone has no zone file to keep the change in")]
+    NoFile,
+    #[error("{0}")]
+    Input(#[from] update::txn::TxnError),
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("failed: {0}")]
+    Failed(String),
+}
+
+/// A committed transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnCommitted {
+    /// None when it changed nothing.
+    pub serials: Option<(u32, u32)>,
+    pub diff: Vec<String>,
 }
 
 /// What a flush did.
@@ -131,7 +159,8 @@ impl ManagedZone {
             }
         }
         let file_serial = memory.published.map(|p| p.served_serial);
-        let durable = self.journal_updates(&changed, file_serial);
+        let changes: Vec<&Changeset> = changed.iter().map(|(c, _, _)| c).collect();
+        let durable = self.journal_changes(&changes, file_serial);
         let mut newest = None;
         for (i, (change, version, ask)) in changed.into_iter().enumerate() {
             if i < durable {
@@ -153,10 +182,7 @@ impl ManagedZone {
         }
         if let Some(version) = newest {
             let serial = version.serial();
-            self.core.publish(version, "UPDATE", Publication::New);
-            let delay_ms = u64::from(self.core.config.flush_delay).saturating_mul(1000);
-            let at = self.core.clock().now().saturating_add(delay_ms);
-            self.core.events.schedule(Event::Flush, at);
+            self.publish_dynamic(version, "UPDATE");
             tracing::debug!(
                 zone = self.name(),
                 serial,
@@ -170,13 +196,18 @@ impl ManagedZone {
         }
     }
 
+    /// Publishes a version made by a dynamic change (journaled already)
+    /// and plans the flush of the zone file.
+    fn publish_dynamic(&self, version: Arc<ZoneVersion>, source: &str) {
+        self.core.publish(version, source, Publication::New);
+        let delay_ms = u64::from(self.core.config.flush_delay).saturating_mul(1000);
+        let at = self.core.clock().now().saturating_add(delay_ms);
+        self.core.events.schedule(Event::Flush, at);
+    }
+
     /// Appends the changes to the journal in order; how many are durable.
     /// Without a journal nothing can be made durable, so nothing is.
-    fn journal_updates(
-        &self,
-        changed: &[(Changeset, Arc<ZoneVersion>, UpdateAsk)],
-        file_serial: Option<u32>,
-    ) -> usize {
+    fn journal_changes(&self, changed: &[&Changeset], file_serial: Option<u32>) -> usize {
         if changed.is_empty() {
             return 0;
         }
@@ -192,7 +223,7 @@ impl ManagedZone {
         };
         // Until flushed, these changes live only in the journal.
         journal.keep_from_serial(file_serial);
-        for (i, (change, _, _)) in changed.iter().enumerate() {
+        for (i, change) in changed.iter().enumerate() {
             if let Err(e) = journal.append(change) {
                 tracing::error!(zone = self.name(), "UPDATE not applied: {e}");
                 return i;
@@ -355,6 +386,150 @@ impl ManagedZone {
                 "the zone file was edited while the server was stopped, and {dropped} change(s) made by UPDATE after serial {file_serial} had not been flushed to it: they are dropped, the edited file is served"
             );
         }
+    }
+}
+
+impl ManagedZone {
+    /// `zone-begin`: opens the zone's transaction; the serial served.
+    pub fn txn_begin(&self) -> Result<u32, TxnProblem> {
+        if self.core.config.file.is_none() {
+            return Err(TxnProblem::NoFile);
+        }
+        let serial = self
+            .core
+            .zone
+            .snapshot()
+            .map(|v| v.serial())
+            .ok_or(TxnProblem::NotLoaded)?;
+        let mut txn = self.txn.lock().map_err(|_| TxnProblem::NotLoaded)?;
+        if let Some(open) = txn.as_ref() {
+            return Err(TxnProblem::AlreadyOpen(open.began_at));
+        }
+        *txn = Some(Transaction::new(serial));
+        Ok(serial)
+    }
+
+    /// `zone-abort`: drops the open transaction.
+    pub fn txn_abort(&self) -> Result<(), TxnProblem> {
+        let mut txn = self.txn.lock().map_err(|_| TxnProblem::NotOpen)?;
+        txn.take().map(|_| ()).ok_or(TxnProblem::NotOpen)
+    }
+
+    /// Runs `f` on the open transaction and the version served.
+    fn with_txn<T>(
+        &self,
+        f: impl FnOnce(&mut Transaction, &ZoneVersion) -> Result<T, TxnProblem>,
+    ) -> Result<T, TxnProblem> {
+        let version = self.core.zone.snapshot().ok_or(TxnProblem::NotLoaded)?;
+        let mut txn = self.txn.lock().map_err(|_| TxnProblem::NotOpen)?;
+        let open = txn.as_mut().ok_or(TxnProblem::NotOpen)?;
+        f(open, &version)
+    }
+
+    /// `zone-set OWNER [TTL] TYPE RDATA`.
+    pub fn txn_set(
+        &self,
+        owner: &str,
+        ttl: Option<u32>,
+        rtype: &str,
+        rdata: &str,
+    ) -> Result<(), TxnProblem> {
+        self.with_txn(|t, v| Ok(t.set(v, owner, ttl, rtype, rdata)?))
+    }
+
+    /// `zone-unset OWNER [TYPE [RDATA]]`.
+    pub fn txn_unset(
+        &self,
+        owner: &str,
+        rtype: Option<&str>,
+        rdata: Option<&str>,
+    ) -> Result<(), TxnProblem> {
+        self.with_txn(|t, v| Ok(t.unset(v, owner, rtype, rdata)?))
+    }
+
+    /// The open transaction's changeset over the version served.
+    fn txn_preview(&self) -> Result<(Arc<ZoneVersion>, Option<Changeset>), TxnProblem> {
+        let policy = self.core.config.serial_policy;
+        let now = self.core.clock().now_unix();
+        let version = self.core.zone.snapshot().ok_or(TxnProblem::NotLoaded)?;
+        let change = self.with_txn(|t, v| {
+            t.changeset(v, policy, now)
+                .map_err(|f| TxnProblem::Refused(f.to_string()))
+        })?;
+        Ok((version, change))
+    }
+
+    /// `zone-diff`: what a commit would change now.
+    pub fn txn_diff(&self) -> Result<Vec<String>, TxnProblem> {
+        let (_, change) = self.txn_preview()?;
+        Ok(change
+            .as_ref()
+            .map(update::txn::diff_lines)
+            .unwrap_or_default())
+    }
+
+    /// `zone-get [OWNER [TYPE]]`: the zone's records, as the open
+    /// transaction would leave them (as served without one).
+    pub fn txn_get(
+        &self,
+        owner: Option<&str>,
+        rtype: Option<&str>,
+    ) -> Result<Vec<String>, TxnProblem> {
+        let open = self.txn.lock().map(|t| t.is_some()).unwrap_or(false);
+        let version = if open {
+            let (version, change) = self.txn_preview()?;
+            match change {
+                Some(c) => Arc::new(
+                    version
+                        .apply(&c)
+                        .map_err(|e| TxnProblem::Refused(e.to_string()))?,
+                ),
+                None => version,
+            }
+        } else {
+            self.core.zone.snapshot().ok_or(TxnProblem::NotLoaded)?
+        };
+        Ok(update::txn::get_lines(&version, owner, rtype)?)
+    }
+
+    /// `zone-commit`: the transaction applied to the version served now,
+    /// checked with the zone rules, journaled, published and closed. A
+    /// refused commit leaves the transaction open and the zone as it was.
+    pub fn txn_commit(&self) -> Result<TxnCommitted, TxnProblem> {
+        let memory = self.loading.lock().map_err(|_| TxnProblem::NotLoaded)?;
+        let (version, change) = self.txn_preview()?;
+        let Some(change) = change else {
+            let _ = self.txn_abort();
+            return Ok(TxnCommitted {
+                serials: None,
+                diff: Vec::new(),
+            });
+        };
+        let next = version
+            .apply(&change)
+            .map_err(|e| TxnProblem::Refused(format!("the zone would break: {e}")))?;
+        let file_serial = memory.published.map(|p| p.served_serial);
+        if self.journal_changes(&[&change], file_serial) != 1 {
+            return Err(TxnProblem::Failed(
+                "the change could not be journaled (see the log); nothing changed".into(),
+            ));
+        }
+        let diff = update::txn::diff_lines(&change);
+        tracing::info!(
+            zone = self.name(),
+            from = change.from_serial,
+            to = change.to_serial,
+            removed = change.removed.len(),
+            added = change.added.len(),
+            "transaction committed"
+        );
+        self.publish_dynamic(Arc::new(next), "zone-commit");
+        drop(memory);
+        let _ = self.txn_abort();
+        Ok(TxnCommitted {
+            serials: Some((change.from_serial, change.to_serial)),
+            diff,
+        })
     }
 }
 

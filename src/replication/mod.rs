@@ -407,6 +407,8 @@ pub struct ManagedZone {
     update_asks: Mutex<Vec<dynamic::UpdateAsk>>,
     /// Who may UPDATE the zone (`allow_update`).
     update_policy: crate::update::UpdatePolicy,
+    /// The control transaction open (`ctl zone-begin`), if any.
+    txn: Mutex<Option<crate::update::txn::Transaction>>,
 }
 
 /// One request for the Load event.
@@ -529,6 +531,7 @@ impl ManagedZone {
             agent: std::sync::OnceLock::new(),
             update_asks: Mutex::new(Vec::new()),
             update_policy,
+            txn: Mutex::new(None),
         }
     }
 

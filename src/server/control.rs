@@ -6,7 +6,8 @@ use super::metrics::server_metrics;
 use crate::config;
 use crate::control::{
     ChildReport, ControlError, ControlHandler, JournalStatus, NotifyQueued, PendingReport,
-    PrimaryInfo, RefreshQueued, ReloadOutcome, SecondaryInfo, ServerStatus, ZoneReload, ZoneStatus,
+    PrimaryInfo, RefreshQueued, ReloadOutcome, SecondaryInfo, ServerStatus, TxnCall, TxnReport,
+    ZoneReload, ZoneStatus,
 };
 use crate::csync::agent::Mode as CsyncMode;
 use crate::csync::agent::ParentAgent;
@@ -281,6 +282,59 @@ impl ControlHandler for ServerControl {
             zone: z.name().to_owned(),
             targets: z.config().notify.len(),
         })
+    }
+
+    fn txn(&self, zone: &str, call: &TxnCall) -> Result<TxnReport, ControlError> {
+        use crate::replication::dynamic::TxnProblem;
+        let z = match self.find(zone)? {
+            Managed::Primary(z) => z,
+            Managed::Secondary(_) => {
+                return Err(ControlError::Refused(format!(
+                    "zone {zone} is a secondary: change it on its primary"
+                )))
+            }
+        };
+        let problem = |p: TxnProblem| match p {
+            TxnProblem::Failed(_) => ControlError::Failed(p.to_string()),
+            _ => ControlError::Refused(p.to_string()),
+        };
+        let mut report = TxnReport {
+            zone: z.name().to_owned(),
+            op: call.op().to_owned(),
+            serial: None,
+            from_serial: None,
+            lines: Vec::new(),
+        };
+        match call {
+            TxnCall::Begin => report.serial = Some(z.txn_begin().map_err(problem)?),
+            TxnCall::Set {
+                owner,
+                ttl,
+                rtype,
+                rdata,
+            } => z.txn_set(owner, *ttl, rtype, rdata).map_err(problem)?,
+            TxnCall::Unset {
+                owner,
+                rtype,
+                rdata,
+            } => z
+                .txn_unset(owner, rtype.as_deref(), rdata.as_deref())
+                .map_err(problem)?,
+            TxnCall::Diff => report.lines = z.txn_diff().map_err(problem)?,
+            TxnCall::Get { owner, rtype } => {
+                report.lines = z
+                    .txn_get(owner.as_deref(), rtype.as_deref())
+                    .map_err(problem)?
+            }
+            TxnCall::Commit => {
+                let done = z.txn_commit().map_err(problem)?;
+                report.from_serial = done.serials.map(|s| s.0);
+                report.serial = done.serials.map(|s| s.1);
+                report.lines = done.diff;
+            }
+            TxnCall::Abort => z.txn_abort().map_err(problem)?,
+        }
+        Ok(report)
     }
 
     fn refresh(&self, zone: &str, retransfer: bool) -> Result<RefreshQueued, ControlError> {

@@ -10,6 +10,7 @@ pub mod message;
 pub mod plan;
 pub mod policy;
 pub mod response;
+pub mod txn;
 
 #[cfg(test)]
 pub(crate) mod testing;

@@ -184,6 +184,27 @@ pub fn changeset(
     policy: SerialPolicy,
     now_unix: u64,
 ) -> Result<Option<Changeset>, Failure> {
+    changeset_as(version, message, policy, now_unix, Mode::Rfc2136)
+}
+
+/// How records RFC 2136 says to ignore are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Ignored, as the RFC says (an UPDATE).
+    Rfc2136,
+    /// Refused, naming the record: an operator's transaction, where a
+    /// silently dropped record would be a surprise.
+    Strict,
+}
+
+/// [`changeset`] in `mode`.
+pub fn changeset_as(
+    version: &ZoneVersion,
+    message: &UpdateMessage,
+    policy: SerialPolicy,
+    now_unix: u64,
+    mode: Mode,
+) -> Result<Option<Changeset>, Failure> {
     if is_signed(version) {
         return Err(Failure::new(
             rcode::REFUSED,
@@ -194,7 +215,18 @@ pub fn changeset(
     check_prerequisites(version, &message.prerequisites)?;
     let mut work = Working::new(version);
     for rr in &message.updates {
-        work.update(rr);
+        if let Err(why) = work.update(rr) {
+            if mode == Mode::Strict {
+                return Err(Failure::new(
+                    rcode::REFUSED,
+                    format!(
+                        "{} {}: {why}",
+                        name::display(&rr.owner),
+                        type_text(rr.rtype)
+                    ),
+                ));
+            }
+        }
     }
     Ok(work.into_changeset(policy, now_unix))
 }
@@ -282,7 +314,8 @@ impl<'v> Working<'v> {
         owner == self.version.origin()
     }
 
-    fn update(&mut self, rr: &UpdateRr) {
+    /// Applies one update; `Err` says why RFC 2136 has it ignored.
+    fn update(&mut self, rr: &UpdateRr) -> Result<(), &'static str> {
         let apex = self.is_apex(&rr.owner);
         match (rr.class, rr.rtype) {
             (class::ANY, rtype::ANY) => {
@@ -291,21 +324,26 @@ impl<'v> Working<'v> {
                         self.put(&rr.owner, t, Set::default());
                     }
                 }
+                Ok(())
             }
             (class::ANY, t) => {
-                if !(apex && (t == rtype::SOA || t == rtype::NS)) {
-                    self.put(&rr.owner, t, Set::default());
+                if apex && (t == rtype::SOA || t == rtype::NS) {
+                    return Err("the apex keeps its SOA and NS");
                 }
+                self.put(&rr.owner, t, Set::default());
+                Ok(())
             }
-            (class::NONE, rtype::SOA) => {}
+            (class::NONE, rtype::SOA) => Err("the SOA cannot be deleted"),
             (class::NONE, t) => {
                 let mut set = self.current(&rr.owner, t);
                 let gone = canonical(t, &rr.rdata);
                 set.rdatas.retain(|r| canonical(t, r) != gone);
                 // The zone keeps at least one NS at its apex.
-                if !(apex && t == rtype::NS && set.rdatas.is_empty()) {
-                    self.put(&rr.owner, t, set);
+                if apex && t == rtype::NS && set.rdatas.is_empty() {
+                    return Err("the apex keeps at least one NS");
                 }
+                self.put(&rr.owner, t, set);
+                Ok(())
             }
             (_, rtype::SOA) => self.replace_soa(rr),
             (_, t) => self.add(rr, t),
@@ -314,9 +352,9 @@ impl<'v> Working<'v> {
 
     /// An SOA replaces the zone's only if it is at the apex and its
     /// serial is ahead (RFC 1982).
-    fn replace_soa(&mut self, rr: &UpdateRr) {
+    fn replace_soa(&mut self, rr: &UpdateRr) -> Result<(), &'static str> {
         if !self.is_apex(&rr.owner) {
-            return;
+            return Err("an SOA belongs at the zone apex");
         }
         let current = self.current(&rr.owner, rtype::SOA);
         let old = current
@@ -324,8 +362,8 @@ impl<'v> Working<'v> {
             .first()
             .and_then(|r| crate::zone::soa_field(r, 0));
         let new = crate::zone::soa_field(&rr.rdata, 0);
-        if let (Some(old), Some(new)) = (old, new) {
-            if Serial(new).is_after(Serial(old)) {
+        match (old, new) {
+            (Some(old), Some(new)) if Serial(new).is_after(Serial(old)) => {
                 self.put(
                     &rr.owner,
                     rtype::SOA,
@@ -334,11 +372,13 @@ impl<'v> Working<'v> {
                         rdatas: vec![rr.rdata.clone()],
                     },
                 );
+                Ok(())
             }
+            _ => Err("the SOA's serial is not after the zone's"),
         }
     }
 
-    fn add(&mut self, rr: &UpdateRr, t: u16) {
+    fn add(&mut self, rr: &UpdateRr, t: u16) -> Result<(), &'static str> {
         let others = self.types_at(&rr.owner);
         let has_cname = others.contains(&rtype::CNAME);
         let has_data = others
@@ -347,20 +387,21 @@ impl<'v> Working<'v> {
         // A CNAME and other data never share a name: the update is ignored
         // (RFC 2136 §3.4.2.2); a CNAME replaces a CNAME.
         if t == rtype::CNAME {
-            if !has_data {
-                self.put(
-                    &rr.owner,
-                    t,
-                    Set {
-                        ttl: rr.ttl,
-                        rdatas: vec![rr.rdata.clone()],
-                    },
-                );
+            if has_data {
+                return Err("a CNAME cannot join other data at a name");
             }
-            return;
+            self.put(
+                &rr.owner,
+                t,
+                Set {
+                    ttl: rr.ttl,
+                    rdatas: vec![rr.rdata.clone()],
+                },
+            );
+            return Ok(());
         }
         if has_cname {
-            return;
+            return Err("the name has a CNAME, which cannot have other data");
         }
         let mut set = self.current(&rr.owner, t);
         let new = canonical(t, &rr.rdata);
@@ -368,6 +409,7 @@ impl<'v> Working<'v> {
         set.rdatas.push(rr.rdata.clone());
         set.ttl = rr.ttl;
         self.put(&rr.owner, t, set);
+        Ok(())
     }
 
     fn into_changeset(self, policy: SerialPolicy, now_unix: u64) -> Option<Changeset> {

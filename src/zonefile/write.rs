@@ -10,7 +10,7 @@
 use crate::name;
 use crate::rdata::csync::Csync;
 use crate::rdata::rtype_to_presentation;
-use crate::zone::{rtype, ZoneVersion};
+use crate::zone::{rtype, Node, ZoneVersion};
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -26,25 +26,40 @@ pub fn zone_text(version: &ZoneVersion, header: &str) -> String {
         .collect();
     // Keys sort in DNSSEC canonical order, the apex first.
     nodes.sort_unstable_by(|a, b| a.key().cmp(b.key()));
-    let mut owner = Vec::new();
     for node in nodes {
-        owner.clear();
-        node.name_into(&mut owner);
-        let owner_text = name::display(&owner);
-        let mut sets: Vec<_> = node.rrsets().collect();
-        // The SOA opens the file.
-        sets.sort_by_key(|s| (s.rtype() != rtype::SOA, s.rtype()));
-        for set in sets {
-            for rdata in set.rdatas() {
-                record_line(&mut out, &owner_text, set.ttl(), set.rtype(), rdata);
-            }
-            if let Some(sigs) = set.sigs() {
-                for rdata in sigs.rdatas() {
-                    record_line(&mut out, &owner_text, sigs.ttl, rtype::RRSIG, rdata);
-                }
+        node_text(node, None, &mut out);
+    }
+    out
+}
+
+/// The records of one node (of type `only` when given), one line each,
+/// the SOA first.
+pub fn node_text(node: &Node, only: Option<u16>, out: &mut String) {
+    let mut owner = Vec::new();
+    node.name_into(&mut owner);
+    let owner_text = name::display(&owner);
+    let mut sets: Vec<_> = node
+        .rrsets()
+        .filter(|s| only.is_none_or(|t| t == s.rtype()))
+        .collect();
+    sets.sort_by_key(|s| (s.rtype() != rtype::SOA, s.rtype()));
+    for set in sets {
+        for rdata in set.rdatas() {
+            record_line(out, &owner_text, set.ttl(), set.rtype(), rdata);
+        }
+        if let Some(sigs) = set.sigs() {
+            for rdata in sigs.rdatas() {
+                record_line(out, &owner_text, sigs.ttl, rtype::RRSIG, rdata);
             }
         }
     }
+}
+
+/// One record as a zone-file line (no newline).
+pub fn record_text(owner: &[u8], ttl: u32, t: u16, rdata: &[u8]) -> String {
+    let mut out = String::new();
+    record_line(&mut out, &name::display(owner), ttl, t, rdata);
+    out.pop();
     out
 }
 
