@@ -185,20 +185,8 @@ impl ZoneCore {
 
     /// Records that a round is owed for `serial` (or none, once done).
     fn set_notify_owed(&self, serial: Option<u32>) {
-        let Some(path) = &self.notify_owed else {
-            return;
-        };
-        let result = match serial {
-            Some(serial) => toml::to_string(&NotifyOwed { serial })
-                .map_err(std::io::Error::other)
-                .and_then(|text| crate::durable::write_atomic(path, text.as_bytes())),
-            None => match std::fs::remove_file(path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
-            },
-        };
-        if let Err(e) = result {
-            tracing::warn!(zone = self.name(), "{}: {e}", path.display());
+        if let Some(path) = &self.notify_owed {
+            write_notify_owed(self.name(), path, serial);
         }
     }
 
@@ -221,10 +209,15 @@ impl ZoneCore {
             return;
         };
         // Written when the round starts, not on the publish path (which
-        // must stay quick): a stop within `notify_delay_ms` of a change
+        // must stay quick), and beside the first tries rather than before
+        // them: its two fsyncs would delay every secondary. A stop within
+        // `notify_delay_ms` of a change, or before the record is down,
         // leaves the secondaries to their REFRESH timer.
         let serving = self.zone.snapshot().map(|v| v.serial());
-        self.set_notify_owed(serving);
+        let owed = self.notify_owed.clone().map(|path| {
+            let zone = self.name().to_owned();
+            tokio::task::spawn_blocking(move || write_notify_owed(&zone, &path, serving))
+        });
         let superseded = || self.events.deadline(Event::NotifyOut).is_some();
         let done = n
             .round(
@@ -234,6 +227,9 @@ impl ZoneCore {
                 self.events.planned(),
             )
             .await;
+        if let Some(owed) = owed {
+            let _ = owed.await;
+        }
         // Owed no more, unless a newer version came meanwhile (its own
         // announcement wrote its serial).
         if done.is_some() && done == self.zone.snapshot().map(|v| v.serial()) {
@@ -856,6 +852,23 @@ impl ManagedZone {
             serial,
             message,
         }
+    }
+}
+
+/// Records in `path` (atomically) that a NOTIFY round is owed for
+/// `serial`, or removes the record (`None`).
+fn write_notify_owed(zone: &str, path: &std::path::Path, serial: Option<u32>) {
+    let result = match serial {
+        Some(serial) => toml::to_string(&NotifyOwed { serial })
+            .map_err(std::io::Error::other)
+            .and_then(|text| crate::durable::write_atomic(path, text.as_bytes())),
+        None => match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        },
+    };
+    if let Err(e) = result {
+        tracing::warn!(zone, "{}: {e}", path.display());
     }
 }
 

@@ -195,6 +195,10 @@ pub struct SecondaryZone {
     timers: Mutex<Timers>,
     status: Mutex<SecondaryStatus>,
     transfers_in: TransferInCounters,
+    /// The primary (index) whose NOTIFY announced a serial, and that
+    /// serial: the next refresh transfers from it at once when that is
+    /// ahead of ours, without asking every primary's SOA first.
+    notified: Mutex<Option<(usize, u32)>>,
 }
 
 pub(super) fn unix_to_time(unix: u64) -> Option<SystemTime> {
@@ -253,6 +257,7 @@ impl SecondaryZone {
             timers: Mutex::new(timers),
             status: Mutex::new(status),
             transfers_in: TransferInCounters::default(),
+            notified: Mutex::new(None),
         }
     }
 
@@ -279,6 +284,23 @@ impl SecondaryZone {
             Request::Retransfer => Event::Transfer,
         };
         self.core.events.schedule(event, self.clock().now())
+    }
+
+    /// A NOTIFY from `peer` announcing `serial` (its answer's SOA, RFC
+    /// 1996 §3.7): a refresh now, which, when the serial is ahead of ours
+    /// and `peer` is a primary, starts with an IXFR from that primary
+    /// (its answer carries the primary's SOA anyway) instead of a round
+    /// of SOA queries; anything else falls back to the full refresh.
+    pub fn notified(&self, peer: Option<SocketAddr>, serial: Option<u32>) -> bool {
+        let from = peer.and_then(|p| {
+            self.primaries
+                .iter()
+                .position(|pr| canonical_ip(pr.addr.ip()) == canonical_ip(p.ip()))
+        });
+        if let (Some(i), Some(serial), Ok(mut hint)) = (from, serial, self.notified.lock()) {
+            *hint = Some((i, serial));
+        }
+        self.trigger(Request::Notify)
     }
 
     /// What every zone has.
@@ -429,6 +451,32 @@ impl SecondaryZone {
     pub(super) fn refresh_once(&self, force_axfr: bool) -> Result<RefreshResult, RefreshError> {
         let current = self.core.zone.snapshot();
         let ours = current.as_ref().map(|v| v.serial());
+        let hint = self.notified.lock().ok().and_then(|mut h| h.take());
+        if let Some((i, serial)) = hint.filter(|_| !force_axfr) {
+            let ahead = ours.is_none_or(|o| Serial(serial) > Serial(o));
+            if let (true, Some(primary)) = (ahead, self.primaries.get(i)) {
+                match self.transfer_from(primary, current.as_deref(), false) {
+                    Ok(summary) => {
+                        self.update_status(|s| {
+                            if let Some(ps) = s.primaries.get_mut(i) {
+                                ps.serial = Some(serial);
+                                ps.last_contact = Some(self.clock().now_system());
+                                ps.last_error = None;
+                            }
+                        });
+                        return Ok(RefreshResult {
+                            summary: format!("{summary} (on NOTIFY)"),
+                            expire_hint: None,
+                        });
+                    }
+                    Err(e) => tracing::info!(
+                        zone = self.name(),
+                        primary = %primary.addr,
+                        "transfer on NOTIFY failed ({e}); asking every primary"
+                    ),
+                }
+            }
+        }
         let mut answers = Vec::new();
         let mut errors = Vec::new();
         for (i, p) in self.primaries.iter().enumerate() {

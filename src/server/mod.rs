@@ -18,7 +18,7 @@ use crate::query::{cookie, Answerer, QueryConfig, QueryStats};
 use crate::query::{NotifyListener, NotifyVerdict};
 use crate::replication::events;
 use crate::replication::registry::Zones;
-use crate::replication::secondary::{self, SecondaryZone};
+use crate::replication::secondary::SecondaryZone;
 use crate::replication::{LoadAsk, Managed, ManagedZone, ZoneDeps};
 use crate::xfr::incoming::Primary;
 use crate::xfr::{Transfers, XfrZone};
@@ -373,7 +373,7 @@ impl NotifyListener for NotifyRouter {
             return NotifyVerdict::Refused;
         }
         tracing::info!(zone = z.name(), ?peer, ?serial, "NOTIFY received");
-        z.trigger(secondary::Request::Notify);
+        z.notified(peer, serial);
         NotifyVerdict::Accepted
     }
 }

@@ -333,6 +333,32 @@ fn refresh_retry_expire_and_recovery_follow_the_soa_timers() {
 }
 
 #[test]
+fn a_notify_with_a_newer_serial_transfers_without_asking_the_soa() {
+    let s = setup("notified");
+    s.zone.trigger(Request::Refresh);
+    step(&s.zone);
+    let asked = s.primary.soa_queries.load(Ordering::SeqCst);
+    s.primary.serial.store(2, Ordering::SeqCst);
+    let from_primary: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    assert!(s.zone.notified(Some(from_primary), Some(2)));
+    assert_eq!(step(&s.zone), [Event::Refresh]);
+    assert_eq!(s.zone.zone().snapshot().map(|v| v.serial()), Some(2));
+    assert_eq!(
+        s.primary.soa_queries.load(Ordering::SeqCst),
+        asked,
+        "no SOA query"
+    );
+    // A NOTIFY naming our serial, or from elsewhere, asks the SOA.
+    s.zone.notified(Some(from_primary), Some(2));
+    step(&s.zone);
+    let elsewhere: SocketAddr = "127.0.0.9:53".parse().unwrap();
+    s.zone.notified(Some(elsewhere), Some(3));
+    step(&s.zone);
+    assert_eq!(s.primary.soa_queries.load(Ordering::SeqCst), asked + 2);
+    assert_eq!(s.primary.fetches().len(), 2, "no transfer when up to date");
+}
+
+#[test]
 fn a_good_refresh_moves_expire_later_and_notify_makes_refresh_earlier() {
     let s = setup("later");
     s.zone.trigger(Request::Refresh);
