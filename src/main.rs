@@ -240,7 +240,9 @@ fn xfr(args: XfrArgs) -> anyhow::Result<()> {
         .map(zonesync::xfr::command::parse_key)
         .transpose()?;
     let kind = match args.ixfr {
-        Some(serial) => Kind::Ixfr { serial },
+        Some(serial) => Kind::Ixfr {
+            serial: zonesync::serial::Serial(serial),
+        },
         None => Kind::Axfr,
     };
     let timeout = std::time::Duration::from_secs(args.timeout);

@@ -20,6 +20,7 @@ use crate::loader::LoadOptions;
 use crate::name;
 use crate::replication::events::Event;
 use crate::replication::{file_stem, timing, LoadKind, ManagedZone};
+use crate::serial::Serial;
 use crate::verify::dns::Client;
 use crate::zone::{rtype, ZoneVersion};
 use serde::{Deserialize, Serialize};
@@ -35,14 +36,14 @@ pub struct ChildReport {
     pub parent: String,
     pub child: String,
     pub outcome: CsyncOutcome,
-    pub csync_serial: Option<u32>,
+    pub csync_serial: Option<Serial>,
     pub reason: String,
     /// `- record` / `+ record`.
     pub changes: Vec<String>,
     /// One line per address asked: what it said or why it failed.
     pub servers: Vec<String>,
     /// The parent's serial after an applied change.
-    pub parent_serial: Option<u32>,
+    pub parent_serial: Option<Serial>,
     /// How long the scan (and the change) took.
     #[serde(default)]
     pub elapsed_ms: u64,
@@ -53,7 +54,7 @@ pub struct ChildReport {
 pub struct PendingReport {
     pub parent: String,
     pub child: String,
-    pub csync_serial: u32,
+    pub csync_serial: Serial,
     pub since: u64,
     pub changes: Vec<String>,
 }
@@ -461,7 +462,7 @@ impl ParentAgent {
         current: &Delegation,
         to: &Delegation,
         change: delegation::Change,
-        serial: u32,
+        serial: Serial,
         report: &mut ChildReport,
     ) {
         if version.apex().rrset(rtype::DNSKEY).is_some() {
@@ -478,7 +479,7 @@ impl ParentAgent {
             utc(self.clock.now_unix())
         );
         let _ = current;
-        let job = tokio::task::spawn_blocking(move || -> Result<Option<u32>, String> {
+        let job = tokio::task::spawn_blocking(move || -> Result<Option<Serial>, String> {
             let file = zone
                 .config()
                 .file
@@ -581,10 +582,10 @@ impl ParentAgent {
         &self,
         child: &[u8],
         outcome: CsyncOutcome,
-        csync_serial: Option<u32>,
+        csync_serial: Option<Serial>,
         reason: String,
         changes: Vec<String>,
-        parent_serial: Option<u32>,
+        parent_serial: Option<Serial>,
         to_audit: bool,
     ) {
         let child_name = display_name(child);

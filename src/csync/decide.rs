@@ -15,7 +15,7 @@
 use super::delegation::{self, in_bailiwick, Change, Delegation, RrsetData};
 use crate::name;
 use crate::rdata::csync::Csync;
-use crate::serial;
+use crate::serial::Serial;
 use crate::zone::rtype;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,7 +30,7 @@ pub const HANDLED_TYPES: [u16; 3] = [rtype::NS, rtype::A, rtype::AAAA];
 pub struct ServerData {
     /// The child's SOA serial (the same before and after the other
     /// queries, or the scan of this server failed).
-    pub serial: u32,
+    pub serial: Serial,
     /// The CSYNC records at the apex (none: the child publishes none).
     pub csync: Vec<Csync>,
     /// The apex NS RRset, when NS is in the CSYNC's bitmap.
@@ -78,9 +78,9 @@ impl ServerResult {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Memory {
     /// The last CSYNC serial acted on (applied, or found in sync).
-    pub last_serial: Option<u32>,
+    pub last_serial: Option<Serial>,
     /// A CSYNC serial an operator approved (`csync approve`).
-    pub approved_serial: Option<u32>,
+    pub approved_serial: Option<Serial>,
 }
 
 /// The outcome of one scan of one child.
@@ -89,24 +89,27 @@ pub enum Decision {
     /// No server publishes a CSYNC.
     NoCsync,
     /// This CSYNC serial was processed before.
-    AlreadyProcessed { serial: u32 },
+    AlreadyProcessed { serial: Serial },
     /// The delegation already is what the child asks for.
-    InSync { serial: u32 },
+    InSync { serial: Serial },
     /// This CSYNC cannot be processed; nothing changes until the child
     /// publishes another one.
-    Rejected { serial: Option<u32>, reason: String },
+    Rejected {
+        serial: Option<Serial>,
+        reason: String,
+    },
     /// Nothing can be decided now (a server failed or disagrees, the
     /// serials are not there yet); tried again with back-off.
     Retry { reason: String },
     /// `immediate` is clear and no operator approved this serial yet.
     Waiting {
-        serial: u32,
+        serial: Serial,
         change: Change,
         to: Delegation,
     },
     /// Change the delegation.
     Apply {
-        serial: u32,
+        serial: Serial,
         change: Change,
         to: Delegation,
     },
@@ -296,12 +299,12 @@ pub fn decide(current: &Delegation, results: &[ServerResult], memory: &Memory) -
         ));
     }
     if let Some(last) = memory.last_serial {
-        if !serial::gt(serial, last) {
+        if !serial.is_after(last) {
             return Decision::AlreadyProcessed { serial };
         }
     }
     if csync.soaminimum() {
-        if let Some((r, d)) = data.iter().find(|(_, d)| serial::lt(d.serial, serial)) {
+        if let Some((r, d)) = data.iter().find(|(_, d)| d.serial.is_before(serial)) {
             return Decision::Retry {
                 reason: format!(
                     "soaminimum: {} serves SOA serial {}, below the CSYNC serial {serial}",

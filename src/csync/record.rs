@@ -246,6 +246,7 @@ pub fn notes(record: &CsyncRecord) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serial::Serial;
 
     #[test]
     fn flags_by_name_number_or_none() {
@@ -273,7 +274,7 @@ mod tests {
         let record = CsyncRecord {
             owner: "example.com.".into(),
             ttl: 300,
-            data: Csync::new(2024010101, DEFAULT_FLAGS, DEFAULT_TYPES.to_vec()),
+            data: Csync::new(Serial(2024010101), DEFAULT_FLAGS, DEFAULT_TYPES.to_vec()),
             warnings: Vec::new(),
             existing: Vec::new(),
         };

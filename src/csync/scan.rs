@@ -14,6 +14,7 @@ use super::delegation::{canonical_rdata, in_bailiwick, lower, rrset_at, Delegati
 use super::validate::{rrsets_in, TrustedKeys, WireRrset};
 use crate::name;
 use crate::rdata::csync::Csync;
+use crate::serial::Serial;
 use crate::verify::dns::{Client, Query};
 use crate::verify::probe::addresses_in;
 use crate::zone::{rtype, ZoneVersion};
@@ -140,7 +141,7 @@ impl Scanner {
         let serial = soa
             .rdatas
             .first()
-            .and_then(|r| crate::zone::soa_field(r, 0))
+            .and_then(|r| crate::zone::soa_serial(r))
             .ok_or("malformed SOA")?;
         let csync = match self.validated(addr, &keys, child, rtype::CSYNC).await? {
             None => Vec::new(),
@@ -210,11 +211,11 @@ impl Scanner {
         Ok(())
     }
 
-    async fn soa_serial(&self, addr: SocketAddr, child: &[u8]) -> Result<u32, String> {
+    async fn soa_serial(&self, addr: SocketAddr, child: &[u8]) -> Result<Serial, String> {
         self.ask(addr, child, rtype::SOA)
             .await?
             .rrset(child, rtype::SOA)
-            .and_then(|s| s.rdatas.first().and_then(|r| crate::zone::soa_field(r, 0)))
+            .and_then(|s| s.rdatas.first().and_then(|r| crate::zone::soa_serial(r)))
             .ok_or_else(|| format!("{} SOA: no SOA in the answer", name::display(child)))
     }
 

@@ -5,6 +5,7 @@
 //! damaged on disk, and that must end in a warning, never a panic.
 
 use super::{Changeset, Record};
+use crate::serial::Serial;
 
 pub const MAGIC: &[u8; 8] = b"ZSJOURNL";
 pub const VERSION: u32 = 1;
@@ -22,8 +23,8 @@ pub fn header() -> [u8; HEADER_LEN] {
 /// The whole frame for a changeset, or what makes it unstorable.
 pub fn encode_frame(c: &Changeset) -> Result<Vec<u8>, String> {
     let mut out = vec![0u8; FRAME_HEADER_LEN];
-    out.extend_from_slice(&c.from_serial.to_be_bytes());
-    out.extend_from_slice(&c.to_serial.to_be_bytes());
+    out.extend_from_slice(&c.from_serial.get().to_be_bytes());
+    out.extend_from_slice(&c.to_serial.get().to_be_bytes());
     put_record(&mut out, &c.old_soa)?;
     put_record(&mut out, &c.new_soa)?;
     for list in [&c.removed, &c.added] {
@@ -138,8 +139,8 @@ impl<'a> Reader<'a> {
 fn decode_payload(payload: &[u8]) -> Option<Changeset> {
     let mut r = Reader { rest: payload };
     let c = Changeset {
-        from_serial: r.u32()?,
-        to_serial: r.u32()?,
+        from_serial: Serial(r.u32()?),
+        to_serial: Serial(r.u32()?),
         old_soa: r.record()?,
         new_soa: r.record()?,
         removed: r.records()?,
@@ -164,8 +165,8 @@ mod tests {
 
     fn sample() -> Changeset {
         Changeset {
-            from_serial: 7,
-            to_serial: 8,
+            from_serial: Serial(7),
+            to_serial: Serial(8),
             old_soa: rec(b"\x07example\0", 6, b"old"),
             new_soa: rec(b"\x07example\0", 6, b"new"),
             removed: vec![rec(b"\x03www\x07example\0", 1, &[192, 0, 2, 1])],

@@ -5,6 +5,7 @@
 //! up the checks.
 
 use super::config::AlertConfig;
+use crate::serial::Serial;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{CONTENT_TYPE, HOST};
@@ -28,8 +29,8 @@ pub struct Alert {
     pub since_ms: u64,
     /// Now (unix ms).
     pub time_ms: u64,
-    pub serial: Option<u32>,
-    pub reference_serial: Option<u32>,
+    pub serial: Option<Serial>,
+    pub reference_serial: Option<Serial>,
     pub detail: String,
 }
 

@@ -23,10 +23,10 @@ use super::api::{
 use super::config::MonitorConfig;
 use super::prometheus::{Exposition, Kind};
 use super::store::{Event, Propagation, Sample, Store};
-use crate::serial;
+use crate::serial::Serial;
 use crate::verify::dns::Client;
 use crate::verify::{self, Options, Row, RowStatus, ZoneReport, ZoneSpec};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -53,7 +53,7 @@ struct ServerTrack {
     behind_since: Option<u64>,
     view: Option<ServerView>,
     /// Serial, status and time of the last sample stored.
-    stored: Option<(Option<u32>, String, u64)>,
+    stored: Option<(Option<Serial>, String, u64)>,
 }
 
 #[derive(Debug, Default)]
@@ -61,8 +61,9 @@ struct ZoneState {
     servers: BTreeMap<String, ServerTrack>,
     /// The change being followed, or the last one.
     change: Option<Propagation>,
-    /// Serials the primary in this process published, and when.
-    published: BTreeMap<u32, u64>,
+    /// Serials the primary in this process published, and when, the
+    /// latest last.
+    published: VecDeque<(Serial, u64)>,
     out_of_sync: bool,
     view: Option<ZoneView>,
     checks: u64,
@@ -263,9 +264,9 @@ impl Monitor {
                     continue;
                 };
                 if let Ok(mut s) = zone.state.lock() {
-                    s.published.insert(published.serial, published.at);
+                    s.published.push_back((published.serial, published.at));
                     while s.published.len() > 16 {
-                        s.published.pop_first();
+                        s.published.pop_front();
                     }
                 }
                 zone.wake.notify_one();
@@ -381,7 +382,7 @@ impl Monitor {
         zone: &Watched,
         state: &mut ZoneState,
         report: &ZoneReport,
-        reference: Option<u32>,
+        reference: Option<Serial>,
         now: u64,
         events: &mut Vec<Event>,
     ) -> bool {
@@ -391,10 +392,11 @@ impl Monitor {
         let newer = state
             .change
             .as_ref()
-            .is_none_or(|c| serial::gt(reference, c.serial));
+            .is_none_or(|c| reference.is_after(c.serial));
         if newer {
-            let (started, origin) = match state.published.get(&reference) {
-                Some(&t) => (t, "published"),
+            let published = state.published.iter().rev().find(|p| p.0 == reference);
+            let (started, origin) = match published {
+                Some(&(_, t)) => (t, "published"),
                 None => (now, "first-seen"),
             };
             // The first check after a start sees the zone as it is: that
@@ -430,7 +432,7 @@ impl Monitor {
         let mut updated = newer;
         for row in &report.rows {
             let Some(s) = row.serial() else { continue };
-            if s == change.serial || serial::gt(s, change.serial) {
+            if s >= change.serial {
                 let label = label(row);
                 if !change.caught_up.contains_key(&label) {
                     // Never before the change started (a server seen with
@@ -681,12 +683,12 @@ impl Monitor {
                 f64::from(u8::from(z.state == "ok")),
             );
             if let Some(r) = z.reference_serial {
-                out.sample("zonesync_monitor_reference_serial", &zl, f64::from(r));
+                out.sample("zonesync_monitor_reference_serial", &zl, f64::from(r.get()));
             }
             for s in &z.servers {
                 let l = [("zone", z.zone.as_str()), ("server", s.server.as_str())];
                 if let Some(v) = s.serial {
-                    out.sample("zonesync_monitor_serial", &l, f64::from(v));
+                    out.sample("zonesync_monitor_serial", &l, f64::from(v.get()));
                 }
                 if let Some(v) = s.lag {
                     out.sample("zonesync_monitor_lag", &l, v as f64);

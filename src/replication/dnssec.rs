@@ -156,12 +156,12 @@ fn check(
     let passed = match loader::check_dnssec(source, version, mode, &opts) {
         Ok(summary) => {
             for w in &summary.lines {
-                tracing::warn!(zone, serial = version.serial(), "{w}");
+                tracing::warn!(zone, serial = %version.serial(), "{w}");
             }
             if summary.signed {
                 tracing::info!(
                     zone,
-                    serial = version.serial(),
+                    serial = %version.serial(),
                     problems = summary.problems,
                     verified = summary.verified,
                     unchanged = summary.unchanged,
@@ -173,7 +173,7 @@ fn check(
         }
         Err(e) => {
             for line in &e.errors {
-                tracing::error!(zone, serial = version.serial(), "{line}");
+                tracing::error!(zone, serial = %version.serial(), "{line}");
             }
             false
         }

@@ -36,7 +36,7 @@ use crate::config::{ServerConfig, ZoneConfig};
 use crate::durable::{self, FileError};
 use crate::journal::{self, snapshot, Changeset, Record};
 use crate::notify::Notifier;
-use crate::serial::{self, Serial};
+use crate::serial::Serial;
 use crate::xfr::incoming::{
     self, FetchError, Fetched, IxfrFailure, Limits, Payload, Primary, SoaAnswer,
 };
@@ -78,7 +78,7 @@ pub trait Upstream: Send + Sync {
         &self,
         primary: &Primary,
         zone: &[u8],
-        current: Option<(u32, &Record)>,
+        current: Option<(Serial, &Record)>,
         limits: &Limits,
     ) -> Result<Fetched, FetchError>;
 }
@@ -101,7 +101,7 @@ impl Upstream for NetUpstream {
         &self,
         primary: &Primary,
         zone: &[u8],
-        current: Option<(u32, &Record)>,
+        current: Option<(Serial, &Record)>,
         limits: &Limits,
     ) -> Result<Fetched, FetchError> {
         incoming::fetch(primary, zone, current, limits)
@@ -112,7 +112,7 @@ impl Upstream for NetUpstream {
 #[derive(Debug, Clone, Default)]
 pub struct PrimaryState {
     pub addr: Option<SocketAddr>,
-    pub serial: Option<u32>,
+    pub serial: Option<Serial>,
     pub last_contact: Option<SystemTime>,
     pub last_error: Option<String>,
 }
@@ -326,7 +326,7 @@ impl SecondaryZone {
         if timing::is_expired(expires_at, self.now_unix()) {
             tracing::warn!(
                 zone = self.name(),
-                serial,
+                %serial,
                 "the copy on disk expired while stopped: SERVFAIL until a refresh succeeds"
             );
             self.update_status(|s| {
@@ -347,7 +347,7 @@ impl SecondaryZone {
         });
         tracing::info!(
             zone = self.name(),
-            serial,
+            %serial,
             "secondary zone restored from disk"
         );
     }
@@ -444,7 +444,7 @@ impl SecondaryZone {
                             ps.last_error = None;
                         }
                     });
-                    answers.push((i, Serial(a.serial), a.expire));
+                    answers.push((i, a.serial, a.expire));
                 }
                 Err(e) => {
                     let text = e.to_string();
@@ -466,7 +466,7 @@ impl SecondaryZone {
             .first()
             .and_then(|first| answers.iter().find(|a| a.0 == first.0))
             .and_then(|a| a.2);
-        let behind = |serial: Serial| ours.is_none_or(|o| serial > Serial(o));
+        let behind = |serial: Serial| ours.is_none_or(|o| serial > o);
         if !force_axfr && !answers.iter().any(|a| behind(a.1)) {
             self.transfers_in.up_to_date.fetch_add(1, Relaxed);
             return Ok(RefreshResult {
@@ -571,7 +571,7 @@ impl SecondaryZone {
             }
             Payload::Full { soa, records } => {
                 if let Some(ours) = from {
-                    if !force_axfr && !serial::gt(serial, ours) {
+                    if !force_axfr && !serial.is_after(ours) {
                         return Err(ApplyFailure::Rejected(format!(
                             "{} sent serial {serial}, not ahead of ours ({ours}); not rolling back",
                             primary.addr

@@ -32,6 +32,7 @@ use super::client::{
     StreamLimits, Summary, XfrError,
 };
 use crate::journal::{Changeset, Record};
+use crate::serial::Serial;
 use crate::tsig::{ClientSigner, TsigKey};
 use domain::base::iana::{Class, OptRcode, Rtype};
 use domain::base::message::Message;
@@ -78,7 +79,7 @@ impl Default for Limits {
 /// The primary's answer to the SOA query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SoaAnswer {
-    pub serial: u32,
+    pub serial: Serial,
     /// The zone's SOA record as the primary has it.
     pub soa: Record,
     /// The EDNS EXPIRE option (RFC 7314) of the answer, if the primary
@@ -91,7 +92,7 @@ pub struct SoaAnswer {
 pub struct Fetched {
     pub payload: Payload,
     /// The primary's serial (that of the first SOA of the answer).
-    pub serial: u32,
+    pub serial: Serial,
     /// Messages, records and octets (TCP length prefixes included) of the
     /// transfer that brought the payload.
     pub messages: u64,
@@ -208,7 +209,7 @@ impl FetchError {
 pub fn fetch(
     primary: &Primary,
     zone: &[u8],
-    current: Option<(u32, &Record)>,
+    current: Option<(Serial, &Record)>,
     limits: &Limits,
 ) -> Result<Fetched, FetchError> {
     let started = Instant::now();
@@ -326,7 +327,7 @@ fn attempt(
         });
     if let (Kind::Ixfr { serial }, Some(soa)) = (kind, our_soa) {
         // Our SOA as it is (RFC 1995 §3), if it is the one of our serial.
-        if soa.rtype == SOA && soa_serial(&soa.rdata) == Some(serial) {
+        if soa.rtype == SOA && crate::zone::soa_serial(&soa.rdata) == Some(serial) {
             request = request.with_client_soa(soa.ttl, &soa.rdata);
         }
     }
@@ -456,32 +457,19 @@ fn in_zone(owner: &[u8], zone: &[u8]) -> bool {
     }
 }
 
-/// The serial of uncompressed SOA RDATA.
-fn soa_serial(rdata: &[u8]) -> Option<u32> {
-    let mut pos = 0;
-    for _ in 0..2 {
-        loop {
-            let len = *rdata.get(pos)?;
-            pos += 1;
-            match len {
-                0 => break,
-                1..=63 => pos += usize::from(len),
-                _ => return None,
-            }
-        }
-    }
-    let octets = rdata.get(pos..pos.checked_add(4)?)?;
-    Some(u32::from_be_bytes(octets.try_into().ok()?))
-}
-
 /// The changesets of an incremental IXFR answer (RFC 1995 §4): `records`
 /// is the answer after its first SOA; each changeset is the old SOA, the
 /// records removed, the new SOA, the records added; the primary's SOA
 /// closes the answer after the changeset that reaches its serial. The
 /// tracker has checked this order; it is checked again here, so that no
 /// payload is built from anything else.
-fn changesets(records: Vec<Record>, ours: u32, theirs: u32) -> Result<Vec<Changeset>, String> {
-    let serial_of = |r: &Record| soa_serial(&r.rdata).ok_or("malformed SOA RDATA".to_owned());
+fn changesets(
+    records: Vec<Record>,
+    ours: Serial,
+    theirs: Serial,
+) -> Result<Vec<Changeset>, String> {
+    let serial_of =
+        |r: &Record| crate::zone::soa_serial(&r.rdata).ok_or("malformed SOA RDATA".to_owned());
     let mut records = records.into_iter();
     let mut out: Vec<Changeset> = Vec::new();
     let mut next = records.next();
@@ -741,7 +729,8 @@ fn soa_answer(
             continue;
         };
         let soa = convert(&record).map_err(malformed)?;
-        let serial = soa_serial(&soa.rdata).ok_or_else(|| malformed("bad SOA RDATA"))?;
+        let serial =
+            crate::zone::soa_serial(&soa.rdata).ok_or_else(|| malformed("bad SOA RDATA"))?;
         return Ok(SoaAnswer {
             serial,
             soa,
@@ -760,7 +749,7 @@ mod tests {
     use domain::base::message_builder::{MessageBuilder, StaticCompressor};
     use domain::base::opt::Expire;
     use domain::base::rdata::UnknownRecordData;
-    use domain::base::{ParsedName, Serial, Ttl};
+    use domain::base::{ParsedName, Ttl};
     use domain::rdata::{Mx, Ns, Soa, A};
     use std::str::FromStr;
 
@@ -797,7 +786,7 @@ mod tests {
         Soa::new(
             name("ns1.example.com."),
             name("hostmaster.example.com."),
-            Serial(serial),
+            domain::base::Serial(serial),
             Ttl::from_secs(7200),
             Ttl::from_secs(1800),
             Ttl::from_secs(1209600),
@@ -965,19 +954,25 @@ mod tests {
         ];
         let server = tcp_only(vec![script(vec![first, second], Some(86400))]);
         let ours = soa(3);
-        let fetched = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap();
+        let fetched = fetch(
+            &primary(&server),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap();
         let changes = vec![
             Changeset {
-                from_serial: 3,
-                to_serial: 4,
+                from_serial: Serial(3),
+                to_serial: Serial(4),
                 old_soa: soa(3),
                 new_soa: soa(4),
                 removed: vec![expected(R::A("host1.example.com.", 1))],
                 added: vec![expected(R::A("host2.example.com.", 2))],
             },
             Changeset {
-                from_serial: 4,
-                to_serial: 5,
+                from_serial: Serial(4),
+                to_serial: Serial(5),
                 old_soa: soa(4),
                 new_soa: soa(5),
                 removed: vec![expected(R::Ns("example.com.", "Ns2.Example.ORG."))],
@@ -990,7 +985,7 @@ mod tests {
         assert_eq!(fetched.payload, Payload::Incremental(changes));
         assert_eq!(
             (fetched.serial, fetched.messages, fetched.records),
-            (5, 2, 11)
+            (Serial(5), 2, 11)
         );
         assert_eq!(fetched.fallback, None);
         assert_eq!(fetched.expire, Some(86400));
@@ -1022,9 +1017,15 @@ mod tests {
             script(axfr_parts(7), None),
         ]);
         let ours = soa(3);
-        let fetched = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap();
+        let fetched = fetch(
+            &primary(&server),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap();
         assert_eq!(fetched.payload, axfr_payload(7));
-        assert_eq!(fetched.serial, 7);
+        assert_eq!(fetched.serial, Serial(7));
         assert_eq!(fetched.fallback.as_deref(), Some("server answered REFUSED"));
         let queries = server.tcp_queries();
         assert_eq!(queries.len(), 2);
@@ -1043,7 +1044,13 @@ mod tests {
         ] {
             let server = tcp_only(vec![rcode_script(rcode), script(axfr_parts(7), None)]);
             let ours = soa(3);
-            let fetched = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap();
+            let fetched = fetch(
+                &primary(&server),
+                &zone(),
+                Some((Serial(3), &ours)),
+                &limits(),
+            )
+            .unwrap();
             assert_eq!(fetched.payload, axfr_payload(7), "{rcode}");
             assert!(
                 fetched
@@ -1066,7 +1073,13 @@ mod tests {
         });
         let server = tcp_only(vec![cut, script(axfr_parts(5), None)]);
         let ours = soa(3);
-        let fetched = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap();
+        let fetched = fetch(
+            &primary(&server),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap();
         assert_eq!(fetched.payload, axfr_payload(5));
         let why = fetched.fallback.unwrap();
         assert!(why.contains("closed the connection"), "{why}");
@@ -1080,7 +1093,13 @@ mod tests {
             script(vec![vec![R::Soa(5), R::Soa(2), R::Soa(5), R::Soa(5)]], None),
             script(axfr_parts(5), None),
         ]);
-        let fetched = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap();
+        let fetched = fetch(
+            &primary(&server),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap();
         assert_eq!(fetched.payload, axfr_payload(5));
         let why = fetched.fallback.unwrap();
         assert!(why.contains("starts at serial 2, expected 3"), "{why}");
@@ -1099,7 +1118,13 @@ mod tests {
             ),
             script(axfr_parts(5), None),
         ]);
-        let fetched = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap();
+        let fetched = fetch(
+            &primary(&server),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap();
         let why = fetched.fallback.unwrap();
         assert!(why.contains("starts at serial 6, expected 4"), "{why}");
     }
@@ -1109,9 +1134,15 @@ mod tests {
         let ours = soa(3);
         for serial in [2, 3, u32::MAX] {
             let server = tcp_only(vec![script(vec![vec![R::Soa(serial)]], None)]);
-            let fetched = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap();
+            let fetched = fetch(
+                &primary(&server),
+                &zone(),
+                Some((Serial(3), &ours)),
+                &limits(),
+            )
+            .unwrap();
             assert_eq!(fetched.payload, Payload::UpToDate, "{serial}");
-            assert_eq!((fetched.serial, fetched.fallback), (serial, None));
+            assert_eq!((fetched.serial, fetched.fallback), (Serial(serial), None));
             assert_eq!(server.tcp_queries().len(), 1);
         }
     }
@@ -1123,7 +1154,13 @@ mod tests {
             script(vec![vec![R::Soa(4)]], None),
             script(axfr_parts(4), None),
         ]);
-        let fetched = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap();
+        let fetched = fetch(
+            &primary(&server),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap();
         assert_eq!(fetched.payload, axfr_payload(4));
         let why = fetched.fallback.unwrap();
         assert!(why.contains("SOA alone, with serial 4"), "{why}");
@@ -1133,9 +1170,15 @@ mod tests {
     fn axfr_style_answer_to_ixfr_is_full() {
         let server = tcp_only(vec![script(axfr_parts(9), None)]);
         let ours = soa(3);
-        let fetched = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap();
+        let fetched = fetch(
+            &primary(&server),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap();
         assert_eq!(fetched.payload, axfr_payload(9));
-        assert_eq!((fetched.serial, fetched.fallback), (9, None));
+        assert_eq!((fetched.serial, fetched.fallback), (Serial(9), None));
         assert_eq!(server.tcp_queries().len(), 1);
     }
 
@@ -1167,7 +1210,13 @@ mod tests {
         // In an IXFR answer: the AXFR is asked for, and fails the same way.
         let server = tcp_only(vec![script(evil.clone(), None), script(evil, None)]);
         let ours = soa(3);
-        let e = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap_err();
+        let e = fetch(
+            &primary(&server),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap_err();
         let text = e.to_string();
         assert!(
             text.contains("IXFR: message 1: out-of-zone")
@@ -1220,7 +1269,7 @@ mod tests {
             script(axfr_parts(7), None),
         ]);
         let ours = soa(3);
-        let e = fetch(&primary(&server), &zone(), Some((3, &ours)), &few).unwrap_err();
+        let e = fetch(&primary(&server), &zone(), Some((Serial(3), &ours)), &few).unwrap_err();
         assert!(
             matches!(
                 e,
@@ -1245,7 +1294,7 @@ mod tests {
         let primary = Primary { addr, key: None };
         let ours = soa(3);
         let started = Instant::now();
-        let e = fetch(&primary, &zone(), Some((3, &ours)), &limits()).unwrap_err();
+        let e = fetch(&primary, &zone(), Some((Serial(3), &ours)), &limits()).unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!(e.class(), FailureClass::Connect);
         let text = e.to_string();
@@ -1323,7 +1372,7 @@ mod tests {
             key: Some(key()),
         };
         let ours = soa(3);
-        let fetched = fetch(&primary, &zone(), Some((3, &ours)), &limits()).unwrap();
+        let fetched = fetch(&primary, &zone(), Some((Serial(3), &ours)), &limits()).unwrap();
         assert!(matches!(fetched.payload, Payload::Incremental(ref c) if c.len() == 1));
         assert_eq!(fetched.fallback, None);
     }
@@ -1339,7 +1388,7 @@ mod tests {
             key: Some(key()),
         };
         let ours = soa(3);
-        let fetched = fetch(&primary, &zone(), Some((3, &ours)), &limits()).unwrap();
+        let fetched = fetch(&primary, &zone(), Some((Serial(3), &ours)), &limits()).unwrap();
         assert_eq!(fetched.payload, axfr_payload(4));
         let why = fetched.fallback.unwrap();
         assert!(why.contains("TSIG") && why.contains("BADSIG"), "{why}");
@@ -1356,7 +1405,7 @@ mod tests {
             key: Some(key()),
         };
         let ours = soa(3);
-        let e = fetch(&primary, &zone(), Some((3, &ours)), &limits()).unwrap_err();
+        let e = fetch(&primary, &zone(), Some((Serial(3), &ours)), &limits()).unwrap_err();
         assert_eq!(e.class(), FailureClass::Tsig);
         assert_eq!(e.primary(), server.addr);
         let text = e.to_string();
@@ -1395,7 +1444,7 @@ mod tests {
         assert_eq!(
             got,
             SoaAnswer {
-                serial: 7,
+                serial: Serial(7),
                 soa: soa(7),
                 expire: Some(600)
             }
@@ -1416,7 +1465,7 @@ mod tests {
         });
         let server = ScriptedServer::start(vec![soa_answer_script(Some(1209600))], vec![udp]);
         let got = query_soa(&primary(&server), &zone(), Duration::from_secs(5)).unwrap();
-        assert_eq!((got.serial, got.expire), (7, Some(1209600)));
+        assert_eq!((got.serial, got.expire), (Serial(7), Some(1209600)));
         assert_eq!(got.soa, soa(7));
         assert_eq!(server.udp_queries().len(), 1);
         let tcp = server.tcp_queries();
@@ -1430,7 +1479,7 @@ mod tests {
         let server = ScriptedServer::start(vec![soa_answer_script(None)], vec![udp]);
         let started = Instant::now();
         let got = query_soa(&primary(&server), &zone(), Duration::from_millis(600)).unwrap();
-        assert_eq!((got.serial, got.expire), (7, None));
+        assert_eq!((got.serial, got.expire), (Serial(7), None));
         let took = started.elapsed();
         assert!(
             took >= Duration::from_millis(300) && took < Duration::from_secs(2),
@@ -1492,7 +1541,7 @@ mod tests {
             key: Some(key()),
         };
         let got = query_soa(&primary, &zone(), Duration::from_secs(5)).unwrap();
-        assert_eq!((got.serial, got.expire), (7, Some(60)));
+        assert_eq!((got.serial, got.expire), (Serial(7), Some(60)));
 
         // Signed with another secret over both transports.
         let udp: UdpScript = Box::new(|q| {
@@ -1528,7 +1577,8 @@ mod tests {
 
     #[test]
     fn soa_serial_of_rdata() {
-        assert_eq!(soa_serial(&soa(77).rdata), Some(77));
+        use crate::zone::soa_serial;
+        assert_eq!(soa_serial(&soa(77).rdata), Some(Serial(77)));
         assert_eq!(soa_serial(&soa(77).rdata[..20]), None);
         assert_eq!(
             soa_serial(&[0xc0, 12, 0, 0, 0, 0, 0, 0]),
