@@ -384,7 +384,9 @@ struct CsyncRecordArgs {
 struct TypeList(Vec<u16>);
 
 fn parse_type_list(text: &str) -> Result<TypeList, String> {
-    zonesync::csync::record::parse_types(text).map(TypeList)
+    zonesync::csync::record::parse_types(text)
+        .map(TypeList)
+        .map_err(|e| e.to_string())
 }
 
 fn parse_ttl_arg(text: &str) -> Result<u32, String> {
@@ -412,6 +414,7 @@ fn csync_record(args: &CsyncRecordArgs) -> ExitCode {
         }
         (_, _, Some(file), Some(origin)) => {
             ZoneSource::from_file(file.clone(), origin, args.include_anywhere)
+                .map_err(|e| e.to_string())
         }
         // clap's groups and `requires` rule this out.
         _ => Err("give --zone-file FILE --origin NAME, or --config FILE ZONE".to_string()),
@@ -701,7 +704,7 @@ fn verify_setup(args: &VerifyArgs) -> Result<VerifySetup, String> {
     let mut specs = Vec::new();
     if let Some(zone) = &args.zone {
         specs.push(verify::ZoneSpec {
-            zone: verify::parse_zone(zone)?,
+            zone: verify::parse_zone(zone).map_err(|e| e.to_string())?,
             ns: ns.clone(),
         });
     }

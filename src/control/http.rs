@@ -4,7 +4,7 @@
 //! a whole-exchange timeout, one request per connection).
 
 use super::{ControlError, ControlHandler, ErrorBody};
-use crate::net::http::percent_decode;
+use crate::net::http::{percent_decode, ParamError};
 use crate::net::Shutdown;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -173,7 +173,7 @@ async fn route(
     }
     let params = match Params::parse(query, path) {
         Ok(p) => p,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     match path {
         "/status" => json(StatusCode::OK, &handler.status()),
@@ -270,26 +270,25 @@ pub(super) struct Params {
 impl Params {
     /// Parses `zone=NAME&force=1`; parameters the route does not take, or
     /// given twice, are errors so a typo is not silently ignored.
-    pub(super) fn parse(query: &str, path: &str) -> Result<Params, String> {
+    pub(super) fn parse(query: &str, path: &str) -> Result<Params, ParamError> {
         let mut params = Params::default();
         let mut seen_force = false;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = percent_decode(key).ok_or("bad percent-encoding in query")?;
-            let value = percent_decode(value).ok_or("bad percent-encoding in query")?;
+            let key = percent_decode(key).ok_or(ParamError::BadEncoding)?;
+            let value = percent_decode(value).ok_or(ParamError::BadEncoding)?;
             match key.as_str() {
                 "child" if path == "/csync/scan" || path == "/csync/approve" => {
                     if params.child.is_some() {
-                        return Err("child: given more than once".into());
+                        return Err(ParamError::Repeated("child"));
                     }
                     if value.is_empty() {
-                        return Err("child: empty".into());
+                        return Err(ParamError::Empty("child"));
                     }
                     params.child = Some(value);
                 }
                 "dry_run" if path == "/csync/scan" => {
-                    params.dry_run = parse_flag(&value)
-                        .ok_or_else(|| format!("dry_run: {value:?} is not 1/0/true/false"))?;
+                    params.dry_run = parse_flag("dry_run", value)?;
                 }
                 "zone"
                     if path != "/status"
@@ -298,36 +297,43 @@ impl Params {
                         && path != "/csync/approve" =>
                 {
                     if params.zone.is_some() {
-                        return Err("zone: given more than once".into());
+                        return Err(ParamError::Repeated("zone"));
                     }
                     if value.is_empty() {
-                        return Err("zone: empty".into());
+                        return Err(ParamError::Empty("zone"));
                     }
                     params.zone = Some(value);
                 }
                 "force" if path == "/reload" => {
                     if std::mem::replace(&mut seen_force, true) {
-                        return Err("force: given more than once".into());
+                        return Err(ParamError::Repeated("force"));
                     }
-                    params.force = parse_flag(&value)
-                        .ok_or_else(|| format!("force: {value:?} is not 1/0/true/false"))?;
+                    params.force = parse_flag("force", value)?;
                 }
                 "retransfer" if path == "/refresh" => {
-                    params.retransfer = parse_flag(&value)
-                        .ok_or_else(|| format!("retransfer: {value:?} is not 1/0/true/false"))?;
+                    params.retransfer = parse_flag("retransfer", value)?;
                 }
-                _ => return Err(format!("{path} takes no parameter {key:?}")),
+                _ => {
+                    return Err(ParamError::NotTaken {
+                        path: path.to_owned(),
+                        key,
+                    })
+                }
             }
         }
         Ok(params)
     }
 }
 
-fn parse_flag(value: &str) -> Option<bool> {
-    match value {
-        "" | "1" | "true" | "yes" => Some(true),
-        "0" | "false" | "no" => Some(false),
-        _ => None,
+fn parse_flag(name: &'static str, value: String) -> Result<bool, ParamError> {
+    match value.as_str() {
+        "" | "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => Err(ParamError::BadValue {
+            name,
+            value,
+            expected: "1/0/true/false",
+        }),
     }
 }
 

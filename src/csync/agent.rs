@@ -59,6 +59,36 @@ pub struct PendingReport {
     pub changes: Vec<String>,
 }
 
+/// Why a scan or an approval asked for (`csync scan CHILD`, `csync
+/// approve`) cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AgentError {
+    #[error("the parent zone is not loaded")]
+    NotLoaded,
+    #[error("{0} is not a delegation this agent follows (see [zone.csync] children)")]
+    NotFollowed(String),
+    #[error("no change waits for approval for {0}")]
+    NothingPending(String),
+    /// The scan after an approval reported nothing (a bug).
+    #[error("no scan ran")]
+    NoScan,
+}
+
+/// Why an approved change did not end up served (the report's reason).
+#[derive(Debug, thiserror::Error)]
+enum ApplyError {
+    #[error("the parent zone has no file")]
+    NoFile,
+    #[error("{0}")]
+    Edit(edit::EditError),
+    #[error("the zone file was changed but did not load: {0}")]
+    NotLoaded(String),
+    #[error("nothing served after the load")]
+    NothingServed,
+    #[error("after the load the delegation is not the one asked for")]
+    NotAsAsked,
+}
+
 /// Scan for real, or only say what would change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -285,21 +315,16 @@ impl ParentAgent {
     }
 
     /// Scans `only` (a child, wire) or every child followed.
-    pub async fn scan(&self, only: Option<&[u8]>, mode: Mode) -> Result<Vec<ChildReport>, String> {
+    pub async fn scan(
+        &self,
+        only: Option<&[u8]>,
+        mode: Mode,
+    ) -> Result<Vec<ChildReport>, AgentError> {
         let _one = self.one_scan.lock().await;
-        let version = self
-            .zone
-            .zone()
-            .snapshot()
-            .ok_or("the parent zone is not loaded")?;
+        let version = self.zone.zone().snapshot().ok_or(AgentError::NotLoaded)?;
         let children = match only {
             Some(c) if self.follows(c) => vec![delegation::lower(c)],
-            Some(c) => {
-                return Err(format!(
-                    "{} is not a delegation this agent follows (see [zone.csync] children)",
-                    display_name(c)
-                ))
-            }
+            Some(c) => return Err(AgentError::NotFollowed(display_name(c))),
             None => self.children_of(&version),
         };
         let mut reports = Vec::new();
@@ -317,17 +342,14 @@ impl ParentAgent {
 
     /// Approves the change waiting for `child` and applies it (after a
     /// fresh scan: the child must still ask for the same serial).
-    pub async fn approve(&self, child: &[u8]) -> Result<ChildReport, String> {
+    pub async fn approve(&self, child: &[u8]) -> Result<ChildReport, AgentError> {
         if !self.follows(child) {
-            return Err(format!(
-                "{} is not a delegation this agent follows",
-                display_name(child)
-            ));
+            return Err(AgentError::NotFollowed(display_name(child)));
         }
         let pending = self
             .child_state(child)
             .pending
-            .ok_or_else(|| format!("no change waits for approval for {}", display_name(child)))?;
+            .ok_or_else(|| AgentError::NothingPending(display_name(child)))?;
         self.update_state(child, |s| s.approved_serial = Some(pending.serial));
         self.record(
             child,
@@ -339,7 +361,7 @@ impl ParentAgent {
             true,
         );
         let mut reports = self.scan(Some(child), Mode::Apply).await?;
-        reports.pop().ok_or_else(|| "no scan ran".into())
+        reports.pop().ok_or(AgentError::NoScan)
     }
 
     /// The changes waiting for approval.
@@ -414,8 +436,10 @@ impl ParentAgent {
         };
         let mut decision = decide(&current, &results, &memory);
         if let Decision::Apply { to, .. } | Decision::Waiting { to, .. } = &decision {
-            if let Err(reason) = self.scanner.check_new_servers(version, &current, to).await {
-                decision = Decision::Retry { reason };
+            if let Err(e) = self.scanner.check_new_servers(version, &current, to).await {
+                decision = Decision::Retry {
+                    reason: e.to_string(),
+                };
             }
         }
         report.reason = decision.to_string();
@@ -479,31 +503,21 @@ impl ParentAgent {
             utc(self.clock.now_unix())
         );
         let _ = current;
-        let job = tokio::task::spawn_blocking(move || -> Result<Option<Serial>, String> {
-            let file = zone
-                .config()
-                .file
-                .clone()
-                .ok_or("the parent zone has no file")?;
+        let job = tokio::task::spawn_blocking(move || -> Result<Option<Serial>, ApplyError> {
+            let file = zone.config().file.clone().ok_or(ApplyError::NoFile)?;
             let opts = LoadOptions {
                 include_anywhere: zone.config().include_anywhere,
             };
             edit::edit_zone_file(&file, &version, &opts, &change, &note)
-                .map_err(|e| e.to_string())?;
+                .map_err(ApplyError::Edit)?;
             let outcome = zone.load_after_own_edit();
             if outcome.kind != LoadKind::Loaded {
-                return Err(format!(
-                    "the zone file was changed but did not load: {}",
-                    outcome.message.unwrap_or_default()
-                ));
+                return Err(ApplyError::NotLoaded(outcome.message.unwrap_or_default()));
             }
-            let served = zone
-                .zone()
-                .snapshot()
-                .ok_or("nothing served after the load")?;
+            let served = zone.zone().snapshot().ok_or(ApplyError::NothingServed)?;
             match delegation::read(&served, &to.child) {
                 Some(now) if now.ns == to.ns && now.glue == to.glue => Ok(outcome.serial),
-                _ => Err("after the load the delegation is not the one asked for".into()),
+                _ => Err(ApplyError::NotAsAsked),
             }
         });
         match job.await {
@@ -513,7 +527,7 @@ impl ParentAgent {
             }
             Ok(Err(e)) => {
                 report.outcome = CsyncOutcome::Failed;
-                report.reason = e;
+                report.reason = e.to_string();
             }
             Err(e) => {
                 report.outcome = CsyncOutcome::Failed;

@@ -13,6 +13,7 @@
 //! operator.
 
 use super::delegation::{self, in_bailiwick, Change, Delegation, RrsetData};
+use super::scan::ScanError;
 use crate::name;
 use crate::rdata::csync::Csync;
 use crate::serial::Serial;
@@ -65,7 +66,7 @@ type Comparable<'a> = (
 pub struct ServerResult {
     pub ns: Vec<u8>,
     pub addr: SocketAddr,
-    pub data: Result<ServerData, String>,
+    pub data: Result<ServerData, ScanError>,
 }
 
 impl ServerResult {
@@ -316,7 +317,7 @@ pub fn decide(current: &Delegation, results: &[ServerResult], memory: &Memory) -
     }
     let to = match target(current, csync, first) {
         Ok(to) => to,
-        Err(reason) => return reject(reason),
+        Err(e) => return reject(e.to_string()),
     };
     let change = delegation::change(current, &to);
     if change.is_empty() {
@@ -328,20 +329,34 @@ pub fn decide(current: &Delegation, results: &[ServerResult], memory: &Memory) -
     Decision::Apply { serial, change, to }
 }
 
+/// Why the delegation a CSYNC asks for cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum TargetError {
+    #[error("NS is in the bitmap but no NS RRset was fetched")]
+    NsNotFetched,
+    #[error("the child's NS RRset is empty: a delegation is never left without NS")]
+    EmptyNs,
+    #[error("no {rtype} data was fetched for {owner}")]
+    NotFetched { rtype: String, owner: String },
+    #[error(
+        "{0} is inside the child but would have no address (glue): the delegation would be lame"
+    )]
+    NoGlue(String),
+}
+
 /// The delegation the child asks for: its NS set (if NS is in the
 /// bitmap) and, for the NS names inside the child, its addresses of the
 /// types in the bitmap; the rest as the parent has it.
-fn target(current: &Delegation, csync: &Csync, data: &ServerData) -> Result<Delegation, String> {
+fn target(
+    current: &Delegation,
+    csync: &Csync,
+    data: &ServerData,
+) -> Result<Delegation, TargetError> {
     let mut to = current.clone();
     if csync.types.contains(&rtype::NS) {
-        let ns = data
-            .ns
-            .as_ref()
-            .ok_or("NS is in the bitmap but no NS RRset was fetched")?;
+        let ns = data.ns.as_ref().ok_or(TargetError::NsNotFetched)?;
         if ns.rdatas.is_empty() {
-            return Err(
-                "the child's NS RRset is empty: a delegation is never left without NS".into(),
-            );
+            return Err(TargetError::EmptyNs);
         }
         to.ns = ns.rdatas.clone();
     }
@@ -367,11 +382,10 @@ fn target(current: &Delegation, csync: &Csync, data: &ServerData) -> Result<Dele
                     );
                 }
                 None => {
-                    return Err(format!(
-                        "no {} data was fetched for {}",
-                        crate::dnssec::type_name(t),
-                        name::display(owner)
-                    ))
+                    return Err(TargetError::NotFetched {
+                        rtype: crate::dnssec::type_name(t),
+                        owner: name::display(owner),
+                    })
                 }
             }
         }
@@ -379,10 +393,7 @@ fn target(current: &Delegation, csync: &Csync, data: &ServerData) -> Result<Dele
             .iter()
             .any(|&t| to.glue.contains_key(&(owner.clone(), t)));
         if !has_address {
-            return Err(format!(
-                "{} is inside the child but would have no address (glue): the delegation would be lame",
-                name::display(owner)
-            ));
+            return Err(TargetError::NoGlue(name::display(owner)));
         }
     }
     Ok(to)

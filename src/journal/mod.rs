@@ -47,6 +47,7 @@ mod file;
 pub mod snapshot;
 mod view;
 
+pub use codec::EncodeError;
 pub use diff::diff;
 pub use file::{Journal, JournalLimits};
 pub use view::{JournalReader, JournalView};
@@ -97,6 +98,6 @@ pub enum JournalError {
         path: PathBuf,
         from_serial: Serial,
         to_serial: Serial,
-        problem: String,
+        problem: EncodeError,
     },
 }

@@ -20,7 +20,7 @@ use super::alert::{Alert, Alerter};
 use super::api::{
     ChangeView, EventView, HistoryPoint, HistoryView, MonitorView, ServerView, StatusView, ZoneView,
 };
-use super::config::MonitorConfig;
+use super::config::{MonitorConfig, MonitorConfigError};
 use super::prometheus::{Exposition, Kind};
 use super::store::{Event, Propagation, Sample, Store};
 use crate::serial::Serial;
@@ -152,26 +152,54 @@ pub struct Monitor {
     server_metrics: Mutex<Option<Box<dyn Fn() -> String + Send + Sync>>>,
 }
 
+/// Why the monitor cannot start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error(transparent)]
+    Config(#[from] MonitorConfigError),
+    #[error("{}: {error}", dir.display())]
+    DataDir {
+        dir: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] super::store::StoreError),
+    #[error("starting the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("binding the dashboard {addr}: {error}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("SIGTERM handler: {0}")]
+    Signal(std::io::Error),
+}
+
 impl Monitor {
     /// Opens the store and sets the zones up (nothing runs yet).
-    pub fn new(config: MonitorConfig) -> Result<Arc<Monitor>, String> {
+    pub fn new(config: MonitorConfig) -> Result<Arc<Monitor>, MonitorError> {
         config.check()?;
         let path = config
             .database
             .clone()
             .unwrap_or_else(|| "monitor.redb".into());
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|error| MonitorError::DataDir {
+                dir: dir.to_owned(),
+                error,
+            })?;
         }
-        let store = Arc::new(Store::open(&path).map_err(|e| e.to_string())?);
+        let store = Arc::new(Store::open(&path)?);
         let resolver = config.resolver.or_else(verify::system_resolver);
         let mut zones = Vec::new();
-        for z in &config.zones {
-            let zone = verify::parse_zone(&z.name)?;
+        for (index, z) in config.zones.iter().enumerate() {
+            let zone = verify::parse_zone(&z.name)
+                .map_err(|error| MonitorConfigError::ZoneName { index, error })?;
             let ns =
                 z.ns.iter()
                     .map(|n| verify::parse_ns(n, z.port))
-                    .collect::<Result<Vec<_>, _>>()?;
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|error| MonitorConfigError::Server { index, error })?;
             let name = verify::fqdn(&zone);
             let state = ZoneState {
                 change: store.propagations(&name, 1).ok().and_then(|mut p| p.pop()),
@@ -849,13 +877,13 @@ impl MonitorView for Monitor {
 }
 
 /// `zonesync monitor`: watches until SIGINT or SIGTERM.
-pub fn run(config: MonitorConfig) -> Result<(), String> {
+pub fn run(config: MonitorConfig) -> Result<(), MonitorError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("zonesync-monitor")
         .enable_all()
         .build()
-        .map_err(|e| format!("starting the async runtime: {e}"))?;
+        .map_err(MonitorError::Runtime)?;
     runtime.block_on(async move {
         let monitor = Monitor::new(config.clone())?;
         monitor.start();
@@ -863,13 +891,13 @@ pub fn run(config: MonitorConfig) -> Result<(), String> {
         let mut dashboard = None;
         if let Some(addr) = config.listen {
             let server = super::http::DashboardServer::bind(addr)
-                .map_err(|e| format!("binding the dashboard {addr}: {e}"))?;
+                .map_err(|error| MonitorError::Bind { addr, error })?;
             dashboard = Some(tokio::spawn(server.run(monitor.clone(), shutdown.clone())));
             tracing::info!(%addr, "monitor dashboard listening (HTTP)");
         }
         tracing::info!(zones = config.zones.len(), "monitor started");
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| format!("SIGTERM handler: {e}"))?;
+            .map_err(MonitorError::Signal)?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -672,7 +672,7 @@ impl ManagedZone {
             .dnssec
             .before_publish(&file_path.display().to_string(), &version)
         {
-            return self.failed(old_serial, why);
+            return self.failed(old_serial, why.to_string());
         }
         // Only asked when nothing is served (first load after a start).
         let continues_history = memory.published.is_some_and(|p| p.digest == file.digest);

@@ -579,13 +579,13 @@ impl SecondaryZone {
                     }
                 }
                 let version = build_full(self.core.zone.origin(), &soa, &records)
-                    .map_err(ApplyFailure::Rejected)?;
+                    .map_err(|e| ApplyFailure::Rejected(e.to_string()))?;
                 let source = format!("AXFR of serial {serial} from {}", primary.addr);
                 let version = Arc::new(version);
                 self.core
                     .dnssec
                     .before_publish(&source, &version)
-                    .map_err(ApplyFailure::Rejected)?;
+                    .map_err(|e| ApplyFailure::Rejected(e.to_string()))?;
                 if let Err(e) = snapshot::write(&self.snapshot_path, &version) {
                     tracing::error!(
                         zone = self.name(),
@@ -615,7 +615,7 @@ impl SecondaryZone {
                 self.core
                     .dnssec
                     .before_publish(&source, &version)
-                    .map_err(ApplyFailure::Rejected)?;
+                    .map_err(|e| ApplyFailure::Rejected(e.to_string()))?;
                 self.journal_changes(&changes);
                 let n = changes.len();
                 self.publish(version, &source);
@@ -781,19 +781,36 @@ fn soa_record(v: &ZoneVersion) -> Option<Record> {
     })
 }
 
+/// Why the records of an AXFR do not make a zone.
+#[derive(Debug, Clone, thiserror::Error)]
+enum InvalidTransfer {
+    /// Our own apex is no name (a configuration that passed its checks
+    /// cannot give one).
+    #[error("{0}")]
+    Origin(crate::zone::BuildError),
+    /// The zone checks failed; the first problem found is shown.
+    #[error("the transferred zone is not valid: {}", first.as_ref().map(ToString::to_string).unwrap_or_default())]
+    Zone {
+        first: Option<crate::zone::BuildError>,
+    },
+}
+
 /// A zone from an AXFR's records, checked like a zone file.
-fn build_full(origin: &[u8], soa: &Record, records: &[Record]) -> Result<ZoneVersion, String> {
-    let mut b = ZoneBuilder::new(origin).map_err(|e| e.to_string())?;
+fn build_full(
+    origin: &[u8],
+    soa: &Record,
+    records: &[Record],
+) -> Result<ZoneVersion, InvalidTransfer> {
+    let mut b = ZoneBuilder::new(origin).map_err(InvalidTransfer::Origin)?;
     b.add(&soa.owner, soa.rtype, soa.ttl, &soa.rdata, None);
     for r in records {
         b.add(&r.owner, r.rtype, r.ttl, &r.rdata, None);
     }
-    b.finish().map(|(v, _)| v).map_err(|errors| {
-        format!(
-            "the transferred zone is not valid: {}",
-            errors.first().map(|e| e.to_string()).unwrap_or_default()
-        )
-    })
+    b.finish()
+        .map(|(v, _)| v)
+        .map_err(|errors| InvalidTransfer::Zone {
+            first: errors.into_iter().next(),
+        })
 }
 
 fn read_timers(path: &std::path::Path) -> Result<Timers, FileError> {

@@ -327,5 +327,6 @@ fn command_line_pieces_parse() {
     assert_eq!(zones[1].ns[0].0, "ns1.");
     assert!(parse_zones_file("example.com bad", &[], 53)
         .unwrap_err()
+        .to_string()
         .starts_with("line 1"));
 }

@@ -335,11 +335,47 @@ fn attempt(
     let summary = client::transfer_to(primary.addr, &request, &mut collector)?;
     let payload = collector
         .into_payload(kind, &summary)
-        .map_err(|reason| XfrError::Rejected {
+        .map_err(|e| XfrError::Rejected {
             message: summary.progress.messages,
-            reason,
+            reason: e.to_string(),
         })?;
     Ok((summary, payload))
+}
+
+/// Why a transfer in is refused although the stream itself was sound
+/// (its text is [`XfrError::Rejected`]'s reason).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Rejection {
+    #[error("record {owner} {rtype} of class {class} (only IN is transferred)")]
+    NotIn {
+        owner: String,
+        rtype: String,
+        class: String,
+    },
+    #[error("label too long")]
+    LongLabel,
+    #[error("cannot compose the RDATA of {0}")]
+    Uncomposable(String),
+    #[error("RDATA of {0} too long")]
+    LongRdata(String),
+    #[error("out-of-zone record {0}")]
+    OutOfZone(String),
+    #[error("SOA record below the apex: {0}")]
+    SoaBelowApex(String),
+    #[error("the answer holds no SOA")]
+    NoSoa,
+    #[error("an incremental answer to an AXFR query")]
+    IncrementalToAxfr,
+    #[error("malformed SOA RDATA")]
+    MalformedSoa,
+    #[error("the IXFR answer does not end with the primary's SOA")]
+    NoClosingSoa,
+    #[error("records follow the closing SOA")]
+    AfterClosingSoa,
+    #[error("an IXFR changeset starts at serial {from}, expected {expected}")]
+    BrokenChain { from: Serial, expected: Serial },
+    #[error("an IXFR changeset without its new SOA")]
+    NoNewSoa,
 }
 
 /// The sink of a transfer in: converts, checks and keeps each record.
@@ -363,19 +399,19 @@ impl<'z> Collector<'z> {
 
     /// The payload of a complete answer of form `summary.outcome` (the
     /// tracker has checked its order of SOAs).
-    fn into_payload(self, kind: Kind, summary: &Summary) -> Result<Payload, String> {
+    fn into_payload(self, kind: Kind, summary: &Summary) -> Result<Payload, Rejection> {
         match summary.outcome {
             Outcome::UpToDate => Ok(Payload::UpToDate),
             Outcome::Axfr | Outcome::FullZone => {
                 let mut records = self.rest;
-                let soa = self.first.ok_or("the answer holds no SOA")?;
+                let soa = self.first.ok_or(Rejection::NoSoa)?;
                 // The closing SOA.
                 records.pop();
                 Ok(Payload::Full { soa, records })
             }
             Outcome::Incremental { .. } => {
                 let Kind::Ixfr { serial: ours } = kind else {
-                    return Err("an incremental answer to an AXFR query".into());
+                    return Err(Rejection::IncrementalToAxfr);
                 };
                 changesets(self.rest, ours, summary.serial).map(Payload::Incremental)
             }
@@ -385,19 +421,18 @@ impl<'z> Collector<'z> {
 
 impl Sink for Collector<'_> {
     fn record(&mut self, record: &AnswerRecord<'_>, item: Item) -> Result<(), SinkError> {
-        let record = convert(record).map_err(SinkError::Rejected)?;
+        let rejected = |r: Rejection| SinkError::Rejected(r.to_string());
+        let record = convert(record).map_err(rejected)?;
         if !in_zone(&record.owner, self.zone) {
-            return Err(SinkError::Rejected(format!(
-                "out-of-zone record {}",
-                crate::name::display(&record.owner)
-            )));
+            return Err(rejected(Rejection::OutOfZone(crate::name::display(
+                &record.owner,
+            ))));
         }
         // The tracker counts the zone's SOA only (`Item::Soa`).
         if record.rtype == SOA && item == Item::Other {
-            return Err(SinkError::Rejected(format!(
-                "SOA record below the apex: {}",
-                crate::name::display(&record.owner)
-            )));
+            return Err(rejected(Rejection::SoaBelowApex(crate::name::display(
+                &record.owner,
+            ))));
         }
         if self.first.is_none() {
             self.first = Some(record);
@@ -411,18 +446,17 @@ impl Sink for Collector<'_> {
 /// A parsed record as the zone store wants it: class IN, the owner in
 /// lower-case uncompressed wire format, the RDATA uncompressed (names in it
 /// in full, as sent).
-fn convert(record: &AnswerRecord<'_>) -> Result<Record, String> {
+fn convert(record: &AnswerRecord<'_>) -> Result<Record, Rejection> {
     if record.class() != Class::IN {
-        return Err(format!(
-            "record {}. {} of class {} (only IN is transferred)",
-            record.owner(),
-            record.rtype(),
-            record.class()
-        ));
+        return Err(Rejection::NotIn {
+            owner: format!("{}.", record.owner()),
+            rtype: record.rtype().to_string(),
+            class: record.class().to_string(),
+        });
     }
     let mut owner = Vec::with_capacity(usize::from(record.owner().compose_len()));
     for label in record.owner().iter_labels() {
-        let len = u8::try_from(label.len()).map_err(|_| "label too long".to_owned())?;
+        let len = u8::try_from(label.len()).map_err(|_| Rejection::LongLabel)?;
         owner.push(len);
         owner.extend(label.as_slice().iter().map(u8::to_ascii_lowercase));
     }
@@ -431,9 +465,9 @@ fn convert(record: &AnswerRecord<'_>) -> Result<Record, String> {
     record
         .data()
         .compose_rdata(&mut rdata)
-        .map_err(|_| format!("cannot compose the RDATA of {}.", record.owner()))?;
+        .map_err(|_| Rejection::Uncomposable(format!("{}.", record.owner())))?;
     if rdata.len() > usize::from(u16::MAX) {
-        return Err(format!("RDATA of {}. too long", record.owner()));
+        return Err(Rejection::LongRdata(format!("{}.", record.owner())));
     }
     Ok(Record {
         owner,
@@ -467,36 +501,33 @@ fn changesets(
     records: Vec<Record>,
     ours: Serial,
     theirs: Serial,
-) -> Result<Vec<Changeset>, String> {
-    let serial_of =
-        |r: &Record| crate::zone::soa_serial(&r.rdata).ok_or("malformed SOA RDATA".to_owned());
+) -> Result<Vec<Changeset>, Rejection> {
+    let serial_of = |r: &Record| crate::zone::soa_serial(&r.rdata).ok_or(Rejection::MalformedSoa);
     let mut records = records.into_iter();
     let mut out: Vec<Changeset> = Vec::new();
     let mut next = records.next();
     loop {
         let Some(old_soa) = next.take().filter(|r| r.rtype == SOA) else {
-            return Err("the IXFR answer does not end with the primary's SOA".into());
+            return Err(Rejection::NoClosingSoa);
         };
         let from = serial_of(&old_soa)?;
         let expected = out.last().map_or(ours, |c| c.to_serial);
         if out.last().is_some_and(|c| c.to_serial == theirs) {
             // The closing SOA.
             if from != theirs || records.next().is_some() {
-                return Err("records follow the closing SOA".into());
+                return Err(Rejection::AfterClosingSoa);
             }
             return Ok(out);
         }
         if from != expected {
-            return Err(format!(
-                "an IXFR changeset starts at serial {from}, expected {expected}"
-            ));
+            return Err(Rejection::BrokenChain { from, expected });
         }
         let mut removed = Vec::new();
         let new_soa = loop {
             match records.next() {
                 Some(r) if r.rtype == SOA => break r,
                 Some(r) => removed.push(r),
-                None => return Err("an IXFR changeset without its new SOA".into()),
+                None => return Err(Rejection::NoNewSoa),
             }
         };
         let to = serial_of(&new_soa)?;

@@ -1,6 +1,7 @@
 //! One test per rule of [`super::decide`].
 
 use super::*;
+use crate::csync::validate::Insecure;
 use crate::name::test_wire as wire;
 use crate::rdata::csync::{IMMEDIATE, SOAMINIMUM};
 
@@ -204,7 +205,15 @@ fn disagreeing_or_failing_servers_change_nothing() {
         "{d:?}"
     );
     let mut r = both(7, c.clone());
-    r[1].data = Err("RRSIG over NS does not verify".into());
+    r[1].data = Err(ScanError::Insecure {
+        what: "child.example. NS".into(),
+        problem: Insecure::Bogus {
+            owner: "child.example.".into(),
+            rtype: domain::base::iana::Rtype::NS,
+            key_tag: 1,
+            algorithm: 13,
+        },
+    });
     let d = decide(&current(), &r, &Memory::default());
     assert!(
         matches!(&d, Decision::Retry { reason } if reason.contains("does not verify")),
