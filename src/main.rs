@@ -667,13 +667,14 @@ fn verify(args: VerifyArgs) -> ExitCode {
 }
 
 type VerifySetup = (
-    std::sync::Arc<zonesync::verify::dns::Client>,
+    std::sync::Arc<zonesync::exchange::Client>,
     std::sync::Arc<zonesync::verify::Options>,
     Vec<zonesync::verify::ZoneSpec>,
 );
 
 fn verify_setup(args: &VerifyArgs) -> Result<VerifySetup, String> {
-    use zonesync::verify::{self, dns::Client, Options, RecordSpec};
+    use zonesync::exchange::Client;
+    use zonesync::verify::{self, Options, RecordSpec};
     let addr = |flag: &str, text: &str, port: u16| {
         verify::parse_addr(text, port).map_err(|e| format!("{flag} {text:?}: {e}"))
     };

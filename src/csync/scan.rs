@@ -6,17 +6,18 @@
 //! absence (NODATA) too; a serial that moved during the queries spoils
 //! the server's answers.
 //!
-//! The queries go through the verifier's client (`verify::dns`): UDP with
-//! retries, TCP on truncation, DO set, a bound on queries in flight.
+//! The queries go through the async client (`exchange::Client`, the
+//! verifier's too): UDP with retries, TCP on truncation, DO set, a bound
+//! on queries in flight.
 
 use super::decide::{ServerData, ServerResult};
 use super::delegation::{canonical_rdata, in_bailiwick, lower, rrset_at, Delegation, RrsetData};
 use super::validate::{rrsets_in, Insecure, TrustedKeys, WireRrset};
+use crate::exchange::{Client, Query, QueryError};
 use crate::name;
 use crate::rdata::csync::Csync;
 use crate::rdata::csync::CsyncError;
 use crate::serial::Serial;
-use crate::verify::dns::{Client, Query, QueryError};
 use crate::verify::probe::addresses_in;
 use crate::zone::{rtype, ZoneVersion};
 use domain::base::iana::{Rcode, Rtype};

@@ -23,8 +23,8 @@ use super::api::{
 use super::config::{MonitorConfig, MonitorConfigError};
 use super::prometheus::{Exposition, Kind};
 use super::store::{Event, Propagation, Sample, Store};
+use crate::exchange::Client;
 use crate::serial::Serial;
-use crate::verify::dns::Client;
 use crate::verify::{self, Options, Row, RowStatus, ZoneReport, ZoneSpec};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};

@@ -2,8 +2,8 @@
 //! delegation (NS and glue), the apex NS set, and every A/AAAA of each
 //! name (glue, then the zone itself, then the resolver).
 
-use super::dns::{Client, Query, QueryError};
 use super::probe::{self, lower_fqdn};
+use crate::exchange::{Client, Query, QueryError};
 use domain::base::iana::{Rcode, Rtype};
 use domain::base::message::Message;
 use domain::base::name::{Name, ParsedName, ToName};

@@ -5,21 +5,20 @@
 //! all-addresses query-and-compare the monitor and the CSYNC parental agent
 //! need.
 //!
-//! - [`dns`]: one exchange (UDP with retries, TCP on truncation, the AXFR
-//!   check), bounded in time, a semaphore on the queries in flight;
+//! - the queries go through [`crate::exchange::Client`] (UDP with
+//!   retries, TCP on truncation, the AXFR check);
 //! - [`discover`]: the parent's delegation, the apex NS set, addresses;
 //! - [`probe`]: what one address says about the zone;
 //! - [`verdict`]: the comparison, one row per address and the verdicts;
 //! - [`report`]: the table, `--nagios` line and JSON.
 
 pub mod discover;
-pub mod dns;
 pub mod probe;
 pub mod report;
 pub mod verdict;
 
+use crate::exchange::Client;
 use discover::{join_all, normalize, Discovery};
-use dns::Client;
 use domain::base::name::{Name, ToName};
 use probe::RrsetKey;
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,7 +2,8 @@
 //! ZONEVERSION), the apex NS RRset, the RRsets to compare, and whether it
 //! transfers the zone to anyone.
 
-use super::dns::{self, Answer, Client, Query, QueryError, Transport};
+use crate::exchange::client::{edns_options, OPTION_EXPIRE, OPTION_NSID, OPTION_ZONEVERSION};
+use crate::exchange::{Answer, Client, Query, QueryError, Transport};
 use crate::serial::Serial;
 use domain::base::iana::{Rcode, Rtype};
 use domain::base::message::Message;
@@ -225,15 +226,15 @@ fn soa_seen(answer: &Answer, zone: &Name<Vec<u8>>) -> Result<SoaSeen, Failure> {
     let mut nsid = None;
     let mut expire = None;
     let mut zoneversion = None;
-    for (code, data) in dns::edns_options(message) {
+    for (code, data) in edns_options(message) {
         match code {
-            dns::OPTION_NSID if !data.is_empty() => nsid = Some(data),
-            dns::OPTION_EXPIRE => {
+            OPTION_NSID if !data.is_empty() => nsid = Some(data),
+            OPTION_EXPIRE => {
                 expire = <[u8; 4]>::try_from(data.as_slice())
                     .ok()
                     .map(u32::from_be_bytes)
             }
-            dns::OPTION_ZONEVERSION => {
+            OPTION_ZONEVERSION => {
                 if let (Some(&labels), Some(&kind), Some(rest)) =
                     (data.first(), data.get(1), data.get(2..))
                 {

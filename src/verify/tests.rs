@@ -1,10 +1,10 @@
 //! The comparison on made-up probes (the network side is tested against
 //! real servers in tests/verify.rs).
 
-use super::dns::Transport;
 use super::probe::{Failure, Probe, RrsetKey, RrsetView, SoaSeen};
 use super::verdict::{judge, RowStatus, Severity};
 use super::*;
+use crate::exchange::Transport;
 use crate::serial::Serial;
 use domain::base::iana::{Rcode, Rtype};
 use std::time::Duration;
