@@ -34,23 +34,33 @@ impl Prefix {
     }
 }
 
+/// Why a text is not a [`Prefix`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrefixError {
+    #[error("{0:?} is not an address or prefix")]
+    NotAnAddress(String),
+    #[error("{text:?}: prefix length must be 0 to {max}")]
+    BadLength { text: String, max: u8 },
+}
+
 impl FromStr for Prefix {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Prefix, String> {
+    type Err = PrefixError;
+    fn from_str(s: &str) -> Result<Prefix, PrefixError> {
         let (addr, len) = match s.split_once('/') {
             Some((a, l)) => (a, Some(l)),
             None => (s, None),
         };
         let addr: IpAddr = addr
             .parse()
-            .map_err(|_| format!("{s:?} is not an address or prefix"))?;
+            .map_err(|_| PrefixError::NotAnAddress(s.to_owned()))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let len = match len {
-            Some(l) => l
-                .parse::<u8>()
-                .ok()
-                .filter(|&l| l <= max)
-                .ok_or_else(|| format!("{s:?}: prefix length must be 0 to {max}"))?,
+            Some(l) => l.parse::<u8>().ok().filter(|&l| l <= max).ok_or_else(|| {
+                PrefixError::BadLength {
+                    text: s.to_owned(),
+                    max,
+                }
+            })?,
             None => max,
         };
         Ok(Prefix { addr, len })

@@ -240,7 +240,9 @@ fn xfr(args: XfrArgs) -> anyhow::Result<()> {
         .map(zonesync::xfr::command::parse_key)
         .transpose()?;
     let kind = match args.ixfr {
-        Some(serial) => Kind::Ixfr { serial },
+        Some(serial) => Kind::Ixfr {
+            serial: zonesync::serial::Serial(serial),
+        },
         None => Kind::Axfr,
     };
     let timeout = std::time::Duration::from_secs(args.timeout);
@@ -382,7 +384,9 @@ struct CsyncRecordArgs {
 struct TypeList(Vec<u16>);
 
 fn parse_type_list(text: &str) -> Result<TypeList, String> {
-    zonesync::csync::record::parse_types(text).map(TypeList)
+    zonesync::csync::record::parse_types(text)
+        .map(TypeList)
+        .map_err(|e| e.to_string())
 }
 
 fn parse_ttl_arg(text: &str) -> Result<u32, String> {
@@ -410,6 +414,7 @@ fn csync_record(args: &CsyncRecordArgs) -> ExitCode {
         }
         (_, _, Some(file), Some(origin)) => {
             ZoneSource::from_file(file.clone(), origin, args.include_anywhere)
+                .map_err(|e| e.to_string())
         }
         // clap's groups and `requires` rule this out.
         _ => Err("give --zone-file FILE --origin NAME, or --config FILE ZONE".to_string()),
@@ -750,13 +755,14 @@ fn verify(args: VerifyArgs) -> ExitCode {
 }
 
 type VerifySetup = (
-    std::sync::Arc<zonesync::verify::dns::Client>,
+    std::sync::Arc<zonesync::exchange::Client>,
     std::sync::Arc<zonesync::verify::Options>,
     Vec<zonesync::verify::ZoneSpec>,
 );
 
 fn verify_setup(args: &VerifyArgs) -> Result<VerifySetup, String> {
-    use zonesync::verify::{self, dns::Client, Options, RecordSpec};
+    use zonesync::exchange::Client;
+    use zonesync::verify::{self, Options, RecordSpec};
     let addr = |flag: &str, text: &str, port: u16| {
         verify::parse_addr(text, port).map_err(|e| format!("{flag} {text:?}: {e}"))
     };
@@ -787,7 +793,7 @@ fn verify_setup(args: &VerifyArgs) -> Result<VerifySetup, String> {
     let mut specs = Vec::new();
     if let Some(zone) = &args.zone {
         specs.push(verify::ZoneSpec {
-            zone: verify::parse_zone(zone)?,
+            zone: verify::parse_zone(zone).map_err(|e| e.to_string())?,
             ns: ns.clone(),
         });
     }

@@ -12,7 +12,14 @@ use std::fmt;
 /// transitive around the circle, so sorting serials with `sort_by` is a
 /// bug (the comparator is not a total order). Pick a maximum with
 /// [`Serial::newest`] instead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+///
+/// Serialised as the bare number (`transparent`), so state files, JSON
+/// and TOML read and write the same text as when serials were `u32`.
+///
+/// `Debug` prints the bare number too, so logs and messages that show a
+/// serial (or an `Option` of one) with `?` read as they did.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Serial(pub u32);
 
 impl Serial {
@@ -34,6 +41,13 @@ impl Serial {
     /// Whether `self` is after `other` (RFC 1982 §3.2).
     pub fn is_after(self, other: Serial) -> bool {
         other.is_before(self)
+    }
+
+    /// How far `self` is after `other`, negative when it is before: the
+    /// difference modulo 2^32 read as signed, so the sign agrees with
+    /// [`is_after`](Self::is_after) (serials 2^31 apart give -2^31).
+    pub fn ahead_of(self, other: Serial) -> i32 {
+        self.0.wrapping_sub(other.0) as i32
     }
 
     /// The serial in `serials` no other one is after, keeping the first
@@ -73,46 +87,41 @@ impl From<Serial> for u32 {
     }
 }
 
+impl fmt::Debug for Serial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 impl fmt::Display for Serial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }
 }
 
-/// RFC 1982 §3.2: whether `a` is before `b`. Serials exactly 2^31 apart
-/// are not comparable; both `lt(a, b)` and `lt(b, a)` are then false.
-pub fn lt(a: u32, b: u32) -> bool {
-    Serial(a) < Serial(b)
-}
-
-/// RFC 1982: whether `a` is after `b`.
-pub fn gt(a: u32, b: u32) -> bool {
-    Serial(a) > Serial(b)
-}
-
 /// The serial to publish for changed content whose file serial is not
 /// ahead of `served`, under `policy`; `None` for [`SerialPolicy::Keep`].
 /// `now_unix` is the time, for `unixtime` and `dateserial`. The result is
 /// always after `served` (RFC 1982), so secondaries follow it.
-pub fn next(policy: SerialPolicy, served: u32, now_unix: u64) -> Option<u32> {
+pub fn next(policy: SerialPolicy, served: Serial, now_unix: u64) -> Option<Serial> {
     let candidate = match policy {
         SerialPolicy::Keep => return None,
         SerialPolicy::Increment => None,
-        SerialPolicy::Unixtime => u32::try_from(now_unix).ok(),
+        SerialPolicy::Unixtime => u32::try_from(now_unix).ok().map(Serial),
         SerialPolicy::Dateserial => date_serial(now_unix),
     };
     Some(match candidate {
-        Some(c) if gt(c, served) => c,
+        Some(c) if c > served => c,
         // RFC 1982 §3.1: adding up to 2^31 - 1 always moves forward.
-        _ => served.wrapping_add(1),
+        _ => served.plus(1),
     })
 }
 
 /// YYYYMMDD00 for the (UTC) day of `now_unix`, when it fits in 32 bits.
-fn date_serial(now_unix: u64) -> Option<u32> {
+fn date_serial(now_unix: u64) -> Option<Serial> {
     let (y, m, d) = civil_from_days(i64::try_from(now_unix / 86_400).ok()?);
     let serial = (y * 10_000 + m * 100 + d) * 100;
-    u32::try_from(serial).ok()
+    u32::try_from(serial).ok().map(Serial)
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
@@ -136,14 +145,15 @@ mod tests {
 
     #[test]
     fn rfc1982_comparison() {
-        assert!(lt(1, 2));
-        assert!(!lt(2, 1));
-        assert!(lt(0xffff_ffff, 0));
-        assert!(gt(0, 0xffff_ffff));
-        assert!(!lt(5, 5));
+        let s = Serial;
+        assert!(s(1).is_before(s(2)));
+        assert!(!s(2).is_before(s(1)));
+        assert!(s(0xffff_ffff).is_before(s(0)));
+        assert!(s(0).is_after(s(0xffff_ffff)));
+        assert!(!s(5).is_before(s(5)));
         // 2^31 apart: undefined, neither is before the other.
-        assert!(!lt(0, 0x8000_0000) && !lt(0x8000_0000, 0));
-        assert!(lt(0, 0x7fff_ffff));
+        assert!(!s(0).is_before(s(0x8000_0000)) && !s(0x8000_0000).is_before(s(0)));
+        assert!(s(0).is_before(s(0x7fff_ffff)));
     }
 
     #[test]
@@ -170,6 +180,14 @@ mod tests {
     }
 
     #[test]
+    fn distance_is_signed_around_the_circle() {
+        assert_eq!(Serial(7).ahead_of(Serial(5)), 2);
+        assert_eq!(Serial(5).ahead_of(Serial(7)), -2);
+        assert_eq!(Serial(1).ahead_of(Serial(u32::MAX)), 2, "across the wrap");
+        assert_eq!(Serial(0x8000_0000).ahead_of(Serial(0)), i32::MIN);
+    }
+
+    #[test]
     fn newest_is_defined_for_any_serials() {
         let n = |v: &[u32]| Serial::newest(v.iter().copied().map(Serial)).map(Serial::get);
         assert_eq!(n(&[]), None);
@@ -187,22 +205,23 @@ mod tests {
     fn policies_move_forward() {
         // 2026-11-21 12:00:00 UTC
         let now = 1_795_262_400;
-        assert_eq!(next(SerialPolicy::Keep, 7, now), None);
-        assert_eq!(next(SerialPolicy::Increment, 7, now), Some(8));
-        assert_eq!(next(SerialPolicy::Increment, u32::MAX, now), Some(0));
-        assert_eq!(next(SerialPolicy::Unixtime, 7, now), Some(1_795_262_400));
+        let next = |policy, served| super::next(policy, Serial(served), now).map(Serial::get);
+        assert_eq!(next(SerialPolicy::Keep, 7), None);
+        assert_eq!(next(SerialPolicy::Increment, 7), Some(8));
+        assert_eq!(next(SerialPolicy::Increment, u32::MAX), Some(0));
+        assert_eq!(next(SerialPolicy::Unixtime, 7), Some(1_795_262_400));
         assert_eq!(
-            next(SerialPolicy::Unixtime, 1_795_262_400, now),
+            next(SerialPolicy::Unixtime, 1_795_262_400),
             Some(1_795_262_401)
         );
-        assert_eq!(next(SerialPolicy::Dateserial, 7, now), Some(2_026_112_100));
+        assert_eq!(next(SerialPolicy::Dateserial, 7), Some(2_026_112_100));
         assert_eq!(
-            next(SerialPolicy::Dateserial, 2_026_112_100, now),
+            next(SerialPolicy::Dateserial, 2_026_112_100),
             Some(2_026_112_101)
         );
         // A date serial already ahead of today keeps counting up.
         assert_eq!(
-            next(SerialPolicy::Dateserial, 2_026_112_299, now),
+            next(SerialPolicy::Dateserial, 2_026_112_299),
             Some(2_026_112_300)
         );
     }

@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use zonesync::csync::agent::ChildReport;
+use zonesync::serial::Serial;
 
 const ALGORITHM: &str = "ECDSAP256SHA256";
 
@@ -370,7 +371,7 @@ fn a_new_nameserver_reaches_the_parent_and_its_secondary() {
             "+ ns3.child.example. 3600 IN A 127.0.0.13",
         ]
     );
-    assert_eq!(r.parent_serial, Some(2), "{}", s.logs());
+    assert_eq!(r.parent_serial, Some(Serial(2)), "{}", s.logs());
     assert_eq!(serial(s.parent.addr()), Some(2));
     let want = names(&["ns1.child.example.", "ns3.child.example."]);
     assert_eq!(s.delegation_at(s.parent.addr()), want);

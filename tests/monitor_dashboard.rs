@@ -16,6 +16,7 @@ use zonesync::monitor::api::{
 };
 use zonesync::monitor::http::{DashboardServer, DashboardSettings};
 use zonesync::net::Shutdown;
+use zonesync::serial::Serial;
 
 /// Bound for the page to show a change (the stream polls every 250 ms
 /// here; polling every 5 s).
@@ -120,7 +121,7 @@ fn point(server: &str, time_ms: u64, serial: Option<u32>, status: &str) -> Histo
     HistoryPoint {
         server: server.into(),
         time_ms,
-        serial,
+        serial: serial.map(Serial),
         status: status.into(),
     }
 }
@@ -131,7 +132,7 @@ fn server_view(server: &str, serial: u32, reference: u32, status: &str) -> Serve
         server: server.into(),
         ns: ns.into(),
         addr: addr.into(),
-        serial: Some(serial),
+        serial: Some(Serial(serial)),
         lag: Some(i64::from(reference) - i64::from(serial)),
         status: status.into(),
         rtt_ms: Some(0.8),
@@ -185,7 +186,7 @@ impl MonitorView for Fake {
                     NEW,
                     vec![ns1, ns2, ns3],
                     Some(ChangeView {
-                        serial: NEW,
+                        serial: Serial(NEW),
                         started_ms: w.change_ms,
                         origin: "published".into(),
                         caught_up,
@@ -205,7 +206,7 @@ impl MonitorView for Fake {
             zones: vec![ZoneView {
                 zone: ZONE.into(),
                 state: state.into(),
-                reference_serial: Some(reference),
+                reference_serial: Some(Serial(reference)),
                 last_check_ms: Some(now - 2_000),
                 servers,
                 last_change: change,

@@ -14,6 +14,7 @@ use zonesync::monitor::api::{
 };
 use zonesync::monitor::http::{DashboardServer, DashboardSettings};
 use zonesync::net::Shutdown;
+use zonesync::serial::Serial;
 
 /// Bound of one exchange in these tests.
 const EXCHANGE: Duration = Duration::from_secs(10);
@@ -30,7 +31,7 @@ fn server(ns: &str, port: u16, serial: Option<u32>, status: &str) -> ServerView 
         server: format!("{ns}@127.0.0.1:{port}"),
         ns: ns.into(),
         addr: format!("127.0.0.1:{port}"),
-        serial,
+        serial: serial.map(Serial),
         lag: serial.map(|s| 2024010102_i64 - i64::from(s)),
         status: status.into(),
         rtt_ms: Some(1.5),
@@ -51,7 +52,7 @@ fn zone(serial2: u32) -> ZoneView {
         } else {
             "out-of-sync".into()
         },
-        reference_serial: Some(2024010102),
+        reference_serial: Some(Serial(2024010102)),
         last_check_ms: Some(1_000_000),
         servers: vec![
             server("ns1.example.com.", 5301, Some(2024010102), "ok"),
@@ -67,7 +68,7 @@ fn zone(serial2: u32) -> ZoneView {
             ),
         ],
         last_change: Some(ChangeView {
-            serial: 2024010102,
+            serial: Serial(2024010102),
             started_ms: 1_000_000,
             origin: "published".into(),
             caught_up,
@@ -130,7 +131,7 @@ impl MonitorView for Fake {
             points: vec![HistoryPoint {
                 server: "ns1.example.com.@127.0.0.1:5301".into(),
                 time_ms: since_ms + 1,
-                serial: Some(7),
+                serial: Some(Serial(7)),
                 status: "ok".into(),
             }],
         })
@@ -429,7 +430,7 @@ async fn json_routes() {
     let r = get(run.addr, "/api/changes?zone=example.com.").await;
     assert_eq!(r.status, 200);
     let changes: Vec<ChangeView> = serde_json::from_slice(&r.body).unwrap();
-    assert_eq!(changes[0].serial, 2024010102);
+    assert_eq!(changes[0].serial, Serial(2024010102));
     assert_eq!(fake.last_call(), "changes example.com. 20");
     get(run.addr, "/api/changes?zone=example.com.&limit=2").await;
     assert_eq!(fake.last_call(), "changes example.com. 2");

@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use std::time::Duration;
 use zonesync::journal::{Changeset, Record};
+use zonesync::serial::Serial;
 use zonesync::tsig::TsigKey;
 use zonesync::xfr::incoming::{fetch, query_soa, FetchError, Fetched, Limits, Payload, Primary};
 
@@ -106,7 +107,7 @@ fn assert_full(fetched: &Fetched, serial: u32, expected: &[Record]) {
         panic!("expected the whole zone, got {:?}", fetched.payload);
     };
     assert_eq!(got_soa, &soa(serial));
-    assert_eq!(fetched.serial, serial);
+    assert_eq!(fetched.serial, Serial(serial));
     let mut records = records.clone();
     records.sort();
     let only_got: Vec<&Record> = records.iter().filter(|r| !expected.contains(r)).collect();
@@ -122,7 +123,7 @@ fn assert_full(fetched: &Fetched, serial: u32, expected: &[Record]) {
 /// Waits (bounded) until the primary answers the SOA query with `serial`.
 fn wait_serial(primary: &Primary, serial: u32) -> bool {
     wait_until(Duration::from_secs(15), || {
-        query_soa(primary, &apex(), SOA_TIMEOUT).is_ok_and(|a| a.serial == serial)
+        query_soa(primary, &apex(), SOA_TIMEOUT).is_ok_and(|a| a.serial == Serial(serial))
     })
 }
 
@@ -153,7 +154,7 @@ fn zonesync_primary_axfr_then_ixfr_of_a_change() {
         key: None,
     };
     let answer = query_soa(&primary, &apex(), SOA_TIMEOUT).expect("SOA query");
-    assert_eq!((answer.serial, &answer.soa), (1, &soa(1)));
+    assert_eq!((answer.serial, &answer.soa), (Serial(1), &soa(1)));
 
     let full = fetch(&primary, &apex(), None, &limits()).expect("AXFR");
     assert_full(&full, 1, &zone_records(1, 10));
@@ -164,19 +165,19 @@ fn zonesync_primary_axfr_then_ixfr_of_a_change() {
     s.signal("HUP");
     assert!(wait_serial(&primary, 2), "no reload:\n{}", s.log());
     let ours = soa(1);
-    let inc = fetch(&primary, &apex(), Some((1, &ours)), &limits()).expect("IXFR");
+    let inc = fetch(&primary, &apex(), Some((Serial(1), &ours)), &limits()).expect("IXFR");
     assert_eq!(
         inc.payload,
         Payload::Incremental(vec![Changeset {
-            from_serial: 1,
-            to_serial: 2,
+            from_serial: Serial(1),
+            to_serial: Serial(2),
             old_soa: soa(1),
             new_soa: soa(2),
             removed: vec![host(1)],
             added: vec![host(11)],
         }])
     );
-    assert_eq!((inc.serial, inc.fallback.as_deref()), (2, None));
+    assert_eq!((inc.serial, inc.fallback.as_deref()), (Serial(2), None));
     assert_eq!(
         inc.records, 6,
         "SOA 2, SOA 1, -host1, SOA 2, +host11, SOA 2"
@@ -184,13 +185,16 @@ fn zonesync_primary_axfr_then_ixfr_of_a_change() {
 
     // Current: the SOA alone.
     let ours = soa(2);
-    let current = fetch(&primary, &apex(), Some((2, &ours)), &limits()).expect("IXFR");
-    assert_eq!((current.payload, current.serial), (Payload::UpToDate, 2));
+    let current = fetch(&primary, &apex(), Some((Serial(2), &ours)), &limits()).expect("IXFR");
+    assert_eq!(
+        (current.payload, current.serial),
+        (Payload::UpToDate, Serial(2))
+    );
 
     // A serial the journal does not have: the whole zone, in AXFR form,
     // as the answer to the IXFR itself.
     let ours = soa(0);
-    let whole = fetch(&primary, &apex(), Some((0, &ours)), &limits()).expect("IXFR");
+    let whole = fetch(&primary, &apex(), Some((Serial(0), &ours)), &limits()).expect("IXFR");
     assert_full(&whole, 2, &zone_records(2, 11));
     assert_eq!(whole.fallback, None);
 }
@@ -206,7 +210,7 @@ fn zonesync_primary_with_tsig() {
         key: Some(key(SECRET)),
     };
     let answer = query_soa(&signed, &apex(), SOA_TIMEOUT).expect("signed SOA query");
-    assert_eq!(answer.serial, 3);
+    assert_eq!(answer.serial, Serial(3));
     let full = fetch(&signed, &apex(), None, &limits()).expect("signed AXFR");
     assert_full(&full, 3, &zone_records(1, 5));
 
@@ -216,7 +220,7 @@ fn zonesync_primary_with_tsig() {
         key: None,
     };
     let ours = soa(1);
-    let e = fetch(&unsigned, &apex(), Some((1, &ours)), &limits()).expect_err("refused");
+    let e = fetch(&unsigned, &apex(), Some((Serial(1), &ours)), &limits()).expect_err("refused");
     let text = e.to_string();
     assert!(
         text.starts_with(&format!(
@@ -258,7 +262,7 @@ fn knot_primary_signed_axfr_and_ixfr_after_reloads() {
     knot.wait_serial(10);
     let primary = knot_primary(&knot, SECRET);
     let answer = query_soa(&primary, &apex(), SOA_TIMEOUT).expect("SOA query");
-    assert_eq!((answer.serial, &answer.soa), (10, &soa(10)));
+    assert_eq!((answer.serial, &answer.soa), (Serial(10), &soa(10)));
     // RFC 7314 §3: a primary answers EXPIRE with its SOA EXPIRE.
     assert_eq!(answer.expire, Some(1209600));
 
@@ -271,21 +275,21 @@ fn knot_primary_signed_axfr_and_ixfr_after_reloads() {
     knot.change_zone(&zone(11, 1, 21), 11);
     knot.change_zone(&zone(12, 1, 21).replace("www CNAME @\n", ""), 12);
     let ours = soa(10);
-    let inc = fetch(&primary, &apex(), Some((10, &ours)), &limits()).expect("IXFR");
+    let inc = fetch(&primary, &apex(), Some((Serial(10), &ours)), &limits()).expect("IXFR");
     assert_eq!(
         inc.payload,
         Payload::Incremental(vec![
             Changeset {
-                from_serial: 10,
-                to_serial: 11,
+                from_serial: Serial(10),
+                to_serial: Serial(11),
                 old_soa: soa(10),
                 new_soa: soa(11),
                 removed: vec![],
                 added: vec![host(21)],
             },
             Changeset {
-                from_serial: 11,
-                to_serial: 12,
+                from_serial: Serial(11),
+                to_serial: Serial(12),
                 old_soa: soa(11),
                 new_soa: soa(12),
                 removed: vec![record("www.example.com", 5, name("example.com"))],
@@ -295,16 +299,16 @@ fn knot_primary_signed_axfr_and_ixfr_after_reloads() {
         "knot log:\n{}",
         knot.log()
     );
-    assert_eq!((inc.serial, inc.fallback.as_deref()), (12, None));
+    assert_eq!((inc.serial, inc.fallback.as_deref()), (Serial(12), None));
 
     let ours = soa(12);
-    let current = fetch(&primary, &apex(), Some((12, &ours)), &limits()).expect("IXFR");
+    let current = fetch(&primary, &apex(), Some((Serial(12), &ours)), &limits()).expect("IXFR");
     assert_eq!(current.payload, Payload::UpToDate);
 
     // The wrong secret: both the IXFR and the AXFR fail, and say so.
     let wrong = knot_primary(&knot, WRONG_SECRET);
     let ours = soa(11);
-    let e = fetch(&wrong, &apex(), Some((11, &ours)), &limits()).expect_err("wrong key");
+    let e = fetch(&wrong, &apex(), Some((Serial(11), &ours)), &limits()).expect_err("wrong key");
     let text = e.to_string();
     assert!(
         text.contains("IXFR: ") && text.contains("; AXFR: ") && text.contains("BADSIG"),

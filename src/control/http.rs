@@ -4,7 +4,7 @@
 //! a whole-exchange timeout, one request per connection).
 
 use super::{ControlError, ControlHandler, ErrorBody, TxnCall};
-use crate::net::http::percent_decode;
+use crate::net::http::{percent_decode, ParamError};
 use crate::net::Shutdown;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -175,7 +175,7 @@ async fn route(
     }
     let params = match Params::parse(query, path) {
         Ok(p) => p,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     match path {
         "/status" => json(StatusCode::OK, &handler.status()),
@@ -237,7 +237,7 @@ async fn txn(handler: Arc<dyn ControlHandler>, params: Params) -> Response<Full<
     };
     let call = match params.txn_call() {
         Ok(c) => c,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     match tokio::task::spawn_blocking(move || handler.txn(&zone, &call)).await {
         Ok(Ok(report)) => json(StatusCode::OK, &report),
@@ -300,26 +300,25 @@ pub(super) struct Params {
 impl Params {
     /// Parses `zone=NAME&force=1`; parameters the route does not take, or
     /// given twice, are errors so a typo is not silently ignored.
-    pub(super) fn parse(query: &str, path: &str) -> Result<Params, String> {
+    pub(super) fn parse(query: &str, path: &str) -> Result<Params, ParamError> {
         let mut params = Params::default();
         let mut seen_force = false;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = percent_decode(key).ok_or("bad percent-encoding in query")?;
-            let value = percent_decode(value).ok_or("bad percent-encoding in query")?;
+            let key = percent_decode(key).ok_or(ParamError::BadEncoding)?;
+            let value = percent_decode(value).ok_or(ParamError::BadEncoding)?;
             match key.as_str() {
                 "child" if path == "/csync/scan" || path == "/csync/approve" => {
                     if params.child.is_some() {
-                        return Err("child: given more than once".into());
+                        return Err(ParamError::Repeated("child"));
                     }
                     if value.is_empty() {
-                        return Err("child: empty".into());
+                        return Err(ParamError::Empty("child"));
                     }
                     params.child = Some(value);
                 }
                 "dry_run" if path == "/csync/scan" => {
-                    params.dry_run = parse_flag(&value)
-                        .ok_or_else(|| format!("dry_run: {value:?} is not 1/0/true/false"))?;
+                    params.dry_run = parse_flag("dry_run", value)?;
                 }
                 "zone"
                     if path != "/status"
@@ -328,10 +327,10 @@ impl Params {
                         && path != "/csync/approve" =>
                 {
                     if params.zone.is_some() {
-                        return Err("zone: given more than once".into());
+                        return Err(ParamError::Repeated("zone"));
                     }
                     if value.is_empty() {
-                        return Err("zone: empty".into());
+                        return Err(ParamError::Empty("zone"));
                     }
                     params.zone = Some(value);
                 }
@@ -343,29 +342,39 @@ impl Params {
                         _ => &mut params.rdata,
                     };
                     if slot.replace(value).is_some() {
-                        return Err(format!("{key}: given more than once"));
+                        return Err(ParamError::Repeated(match key.as_str() {
+                            "op" => "op",
+                            "owner" => "owner",
+                            "type" => "type",
+                            _ => "rdata",
+                        }));
                     }
                 }
                 "ttl" if path == "/zone" => {
-                    let ttl = value
-                        .parse()
-                        .map_err(|_| format!("ttl: {value:?} is not a number of seconds"))?;
+                    let ttl = value.parse().map_err(|_| ParamError::BadValue {
+                        name: "ttl",
+                        value: value.clone(),
+                        expected: "a number of seconds",
+                    })?;
                     if params.ttl.replace(ttl).is_some() {
-                        return Err("ttl: given more than once".into());
+                        return Err(ParamError::Repeated("ttl"));
                     }
                 }
                 "force" if path == "/reload" => {
                     if std::mem::replace(&mut seen_force, true) {
-                        return Err("force: given more than once".into());
+                        return Err(ParamError::Repeated("force"));
                     }
-                    params.force = parse_flag(&value)
-                        .ok_or_else(|| format!("force: {value:?} is not 1/0/true/false"))?;
+                    params.force = parse_flag("force", value)?;
                 }
                 "retransfer" if path == "/refresh" => {
-                    params.retransfer = parse_flag(&value)
-                        .ok_or_else(|| format!("retransfer: {value:?} is not 1/0/true/false"))?;
+                    params.retransfer = parse_flag("retransfer", value)?;
                 }
-                _ => return Err(format!("{path} takes no parameter {key:?}")),
+                _ => {
+                    return Err(ParamError::NotTaken {
+                        path: path.to_owned(),
+                        key,
+                    })
+                }
             }
         }
         Ok(params)
@@ -374,11 +383,9 @@ impl Params {
 
 impl Params {
     /// The transaction request `op` and its arguments name.
-    fn txn_call(&self) -> Result<TxnCall, String> {
-        let need = |v: &Option<String>, what: &str| {
-            v.clone()
-                .ok_or_else(|| format!("op={}: needs {what}", self.op.as_deref().unwrap_or("")))
-        };
+    fn txn_call(&self) -> Result<TxnCall, ParamError> {
+        let need =
+            |v: &Option<String>, what: &'static str| v.clone().ok_or(ParamError::Missing(what));
         Ok(match self.op.as_deref() {
             Some("begin") => TxnCall::Begin,
             Some("set") => TxnCall::Set {
@@ -399,17 +406,27 @@ impl Params {
             },
             Some("commit") => TxnCall::Commit,
             Some("abort") => TxnCall::Abort,
-            Some(other) => return Err(format!("op: unknown operation {other:?}")),
-            None => return Err("/zone needs ?op=begin|set|unset|diff|get|commit|abort".into()),
+            Some(other) => {
+                return Err(ParamError::BadValue {
+                    name: "op",
+                    value: other.to_owned(),
+                    expected: "begin, set, unset, diff, get, commit or abort",
+                })
+            }
+            None => return Err(ParamError::Missing("op")),
         })
     }
 }
 
-fn parse_flag(value: &str) -> Option<bool> {
-    match value {
-        "" | "1" | "true" | "yes" => Some(true),
-        "0" | "false" | "no" => Some(false),
-        _ => None,
+fn parse_flag(name: &'static str, value: String) -> Result<bool, ParamError> {
+    match value.as_str() {
+        "" | "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => Err(ParamError::BadValue {
+            name,
+            value,
+            expected: "1/0/true/false",
+        }),
     }
 }
 

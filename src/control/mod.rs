@@ -33,6 +33,7 @@ pub use client::{Client, ClientError};
 pub use http::{serve, ControlServer, ControlSettings};
 
 pub use crate::csync::agent::{ChildReport, PendingReport};
+use crate::serial::Serial;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::pin::Pin;
@@ -127,9 +128,9 @@ pub struct TxnReport {
     pub op: String,
     /// `begin`: the serial served; `commit`: the new serial (none when
     /// the transaction changed nothing).
-    pub serial: Option<u32>,
+    pub serial: Option<Serial>,
     /// `commit`: the serial it replaced.
-    pub from_serial: Option<u32>,
+    pub from_serial: Option<Serial>,
     /// `diff`, `commit`: `-`/`+` record lines; `get`: record lines.
     pub lines: Vec<String>,
 }
@@ -166,7 +167,7 @@ pub struct ZoneStatus {
     /// "primary" or "secondary".
     pub role: String,
     /// Serial of the version being served; none before the first load.
-    pub serial: Option<u32>,
+    pub serial: Option<Serial>,
     /// Records in the version being served.
     pub records: Option<usize>,
     /// When the version being served was published (seconds since 1970).
@@ -203,7 +204,7 @@ pub struct SecondaryInfo {
 pub struct PrimaryInfo {
     pub address: String,
     /// The serial it answered last.
-    pub serial: Option<u32>,
+    pub serial: Option<Serial>,
     pub last_contact_unix: Option<u64>,
     pub last_error: Option<String>,
 }
@@ -219,9 +220,9 @@ pub struct RefreshQueued {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalStatus {
     /// The oldest serial an IXFR can start from; none when empty.
-    pub first_serial: Option<u32>,
+    pub first_serial: Option<Serial>,
     /// The serial the newest changeset leads to; none when empty.
-    pub last_serial: Option<u32>,
+    pub last_serial: Option<Serial>,
     pub changesets: usize,
     /// Size of the journal file.
     pub bytes: u64,
@@ -233,9 +234,9 @@ pub struct ZoneReload {
     pub zone: String,
     pub outcome: ReloadOutcome,
     /// Serial served before the reload.
-    pub old_serial: Option<u32>,
+    pub old_serial: Option<Serial>,
     /// Serial served after the reload.
-    pub serial: Option<u32>,
+    pub serial: Option<Serial>,
     /// Why it was refused or failed; or a note (e.g. warnings).
     pub message: Option<String>,
 }

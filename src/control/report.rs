@@ -313,18 +313,19 @@ fn one_line(s: &str) -> String {
 mod tests {
     use super::super::JournalStatus;
     use super::*;
+    use crate::serial::Serial;
 
     fn zone(name: &str) -> ZoneStatus {
         ZoneStatus {
             name: name.into(),
             role: "primary".into(),
-            serial: Some(5),
+            serial: Some(Serial(5)),
             records: Some(12),
             loaded_at_unix: Some(1000),
             last_error: None,
             journal: Some(JournalStatus {
-                first_serial: Some(1),
-                last_serial: Some(5),
+                first_serial: Some(Serial(1)),
+                last_serial: Some(Serial(5)),
                 changesets: 4,
                 bytes: 300,
             }),
@@ -373,9 +374,19 @@ mod tests {
             message: message.map(String::from),
         };
         let (out, ok) = reload(&[
-            r(ReloadOutcome::Loaded, Some(4), Some(5), None),
-            r(ReloadOutcome::Loaded, None, Some(1), None),
-            r(ReloadOutcome::Unchanged, Some(5), Some(5), None),
+            r(
+                ReloadOutcome::Loaded,
+                Some(Serial(4)),
+                Some(Serial(5)),
+                None,
+            ),
+            r(ReloadOutcome::Loaded, None, Some(Serial(1)), None),
+            r(
+                ReloadOutcome::Unchanged,
+                Some(Serial(5)),
+                Some(Serial(5)),
+                None,
+            ),
         ]);
         assert!(ok);
         assert_eq!(
@@ -385,14 +396,14 @@ mod tests {
         let (out, ok) = reload(&[
             r(
                 ReloadOutcome::Refused,
-                Some(5),
-                Some(5),
+                Some(Serial(5)),
+                Some(Serial(5)),
                 Some("secondary zone"),
             ),
             r(
                 ReloadOutcome::Failed,
-                Some(5),
-                Some(5),
+                Some(Serial(5)),
+                Some(Serial(5)),
                 Some("a:1: x\na:2: y"),
             ),
         ]);

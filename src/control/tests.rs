@@ -55,7 +55,7 @@ impl ControlHandler for Fake {
             .map(|i| ZoneStatus {
                 name: format!("z{i}.example"),
                 role: "primary".into(),
-                serial: Some(i as u32),
+                serial: Some(Serial(i as u32)),
                 records: Some(10),
                 loaded_at_unix: Some(1_700_000_000),
                 last_error: None,
@@ -100,8 +100,8 @@ impl ControlHandler for Fake {
                 } else {
                     ReloadOutcome::Loaded
                 },
-                old_serial: Some(1),
-                serial: Some(2),
+                old_serial: Some(Serial(1)),
+                serial: Some(Serial(2)),
                 message: None,
             })
             .collect())
@@ -220,7 +220,7 @@ fn large_status_round_trip() {
     );
     let status = server.client().status().expect("status");
     assert_eq!(status.zones.len(), 20_000);
-    assert_eq!(status.zones[19_999].serial, Some(19_999));
+    assert_eq!(status.zones[19_999].serial, Some(Serial(19_999)));
 }
 
 #[test]
@@ -235,7 +235,10 @@ fn reload_all_one_and_forced() {
         .expect("reload one");
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].zone, "example.com");
-    assert_eq!((one[0].old_serial, one[0].serial), (Some(1), Some(2)));
+    assert_eq!(
+        (one[0].old_serial, one[0].serial),
+        (Some(Serial(1)), Some(Serial(2)))
+    );
     let seen = server.handler.reloads.lock().expect("lock").clone();
     assert_eq!(seen, [(None, false), (Some("example.com".into()), true)]);
 }

@@ -16,11 +16,12 @@ use super::scan::Scanner;
 use super::state::{AuditEntry, AuditLog, ChildState, ParentState, Pending};
 use crate::clock::SharedClock;
 use crate::config::{CsyncConfig, ServerConfig};
+use crate::exchange::Client;
 use crate::loader::LoadOptions;
 use crate::name;
 use crate::replication::events::Event;
 use crate::replication::{file_stem, timing, LoadKind, ManagedZone};
-use crate::verify::dns::Client;
+use crate::serial::Serial;
 use crate::zone::{rtype, ZoneVersion};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -35,14 +36,14 @@ pub struct ChildReport {
     pub parent: String,
     pub child: String,
     pub outcome: CsyncOutcome,
-    pub csync_serial: Option<u32>,
+    pub csync_serial: Option<Serial>,
     pub reason: String,
     /// `- record` / `+ record`.
     pub changes: Vec<String>,
     /// One line per address asked: what it said or why it failed.
     pub servers: Vec<String>,
     /// The parent's serial after an applied change.
-    pub parent_serial: Option<u32>,
+    pub parent_serial: Option<Serial>,
     /// How long the scan (and the change) took.
     #[serde(default)]
     pub elapsed_ms: u64,
@@ -53,9 +54,39 @@ pub struct ChildReport {
 pub struct PendingReport {
     pub parent: String,
     pub child: String,
-    pub csync_serial: u32,
+    pub csync_serial: Serial,
     pub since: u64,
     pub changes: Vec<String>,
+}
+
+/// Why a scan or an approval asked for (`csync scan CHILD`, `csync
+/// approve`) cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AgentError {
+    #[error("the parent zone is not loaded")]
+    NotLoaded,
+    #[error("{0} is not a delegation this agent follows (see [zone.csync] children)")]
+    NotFollowed(String),
+    #[error("no change waits for approval for {0}")]
+    NothingPending(String),
+    /// The scan after an approval reported nothing (a bug).
+    #[error("no scan ran")]
+    NoScan,
+}
+
+/// Why an approved change did not end up served (the report's reason).
+#[derive(Debug, thiserror::Error)]
+enum ApplyError {
+    #[error("the parent zone has no file")]
+    NoFile,
+    #[error("{0}")]
+    Edit(edit::EditError),
+    #[error("the zone file was changed but did not load: {0}")]
+    NotLoaded(String),
+    #[error("nothing served after the load")]
+    NothingServed,
+    #[error("after the load the delegation is not the one asked for")]
+    NotAsAsked,
 }
 
 /// Scan for real, or only say what would change.
@@ -284,21 +315,16 @@ impl ParentAgent {
     }
 
     /// Scans `only` (a child, wire) or every child followed.
-    pub async fn scan(&self, only: Option<&[u8]>, mode: Mode) -> Result<Vec<ChildReport>, String> {
+    pub async fn scan(
+        &self,
+        only: Option<&[u8]>,
+        mode: Mode,
+    ) -> Result<Vec<ChildReport>, AgentError> {
         let _one = self.one_scan.lock().await;
-        let version = self
-            .zone
-            .zone()
-            .snapshot()
-            .ok_or("the parent zone is not loaded")?;
+        let version = self.zone.zone().snapshot().ok_or(AgentError::NotLoaded)?;
         let children = match only {
             Some(c) if self.follows(c) => vec![delegation::lower(c)],
-            Some(c) => {
-                return Err(format!(
-                    "{} is not a delegation this agent follows (see [zone.csync] children)",
-                    display_name(c)
-                ))
-            }
+            Some(c) => return Err(AgentError::NotFollowed(display_name(c))),
             None => self.children_of(&version),
         };
         let mut reports = Vec::new();
@@ -316,17 +342,14 @@ impl ParentAgent {
 
     /// Approves the change waiting for `child` and applies it (after a
     /// fresh scan: the child must still ask for the same serial).
-    pub async fn approve(&self, child: &[u8]) -> Result<ChildReport, String> {
+    pub async fn approve(&self, child: &[u8]) -> Result<ChildReport, AgentError> {
         if !self.follows(child) {
-            return Err(format!(
-                "{} is not a delegation this agent follows",
-                display_name(child)
-            ));
+            return Err(AgentError::NotFollowed(display_name(child)));
         }
         let pending = self
             .child_state(child)
             .pending
-            .ok_or_else(|| format!("no change waits for approval for {}", display_name(child)))?;
+            .ok_or_else(|| AgentError::NothingPending(display_name(child)))?;
         self.update_state(child, |s| s.approved_serial = Some(pending.serial));
         self.record(
             child,
@@ -338,7 +361,7 @@ impl ParentAgent {
             true,
         );
         let mut reports = self.scan(Some(child), Mode::Apply).await?;
-        reports.pop().ok_or_else(|| "no scan ran".into())
+        reports.pop().ok_or(AgentError::NoScan)
     }
 
     /// The changes waiting for approval.
@@ -413,8 +436,10 @@ impl ParentAgent {
         };
         let mut decision = decide(&current, &results, &memory);
         if let Decision::Apply { to, .. } | Decision::Waiting { to, .. } = &decision {
-            if let Err(reason) = self.scanner.check_new_servers(version, &current, to).await {
-                decision = Decision::Retry { reason };
+            if let Err(e) = self.scanner.check_new_servers(version, &current, to).await {
+                decision = Decision::Retry {
+                    reason: e.to_string(),
+                };
             }
         }
         report.reason = decision.to_string();
@@ -461,7 +486,7 @@ impl ParentAgent {
         current: &Delegation,
         to: &Delegation,
         change: delegation::Change,
-        serial: u32,
+        serial: Serial,
         report: &mut ChildReport,
     ) {
         if version.apex().rrset(rtype::DNSKEY).is_some() {
@@ -478,31 +503,21 @@ impl ParentAgent {
             utc(self.clock.now_unix())
         );
         let _ = current;
-        let job = tokio::task::spawn_blocking(move || -> Result<Option<u32>, String> {
-            let file = zone
-                .config()
-                .file
-                .clone()
-                .ok_or("the parent zone has no file")?;
+        let job = tokio::task::spawn_blocking(move || -> Result<Option<Serial>, ApplyError> {
+            let file = zone.config().file.clone().ok_or(ApplyError::NoFile)?;
             let opts = LoadOptions {
                 include_anywhere: zone.config().include_anywhere,
             };
             edit::edit_zone_file(&file, &version, &opts, &change, &note)
-                .map_err(|e| e.to_string())?;
+                .map_err(ApplyError::Edit)?;
             let outcome = zone.load_after_own_edit();
             if outcome.kind != LoadKind::Loaded {
-                return Err(format!(
-                    "the zone file was changed but did not load: {}",
-                    outcome.message.unwrap_or_default()
-                ));
+                return Err(ApplyError::NotLoaded(outcome.message.unwrap_or_default()));
             }
-            let served = zone
-                .zone()
-                .snapshot()
-                .ok_or("nothing served after the load")?;
+            let served = zone.zone().snapshot().ok_or(ApplyError::NothingServed)?;
             match delegation::read(&served, &to.child) {
                 Some(now) if now.ns == to.ns && now.glue == to.glue => Ok(outcome.serial),
-                _ => Err("after the load the delegation is not the one asked for".into()),
+                _ => Err(ApplyError::NotAsAsked),
             }
         });
         match job.await {
@@ -512,7 +527,7 @@ impl ParentAgent {
             }
             Ok(Err(e)) => {
                 report.outcome = CsyncOutcome::Failed;
-                report.reason = e;
+                report.reason = e.to_string();
             }
             Err(e) => {
                 report.outcome = CsyncOutcome::Failed;
@@ -581,10 +596,10 @@ impl ParentAgent {
         &self,
         child: &[u8],
         outcome: CsyncOutcome,
-        csync_serial: Option<u32>,
+        csync_serial: Option<Serial>,
         reason: String,
         changes: Vec<String>,
-        parent_serial: Option<u32>,
+        parent_serial: Option<Serial>,
         to_audit: bool,
     ) {
         let child_name = display_name(child);

@@ -13,9 +13,10 @@
 //! operator.
 
 use super::delegation::{self, in_bailiwick, Change, Delegation, RrsetData};
+use super::scan::ScanError;
 use crate::name;
 use crate::rdata::csync::Csync;
-use crate::serial;
+use crate::serial::Serial;
 use crate::zone::rtype;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,7 +31,7 @@ pub const HANDLED_TYPES: [u16; 3] = [rtype::NS, rtype::A, rtype::AAAA];
 pub struct ServerData {
     /// The child's SOA serial (the same before and after the other
     /// queries, or the scan of this server failed).
-    pub serial: u32,
+    pub serial: Serial,
     /// The CSYNC records at the apex (none: the child publishes none).
     pub csync: Vec<Csync>,
     /// The apex NS RRset, when NS is in the CSYNC's bitmap.
@@ -65,7 +66,7 @@ type Comparable<'a> = (
 pub struct ServerResult {
     pub ns: Vec<u8>,
     pub addr: SocketAddr,
-    pub data: Result<ServerData, String>,
+    pub data: Result<ServerData, ScanError>,
 }
 
 impl ServerResult {
@@ -78,9 +79,9 @@ impl ServerResult {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Memory {
     /// The last CSYNC serial acted on (applied, or found in sync).
-    pub last_serial: Option<u32>,
+    pub last_serial: Option<Serial>,
     /// A CSYNC serial an operator approved (`csync approve`).
-    pub approved_serial: Option<u32>,
+    pub approved_serial: Option<Serial>,
 }
 
 /// The outcome of one scan of one child.
@@ -89,24 +90,27 @@ pub enum Decision {
     /// No server publishes a CSYNC.
     NoCsync,
     /// This CSYNC serial was processed before.
-    AlreadyProcessed { serial: u32 },
+    AlreadyProcessed { serial: Serial },
     /// The delegation already is what the child asks for.
-    InSync { serial: u32 },
+    InSync { serial: Serial },
     /// This CSYNC cannot be processed; nothing changes until the child
     /// publishes another one.
-    Rejected { serial: Option<u32>, reason: String },
+    Rejected {
+        serial: Option<Serial>,
+        reason: String,
+    },
     /// Nothing can be decided now (a server failed or disagrees, the
     /// serials are not there yet); tried again with back-off.
     Retry { reason: String },
     /// `immediate` is clear and no operator approved this serial yet.
     Waiting {
-        serial: u32,
+        serial: Serial,
         change: Change,
         to: Delegation,
     },
     /// Change the delegation.
     Apply {
-        serial: u32,
+        serial: Serial,
         change: Change,
         to: Delegation,
     },
@@ -296,12 +300,12 @@ pub fn decide(current: &Delegation, results: &[ServerResult], memory: &Memory) -
         ));
     }
     if let Some(last) = memory.last_serial {
-        if !serial::gt(serial, last) {
+        if !serial.is_after(last) {
             return Decision::AlreadyProcessed { serial };
         }
     }
     if csync.soaminimum() {
-        if let Some((r, d)) = data.iter().find(|(_, d)| serial::lt(d.serial, serial)) {
+        if let Some((r, d)) = data.iter().find(|(_, d)| d.serial.is_before(serial)) {
             return Decision::Retry {
                 reason: format!(
                     "soaminimum: {} serves SOA serial {}, below the CSYNC serial {serial}",
@@ -313,7 +317,7 @@ pub fn decide(current: &Delegation, results: &[ServerResult], memory: &Memory) -
     }
     let to = match target(current, csync, first) {
         Ok(to) => to,
-        Err(reason) => return reject(reason),
+        Err(e) => return reject(e.to_string()),
     };
     let change = delegation::change(current, &to);
     if change.is_empty() {
@@ -325,20 +329,34 @@ pub fn decide(current: &Delegation, results: &[ServerResult], memory: &Memory) -
     Decision::Apply { serial, change, to }
 }
 
+/// Why the delegation a CSYNC asks for cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum TargetError {
+    #[error("NS is in the bitmap but no NS RRset was fetched")]
+    NsNotFetched,
+    #[error("the child's NS RRset is empty: a delegation is never left without NS")]
+    EmptyNs,
+    #[error("no {rtype} data was fetched for {owner}")]
+    NotFetched { rtype: String, owner: String },
+    #[error(
+        "{0} is inside the child but would have no address (glue): the delegation would be lame"
+    )]
+    NoGlue(String),
+}
+
 /// The delegation the child asks for: its NS set (if NS is in the
 /// bitmap) and, for the NS names inside the child, its addresses of the
 /// types in the bitmap; the rest as the parent has it.
-fn target(current: &Delegation, csync: &Csync, data: &ServerData) -> Result<Delegation, String> {
+fn target(
+    current: &Delegation,
+    csync: &Csync,
+    data: &ServerData,
+) -> Result<Delegation, TargetError> {
     let mut to = current.clone();
     if csync.types.contains(&rtype::NS) {
-        let ns = data
-            .ns
-            .as_ref()
-            .ok_or("NS is in the bitmap but no NS RRset was fetched")?;
+        let ns = data.ns.as_ref().ok_or(TargetError::NsNotFetched)?;
         if ns.rdatas.is_empty() {
-            return Err(
-                "the child's NS RRset is empty: a delegation is never left without NS".into(),
-            );
+            return Err(TargetError::EmptyNs);
         }
         to.ns = ns.rdatas.clone();
     }
@@ -364,11 +382,10 @@ fn target(current: &Delegation, csync: &Csync, data: &ServerData) -> Result<Dele
                     );
                 }
                 None => {
-                    return Err(format!(
-                        "no {} data was fetched for {}",
-                        crate::dnssec::type_name(t),
-                        name::display(owner)
-                    ))
+                    return Err(TargetError::NotFetched {
+                        rtype: crate::dnssec::type_name(t),
+                        owner: name::display(owner),
+                    })
                 }
             }
         }
@@ -376,10 +393,7 @@ fn target(current: &Delegation, csync: &Csync, data: &ServerData) -> Result<Dele
             .iter()
             .any(|&t| to.glue.contains_key(&(owner.clone(), t)));
         if !has_address {
-            return Err(format!(
-                "{} is inside the child but would have no address (glue): the delegation would be lame",
-                name::display(owner)
-            ));
+            return Err(TargetError::NoGlue(name::display(owner)));
         }
     }
     Ok(to)

@@ -192,7 +192,7 @@ pub fn edit_text(
             }
         }
     }
-    let mut out = splice(text, &removed_lines).map_err(unsafe_edit)?;
+    let mut out = splice(text, &removed_lines).map_err(|e| unsafe_edit(e.to_string()))?;
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
     }
@@ -209,7 +209,18 @@ pub fn edit_text(
 /// `text` without the 1-based lines `remove`, each of which must be one
 /// whole record; an owner a later line inherits from a removed line is
 /// written out on that line.
-fn splice(text: &str, remove: &BTreeSet<u32>) -> Result<String, String> {
+/// Why lines cannot be taken out of a zone file's text safely.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum SpliceError {
+    #[error("line {0} is a record written over several lines")]
+    MultiLine(u32),
+    #[error(
+        "line {0} is a directive right after a removed line whose owner later lines may inherit"
+    )]
+    DirectiveInherits(u32),
+}
+
+fn splice(text: &str, remove: &BTreeSet<u32>) -> Result<String, SpliceError> {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let mut out = String::with_capacity(text.len());
     // The owner of a removed line that the next record line inherits.
@@ -219,9 +230,7 @@ fn splice(text: &str, remove: &BTreeSet<u32>) -> Result<String, String> {
         let body = strip_comment(line);
         if remove.contains(&number) {
             if body.contains('(') {
-                return Err(format!(
-                    "line {number} is a record written over several lines"
-                ));
+                return Err(SpliceError::MultiLine(number));
             }
             if let Some(owner) = explicit_owner(line) {
                 carried = Some(owner);
@@ -234,9 +243,7 @@ fn splice(text: &str, remove: &BTreeSet<u32>) -> Result<String, String> {
         }
         if let Some(owner) = carried.take() {
             if line.starts_with('$') {
-                return Err(format!(
-                    "line {number} is a directive right after a removed line whose owner later lines may inherit"
-                ));
+                return Err(SpliceError::DirectiveInherits(number));
             }
             if line.starts_with([' ', '\t']) {
                 out.push_str(owner);

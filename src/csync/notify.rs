@@ -62,9 +62,18 @@ pub fn message(id: u16, origin: &[u8]) -> Vec<u8> {
     buf
 }
 
+/// Why a target did not answer a NOTIFY(CSYNC).
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error("{0}")]
+    Exchange(crate::exchange::ExchangeError),
+    #[error("no answer from {target} for {zone} after {TRIES} tries")]
+    NoAnswer { target: SocketAddr, zone: String },
+}
+
 /// Sends to one target until an answer with our id comes (up to
 /// `TRIES` times, the wait doubling from `FIRST_TIMEOUT`); its RCODE.
-fn send(origin: &[u8], target: SocketAddr) -> Result<u8, String> {
+fn send(origin: &[u8], target: SocketAddr) -> Result<u8, SendError> {
     let query = message(crate::wire::random_id(), origin);
     let mut timeout = FIRST_TIMEOUT;
     for _ in 0..TRIES {
@@ -80,11 +89,11 @@ fn send(origin: &[u8], target: SocketAddr) -> Result<u8, String> {
                 std::thread::sleep(deadline.saturating_duration_since(std::time::Instant::now()));
                 timeout *= 2;
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(SendError::Exchange(e)),
         }
     }
-    Err(format!(
-        "no answer from {target} for {} after {TRIES} tries",
-        name::display(origin)
-    ))
+    Err(SendError::NoAnswer {
+        target,
+        zone: name::display(origin),
+    })
 }

@@ -32,6 +32,42 @@ pub const DEFAULT_TYPES: [u16; 3] = [rtype::NS, rtype::A, rtype::AAAA];
 pub const SERIAL_HINT: &str = "hint: the serial must be the one the zone will be published with: \
      add this record in the same edit that changes NS/glue and bumps the SOA serial";
 
+/// Why the zone to build the record for cannot be found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    #[error("--origin {text:?}: {problem}")]
+    BadOrigin {
+        text: String,
+        problem: config::NameError,
+    },
+    #[error("zone {text:?}: {problem}")]
+    BadZone {
+        text: String,
+        problem: config::NameError,
+    },
+    #[error("zone {0:?} is not in the configuration")]
+    NotConfigured(String),
+    #[error(
+        "zone {0:?} has no zone file here (role = \"secondary\"): \
+         run this where its primary's file is"
+    )]
+    NoFile(String),
+}
+
+/// Why `--flags` or `--types` is not what the record can carry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgError {
+    #[error("flags {0:?}: a number must be 0 to 65535")]
+    FlagsRange(String),
+    #[error(
+        "unknown flag {0:?}: give immediate, soaminimum, both separated by a comma, \
+         none, or a number"
+    )]
+    UnknownFlag(String),
+    #[error("unknown record type {0:?}")]
+    UnknownType(String),
+}
+
 /// Where the zone comes from.
 #[derive(Clone, Debug)]
 pub struct ZoneSource {
@@ -44,9 +80,15 @@ pub struct ZoneSource {
 
 impl ZoneSource {
     /// `--zone-file FILE --origin NAME`.
-    pub fn from_file(file: PathBuf, origin: &str, include_anywhere: bool) -> Result<Self, String> {
-        let origin =
-            config::parse_zone_name(origin).map_err(|e| format!("--origin {origin:?}: {e}"))?;
+    pub fn from_file(
+        file: PathBuf,
+        origin: &str,
+        include_anywhere: bool,
+    ) -> Result<Self, SourceError> {
+        let origin = config::parse_zone_name(origin).map_err(|problem| SourceError::BadOrigin {
+            text: origin.to_owned(),
+            problem,
+        })?;
         Ok(ZoneSource {
             origin,
             file,
@@ -57,14 +99,17 @@ impl ZoneSource {
     /// The zone named `zone` in a loaded configuration (its paths already
     /// resolved by [`Config::load`]). Only a primary has a zone file: a
     /// secondary's CSYNC comes from its primary by transfer.
-    pub fn from_config(config: &Config, zone: &str) -> Result<Self, String> {
-        let wanted = config::parse_zone_name(zone).map_err(|e| format!("zone {zone:?}: {e}"))?;
+    pub fn from_config(config: &Config, zone: &str) -> Result<Self, SourceError> {
+        let wanted = config::parse_zone_name(zone).map_err(|problem| SourceError::BadZone {
+            text: zone.to_owned(),
+            problem,
+        })?;
         let found = config
             .zones
             .iter()
             .find(|z| config::parse_zone_name(&z.name).is_ok_and(|name| name == wanted));
         let Some(found) = found else {
-            return Err(format!("zone {zone:?} is not in the configuration"));
+            return Err(SourceError::NotConfigured(zone.to_owned()));
         };
         match (found.role, &found.file) {
             (Role::Primary, Some(file)) => Ok(ZoneSource {
@@ -72,10 +117,7 @@ impl ZoneSource {
                 file: file.clone(),
                 include_anywhere: found.include_anywhere,
             }),
-            _ => Err(format!(
-                "zone {zone:?} has no zone file here (role = \"secondary\"): \
-                 run this where its primary's file is"
-            )),
+            _ => Err(SourceError::NoFile(zone.to_owned())),
         }
     }
 }
@@ -160,12 +202,12 @@ pub fn record(source: &ZoneSource, opts: &RecordOptions) -> Result<CsyncRecord, 
 /// `--flags`: `none`, or a comma-separated list of `immediate` and
 /// `soaminimum` (any case), or the Flags field as a decimal number (for
 /// bits defined after RFC 7477).
-pub fn parse_flags(text: &str) -> Result<u16, String> {
+pub fn parse_flags(text: &str) -> Result<u16, ArgError> {
     let text = text.trim();
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text
             .parse()
-            .map_err(|_| format!("flags {text:?}: a number must be 0 to 65535"));
+            .map_err(|_| ArgError::FlagsRange(text.to_owned()));
     }
     if text.eq_ignore_ascii_case("none") {
         return Ok(0);
@@ -177,10 +219,7 @@ pub fn parse_flags(text: &str) -> Result<u16, String> {
         } else if word.eq_ignore_ascii_case("soaminimum") {
             SOAMINIMUM
         } else {
-            return Err(format!(
-                "unknown flag {word:?}: give immediate, soaminimum, both separated by a comma, \
-                 none, or a number"
-            ));
+            return Err(ArgError::UnknownFlag(word.to_owned()));
         };
     }
     Ok(flags)
@@ -189,11 +228,11 @@ pub fn parse_flags(text: &str) -> Result<u16, String> {
 /// `--types`: record types separated by commas (or spaces), as mnemonics
 /// or `TYPEnnn` (RFC 3597 §5). An empty list is allowed: RFC 7477 does not
 /// forbid a CSYNC that asks for nothing.
-pub fn parse_types(text: &str) -> Result<Vec<u16>, String> {
+pub fn parse_types(text: &str) -> Result<Vec<u16>, ArgError> {
     let mut types = Vec::new();
     for word in text.split([',', ' ']).filter(|w| !w.is_empty()) {
         let rtype =
-            rtype_from_presentation(word).ok_or_else(|| format!("unknown record type {word:?}"))?;
+            rtype_from_presentation(word).ok_or_else(|| ArgError::UnknownType(word.to_owned()))?;
         types.push(rtype);
     }
     Ok(types)
@@ -246,6 +285,7 @@ pub fn notes(record: &CsyncRecord) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serial::Serial;
 
     #[test]
     fn flags_by_name_number_or_none() {
@@ -255,7 +295,10 @@ mod tests {
         assert_eq!(parse_flags("none"), Ok(0));
         assert_eq!(parse_flags("32769"), Ok(0x8001));
         assert!(parse_flags("65536").is_err());
-        assert!(parse_flags("soon").unwrap_err().contains("\"soon\""));
+        assert!(parse_flags("soon")
+            .unwrap_err()
+            .to_string()
+            .contains("\"soon\""));
         assert!(parse_flags("").is_err());
         assert!(parse_flags("immediate,").is_err());
     }
@@ -265,7 +308,10 @@ mod tests {
         assert_eq!(parse_types("NS,A,AAAA"), Ok(vec![2, 1, 28]));
         assert_eq!(parse_types("ns, caa TYPE65280"), Ok(vec![2, 257, 65280]));
         assert_eq!(parse_types(""), Ok(vec![]));
-        assert!(parse_types("NS,BOGUS").unwrap_err().contains("\"BOGUS\""));
+        assert!(parse_types("NS,BOGUS")
+            .unwrap_err()
+            .to_string()
+            .contains("\"BOGUS\""));
     }
 
     #[test]
@@ -273,7 +319,7 @@ mod tests {
         let record = CsyncRecord {
             owner: "example.com.".into(),
             ttl: 300,
-            data: Csync::new(2024010101, DEFAULT_FLAGS, DEFAULT_TYPES.to_vec()),
+            data: Csync::new(Serial(2024010101), DEFAULT_FLAGS, DEFAULT_TYPES.to_vec()),
             warnings: Vec::new(),
             existing: Vec::new(),
         };

@@ -6,15 +6,18 @@
 //! absence (NODATA) too; a serial that moved during the queries spoils
 //! the server's answers.
 //!
-//! The queries go through the verifier's client (`verify::dns`): UDP with
-//! retries, TCP on truncation, DO set, a bound on queries in flight.
+//! The queries go through the async client (`exchange::Client`, the
+//! verifier's too): UDP with retries, TCP on truncation, DO set, a bound
+//! on queries in flight.
 
 use super::decide::{ServerData, ServerResult};
 use super::delegation::{canonical_rdata, in_bailiwick, lower, rrset_at, Delegation, RrsetData};
-use super::validate::{rrsets_in, TrustedKeys, WireRrset};
+use super::validate::{rrsets_in, Insecure, TrustedKeys, WireRrset};
+use crate::exchange::{Client, Query, QueryError};
 use crate::name;
 use crate::rdata::csync::Csync;
-use crate::verify::dns::{Client, Query};
+use crate::rdata::csync::CsyncError;
+use crate::serial::Serial;
 use crate::verify::probe::addresses_in;
 use crate::zone::{rtype, ZoneVersion};
 use domain::base::iana::{Rcode, Rtype};
@@ -24,6 +27,65 @@ use domain::base::name::Name;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+
+/// Why a server's answers cannot be used (or a server cannot be asked).
+/// `what` is the question: `child.example. NS`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScanError {
+    #[error("bad name: {0}")]
+    BadName(String),
+    #[error("{what}: {error}")]
+    Query { what: String, error: QueryError },
+    #[error("{what}: answered {rcode}")]
+    Rcode { what: String, rcode: Rcode },
+    #[error("{what}: answer not authoritative (lame)")]
+    Lame { what: String },
+    #[error("{what}: the name does not exist (NXDOMAIN)")]
+    NxDomain { what: String },
+    /// The RRset did not validate.
+    #[error("{what}: {problem}")]
+    Insecure { what: String, problem: Insecure },
+    /// No RRset, and its absence did not validate.
+    #[error("{what}: no records, and {problem}")]
+    UnprovenNoData { what: String, problem: Insecure },
+    #[error("no DNSKEY RRset: the child is not signed")]
+    NoDnskey,
+    /// The child's keys do not follow from the parent's DS set.
+    #[error("DNSKEY: {0}")]
+    Keys(Insecure),
+    #[error("no SOA at the apex")]
+    NoSoa,
+    #[error("malformed SOA")]
+    MalformedSoa,
+    #[error("{0} SOA: no SOA in the answer")]
+    NoSoaInAnswer(String),
+    #[error("malformed CSYNC: {0}")]
+    MalformedCsync(CsyncError),
+    #[error("no NS RRset at the apex")]
+    NoNs,
+    #[error("the SOA serial moved from {before} to {after} during the scan")]
+    SerialMoved { before: Serial, after: Serial },
+    #[error("{0} has no address")]
+    NoAddress(String),
+    #[error("{0} is outside the parent zone and no resolver is configured")]
+    NoResolver(String),
+    #[error("resolving {name}: {error}")]
+    Resolve { name: String, error: QueryError },
+    /// A scan task panicked (a bug); the text is the task's.
+    #[error("scan task failed: {0}")]
+    Task(String),
+    #[error("new nameserver {ns}: {error}")]
+    NewServer { ns: String, error: Box<ScanError> },
+    /// RFC 9975: a new server must answer for the child before the parent
+    /// points at it.
+    #[error("new nameserver {ns} ({addr}) does not answer authoritatively for {child}: {error}")]
+    NewServerNotAuthoritative {
+        ns: String,
+        addr: SocketAddr,
+        child: String,
+        error: Box<ScanError>,
+    },
+}
 
 /// How the agent reaches nameservers.
 #[derive(Clone)]
@@ -59,8 +121,8 @@ impl Authoritative {
     }
 }
 
-fn to_name(wire: &[u8]) -> Result<Name<Vec<u8>>, String> {
-    Name::from_octets(wire.to_vec()).map_err(|e| format!("bad name: {e}"))
+fn to_name(wire: &[u8]) -> Result<Name<Vec<u8>>, ScanError> {
+    Name::from_octets(wire.to_vec()).map_err(|e| ScanError::BadName(e.to_string()))
 }
 
 fn type_name(t: u16) -> String {
@@ -68,20 +130,27 @@ fn type_name(t: u16) -> String {
 }
 
 impl Scanner {
-    async fn ask(&self, addr: SocketAddr, owner: &[u8], t: u16) -> Result<Authoritative, String> {
+    async fn ask(
+        &self,
+        addr: SocketAddr,
+        owner: &[u8],
+        t: u16,
+    ) -> Result<Authoritative, ScanError> {
         let q = Query::authoritative(&to_name(owner)?, Rtype::from_int(t));
         let what = format!("{} {}", name::display(owner), type_name(t));
-        let answer = self
-            .client
-            .query(addr, &q)
-            .await
-            .map_err(|e| format!("{what}: {e}"))?;
+        let answer = match self.client.query(addr, &q).await {
+            Ok(answer) => answer,
+            Err(error) => return Err(ScanError::Query { what, error }),
+        };
         let header = answer.message.header();
         if header.rcode() != Rcode::NOERROR && header.rcode() != Rcode::NXDOMAIN {
-            return Err(format!("{what}: answered {}", header.rcode()));
+            return Err(ScanError::Rcode {
+                what,
+                rcode: header.rcode(),
+            });
         }
         if !header.aa() {
-            return Err(format!("{what}: answer not authoritative (lame)"));
+            return Err(ScanError::Lame { what });
         }
         Ok(Authoritative {
             message: answer.message,
@@ -96,21 +165,26 @@ impl Scanner {
         keys: &TrustedKeys,
         owner: &[u8],
         t: u16,
-    ) -> Result<Option<WireRrset>, String> {
+    ) -> Result<Option<WireRrset>, ScanError> {
         let what = || format!("{} {}", name::display(owner), type_name(t));
         let answer = self.ask(addr, owner, t).await?;
         if answer.rcode() == Rcode::NXDOMAIN {
-            return Err(format!("{}: the name does not exist (NXDOMAIN)", what()));
+            return Err(ScanError::NxDomain { what: what() });
         }
         match answer.rrset(owner, t) {
             Some(set) => {
-                keys.validate(&set)
-                    .map_err(|e| format!("{}: {e}", what()))?;
+                keys.validate(&set).map_err(|problem| ScanError::Insecure {
+                    what: what(),
+                    problem,
+                })?;
                 Ok(Some(set))
             }
             None => {
                 keys.validate_nodata(owner, t, &answer.authority())
-                    .map_err(|e| format!("{}: no records, and {e}", what()))?;
+                    .map_err(|problem| ScanError::UnprovenNoData {
+                        what: what(),
+                        problem,
+                    })?;
                 Ok(None)
             }
         }
@@ -123,31 +197,31 @@ impl Scanner {
         current: &Delegation,
         addr: SocketAddr,
         now: u64,
-    ) -> Result<ServerData, String> {
+    ) -> Result<ServerData, ScanError> {
         let child = &current.child;
         let serial_before = self.soa_serial(addr, child).await?;
         let dnskey = self
             .ask(addr, child, rtype::DNSKEY)
             .await?
             .rrset(child, rtype::DNSKEY)
-            .ok_or("no DNSKEY RRset: the child is not signed")?;
-        let keys = TrustedKeys::from_ds(child, &current.ds, &dnskey, now)
-            .map_err(|e| format!("DNSKEY: {e}"))?;
+            .ok_or(ScanError::NoDnskey)?;
+        let keys =
+            TrustedKeys::from_ds(child, &current.ds, &dnskey, now).map_err(ScanError::Keys)?;
         let soa = self
             .validated(addr, &keys, child, rtype::SOA)
             .await?
-            .ok_or("no SOA at the apex")?;
+            .ok_or(ScanError::NoSoa)?;
         let serial = soa
             .rdatas
             .first()
-            .and_then(|r| crate::zone::soa_field(r, 0))
-            .ok_or("malformed SOA")?;
+            .and_then(|r| crate::zone::soa_serial(r))
+            .ok_or(ScanError::MalformedSoa)?;
         let csync = match self.validated(addr, &keys, child, rtype::CSYNC).await? {
             None => Vec::new(),
             Some(set) => set
                 .rdatas
                 .iter()
-                .map(|r| Csync::from_wire(r).map_err(|e| format!("malformed CSYNC: {e}")))
+                .map(|r| Csync::from_wire(r).map_err(ScanError::MalformedCsync))
                 .collect::<Result<Vec<_>, _>>()?,
         };
         let mut data = ServerData {
@@ -164,9 +238,10 @@ impl Scanner {
         }
         let serial_after = self.soa_serial(addr, child).await?;
         if serial_after != serial_before || serial != serial_before {
-            return Err(format!(
-                "the SOA serial moved from {serial_before} to {serial_after} during the scan"
-            ));
+            return Err(ScanError::SerialMoved {
+                before: serial_before,
+                after: serial_after,
+            });
         }
         Ok(data)
     }
@@ -180,14 +255,14 @@ impl Scanner {
         current: &Delegation,
         types: &[u16],
         data: &mut ServerData,
-    ) -> Result<(), String> {
+    ) -> Result<(), ScanError> {
         let child = &current.child;
         let mut ns_names = current.ns.clone();
         if types.contains(&rtype::NS) {
             let set = self
                 .validated(addr, keys, child, rtype::NS)
                 .await?
-                .ok_or("no NS RRset at the apex")?;
+                .ok_or(ScanError::NoNs)?;
             let ns = rrset_data(&set);
             ns_names = ns.rdatas.clone();
             data.ns = Some(ns);
@@ -210,12 +285,12 @@ impl Scanner {
         Ok(())
     }
 
-    async fn soa_serial(&self, addr: SocketAddr, child: &[u8]) -> Result<u32, String> {
+    async fn soa_serial(&self, addr: SocketAddr, child: &[u8]) -> Result<Serial, ScanError> {
         self.ask(addr, child, rtype::SOA)
             .await?
             .rrset(child, rtype::SOA)
-            .and_then(|s| s.rdatas.first().and_then(|r| crate::zone::soa_field(r, 0)))
-            .ok_or_else(|| format!("{} SOA: no SOA in the answer", name::display(child)))
+            .and_then(|s| s.rdatas.first().and_then(|r| crate::zone::soa_serial(r)))
+            .ok_or_else(|| ScanError::NoSoaInAnswer(name::display(child)))
     }
 
     /// Every address of every name: the parent zone's own A/AAAA (glue,
@@ -225,7 +300,7 @@ impl Scanner {
         parent: &ZoneVersion,
         names: &BTreeSet<Vec<u8>>,
         glue: &BTreeMap<(Vec<u8>, u16), RrsetData>,
-    ) -> Vec<(Vec<u8>, Result<Vec<SocketAddr>, String>)> {
+    ) -> Vec<(Vec<u8>, Result<Vec<SocketAddr>, ScanError>)> {
         let mut out = Vec::new();
         for n in names {
             let mut ips: Vec<IpAddr> = Vec::new();
@@ -245,7 +320,7 @@ impl Scanner {
             };
             let found = found.and_then(|ips| {
                 if ips.is_empty() {
-                    Err(format!("{} has no address", name::display(n)))
+                    Err(ScanError::NoAddress(name::display(n)))
                 } else {
                     Ok(ips
                         .into_iter()
@@ -258,19 +333,21 @@ impl Scanner {
         out
     }
 
-    async fn resolve(&self, n: &[u8]) -> Result<Vec<IpAddr>, String> {
+    async fn resolve(&self, n: &[u8]) -> Result<Vec<IpAddr>, ScanError> {
         let Some(resolver) = self.resolver else {
-            return Err(format!(
-                "{} is outside the parent zone and no resolver is configured",
-                name::display(n)
-            ));
+            return Err(ScanError::NoResolver(name::display(n)));
         };
         let mut found = Vec::new();
         for t in [Rtype::A, Rtype::AAAA] {
             let q = Query::recursive(&to_name(n)?, t);
             match self.client.query(resolver, &q).await {
                 Ok(a) => found.extend(addresses_in(&a.message)),
-                Err(e) => return Err(format!("resolving {}: {e}", name::display(n))),
+                Err(error) => {
+                    return Err(ScanError::Resolve {
+                        name: name::display(n),
+                        error,
+                    })
+                }
             }
         }
         Ok(found)
@@ -309,7 +386,7 @@ impl Scanner {
                 Err(e) => results.push(ServerResult {
                     ns: Vec::new(),
                     addr: SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-                    data: Err(format!("scan task failed: {e}")),
+                    data: Err(ScanError::Task(e.to_string())),
                 }),
             }
         }
@@ -325,17 +402,21 @@ impl Scanner {
         parent: &ZoneVersion,
         from: &Delegation,
         to: &Delegation,
-    ) -> Result<(), String> {
+    ) -> Result<(), ScanError> {
         let new: BTreeSet<Vec<u8>> = to.ns.difference(&from.ns).cloned().collect();
         for (ns, addrs) in self.addresses_of(parent, &new, &to.glue).await {
-            let addrs = addrs.map_err(|e| format!("new nameserver {}: {e}", name::display(&ns)))?;
+            let addrs = addrs.map_err(|e| ScanError::NewServer {
+                ns: name::display(&ns),
+                error: Box::new(e),
+            })?;
             for addr in addrs {
                 self.soa_serial(addr, &to.child).await.map_err(|e| {
-                    format!(
-                        "new nameserver {} ({addr}) does not answer authoritatively for {}: {e}",
-                        name::display(&ns),
-                        name::display(&to.child)
-                    )
+                    ScanError::NewServerNotAuthoritative {
+                        ns: name::display(&ns),
+                        addr,
+                        child: name::display(&to.child),
+                        error: Box::new(e),
+                    }
                 })?;
             }
         }

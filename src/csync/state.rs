@@ -9,6 +9,7 @@
 //! change is reported done.
 
 use crate::durable::{self, FileError};
+use crate::serial::Serial;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -28,10 +29,10 @@ pub struct ParentState {
 pub struct ChildState {
     /// The last CSYNC serial acted on (applied or found in sync).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_serial: Option<u32>,
+    pub last_serial: Option<Serial>,
     /// The CSYNC serial an operator approved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approved_serial: Option<u32>,
+    pub approved_serial: Option<Serial>,
     /// A change waiting for approval (`immediate` clear).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Pending>,
@@ -54,7 +55,7 @@ pub struct ChildState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pending {
-    pub serial: u32,
+    pub serial: Serial,
     /// `- record` / `+ record` lines.
     pub changes: Vec<String>,
     /// Unix seconds when it was first seen.
@@ -91,13 +92,13 @@ pub struct AuditEntry {
     /// `failed` (the change could not be made), `insecure`.
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub csync_serial: Option<u32>,
+    pub csync_serial: Option<Serial>,
     pub reason: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<String>,
     /// The parent's serial after an applied change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_serial: Option<u32>,
+    pub parent_serial: Option<Serial>,
 }
 
 /// The append-only audit log of one parent zone.
@@ -151,9 +152,9 @@ mod tests {
         s.children.insert(
             "child.example.".into(),
             ChildState {
-                last_serial: Some(7),
+                last_serial: Some(Serial(7)),
                 pending: Some(Pending {
-                    serial: 8,
+                    serial: Serial(8),
                     changes: vec!["+ child.example. 3600 IN NS ns2.child.example.".into()],
                     since: 1,
                 }),
@@ -170,10 +171,10 @@ mod tests {
             parent: "example.".into(),
             child: "child.example.".into(),
             outcome: "applied".into(),
-            csync_serial: Some(8),
+            csync_serial: Some(Serial(8)),
             reason: "r".into(),
             changes: vec!["+ x".into()],
-            parent_serial: Some(3),
+            parent_serial: Some(Serial(3)),
         };
         log.append(&e).unwrap();
         log.append(&e).unwrap();

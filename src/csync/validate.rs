@@ -20,7 +20,7 @@
 use crate::dnssec::rdata::{self, Dnskey, Nsec, Nsec3, Rrsig};
 use crate::dnssec::signature::{self, CanonicalRrset, Verdict, ZoneKey};
 use crate::name;
-use crate::serial;
+use crate::serial::{self, Serial};
 use crate::zone::denial::nsec3_hash;
 use crate::zone::rtype;
 use domain::base::iana::{Class, Rtype};
@@ -676,8 +676,8 @@ fn check_signature(
     // Unix time modulo 2^32, so the truncation is the comparison's.
     let now32 = now as u32;
     let unix = |t: u32| now as i64 + i64::from(t.wrapping_sub(now32) as i32);
-    let started = sig.inception == now32 || serial::lt(sig.inception, now32);
-    let running = sig.expiration == now32 || serial::lt(now32, sig.expiration);
+    let started = Serial(sig.inception) <= Serial(now32);
+    let running = Serial(now32) <= Serial(sig.expiration);
     if !started {
         return Err(Insecure::NotYetValid {
             owner: at(),

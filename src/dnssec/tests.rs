@@ -9,6 +9,7 @@ use super::denial::nsec3_hash;
 use super::rdata::{base32hex, Nsec3Params};
 use super::Code;
 use crate::name::test_wire as wire;
+use crate::serial::Serial;
 use crate::zone::{rtype, ZoneBuilder, ZoneVersion};
 use crate::zonefile::{parse_str_each, ParseOptions};
 use std::path::Path;
@@ -383,7 +384,7 @@ fn keys_of_unknown_algorithms_are_notes_not_problems() {
 
 #[test]
 fn a_serial_moved_by_the_serial_policy_breaks_the_soa_signature() {
-    let v = version(&fixture("nsec.zone")).with_serial(2025010102);
+    let v = version(&fixture("nsec.zone")).with_serial(Serial(2025010102));
     let r = check_zone(&v, &CheckOptions::new(NOW));
     assert_eq!(
         found(&r),

@@ -5,6 +5,7 @@
 //! damaged on disk, and that must end in a warning, never a panic.
 
 use super::{Changeset, Record};
+use crate::serial::Serial;
 
 pub const MAGIC: &[u8; 8] = b"ZSJOURNL";
 pub const VERSION: u32 = 1;
@@ -19,33 +20,45 @@ pub fn header() -> [u8; HEADER_LEN] {
     h
 }
 
+/// Why a record or changeset does not fit the format's length fields.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("owner name too long")]
+    OwnerTooLong,
+    #[error("RDATA of a type {rtype} record longer than 65535")]
+    RdataTooLong { rtype: u16 },
+    #[error("more than 2^32 records")]
+    TooManyRecords,
+    #[error("changeset larger than 4 GiB")]
+    TooLarge,
+}
+
 /// The whole frame for a changeset, or what makes it unstorable.
-pub fn encode_frame(c: &Changeset) -> Result<Vec<u8>, String> {
+pub fn encode_frame(c: &Changeset) -> Result<Vec<u8>, EncodeError> {
     let mut out = vec![0u8; FRAME_HEADER_LEN];
-    out.extend_from_slice(&c.from_serial.to_be_bytes());
-    out.extend_from_slice(&c.to_serial.to_be_bytes());
+    out.extend_from_slice(&c.from_serial.get().to_be_bytes());
+    out.extend_from_slice(&c.to_serial.get().to_be_bytes());
     put_record(&mut out, &c.old_soa)?;
     put_record(&mut out, &c.new_soa)?;
     for list in [&c.removed, &c.added] {
-        let count = u32::try_from(list.len()).map_err(|_| "more than 2^32 records".to_string())?;
+        let count = u32::try_from(list.len()).map_err(|_| EncodeError::TooManyRecords)?;
         out.extend_from_slice(&count.to_be_bytes());
         for r in list {
             put_record(&mut out, r)?;
         }
     }
     let payload = out.get(FRAME_HEADER_LEN..).unwrap_or(&[]);
-    let len =
-        u32::try_from(payload.len()).map_err(|_| "changeset larger than 4 GiB".to_string())?;
+    let len = u32::try_from(payload.len()).map_err(|_| EncodeError::TooLarge)?;
     let crc = crc32fast::hash(payload);
     out[..4].copy_from_slice(&len.to_be_bytes());
     out[4..8].copy_from_slice(&crc.to_be_bytes());
     Ok(out)
 }
 
-pub(super) fn put_record(out: &mut Vec<u8>, r: &Record) -> Result<(), String> {
-    let owner_len = u16::try_from(r.owner.len()).map_err(|_| "owner name too long".to_string())?;
-    let rdata_len = u16::try_from(r.rdata.len())
-        .map_err(|_| format!("RDATA of a type {} record longer than 65535", r.rtype))?;
+pub(super) fn put_record(out: &mut Vec<u8>, r: &Record) -> Result<(), EncodeError> {
+    let owner_len = u16::try_from(r.owner.len()).map_err(|_| EncodeError::OwnerTooLong)?;
+    let rdata_len =
+        u16::try_from(r.rdata.len()).map_err(|_| EncodeError::RdataTooLong { rtype: r.rtype })?;
     out.extend_from_slice(&owner_len.to_be_bytes());
     out.extend_from_slice(&r.owner);
     out.extend_from_slice(&r.rtype.to_be_bytes());
@@ -138,8 +151,8 @@ impl<'a> Reader<'a> {
 fn decode_payload(payload: &[u8]) -> Option<Changeset> {
     let mut r = Reader { rest: payload };
     let c = Changeset {
-        from_serial: r.u32()?,
-        to_serial: r.u32()?,
+        from_serial: Serial(r.u32()?),
+        to_serial: Serial(r.u32()?),
         old_soa: r.record()?,
         new_soa: r.record()?,
         removed: r.records()?,
@@ -164,8 +177,8 @@ mod tests {
 
     fn sample() -> Changeset {
         Changeset {
-            from_serial: 7,
-            to_serial: 8,
+            from_serial: Serial(7),
+            to_serial: Serial(8),
             old_soa: rec(b"\x07example\0", 6, b"old"),
             new_soa: rec(b"\x07example\0", 6, b"new"),
             removed: vec![rec(b"\x03www\x07example\0", 1, &[192, 0, 2, 1])],

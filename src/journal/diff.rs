@@ -144,6 +144,7 @@ fn soa_record(v: &ZoneVersion) -> Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serial::Serial;
     use crate::zone::ZoneBuilder;
     use std::collections::BTreeSet;
 
@@ -238,7 +239,7 @@ mod tests {
             ],
         );
         let c = diff(&old, &new);
-        assert_eq!((c.from_serial, c.to_serial), (1, 2));
+        assert_eq!((c.from_serial, c.to_serial), (Serial(1), Serial(2)));
         assert_eq!(c.old_soa, rec("example.", rtype::SOA, 60, &soa(1)));
         assert_eq!(c.new_soa, rec("example.", rtype::SOA, 60, &soa(2)));
         assert_eq!(
@@ -326,7 +327,7 @@ mod tests {
         let (old, new) = (zone(5, &records), zone(5, &records));
         let c = diff(&old, &new);
         assert!(c.removed.is_empty() && c.added.is_empty(), "{c:?}");
-        assert_eq!((c.from_serial, c.to_serial), (5, 5));
+        assert_eq!((c.from_serial, c.to_serial), (Serial(5), Serial(5)));
         // Only the SOA changed: still nothing in the lists.
         let c = diff(&old, &zone(6, &records));
         assert!(c.removed.is_empty() && c.added.is_empty(), "{c:?}");

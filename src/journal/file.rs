@@ -4,6 +4,7 @@
 use super::codec::{self, Frame, HEADER_LEN};
 use super::view::{JournalReader, JournalView};
 use super::{Changeset, JournalError};
+use crate::serial::Serial;
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -63,7 +64,7 @@ pub struct Journal {
     reader: JournalReader,
     /// Changesets from this serial on are kept whatever the limits (see
     /// [`Journal::keep_from_serial`]).
-    floor: Option<u32>,
+    floor: Option<Serial>,
     #[cfg(test)]
     pub(super) crash: Option<Crash>,
 }
@@ -95,7 +96,7 @@ impl Journal {
     pub fn open_keeping(
         path: &Path,
         limits: JournalLimits,
-        floor: Option<u32>,
+        floor: Option<Serial>,
     ) -> Result<(Journal, Vec<String>), JournalError> {
         let io_err = |what| {
             let path = path.to_path_buf();
@@ -249,7 +250,7 @@ impl Journal {
     /// the limits alone decide): a primary's changes made by UPDATE that
     /// its zone file does not hold yet are the only record of them until
     /// the file is flushed, and a restart replays them from here.
-    pub fn keep_from_serial(&mut self, serial: Option<u32>) {
+    pub fn keep_from_serial(&mut self, serial: Option<Serial>) {
         self.floor = serial;
     }
 
@@ -275,7 +276,7 @@ impl Journal {
     /// RFC 1982 arithmetic. Should a serial occur twice in the chain (a
     /// zone set back to an older serial), the later occurrence is used:
     /// it gives the shorter list, and both lead to the same zone.
-    pub fn changes_since(&self, serial: u32) -> Option<Vec<Arc<Changeset>>> {
+    pub fn changes_since(&self, serial: Serial) -> Option<Vec<Arc<Changeset>>> {
         if self.last_serial()? == serial {
             return Some(Vec::new());
         }
@@ -303,12 +304,12 @@ impl Journal {
     }
 
     /// The serial the oldest changeset starts from.
-    pub fn first_serial(&self) -> Option<u32> {
+    pub fn first_serial(&self) -> Option<Serial> {
         self.entries.front().map(|e| e.change.from_serial)
     }
 
     /// The serial the newest changeset leads to.
-    pub fn last_serial(&self) -> Option<u32> {
+    pub fn last_serial(&self) -> Option<Serial> {
         self.entries.back().map(|e| e.change.to_serial)
     }
 
@@ -480,7 +481,7 @@ fn read_frames(path: &Path, buf: &[u8], warnings: &mut Vec<String>) -> (VecDeque
 #[cfg(test)]
 mod tests {
     /// The writer's answer, checked against what readers see.
-    fn since(j: &Journal, serial: u32) -> Option<Vec<Changeset>> {
+    fn since(j: &Journal, serial: Serial) -> Option<Vec<Changeset>> {
         let owned = |v: &[Arc<Changeset>]| v.iter().map(|c| Changeset::clone(c)).collect();
         let written: Option<Vec<Changeset>> = j.changes_since(serial).map(|v| owned(&v));
         let view = j.reader().load_full();
@@ -537,8 +538,8 @@ mod tests {
 
     fn cs(from: u32, to: u32) -> Changeset {
         Changeset {
-            from_serial: from,
-            to_serial: to,
+            from_serial: Serial(from),
+            to_serial: Serial(to),
             old_soa: rec(6, &from.to_be_bytes()),
             new_soa: rec(6, &to.to_be_bytes()),
             removed: vec![rec(1, &from.to_be_bytes())],
@@ -578,8 +579,14 @@ mod tests {
         let (j, warnings) = open(&path);
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!((j.len(), j.size_bytes()), (3, size));
-        assert_eq!((j.first_serial(), j.last_serial()), (Some(1), Some(4)));
-        assert_eq!(since(&j, 1), Some(vec![cs(1, 2), cs(2, 3), cs(3, 4)]));
+        assert_eq!(
+            (j.first_serial(), j.last_serial()),
+            (Some(Serial(1)), Some(Serial(4)))
+        );
+        assert_eq!(
+            since(&j, Serial(1)),
+            Some(vec![cs(1, 2), cs(2, 3), cs(3, 4)])
+        );
     }
 
     #[test]
@@ -590,23 +597,26 @@ mod tests {
             max_changesets: 2,
         };
         let mut j = filled(&dir.journal(), limits, &[1, 2, 3]);
-        j.keep_from_serial(Some(2));
+        j.keep_from_serial(Some(Serial(2)));
         for (from, to) in [(3, 4), (4, 5)] {
             j.append(&cs(from, to)).unwrap();
         }
         assert_eq!(
             (j.first_serial(), j.len()),
-            (Some(2), 3),
+            (Some(Serial(2)), 3),
             "2->3 onwards kept"
         );
         // Kept on disk too.
-        let (reopened, _) = Journal::open_keeping(&dir.journal(), limits, Some(2)).unwrap();
-        assert_eq!((reopened.first_serial(), reopened.len()), (Some(2), 3));
+        let (reopened, _) = Journal::open_keeping(&dir.journal(), limits, Some(Serial(2))).unwrap();
+        assert_eq!(
+            (reopened.first_serial(), reopened.len()),
+            (Some(Serial(2)), 3)
+        );
         j.keep_from_serial(None);
         j.append(&cs(5, 6)).unwrap();
         assert_eq!(
             (j.first_serial(), j.len()),
-            (Some(4), 2),
+            (Some(Serial(4)), 2),
             "the limits again"
         );
     }
@@ -617,7 +627,7 @@ mod tests {
         let (j, warnings) = open(&dir.journal());
         assert!(warnings.is_empty() && j.is_empty());
         assert_eq!((j.first_serial(), j.last_serial()), (None, None));
-        assert_eq!(since(&j, 1), None);
+        assert_eq!(since(&j, Serial(1)), None);
         assert_eq!(file_len(&dir.journal()), HEADER_LEN as u64);
     }
 
@@ -626,22 +636,22 @@ mod tests {
         let dir = TempDir::new("since");
         let j = filled(&dir.journal(), JournalLimits::default(), &[10, 20, 30, 40]);
         assert_eq!(
-            since(&j, 10),
+            since(&j, Serial(10)),
             Some(vec![cs(10, 20), cs(20, 30), cs(30, 40)])
         );
-        assert_eq!(since(&j, 20), Some(vec![cs(20, 30), cs(30, 40)]));
-        assert_eq!(since(&j, 40), Some(vec![]));
-        assert_eq!(since(&j, 25), None);
+        assert_eq!(since(&j, Serial(20)), Some(vec![cs(20, 30), cs(30, 40)]));
+        assert_eq!(since(&j, Serial(40)), Some(vec![]));
+        assert_eq!(since(&j, Serial(25)), None);
         // Exact matches, not RFC 1982 order: an older serial is unknown.
-        assert_eq!(since(&j, 5), None);
+        assert_eq!(since(&j, Serial(5)), None);
     }
 
     #[test]
     fn a_serial_seen_twice_uses_its_latest_place_in_the_chain() {
         let dir = TempDir::new("twice");
         let j = filled(&dir.journal(), JournalLimits::default(), &[1, 2, 1, 3]);
-        assert_eq!(since(&j, 1), Some(vec![cs(1, 3)]));
-        assert_eq!(since(&j, 2), Some(vec![cs(2, 1), cs(1, 3)]));
+        assert_eq!(since(&j, Serial(1)), Some(vec![cs(1, 3)]));
+        assert_eq!(since(&j, Serial(2)), Some(vec![cs(2, 1), cs(1, 3)]));
     }
 
     #[test]
@@ -662,16 +672,16 @@ mod tests {
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("cut short"), "{warnings:?}");
         assert!(warnings[0].contains("zone.jnl"), "{warnings:?}");
-        assert_eq!((j.len(), j.last_serial()), (2, Some(3)));
-        assert_eq!(since(&j, 3), Some(vec![]));
-        assert_eq!(since(&j, 4), None);
+        assert_eq!((j.len(), j.last_serial()), (2, Some(Serial(3))));
+        assert_eq!(since(&j, Serial(3)), Some(vec![]));
+        assert_eq!(since(&j, Serial(4)), None);
         assert_eq!(file_len(&path), good);
         // Appending goes on from the last good frame.
         j.append(&cs(3, 4)).unwrap();
         drop(j);
         let (j, warnings) = open(&path);
         assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(since(&j, 1).map(|c| c.len()), Some(3));
+        assert_eq!(since(&j, Serial(1)).map(|c| c.len()), Some(3));
     }
 
     #[test]
@@ -691,8 +701,8 @@ mod tests {
             warnings[0].contains(&format!("offset {first_end}")),
             "{warnings:?}"
         );
-        assert_eq!(since(&j, 1), Some(vec![cs(1, 2)]));
-        assert_eq!(since(&j, 3), None);
+        assert_eq!(since(&j, Serial(1)), Some(vec![cs(1, 2)]));
+        assert_eq!(since(&j, Serial(3)), None);
         assert_eq!(file_len(&path), first_end);
     }
 
@@ -709,7 +719,7 @@ mod tests {
             warnings[0].contains("does not follow serial 2"),
             "{warnings:?}"
         );
-        assert_eq!((j.len(), j.last_serial()), (1, Some(2)));
+        assert_eq!((j.len(), j.last_serial()), (1, Some(Serial(2))));
     }
 
     #[test]
@@ -753,14 +763,17 @@ mod tests {
         let j = filled(&path, limits, &[1, 2, 3, 4, 5, 6]);
         assert_eq!(
             (j.len(), j.first_serial(), j.last_serial()),
-            (3, Some(3), Some(6))
+            (3, Some(Serial(3)), Some(Serial(6)))
         );
-        assert_eq!(since(&j, 2), None);
+        assert_eq!(since(&j, Serial(2)), None);
         assert_eq!(j.size_bytes(), file_len(&path));
         drop(j);
         let (j, warnings) = Journal::open(&path, limits).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(since(&j, 3), Some(vec![cs(3, 4), cs(4, 5), cs(5, 6)]));
+        assert_eq!(
+            since(&j, Serial(3)),
+            Some(vec![cs(3, 4), cs(4, 5), cs(5, 6)])
+        );
         assert!(!temp_path(&path).exists());
     }
 
@@ -773,10 +786,10 @@ mod tests {
             max_changesets: 1000,
         };
         let j = filled(&path, limits, &[1, 2, 3, 4, 5]);
-        assert_eq!((j.len(), j.first_serial()), (2, Some(3)));
+        assert_eq!((j.len(), j.first_serial()), (2, Some(Serial(3))));
         assert!(j.size_bytes() <= limits.max_bytes);
         assert_eq!(j.size_bytes(), file_len(&path));
-        assert_eq!(since(&j, 3), Some(vec![cs(3, 4), cs(4, 5)]));
+        assert_eq!(since(&j, Serial(3)), Some(vec![cs(3, 4), cs(4, 5)]));
     }
 
     #[test]
@@ -790,7 +803,7 @@ mod tests {
         };
         let (j, warnings) = Journal::open(&path, limits).unwrap();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert_eq!(since(&j, 3), Some(vec![cs(3, 4), cs(4, 5)]));
+        assert_eq!(since(&j, Serial(3)), Some(vec![cs(3, 4), cs(4, 5)]));
         drop(j);
         let (j, warnings) = Journal::open(&path, limits).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
@@ -810,7 +823,7 @@ mod tests {
         big.added.push(rec(16, &[7; 200]));
         j.append(&big).unwrap();
         assert!(j.is_empty());
-        assert_eq!(since(&j, 2), None);
+        assert_eq!(since(&j, Serial(2)), None);
         assert_eq!(file_len(&path), HEADER_LEN as u64);
     }
 
@@ -822,15 +835,15 @@ mod tests {
         j.append(&cs(10, 11)).unwrap();
         assert_eq!(
             (j.len(), j.first_serial(), j.last_serial()),
-            (1, Some(10), Some(11))
+            (1, Some(Serial(10)), Some(Serial(11)))
         );
-        assert_eq!(since(&j, 1), None);
-        assert_eq!(since(&j, 3), None);
+        assert_eq!(since(&j, Serial(1)), None);
+        assert_eq!(since(&j, Serial(3)), None);
         j.append(&cs(11, 12)).unwrap();
         drop(j);
         let (j, warnings) = open(&path);
         assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(since(&j, 10), Some(vec![cs(10, 11), cs(11, 12)]));
+        assert_eq!(since(&j, Serial(10)), Some(vec![cs(10, 11), cs(11, 12)]));
         assert_eq!(j.size_bytes(), file_len(&path));
     }
 
@@ -851,21 +864,30 @@ mod tests {
             assert!(j.append(&change).is_err());
             assert!(temp_path(&path).exists());
             assert_eq!(fs::read(&path).unwrap(), before);
-            assert_eq!(since(&j, 1), Some(vec![cs(1, 2), cs(2, 3), cs(3, 4)]));
+            assert_eq!(
+                since(&j, Serial(1)),
+                Some(vec![cs(1, 2), cs(2, 3), cs(3, 4)])
+            );
         }
         drop(j);
         let (mut j, warnings) = Journal::open(&path, limits).unwrap();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("unfinished rewrite"), "{warnings:?}");
         assert!(!temp_path(&path).exists());
-        assert_eq!(since(&j, 1), Some(vec![cs(1, 2), cs(2, 3), cs(3, 4)]));
+        assert_eq!(
+            since(&j, Serial(1)),
+            Some(vec![cs(1, 2), cs(2, 3), cs(3, 4)])
+        );
         // And the rewrite succeeds when it is not interrupted.
         j.append(&cs(4, 5)).unwrap();
-        assert_eq!(since(&j, 2), Some(vec![cs(2, 3), cs(3, 4), cs(4, 5)]));
+        assert_eq!(
+            since(&j, Serial(2)),
+            Some(vec![cs(2, 3), cs(3, 4), cs(4, 5)])
+        );
         drop(j);
         let (j, warnings) = Journal::open(&path, limits).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(since(&j, 2).map(|c| c.len()), Some(3));
+        assert_eq!(since(&j, Serial(2)).map(|c| c.len()), Some(3));
     }
 
     #[test]
@@ -884,9 +906,9 @@ mod tests {
         j.append(&cs(2, 3)).unwrap();
         j.append(&cs(3, 4)).unwrap(); // trims: a rewrite
         let now = reader.load();
-        assert_eq!(now.changes_since(2).map(<[_]>::len), Some(2));
-        assert_eq!(now.changes_since(1), None, "trimmed away");
-        assert_eq!(now.changes_since(4).map(<[_]>::len), Some(0));
+        assert_eq!(now.changes_since(Serial(2)).map(<[_]>::len), Some(2));
+        assert_eq!(now.changes_since(Serial(1)), None, "trimmed away");
+        assert_eq!(now.changes_since(Serial(4)).map(<[_]>::len), Some(0));
         assert!(before.is_empty(), "a view once taken never changes");
         j.clear().unwrap();
         assert!(reader.load().is_empty());
@@ -915,6 +937,9 @@ mod tests {
         drop(j);
         let (j, warnings) = open(&path);
         assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(since(&j, 7), Some(vec![cs(7, 8), cs(8, 9), cs(9, 10)]));
+        assert_eq!(
+            since(&j, Serial(7)),
+            Some(vec![cs(7, 8), cs(8, 9), cs(9, 10)])
+        );
     }
 }

@@ -47,10 +47,12 @@ mod file;
 pub mod snapshot;
 mod view;
 
+pub use codec::EncodeError;
 pub use diff::diff;
 pub use file::{Journal, JournalLimits};
 pub use view::{JournalReader, JournalView};
 
+use crate::serial::Serial;
 #[cfg(doc)]
 use crate::zone::ZoneVersion;
 use std::path::PathBuf;
@@ -70,8 +72,8 @@ pub struct Record {
 /// changeset with them (old SOA, deletions, new SOA, additions).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Changeset {
-    pub from_serial: u32,
-    pub to_serial: u32,
+    pub from_serial: Serial,
+    pub to_serial: Serial,
     pub old_soa: Record,
     pub new_soa: Record,
     pub removed: Vec<Record>,
@@ -94,8 +96,8 @@ pub enum JournalError {
     #[error("journal {}: cannot store changeset {from_serial} -> {to_serial}: {problem}", path.display())]
     Unencodable {
         path: PathBuf,
-        from_serial: u32,
-        to_serial: u32,
-        problem: String,
+        from_serial: Serial,
+        to_serial: Serial,
+        problem: EncodeError,
     },
 }

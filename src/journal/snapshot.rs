@@ -41,7 +41,7 @@ pub fn write(path: &Path, version: &ZoneVersion) -> Result<(), FileError> {
     out.write_all(&(origin.len() as u16).to_be_bytes())
         .map_err(err)?;
     out.write_all(origin).map_err(err)?;
-    out.write_all(&version.serial().to_be_bytes())
+    out.write_all(&version.serial().get().to_be_bytes())
         .map_err(err)?;
     let records = all_records(version);
     out.write_all(&(records.len() as u64).to_be_bytes())
@@ -156,6 +156,7 @@ impl<W: Write> Write for Hashed<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serial::Serial;
 
     fn version(text: &str) -> ZoneVersion {
         let origin = crate::config::parse_zone_name("example.com").unwrap();
@@ -186,7 +187,7 @@ mod tests {
         let back = read(&path, &origin).unwrap().unwrap();
         let d = crate::journal::diff(&v, &back);
         assert!(d.removed.is_empty() && d.added.is_empty() && d.old_soa == d.new_soa);
-        assert_eq!(back.serial(), 7);
+        assert_eq!(back.serial(), Serial(7));
         // Another zone's name is refused.
         assert!(read(
             &path,

@@ -9,6 +9,7 @@
 //! loads the current one, like the query path loads a zone version.
 
 use super::Changeset;
+use crate::serial::Serial;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 
@@ -28,13 +29,13 @@ impl JournalView {
     /// The changesets leading from `serial` to the newest serial, oldest
     /// first, as [`Journal::changes_since`](super::Journal::changes_since)
     /// defines them, borrowed (no allocation).
-    pub fn changes_since(&self, serial: u32) -> Option<&[Arc<Changeset>]> {
+    pub fn changes_since(&self, serial: Serial) -> Option<&[Arc<Changeset>]> {
         self.changes.get(self.index_of(serial)?..)
     }
 
     /// Where the changesets from `serial` start in [`changes`](Self::changes)
     /// (their number when `serial` is the newest).
-    pub fn index_of(&self, serial: u32) -> Option<usize> {
+    pub fn index_of(&self, serial: Serial) -> Option<usize> {
         if self.last_serial()? == serial {
             return Some(self.changes.len());
         }
@@ -47,12 +48,12 @@ impl JournalView {
     }
 
     /// The serial the oldest changeset starts from.
-    pub fn first_serial(&self) -> Option<u32> {
+    pub fn first_serial(&self) -> Option<Serial> {
         self.changes.first().map(|c| c.from_serial)
     }
 
     /// The serial the newest changeset leads to.
-    pub fn last_serial(&self) -> Option<u32> {
+    pub fn last_serial(&self) -> Option<Serial> {
         self.changes.last().map(|c| c.to_serial)
     }
 

@@ -5,6 +5,7 @@
 //! up the checks.
 
 use super::config::AlertConfig;
+use crate::serial::Serial;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{CONTENT_TYPE, HOST};
@@ -28,23 +29,62 @@ pub struct Alert {
     pub since_ms: u64,
     /// Now (unix ms).
     pub time_ms: u64,
-    pub serial: Option<u32>,
-    pub reference_serial: Option<u32>,
+    pub serial: Option<Serial>,
+    pub reference_serial: Option<Serial>,
     pub detail: String,
+}
+
+/// Why a webhook URL cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("{0:?}: only http:// URLs are supported")]
+    NotHttp(String),
+    #[error("{0:?}: no host")]
+    NoHost(String),
+}
+
+/// Why one POST to the webhook failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    #[error("{authority}: {error}")]
+    Connect {
+        authority: String,
+        error: std::io::Error,
+    },
+    #[error(transparent)]
+    Request(#[from] hyper::http::Error),
+    /// The HTTP exchange itself (handshake, sending, the response).
+    #[error(transparent)]
+    Http(#[from] hyper::Error),
+}
+
+/// Why the alert command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("{0}")]
+    Spawn(std::io::Error),
+    #[error("exited with {0}")]
+    Exited(std::process::ExitStatus),
+    #[error("{0}")]
+    Wait(std::io::Error),
+    #[error("did not finish within 10 s; killed")]
+    TimedOut,
 }
 
 /// `http://host:port/path` → (host:port, path). Only plain HTTP: a
 /// webhook relay on the same host can add TLS.
-pub fn parse_http_url(url: &str) -> Result<(String, String), String> {
+pub fn parse_http_url(url: &str) -> Result<(String, String), UrlError> {
     let rest = url
         .strip_prefix("http://")
-        .ok_or_else(|| format!("{url:?}: only http:// URLs are supported"))?;
+        .ok_or_else(|| UrlError::NotHttp(url.to_owned()))?;
     let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
+        Some(i) => rest.split_at(i),
         None => (rest, "/"),
     };
     if authority.is_empty() {
-        return Err(format!("{url:?}: no host"));
+        return Err(UrlError::NoHost(url.to_owned()));
     }
     let authority = if authority.contains(':') && !authority.ends_with(']') {
         authority.to_string()
@@ -111,48 +151,43 @@ impl Alerter {
 }
 
 /// One POST; the response status.
-async fn post(url: &str, body: Vec<u8>) -> Result<u16, String> {
+async fn post(url: &str, body: Vec<u8>) -> Result<u16, WebhookError> {
     let (authority, path) = parse_http_url(url)?;
-    let stream = tokio::net::TcpStream::connect(&authority)
-        .await
-        .map_err(|e| format!("{authority}: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
+    let stream = match tokio::net::TcpStream::connect(&authority).await {
+        Ok(s) => s,
+        Err(error) => return Err(WebhookError::Connect { authority, error }),
+    };
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     let driver = tokio::spawn(conn);
     let request = Request::post(path)
         .header(HOST, authority)
         .header(CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string());
+        .body(Full::new(Bytes::from(body)))?;
+    let response = sender.send_request(request).await;
     driver.abort();
     Ok(response?.status().as_u16())
 }
 
 /// Runs the command with the JSON on stdin; killed after [`TIMEOUT`].
-async fn run_command(program: &str, args: &[String], json: &[u8]) -> Result<(), String> {
+async fn run_command(program: &str, args: &[String], json: &[u8]) -> Result<(), CommandError> {
     let mut child = tokio::process::Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| e.to_string())?;
+        .map_err(CommandError::Spawn)?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(json).await;
         let _ = stdin.write_all(b"\n").await;
     }
     match tokio::time::timeout(TIMEOUT, child.wait()).await {
         Ok(Ok(status)) if status.success() => Ok(()),
-        Ok(Ok(status)) => Err(format!("exited with {status}")),
-        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(status)) => Err(CommandError::Exited(status)),
+        Ok(Err(e)) => Err(CommandError::Wait(e)),
         Err(_) => {
             let _ = child.kill().await;
-            Err("did not finish within 10 s; killed".into())
+            Err(CommandError::TimedOut)
         }
     }
 }
@@ -175,7 +210,7 @@ mod tests {
         let err = run_command("/bin/sh", &["-c".into(), "exit 3".into()], b"{}")
             .await
             .unwrap_err();
-        assert!(err.contains("exit"), "{err}");
+        assert!(err.to_string().contains("exit"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

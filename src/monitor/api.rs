@@ -8,6 +8,7 @@
 //! still reads as `None` (serde's default for `Option`), so older
 //! snapshots stay readable.
 
+use crate::serial::Serial;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -30,7 +31,7 @@ pub struct ZoneView {
     /// `"ok"`, `"out-of-sync"`, `"degraded"` or `"unknown"`.
     pub state: String,
     /// The serial every server should serve (the highest seen, RFC 1982).
-    pub reference_serial: Option<u32>,
+    pub reference_serial: Option<Serial>,
     pub last_check_ms: Option<u64>,
     pub servers: Vec<ServerView>,
     /// The latest serial change and how far it has propagated.
@@ -47,7 +48,7 @@ pub struct ServerView {
     pub server: String,
     pub ns: String,
     pub addr: String,
-    pub serial: Option<u32>,
+    pub serial: Option<Serial>,
     /// Reference serial minus this serial (RFC 1982): > 0 behind, < 0 ahead.
     pub lag: Option<i64>,
     /// `"ok"`, `"behind"`, `"ahead"`, `"lame"`, `"unreachable"`,
@@ -66,7 +67,7 @@ pub struct ServerView {
 /// One serial change and its propagation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangeView {
-    pub serial: u32,
+    pub serial: Serial,
     /// When the change began: published by us, or first seen on any server.
     pub started_ms: u64,
     /// `"published"` or `"first-seen"`.
@@ -91,7 +92,7 @@ pub struct HistoryPoint {
     pub server: String,
     pub time_ms: u64,
     /// `None` when the server gave no serial (unreachable, lame).
-    pub serial: Option<u32>,
+    pub serial: Option<Serial>,
     pub status: String,
 }
 

@@ -108,19 +108,70 @@ struct MonitorFile {
     monitor: MonitorConfig,
 }
 
+/// What is wrong with `[monitor]`, whichever file it is in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MonitorConfigError {
+    #[error("no [[monitor.zone]] to watch")]
+    NoZones,
+    #[error("interval, fast_interval_ms and timeout_ms must be above 0")]
+    ZeroInterval,
+    #[error("retention_days must be at least 1")]
+    ZeroRetention,
+    #[error("zone[{index}].name: {error}")]
+    ZoneName {
+        index: usize,
+        error: crate::verify::ArgError,
+    },
+    #[error("zone[{index}].ns: {error}")]
+    Server {
+        index: usize,
+        error: crate::verify::ArgError,
+    },
+    #[error("alerts.webhook: {0}")]
+    Webhook(super::alert::UrlError),
+}
+
+/// Why a monitor-only configuration file cannot be used. Every variant
+/// names the file. (No `source` fields: the text includes them, and
+/// anyhow's `{:#}` would print them twice.)
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}: {error}", path.display())]
+    Syntax {
+        path: PathBuf,
+        error: toml::de::Error,
+    },
+    #[error("{}: [monitor] {problem}", path.display())]
+    Invalid {
+        path: PathBuf,
+        problem: MonitorConfigError,
+    },
+}
+
 impl MonitorConfig {
     /// Reads a monitor-only configuration file; a relative `database` is
     /// relative to the file, as is the default one.
-    pub fn load(path: &Path) -> Result<MonitorConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let file: MonitorFile =
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<MonitorConfig, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
+            path: path.to_owned(),
+            error,
+        })?;
+        let file: MonitorFile = toml::from_str(&text).map_err(|error| LoadError::Syntax {
+            path: path.to_owned(),
+            error,
+        })?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut config = file.monitor;
         config.database = Some(dir.join(config.database.take().unwrap_or("monitor.redb".into())));
-        config
-            .check()
-            .map_err(|e| format!("{}: [monitor] {e}", path.display()))?;
+        config.check().map_err(|problem| LoadError::Invalid {
+            path: path.to_owned(),
+            problem,
+        })?;
         Ok(config)
     }
 
@@ -132,24 +183,26 @@ impl MonitorConfig {
     }
 
     /// What serde cannot check.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), MonitorConfigError> {
         if self.zones.is_empty() {
-            return Err("no [[monitor.zone]] to watch".into());
+            return Err(MonitorConfigError::NoZones);
         }
         if self.interval == 0 || self.fast_interval_ms == 0 || self.timeout_ms == 0 {
-            return Err("interval, fast_interval_ms and timeout_ms must be above 0".into());
+            return Err(MonitorConfigError::ZeroInterval);
         }
         if self.retention_days == 0 {
-            return Err("retention_days must be at least 1".into());
+            return Err(MonitorConfigError::ZeroRetention);
         }
-        for (i, z) in self.zones.iter().enumerate() {
-            crate::verify::parse_zone(&z.name).map_err(|e| format!("zone[{i}].name: {e}"))?;
+        for (index, z) in self.zones.iter().enumerate() {
+            crate::verify::parse_zone(&z.name)
+                .map_err(|error| MonitorConfigError::ZoneName { index, error })?;
             for ns in &z.ns {
-                crate::verify::parse_ns(ns, z.port).map_err(|e| format!("zone[{i}].ns: {e}"))?;
+                crate::verify::parse_ns(ns, z.port)
+                    .map_err(|error| MonitorConfigError::Server { index, error })?;
             }
         }
         if let Some(url) = &self.alerts.webhook {
-            super::alert::parse_http_url(url).map_err(|e| format!("alerts.webhook: {e}"))?;
+            super::alert::parse_http_url(url).map_err(MonitorConfigError::Webhook)?;
         }
         Ok(())
     }

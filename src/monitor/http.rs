@@ -10,7 +10,7 @@
 //! that does not read cannot make us buffer), and the shutdown flag.
 
 use super::api::MonitorView;
-use crate::net::http::percent_decode;
+use crate::net::http::{percent_decode, ParamError};
 use crate::net::Shutdown;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -281,7 +281,7 @@ async fn route(
     };
     let params = match Params::parse(query, path, allowed) {
         Ok(p) => p,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let view = ctx.view.clone();
     match path {
@@ -536,44 +536,46 @@ struct Params {
 impl Params {
     /// Parses `zone=NAME&limit=N`; a parameter the route does not take, or
     /// one given twice, is an error so a typo is not silently ignored.
-    fn parse(query: &str, path: &str, allowed: &[&str]) -> Result<Params, String> {
+    fn parse(query: &str, path: &str, allowed: &[&str]) -> Result<Params, ParamError> {
         let mut params = Params::default();
+        let bad_value = |name, value: &str, expected| ParamError::BadValue {
+            name,
+            value: truncate(value, 50).to_owned(),
+            expected,
+        };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = percent_decode(key).ok_or("bad percent-encoding in query")?;
-            let value = percent_decode(value).ok_or("bad percent-encoding in query")?;
+            let key = percent_decode(key).ok_or(ParamError::BadEncoding)?;
+            let value = percent_decode(value).ok_or(ParamError::BadEncoding)?;
             if !allowed.contains(&key.as_str()) {
-                return Err(format!(
-                    "{path} takes no parameter {:?}",
-                    truncate(&key, 50)
-                ));
+                return Err(ParamError::NotTaken {
+                    path: path.to_owned(),
+                    key: truncate(&key, 50).to_owned(),
+                });
             }
             match key.as_str() {
                 "zone" => {
                     if params.zone.is_some() {
-                        return Err("zone: given more than once".into());
+                        return Err(ParamError::Repeated("zone"));
                     }
                     params.zone = Some(normalize_zone(&value)?);
                 }
                 "since_ms" => {
                     if params.since_ms.is_some() {
-                        return Err("since_ms: given more than once".into());
+                        return Err(ParamError::Repeated("since_ms"));
                     }
                     let since = value.parse::<u64>().map_err(|_| {
-                        format!(
-                            "since_ms: {:?} is not a Unix time in milliseconds",
-                            truncate(&value, 50)
-                        )
+                        bad_value("since_ms", &value, "a Unix time in milliseconds")
                     })?;
                     params.since_ms = Some(since);
                 }
                 _ => {
                     if params.limit.is_some() {
-                        return Err("limit: given more than once".into());
+                        return Err(ParamError::Repeated("limit"));
                     }
                     let limit = value
                         .parse::<usize>()
-                        .map_err(|_| format!("limit: {:?} is not a count", truncate(&value, 50)))?;
+                        .map_err(|_| bad_value("limit", &value, "a count"))?;
                     params.limit = Some(limit.min(MAX_LIMIT));
                 }
             }
@@ -584,12 +586,12 @@ impl Params {
 
 /// The monitor's form of a zone name: lower case, absolute (a user typing
 /// `Example.COM` means `example.com.`).
-fn normalize_zone(zone: &str) -> Result<String, String> {
+fn normalize_zone(zone: &str) -> Result<String, ParamError> {
     if zone.is_empty() {
-        return Err("zone: empty".into());
+        return Err(ParamError::Empty("zone"));
     }
     if zone.len() > MAX_ZONE_LEN {
-        return Err("zone: too long".into());
+        return Err(ParamError::TooLong("zone"));
     }
     let mut name = zone.to_ascii_lowercase();
     if !name.ends_with('.') {

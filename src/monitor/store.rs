@@ -25,6 +25,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::serial::Serial;
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +38,7 @@ pub struct Sample {
     pub server: String,
     /// Unix time in milliseconds.
     pub time_ms: u64,
-    pub serial: Option<u32>,
+    pub serial: Option<Serial>,
     /// `ok`, `behind`, `ahead`, `lame`, `unreachable`, …
     pub status: String,
     pub rtt_ms: Option<f64>,
@@ -63,7 +64,7 @@ pub struct Event {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Propagation {
     pub zone: String,
-    pub serial: u32,
+    pub serial: Serial,
     pub started_ms: u64,
     /// `published` or `first-seen`.
     pub origin: String,
@@ -234,7 +235,7 @@ impl Store {
             let mut latest = txn.open_table(LATEST).map_err(|e| self.db_err(e))?;
             for s in samples {
                 let value = SampleValue {
-                    serial: s.serial,
+                    serial: s.serial.map(Serial::get),
                     status: s.status.clone(),
                     rtt_ms: s.rtt_ms,
                     expire_left: s.expire_left,
@@ -385,7 +386,7 @@ impl Store {
                 .open_table(PROPAGATIONS_BY_START)
                 .map_err(|e| self.db_err(e))?;
             let old = table
-                .insert((p.zone.as_str(), p.serial), bytes.as_slice())
+                .insert((p.zone.as_str(), p.serial.get()), bytes.as_slice())
                 .map_err(|e| self.db_err(e))?
                 // An unreadable old record only costs a stale index entry,
                 // which listing skips and pruning removes.
@@ -393,12 +394,12 @@ impl Store {
             if let Some(old) = old {
                 if old.started_ms != p.started_ms {
                     by_start
-                        .remove((p.zone.as_str(), old.started_ms, p.serial))
+                        .remove((p.zone.as_str(), old.started_ms, p.serial.get()))
                         .map_err(|e| self.db_err(e))?;
                 }
             }
             by_start
-                .insert((p.zone.as_str(), p.started_ms, p.serial), ())
+                .insert((p.zone.as_str(), p.started_ms, p.serial.get()), ())
                 .map_err(|e| self.db_err(e))?;
         }
         txn.commit().map_err(|e| self.db_err(e))
@@ -545,7 +546,7 @@ impl Store {
             zone: zone.to_owned(),
             server: server.to_owned(),
             time_ms,
-            serial: v.serial,
+            serial: v.serial.map(Serial),
             status: v.status,
             rtt_ms: v.rtt_ms,
             expire_left: v.expire_left,
@@ -633,7 +634,7 @@ mod tests {
             zone: zone.into(),
             server: server.into(),
             time_ms,
-            serial,
+            serial: serial.map(Serial),
             status: if serial.is_some() {
                 "ok"
             } else {
@@ -659,7 +660,7 @@ mod tests {
     fn propagation(zone: &str, serial: u32, started_ms: u64) -> Propagation {
         Propagation {
             zone: zone.into(),
-            serial,
+            serial: Serial(serial),
             started_ms,
             origin: "published".into(),
             caught_up: BTreeMap::from([("ns1.example.com.@192.0.2.1:53".to_owned(), started_ms)]),
@@ -818,7 +819,7 @@ mod tests {
 
         let got = store.propagations("example.com.", 10).unwrap();
         assert_eq!(
-            got.iter().map(|p| p.serial).collect::<Vec<_>>(),
+            got.iter().map(|p| p.serial.get()).collect::<Vec<_>>(),
             [12, 11, 10]
         );
         assert_eq!(got[1], p);
@@ -832,7 +833,7 @@ mod tests {
         store.put_propagation(&moved).unwrap();
         let got = store.propagations("example.com.", 10).unwrap();
         assert_eq!(
-            got.iter().map(|p| p.serial).collect::<Vec<_>>(),
+            got.iter().map(|p| p.serial.get()).collect::<Vec<_>>(),
             [10, 12, 11]
         );
         assert_eq!(got[0], moved);
@@ -885,7 +886,7 @@ mod tests {
                 .propagations("example.com.", 10)
                 .unwrap()
                 .iter()
-                .map(|p| p.serial)
+                .map(|p| p.serial.get())
                 .collect::<Vec<_>>(),
             [2]
         );

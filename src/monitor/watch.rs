@@ -20,13 +20,13 @@ use super::alert::{Alert, Alerter};
 use super::api::{
     ChangeView, EventView, HistoryPoint, HistoryView, MonitorView, ServerView, StatusView, ZoneView,
 };
-use super::config::MonitorConfig;
+use super::config::{MonitorConfig, MonitorConfigError};
 use super::prometheus::{Exposition, Kind};
 use super::store::{Event, Propagation, Sample, Store};
-use crate::serial;
-use crate::verify::dns::Client;
+use crate::exchange::Client;
+use crate::serial::Serial;
 use crate::verify::{self, Options, Row, RowStatus, ZoneReport, ZoneSpec};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -53,7 +53,7 @@ struct ServerTrack {
     behind_since: Option<u64>,
     view: Option<ServerView>,
     /// Serial, status and time of the last sample stored.
-    stored: Option<(Option<u32>, String, u64)>,
+    stored: Option<(Option<Serial>, String, u64)>,
 }
 
 #[derive(Debug, Default)]
@@ -61,8 +61,9 @@ struct ZoneState {
     servers: BTreeMap<String, ServerTrack>,
     /// The change being followed, or the last one.
     change: Option<Propagation>,
-    /// Serials the primary in this process published, and when.
-    published: BTreeMap<u32, u64>,
+    /// Serials the primary in this process published, and when, the
+    /// latest last.
+    published: VecDeque<(Serial, u64)>,
     out_of_sync: bool,
     view: Option<ZoneView>,
     checks: u64,
@@ -151,26 +152,54 @@ pub struct Monitor {
     server_metrics: Mutex<Option<Box<dyn Fn() -> String + Send + Sync>>>,
 }
 
+/// Why the monitor cannot start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error(transparent)]
+    Config(#[from] MonitorConfigError),
+    #[error("{}: {error}", dir.display())]
+    DataDir {
+        dir: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] super::store::StoreError),
+    #[error("starting the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("binding the dashboard {addr}: {error}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("SIGTERM handler: {0}")]
+    Signal(std::io::Error),
+}
+
 impl Monitor {
     /// Opens the store and sets the zones up (nothing runs yet).
-    pub fn new(config: MonitorConfig) -> Result<Arc<Monitor>, String> {
+    pub fn new(config: MonitorConfig) -> Result<Arc<Monitor>, MonitorError> {
         config.check()?;
         let path = config
             .database
             .clone()
             .unwrap_or_else(|| "monitor.redb".into());
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|error| MonitorError::DataDir {
+                dir: dir.to_owned(),
+                error,
+            })?;
         }
-        let store = Arc::new(Store::open(&path).map_err(|e| e.to_string())?);
+        let store = Arc::new(Store::open(&path)?);
         let resolver = config.resolver.or_else(verify::system_resolver);
         let mut zones = Vec::new();
-        for z in &config.zones {
-            let zone = verify::parse_zone(&z.name)?;
+        for (index, z) in config.zones.iter().enumerate() {
+            let zone = verify::parse_zone(&z.name)
+                .map_err(|error| MonitorConfigError::ZoneName { index, error })?;
             let ns =
                 z.ns.iter()
                     .map(|n| verify::parse_ns(n, z.port))
-                    .collect::<Result<Vec<_>, _>>()?;
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|error| MonitorConfigError::Server { index, error })?;
             let name = verify::fqdn(&zone);
             let state = ZoneState {
                 change: store.propagations(&name, 1).ok().and_then(|mut p| p.pop()),
@@ -263,9 +292,9 @@ impl Monitor {
                     continue;
                 };
                 if let Ok(mut s) = zone.state.lock() {
-                    s.published.insert(published.serial, published.at);
+                    s.published.push_back((published.serial, published.at));
                     while s.published.len() > 16 {
-                        s.published.pop_first();
+                        s.published.pop_front();
                     }
                 }
                 zone.wake.notify_one();
@@ -381,7 +410,7 @@ impl Monitor {
         zone: &Watched,
         state: &mut ZoneState,
         report: &ZoneReport,
-        reference: Option<u32>,
+        reference: Option<Serial>,
         now: u64,
         events: &mut Vec<Event>,
     ) -> bool {
@@ -391,10 +420,11 @@ impl Monitor {
         let newer = state
             .change
             .as_ref()
-            .is_none_or(|c| serial::gt(reference, c.serial));
+            .is_none_or(|c| reference.is_after(c.serial));
         if newer {
-            let (started, origin) = match state.published.get(&reference) {
-                Some(&t) => (t, "published"),
+            let published = state.published.iter().rev().find(|p| p.0 == reference);
+            let (started, origin) = match published {
+                Some(&(_, t)) => (t, "published"),
                 None => (now, "first-seen"),
             };
             // The first check after a start sees the zone as it is: that
@@ -430,7 +460,7 @@ impl Monitor {
         let mut updated = newer;
         for row in &report.rows {
             let Some(s) = row.serial() else { continue };
-            if s == change.serial || serial::gt(s, change.serial) {
+            if s >= change.serial {
                 let label = label(row);
                 if !change.caught_up.contains_key(&label) {
                     // Never before the change started (a server seen with
@@ -681,12 +711,12 @@ impl Monitor {
                 f64::from(u8::from(z.state == "ok")),
             );
             if let Some(r) = z.reference_serial {
-                out.sample("zonesync_monitor_reference_serial", &zl, f64::from(r));
+                out.sample("zonesync_monitor_reference_serial", &zl, f64::from(r.get()));
             }
             for s in &z.servers {
                 let l = [("zone", z.zone.as_str()), ("server", s.server.as_str())];
                 if let Some(v) = s.serial {
-                    out.sample("zonesync_monitor_serial", &l, f64::from(v));
+                    out.sample("zonesync_monitor_serial", &l, f64::from(v.get()));
                 }
                 if let Some(v) = s.lag {
                     out.sample("zonesync_monitor_lag", &l, v as f64);
@@ -847,13 +877,13 @@ impl MonitorView for Monitor {
 }
 
 /// `zonesync monitor`: watches until SIGINT or SIGTERM.
-pub fn run(config: MonitorConfig) -> Result<(), String> {
+pub fn run(config: MonitorConfig) -> Result<(), MonitorError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("zonesync-monitor")
         .enable_all()
         .build()
-        .map_err(|e| format!("starting the async runtime: {e}"))?;
+        .map_err(MonitorError::Runtime)?;
     runtime.block_on(async move {
         let monitor = Monitor::new(config.clone())?;
         monitor.start();
@@ -861,13 +891,13 @@ pub fn run(config: MonitorConfig) -> Result<(), String> {
         let mut dashboard = None;
         if let Some(addr) = config.listen {
             let server = super::http::DashboardServer::bind(addr)
-                .map_err(|e| format!("binding the dashboard {addr}: {e}"))?;
+                .map_err(|error| MonitorError::Bind { addr, error })?;
             dashboard = Some(tokio::spawn(server.run(monitor.clone(), shutdown.clone())));
             tracing::info!(%addr, "monitor dashboard listening (HTTP)");
         }
         tracing::info!(zones = config.zones.len(), "monitor started");
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| format!("SIGTERM handler: {e}"))?;
+            .map_err(MonitorError::Signal)?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -1,7 +1,8 @@
 //! What the two HTTP listeners (the control interface and the monitor's
-//! dashboard) share: binding, and an accept loop with a cap on
-//! connections that stops when the shutdown is triggered. Each serves its
-//! connections its own way.
+//! dashboard) share: binding, an accept loop with a cap on connections
+//! that stops when the shutdown is triggered, and reading query strings
+//! ([`percent_decode`], [`ParamError`]). Each serves its connections its
+//! own way.
 
 use super::Shutdown;
 use std::future::Future;
@@ -80,6 +81,31 @@ pub async fn accept_loop<F, Fut>(
             drop(permit);
         });
     }
+}
+
+/// Why a query string is refused (400 Bad Request); the text is what the
+/// answer says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParamError {
+    #[error("bad percent-encoding in query")]
+    BadEncoding,
+    /// A parameter the path does not take: a typo is not ignored.
+    #[error("{path} takes no parameter {key:?}")]
+    NotTaken { path: String, key: String },
+    #[error("{0}: given more than once")]
+    Repeated(&'static str),
+    #[error("{0}: empty")]
+    Empty(&'static str),
+    #[error("{0}: missing")]
+    Missing(&'static str),
+    #[error("{0}: too long")]
+    TooLong(&'static str),
+    #[error("{name}: {value:?} is not {expected}")]
+    BadValue {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
 }
 
 /// Decodes a query string's `%XX` escapes and `+` (form encoding's

@@ -4,6 +4,7 @@ use super::{notify_message, ns_addresses, Notifier, NotifyTarget};
 use crate::clock::{Clock, UnixMs};
 use crate::name;
 use crate::replication::timing::notify_try_timeout;
+use crate::serial::Serial;
 use crate::tsig::ClientSigner;
 use crate::wire::opcode;
 use crate::zone::Zone;
@@ -47,7 +48,7 @@ impl Notifier {
         clock: &dyn Clock,
         superseded: impl Fn() -> bool,
         planned: &tokio::sync::Notify,
-    ) -> Option<u32> {
+    ) -> Option<Serial> {
         let version = zone.snapshot()?;
         let soa = version
             .soa()
@@ -76,7 +77,7 @@ impl Notifier {
                     Ok(s) => Some(s),
                     Err(e) => {
                         self.counters.failed.fetch_add(1, Relaxed);
-                        tracing::warn!(zone = %zone_name, serial, target = %target.addr, key, error = %format!("TSIG signing failed: {e}"), "NOTIFY gave up");
+                        tracing::warn!(zone = %zone_name, %serial, target = %target.addr, key, error = %format!("TSIG signing failed: {e}"), "NOTIFY gave up");
                         continue;
                     }
                 },
@@ -103,7 +104,7 @@ impl Notifier {
             tokio::pin!(woken);
             woken.as_mut().enable();
             if superseded() {
-                tracing::debug!(zone = %zone_name, serial, "zone changed again: NOTIFY round restarted");
+                tracing::debug!(zone = %zone_name, %serial, "zone changed again: NOTIFY round restarted");
                 return None;
             }
             let now = clock.now();
@@ -118,7 +119,7 @@ impl Notifier {
                 if t.tries >= tries {
                     t.done = true;
                     self.counters.failed.fetch_add(1, Relaxed);
-                    tracing::warn!(zone = %zone_name, serial, target = %t.addr, key = t.key, error = %format!("no answer after {tries} tries"), "NOTIFY gave up");
+                    tracing::warn!(zone = %zone_name, %serial, target = %t.addr, key = t.key, error = %format!("no answer after {tries} tries"), "NOTIFY gave up");
                     continue;
                 }
                 let socket = if t.addr.is_ipv4() { &v4 } else { &v6 };
@@ -136,7 +137,7 @@ impl Notifier {
                     Err(e) => {
                         t.done = true;
                         self.counters.failed.fetch_add(1, Relaxed);
-                        tracing::warn!(zone = %zone_name, serial, target = %t.addr, key = t.key, error = %e, "NOTIFY gave up");
+                        tracing::warn!(zone = %zone_name, %serial, target = %t.addr, key = t.key, error = %e, "NOTIFY gave up");
                     }
                 }
             }
@@ -164,7 +165,7 @@ impl Notifier {
         reply: &[u8],
         from: SocketAddr,
         zone_name: &str,
-        serial: u32,
+        serial: Serial,
     ) {
         let (Some(id), Some(&flags)) = (reply.get(..2), reply.get(2)) else {
             return;
@@ -184,13 +185,13 @@ impl Notifier {
             // an error (BADKEY…) will not go away by sending again.
             if let Err(e) = signer.verify_response(reply) {
                 self.counters.failed.fetch_add(1, Relaxed);
-                tracing::warn!(zone = %zone_name, serial, target = %t.addr, key = t.key, error = %format!("TSIG of the answer: {e}"), "NOTIFY gave up");
+                tracing::warn!(zone = %zone_name, %serial, target = %t.addr, key = t.key, error = %format!("TSIG of the answer: {e}"), "NOTIFY gave up");
                 return;
             }
         }
         let rcode = reply.get(3).map_or(0, |b| b & 0x0f);
         self.counters.acknowledged.fetch_add(1, Relaxed);
-        tracing::info!(zone = %zone_name, serial, target = %t.addr, key = t.key, tries = t.tries, rcode, "NOTIFY acknowledged");
+        tracing::info!(zone = %zone_name, %serial, target = %t.addr, key = t.key, tries = t.tries, rcode, "NOTIFY acknowledged");
     }
 }
 

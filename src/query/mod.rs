@@ -13,6 +13,7 @@ mod stats;
 pub use stats::QueryStats;
 
 use crate::name::KeyBuf;
+use crate::serial::Serial;
 use crate::tsig::{self, Keys, RequestAuth};
 use crate::wire::{
     self, flag, opcode, option, parse_request, rcode, MessageWriter, ParseError, Request,
@@ -52,7 +53,7 @@ pub trait NotifyListener: Send + Sync {
         zone: &[u8],
         peer: Option<SocketAddr>,
         key: Option<&str>,
-        serial: Option<u32>,
+        serial: Option<Serial>,
     ) -> NotifyVerdict;
 
     /// A NOTIFY(CSYNC) (RFC 9859) for the child `child` (wire format) of
@@ -580,7 +581,7 @@ const ZONEVERSION_LEN: usize = 4 + 6;
 struct Source {
     /// Labels of the zone's apex, the root not counted (RFC 9660 §2.1).
     labels: u8,
-    serial: u32,
+    serial: Serial,
 }
 
 impl Source {
@@ -594,7 +595,7 @@ impl Source {
 
     /// The option data: LABELCOUNT, TYPE = SOA-SERIAL, VERSION.
     fn zoneversion(self) -> [u8; 6] {
-        let s = self.serial.to_be_bytes();
+        let s = self.serial.get().to_be_bytes();
         [
             self.labels,
             wire::zoneversion::SOA_SERIAL,

@@ -6,13 +6,15 @@
 
 use std::fmt;
 
+use crate::serial::Serial;
+
 use super::{rtype_from_presentation, rtype_to_presentation};
 
 /// Child-to-parent synchronisation data (RFC 7477 §2.1.1).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Csync {
     /// SOA serial of the child zone the data was taken from.
-    pub serial: u32,
+    pub serial: Serial,
     /// Flags field; see [`Csync::IMMEDIATE`] and [`Csync::SOAMINIMUM`].
     pub flags: u16,
     /// Record types to synchronise, sorted ascending without duplicates.
@@ -80,7 +82,7 @@ impl Csync {
     }
 
     /// Builds the value, sorting and de-duplicating `types`.
-    pub fn new(serial: u32, flags: u16, mut types: Vec<u16>) -> Self {
+    pub fn new(serial: Serial, flags: u16, mut types: Vec<u16>) -> Self {
         types.sort_unstable();
         types.dedup();
         Csync {
@@ -100,6 +102,7 @@ impl Csync {
         let mut tokens = tokens.into_iter();
         let serial = match tokens.next() {
             Some(tok) => parse_decimal::<u32>(tok.as_ref())
+                .map(Serial)
                 .ok_or_else(|| CsyncError::BadSerial(tok.as_ref().to_string()))?,
             None => return Err(CsyncError::MissingSerial),
         };
@@ -123,7 +126,7 @@ impl Csync {
     /// windows in increasing order, only windows with a type, each bitmap
     /// cut after its last non-zero octet.
     pub fn to_wire(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.serial.to_be_bytes());
+        out.extend_from_slice(&self.serial.get().to_be_bytes());
         out.extend_from_slice(&self.flags.to_be_bytes());
         // `types` is public, so it may not be sorted; a window must be
         // written once, with all of its types.
@@ -198,7 +201,7 @@ impl Csync {
             rest = tail.get(usize::from(len)..).unwrap_or_default();
         }
         Ok(Csync {
-            serial: u32::from_be_bytes(serial_bytes),
+            serial: Serial(u32::from_be_bytes(serial_bytes)),
             flags: u16::from_be_bytes(flag_bytes),
             types,
         })
@@ -231,7 +234,7 @@ mod tests {
     #[test]
     fn csync_presentation_round_trip() {
         let c = Csync::parse_presentation(["2024010101", "3", "A", "NS", "AAAA"]).unwrap();
-        assert_eq!(c.serial, 2024010101);
+        assert_eq!(c.serial, Serial(2024010101));
         assert_eq!(c.flags, Csync::IMMEDIATE | Csync::SOAMINIMUM);
         assert_eq!(c.types, vec![1, 2, 28]);
         assert_eq!(c.to_string(), "2024010101 3 A NS AAAA");
@@ -290,7 +293,7 @@ mod tests {
 
     #[test]
     fn csync_wire_uses_several_windows() {
-        let c = Csync::new(7, 0, vec![65535, 1, 257, 256]);
+        let c = Csync::new(Serial(7), 0, vec![65535, 1, 257, 256]);
         let mut wire = Vec::new();
         c.to_wire(&mut wire);
         assert_eq!(
@@ -308,7 +311,7 @@ mod tests {
 
     #[test]
     fn csync_wire_with_no_types() {
-        let c = Csync::new(1, 0, Vec::new());
+        let c = Csync::new(Serial(1), 0, Vec::new());
         let mut wire = Vec::new();
         c.to_wire(&mut wire);
         assert_eq!(wire, [0, 0, 0, 1, 0, 0]);
@@ -360,7 +363,7 @@ mod tests {
 
     #[test]
     fn csync_flag_helpers() {
-        let c = |flags| Csync::new(1, flags, Vec::new());
+        let c = |flags| Csync::new(Serial(1), flags, Vec::new());
         assert!(!c(0).immediate() && !c(0).soaminimum());
         assert!(c(1).immediate() && !c(1).soaminimum());
         assert!(!c(2).immediate() && c(2).soaminimum());
@@ -376,7 +379,7 @@ mod tests {
         // Type 1 (A) with two zero octets after it, then a window of zeros.
         let padded = [0, 0, 0, 9, 0, 3, 0, 3, 0x40, 0, 0, 1, 1, 0];
         let c = Csync::from_wire(&padded).unwrap();
-        assert_eq!(c, Csync::new(9, 3, vec![1]));
+        assert_eq!(c, Csync::new(Serial(9), 3, vec![1]));
         let mut wire = Vec::new();
         c.to_wire(&mut wire);
         assert_eq!(wire, [0, 0, 0, 9, 0, 3, 0, 1, 0x40]);

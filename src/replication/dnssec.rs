@@ -45,6 +45,15 @@ struct Shared {
     waiting: Mutex<Option<(String, Arc<ZoneVersion>)>>,
 }
 
+/// A version `dnssec_checks = "error"` keeps from being published: its
+/// DNSSEC has errors (listed in the log, not here: there may be many).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("DNSSEC problems in {from} (dnssec_checks = \"error\"), listed in the log")]
+pub struct DnssecRefused {
+    /// What the version came from: the zone file, or the transfer.
+    pub from: String,
+}
+
 impl ZoneDnssec {
     pub fn new(config: &ZoneConfig, clock: SharedClock) -> ZoneDnssec {
         ZoneDnssec {
@@ -58,7 +67,11 @@ impl ZoneDnssec {
 
     /// Before `version` is published: with `error`, checks it and says
     /// why it must not be published when it has problems.
-    pub fn before_publish(&self, source: &str, version: &Arc<ZoneVersion>) -> Result<(), String> {
+    pub fn before_publish(
+        &self,
+        source: &str,
+        version: &Arc<ZoneVersion>,
+    ) -> Result<(), DnssecRefused> {
         if self.mode != DnssecChecks::Error || !dnssec::is_signed(version) {
             return Ok(());
         }
@@ -66,9 +79,9 @@ impl ZoneDnssec {
         if self.check(source, version, self.mode, threads) {
             Ok(())
         } else {
-            Err(format!(
-                "DNSSEC problems in {source} (dnssec_checks = \"error\"), listed in the log"
-            ))
+            Err(DnssecRefused {
+                from: source.to_owned(),
+            })
         }
     }
 
@@ -156,12 +169,12 @@ fn check(
     let passed = match loader::check_dnssec(source, version, mode, &opts) {
         Ok(summary) => {
             for w in &summary.lines {
-                tracing::warn!(zone, serial = version.serial(), "{w}");
+                tracing::warn!(zone, serial = %version.serial(), "{w}");
             }
             if summary.signed {
                 tracing::info!(
                     zone,
-                    serial = version.serial(),
+                    serial = %version.serial(),
                     problems = summary.problems,
                     verified = summary.verified,
                     unchanged = summary.unchanged,
@@ -173,7 +186,7 @@ fn check(
         }
         Err(e) => {
             for line in &e.errors {
-                tracing::error!(zone, serial = version.serial(), "{line}");
+                tracing::error!(zone, serial = %version.serial(), "{line}");
             }
             false
         }

@@ -24,6 +24,7 @@ use super::events::Event;
 use super::state::PublishedState;
 use super::{ManagedZone, Publication};
 use crate::journal::Changeset;
+use crate::serial::Serial;
 use crate::tsig::SignedRequest;
 use crate::update::txn::Transaction;
 use crate::update::{self, UpdateMessage};
@@ -62,7 +63,7 @@ pub enum TxnProblem {
     #[error("no transaction is open for the zone (zone-begin first)")]
     NotOpen,
     #[error("a transaction is already open for the zone (since serial {0}); commit or abort it")]
-    AlreadyOpen(u32),
+    AlreadyOpen(Serial),
     #[error("the zone is not loaded")]
     NotLoaded,
     #[error("the zone has no zone file to keep the change in")]
@@ -79,7 +80,7 @@ pub enum TxnProblem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxnCommitted {
     /// None when it changed nothing.
-    pub serials: Option<(u32, u32)>,
+    pub serials: Option<(Serial, Serial)>,
     pub diff: Vec<String>,
 }
 
@@ -89,7 +90,7 @@ pub enum FlushOutcome {
     /// The file already holds the served version.
     UpToDate,
     /// The file now holds the version at this serial.
-    Written(u32),
+    Written(Serial),
     /// Not written; why.
     Refused(String),
 }
@@ -168,8 +169,8 @@ impl ManagedZone {
                     zone = self.name(),
                     peer = %ask.peer,
                     key = ask.key,
-                    from = change.from_serial,
-                    to = change.to_serial,
+                    from = %change.from_serial,
+                    to = %change.to_serial,
                     removed = change.removed.len(),
                     added = change.added.len(),
                     "UPDATE applied"
@@ -185,7 +186,7 @@ impl ManagedZone {
             self.publish_dynamic(version, "UPDATE");
             tracing::debug!(
                 zone = self.name(),
-                serial,
+                serial = %serial,
                 us = started.elapsed().as_micros() as u64,
                 "UPDATE published"
             );
@@ -207,7 +208,7 @@ impl ManagedZone {
 
     /// Appends the changes to the journal in order; how many are durable.
     /// Without a journal nothing can be made durable, so nothing is.
-    fn journal_changes(&self, changed: &[&Changeset], file_serial: Option<u32>) -> usize {
+    fn journal_changes(&self, changed: &[&Changeset], file_serial: Option<Serial>) -> usize {
         if changed.is_empty() {
             return 0;
         }
@@ -310,7 +311,7 @@ impl ManagedZone {
         }
         tracing::info!(
             zone = self.name(),
-            serial = version.serial(),
+            serial = %version.serial(),
             file = %file.display(),
             records = version.record_count(),
             ms = started.elapsed().as_millis() as u64,
@@ -342,8 +343,8 @@ impl ManagedZone {
             Ok(replayed) => {
                 tracing::info!(
                     zone = self.name(),
-                    from = version.serial(),
-                    to = replayed.serial(),
+                    from = %version.serial(),
+                    to = %replayed.serial(),
                     changes = changes.len(),
                     "replayed changes not yet in the zone file from the journal"
                 );
@@ -369,7 +370,7 @@ impl ManagedZone {
     /// while the server was stopped: changes made by UPDATE after
     /// `file_serial` that never reached the file cannot be replayed on
     /// the edited file, and are dropped; said loudly.
-    pub(super) fn warn_dropped_unflushed(&self, file_serial: u32) {
+    pub(super) fn warn_dropped_unflushed(&self, file_serial: Serial) {
         let Some(journal) = &self.core.journal else {
             return;
         };
@@ -391,7 +392,7 @@ impl ManagedZone {
 
 impl ManagedZone {
     /// `zone-begin`: opens the zone's transaction; the serial served.
-    pub fn txn_begin(&self) -> Result<u32, TxnProblem> {
+    pub fn txn_begin(&self) -> Result<Serial, TxnProblem> {
         if self.core.config.file.is_none() {
             return Err(TxnProblem::NoFile);
         }
@@ -517,8 +518,8 @@ impl ManagedZone {
         let diff = update::txn::diff_lines(&change);
         tracing::info!(
             zone = self.name(),
-            from = change.from_serial,
-            to = change.to_serial,
+            from = %change.from_serial,
+            to = %change.to_serial,
             removed = change.removed.len(),
             added = change.added.len(),
             "transaction committed"
@@ -534,7 +535,7 @@ impl ManagedZone {
 }
 
 /// Whether `served` is ahead of what the zone file holds (`published`).
-pub(super) fn unflushed(published: Option<&PublishedState>, served: Option<u32>) -> bool {
+pub(super) fn unflushed(published: Option<&PublishedState>, served: Option<Serial>) -> bool {
     matches!((published, served), (Some(p), Some(s)) if p.served_serial != s)
 }
 

@@ -3,7 +3,7 @@
 
 use super::state::PublishedState;
 use crate::config::SerialPolicy;
-use crate::serial;
+use crate::serial::{self, Serial};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -11,7 +11,10 @@ pub enum Decision {
     Unchanged,
     /// Publish the file's content at `serial`; `note` says why the serial
     /// is not simply the file's, or what is wrong with it.
-    Publish { serial: u32, note: Option<String> },
+    Publish {
+        serial: Serial,
+        note: Option<String>,
+    },
     /// Keep serving what is served; the reason, for the log and `ctl`.
     Refuse(String),
 }
@@ -19,7 +22,7 @@ pub enum Decision {
 /// What the file holds now.
 #[derive(Debug, Clone, Copy)]
 pub struct FileContent {
-    pub serial: u32,
+    pub serial: Serial,
     pub digest: u128,
 }
 
@@ -53,7 +56,7 @@ pub fn decide(
         return same_as_served();
     }
     if force {
-        let note = (!serial::gt(file.serial, prev.served_serial)).then(|| {
+        let note = (!file.serial.is_after(prev.served_serial)).then(|| {
             format!(
                 "forced: serial {} replaces {} although it is not ahead; secondaries will not follow it",
                 file.serial, prev.served_serial
@@ -61,10 +64,10 @@ pub fn decide(
         });
         return publish(file.serial, note);
     }
-    if serial::gt(file.serial, prev.served_serial) {
+    if file.serial.is_after(prev.served_serial) {
         return publish(file.serial, None);
     }
-    if file.serial != prev.file_serial && !serial::gt(file.serial, prev.file_serial) {
+    if file.serial != prev.file_serial && !file.serial.is_after(prev.file_serial) {
         let problem = format!(
             "the zone file's serial went backwards from {} to {}",
             prev.file_serial, file.serial
@@ -93,11 +96,11 @@ pub fn decide(
     }
 }
 
-fn publish(serial: u32, note: Option<String>) -> Decision {
+fn publish(serial: Serial, note: Option<String>) -> Decision {
     Decision::Publish { serial, note }
 }
 
-fn refuse_or_serve(serving: bool, file_serial: u32, problem: String) -> Decision {
+fn refuse_or_serve(serving: bool, file_serial: Serial, problem: String) -> Decision {
     if serving {
         Decision::Refuse(format!(
             "{problem}; reload refused (`zonesync ctl reload ZONE --force` publishes it anyway)"
@@ -121,19 +124,22 @@ mod tests {
 
     fn prev(served: u32, file: u32, digest: u128) -> PublishedState {
         PublishedState {
-            served_serial: served,
-            file_serial: file,
+            served_serial: Serial(served),
+            file_serial: Serial(file),
             digest,
         }
     }
 
     fn file(serial: u32, digest: u128) -> FileContent {
-        FileContent { serial, digest }
+        FileContent {
+            serial: Serial(serial),
+            digest,
+        }
     }
 
     fn serial_of(d: Decision) -> Option<u32> {
         match d {
-            Decision::Publish { serial, .. } => Some(serial),
+            Decision::Publish { serial, .. } => Some(serial.get()),
             _ => None,
         }
     }
@@ -141,7 +147,7 @@ mod tests {
     #[test]
     fn first_load_publishes_the_file() {
         let d = decide(None, false, file(5, 1), Keep, false, NOW);
-        assert_eq!(d, publish(5, None));
+        assert_eq!(d, publish(Serial(5), None));
     }
 
     #[test]
@@ -223,7 +229,7 @@ mod tests {
             );
         }
         assert!(matches!(decide(Some(&p), true, f, Keep, true, NOW),
-            Decision::Publish { serial: 4, note: Some(n) } if n.contains("forced")));
+            Decision::Publish { serial: Serial(4), note: Some(n) } if n.contains("forced")));
         // Same content, serial set back: also refused.
         assert!(matches!(
             decide(Some(&p), true, file(4, 1), Keep, false, NOW),
@@ -237,14 +243,14 @@ mod tests {
         assert!(matches!(
             decide(Some(&p), false, file(4, 2), Keep, false, NOW),
             Decision::Publish {
-                serial: 4,
+                serial: Serial(4),
                 note: Some(_)
             }
         ));
         assert!(matches!(
             decide(Some(&p), false, file(5, 2), Keep, false, NOW),
             Decision::Publish {
-                serial: 5,
+                serial: Serial(5),
                 note: Some(_)
             }
         ));

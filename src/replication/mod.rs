@@ -38,6 +38,7 @@ use crate::csync::agent::ParentAgent;
 use crate::journal::{self, Journal, JournalLimits, JournalReader};
 use crate::loader::{self, LoadOptions};
 use crate::notify::Notifier;
+use crate::serial::Serial;
 use crate::zone::{Zone, ZoneVersion};
 use events::{Event, EventZone};
 use load::{Decision, FileContent};
@@ -55,7 +56,7 @@ pub type SharedJournal = Arc<Mutex<Journal>>;
 pub struct Published {
     /// The zone's apex, wire format (lower case).
     pub origin: Vec<u8>,
-    pub serial: u32,
+    pub serial: Serial,
     /// When it was published (the zones' clock).
     pub at: UnixMs,
 }
@@ -176,7 +177,7 @@ impl ZoneCore {
             Err(_) => None,
         };
         let served = self.zone.snapshot().map(|v| v.serial());
-        if owed.is_some_and(|o| Some(o.serial) == served) {
+        if owed.is_some_and(|o| Some(Serial(o.serial)) == served) {
             tracing::info!(zone = self.name(), serial = ?served, "a NOTIFY round was cut short by the stop: sending it again");
             self.events
                 .schedule(Event::NotifyOut, self.deps.clock.now());
@@ -184,7 +185,7 @@ impl ZoneCore {
     }
 
     /// Records that a round is owed for `serial` (or none, once done).
-    fn set_notify_owed(&self, serial: Option<u32>) {
+    fn set_notify_owed(&self, serial: Option<Serial>) {
         if let Some(path) = &self.notify_owed {
             write_notify_owed(self.name(), path, serial);
         }
@@ -355,8 +356,8 @@ pub fn zone_journal(server: &ServerConfig, zone: &str) -> Option<SharedJournal> 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadOutcome {
     pub kind: LoadKind,
-    pub old_serial: Option<u32>,
-    pub serial: Option<u32>,
+    pub old_serial: Option<Serial>,
+    pub serial: Option<Serial>,
     pub message: Option<String>,
 }
 
@@ -723,7 +724,7 @@ impl ManagedZone {
             .dnssec
             .before_publish(&file_path.display().to_string(), &version)
         {
-            return self.failed(old_serial, why);
+            return self.failed(old_serial, why.to_string());
         }
         let published = PublishedState {
             served_serial: serial,
@@ -752,7 +753,7 @@ impl ManagedZone {
         memory.files = loaded.files;
         tracing::info!(
             zone = self.name(),
-            serial,
+            %serial,
             old_serial = ?old_serial,
             records,
             ms = started.elapsed().as_millis() as u64,
@@ -780,8 +781,8 @@ impl ManagedZone {
                 journal.append(&change).map(|()| {
                     tracing::info!(
                         zone = self.name(),
-                        from = change.from_serial,
-                        to = change.to_serial,
+                        from = %change.from_serial,
+                        to = %change.to_serial,
                         removed,
                         added,
                         ms = started.elapsed().as_millis() as u64,
@@ -815,7 +816,7 @@ impl ManagedZone {
         }
     }
 
-    fn failed(&self, old_serial: Option<u32>, why: String) -> LoadOutcome {
+    fn failed(&self, old_serial: Option<Serial>, why: String) -> LoadOutcome {
         let keeps = match old_serial {
             Some(s) => format!("still serving serial {s}"),
             None => "zone not served (SERVFAIL) until it loads".into(),
@@ -832,8 +833,8 @@ impl ManagedZone {
     fn outcome(
         &self,
         kind: LoadKind,
-        old_serial: Option<u32>,
-        serial: Option<u32>,
+        old_serial: Option<Serial>,
+        serial: Option<Serial>,
         message: Option<String>,
     ) -> LoadOutcome {
         if let Ok(mut status) = self.status.lock() {
@@ -857,11 +858,13 @@ impl ManagedZone {
 
 /// Records in `path` (atomically) that a NOTIFY round is owed for
 /// `serial`, or removes the record (`None`).
-fn write_notify_owed(zone: &str, path: &std::path::Path, serial: Option<u32>) {
+fn write_notify_owed(zone: &str, path: &std::path::Path, serial: Option<Serial>) {
     let result = match serial {
-        Some(serial) => toml::to_string(&NotifyOwed { serial })
-            .map_err(std::io::Error::other)
-            .and_then(|text| crate::durable::write_atomic(path, text.as_bytes())),
+        Some(serial) => toml::to_string(&NotifyOwed {
+            serial: serial.get(),
+        })
+        .map_err(std::io::Error::other)
+        .and_then(|text| crate::durable::write_atomic(path, text.as_bytes())),
         None => match std::fs::remove_file(path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -886,7 +889,7 @@ fn open_journal(
     zone: &str,
     path: &std::path::Path,
     limits: JournalLimits,
-    floor: Option<u32>,
+    floor: Option<Serial>,
 ) -> Option<SharedJournal> {
     if let Some(dir) = path.parent() {
         if let Err(e) = std::fs::create_dir_all(dir) {
@@ -937,20 +940,20 @@ mod tests {
         let core = ZoneCore::new(zone.clone(), config, None, None, deps);
 
         core.publish(version(1), "disk", Publication::Restored);
-        assert_eq!(zone.snapshot().map(|v| v.serial()), Some(1));
+        assert_eq!(zone.snapshot().map(|v| v.serial()), Some(Serial(1)));
         clock.advance(std::time::Duration::from_millis(250));
         core.publish(version(2), "a load", Publication::New);
-        assert_eq!(zone.snapshot().map(|v| v.serial()), Some(2));
+        assert_eq!(zone.snapshot().map(|v| v.serial()), Some(Serial(2)));
         zone.withdraw();
         core.publish(version(2), "confirmed", Publication::Revived);
-        assert_eq!(zone.snapshot().map(|v| v.serial()), Some(2));
+        assert_eq!(zone.snapshot().map(|v| v.serial()), Some(Serial(2)));
 
         let announced = followed.try_recv().expect("the new version was announced");
         assert_eq!(
             announced,
             Published {
                 origin: test_wire("example.com"),
-                serial: 2,
+                serial: Serial(2),
                 at: 1_000_250,
             }
         );

@@ -36,7 +36,7 @@ use crate::config::{ServerConfig, ZoneConfig};
 use crate::durable::{self, FileError};
 use crate::journal::{self, snapshot, Changeset, Record};
 use crate::notify::Notifier;
-use crate::serial::{self, Serial};
+use crate::serial::Serial;
 use crate::xfr::incoming::{
     self, FetchError, Fetched, IxfrFailure, Limits, Payload, Primary, SoaAnswer,
 };
@@ -78,7 +78,7 @@ pub trait Upstream: Send + Sync {
         &self,
         primary: &Primary,
         zone: &[u8],
-        current: Option<(u32, &Record)>,
+        current: Option<(Serial, &Record)>,
         limits: &Limits,
     ) -> Result<Fetched, FetchError>;
 }
@@ -101,7 +101,7 @@ impl Upstream for NetUpstream {
         &self,
         primary: &Primary,
         zone: &[u8],
-        current: Option<(u32, &Record)>,
+        current: Option<(Serial, &Record)>,
         limits: &Limits,
     ) -> Result<Fetched, FetchError> {
         incoming::fetch(primary, zone, current, limits)
@@ -112,7 +112,7 @@ impl Upstream for NetUpstream {
 #[derive(Debug, Clone, Default)]
 pub struct PrimaryState {
     pub addr: Option<SocketAddr>,
-    pub serial: Option<u32>,
+    pub serial: Option<Serial>,
     pub last_contact: Option<SystemTime>,
     pub last_error: Option<String>,
 }
@@ -198,7 +198,7 @@ pub struct SecondaryZone {
     /// The primary (index) whose NOTIFY announced a serial, and that
     /// serial: the next refresh transfers from it at once when that is
     /// ahead of ours, without asking every primary's SOA first.
-    notified: Mutex<Option<(usize, u32)>>,
+    notified: Mutex<Option<(usize, Serial)>>,
 }
 
 pub(super) fn unix_to_time(unix: u64) -> Option<SystemTime> {
@@ -291,7 +291,7 @@ impl SecondaryZone {
     /// and `peer` is a primary, starts with an IXFR from that primary
     /// (its answer carries the primary's SOA anyway) instead of a round
     /// of SOA queries; anything else falls back to the full refresh.
-    pub fn notified(&self, peer: Option<SocketAddr>, serial: Option<u32>) -> bool {
+    pub fn notified(&self, peer: Option<SocketAddr>, serial: Option<Serial>) -> bool {
         let from = peer.and_then(|p| {
             self.primaries
                 .iter()
@@ -348,7 +348,7 @@ impl SecondaryZone {
         if timing::is_expired(expires_at, self.now_unix()) {
             tracing::warn!(
                 zone = self.name(),
-                serial,
+                %serial,
                 "the copy on disk expired while stopped: SERVFAIL until a refresh succeeds"
             );
             self.update_status(|s| {
@@ -369,7 +369,7 @@ impl SecondaryZone {
         });
         tracing::info!(
             zone = self.name(),
-            serial,
+            %serial,
             "secondary zone restored from disk"
         );
     }
@@ -453,7 +453,7 @@ impl SecondaryZone {
         let ours = current.as_ref().map(|v| v.serial());
         let hint = self.notified.lock().ok().and_then(|mut h| h.take());
         if let Some((i, serial)) = hint.filter(|_| !force_axfr) {
-            let ahead = ours.is_none_or(|o| Serial(serial) > Serial(o));
+            let ahead = ours.is_none_or(|o| serial > o);
             if let (true, Some(primary)) = (ahead, self.primaries.get(i)) {
                 match self.transfer_from(primary, current.as_deref(), false) {
                     Ok(summary) => {
@@ -492,7 +492,7 @@ impl SecondaryZone {
                             ps.last_error = None;
                         }
                     });
-                    answers.push((i, Serial(a.serial), a.expire));
+                    answers.push((i, a.serial, a.expire));
                 }
                 Err(e) => {
                     let text = e.to_string();
@@ -514,7 +514,7 @@ impl SecondaryZone {
             .first()
             .and_then(|first| answers.iter().find(|a| a.0 == first.0))
             .and_then(|a| a.2);
-        let behind = |serial: Serial| ours.is_none_or(|o| serial > Serial(o));
+        let behind = |serial: Serial| ours.is_none_or(|o| serial > o);
         if !force_axfr && !answers.iter().any(|a| behind(a.1)) {
             self.transfers_in.up_to_date.fetch_add(1, Relaxed);
             return Ok(RefreshResult {
@@ -619,7 +619,7 @@ impl SecondaryZone {
             }
             Payload::Full { soa, records } => {
                 if let Some(ours) = from {
-                    if !force_axfr && !serial::gt(serial, ours) {
+                    if !force_axfr && !serial.is_after(ours) {
                         return Err(ApplyFailure::Rejected(format!(
                             "{} sent serial {serial}, not ahead of ours ({ours}); not rolling back",
                             primary.addr
@@ -627,13 +627,13 @@ impl SecondaryZone {
                     }
                 }
                 let version = build_full(self.core.zone.origin(), &soa, &records)
-                    .map_err(ApplyFailure::Rejected)?;
+                    .map_err(|e| ApplyFailure::Rejected(e.to_string()))?;
                 let source = format!("AXFR of serial {serial} from {}", primary.addr);
                 let version = Arc::new(version);
                 self.core
                     .dnssec
                     .before_publish(&source, &version)
-                    .map_err(ApplyFailure::Rejected)?;
+                    .map_err(|e| ApplyFailure::Rejected(e.to_string()))?;
                 if let Err(e) = snapshot::write(&self.snapshot_path, &version) {
                     tracing::error!(
                         zone = self.name(),
@@ -663,7 +663,7 @@ impl SecondaryZone {
                 self.core
                     .dnssec
                     .before_publish(&source, &version)
-                    .map_err(ApplyFailure::Rejected)?;
+                    .map_err(|e| ApplyFailure::Rejected(e.to_string()))?;
                 self.journal_changes(&changes);
                 let n = changes.len();
                 self.publish(version, &source);
@@ -829,19 +829,36 @@ fn soa_record(v: &ZoneVersion) -> Option<Record> {
     })
 }
 
+/// Why the records of an AXFR do not make a zone.
+#[derive(Debug, Clone, thiserror::Error)]
+enum InvalidTransfer {
+    /// Our own apex is no name (a configuration that passed its checks
+    /// cannot give one).
+    #[error("{0}")]
+    Origin(crate::zone::BuildError),
+    /// The zone checks failed; the first problem found is shown.
+    #[error("the transferred zone is not valid: {}", first.as_ref().map(ToString::to_string).unwrap_or_default())]
+    Zone {
+        first: Option<crate::zone::BuildError>,
+    },
+}
+
 /// A zone from an AXFR's records, checked like a zone file.
-fn build_full(origin: &[u8], soa: &Record, records: &[Record]) -> Result<ZoneVersion, String> {
-    let mut b = ZoneBuilder::new(origin).map_err(|e| e.to_string())?;
+fn build_full(
+    origin: &[u8],
+    soa: &Record,
+    records: &[Record],
+) -> Result<ZoneVersion, InvalidTransfer> {
+    let mut b = ZoneBuilder::new(origin).map_err(InvalidTransfer::Origin)?;
     b.add(&soa.owner, soa.rtype, soa.ttl, &soa.rdata, None);
     for r in records {
         b.add(&r.owner, r.rtype, r.ttl, &r.rdata, None);
     }
-    b.finish().map(|(v, _)| v).map_err(|errors| {
-        format!(
-            "the transferred zone is not valid: {}",
-            errors.first().map(|e| e.to_string()).unwrap_or_default()
-        )
-    })
+    b.finish()
+        .map(|(v, _)| v)
+        .map_err(|errors| InvalidTransfer::Zone {
+            first: errors.into_iter().next(),
+        })
 }
 
 fn read_timers(path: &std::path::Path) -> Result<Timers, FileError> {

@@ -6,13 +6,14 @@
 //! One small TOML file per zone, replaced atomically on every change.
 
 use crate::durable::{self, FileError};
+use crate::serial::Serial;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PublishedState {
-    pub served_serial: u32,
-    pub file_serial: u32,
+    pub served_serial: Serial,
+    pub file_serial: Serial,
     pub digest: u128,
 }
 
@@ -37,8 +38,8 @@ impl PublishedState {
         let digest = u128::from_str_radix(&file.digest, 16)
             .map_err(|e| FileError::format(path)(format!("digest: {e}")))?;
         Ok(Some(PublishedState {
-            served_serial: file.served_serial,
-            file_serial: file.file_serial,
+            served_serial: Serial(file.served_serial),
+            file_serial: Serial(file.file_serial),
             digest,
         }))
     }
@@ -46,8 +47,8 @@ impl PublishedState {
     /// Writes the state atomically (see [`durable::write_atomic`]).
     pub fn write(&self, path: &Path) -> Result<(), FileError> {
         let file = StateFile {
-            served_serial: self.served_serial,
-            file_serial: self.file_serial,
+            served_serial: self.served_serial.get(),
+            file_serial: self.file_serial.get(),
             digest: format!("{:032x}", self.digest),
         };
         let text = toml::to_string(&file).map_err(FileError::format(path))?;
@@ -66,8 +67,8 @@ mod tests {
         let path = dir.join("z.toml");
         assert!(matches!(PublishedState::read(&path), Ok(None)));
         let s = PublishedState {
-            served_serial: 7,
-            file_serial: 5,
+            served_serial: Serial(7),
+            file_serial: Serial(5),
             digest: u128::MAX - 3,
         };
         s.write(&path).unwrap();

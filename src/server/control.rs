@@ -204,7 +204,7 @@ impl ControlHandler for ServerControl {
                 let mut r = agent
                     .scan(child.as_deref(), mode)
                     .await
-                    .map_err(ControlError::Refused)?;
+                    .map_err(|e| ControlError::Refused(e.to_string()))?;
                 reports.append(&mut r);
             }
             Ok(reports)
@@ -226,7 +226,10 @@ impl ControlHandler for ServerControl {
             let agent = agents
                 .first()
                 .ok_or_else(|| ControlError::Refused(format!("no CSYNC agent follows {child}")))?;
-            agent.approve(&wire).await.map_err(ControlError::Refused)
+            agent
+                .approve(&wire)
+                .await
+                .map_err(|e| ControlError::Refused(e.to_string()))
         })
     }
 

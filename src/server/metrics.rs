@@ -148,7 +148,7 @@ pub fn server_metrics(zones: &Zones, transfers: &Transfers, stats: &QueryStats) 
             out.sample(
                 "zonesync_zone_serial",
                 &[("zone", name), ("role", role)],
-                f64::from(v.serial()),
+                f64::from(v.serial().get()),
             );
         }
         if let Managed::Secondary(_) = z {

@@ -357,7 +357,7 @@ impl NotifyListener for NotifyRouter {
         zone: &[u8],
         peer: Option<std::net::SocketAddr>,
         key: Option<&str>,
-        serial: Option<u32>,
+        serial: Option<crate::serial::Serial>,
     ) -> NotifyVerdict {
         let Some(Managed::Secondary(z)) = self.zones.get(zone) else {
             tracing::info!(zone = %crate::name::display(zone), ?peer, "NOTIFY for a zone we are not secondary for: NOTAUTH");

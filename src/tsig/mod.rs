@@ -210,7 +210,7 @@ fn key_name(name: &str) -> Result<(Vec<u8>, KeyName), TsigError> {
         name: name.to_owned(),
         reason,
     };
-    let wire = crate::config::parse_zone_name(name).map_err(bad)?;
+    let wire = crate::config::parse_zone_name(name).map_err(|e| bad(e.to_string()))?;
     if wire.len() == 1 {
         return Err(bad("the root is not a key name".into()));
     }

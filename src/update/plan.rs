@@ -417,7 +417,7 @@ impl<'v> Working<'v> {
         let origin = v.origin().to_vec();
         let old_soa = rrset_in(v, &origin, rtype::SOA)?;
         let old_rdata = old_soa.rdatas.first()?.clone();
-        let old_serial = crate::zone::soa_field(&old_rdata, 0)?;
+        let old_serial = crate::zone::soa_serial(&old_rdata)?;
         let mut new_soa = old_soa.clone();
         let (mut removed, mut added) = (Vec::new(), Vec::new());
         for ((owner, t), set) in self.sets {
@@ -450,7 +450,7 @@ impl<'v> Working<'v> {
         }
         let new_rdata = new_soa.rdatas.first()?.clone();
         let to_serial = if soa_set {
-            crate::zone::soa_field(&new_rdata, 0)?
+            crate::zone::soa_serial(&new_rdata)?
         } else {
             let policy = match policy {
                 SerialPolicy::Keep => SerialPolicy::Increment,

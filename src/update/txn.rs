@@ -14,13 +14,14 @@ use super::message::{class, UpdateMessage, UpdateRr};
 use crate::config::SerialPolicy;
 use crate::journal::{Changeset, Record};
 use crate::name;
+use crate::serial::Serial;
 use crate::zone::{rtype, ZoneVersion};
 
 /// An open transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Transaction {
     /// The serial served at `zone-begin`, for the report.
-    pub began_at: u32,
+    pub began_at: Serial,
     ops: Vec<UpdateRr>,
 }
 
@@ -36,7 +37,7 @@ pub enum TxnError {
 }
 
 impl Transaction {
-    pub fn new(began_at: u32) -> Transaction {
+    pub fn new(began_at: Serial) -> Transaction {
         Transaction {
             began_at,
             ops: Vec::new(),
@@ -261,7 +262,7 @@ mod tests {
         t.unset(&v, "old", None, None).unwrap();
         t.unset(&v, "www", Some("A"), Some("192.0.2.10")).unwrap();
         let c = t.changeset(&v, SerialPolicy::Keep, 0).unwrap().unwrap();
-        assert_eq!((c.from_serial, c.to_serial), (10, 11));
+        assert_eq!((c.from_serial, c.to_serial), (Serial(10), Serial(11)));
         let lines = diff_lines(&c);
         let has = |l: &str| lines.iter().any(|x| x == l);
         assert!(has("+ www.example.com. 600 IN A 192.0.2.11"), "{lines:?}");
@@ -289,7 +290,7 @@ mod tests {
     #[test]
     fn bad_input_names_the_problem() {
         let v = test_version("example.com.", ZONE);
-        let mut t = Transaction::new(10);
+        let mut t = Transaction::new(Serial(10));
         assert_eq!(
             t.set(&v, "www.example.org.", None, "A", "192.0.2.1"),
             Err(TxnError::Owner("www.example.org.".into()))

@@ -2,8 +2,8 @@
 //! delegation (NS and glue), the apex NS set, and every A/AAAA of each
 //! name (glue, then the zone itself, then the resolver).
 
-use super::dns::{Client, Query};
 use super::probe::{self, lower_fqdn};
+use crate::exchange::{Client, Query, QueryError};
 use domain::base::iana::{Rcode, Rtype};
 use domain::base::message::Message;
 use domain::base::name::{Name, ParsedName, ToName};
@@ -22,6 +22,62 @@ pub struct Delegation {
     pub problems: Vec<String>,
 }
 
+/// Why servers, names or addresses were not found. They become the
+/// report's problems; the check goes on with what was found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("no resolver to find the parent's servers (give --resolver or --parent-ns)")]
+    NoResolver,
+    /// The apex NS set was to come from the resolver, and there is none.
+    #[error("no resolver")]
+    NoResolverForNs,
+    #[error("the root zone has no parent")]
+    Root,
+    /// `question` is `SOA name.` or `NS name.`.
+    #[error("resolver {resolver}: {question}: {error}")]
+    Query {
+        resolver: SocketAddr,
+        question: String,
+        error: QueryError,
+    },
+    #[error("resolver {resolver}: no SOA for {name} (RCODE {rcode})")]
+    NoSoa {
+        resolver: SocketAddr,
+        name: String,
+        rcode: Rcode,
+    },
+    #[error("resolver {resolver}: no NS records for the parent zone {apex}")]
+    NoNs { resolver: SocketAddr, apex: String },
+    #[error("no address for any server of the parent zone {0}")]
+    NoAddress(String),
+    #[error("resolver {resolver}: no NS records for {zone} (RCODE {rcode})")]
+    NoApexNs {
+        resolver: SocketAddr,
+        zone: String,
+        rcode: Rcode,
+    },
+    #[error("{name}: {reason}")]
+    BadName { name: String, reason: String },
+    #[error("{0}: no glue and no resolver to look it up")]
+    NoGlueNoResolver(String),
+    /// `why` says, per type, the RCODE or the failure.
+    #[error("{name}: no address from the resolver {resolver} ({why})")]
+    Unresolved {
+        name: String,
+        resolver: SocketAddr,
+        why: String,
+    },
+}
+
+fn parse_name(name: &str) -> Result<Name<Vec<u8>>, DiscoveryError> {
+    Name::from_str(name).map_err(
+        |e: domain::base::name::FromStrError| DiscoveryError::BadName {
+            name: name.to_owned(),
+            reason: e.to_string(),
+        },
+    )
+}
+
 /// Where discovery looks things up.
 pub struct Discovery<'a> {
     pub client: &'a Client,
@@ -34,43 +90,41 @@ pub struct Discovery<'a> {
 impl Discovery<'_> {
     /// The parent zone's servers through the resolver: the SOA of the
     /// zone's parent name names the parent's apex; its NS names resolved.
-    pub async fn parent_servers(&self) -> Result<Vec<SocketAddr>, String> {
-        let resolver = self
-            .resolver
-            .ok_or("no resolver to find the parent's servers (give --resolver or --parent-ns)")?;
+    pub async fn parent_servers(&self) -> Result<Vec<SocketAddr>, DiscoveryError> {
+        let resolver = self.resolver.ok_or(DiscoveryError::NoResolver)?;
         let parent_name = self
             .zone
             .parent()
             .map(|p| p.to_name::<Vec<u8>>())
-            .ok_or("the root zone has no parent")?;
+            .ok_or(DiscoveryError::Root)?;
+        let failed = |question: String| {
+            move |error| DiscoveryError::Query {
+                resolver,
+                question,
+                error,
+            }
+        };
         let answer = self
             .client
             .query(resolver, &Query::recursive(&parent_name, Rtype::SOA))
             .await
-            .map_err(|e| {
-                format!(
-                    "resolver {resolver}: SOA {}: {e}",
-                    super::fqdn(&parent_name)
-                )
-            })?;
-        let apex = soa_owner(&answer.message).ok_or_else(|| {
-            format!(
-                "resolver {resolver}: no SOA for {} (RCODE {})",
-                super::fqdn(&parent_name),
-                answer.message.header().rcode()
-            )
+            .map_err(failed(format!("SOA {}", super::fqdn(&parent_name))))?;
+        let apex = soa_owner(&answer.message).ok_or_else(|| DiscoveryError::NoSoa {
+            resolver,
+            name: super::fqdn(&parent_name),
+            rcode: answer.message.header().rcode(),
         })?;
         let answer = self
             .client
             .query(resolver, &Query::recursive(&apex, Rtype::NS))
             .await
-            .map_err(|e| format!("resolver {resolver}: NS {}: {e}", super::fqdn(&apex)))?;
+            .map_err(failed(format!("NS {}", super::fqdn(&apex))))?;
         let names = ns_names(&answer.message, AnswerPart::Answer);
         if names.is_empty() {
-            return Err(format!(
-                "resolver {resolver}: no NS records for the parent zone {}",
-                super::fqdn(&apex)
-            ));
+            return Err(DiscoveryError::NoNs {
+                resolver,
+                apex: super::fqdn(&apex),
+            });
         }
         let mut servers = Vec::new();
         for name in &names {
@@ -79,10 +133,7 @@ impl Discovery<'_> {
             }
         }
         if servers.is_empty() {
-            return Err(format!(
-                "no address for any server of the parent zone {}",
-                super::fqdn(&apex)
-            ));
+            return Err(DiscoveryError::NoAddress(super::fqdn(&apex)));
         }
         Ok(servers)
     }
@@ -154,20 +205,24 @@ impl Discovery<'_> {
     }
 
     /// The apex NS set from the resolver, when nothing else is known.
-    pub async fn apex_ns_from_resolver(&self) -> Result<BTreeSet<String>, String> {
-        let resolver = self.resolver.ok_or("no resolver")?;
+    pub async fn apex_ns_from_resolver(&self) -> Result<BTreeSet<String>, DiscoveryError> {
+        let resolver = self.resolver.ok_or(DiscoveryError::NoResolverForNs)?;
         let answer = self
             .client
             .query(resolver, &Query::recursive(self.zone, Rtype::NS))
             .await
-            .map_err(|e| format!("resolver {resolver}: NS {}: {e}", super::fqdn(self.zone)))?;
+            .map_err(|error| DiscoveryError::Query {
+                resolver,
+                question: format!("NS {}", super::fqdn(self.zone)),
+                error,
+            })?;
         let names = ns_names(&answer.message, AnswerPart::Answer);
         if names.is_empty() {
-            return Err(format!(
-                "resolver {resolver}: no NS records for {} (RCODE {})",
-                super::fqdn(self.zone),
-                answer.message.header().rcode()
-            ));
+            return Err(DiscoveryError::NoApexNs {
+                resolver,
+                zone: super::fqdn(self.zone),
+                rcode: answer.message.header().rcode(),
+            });
         }
         Ok(names)
     }
@@ -179,11 +234,11 @@ impl Discovery<'_> {
         name: &str,
         glue: &BTreeMap<String, BTreeSet<IpAddr>>,
         zone_servers: &[SocketAddr],
-    ) -> Result<BTreeSet<IpAddr>, String> {
+    ) -> Result<BTreeSet<IpAddr>, DiscoveryError> {
         if let Some(ips) = glue.get(name).filter(|ips| !ips.is_empty()) {
             return Ok(ips.clone());
         }
-        let parsed = Name::<Vec<u8>>::from_str(name).map_err(|e| format!("{name}: {e}"))?;
+        let parsed = parse_name(name)?;
         if parsed.ends_with(self.zone) {
             for &server in zone_servers {
                 let mut ips = BTreeSet::new();
@@ -206,11 +261,11 @@ impl Discovery<'_> {
         self.resolve_with_resolver(name).await
     }
 
-    async fn resolve_with_resolver(&self, name: &str) -> Result<BTreeSet<IpAddr>, String> {
+    async fn resolve_with_resolver(&self, name: &str) -> Result<BTreeSet<IpAddr>, DiscoveryError> {
         let resolver = self
             .resolver
-            .ok_or_else(|| format!("{name}: no glue and no resolver to look it up"))?;
-        let parsed = Name::<Vec<u8>>::from_str(name).map_err(|e| format!("{name}: {e}"))?;
+            .ok_or_else(|| DiscoveryError::NoGlueNoResolver(name.to_owned()))?;
+        let parsed = parse_name(name)?;
         let mut ips = BTreeSet::new();
         let mut why = Vec::new();
         for rtype in [Rtype::A, Rtype::AAAA] {
@@ -230,10 +285,11 @@ impl Discovery<'_> {
             }
         }
         if ips.is_empty() {
-            return Err(format!(
-                "{name}: no address from the resolver {resolver} ({})",
-                why.join(", ")
-            ));
+            return Err(DiscoveryError::Unresolved {
+                name: name.to_owned(),
+                resolver,
+                why: why.join(", "),
+            });
         }
         Ok(ips)
     }

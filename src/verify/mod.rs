@@ -5,21 +5,20 @@
 //! all-addresses query-and-compare the monitor and the CSYNC parental agent
 //! need.
 //!
-//! - [`dns`]: one exchange (UDP with retries, TCP on truncation, the AXFR
-//!   check), bounded in time, a semaphore on the queries in flight;
+//! - the queries go through [`crate::exchange::Client`] (UDP with
+//!   retries, TCP on truncation, the AXFR check);
 //! - [`discover`]: the parent's delegation, the apex NS set, addresses;
 //! - [`probe`]: what one address says about the zone;
 //! - [`verdict`]: the comparison, one row per address and the verdicts;
 //! - [`report`]: the table, `--nagios` line and JSON.
 
 pub mod discover;
-pub mod dns;
 pub mod probe;
 pub mod report;
 pub mod verdict;
 
+use crate::exchange::Client;
 use discover::{join_all, normalize, Discovery};
-use dns::Client;
 use domain::base::name::{Name, ToName};
 use probe::RrsetKey;
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,20 +87,50 @@ pub struct RecordSpec {
     pub rtype: domain::base::iana::Rtype,
 }
 
+/// Why an argument of the verifier (given on the command line, in a
+/// `--zones` file or in `[[monitor.zone]]`) is not what it must be.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgError {
+    #[error("bad domain name {text:?}: {reason}")]
+    BadName { text: String, reason: String },
+    #[error("expected ADDR, ADDR:PORT or [IPv6]:PORT")]
+    BadAddress,
+    #[error("{0:?}: expected NAME=ADDR[:PORT]")]
+    NotNameAndAddress(String),
+    /// The name or the address of a `NAME=ADDR[:PORT]`.
+    #[error("{text:?}: {error}")]
+    InServer { text: String, error: Box<ArgError> },
+    #[error("{0:?}: expected OWNER/TYPE, e.g. www/A")]
+    NotOwnerAndType(String),
+    #[error("{0:?}: empty owner (use @ for the apex)")]
+    EmptyOwner(String),
+    #[error("{text:?}: unknown record type {rtype:?}")]
+    UnknownType { text: String, rtype: String },
+    /// A `--records` owner that is no name once made absolute in the zone.
+    #[error("--records owner {text:?}: {reason}")]
+    BadOwner { text: String, reason: String },
+    /// A line of a `--zones` file.
+    #[error("line {line}: {error}")]
+    Line { line: usize, error: Box<ArgError> },
+}
+
 impl RecordSpec {
     /// Parses `OWNER/TYPE`: `www/A`, `@/MX`, `mail.example.com./AAAA`,
     /// `x/TYPE65`.
-    pub fn parse(text: &str) -> Result<RecordSpec, String> {
+    pub fn parse(text: &str) -> Result<RecordSpec, ArgError> {
         let (owner, rtype) = text
             .rsplit_once('/')
-            .ok_or_else(|| format!("{text:?}: expected OWNER/TYPE, e.g. www/A"))?;
+            .ok_or_else(|| ArgError::NotOwnerAndType(text.to_owned()))?;
         if owner.is_empty() {
-            return Err(format!("{text:?}: empty owner (use @ for the apex)"));
+            return Err(ArgError::EmptyOwner(text.to_owned()));
         }
         let rtype = rtype
             .to_ascii_uppercase()
             .parse()
-            .map_err(|_| format!("{text:?}: unknown record type {rtype:?}"))?;
+            .map_err(|_| ArgError::UnknownType {
+                text: text.to_owned(),
+                rtype: rtype.to_owned(),
+            })?;
         Ok(RecordSpec {
             owner: owner.to_owned(),
             rtype,
@@ -109,7 +138,7 @@ impl RecordSpec {
     }
 
     /// The owner in `zone`.
-    pub fn key(&self, zone: &Name<Vec<u8>>) -> Result<RrsetKey, String> {
+    pub fn key(&self, zone: &Name<Vec<u8>>) -> Result<RrsetKey, ArgError> {
         let text = if self.owner == "@" {
             fqdn(zone)
         } else if self.owner.ends_with('.') {
@@ -121,7 +150,10 @@ impl RecordSpec {
         };
         let owner = text
             .parse()
-            .map_err(|e| format!("--records owner {text:?}: {e}"))?;
+            .map_err(|e: domain::base::name::FromStrError| ArgError::BadOwner {
+                reason: e.to_string(),
+                text,
+            })?;
         Ok(RrsetKey {
             owner,
             rtype: self.rtype,
@@ -190,7 +222,7 @@ pub async fn check_zone(client: &Client, options: &Options, spec: &ZoneSpec) -> 
         .filter_map(|spec_record| match spec_record.key(&spec.zone) {
             Ok(key) => Some(key),
             Err(e) => {
-                problems.push(e);
+                problems.push(e.to_string());
                 None
             }
         })
@@ -351,7 +383,7 @@ async fn resolve_names(
                 addresses.insert(name.clone(), ips);
             }
             Ok(_) => problems.push(format!("{name}: no A or AAAA address")),
-            Err(e) => problems.push(e),
+            Err(e) => problems.push(e.to_string()),
         }
     }
 }
@@ -389,7 +421,7 @@ pub async fn check_zones(
 }
 
 /// `ADDR[:PORT]`, `[V6]:PORT` or a bare address (then `port`).
-pub fn parse_addr(text: &str, port: u16) -> Result<SocketAddr, String> {
+pub fn parse_addr(text: &str, port: u16) -> Result<SocketAddr, ArgError> {
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(addr);
     }
@@ -399,22 +431,26 @@ pub fn parse_addr(text: &str, port: u16) -> Result<SocketAddr, String> {
         .unwrap_or(text);
     bare.parse::<std::net::IpAddr>()
         .map(|ip| SocketAddr::new(ip, port))
-        .map_err(|_| "expected ADDR, ADDR:PORT or [IPv6]:PORT".to_owned())
+        .map_err(|_| ArgError::BadAddress)
 }
 
 /// `NAME=ADDR[:PORT]`.
-pub fn parse_ns(text: &str, port: u16) -> Result<(String, SocketAddr), String> {
+pub fn parse_ns(text: &str, port: u16) -> Result<(String, SocketAddr), ArgError> {
     let (name, addr) = text
         .split_once('=')
-        .ok_or_else(|| format!("{text:?}: expected NAME=ADDR[:PORT]"))?;
-    let parsed = parse_zone(name).map_err(|e| format!("{text:?}: {e}"))?;
-    let addr = parse_addr(addr, port).map_err(|e| format!("{text:?}: {e}"))?;
+        .ok_or_else(|| ArgError::NotNameAndAddress(text.to_owned()))?;
+    let in_server = |e| ArgError::InServer {
+        text: text.to_owned(),
+        error: Box::new(e),
+    };
+    let parsed = parse_zone(name).map_err(in_server)?;
+    let addr = parse_addr(addr, port).map_err(in_server)?;
     Ok((fqdn(&parsed).to_ascii_lowercase(), addr))
 }
 
 /// A domain name given on the command line (absolute whether or not it
 /// ends in a dot).
-pub fn parse_zone(text: &str) -> Result<Name<Vec<u8>>, String> {
+pub fn parse_zone(text: &str) -> Result<Name<Vec<u8>>, ArgError> {
     let absolute = if text.ends_with('.') {
         text.to_owned()
     } else {
@@ -422,7 +458,10 @@ pub fn parse_zone(text: &str) -> Result<Name<Vec<u8>>, String> {
     };
     absolute
         .parse()
-        .map_err(|e| format!("bad domain name {text:?}: {e}"))
+        .map_err(|e: domain::base::name::FromStrError| ArgError::BadName {
+            text: text.to_owned(),
+            reason: e.to_string(),
+        })
 }
 
 /// The lines of a `--zones` file: `ZONE [NAME=ADDR[:PORT] ...]`, `#`
@@ -431,13 +470,16 @@ pub fn parse_zones_file(
     text: &str,
     default_ns: &[(String, SocketAddr)],
     port: u16,
-) -> Result<Vec<ZoneSpec>, String> {
+) -> Result<Vec<ZoneSpec>, ArgError> {
     let mut specs = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or_default();
         let mut words = line.split_whitespace();
         let Some(zone) = words.next() else { continue };
-        let at = |e: String| format!("line {}: {e}", n + 1);
+        let at = |e| ArgError::Line {
+            line: n + 1,
+            error: Box::new(e),
+        };
         let zone = parse_zone(zone).map_err(at)?;
         let ns = words
             .map(|w| parse_ns(w, port))

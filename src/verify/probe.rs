@@ -2,7 +2,9 @@
 //! ZONEVERSION), the apex NS RRset, the RRsets to compare, and whether it
 //! transfers the zone to anyone.
 
-use super::dns::{self, Answer, Client, Query, QueryError, Transport};
+use crate::exchange::client::{edns_options, OPTION_EXPIRE, OPTION_NSID, OPTION_ZONEVERSION};
+use crate::exchange::{Answer, Client, Query, QueryError, Transport};
+use crate::serial::Serial;
 use domain::base::iana::{Rcode, Rtype};
 use domain::base::message::Message;
 use domain::base::name::{Name, ParsedName, ToName};
@@ -67,9 +69,9 @@ pub struct ZoneVersion {
 
 impl ZoneVersion {
     /// The serial, for type 0 (SOA-SERIAL).
-    pub fn serial(&self) -> Option<u32> {
+    pub fn serial(&self) -> Option<Serial> {
         match (self.kind, <[u8; 4]>::try_from(self.data.as_slice())) {
-            (0, Ok(bytes)) => Some(u32::from_be_bytes(bytes)),
+            (0, Ok(bytes)) => Some(Serial(u32::from_be_bytes(bytes))),
             _ => None,
         }
     }
@@ -87,7 +89,7 @@ pub enum Failure {
 /// The SOA as one address serves it.
 #[derive(Debug, Clone)]
 pub struct SoaSeen {
-    pub serial: u32,
+    pub serial: Serial,
     /// The SOA RRset (one record) for comparison.
     pub soa: RrsetView,
     /// RRSIGs over the SOA (empty when the zone is not signed).
@@ -218,21 +220,21 @@ fn soa_seen(answer: &Answer, zone: &Name<Vec<u8>>) -> Result<SoaSeen, Failure> {
         .rdata
         .iter()
         .next()
-        .and_then(|rdata| soa_serial(rdata))
+        .and_then(|rdata| crate::zone::soa_serial(rdata))
         .ok_or_else(|| Failure::Lame("authoritative answer without the zone's SOA".into()))?;
     let rrsigs = rrsigs_over(message, zone, Rtype::SOA);
     let mut nsid = None;
     let mut expire = None;
     let mut zoneversion = None;
-    for (code, data) in dns::edns_options(message) {
+    for (code, data) in edns_options(message) {
         match code {
-            dns::OPTION_NSID if !data.is_empty() => nsid = Some(data),
-            dns::OPTION_EXPIRE => {
+            OPTION_NSID if !data.is_empty() => nsid = Some(data),
+            OPTION_EXPIRE => {
                 expire = <[u8; 4]>::try_from(data.as_slice())
                     .ok()
                     .map(u32::from_be_bytes)
             }
-            dns::OPTION_ZONEVERSION => {
+            OPTION_ZONEVERSION => {
                 if let (Some(&labels), Some(&kind), Some(rest)) =
                     (data.first(), data.get(1), data.get(2..))
                 {
@@ -256,15 +258,6 @@ fn soa_seen(answer: &Answer, zone: &Name<Vec<u8>>) -> Result<SoaSeen, Failure> {
         expire,
         zoneversion,
     })
-}
-
-/// SERIAL of canonical SOA RDATA: after the two (uncompressed) names.
-fn soa_serial(rdata: &[u8]) -> Option<u32> {
-    let mname = crate::name::wire_len(rdata)?;
-    let rname = crate::name::wire_len(rdata.get(mname..)?)?;
-    let at = mname + rname;
-    let bytes = rdata.get(at..at + 4)?;
-    Some(u32::from_be_bytes(bytes.try_into().ok()?))
 }
 
 fn has_ns_in_authority(message: &Message<Vec<u8>>) -> bool {

@@ -1,10 +1,11 @@
 //! The comparison on made-up probes (the network side is tested against
 //! real servers in tests/verify.rs).
 
-use super::dns::Transport;
 use super::probe::{Failure, Probe, RrsetKey, RrsetView, SoaSeen};
 use super::verdict::{judge, RowStatus, Severity};
 use super::*;
+use crate::exchange::Transport;
+use crate::serial::Serial;
 use domain::base::iana::{Rcode, Rtype};
 use std::time::Duration;
 
@@ -33,7 +34,7 @@ fn answering(addr: &str, serial: u32) -> Probe {
     Probe {
         addr: addr.parse().unwrap(),
         result: Ok(SoaSeen {
-            serial,
+            serial: Serial(serial),
             soa: view(&[&serial.to_be_bytes()]),
             rrsigs: view(&[]),
             rtt: Duration::from_micros(300),
@@ -106,7 +107,7 @@ fn behind_is_measured_across_the_serial_wrap() {
         NsSets::default(),
         Vec::new(),
     );
-    assert_eq!(report.reference.as_ref().unwrap().serial, 2);
+    assert_eq!(report.reference.as_ref().unwrap().serial, Serial(2));
     assert_eq!(report.rows[0].lag, Some(3));
     assert_eq!(report.rows[0].status, RowStatus::Behind);
     assert_eq!(codes(&report), ["serial-behind"]);
@@ -153,7 +154,10 @@ fn judge_with_primary(primary: Probe) -> ZoneReport {
 fn a_server_ahead_of_the_primary_is_a_warning() {
     let report = judge_with_primary(answering("127.0.0.9:53", 10));
     let reference = report.reference.as_ref().unwrap();
-    assert_eq!((reference.serial, reference.source), (10, "primary"));
+    assert_eq!(
+        (reference.serial, reference.source),
+        (Serial(10), "primary")
+    );
     assert_eq!(report.rows[0].status, RowStatus::Ahead);
     assert_eq!(report.rows[0].lag, Some(-1));
     assert_eq!(codes(&report), ["serial-ahead"]);
@@ -323,5 +327,6 @@ fn command_line_pieces_parse() {
     assert_eq!(zones[1].ns[0].0, "ns1.");
     assert!(parse_zones_file("example.com bad", &[], 53)
         .unwrap_err()
+        .to_string()
         .starts_with("line 1"));
 }

@@ -5,7 +5,7 @@
 
 use super::probe::{Failure, Probe, RrsetView};
 use super::{fqdn, NsSets, Options, Source, Target};
-use crate::serial;
+use crate::serial::Serial;
 use domain::base::name::Name;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -85,7 +85,7 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn serial(&self) -> Option<u32> {
+    pub fn serial(&self) -> Option<Serial> {
         self.probe.result.as_ref().ok().map(|s| s.serial)
     }
 
@@ -98,7 +98,7 @@ impl Row {
 /// What the serials are compared with.
 #[derive(Debug, Clone)]
 pub struct Reference {
-    pub serial: u32,
+    pub serial: Serial,
     /// "highest" or "primary".
     pub source: &'static str,
     pub address: Option<SocketAddr>,
@@ -249,9 +249,7 @@ fn reference(rows: &[Row], options: &Options, verdicts: &mut Vec<Verdict>) -> Op
             servers: vec![primary],
         });
     }
-    let mut serials = rows.iter().filter_map(Row::serial);
-    let first = serials.next()?;
-    let highest = serials.fold(first, |best, s| if serial::gt(s, best) { s } else { best });
+    let highest = Serial::newest(rows.iter().filter_map(Row::serial))?;
     Some(Reference {
         serial: highest,
         source: "highest",
@@ -262,8 +260,7 @@ fn reference(rows: &[Row], options: &Options, verdicts: &mut Vec<Verdict>) -> Op
 fn lags(rows: &mut [Row], reference: &Reference, max_lag: u32, verdicts: &mut Vec<Verdict>) {
     for row in rows.iter_mut() {
         let Some(serial) = row.serial() else { continue };
-        // RFC 1982: the distance as a signed 32-bit difference.
-        let lag = i64::from(reference.serial.wrapping_sub(serial) as i32);
+        let lag = i64::from(reference.serial.ahead_of(serial));
         row.lag = Some(lag);
         if lag > i64::from(max_lag) {
             row.status = RowStatus::Behind;
@@ -322,10 +319,12 @@ fn compared(row: &Row) -> Vec<(String, RrsetView)> {
 
 /// Servers at the same serial that answer differently.
 fn content(rows: &mut [Row], options: &Options, verdicts: &mut Vec<Verdict>) {
+    // Keyed by the number: serials have no total order, and the report
+    // lists groups in a stable order.
     let mut by_serial: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
     for (i, row) in rows.iter().enumerate() {
         if let Some(serial) = row.serial() {
-            by_serial.entry(serial).or_default().push(i);
+            by_serial.entry(serial.get()).or_default().push(i);
         }
     }
     for (serial, members) in by_serial {

@@ -14,17 +14,17 @@
 //! whole transfer is simplest to keep on a blocking socket whose timeout is
 //! set to the time left before every read and write.
 
+use crate::serial::Serial;
 use crate::tsig::{ClientSigner, TsigError, TsigKey};
 use domain::base::iana::{Class, OptRcode, Rtype};
 use domain::base::message::Message;
 use domain::base::message_builder::{MessageBuilder, PushError};
 use domain::base::name::{Name, ParsedName, ToName};
 use domain::base::rdata::{ComposeRecordData, UnknownRecordData};
-use domain::base::{Serial, Ttl};
+use domain::base::Ttl;
 use domain::rdata::tsig::Tsig;
 use domain::rdata::{AllRecordData, Soa};
 use domain::tsig::ValidationError;
-use std::cmp::Ordering;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -189,15 +189,15 @@ pub enum ProtocolError {
     #[error("the answer does not start with the zone's SOA record")]
     NoSoaFirst,
     #[error("the closing SOA has serial {closing}, the opening one {opening}")]
-    SerialMismatch { opening: u32, closing: u32 },
+    SerialMismatch { opening: Serial, closing: Serial },
     #[error("an IXFR changeset starts at serial {found}, expected {expected}")]
-    BrokenChain { expected: u32, found: u32 },
+    BrokenChain { expected: Serial, found: Serial },
     #[error("records follow the closing SOA")]
     AfterEnd,
     /// RFC 1995 §4: over UDP this means "ask over TCP"; over TCP it is no
     /// answer at all.
     #[error("the IXFR answer is the server's SOA alone, with serial {serial}, newer than ours")]
-    SoaOnly { serial: u32 },
+    SoaOnly { serial: Serial },
     #[error("the answer is not authoritative (AA bit clear)")]
     NotAuthoritative,
     #[error("the answer holds no SOA record of the zone")]
@@ -239,7 +239,7 @@ fn plural(n: u64, word: &str) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Axfr,
-    Ixfr { serial: u32 },
+    Ixfr { serial: Serial },
 }
 
 /// How much one transfer may bring: beyond either, it fails with
@@ -368,7 +368,7 @@ impl Request {
                     let soa = Soa::new(
                         root.clone(),
                         root,
-                        Serial(serial),
+                        domain::base::Serial(serial.get()),
                         Ttl::ZERO,
                         Ttl::ZERO,
                         Ttl::ZERO,
@@ -455,7 +455,7 @@ pub struct Summary {
     pub progress: Progress,
     pub elapsed: Duration,
     /// The serial of the zone as the server has it now.
-    pub serial: u32,
+    pub serial: Serial,
     pub outcome: Outcome,
     /// The EDNS EXPIRE option of the first message (RFC 7314), when the
     /// query asked for it and the server sent a value.
@@ -664,7 +664,7 @@ impl<'a> Session<'a> {
             // Only the zone's own SOA frames a transfer.
             let item = match record.data() {
                 AllRecordData::Soa(soa) if record.owner().name_eq(&self.request.zone) => {
-                    Item::Soa(soa.serial().into_int())
+                    Item::Soa(Serial(soa.serial().into_int()))
                 }
                 _ => Item::Other,
             };
@@ -867,7 +867,7 @@ pub(crate) fn time_left(deadline: Instant) -> io::Result<Duration> {
 /// What the tracker needs to know of a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Item {
-    Soa(u32),
+    Soa(Serial),
     Other,
 }
 
@@ -910,7 +910,7 @@ impl fmt::Display for Outcome {
 #[derive(Debug, Clone)]
 pub struct Tracker {
     /// The client's serial for IXFR.
-    ixfr_from: Option<u32>,
+    ixfr_from: Option<Serial>,
     state: State,
 }
 
@@ -920,25 +920,25 @@ enum State {
     /// IXFR: the server's SOA came; the next record or the end of the
     /// message decides the answer's form.
     Opened {
-        serial: u32,
+        serial: Serial,
     },
     /// AXFR form: waiting for the closing SOA.
     Full {
-        serial: u32,
+        serial: Serial,
     },
     /// Within a changeset's deletions.
     Deleting {
-        serial: u32,
+        serial: Serial,
         changesets: u32,
     },
     /// Within a changeset's additions, after its new SOA (serial `to`).
     Adding {
-        serial: u32,
+        serial: Serial,
         changesets: u32,
-        to: u32,
+        to: Serial,
     },
     Done {
-        serial: u32,
+        serial: Serial,
         outcome: Outcome,
     },
 }
@@ -963,7 +963,7 @@ impl Tracker {
     }
 
     /// The server's serial: that of the first SOA.
-    pub fn serial(&self) -> Option<u32> {
+    pub fn serial(&self) -> Option<Serial> {
         match self.state {
             State::Start => None,
             State::Opened { serial }
@@ -977,7 +977,7 @@ impl Tracker {
     /// IXFR: the serial of the server's SOA when it is all the answer
     /// holds so far and is newer than ours (else the answer would be
     /// complete: the client is up to date).
-    pub fn lone_soa(&self) -> Option<u32> {
+    pub fn lone_soa(&self) -> Option<Serial> {
         match self.state {
             State::Opened { serial } => Some(serial),
             _ => None,
@@ -1035,7 +1035,7 @@ impl Tracker {
     pub fn end_of_message(&mut self) {
         if let (State::Opened { serial }, Some(from)) = (self.state, self.ixfr_from) {
             // Serials exactly 2^31 apart are incomparable: not newer.
-            let newer = Serial(serial).partial_cmp(&Serial(from)) == Some(Ordering::Greater);
+            let newer = serial.is_after(from);
             if !newer {
                 self.state = State::Done {
                     serial,
@@ -1055,7 +1055,7 @@ impl Tracker {
     /// IXFR, second record an SOA: the old SOA of the first changeset,
     /// which starts at the client's serial, or (with the server's serial)
     /// the close of a zone that is an SOA alone.
-    fn first_changeset(&self, serial: u32, next: u32) -> Result<State, ProtocolError> {
+    fn first_changeset(&self, serial: Serial, next: Serial) -> Result<State, ProtocolError> {
         if next == serial {
             return Ok(State::Done {
                 serial,
@@ -1078,10 +1078,10 @@ impl Tracker {
     /// which continues the chain, or the final SOA when the changeset
     /// reached the server's serial.
     fn after_changeset(
-        serial: u32,
+        serial: Serial,
         changesets: u32,
-        to: u32,
-        next: u32,
+        to: Serial,
+        next: Serial,
     ) -> Result<State, ProtocolError> {
         if next != to {
             return Err(ProtocolError::BrokenChain {
@@ -1251,7 +1251,7 @@ mod tests {
     // --- The tracker, on synthetic record sequences
 
     fn soa(serial: u32) -> Item {
-        Item::Soa(serial)
+        Item::Soa(Serial(serial))
     }
     const X: Item = Item::Other;
 
@@ -1268,7 +1268,7 @@ mod tests {
         Ok(tracker.outcome())
     }
 
-    const IXFR_FROM_3: Kind = Kind::Ixfr { serial: 3 };
+    const IXFR_FROM_3: Kind = Kind::Ixfr { serial: Serial(3) };
 
     #[test]
     fn axfr_ends_at_the_second_soa_across_messages() {
@@ -1302,8 +1302,8 @@ mod tests {
         assert_eq!(
             track(Kind::Axfr, &[&[soa(5), X, soa(6)]]),
             Err(ProtocolError::SerialMismatch {
-                opening: 5,
-                closing: 6
+                opening: Serial(5),
+                closing: Serial(6)
             })
         );
     }
@@ -1323,7 +1323,7 @@ mod tests {
         assert_eq!(tracker.outcome(), None, "decided only at the message end");
         tracker.end_of_message();
         assert_eq!(tracker.outcome(), Some(Outcome::UpToDate));
-        assert_eq!(tracker.serial(), Some(3));
+        assert_eq!(tracker.serial(), Some(Serial(3)));
         // The client is ahead (RFC 1982, across the wrap too).
         assert_eq!(
             track(IXFR_FROM_3, &[&[soa(2)]]),
@@ -1402,15 +1402,15 @@ mod tests {
         assert_eq!(
             track(IXFR_FROM_3, &[&[soa(9), soa(2), X, soa(9), soa(9)]]),
             Err(ProtocolError::BrokenChain {
-                expected: 3,
-                found: 2
+                expected: Serial(3),
+                found: Serial(2)
             })
         );
         assert_eq!(
             track(IXFR_FROM_3, &[&[soa(9), soa(3), soa(4), soa(5), soa(9)]]),
             Err(ProtocolError::BrokenChain {
-                expected: 4,
-                found: 5
+                expected: Serial(4),
+                found: Serial(5)
             })
         );
     }
@@ -1421,7 +1421,7 @@ mod tests {
         assert_eq!(tracker.serial(), None);
         for item in [soa(9), soa(3), X, soa(9)] {
             tracker.record(item).unwrap();
-            assert_eq!(tracker.serial(), Some(9));
+            assert_eq!(tracker.serial(), Some(Serial(9)));
         }
     }
 
@@ -1429,7 +1429,7 @@ mod tests {
     fn ixfr_query_carries_the_client_soa_in_the_authority_section() {
         let request = Request::new(
             "example.com",
-            Kind::Ixfr { serial: 42 },
+            Kind::Ixfr { serial: Serial(42) },
             None,
             Duration::from_secs(1),
         )
@@ -1449,7 +1449,7 @@ mod tests {
             .to_record::<Soa<ParsedName<_>>>()
             .unwrap()
             .unwrap();
-        assert_eq!(soa.data().serial(), Serial(42));
+        assert_eq!(soa.data().serial(), domain::base::Serial(42));
         assert_eq!(soa.owner().to_string(), "example.com");
     }
 
@@ -1463,7 +1463,7 @@ mod tests {
         Soa::new(
             name("ns1.example.com."),
             name("hostmaster.example.com."),
-            Serial(serial),
+            domain::base::Serial(serial),
             Ttl::from_secs(7200),
             Ttl::from_secs(1800),
             Ttl::from_secs(1209600),
@@ -1524,7 +1524,10 @@ mod tests {
             (4, 2)
         );
         assert_eq!(summary.expire, None, "not asked for");
-        assert_eq!((summary.serial, summary.outcome), (5, Outcome::Axfr));
+        assert_eq!(
+            (summary.serial, summary.outcome),
+            (Serial(5), Outcome::Axfr)
+        );
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 4, "{out}");
         assert_eq!(

@@ -32,6 +32,7 @@ use super::client::{
     StreamLimits, Summary, XfrError,
 };
 use crate::journal::{Changeset, Record};
+use crate::serial::Serial;
 use crate::tsig::{ClientSigner, TsigKey};
 use domain::base::iana::{Class, OptRcode, Rtype};
 use domain::base::message::Message;
@@ -78,7 +79,7 @@ impl Default for Limits {
 /// The primary's answer to the SOA query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SoaAnswer {
-    pub serial: u32,
+    pub serial: Serial,
     /// The zone's SOA record as the primary has it.
     pub soa: Record,
     /// The EDNS EXPIRE option (RFC 7314) of the answer, if the primary
@@ -91,7 +92,7 @@ pub struct SoaAnswer {
 pub struct Fetched {
     pub payload: Payload,
     /// The primary's serial (that of the first SOA of the answer).
-    pub serial: u32,
+    pub serial: Serial,
     /// Messages, records and octets (TCP length prefixes included) of the
     /// transfer that brought the payload.
     pub messages: u64,
@@ -208,7 +209,7 @@ impl FetchError {
 pub fn fetch(
     primary: &Primary,
     zone: &[u8],
-    current: Option<(u32, &Record)>,
+    current: Option<(Serial, &Record)>,
     limits: &Limits,
 ) -> Result<Fetched, FetchError> {
     let started = Instant::now();
@@ -326,7 +327,7 @@ fn attempt(
         });
     if let (Kind::Ixfr { serial }, Some(soa)) = (kind, our_soa) {
         // Our SOA as it is (RFC 1995 §3), if it is the one of our serial.
-        if soa.rtype == SOA && soa_serial(&soa.rdata) == Some(serial) {
+        if soa.rtype == SOA && crate::zone::soa_serial(&soa.rdata) == Some(serial) {
             request = request.with_client_soa(soa.ttl, &soa.rdata);
         }
     }
@@ -334,11 +335,47 @@ fn attempt(
     let summary = client::transfer_to(primary.addr, &request, &mut collector)?;
     let payload = collector
         .into_payload(kind, &summary)
-        .map_err(|reason| XfrError::Rejected {
+        .map_err(|e| XfrError::Rejected {
             message: summary.progress.messages,
-            reason,
+            reason: e.to_string(),
         })?;
     Ok((summary, payload))
+}
+
+/// Why a transfer in is refused although the stream itself was sound
+/// (its text is [`XfrError::Rejected`]'s reason).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Rejection {
+    #[error("record {owner} {rtype} of class {class} (only IN is transferred)")]
+    NotIn {
+        owner: String,
+        rtype: String,
+        class: String,
+    },
+    #[error("label too long")]
+    LongLabel,
+    #[error("cannot compose the RDATA of {0}")]
+    Uncomposable(String),
+    #[error("RDATA of {0} too long")]
+    LongRdata(String),
+    #[error("out-of-zone record {0}")]
+    OutOfZone(String),
+    #[error("SOA record below the apex: {0}")]
+    SoaBelowApex(String),
+    #[error("the answer holds no SOA")]
+    NoSoa,
+    #[error("an incremental answer to an AXFR query")]
+    IncrementalToAxfr,
+    #[error("malformed SOA RDATA")]
+    MalformedSoa,
+    #[error("the IXFR answer does not end with the primary's SOA")]
+    NoClosingSoa,
+    #[error("records follow the closing SOA")]
+    AfterClosingSoa,
+    #[error("an IXFR changeset starts at serial {from}, expected {expected}")]
+    BrokenChain { from: Serial, expected: Serial },
+    #[error("an IXFR changeset without its new SOA")]
+    NoNewSoa,
 }
 
 /// The sink of a transfer in: converts, checks and keeps each record.
@@ -362,19 +399,19 @@ impl<'z> Collector<'z> {
 
     /// The payload of a complete answer of form `summary.outcome` (the
     /// tracker has checked its order of SOAs).
-    fn into_payload(self, kind: Kind, summary: &Summary) -> Result<Payload, String> {
+    fn into_payload(self, kind: Kind, summary: &Summary) -> Result<Payload, Rejection> {
         match summary.outcome {
             Outcome::UpToDate => Ok(Payload::UpToDate),
             Outcome::Axfr | Outcome::FullZone => {
                 let mut records = self.rest;
-                let soa = self.first.ok_or("the answer holds no SOA")?;
+                let soa = self.first.ok_or(Rejection::NoSoa)?;
                 // The closing SOA.
                 records.pop();
                 Ok(Payload::Full { soa, records })
             }
             Outcome::Incremental { .. } => {
                 let Kind::Ixfr { serial: ours } = kind else {
-                    return Err("an incremental answer to an AXFR query".into());
+                    return Err(Rejection::IncrementalToAxfr);
                 };
                 changesets(self.rest, ours, summary.serial).map(Payload::Incremental)
             }
@@ -384,19 +421,18 @@ impl<'z> Collector<'z> {
 
 impl Sink for Collector<'_> {
     fn record(&mut self, record: &AnswerRecord<'_>, item: Item) -> Result<(), SinkError> {
-        let record = convert(record).map_err(SinkError::Rejected)?;
+        let rejected = |r: Rejection| SinkError::Rejected(r.to_string());
+        let record = convert(record).map_err(rejected)?;
         if !in_zone(&record.owner, self.zone) {
-            return Err(SinkError::Rejected(format!(
-                "out-of-zone record {}",
-                crate::name::display(&record.owner)
-            )));
+            return Err(rejected(Rejection::OutOfZone(crate::name::display(
+                &record.owner,
+            ))));
         }
         // The tracker counts the zone's SOA only (`Item::Soa`).
         if record.rtype == SOA && item == Item::Other {
-            return Err(SinkError::Rejected(format!(
-                "SOA record below the apex: {}",
-                crate::name::display(&record.owner)
-            )));
+            return Err(rejected(Rejection::SoaBelowApex(crate::name::display(
+                &record.owner,
+            ))));
         }
         if self.first.is_none() {
             self.first = Some(record);
@@ -410,18 +446,17 @@ impl Sink for Collector<'_> {
 /// A parsed record as the zone store wants it: class IN, the owner in
 /// lower-case uncompressed wire format, the RDATA uncompressed (names in it
 /// in full, as sent).
-fn convert(record: &AnswerRecord<'_>) -> Result<Record, String> {
+fn convert(record: &AnswerRecord<'_>) -> Result<Record, Rejection> {
     if record.class() != Class::IN {
-        return Err(format!(
-            "record {}. {} of class {} (only IN is transferred)",
-            record.owner(),
-            record.rtype(),
-            record.class()
-        ));
+        return Err(Rejection::NotIn {
+            owner: format!("{}.", record.owner()),
+            rtype: record.rtype().to_string(),
+            class: record.class().to_string(),
+        });
     }
     let mut owner = Vec::with_capacity(usize::from(record.owner().compose_len()));
     for label in record.owner().iter_labels() {
-        let len = u8::try_from(label.len()).map_err(|_| "label too long".to_owned())?;
+        let len = u8::try_from(label.len()).map_err(|_| Rejection::LongLabel)?;
         owner.push(len);
         owner.extend(label.as_slice().iter().map(u8::to_ascii_lowercase));
     }
@@ -430,9 +465,9 @@ fn convert(record: &AnswerRecord<'_>) -> Result<Record, String> {
     record
         .data()
         .compose_rdata(&mut rdata)
-        .map_err(|_| format!("cannot compose the RDATA of {}.", record.owner()))?;
+        .map_err(|_| Rejection::Uncomposable(format!("{}.", record.owner())))?;
     if rdata.len() > usize::from(u16::MAX) {
-        return Err(format!("RDATA of {}. too long", record.owner()));
+        return Err(Rejection::LongRdata(format!("{}.", record.owner())));
     }
     Ok(Record {
         owner,
@@ -456,59 +491,43 @@ fn in_zone(owner: &[u8], zone: &[u8]) -> bool {
     }
 }
 
-/// The serial of uncompressed SOA RDATA.
-fn soa_serial(rdata: &[u8]) -> Option<u32> {
-    let mut pos = 0;
-    for _ in 0..2 {
-        loop {
-            let len = *rdata.get(pos)?;
-            pos += 1;
-            match len {
-                0 => break,
-                1..=63 => pos += usize::from(len),
-                _ => return None,
-            }
-        }
-    }
-    let octets = rdata.get(pos..pos.checked_add(4)?)?;
-    Some(u32::from_be_bytes(octets.try_into().ok()?))
-}
-
 /// The changesets of an incremental IXFR answer (RFC 1995 §4): `records`
 /// is the answer after its first SOA; each changeset is the old SOA, the
 /// records removed, the new SOA, the records added; the primary's SOA
 /// closes the answer after the changeset that reaches its serial. The
 /// tracker has checked this order; it is checked again here, so that no
 /// payload is built from anything else.
-fn changesets(records: Vec<Record>, ours: u32, theirs: u32) -> Result<Vec<Changeset>, String> {
-    let serial_of = |r: &Record| soa_serial(&r.rdata).ok_or("malformed SOA RDATA".to_owned());
+fn changesets(
+    records: Vec<Record>,
+    ours: Serial,
+    theirs: Serial,
+) -> Result<Vec<Changeset>, Rejection> {
+    let serial_of = |r: &Record| crate::zone::soa_serial(&r.rdata).ok_or(Rejection::MalformedSoa);
     let mut records = records.into_iter();
     let mut out: Vec<Changeset> = Vec::new();
     let mut next = records.next();
     loop {
         let Some(old_soa) = next.take().filter(|r| r.rtype == SOA) else {
-            return Err("the IXFR answer does not end with the primary's SOA".into());
+            return Err(Rejection::NoClosingSoa);
         };
         let from = serial_of(&old_soa)?;
         let expected = out.last().map_or(ours, |c| c.to_serial);
         if out.last().is_some_and(|c| c.to_serial == theirs) {
             // The closing SOA.
             if from != theirs || records.next().is_some() {
-                return Err("records follow the closing SOA".into());
+                return Err(Rejection::AfterClosingSoa);
             }
             return Ok(out);
         }
         if from != expected {
-            return Err(format!(
-                "an IXFR changeset starts at serial {from}, expected {expected}"
-            ));
+            return Err(Rejection::BrokenChain { from, expected });
         }
         let mut removed = Vec::new();
         let new_soa = loop {
             match records.next() {
                 Some(r) if r.rtype == SOA => break r,
                 Some(r) => removed.push(r),
-                None => return Err("an IXFR changeset without its new SOA".into()),
+                None => return Err(Rejection::NoNewSoa),
             }
         };
         let to = serial_of(&new_soa)?;
@@ -741,7 +760,8 @@ fn soa_answer(
             continue;
         };
         let soa = convert(&record).map_err(malformed)?;
-        let serial = soa_serial(&soa.rdata).ok_or_else(|| malformed("bad SOA RDATA"))?;
+        let serial =
+            crate::zone::soa_serial(&soa.rdata).ok_or_else(|| malformed("bad SOA RDATA"))?;
         return Ok(SoaAnswer {
             serial,
             soa,
@@ -760,7 +780,7 @@ mod tests {
     use domain::base::message_builder::{MessageBuilder, StaticCompressor};
     use domain::base::opt::Expire;
     use domain::base::rdata::UnknownRecordData;
-    use domain::base::{ParsedName, Serial, Ttl};
+    use domain::base::{ParsedName, Ttl};
     use domain::rdata::{Mx, Ns, Soa, A};
     use std::str::FromStr;
 
@@ -797,7 +817,7 @@ mod tests {
         Soa::new(
             name("ns1.example.com."),
             name("hostmaster.example.com."),
-            Serial(serial),
+            domain::base::Serial(serial),
             Ttl::from_secs(7200),
             Ttl::from_secs(1800),
             Ttl::from_secs(1209600),
@@ -965,19 +985,25 @@ mod tests {
         ];
         let server = tcp_only(vec![script(vec![first, second], Some(86400))]);
         let ours = soa(3);
-        let fetched = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap();
+        let fetched = fetch(
+            &primary(&server),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap();
         let changes = vec![
             Changeset {
-                from_serial: 3,
-                to_serial: 4,
+                from_serial: Serial(3),
+                to_serial: Serial(4),
                 old_soa: soa(3),
                 new_soa: soa(4),
                 removed: vec![expected(R::A("host1.example.com.", 1))],
                 added: vec![expected(R::A("host2.example.com.", 2))],
             },
             Changeset {
-                from_serial: 4,
-                to_serial: 5,
+                from_serial: Serial(4),
+                to_serial: Serial(5),
                 old_soa: soa(4),
                 new_soa: soa(5),
                 removed: vec![expected(R::Ns("example.com.", "Ns2.Example.ORG."))],
@@ -990,7 +1016,7 @@ mod tests {
         assert_eq!(fetched.payload, Payload::Incremental(changes));
         assert_eq!(
             (fetched.serial, fetched.messages, fetched.records),
-            (5, 2, 11)
+            (Serial(5), 2, 11)
         );
         assert_eq!(fetched.fallback, None);
         assert_eq!(fetched.expire, Some(86400));
@@ -1022,9 +1048,15 @@ mod tests {
             script(axfr_parts(7), None),
         ]);
         let ours = soa(3);
-        let fetched = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap();
+        let fetched = fetch(
+            &primary(&server),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap();
         assert_eq!(fetched.payload, axfr_payload(7));
-        assert_eq!(fetched.serial, 7);
+        assert_eq!(fetched.serial, Serial(7));
         assert_eq!(fetched.fallback.as_deref(), Some("server answered REFUSED"));
         let queries = server.tcp_queries();
         assert_eq!(queries.len(), 2);
@@ -1043,7 +1075,13 @@ mod tests {
         ] {
             let server = tcp_only(vec![rcode_script(rcode), script(axfr_parts(7), None)]);
             let ours = soa(3);
-            let fetched = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap();
+            let fetched = fetch(
+                &primary(&server),
+                &zone(),
+                Some((Serial(3), &ours)),
+                &limits(),
+            )
+            .unwrap();
             assert_eq!(fetched.payload, axfr_payload(7), "{rcode}");
             assert!(
                 fetched
@@ -1066,7 +1104,13 @@ mod tests {
         });
         let server = tcp_only(vec![cut, script(axfr_parts(5), None)]);
         let ours = soa(3);
-        let fetched = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap();
+        let fetched = fetch(
+            &primary(&server),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap();
         assert_eq!(fetched.payload, axfr_payload(5));
         let why = fetched.fallback.unwrap();
         assert!(why.contains("closed the connection"), "{why}");
@@ -1080,7 +1124,13 @@ mod tests {
             script(vec![vec![R::Soa(5), R::Soa(2), R::Soa(5), R::Soa(5)]], None),
             script(axfr_parts(5), None),
         ]);
-        let fetched = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap();
+        let fetched = fetch(
+            &primary(&server),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap();
         assert_eq!(fetched.payload, axfr_payload(5));
         let why = fetched.fallback.unwrap();
         assert!(why.contains("starts at serial 2, expected 3"), "{why}");
@@ -1099,7 +1149,13 @@ mod tests {
             ),
             script(axfr_parts(5), None),
         ]);
-        let fetched = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap();
+        let fetched = fetch(
+            &primary(&server),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap();
         let why = fetched.fallback.unwrap();
         assert!(why.contains("starts at serial 6, expected 4"), "{why}");
     }
@@ -1109,9 +1165,15 @@ mod tests {
         let ours = soa(3);
         for serial in [2, 3, u32::MAX] {
             let server = tcp_only(vec![script(vec![vec![R::Soa(serial)]], None)]);
-            let fetched = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap();
+            let fetched = fetch(
+                &primary(&server),
+                &zone(),
+                Some((Serial(3), &ours)),
+                &limits(),
+            )
+            .unwrap();
             assert_eq!(fetched.payload, Payload::UpToDate, "{serial}");
-            assert_eq!((fetched.serial, fetched.fallback), (serial, None));
+            assert_eq!((fetched.serial, fetched.fallback), (Serial(serial), None));
             assert_eq!(server.tcp_queries().len(), 1);
         }
     }
@@ -1123,7 +1185,13 @@ mod tests {
             script(vec![vec![R::Soa(4)]], None),
             script(axfr_parts(4), None),
         ]);
-        let fetched = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap();
+        let fetched = fetch(
+            &primary(&server),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap();
         assert_eq!(fetched.payload, axfr_payload(4));
         let why = fetched.fallback.unwrap();
         assert!(why.contains("SOA alone, with serial 4"), "{why}");
@@ -1133,9 +1201,15 @@ mod tests {
     fn axfr_style_answer_to_ixfr_is_full() {
         let server = tcp_only(vec![script(axfr_parts(9), None)]);
         let ours = soa(3);
-        let fetched = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap();
+        let fetched = fetch(
+            &primary(&server),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap();
         assert_eq!(fetched.payload, axfr_payload(9));
-        assert_eq!((fetched.serial, fetched.fallback), (9, None));
+        assert_eq!((fetched.serial, fetched.fallback), (Serial(9), None));
         assert_eq!(server.tcp_queries().len(), 1);
     }
 
@@ -1167,7 +1241,13 @@ mod tests {
         // In an IXFR answer: the AXFR is asked for, and fails the same way.
         let server = tcp_only(vec![script(evil.clone(), None), script(evil, None)]);
         let ours = soa(3);
-        let e = fetch(&primary(&server), &zone(), Some((3, &ours)), &limits()).unwrap_err();
+        let e = fetch(
+            &primary(&server),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap_err();
         let text = e.to_string();
         assert!(
             text.contains("IXFR: message 1: out-of-zone")
@@ -1220,7 +1300,7 @@ mod tests {
             script(axfr_parts(7), None),
         ]);
         let ours = soa(3);
-        let e = fetch(&primary(&server), &zone(), Some((3, &ours)), &few).unwrap_err();
+        let e = fetch(&primary(&server), &zone(), Some((Serial(3), &ours)), &few).unwrap_err();
         assert!(
             matches!(
                 e,
@@ -1245,7 +1325,7 @@ mod tests {
         let primary = Primary { addr, key: None };
         let ours = soa(3);
         let started = Instant::now();
-        let e = fetch(&primary, &zone(), Some((3, &ours)), &limits()).unwrap_err();
+        let e = fetch(&primary, &zone(), Some((Serial(3), &ours)), &limits()).unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!(e.class(), FailureClass::Connect);
         let text = e.to_string();
@@ -1323,7 +1403,7 @@ mod tests {
             key: Some(key()),
         };
         let ours = soa(3);
-        let fetched = fetch(&primary, &zone(), Some((3, &ours)), &limits()).unwrap();
+        let fetched = fetch(&primary, &zone(), Some((Serial(3), &ours)), &limits()).unwrap();
         assert!(matches!(fetched.payload, Payload::Incremental(ref c) if c.len() == 1));
         assert_eq!(fetched.fallback, None);
     }
@@ -1339,7 +1419,7 @@ mod tests {
             key: Some(key()),
         };
         let ours = soa(3);
-        let fetched = fetch(&primary, &zone(), Some((3, &ours)), &limits()).unwrap();
+        let fetched = fetch(&primary, &zone(), Some((Serial(3), &ours)), &limits()).unwrap();
         assert_eq!(fetched.payload, axfr_payload(4));
         let why = fetched.fallback.unwrap();
         assert!(why.contains("TSIG") && why.contains("BADSIG"), "{why}");
@@ -1356,7 +1436,7 @@ mod tests {
             key: Some(key()),
         };
         let ours = soa(3);
-        let e = fetch(&primary, &zone(), Some((3, &ours)), &limits()).unwrap_err();
+        let e = fetch(&primary, &zone(), Some((Serial(3), &ours)), &limits()).unwrap_err();
         assert_eq!(e.class(), FailureClass::Tsig);
         assert_eq!(e.primary(), server.addr);
         let text = e.to_string();
@@ -1395,7 +1475,7 @@ mod tests {
         assert_eq!(
             got,
             SoaAnswer {
-                serial: 7,
+                serial: Serial(7),
                 soa: soa(7),
                 expire: Some(600)
             }
@@ -1416,7 +1496,7 @@ mod tests {
         });
         let server = ScriptedServer::start(vec![soa_answer_script(Some(1209600))], vec![udp]);
         let got = query_soa(&primary(&server), &zone(), Duration::from_secs(5)).unwrap();
-        assert_eq!((got.serial, got.expire), (7, Some(1209600)));
+        assert_eq!((got.serial, got.expire), (Serial(7), Some(1209600)));
         assert_eq!(got.soa, soa(7));
         assert_eq!(server.udp_queries().len(), 1);
         let tcp = server.tcp_queries();
@@ -1430,7 +1510,7 @@ mod tests {
         let server = ScriptedServer::start(vec![soa_answer_script(None)], vec![udp]);
         let started = Instant::now();
         let got = query_soa(&primary(&server), &zone(), Duration::from_millis(600)).unwrap();
-        assert_eq!((got.serial, got.expire), (7, None));
+        assert_eq!((got.serial, got.expire), (Serial(7), None));
         let took = started.elapsed();
         assert!(
             took >= Duration::from_millis(300) && took < Duration::from_secs(2),
@@ -1492,7 +1572,7 @@ mod tests {
             key: Some(key()),
         };
         let got = query_soa(&primary, &zone(), Duration::from_secs(5)).unwrap();
-        assert_eq!((got.serial, got.expire), (7, Some(60)));
+        assert_eq!((got.serial, got.expire), (Serial(7), Some(60)));
 
         // Signed with another secret over both transports.
         let udp: UdpScript = Box::new(|q| {
@@ -1528,7 +1608,8 @@ mod tests {
 
     #[test]
     fn soa_serial_of_rdata() {
-        assert_eq!(soa_serial(&soa(77).rdata), Some(77));
+        use crate::zone::soa_serial;
+        assert_eq!(soa_serial(&soa(77).rdata), Some(Serial(77)));
         assert_eq!(soa_serial(&soa(77).rdata[..20]), None);
         assert_eq!(
             soa_serial(&[0xc0, 12, 0, 0, 0, 0, 0, 0]),

@@ -16,7 +16,7 @@
 use crate::acl::Acl;
 use crate::journal::{Changeset, JournalReader, JournalView, Record};
 use crate::name;
-use crate::serial;
+use crate::serial::Serial;
 use crate::tsig::{self, Keys, RequestAuth, SignedRequest};
 use crate::wire::{flag, rcode, MessageWriter, Owner, Request, Section, HEADER_LEN};
 use crate::zone::{rtype, SharedZoneTable, ZoneVersion};
@@ -72,7 +72,7 @@ impl XfrCounters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Axfr,
-    Ixfr(Option<u32>),
+    Ixfr(Option<Serial>),
 }
 
 /// What a transfer sends.
@@ -163,9 +163,9 @@ impl Transfers {
         }
         let mut payload = Payload::Zone;
         if let Kind::Ixfr(Some(client)) = kind {
-            if !serial::lt(client, version.serial()) {
+            if !client.is_before(version.serial()) {
                 XfrCounters::bump(&xfr.counters.ixfr_current);
-                tracing::info!(%peer, zone = %zone_name, serial = client, "IXFR: client is current");
+                tracing::info!(%peer, zone = %zone_name, serial = %client, "IXFR: client is current");
                 return send_signed(stream, single_soa(req, &version), &mut signer).await;
             }
             if let Some(view) = xfr.journal.as_ref().map(JournalReader::load_full) {
@@ -229,7 +229,7 @@ impl Transfers {
         let key = signer.as_ref().map(|s| s.key_name().to_owned());
         let version = self.zones.load().get(req.question.name)?.snapshot()?;
         let xfr = self.zone(version.origin())?;
-        if !xfr.acl.allows(peer.ip(), key.as_deref()) || !serial::lt(client, version.serial()) {
+        if !xfr.acl.allows(peer.ip(), key.as_deref()) || !client.is_before(version.serial()) {
             return None;
         }
         let view = xfr.journal.as_ref()?.load();
@@ -249,7 +249,7 @@ impl Transfers {
             }
         };
         XfrCounters::bump(&xfr.counters.ixfr_incremental);
-        tracing::info!(%peer, zone = %name::display(version.origin()), from = client, to = version.serial(), "IXFR sent over UDP");
+        tracing::info!(%peer, zone = %name::display(version.origin()), from = %client, to = %version.serial(), "IXFR sent over UDP");
         Some(len)
     }
 
@@ -307,7 +307,7 @@ impl Transfers {
             Ok(()) => tracing::info!(
                 %peer,
                 zone = %name::display(req.question.name),
-                serial,
+                %serial,
                 records,
                 messages,
                 ms = started.elapsed().as_millis() as u64,
@@ -327,7 +327,11 @@ impl Transfers {
 /// then it is cheaper). The journal may already hold a change that is not
 /// published yet (it is written first); the chain is cut at the served
 /// serial.
-fn incremental(journal: &JournalView, version: &ZoneVersion, client: u32) -> Option<Range<usize>> {
+fn incremental(
+    journal: &JournalView,
+    version: &ZoneVersion,
+    client: Serial,
+) -> Option<Range<usize>> {
     let start = journal.index_of(client)?;
     let from_client = journal.changes().get(start..)?;
     let end = start
@@ -384,14 +388,19 @@ fn changes_records(changes: &[Arc<Changeset>]) -> impl Iterator<Item = &Record> 
 /// The serial in the SOA of an IXFR request's authority section
 /// (RFC 1995 §3). Its names may be compressed, so they are skipped, not
 /// read.
-fn client_serial(req: &Request<'_>) -> Option<u32> {
+fn client_serial(req: &Request<'_>) -> Option<Serial> {
     let msg = req.message;
-    let count = |i: usize| u16::from_be_bytes([msg[4 + 2 * i], msg[5 + 2 * i]]);
-    if count(2) == 0 {
+    let count = |i: usize| {
+        Some(u16::from_be_bytes([
+            *msg.get(4 + 2 * i)?,
+            *msg.get(5 + 2 * i)?,
+        ]))
+    };
+    if count(2)? == 0 {
         return None;
     }
     let mut pos = req.question_end;
-    for _ in 0..count(1) {
+    for _ in 0..count(1)? {
         pos = skip_record(msg, pos)?;
     }
     pos = skip_name(msg, pos)?;
@@ -401,13 +410,12 @@ fn client_serial(req: &Request<'_>) -> Option<u32> {
     }
     let rdata_start = pos + 10;
     let at = skip_name(msg, skip_name(msg, rdata_start)?)?;
-    let b = msg.get(at..at + 4)?;
-    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    serial_at(msg, at)
 }
 
 /// The serial of an SOA that is the first record of the answer section
 /// (the hint a NOTIFY may carry, RFC 1996 §3.7).
-pub fn answer_soa_serial(req: &Request<'_>) -> Option<u32> {
+pub fn answer_soa_serial(req: &Request<'_>) -> Option<Serial> {
     let msg = req.message;
     let count = u16::from_be_bytes([*msg.get(6)?, *msg.get(7)?]);
     if count == 0 {
@@ -419,8 +427,13 @@ pub fn answer_soa_serial(req: &Request<'_>) -> Option<u32> {
         return None;
     }
     let at = skip_name(msg, skip_name(msg, pos + 10)?)?;
-    let b = msg.get(at..at + 4)?;
-    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    serial_at(msg, at)
+}
+
+/// The SOA serial field at `at` of a message.
+fn serial_at(msg: &[u8], at: usize) -> Option<Serial> {
+    let b = msg.get(at..at.checked_add(4)?)?;
+    Some(Serial(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
 }
 
 fn skip_name(msg: &[u8], mut pos: usize) -> Option<usize> {

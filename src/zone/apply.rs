@@ -76,6 +76,7 @@ use super::node::{push_rdata, Node, RrsetData};
 use super::{flags, rtype, soa_field, ZoneVersion};
 use crate::journal::{Changeset, Record};
 use crate::name;
+use crate::serial::Serial;
 use domain::base::iana::Rtype;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -87,7 +88,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApplyError {
     #[error("changeset starts at serial {changeset}, but the zone is at serial {zone}")]
-    SerialMismatch { zone: u32, changeset: u32 },
+    SerialMismatch { zone: Serial, changeset: Serial },
     #[error("the changeset's old SOA is not the zone's SOA")]
     SoaMismatch,
     #[error("record to delete is not in the zone: {} {}", name::display(.owner), type_text(.rtype))]
@@ -453,11 +454,11 @@ fn check_framing(v: &ZoneVersion, c: &Changeset) -> Result<(), ApplyError> {
     if new.rdata.len() > u16::MAX as usize || soa_field(&new.rdata, 4).is_none() {
         return Err(ApplyError::Invalid("malformed SOA RDATA".into()));
     }
-    let serial = soa_field(&new.rdata, 0);
+    let serial = super::soa_serial(&new.rdata);
     if serial != Some(c.to_serial) {
         return Err(ApplyError::Invalid(format!(
             "the new SOA has serial {}, but the changeset leads to serial {}",
-            serial.unwrap_or(0),
+            serial.unwrap_or_default(),
             c.to_serial
         )));
     }
@@ -1200,12 +1201,12 @@ mod tests {
         let e = |c: &Changeset| old.apply(c).unwrap_err();
 
         let mut c = base.clone();
-        c.from_serial = 7;
+        c.from_serial = Serial(7);
         assert_eq!(
             e(&c),
             ApplyError::SerialMismatch {
-                zone: 1,
-                changeset: 7
+                zone: Serial(1),
+                changeset: Serial(7)
             }
         );
         let mut c = base.clone();
@@ -1215,7 +1216,7 @@ mod tests {
         c.old_soa.rdata = soa_rdata(9);
         assert_eq!(e(&c), ApplyError::SoaMismatch);
         let mut c = base.clone();
-        c.to_serial = 5;
+        c.to_serial = Serial(5);
         invalid(e(&c), "serial 2");
         let mut c = base.clone();
         c.new_soa.rdata.truncate(10);
@@ -1649,7 +1650,7 @@ mod tests {
     /// A change of one record (plus the SOA), on top of `v`.
     fn one_record(v: &ZoneVersion, record: Record, add: bool) -> Changeset {
         let mut soa = diff(v, v);
-        soa.to_serial = v.serial() + 1;
+        soa.to_serial = v.serial().plus(1);
         soa.new_soa.rdata = crate::zone::set_soa_serial(&soa.new_soa.rdata, soa.to_serial);
         if add {
             soa.added.push(record);

@@ -289,8 +289,8 @@ impl ZoneBuilder {
         let serial = apex
             .rrset(rtype::SOA)
             .and_then(|s| s.rdatas().next())
-            .and_then(|r| soa_field(r, 0))
-            .unwrap_or(0);
+            .and_then(super::soa_serial)
+            .unwrap_or_default();
         let descendants = Descendants::from_sorted(&nodes);
         let denial = super::denial::Denial::build(&nodes, &apex);
         let version = ZoneVersion {

@@ -70,7 +70,7 @@ impl ZoneVersion {
                             node.key(),
                             set.rtype(),
                             set.ttl(),
-                            &super::set_soa_serial(rdata, 0),
+                            &super::set_soa_serial(rdata, crate::serial::Serial(0)),
                         );
                     } else {
                         add(node.key(), set.rtype(), set.ttl(), rdata);

@@ -27,6 +27,7 @@ pub use node::{Node, Rdatas, Rrset, SigSet};
 pub use table::{SharedZoneTable, Zone, ZoneTable};
 
 use crate::name;
+use crate::serial::Serial;
 use index::NameIndex;
 
 /// Record types the store treats specially (IANA numbers).
@@ -80,7 +81,7 @@ pub mod flags {
 pub struct ZoneVersion {
     origin: Box<[u8]>,
     origin_labels: usize,
-    serial: u32,
+    serial: Serial,
     nodes: NameIndex,
     apex: Node,
     record_count: usize,
@@ -100,7 +101,7 @@ impl ZoneVersion {
     pub fn origin_labels(&self) -> usize {
         self.origin_labels
     }
-    pub fn serial(&self) -> u32 {
+    pub fn serial(&self) -> Serial {
         self.serial
     }
     pub fn apex(&self) -> &Node {
@@ -130,7 +131,7 @@ impl ZoneVersion {
     }
     /// This version with the SOA serial set to `serial` (a serial policy
     /// moving it): shares every node but the apex.
-    pub fn with_serial(&self, serial: u32) -> ZoneVersion {
+    pub fn with_serial(&self, serial: Serial) -> ZoneVersion {
         type Block = (u16, u32, Vec<u8>, Option<(u32, Vec<u8>)>);
         let mut blocks: Vec<Block> = Vec::new();
         for set in self.apex.rrsets() {
@@ -200,15 +201,20 @@ pub fn test_version(origin: &str, text: &str) -> ZoneVersion {
 }
 
 /// SOA RDATA with its serial replaced (unchanged if it is malformed).
-pub fn set_soa_serial(rdata: &[u8], serial: u32) -> Vec<u8> {
+pub fn set_soa_serial(rdata: &[u8], serial: Serial) -> Vec<u8> {
     let mut out = rdata.to_vec();
     let at = name::wire_len(rdata)
         .and_then(|m| Some(m + name::wire_len(rdata.get(m..)?)?))
         .unwrap_or(usize::MAX);
     if let Some(field) = out.get_mut(at..at.saturating_add(4)) {
-        field.copy_from_slice(&serial.to_be_bytes());
+        field.copy_from_slice(&serial.get().to_be_bytes());
     }
     out
+}
+
+/// The serial of SOA RDATA (`None` if it is malformed).
+pub fn soa_serial(rdata: &[u8]) -> Option<Serial> {
+    soa_field(rdata, 0).map(Serial)
 }
 
 /// The `index`-th 32-bit field after the two names of SOA RDATA

@@ -294,10 +294,53 @@ struct RecordHead {
     rdata_start: usize,
 }
 
+/// A file an `$INCLUDE` names.
+struct Included {
+    /// As named (relative to the including file), for positions.
+    path: PathBuf,
+    bytes: Vec<u8>,
+    /// Its origin, wire format.
+    origin: Vec<u8>,
+}
+
+/// Why an `$INCLUDE` is not followed.
+#[derive(Debug, thiserror::Error)]
+enum IncludeError {
+    #[error("$INCLUDE needs a file name")]
+    NoFileName,
+    #[error("bad $INCLUDE file name \"{0}\"")]
+    BadFileName(String),
+    #[error("bad $INCLUDE origin: {0}")]
+    BadOrigin(name::NameError),
+    #[error("trailing data \"{0}\"")]
+    Trailing(String),
+    #[error("$INCLUDE nested too deeply (max {0})")]
+    TooDeep(usize),
+    #[error("$INCLUDE file \"{0}\" not found")]
+    NotFound(String),
+    #[error("$INCLUDE file \"{file}\": {error}")]
+    Unreadable { file: String, error: io::Error },
+    /// Without it, no file can be shown to stay inside it.
+    #[error("cannot resolve the zone directory \"{}\": {error}", dir.display())]
+    RootUnresolved { dir: PathBuf, error: Arc<io::Error> },
+    #[error("$INCLUDE \"{0}\" escapes the zone directory")]
+    Escapes(String),
+}
+
+/// Why one iteration of a `$GENERATE` has no rdata.
+#[derive(Debug, thiserror::Error)]
+enum GenerateError {
+    #[error(transparent)]
+    Expand(#[from] generate::GenError),
+    /// A quoted rhs whose expanded text is not rdata.
+    #[error("bad $GENERATE rdata \"{text}\": {message}")]
+    Rdata { text: String, message: String },
+}
+
 struct Loader<'o, 'c> {
     opts: &'o ParseOptions,
     top_dir: PathBuf,
-    include_root: Option<Result<PathBuf, String>>,
+    include_root: Option<Result<PathBuf, Arc<io::Error>>>,
     on_record: &'c mut dyn FnMut(RecordRef<'_>),
     /// Rdata of the record being parsed, reused from record to record.
     rdata: Vec<u8>,
@@ -587,107 +630,91 @@ impl<'o, 'c> Loader<'o, 'c> {
 
     /// `$INCLUDE <file-name> [<domain-name>]` (RFC 1035 §5.1).
     fn include_directive(&mut self, entry: &Entry<'_>, ctx: &mut FileCtx) {
+        match self.include(entry, ctx) {
+            Ok(included) => {
+                self.read_file(&included.path);
+                let mut child = FileCtx::new(&included.path, included.origin, ctx.depth + 1);
+                self.parse_bytes(&included.bytes, &mut child);
+            }
+            Err((line, e)) => self.error(ctx.path(), line, e.to_string()),
+        }
+    }
+
+    /// The file an `$INCLUDE` names, or the line and why not.
+    fn include(
+        &mut self,
+        entry: &Entry<'_>,
+        ctx: &FileCtx,
+    ) -> Result<Included, (u32, IncludeError)> {
         let Some(file_tok) = entry.tokens.get(1) else {
-            return self.error(
-                ctx.path(),
-                entry.line,
-                "$INCLUDE needs a file name".to_string(),
-            );
+            return Err((entry.line, IncludeError::NoFileName));
         };
         let Some(file_name) = token_string(file_tok) else {
-            return self.error(
-                ctx.path(),
+            return Err((
                 file_tok.line,
-                format!("bad $INCLUDE file name \"{}\"", file_tok.text),
-            );
+                IncludeError::BadFileName(file_tok.text.to_string()),
+            ));
         };
         let origin = match entry.tokens.get(2) {
-            Some(tok) => match name_from_presentation(&tok.text, &ctx.origin) {
-                Ok(origin) => origin,
-                Err(e) => {
-                    return self.error(ctx.path(), tok.line, format!("bad $INCLUDE origin: {e}"))
-                }
-            },
+            Some(tok) => name_from_presentation(&tok.text, &ctx.origin)
+                .map_err(|e| (tok.line, IncludeError::BadOrigin(e)))?,
             None => ctx.origin.clone(),
         };
         if let Some(extra) = entry.tokens.get(3) {
-            return self.error(ctx.path(), extra.line, trailing(extra));
+            return Err((extra.line, IncludeError::Trailing(extra.text.to_string())));
         }
         let line = file_tok.line;
+        let fail = |e| (line, e);
         if ctx.depth >= self.opts.max_include_depth {
-            return self.error(
-                ctx.path(),
-                line,
-                format!(
-                    "$INCLUDE nested too deeply (max {})",
-                    self.opts.max_include_depth
-                ),
-            );
+            return Err(fail(IncludeError::TooDeep(self.opts.max_include_depth)));
         }
         let base = ctx.path().parent().unwrap_or(Path::new(""));
         let target = base.join(&file_name);
-        let canonical = match fs::canonicalize(&target) {
-            Ok(path) => path,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return self.error(
-                    ctx.path(),
-                    line,
-                    format!("$INCLUDE file \"{file_name}\" not found"),
-                )
-            }
-            Err(e) => {
-                return self.error(
-                    ctx.path(),
-                    line,
-                    format!("$INCLUDE file \"{file_name}\": {e}"),
-                )
-            }
-        };
+        let canonical = fs::canonicalize(&target).map_err(|e| {
+            fail(if e.kind() == io::ErrorKind::NotFound {
+                IncludeError::NotFound(file_name.clone())
+            } else {
+                IncludeError::Unreadable {
+                    file: file_name.clone(),
+                    error: e,
+                }
+            })
+        })?;
         if !self.opts.allow_include_anywhere {
-            let root = match self.include_root() {
-                Ok(root) => root,
-                Err(message) => return self.error(ctx.path(), line, message),
-            };
+            let root = self.include_root().map_err(fail)?;
             if !canonical.starts_with(&root) {
-                return self.error(
-                    ctx.path(),
-                    line,
-                    format!("$INCLUDE \"{file_name}\" escapes the zone directory"),
-                );
+                return Err(fail(IncludeError::Escapes(file_name)));
             }
         }
-        let bytes = match fs::read(&canonical) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                return self.error(
-                    ctx.path(),
-                    line,
-                    format!("$INCLUDE file \"{file_name}\": {e}"),
-                )
-            }
-        };
-        self.read_file(&target);
-        let mut child = FileCtx::new(&target, origin, ctx.depth + 1);
-        self.parse_bytes(&bytes, &mut child);
+        let bytes = fs::read(&canonical).map_err(|error| {
+            fail(IncludeError::Unreadable {
+                file: file_name,
+                error,
+            })
+        })?;
+        Ok(Included {
+            path: target,
+            bytes,
+            origin,
+        })
     }
 
-    fn include_root(&mut self) -> Result<PathBuf, String> {
-        if let Some(root) = &self.include_root {
-            return root.clone();
-        }
+    /// The directory `$INCLUDE` must stay in, resolved once per parse.
+    fn include_root(&mut self) -> Result<PathBuf, IncludeError> {
         let dir = self
             .opts
             .include_root
             .clone()
             .unwrap_or_else(|| self.top_dir.clone());
-        let root = fs::canonicalize(&dir).map_err(|e| {
-            format!(
-                "cannot resolve the zone directory \"{}\": {e}",
-                dir.display()
-            )
-        });
-        self.include_root = Some(root.clone());
-        root
+        let root = match &self.include_root {
+            Some(root) => root.clone(),
+            None => {
+                let root = fs::canonicalize(&dir).map_err(Arc::new);
+                self.include_root = Some(root.clone());
+                root
+            }
+        };
+        root.map_err(|error| IncludeError::RootUnresolved { dir, error })
     }
 
     /// `$GENERATE range lhs [ttl] [class] type rhs`, as in BIND 9.
@@ -778,21 +805,25 @@ fn generate_one(
     let owner_text = expand(&lhs.text, it).map_err(|e| (Some(lhs.line), e.to_string()))?;
     name_from_presentation_into(&owner_text, origin, owner)
         .map_err(|e| (Some(lhs.line), format!("bad owner name: {e}")))?;
-    let rhs_tokens = generate_rhs(rhs, it).map_err(|e| (rhs.first().map(|t| t.line), e))?;
+    let rhs_tokens =
+        generate_rhs(rhs, it).map_err(|e| (rhs.first().map(|t| t.line), e.to_string()))?;
     parse_rdata(rtype, &rhs_tokens, origin, rdata).map_err(|e| (e.line, e.message))
 }
 
 /// The rdata tokens of one iteration. They own their text, which is made
 /// up for the iteration.
-fn generate_rhs(rhs: &[Token<'_>], it: u32) -> Result<Vec<Token<'static>>, String> {
+fn generate_rhs(rhs: &[Token<'_>], it: u32) -> Result<Vec<Token<'static>>, GenerateError> {
     if let [single] = rhs {
         if single.quoted {
-            let text = expand(&unquote_rhs(&single.text), it).map_err(|e| e.to_string())?;
+            let text = expand(&unquote_rhs(&single.text), it)?;
             let mut lexer = Lexer::new(&text, &[]);
             let mut tokens = Vec::new();
             while let Some(entry) = lexer.next_entry() {
                 if let Some(err) = entry.error {
-                    return Err(format!("bad $GENERATE rdata \"{text}\": {}", err.message));
+                    return Err(GenerateError::Rdata {
+                        text,
+                        message: err.message,
+                    });
                 }
                 tokens.extend(entry.tokens.into_iter().map(|t| Token {
                     text: Cow::Owned(t.text.into_owned()),
@@ -807,7 +838,7 @@ fn generate_rhs(rhs: &[Token<'_>], it: u32) -> Result<Vec<Token<'static>>, Strin
     rhs.iter()
         .map(|t| {
             Ok(Token {
-                text: Cow::Owned(expand(&t.text, it).map_err(|e| e.to_string())?),
+                text: Cow::Owned(expand(&t.text, it)?),
                 quoted: t.quoted,
                 line: t.line,
                 space_before: t.space_before,

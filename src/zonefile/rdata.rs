@@ -212,7 +212,7 @@ fn check_generic(rtype: u16, wire: &[u8]) -> Result<(), RdataError> {
             .map_err(|e| invalid(e.to_string()));
     }
     if rtype == SPF {
-        return check_charstrs(wire).map_err(invalid);
+        return check_charstrs(wire).map_err(|e| invalid(e.to_string()));
     }
     let mut parser = Parser::from_ref(wire);
     match ZoneRecordData::<&[u8], ParsedName<&[u8]>>::parse_rdata(
@@ -227,14 +227,21 @@ fn check_generic(rtype: u16, wire: &[u8]) -> Result<(), RdataError> {
     }
 }
 
-fn check_charstrs(mut wire: &[u8]) -> Result<(), String> {
+/// Why RDATA is not a sequence of character strings (RFC 1035 §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum CharStrError {
+    #[error("no character string")]
+    Empty,
+    #[error("character string runs past the end")]
+    Overrun,
+}
+
+fn check_charstrs(mut wire: &[u8]) -> Result<(), CharStrError> {
     if wire.is_empty() {
-        return Err("no character string".to_string());
+        return Err(CharStrError::Empty);
     }
     while let Some((&len, rest)) = wire.split_first() {
-        wire = rest
-            .get(usize::from(len)..)
-            .ok_or_else(|| "character string runs past the end".to_string())?;
+        wire = rest.get(usize::from(len)..).ok_or(CharStrError::Overrun)?;
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use domain::rdata::ZoneRecordData;
 use super::lexer::{Lexer, Token};
 use super::*;
 use crate::rdata::csync::Csync;
+use crate::serial::Serial;
 
 const ORIGIN: &[u8] = b"\x07example\x03com\x00";
 
@@ -1109,7 +1110,7 @@ fn csync_parses_in_zone_files() {
     let rec = rr("@ CSYNC 2024010101 3 A NS AAAA TYPE65280");
     assert_eq!(rec.rtype, 62);
     let csync = Csync::from_wire(&rec.rdata).unwrap();
-    assert_eq!(csync.serial, 2024010101);
+    assert_eq!(csync.serial, Serial(2024010101));
     assert_eq!(csync.flags, 3);
     assert_eq!(csync.types, [1, 2, 28, 65280]);
     assert_eq!(

@@ -207,7 +207,7 @@ sp\ ace A 192.0.2.9
         let back = test_version("example.com.", &written);
         assert_eq!(back.record_count(), v.record_count(), "{written}");
         assert_eq!(back.content_digest(), v.content_digest(), "{written}");
-        assert_eq!(back.serial(), 42);
+        assert_eq!(back.serial(), crate::serial::Serial(42));
         assert!(
             written
                 .contains("IN TXT \"v=spf1 -all\" \"a \\\"quoted\\\" \\\\ back\" \"\\200\\001\""),

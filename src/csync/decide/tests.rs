@@ -1,6 +1,7 @@
 //! One test per rule of [`super::decide`].
 
 use super::*;
+use crate::csync::validate::Insecure;
 use crate::name::test_wire as wire;
 use crate::rdata::csync::{IMMEDIATE, SOAMINIMUM};
 
@@ -28,7 +29,7 @@ fn current() -> Delegation {
 
 fn csync(serial: u32, flags: u16, types: &[u16]) -> Csync {
     Csync {
-        serial,
+        serial: Serial(serial),
         flags,
         types: types.to_vec(),
     }
@@ -59,7 +60,7 @@ fn data(serial: u32, c: Csync) -> ServerData {
     );
     addresses.insert((wire("ns2.child.example."), rtype::AAAA), set(0, &[]));
     ServerData {
-        serial,
+        serial: Serial(serial),
         csync: vec![c],
         ns: Some(ns),
         addresses,
@@ -93,7 +94,7 @@ fn a_valid_csync_replaces_ns_and_glue() {
     let Decision::Apply { serial, change, to } = d else {
         panic!("{d:?}");
     };
-    assert_eq!(serial, 7);
+    assert_eq!(serial, Serial(7));
     assert_eq!(
         change.lines(),
         [
@@ -113,16 +114,34 @@ fn a_valid_csync_replaces_ns_and_glue() {
 fn immediate_clear_waits_until_approved() {
     let r = both(7, csync(7, SOAMINIMUM, &ALL));
     let d = decide(&current(), &r, &Memory::default());
-    assert!(matches!(d, Decision::Waiting { serial: 7, .. }), "{d:?}");
+    assert!(
+        matches!(
+            d,
+            Decision::Waiting {
+                serial: Serial(7),
+                ..
+            }
+        ),
+        "{d:?}"
+    );
     let approved = Memory {
-        approved_serial: Some(7),
+        approved_serial: Some(Serial(7)),
         ..Memory::default()
     };
     let d = decide(&current(), &r, &approved);
-    assert!(matches!(d, Decision::Apply { serial: 7, .. }), "{d:?}");
+    assert!(
+        matches!(
+            d,
+            Decision::Apply {
+                serial: Serial(7),
+                ..
+            }
+        ),
+        "{d:?}"
+    );
     // An approval is for one serial.
     let old = Memory {
-        approved_serial: Some(6),
+        approved_serial: Some(Serial(6)),
         ..Memory::default()
     };
     let d = decide(&current(), &both(7, csync(7, 0, &ALL)), &old);
@@ -186,7 +205,15 @@ fn disagreeing_or_failing_servers_change_nothing() {
         "{d:?}"
     );
     let mut r = both(7, c.clone());
-    r[1].data = Err("RRSIG over NS does not verify".into());
+    r[1].data = Err(ScanError::Insecure {
+        what: "child.example. NS".into(),
+        problem: Insecure::Bogus {
+            owner: "child.example.".into(),
+            rtype: domain::base::iana::Rtype::NS,
+            key_tag: 1,
+            algorithm: 13,
+        },
+    });
     let d = decide(&current(), &r, &Memory::default());
     assert!(
         matches!(&d, Decision::Retry { reason } if reason.contains("does not verify")),
@@ -224,19 +251,19 @@ fn two_csync_records_are_ignored() {
 fn a_serial_is_processed_once_and_a_match_is_in_sync() {
     let r = both(7, csync(7, IMMEDIATE, &ALL));
     let done = Memory {
-        last_serial: Some(7),
+        last_serial: Some(Serial(7)),
         ..Memory::default()
     };
     assert_eq!(
         decide(&current(), &r, &done),
-        Decision::AlreadyProcessed { serial: 7 }
+        Decision::AlreadyProcessed { serial: Serial(7) }
     );
     let Decision::Apply { to, .. } = decide(&current(), &r, &Memory::default()) else {
         panic!()
     };
     assert_eq!(
         decide(&to, &r, &Memory::default()),
-        Decision::InSync { serial: 7 }
+        Decision::InSync { serial: Serial(7) }
     );
 }
 

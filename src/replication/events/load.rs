@@ -110,7 +110,7 @@ mod tests {
     }
 
     fn serial(z: &ManagedZone) -> Option<u32> {
-        z.zone().snapshot().map(|v| v.serial())
+        z.zone().snapshot().map(|v| v.serial().get())
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::journal::Record;
 use crate::name::test_wire;
 use crate::replication::secondary::{Request, SecondaryZone, Upstream};
 use crate::replication::ZoneDeps;
+use crate::serial::Serial;
 use crate::xfr::incoming::{FetchError, Fetched, Limits, Payload, Primary, SoaAnswer};
 use crate::zone::{rtype, Zone};
 use crate::zonefile::{parse_str, ParseOptions};
@@ -107,7 +108,7 @@ impl Upstream for FakePrimary {
         }
         let serial = self.serial.load(Ordering::SeqCst);
         Ok(SoaAnswer {
-            serial,
+            serial: Serial(serial),
             soa: FakePrimary::records(serial).0,
             expire: None,
         })
@@ -117,10 +118,13 @@ impl Upstream for FakePrimary {
         &self,
         primary: &Primary,
         _zone: &[u8],
-        current: Option<(u32, &Record)>,
+        current: Option<(Serial, &Record)>,
         _limits: &Limits,
     ) -> Result<Fetched, FetchError> {
-        self.fetches.lock().unwrap().push(current.map(|c| c.0));
+        self.fetches
+            .lock()
+            .unwrap()
+            .push(current.map(|c| c.0.get()));
         // Held (bounded) while a test looks at what happens meanwhile.
         let held = self.hold.lock().unwrap();
         let _held = self
@@ -134,7 +138,7 @@ impl Upstream for FakePrimary {
         let (soa, records) = FakePrimary::records(serial);
         let payload = match current {
             Some((from, _)) if self.incremental.load(Ordering::SeqCst) => {
-                let (old_soa, old) = FakePrimary::records(from);
+                let (old_soa, old) = FakePrimary::records(from.get());
                 let www = |r: &Vec<Record>| {
                     r.iter()
                         .filter(|r| r.rtype == rtype::A && r.owner.starts_with(b"\x03www"))
@@ -143,7 +147,7 @@ impl Upstream for FakePrimary {
                 };
                 Payload::Incremental(vec![crate::journal::Changeset {
                     from_serial: from,
-                    to_serial: serial,
+                    to_serial: Serial(serial),
                     old_soa,
                     new_soa: soa,
                     removed: www(&old),
@@ -155,7 +159,7 @@ impl Upstream for FakePrimary {
         Ok(Fetched {
             records: 4,
             payload,
-            serial,
+            serial: Serial(serial),
             messages: 1,
             bytes: 0,
             elapsed: Duration::ZERO,
@@ -230,7 +234,7 @@ fn secondary_in(dir: PathBuf, clock: ManualClock) -> Setup {
 
 impl Setup {
     fn serial(&self) -> Option<u32> {
-        self.zone.zone().snapshot().map(|v| v.serial())
+        self.zone.zone().snapshot().map(|v| v.serial().get())
     }
 
     fn deadline(&self, e: Event) -> Option<u64> {
@@ -340,19 +344,22 @@ fn a_notify_with_a_newer_serial_transfers_without_asking_the_soa() {
     let asked = s.primary.soa_queries.load(Ordering::SeqCst);
     s.primary.serial.store(2, Ordering::SeqCst);
     let from_primary: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-    assert!(s.zone.notified(Some(from_primary), Some(2)));
+    assert!(s.zone.notified(Some(from_primary), Some(Serial(2))));
     assert_eq!(step(&s.zone), [Event::Refresh]);
-    assert_eq!(s.zone.zone().snapshot().map(|v| v.serial()), Some(2));
+    assert_eq!(
+        s.zone.zone().snapshot().map(|v| v.serial()),
+        Some(Serial(2))
+    );
     assert_eq!(
         s.primary.soa_queries.load(Ordering::SeqCst),
         asked,
         "no SOA query"
     );
     // A NOTIFY naming our serial, or from elsewhere, asks the SOA.
-    s.zone.notified(Some(from_primary), Some(2));
+    s.zone.notified(Some(from_primary), Some(Serial(2)));
     step(&s.zone);
     let elsewhere: SocketAddr = "127.0.0.9:53".parse().unwrap();
-    s.zone.notified(Some(elsewhere), Some(3));
+    s.zone.notified(Some(elsewhere), Some(Serial(3)));
     step(&s.zone);
     assert_eq!(s.primary.soa_queries.load(Ordering::SeqCst), asked + 2);
     assert_eq!(s.primary.fetches().len(), 2, "no transfer when up to date");

@@ -1,13 +1,24 @@
-//! One DNS exchange over UDP, blocking: the query sent, and the first
-//! datagram that answers it (our id, QR set) taken; anything else that
-//! arrives meanwhile (a stray, late or forged datagram) is ignored, so it
-//! does not end the wait. Shared by a secondary's SOA query
-//! (`xfr::incoming`, which falls back to TCP on its own) and NOTIFY(CSYNC)
-//! (`csync::notify`). Ids come from [`crate::wire::random_id`].
+//! DNS exchanges: a query to one server and the answer to it. Every
+//! client's message ids come from [`crate::wire::random_id`].
 //!
-//! The asynchronous clients (the verifier's and CSYNC scanner's
-//! `verify::dns::Client`, and a NOTIFY round, which waits on many targets
-//! from one socket) keep their own loops.
+//! - [`udp`]: one exchange over UDP, blocking: the query sent, and the
+//!   first datagram that answers it (our id, QR set) taken; anything else
+//!   that arrives meanwhile (a stray, late or forged datagram) is ignored,
+//!   so it does not end the wait. Shared by a secondary's SOA query
+//!   (`xfr::incoming`, which signs it, and falls back to TCP on its own)
+//!   and NOTIFY(CSYNC) (`csync::notify`), both on blocking threads.
+//! - [`Client`] ([`client`]): the async client of the verifier, the
+//!   monitor and the CSYNC scanner: UDP with retries, TCP on truncation,
+//!   the unsigned-AXFR check, a semaphore bounding the queries in flight,
+//!   so thousands of addresses are asked at once.
+//!
+//! Zone transfers (`xfr::client`, a stream of messages) and a NOTIFY
+//! round (`notify::round`, many targets waited on from one socket, one
+//! state machine) keep their own loops.
+
+pub mod client;
+
+pub use client::{Answer, Client, Query, QueryError, Transport};
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};

@@ -1,8 +1,9 @@
-//! One DNS exchange for the verifier: a query to one address over UDP
-//! (retried, TCP when truncated) or TCP, with a bounded wait, and the first
-//! message of an unsigned AXFR. Async (tokio), so thousands of addresses are
-//! asked at once; a semaphore bounds the queries in flight (and so the
-//! sockets open).
+//! The async client (the verifier's, the monitor's and the CSYNC
+//! scanner's): a query to one address over UDP (retried, TCP when
+//! truncated) or TCP, with a bounded wait, and the first message of an
+//! unsigned AXFR. Async (tokio), so thousands of addresses are asked at
+//! once; a semaphore bounds the queries in flight (and so the sockets
+//! open).
 
 use domain::base::iana::OptionCode;
 use domain::base::iana::Rtype;
