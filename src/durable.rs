@@ -66,19 +66,60 @@ pub fn write_atomic_private(path: &Path, contents: &[u8]) -> io::Result<()> {
 /// The temporary file is created with `mode` (less the umask), so the new
 /// contents are never readable more widely than that.
 fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    stage_mode(path, contents, mode)?.commit()
+}
+
+/// New contents for a file, written and synced beside it but not in
+/// place yet: [`Staged::commit`] puts them there (rename, directory
+/// sync); dropped uncommitted, the temporary file is removed. Lets a
+/// caller write a large file without holding a lock, and replace it under
+/// the lock only if that is still right.
+#[derive(Debug)]
+pub struct Staged {
+    temp: PathBuf,
+    path: PathBuf,
+    committed: bool,
+}
+
+/// Writes `contents` (and syncs them) to the temporary file of `path`.
+pub fn stage(path: &Path, contents: &[u8]) -> io::Result<Staged> {
+    stage_mode(path, contents, 0o666)
+}
+
+fn stage_mode(path: &Path, contents: &[u8], mode: u32) -> io::Result<Staged> {
     use std::os::unix::fs::OpenOptionsExt;
     let temp = temp_path(path);
     let _ = fs::remove_file(&temp);
+    let staged = Staged {
+        temp,
+        path: path.to_path_buf(),
+        committed: false,
+    };
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
-        .open(&temp)?;
+        .open(&staged.temp)?;
     file.write_all(contents)?;
     file.sync_all()?;
-    drop(file);
-    fs::rename(&temp, path)?;
-    sync_dir(path)
+    Ok(staged)
+}
+
+impl Staged {
+    /// Puts the new contents in place, durably.
+    pub fn commit(mut self) -> io::Result<()> {
+        fs::rename(&self.temp, &self.path)?;
+        self.committed = true;
+        sync_dir(&self.path)
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -94,6 +135,12 @@ mod tests {
         write_atomic(&path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
         assert!(!temp_path(&path).exists());
+        // Staged and dropped: nothing changes, nothing is left.
+        drop(stage(&path, b"three").unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert!(!temp_path(&path).exists());
+        stage(&path, b"four").unwrap().commit().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"four");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -246,39 +246,19 @@ impl ManagedZone {
     /// The Flush event's work: the served version written to the zone
     /// file, unless the file was edited since it was last read or written.
     pub fn flush(&self) -> FlushOutcome {
-        let Ok(mut memory) = self.loading.lock() else {
-            return FlushOutcome::Refused("an earlier load panicked".into());
-        };
-        let Some(version) = self.core.zone.snapshot() else {
-            return FlushOutcome::UpToDate;
-        };
-        let Some(published) = memory.published else {
-            return FlushOutcome::UpToDate;
-        };
-        if !unflushed(Some(&published), Some(version.serial())) {
-            return FlushOutcome::UpToDate;
-        }
+        // Three steps, so that writing a large zone never holds the load
+        // lock (nor the data lane: Flush has a lane of its own), and UPDATE
+        // goes on meanwhile: what to write, under the lock; the text
+        // written beside the file, without it; the file replaced and the
+        // state recorded, under the lock, if nothing changed meanwhile.
         let Some(file) = self.core.config.file.clone() else {
             return FlushOutcome::UpToDate;
         };
-        let refuse = |why: String| {
-            tracing::error!(zone = self.name(), "{why}");
-            if let Ok(mut status) = self.status.lock() {
-                status.last_error = Some(why.clone());
-            }
-            FlushOutcome::Refused(why)
+        let (version, published) = match self.flush_due(&file) {
+            Ok(Some(due)) => due,
+            Ok(None) => return FlushOutcome::UpToDate,
+            Err(why) => return self.flush_refused(why),
         };
-        if crate::loader::files_changed(&memory.files) {
-            return refuse(format!(
-                "{} was edited while changes made by UPDATE (serial {} to {}) are not in it: not overwritten. \
-                 Undo the edit (the next flush then writes the file), or run `zonesync ctl reload {} --force` \
-                 to serve the edited file and drop those changes",
-                file.display(),
-                published.served_serial,
-                version.serial(),
-                self.name()
-            ));
-        }
         let started = Instant::now();
         let header = format!(
             "Zone {}, serial {}: written by zonesync (changes made by UPDATE)",
@@ -286,26 +266,45 @@ impl ManagedZone {
             version.serial()
         );
         let text = crate::zonefile::write::zone_text(&version, &header);
-        if let Err(e) = crate::durable::write_atomic(&file, text.as_bytes()) {
-            return refuse(format!("cannot write {}: {e}", file.display()));
+        let digest = version.content_digest();
+        let staged = match crate::durable::stage(&file, text.as_bytes()) {
+            Ok(s) => s,
+            Err(e) => return self.flush_refused(format!("cannot write {}: {e}", file.display())),
+        };
+        drop(text);
+        let Ok(mut memory) = self.loading.lock() else {
+            return FlushOutcome::Refused("an earlier load panicked".into());
+        };
+        if memory.published != Some(published) {
+            // A load meanwhile: what was staged may no longer be right.
+            drop(memory);
+            self.core
+                .events
+                .schedule(Event::Flush, self.core.clock().now());
+            return FlushOutcome::UpToDate;
+        }
+        if crate::loader::files_changed(&memory.files) {
+            return self.flush_refused(edited_message(&file, &published, &version, self.name()));
+        }
+        if let Err(e) = staged.commit() {
+            return self.flush_refused(format!("cannot replace {}: {e}", file.display()));
         }
         let state = PublishedState {
             served_serial: version.serial(),
             file_serial: version.serial(),
-            digest: version.content_digest(),
+            digest,
         };
         self.write_state(&state);
-        if let Some(journal) = self
-            .core
-            .journal
-            .as_ref()
-            .and_then(|j| j.lock().ok())
-            .as_mut()
-        {
-            journal.keep_from_serial(None);
+        // Changes made while the text was written are still only in the
+        // journal.
+        let served = self.core.zone.snapshot().map(|v| v.serial());
+        let floor = (served != Some(version.serial())).then(|| version.serial());
+        if let Some(mut journal) = self.core.journal.as_ref().and_then(|j| j.lock().ok()) {
+            journal.keep_from_serial(floor);
         }
         memory.published = Some(state);
         memory.files = vec![(file.clone(), modified(&file))];
+        drop(memory);
         if let Ok(mut status) = self.status.lock() {
             status.last_error = None;
         }
@@ -318,6 +317,35 @@ impl ManagedZone {
             "zone file flushed"
         );
         FlushOutcome::Written(version.serial())
+    }
+
+    /// The version to write and the state it replaces, if the file is
+    /// behind the served version; `Err` when the file was edited.
+    fn flush_due(
+        &self,
+        file: &std::path::Path,
+    ) -> Result<Option<(Arc<ZoneVersion>, PublishedState)>, String> {
+        let Ok(memory) = self.loading.lock() else {
+            return Err("an earlier load panicked".into());
+        };
+        let (Some(version), Some(published)) = (self.core.zone.snapshot(), memory.published) else {
+            return Ok(None);
+        };
+        if !unflushed(Some(&published), Some(version.serial())) {
+            return Ok(None);
+        }
+        if crate::loader::files_changed(&memory.files) {
+            return Err(edited_message(file, &published, &version, self.name()));
+        }
+        Ok(Some((version, published)))
+    }
+
+    fn flush_refused(&self, why: String) -> FlushOutcome {
+        tracing::error!(zone = self.name(), "{why}");
+        if let Ok(mut status) = self.status.lock() {
+            status.last_error = Some(why.clone());
+        }
+        FlushOutcome::Refused(why)
     }
 
     /// At the first load after a start: `version` (the zone file, at the
@@ -532,6 +560,22 @@ impl ManagedZone {
             diff,
         })
     }
+}
+
+fn edited_message(
+    file: &std::path::Path,
+    published: &PublishedState,
+    version: &ZoneVersion,
+    zone: &str,
+) -> String {
+    format!(
+        "{} was edited while changes made by UPDATE (serial {} to {}) are not in it: not overwritten. \
+         Undo the edit (the next flush then writes the file), or run `zonesync ctl reload {zone} --force` \
+         to serve the edited file and drop those changes",
+        file.display(),
+        published.served_serial,
+        version.serial(),
+    )
 }
 
 /// Whether `served` is ahead of what the zone file holds (`published`).

@@ -94,9 +94,13 @@ pub enum Lane {
     Dnssec,
     CsyncNotify,
     Notify,
+    /// Writing a zone file back: long for a large zone, and never in the
+    /// way of the changes it writes (`ManagedZone::flush` takes the load
+    /// lock only to decide and to replace the file).
+    Flush,
 }
 
-const LANES: usize = 5;
+const LANES: usize = 6;
 
 impl Lane {
     fn index(self) -> usize {
@@ -130,8 +134,8 @@ impl Event {
             | Event::Refresh
             | Event::Transfer
             | Event::Snapshot
-            | Event::Flush
             | Event::CsyncScan => Lane::Data,
+            Event::Flush => Lane::Flush,
             Event::Expire => Lane::Expire,
             Event::DnssecCheck => Lane::Dnssec,
             Event::CsyncNotify => Lane::CsyncNotify,
