@@ -264,9 +264,15 @@ fn assert_answers(bind: &BindSecondary, host: &str, present: bool) {
 /// One IXFR step: the zone file goes to `serial` (hosts `first..=last`),
 /// SIGHUP, NOTIFY, and named follows by an incremental, signed IXFR.
 fn ixfr_step(s: &Server, bind: &BindSecondary, serial: u32, first: usize, last: usize) {
-    let prev = serial - 1;
     s.rewrite("example.com.zone", &hosts_zone(serial, first, last));
     s.signal("HUP");
+    assert_followed_by_ixfr(s, bind, serial);
+}
+
+/// BIND serves `serial`, which it got by a signed NOTIFY and an
+/// incremental, signed IXFR from the previous serial, as both logs show.
+fn assert_followed_by_ixfr(s: &Server, bind: &BindSecondary, serial: u32) {
+    let prev = serial - 1;
     bind.wait_serial(serial);
 
     // zonesync: a signed NOTIFY for this serial was acknowledged, and it
@@ -317,6 +323,44 @@ fn ixfr_step(s: &Server, bind: &BindSecondary, serial: u32, first: usize, last: 
         !block.contains("nonincremental") && !block.contains("AXFR"),
         "named fell back to AXFR for {serial}:\n{block}"
     );
+}
+
+/// BIND follows each UPDATE made on zonesync (RFC 2136, signed with the
+/// key an `allow_update` rule names) by a signed NOTIFY and an incremental
+/// IXFR, as named's log shows.
+#[test]
+fn bind_secondary_follows_updates_by_ixfr() {
+    let bind_port = free_port();
+    let config = format!(
+        "[server]\nudp_workers = 1\nnotify_delay_ms = 0\n\n\
+         [[key]]\nname = \"{KEY}\"\nalgorithm = \"hmac-sha256\"\nsecret = \"{SECRET}\"\n{}\
+         allow_transfer = [{{ key = \"{KEY}\" }}]\n\
+         notify = [{{ addr = \"127.0.0.1:{bind_port}\", key = \"{KEY}\" }}]\n\
+         [[zone.allow_update]]\nkey = \"{KEY}\"\n",
+        zone_entry("example.com", "example.com.zone")
+    );
+    let s = Server::start(&config, &[("example.com.zone", &hosts_zone(N, 1, 10))]);
+    let bind = BindSecondary::start(
+        bind_port,
+        s.addr(),
+        &BindOpts {
+            tsig: true,
+            transfer_source: None,
+        },
+    );
+    bind.wait_serial(N);
+    for (i, serial) in [(1, N + 1), (2, N + 2)] {
+        let (ok, out) = run_update_client(
+            "nsupdate",
+            &["-y", &format!("hmac-sha256:{KEY}:{SECRET}")],
+            s.addr(),
+            "example.com.",
+            &format!("update add dyn{i}.example.com. 60 TXT dyn{i}"),
+        );
+        assert!(ok, "nsupdate failed: {out}\n{}", s.log());
+        assert_followed_by_ixfr(&s, &bind, serial);
+        assert_answers(&bind, &format!("dyn{i}"), true);
+    }
 }
 
 /// BIND takes the zone by a TSIG-signed AXFR, then follows two changes,

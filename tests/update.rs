@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use hickory_proto::rr::RecordType;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const KEY: &str = "ddns-key";
@@ -81,38 +81,8 @@ struct Outcome {
 /// Runs `program` (`nsupdate` or `knsupdate`) with `args` and `script`
 /// on stdin, addressed to `s`; bounded in time.
 fn run_update(program: &str, args: &[&str], s: &Server, script: &str) -> Outcome {
-    let addr = s.addr();
-    let text = format!(
-        "server {} {}\nzone example.com.\n{script}\nsend\n",
-        addr.ip(),
-        addr.port()
-    );
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let status = wait_timeout(&mut child, Duration::from_secs(20));
-    if status.is_none() {
-        let _ = child.kill();
-    }
-    let out = child.wait_with_output().unwrap();
-    Outcome {
-        ok: status.is_some_and(|s| s.success()),
-        output: format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    }
+    let (ok, output) = run_update_client(program, args, s.addr(), "example.com.", script);
+    Outcome { ok, output }
 }
 
 fn nsupdate(s: &Server, key: Option<(&str, &str)>, script: &str) -> Outcome {

@@ -473,6 +473,60 @@ fn knot_secondary_follows_a_change_by_notify() {
     assert!(!knot_log.contains("fallback to AXFR"), "{knot_log}");
 }
 
+/// Knot DNS follows each UPDATE made on zonesync (RFC 2136, signed with an
+/// `allow_update` key) by NOTIFY and an incremental IXFR, as its log
+/// shows; it never falls back to AXFR.
+#[test]
+fn knot_secondary_follows_updates_by_ixfr() {
+    let knot_port = free_port();
+    let config = format!(
+        "[server]\nudp_workers = 1\nnotify_delay_ms = 0\n\n\
+         [[key]]\nname = \"xfr-key\"\nalgorithm = \"hmac-sha256\"\nsecret = \"{SECRET}\"\n{}\
+         allow_transfer = [{{ from = \"127.0.0.0/8\" }}]\nnotify = [\"127.0.0.1:{knot_port}\"]\n\
+         [[zone.allow_update]]\nkey = \"xfr-key\"\n",
+        zone_entry("example.com", "example.com.zone")
+    );
+    let s = Server::start(&config, &[("example.com.zone", &zone(1, 20))]);
+    let Some(knot) = KnotSecondary::start_on(knot_port, s.addr(), false) else {
+        panic!("knotd is not installed: scripts/install-test-deps.sh installs it");
+    };
+    knot.wait_serial(1, &s);
+    for serial in [2u32, 3] {
+        let (ok, out) = run_update_client(
+            "nsupdate",
+            &["-y", &format!("hmac-sha256:xfr-key:{SECRET}")],
+            s.addr(),
+            "example.com.",
+            &format!("update add dyn{serial}.example.com. 60 TXT \"update {serial}\""),
+        );
+        assert!(ok, "nsupdate: {out}\n{}", s.log());
+        knot.wait_serial(serial, &s);
+        let r = query_udp(
+            knot.addr,
+            &format!("dyn{serial}.example.com"),
+            RecordType::TXT,
+            &QueryOpts::plain(),
+        );
+        assert_eq!(r.answers().len(), 1, "Knot serves update {serial}");
+    }
+    let knot_log = std::fs::read_to_string(knot.dir.join("knot.log")).unwrap_or_default();
+    let incoming = knot_log
+        .lines()
+        .filter(|l| l.contains("IXFR, incoming") && l.contains("finished"))
+        .count();
+    assert!(
+        incoming >= 2,
+        "Knot logged an incoming IXFR per UPDATE:\n{knot_log}"
+    );
+    assert!(!knot_log.contains("fallback to AXFR"), "{knot_log}");
+    assert_eq!(
+        s.log().matches("IXFR (incremental) sent").count(),
+        2,
+        "zonesync sent each change as an incremental IXFR:\n{}",
+        s.log()
+    );
+}
+
 // ---- IXFR from the journal, serial policy, restarts and crashes ----
 
 /// example.com at `serial` with hosts `first..=last` (as in [`zone`]).

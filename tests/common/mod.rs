@@ -1549,3 +1549,44 @@ impl Drop for KnotPrimary {
         }
     }
 }
+
+/// Runs an RFC 2136 client (`nsupdate` or `knsupdate`) with `args`,
+/// addressed to `server` for `zone`, with `script` then `send` on stdin;
+/// bounded in time. Returns whether it succeeded, and its output.
+pub fn run_update_client(
+    program: &str,
+    args: &[&str],
+    server: SocketAddr,
+    zone: &str,
+    script: &str,
+) -> (bool, String) {
+    use std::io::Write as _;
+    let text = format!(
+        "server {} {}\nzone {zone}\n{script}\nsend\n",
+        server.ip(),
+        server.port()
+    );
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    let status = wait_timeout(&mut child, Duration::from_secs(20));
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("update client output");
+    (
+        status.is_some_and(|s| s.success()),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
