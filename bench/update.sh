@@ -10,9 +10,11 @@
 #     notify-delay 0, Knot by default).
 #   bench/update.sh [CHANGES=50]
 #   env: RECORDS=10000 (zone size; RECORDS=1000000 shows whether the time
-#        grows with the zone) UPDATES=500 (throughput run) PAUSE_MS=1100
+#        grows with the zone) UPDATES=500 (throughput run) PAUSE_MS=2500
 #        (between propagation updates: a Knot 3.2 secondary NOTIFYed within
-#        a second of its last refresh waits for a 1 s timer, see propagation.sh)
+#        a second of its last refresh waits for a 1 s timer (see
+#        propagation.sh); once one refresh is late, a pause under 2 s keeps
+#        every later one within that second)
 # Primaries run on CPU $SERVER_CPU, secondaries and the client on
 # $CLIENT_CPU. The client is examples/update_probe.rs: each UPDATE
 # replaces the A record of probe.ZONE (the zone keeps its size); "serving"
@@ -22,7 +24,7 @@ source "$(dirname "$0")/lib.sh"
 CHANGES=${1:-50}
 RECORDS=${RECORDS:-10000}
 UPDATES=${UPDATES:-500}
-PAUSE_MS=${PAUSE_MS:-1100}
+PAUSE_MS=${PAUSE_MS:-2500}
 ZONE=example.com
 SERIAL=2026010101
 KEY=bench-key

@@ -334,9 +334,15 @@ pub struct ZoneConfig {
     pub allow_update: Vec<crate::update::policy::UpdateRuleConfig>,
     /// Seconds after a change by UPDATE before the served zone is written
     /// back to `file` (as Knot's `zonefile-sync`); changes meanwhile are
-    /// in the journal, which a restart replays.
-    #[serde(default)]
+    /// in the journal, which a restart replays. The default batches a
+    /// burst of updates into one write and keeps the write of a large
+    /// zone away from the transfers the change starts; 0 writes at once.
+    #[serde(default = "default_flush_delay")]
     pub flush_delay: u32,
+}
+
+fn default_flush_delay() -> u32 {
+    5
 }
 
 fn default_true() -> bool {
