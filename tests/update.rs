@@ -430,6 +430,11 @@ fn an_edit_of_the_file_while_changes_are_unflushed_loses_neither() {
     let (s, control) = start_with_control(3600);
     nsupdate_ok(&s, "update add dyn.example.com. 60 A 192.0.2.61");
     assert_eq!(serial(&s), 11);
+    let (_, status) = ctl(control, &["status"]);
+    assert!(
+        status.contains("the zone file holds serial 10"),
+        "status shows what is not flushed: {status}"
+    );
     // The operator edits the file meanwhile and reloads.
     let edited = ZONE.replace(" 10 3600", " 20 3600") + "edited A 192.0.2.62\n";
     s.rewrite("example.com.zone", &edited);
@@ -464,6 +469,11 @@ fn a_control_transaction_is_shown_then_committed_or_refused_whole() {
     assert!(ok && text.contains("open at serial 10"), "{text}");
     let (ok, text) = ctl(control, &["zone-begin", zone]);
     assert!(!ok && text.contains("already open"), "one per zone: {text}");
+    let (_, status) = ctl(control, &["status"]);
+    assert!(
+        status.contains("transaction open since serial 10"),
+        "{status}"
+    );
     for args in [
         &["zone-set", zone, "txn", "120", "A", "192.0.2.70"][..],
         &["zone-set", zone, "txn.example.com.", "A", "192.0.2.71"],

@@ -183,6 +183,20 @@ pub struct ZoneStatus {
     /// A secondary's primaries and timers.
     #[serde(default)]
     pub secondary: Option<SecondaryInfo>,
+    /// A primary changed by UPDATE or a transaction: what its zone file
+    /// holds, and an open transaction.
+    #[serde(default)]
+    pub dynamic: Option<DynamicInfo>,
+}
+
+/// A primary's changes beyond its zone file (`GET /status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DynamicInfo {
+    /// The serial the zone file holds, when it is not the one served (the
+    /// changes after it are in the journal until the flush).
+    pub file_serial: Option<Serial>,
+    /// The serial served when the open transaction began.
+    pub transaction_since: Option<Serial>,
 }
 
 /// What a secondary zone knows of its primaries and timers.

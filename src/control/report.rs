@@ -157,6 +157,18 @@ pub fn status(status: &ServerStatus, now_unix: u64) -> String {
         if let Some(sec) = &z.secondary {
             secondary_lines(&mut out, &z.name, sec, now_unix);
         }
+        if let Some(d) = &z.dynamic {
+            if let Some(file) = d.file_serial {
+                let _ = writeln!(
+                    out,
+                    "\n{}: the zone file holds serial {file}; the changes after it (UPDATE) are in the journal until the flush",
+                    z.name
+                );
+            }
+            if let Some(since) = d.transaction_since {
+                let _ = writeln!(out, "\n{}: transaction open since serial {since}", z.name);
+            }
+        }
     }
     out
 }
@@ -331,6 +343,7 @@ mod tests {
             }),
             notify_targets: vec!["127.0.0.2:53".into()],
             transfers_out: 3,
+            dynamic: None,
             secondary: None,
         }
     }

@@ -63,6 +63,7 @@ impl ControlHandler for Fake {
                 notify_targets: vec!["127.0.0.2:53".into()],
                 transfers_out: 0,
                 secondary: None,
+                dynamic: None,
             })
             .collect();
         ServerStatus {

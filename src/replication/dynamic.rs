@@ -233,14 +233,19 @@ impl ManagedZone {
         changed.len()
     }
 
-    /// Whether the served version has changes (UPDATE) that its zone file
-    /// does not hold yet.
-    pub fn has_unflushed_changes(&self) -> bool {
+    /// The serial the zone file holds when the served version has
+    /// changes (UPDATE, transactions) it does not hold yet. Never waits: a
+    /// load running now answers `None`.
+    pub fn unflushed_since(&self) -> Option<Serial> {
         let served = self.core.zone.snapshot().map(|v| v.serial());
-        self.loading
-            .lock()
-            .map(|m| unflushed(m.published.as_ref(), served))
-            .unwrap_or(false)
+        let memory = self.loading.try_lock().ok()?;
+        let published = memory.published?;
+        unflushed(Some(&published), served).then_some(published.served_serial)
+    }
+
+    /// The serial served when the open transaction began, if one is open.
+    pub fn transaction_since(&self) -> Option<Serial> {
+        self.txn.try_lock().ok()?.as_ref().map(|t| t.began_at)
     }
 
     /// The Flush event's work: the served version written to the zone

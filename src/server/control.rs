@@ -5,9 +5,9 @@
 use super::metrics::server_metrics;
 use crate::config;
 use crate::control::{
-    ChildReport, ControlError, ControlHandler, JournalStatus, NotifyQueued, PendingReport,
-    PrimaryInfo, RefreshQueued, ReloadOutcome, SecondaryInfo, ServerStatus, TxnCall, TxnReport,
-    ZoneReload, ZoneStatus,
+    ChildReport, ControlError, ControlHandler, DynamicInfo, JournalStatus, NotifyQueued,
+    PendingReport, PrimaryInfo, RefreshQueued, ReloadOutcome, SecondaryInfo, ServerStatus, TxnCall,
+    TxnReport, ZoneReload, ZoneStatus,
 };
 use crate::csync::agent::Mode as CsyncMode;
 use crate::csync::agent::ParentAgent;
@@ -63,6 +63,16 @@ impl ServerControl {
                 .map(|n| n.load(Ordering::Relaxed))
                 .sum()
         });
+        let dynamic = match z {
+            Managed::Primary(p) => {
+                let info = DynamicInfo {
+                    file_serial: p.unflushed_since(),
+                    transaction_since: p.transaction_since(),
+                };
+                (info.file_serial.is_some() || info.transaction_since.is_some()).then_some(info)
+            }
+            Managed::Secondary(_) => None,
+        };
         let (role, loaded_at, last_error, secondary) = match z {
             Managed::Primary(p) => {
                 let st = p.status();
@@ -106,6 +116,7 @@ impl ServerControl {
                 .collect(),
             transfers_out,
             secondary,
+            dynamic,
         }
     }
 }
