@@ -6,6 +6,9 @@
 #     median/p90 of CHANGES updates, for
 #       A: zonesync -> zonesync   B: zonesync -> Knot
 #       C: Knot -> Knot           D: BIND -> NSD
+#       E: Knot -> Knot, the change made by knotc zone-begin/zone-set/
+#          zone-commit (T0 just before zone-commit; knotc's own start-up
+#          is in the figure)
 #     (every primary NOTIFYs at once: zonesync notify_delay_ms = 0, BIND
 #     notify-delay 0, Knot by default).
 #   bench/update.sh [CHANGES=50]
@@ -120,7 +123,9 @@ zone:
 }
 
 # C: a Knot primary taking UPDATE (TSIG), NOTIFY to a Knot secondary.
-knot_conf "$DIR/kp" "$P_K" "remote:
+knot_conf "$DIR/kp" "$P_K" "control:
+    listen: \"$DIR/kp/knot.sock\"
+remote:
   - id: secondary
     address: 127.0.0.1@$S_K
 acl:
@@ -208,10 +213,25 @@ for setup in "A zonesync->zonesync $P_ZS $S_ZS" "B zonesync->Knot $P_ZS $S_ZK" \
   printf '%s %-20s %s\n' "$1" "$2" "$line"
 done
 
+KC="knotc -s $DIR/kp/knot.sock"
+E=()
+for i in $(seq 1 "$CHANGES"); do
+  $KC zone-begin $ZONE >/dev/null
+  $KC zone-unset $ZONE probekc A >/dev/null 2>&1 || true
+  $KC zone-set $ZONE probekc 60 A "10.1.$((i / 256)).$((i % 256))" >/dev/null
+  t0=$(date +%s%N)
+  $KC zone-commit $ZONE >/dev/null
+  E+=("$(probe --primary 127.0.0.1:$P_K --secondary 127.0.0.1:$S_K --watch-since "$t0" | awk '{print $2}')")
+  sleep "$(python3 -c "print($PAUSE_MS/1000)")"
+done
+MED[E]=$(printf '%s\n' "${E[@]}" | sort -g | awk '{v[NR]=$1} END {print v[int(NR/2)+1]}')
+P90E=$(printf '%s\n' "${E[@]}" | sort -g | awk '{v[NR]=$1} END {print v[int(NR*9/10)+1]}')
+printf 'E %-20s changes %s serving median %s ms p90 %s ms\n' "Knot->Knot(knotc)" "$CHANGES" "${MED[E]}" "$P90E"
+
 echo "== throughput (one client, each UPDATE waits for its answer)"
 for setup in "zonesync $P_ZS" "Knot $P_K" "BIND $P_B"; do
   set -- $setup
   printf '%-9s %s\n' "$1" "$(probe --primary 127.0.0.1:$2 --count "$UPDATES" --quiet)"
 done
-echo "ratios of propagation medians: A/C $(python3 -c "print(round(${MED[A]}/${MED[C]},2))")," \
-     "A/D $(python3 -c "print(round(${MED[A]}/${MED[D]},2))")"
+echo "ratios of propagation medians: A/C $(python3 -c "print(round(${MED[A]}/${MED[C]},3))")," \
+     "A/D $(python3 -c "print(round(${MED[A]}/${MED[D]},3))"), A/E $(python3 -c "print(round(${MED[A]}/${MED[E]},3))")"

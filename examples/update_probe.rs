@@ -12,6 +12,11 @@
 //! from sending to the NOERROR answer; "serving" is from sending to the
 //! secondary answering the serial the primary reached (asked of the
 //! primary once the answer came). Polls every 100 µs, at most 10 s.
+//!
+//! `--watch-since NS` sends no UPDATE: it asks the primary's SOA, polls
+//! the secondary until it serves that serial, and prints the time since
+//! NS (nanoseconds since 1970, `date +%s%N` taken when the change was
+//! made some other way, e.g. `knotc zone-commit`).
 
 use domain::base::iana::{Class, Opcode, Rtype};
 use domain::base::message_builder::MessageBuilder;
@@ -31,12 +36,14 @@ struct Args {
     count: usize,
     pause: Duration,
     quiet: bool,
+    watch_since: Option<u128>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let (mut primary, mut secondary, mut zone, mut key) = (None, None, None, None);
     let (mut count, mut pause, mut quiet) = (50usize, Duration::ZERO, false);
+    let mut watch_since = None;
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or(format!("{a}: needs a value"));
         match a.as_str() {
@@ -60,6 +67,13 @@ fn parse_args() -> Result<Args, String> {
                     Duration::from_millis(value()?.parse().map_err(|e| format!("--pause-ms: {e}"))?)
             }
             "--quiet" => quiet = true,
+            "--watch-since" => {
+                watch_since = Some(
+                    value()?
+                        .parse()
+                        .map_err(|e| format!("--watch-since: {e}"))?,
+                )
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -71,6 +85,7 @@ fn parse_args() -> Result<Args, String> {
         count,
         pause,
         quiet,
+        watch_since,
     })
 }
 
@@ -155,6 +170,36 @@ fn main() {
     let zone = Name::<Vec<u8>>::from_str(&args.zone).expect("zone name");
     let owner = Name::<Vec<u8>>::from_str(&format!("probe.{}", args.zone)).expect("owner");
     let sock = UdpSocket::bind("127.0.0.1:0").expect("socket");
+    if let Some(since) = args.watch_since {
+        let Some(secondary) = args.secondary else {
+            eprintln!("update_probe: --watch-since needs --secondary");
+            std::process::exit(2);
+        };
+        let Some(target) = soa_serial(&sock, args.primary, &zone, 0x4321) else {
+            eprintln!("the primary does not answer its SOA");
+            std::process::exit(1);
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut poll = 0u16;
+        while !soa_serial(&sock, secondary, &zone, poll)
+            .is_some_and(|s| (s.wrapping_sub(target) as i32) >= 0)
+        {
+            poll = poll.wrapping_add(1);
+            if Instant::now() > deadline {
+                eprintln!("{secondary} did not serve serial {target} within 10 s");
+                std::process::exit(1);
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        println!(
+            "serving {:.3} ms (serial {target})",
+            now.saturating_sub(since) as f64 / 1e6
+        );
+        return;
+    }
     let (mut acks, mut serving) = (Vec::new(), Vec::new());
     let started = Instant::now();
     for n in 0..args.count {
