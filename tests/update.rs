@@ -355,6 +355,39 @@ fn knsupdate_works_too() {
     assert!(!out.ok && out.output.contains("YXDOMAIN"), "{}", out.output);
 }
 
+/// The keys in the forms operators keep them: a BIND key file for
+/// `nsupdate -k`, a Knot key file for `knsupdate -k`.
+#[test]
+fn key_files_work_with_both_clients() {
+    let s = start(0);
+    let key_file = s.dir().join("ddns.key");
+    std::fs::write(
+        &key_file,
+        format!("key \"{KEY}\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{SECRET}\";\n}};\n"),
+    )
+    .unwrap();
+    let path = key_file.to_str().unwrap();
+    let out = run_update(
+        "nsupdate",
+        &["-k", path],
+        &s,
+        "update add kf1.example.com. 60 A 192.0.2.81",
+    );
+    assert!(out.ok, "nsupdate -k: {}\n{}", out.output, s.log());
+    // Knot's key file holds the key as `-y` takes it.
+    let knot_key = s.dir().join("ddns.knot.key");
+    std::fs::write(&knot_key, format!("hmac-sha256:{KEY}:{SECRET}\n")).unwrap();
+    let out = run_update(
+        "knsupdate",
+        &["-k", knot_key.to_str().unwrap()],
+        &s,
+        "add kf2.example.com. 60 A 192.0.2.82",
+    );
+    assert!(out.ok, "knsupdate -k: {}\n{}", out.output, s.log());
+    assert_eq!(served(&s, "kf1.example.com", RecordType::A), ["192.0.2.81"]);
+    assert_eq!(served(&s, "kf2.example.com", RecordType::A), ["192.0.2.82"]);
+}
+
 #[test]
 fn an_acknowledged_update_survives_kill9_and_is_flushed_to_the_file() {
     // A long flush delay: the change is only in the journal when killed.
