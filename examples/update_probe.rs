@@ -181,8 +181,8 @@ fn main() {
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut poll = 0u16;
-        while !soa_serial(&sock, secondary, &zone, poll)
-            .is_some_and(|s| (s.wrapping_sub(target) as i32) >= 0)
+        while soa_serial(&sock, secondary, &zone, poll)
+            .is_none_or(|s| (s.wrapping_sub(target) as i32) < 0)
         {
             poll = poll.wrapping_add(1);
             if Instant::now() > deadline {
