@@ -142,3 +142,91 @@ pub fn files_changed(files: &[(PathBuf, Option<SystemTime>)]) -> bool {
         now != *mtime || now.is_none()
     })
 }
+
+/// What `zonesync check-config` found in a configuration: each zone file
+/// loaded as `serve` would (without binding anything or writing), the
+/// keys built, the data directory looked at.
+#[derive(Debug, Default)]
+pub struct ConfigCheck {
+    /// Problems, each naming its file (and line) or configuration key.
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    /// One line per zone that loaded: name, serial, records.
+    pub zones: Vec<String>,
+}
+
+/// Checks a configuration already parsed (`config::Config::load` checks
+/// its syntax and values): every primary's zone file, with the zone's
+/// DNSSEC checks, the TSIG keys, and `data_dir`.
+pub fn check_config(config: &crate::config::Config, now_unix: u64) -> ConfigCheck {
+    let mut out = ConfigCheck::default();
+    if let Err(e) = config.tsig_keys() {
+        out.errors.push(e.to_string());
+    }
+    let data_dir = &config.server.data_dir;
+    match std::fs::metadata(data_dir) {
+        Ok(m) if !m.is_dir() => out.errors.push(format!(
+            "server.data_dir: {} is not a directory",
+            data_dir.display()
+        )),
+        Ok(_) => {}
+        Err(_) => {
+            let parent = data_dir.parent().filter(|p| !p.as_os_str().is_empty());
+            if parent.is_some_and(|p| !p.is_dir()) {
+                out.errors.push(format!(
+                    "server.data_dir: {} does not exist, nor does the directory to create it in",
+                    data_dir.display()
+                ));
+            }
+        }
+    }
+    for (i, zone) in config.zones.iter().enumerate() {
+        let Some(file) = zone.file.as_deref() else {
+            out.zones.push(format!(
+                "zone {}: secondary (transferred at start)",
+                zone.name
+            ));
+            continue;
+        };
+        let Ok(origin) = crate::config::parse_zone_name(&zone.name) else {
+            continue; // The configuration check named it already.
+        };
+        let opts = LoadOptions {
+            include_anywhere: zone.include_anywhere,
+        };
+        let loaded = load_zone_file(file, &origin, &opts).and_then(|loaded| {
+            let dnssec = check_dnssec(
+                &file.display().to_string(),
+                &loaded.version,
+                zone.dnssec_checks,
+                &CheckOptions {
+                    verify_signatures: zone.dnssec_verify,
+                    ..CheckOptions::new(now_unix)
+                },
+            )?;
+            Ok((loaded, dnssec))
+        });
+        match loaded {
+            Ok((loaded, dnssec)) => {
+                out.warnings.extend(loaded.warnings);
+                out.warnings.extend(dnssec.lines);
+                out.zones.push(format!(
+                    "zone {}: {} loads, serial {}, {} records",
+                    zone.name,
+                    file.display(),
+                    loaded.version.serial(),
+                    loaded.version.record_count()
+                ));
+            }
+            Err(e) => {
+                out.errors.extend(e.errors);
+                out.errors.push(format!(
+                    "zone[{i}].file: zone {} would not be served ({})",
+                    zone.name,
+                    file.display()
+                ));
+            }
+        }
+    }
+    out
+}

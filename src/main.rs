@@ -53,6 +53,15 @@ enum Command {
     Xfr(XfrArgs),
     /// Check a zone file offline, like named-checkzone (exit 0 = OK).
     CheckZone(CheckZoneArgs),
+    /// Check a whole configuration offline, like `knotc conf-check` or
+    /// `named-checkconf -z`: its keys and values, every zone file with the
+    /// zone's DNSSEC checks, the data directory; binds nothing (exit 0 = OK,
+    /// 1 = problems, each naming its file and line or key).
+    CheckConfig {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Talk to a running server's control interface (server.control).
     Ctl(CtlArgs),
     /// Ask every nameserver of a zone, at every address, for its SOA and
@@ -81,6 +90,7 @@ fn main() -> ExitCode {
         Command::Keygen { name, algorithm } => keygen(&name, &algorithm),
         Command::Xfr(args) => xfr(args),
         Command::CheckZone(args) => return check_zone(&args),
+        Command::CheckConfig { config } => return check_config(&config),
         Command::Ctl(args) => return ctl(&args),
         Command::Verify(args) => return verify(args),
         Command::Csync(CsyncCommand::Record(args)) => return csync_record(&args),
@@ -191,6 +201,38 @@ fn check_zone(args: &CheckZoneArgs) -> ExitCode {
             eprintln!("zone {zone}: not loaded due to errors");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = loader::check_config(&config, unix_now());
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    for z in &report.zones {
+        println!("{z}");
+    }
+    if report.errors.is_empty() {
+        println!(
+            "OK: {} ({} zones, {} keys)",
+            path.display(),
+            config.zones.len(),
+            config.keys.len()
+        );
+        ExitCode::SUCCESS
+    } else {
+        for e in &report.errors {
+            eprintln!("error: {e}");
+        }
+        eprintln!("{}: {} problem(s)", path.display(), report.errors.len());
+        ExitCode::FAILURE
     }
 }
 
