@@ -254,6 +254,69 @@ impl Journal {
         self.floor = serial;
     }
 
+    /// Appends `changes` in order, durably, with one write and one fsync
+    /// when they continue the journal and fit its limits as they are (a
+    /// burst of UPDATEs); otherwise one [`append`](Self::append) each. On
+    /// error, the changes before index `i` of `Err((i, _))` are durable
+    /// and the rest are not in the journal.
+    pub fn append_all(&mut self, changes: &[&Changeset]) -> Result<(), (usize, JournalError)> {
+        let frames: Option<Vec<Vec<u8>>> = changes
+            .iter()
+            .map(|c| codec::encode_frame(c).ok())
+            .collect();
+        let chained = changes
+            .windows(2)
+            .all(|w| w[0].to_serial == w[1].from_serial)
+            && changes.first().is_some_and(|first| {
+                self.last_serial()
+                    .is_none_or(|last| last == first.from_serial)
+            });
+        let batch = match frames {
+            Some(frames) if changes.len() > 1 && chained => {
+                let total: u64 = frames.iter().map(|f| f.len() as u64).sum();
+                let fits = self.limits.max_changesets > 0
+                    && frames
+                        .iter()
+                        .all(|f| HEADER_LEN as u64 + f.len() as u64 <= self.limits.max_bytes);
+                (fits && self.first_kept(changes.len(), total) == 0).then_some(frames)
+            }
+            _ => None,
+        };
+        let Some(frames) = batch else {
+            for (i, change) in changes.iter().enumerate() {
+                self.append(change).map_err(|e| (i, e))?;
+            }
+            return Ok(());
+        };
+        let offset = self.size;
+        let written = self
+            .file
+            .write_all_at(&frames.concat(), offset)
+            .and_then(|()| self.file.sync_data());
+        if let Err(source) = written {
+            // As in `append`: nothing after `offset` is the journal.
+            let _ = self.file.set_len(offset);
+            return Err((
+                0,
+                JournalError::Io {
+                    path: self.path.clone(),
+                    what: "appending changesets",
+                    source,
+                },
+            ));
+        }
+        for (change, frame) in changes.iter().zip(&frames) {
+            self.entries.push_back(Entry {
+                change: Arc::new((*change).clone()),
+                offset: self.size,
+                len: frame.len() as u64,
+            });
+            self.size += frame.len() as u64;
+        }
+        self.publish_view();
+        Ok(())
+    }
+
     /// A handle for readers (the IXFR responder, status and metrics) that
     /// never waits for this writer.
     pub fn reader(&self) -> JournalReader {
@@ -619,6 +682,31 @@ mod tests {
             (Some(Serial(4)), 2),
             "the limits again"
         );
+    }
+
+    #[test]
+    fn a_burst_appended_at_once_reads_back_like_one_by_one() {
+        let dir = TempDir::new("burst");
+        let (mut j, _) = open(&dir.journal());
+        let (a, b, c) = (cs(1, 2), cs(2, 3), cs(3, 4));
+        j.append_all(&[&a, &b, &c]).unwrap();
+        assert_eq!(
+            (j.first_serial(), j.last_serial(), j.len()),
+            (Some(Serial(1)), Some(Serial(4)), 3)
+        );
+        let (reopened, warnings) = open(&dir.journal());
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(reopened.changes_since(Serial(1)).unwrap().len(), 3);
+        assert_eq!(file_len(&dir.journal()), j.size_bytes());
+        // Past the limits: one by one, the oldest dropped as usual.
+        let limits = JournalLimits {
+            max_bytes: u64::MAX,
+            max_changesets: 2,
+        };
+        let other = TempDir::new("burst-small");
+        let mut small = filled(&other.journal(), limits, &[1, 2, 3]);
+        small.append_all(&[&cs(3, 4), &cs(4, 5)]).unwrap();
+        assert_eq!((small.first_serial(), small.len()), (Some(Serial(3)), 2));
     }
 
     #[test]

@@ -224,13 +224,14 @@ impl ManagedZone {
         };
         // Until flushed, these changes live only in the journal.
         journal.keep_from_serial(file_serial);
-        for (i, change) in changed.iter().enumerate() {
-            if let Err(e) = journal.append(change) {
+        // A burst queued meanwhile costs one fsync, not one each.
+        match journal.append_all(changed) {
+            Ok(()) => changed.len(),
+            Err((durable, e)) => {
                 tracing::error!(zone = self.name(), "UPDATE not applied: {e}");
-                return i;
+                durable
             }
         }
-        changed.len()
     }
 
     /// The serial the zone file holds when the served version has
