@@ -129,6 +129,17 @@ fn served(s: &Server, name: &str, rtype: RecordType) -> Vec<String> {
     v
 }
 
+/// The server logged a flush, and the zone file holds `line`.
+fn assert_flushed(s: &Server, line: &str) {
+    assert!(
+        s.wait_for_log("zone file flushed", Duration::from_secs(10)),
+        "{}",
+        s.log()
+    );
+    let file = std::fs::read_to_string(s.file("example.com.zone")).unwrap();
+    assert!(file.lines().any(|l| l == line), "{line} in:\n{file}");
+}
+
 fn serial(s: &Server) -> u32 {
     soa_serial_at(s.addr(), "example.com").expect("SOA")
 }
@@ -401,16 +412,7 @@ fn an_acknowledged_update_survives_kill9_and_is_flushed_to_the_file() {
         ["192.0.2.60"]
     );
     // The restart replayed the journal and flushed at once.
-    assert!(
-        s.wait_for_log("zone file flushed", Duration::from_secs(10)),
-        "{}",
-        s.log()
-    );
-    let file = std::fs::read_to_string(s.file("example.com.zone")).unwrap();
-    assert!(
-        file.contains("durable.example.com. 60 IN A 192.0.2.60"),
-        "{file}"
-    );
+    assert_flushed(&s, "durable.example.com. 60 IN A 192.0.2.60");
     let check = zonesync()
         .args(["check-zone", "--origin", "example.com"])
         .arg(s.file("example.com.zone"))
@@ -569,16 +571,7 @@ fn a_control_transaction_is_shown_then_committed_or_refused_whole() {
     );
     assert!(!ok && text.contains("not a name in the zone"), "{text}");
     // The committed change was flushed to the file (flush_delay 0).
-    assert!(
-        s.wait_for_log("zone file flushed", Duration::from_secs(10)),
-        "{}",
-        s.log()
-    );
-    let file = std::fs::read_to_string(s.file("example.com.zone")).unwrap();
-    assert!(
-        file.contains("txn.example.com. 120 IN A 192.0.2.70"),
-        "{file}"
-    );
+    assert_flushed(&s, "txn.example.com. 120 IN A 192.0.2.70");
 }
 
 /// UPDATEs arriving together are applied one after the other, each with

@@ -9,7 +9,6 @@ use crate::journal::Record;
 use crate::name;
 use crate::zone::{rtype, ZoneVersion};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// RDATA of one RRset, with its TTL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,47 +171,12 @@ fn records<'a>(
     })
 }
 
-/// A record of the types CSYNC handles in presentation form, absolute
-/// names, explicit TTL and class: `owner TTL IN TYPE data`.
+/// A record in presentation form, absolute names, explicit TTL and
+/// class: `owner TTL IN TYPE data` (NS, A and AAAA in their usual form,
+/// DS and the rest as RFC 3597 generic data, which every parser reads
+/// back; see [`zonefile::write`](crate::zonefile::write)).
 pub fn present(r: &Record) -> String {
-    format!(
-        "{} {} IN {} {}",
-        name::display(&r.owner),
-        r.ttl,
-        type_mnemonic(r.rtype),
-        present_rdata(r.rtype, &r.rdata)
-    )
-}
-
-fn type_mnemonic(t: u16) -> String {
-    match t {
-        rtype::NS => "NS".into(),
-        rtype::A => "A".into(),
-        rtype::AAAA => "AAAA".into(),
-        other => format!("TYPE{other}"),
-    }
-}
-
-/// NS, A and AAAA in their usual form; anything else as RFC 3597 generic
-/// data, which every parser reads back.
-pub fn present_rdata(t: u16, rdata: &[u8]) -> String {
-    match (t, rdata.len()) {
-        (rtype::NS, _) if name::wire_len(rdata) == Some(rdata.len()) => name::display(rdata),
-        (rtype::A, 4) => {
-            let mut o = [0u8; 4];
-            o.copy_from_slice(rdata);
-            Ipv4Addr::from(o).to_string()
-        }
-        (rtype::AAAA, 16) => {
-            let mut o = [0u8; 16];
-            o.copy_from_slice(rdata);
-            Ipv6Addr::from(o).to_string()
-        }
-        _ => {
-            let hex: String = rdata.iter().map(|b| format!("{b:02x}")).collect();
-            format!("\\# {} {hex}", rdata.len())
-        }
-    }
+    crate::zonefile::write::record_text(&r.owner, r.ttl, r.rtype, &r.rdata)
 }
 
 #[cfg(test)]

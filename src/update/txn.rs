@@ -174,13 +174,7 @@ pub fn get_lines(
                 crate::zonefile::write::node_text(node, t, &mut text);
             }
         }
-        None => {
-            let mut nodes: Vec<_> = version.nodes().collect();
-            nodes.sort_unstable_by(|a, b| a.key().cmp(b.key()));
-            for node in nodes {
-                crate::zonefile::write::node_text(node, t, &mut text);
-            }
-        }
+        None => crate::zonefile::write::records_text(version, t, &mut text),
     }
     Ok(text.lines().map(str::to_string).collect())
 }

@@ -20,6 +20,13 @@ pub fn zone_text(version: &ZoneVersion, header: &str) -> String {
     for line in header.lines() {
         let _ = writeln!(out, "; {line}");
     }
+    records_text(version, None, &mut out);
+    out
+}
+
+/// Every record of `version` (of type `only` when given), one line each,
+/// names in canonical order (the apex, and its SOA, first).
+pub fn records_text(version: &ZoneVersion, only: Option<u16>, out: &mut String) {
     let mut nodes: Vec<_> = version
         .nodes()
         .filter(|n| !n.is_empty_nonterminal())
@@ -27,9 +34,8 @@ pub fn zone_text(version: &ZoneVersion, header: &str) -> String {
     // Keys sort in DNSSEC canonical order, the apex first.
     nodes.sort_unstable_by(|a, b| a.key().cmp(b.key()));
     for node in nodes {
-        node_text(node, None, &mut out);
+        node_text(node, only, out);
     }
-    out
 }
 
 /// The records of one node (of type `only` when given), one line each,
