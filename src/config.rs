@@ -69,23 +69,50 @@ pub enum InvalidConfig {
     EmptyRule { at: String },
     /// A setting the zone's role needs is missing, or one it must not have
     /// is there; `problem` says which and what to do.
-    #[error("zone[{index}].{key}: {problem}")]
+    #[error("{at}.{key}: {problem}")]
     ForRole {
-        index: usize,
+        at: ZoneAt,
         key: &'static str,
         problem: &'static str,
     },
-    #[error("zone[{index}].csync.{problem}")]
+    #[error("{at}.csync.{problem}")]
     Csync {
-        index: usize,
+        at: ZoneAt,
         problem: CsyncConfigError,
     },
-    #[error("zone[{index}].allow_update[{rule}].{problem}")]
+    #[error("{at}.allow_update[{rule}].{problem}")]
     UpdateRule {
-        index: usize,
+        at: ZoneAt,
         rule: usize,
         problem: crate::update::policy::PolicyError,
     },
+    #[error("template[{index}].name: template {name:?} is defined twice")]
+    DuplicateTemplate { index: usize, name: String },
+    #[error("{at}: no [[template]] named {name:?}")]
+    UnknownTemplate { at: String, name: String },
+    #[error(
+        "{at}: template {name:?} must have role = \"secondary\" (catalog members are transferred)"
+    )]
+    TemplateRole { at: String, name: String },
+}
+
+/// Which zone settings a problem is in: a `[[zone]]`, a `[[template]]`,
+/// or a zone added at run time from a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZoneAt {
+    Zone(usize),
+    Template(usize),
+    Added(String),
+}
+
+impl std::fmt::Display for ZoneAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ZoneAt::Zone(i) => write!(f, "zone[{i}]"),
+            ZoneAt::Template(i) => write!(f, "template[{i}]"),
+            ZoneAt::Added(name) => write!(f, "zone {name:?}"),
+        }
+    }
 }
 
 /// What is wrong with a zone's `[zone.csync]`.
@@ -127,6 +154,11 @@ pub struct Config {
     pub zones: Vec<ZoneConfig>,
     #[serde(default, rename = "key")]
     pub keys: Vec<KeyConfig>,
+    /// Zone settings without a zone, for zones added at run time (`ctl
+    /// zone-add`, catalog members): `name` is the template's own name,
+    /// and a primary's `file` may say `{zone}` for the zone's name.
+    #[serde(default, rename = "template")]
+    pub templates: Vec<ZoneConfig>,
     /// Watch nameservers from this process too (`zonesync monitor`'s
     /// settings); its database lives in `data_dir` unless set.
     #[serde(default)]
@@ -339,6 +371,28 @@ pub struct ZoneConfig {
     /// zone away from the transfers the change starts; 0 writes at once.
     #[serde(default = "default_flush_delay")]
     pub flush_delay: u32,
+    /// This zone is a catalog zone (RFC 9432); see `catalog`.
+    #[serde(default)]
+    pub catalog: Option<CatalogConfig>,
+}
+
+/// `[zone.catalog]`: what the server does with a catalog zone.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    pub role: CatalogRole,
+    /// Consumer: the `[[template]]`s members are made from. The first is
+    /// the default; a member whose `group` property names another of
+    /// these gets that one.
+    #[serde(default)]
+    pub templates: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CatalogRole {
+    /// Serve the zones the catalog lists (a secondary of the catalog).
+    Consumer,
 }
 
 fn default_flush_delay() -> u32 {
@@ -476,7 +530,7 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), InvalidConfig> {
-        use InvalidConfig::{ForRole, OutOfRange};
+        use InvalidConfig::OutOfRange;
         if let Some(m) = &self.monitor {
             m.check().map_err(InvalidConfig::Monitor)?;
         }
@@ -557,116 +611,262 @@ impl Config {
                 rule: "must be at least 1",
             });
         }
-        let known_key = |at: String, name: &str| {
-            if key_names.contains(&name.to_ascii_lowercase()) {
-                Ok(())
-            } else {
-                Err(InvalidConfig::UnknownKey {
-                    at,
-                    name: name.to_owned(),
-                })
-            }
-        };
-        let check_rule = |at: String, rule: &crate::acl::AclRule| match (&rule.from, &rule.key) {
-            (None, None) => Err(InvalidConfig::EmptyRule { at }),
-            (_, Some(k)) => known_key(format!("{at}.key"), k),
-            _ => Ok(()),
-        };
         let mut seen = std::collections::HashSet::new();
         for (i, zone) in self.zones.iter().enumerate() {
-            for (j, target) in zone.notify.iter().enumerate() {
-                if let Some(k) = target.key() {
-                    known_key(format!("zone[{i}].notify[{j}].key"), k)?;
-                }
-            }
-            for (j, rule) in zone.allow_transfer.iter().enumerate() {
-                check_rule(format!("zone[{i}].allow_transfer[{j}]"), rule)?;
-            }
-            let origin = parse_zone_name(&zone.name).map_err(|problem| InvalidConfig::BadName {
-                at: format!("zone[{i}].name"),
-                text: zone.name.clone(),
-                problem,
-            })?;
-            if !seen.insert(origin.clone()) {
+            let origin = check_zone(ZoneAt::Zone(i), zone, &key_names, false)?;
+            if !seen.insert(origin) {
                 return Err(InvalidConfig::DuplicateZone {
                     index: i,
                     name: zone.name.clone(),
                 });
             }
-            let role = |key, problem| ForRole {
-                index: i,
-                key,
-                problem,
-            };
-            match zone.role {
-                Role::Primary => {
-                    if zone.file.is_none() {
-                        return Err(role("file", "a primary zone needs its zone file"));
-                    }
-                    if !zone.primaries.is_empty() {
-                        return Err(role("primaries", "only for role = \"secondary\""));
-                    }
-                    if let Some(c) = &zone.csync {
-                        check_csync(c, &origin)
-                            .map_err(|problem| InvalidConfig::Csync { index: i, problem })?;
-                    }
-                }
-                Role::Secondary => {
-                    if zone.primaries.is_empty() {
-                        return Err(role(
-                            "primaries",
-                            "a secondary zone needs at least one primary",
-                        ));
-                    }
-                    if zone.file.is_some() {
-                        return Err(role(
-                            "file",
-                            "a secondary keeps its copy under data_dir; remove `file`",
-                        ));
-                    }
-                    if zone.csync.is_some() {
-                        return Err(role("csync", "the parental agent changes the zone file, so only a primary can run it"));
-                    }
-                }
+        }
+        for (i, zone) in self.zones.iter().enumerate() {
+            if let Some(catalog) = &zone.catalog {
+                self.check_catalog(i, zone, catalog)?;
             }
-            for (j, p) in zone.primaries.iter().enumerate() {
-                if let Some(k) = &p.key {
-                    known_key(format!("zone[{i}].primaries[{j}].key"), k)?;
-                }
-            }
-            for (j, rule) in zone.allow_update.iter().enumerate() {
-                known_key(format!("zone[{i}].allow_update[{j}].key"), &rule.key)?;
-            }
-            if !zone.allow_update.is_empty() && zone.role == Role::Secondary {
-                return Err(InvalidConfig::ForRole {
+        }
+        let mut templates = std::collections::HashSet::new();
+        for (i, template) in self.templates.iter().enumerate() {
+            if !templates.insert(template.name.to_ascii_lowercase()) {
+                return Err(InvalidConfig::DuplicateTemplate {
                     index: i,
-                    key: "allow_update",
-                    problem: "a secondary does not take UPDATE (it would have to forward it to its primary); configure it on the primary",
+                    name: template.name.clone(),
                 });
             }
-            crate::update::policy::UpdatePolicy::new(&origin, &zone.allow_update).map_err(
-                |(rule, problem)| InvalidConfig::UpdateRule {
-                    index: i,
-                    rule,
-                    problem,
-                },
-            )?;
-            for (j, rule) in zone.allow_notify.iter().enumerate() {
-                check_rule(format!("zone[{i}].allow_notify[{j}]"), rule)?;
+            // The template's name stands in for the zone's in the checks
+            // that need one (the names of `allow_update` rules are
+            // checked again for each zone added).
+            let probe = template.for_zone("template.invalid", None);
+            check_zone(ZoneAt::Template(i), &probe, &key_names, true)?;
+        }
+        Ok(())
+    }
+
+    /// `[zone.catalog]` of `zone[i]`: a consumer is a secondary whose
+    /// templates exist and make secondaries.
+    fn check_catalog(
+        &self,
+        i: usize,
+        zone: &ZoneConfig,
+        catalog: &CatalogConfig,
+    ) -> Result<(), InvalidConfig> {
+        let role = |key, problem| InvalidConfig::ForRole {
+            at: ZoneAt::Zone(i),
+            key,
+            problem,
+        };
+        match catalog.role {
+            CatalogRole::Consumer => {
+                if zone.role != Role::Secondary {
+                    return Err(role(
+                        "catalog",
+                        "a catalog consumer transfers the catalog: role = \"secondary\"",
+                    ));
+                }
+                if catalog.templates.is_empty() {
+                    return Err(role(
+                        "catalog.templates",
+                        "name at least one [[template]] (the first is the default)",
+                    ));
+                }
+                for (j, name) in catalog.templates.iter().enumerate() {
+                    let at = format!("zone[{i}].catalog.templates[{j}]");
+                    match self.templates.iter().find(|t| t.name == *name) {
+                        None => {
+                            return Err(InvalidConfig::UnknownTemplate {
+                                at,
+                                name: name.clone(),
+                            })
+                        }
+                        Some(t) if t.role != Role::Secondary => {
+                            return Err(InvalidConfig::TemplateRole {
+                                at,
+                                name: name.clone(),
+                            })
+                        }
+                        Some(_) => {}
+                    }
+                }
             }
         }
         Ok(())
     }
 
+    /// The settings of a zone added at run time from the template named
+    /// `template`: checked as a configured zone would be. `file`: a
+    /// primary's zone file (else the template's, `{zone}` replaced).
+    pub fn zone_from_template(
+        &self,
+        name: &str,
+        template: &str,
+        file: Option<PathBuf>,
+    ) -> Result<ZoneConfig, InvalidConfig> {
+        let found = self
+            .templates
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(template))
+            .ok_or_else(|| InvalidConfig::UnknownTemplate {
+                at: format!("zone {name:?}"),
+                name: template.to_owned(),
+            })?;
+        let zone = found.for_zone(name, file);
+        let key_names = self
+            .keys
+            .iter()
+            .map(|k| k.name.to_ascii_lowercase())
+            .collect();
+        check_zone(ZoneAt::Added(name.to_owned()), &zone, &key_names, false)?;
+        Ok(zone)
+    }
+
     fn resolve_paths(&mut self, base: &Path) {
         self.server.data_dir = base.join(&self.server.data_dir);
-        for zone in &mut self.zones {
+        for zone in self.zones.iter_mut().chain(self.templates.iter_mut()) {
             zone.file = zone.file.as_ref().map(|f| base.join(f));
         }
         if let Some(m) = self.monitor.take() {
             self.monitor = Some(m.with_data_dir(&self.server.data_dir));
         }
     }
+}
+
+impl ZoneConfig {
+    /// These settings (a template's) for the zone `name`; `file`: its
+    /// zone file, else the template's with `{zone}` replaced by the name
+    /// (lower case, no final dot).
+    pub fn for_zone(&self, name: &str, file: Option<PathBuf>) -> ZoneConfig {
+        let stem = name.trim_end_matches('.').to_ascii_lowercase();
+        let file = file.or_else(|| {
+            let pattern = self.file.as_ref()?.to_str()?;
+            Some(PathBuf::from(pattern.replace("{zone}", &stem)))
+        });
+        ZoneConfig {
+            name: name.to_owned(),
+            file,
+            ..self.clone()
+        }
+    }
+}
+
+/// Checks one zone's settings (`template`: a template's, whose primary
+/// may leave `file` to each zone added); returns its apex (wire format).
+fn check_zone(
+    at: ZoneAt,
+    zone: &ZoneConfig,
+    key_names: &std::collections::HashSet<String>,
+    template: bool,
+) -> Result<Vec<u8>, InvalidConfig> {
+    use InvalidConfig::ForRole;
+    let known_key = |at: String, name: &str| {
+        if key_names.contains(&name.to_ascii_lowercase()) {
+            Ok(())
+        } else {
+            Err(InvalidConfig::UnknownKey {
+                at,
+                name: name.to_owned(),
+            })
+        }
+    };
+    let check_rule = |at: String, rule: &crate::acl::AclRule| match (&rule.from, &rule.key) {
+        (None, None) => Err(InvalidConfig::EmptyRule { at }),
+        (_, Some(k)) => known_key(format!("{at}.key"), k),
+        _ => Ok(()),
+    };
+    for (j, target) in zone.notify.iter().enumerate() {
+        if let Some(k) = target.key() {
+            known_key(format!("{at}.notify[{j}].key"), k)?;
+        }
+    }
+    for (j, rule) in zone.allow_transfer.iter().enumerate() {
+        check_rule(format!("{at}.allow_transfer[{j}]"), rule)?;
+    }
+    let origin = parse_zone_name(&zone.name).map_err(|problem| InvalidConfig::BadName {
+        at: format!("{at}.name"),
+        text: zone.name.clone(),
+        problem,
+    })?;
+    let role = |key, problem| ForRole {
+        at: at.clone(),
+        key,
+        problem,
+    };
+    if template && zone.catalog.is_some() {
+        return Err(role(
+            "catalog",
+            "a catalog is one zone; configure it in that [[zone]]",
+        ));
+    }
+    match zone.role {
+        Role::Primary => {
+            if zone.file.is_none() && !template {
+                return Err(role("file", "a primary zone needs its zone file"));
+            }
+            if !zone.primaries.is_empty() {
+                return Err(role("primaries", "only for role = \"secondary\""));
+            }
+            if let Some(c) = &zone.csync {
+                if template {
+                    return Err(role(
+                        "csync",
+                        "names the children of one zone; configure it in that [[zone]]",
+                    ));
+                }
+                check_csync(c, &origin).map_err(|problem| InvalidConfig::Csync {
+                    at: at.clone(),
+                    problem,
+                })?;
+            }
+        }
+        Role::Secondary => {
+            if zone.primaries.is_empty() {
+                return Err(role(
+                    "primaries",
+                    "a secondary zone needs at least one primary",
+                ));
+            }
+            if zone.file.is_some() {
+                return Err(role(
+                    "file",
+                    "a secondary keeps its copy under data_dir; remove `file`",
+                ));
+            }
+            if zone.csync.is_some() {
+                return Err(role(
+                    "csync",
+                    "the parental agent changes the zone file, so only a primary can run it",
+                ));
+            }
+        }
+    }
+    for (j, p) in zone.primaries.iter().enumerate() {
+        if let Some(k) = &p.key {
+            known_key(format!("{at}.primaries[{j}].key"), k)?;
+        }
+    }
+    for (j, rule) in zone.allow_update.iter().enumerate() {
+        known_key(format!("{at}.allow_update[{j}].key"), &rule.key)?;
+    }
+    if !zone.allow_update.is_empty() && zone.role == Role::Secondary {
+        return Err(role(
+            "allow_update",
+            "a secondary does not take UPDATE (it would have to forward it to its primary); configure it on the primary",
+        ));
+    }
+    // A template's rules name no zone yet: checked for each zone added.
+    if !template {
+        crate::update::policy::UpdatePolicy::new(&origin, &zone.allow_update).map_err(
+            |(rule, problem)| InvalidConfig::UpdateRule {
+                at: at.clone(),
+                rule,
+                problem,
+            },
+        )?;
+    }
+    for (j, rule) in zone.allow_notify.iter().enumerate() {
+        check_rule(format!("{at}.allow_notify[{j}]"), rule)?;
+    }
+    Ok(origin)
 }
 
 /// `[zone.csync]` of the zone `origin`: children below it, sane timers.

@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md for the map of the modules.
 
 pub mod acl;
+pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod control;

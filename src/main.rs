@@ -566,6 +566,21 @@ enum CtlCall {
     ZoneCommit { zone: String },
     /// Drop the open transaction.
     ZoneAbort { zone: String },
+    /// Serve a new zone made from a [[template]] of the configuration,
+    /// now and after restarts (no configuration edit, no restart).
+    ZoneAdd {
+        zone: String,
+        /// The [[template]] whose settings the zone takes.
+        #[arg(long)]
+        template: String,
+        /// A primary's zone file (default: the template's `file`, with
+        /// {zone} replaced by the zone's name).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Stop serving a zone added with zone-add, and delete its journal,
+    /// copy and state (never a primary's zone file).
+    ZoneRemove { zone: String },
 }
 
 fn ctl(args: &CtlArgs) -> ExitCode {
@@ -585,6 +600,7 @@ fn ctl_run(args: &CtlArgs) -> anyhow::Result<bool> {
     let addr = control_addr(args)?;
     let client = Client::new(addr).with_timeout(std::time::Duration::from_secs(args.timeout));
     let txn = txn_call(&args.call)?;
+    let file_arg;
     let call = match &args.call {
         CtlCall::ZoneBegin { zone }
         | CtlCall::ZoneSet { zone, .. }
@@ -610,6 +626,25 @@ fn ctl_run(args: &CtlArgs) -> anyhow::Result<bool> {
             zone,
             retransfer: true,
         },
+        CtlCall::ZoneAdd {
+            zone,
+            template,
+            file,
+        } => {
+            // The server's working directory is not ours.
+            file_arg = file
+                .as_deref()
+                .map(std::path::absolute)
+                .transpose()
+                .context("--file")?
+                .map(|p| p.to_string_lossy().into_owned());
+            Call::ZoneAdd {
+                zone,
+                template,
+                file: file_arg.as_deref(),
+            }
+        }
+        CtlCall::ZoneRemove { zone } => Call::ZoneRemove { zone },
     };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -75,6 +75,14 @@ pub enum Call<'a> {
         zone: &'a str,
         call: &'a TxnCall,
     },
+    ZoneAdd {
+        zone: &'a str,
+        template: &'a str,
+        file: Option<&'a str>,
+    },
+    ZoneRemove {
+        zone: &'a str,
+    },
 }
 
 impl Call<'_> {
@@ -86,7 +94,9 @@ impl Call<'_> {
             | Call::Refresh { .. }
             | Call::CsyncScan { .. }
             | Call::CsyncApprove { .. }
-            | Call::Txn { .. } => Method::POST,
+            | Call::Txn { .. }
+            | Call::ZoneAdd { .. }
+            | Call::ZoneRemove { .. } => Method::POST,
         }
     }
 
@@ -165,6 +175,22 @@ impl Call<'_> {
                 }
                 t
             }
+            Call::ZoneAdd {
+                zone,
+                template,
+                file,
+            } => {
+                let mut t = format!(
+                    "/zone-add?zone={}&template={}",
+                    percent_encode(zone),
+                    percent_encode(template)
+                );
+                if let Some(file) = file {
+                    let _ = write!(t, "&file={}", percent_encode(file));
+                }
+                t
+            }
+            Call::ZoneRemove { zone } => format!("/zone-remove?zone={}", percent_encode(zone)),
             Call::Refresh { zone, retransfer } => format!(
                 "/refresh?zone={}{}",
                 percent_encode(zone),

@@ -157,9 +157,8 @@ async fn route(
 ) -> Response<Full<Bytes>> {
     let allowed = match path {
         "/status" | "/metrics" => Method::GET,
-        "/reload" | "/notify" | "/refresh" | "/csync/scan" | "/csync/approve" | "/zone" => {
-            Method::POST
-        }
+        "/reload" | "/notify" | "/refresh" | "/csync/scan" | "/csync/approve" | "/zone"
+        | "/zone-add" | "/zone-remove" => Method::POST,
         "/csync/pending" => Method::GET,
         _ => return error(StatusCode::NOT_FOUND, format!("no such path: {path}")),
     };
@@ -197,6 +196,34 @@ async fn route(
         }
         "/csync/pending" => json(StatusCode::OK, &handler.csync_pending()),
         "/zone" => txn(handler, params).await,
+        "/zone-add" => {
+            let (Some(zone), Some(template)) = (params.zone.as_deref(), params.template.as_deref())
+            else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "/zone-add needs ?zone=NAME&template=NAME".into(),
+                );
+            };
+            match handler
+                .zone_add(zone, template, params.file.as_deref())
+                .await
+            {
+                Ok(change) => json(StatusCode::OK, &change),
+                Err(e) => control_error(&e),
+            }
+        }
+        "/zone-remove" => {
+            let Some(zone) = params.zone.as_deref() else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "/zone-remove needs ?zone=NAME".into(),
+                );
+            };
+            match handler.zone_remove(zone).await {
+                Ok(change) => json(StatusCode::OK, &change),
+                Err(e) => control_error(&e),
+            }
+        }
         "/csync/approve" => {
             let Some(child) = params.child.as_deref() else {
                 return error(
@@ -295,6 +322,9 @@ pub(super) struct Params {
     pub ttl: Option<u32>,
     pub rtype: Option<String>,
     pub rdata: Option<String>,
+    /// `/zone-add`: the template, and a primary's zone file.
+    pub template: Option<String>,
+    pub file: Option<String>,
 }
 
 impl Params {
@@ -348,6 +378,18 @@ impl Params {
                             "type" => "type",
                             _ => "rdata",
                         }));
+                    }
+                }
+                "template" | "file" if path == "/zone-add" => {
+                    let (slot, name) = match key.as_str() {
+                        "template" => (&mut params.template, "template"),
+                        _ => (&mut params.file, "file"),
+                    };
+                    if value.is_empty() {
+                        return Err(ParamError::Empty(name));
+                    }
+                    if slot.replace(value).is_some() {
+                        return Err(ParamError::Repeated(name));
                     }
                 }
                 "ttl" if path == "/zone" => {

@@ -19,6 +19,9 @@
 //! | `POST /csync/scan[?zone=PARENT][&child=NAME][&dry_run=1]` | `[`[`ChildReport`]`]` |
 //! | `GET /csync/pending` | `[`[`PendingReport`]`]` |
 //! | `POST /csync/approve?child=NAME` | [`ChildReport`] |
+//! | `POST /zone?zone=NAME&op=OP…` | [`TxnReport`] |
+//! | `POST /zone-add?zone=NAME&template=T[&file=PATH]` | [`ZoneChange`] |
+//! | `POST /zone-remove?zone=NAME` | [`ZoneChange`] |
 //!
 //! Unknown zone → 404, refused → 409, failed → 500, bad request → 400,
 //! unknown path → 404, wrong method → 405.
@@ -79,6 +82,32 @@ pub trait ControlHandler: Send + Sync + 'static {
     /// zone-begin` …). Blocking (a commit writes the journal): called on
     /// a blocking thread.
     fn txn(&self, zone: &str, call: &TxnCall) -> Result<TxnReport, ControlError>;
+    /// Adds the zone `zone` made from the `[[template]]` named `template`
+    /// (a primary's zone file: `file`, else the template's), serves it
+    /// and keeps it across restarts (`ctl zone-add`). Awaited on the
+    /// runtime.
+    fn zone_add<'a>(
+        &'a self,
+        zone: &'a str,
+        template: &'a str,
+        file: Option<&'a str>,
+    ) -> Pending<'a, ZoneChange>;
+    /// Removes a zone added at run time, and what it kept under
+    /// `data_dir` (`ctl zone-remove`). Awaited on the runtime.
+    fn zone_remove<'a>(&'a self, zone: &'a str) -> Pending<'a, ZoneChange>;
+}
+
+/// `POST /zone-add`, `POST /zone-remove`: the zone added or removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneChange {
+    pub zone: String,
+    /// `added` or `removed`.
+    pub action: String,
+    /// `primary` or `secondary`.
+    pub role: String,
+    /// The serial served (a secondary added has none until its first
+    /// transfer).
+    pub serial: Option<Serial>,
 }
 
 /// A control transaction request (`ctl zone-begin`, `zone-set`, …), as

@@ -4,7 +4,7 @@
 use super::client::{Call, Client, ClientError};
 use super::{
     ChildReport, NotifyQueued, PendingReport, RefreshQueued, ReloadOutcome, ServerStatus,
-    TxnReport, ZoneReload, ZoneStatus,
+    TxnReport, ZoneChange, ZoneReload, ZoneStatus,
 };
 use std::fmt::Write as _;
 
@@ -34,6 +34,9 @@ pub fn ctl(
         Call::CsyncScan { .. } => csync_reports(&client.decode_answer::<Vec<ChildReport>>(&body)?),
         Call::CsyncApprove { .. } => csync_reports(&[client.decode_answer::<ChildReport>(&body)?]),
         Call::Txn { .. } => (txn(&client.decode_answer(&body)?), true),
+        Call::ZoneAdd { .. } | Call::ZoneRemove { .. } => {
+            (zone_change(&client.decode_answer(&body)?), true)
+        }
         Call::CsyncPending => (
             csync_pending(
                 &client.decode_answer::<Vec<PendingReport>>(&body)?,
@@ -48,6 +51,14 @@ pub fn ctl(
         human
     };
     Ok(CtlOutput { text, ok })
+}
+
+/// `zone-add`, `zone-remove`: the zone and what became of it.
+pub fn zone_change(c: &ZoneChange) -> String {
+    match c.serial {
+        Some(serial) => format!("{}: {} ({}, serial {serial})\n", c.zone, c.action, c.role),
+        None => format!("{}: {} ({})\n", c.zone, c.action, c.role),
+    }
 }
 
 /// A transaction request's answer: what it did, then its lines.

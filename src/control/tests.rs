@@ -50,6 +50,23 @@ impl ControlHandler for Fake {
         )))
     }
 
+    fn zone_add<'a>(
+        &'a self,
+        zone: &'a str,
+        template: &'a str,
+        _file: Option<&'a str>,
+    ) -> super::Pending<'a, super::ZoneChange> {
+        Box::pin(async move {
+            Err(ControlError::Refused(format!(
+                "{zone}: no template {template} here"
+            )))
+        })
+    }
+
+    fn zone_remove<'a>(&'a self, zone: &'a str) -> super::Pending<'a, super::ZoneChange> {
+        Box::pin(async move { Err(ControlError::UnknownZone(zone.into())) })
+    }
+
     fn status(&self) -> ServerStatus {
         let zones = (0..self.zones.max(1))
             .map(|i| ZoneStatus {

@@ -878,6 +878,24 @@ fn write_notify_owed(zone: &str, path: &std::path::Path, serial: Option<Serial>)
 /// A file name for a zone: its name without the final dot ("root" for the
 /// root). Zone names in the config are letters, digits, '-', '_' and dots,
 /// so this is safe as a file name.
+/// Every file a zone keeps under `data_dir` (journal, secondary copy,
+/// state files, CSYNC state), whether or not it exists: what removing the
+/// zone at run time deletes. The zone file of a primary is the
+/// operator's, never among them.
+pub fn zone_files(server: &ServerConfig, name: &str) -> Vec<PathBuf> {
+    let stem = file_stem(name);
+    let (dir, state) = (&server.data_dir, server.data_dir.join("state"));
+    vec![
+        dir.join("journal").join(format!("{stem}.journal")),
+        dir.join("zones").join(format!("{stem}.snapshot")),
+        state.join(format!("{stem}.toml")),
+        state.join(format!("{stem}.secondary.toml")),
+        state.join(format!("{stem}.notify.toml")),
+        state.join(format!("{stem}.csync.toml")),
+        state.join(format!("{stem}.csync-audit.log")),
+    ]
+}
+
 pub fn file_stem(name: &str) -> String {
     match name.trim_end_matches('.').to_ascii_lowercase() {
         s if s.is_empty() => "root".into(),

@@ -3,14 +3,89 @@
 //! Everything that asks about a zone by name or apex goes through
 //! [`Zones`]: the control handler, metrics, NOTIFY and NOTIFY(CSYNC)
 //! routing, and the SIGHUP reload. Zones are kept in configuration order
-//! (status and metrics list them so) and found by apex without allocating
-//! (NOTIFY routing runs on the query path).
+//! (status and metrics list them so; zones added at run time follow) and
+//! found by apex without allocating (NOTIFY routing runs on the query
+//! path).
+//!
+//! The set changes at run time (`ctl zone-add`, catalog zones): a
+//! [`Registry`] holds the current [`Zones`], replaced whole on each
+//! change, so readers never wait for a writer.
 
 use super::{Managed, ManagedZone};
 use crate::csync::agent::ParentAgent;
 use crate::name::KeyBuf;
+use arc_swap::ArcSwap;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// The current set of zones, read without locks; changes are made one at
+/// a time and published whole.
+pub struct Registry {
+    current: ArcSwap<Zones>,
+    /// Serialises changes (each reads the current set and replaces it).
+    edit: Mutex<()>,
+}
+
+impl Registry {
+    pub fn new(zones: Zones) -> Registry {
+        Registry {
+            current: ArcSwap::from_pointee(zones),
+            edit: Mutex::new(()),
+        }
+    }
+
+    /// The zones now (a guard: cheap, for one lookup or one pass).
+    pub fn load(&self) -> arc_swap::Guard<Arc<Zones>> {
+        self.current.load()
+    }
+
+    /// The zones now, to keep.
+    pub fn snapshot(&self) -> Arc<Zones> {
+        self.current.load_full()
+    }
+
+    /// Adds `zones` (a zone whose apex is already served is given back
+    /// in the second list).
+    pub fn add(&self, zones: Vec<Managed>) -> (Vec<Managed>, Vec<Managed>) {
+        let _edit = self.edit.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.current.load_full();
+        let mut next = Zones::new(now.zones.clone(), now.agents.clone());
+        let (mut added, mut refused) = (Vec::new(), Vec::new());
+        for zone in zones {
+            if next.insert(zone.clone()) {
+                added.push(zone);
+            } else {
+                refused.push(zone);
+            }
+        }
+        self.current.store(Arc::new(next));
+        (added, refused)
+    }
+
+    /// Removes the zones with these apexes (wire format, any case);
+    /// returns those that were there.
+    pub fn remove(&self, origins: &[Vec<u8>]) -> Vec<Managed> {
+        let _edit = self.edit.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.current.load_full();
+        let gone: std::collections::HashSet<Box<[u8]>> = origins
+            .iter()
+            .filter_map(|o| KeyBuf::new(o).map(|k| k.as_slice().into()))
+            .collect();
+        let (mut kept, mut removed) = (Vec::new(), Vec::new());
+        for zone in now.zones.iter() {
+            let key = KeyBuf::new(zone.zone().origin());
+            match key {
+                Some(k) if gone.contains(k.as_slice()) => removed.push(zone.clone()),
+                _ => kept.push(zone.clone()),
+            }
+        }
+        if !removed.is_empty() {
+            self.current
+                .store(Arc::new(Zones::new(kept, now.agents.clone())));
+        }
+        removed
+    }
+}
 
 /// Every configured zone, and the CSYNC parental agents of those that
 /// have one.
@@ -32,18 +107,22 @@ impl Zones {
             agents,
         };
         for zone in zones {
-            let Some(key) = KeyBuf::new(zone.zone().origin()) else {
-                continue;
-            };
-            if table.by_key.contains_key(key.as_slice()) {
-                continue;
-            }
-            table
-                .by_key
-                .insert(key.as_slice().into(), table.zones.len());
-            table.zones.push(zone);
+            table.insert(zone);
         }
         table
+    }
+
+    /// Adds `zone` at the end unless its apex is already here.
+    fn insert(&mut self, zone: Managed) -> bool {
+        let Some(key) = KeyBuf::new(zone.zone().origin()) else {
+            return false;
+        };
+        if self.by_key.contains_key(key.as_slice()) {
+            return false;
+        }
+        self.by_key.insert(key.as_slice().into(), self.zones.len());
+        self.zones.push(zone);
+        true
     }
 
     /// Every zone, in configuration order.

@@ -7,12 +7,12 @@ use crate::config;
 use crate::control::{
     ChildReport, ControlError, ControlHandler, DynamicInfo, JournalStatus, NotifyQueued,
     PendingReport, PrimaryInfo, RefreshQueued, ReloadOutcome, SecondaryInfo, ServerStatus, TxnCall,
-    TxnReport, ZoneReload, ZoneStatus,
+    TxnReport, ZoneChange, ZoneReload, ZoneStatus,
 };
 use crate::csync::agent::Mode as CsyncMode;
 use crate::csync::agent::ParentAgent;
 use crate::query::QueryStats;
-use crate::replication::registry::Zones;
+use crate::replication::registry::Registry;
 use crate::replication::secondary::{self, SecondaryZone};
 use crate::replication::{LoadKind, Managed};
 use crate::xfr::Transfers;
@@ -22,7 +22,8 @@ use std::time::{Instant, SystemTime};
 
 /// The control interface's view of the running server.
 pub(super) struct ServerControl {
-    pub(super) zones: Arc<Zones>,
+    pub(super) zones: Arc<Registry>,
+    pub(super) served: Arc<super::zoneset::ServedZones>,
     pub(super) transfers: Arc<Transfers>,
     pub(super) stats: Arc<QueryStats>,
     pub(super) started: Instant,
@@ -34,13 +35,15 @@ fn unix(t: Option<SystemTime>) -> Option<u64> {
 }
 
 impl ServerControl {
-    fn find(&self, name: &str) -> Result<&Managed, ControlError> {
+    fn find(&self, name: &str) -> Result<Managed, ControlError> {
         self.zones
+            .load()
             .find(name)
+            .cloned()
             .ok_or_else(|| ControlError::UnknownZone(name.into()))
     }
 
-    fn secondary(&self, name: &str) -> Result<&Arc<SecondaryZone>, ControlError> {
+    fn secondary(&self, name: &str) -> Result<Arc<SecondaryZone>, ControlError> {
         match self.find(name)? {
             Managed::Secondary(z) => Ok(z),
             Managed::Primary(_) => Err(ControlError::Refused(format!(
@@ -160,7 +163,7 @@ impl ServerControl {
         if let Some(zone) = zone {
             let origin = config::parse_zone_name(zone)
                 .map_err(|e| ControlError::UnknownZone(format!("{zone}: {e}")))?;
-            return match self.zones.agent(&origin) {
+            return match self.zones.load().agent(&origin) {
                 Some(a) => Ok(vec![a.clone()]),
                 None if self.find(zone).is_ok() => Err(ControlError::Refused(format!(
                     "zone {zone} has no [zone.csync]"
@@ -169,9 +172,10 @@ impl ServerControl {
             };
         }
         let Some(child) = child else {
-            return Ok(self.zones.agents().to_vec());
+            return Ok(self.zones.load().agents().to_vec());
         };
         self.zones
+            .load()
             .agents()
             .iter()
             .filter(|a| a.follows(child))
@@ -224,6 +228,7 @@ impl ControlHandler for ServerControl {
 
     fn csync_pending(&self) -> Vec<PendingReport> {
         self.zones
+            .load()
             .agents()
             .iter()
             .flat_map(|a| a.pending())
@@ -245,14 +250,19 @@ impl ControlHandler for ServerControl {
     }
 
     fn metrics(&self) -> String {
-        server_metrics(&self.zones, &self.transfers, &self.stats)
+        server_metrics(&self.zones.load(), &self.transfers, &self.stats)
     }
 
     fn status(&self) -> ServerStatus {
         ServerStatus {
             version: env!("CARGO_PKG_VERSION").into(),
             uptime_secs: self.started.elapsed().as_secs(),
-            zones: self.zones.iter().map(|z| self.zone_status(z)).collect(),
+            zones: self
+                .zones
+                .load()
+                .iter()
+                .map(|z| self.zone_status(z))
+                .collect(),
         }
     }
 
@@ -261,9 +271,10 @@ impl ControlHandler for ServerControl {
     /// primaries with `force`, like SIGHUP.
     fn reload(&self, zone: Option<&str>, force: bool) -> Result<Vec<ZoneReload>, ControlError> {
         match zone {
-            Some(name) => Ok(vec![reload_report(self.find(name)?, force)]),
+            Some(name) => Ok(vec![reload_report(&self.find(name)?, force)]),
             None => Ok(self
                 .zones
+                .load()
                 .iter()
                 .filter_map(|z| match z {
                     Managed::Primary(p) if force || p.needs_reload() => {
@@ -349,6 +360,22 @@ impl ControlHandler for ServerControl {
             TxnCall::Abort => z.txn_abort().map_err(problem)?,
         }
         Ok(report)
+    }
+
+    fn zone_add<'a>(
+        &'a self,
+        zone: &'a str,
+        template: &'a str,
+        file: Option<&'a str>,
+    ) -> crate::control::Pending<'a, ZoneChange> {
+        Box::pin(
+            self.served
+                .add(zone, template, file.map(std::path::PathBuf::from)),
+        )
+    }
+
+    fn zone_remove<'a>(&'a self, zone: &'a str) -> crate::control::Pending<'a, ZoneChange> {
+        Box::pin(self.served.remove(zone))
     }
 
     fn refresh(&self, zone: &str, retransfer: bool) -> Result<RefreshQueued, ControlError> {

@@ -2,8 +2,10 @@
 //! and handles signals (SIGHUP reloads changed zone files, SIGTERM and
 //! SIGINT stop cleanly).
 
+mod catalogs;
 mod control;
 mod metrics;
+pub mod zoneset;
 
 pub use metrics::server_metrics;
 
@@ -17,7 +19,7 @@ use crate::notify::{Notifier, NotifySettings, NotifyTarget};
 use crate::query::{cookie, Answerer, QueryConfig, QueryStats};
 use crate::query::{NotifyListener, NotifyVerdict};
 use crate::replication::events;
-use crate::replication::registry::Zones;
+use crate::replication::registry::{Registry, Zones};
 use crate::replication::secondary::SecondaryZone;
 use crate::replication::{LoadAsk, Managed, ManagedZone, ZoneDeps};
 use crate::xfr::incoming::Primary;
@@ -119,7 +121,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 /// file, new journal), so one after the other took 10 s for 1,000 small
 /// zones on a plain disk; a few at once keep the disk busy without
 /// holding many large zones in memory at the same time.
-async fn load_all(served: &[Managed]) -> anyhow::Result<()> {
+/// Returns each zone's dispatcher, by apex.
+async fn load_all(
+    served: &[Managed],
+) -> anyhow::Result<Vec<(Vec<u8>, tokio::task::JoinHandle<()>)>> {
     const STARTUP_LOADS: usize = 8;
     let gate = Arc::new(tokio::sync::Semaphore::new(STARTUP_LOADS));
     let mut loads = tokio::task::JoinSet::new();
@@ -145,29 +150,65 @@ async fn load_all(served: &[Managed]) -> anyhow::Result<()> {
     }
     // One dispatcher per zone; the events the loads planned (DNSSEC
     // checks, NOTIFY(CSYNC)) wait in the tables until then.
+    let mut dispatchers = Vec::with_capacity(served.len());
     for zone in served {
-        match zone.clone() {
+        let handle = match zone.clone() {
             Managed::Primary(z) => {
                 z.core().plan_owed_notify();
                 tokio::spawn(events::run(z))
             }
             Managed::Secondary(z) => tokio::spawn(z.run()),
         };
+        dispatchers.push((zone.zone().origin().to_vec(), handle));
     }
-    Ok(())
+    Ok(dispatchers)
+}
+
+/// The zones to serve: the configured ones, then those added at run time
+/// (`data_dir/added-zones.toml`) whose template still exists and whose
+/// name is not configured meanwhile (those are logged and kept in the
+/// file, so nothing an operator added is forgotten).
+fn zones_to_serve(
+    config: &Config,
+    consumed: &catalogs::Consumed,
+) -> anyhow::Result<(Vec<ZoneConfig>, Vec<zoneset::AddedZone>)> {
+    let mut zones = config.zones.clone();
+    let members = consumed.zones_at_start(config, &zones);
+    zones.extend(members);
+    let added = zoneset::read_added(config).context("the zones added at run time")?;
+    for a in &added {
+        let taken = zones.iter().any(|z| {
+            config::parse_zone_name(&z.name).ok() == config::parse_zone_name(&a.name).ok()
+        });
+        if taken {
+            tracing::warn!(zone = %a.name, "added at run time and now in the configuration: the configuration's settings are used");
+            continue;
+        }
+        match config.zone_from_template(&a.name, &a.template, a.file.clone()) {
+            Ok(zc) => zones.push(zc),
+            Err(e) => tracing::error!(
+                zone = %a.name,
+                "{}: not served: {e}",
+                zoneset::ADDED_ZONES_FILE
+            ),
+        }
+    }
+    Ok((zones, added))
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
     let deps = ZoneDeps::real();
-    let served: Vec<Managed> = config
-        .zones
+    let consumed = catalogs::Consumed::read(&config);
+    let (zone_configs, added) = zones_to_serve(&config, &consumed)?;
+    let served: Vec<Managed> = zone_configs
         .iter()
         .map(|zc| managed_zone(&config, zc, &deps))
         .collect::<anyhow::Result<_>>()?;
     let table: Arc<SharedZoneTable> = Arc::new(SharedZoneTable::from_pointee(ZoneTable::new(
         served.iter().map(|s| s.zone().clone()),
     )));
-    load_all(&served).await?;
+    let dispatchers = load_all(&served).await?;
     let agents: Vec<Arc<ParentAgent>> = served
         .iter()
         .filter_map(|z| match z {
@@ -175,7 +216,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             Managed::Secondary(_) => None,
         })
         .collect();
-    let zones = Arc::new(Zones::new(served, agents));
+    let zones = Arc::new(Registry::new(Zones::new(served, agents)));
 
     let query_config = QueryConfig {
         edns_udp_max: config.server.edns_udp_max,
@@ -183,6 +224,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         cookies: cookie_secret(&config.server)?,
     };
     let xfr_zones = zones
+        .load()
         .iter()
         .map(|z| {
             let xfr = XfrZone {
@@ -206,13 +248,30 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let updates =
         crate::update::intake::UpdateIntake::new(zones.clone(), keys.clone(), stats.clone());
     let answerer = Arc::new(
-        Answerer::new(table, query_config, stats.clone())
+        Answerer::new(table.clone(), query_config, stats.clone())
             .with_keys(keys)
             .with_updates(Arc::new(updates))
             .with_transfers(transfers.clone())
             .with_notify(Arc::new(NotifyRouter {
                 zones: zones.clone(),
             })),
+    );
+    let served_zones = Arc::new(zoneset::ServedZones::new(
+        config.clone(),
+        deps.clone(),
+        zones.clone(),
+        table.clone(),
+        transfers.clone(),
+        zoneset::AtStart {
+            dispatchers,
+            added,
+            catalogs: consumed,
+        },
+    ));
+    tokio::spawn(
+        served_zones
+            .clone()
+            .follow_catalogs(deps.publishes.subscribe()),
     );
     let shutdown = Shutdown::default();
     let workers = match config.server.udp_workers {
@@ -252,7 +311,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         // Subscribed after the start-up loads: those are not changes.
         monitor.follow_publishes(deps.publishes.subscribe());
         let (zones, transfers, stats) = (zones.clone(), transfers.clone(), stats.clone());
-        monitor.set_server_metrics(Box::new(move || server_metrics(&zones, &transfers, &stats)));
+        monitor.set_server_metrics(Box::new(move || {
+            server_metrics(&zones.load(), &transfers, &stats)
+        }));
         if let Some(addr) = monitor_config.listen {
             let dashboard = crate::monitor::http::DashboardServer::bind(addr)
                 .with_context(|| format!("binding the monitor's dashboard {addr}"))?;
@@ -268,6 +329,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             ControlServer::bind(addr).with_context(|| format!("binding control {addr}"))?;
         let handler = Arc::new(ServerControl {
             zones: zones.clone(),
+            served: served_zones.clone(),
             transfers: transfers.clone(),
             stats: stats.clone(),
             started: Instant::now(),
@@ -299,14 +361,14 @@ fn bind_tcp(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListen
 }
 
 /// Waits for signals: SIGHUP reloads, SIGTERM/SIGINT return.
-async fn signals(zones: &Zones) -> anyhow::Result<()> {
+async fn signals(zones: &Registry) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     loop {
         tokio::select! {
-            _ = hup.recv() => reload_changed(zones),
+            _ = hup.recv() => reload_changed(&zones.load()),
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
@@ -333,7 +395,7 @@ fn reload_changed(zones: &Zones) {
 
 /// Routes NOTIFY in to the secondary zone it is for.
 struct NotifyRouter {
-    zones: Arc<Zones>,
+    zones: Arc<Registry>,
 }
 
 impl NotifyListener for NotifyRouter {
@@ -343,7 +405,8 @@ impl NotifyListener for NotifyRouter {
         child: &[u8],
         peer: Option<std::net::SocketAddr>,
     ) -> NotifyVerdict {
-        let agent = self.zones.agent(parent).filter(|a| a.follows(child));
+        let zones = self.zones.load();
+        let agent = zones.agent(parent).filter(|a| a.follows(child));
         let Some(agent) = agent else {
             tracing::info!(parent = %crate::name::display(parent), child = %crate::name::display(child), ?peer, "NOTIFY(CSYNC) for a child no CSYNC agent follows: REFUSED");
             return NotifyVerdict::Refused;
@@ -359,7 +422,8 @@ impl NotifyListener for NotifyRouter {
         key: Option<&str>,
         serial: Option<crate::serial::Serial>,
     ) -> NotifyVerdict {
-        let Some(Managed::Secondary(z)) = self.zones.get(zone) else {
+        let zones = self.zones.load();
+        let Some(Managed::Secondary(z)) = zones.get(zone) else {
             tracing::info!(zone = %crate::name::display(zone), ?peer, "NOTIFY for a zone we are not secondary for: NOTAUTH");
             return NotifyVerdict::NotSecondary;
         };

@@ -9,7 +9,7 @@ use super::plan;
 use super::response;
 use crate::query::{QueryStats, UpdateListener};
 use crate::replication::dynamic::{UpdateAsk, UpdateReply};
-use crate::replication::registry::Zones;
+use crate::replication::registry::Registry;
 use crate::replication::{Managed, ManagedZone};
 use crate::tsig::{self, Keys, RequestAuth};
 use crate::wire::rcode;
@@ -18,14 +18,14 @@ use std::sync::Arc;
 
 /// Takes UPDATE requests for the server's zones.
 pub struct UpdateIntake {
-    zones: Arc<Zones>,
+    zones: Arc<Registry>,
     keys: Arc<Keys>,
     stats: Arc<QueryStats>,
 }
 
 impl UpdateIntake {
     /// `stats` counts the answers (`/metrics`).
-    pub fn new(zones: Arc<Zones>, keys: Arc<Keys>, stats: Arc<QueryStats>) -> UpdateIntake {
+    pub fn new(zones: Arc<Registry>, keys: Arc<Keys>, stats: Arc<QueryStats>) -> UpdateIntake {
         UpdateIntake { zones, keys, stats }
     }
 
@@ -41,7 +41,7 @@ impl UpdateIntake {
             Err(e) => return Err(answer_now(rcode::FORMERR, &e.to_string())),
         };
         let zone_text = crate::name::display(&message.zone);
-        let zone = match self.zones.get(&message.zone) {
+        let zone = match self.zones.load().get(&message.zone) {
             Some(Managed::Primary(z)) if message.zone_class == class::IN => z.clone(),
             Some(Managed::Secondary(_)) => {
                 return Err(answer_now(

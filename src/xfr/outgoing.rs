@@ -33,11 +33,16 @@ use tokio::sync::{mpsc, Semaphore};
 /// Everything the transfer path needs, shared by all connections.
 pub struct Transfers {
     zones: Arc<SharedZoneTable>,
-    /// Per zone, by the zone's lookup key.
-    xfr: HashMap<Box<[u8]>, XfrZone>,
+    /// Per zone, by the zone's lookup key; replaced whole when zones are
+    /// added or removed at run time, read without locks.
+    xfr: arc_swap::ArcSwap<XfrMap>,
+    /// Serialises those replacements.
+    edit: std::sync::Mutex<()>,
     keys: Keys,
     slots: Arc<Semaphore>,
 }
+
+type XfrMap = HashMap<Box<[u8]>, Arc<XfrZone>>;
 
 /// What the transfer path knows of one zone.
 pub struct XfrZone {
@@ -92,14 +97,45 @@ impl Transfers {
     ) -> Transfers {
         let xfr = xfr
             .into_iter()
-            .filter_map(|(origin, z)| Some((name::key_of(&origin)?, z)))
+            .filter_map(|(origin, z)| Some((name::key_of(&origin)?, Arc::new(z))))
             .collect();
         Transfers {
             zones,
-            xfr,
+            xfr: arc_swap::ArcSwap::from_pointee(xfr),
+            edit: std::sync::Mutex::new(()),
             keys,
             slots: Arc::new(Semaphore::new(limit.max(1))),
         }
+    }
+
+    /// Adds (or replaces) the transfer settings of zones added at run
+    /// time, by apex (wire format).
+    pub fn add_zones(&self, zones: Vec<(Vec<u8>, XfrZone)>) {
+        self.change(|map| {
+            for (origin, z) in zones {
+                if let Some(key) = name::key_of(&origin) {
+                    map.insert(key, Arc::new(z));
+                }
+            }
+        });
+    }
+
+    /// Forgets the zones with these apexes (wire format).
+    pub fn remove_zones(&self, origins: &[Vec<u8>]) {
+        self.change(|map| {
+            for origin in origins {
+                if let Some(key) = name::key_of(origin) {
+                    map.remove(&key);
+                }
+            }
+        });
+    }
+
+    fn change(&self, edit: impl FnOnce(&mut XfrMap)) {
+        let _one_at_a_time = self.edit.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = XfrMap::clone(&self.xfr.load());
+        edit(&mut map);
+        self.xfr.store(Arc::new(map));
     }
 
     /// Whether this request is one for [`serve`](Self::serve).
@@ -194,8 +230,11 @@ impl Transfers {
 
     /// The transfer settings of the zone with this apex (wire format),
     /// found without allocating (the key is built on the stack).
-    fn zone(&self, origin: &[u8]) -> Option<&XfrZone> {
-        self.xfr.get(name::KeyBuf::new(origin)?.as_slice())
+    fn zone(&self, origin: &[u8]) -> Option<Arc<XfrZone>> {
+        self.xfr
+            .load()
+            .get(name::KeyBuf::new(origin)?.as_slice())
+            .cloned()
     }
 
     /// Transfer counters of the zone with this apex (wire format).

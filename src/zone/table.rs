@@ -119,6 +119,24 @@ impl ZoneTable {
         table
     }
 
+    /// A copy with `added` zones (replacing any with the same apex) and
+    /// without the zones whose apex (wire format) is in `removed`: the
+    /// zones served change at run time by replacing the table whole.
+    pub fn changed(
+        &self,
+        added: impl IntoIterator<Item = Arc<Zone>>,
+        removed: &[Vec<u8>],
+    ) -> ZoneTable {
+        let gone: std::collections::HashSet<Box<[u8]>> =
+            removed.iter().filter_map(|o| name::key_of(o)).collect();
+        let kept = self
+            .by_key
+            .values()
+            .filter(|z| !gone.contains(&z.key))
+            .cloned();
+        ZoneTable::new(kept.chain(added))
+    }
+
     /// The zone with the longest apex that `qname` is at or below.
     pub fn find(&self, qkey: &KeyBuf) -> Option<&Arc<Zone>> {
         (0..=qkey.labels())

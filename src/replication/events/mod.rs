@@ -239,6 +239,9 @@ pub struct Events {
     /// Every change of the plan, for a running handler that gives way to a
     /// newer plan of its own event (a NOTIFY round).
     planned: tokio::sync::Notify,
+    /// Set when the zone is removed from the server: the dispatcher
+    /// starts nothing more and returns once its running handlers end.
+    retired: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -303,6 +306,24 @@ impl Events {
         self.with(|i| i.busy[event.lane().index()] = false);
         self.wake.notify_one();
     }
+
+    /// Stops the dispatcher (the zone is being removed): nothing due
+    /// starts any more; [`run`] returns once the handlers running now
+    /// have ended, so the zone's files can then be removed.
+    pub fn retire(&self) {
+        self.retired
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_one();
+        self.planned.notify_waiters();
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn any_busy(&self) -> bool {
+        self.with(|i| i.busy.iter().any(|b| *b))
+    }
 }
 
 /// A zone that has events: what every zone has (its table, its clock),
@@ -334,7 +355,8 @@ pub type HandlerFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> 
 
 /// The zone's dispatcher: runs due events on the blocking pool and sleeps
 /// until the next deadline of a free lane or a wake-up. Runs until the
-/// process ends (what a handler leaves behind is durable at every step).
+/// process ends (what a handler leaves behind is durable at every step)
+/// or the zone is [retired](Events::retire) and its handlers have ended.
 pub async fn run<Z: EventZone>(zone: Arc<Z>) {
     loop {
         // Registered before the table is read, so a schedule() between
@@ -342,6 +364,14 @@ pub async fn run<Z: EventZone>(zone: Arc<Z>) {
         let woken = zone.events().wake.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
+        if zone.events().is_retired() {
+            if !zone.events().any_busy() {
+                tracing::debug!(zone = zone.name(), "dispatcher stopped");
+                return;
+            }
+            woken.await;
+            continue;
+        }
         for event in zone.events().take_due(zone.clock().now()) {
             let z = zone.clone();
             if let Some(task) = zone.clone().handle_async(event) {

@@ -1,0 +1,7 @@
+//! Catalog zones (RFC 9432): zones that list the zones a fleet of
+//! secondaries serves. `members` reads a catalog's member list from one
+//! version of it; `consumer` plans what a new member list changes in the
+//! zones served.
+
+pub mod consumer;
+pub mod members;

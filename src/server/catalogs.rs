@@ -1,0 +1,345 @@
+//! Catalog consumers (RFC 9432 §5): each zone with `[zone.catalog] role =
+//! "consumer"` is a secondary like any other; whenever a version of it is
+//! published (and once at start), its member list is read
+//! (`catalog::members`), compared with what it provisioned before
+//! (`catalog::consumer::plan`), and the changes are made through
+//! [`ServedZones`]: members added from the catalog's templates, removed
+//! with their data, reset, or served again with another template.
+//!
+//! Each catalog keeps its members in `data_dir/state/<catalog>.catalog.toml`
+//! (written atomically after each change), so a restart serves them at
+//! once from their own copies, before the catalog itself is read again.
+
+use super::zoneset::ServedZones;
+use crate::catalog::consumer::{self, Change, Owner, Provisioned};
+use crate::catalog::members;
+use crate::config::{CatalogRole, Config, ZoneConfig};
+use crate::durable::FileError;
+use crate::replication::Managed;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// At most this many members are restored at once when a catalog adds
+/// many.
+const RESTORES_AT_ONCE: usize = 8;
+
+/// Every consumed catalog, by apex (lower-case wire).
+#[derive(Debug, Default, Clone)]
+pub struct Consumed {
+    catalogs: HashMap<Vec<u8>, CatalogState>,
+}
+
+#[derive(Debug, Clone)]
+struct CatalogState {
+    name: String,
+    templates: Vec<String>,
+    members: Vec<Provisioned>,
+    path: PathBuf,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateFile {
+    #[serde(default, rename = "member")]
+    members: Vec<Provisioned>,
+}
+
+impl Consumed {
+    /// The configured consumers and the members their state files list.
+    pub fn read(config: &Config) -> Consumed {
+        let mut out = Consumed::default();
+        for zone in &config.zones {
+            let Some(c) = zone
+                .catalog
+                .as_ref()
+                .filter(|c| c.role == CatalogRole::Consumer)
+            else {
+                continue;
+            };
+            let Ok(origin) = crate::config::parse_zone_name(&zone.name) else {
+                continue;
+            };
+            let path = config.server.data_dir.join("state").join(format!(
+                "{}.catalog.toml",
+                crate::replication::file_stem(&zone.name)
+            ));
+            let members = match read_state(&path) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(catalog = %zone.name, "{e}; its members are provisioned again from the catalog");
+                    Vec::new()
+                }
+            };
+            out.catalogs.insert(
+                origin,
+                CatalogState {
+                    name: zone.name.clone(),
+                    templates: c.templates.clone(),
+                    members,
+                    path,
+                },
+            );
+        }
+        out
+    }
+
+    /// The member zones to serve at start, made from their templates
+    /// (those whose template is gone, or whose name is taken, are logged
+    /// and left to the catalog's next reading).
+    pub fn zones_at_start(&self, config: &Config, taken: &[ZoneConfig]) -> Vec<ZoneConfig> {
+        let mut out: Vec<ZoneConfig> = Vec::new();
+        for state in self.catalogs.values() {
+            for m in &state.members {
+                let same = |z: &ZoneConfig| same_zone(&z.name, &m.zone);
+                if taken.iter().any(same) || out.iter().any(same) {
+                    tracing::warn!(catalog = %state.name, zone = %m.zone, "member already served otherwise; not served for the catalog");
+                    continue;
+                }
+                match config.zone_from_template(&m.zone, &m.template, None) {
+                    Ok(zc) => out.push(zc),
+                    Err(e) => {
+                        tracing::error!(catalog = %state.name, zone = %m.zone, "member not served: {e}")
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The apexes of the consumed catalogs.
+    pub fn origins(&self) -> Vec<Vec<u8>> {
+        self.catalogs.keys().cloned().collect()
+    }
+
+    /// The catalog `zone` (wire) is a member of, by name.
+    fn owner_of(&self, zone: &[u8]) -> Option<(&Vec<u8>, &CatalogState, &Provisioned)> {
+        self.catalogs.iter().find_map(|(origin, state)| {
+            let m = state.members.iter().find(|m| {
+                crate::config::parse_zone_name(&m.zone).is_ok_and(|w| w.eq_ignore_ascii_case(zone))
+            })?;
+            Some((origin, state, m))
+        })
+    }
+}
+
+fn same_zone(a: &str, b: &str) -> bool {
+    match (
+        crate::config::parse_zone_name(a),
+        crate::config::parse_zone_name(b),
+    ) {
+        (Ok(a), Ok(b)) => a.eq_ignore_ascii_case(&b),
+        _ => false,
+    }
+}
+
+fn read_state(path: &std::path::Path) -> Result<Vec<Provisioned>, FileError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(FileError::io(path)(e)),
+    };
+    let file: StateFile = toml::from_str(&text).map_err(FileError::format(path))?;
+    Ok(file.members)
+}
+
+fn write_state(path: &std::path::Path, members: &[Provisioned]) -> Result<(), FileError> {
+    let file = StateFile {
+        members: members.to_vec(),
+    };
+    let text = toml::to_string(&file).map_err(FileError::format(path))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(FileError::io(dir))?;
+    }
+    crate::durable::write_atomic(path, text.as_bytes()).map_err(FileError::io(path))
+}
+
+impl ServedZones {
+    /// The catalog (name) whose member `zone` (wire) is.
+    pub(super) fn catalog_of(&self, zone: &[u8]) -> Option<String> {
+        let consumed = self.catalogs.lock().unwrap_or_else(|p| p.into_inner());
+        consumed.owner_of(zone).map(|(_, s, _)| s.name.clone())
+    }
+
+    /// Reads every consumed catalog now, then again whenever one is
+    /// published (all of them when publications were missed). Runs until
+    /// the server stops.
+    pub async fn follow_catalogs(
+        self: Arc<Self>,
+        mut publishes: tokio::sync::broadcast::Receiver<crate::replication::Published>,
+    ) {
+        let origins = {
+            let consumed = self.catalogs.lock().unwrap_or_else(|p| p.into_inner());
+            consumed.origins()
+        };
+        if origins.is_empty() {
+            return;
+        }
+        for origin in &origins {
+            self.consume(origin).await;
+        }
+        loop {
+            match publishes.recv().await {
+                Ok(p) => {
+                    if let Some(origin) = origins.iter().find(|o| o.eq_ignore_ascii_case(&p.origin))
+                    {
+                        self.consume(origin).await;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    for origin in &origins {
+                        self.consume(origin).await;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Reads the catalog `origin` as served now and makes its changes.
+    async fn consume(&self, origin: &[u8]) {
+        let _one = self.changing.lock().await;
+        let Some(Managed::Secondary(catalog)) = self.registry.load().get(origin).cloned() else {
+            return;
+        };
+        let Some(version) = catalog.zone().snapshot() else {
+            return; // not transferred yet
+        };
+        let (state, owners) = {
+            let consumed = self.catalogs.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(state) = consumed.catalogs.get(origin).cloned() else {
+                return;
+            };
+            (state, consumed.clone())
+        };
+        let had_id = |zone: &[u8]| {
+            state
+                .members
+                .iter()
+                .find(|m| crate::config::parse_zone_name(&m.zone).is_ok_and(|w| w == zone))
+                .map(|m| m.id.as_bytes().to_vec())
+        };
+        let members = match members::read(&version, had_id) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(catalog = %state.name, serial = %version.serial(), "{e}; its members stay as they were");
+                return;
+            }
+        };
+        for p in &members.problems {
+            tracing::warn!(catalog = %state.name, serial = %version.serial(), "{p}");
+        }
+        let registry = self.registry.load();
+        let owner = |zone: &[u8]| match owners.owner_of(zone) {
+            Some((other, _, m)) => Owner::Catalog {
+                catalog: other.clone(),
+                coo: m
+                    .coo
+                    .as_deref()
+                    .and_then(|c| crate::config::parse_zone_name(c).ok()),
+                id: m.id.clone(),
+            },
+            None if registry.get(zone).is_some() => Owner::Operator,
+            None => Owner::Nobody,
+        };
+        let plan = consumer::plan(origin, &members, &state.members, owner, &state.templates);
+        drop(registry);
+        for note in &plan.notes {
+            tracing::info!(catalog = %state.name, "{note}");
+        }
+        if plan.changes.is_empty() && plan.provisioned == state.members {
+            return;
+        }
+        self.carry_out(&state.name, &plan.changes).await;
+        let mut consumed = self.catalogs.lock().unwrap_or_else(|p| p.into_inner());
+        for change in &plan.changes {
+            let (Change::Reset {
+                member,
+                from: Some(from),
+            }
+            | Change::Reconfigure {
+                member,
+                from: Some(from),
+            }) = change
+            else {
+                continue;
+            };
+            if let Some(other) = consumed.catalogs.get_mut(from) {
+                other.members.retain(|m| !same_zone(&m.zone, &member.zone));
+                if let Err(e) = write_state(&other.path, &other.members) {
+                    tracing::error!(catalog = %other.name, "{e}");
+                }
+            }
+        }
+        if let Some(mine) = consumed.catalogs.get_mut(origin) {
+            mine.members = plan.provisioned.clone();
+            if let Err(e) = write_state(&mine.path, &mine.members) {
+                tracing::error!(catalog = %mine.name, "{e}");
+            }
+        }
+        tracing::info!(catalog = %state.name, serial = %version.serial(), members = plan.provisioned.len(), changes = plan.changes.len(), "catalog applied");
+    }
+
+    /// Removes, resets and reconfigures one by one, then adds the new
+    /// members in one batch (served together, restored a few at a time,
+    /// their dispatchers started).
+    async fn carry_out(&self, catalog: &str, changes: &[Change]) {
+        let mut to_add: Vec<&Provisioned> = Vec::new();
+        for change in changes {
+            let (member, keep) = match change {
+                Change::Add(m) => {
+                    to_add.push(m);
+                    continue;
+                }
+                Change::Remove(m) => (m, None),
+                Change::Reset { member, .. } => (member, Some(false)),
+                Change::Reconfigure { member, .. } => (member, Some(true)),
+            };
+            let served = self.registry.load().find(&member.zone).cloned();
+            if let Some(zone) = served {
+                self.unserve_keeping(&zone, keep == Some(true)).await;
+            }
+            match keep {
+                None => tracing::info!(catalog, zone = %member.zone, "member removed"),
+                Some(_) => to_add.push(member),
+            }
+        }
+        let mut zones = Vec::new();
+        for m in to_add {
+            let made = self
+                .config
+                .zone_from_template(&m.zone, &m.template, None)
+                .map_err(|e| e.to_string())
+                .and_then(|zc| {
+                    super::managed_zone(&self.config, &zc, &self.deps).map_err(|e| format!("{e:#}"))
+                });
+            match made {
+                Ok(z) => zones.push(z),
+                Err(e) => tracing::error!(catalog, zone = %m.zone, "member not served: {e}"),
+            }
+        }
+        if zones.is_empty() {
+            return;
+        }
+        self.serve_all(zones.clone());
+        let gate = Arc::new(tokio::sync::Semaphore::new(RESTORES_AT_ONCE));
+        let mut restores = tokio::task::JoinSet::new();
+        for zone in zones.clone() {
+            let Ok(permit) = gate.clone().acquire_owned().await else {
+                break;
+            };
+            restores.spawn_blocking(move || {
+                if let Managed::Secondary(z) = &zone {
+                    z.restore();
+                }
+                drop(permit);
+            });
+        }
+        while restores.join_next().await.is_some() {}
+        for zone in &zones {
+            self.start(zone);
+            tracing::info!(catalog, zone = zone.name(), "member added");
+        }
+    }
+}
