@@ -1,0 +1,313 @@
+//! Catalog zones (RFC 9432) through the real binary: a zonesync secondary
+//! consuming a catalog adds, removes, regroups and keeps its member zones;
+//! the catalog comes from a zonesync primary (a zone file) or from Knot
+//! (`catalog-role: generate`).
+
+mod common;
+
+use common::*;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn member(origin: &str, serial: u32) -> String {
+    format!(
+        "$ORIGIN {origin}.\n$TTL 3600\n@ SOA ns1 hostmaster {serial} 3600 600 86400 300\n\
+         @ NS ns1\nns1 A 192.0.2.53\nwww A 192.0.2.80\n"
+    )
+}
+
+/// A catalog zone file: `version` then `entries` (zone-file lines).
+fn catalog(serial: u32, version: &str, entries: &str) -> String {
+    format!(
+        "$ORIGIN catz.\n$TTL 0\n@ SOA invalid. invalid. {serial} 3600 600 86400 0\n@ NS invalid.\n\
+         version TXT \"{version}\"\n{entries}"
+    )
+}
+
+fn rcode(addr: SocketAddr, name: &str) -> ResponseCode {
+    query_udp(addr, name, RecordType::SOA, &QueryOpts::plain()).response_code()
+}
+
+/// The first message of an AXFR of `zone` over TCP.
+fn axfr_rcode(addr: SocketAddr, zone: &str) -> ResponseCode {
+    let q = build_query(zone, RecordType::AXFR, &QueryOpts::plain());
+    let bytes = tcp_exchange(addr, &q, Duration::from_secs(5)).expect("AXFR answer");
+    parse(&bytes).response_code()
+}
+
+/// The consumer: catalog `catz` from `primary`, templates `mirror`
+/// (the default; no transfers out) and `fast` (transfers out allowed).
+fn consumer_config(primary: SocketAddr) -> String {
+    let control = free_addr();
+    format!(
+        "[server]\nudp_workers = 1\ncontrol = \"{control}\"\n\n\
+         [[zone]]\nname = \"catz\"\nrole = \"secondary\"\nprimaries = [{{ address = \"{primary}\" }}]\n\
+         [zone.catalog]\nrole = \"consumer\"\ntemplates = [\"mirror\", \"fast\"]\n\n\
+         [[template]]\nname = \"mirror\"\nrole = \"secondary\"\nprimaries = [{{ address = \"{primary}\" }}]\n\n\
+         [[template]]\nname = \"fast\"\nrole = \"secondary\"\nprimaries = [{{ address = \"{primary}\" }}]\n\
+         allow_transfer = [{{ from = \"127.0.0.0/8\" }}]\n"
+    )
+}
+
+#[test]
+fn a_consumer_follows_its_catalog_member_by_member() {
+    let c_addr = free_addr();
+    let zones = ["a.example", "b.example", "c.example"];
+    let mut config = String::from("[server]\nudp_workers = 1\nnotify_delay_ms = 0\n");
+    let mut files: Vec<(String, String)> = Vec::new();
+    for name in std::iter::once("catz").chain(zones) {
+        config.push_str(&format!(
+            "\n[[zone]]\nname = \"{name}\"\nfile = \"{name}.zone\"\nrole = \"primary\"\n\
+             allow_transfer = [{{ from = \"127.0.0.0/8\" }}]\nnotify = [\"{c_addr}\"]\n"
+        ));
+        let text = match name {
+            "catz" => catalog(
+                1,
+                "2",
+                "m1.zones PTR a.example.\nm2.zones PTR b.example.\ngroup.m2.zones TXT \"fast\"\n",
+            ),
+            _ => member(name, 1),
+        };
+        files.push((format!("{name}.zone"), text));
+    }
+    let files_ref: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let p = Server::start(&config, &files_ref);
+    let opts = StartOptions {
+        addr: Some(c_addr),
+        ready_name: Some("catz".into()),
+        ..StartOptions::default()
+    };
+    let mut c = Server::start_with(&consumer_config(p.addr()), &[], &opts);
+    let c_log = c.dir().join("server.log");
+    let logs = || {
+        let consumer = std::fs::read_to_string(&c_log).unwrap_or_default();
+        format!("--- consumer ---\n{consumer}\n--- primary ---\n{}", p.log())
+    };
+
+    // Members appear; their group picks the template.
+    wait_serial_at(c.addr(), "a.example", 1, WAIT, logs);
+    wait_serial_at(c.addr(), "b.example", 1, WAIT, logs);
+    assert_eq!(rcode(c.addr(), "c.example"), ResponseCode::Refused);
+    assert_eq!(
+        axfr_rcode(c.addr(), "a.example"),
+        ResponseCode::Refused,
+        "mirror"
+    );
+    assert_eq!(
+        axfr_rcode(c.addr(), "b.example"),
+        ResponseCode::NoError,
+        "fast"
+    );
+
+    // b leaves (its copy is deleted), c arrives, a moves to the group
+    // "fast" (served again with that template, not transferred anew).
+    let load = |text: String| {
+        p.rewrite("catz.zone", &text);
+        p.signal("HUP");
+    };
+    let b_copy = c.dir().join("data/zones/b.example.snapshot");
+    assert!(b_copy.exists());
+    load(catalog(
+        2,
+        "2",
+        "m1.zones PTR a.example.\ngroup.m1.zones TXT \"fast\"\nm3.zones PTR c.example.\n",
+    ));
+    wait_serial_at(c.addr(), "c.example", 1, WAIT, logs);
+    assert!(
+        wait_until(WAIT, || rcode(c.addr(), "b.example")
+            == ResponseCode::Refused),
+        "{}",
+        logs()
+    );
+    assert!(!b_copy.exists(), "the removed member's copy is deleted");
+    assert!(
+        wait_until(WAIT, || axfr_rcode(c.addr(), "a.example")
+            == ResponseCode::NoError),
+        "a.example regrouped: {}",
+        logs()
+    );
+    let a_transfers = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("a.example") && l.contains("AXFR sent"))
+            .count()
+    };
+    assert_eq!(
+        a_transfers(&p.log()),
+        1,
+        "regrouping keeps the copy: {}",
+        p.log()
+    );
+
+    // Bad entries are left out one by one; the valid members stay.
+    load(catalog(
+        3,
+        "2",
+        "m1.zones PTR a.example.\ngroup.m1.zones TXT \"fast\"\nm3.zones PTR c.example.\n\
+         two.zones PTR x.example.\ntwo.zones PTR y.example.\ndup.zones PTR c.example.\n",
+    ));
+    assert!(
+        c.wait_for_log("two.zones: 2 PTR records", WAIT),
+        "{}",
+        logs()
+    );
+    assert!(c.wait_for_log("is already the member", WAIT), "{}", logs());
+    assert_eq!(soa_serial_at(c.addr(), "a.example"), Some(1));
+    assert_eq!(soa_serial_at(c.addr(), "c.example"), Some(1));
+    assert_eq!(rcode(c.addr(), "x.example"), ResponseCode::Refused);
+
+    // A catalog of another version is not used at all: nothing is dropped.
+    load(catalog(4, "1", "m1.zones PTR a.example.\n"));
+    assert!(
+        c.wait_for_log("only catalog zones version \"2\"", WAIT),
+        "{}",
+        logs()
+    );
+    assert_eq!(soa_serial_at(c.addr(), "c.example"), Some(1));
+
+    // Members survive a kill -9, served from their copies at once.
+    let before = a_transfers(&p.log());
+    c.restart(true);
+    assert_eq!(soa_serial_at(c.addr(), "a.example"), Some(1), "{}", logs());
+    assert_eq!(soa_serial_at(c.addr(), "c.example"), Some(1), "{}", logs());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        a_transfers(&p.log()),
+        before,
+        "no new transfer after the restart"
+    );
+
+    // A member changes on the primary: NOTIFY reaches the member zone.
+    p.rewrite("c.example.zone", &member("c.example", 2));
+    p.signal("HUP");
+    wait_serial_at(c.addr(), "c.example", 2, WAIT, logs);
+
+    // A member is removed from its catalog, not by hand.
+    let mut cmd = zonesync();
+    cmd.args(["ctl", "--config"])
+        .arg(c.config_path())
+        .args(["zone-remove", "c.example"]);
+    let o = run_with_timeout(cmd, Duration::from_secs(30)).expect("ctl");
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && text.contains("a member of catalog catz"),
+        "{o:?}"
+    );
+    assert_eq!(soa_serial_at(c.addr(), "c.example"), Some(2));
+}
+
+/// Knot generating a catalog of its zones; a zonesync consumer follows it
+/// as members are configured and removed in Knot.
+#[test]
+fn a_consumer_follows_a_catalog_generated_by_knot() {
+    let knotd = require_tool("knotd", "knot");
+    let knotc = require_tool("knotc", "knot");
+    let dir = TempDir::new("knot-catalog");
+    let knot_addr = free_addr();
+    let c_addr = free_addr();
+    for z in ["a.example", "b.example", "c.example"] {
+        dir.write(&format!("{z}.zone"), member(z, 1));
+    }
+    let conf = |members: &[(&str, Option<&str>)]| {
+        let d = dir.path().display();
+        let mut zones = String::from(
+            "  - domain: catz.\n    catalog-role: generate\n    serial-policy: unixtime\n\
+             \x20   acl: [open]\n    notify: [consumer]\n",
+        );
+        for (z, group) in members {
+            zones.push_str(&format!(
+                "  - domain: {z}.\n    storage: \"{d}\"\n    file: {z}.zone\n    zonefile-sync: -1\n\
+                 \x20   catalog-role: member\n    catalog-zone: catz.\n    acl: [open]\n    notify: [consumer]\n"
+            ));
+            if let Some(g) = group {
+                zones.push_str(&format!("    catalog-group: {g}\n"));
+            }
+        }
+        format!(
+            "server:\n    rundir: \"{d}\"\n    listen: {ip}@{port}\n    background-workers: 1\n\
+             log:\n  - target: stderr\n    any: info\n\
+             control:\n    listen: \"{d}/knot.sock\"\n\
+             database:\n    storage: \"{d}\"\n\
+             remote:\n  - id: consumer\n    address: {c_ip}@{c_port}\n\
+             acl:\n  - id: open\n    address: 127.0.0.0/8\n    action: transfer\n\
+             zone:\n{zones}",
+            ip = knot_addr.ip(),
+            port = knot_addr.port(),
+            c_ip = c_addr.ip(),
+            c_port = c_addr.port(),
+        )
+    };
+    let conf_path: PathBuf = dir.write(
+        "knot.conf",
+        conf(&[("a.example", None), ("b.example", Some("fast"))]),
+    );
+    let log = std::fs::File::create(dir.join("knot.log")).expect("knot.log");
+    let _knot = KillOnDrop(
+        Command::new(&knotd)
+            .arg("-c")
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("knotd"),
+    );
+    let knot_log = || std::fs::read_to_string(dir.join("knot.log")).unwrap_or_default();
+    // Knot answers queries for a catalog over TCP only (so the
+    // consumer's SOA check falls back to TCP).
+    assert!(
+        wait_until(WAIT, || knot_log().contains("[catz.] loaded")),
+        "{}",
+        knot_log()
+    );
+    let opts = StartOptions {
+        addr: Some(c_addr),
+        ready_name: Some("catz".into()),
+        ..StartOptions::default()
+    };
+    let c = Server::start_with(&consumer_config(knot_addr), &[], &opts);
+    let logs = || {
+        format!(
+            "--- zonesync ---\n{}\n--- knot ---\n{}",
+            c.log(),
+            knot_log()
+        )
+    };
+    wait_serial_at(c.addr(), "a.example", 1, WAIT, logs);
+    wait_serial_at(c.addr(), "b.example", 1, WAIT, logs);
+    assert_eq!(
+        axfr_rcode(c.addr(), "b.example"),
+        ResponseCode::NoError,
+        "group fast"
+    );
+    assert_eq!(
+        axfr_rcode(c.addr(), "a.example"),
+        ResponseCode::Refused,
+        "default"
+    );
+
+    // Knot's configuration changes: b.example leaves, c.example joins.
+    dir.write(
+        "knot.conf",
+        conf(&[("a.example", None), ("c.example", None)]),
+    );
+    let mut cmd = Command::new(&knotc);
+    cmd.arg("-c").arg(&conf_path).arg("reload");
+    run_peer_tool(cmd, logs);
+    wait_serial_at(c.addr(), "c.example", 1, WAIT, logs);
+    assert!(
+        wait_until(WAIT, || rcode(c.addr(), "b.example")
+            == ResponseCode::Refused),
+        "{}",
+        logs()
+    );
+    assert_eq!(soa_serial_at(c.addr(), "a.example"), Some(1));
+}
