@@ -374,6 +374,14 @@ pub struct ZoneConfig {
     /// This zone is a catalog zone (RFC 9432); see `catalog`.
     #[serde(default)]
     pub catalog: Option<CatalogConfig>,
+    /// The catalog (a zone with `catalog.role = "producer"`) that lists
+    /// this zone, as Knot's `catalog-zone`.
+    #[serde(default)]
+    pub catalog_zone: Option<String>,
+    /// Its `group` property there (RFC 9432 §4.4.2), as Knot's
+    /// `catalog-group`.
+    #[serde(default)]
+    pub catalog_group: Option<String>,
 }
 
 /// `[zone.catalog]`: what the server does with a catalog zone.
@@ -393,6 +401,9 @@ pub struct CatalogConfig {
 pub enum CatalogRole {
     /// Serve the zones the catalog lists (a secondary of the catalog).
     Consumer,
+    /// Generate the catalog from the zones whose `catalog_zone` names it
+    /// (a primary without a zone file).
+    Producer,
 }
 
 fn default_flush_delay() -> u32 {
@@ -626,6 +637,19 @@ impl Config {
                 self.check_catalog(i, zone, catalog)?;
             }
         }
+        let zones = self
+            .zones
+            .iter()
+            .enumerate()
+            .map(|(i, z)| (ZoneAt::Zone(i), z));
+        let templates = self
+            .templates
+            .iter()
+            .enumerate()
+            .map(|(i, z)| (ZoneAt::Template(i), z));
+        for (at, zone) in zones.chain(templates) {
+            self.check_member(at, zone)?;
+        }
         let mut templates = std::collections::HashSet::new();
         for (i, template) in self.templates.iter().enumerate() {
             if !templates.insert(template.name.to_ascii_lowercase()) {
@@ -689,8 +713,62 @@ impl Config {
                     }
                 }
             }
+            CatalogRole::Producer => {
+                if zone.role != Role::Primary {
+                    return Err(role(
+                        "catalog",
+                        "a catalog producer generates the catalog: role = \"primary\"",
+                    ));
+                }
+                if zone.file.is_some() {
+                    return Err(role(
+                        "file",
+                        "a produced catalog is generated under data_dir; remove `file`",
+                    ));
+                }
+                if !catalog.templates.is_empty() {
+                    return Err(role("catalog.templates", "only for role = \"consumer\""));
+                }
+            }
         }
         Ok(())
+    }
+
+    /// `catalog_zone` names a produced catalog; `catalog_group` needs it.
+    fn check_member(&self, at: ZoneAt, zone: &ZoneConfig) -> Result<(), InvalidConfig> {
+        let role = |key, problem| InvalidConfig::ForRole {
+            at: at.clone(),
+            key,
+            problem,
+        };
+        match (&zone.catalog_zone, &zone.catalog_group) {
+            (None, Some(_)) => Err(role(
+                "catalog_group",
+                "a group is a property in a catalog: set catalog_zone too",
+            )),
+            (Some(c), _) if !self.is_producer(c) => Err(role(
+                "catalog_zone",
+                "must name a [[zone]] with catalog.role = \"producer\"",
+            )),
+            (Some(_), _) if zone.catalog.is_some() => Err(role(
+                "catalog_zone",
+                "a catalog is not a member of a catalog",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `name` is a zone with `catalog.role = "producer"`.
+    pub fn is_producer(&self, name: &str) -> bool {
+        let Ok(wire) = parse_zone_name(name) else {
+            return false;
+        };
+        self.zones.iter().any(|z| {
+            z.catalog
+                .as_ref()
+                .is_some_and(|c| c.role == CatalogRole::Producer)
+                && parse_zone_name(&z.name).is_ok_and(|w| w == wire)
+        })
     }
 
     /// The settings of a zone added at run time from the template named
@@ -799,7 +877,11 @@ fn check_zone(
     }
     match zone.role {
         Role::Primary => {
-            if zone.file.is_none() && !template {
+            let produced = zone
+                .catalog
+                .as_ref()
+                .is_some_and(|c| c.role == CatalogRole::Producer);
+            if zone.file.is_none() && !template && !produced {
                 return Err(role("file", "a primary zone needs its zone file"));
             }
             if !zone.primaries.is_empty() {

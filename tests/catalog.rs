@@ -311,3 +311,156 @@ fn a_consumer_follows_a_catalog_generated_by_knot() {
     );
     assert_eq!(soa_serial_at(c.addr(), "a.example"), Some(1));
 }
+
+/// A zonesync primary producing `catz` from its configured zones and the
+/// zones added with `ctl zone-add --template hosted`, NOTIFYing `notify`.
+fn producer(notify: SocketAddr) -> (Server, SocketAddr) {
+    let control = free_addr();
+    let config = format!(
+        "[server]\nudp_workers = 1\nnotify_delay_ms = 0\ncontrol = \"{control}\"\n\n\
+         [[zone]]\nname = \"catz\"\nrole = \"primary\"\n[zone.catalog]\nrole = \"producer\"\n\
+         [[zone]]\nname = \"a.example\"\nrole = \"primary\"\nfile = \"a.example.zone\"\n\
+         catalog_zone = \"catz\"\ncatalog_group = \"fast\"\n\
+         [[template]]\nname = \"hosted\"\nrole = \"primary\"\nfile = \"{{zone}}.zone\"\ncatalog_zone = \"catz\"\n"
+    );
+    // Every zone's transfer and NOTIFY settings (TOML: one table each).
+    let config = config
+        .replace(
+            "role = \"primary\"\n",
+            &format!(
+                "role = \"primary\"\nallow_transfer = [{{ from = \"127.0.0.0/8\" }}]\nnotify = [\"{notify}\"]\n"
+            ),
+        );
+    let s = Server::start(
+        &config,
+        &[
+            ("a.example.zone", &member("a.example", 1)),
+            ("c.example.zone", &member("c.example", 3)),
+        ],
+    );
+    assert!(
+        s.wait_for_log("control interface listening", WAIT),
+        "{}",
+        s.log()
+    );
+    (s, control)
+}
+
+fn ctl(control: SocketAddr, args: &[&str]) -> std::process::Output {
+    let mut cmd = zonesync();
+    cmd.arg("ctl")
+        .arg("--control")
+        .arg(control.to_string())
+        .args(args);
+    run_with_timeout(cmd, Duration::from_secs(60)).expect("zonesync ctl")
+}
+
+#[test]
+fn a_zonesync_producer_feeds_a_zonesync_consumer() {
+    let c_addr = free_addr();
+    let (p, p_ctl) = producer(c_addr);
+    let opts = StartOptions {
+        addr: Some(c_addr),
+        ready_name: Some("catz".into()),
+        ..StartOptions::default()
+    };
+    let c = Server::start_with(&consumer_config(p.addr()), &[], &opts);
+    let logs = || {
+        format!(
+            "--- consumer ---\n{}\n--- producer ---\n{}",
+            c.log(),
+            p.log()
+        )
+    };
+    wait_serial_at(c.addr(), "a.example", 1, WAIT, logs);
+    assert_eq!(
+        axfr_rcode(c.addr(), "a.example"),
+        ResponseCode::NoError,
+        "group fast"
+    );
+    let catz = soa_serial_at(p.addr(), "catz").expect("the catalog is served");
+
+    // A zone added at run time joins the catalog: the catalog's serial
+    // moves and the consumer serves the zone.
+    let o = ctl(p_ctl, &["zone-add", "c.example", "--template", "hosted"]);
+    assert!(o.status.success(), "{o:?}\n{}", logs());
+    wait_serial_at(c.addr(), "c.example", 3, WAIT, logs);
+    assert_eq!(soa_serial_at(p.addr(), "catz"), Some(catz + 1));
+    assert_eq!(
+        axfr_rcode(c.addr(), "c.example"),
+        ResponseCode::Refused,
+        "default template"
+    );
+
+    // Removed from the producer, removed from the consumer.
+    let o = ctl(p_ctl, &["zone-remove", "c.example"]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        wait_until(WAIT, || rcode(c.addr(), "c.example")
+            == ResponseCode::Refused),
+        "{}",
+        logs()
+    );
+    assert_eq!(soa_serial_at(p.addr(), "catz"), Some(catz + 2));
+    assert_eq!(soa_serial_at(c.addr(), "a.example"), Some(1));
+}
+
+/// Knot 3.2 consuming a catalog zonesync produces (`catalog-role:
+/// interpret`, a template per group).
+#[test]
+fn knot_consumes_a_catalog_zonesync_produces() {
+    let knotd = require_tool("knotd", "knot");
+    let dir = TempDir::new("knot-consumer");
+    let knot_addr = free_addr();
+    let (p, p_ctl) = producer(knot_addr);
+    let d = dir.path().display().to_string();
+    let conf = format!(
+        "server:\n    rundir: \"{d}\"\n    listen: {ip}@{port}\n    background-workers: 1\n\
+         log:\n  - target: stderr\n    any: info\n\
+         control:\n    listen: \"{d}/knot.sock\"\n\
+         database:\n    storage: \"{d}\"\n\
+         remote:\n  - id: producer\n    address: {pip}@{pport}\n\
+         acl:\n  - id: notify\n    address: 127.0.0.0/8\n    action: notify\n\
+         template:\n  - id: default\n    storage: \"{d}\"\n\
+         \x20 - id: mirror\n    storage: \"{d}\"\n    master: producer\n    acl: [notify]\n\
+         \x20 - id: fast\n    storage: \"{d}\"\n    master: producer\n    acl: [notify]\n\
+         zone:\n  - domain: catz.\n    master: producer\n    acl: [notify]\n\
+         \x20   catalog-role: interpret\n    catalog-template: [mirror, fast]\n",
+        ip = knot_addr.ip(),
+        port = knot_addr.port(),
+        pip = p.addr().ip(),
+        pport = p.addr().port(),
+    );
+    let conf_path = dir.write("knot.conf", &conf);
+    let log = std::fs::File::create(dir.join("knot.log")).expect("knot.log");
+    let _knot = KillOnDrop(
+        Command::new(&knotd)
+            .arg("-c")
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("knotd"),
+    );
+    let logs = || {
+        format!(
+            "--- knot ---\n{}\n--- producer ---\n{}\n--- knot.conf ---\n{conf}",
+            std::fs::read_to_string(dir.join("knot.log")).unwrap_or_default(),
+            p.log()
+        )
+    };
+    wait_serial_at(knot_addr, "a.example", 1, WAIT, logs);
+    let o = ctl(p_ctl, &["zone-add", "c.example", "--template", "hosted"]);
+    assert!(o.status.success(), "{o:?}");
+    wait_serial_at(knot_addr, "c.example", 3, WAIT, logs);
+    let o = ctl(p_ctl, &["zone-remove", "c.example"]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        wait_until(WAIT, || rcode(knot_addr, "c.example")
+            != ResponseCode::NoError),
+        "{}",
+        logs()
+    );
+    assert_eq!(soa_serial_at(knot_addr, "a.example"), Some(1));
+}

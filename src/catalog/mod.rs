@@ -1,7 +1,8 @@
 //! Catalog zones (RFC 9432): zones that list the zones a fleet of
 //! secondaries serves. `members` reads a catalog's member list from one
 //! version of it; `consumer` plans what a new member list changes in the
-//! zones served.
+//! zones served; `producer` writes a catalog of the zones that name it.
 
 pub mod consumer;
 pub mod members;
+pub mod producer;

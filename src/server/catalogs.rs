@@ -13,6 +13,7 @@
 use super::zoneset::ServedZones;
 use crate::catalog::consumer::{self, Change, Owner, Provisioned};
 use crate::catalog::members;
+use crate::catalog::producer::{self, ProducedMember};
 use crate::config::{CatalogRole, Config, ZoneConfig};
 use crate::durable::FileError;
 use crate::replication::Managed;
@@ -341,5 +342,82 @@ impl ServedZones {
             self.start(zone);
             tracing::info!(catalog, zone = zone.name(), "member added");
         }
+    }
+}
+
+/// Where a produced catalog's zone file is generated, under `data_dir`.
+pub(super) fn produced_path(config: &Config, catalog: &str) -> PathBuf {
+    config
+        .server
+        .data_dir
+        .join("catalogs")
+        .join(format!("{}.zone", crate::replication::file_stem(catalog)))
+}
+
+/// A producer's settings as served: its generated file, and the serial
+/// moved by `increment` on every change of membership (the file always
+/// says serial 1; the served serial is the zone's own, kept in its state).
+pub(super) fn as_produced(config: &Config, zone: &ZoneConfig) -> ZoneConfig {
+    let produced = zone
+        .catalog
+        .as_ref()
+        .is_some_and(|c| c.role == CatalogRole::Producer);
+    if !produced {
+        return zone.clone();
+    }
+    ZoneConfig {
+        file: Some(produced_path(config, &zone.name)),
+        serial_policy: crate::config::SerialPolicy::Increment,
+        ..zone.clone()
+    }
+}
+
+/// Writes the catalog `producer` listing the `zones` whose
+/// `catalog_zone` names it.
+pub(super) fn write_produced<'a>(
+    config: &Config,
+    producer: &str,
+    zones: impl Iterator<Item = &'a ZoneConfig>,
+) -> Result<(), FileError> {
+    let members: Vec<ProducedMember> = zones
+        .filter(|z| {
+            z.catalog_zone
+                .as_deref()
+                .is_some_and(|c| same_zone(c, producer))
+        })
+        .map(|z| ProducedMember {
+            zone: z.name.clone(),
+            group: z.catalog_group.clone(),
+        })
+        .collect();
+    let text = producer::zone_text(producer, crate::serial::Serial(1), &members);
+    let path = produced_path(config, producer);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(FileError::io(dir))?;
+    }
+    crate::durable::write_atomic(&path, text.as_bytes()).map_err(FileError::io(&path))
+}
+
+impl ServedZones {
+    /// After `zone` joined or left the served set: its catalog, if it has
+    /// one we produce, is written again and loaded (the serial moves).
+    pub(super) fn membership_changed(&self, zone: &ZoneConfig) {
+        let Some(catalog) = zone.catalog_zone.as_deref() else {
+            return;
+        };
+        let zones = self.registry.load();
+        let Some(Managed::Primary(producer)) = zones.find(catalog).cloned() else {
+            return;
+        };
+        let configs: Vec<ZoneConfig> = zones.iter().map(|z| z.config().clone()).collect();
+        if let Err(e) = write_produced(&self.config, producer.name(), configs.iter()) {
+            tracing::error!(catalog = producer.name(), "catalog not updated: {e}");
+            return;
+        }
+        producer.ask_load(crate::replication::LoadAsk {
+            force: false,
+            if_changed: false,
+            reply: None,
+        });
     }
 }

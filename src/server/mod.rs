@@ -201,6 +201,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let deps = ZoneDeps::real();
     let consumed = catalogs::Consumed::read(&config);
     let (zone_configs, added) = zones_to_serve(&config, &consumed)?;
+    let zone_configs: Vec<ZoneConfig> = zone_configs
+        .iter()
+        .map(|z| catalogs::as_produced(&config, z))
+        .collect();
+    for producer in config.zones.iter().filter(|z| config.is_producer(&z.name)) {
+        catalogs::write_produced(&config, &producer.name, zone_configs.iter())
+            .with_context(|| format!("generating the catalog {}", producer.name))?;
+    }
     let served: Vec<Managed> = zone_configs
         .iter()
         .map(|zc| managed_zone(&config, zc, &deps))

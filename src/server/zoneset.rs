@@ -204,6 +204,7 @@ impl ServedZones {
             return Err(ControlError::Failed(format!("zone {name} not added: {e}")));
         }
         self.start(&zone);
+        self.membership_changed(zone.config());
         tracing::info!(zone = zone.name(), template, "zone added");
         Ok(self.change(&zone, "added"))
     }
@@ -253,6 +254,7 @@ impl ServedZones {
             (Some(_), Some(zone)) => {
                 let change = self.change(&zone, "removed");
                 self.unserve(&zone).await;
+                self.membership_changed(zone.config());
                 tracing::info!(zone = zone.name(), "zone removed");
                 Ok(ZoneChange {
                     serial: None,
