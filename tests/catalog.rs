@@ -464,3 +464,46 @@ fn knot_consumes_a_catalog_zonesync_produces() {
     );
     assert_eq!(soa_serial_at(knot_addr, "a.example"), Some(1));
 }
+
+/// BIND 9.18 consuming a catalog zonesync produces (`catalog-zones` with
+/// `default-primaries`): members appear and leave. (BIND 9.18 does not
+/// know the `group` property: it logs a.example's as an invalid record
+/// and ignores it, as RFC 9432 §4.4 allows.)
+#[test]
+fn bind_consumes_a_catalog_zonesync_produces() {
+    let dir = TempDir::new("bind-consumer");
+    let port = free_port();
+    let bind_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let (p, p_ctl) = producer(bind_addr);
+    let primary = format!("{} port {}", p.addr().ip(), p.addr().port());
+    let options = format!(
+        "    allow-new-zones yes;\n    notify no;\n    recursion no;\n    allow-notify {{ 127.0.0.0/8; }};\n\
+         \x20   catalog-zones {{ zone \"catz\" default-primaries {{ {primary}; }} in-memory yes \
+         min-update-interval 1; }};\n"
+    );
+    let rest = format!(
+        "zone \"catz\" {{ type secondary; primaries {{ {primary}; }}; file \"catz.db\"; }};\n"
+    );
+    let conf = named_conf(&dir, bind_addr, &options, &rest);
+    let _named = spawn_named(&dir, &conf, &["-d", "3"]);
+    let logs = || {
+        format!(
+            "--- named ---\n{}\n--- producer ---\n{}",
+            std::fs::read_to_string(dir.join(PEER_LOG)).unwrap_or_default(),
+            p.log()
+        )
+    };
+    wait_serial_at(bind_addr, "a.example", 1, WAIT, logs);
+    let o = ctl(p_ctl, &["zone-add", "c.example", "--template", "hosted"]);
+    assert!(o.status.success(), "{o:?}");
+    wait_serial_at(bind_addr, "c.example", 3, WAIT, logs);
+    let o = ctl(p_ctl, &["zone-remove", "c.example"]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        wait_until(WAIT, || rcode(bind_addr, "c.example")
+            != ResponseCode::NoError),
+        "{}",
+        logs()
+    );
+    assert_eq!(soa_serial_at(bind_addr, "a.example"), Some(1));
+}
