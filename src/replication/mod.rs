@@ -219,7 +219,10 @@ impl ZoneCore {
             let zone = self.name().to_owned();
             tokio::task::spawn_blocking(move || write_notify_owed(&zone, &path, serving))
         });
-        let superseded = || self.events.deadline(Event::NotifyOut).is_some();
+        // A newer round planned ends this one, and so does the zone's
+        // removal (its secondaries are told by the catalog or not at all).
+        let superseded =
+            || self.events.deadline(Event::NotifyOut).is_some() || self.events.is_retired();
         let done = n
             .round(
                 &self.zone,
