@@ -207,6 +207,10 @@ pub struct ServerConfig {
     pub tcp_idle_timeout: u64,
     /// Zone transfers (AXFR/IXFR out) served at once; more are refused.
     pub transfer_limit: usize,
+    /// Secondary zones refreshing (SOA check, transfer in) at once,
+    /// server-wide (as BIND's `transfers-in`): a catalog adding thousands
+    /// of members transfers them this many at a time.
+    pub refresh_limit: usize,
     /// Milliseconds to wait after a change before sending NOTIFY, so that
     /// a burst of changes makes one round.
     pub notify_delay_ms: u64,
@@ -284,6 +288,7 @@ impl Default for ServerConfig {
             tcp_max_connections: 256,
             tcp_idle_timeout: 10,
             transfer_limit: 10,
+            refresh_limit: 16,
             notify_delay_ms: 100,
             notify_retries: 5,
             control: None,
@@ -565,6 +570,12 @@ impl Config {
         if self.server.tcp_max_connections == 0 {
             return Err(OutOfRange {
                 at: "server.tcp_max_connections",
+                rule: "must be at least 1",
+            });
+        }
+        if self.server.refresh_limit == 0 {
+            return Err(OutOfRange {
+                at: "server.refresh_limit",
                 rule: "must be at least 1",
             });
         }

@@ -22,10 +22,16 @@ fn member(origin: &str, serial: u32) -> String {
     )
 }
 
-/// A catalog zone file: `version` then `entries` (zone-file lines).
+/// The catalog zone file of `catz`: `version` then `entries` (zone-file
+/// lines).
 fn catalog(serial: u32, version: &str, entries: &str) -> String {
+    catalog_in("catz", serial, version, entries)
+}
+
+/// A catalog zone file for the catalog `origin`.
+fn catalog_in(origin: &str, serial: u32, version: &str, entries: &str) -> String {
     format!(
-        "$ORIGIN catz.\n$TTL 0\n@ SOA invalid. invalid. {serial} 3600 600 86400 0\n@ NS invalid.\n\
+        "$ORIGIN {origin}.\n$TTL 0\n@ SOA invalid. invalid. {serial} 3600 600 86400 0\n@ NS invalid.\n\
          version TXT \"{version}\"\n{entries}"
     )
 }
@@ -506,4 +512,189 @@ fn bind_consumes_a_catalog_zonesync_produces() {
         logs()
     );
     assert_eq!(soa_serial_at(bind_addr, "a.example"), Some(1));
+}
+
+/// A primary serving `catalogs` (name, file text) and `members` small
+/// zones, NOTIFYing `notify`.
+fn catalog_primary(catalogs: &[(&str, String)], members: &[String], notify: SocketAddr) -> Server {
+    let mut config = String::from("[server]\nudp_workers = 1\nnotify_delay_ms = 0\n");
+    let mut files: Vec<(String, String)> = Vec::new();
+    for (name, text) in catalogs {
+        files.push((format!("{name}.zone"), text.clone()));
+    }
+    for name in members {
+        files.push((format!("{name}.zone"), member(name, 1)));
+    }
+    for (file, _) in &files {
+        let name = file.trim_end_matches(".zone");
+        config.push_str(&format!(
+            "\n[[zone]]\nname = \"{name}\"\nfile = \"{file}\"\nrole = \"primary\"\n\
+             allow_transfer = [{{ from = \"127.0.0.0/8\" }}]\nnotify = [\"{notify}\"]\n"
+        ));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    Server::start(&config, &refs)
+}
+
+/// Killed while it provisions 200 members (two transfers at a time), the
+/// consumer comes back with every member either absent or complete, then
+/// all of them.
+#[test]
+fn kill9_during_provisioning_leaves_members_absent_or_complete() {
+    let c_addr = free_addr();
+    let names: Vec<String> = (0..200).map(|i| format!("m{i}.example")).collect();
+    let p = catalog_primary(&[("catz", catalog(1, "2", ""))], &names, c_addr);
+    let config = consumer_config(p.addr())
+        .replace("udp_workers = 1\n", "udp_workers = 1\nrefresh_limit = 2\n");
+    let opts = StartOptions {
+        addr: Some(c_addr),
+        ready_name: Some("catz".into()),
+        ..StartOptions::default()
+    };
+    let mut c = Server::start_with(&config, &[], &opts);
+    let c_log = c.dir().join("server.log");
+    let logs = || std::fs::read_to_string(&c_log).unwrap_or_default();
+    wait_serial_at(c.addr(), "catz", 1, WAIT, logs);
+    let entries: String = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("id{i}.zones PTR {n}.\n"))
+        .collect();
+    p.rewrite("catz.zone", &catalog(2, "2", &entries));
+    p.signal("HUP");
+    assert!(
+        wait_until(WAIT, || soa_serial_at(c.addr(), "m0.example") == Some(1)
+            || soa_serial_at(c.addr(), "m199.example") == Some(1)),
+        "{}",
+        logs()
+    );
+    c.restart(true);
+    let complete = |name: &str| {
+        let www = query_udp(
+            c.addr(),
+            &format!("www.{name}"),
+            RecordType::A,
+            &QueryOpts::plain(),
+        );
+        www.response_code() == ResponseCode::NoError && www.answers().len() == 1
+    };
+    let mut served = 0;
+    for name in &names {
+        match rcode(c.addr(), name) {
+            ResponseCode::NoError => {
+                assert_eq!(soa_serial_at(c.addr(), name), Some(1), "{name}");
+                assert!(complete(name), "{name} is served incomplete\n{}", logs());
+                served += 1;
+            }
+            ResponseCode::ServFail | ResponseCode::Refused => {}
+            other => panic!("{name}: {other:?}\n{}", logs()),
+        }
+    }
+    eprintln!("{served} of 200 members served right after the kill -9");
+    for name in &names {
+        wait_serial_at(c.addr(), name, 1, WAIT, logs);
+        assert!(complete(name), "{name}");
+    }
+}
+
+/// A member moves between two catalogs the consumer follows when the
+/// first names the second in `coo` (RFC 9432 §4.4.1): same unique ID, so
+/// its copy is kept; it then stays when the first catalog drops it.
+#[test]
+fn coo_moves_a_member_between_catalogs_keeping_its_copy() {
+    let c_addr = free_addr();
+    let p = catalog_primary(
+        &[
+            (
+                "cat1",
+                catalog_in("cat1", 1, "2", "x1.zones PTR x.example.\n"),
+            ),
+            ("cat2", catalog_in("cat2", 1, "2", "")),
+        ],
+        &["x.example".to_string()],
+        c_addr,
+    );
+    let control = free_addr();
+    let primary = p.addr();
+    let config = format!(
+        "[server]\nudp_workers = 1\ncontrol = \"{control}\"\n\n\
+         [[zone]]\nname = \"cat1\"\nrole = \"secondary\"\nprimaries = [{{ address = \"{primary}\" }}]\n\
+         [zone.catalog]\nrole = \"consumer\"\ntemplates = [\"mirror\"]\n\n\
+         [[zone]]\nname = \"cat2\"\nrole = \"secondary\"\nprimaries = [{{ address = \"{primary}\" }}]\n\
+         [zone.catalog]\nrole = \"consumer\"\ntemplates = [\"mirror\"]\n\n\
+         [[template]]\nname = \"mirror\"\nrole = \"secondary\"\nprimaries = [{{ address = \"{primary}\" }}]\n"
+    );
+    let opts = StartOptions {
+        addr: Some(c_addr),
+        ready_name: Some("cat1".into()),
+        ..StartOptions::default()
+    };
+    let c = Server::start_with(&config, &[], &opts);
+    let logs = || {
+        format!(
+            "--- consumer ---\n{}\n--- primary ---\n{}",
+            c.log(),
+            p.log()
+        )
+    };
+    wait_serial_at(c.addr(), "x.example", 1, WAIT, logs);
+    let status = |c: &Server| {
+        let mut cmd = zonesync();
+        cmd.args(["ctl", "--json", "--config"])
+            .arg(c.config_path())
+            .arg("status");
+        let o = run_with_timeout(cmd, Duration::from_secs(30)).expect("ctl status");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(
+        status(&c).contains("\"catalog\":\"cat1\""),
+        "{}",
+        status(&c)
+    );
+
+    // cat2 lists it first, without coo in cat1: it stays cat1's.
+    p.rewrite(
+        "cat2.zone",
+        &catalog_in("cat2", 2, "2", "x1.zones PTR x.example.\n"),
+    );
+    p.signal("HUP");
+    assert!(
+        c.wait_for_log("a member of catalog cat1", WAIT),
+        "{}",
+        logs()
+    );
+    // cat1 hands it over.
+    p.rewrite(
+        "cat1.zone",
+        &catalog_in(
+            "cat1",
+            2,
+            "2",
+            "x1.zones PTR x.example.\ncoo.x1.zones PTR cat2.\n",
+        ),
+    );
+    p.signal("HUP");
+    wait_serial_at(c.addr(), "cat1", 2, WAIT, logs);
+    // The consumer reads cat2 again once cat1 names it in coo.
+    assert!(
+        wait_until(WAIT, || status(&c).contains("\"catalog\":\"cat2\"")),
+        "{}\n{}",
+        status(&c),
+        logs()
+    );
+    // cat1 drops it: it stays, cat2's.
+    p.rewrite("cat1.zone", &catalog_in("cat1", 3, "2", ""));
+    p.signal("HUP");
+    wait_serial_at(c.addr(), "cat1", 3, WAIT, logs);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(soa_serial_at(c.addr(), "x.example"), Some(1), "{}", logs());
+    let axfrs = p
+        .log()
+        .lines()
+        .filter(|l| l.contains("x.example") && l.contains("AXFR sent"))
+        .count();
+    assert_eq!(axfrs, 1, "the copy was kept: {}", logs());
 }

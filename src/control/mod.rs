@@ -216,6 +216,10 @@ pub struct ZoneStatus {
     /// holds, and an open transaction.
     #[serde(default)]
     pub dynamic: Option<DynamicInfo>,
+    /// The catalog (RFC 9432) that lists the zone: the consumed catalog
+    /// that provisioned it, or the catalog we produce that names it.
+    #[serde(default)]
+    pub catalog: Option<String>,
 }
 
 /// A primary's changes beyond its zone file (`GET /status`).

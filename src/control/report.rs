@@ -241,7 +241,10 @@ fn zone_row(z: &ZoneStatus, now_unix: u64) -> [String; 9] {
         .map(|t| format!("{} ago", duration(now_unix.saturating_sub(t))));
     [
         z.name.clone(),
-        z.role.clone(),
+        match &z.catalog {
+            Some(c) => format!("{} ({c})", z.role),
+            None => z.role.clone(),
+        },
         or_dash(z.serial.map(|s| s.to_string())),
         or_dash(z.records.map(|r| r.to_string())),
         or_dash(loaded),
@@ -356,6 +359,7 @@ mod tests {
             transfers_out: 3,
             dynamic: None,
             secondary: None,
+            catalog: None,
         }
     }
 

@@ -81,6 +81,7 @@ impl ControlHandler for Fake {
                 transfers_out: 0,
                 secondary: None,
                 dynamic: None,
+                catalog: None,
             })
             .collect();
         ServerStatus {

@@ -69,6 +69,8 @@ pub struct ZoneDeps {
     pub clock: SharedClock,
     pub upstream: Arc<dyn secondary::Upstream>,
     pub publishes: tokio::sync::broadcast::Sender<Published>,
+    /// Refreshes (SOA check, transfer in) running at once, server-wide.
+    pub refreshes: Arc<tokio::sync::Semaphore>,
 }
 
 impl ZoneDeps {
@@ -83,7 +85,14 @@ impl ZoneDeps {
             clock,
             upstream: Arc::new(secondary::NetUpstream),
             publishes: tokio::sync::broadcast::channel(1024).0,
+            refreshes: Arc::new(tokio::sync::Semaphore::new(16)),
         }
+    }
+
+    /// At most `limit` refreshes at once (`server.refresh_limit`).
+    pub fn with_refresh_limit(mut self, limit: usize) -> ZoneDeps {
+        self.refreshes = Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
+        self
     }
 }
 

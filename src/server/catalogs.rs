@@ -114,15 +114,26 @@ impl Consumed {
         self.catalogs.keys().cloned().collect()
     }
 
-    /// The catalog `zone` (wire) is a member of, by name.
-    fn owner_of(&self, zone: &[u8]) -> Option<(&Vec<u8>, &CatalogState, &Provisioned)> {
-        self.catalogs.iter().find_map(|(origin, state)| {
-            let m = state.members.iter().find(|m| {
-                crate::config::parse_zone_name(&m.zone).is_ok_and(|w| w.eq_ignore_ascii_case(zone))
-            })?;
-            Some((origin, state, m))
-        })
+    /// Every member zone (lower-case wire) of every catalog: the catalog's
+    /// apex and name, and the member as provisioned. Built once per use,
+    /// so a catalog of 10,000 members is not searched 10,000 times.
+    fn index(&self) -> HashMap<Vec<u8>, (Vec<u8>, String, Provisioned)> {
+        let mut out = HashMap::new();
+        for (origin, state) in &self.catalogs {
+            for m in &state.members {
+                if let Ok(wire) = crate::config::parse_zone_name(&m.zone) {
+                    out.insert(wire, (origin.clone(), state.name.clone(), m.clone()));
+                }
+            }
+        }
+        out
     }
+}
+
+/// Whether `catalog` (wire) is one we consume.
+fn consumes(catalogs: &std::sync::Mutex<Consumed>, catalog: &[u8]) -> bool {
+    let consumed = catalogs.lock().unwrap_or_else(|p| p.into_inner());
+    consumed.catalogs.contains_key(catalog)
 }
 
 fn same_zone(a: &str, b: &str) -> bool {
@@ -159,8 +170,17 @@ fn write_state(path: &std::path::Path, members: &[Provisioned]) -> Result<(), Fi
 impl ServedZones {
     /// The catalog (name) whose member `zone` (wire) is.
     pub(super) fn catalog_of(&self, zone: &[u8]) -> Option<String> {
+        self.member_catalogs().remove(&zone.to_ascii_lowercase())
+    }
+
+    /// The catalog (name) of every member zone (lower-case wire).
+    pub(super) fn member_catalogs(&self) -> HashMap<Vec<u8>, String> {
         let consumed = self.catalogs.lock().unwrap_or_else(|p| p.into_inner());
-        consumed.owner_of(zone).map(|(_, s, _)| s.name.clone())
+        consumed
+            .index()
+            .into_iter()
+            .map(|(zone, (_, name, _))| (zone, name))
+            .collect()
     }
 
     /// Reads every consumed catalog now, then again whenever one is
@@ -177,62 +197,80 @@ impl ServedZones {
         if origins.is_empty() {
             return;
         }
-        for origin in &origins {
-            self.consume(origin).await;
-        }
+        self.consume_all(origins.clone()).await;
         loop {
             match publishes.recv().await {
                 Ok(p) => {
                     if let Some(origin) = origins.iter().find(|o| o.eq_ignore_ascii_case(&p.origin))
                     {
-                        self.consume(origin).await;
+                        self.consume_all(vec![origin.clone()]).await;
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    for origin in &origins {
-                        self.consume(origin).await;
-                    }
+                    self.consume_all(origins.clone()).await;
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
         }
     }
 
+    /// Reads these catalogs, then those a `coo` in them newly points to
+    /// (which may now take a member over), each at most once more.
+    async fn consume_all(&self, first: Vec<Vec<u8>>) {
+        let mut queue: std::collections::VecDeque<Vec<u8>> = first.into();
+        let limit = {
+            let consumed = self.catalogs.lock().unwrap_or_else(|p| p.into_inner());
+            consumed.catalogs.len() * 2 + 1
+        };
+        let mut rounds = 0;
+        while let Some(origin) = queue.pop_front() {
+            rounds += 1;
+            if rounds > limit {
+                break;
+            }
+            for next in self.consume(&origin).await {
+                if !queue.contains(&next) {
+                    queue.push_back(next);
+                }
+            }
+        }
+    }
+
     /// Reads the catalog `origin` as served now and makes its changes.
-    async fn consume(&self, origin: &[u8]) {
+    /// Returns the consumed catalogs its members newly name in `coo`.
+    async fn consume(&self, origin: &[u8]) -> Vec<Vec<u8>> {
         let _one = self.changing.lock().await;
         let Some(Managed::Secondary(catalog)) = self.registry.load().get(origin).cloned() else {
-            return;
+            return Vec::new();
         };
         let Some(version) = catalog.zone().snapshot() else {
-            return; // not transferred yet
+            return Vec::new(); // not transferred yet
         };
-        let (state, owners) = {
+        let (state, index) = {
             let consumed = self.catalogs.lock().unwrap_or_else(|p| p.into_inner());
             let Some(state) = consumed.catalogs.get(origin).cloned() else {
-                return;
+                return Vec::new();
             };
-            (state, consumed.clone())
+            (state, consumed.index())
         };
         let had_id = |zone: &[u8]| {
-            state
-                .members
-                .iter()
-                .find(|m| crate::config::parse_zone_name(&m.zone).is_ok_and(|w| w == zone))
-                .map(|m| m.id.as_bytes().to_vec())
+            index
+                .get(zone)
+                .filter(|(catalog, _, _)| catalog == origin)
+                .map(|(_, _, m)| m.id.as_bytes().to_vec())
         };
         let members = match members::read(&version, had_id) {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(catalog = %state.name, serial = %version.serial(), "{e}; its members stay as they were");
-                return;
+                return Vec::new();
             }
         };
         for p in &members.problems {
             tracing::warn!(catalog = %state.name, serial = %version.serial(), "{p}");
         }
         let registry = self.registry.load();
-        let owner = |zone: &[u8]| match owners.owner_of(zone) {
+        let owner = |zone: &[u8]| match index.get(zone) {
             Some((other, _, m)) => Owner::Catalog {
                 catalog: other.clone(),
                 coo: m
@@ -250,8 +288,21 @@ impl ServedZones {
             tracing::info!(catalog = %state.name, "{note}");
         }
         if plan.changes.is_empty() && plan.provisioned == state.members {
-            return;
+            return Vec::new();
         }
+        let newly_moving: Vec<Vec<u8>> = plan
+            .provisioned
+            .iter()
+            .filter(|m| {
+                m.coo.is_some()
+                    && !state
+                        .members
+                        .iter()
+                        .any(|had| had.zone == m.zone && had.coo == m.coo)
+            })
+            .filter_map(|m| crate::config::parse_zone_name(m.coo.as_deref()?).ok())
+            .filter(|c| c.as_slice() != origin && consumes(&self.catalogs, c))
+            .collect();
         self.carry_out(&state.name, &plan.changes).await;
         let mut consumed = self.catalogs.lock().unwrap_or_else(|p| p.into_inner());
         for change in &plan.changes {
@@ -280,6 +331,7 @@ impl ServedZones {
             }
         }
         tracing::info!(catalog = %state.name, serial = %version.serial(), members = plan.provisioned.len(), changes = plan.changes.len(), "catalog applied");
+        newly_moving
     }
 
     /// Removes, resets and reconfigures one by one, then adds the new
@@ -287,6 +339,9 @@ impl ServedZones {
     /// their dispatchers started).
     async fn carry_out(&self, catalog: &str, changes: &[Change]) {
         let mut to_add: Vec<&Provisioned> = Vec::new();
+        // Members whose templates name a catalog we produce, which then
+        // lists them (a consumer passing its zones on).
+        let mut touched: Vec<ZoneConfig> = Vec::new();
         for change in changes {
             let (member, keep) = match change {
                 Change::Add(m) => {
@@ -300,6 +355,7 @@ impl ServedZones {
             let served = self.registry.load().find(&member.zone).cloned();
             if let Some(zone) = served {
                 self.unserve_keeping(&zone, keep == Some(true)).await;
+                touched.push(zone.config().clone());
             }
             match keep {
                 None => tracing::info!(catalog, zone = %member.zone, "member removed"),
@@ -320,25 +376,38 @@ impl ServedZones {
                 Err(e) => tracing::error!(catalog, zone = %m.zone, "member not served: {e}"),
             }
         }
-        if zones.is_empty() {
-            return;
+        touched.extend(zones.iter().map(|z| z.config().clone()));
+        if !zones.is_empty() {
+            self.serve_all(zones.clone());
+            self.restore_and_start(catalog, &zones).await;
         }
-        self.serve_all(zones.clone());
+        touched.retain(|z| z.catalog_zone.is_some());
+        touched.sort_by_key(|z| z.catalog_zone.clone());
+        touched.dedup_by_key(|z| z.catalog_zone.clone());
+        for zone in &touched {
+            self.membership_changed(zone);
+        }
+    }
+
+    /// Restores new members a few at a time, then starts their
+    /// dispatchers (whose first refreshes wait for `server.refresh_limit`).
+    async fn restore_and_start(&self, catalog: &str, zones: &[Managed]) {
         let gate = Arc::new(tokio::sync::Semaphore::new(RESTORES_AT_ONCE));
         let mut restores = tokio::task::JoinSet::new();
-        for zone in zones.clone() {
+        for zone in zones {
             let Ok(permit) = gate.clone().acquire_owned().await else {
                 break;
             };
+            let Managed::Secondary(z) = zone.clone() else {
+                continue;
+            };
             restores.spawn_blocking(move || {
-                if let Managed::Secondary(z) = &zone {
-                    z.restore();
-                }
+                z.restore();
                 drop(permit);
             });
         }
         while restores.join_next().await.is_some() {}
-        for zone in &zones {
+        for zone in zones {
             self.start(zone);
             tracing::info!(catalog, zone = zone.name(), "member added");
         }

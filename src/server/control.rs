@@ -52,7 +52,12 @@ impl ServerControl {
         }
     }
 
-    fn zone_status(&self, z: &Managed) -> ZoneStatus {
+    /// `members`: the consumed catalog of each member zone (wire).
+    fn zone_status(
+        &self,
+        z: &Managed,
+        members: &std::collections::HashMap<Vec<u8>, String>,
+    ) -> ZoneStatus {
         let version = z.zone().snapshot();
         let journal = z.journal_reader().map(|j| j.load()).map(|j| JournalStatus {
             first_serial: j.first_serial(),
@@ -120,6 +125,10 @@ impl ServerControl {
             transfers_out,
             secondary,
             dynamic,
+            catalog: members
+                .get(z.zone().origin())
+                .cloned()
+                .or_else(|| z.config().catalog_zone.clone()),
         }
     }
 }
@@ -257,12 +266,14 @@ impl ControlHandler for ServerControl {
         ServerStatus {
             version: env!("CARGO_PKG_VERSION").into(),
             uptime_secs: self.started.elapsed().as_secs(),
-            zones: self
-                .zones
-                .load()
-                .iter()
-                .map(|z| self.zone_status(z))
-                .collect(),
+            zones: {
+                let members = self.served.member_catalogs();
+                self.zones
+                    .load()
+                    .iter()
+                    .map(|z| self.zone_status(z, &members))
+                    .collect()
+            },
         }
     }
 

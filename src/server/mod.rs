@@ -198,7 +198,7 @@ fn zones_to_serve(
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
-    let deps = ZoneDeps::real();
+    let deps = ZoneDeps::real().with_refresh_limit(config.server.refresh_limit);
     let consumed = catalogs::Consumed::read(&config);
     let (zone_configs, added) = zones_to_serve(&config, &consumed)?;
     let zone_configs: Vec<ZoneConfig> = zone_configs

@@ -382,7 +382,7 @@ pub async fn run<Z: EventZone>(zone: Arc<Z>) {
                 });
                 continue;
             }
-            tokio::task::spawn_blocking(move || {
+            let blocking = move || {
                 // A panicking handler must not leave its lane busy.
                 let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     tracing::debug!(zone = z.name(), event = event.name(), "event");
@@ -396,7 +396,20 @@ pub async fn run<Z: EventZone>(zone: Arc<Z>) {
                     );
                 }
                 z.events().finished(event);
-            });
+            };
+            if matches!(event, Event::Refresh | Event::Transfer) {
+                // Server-wide, only so many refreshes at once (a catalog
+                // adding thousands of members); the zone's data lane
+                // stays busy while it waits, its Expire lane does not.
+                let slots = zone.core().deps.refreshes.clone();
+                tokio::spawn(async move {
+                    let permit = slots.acquire_owned().await;
+                    let _ = tokio::task::spawn_blocking(blocking).await;
+                    drop(permit);
+                });
+            } else {
+                tokio::task::spawn_blocking(blocking);
+            }
         }
         let next = zone.events().with(|i| i.table.next_runnable(&i.busy));
         tokio::select! {
