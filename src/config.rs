@@ -209,7 +209,9 @@ pub struct ServerConfig {
     pub transfer_limit: usize,
     /// Secondary zones refreshing (SOA check, transfer in) at once,
     /// server-wide (as BIND's `transfers-in`): a catalog adding thousands
-    /// of members transfers them this many at a time.
+    /// of members transfers them this many at a time. The default is a
+    /// primary's default `transfer_limit`, so a zonesync primary never
+    /// turns our transfers away.
     pub refresh_limit: usize,
     /// Milliseconds to wait after a change before sending NOTIFY, so that
     /// a burst of changes makes one round.
@@ -288,7 +290,7 @@ impl Default for ServerConfig {
             tcp_max_connections: 256,
             tcp_idle_timeout: 10,
             transfer_limit: 10,
-            refresh_limit: 16,
+            refresh_limit: 10,
             notify_delay_ms: 100,
             notify_retries: 5,
             control: None,

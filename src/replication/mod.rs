@@ -85,7 +85,7 @@ impl ZoneDeps {
             clock,
             upstream: Arc::new(secondary::NetUpstream),
             publishes: tokio::sync::broadcast::channel(1024).0,
-            refreshes: Arc::new(tokio::sync::Semaphore::new(16)),
+            refreshes: Arc::new(tokio::sync::Semaphore::new(10)),
         }
     }
 
