@@ -65,6 +65,11 @@ pub struct Journal {
     /// Changesets from this serial on are kept whatever the limits (see
     /// [`Journal::keep_from_serial`]).
     floor: Option<Serial>,
+    /// Made by this open and not yet synced: its header and its entry in
+    /// the directory are made durable with the first append (a journal
+    /// that never gets one, as a secondary that only ever takes AXFR,
+    /// costs no fsync; a catalog adding 1,000 members paid 2,000).
+    unsynced: bool,
     #[cfg(test)]
     pub(super) crash: Option<Crash>,
 }
@@ -72,6 +77,18 @@ pub struct Journal {
 use crate::durable::{sync_dir, temp_path};
 
 impl Journal {
+    /// Makes an append durable: the data, and for a journal this open
+    /// made, the whole file and its directory entry first.
+    fn sync_appended(&mut self) -> io::Result<()> {
+        if self.unsynced {
+            self.file.sync_all()?;
+            sync_dir(&self.path)?;
+            self.unsynced = false;
+            return Ok(());
+        }
+        self.file.sync_data()
+    }
+
     /// Opens the journal at `path`, creating it when absent.
     ///
     /// A frame that is cut short (a torn write at a crash) or fails its
@@ -103,6 +120,7 @@ impl Journal {
             move |source| JournalError::Io { path, what, source }
         };
         let mut warnings = Vec::new();
+        let mut unsynced = false;
         let temp = temp_path(path);
         match fs::remove_file(&temp) {
             Ok(()) => warnings.push(format!(
@@ -136,8 +154,9 @@ impl Journal {
                 .map_err(io_err("writing the header"))?;
             file.set_len(HEADER_LEN as u64)
                 .map_err(io_err("truncating"))?;
-            file.sync_all().map_err(io_err("syncing"))?;
-            sync_dir(path).map_err(io_err("syncing the directory"))?;
+            // Not synced here: a crash before the first append leaves the
+            // header cut short or the file missing, both read as empty.
+            unsynced = true;
             buf = header.to_vec();
         }
         if buf.get(..codec::MAGIC.len()) != Some(&codec::MAGIC[..]) {
@@ -168,6 +187,7 @@ impl Journal {
             size: good_end as u64,
             reader: JournalReader::default(),
             floor,
+            unsynced,
             #[cfg(test)]
             crash: None,
         };
@@ -223,7 +243,7 @@ impl Journal {
         let written = self
             .file
             .write_all_at(&frame, offset)
-            .and_then(|()| self.file.sync_data());
+            .and_then(|()| self.sync_appended());
         if let Err(source) = written {
             // Cut off what may have been written, so that the next append
             // does not land behind a torn frame (which open would drop,
@@ -292,7 +312,7 @@ impl Journal {
         let written = self
             .file
             .write_all_at(&frames.concat(), offset)
-            .and_then(|()| self.file.sync_data());
+            .and_then(|()| self.sync_appended());
         if let Err(source) = written {
             // As in `append`: nothing after `offset` is the journal.
             let _ = self.file.set_len(offset);
@@ -473,6 +493,7 @@ impl Journal {
         // the old, unlinked file. The temporary file's handle is now the
         // journal's.
         self.file = out;
+        self.unsynced = false;
         self.entries.drain(..keep_from.min(self.entries.len()));
         let shift = copy_from - HEADER_LEN as u64;
         for e in &mut self.entries {

@@ -733,7 +733,13 @@ impl SecondaryZone {
         let Ok(mut t) = self.timers.lock() else {
             return;
         };
+        let before = *t;
         f(&mut t);
+        // Unchanged (a first AXFR resetting a count that is 0): the file
+        // already says so, and its fsyncs are a new member's main cost.
+        if *t == before && self.timers_path.exists() {
+            return;
+        }
         let text = toml::to_string(&*t).unwrap_or_default();
         if let Err(e) = durable::write_atomic(&self.timers_path, text.as_bytes()) {
             tracing::error!(zone = self.name(), "cannot record the timers: {e}");
