@@ -448,3 +448,89 @@ fn zonesync_monitor_runs_alone() {
     );
     drop(child);
 }
+
+/// `[[monitor.catalog]]`: every member of a catalog zone is watched
+/// without being listed, and a member the catalog drops is no longer.
+#[test]
+fn the_monitor_watches_every_member_of_a_catalog() {
+    let member = |origin: &str| {
+        format!(
+            "$ORIGIN {origin}.\n$TTL 3600\n@ SOA ns1 hostmaster 1 3600 600 86400 300\n@ NS ns1\nns1 A 192.0.2.53\n"
+        )
+    };
+    let catalog = |serial: u32, entries: &str| {
+        format!(
+            "$ORIGIN catz.\n$TTL 0\n@ SOA invalid. invalid. {serial} 3600 600 86400 0\n@ NS invalid.\n\
+             version TXT \"2\"\n{entries}"
+        )
+    };
+    let mut config = String::from("[server]\nudp_workers = 1\n");
+    for name in ["catz", "a.example", "b.example"] {
+        config.push_str(&format!(
+            "\n[[zone]]\nname = \"{name}\"\nfile = \"{name}.zone\"\nrole = \"primary\"\n\
+             allow_transfer = [{{ from = \"127.0.0.0/8\" }}]\n"
+        ));
+    }
+    let both = "m1.zones PTR a.example.\nm2.zones PTR b.example.\n";
+    let primary = Server::start(
+        &config,
+        &[
+            ("catz.zone", &catalog(1, both)),
+            ("a.example.zone", &member("a.example")),
+            ("b.example.zone", &member("b.example")),
+        ],
+    );
+    let dashboard = free_addr();
+    let dir = TempDir::new("monitor-catalog");
+    let p = primary.addr();
+    let config = dir.write(
+        "monitor.toml",
+        format!(
+            "[monitor]\nlisten = \"{dashboard}\"\ninterval = 1\nfast_interval_ms = 100\ntimeout_ms = 300\n\
+             resolver = \"127.0.0.1:9\"\n\
+             [[monitor.catalog]]\nname = \"catz\"\nprimary = \"{p}\"\nns = [\"ns1.example={p}\"]\n"
+        ),
+    );
+    let log = dir.join("monitor.log");
+    let mut cmd = zonesync();
+    cmd.arg("monitor").arg("--config").arg(&config);
+    cmd.stderr(std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}")));
+    let _child = KillOnDrop(cmd.spawn().unwrap_or_else(|e| panic!("{e}")));
+    let logs = || std::fs::read_to_string(&log).unwrap_or_default();
+    let watched = || -> Vec<(String, Value)> {
+        status(dashboard)["zones"]
+            .as_array()
+            .map(|zones| {
+                zones
+                    .iter()
+                    .map(|z| {
+                        (
+                            z["zone"].as_str().unwrap_or("").to_string(),
+                            z["reference_serial"].clone(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            let w = watched();
+            w.len() == 2 && w.iter().all(|(_, serial)| *serial == 1)
+        }),
+        "{:?}\n{}",
+        watched(),
+        logs()
+    );
+    primary.rewrite("catz.zone", &catalog(2, "m1.zones PTR a.example.\n"));
+    primary.signal("HUP");
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            let w = watched();
+            w.len() == 1 && w[0].0 == "a.example."
+        }),
+        "{:?}\n{}",
+        watched(),
+        logs()
+    );
+}

@@ -43,6 +43,11 @@ pub struct MonitorConfig {
     pub resolver: Option<SocketAddr>,
     #[serde(default, rename = "zone")]
     pub zones: Vec<WatchedZone>,
+    /// Catalog zones (RFC 9432) whose every member is watched, without
+    /// listing them: the catalog is transferred from `primary` every
+    /// `interval`, and members come and go with it.
+    #[serde(default, rename = "catalog")]
+    pub catalogs: Vec<WatchedCatalog>,
     /// Where alerts go.
     #[serde(default)]
     pub alerts: AlertConfig,
@@ -67,6 +72,23 @@ pub struct WatchedZone {
 
 /// Alert destinations; both may be set, or neither (the dashboard and the
 /// event history still show everything).
+/// `[[monitor.catalog]]`: watch every member of a catalog zone.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchedCatalog {
+    /// The catalog zone's name.
+    pub name: String,
+    /// Where the catalog is transferred from (AXFR, unsigned: allow it
+    /// from the monitor's address), and each member's reference serial.
+    pub primary: SocketAddr,
+    /// The members' nameservers as NAME=ADDR[:PORT] (default: found as
+    /// `zonesync verify` finds them).
+    #[serde(default)]
+    pub ns: Vec<String>,
+    #[serde(default = "default_port")]
+    pub port: u16,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertConfig {
@@ -111,8 +133,18 @@ struct MonitorFile {
 /// What is wrong with `[monitor]`, whichever file it is in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MonitorConfigError {
-    #[error("no [[monitor.zone]] to watch")]
+    #[error("no [[monitor.zone]] or [[monitor.catalog]] to watch")]
     NoZones,
+    #[error("catalog[{index}].name: {error}")]
+    CatalogName {
+        index: usize,
+        error: crate::verify::ArgError,
+    },
+    #[error("catalog[{index}].ns: {error}")]
+    CatalogServer {
+        index: usize,
+        error: crate::verify::ArgError,
+    },
     #[error("interval, fast_interval_ms and timeout_ms must be above 0")]
     ZeroInterval,
     #[error("retention_days must be at least 1")]
@@ -184,7 +216,7 @@ impl MonitorConfig {
 
     /// What serde cannot check.
     pub fn check(&self) -> Result<(), MonitorConfigError> {
-        if self.zones.is_empty() {
+        if self.zones.is_empty() && self.catalogs.is_empty() {
             return Err(MonitorConfigError::NoZones);
         }
         if self.interval == 0 || self.fast_interval_ms == 0 || self.timeout_ms == 0 {
@@ -199,6 +231,14 @@ impl MonitorConfig {
             for ns in &z.ns {
                 crate::verify::parse_ns(ns, z.port)
                     .map_err(|error| MonitorConfigError::Server { index, error })?;
+            }
+        }
+        for (index, c) in self.catalogs.iter().enumerate() {
+            crate::verify::parse_zone(&c.name)
+                .map_err(|error| MonitorConfigError::CatalogName { index, error })?;
+            for ns in &c.ns {
+                crate::verify::parse_ns(ns, c.port)
+                    .map_err(|error| MonitorConfigError::CatalogServer { index, error })?;
             }
         }
         if let Some(url) = &self.alerts.webhook {

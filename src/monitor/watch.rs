@@ -76,6 +76,44 @@ struct Watched {
     options: Options,
     state: Mutex<ZoneState>,
     wake: tokio::sync::Notify,
+    /// The `[[monitor.catalog]]` (its name) that lists it, if any.
+    catalog: Option<String>,
+    /// Set when its catalog no longer lists it: its task ends.
+    retired: std::sync::atomic::AtomicBool,
+}
+
+/// A zone to watch, its last change read back from the store.
+fn watched(
+    store: &Store,
+    zone: domain::base::Name<Vec<u8>>,
+    ns: Vec<(String, std::net::SocketAddr)>,
+    resolver: Option<std::net::SocketAddr>,
+    port: u16,
+    primary: Option<std::net::SocketAddr>,
+    catalog: Option<String>,
+) -> Arc<Watched> {
+    let name = verify::fqdn(&zone);
+    let state = ZoneState {
+        change: store.propagations(&name, 1).ok().and_then(|mut p| p.pop()),
+        ..ZoneState::default()
+    };
+    Arc::new(Watched {
+        name,
+        spec: ZoneSpec { zone, ns },
+        options: Options {
+            resolver,
+            parent_ns: Vec::new(),
+            port,
+            primary,
+            max_lag: 0,
+            records: Vec::new(),
+            axfr_check: false,
+        },
+        state: Mutex::new(state),
+        wake: tokio::sync::Notify::new(),
+        catalog,
+        retired: std::sync::atomic::AtomicBool::new(false),
+    })
 }
 
 /// What the writer thread puts in the store.
@@ -146,7 +184,10 @@ pub struct Monitor {
     store: Arc<Store>,
     writer: Mutex<std::sync::mpsc::Sender<Write>>,
     client: Arc<Client>,
-    zones: Vec<Arc<Watched>>,
+    /// Every watched zone: the configured ones, then catalogs' members as
+    /// they come (replaced whole on a change; read by cloning the list).
+    zones: std::sync::RwLock<Vec<Arc<Watched>>>,
+    resolver: Option<std::net::SocketAddr>,
     alerter: Alerter,
     /// The server's own metrics when the monitor runs inside `serve`.
     server_metrics: Mutex<Option<Box<dyn Fn() -> String + Send + Sync>>>,
@@ -200,26 +241,7 @@ impl Monitor {
                     .map(|n| verify::parse_ns(n, z.port))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|error| MonitorConfigError::Server { index, error })?;
-            let name = verify::fqdn(&zone);
-            let state = ZoneState {
-                change: store.propagations(&name, 1).ok().and_then(|mut p| p.pop()),
-                ..ZoneState::default()
-            };
-            zones.push(Arc::new(Watched {
-                name,
-                spec: ZoneSpec { zone, ns },
-                options: Options {
-                    resolver,
-                    parent_ns: Vec::new(),
-                    port: z.port,
-                    primary: z.primary,
-                    max_lag: 0,
-                    records: Vec::new(),
-                    axfr_check: false,
-                },
-                state: Mutex::new(state),
-                wake: tokio::sync::Notify::new(),
-            }));
+            zones.push(watched(&store, zone, ns, resolver, z.port, z.primary, None));
         }
         let timeout = Duration::from_millis(config.timeout_ms);
         Ok(Arc::new(Monitor {
@@ -227,7 +249,8 @@ impl Monitor {
             alerter: Alerter::new(config.alerts.clone()),
             client: Client::new(timeout, 2, false, 256),
             store,
-            zones,
+            zones: std::sync::RwLock::new(zones),
+            resolver,
             config,
             server_metrics: Mutex::new(None),
         }))
@@ -238,13 +261,17 @@ impl Monitor {
         // 10 ms apart, within one interval: 1,000 zones started at once
         // came back in one burst every interval for good.
         let interval_ms = u64::from(self.config.interval) * 1000;
-        for (i, z) in self.zones.iter().enumerate() {
-            let (monitor, zone) = (self.clone(), z.clone());
+        for (i, z) in self.zones().into_iter().enumerate() {
+            let monitor = self.clone();
             let offset = Duration::from_millis((i as u64 * 10) % interval_ms.max(1));
             tokio::spawn(async move {
                 tokio::time::sleep(offset).await;
-                monitor.watch(zone).await
+                monitor.watch(z).await
             });
+        }
+        for catalog in self.config.catalogs.clone() {
+            let monitor = self.clone();
+            tokio::spawn(async move { monitor.follow_catalog(catalog).await });
         }
         let monitor = self.clone();
         tokio::spawn(async move {
@@ -266,15 +293,11 @@ impl Monitor {
     /// watched zone starts that change's clock at the moment it was
     /// published, and the zone is checked at once.
     pub fn follow_publishes(
-        &self,
+        self: &Arc<Self>,
         mut publishes: tokio::sync::broadcast::Receiver<crate::replication::Published>,
     ) {
         use tokio::sync::broadcast::error::RecvError;
-        let watched: Vec<(Vec<u8>, Arc<Watched>)> = self
-            .zones
-            .iter()
-            .filter_map(|z| Some((crate::config::parse_zone_name(&z.name).ok()?, z.clone())))
-            .collect();
+        let monitor = self.clone();
         tokio::spawn(async move {
             loop {
                 let published = match publishes.recv().await {
@@ -285,10 +308,10 @@ impl Monitor {
                     }
                     Err(RecvError::Closed) => return,
                 };
-                let Some((_, zone)) = watched
-                    .iter()
-                    .find(|(origin, _)| origin.eq_ignore_ascii_case(&published.origin))
-                else {
+                let Some(zone) = monitor.zones().into_iter().find(|z| {
+                    crate::config::parse_zone_name(&z.name)
+                        .is_ok_and(|o| o.eq_ignore_ascii_case(&published.origin))
+                }) else {
                     continue;
                 };
                 if let Ok(mut s) = zone.state.lock() {
@@ -302,6 +325,75 @@ impl Monitor {
         });
     }
 
+    /// Watches every member of `catalog`: transfers the catalog from its
+    /// primary every `interval` and starts or ends the members' watches
+    /// as it changes (a catalog that cannot be read leaves them as they
+    /// are).
+    async fn follow_catalog(self: Arc<Self>, catalog: super::config::WatchedCatalog) {
+        let interval = Duration::from_secs(u64::from(self.config.interval));
+        let ns: Vec<(String, std::net::SocketAddr)> = catalog
+            .ns
+            .iter()
+            .filter_map(|n| verify::parse_ns(n, catalog.port).ok())
+            .collect();
+        loop {
+            match read_catalog(&catalog).await {
+                Ok(members) => self.set_members(&catalog, &ns, members),
+                Err(e) => tracing::warn!(catalog = %catalog.name, "monitor: catalog not read: {e}"),
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+
+    /// Makes the watched members of `catalog` exactly `members`.
+    fn set_members(
+        self: &Arc<Self>,
+        catalog: &super::config::WatchedCatalog,
+        ns: &[(String, std::net::SocketAddr)],
+        members: Vec<domain::base::Name<Vec<u8>>>,
+    ) {
+        let mut started = Vec::new();
+        {
+            let mut zones = match self.zones.write() {
+                Ok(z) => z,
+                Err(p) => p.into_inner(),
+            };
+            let wanted: BTreeSet<String> = members.iter().map(verify::fqdn).collect();
+            zones.retain(|z| {
+                let gone = z.catalog.as_deref() == Some(catalog.name.as_str())
+                    && !wanted.contains(&z.name);
+                if gone {
+                    z.retired.store(true, std::sync::atomic::Ordering::SeqCst);
+                    z.wake.notify_one();
+                    tracing::info!(catalog = %catalog.name, zone = %z.name, "monitor: member no longer watched");
+                }
+                !gone
+            });
+            for zone in members {
+                let name = verify::fqdn(&zone);
+                if zones.iter().any(|z| z.name.eq_ignore_ascii_case(&name)) {
+                    continue;
+                }
+                let w = watched(
+                    &self.store,
+                    zone,
+                    ns.to_vec(),
+                    self.resolver,
+                    catalog.port,
+                    Some(catalog.primary),
+                    Some(catalog.name.clone()),
+                );
+                tracing::info!(catalog = %catalog.name, zone = %w.name, "monitor: member watched");
+                zones.push(w.clone());
+                started.push(w);
+            }
+        }
+        for w in started {
+            let monitor = self.clone();
+            tokio::spawn(async move { monitor.watch(w).await });
+        }
+    }
+
     /// Adds the server's own metrics to `/metrics`.
     pub fn set_server_metrics(&self, f: Box<dyn Fn() -> String + Send + Sync>) {
         if let Ok(mut m) = self.server_metrics.lock() {
@@ -311,6 +403,9 @@ impl Monitor {
 
     async fn watch(&self, zone: Arc<Watched>) {
         loop {
+            if zone.retired.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
             let report = verify::check_zone(&self.client, &zone.options, &zone.spec).await;
             let spreading = self.absorb(&zone, &report, now_ms());
             let pause = if spreading {
@@ -636,16 +731,24 @@ impl Monitor {
         }
     }
 
-    fn find(&self, zone: &str) -> Option<&Arc<Watched>> {
+    fn find(&self, zone: &str) -> Option<Arc<Watched>> {
         let want = zone.trim_end_matches('.').to_ascii_lowercase();
-        self.zones
-            .iter()
+        self.zones()
+            .into_iter()
             .find(|z| z.name.trim_end_matches('.').eq_ignore_ascii_case(&want))
+    }
+
+    /// The zones watched now.
+    fn zones(&self) -> Vec<Arc<Watched>> {
+        match self.zones.read() {
+            Ok(z) => z.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
     }
 
     fn monitor_metrics(&self, out: &mut Exposition) {
         let views: Vec<(ZoneView, u64)> = self
-            .zones
+            .zones()
             .iter()
             .filter_map(|z| {
                 let s = z.state.lock().ok()?;
@@ -789,7 +892,7 @@ impl MonitorView for Monitor {
             version: env!("CARGO_PKG_VERSION").into(),
             generated_ms: now_ms(),
             zones: self
-                .zones
+                .zones()
                 .iter()
                 .map(|z| {
                     z.state
@@ -874,6 +977,41 @@ impl MonitorView for Monitor {
         }
         text
     }
+}
+
+/// The members of `catalog`, transferred (AXFR) from its primary.
+async fn read_catalog(
+    catalog: &super::config::WatchedCatalog,
+) -> Result<Vec<domain::base::Name<Vec<u8>>>, String> {
+    let origin = crate::config::parse_zone_name(&catalog.name).map_err(|e| e.to_string())?;
+    let primary = crate::xfr::incoming::Primary {
+        addr: catalog.primary,
+        key: None,
+    };
+    let fetched = tokio::task::spawn_blocking(move || {
+        let fetched = crate::xfr::incoming::fetch(
+            &primary,
+            &origin,
+            None,
+            &crate::xfr::incoming::Limits::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        let crate::xfr::incoming::Payload::Full { soa, records } = fetched.payload else {
+            return Err("the primary did not send the whole catalog".to_string());
+        };
+        let version = crate::replication::secondary::build_full(&origin, &soa, &records)
+            .map_err(|e| e.to_string())?;
+        let members =
+            crate::catalog::members::read(&version, |_| None).map_err(|e| e.to_string())?;
+        Ok(members
+            .members
+            .keys()
+            .filter_map(|wire| domain::base::Name::from_octets(wire.clone()).ok())
+            .collect())
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    fetched
 }
 
 /// `zonesync monitor`: watches until SIGINT or SIGTERM.

@@ -837,7 +837,7 @@ fn soa_record(v: &ZoneVersion) -> Option<Record> {
 
 /// Why the records of an AXFR do not make a zone.
 #[derive(Debug, Clone, thiserror::Error)]
-enum InvalidTransfer {
+pub(crate) enum InvalidTransfer {
     /// Our own apex is no name (a configuration that passed its checks
     /// cannot give one).
     #[error("{0}")]
@@ -849,8 +849,9 @@ enum InvalidTransfer {
     },
 }
 
-/// A zone from an AXFR's records, checked like a zone file.
-fn build_full(
+/// A zone from an AXFR's records, checked like a zone file (also the
+/// monitor's reading of a catalog).
+pub(crate) fn build_full(
     origin: &[u8],
     soa: &Record,
     records: &[Record],
