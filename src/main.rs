@@ -745,6 +745,10 @@ struct VerifyArgs {
     /// NAME=ADDR[:PORT] servers for it; # comments.
     #[arg(long, value_name = "FILE")]
     zones: Option<PathBuf>,
+    /// Check every member of this catalog zone (RFC 9432), transferred
+    /// (AXFR) from --primary, which is also each member's reference.
+    #[arg(long, value_name = "CATALOG", requires = "primary")]
+    catalog: Option<String>,
     /// A nameserver to ask (repeatable); skips discovery.
     #[arg(long, value_name = "NAME=ADDR[:PORT]")]
     ns: Vec<String>,
@@ -881,8 +885,25 @@ fn verify_setup(args: &VerifyArgs) -> Result<VerifySetup, String> {
             .map_err(|e| format!("--zones {}: {e}", path.display()))?;
         specs.extend(listed);
     }
+    if let Some(catalog) = &args.catalog {
+        let Some(from) = primary else {
+            return Err("--catalog needs --primary (where the catalog is transferred from)".into());
+        };
+        let wire = zonesync::config::parse_zone_name(catalog)
+            .map_err(|e| format!("--catalog {catalog:?}: {e}"))?;
+        let members = zonesync::catalog::transfer::members_from(from, &wire)
+            .map_err(|e| format!("--catalog {catalog}: {e}"))?;
+        for member in members {
+            let zone =
+                verify::parse_zone(&zonesync::name::display(&member)).map_err(|e| e.to_string())?;
+            specs.push(verify::ZoneSpec {
+                zone,
+                ns: ns.clone(),
+            });
+        }
+    }
     if specs.is_empty() {
-        return Err("give a zone or --zones FILE".into());
+        return Err("give a zone, --zones FILE or --catalog NAME (a catalog with members)".into());
     }
     if args.timeout == 0 {
         return Err("--timeout must be at least 1 ms".into());

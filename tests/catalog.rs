@@ -698,3 +698,36 @@ fn coo_moves_a_member_between_catalogs_keeping_its_copy() {
         .count();
     assert_eq!(axfrs, 1, "the copy was kept: {}", logs());
 }
+
+/// `zonesync verify --catalog`: every member of a catalog is checked,
+/// without listing them.
+#[test]
+fn verify_checks_every_member_of_a_catalog() {
+    let p = catalog_primary(
+        &[(
+            "catz",
+            catalog(1, "2", "a1.zones PTR a.example.\nb1.zones PTR b.example.\n"),
+        )],
+        &["a.example".to_string(), "b.example".to_string()],
+        free_addr(),
+    );
+    let pa = p.addr().to_string();
+    let mut cmd = zonesync();
+    cmd.args(["verify", "--catalog", "catz", "--primary", &pa, "--json"])
+        .args(["--no-axfr-check", "--ns", &format!("ns1.example={pa}")]);
+    let o = run_with_timeout(cmd, Duration::from_secs(60)).expect("verify");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{o:?}\n{}", p.log());
+    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let zones: Vec<String> = json["zones"]
+        .as_array()
+        .expect("zones")
+        .iter()
+        .map(|z| format!("{} {}", z["zone"], z["status"]))
+        .collect();
+    assert_eq!(
+        zones,
+        ["\"a.example.\" \"OK\"", "\"b.example.\" \"OK\""],
+        "{out}"
+    );
+}

@@ -984,34 +984,17 @@ async fn read_catalog(
     catalog: &super::config::WatchedCatalog,
 ) -> Result<Vec<domain::base::Name<Vec<u8>>>, String> {
     let origin = crate::config::parse_zone_name(&catalog.name).map_err(|e| e.to_string())?;
-    let primary = crate::xfr::incoming::Primary {
-        addr: catalog.primary,
-        key: None,
-    };
-    let fetched = tokio::task::spawn_blocking(move || {
-        let fetched = crate::xfr::incoming::fetch(
-            &primary,
-            &origin,
-            None,
-            &crate::xfr::incoming::Limits::default(),
-        )
-        .map_err(|e| e.to_string())?;
-        let crate::xfr::incoming::Payload::Full { soa, records } = fetched.payload else {
-            return Err("the primary did not send the whole catalog".to_string());
-        };
-        let version = crate::replication::secondary::build_full(&origin, &soa, &records)
-            .map_err(|e| e.to_string())?;
-        let members =
-            crate::catalog::members::read(&version, |_| None).map_err(|e| e.to_string())?;
-        Ok(members
-            .members
-            .keys()
-            .filter_map(|wire| domain::base::Name::from_octets(wire.clone()).ok())
-            .collect())
+    let primary = catalog.primary;
+    let members = tokio::task::spawn_blocking(move || {
+        crate::catalog::transfer::members_from(primary, &origin)
     })
     .await
+    .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
-    fetched
+    Ok(members
+        .into_iter()
+        .filter_map(|wire| domain::base::Name::from_octets(wire).ok())
+        .collect())
 }
 
 /// `zonesync monitor`: watches until SIGINT or SIGTERM.
