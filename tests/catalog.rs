@@ -731,3 +731,43 @@ fn verify_checks_every_member_of_a_catalog() {
         "{out}"
     );
 }
+
+/// A member that the operator then configures in the file is the
+/// configuration's from the restart on: the catalog dropping it neither
+/// stops it nor deletes its data.
+#[test]
+fn a_member_configured_later_is_never_removed_by_its_catalog() {
+    let c_addr = free_addr();
+    let p = catalog_primary(
+        &[("catz", catalog(1, "2", "a1.zones PTR a.example.\n"))],
+        &["a.example".to_string()],
+        c_addr,
+    );
+    let opts = StartOptions {
+        addr: Some(c_addr),
+        ready_name: Some("catz".into()),
+        ..StartOptions::default()
+    };
+    let body = consumer_config(p.addr());
+    let mut c = Server::start_with(&body, &[], &opts);
+    let c_log = c.dir().join("server.log");
+    let logs = || std::fs::read_to_string(&c_log).unwrap_or_default();
+    wait_serial_at(c.addr(), "a.example", 1, WAIT, logs);
+    let configured = format!(
+        "{body}\n[[zone]]\nname = \"a.example\"\nrole = \"secondary\"\nprimaries = [{{ address = \"{}\" }}]\n",
+        p.addr()
+    );
+    c.rewrite("zonesync.toml", &with_listen(&configured, c.addr()));
+    c.restart(false);
+    assert!(
+        c.wait_for_log("no longer the catalog's", WAIT),
+        "{}",
+        logs()
+    );
+    p.rewrite("catz.zone", &catalog(2, "2", ""));
+    p.signal("HUP");
+    wait_serial_at(c.addr(), "catz", 2, WAIT, logs);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(soa_serial_at(c.addr(), "a.example"), Some(1), "{}", logs());
+    assert!(c.dir().join("data/zones/a.example.snapshot").exists());
+}

@@ -86,16 +86,20 @@ impl Consumed {
         out
     }
 
-    /// The member zones to serve at start, made from their templates
-    /// (those whose template is gone, or whose name is taken, are logged
-    /// and left to the catalog's next reading).
-    pub fn zones_at_start(&self, config: &Config, taken: &[ZoneConfig]) -> Vec<ZoneConfig> {
+    /// The member zones to serve at start, made from their templates.
+    /// A member whose name is configured meanwhile (or listed by two
+    /// catalogs' files) is the configuration's: it leaves the catalog's
+    /// list, so the catalog never removes, and never deletes the data of,
+    /// a zone it does not serve. One whose template is gone is logged
+    /// and left to the catalog's next reading.
+    pub fn zones_at_start(&mut self, config: &Config, taken: &[ZoneConfig]) -> Vec<ZoneConfig> {
         let mut out: Vec<ZoneConfig> = Vec::new();
-        for state in self.catalogs.values() {
-            for m in &state.members {
+        for state in self.catalogs.values_mut() {
+            let mut kept = Vec::with_capacity(state.members.len());
+            for m in std::mem::take(&mut state.members) {
                 let same = |z: &ZoneConfig| same_zone(&z.name, &m.zone);
                 if taken.iter().any(same) || out.iter().any(same) {
-                    tracing::warn!(catalog = %state.name, zone = %m.zone, "member already served otherwise; not served for the catalog");
+                    tracing::warn!(catalog = %state.name, zone = %m.zone, "member already served otherwise; no longer the catalog's");
                     continue;
                 }
                 match config.zone_from_template(&m.zone, &m.template, None) {
@@ -104,7 +108,9 @@ impl Consumed {
                         tracing::error!(catalog = %state.name, zone = %m.zone, "member not served: {e}")
                     }
                 }
+                kept.push(m);
             }
+            state.members = kept;
         }
         out
     }

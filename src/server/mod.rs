@@ -170,7 +170,7 @@ async fn load_all(
 /// file, so nothing an operator added is forgotten).
 fn zones_to_serve(
     config: &Config,
-    consumed: &catalogs::Consumed,
+    consumed: &mut catalogs::Consumed,
 ) -> anyhow::Result<(Vec<ZoneConfig>, Vec<zoneset::AddedZone>)> {
     let mut zones = config.zones.clone();
     let members = consumed.zones_at_start(config, &zones);
@@ -199,8 +199,8 @@ fn zones_to_serve(
 async fn serve(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let deps = ZoneDeps::real().with_refresh_limit(config.server.refresh_limit);
-    let consumed = catalogs::Consumed::read(&config);
-    let (zone_configs, added) = zones_to_serve(&config, &consumed)?;
+    let mut consumed = catalogs::Consumed::read(&config);
+    let (zone_configs, added) = zones_to_serve(&config, &mut consumed)?;
     let zone_configs: Vec<ZoneConfig> = zone_configs
         .iter()
         .map(|z| catalogs::as_produced(&config, z))
