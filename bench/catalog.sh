@@ -12,7 +12,7 @@
 # $CLIENT_CPU.
 source "$(dirname "$0")/lib.sh"
 MEMBERS=${1:-1000}
-DIR=$(mktemp -d /tmp/zonesync-catalog.XXXXXX)
+DIR=$(mktemp -d "${BENCH_TMP:-/tmp}/zonesync-catalog.XXXXXX")
 trap 'cleanup; [ -n "${KEEP:-}" ] || rm -rf "$DIR"' EXIT
 [ -x "$ZONESYNC" ] || (cd "$ROOT" && cargo build --release --quiet)
 (cd "$ROOT" && cargo build --release --quiet --example catalog_probe)
