@@ -7,7 +7,8 @@
 # turn: its catalog is rewritten to list every member and reloaded
 # (`ctl reload`, NOTIFY at once); the time is from that reload to the
 # consumer serving the last member (examples/catalog_probe.rs polls them
-# all over UDP). RSS: the consumer's before and after, per member.
+# all over UDP). RSS: the consumer's before and after, per member. Then
+# the catalog is emptied: the time until no member is served any more.
 # The producer and the probe run on CPU $SERVER_CPU, the consumers on
 # $CLIENT_CPU.
 source "$(dirname "$0")/lib.sh"
@@ -152,6 +153,11 @@ measure() { # NAME PORT PID CATALOG
   after=$(rss_kb "$3")
   printf '%-9s %s; RSS %s -> %s KiB, %s bytes per member\n' "$1" "$(echo "$line" | tail -1)" \
     "$before" "$after" "$(( (after - before) * 1024 / MEMBERS ))"
+  # Then the catalog is emptied: until no member is served.
+  catalog_file "$4" 3 0
+  line=$(taskset -c "$SERVER_CPU" "$PROBE" --server "127.0.0.1:$2" --zones "$DIR/members" --serial 0 --timeout 1200 -- \
+    "$ZONESYNC" ctl --control "127.0.0.1:$CTL" reload "$4")
+  printf '%-9s removal: %s\n' "$1" "$(echo "$line" | tail -1 | sed 's/^served/gone/')"
 }
 measure zonesync "$Z" "$Z_PID" catz-z
 measure Knot "$K" "$K_PID" catz-k

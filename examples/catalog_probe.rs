@@ -5,7 +5,8 @@
 //!   catalog_probe --server ADDR --zones FILE --serial N [--timeout S] -- CMD [ARGS…]
 //!
 //! Prints `served N/N in MS ms` (and the time to the first and the half),
-//! or exits 1 at the timeout with how many were served.
+//! or exits 1 at the timeout with how many were served. `--serial 0`
+//! waits until no zone is served any more (no SOA answer).
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};

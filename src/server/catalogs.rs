@@ -348,6 +348,8 @@ impl ServedZones {
         // Members whose templates name a catalog we produce, which then
         // lists them (a consumer passing its zones on).
         let mut touched: Vec<ZoneConfig> = Vec::new();
+        let mut leaving: Vec<(Managed, bool)> = Vec::new();
+        let served = self.registry.load();
         for change in changes {
             let (member, keep) = match change {
                 Change::Add(m) => {
@@ -358,16 +360,17 @@ impl ServedZones {
                 Change::Reset { member, .. } => (member, Some(false)),
                 Change::Reconfigure { member, .. } => (member, Some(true)),
             };
-            let served = self.registry.load().find(&member.zone).cloned();
-            if let Some(zone) = served {
-                self.unserve_keeping(&zone, keep == Some(true)).await;
+            if let Some(zone) = served.find(&member.zone) {
                 touched.push(zone.config().clone());
+                leaving.push((zone.clone(), keep == Some(true)));
             }
             match keep {
                 None => tracing::info!(catalog, zone = %member.zone, "member removed"),
                 Some(_) => to_add.push(member),
             }
         }
+        drop(served);
+        self.unserve_all(leaving).await;
         let mut zones = Vec::new();
         for m in to_add {
             let made = self

@@ -315,32 +315,54 @@ impl ServedZones {
     /// [`unserve`](Self::unserve); with `keep_files` the zone's data stays
     /// (it is served again at once with other settings).
     pub(super) async fn unserve_keeping(&self, zone: &Managed, keep_files: bool) {
-        let origin = zone.zone().origin().to_vec();
-        self.registry.remove(std::slice::from_ref(&origin));
-        self.table
-            .rcu(|t| t.changed([], std::slice::from_ref(&origin)));
-        self.transfers.remove_zones(std::slice::from_ref(&origin));
-        zone.core().events.retire();
-        let handle = crate::name::key_of(&origin).and_then(|key| {
-            let mut all = self.dispatchers.lock().unwrap_or_else(|p| p.into_inner());
-            all.remove(&key)
-        });
-        if let Some(handle) = handle {
-            let _ = handle.await;
-        }
-        zone.zone().withdraw();
-        if keep_files {
+        self.unserve_all(vec![(zone.clone(), keep_files)]).await
+    }
+
+    /// [`unserve_keeping`](Self::unserve_keeping) for many zones at once
+    /// (a catalog dropping thousands of members): each shared table is
+    /// replaced once, the files are deleted on a blocking thread.
+    pub(super) async fn unserve_all(&self, zones: Vec<(Managed, bool)>) {
+        if zones.is_empty() {
             return;
         }
-        for path in crate::replication::zone_files(&self.config.server, zone.name()) {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    tracing::warn!(zone = zone.name(), "cannot remove {}: {e}", path.display())
-                }
+        let origins: Vec<Vec<u8>> = zones
+            .iter()
+            .map(|(z, _)| z.zone().origin().to_vec())
+            .collect();
+        self.registry.remove(&origins);
+        self.table.rcu(|t| t.changed([], &origins));
+        self.transfers.remove_zones(&origins);
+        for (zone, _) in &zones {
+            zone.core().events.retire();
+        }
+        let handles: Vec<JoinHandle<()>> = {
+            let mut all = self.dispatchers.lock().unwrap_or_else(|p| p.into_inner());
+            origins
+                .iter()
+                .filter_map(|o| all.remove(&crate::name::key_of(o)?))
+                .collect()
+        };
+        for handle in handles {
+            let _ = handle.await;
+        }
+        let mut doomed = Vec::new();
+        for (zone, keep_files) in &zones {
+            zone.zone().withdraw();
+            if !keep_files {
+                let files = crate::replication::zone_files(&self.config.server, zone.name());
+                doomed.extend(files.into_iter().map(|p| (zone.name().to_owned(), p)));
             }
         }
+        let _ = tokio::task::spawn_blocking(move || {
+            for (zone, path) in doomed {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => tracing::warn!(zone, "cannot remove {}: {e}", path.display()),
+                }
+            }
+        })
+        .await;
     }
 
     fn change(&self, zone: &Managed, action: &str) -> ZoneChange {
