@@ -13,6 +13,7 @@ pub mod durable;
 pub mod exchange;
 pub mod journal;
 pub mod loader;
+pub mod logging;
 pub mod monitor;
 pub mod name;
 pub mod net;

@@ -17,8 +17,17 @@ use zonesync::loader::{self, LoadOptions};
 )]
 struct Cli {
     /// Log filter, e.g. "info", "debug", "zonesync=debug" (or RUST_LOG).
-    #[arg(long, global = true, default_value = "info")]
+    #[arg(
+        long,
+        visible_alias = "log-level",
+        global = true,
+        default_value = "info"
+    )]
     log: String,
+    /// Log lines as text (without timestamps under systemd, whose journal
+    /// adds them) or as one JSON object each.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: zonesync::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -79,11 +88,7 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&e),
     };
     let filter = std::env::var("RUST_LOG").unwrap_or(cli.log.clone());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    zonesync::logging::init(&filter, cli.log_format);
     let result = match cli.command {
         Command::Serve { config, listen } => serve(config, listen),
         Command::Monitor { config } => monitor(&config),

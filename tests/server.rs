@@ -472,3 +472,34 @@ fn ipv6_loopback_is_served_over_udp_and_tcp() {
     let tcp = tcp.unwrap_or_else(|e| panic!("no TCP answer on {v6}: {e}; log:\n{log}"));
     assert_eq!(serial_of(&tcp), Some(9), "TCP over IPv6 answers the SOA");
 }
+
+/// `--log-format json`: every log line is one JSON object, the event's
+/// fields (zone, serial) as fields.
+#[test]
+fn json_log_lines_carry_the_events_fields() {
+    let opts = StartOptions {
+        extra_args: vec!["--log-format".into(), "json".into()],
+        ..StartOptions::default()
+    };
+    let s = Server::start_with(&config_one(), &[("example.com.zone", &zone(7))], &opts);
+    assert!(
+        s.wait_for_log("zone loaded", Duration::from_secs(5)),
+        "{}",
+        s.log()
+    );
+    let log = s.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let loaded = lines
+        .iter()
+        .find(|l| l["message"] == "zone loaded")
+        .unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(loaded["level"], "INFO", "{loaded}");
+    assert_eq!(loaded["fields"]["zone"], "example.com", "{loaded}");
+    assert_eq!(loaded["fields"]["serial"], "7", "{loaded}");
+    let stamp = loaded["timestamp"].as_str().unwrap_or_default();
+    assert!(stamp.len() == 27 && stamp.ends_with('Z'), "{stamp}");
+}
