@@ -117,7 +117,7 @@ fn timestamp() -> String {
         .unwrap_or_default();
     let secs = now.as_secs();
     let (days, rest) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
+    let (y, m, d) = crate::serial::civil_from_days(days as i64);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
         rest / 3600,
@@ -127,30 +127,13 @@ fn timestamp() -> String {
     )
 }
 
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
-/// Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::civil_from_days;
-
     #[test]
-    fn days_become_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
-        assert_eq!(civil_from_days(20_429), (2025, 12, 7));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    fn timestamps_are_rfc3339_utc_with_microseconds() {
+        let t = super::timestamp();
+        assert_eq!(t.len(), 27, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z'), "{t}");
+        assert_eq!(&t[10..11], "T", "{t}");
     }
 }

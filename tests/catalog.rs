@@ -411,6 +411,29 @@ fn a_zonesync_producer_feeds_a_zonesync_consumer() {
     assert_eq!(soa_serial_at(c.addr(), "a.example"), Some(1));
 }
 
+/// Another vendor's `consumer` of the catalog [`producer`] makes: it
+/// serves a.example, then c.example once it is added with `zone-add`, and
+/// stops serving c.example once it is removed.
+fn members_follow_the_producer(
+    consumer: SocketAddr,
+    p_ctl: SocketAddr,
+    logs: impl Fn() -> String + Copy,
+) {
+    wait_serial_at(consumer, "a.example", 1, WAIT, logs);
+    let o = ctl(p_ctl, &["zone-add", "c.example", "--template", "hosted"]);
+    assert!(o.status.success(), "{o:?}");
+    wait_serial_at(consumer, "c.example", 3, WAIT, logs);
+    let o = ctl(p_ctl, &["zone-remove", "c.example"]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        wait_until(WAIT, || rcode(consumer, "c.example")
+            != ResponseCode::NoError),
+        "{}",
+        logs()
+    );
+    assert_eq!(soa_serial_at(consumer, "a.example"), Some(1));
+}
+
 /// Knot 3.2 consuming a catalog zonesync produces (`catalog-role:
 /// interpret`, a template per group).
 #[test]
@@ -456,19 +479,7 @@ fn knot_consumes_a_catalog_zonesync_produces() {
             p.log()
         )
     };
-    wait_serial_at(knot_addr, "a.example", 1, WAIT, logs);
-    let o = ctl(p_ctl, &["zone-add", "c.example", "--template", "hosted"]);
-    assert!(o.status.success(), "{o:?}");
-    wait_serial_at(knot_addr, "c.example", 3, WAIT, logs);
-    let o = ctl(p_ctl, &["zone-remove", "c.example"]);
-    assert!(o.status.success(), "{o:?}");
-    assert!(
-        wait_until(WAIT, || rcode(knot_addr, "c.example")
-            != ResponseCode::NoError),
-        "{}",
-        logs()
-    );
-    assert_eq!(soa_serial_at(knot_addr, "a.example"), Some(1));
+    members_follow_the_producer(knot_addr, p_ctl, logs);
 }
 
 /// BIND 9.18 consuming a catalog zonesync produces (`catalog-zones` with
@@ -499,19 +510,7 @@ fn bind_consumes_a_catalog_zonesync_produces() {
             p.log()
         )
     };
-    wait_serial_at(bind_addr, "a.example", 1, WAIT, logs);
-    let o = ctl(p_ctl, &["zone-add", "c.example", "--template", "hosted"]);
-    assert!(o.status.success(), "{o:?}");
-    wait_serial_at(bind_addr, "c.example", 3, WAIT, logs);
-    let o = ctl(p_ctl, &["zone-remove", "c.example"]);
-    assert!(o.status.success(), "{o:?}");
-    assert!(
-        wait_until(WAIT, || rcode(bind_addr, "c.example")
-            != ResponseCode::NoError),
-        "{}",
-        logs()
-    );
-    assert_eq!(soa_serial_at(bind_addr, "a.example"), Some(1));
+    members_follow_the_producer(bind_addr, p_ctl, logs);
 }
 
 /// A primary serving `catalogs` (name, file text) and `members` small
