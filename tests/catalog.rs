@@ -210,6 +210,21 @@ fn a_consumer_follows_its_catalog_member_by_member() {
     assert_eq!(soa_serial_at(c.addr(), "c.example"), Some(2));
 }
 
+/// knotd on `conf_path`, its output in `dir`/knot.log; killed on drop.
+fn spawn_knotd(knotd: &std::path::Path, dir: &TempDir, conf_path: &std::path::Path) -> KillOnDrop {
+    let log = std::fs::File::create(dir.join("knot.log")).expect("knot.log");
+    KillOnDrop(
+        Command::new(knotd)
+            .arg("-c")
+            .arg(conf_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("knotd"),
+    )
+}
+
 /// Knot generating a catalog of its zones; a zonesync consumer follows it
 /// as members are configured and removed in Knot.
 #[test]
@@ -255,17 +270,7 @@ fn a_consumer_follows_a_catalog_generated_by_knot() {
         "knot.conf",
         conf(&[("a.example", None), ("b.example", Some("fast"))]),
     );
-    let log = std::fs::File::create(dir.join("knot.log")).expect("knot.log");
-    let _knot = KillOnDrop(
-        Command::new(&knotd)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("knotd"),
-    );
+    let _knot = spawn_knotd(&knotd, &dir, &conf_path);
     let knot_log = || std::fs::read_to_string(dir.join("knot.log")).unwrap_or_default();
     // Knot answers queries for a catalog over TCP only (so the
     // consumer's SOA check falls back to TCP).
@@ -461,17 +466,7 @@ fn knot_consumes_a_catalog_zonesync_produces() {
         pport = p.addr().port(),
     );
     let conf_path = dir.write("knot.conf", &conf);
-    let log = std::fs::File::create(dir.join("knot.log")).expect("knot.log");
-    let _knot = KillOnDrop(
-        Command::new(&knotd)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("knotd"),
-    );
+    let _knot = spawn_knotd(&knotd, &dir, &conf_path);
     let logs = || {
         format!(
             "--- knot ---\n{}\n--- producer ---\n{}\n--- knot.conf ---\n{conf}",

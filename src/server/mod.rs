@@ -84,6 +84,17 @@ fn managed_zone(config: &Config, zc: &ZoneConfig, deps: &ZoneDeps) -> anyhow::Re
     })
 }
 
+/// What the transfer path needs of a zone: its apex, `allow_transfer`,
+/// its journal's reader, fresh counters.
+fn xfr_zone(zone: &Managed) -> (Vec<u8>, XfrZone) {
+    let xfr = XfrZone {
+        acl: Acl::new(zone.config().allow_transfer.clone()),
+        journal: zone.journal_reader().cloned(),
+        counters: Arc::default(),
+    };
+    (zone.zone().origin().to_vec(), xfr)
+}
+
 /// The DNS COOKIE secret: `server.cookie_secret` (shared by an anycast
 /// set), else the one kept in `data_dir/cookie_secret`, made at the first
 /// start; none with `server.cookies = false`.
@@ -231,18 +242,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         nsid: config.server.nsid.as_ref().map(|s| s.as_bytes().into()),
         cookies: cookie_secret(&config.server)?,
     };
-    let xfr_zones = zones
-        .load()
-        .iter()
-        .map(|z| {
-            let xfr = XfrZone {
-                acl: Acl::new(z.config().allow_transfer.clone()),
-                journal: z.journal_reader().cloned(),
-                counters: Arc::default(),
-            };
-            (z.zone().origin().to_vec(), xfr)
-        })
-        .collect();
+    let xfr_zones = zones.load().iter().map(xfr_zone).collect();
     let keys = config.tsig_keys().map_err(anyhow::Error::msg)?;
     let transfers = Arc::new(Transfers::new(
         table.clone(),

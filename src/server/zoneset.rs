@@ -11,13 +11,12 @@
 //! deletes what it kept under `data_dir` (never a primary's zone file).
 
 use super::managed_zone;
-use crate::acl::Acl;
 use crate::config::Config;
 use crate::control::{ControlError, ZoneChange};
 use crate::durable::FileError;
 use crate::replication::registry::Registry;
 use crate::replication::{events, LoadKind, Managed, ZoneDeps};
-use crate::xfr::{Transfers, XfrZone};
+use crate::xfr::Transfers;
 use crate::zone::SharedZoneTable;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -273,18 +272,8 @@ impl ServedZones {
     /// [`serve`](Self::serve) for many zones at once (a catalog's new
     /// members): each shared table is replaced once.
     pub(super) fn serve_all(&self, zones: Vec<Managed>) {
-        let xfr = zones
-            .iter()
-            .map(|zone| {
-                let xfr = XfrZone {
-                    acl: Acl::new(zone.config().allow_transfer.clone()),
-                    journal: zone.journal_reader().cloned(),
-                    counters: Arc::default(),
-                };
-                (zone.zone().origin().to_vec(), xfr)
-            })
-            .collect();
-        self.transfers.add_zones(xfr);
+        self.transfers
+            .add_zones(zones.iter().map(super::xfr_zone).collect());
         let served: Vec<_> = zones.iter().map(|z| z.zone().clone()).collect();
         self.table.rcu(|t| t.changed(served.iter().cloned(), &[]));
         self.registry.add(zones);
