@@ -70,7 +70,7 @@ awk -v n="$MEMBERS" -v d="$DIR/p/zones" 'BEGIN { for (i = 0; i < n; i++) {
   close(f) } }'
 catalog_file catz-z 1 0
 catalog_file catz-k 1 0
-start "$SERVER_CPU" "$DIR/p/log" "$ZONESYNC" --log warn serve --config "$DIR/p/zonesync.toml"
+start "$SERVER_CPU" "$DIR/p/log" "$ZONESYNC" --log warn serve --config "$DIR/p/zonesync.toml" "${ALLOW_ROOT[@]}"
 wait_serial "$P" "m$((MEMBERS - 1)).example" 1 600
 
 # The zonesync consumer.
@@ -91,7 +91,7 @@ name = "member"
 role = "secondary"
 primaries = [{ address = "127.0.0.1:$P" }]
 CONF
-start "$CLIENT_CPU" "$DIR/z/log" "$ZONESYNC" --log "${CONSUMER_LOG:-warn}" serve --config "$DIR/z/zonesync.toml"
+start "$CLIENT_CPU" "$DIR/z/log" "$ZONESYNC" --log "${CONSUMER_LOG:-warn}" serve --config "$DIR/z/zonesync.toml" "${ALLOW_ROOT[@]}"
 Z_PID=$LAST_PID
 
 # The Knot consumer.

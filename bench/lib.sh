@@ -3,6 +3,10 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ZONESYNC=${ZONESYNC:-$ROOT/target/release/zonesync}
+# `serve` refuses to stay root without it being said (see src/privileges.rs);
+# the benchmarks run their servers as whoever runs them.
+ALLOW_ROOT=()
+[ "$(id -u)" -ne 0 ] || ALLOW_ROOT=(--allow-root)
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 PIDS=()
@@ -60,7 +64,7 @@ file = "$4"
 role = "primary"
 ${XFR_FROM:+allow_transfer = [{ from = \"$XFR_FROM\" \}]}
 CONF
-  taskset -c "$SERVER_CPU" "$ZONESYNC" --log warn serve --config "$1/zonesync.toml" >"$1/zonesync.log" 2>&1 &
+  taskset -c "$SERVER_CPU" "$ZONESYNC" --log warn serve --config "$1/zonesync.toml" "${ALLOW_ROOT[@]}" >"$1/zonesync.log" 2>&1 &
   SERVER_PID=$!; PIDS+=($SERVER_PID)
 }
 

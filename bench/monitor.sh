@@ -407,7 +407,7 @@ CONF
 } > "$DIR/knot/knot.conf"
 
 declare -A PID
-taskset -c "$SERVER_CPU" "$ZONESYNC" --log warn serve --config "$DIR/zs/zonesync.toml" >"$DIR/zs/zonesync.log" 2>&1 &
+taskset -c "$SERVER_CPU" "$ZONESYNC" --log warn serve --config "$DIR/zs/zonesync.toml" "${ALLOW_ROOT[@]}" >"$DIR/zs/zonesync.log" 2>&1 &
 PID[zonesync]=$!; PIDS+=($!)
 taskset -c "$SERVER_CPU" knotd -c "$DIR/knot/knot.conf" >"$DIR/knot/knot.log" 2>&1 &
 PID[knot]=$!; PIDS+=($!)

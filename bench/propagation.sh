@@ -91,7 +91,7 @@ serial_policy = "keep"
 allow_transfer = [{ from = "127.0.0.0/8" }]
 notify = ["127.0.0.1:$SA"]
 CONF
-taskset -c "$SERVER_CPU" "$ZONESYNC" --log info serve --config "$DIR/a/zonesync.toml" >"$DIR/a/zonesync.log" 2>&1 &
+taskset -c "$SERVER_CPU" "$ZONESYNC" --log info serve --config "$DIR/a/zonesync.toml" "${ALLOW_ROOT[@]}" >"$DIR/a/zonesync.log" 2>&1 &
 ZS_PID=$!; PIDS+=($ZS_PID)
 
 # B: Knot primary (zone-file differences go to its journal, served as

@@ -85,7 +85,7 @@ allow_transfer = [{ from = "127.0.0.0/8" }]
 CONF
 }
 run_zs() {
-  taskset -c "$2" "$ZONESYNC" --log info serve --config "$1/zonesync.toml" >"$1/zonesync.log" 2>&1 &
+  taskset -c "$2" "$ZONESYNC" --log info serve --config "$1/zonesync.toml" "${ALLOW_ROOT[@]}" >"$1/zonesync.log" 2>&1 &
   SERVER_PID=$!; PIDS+=($SERVER_PID)
 }
 knot_primary() { # DIR PORT ZONEFILE NOTIFY_PORT (zone-file differences journaled, served as IXFR)

@@ -72,7 +72,7 @@ notify = ["127.0.0.1:$S_ZS", "127.0.0.1:$S_ZK"]
 [[zone.allow_update]]
 key = "$KEY"
 CONF
-start "$SERVER_CPU" "$DIR/zp/log" "$ZONESYNC" --log info serve --config "$DIR/zp/zonesync.toml"
+start "$SERVER_CPU" "$DIR/zp/log" "$ZONESYNC" --log info serve --config "$DIR/zp/zonesync.toml" "${ALLOW_ROOT[@]}"
 cat > "$DIR/zs/zonesync.toml" <<CONF
 [server]
 listen = ["127.0.0.1:$S_ZS"]
@@ -170,7 +170,7 @@ CONF
 start "$SERVER_CPU" "$DIR/bp/log" named -g -n 1 -c "$DIR/bp/named.conf"
 
 for port in $P_ZS $P_K $P_B; do wait_serial "$port" $ZONE $SERIAL 300; done
-start "$CLIENT_CPU" "$DIR/zs/log" "$ZONESYNC" --log info serve --config "$DIR/zs/zonesync.toml"
+start "$CLIENT_CPU" "$DIR/zs/log" "$ZONESYNC" --log info serve --config "$DIR/zs/zonesync.toml" "${ALLOW_ROOT[@]}"
 knot_secondary "$DIR/zk" "$S_ZK" "$P_ZS"
 knot_secondary "$DIR/ks" "$S_K" "$P_K"
 cat > "$DIR/ns/nsd.conf" <<CONF

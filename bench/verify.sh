@@ -197,7 +197,7 @@ declare -A PID
 start() { # VENDOR
   local d=$DIR/$1
   case $1 in
-    zonesync) taskset -c "$SERVER_CPU" "$ZONESYNC" --log warn serve --config "$d/zonesync.toml" >"$d/zonesync.log" 2>&1 & ;;
+    zonesync) taskset -c "$SERVER_CPU" "$ZONESYNC" --log warn serve --config "$d/zonesync.toml" "${ALLOW_ROOT[@]}" >"$d/zonesync.log" 2>&1 & ;;
     knot) taskset -c "$SERVER_CPU" knotd -c "$d/knot.conf" >"$d/knot.log" 2>&1 & ;;
     nsd) taskset -c "$SERVER_CPU" nsd -d -c "$d/nsd.conf" >>"$d/nsd.log" 2>&1 & ;;
     bind) taskset -c "$SERVER_CPU" named -g -n 1 -c "$d/named.conf" >"$d/named.log" 2>&1 & ;;

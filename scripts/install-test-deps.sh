@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests talk to (real peers: Knot DNS,
 # BIND 9, NSD; client tools; dnsperf for bench/; chromium and its
-# WebDriver for the monitor dashboard's browser test). A policy-rc.d that
-# returns 101 keeps the packages' own daemons from starting.
+# WebDriver for the monitor dashboard's browser test; prometheus for
+# promtool, which tests/promtool.rs runs). A policy-rc.d that returns 101
+# keeps the packages' own daemons (prometheus's too) from starting.
+# systemd-analyze, man and setpriv check the unit, the man pages and
+# binding port 53 without root (tests/packaging.rs, tests/privileges.rs);
+# cargo-deb builds the Debian package there.
 set -euo pipefail
-pkgs=(knot knot-dnsutils nsd bind9 bind9-dnsutils bind9-utils ldnsutils dnsperf chromium chromium-driver)
+if ! cargo deb --version >/dev/null 2>&1; then
+  cargo install cargo-deb --locked --version 3.8.0
+fi
+pkgs=(knot knot-dnsutils nsd bind9 bind9-dnsutils bind9-utils ldnsutils dnsperf chromium chromium-driver
+  prometheus # promtool for the metrics-naming test
+  systemd man-db util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

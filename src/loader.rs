@@ -148,11 +148,32 @@ pub fn files_changed(files: &[(PathBuf, Option<SystemTime>)]) -> bool {
 /// keys built, the data directory looked at.
 #[derive(Debug, Default)]
 pub struct ConfigCheck {
-    /// Problems, each naming its file (and line) or configuration key.
-    pub errors: Vec<String>,
+    pub errors: Vec<CheckError>,
     pub warnings: Vec<String>,
     /// One line per zone that loaded: name, serial, records.
     pub zones: Vec<String>,
+}
+
+/// A problem `check_config` found: in a zone file (the text names the
+/// file and line), or in a setting (`at`, e.g. `zone[0].file`, whose line
+/// the caller finds in the configuration file).
+#[derive(Debug, Clone)]
+pub struct CheckError {
+    pub at: Option<String>,
+    pub text: String,
+}
+
+impl CheckError {
+    fn at(at: String, problem: String) -> CheckError {
+        CheckError {
+            text: format!("{at}: {problem}"),
+            at: Some(at),
+        }
+    }
+
+    fn in_file(text: String) -> CheckError {
+        CheckError { at: None, text }
+    }
 }
 
 /// Checks a configuration already parsed (`config::Config::load` checks
@@ -161,21 +182,24 @@ pub struct ConfigCheck {
 pub fn check_config(config: &crate::config::Config, now_unix: u64) -> ConfigCheck {
     let mut out = ConfigCheck::default();
     if let Err(e) = config.tsig_keys() {
-        out.errors.push(e.to_string());
+        out.errors.push(CheckError::at("key".into(), e.to_string()));
     }
     let data_dir = &config.server.data_dir;
     match std::fs::metadata(data_dir) {
-        Ok(m) if !m.is_dir() => out.errors.push(format!(
-            "server.data_dir: {} is not a directory",
-            data_dir.display()
+        Ok(m) if !m.is_dir() => out.errors.push(CheckError::at(
+            "server.data_dir".into(),
+            format!("{} is not a directory", data_dir.display()),
         )),
         Ok(_) => {}
         Err(_) => {
             let parent = data_dir.parent().filter(|p| !p.as_os_str().is_empty());
             if parent.is_some_and(|p| !p.is_dir()) {
-                out.errors.push(format!(
-                    "server.data_dir: {} does not exist, nor does the directory to create it in",
-                    data_dir.display()
+                out.errors.push(CheckError::at(
+                    "server.data_dir".into(),
+                    format!(
+                        "{} does not exist, nor does the directory to create it in",
+                        data_dir.display()
+                    ),
                 ));
             }
         }
@@ -219,11 +243,15 @@ pub fn check_config(config: &crate::config::Config, now_unix: u64) -> ConfigChec
                 ));
             }
             Err(e) => {
-                out.errors.extend(e.errors);
-                out.errors.push(format!(
-                    "zone[{i}].file: zone {} would not be served ({})",
-                    zone.name,
-                    file.display()
+                out.errors
+                    .extend(e.errors.into_iter().map(CheckError::in_file));
+                out.errors.push(CheckError::at(
+                    format!("zone[{i}].file"),
+                    format!(
+                        "zone {} would not be served ({})",
+                        zone.name,
+                        file.display()
+                    ),
                 ));
             }
         }

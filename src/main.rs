@@ -1,7 +1,7 @@
 //! The `zonesync` command.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,17 +37,23 @@ enum Command {
     /// Watch nameservers continuously ([monitor] in FILE): history,
     /// propagation times, dashboard, alerts, /metrics.
     Monitor {
+        /// The monitor's configuration file (a `[monitor]` table).
         #[arg(long, short)]
         config: PathBuf,
     },
     /// Serve the zones of a configuration file.
     Serve {
+        /// The configuration file; see zonesync.toml(5).
         #[arg(long, short)]
         config: PathBuf,
         /// Address to listen on (UDP and TCP); repeatable; replaces
         /// server.listen of the configuration.
         #[arg(long)]
         listen: Vec<SocketAddr>,
+        /// Keep running as root when started as root without
+        /// `server.user` (refused otherwise).
+        #[arg(long)]
+        allow_root: bool,
     },
     /// Print a new TSIG key in zonesync's `[[key]]` form and BIND's form.
     Keygen {
@@ -80,6 +86,19 @@ enum Command {
     /// Child-to-parent delegation synchronisation (RFC 7477).
     #[command(subcommand)]
     Csync(CsyncCommand),
+    /// Write the man pages: zonesync(8), one per subcommand, and
+    /// zonesync.toml(5), the configuration reference.
+    Man {
+        /// The directory to write them into (created if need be).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Print the shell completion script for SHELL (bash, zsh, fish,
+    /// elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -90,7 +109,11 @@ fn main() -> ExitCode {
     let filter = std::env::var("RUST_LOG").unwrap_or(cli.log.clone());
     zonesync::logging::init(&filter, cli.log_format);
     let result = match cli.command {
-        Command::Serve { config, listen } => serve(config, listen),
+        Command::Serve {
+            config,
+            listen,
+            allow_root,
+        } => serve(config, listen, allow_root),
         Command::Monitor { config } => monitor(&config),
         Command::Keygen { name, algorithm } => keygen(&name, &algorithm),
         Command::Xfr(args) => xfr(args),
@@ -100,6 +123,16 @@ fn main() -> ExitCode {
         Command::Verify(args) => return verify(args),
         Command::Csync(CsyncCommand::Record(args)) => return csync_record(&args),
         Command::Csync(command) => return csync_ctl(&command),
+        Command::Man { out } => man(&out),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "zonesync",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -110,12 +143,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(path: PathBuf, listen: Vec<SocketAddr>) -> anyhow::Result<()> {
+fn serve(path: PathBuf, listen: Vec<SocketAddr>, allow_root: bool) -> anyhow::Result<()> {
     let mut config = Config::load(&path).context("configuration")?;
     if !listen.is_empty() {
         config.server.listen = listen;
     }
-    zonesync::server::run(config)
+    zonesync::server::run(config, allow_root)
 }
 
 fn monitor(path: &std::path::Path) -> anyhow::Result<()> {
@@ -123,6 +156,15 @@ fn monitor(path: &std::path::Path) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)
         .context("configuration")?;
     zonesync::monitor::watch::run(config).map_err(anyhow::Error::msg)
+}
+
+fn man(dir: &std::path::Path) -> anyhow::Result<()> {
+    let pages = zonesync::manual::write_pages(Cli::command(), dir)
+        .with_context(|| format!("writing man pages into {}", dir.display()))?;
+    for page in pages {
+        println!("{}", page.display());
+    }
+    Ok(())
 }
 
 fn keygen(name: &str, algorithm: &str) -> anyhow::Result<()> {
@@ -212,8 +254,15 @@ fn check_zone(args: &CheckZoneArgs) -> ExitCode {
 fn check_config(path: &std::path::Path) -> ExitCode {
     let config = match Config::load(path) {
         Ok(c) => c,
+        Err(config::ConfigError::Invalid { path, problems }) => {
+            for p in &problems {
+                eprintln!("{}", p.show(&path));
+            }
+            eprintln!("{}: {} problem(s)", path.display(), problems.len());
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
@@ -231,14 +280,22 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             config.zones.len(),
             config.keys.len()
         );
-        ExitCode::SUCCESS
-    } else {
-        for e in &report.errors {
-            eprintln!("error: {e}");
-        }
-        eprintln!("{}: {} problem(s)", path.display(), report.errors.len());
-        ExitCode::FAILURE
+        return ExitCode::SUCCESS;
     }
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    for e in &report.errors {
+        let problem = config::Problem {
+            line: e.at.as_deref().and_then(|at| config::line_of(&text, at)),
+            text: e.text.clone(),
+        };
+        match &e.at {
+            Some(_) => eprintln!("{}", problem.show(path)),
+            // A zone file's problem names that file and line.
+            None => eprintln!("{}", e.text),
+        }
+    }
+    eprintln!("{}: {} problem(s)", path.display(), report.errors.len());
+    ExitCode::FAILURE
 }
 
 fn dnssec_mode(args: &CheckZoneArgs) -> DnssecChecks {

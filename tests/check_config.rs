@@ -63,7 +63,7 @@ fn each_kind_of_problem_is_named_and_fails() {
     let cases: Vec<(String, Vec<&str>)> = vec![
         (
             format!("[server]\nlisten = [\"127.0.0.1:5300\"]\nbogus = 1\n{good}"),
-            vec!["line 3", "bogus"],
+            vec!["zonesync.toml:3: server.bogus: unknown key"],
         ),
         (
             format!("{}\n", primary("broken.example", "broken.zone")),
@@ -71,23 +71,33 @@ fn each_kind_of_problem_is_named_and_fails() {
         ),
         (
             format!("{good}allow_transfer = [{{ from = \"127.0.0.0/40\" }}]\n"),
-            vec!["allow_transfer", "127.0.0.0/40"],
+            vec![
+                "zonesync.toml:6: zone[0].allow_transfer[0].from",
+                "127.0.0.0/40",
+            ],
         ),
         (
             format!("{good}{}", primary("example.com", "example.com.zone")),
-            vec!["configured twice"],
+            vec!["zonesync.toml:8: zone[1].name", "configured twice"],
         ),
         (
             format!("[server]\ndata_dir = \"not-a-dir\"\n{good}"),
-            vec!["server.data_dir", "not a directory"],
+            vec!["zonesync.toml:2: server.data_dir", "not a directory"],
         ),
         (
             format!("{good}[[zone.allow_update]]\nkey = \"nokey\"\n"),
-            vec!["allow_update[0].key", "nokey"],
+            vec!["zonesync.toml:7: zone[0].allow_update[0].key", "nokey"],
         ),
         (
             format!("{}\n", primary("example.com", "missing.zone")),
-            vec!["missing.zone", "zone[0].file"],
+            vec!["missing.zone", "zonesync.toml:4: zone[0].file"],
+        ),
+        (
+            format!("[[key]]\nname = \"xfr\"\nsecret_file = \"xfr.secret\"\n{good}"),
+            vec![
+                "zonesync.toml:3: key[0].secret_file: cannot read",
+                "xfr.secret",
+            ],
         ),
     ];
     for (config, needles) in cases {
@@ -98,4 +108,33 @@ fn each_kind_of_problem_is_named_and_fails() {
             assert!(t.contains(n), "{n:?} in the output for:\n{config}\n{t}");
         }
     }
+}
+
+#[test]
+fn every_problem_is_listed_each_with_file_line_and_key() {
+    let dir = TempDir::new("check-config-all");
+    dir.write("example.com.zone", ZONE);
+    let config = format!(
+        "[server]\nlisten = [\"127.0.0.1:5300\"]\nlisten_tcp = 1\n{}allow_transfer = [{{ from = \"10.0.0.0/99\" }}]\nnotify_nss = true\n{}",
+        primary("example.com", "example.com.zone"),
+        primary("example.com.", "example.com.zone"),
+    );
+    let o = check(&dir, &config);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{config}\n{t}");
+    let problems: Vec<&str> = t.lines().filter(|l| l.contains("zonesync.toml:")).collect();
+    assert!(problems[0].ends_with("zonesync.toml:3: server.listen_tcp: unknown key; this table takes listen, data_dir, user, group, edns_udp_max, nsid, cookies, cookie_secret, udp_workers, tcp_max_connections, tcp_idle_timeout, transfer_limit, refresh_limit, notify_delay_ms, notify_retries, control, journal_max_changesets, journal_max_bytes, refresh_min, refresh_max, retry_min, retry_max, expire_min, xfr_in_timeout, xfr_in_max_records, xfr_in_max_bytes"), "{t}");
+    assert!(
+        problems
+            .iter()
+            .any(|l| l.contains("zonesync.toml:9: zone[0].allow_transfer[0].from")),
+        "{t}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|l| l.contains("zonesync.toml:10: zone[0].notify_nss: unknown key")),
+        "{t}"
+    );
+    assert!(t.contains("3 problem(s)"), "{t}");
 }

@@ -271,7 +271,10 @@ fn serve_must_fail(config: &str, what: &str) -> String {
     dir.write("example.com.zone", zone(1));
     let path = dir.write("zonesync.toml", with_listen(config, free_addr()));
     let mut cmd = zonesync();
-    cmd.arg("serve").arg("--config").arg(&path);
+    cmd.arg("serve")
+        .arg("--config")
+        .arg(&path)
+        .args(allow_root());
     let out =
         run_with_timeout(cmd, Duration::from_secs(10)).unwrap_or_else(|e| panic!("{what}: {e}"));
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -459,6 +462,7 @@ fn ipv6_loopback_is_served_over_udp_and_tcp() {
     let mut child = zonesync()
         .args(["serve", "--config"])
         .arg(&config)
+        .args(allow_root())
         .stderr(log)
         .spawn()
         .expect("start zonesync");

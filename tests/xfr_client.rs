@@ -306,6 +306,7 @@ fn ipv6_server_address_in_brackets() {
         zonesync()
             .args(["serve", "--config"])
             .arg(&config)
+            .args(allow_root())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

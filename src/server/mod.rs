@@ -16,6 +16,7 @@ use crate::control::ControlServer;
 use crate::csync::agent::ParentAgent;
 use crate::net::{self, Shutdown, TcpSettings};
 use crate::notify::{Notifier, NotifySettings, NotifyTarget};
+use crate::privileges::RunsAs;
 use crate::query::{cookie, Answerer, QueryConfig, QueryStats};
 use crate::query::{NotifyListener, NotifyVerdict};
 use crate::replication::events;
@@ -114,7 +115,9 @@ fn cookie_secret(server: &config::ServerConfig) -> anyhow::Result<Option<cookie:
 pub const COOKIE_SECRET_FILE: &str = "cookie_secret";
 
 /// Runs the server until SIGTERM or SIGINT.
-pub fn run(config: Config) -> anyhow::Result<()> {
+/// Serves until SIGTERM or SIGINT. `allow_root`: stay root when started
+/// as root without `server.user` (`serve --allow-root`).
+pub fn run(config: Config, allow_root: bool) -> anyhow::Result<()> {
     if config.server.listen.is_empty() {
         anyhow::bail!("no listen address: set server.listen or pass --listen");
     }
@@ -124,7 +127,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, allow_root))
 }
 
 /// Zones loaded (primaries) or restored (secondaries) at start-up, at
@@ -207,8 +210,28 @@ fn zones_to_serve(
     Ok((zones, added))
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, allow_root: bool) -> anyhow::Result<()> {
     let config = Arc::new(config);
+    let workers = match config.server.udp_workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let bound = bind_all(&config, workers)?;
+    let server = &config.server;
+    match crate::privileges::drop_after_bind(
+        server.user.as_deref(),
+        server.group.as_deref(),
+        allow_root,
+    )? {
+        RunsAs::Dropped { uid, gid } => tracing::info!(
+            user = %crate::privileges::user_name(uid),
+            uid,
+            gid,
+            "listeners bound; dropped root"
+        ),
+        RunsAs::Root => tracing::warn!("running as root (--allow-root)"),
+        RunsAs::Unchanged { .. } => {}
+    }
     let deps = ZoneDeps::real().with_refresh_limit(config.server.refresh_limit);
     let mut consumed = catalogs::Consumed::read(&config);
     let (zone_configs, added) = zones_to_serve(&config, &mut consumed)?;
@@ -282,20 +305,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .follow_catalogs(deps.publishes.subscribe()),
     );
     let shutdown = Shutdown::default();
-    let workers = match config.server.udp_workers {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
     let tcp = TcpSettings {
         max_connections: config.server.tcp_max_connections,
         idle_timeout: Duration::from_secs(config.server.tcp_idle_timeout),
     };
     let mut threads = Vec::new();
     let mut tasks = Vec::new();
-    for &addr in &config.server.listen {
-        let sockets =
-            net::bind_udp(addr, workers).with_context(|| format!("binding UDP {addr}"))?;
-        let listener = bind_tcp(addr).with_context(|| format!("binding TCP {addr}"))?;
+    for (addr, sockets, listener) in bound.dns {
         threads.extend(net::spawn_udp_workers(
             sockets,
             answerer.clone(),
@@ -322,9 +338,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         monitor.set_server_metrics(Box::new(move || {
             server_metrics(&zones.load(), &transfers, &stats)
         }));
-        if let Some(addr) = monitor_config.listen {
-            let dashboard = crate::monitor::http::DashboardServer::bind(addr)
-                .with_context(|| format!("binding the monitor's dashboard {addr}"))?;
+        if let (Some(addr), Some(dashboard)) = (monitor_config.listen, bound.dashboard) {
             tasks.push(tokio::spawn(
                 dashboard.run(monitor.clone(), shutdown.clone()),
             ));
@@ -332,9 +346,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
 
-    if let Some(addr) = config.server.control {
-        let control =
-            ControlServer::bind(addr).with_context(|| format!("binding control {addr}"))?;
+    if let (Some(addr), Some(control)) = (config.server.control, bound.control) {
         let handler = Arc::new(ServerControl {
             zones: zones.clone(),
             served: served_zones.clone(),
@@ -346,7 +358,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(%addr, "control interface listening (HTTP)");
     }
 
+    crate::sd_notify::ready(config.zones.len());
     signals(&zones).await?;
+    crate::sd_notify::stopping();
     shutdown.trigger();
     for task in tasks {
         let _ = task.await;
@@ -356,6 +370,46 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Every listener of the configuration, bound before anything else is
+/// done, so that root can be dropped before the first file is written.
+struct Bound {
+    dns: Vec<(
+        std::net::SocketAddr,
+        Vec<std::net::UdpSocket>,
+        tokio::net::TcpListener,
+    )>,
+    dashboard: Option<crate::monitor::http::DashboardServer>,
+    control: Option<ControlServer>,
+}
+
+fn bind_all(config: &Config, workers: usize) -> anyhow::Result<Bound> {
+    let mut dns = Vec::new();
+    for &addr in &config.server.listen {
+        let sockets =
+            net::bind_udp(addr, workers).with_context(|| format!("binding UDP {addr}"))?;
+        let listener = bind_tcp(addr).with_context(|| format!("binding TCP {addr}"))?;
+        dns.push((addr, sockets, listener));
+    }
+    let dashboard = match config.monitor.as_ref().and_then(|m| m.listen) {
+        Some(addr) => Some(
+            crate::monitor::http::DashboardServer::bind(addr)
+                .with_context(|| format!("binding the monitor's dashboard {addr}"))?,
+        ),
+        None => None,
+    };
+    let control = match config.server.control {
+        Some(addr) => {
+            Some(ControlServer::bind(addr).with_context(|| format!("binding control {addr}"))?)
+        }
+        None => None,
+    };
+    Ok(Bound {
+        dns,
+        dashboard,
+        control,
+    })
 }
 
 fn bind_tcp(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {

@@ -172,6 +172,17 @@ pub fn zonesync() -> Command {
     cmd
 }
 
+/// `--allow-root` when the tests run as root (as CI does): `serve`
+/// refuses root otherwise (see `privileges`).
+pub fn allow_root() -> &'static [&'static str] {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        &["--allow-root"]
+    } else {
+        &[]
+    }
+}
+
 /// Runs a command to completion, killing it if it takes longer than
 /// `timeout`; returns its output (`status` is that of the killed process
 /// then, and the panic message of the caller should say so).
@@ -577,6 +588,7 @@ fn spawn_serve(
 ) -> Result<Child, String> {
     let mut cmd = zonesync();
     cmd.arg("serve").arg("--config").arg(config_path);
+    cmd.args(allow_root());
     if opts.listen_via_flag {
         cmd.arg("--listen").arg(addr.to_string());
     }

@@ -8,6 +8,10 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod locate;
+pub mod reference;
+mod structure;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -15,13 +19,40 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    // Not a `source`: the text includes it, and anyhow's `{:#}` would
-    // print it twice.
-    #[error("{path}: {problem}")]
+    /// Every problem found, one per line as `FILE:LINE: key: problem`.
+    #[error("{}", show_problems(path, problems))]
     Invalid {
         path: PathBuf,
-        problem: InvalidConfig,
+        problems: Vec<Problem>,
     },
+}
+
+/// One problem of a configuration file, with the line of the key (when
+/// it is written in the file) and the text `key: problem`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: Option<usize>,
+    pub text: String,
+}
+
+impl Problem {
+    /// `FILE:LINE: key: problem`.
+    pub fn show(&self, path: &Path) -> String {
+        match self.line {
+            Some(line) => format!("{}:{line}: {}", path.display(), self.text),
+            None => format!("{}: {}", path.display(), self.text),
+        }
+    }
+}
+
+/// The line of the setting `at` (`zone[0].file`) in configuration text.
+pub fn line_of(text: &str, at: &str) -> Option<usize> {
+    locate::Source::parse(text).ok()?.line_of(at)
+}
+
+fn show_problems(path: &Path, problems: &[Problem]) -> String {
+    let lines: Vec<String> = problems.iter().map(|p| p.show(path)).collect();
+    lines.join("\n")
 }
 
 /// What is wrong with configuration text. `at` is where, as the TOML
@@ -52,6 +83,10 @@ pub enum InvalidConfig {
         text: String,
         problem: NameError,
     },
+    #[error("key[{index}]: give `secret` or `secret_file`, not both")]
+    KeySecret { index: usize },
+    #[error("key[{index}].secret_file: {problem}")]
+    SecretFile { index: usize, problem: String },
     #[error("key[{index}].name: key {name:?} is defined twice")]
     DuplicateKey { index: usize, name: String },
     #[error("zone[{index}].name: zone {name:?} is configured twice")]
@@ -94,6 +129,38 @@ pub enum InvalidConfig {
         "{at}: template {name:?} must have role = \"secondary\" (catalog members are transferred)"
     )]
     TemplateRole { at: String, name: String },
+}
+
+impl InvalidConfig {
+    /// The key the problem is about, as a path into the file
+    /// (`zone[2].allow_transfer[0]`), to find its line.
+    pub fn at(&self) -> Option<String> {
+        use InvalidConfig::*;
+        let zone_key = |at: &ZoneAt, key: &str| match at {
+            ZoneAt::Added(_) => None,
+            at => Some(format!("{at}.{key}")),
+        };
+        match self {
+            Syntax(_) => None,
+            Monitor(_) => Some("monitor".into()),
+            OutOfRange { at, .. } => Some((*at).into()),
+            CookieSecret(_) => Some("server.cookie_secret".into()),
+            ControlNotLoopback(_) => Some("server.control".into()),
+            BadName { at, .. }
+            | UnknownKey { at, .. }
+            | EmptyRule { at }
+            | UnknownTemplate { at, .. }
+            | TemplateRole { at, .. } => Some(at.clone()),
+            KeySecret { index } | Key { index, .. } => Some(format!("key[{index}]")),
+            SecretFile { index, .. } => Some(format!("key[{index}].secret_file")),
+            DuplicateKey { index, .. } => Some(format!("key[{index}].name")),
+            DuplicateZone { index, .. } => Some(format!("zone[{index}].name")),
+            DuplicateTemplate { index, .. } => Some(format!("template[{index}].name")),
+            ForRole { at, key, .. } => zone_key(at, key),
+            Csync { at, .. } => zone_key(at, "csync"),
+            UpdateRule { at, rule, .. } => zone_key(at, &format!("allow_update[{rule}]")),
+        }
+    }
 }
 
 /// Which zone settings a problem is in: a `[[zone]]`, a `[[template]]`,
@@ -173,7 +240,20 @@ pub struct KeyConfig {
     #[serde(default = "default_algorithm")]
     pub algorithm: String,
     /// Base64, as `zonesync keygen` or BIND's tsig-keygen print it.
-    pub secret: String,
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// A file holding the secret instead (relative to the configuration
+    /// file), so the configuration can be readable by all and the secret
+    /// by the server only; `load` reads it into `secret`.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+}
+
+impl KeyConfig {
+    /// The secret, once `load` has read a `secret_file`.
+    pub fn secret(&self) -> &str {
+        self.secret.as_deref().unwrap_or("")
+    }
 }
 
 fn default_algorithm() -> String {
@@ -188,6 +268,10 @@ pub struct ServerConfig {
     /// Where state that outlives a restart is kept (journals, transferred
     /// zones, timers).
     pub data_dir: PathBuf,
+    /// The user (and `group`, default the user's) to drop to once the
+    /// listeners are bound; see `privileges`.
+    pub user: Option<String>,
+    pub group: Option<String>,
     /// EDNS UDP payload size offered and the largest UDP response sent.
     pub edns_udp_max: u16,
     /// NSID (RFC 5001) to send when asked; none when unset.
@@ -249,7 +333,7 @@ impl Config {
             .iter()
             .enumerate()
             .map(|(index, k)| {
-                crate::tsig::TsigKey::from_config(&k.name, &k.algorithm, &k.secret)
+                crate::tsig::TsigKey::from_config(&k.name, &k.algorithm, k.secret())
                     .map_err(|error| InvalidConfig::Key { index, error })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -273,7 +357,7 @@ impl Config {
             .keys
             .iter()
             .find(|k| k.name.eq_ignore_ascii_case(name))?;
-        crate::tsig::TsigKey::from_config(&k.name, &k.algorithm, &k.secret).ok()
+        crate::tsig::TsigKey::from_config(&k.name, &k.algorithm, k.secret()).ok()
     }
 }
 
@@ -282,6 +366,8 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: Vec::new(),
             data_dir: PathBuf::from("data"),
+            user: None,
+            group: None,
             edns_udp_max: 1232,
             nsid: None,
             cookies: true,
@@ -525,121 +611,97 @@ pub enum SerialPolicy {
 }
 
 impl Config {
-    /// Reads and checks a configuration file.
+    /// Reads and checks a configuration file; on failure, every problem
+    /// found, each with its line.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        let mut config = Config::parse(&text).map_err(|problem| ConfigError::Invalid {
+        let invalid = |problems| ConfigError::Invalid {
             path: path.to_owned(),
-            problem,
-        })?;
+            problems,
+        };
+        let mut config = Config::from_text(&text).map_err(invalid)?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
+        let source = locate::Source::parse(&text).ok();
+        let unreadable = config.read_secret_files();
+        if !unreadable.is_empty() {
+            return Err(invalid(locate_all(source.as_ref(), unreadable)));
+        }
         Ok(config)
     }
 
-    /// Parses and checks configuration text; paths stay as written.
+    /// Parses and checks configuration text (paths stay as written): the
+    /// configuration, or every problem found with its line.
+    pub fn from_text(text: &str) -> Result<Config, Vec<Problem>> {
+        let source = match locate::Source::parse(text) {
+            Ok(s) => s,
+            Err(e) => {
+                let line = e.span().map(|s| locate::line_at(text, s.start));
+                return Err(vec![Problem {
+                    line,
+                    text: e.message().to_owned(),
+                }]);
+            }
+        };
+        let mut problems: Vec<Problem> = source
+            .unknown_keys()
+            .into_iter()
+            .map(|u| Problem {
+                line: Some(u.line),
+                text: u.to_string(),
+            })
+            .collect();
+        match toml::from_str::<Config>(text) {
+            Ok(config) => {
+                problems.extend(locate_all(Some(&source), config.problems()));
+                if problems.is_empty() {
+                    return Ok(config);
+                }
+            }
+            Err(e) => {
+                // serde's first error, once unknown keys are out of the
+                // way, names the line of the next kind of problem.
+                let clean = source.without_unknown_keys();
+                let first = match clean.as_deref().map(toml::from_str::<Config>) {
+                    Some(Err(e)) => e,
+                    Some(Ok(_)) => return Err(problems),
+                    None => e,
+                };
+                problems.extend(structure::problems(text, &source, &first));
+            }
+        }
+        problems.sort_by_key(|p| p.line);
+        Err(problems)
+    }
+
+    /// Parses and checks configuration text; paths stay as written. The
+    /// first problem, without its line (for settings made in code).
     pub fn parse(text: &str) -> Result<Config, InvalidConfig> {
         let config: Config = toml::from_str(text)?;
-        config.check()?;
-        Ok(config)
+        match config.problems().into_iter().next() {
+            Some(problem) => Err(problem),
+            None => Ok(config),
+        }
     }
 
-    fn check(&self) -> Result<(), InvalidConfig> {
-        use InvalidConfig::OutOfRange;
+    /// Every problem of parsed settings, in the order of the file.
+    pub fn problems(&self) -> Vec<InvalidConfig> {
+        let mut out = Vec::new();
         if let Some(m) = &self.monitor {
-            m.check().map_err(InvalidConfig::Monitor)?;
-        }
-        if self.server.edns_udp_max < 512 {
-            return Err(OutOfRange {
-                at: "server.edns_udp_max",
-                rule: "must be at least 512",
-            });
-        }
-        if let Some(nsid) = &self.server.nsid {
-            if nsid.is_empty() || nsid.len() > 255 {
-                return Err(OutOfRange {
-                    at: "server.nsid",
-                    rule: "must be 1 to 255 octets",
-                });
+            if let Err(e) = m.check() {
+                out.push(InvalidConfig::Monitor(e));
             }
         }
-        if let Some(hex) = &self.server.cookie_secret {
-            crate::query::cookie::Secret::from_hex(hex).map_err(InvalidConfig::CookieSecret)?;
-        }
-        if self.server.tcp_max_connections == 0 {
-            return Err(OutOfRange {
-                at: "server.tcp_max_connections",
-                rule: "must be at least 1",
-            });
-        }
-        if self.server.refresh_limit == 0 {
-            return Err(OutOfRange {
-                at: "server.refresh_limit",
-                rule: "must be at least 1",
-            });
-        }
-        if self.server.transfer_limit == 0 {
-            return Err(OutOfRange {
-                at: "server.transfer_limit",
-                rule: "must be at least 1",
-            });
-        }
-        let mut key_names = std::collections::HashSet::new();
-        for (i, key) in self.keys.iter().enumerate() {
-            parse_zone_name(&key.name).map_err(|problem| InvalidConfig::BadName {
-                at: format!("key[{i}].name"),
-                text: key.name.clone(),
-                problem,
-            })?;
-            if !key_names.insert(key.name.to_ascii_lowercase()) {
-                return Err(InvalidConfig::DuplicateKey {
-                    index: i,
-                    name: key.name.clone(),
-                });
-            }
-        }
-        for (index, key) in self.keys.iter().enumerate() {
-            crate::tsig::TsigKey::from_config(&key.name, &key.algorithm, &key.secret)
-                .map_err(|error| InvalidConfig::Key { index, error })?;
-        }
-        if let Some(addr) = self.server.control {
-            if !addr.ip().is_loopback() {
-                return Err(InvalidConfig::ControlNotLoopback(addr));
-            }
-        }
-        let srv = &self.server;
-        if srv.refresh_min == 0 || srv.refresh_min > srv.refresh_max {
-            return Err(OutOfRange {
-                at: "server.refresh_min",
-                rule: "must be at least 1 and at most refresh_max",
-            });
-        }
-        if srv.retry_min == 0 || srv.retry_min > srv.retry_max {
-            return Err(OutOfRange {
-                at: "server.retry_min",
-                rule: "must be at least 1 and at most retry_max",
-            });
-        }
-        if srv.xfr_in_timeout == 0 {
-            return Err(OutOfRange {
-                at: "server.xfr_in_timeout",
-                rule: "must be at least 1",
-            });
-        }
-        if self.server.journal_max_changesets == 0 {
-            return Err(OutOfRange {
-                at: "server.journal_max_changesets",
-                rule: "must be at least 1",
-            });
-        }
+        self.server.check(&mut out);
+        let key_names = self.check_keys(&mut out);
         let mut seen = std::collections::HashSet::new();
         for (i, zone) in self.zones.iter().enumerate() {
-            let origin = check_zone(ZoneAt::Zone(i), zone, &key_names, false)?;
-            if !seen.insert(origin) {
-                return Err(InvalidConfig::DuplicateZone {
+            let origin = check_zone(ZoneAt::Zone(i), zone, &key_names, false, &mut out);
+            if origin.is_some_and(|o| !seen.insert(o)) {
+                out.push(InvalidConfig::DuplicateZone {
                     index: i,
                     name: zone.name.clone(),
                 });
@@ -647,7 +709,7 @@ impl Config {
         }
         for (i, zone) in self.zones.iter().enumerate() {
             if let Some(catalog) = &zone.catalog {
-                self.check_catalog(i, zone, catalog)?;
+                out.extend(self.check_catalog(i, zone, catalog).err());
             }
         }
         let zones = self
@@ -661,12 +723,12 @@ impl Config {
             .enumerate()
             .map(|(i, z)| (ZoneAt::Template(i), z));
         for (at, zone) in zones.chain(templates) {
-            self.check_member(at, zone)?;
+            out.extend(self.check_member(at, zone).err());
         }
         let mut templates = std::collections::HashSet::new();
         for (i, template) in self.templates.iter().enumerate() {
             if !templates.insert(template.name.to_ascii_lowercase()) {
-                return Err(InvalidConfig::DuplicateTemplate {
+                out.push(InvalidConfig::DuplicateTemplate {
                     index: i,
                     name: template.name.clone(),
                 });
@@ -675,11 +737,130 @@ impl Config {
             // that need one (the names of `allow_update` rules are
             // checked again for each zone added).
             let probe = template.for_zone("template.invalid", None);
-            check_zone(ZoneAt::Template(i), &probe, &key_names, true)?;
+            check_zone(ZoneAt::Template(i), &probe, &key_names, true, &mut out);
         }
-        Ok(())
+        out
     }
 
+    /// Checks `[[key]]`; returns the names defined (lower case).
+    fn check_keys(&self, out: &mut Vec<InvalidConfig>) -> std::collections::HashSet<String> {
+        let mut names = std::collections::HashSet::new();
+        for (index, key) in self.keys.iter().enumerate() {
+            if let Err(problem) = parse_zone_name(&key.name) {
+                out.push(InvalidConfig::BadName {
+                    at: format!("key[{index}].name"),
+                    text: key.name.clone(),
+                    problem,
+                });
+            }
+            if !names.insert(key.name.to_ascii_lowercase()) {
+                out.push(InvalidConfig::DuplicateKey {
+                    index,
+                    name: key.name.clone(),
+                });
+            }
+            match (&key.secret, &key.secret_file) {
+                (Some(secret), None) => {
+                    if let Err(error) =
+                        crate::tsig::TsigKey::from_config(&key.name, &key.algorithm, secret)
+                    {
+                        out.push(InvalidConfig::Key { index, error });
+                    }
+                }
+                // Read (and checked) by `load`, relative to the file.
+                (None, Some(_)) => {}
+                _ => out.push(InvalidConfig::KeySecret { index }),
+            }
+        }
+        names
+    }
+}
+
+impl ServerConfig {
+    fn check(&self, out: &mut Vec<InvalidConfig>) {
+        let range = |bad: bool, at, rule| bad.then_some(InvalidConfig::OutOfRange { at, rule });
+        out.extend(
+            [
+                range(
+                    self.edns_udp_max < 512,
+                    "server.edns_udp_max",
+                    "must be at least 512",
+                ),
+                range(
+                    self.nsid
+                        .as_ref()
+                        .is_some_and(|n| n.is_empty() || n.len() > 255),
+                    "server.nsid",
+                    "must be 1 to 255 octets",
+                ),
+                range(
+                    self.tcp_max_connections == 0,
+                    "server.tcp_max_connections",
+                    "must be at least 1",
+                ),
+                range(
+                    self.refresh_limit == 0,
+                    "server.refresh_limit",
+                    "must be at least 1",
+                ),
+                range(
+                    self.transfer_limit == 0,
+                    "server.transfer_limit",
+                    "must be at least 1",
+                ),
+                range(
+                    self.refresh_min == 0 || self.refresh_min > self.refresh_max,
+                    "server.refresh_min",
+                    "must be at least 1 and at most refresh_max",
+                ),
+                range(
+                    self.retry_min == 0 || self.retry_min > self.retry_max,
+                    "server.retry_min",
+                    "must be at least 1 and at most retry_max",
+                ),
+                range(
+                    self.xfr_in_timeout == 0,
+                    "server.xfr_in_timeout",
+                    "must be at least 1",
+                ),
+                range(
+                    self.journal_max_changesets == 0,
+                    "server.journal_max_changesets",
+                    "must be at least 1",
+                ),
+                range(
+                    self.group.is_some() && self.user.is_none(),
+                    "server.group",
+                    "set `user` too (the group is dropped to with the user)",
+                ),
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        if let Some(hex) = &self.cookie_secret {
+            if let Err(e) = crate::query::cookie::Secret::from_hex(hex) {
+                out.push(InvalidConfig::CookieSecret(e));
+            }
+        }
+        if let Some(addr) = self.control {
+            if !addr.ip().is_loopback() {
+                out.push(InvalidConfig::ControlNotLoopback(addr));
+            }
+        }
+    }
+}
+
+/// Problems found after parsing, with the lines of their keys.
+fn locate_all(source: Option<&locate::Source>, problems: Vec<InvalidConfig>) -> Vec<Problem> {
+    problems
+        .into_iter()
+        .map(|p| Problem {
+            line: p.at().and_then(|at| source.and_then(|s| s.line_of(&at))),
+            text: p.to_string(),
+        })
+        .collect()
+}
+impl Config {
     /// `[zone.catalog]` of `zone[i]`: a consumer is a secondary whose
     /// templates exist and make secondaries.
     fn check_catalog(
@@ -807,12 +988,50 @@ impl Config {
             .iter()
             .map(|k| k.name.to_ascii_lowercase())
             .collect();
-        check_zone(ZoneAt::Added(name.to_owned()), &zone, &key_names, false)?;
-        Ok(zone)
+        let mut problems = Vec::new();
+        check_zone(
+            ZoneAt::Added(name.to_owned()),
+            &zone,
+            &key_names,
+            false,
+            &mut problems,
+        );
+        match problems.into_iter().next() {
+            Some(problem) => Err(problem),
+            None => Ok(zone),
+        }
+    }
+
+    /// Reads each `[[key]]`'s `secret_file` into its `secret` and checks
+    /// the key; returns what failed.
+    fn read_secret_files(&mut self) -> Vec<InvalidConfig> {
+        let mut out = Vec::new();
+        for (index, key) in self.keys.iter_mut().enumerate() {
+            let Some(path) = &key.secret_file else {
+                continue;
+            };
+            match std::fs::read_to_string(path) {
+                Ok(text) => {
+                    let secret = text.trim().to_owned();
+                    match crate::tsig::TsigKey::from_config(&key.name, &key.algorithm, &secret) {
+                        Ok(_) => key.secret = Some(secret),
+                        Err(error) => out.push(InvalidConfig::Key { index, error }),
+                    }
+                }
+                Err(e) => out.push(InvalidConfig::SecretFile {
+                    index,
+                    problem: format!("cannot read {}: {e}", path.display()),
+                }),
+            }
+        }
+        out
     }
 
     fn resolve_paths(&mut self, base: &Path) {
         self.server.data_dir = base.join(&self.server.data_dir);
+        for key in &mut self.keys {
+            key.secret_file = key.secret_file.as_ref().map(|f| base.join(f));
+        }
         for zone in self.zones.iter_mut().chain(self.templates.iter_mut()) {
             zone.file = zone.file.as_ref().map(|f| base.join(f));
         }
@@ -841,49 +1060,97 @@ impl ZoneConfig {
 }
 
 /// Checks one zone's settings (`template`: a template's, whose primary
-/// may leave `file` to each zone added); returns its apex (wire format).
+/// may leave `file` to each zone added), adding every problem to `out`;
+/// returns its apex (wire format) when the name is one.
 fn check_zone(
     at: ZoneAt,
     zone: &ZoneConfig,
     key_names: &std::collections::HashSet<String>,
     template: bool,
-) -> Result<Vec<u8>, InvalidConfig> {
-    use InvalidConfig::ForRole;
-    let known_key = |at: String, name: &str| {
-        if key_names.contains(&name.to_ascii_lowercase()) {
-            Ok(())
-        } else {
-            Err(InvalidConfig::UnknownKey {
-                at,
-                name: name.to_owned(),
-            })
-        }
+    out: &mut Vec<InvalidConfig>,
+) -> Option<Vec<u8>> {
+    let unknown_key = |at: String, name: &str| {
+        (!key_names.contains(&name.to_ascii_lowercase())).then(|| InvalidConfig::UnknownKey {
+            at,
+            name: name.to_owned(),
+        })
     };
     let check_rule = |at: String, rule: &crate::acl::AclRule| match (&rule.from, &rule.key) {
-        (None, None) => Err(InvalidConfig::EmptyRule { at }),
-        (_, Some(k)) => known_key(format!("{at}.key"), k),
-        _ => Ok(()),
+        (None, None) => Some(InvalidConfig::EmptyRule { at }),
+        (_, Some(k)) => unknown_key(format!("{at}.key"), k),
+        _ => None,
     };
     for (j, target) in zone.notify.iter().enumerate() {
         if let Some(k) = target.key() {
-            known_key(format!("{at}.notify[{j}].key"), k)?;
+            out.extend(unknown_key(format!("{at}.notify[{j}].key"), k));
         }
     }
     for (j, rule) in zone.allow_transfer.iter().enumerate() {
-        check_rule(format!("{at}.allow_transfer[{j}]"), rule)?;
+        out.extend(check_rule(format!("{at}.allow_transfer[{j}]"), rule));
     }
-    let origin = parse_zone_name(&zone.name).map_err(|problem| InvalidConfig::BadName {
-        at: format!("{at}.name"),
-        text: zone.name.clone(),
-        problem,
-    })?;
-    let role = |key, problem| ForRole {
-        at: at.clone(),
-        key,
-        problem,
+    for (j, rule) in zone.allow_notify.iter().enumerate() {
+        out.extend(check_rule(format!("{at}.allow_notify[{j}]"), rule));
+    }
+    for (j, p) in zone.primaries.iter().enumerate() {
+        if let Some(k) = &p.key {
+            out.extend(unknown_key(format!("{at}.primaries[{j}].key"), k));
+        }
+    }
+    for (j, rule) in zone.allow_update.iter().enumerate() {
+        out.extend(unknown_key(
+            format!("{at}.allow_update[{j}].key"),
+            &rule.key,
+        ));
+    }
+    let origin = match parse_zone_name(&zone.name) {
+        Ok(origin) => origin,
+        Err(problem) => {
+            out.push(InvalidConfig::BadName {
+                at: format!("{at}.name"),
+                text: zone.name.clone(),
+                problem,
+            });
+            return None;
+        }
     };
+    out.extend(
+        role_problems(zone, template)
+            .into_iter()
+            .map(|(key, problem)| InvalidConfig::ForRole {
+                at: at.clone(),
+                key,
+                problem,
+            }),
+    );
+    if let (Role::Primary, Some(c), false) = (zone.role, &zone.csync, template) {
+        if let Err(problem) = check_csync(c, &origin) {
+            out.push(InvalidConfig::Csync {
+                at: at.clone(),
+                problem,
+            });
+        }
+    }
+    // A template's rules name no zone yet: checked for each zone added.
+    if !template {
+        if let Err((rule, problem)) =
+            crate::update::policy::UpdatePolicy::new(&origin, &zone.allow_update)
+        {
+            out.push(InvalidConfig::UpdateRule {
+                at: at.clone(),
+                rule,
+                problem,
+            });
+        }
+    }
+    Some(origin)
+}
+
+/// The settings a zone's role needs and those it must not have, as
+/// (key, what to do).
+fn role_problems(zone: &ZoneConfig, template: bool) -> Vec<(&'static str, &'static str)> {
+    let mut out = Vec::new();
     if template && zone.catalog.is_some() {
-        return Err(role(
+        out.push((
             "catalog",
             "a catalog is one zone; configure it in that [[zone]]",
         ));
@@ -895,73 +1162,43 @@ fn check_zone(
                 .as_ref()
                 .is_some_and(|c| c.role == CatalogRole::Producer);
             if zone.file.is_none() && !template && !produced {
-                return Err(role("file", "a primary zone needs its zone file"));
+                out.push(("file", "a primary zone needs its zone file"));
             }
             if !zone.primaries.is_empty() {
-                return Err(role("primaries", "only for role = \"secondary\""));
+                out.push(("primaries", "only for role = \"secondary\""));
             }
-            if let Some(c) = &zone.csync {
-                if template {
-                    return Err(role(
-                        "csync",
-                        "names the children of one zone; configure it in that [[zone]]",
-                    ));
-                }
-                check_csync(c, &origin).map_err(|problem| InvalidConfig::Csync {
-                    at: at.clone(),
-                    problem,
-                })?;
+            if zone.csync.is_some() && template {
+                out.push((
+                    "csync",
+                    "names the children of one zone; configure it in that [[zone]]",
+                ));
             }
         }
         Role::Secondary => {
             if zone.primaries.is_empty() {
-                return Err(role(
-                    "primaries",
-                    "a secondary zone needs at least one primary",
-                ));
+                out.push(("primaries", "a secondary zone needs at least one primary"));
             }
             if zone.file.is_some() {
-                return Err(role(
+                out.push((
                     "file",
                     "a secondary keeps its copy under data_dir; remove `file`",
                 ));
             }
             if zone.csync.is_some() {
-                return Err(role(
+                out.push((
                     "csync",
                     "the parental agent changes the zone file, so only a primary can run it",
                 ));
             }
+            if !zone.allow_update.is_empty() {
+                out.push((
+                    "allow_update",
+                    "a secondary does not take UPDATE (it would have to forward it to its primary); configure it on the primary",
+                ));
+            }
         }
     }
-    for (j, p) in zone.primaries.iter().enumerate() {
-        if let Some(k) = &p.key {
-            known_key(format!("{at}.primaries[{j}].key"), k)?;
-        }
-    }
-    for (j, rule) in zone.allow_update.iter().enumerate() {
-        known_key(format!("{at}.allow_update[{j}].key"), &rule.key)?;
-    }
-    if !zone.allow_update.is_empty() && zone.role == Role::Secondary {
-        return Err(role(
-            "allow_update",
-            "a secondary does not take UPDATE (it would have to forward it to its primary); configure it on the primary",
-        ));
-    }
-    // A template's rules name no zone yet: checked for each zone added.
-    if !template {
-        crate::update::policy::UpdatePolicy::new(&origin, &zone.allow_update).map_err(
-            |(rule, problem)| InvalidConfig::UpdateRule {
-                at: at.clone(),
-                rule,
-                problem,
-            },
-        )?;
-    }
-    for (j, rule) in zone.allow_notify.iter().enumerate() {
-        check_rule(format!("{at}.allow_notify[{j}]"), rule)?;
-    }
-    Ok(origin)
+    out
 }
 
 /// `[zone.csync]` of the zone `origin`: children below it, sane timers.
@@ -1101,9 +1338,205 @@ mod tests {
         assert!(err.to_string().contains("server.cookie_secret"), "{err}");
     }
 
+    /// The keys serde expects in a table, from its unknown-field error.
+    fn accepted_keys(text: &str) -> Vec<String> {
+        let err = toml::from_str::<Config>(text).unwrap_err();
+        let message = err.message();
+        let (_, expected) = message
+            .split_once("expected")
+            .unwrap_or_else(|| panic!("{message}"));
+        let mut keys: Vec<String> = expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn the_reference_lists_exactly_the_keys_the_parser_takes() {
+        let zone = "[[zone]]\nname = \"a\"\nrole = \"secondary\"\n";
+        let monitor = "[monitor]\n";
+        let cases = [
+            ("", "bogus_key = 1\n".to_owned()),
+            ("server", "[server]\nbogus_key = 1\n".to_owned()),
+            ("key", "[[key]]\nname = \"k\"\nbogus_key = 1\n".to_owned()),
+            ("zone", format!("{zone}bogus_key = 1\n")),
+            (
+                "zone.primaries",
+                format!("{zone}primaries = [{{ address = \"127.0.0.1:1\", bogus_key = 1 }}]\n"),
+            ),
+            (
+                "zone.allow_transfer",
+                format!("{zone}allow_transfer = [{{ bogus_key = 1 }}]\n"),
+            ),
+            (
+                "zone.allow_notify",
+                format!("{zone}allow_notify = [{{ bogus_key = 1 }}]\n"),
+            ),
+            (
+                "zone.allow_update",
+                format!("{zone}[[zone.allow_update]]\nkey = \"k\"\nbogus_key = 1\n"),
+            ),
+            ("zone.csync", format!("{zone}[zone.csync]\nbogus_key = 1\n")),
+            (
+                "zone.catalog",
+                format!("{zone}[zone.catalog]\nrole = \"consumer\"\nbogus_key = 1\n"),
+            ),
+            ("monitor", format!("{monitor}bogus_key = 1\n")),
+            (
+                "monitor.zone",
+                format!("{monitor}[[monitor.zone]]\nname = \"a\"\nbogus_key = 1\n"),
+            ),
+            (
+                "monitor.catalog",
+                format!("{monitor}[[monitor.catalog]]\nname = \"a\"\nprimary = \"127.0.0.1:1\"\nbogus_key = 1\n"),
+            ),
+            (
+                "monitor.alerts",
+                format!("{monitor}[monitor.alerts]\nbogus_key = 1\n"),
+            ),
+        ];
+        for (path, text) in &cases {
+            let mut documented: Vec<String> = reference::table(path)
+                .unwrap_or_else(|| panic!("no reference for {path:?}"))
+                .keys
+                .iter()
+                .map(|k| k.name.to_owned())
+                .collect();
+            documented.sort();
+            assert_eq!(documented, accepted_keys(text), "table {path:?}");
+        }
+        // Every table of the reference was compared, but `zone.notify`:
+        // its entries are strings or tables (untagged), and serde names
+        // no fields for those; both its keys must parse.
+        let compared: Vec<&str> = cases.iter().map(|(p, _)| *p).collect();
+        for t in reference::TABLES {
+            assert!(
+                compared.contains(&t.path) || t.path == "zone.notify",
+                "table {:?} is not compared with the parser",
+                t.path
+            );
+        }
+        let notify = Config::parse(
+            "[[key]]\nname = \"k\"\nsecret = \"c2VjcmV0\"\n[[zone]]\nname = \"a\"\nrole = \"primary\"\nfile = \"x\"\nnotify = [{ addr = \"127.0.0.1:1\", key = \"k\" }]\n",
+        )
+        .unwrap();
+        assert_eq!(notify.zones[0].notify[0].key(), Some("k"));
+    }
+
+    #[test]
+    fn docs_config_md_is_the_reference() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config.md");
+        let expected = reference::markdown();
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(path, &expected).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == expected,
+            "docs/config.md is not the reference: run UPDATE_DOCS=1 cargo test --lib config::"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_line() {
+        let text = "[server]\nlisten = []\nlistn = 1\n\n[[zone]]\nname = \"a\"\nrole = \"primary\"\nfile = \"a.zone\"\nallow_transfer = [{ from = \"10.0.0.0/40\" }]\n\n[[zone]]\nname = \"b\"\nrole = \"primary\"\nfile = \"b.zone\"\nnotify = [{ addr = \"127.0.0.1:1\", kee = \"k\" }]\n";
+        let problems = Config::from_text(text).unwrap_err();
+        let lines: Vec<(Option<usize>, &str)> =
+            problems.iter().map(|p| (p.line, p.text.as_str())).collect();
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert_eq!(lines[0].0, Some(3));
+        assert!(
+            lines[0].1.starts_with("server.listn: unknown key"),
+            "{lines:#?}"
+        );
+        assert_eq!(lines[1].0, Some(9));
+        assert!(lines[1].1.contains("zone[0].allow_transfer"), "{lines:#?}");
+        assert_eq!(lines[2].0, Some(15));
+        assert!(
+            lines[2].1.starts_with("zone[1].notify[0].kee: unknown key"),
+            "{lines:#?}"
+        );
+
+        // Without unknown keys, every problem of the values.
+        let text = "[server]\nedns_udp_max = 100\n\n[[zone]]\nname = \"a\"\nrole = \"secondary\"\nfile = \"a.zone\"\n\n[[zone]]\nname = \"A.\"\nrole = \"primary\"\nfile = \"b.zone\"\nallow_transfer = [{ key = \"nokey\" }]\n";
+        let problems = Config::from_text(text).unwrap_err();
+        let shown: Vec<String> = problems
+            .iter()
+            .map(|p| p.show(Path::new("z.toml")))
+            .collect();
+        for needle in [
+            "z.toml:2: server.edns_udp_max: must be at least 512",
+            "z.toml:4: zone[0].primaries: a secondary zone needs at least one primary",
+            "z.toml:7: zone[0].file: a secondary keeps its copy",
+            "z.toml:10: zone[1].name: zone \"A.\" is configured twice",
+            "z.toml:13: zone[1].allow_transfer[0].key: no [[key]] named \"nokey\"",
+        ] {
+            assert!(
+                shown.iter().any(|s| s.starts_with(needle)),
+                "{needle:?} in {shown:#?}"
+            );
+        }
+        assert_eq!(shown.len(), 5, "{shown:#?}");
+    }
+
+    #[test]
+    fn structure_problems_of_every_section_are_listed() {
+        let text = "[server]\nlisten = \"127.0.0.1:53\"\n\n[[zone]]\nname = \"a\"\nrole = 3\n\n[[zone]]\nname = \"b\"\nrole = \"primary\"\nfile = \"b.zone\"\nbogus = true\n\n[[key]]\nsecret = \"c2VjcmV0\"\n";
+        let problems = Config::from_text(text).unwrap_err();
+        let shown: Vec<String> = problems
+            .iter()
+            .map(|p| p.show(Path::new("z.toml")))
+            .collect();
+        assert_eq!(shown.len(), 4, "{shown:#?}");
+        assert!(
+            shown[0].starts_with("z.toml:2: server.listen: invalid type"),
+            "{shown:#?}"
+        );
+        assert!(shown[1].starts_with("z.toml:4: zone[0]: "), "{shown:#?}");
+        assert!(
+            shown[2].starts_with("z.toml:12: zone[1].bogus: unknown key"),
+            "{shown:#?}"
+        );
+        assert!(
+            shown[3].starts_with("z.toml:14: key[0]: missing field `name`"),
+            "{shown:#?}"
+        );
+    }
+
+    #[test]
+    fn a_key_takes_a_secret_or_a_secret_file() {
+        let both = "[[key]]\nname = \"k\"\nsecret = \"c2VjcmV0\"\nsecret_file = \"k.secret\"\n";
+        let err = Config::parse(both).unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
+        let neither = "[[key]]\nname = \"k\"\n";
+        assert!(Config::parse(neither).is_err());
+        let dir = std::env::temp_dir().join(format!("zonesync-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("z.toml");
+        std::fs::write(
+            &config,
+            "[[key]]\nname = \"k\"\nsecret_file = \"k.secret\"\n",
+        )
+        .unwrap();
+        let err = Config::load(&config).unwrap_err().to_string();
+        assert!(
+            err.contains("z.toml:3: key[0].secret_file: cannot read"),
+            "{err}"
+        );
+        std::fs::write(dir.join("k.secret"), "c2VjcmV0\n").unwrap();
+        let c = Config::load(&config).unwrap();
+        assert_eq!(c.keys[0].secret(), "c2VjcmV0");
+        assert!(c.tsig_key("k").is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn example_config_parses() {
-        let text = include_str!("../examples/zonesync.toml");
+        let text = include_str!("../../examples/zonesync.toml");
         let c = Config::parse(text).unwrap();
         assert!(!c.zones.is_empty());
     }

@@ -1,0 +1,300 @@
+//! The configuration reference: every table and key of the file, its type,
+//! default and meaning. One source for three readers, so they cannot drift
+//! apart: `check-config` (an unknown key is one not listed here, reported
+//! with its line), `docs/config.md` and the zonesync.toml(5) man page
+//! (both generated from this table; a test keeps the committed copy
+//! current and another compares the keys with what the parser accepts).
+
+/// One table of the file (`[server]`, `[[zone]]`) or a table written
+/// inline in a list (`zone.primaries`).
+pub struct Table {
+    /// Dotted path from the top: "server", "zone.primaries".
+    pub path: &'static str,
+    /// How it is written: "[server]", "[[zone]]", "primaries = [ { … } ]".
+    pub syntax: &'static str,
+    pub doc: &'static str,
+    pub keys: &'static [Key],
+}
+
+pub struct Key {
+    pub name: &'static str,
+    /// The TOML type and what the text must be.
+    pub kind: &'static str,
+    /// The value when the key is absent; "required" when it must be given.
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+const fn key(
+    name: &'static str,
+    kind: &'static str,
+    default: &'static str,
+    doc: &'static str,
+) -> Key {
+    Key {
+        name,
+        kind,
+        default,
+        doc,
+    }
+}
+
+/// `[[template]]` takes the keys of `[[zone]]`: its tables are found
+/// under this path.
+pub const TEMPLATE_AS: (&str, &str) = ("template", "zone");
+
+/// The tables in the order the reference presents them.
+pub const TABLES: &[Table] = &[
+    Table {
+        path: "",
+        syntax: "(top level)",
+        doc: "The file holds these tables; all are optional, but a server without zones answers nothing.",
+        keys: &[
+            key("server", "table", "", "Process-wide settings: listeners, limits, timers of secondaries."),
+            key("key", "array of tables", "", "TSIG keys (RFC 8945)."),
+            key("zone", "array of tables", "", "The zones served."),
+            key("template", "array of tables", "", "Zone settings without a zone, for zones added at run time (`zonesync ctl zone-add`, catalog members)."),
+            key("monitor", "table", "", "Watch nameservers from this process too (the settings of `zonesync monitor`)."),
+        ],
+    },
+    Table {
+        path: "server",
+        syntax: "[server]",
+        doc: "Settings of the whole process.",
+        keys: &[
+            key("listen", "array of \"ADDR:PORT\"", "[]", "Addresses to answer on, UDP and TCP each; `serve --listen` replaces them."),
+            key("data_dir", "path", "\"data\"", "Where state that outlives a restart is kept: journals, transferred zones, timers, the cookie secret. Relative to the configuration file."),
+            key("user", "string", "unset", "Drop to this user after the listeners are bound (like NSD's `username`), so port 53 can be bound as root and served without root. Running as root without `user` is refused unless `serve --allow-root` is given."),
+            key("group", "string", "the user's group", "The group to drop to with `user`."),
+            key("edns_udp_max", "integer", "1232", "EDNS UDP payload size offered, and the largest UDP response sent (at least 512)."),
+            key("nsid", "string", "unset", "NSID (RFC 5001) sent to clients that ask; 1 to 255 octets."),
+            key("cookies", "boolean", "true", "DNS COOKIE (RFC 7873, RFC 9018 server cookies) on requests that carry one."),
+            key("cookie_secret", "string of 32 hex digits", "made at first start", "The 128-bit server cookie secret; every server of an anycast set needs the same one. Unset: one is made and kept in `data_dir/cookie_secret`."),
+            key("udp_workers", "integer", "0", "UDP sockets (and threads) per address; 0 = one per CPU core."),
+            key("tcp_max_connections", "integer", "256", "Most TCP connections open at once; more are closed at accept."),
+            key("tcp_idle_timeout", "integer (seconds)", "10", "How long a TCP connection may stay idle between queries."),
+            key("transfer_limit", "integer", "10", "Zone transfers out (AXFR/IXFR) served at once; more are refused."),
+            key("refresh_limit", "integer", "10", "Secondary zones refreshing (SOA check, transfer in) at once, server-wide, like BIND's `transfers-in`."),
+            key("notify_delay_ms", "integer (milliseconds)", "100", "Wait after a change before sending NOTIFY, so a burst of changes makes one round."),
+            key("notify_retries", "integer", "5", "NOTIFY sends per target beyond the first (time-outs 1 s, 2 s, 4 s, ...)."),
+            key("control", "\"ADDR:PORT\"", "unset", "The HTTP control interface of `zonesync ctl`. It has no authentication, so it must be a loopback address."),
+            key("journal_max_changesets", "integer", "1000", "Most changesets kept in a zone's journal; the oldest are dropped."),
+            key("journal_max_bytes", "integer (bytes)", "67108864", "Most bytes a zone's journal file may hold; the oldest changesets are dropped to stay under it."),
+            key("refresh_min", "integer (seconds)", "2", "Secondaries: the SOA REFRESH is clamped to at least this."),
+            key("refresh_max", "integer (seconds)", "86400", "Secondaries: the SOA REFRESH is clamped to at most this."),
+            key("retry_min", "integer (seconds)", "2", "Secondaries: the SOA RETRY (and its back-off) is at least this."),
+            key("retry_max", "integer (seconds)", "86400", "Secondaries: the SOA RETRY back-off is at most this."),
+            key("expire_min", "integer (seconds)", "3", "Secondaries: the SOA EXPIRE is at least this."),
+            key("xfr_in_timeout", "integer (seconds)", "300", "Secondaries: how long a whole transfer in may take."),
+            key("xfr_in_max_records", "integer", "20000000", "Secondaries: most records a transfer in may bring."),
+            key("xfr_in_max_bytes", "integer (bytes)", "4294967296", "Secondaries: most bytes a transfer in may bring."),
+        ],
+    },
+    Table {
+        path: "key",
+        syntax: "[[key]]",
+        doc: "A TSIG key (RFC 8945). `zonesync keygen NAME` prints a new one in this form and in BIND's.",
+        keys: &[
+            key("name", "domain name", "required", "The key's name, as the peers know it."),
+            key("algorithm", "string", "\"hmac-sha256\"", "hmac-sha1, hmac-sha256, hmac-sha384 or hmac-sha512."),
+            key("secret", "base64 string", "required unless secret_file", "The shared secret."),
+            key("secret_file", "path", "unset", "A file holding the secret instead (its whole text, as base64), relative to the configuration file: the configuration can then be readable by all and the secret by the server only."),
+        ],
+    },
+    Table {
+        path: "zone",
+        syntax: "[[zone]]",
+        doc: "A zone served as primary (from its zone file) or secondary (transferred from its primaries).",
+        keys: &[
+            key("name", "domain name", "required", "The zone's apex, e.g. \"example.com\"."),
+            key("role", "\"primary\" or \"secondary\"", "required", "Where the zone's data comes from."),
+            key("file", "path", "unset", "A primary's zone file (RFC 1035 master file), relative to the configuration file. A secondary keeps its copy under `data_dir` and has no file. In a `[[template]]`, `{zone}` stands for the zone's name."),
+            key("primaries", "array of inline tables", "[]", "A secondary's primaries, tried in order."),
+            key("allow_transfer", "array of inline tables", "[] (nobody)", "Who may transfer the zone (AXFR/IXFR)."),
+            key("allow_notify", "array of inline tables", "[]", "Who may NOTIFY a secondary besides its primaries."),
+            key("notify", "array of \"ADDR:PORT\" or inline tables", "[]", "Where to send NOTIFY (RFC 1996) after the zone changes: \"ADDR:PORT\", or { addr = \"ADDR:PORT\", key = \"NAME\" } to sign it."),
+            key("notify_ns", "boolean", "false", "Also NOTIFY the addresses of the zone's NS records (glue inside the zone), on port 53, except our own listeners."),
+            key("include_anywhere", "boolean", "false", "Let `$INCLUDE` read files outside the zone file's directory."),
+            key("serial_policy", "\"keep\", \"increment\", \"unixtime\" or \"dateserial\"", "\"keep\"", "What a reload does when the zone's content changed but its serial did not: refuse the reload (keep), or move the serial."),
+            key("dnssec_checks", "\"warn\", \"error\" or \"off\"", "\"warn\"", "What DNSSEC problems of a signed zone do at load: log a warning each, refuse the load (the old version stays served), or nothing is checked."),
+            key("dnssec_verify", "boolean", "true", "Verify every RRSIG with its key at load (the costly part of the checks)."),
+            key("csync", "table", "unset", "Act as the parental agent of this zone's delegations (RFC 7477, RFC 9975)."),
+            key("notify_csync", "array of \"ADDR:PORT\"", "[]", "The child side: where to send NOTIFY(CSYNC) (the parent's DSYNC target) when a load publishes a new CSYNC RRset."),
+            key("allow_update", "array of tables", "[] (UPDATE refused)", "Who may change the zone by UPDATE (RFC 2136); a primary only."),
+            key("flush_delay", "integer (seconds)", "5", "After a change by UPDATE or transaction, wait this long before writing the zone back to `file` (like Knot's `zonefile-sync`); the journal holds the change meanwhile. 0 writes at once."),
+            key("catalog", "table", "unset", "This zone is a catalog zone (RFC 9432)."),
+            key("catalog_zone", "domain name", "unset", "The produced catalog that lists this zone, like Knot's `catalog-zone`."),
+            key("catalog_group", "string", "unset", "The zone's `group` property in that catalog (RFC 9432 section 4.4.2)."),
+        ],
+    },
+    Table {
+        path: "zone.primaries",
+        syntax: "primaries = [ { address = \"ADDR:PORT\", key = \"NAME\" } ]",
+        doc: "A primary of a secondary zone.",
+        keys: &[
+            key("address", "\"ADDR:PORT\"", "required", "Where SOA queries and transfers go."),
+            key("key", "string", "unset", "The `[[key]]` that signs SOA queries and transfers."),
+        ],
+    },
+    Table {
+        path: "zone.allow_transfer",
+        syntax: "allow_transfer = [ { from = \"PREFIX\", key = \"NAME\" } ]",
+        doc: "A transfer rule: a request is allowed when it matches a rule. Give `from`, `key` or both.",
+        keys: &[
+            key("from", "address prefix", "any address", "The client's address must be in this prefix, e.g. \"192.0.2.0/24\", \"::1\"."),
+            key("key", "string", "no key needed", "The request must be signed with this `[[key]]`."),
+        ],
+    },
+    Table {
+        path: "zone.allow_notify",
+        syntax: "allow_notify = [ { from = \"PREFIX\", key = \"NAME\" } ]",
+        doc: "A NOTIFY rule, as a transfer rule.",
+        keys: &[
+            key("from", "address prefix", "any address", "The sender's address must be in this prefix."),
+            key("key", "string", "no key needed", "The NOTIFY must be signed with this `[[key]]`."),
+        ],
+    },
+    Table {
+        path: "zone.notify",
+        syntax: "notify = [ { addr = \"ADDR:PORT\", key = \"NAME\" } ]",
+        doc: "A NOTIFY target written as a table, to sign the NOTIFY.",
+        keys: &[
+            key("addr", "\"ADDR:PORT\"", "required", "Where the NOTIFY goes."),
+            key("key", "string", "unset", "The `[[key]]` that signs it."),
+        ],
+    },
+    Table {
+        path: "zone.allow_update",
+        syntax: "[[zone.allow_update]]",
+        doc: "An UPDATE rule: an UPDATE is applied when every change it makes is allowed by a rule of the key that signed it.",
+        keys: &[
+            key("key", "string", "required", "The `[[key]]` that must sign the UPDATE."),
+            key("from", "address prefix", "any address", "The sender's address must be in this prefix."),
+            key("names", "array of domain names", "[] (the whole zone)", "The names the key may change."),
+            key("match", "\"exact\", \"subdomain\" or \"wildcard\"", "\"subdomain\"", "How `names` match: the name itself, the name and below, or strictly below."),
+            key("types", "array of type mnemonics", "[] (any type)", "The types the key may change."),
+        ],
+    },
+    Table {
+        path: "zone.csync",
+        syntax: "[zone.csync]",
+        doc: "The parental agent (RFC 7477): which delegations follow their child's CSYNC record, and how often the children are asked. A CSYNC record with the `soaminimum` flag is acted on only once the child's SOA serial has reached the serial in the CSYNC record (RFC 7477 section 2.1.1.1).",
+        keys: &[
+            key("children", "array of domain names", "[] (every secure delegation)", "The children to follow, names below the zone."),
+            key("interval", "integer (seconds)", "3600", "Time between scans of a child; a NOTIFY(CSYNC) starts one at once."),
+            key("retry", "integer (seconds)", "60", "First back-off after a scan that could decide nothing, doubled up to `interval`."),
+            key("port", "integer", "53", "The port the children's nameservers are asked on."),
+            key("resolver", "\"ADDR:PORT\"", "first nameserver of /etc/resolv.conf", "A resolver for the addresses of nameserver names outside this zone."),
+        ],
+    },
+    Table {
+        path: "zone.catalog",
+        syntax: "[zone.catalog]",
+        doc: "What the server does with a catalog zone (RFC 9432).",
+        keys: &[
+            key("role", "\"consumer\" or \"producer\"", "required", "consumer: serve the zones the catalog lists (a secondary of the catalog); producer: generate the catalog from the zones whose `catalog_zone` names it (a primary without a file)."),
+            key("templates", "array of strings", "[]", "Consumer: the `[[template]]`s members are made from; the first is the default, a member whose `group` names another gets that one."),
+        ],
+    },
+    Table {
+        path: "monitor",
+        syntax: "[monitor]",
+        doc: "Watch nameservers: history, propagation times, dashboard, alerts, /metrics. In the server's file, or alone in a file for `zonesync monitor --config FILE`.",
+        keys: &[
+            key("listen", "\"ADDR:PORT\"", "unset (no web side)", "The dashboard, `/status` and `/metrics` (HTTP)."),
+            key("database", "path", "\"monitor.redb\" in data_dir", "The history database."),
+            key("retention_days", "integer", "30", "Days of history kept."),
+            key("interval", "integer (seconds)", "60", "Time between checks of a zone whose servers agree."),
+            key("fast_interval_ms", "integer (milliseconds)", "1000", "Time between checks while a change is spreading, for the propagation times."),
+            key("alert_after", "integer (seconds)", "300", "How long a server may be behind, lame or unreachable before an alert; 0: at once."),
+            key("expire_warning", "integer (seconds)", "86400", "Alert when a secondary's EDNS EXPIRE left is below this."),
+            key("timeout_ms", "integer (milliseconds)", "2000", "Per query (UDP tries 3 times)."),
+            key("resolver", "\"ADDR:PORT\"", "first nameserver of /etc/resolv.conf", "For discovery: the parent's servers, out-of-zone NS names."),
+            key("zone", "array of tables", "[]", "Zones watched."),
+            key("catalog", "array of tables", "[]", "Catalog zones whose every member is watched."),
+            key("alerts", "table", "none", "Where alerts go."),
+        ],
+    },
+    Table {
+        path: "monitor.zone",
+        syntax: "[[monitor.zone]]",
+        doc: "A zone watched; its servers are discovered (parent delegation and apex NS, every address) unless given.",
+        keys: &[
+            key("name", "domain name", "required", "The zone."),
+            key("ns", "array of \"NAME=ADDR[:PORT]\"", "[] (discovered)", "The servers, as `zonesync verify --ns`."),
+            key("primary", "\"ADDR:PORT\"", "unset", "The primary (possibly hidden) whose serial is the reference."),
+            key("port", "integer", "53", "Port of discovered addresses."),
+        ],
+    },
+    Table {
+        path: "monitor.catalog",
+        syntax: "[[monitor.catalog]]",
+        doc: "Watch every member of a catalog zone: the catalog is transferred from `primary` every `interval`, and members come and go with it.",
+        keys: &[
+            key("name", "domain name", "required", "The catalog zone."),
+            key("primary", "\"ADDR:PORT\"", "required", "Where the catalog is transferred from (AXFR, unsigned), and each member's reference serial."),
+            key("ns", "array of \"NAME=ADDR[:PORT]\"", "[] (discovered)", "The members' servers."),
+            key("port", "integer", "53", "Port of discovered addresses."),
+        ],
+    },
+    Table {
+        path: "monitor.alerts",
+        syntax: "[monitor.alerts]",
+        doc: "Alert destinations; both, one or neither (the dashboard and the history show everything anyway).",
+        keys: &[
+            key("webhook", "\"http://HOST:PORT/PATH\"", "unset", "Each alert and recovery is POSTed as JSON."),
+            key("command", "array of strings", "[]", "A program and its arguments; each alert and recovery is written to its standard input as JSON (at most 10 s per run)."),
+        ],
+    },
+];
+
+/// The table at `path` ("zone.primaries"); a template's tables are the
+/// zone's.
+pub fn table(path: &str) -> Option<&'static Table> {
+    let (template, zone) = TEMPLATE_AS;
+    let path = match path.strip_prefix(template) {
+        Some(rest) if rest.is_empty() || rest.starts_with('.') => format!("{zone}{rest}"),
+        _ => path.to_owned(),
+    };
+    TABLES.iter().find(|t| t.path == path)
+}
+
+/// The reference as Markdown (docs/config.md).
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "# zonesync.toml: the configuration reference\n\n\
+         Generated from `src/config/reference.rs` (`zonesync man` writes the\n\
+         same text as the zonesync.toml(5) man page); edit that file, then\n\
+         `UPDATE_DOCS=1 cargo test --lib config::` rewrites this one.\n\n\
+         Relative paths are relative to the directory of the configuration file.\n\
+         `zonesync check-config --config FILE` checks a file without starting anything.\n",
+    );
+    for t in TABLES {
+        let title = if t.path.is_empty() {
+            "The top level".to_owned()
+        } else {
+            format!("`{}`", t.syntax)
+        };
+        out.push_str(&format!("\n## {title}\n\n{}\n", t.doc));
+        if t.path == "zone" {
+            out.push_str(
+                "\n`[[template]]` takes the same keys; its `name` is the template's own.\n",
+            );
+        }
+        out.push_str("\n| key | type | default | meaning |\n| --- | --- | --- | --- |\n");
+        for k in t.keys {
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                k.name,
+                cell(k.kind),
+                cell(k.default),
+                cell(k.doc)
+            ));
+        }
+    }
+    out
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
