@@ -15,8 +15,8 @@
 #
 # Environment (all optional):
 #   ZONESYNC        the zonesync binary; default $CARGO_TARGET_DIR/release/zonesync
-#                   or target/release/zonesync of this checkout, built with
-#                   `cargo build --release` when missing
+#                   or target/release/zonesync of this checkout, brought up
+#                   to date with `cargo build --release` first
 #   DEMO_PORT       base port (5350): primary DEMO_PORT, secondaries +1 and
 #                   +2, control interface +8, dashboard +9; each can be set
 #                   alone: PRIMARY_PORT SECONDARY1_PORT SECONDARY2_PORT
@@ -49,11 +49,11 @@ if [ -n "$ZONESYNC_GIVEN" ]; then
 else
   ZONESYNC=${CARGO_TARGET_DIR:-$ROOT/target}/release/zonesync
   case $ZONESYNC in /*) ;; *) ZONESYNC=$ROOT/$ZONESYNC ;; esac
-  if [ ! -x "$ZONESYNC" ]; then
-    say "building zonesync (cargo build --release) ..."
-    (cd "$ROOT" && cargo build --release) || die "cargo build --release failed"
-    [ -x "$ZONESYNC" ] || die "no binary at $ZONESYNC after the build"
-  fi
+  # Always through cargo: a no-op when the binary is current, and never a
+  # stale binary after a pull.
+  say "building zonesync (cargo build --release) ..."
+  (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
+  [ -x "$ZONESYNC" ] || die "no binary at $ZONESYNC after the build"
 fi
 
 # ---------------------------------------------------------------- the ports

@@ -73,7 +73,7 @@ pub const TABLES: &[Table] = &[
             key("udp_workers", "integer", "0", "UDP sockets (and threads) per address; 0 = one per CPU core."),
             key("tcp_max_connections", "integer", "256", "Most TCP connections open at once; more are closed at accept."),
             key("tcp_idle_timeout", "integer (seconds)", "10", "How long a TCP connection may stay idle between queries."),
-            key("transfer_limit", "integer", "10", "Zone transfers out (AXFR/IXFR) served at once; more are refused."),
+            key("transfer_limit", "integer", "10", "Zone transfers out (AXFR/IXFR) served at once; more are answered SERVFAIL (the secondary retries later)."),
             key("refresh_limit", "integer", "10", "Secondary zones refreshing (SOA check, transfer in) at once, server-wide, like BIND's `transfers-in`."),
             key("notify_delay_ms", "integer (milliseconds)", "100", "Wait after a change before sending NOTIFY, so a burst of changes makes one round."),
             key("notify_retries", "integer", "5", "NOTIFY sends per target beyond the first (time-outs 1 s, 2 s, 4 s, ...)."),
