@@ -154,6 +154,29 @@ pub struct ConfigCheck {
     pub zones: Vec<String>,
 }
 
+/// What `serve` would say of a zone file's ZONEMD, as the zone's
+/// `zonemd` and `zonemd_generate` settings judge it (see
+/// `replication::zonemd`).
+fn zonemd_problem(zone: &crate::config::ZoneConfig, version: &ZoneVersion) -> Option<String> {
+    use crate::config::ZonemdMode;
+    use crate::zonemd::Verdict;
+    if zone.zonemd_generate.is_some() {
+        return crate::dnssec::is_signed(version).then(|| {
+            "zonemd_generate: the zone is signed, and a signed zone's ZONEMD must be signed too: \
+             make it with the signer"
+                .to_owned()
+        });
+    }
+    match (zone.zonemd, crate::zonemd::verify(version)) {
+        (ZonemdMode::Off, _) => None,
+        (_, Verdict::Invalid(problem)) => Some(problem.to_string()),
+        (ZonemdMode::Require, Verdict::Absent | Verdict::Unsupported) => {
+            Some("no ZONEMD that can be checked (zonemd = \"require\")".into())
+        }
+        _ => None,
+    }
+}
+
 /// A problem `check_config` found: in a zone file (the text names the
 /// file and line), or in a setting (`at`, e.g. `zone[0].file`, whose line
 /// the caller finds in the configuration file).
@@ -232,6 +255,10 @@ pub fn check_config(config: &crate::config::Config, now_unix: u64) -> ConfigChec
         });
         match loaded {
             Ok((loaded, dnssec)) => {
+                if let Some(problem) = zonemd_problem(zone, &loaded.version) {
+                    out.errors
+                        .push(CheckError::at(format!("zone[{i}].zonemd"), problem));
+                }
                 out.warnings.extend(loaded.warnings);
                 out.warnings.extend(dnssec.lines);
                 out.zones.push(format!(

@@ -475,6 +475,30 @@ pub struct ZoneConfig {
     /// `catalog-group`.
     #[serde(default)]
     pub catalog_group: Option<String>,
+    /// What a ZONEMD (RFC 8976) at the apex does to a new version (a
+    /// load, a transfer in); see `replication::zonemd`.
+    #[serde(default)]
+    pub zonemd: ZonemdMode,
+    /// A primary publishes a ZONEMD of this algorithm, made anew for
+    /// every version (unsigned zones: a signed zone's ZONEMD must be
+    /// signed, so its signer makes it).
+    #[serde(default)]
+    pub zonemd_generate: Option<crate::zonemd::HashAlg>,
+}
+
+/// `zonemd`: what a zone's ZONEMD means for a new version.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ZonemdMode {
+    /// A ZONEMD must match (a version whose does not is not served: the
+    /// old one stays, a transfer counts as failed); none is fine.
+    #[default]
+    Verify,
+    /// As `verify`, and a version without a ZONEMD that can be checked is
+    /// not served either.
+    Require,
+    /// ZONEMD records are data like any other.
+    Off,
 }
 
 /// `[zone.catalog]`: what the server does with a catalog zone.
@@ -1188,6 +1212,12 @@ fn role_problems(zone: &ZoneConfig, template: bool) -> Vec<(&'static str, &'stat
                 out.push((
                     "csync",
                     "the parental agent changes the zone file, so only a primary can run it",
+                ));
+            }
+            if zone.zonemd_generate.is_some() {
+                out.push((
+                    "zonemd_generate",
+                    "a secondary serves the ZONEMD its primary made; generate it there",
                 ));
             }
             if !zone.allow_update.is_empty() {

@@ -125,6 +125,8 @@ pub const TABLES: &[Table] = &[
             key("catalog", "table", "unset", "This zone is a catalog zone (RFC 9432)."),
             key("catalog_zone", "domain name", "unset", "The produced catalog that lists this zone, like Knot's `catalog-zone`."),
             key("catalog_group", "string", "unset", "The zone's `group` property in that catalog (RFC 9432 section 4.4.2)."),
+            key("zonemd", "\"verify\", \"require\" or \"off\"", "\"verify\"", "ZONEMD (RFC 8976): with `verify`, a new version (a primary's load, a secondary's transfer) whose apex ZONEMD does not match its data, or does not carry the SOA serial, or (in a signed zone) has no valid signature, is not served: the old version stays, and a transfer counts as failed (RETRY, then EXPIRE). A version without ZONEMD is served. `require` also refuses a version without a ZONEMD it can check. `off` ignores ZONEMD."),
+            key("zonemd_generate", "\"sha384\" or \"sha512\"", "unset", "A primary publishes a ZONEMD (SIMPLE scheme) of this algorithm, made anew for every version it serves (loads, UPDATE, transactions), before NOTIFY and IXFR go out. For unsigned zones: a signed zone's ZONEMD must be signed, so its signer makes it (`dnssec-signzone -z`, `ldns-signzone -z`), and such a zone is refused."),
         ],
     },
     Table {

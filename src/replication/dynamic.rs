@@ -159,6 +159,14 @@ impl ManagedZone {
                 },
             }
         }
+        // Only the last change is published, so only its version needs
+        // the new ZONEMD (the versions between are never served).
+        if let Some((change, version, _)) = changed.last_mut() {
+            if let Err(why) = self.stamp(change, version) {
+                tracing::error!(zone = self.name(), "UPDATE: {why}: SERVFAIL");
+                settled.extend(changed.drain(..).map(|(_, _, ask)| (ask, rcode::SERVFAIL)));
+            }
+        }
         let file_serial = memory.published.map(|p| p.served_serial);
         let changes: Vec<&Changeset> = changed.iter().map(|(c, _, _)| c).collect();
         let durable = self.journal_changes(&changes, file_serial);
@@ -195,6 +203,28 @@ impl ManagedZone {
         for (ask, code) in settled {
             ask.answer(code);
         }
+    }
+
+    /// With `zonemd_generate`: `version` (which `change` led to) gets its
+    /// new ZONEMD, and `change` the ZONEMD's change folded in.
+    fn stamp(
+        &self,
+        change: &mut Changeset,
+        version: &mut Arc<ZoneVersion>,
+    ) -> Result<(), super::zonemd::ZonemdRefused> {
+        let from = format!("serial {}", version.serial());
+        let Some(stamp) = self.core.zonemd.stamp_change(&from, version)? else {
+            return Ok(());
+        };
+        let stamped = version
+            .apply(&stamp)
+            .map_err(|e| super::zonemd::ZonemdRefused::Stamp {
+                from,
+                why: e.to_string(),
+            })?;
+        *version = Arc::new(stamped);
+        crate::zonemd::fold(change, stamp);
+        Ok(())
     }
 
     /// Publishes a version made by a dynamic change (journaled already)
@@ -540,9 +570,13 @@ impl ManagedZone {
                 diff: Vec::new(),
             });
         };
+        let mut change = change;
         let next = version
             .apply(&change)
             .map_err(|e| TxnProblem::Refused(format!("the zone would break: {e}")))?;
+        let mut next = Arc::new(next);
+        self.stamp(&mut change, &mut next)
+            .map_err(|e| TxnProblem::Refused(e.to_string()))?;
         let file_serial = memory.published.map(|p| p.served_serial);
         if self.journal_changes(&[&change], file_serial) != 1 {
             return Err(TxnProblem::Failed(
@@ -558,7 +592,7 @@ impl ManagedZone {
             added = change.added.len(),
             "transaction committed"
         );
-        self.publish_dynamic(Arc::new(next), "zone-commit");
+        self.publish_dynamic(next, "zone-commit");
         drop(memory);
         let _ = self.txn_abort();
         Ok(TxnCommitted {

@@ -31,6 +31,7 @@ pub mod registry;
 pub mod secondary;
 pub mod state;
 pub mod timing;
+pub mod zonemd;
 
 use crate::clock::{SharedClock, UnixMs};
 use crate::config::{SerialPolicy, ServerConfig, ZoneConfig};
@@ -123,6 +124,8 @@ pub struct ZoneCore {
     pub notifier: Option<Notifier>,
     /// The DNSSEC checks of what the zone publishes.
     pub dnssec: dnssec::ZoneDnssec,
+    /// ZONEMD: verified in what the zone publishes, or made for it.
+    pub zonemd: zonemd::ZoneZonemd,
     /// The zone's event table, run by its dispatcher.
     pub events: events::Events,
     /// Where the serial of a NOTIFY round still owed is kept
@@ -152,6 +155,7 @@ impl ZoneCore {
         ZoneCore {
             notify_owed: None,
             dnssec: dnssec::ZoneDnssec::new(&config, deps.clock.clone()),
+            zonemd: zonemd::ZoneZonemd::new(&config),
             zone,
             config,
             journal,
@@ -728,7 +732,14 @@ impl ManagedZone {
             }
             _ => version,
         };
-        let version = Arc::new(version);
+        let source = file_path.display().to_string();
+        let version = match self.core.zonemd.prepare_load(&source, version) {
+            Ok(v) => Arc::new(v),
+            Err(why) => {
+                tracing::error!(zone = self.name(), serial = %serial, "{why}");
+                return self.failed(old_serial, why.to_string());
+            }
+        };
         // Checked as it will be served: a serial moved by the policy
         // changes the SOA, and its RRSIG then no longer verifies.
         if let Err(why) = self

@@ -630,10 +630,7 @@ impl SecondaryZone {
                     .map_err(|e| ApplyFailure::Rejected(e.to_string()))?;
                 let source = format!("AXFR of serial {serial} from {}", primary.addr);
                 let version = Arc::new(version);
-                self.core
-                    .dnssec
-                    .before_publish(&source, &version)
-                    .map_err(|e| ApplyFailure::Rejected(e.to_string()))?;
+                self.check_before_publish(&source, &version)?;
                 if let Err(e) = snapshot::write(&self.snapshot_path, &version) {
                     tracing::error!(
                         zone = self.name(),
@@ -660,10 +657,7 @@ impl SecondaryZone {
                     .map_err(|e| ApplyFailure::IxfrDidNotApply(e.to_string()))?;
                 let source = format!("IXFR {} -> {serial} from {}", base.serial(), primary.addr);
                 let version = Arc::new(version);
-                self.core
-                    .dnssec
-                    .before_publish(&source, &version)
-                    .map_err(|e| ApplyFailure::Rejected(e.to_string()))?;
+                self.check_before_publish(&source, &version)?;
                 self.journal_changes(&changes);
                 let n = changes.len();
                 self.publish(version, &source);
@@ -675,6 +669,23 @@ impl SecondaryZone {
                 ))
             }
         }
+    }
+
+    /// What a transferred version must pass to be served: its ZONEMD
+    /// (`zonemd`), then DNSSEC with `dnssec_checks = "error"`.
+    fn check_before_publish(
+        &self,
+        source: &str,
+        version: &Arc<ZoneVersion>,
+    ) -> Result<(), ApplyFailure> {
+        self.core
+            .zonemd
+            .check(source, version)
+            .map_err(|e| ApplyFailure::Rejected(e.to_string()))?;
+        self.core
+            .dnssec
+            .before_publish(source, version)
+            .map_err(|e| ApplyFailure::Rejected(e.to_string()))
     }
 
     /// After an AXFR: the journal continues with the difference from the

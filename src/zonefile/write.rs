@@ -136,6 +136,16 @@ pub fn usual_form(t: u16, rdata: &[u8]) -> Option<String> {
             // Only when the text reads back as the same octets.
             (wire == rdata).then(|| c.to_string())
         }
+        crate::zonemd::ZONEMD => {
+            let z = crate::zonemd::Zonemd::parse(rdata)?;
+            Some(format!(
+                "{} {} {} {}",
+                z.serial.0,
+                z.scheme,
+                z.hash,
+                crate::zonemd::hex(z.digest)
+            ))
+        }
         _ => None,
     }
 }

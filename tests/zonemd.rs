@@ -1,0 +1,379 @@
+//! ZONEMD (RFC 8976) end to end: a primary generating it (loads and
+//! control transactions), a zonesync secondary verifying it on every
+//! transfer (AXFR and IXFR), ldns-verify-zone accepting what is served;
+//! a mismatching ZONEMD keeps the old version served and names zone,
+//! serial and digests; `require` without ZONEMD serves nothing; a zone
+//! signed by ldns-signzone with ZONEMD verifies; a signed zone cannot
+//! have it generated.
+
+mod common;
+
+use common::*;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==";
+
+fn zone(serial: u32, www: &str) -> String {
+    format!(
+        "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster {serial} 3600 600 86400 300\n\
+         @ NS ns1\n@ NS ns2\nns1 A 192.0.2.1\nns2 A 192.0.2.2\nwww A {www}\n\
+         sub NS ns.sub\nns.sub A 192.0.2.53\n"
+    )
+}
+
+/// `kdig ZONEMD` at the apex: (serial, scheme, hash, digest) of each.
+fn zonemd_at(addr: SocketAddr) -> Vec<(u32, u8, u8, String)> {
+    let out = Command::new("kdig")
+        .args(["+short", "+retry=2", "+time=2", "-p"])
+        .arg(addr.port().to_string())
+        .arg(format!("@{}", addr.ip()))
+        .args(["example.com.", "ZONEMD"])
+        .output()
+        .expect("kdig (knot-dnsutils)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((
+                f.first()?.parse().ok()?,
+                f.get(1)?.parse().ok()?,
+                f.get(2)?.parse().ok()?,
+                f.get(3..)?.concat().to_ascii_lowercase(),
+            ))
+        })
+        .collect()
+}
+
+/// The zone as `addr` transfers it, checked by ldns-verify-zone -Z.
+fn ldns_verifies_transfer(addr: SocketAddr, dir: &TempDir) -> String {
+    let mut cmd = zonesync();
+    cmd.args(["xfr", "example.com", "--server", &addr.to_string()]);
+    let out = run_with_timeout(cmd, Duration::from_secs(30)).expect("zonesync xfr");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The transfer's closing SOA is the opening one again.
+    let mut lines: Vec<&str> = text.lines().filter(|l| !l.starts_with(";;")).collect();
+    lines.pop();
+    let path = dir.write("transferred.zone", lines.join("\n") + "\n");
+    let check = Command::new("ldns-verify-zone")
+        .arg("-Z")
+        .arg(&path)
+        .output()
+        .expect("ldns-verify-zone (ldnsutils)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(check.status.success(), "ldns-verify-zone: {said}\n{text}");
+    said
+}
+
+fn secondary_config(primary: SocketAddr, extra: &str) -> String {
+    format!(
+        "[server]\nudp_workers = 1\n\n[[zone]]\nname = \"example.com\"\nrole = \"secondary\"\n\
+         primaries = [{{ address = \"{primary}\" }}]\nallow_transfer = [{{ from = \"127.0.0.0/8\" }}]\n{extra}"
+    )
+}
+
+fn ctl(control: SocketAddr, args: &[&str]) -> String {
+    let mut cmd = zonesync();
+    cmd.args(["ctl", "--control", &control.to_string()])
+        .args(args);
+    let out = run_with_timeout(cmd, Duration::from_secs(30)).expect("zonesync ctl");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "ctl {args:?}: {text}");
+    text
+}
+
+#[test]
+fn a_generated_zonemd_follows_every_change_and_secondaries_verify_it() {
+    let dir = TempDir::new("zonemd-gen");
+    let secondary_addr = free_addr();
+    let control = free_addr();
+    let primary = Server::start(
+        &format!(
+            "[server]\nudp_workers = 1\ncontrol = \"{control}\"\nnotify_delay_ms = 0\n{}\
+             allow_transfer = [{{ from = \"127.0.0.0/8\" }}]\nnotify = [\"{secondary_addr}\"]\n\
+             zonemd_generate = \"sha384\"\nflush_delay = 0\n\
+             [[zone.allow_update]]\nkey = \"ddns\"\n\
+             [[key]]\nname = \"ddns\"\nsecret = \"{SECRET}\"\n",
+            zone_entry("example.com", "example.com.zone")
+        ),
+        &[("example.com.zone", &zone(10, "192.0.2.10"))],
+    );
+    let first = zonemd_at(primary.addr());
+    assert_eq!(first.len(), 1, "{first:?}\n{}", primary.log());
+    assert_eq!((first[0].0, first[0].1, first[0].2), (10, 1, 1));
+    assert_eq!(first[0].3.len(), 96);
+    ldns_verifies_transfer(primary.addr(), &dir);
+
+    let secondary = Server::start_with(
+        &secondary_config(primary.addr(), "zonemd = \"require\"\n"),
+        &[],
+        &StartOptions {
+            addr: Some(secondary_addr),
+            ..StartOptions::default()
+        },
+    );
+    wait_serial_at(
+        secondary.addr(),
+        "example.com",
+        10,
+        Duration::from_secs(10),
+        || secondary.log(),
+    );
+    assert!(
+        secondary.wait_for_log("ZONEMD verified", Duration::from_secs(5)),
+        "{}",
+        secondary.log()
+    );
+    assert_eq!(zonemd_at(secondary.addr()), first);
+
+    // A transaction: the ZONEMD moves with the serial, and IXFR carries
+    // it (the secondary verifies the result).
+    ctl(control, &["zone-begin", "example.com"]);
+    ctl(
+        control,
+        &["zone-set", "example.com", "mail", "300", "A", "192.0.2.25"],
+    );
+    ctl(control, &["zone-commit", "example.com"]);
+    wait_serial_at(
+        secondary.addr(),
+        "example.com",
+        11,
+        Duration::from_secs(10),
+        || format!("{}\n{}", primary.log(), secondary.log()),
+    );
+    let second = zonemd_at(primary.addr());
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].0, 11);
+    assert_ne!(second[0].3, first[0].3);
+    assert_eq!(zonemd_at(secondary.addr()), second);
+    assert!(
+        secondary.log().contains("IXFR 10 -> 11"),
+        "{}",
+        secondary.log()
+    );
+    ldns_verifies_transfer(secondary.addr(), &dir);
+
+    // An UPDATE: the same.
+    let (ok, said) = run_update_client(
+        "nsupdate",
+        &["-y", &format!("hmac-sha256:ddns:{SECRET}")],
+        primary.addr(),
+        "example.com.",
+        "update add ftp.example.com. 300 A 192.0.2.21\nsend\n",
+    );
+    assert!(ok, "{said}\n{}", primary.log());
+    wait_serial_at(
+        secondary.addr(),
+        "example.com",
+        12,
+        Duration::from_secs(10),
+        || format!("{}\n{}", primary.log(), secondary.log()),
+    );
+    assert_eq!(zonemd_at(secondary.addr())[0].0, 12);
+    assert_eq!(zonemd_at(primary.addr()), zonemd_at(secondary.addr()));
+
+    // A reload of an edited file (after the flush wrote the changes):
+    // stamped again.
+    assert!(
+        primary.wait_for_log("zone file flushed", Duration::from_secs(10)),
+        "{}",
+        primary.log()
+    );
+    primary.rewrite("example.com.zone", &zone(13, "192.0.2.13"));
+    primary.signal("HUP");
+    wait_serial_at(
+        secondary.addr(),
+        "example.com",
+        13,
+        Duration::from_secs(10),
+        || format!("{}\n{}", primary.log(), secondary.log()),
+    );
+    assert_eq!(zonemd_at(secondary.addr())[0].0, 13);
+    ldns_verifies_transfer(secondary.addr(), &dir);
+}
+
+/// The zone as ldns-signzone makes it with ZONEMD (unsigned: -Z).
+fn ldns_zonemd(dir: &TempDir, text: &str) -> String {
+    let input = dir.write("ldns-in.zone", text);
+    let output = dir.join("ldns-out.zone");
+    let out = Command::new("ldns-signzone")
+        .args(["-Z", "-z", "1:1", "-o", "example.com.", "-f"])
+        .arg(&output)
+        .arg(&input)
+        .output()
+        .expect("ldns-signzone (ldnsutils)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(output).unwrap()
+}
+
+#[test]
+fn a_mismatching_zonemd_keeps_the_old_version_on_the_secondary_and_the_primary() {
+    let dir = TempDir::new("zonemd-mismatch");
+    // The "scripted primary": a zonesync that does not check ZONEMD and
+    // serves what its file says, right or wrong.
+    let good = ldns_zonemd(&dir, &zone(20, "192.0.2.20"));
+    let secondary_addr = free_addr();
+    let primary = Server::start(
+        &format!(
+            "[server]\nudp_workers = 1\nnotify_delay_ms = 0\n{}\
+             allow_transfer = [{{ from = \"127.0.0.0/8\" }}]\nnotify = [\"{secondary_addr}\"]\nzonemd = \"off\"\n",
+            zone_entry("example.com", "example.com.zone")
+        ),
+        &[("example.com.zone", &good)],
+    );
+    let secondary = Server::start_with(
+        &secondary_config(primary.addr(), ""),
+        &[],
+        &StartOptions {
+            addr: Some(secondary_addr),
+            ..StartOptions::default()
+        },
+    );
+    wait_serial_at(
+        secondary.addr(),
+        "example.com",
+        20,
+        Duration::from_secs(10),
+        || secondary.log(),
+    );
+    // Serial 21 with a ZONEMD computed for other data.
+    let bad = ldns_zonemd(&dir, &zone(21, "192.0.2.21")).replace("192.0.2.21", "192.0.2.66");
+    primary.rewrite("example.com.zone", &bad);
+    primary.signal("HUP");
+    wait_serial_at(
+        primary.addr(),
+        "example.com",
+        21,
+        Duration::from_secs(10),
+        || primary.log(),
+    );
+    assert!(
+        secondary.wait_for_log(
+            "ZONEMD digest mismatch at serial 21",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        secondary.log()
+    );
+    let log = secondary.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("ZONEMD digest mismatch"))
+        .unwrap();
+    assert!(line.contains("example.com"), "{line}");
+    assert!(line.contains("the record says "), "{line}");
+    assert_eq!(soa_serial_at(secondary.addr(), "example.com"), Some(20));
+    // Retried, still refused, still the old version.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(soa_serial_at(secondary.addr(), "example.com"), Some(20));
+
+    // A primary that verifies keeps its old version too.
+    let checking = Server::start(
+        &format!(
+            "[server]\nudp_workers = 1\n{}",
+            zone_entry("example.com", "example.com.zone")
+        ),
+        &[("example.com.zone", &good)],
+    );
+    checking.rewrite("example.com.zone", &bad);
+    checking.signal("HUP");
+    assert!(
+        checking.wait_for_log(
+            "ZONEMD digest mismatch at serial 21",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        checking.log()
+    );
+    assert_eq!(soa_serial_at(checking.addr(), "example.com"), Some(20));
+}
+
+#[test]
+fn require_serves_no_zone_without_zonemd_and_a_signed_ldns_zone_verifies() {
+    let dir = TempDir::new("zonemd-require");
+    let plain = zone(30, "192.0.2.30");
+    let s = Server::start(
+        &format!(
+            "[server]\nudp_workers = 1\n{}zonemd = \"require\"\n",
+            zone_entry("example.com", "example.com.zone")
+        ),
+        &[("example.com.zone", &plain)],
+    );
+    assert!(
+        s.wait_for_log("has no ZONEMD that can be checked", Duration::from_secs(5)),
+        "{}",
+        s.log()
+    );
+    assert_eq!(soa_serial_at(s.addr(), "example.com"), None, "{}", s.log());
+    drop(s);
+
+    // ldns-signzone -z 1:1 with a key: signed, ZONEMD signed; loads.
+    let key = Command::new("ldns-keygen")
+        .current_dir(dir.path())
+        .args(["-a", "ECDSAP256SHA256", "-k", "example.com."])
+        .output()
+        .expect("ldns-keygen");
+    let key = String::from_utf8_lossy(&key.stdout).trim().to_owned();
+    let input = dir.write("in.zone", &plain);
+    let signed = dir.join("signed.zone");
+    let out = Command::new("ldns-signzone")
+        .current_dir(dir.path())
+        .args(["-z", "1:1", "-o", "example.com.", "-f"])
+        .arg(&signed)
+        .arg(&input)
+        .arg(&key)
+        .output()
+        .expect("ldns-signzone");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let signed = std::fs::read_to_string(signed).unwrap();
+    let s = Server::start(
+        &format!(
+            "[server]\nudp_workers = 1\n{}zonemd = \"require\"\n",
+            zone_entry("example.com", "example.com.zone")
+        ),
+        &[("example.com.zone", &signed)],
+    );
+    assert!(
+        s.wait_for_log("ZONEMD verified", Duration::from_secs(5)),
+        "{}",
+        s.log()
+    );
+    assert_eq!(zonemd_at(s.addr()).len(), 1);
+
+    // Generating ZONEMD for that signed zone is refused.
+    let g = Server::start(
+        &format!(
+            "[server]\nudp_workers = 1\n{}zonemd_generate = \"sha384\"\n",
+            zone_entry("example.com", "example.com.zone")
+        ),
+        &[("example.com.zone", &signed)],
+    );
+    assert!(
+        g.wait_for_log("must be signed too", Duration::from_secs(5)),
+        "{}",
+        g.log()
+    );
+    assert_eq!(soa_serial_at(g.addr(), "example.com"), None);
+}
