@@ -16,8 +16,8 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -100,6 +100,17 @@ impl Demo {
             .stdout(Stdio::piped())
             .stderr(stderr)
             .process_group(0);
+        // As from a terminal: SIGINT at its default. A test run started
+        // in the background by a non-interactive shell inherits SIGINT
+        // ignored, and a shell cannot trap a signal ignored at its start.
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start run.sh: {e}"));
@@ -227,27 +238,7 @@ fn running(pid: i32) -> bool {
 /// `GET path` on 127.0.0.1:`port`: status code and body (0 and "" when
 /// nothing answers).
 fn http_get(port: u16, path: &str) -> (u16, String) {
-    let addr = local(port);
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return (0, String::new());
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    );
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let code = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
+    common::http_get(local(port), path)
 }
 
 /// The monitor's view of the zone (`/status`), or `Null`.

@@ -140,6 +140,7 @@ fn server_view(server: &str, serial: u32, reference: u32, status: &str) -> Serve
         catch_up_ms: None,
         expire_left: Some(1_209_600),
         detail: None,
+        zonemd: None,
     }
 }
 

@@ -39,6 +39,7 @@ fn server(ns: &str, port: u16, serial: Option<u32>, status: &str) -> ServerView 
         catch_up_ms: Some(1200),
         expire_left: Some(604_800),
         detail: None,
+        zonemd: None,
     }
 }
 

@@ -20,8 +20,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -169,30 +168,12 @@ impl Replication {
     }
 }
 
-/// `GET path` over HTTP/1.1: the body of a 200 answer. The server closes
-/// after one answer.
+/// `GET path`: the body of a 200 answer.
 fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-    let text = String::from_utf8(raw).map_err(|e| e.to_string())?;
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("no end of headers in {text:?}"))?;
-    if !head.starts_with("HTTP/1.1 200 ") {
-        return Err(format!("GET {path} from {addr}: {head}\n{body}"));
+    match common::http_get(addr, path) {
+        (200, body) => Ok(body),
+        (code, body) => Err(format!("GET {path} from {addr}: status {code}\n{body}")),
     }
-    Ok(body.to_owned())
 }
 
 /// Runs promtool with `args`, `input` on its stdin; its exit status and

@@ -377,3 +377,82 @@ fn require_serves_no_zone_without_zonemd_and_a_signed_ldns_zone_verifies() {
     );
     assert_eq!(soa_serial_at(g.addr(), "example.com"), None);
 }
+
+#[test]
+fn verify_shows_each_servers_zonemd_and_flags_the_odd_ones() {
+    let dir = TempDir::new("zonemd-verify");
+    let primary = |file: &str, extra: &str| {
+        format!(
+            "[server]\nudp_workers = 1\n{}allow_transfer = [{{ from = \"127.0.0.0/8\" }}]\n{extra}",
+            zone_entry("example.com", file)
+        )
+    };
+    // a: generates it; b: serves ldns's ZONEMD for the same data (the
+    // same record), but its file was edited since; c: generates one for
+    // other data at the same serial.
+    let a = Server::start(
+        &primary("a.zone", "zonemd_generate = \"sha384\"\n"),
+        &[("a.zone", &zone(40, "192.0.2.40"))],
+    );
+    let edited = ldns_zonemd(&dir, &zone(40, "192.0.2.40")).replace("192.0.2.40", "192.0.2.66");
+    let b = Server::start(
+        &primary("b.zone", "zonemd = \"off\"\n"),
+        &[("b.zone", &edited)],
+    );
+    let c = Server::start(
+        &primary("c.zone", "zonemd_generate = \"sha384\"\n"),
+        &[("c.zone", &zone(40, "192.0.2.77"))],
+    );
+    let mut cmd = zonesync();
+    cmd.args(["verify", "example.com", "--json"]);
+    for (name, s) in [("ns1", &a), ("ns2", &b), ("ns3", &c)] {
+        cmd.args(["--ns", &format!("{name}.example.com={}", s.addr())]);
+    }
+    let out = run_with_timeout(cmd, Duration::from_secs(60)).expect("zonesync verify");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let zone = &json["zones"][0];
+    let verdicts: Vec<(String, Vec<String>)> = zone["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["code"].as_str().unwrap().to_owned(),
+                v["servers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        })
+        .collect();
+    let has = |code: &str, server: &Server| {
+        verdicts
+            .iter()
+            .any(|(c, s)| c == code && s.contains(&server.addr().to_string()))
+    };
+    assert!(has("zonemd-mismatch", &c), "{verdicts:?}");
+    assert!(has("zonemd-invalid", &b), "{verdicts:?}");
+    assert!(!has("zonemd-invalid", &a), "{verdicts:?}");
+    assert_eq!(out.status.code(), Some(2), "CRITICAL");
+    for row in zone["servers"].as_array().unwrap() {
+        let zonemd = row["zonemd"].as_array().expect("each server's ZONEMD");
+        assert_eq!(zonemd.len(), 1, "{row}");
+        assert!(zonemd[0].as_str().unwrap().starts_with("40 1 1 "), "{row}");
+        assert!(row["zonemd_transfer"].is_object(), "{row}");
+    }
+
+    // The table shows the digests.
+    let mut cmd = zonesync();
+    cmd.args(["verify", "example.com"]);
+    for (name, s) in [("ns1", &a), ("ns2", &b)] {
+        cmd.args(["--ns", &format!("{name}.example.com={}", s.addr())]);
+    }
+    let out = run_with_timeout(cmd, Duration::from_secs(60)).expect("zonesync verify");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ZONEMD"), "{text}");
+    assert!(text.contains("(transfer verified)"), "{text}");
+    assert!(text.contains("(transfer MISMATCH)"), "{text}");
+}

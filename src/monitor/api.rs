@@ -62,6 +62,10 @@ pub struct ServerView {
     /// Seconds of SOA EXPIRE left (EDNS EXPIRE, RFC 7314), when it says.
     pub expire_left: Option<u32>,
     pub detail: Option<String>,
+    /// Its apex ZONEMD (RFC 8976) as served, "SERIAL SCHEME HASH DIGEST"
+    /// per record; `None` when it has none (or did not say).
+    #[serde(default)]
+    pub zonemd: Option<String>,
 }
 
 /// One serial change and its propagation.
@@ -140,6 +144,7 @@ mod tests {
             behind_since_ms: None,
             catch_up_ms: None,
             expire_left: None,
+            zonemd: None,
             detail: Some("timed out".into()),
         };
         let json = serde_json::to_value(&server).unwrap();

@@ -720,6 +720,12 @@ impl Monitor {
             catch_up_ms,
             expire_left,
             detail,
+            zonemd: row
+                .probe
+                .zonemd
+                .as_ref()
+                .filter(|v| !v.text.is_empty())
+                .map(|v| v.text.join(" | ")),
         };
         track.view = Some(view.clone());
         view

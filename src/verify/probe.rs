@@ -118,6 +118,12 @@ pub struct Probe {
     /// `None` when not checked or it could not be told.
     pub axfr_open: Option<bool>,
     pub axfr_error: Option<String>,
+    /// The apex ZONEMD RRset (RFC 8976); `None` where the query failed.
+    pub zonemd: Option<RrsetView>,
+    /// Whether the zone this address transfers matches its ZONEMD: the
+    /// digest verified, or the problem. Checked when AXFR is open to us
+    /// and the zone has a ZONEMD.
+    pub zonemd_transfer: Option<Result<String, String>>,
 }
 
 /// Asks `addr` everything about `zone`. Never fails: what went wrong is
@@ -142,7 +148,39 @@ pub async fn probe(
     let ((axfr_open, axfr_error), mut probe) = tokio::join!(axfr, rest);
     probe.axfr_open = axfr_open;
     probe.axfr_error = axfr_error;
+    let has_zonemd = probe.zonemd.as_ref().is_some_and(|v| !v.rdata.is_empty());
+    if axfr_open == Some(true) && has_zonemd {
+        probe.zonemd_transfer = transferred_zonemd(addr, zone).await;
+    }
     probe
+}
+
+/// Transfers the zone from `addr` and verifies its ZONEMD (blocking work
+/// on the blocking pool): `Some(Ok(digest))`, `Some(Err(problem))`, or
+/// `None` when the transfer itself failed (reported as the AXFR check's).
+async fn transferred_zonemd(
+    addr: SocketAddr,
+    zone: &Name<Vec<u8>>,
+) -> Option<Result<String, String>> {
+    use crate::xfr::incoming::{self, Limits, Payload, Primary};
+    use crate::zonemd::Verdict;
+    let origin = zone.as_slice().to_ascii_lowercase();
+    let verdict = tokio::task::spawn_blocking(move || {
+        let from = Primary { addr, key: None };
+        let fetched = incoming::fetch(&from, &origin, None, &Limits::default()).ok()?;
+        let Payload::Full { soa, records } = fetched.payload else {
+            return None;
+        };
+        let version = crate::replication::secondary::build_full(&origin, &soa, &records).ok()?;
+        Some(crate::zonemd::verify(&version))
+    })
+    .await
+    .ok()??;
+    match verdict {
+        Verdict::Verified { hash, digest } => Some(Ok(format!("{hash:?} {digest}").to_lowercase())),
+        Verdict::Invalid(problem) => Some(Err(problem.to_string())),
+        Verdict::Absent | Verdict::Unsupported => None,
+    }
 }
 
 async fn probe_soa_and_records(
@@ -161,6 +199,8 @@ async fn probe_soa_and_records(
         records: Vec::new(),
         axfr_open: None,
         axfr_error: None,
+        zonemd: None,
+        zonemd_transfer: None,
     };
     let query = Query {
         probe_options: true,
@@ -193,6 +233,11 @@ async fn probe_soa_and_records(
         );
         probe.ns_view = Some(view);
     }
+    let apex_zonemd = RrsetKey {
+        owner: zone.clone(),
+        rtype: Rtype::ZONEMD,
+    };
+    probe.zonemd = ask_rrset(client, addr, &apex_zonemd).await.ok();
     for key in records {
         let view = ask_rrset(client, addr, key).await.ok();
         probe.records.push((key.clone(), view));

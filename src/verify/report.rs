@@ -34,11 +34,22 @@ pub fn table(report: &ZoneReport) -> String {
         fqdn(&report.zone),
         report.status.as_str()
     );
-    let header = ["NAME", "ADDRESS", "SERIAL", "LAG", "STATUS", "RTT"].map(str::to_owned);
-    let mut lines = vec![header.to_vec()];
+    // A ZONEMD column only for zones that have one somewhere.
+    let zonemd = report
+        .rows
+        .iter()
+        .any(|r| r.probe.zonemd.as_ref().is_some_and(|v| !v.text.is_empty()));
+    let mut header = ["NAME", "ADDRESS", "SERIAL", "LAG", "STATUS", "RTT"]
+        .map(str::to_owned)
+        .to_vec();
+    if zonemd {
+        header.push("ZONEMD".to_owned());
+    }
+    let columns = header.len();
+    let mut lines = vec![header];
     for row in &report.rows {
         let seen = row.probe.result.as_ref().ok();
-        lines.push(vec![
+        let mut line = vec![
             row.target.name.clone(),
             row.target.addr.to_string(),
             seen.map_or("-".into(), |s| s.serial.to_string()),
@@ -47,9 +58,13 @@ pub fn table(report: &ZoneReport) -> String {
             seen.map_or("-".into(), |s| {
                 format!("{:.1} ms", s.rtt.as_secs_f64() * 1000.0)
             }),
-        ]);
+        ];
+        if zonemd {
+            line.push(zonemd_cell(row));
+        }
+        lines.push(line);
     }
-    let widths: Vec<usize> = (0..6)
+    let widths: Vec<usize> = (0..columns)
         .map(|c| {
             lines
                 .iter()
@@ -80,6 +95,38 @@ pub fn table(report: &ZoneReport) -> String {
         );
     }
     out
+}
+
+/// A row's ZONEMD, shortened: "SERIAL HASH DIGEST…" per record, and
+/// whether the zone it transfers matches it.
+fn zonemd_cell(row: &super::verdict::Row) -> String {
+    let Some(view) = &row.probe.zonemd else {
+        return "-".into();
+    };
+    if view.text.is_empty() {
+        return "none".into();
+    }
+    let mut cells: Vec<String> = view
+        .text
+        .iter()
+        .map(|t| {
+            let fields: Vec<&str> = t.split_whitespace().collect();
+            match fields.as_slice() {
+                [serial, _scheme, hash, digest @ ..] => {
+                    let digest = digest.concat().to_ascii_lowercase();
+                    let short: String = digest.chars().take(16).collect();
+                    format!("{serial} {hash} {short}…")
+                }
+                _ => t.clone(),
+            }
+        })
+        .collect();
+    match &row.probe.zonemd_transfer {
+        Some(Ok(_)) => cells.push("(transfer verified)".into()),
+        Some(Err(_)) => cells.push("(transfer MISMATCH)".into()),
+        None => {}
+    }
+    cells.join(" ")
 }
 
 /// The summary of many zones: one line per zone.
@@ -294,6 +341,11 @@ fn zone_json(report: &ZoneReport) -> Value {
                 })),
                 "axfr_open": row.probe.axfr_open,
                 "axfr_error": row.probe.axfr_error,
+                "zonemd": row.probe.zonemd.as_ref().map(|v| v.text.clone()),
+                "zonemd_transfer": row.probe.zonemd_transfer.as_ref().map(|r| match r {
+                    Ok(digest) => json!({ "verified": true, "digest": digest }),
+                    Err(problem) => json!({ "verified": false, "problem": problem }),
+                }),
                 "sources": row.target.sources.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
             })
         }).collect::<Vec<_>>(),

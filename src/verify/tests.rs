@@ -50,6 +50,8 @@ fn answering(addr: &str, serial: u32) -> Probe {
         records: Vec::new(),
         axfr_open: Some(false),
         axfr_error: None,
+        zonemd: None,
+        zonemd_transfer: None,
     }
 }
 

@@ -186,6 +186,7 @@ pub fn judge(
     addresses(&rows, &mut verdicts);
     ns_sets(&ns, &mut verdicts);
     axfr(&rows, &mut verdicts);
+    zonemd_transfers(&mut rows, &mut verdicts);
     for problem in problems {
         verdicts.push(Verdict {
             code: "discovery",
@@ -296,6 +297,8 @@ fn lags(rows: &mut [Row], reference: &Reference, max_lag: u32, verdicts: &mut Ve
     }
 }
 
+const APEX_ZONEMD: &str = "apex ZONEMD";
+
 /// What is compared between servers at one serial: (what, view) pairs.
 fn compared(row: &Row) -> Vec<(String, RrsetView)> {
     let mut items = Vec::new();
@@ -308,6 +311,9 @@ fn compared(row: &Row) -> Vec<(String, RrsetView)> {
     }
     if let Some(view) = &row.probe.ns_view {
         items.push(("apex NS".to_owned(), view.clone()));
+    }
+    if let Some(view) = &row.probe.zonemd {
+        items.push((APEX_ZONEMD.to_owned(), view.clone()));
     }
     for (key, view) in &row.probe.records {
         if let Some(view) = view {
@@ -376,8 +382,15 @@ fn content(rows: &mut [Row], options: &Options, verdicts: &mut Vec<Verdict>) {
                     }
                 }
             }
+            // Another ZONEMD at the same serial: other data, or another
+            // publisher, whatever else matches.
+            let code = if item == APEX_ZONEMD {
+                "zonemd-mismatch"
+            } else {
+                "content-mismatch"
+            };
             verdicts.push(Verdict {
-                code: "content-mismatch",
+                code,
                 severity: Severity::Critical,
                 message: format!("{item} at serial {serial} differs: {}", parts.join("; ")),
                 servers,
@@ -407,6 +420,27 @@ fn majority(groups: &[(RrsetView, Vec<usize>)], rows: &[Row], options: &Options)
         }
     }
     best
+}
+
+/// Servers whose transferred zone does not match its own ZONEMD.
+fn zonemd_transfers(rows: &mut [Row], verdicts: &mut Vec<Verdict>) {
+    for row in rows.iter_mut() {
+        let Some(Err(problem)) = &row.probe.zonemd_transfer else {
+            continue;
+        };
+        if row.status == RowStatus::Ok {
+            row.status = RowStatus::Different;
+        }
+        verdicts.push(Verdict {
+            code: "zonemd-invalid",
+            severity: Severity::Critical,
+            message: format!(
+                "{}: the zone it transfers does not match its ZONEMD: {problem}",
+                row.label()
+            ),
+            servers: vec![row.target.addr],
+        });
+    }
 }
 
 /// The addresses of one NS name that disagree on the serial or content.

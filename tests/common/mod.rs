@@ -183,6 +183,33 @@ pub fn allow_root() -> &'static [&'static str] {
     }
 }
 
+/// `GET path` over HTTP/1.1 on `addr` (dashboards, control, metrics):
+/// status and body; 0 and "" when nothing answers. The server closes
+/// after one answer.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return (0, String::new());
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
+    let _ = write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
 /// Runs a command to completion, killing it if it takes longer than
 /// `timeout`; returns its output (`status` is that of the killed process
 /// then, and the panic message of the caller should say so).
