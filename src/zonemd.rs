@@ -34,6 +34,15 @@ pub enum HashAlg {
     Sha512,
 }
 
+impl std::fmt::Display for HashAlg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HashAlg::Sha384 => "sha384",
+            HashAlg::Sha512 => "sha512",
+        })
+    }
+}
+
 impl HashAlg {
     pub fn code(self) -> u8 {
         match self {
@@ -212,7 +221,7 @@ pub enum Verdict {
 pub enum Invalid {
     #[error("ZONEMD serial {zonemd} is not the SOA serial {soa}")]
     SerialMismatch { zonemd: Serial, soa: Serial },
-    #[error("ZONEMD digest mismatch at serial {serial}: the record says {expected}, the zone's {hash:?} digest is {computed}")]
+    #[error("ZONEMD digest mismatch at serial {serial}: the record says {expected}, the zone's {hash} digest is {computed}")]
     Mismatch {
         serial: Serial,
         hash: HashAlg,

@@ -456,3 +456,30 @@ fn verify_shows_each_servers_zonemd_and_flags_the_odd_ones() {
     assert!(text.contains("(transfer verified)"), "{text}");
     assert!(text.contains("(transfer MISMATCH)"), "{text}");
 }
+
+#[test]
+fn check_zone_verifies_a_zonemd_and_fails_a_mismatch() {
+    let dir = TempDir::new("zonemd-check-zone");
+    let good = ldns_zonemd(&dir, &zone(50, "192.0.2.50"));
+    let check = |text: &str| {
+        let path = dir.write("checked.zone", text);
+        let mut cmd = zonesync();
+        cmd.args(["check-zone", "--origin", "example.com"]).arg(&path);
+        let out = run_with_timeout(cmd, Duration::from_secs(30)).expect("check-zone");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), said)
+    };
+    let (code, said) = check(&good);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("ZONEMD verified (sha384 "), "{said}");
+    let (code, said) = check(&good.replace("192.0.2.50", "192.0.2.51"));
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("error: zone example.com.: ZONEMD digest mismatch at serial 50"),
+        "{said}"
+    );
+}

@@ -104,7 +104,7 @@ impl ZoneZonemd {
                 tracing::info!(
                     zone = self.zone,
                     serial = %version.serial(),
-                    hash = ?hash,
+                    hash = %hash,
                     digest,
                     ms = started.elapsed().as_millis() as u64,
                     "ZONEMD verified"

@@ -177,7 +177,7 @@ async fn transferred_zonemd(
     .await
     .ok()??;
     match verdict {
-        Verdict::Verified { hash, digest } => Some(Ok(format!("{hash:?} {digest}").to_lowercase())),
+        Verdict::Verified { hash, digest } => Some(Ok(format!("{hash} {digest}"))),
         Verdict::Invalid(problem) => Some(Err(problem.to_string())),
         Verdict::Absent | Verdict::Unsupported => None,
     }
