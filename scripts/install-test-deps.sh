@@ -13,6 +13,7 @@ if ! cargo deb --version >/dev/null 2>&1; then
 fi
 pkgs=(knot knot-dnsutils nsd bind9 bind9-dnsutils bind9-utils ldnsutils dnsperf chromium chromium-driver
   prometheus # promtool for the metrics-naming test
+  openssl # certificates made at test time (tests/xot.rs)
   systemd man-db util-linux)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -26,6 +26,7 @@ pub mod replication;
 pub mod sd_notify;
 pub mod serial;
 pub mod server;
+pub mod tls;
 pub mod tsig;
 pub mod update;
 pub mod verify;

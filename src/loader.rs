@@ -199,14 +199,22 @@ impl CheckError {
     }
 }
 
+/// The TLS listener's certificate, key and client CA, read as `serve`
+/// reads them at start (the first that fails, naming its file).
+fn check_tls_files(server: &crate::config::ServerConfig) -> Option<CheckError> {
+    let e = crate::tls::server::ServerTls::from_config(server).err()?;
+    Some(CheckError::at(e.setting.into(), e.error.to_string()))
+}
+
 /// Checks a configuration already parsed (`config::Config::load` checks
 /// its syntax and values): every primary's zone file, with the zone's
-/// DNSSEC checks, the TSIG keys, and `data_dir`.
+/// DNSSEC checks, the TSIG keys, the TLS listener's files and `data_dir`.
 pub fn check_config(config: &crate::config::Config, now_unix: u64) -> ConfigCheck {
     let mut out = ConfigCheck::default();
     if let Err(e) = config.tsig_keys() {
         out.errors.push(CheckError::at("key".into(), e.to_string()));
     }
+    out.errors.extend(check_tls_files(&config.server));
     let data_dir = &config.server.data_dir;
     match std::fs::metadata(data_dir) {
         Ok(m) if !m.is_dir() => out.errors.push(CheckError::at(

@@ -352,7 +352,8 @@ fn unix_now() -> u64 {
 struct XfrArgs {
     /// The zone, e.g. "example.com".
     zone: String,
-    /// The server: IP:PORT, [IPv6]:PORT, or an IP alone for port 53.
+    /// The server: IP:PORT, [IPv6]:PORT, or an IP alone for port 53 (853
+    /// with --tls).
     #[arg(long, short)]
     server: String,
     /// Ask for the changes since this serial (IXFR, RFC 1995) instead of
@@ -366,12 +367,80 @@ struct XfrArgs {
     /// Seconds the whole transfer may take, connecting included.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     timeout: u64,
+    #[command(flatten)]
+    tls: XfrTlsArgs,
+}
+
+/// `zonesync xfr` over TLS (XoT, RFC 9103).
+#[derive(clap::Args)]
+struct XfrTlsArgs {
+    /// Transfer over TLS 1.3 with ALPN "dot" (XoT, RFC 9103); an address
+    /// alone in --server then means port 853. The server must be
+    /// authenticated by --ca or --pin (or, explicitly, --tls-insecure).
+    #[arg(long)]
+    tls: bool,
+    /// CA certificates (PEM) the server's certificate must chain to; the
+    /// certificate must be valid now and for --server-name.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    ca: Option<PathBuf>,
+    /// The name the server's certificate must be valid for (with --ca);
+    /// default: the server's IP address (an IP subjectAltName).
+    #[arg(long, value_name = "NAME", requires = "tls")]
+    server_name: Option<String>,
+    /// The server's key: base64 of the SHA-256 of its certificate's
+    /// SubjectPublicKeyInfo (RFC 7469, kdig's +tls-pin). Alone, it checks
+    /// the key only, not the certificate's dates or names; with --ca, both.
+    #[arg(long, value_name = "BASE64", requires = "tls")]
+    pin: Option<String>,
+    /// Our certificate chain (PEM), for a server that requires mutual TLS.
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "cert_key"])]
+    cert: Option<PathBuf>,
+    /// The private key of --cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    cert_key: Option<PathBuf>,
+    /// Encrypt without authenticating the server (opportunistic TLS): it
+    /// protects against eavesdroppers, not against an impostor.
+    #[arg(long, requires = "tls", conflicts_with_all = ["ca", "pin"])]
+    tls_insecure: bool,
+}
+
+impl XfrTlsArgs {
+    /// The client configuration for `server`; `None` without `--tls`.
+    fn client(
+        &self,
+        server: SocketAddr,
+    ) -> anyhow::Result<Option<zonesync::tls::client::ClientTls>> {
+        use zonesync::tls::client::{ClientTls, ClientTlsSettings};
+        if !self.tls {
+            return Ok(None);
+        }
+        let pin = self
+            .pin
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .context("--pin")?;
+        let settings = ClientTlsSettings {
+            ca: self.ca.clone(),
+            pin,
+            insecure: self.tls_insecure,
+            server_name: self.server_name.clone(),
+            certificate: self.cert.clone().zip(self.cert_key.clone()),
+        };
+        Ok(Some(ClientTls::new(&settings, server.ip())?))
+    }
 }
 
 fn xfr(args: XfrArgs) -> anyhow::Result<()> {
     use std::io::Write;
     use zonesync::xfr::client::{self, Kind, Request};
-    let server = zonesync::xfr::command::parse_server(&args.server)?;
+    let port = if args.tls.tls {
+        zonesync::xfr::command::TLS_PORT
+    } else {
+        zonesync::xfr::client::DEFAULT_PORT
+    };
+    let server = zonesync::xfr::command::parse_server_or(&args.server, port)?;
+    let tls = args.tls.client(server)?;
     let key = args
         .key
         .as_deref()
@@ -384,7 +453,10 @@ fn xfr(args: XfrArgs) -> anyhow::Result<()> {
         None => Kind::Axfr,
     };
     let timeout = std::time::Duration::from_secs(args.timeout);
-    let request = Request::new(&args.zone, kind, key, timeout)?;
+    let mut request = Request::new(&args.zone, kind, key, timeout)?;
+    if let Some(tls) = tls {
+        request = request.with_tls(std::sync::Arc::new(tls));
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let result = zonesync::xfr::command::transfer(server, &request, &mut out)
         .and_then(|summary| writeln!(out, "{summary}").map_err(client::XfrError::Output));

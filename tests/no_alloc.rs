@@ -7,7 +7,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
-use zonesync::acl::{Acl, AclRule};
+use zonesync::acl::{TransferAcl, TransferRule};
 use zonesync::journal::{diff, Journal, JournalLimits};
 use zonesync::query::{cookie, Answerer, QueryConfig, QueryStats, Transport};
 use zonesync::tsig::Keys;
@@ -153,9 +153,9 @@ fn ixfr_answerer(dir: &Path) -> Answerer {
     zone.publish(Arc::new(v2));
     let table = Arc::new(SharedZoneTable::from_pointee(ZoneTable::new([zone])));
     let xfr = XfrZone {
-        acl: Acl::new(vec![AclRule {
+        acl: TransferAcl::new(vec![TransferRule {
             from: Some("127.0.0.0/8".parse().expect("prefix")),
-            key: None,
+            ..TransferRule::default()
         }]),
         journal: Some(journal.reader()),
         counters: Arc::default(),

@@ -464,7 +464,8 @@ fn check_zone_verifies_a_zonemd_and_fails_a_mismatch() {
     let check = |text: &str| {
         let path = dir.write("checked.zone", text);
         let mut cmd = zonesync();
-        cmd.args(["check-zone", "--origin", "example.com"]).arg(&path);
+        cmd.args(["check-zone", "--origin", "example.com"])
+            .arg(&path);
         let out = run_with_timeout(cmd, Duration::from_secs(30)).expect("check-zone");
         let said = format!(
             "{}{}",

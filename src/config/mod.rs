@@ -102,6 +102,11 @@ pub enum InvalidConfig {
     UnknownKey { at: String, name: String },
     #[error("{at}: give `from`, `key` or both")]
     EmptyRule { at: String },
+    #[error("{at}: give `from`, `key`, `client_cert` or `cert` (`tls` says how, not who; `from = \"0.0.0.0/0\"` is anyone)")]
+    EmptyTransferRule { at: String },
+    /// The TLS listener's settings, or a transfer rule that needs them.
+    #[error("{at}: {problem}")]
+    Tls { at: String, problem: &'static str },
     /// A setting the zone's role needs is missing, or one it must not have
     /// is there; `problem` says which and what to do.
     #[error("{at}.{key}: {problem}")]
@@ -149,6 +154,8 @@ impl InvalidConfig {
             BadName { at, .. }
             | UnknownKey { at, .. }
             | EmptyRule { at }
+            | EmptyTransferRule { at }
+            | Tls { at, .. }
             | UnknownTemplate { at, .. }
             | TemplateRole { at, .. } => Some(at.clone()),
             KeySecret { index } | Key { index, .. } => Some(format!("key[{index}]")),
@@ -265,6 +272,17 @@ fn default_algorithm() -> String {
 pub struct ServerConfig {
     /// Addresses to answer on, UDP and TCP each.
     pub listen: Vec<SocketAddr>,
+    /// Addresses to answer on over TLS (DNS over TLS and XoT, RFC 9103),
+    /// with `tls_certificate` and `tls_key`.
+    pub tls_listen: Vec<SocketAddr>,
+    /// The TLS listener's certificate chain (PEM, the server's first).
+    pub tls_certificate: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) client certificates must chain to; without
+    /// it, none is asked for (`allow_transfer` rules with `client_cert`
+    /// or `cert` need it).
+    pub tls_client_ca: Option<PathBuf>,
     /// Where state that outlives a restart is kept (journals, transferred
     /// zones, timers).
     pub data_dir: PathBuf,
@@ -365,6 +383,10 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: Vec::new(),
+            tls_listen: Vec::new(),
+            tls_certificate: None,
+            tls_key: None,
+            tls_client_ca: None,
             data_dir: PathBuf::from("data"),
             user: None,
             group: None,
@@ -422,9 +444,10 @@ pub struct ZoneConfig {
     #[serde(default)]
     pub include_anywhere: bool,
     /// Who may transfer the zone (AXFR/IXFR): rules of `from` (address
-    /// prefix) and/or `key` (TSIG key name). Empty: nobody.
+    /// prefix), `key` (TSIG key name), `tls`, `client_cert`, `cert`
+    /// (`acl::TransferRule`). Empty: nobody.
     #[serde(default)]
-    pub allow_transfer: Vec<crate::acl::AclRule>,
+    pub allow_transfer: Vec<crate::acl::TransferRule>,
     /// Where to send NOTIFY (RFC 1996) after the zone changes:
     /// `"addr:port"` or `{ addr = "addr:port", key = "name" }` to sign it.
     #[serde(default)]
@@ -720,6 +743,7 @@ impl Config {
             }
         }
         self.server.check(&mut out);
+        out.extend(self.transfer_tls_problems());
         let key_names = self.check_keys(&mut out);
         let mut seen = std::collections::HashSet::new();
         for (i, zone) in self.zones.iter().enumerate() {
@@ -736,17 +760,7 @@ impl Config {
                 out.extend(self.check_catalog(i, zone, catalog).err());
             }
         }
-        let zones = self
-            .zones
-            .iter()
-            .enumerate()
-            .map(|(i, z)| (ZoneAt::Zone(i), z));
-        let templates = self
-            .templates
-            .iter()
-            .enumerate()
-            .map(|(i, z)| (ZoneAt::Template(i), z));
-        for (at, zone) in zones.chain(templates) {
+        for (at, zone) in self.zone_settings() {
             out.extend(self.check_member(at, zone).err());
         }
         let mut templates = std::collections::HashSet::new();
@@ -871,6 +885,90 @@ impl ServerConfig {
                 out.push(InvalidConfig::ControlNotLoopback(addr));
             }
         }
+        out.extend(self.tls_problems());
+    }
+
+    /// The TLS listener needs its certificate and key, and they are
+    /// nothing without it; its addresses are not the plain ones (both
+    /// would bind TCP there). The files themselves are read at start
+    /// (`tls::server::ServerTls`) and by `check-config`.
+    fn tls_problems(&self) -> Vec<InvalidConfig> {
+        let tls = |at: &str, problem| InvalidConfig::Tls {
+            at: format!("server.{at}"),
+            problem,
+        };
+        let listening = !self.tls_listen.is_empty();
+        let mut out = Vec::new();
+        if listening && self.tls_certificate.is_none() {
+            out.push(tls(
+                "tls_certificate",
+                "the TLS listener needs its certificate (PEM)",
+            ));
+        }
+        if listening && self.tls_key.is_none() {
+            out.push(tls(
+                "tls_key",
+                "the TLS listener needs its private key (PEM)",
+            ));
+        }
+        let files = [
+            ("tls_certificate", self.tls_certificate.is_some()),
+            ("tls_key", self.tls_key.is_some()),
+            ("tls_client_ca", self.tls_client_ca.is_some()),
+        ];
+        for (at, set) in files {
+            if set && !listening {
+                out.push(tls(at, "only used by a TLS listener: set tls_listen too"));
+            }
+        }
+        if self.tls_listen.iter().any(|a| self.listen.contains(a)) {
+            out.push(tls(
+                "tls_listen",
+                "an address of `listen` too: TLS needs a port of its own (853)",
+            ));
+        }
+        out
+    }
+}
+
+impl Config {
+    /// Every `[[zone]]`, then every `[[template]]`, with where it is.
+    fn zone_settings(&self) -> impl Iterator<Item = (ZoneAt, &ZoneConfig)> {
+        let zones = self
+            .zones
+            .iter()
+            .enumerate()
+            .map(|(i, z)| (ZoneAt::Zone(i), z));
+        let templates = self
+            .templates
+            .iter()
+            .enumerate()
+            .map(|(i, z)| (ZoneAt::Template(i), z));
+        zones.chain(templates)
+    }
+
+    /// Transfer rules that need what the server does not have would
+    /// never match: a mistake to say, not a zone nobody can transfer.
+    fn transfer_tls_problems(&self) -> Vec<InvalidConfig> {
+        let server = &self.server;
+        let mut out = Vec::new();
+        for (at, zone) in self.zone_settings() {
+            for (j, rule) in zone.allow_transfer.iter().enumerate() {
+                let at = format!("{at}.allow_transfer[{j}]");
+                if rule.needs_tls() && server.tls_listen.is_empty() {
+                    out.push(InvalidConfig::Tls {
+                        at,
+                        problem: "requires TLS, but there is no server.tls_listen",
+                    });
+                } else if rule.needs_client_cert() && server.tls_client_ca.is_none() {
+                    out.push(InvalidConfig::Tls {
+                        at,
+                        problem: "requires a client certificate, but there is no server.tls_client_ca to verify one",
+                    });
+                }
+            }
+        }
+        out
     }
 }
 
@@ -1053,6 +1151,14 @@ impl Config {
 
     fn resolve_paths(&mut self, base: &Path) {
         self.server.data_dir = base.join(&self.server.data_dir);
+        let server = &mut self.server;
+        for file in [
+            &mut server.tls_certificate,
+            &mut server.tls_key,
+            &mut server.tls_client_ca,
+        ] {
+            *file = file.as_ref().map(|f| base.join(f));
+        }
         for key in &mut self.keys {
             key.secret_file = key.secret_file.as_ref().map(|f| base.join(f));
         }
@@ -1110,7 +1216,12 @@ fn check_zone(
         }
     }
     for (j, rule) in zone.allow_transfer.iter().enumerate() {
-        out.extend(check_rule(format!("{at}.allow_transfer[{j}]"), rule));
+        let at = format!("{at}.allow_transfer[{j}]");
+        match &rule.key {
+            _ if !rule.names_someone() => out.push(InvalidConfig::EmptyTransferRule { at }),
+            Some(k) => out.extend(unknown_key(format!("{at}.key"), k)),
+            None => {}
+        }
     }
     for (j, rule) in zone.allow_notify.iter().enumerate() {
         out.extend(check_rule(format!("{at}.allow_notify[{j}]"), rule));
@@ -1330,6 +1441,48 @@ mod tests {
         assert!(err.to_string().contains("no [[key]] named"), "{err}");
         let err = Config::parse(&format!("{z}allow_transfer = [{{}}]\n")).unwrap_err();
         assert!(err.to_string().contains("give `from`"), "{err}");
+    }
+
+    #[test]
+    fn tls_rules_need_the_tls_listener_and_a_client_ca() {
+        let server = "[server]\ntls_listen = [\"127.0.0.1:853\"]\ntls_certificate = \"c.pem\"\ntls_key = \"k.pem\"\n";
+        let z = "[[zone]]\nname = \"a\"\nfile = \"x\"\nrole = \"primary\"\n";
+        let pin = "pRY1Rl+JAfnVFyfvE0vl2ceGbhT4tmwqKhEJLwBb5lE=";
+        let problem = |text: &str| Config::parse(text).unwrap_err().to_string();
+        let ok = Config::parse(&format!(
+            "{server}{z}allow_transfer = [{{ from = \"127.0.0.0/8\", tls = true }}]\n"
+        ))
+        .unwrap();
+        assert!(ok.zones[0].allow_transfer[0].needs_tls());
+        let e = problem(&format!(
+            "{z}allow_transfer = [{{ from = \"::1\", tls = true }}]\n"
+        ));
+        assert!(e.contains("no server.tls_listen"), "{e}");
+        let e = problem(&format!(
+            "{server}{z}allow_transfer = [{{ cert = \"{pin}\" }}]\n"
+        ));
+        assert!(
+            e.contains("allow_transfer[0]: requires a client certificate"),
+            "{e}"
+        );
+        let e = problem(&format!("{server}{z}allow_transfer = [{{ tls = true }}]\n"));
+        assert!(e.contains("`tls` says how, not who"), "{e}");
+        let e = problem(&format!(
+            "{server}{z}allow_transfer = [{{ cert = \"short\" }}]\n"
+        ));
+        assert!(e.contains("SPKI pin"), "{e}");
+        let e = problem("[server]\ntls_listen = [\"127.0.0.1:853\"]\n");
+        assert!(
+            e.contains("server.tls_certificate: the TLS listener needs"),
+            "{e}"
+        );
+        let e = problem("[server]\ntls_client_ca = \"ca.pem\"\n");
+        assert!(
+            e.contains("server.tls_client_ca: only used by a TLS listener"),
+            "{e}"
+        );
+        let e = problem("[server]\nlisten = [\"127.0.0.1:853\"]\ntls_listen = [\"127.0.0.1:853\"]\ntls_certificate = \"c.pem\"\ntls_key = \"k.pem\"\n");
+        assert!(e.contains("a port of its own"), "{e}");
     }
 
     #[test]

@@ -63,6 +63,10 @@ pub const TABLES: &[Table] = &[
         doc: "Settings of the whole process.",
         keys: &[
             key("listen", "array of \"ADDR:PORT\"", "[]", "Addresses to answer on, UDP and TCP each; `serve --listen` replaces them."),
+            key("tls_listen", "array of \"ADDR:PORT\"", "[]", "Addresses to answer on over TLS 1.3 (port 853 by convention): zone transfers (XoT, RFC 9103) and queries, as DNS over TLS (RFC 7858), with ALPN \"dot\" (a client offering ALPN without \"dot\" is refused). Needs `tls_certificate` and `tls_key`; not an address of `listen`."),
+            key("tls_certificate", "path", "unset", "The TLS listener's certificate chain (PEM, the server's certificate first), read at start (before root is dropped). Relative to the configuration file."),
+            key("tls_key", "path", "unset", "The private key of `tls_certificate` (PEM: PKCS#8, PKCS#1 or SEC1)."),
+            key("tls_client_ca", "path", "unset", "CA certificates (PEM) for mutual TLS (RFC 9103 section 9.3.3): clients are asked for a certificate, and one presented must chain to these (else the handshake fails). Presenting none is allowed at the handshake: `allow_transfer` rules with `client_cert` or `cert` require one."),
             key("data_dir", "path", "\"data\"", "Where state that outlives a restart is kept: journals, transferred zones, timers, the cookie secret. Relative to the configuration file."),
             key("user", "string", "unset", "Drop to this user after the listeners are bound (like NSD's `username`), so port 53 can be bound as root and served without root. Running as root without `user` is refused unless `serve --allow-root` is given."),
             key("group", "string", "the user's group", "The group to drop to with `user`."),
@@ -140,11 +144,14 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         path: "zone.allow_transfer",
-        syntax: "allow_transfer = [ { from = \"PREFIX\", key = \"NAME\" } ]",
-        doc: "A transfer rule: a request is allowed when it matches a rule. Give `from`, `key` or both.",
+        syntax: "allow_transfer = [ { from = \"PREFIX\", key = \"NAME\", tls = true, client_cert = true, cert = \"PIN\" } ]",
+        doc: "A transfer rule: a request is allowed when it matches a rule, that is when every condition the rule gives holds. Give at least one of `from`, `key`, `client_cert`, `cert` (who may transfer); `tls` adds how. A refused transfer is answered REFUSED and logged with the reason of the rule that came closest (e.g. \"not over TLS\"). IXFR over UDP never matches a rule that needs TLS (the client gets our SOA and retries over TCP, then TLS).",
         keys: &[
             key("from", "address prefix", "any address", "The client's address must be in this prefix, e.g. \"192.0.2.0/24\", \"::1\"."),
-            key("key", "string", "no key needed", "The request must be signed with this `[[key]]`."),
+            key("key", "string", "no key needed", "The request must be signed with this `[[key]]` (TSIG, over TLS too)."),
+            key("tls", "boolean", "false", "The request must come over the TLS listener (`server.tls_listen`; XoT, RFC 9103)."),
+            key("client_cert", "boolean", "false", "Mutual TLS (RFC 9103 section 9.3.3): the client must have presented a certificate that chains to `server.tls_client_ca`. Implies `tls`."),
+            key("cert", "base64 string", "any certificate", "The client certificate's key, pinned: the SHA-256 of its SubjectPublicKeyInfo in base64 (RFC 7469 section 2.4; `openssl x509 -in client.pem -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64`). The certificate must still chain to `server.tls_client_ca`. Implies `client_cert`."),
         ],
     },
     Table {

@@ -1,16 +1,20 @@
-//! Listeners: UDP and TCP on each configured address.
+//! Listeners: UDP and TCP on each configured address, TLS on each
+//! `tls_listen` address.
 //!
 //! UDP runs on plain OS threads, one socket per thread bound with
 //! SO_REUSEPORT so the kernel spreads queries across cores; each thread
 //! owns its receive and send buffers, so the UDP path allocates nothing
 //! per query. TCP runs on the tokio runtime, one task per connection, with
-//! a cap on connections that cannot take threads away from UDP.
+//! a cap on connections that cannot take threads away from UDP. TLS is
+//! TCP's connection after a handshake (`tls`).
 
 pub mod http;
 mod tcp;
+mod tls;
 mod udp;
 
 pub use tcp::{serve_tcp, TcpSettings};
+pub use tls::serve_tls;
 pub use udp::{bind_udp, spawn_udp_workers};
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,13 +1,18 @@
 //! TCP: 2-octet length framing (RFC 1035 §4.2.2, RFC 7766), several
-//! queries per connection, an idle timeout and a connection cap.
+//! queries per connection, an idle timeout and a connection cap. The
+//! connection is generic over its stream, so the TLS listener
+//! (`net::tls`) serves the very same framing, queries and transfers.
 
 use super::Shutdown;
+use crate::acl::Transport;
 use crate::query::{Answerer, TcpAnswer};
 use crate::xfr::Transfers;
+use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -29,7 +34,40 @@ pub async fn serve_tcp(
     settings: TcpSettings,
     shutdown: Shutdown,
 ) {
-    let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let max = settings.max_connections;
+    accept_loop(
+        listener,
+        max,
+        shutdown.clone(),
+        "TCP",
+        move |stream, peer| {
+            let _ = stream.set_nodelay(true);
+            let conn = Connection::new(&answerer, &transfers, peer, &settings);
+            let shutdown = shutdown.clone();
+            async move {
+                let mut stream = stream;
+                if let Err(e) = conn.run(&mut stream, &shutdown).await {
+                    tracing::debug!(error = %e, %peer, "TCP connection ended");
+                }
+            }
+        },
+    )
+    .await
+}
+
+/// Accepts connections until `shutdown`, each served by the task `serve`
+/// makes of it, at most `max` at once.
+pub(super) async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    max: usize,
+    shutdown: Shutdown,
+    what: &'static str,
+    serve: F,
+) where
+    F: Fn(TcpStream, SocketAddr) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(max));
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         let accepted = tokio::select! {
@@ -42,7 +80,7 @@ pub async fn serve_tcp(
         let (stream, peer) = match accepted {
             Ok(got) => got,
             Err(e) => {
-                tracing::warn!(error = %e, "TCP accept failed");
+                tracing::warn!(error = %e, "{what} accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -50,40 +88,50 @@ pub async fn serve_tcp(
         // At the cap, the new connection is closed at once rather than
         // left waiting: the client can retry or use another server.
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "TCP connection refused: too many open");
+            tracing::debug!(%peer, "{what} connection refused: too many open");
             drop(stream);
             continue;
         };
-        let answerer = answerer.clone();
-        let transfers = transfers.clone();
-        let idle = settings.idle_timeout;
-        let shutdown = shutdown.clone();
+        let served = serve(stream, peer);
         tokio::spawn(async move {
-            let conn = Connection {
-                answerer: &answerer,
-                transfers: &transfers,
-                peer,
-                idle,
-            };
-            if let Err(e) = conn.run(stream, &shutdown).await {
-                tracing::debug!(error = %e, %peer, "TCP connection ended");
-            }
+            served.await;
             drop(permit);
         });
     }
 }
 
-struct Connection<'a> {
-    answerer: &'a Answerer,
-    transfers: &'a Transfers,
-    peer: std::net::SocketAddr,
-    idle: Duration,
+/// One client connection, after any TLS handshake.
+pub(super) struct Connection {
+    pub(super) answerer: Arc<Answerer>,
+    pub(super) transfers: Arc<Transfers>,
+    pub(super) peer: SocketAddr,
+    pub(super) idle: Duration,
+    /// What transfer rules see of how the client came.
+    pub(super) transport: Transport,
 }
 
-impl Connection<'_> {
-    async fn run(&self, mut stream: TcpStream, shutdown: &Shutdown) -> io::Result<()> {
-        let (answerer, idle) = (self.answerer, self.idle);
-        let _ = stream.set_nodelay(true);
+impl Connection {
+    /// A connection as accepted: plain until a TLS handshake says more.
+    pub(super) fn new(
+        answerer: &Arc<Answerer>,
+        transfers: &Arc<Transfers>,
+        peer: SocketAddr,
+        settings: &TcpSettings,
+    ) -> Connection {
+        Connection {
+            answerer: answerer.clone(),
+            transfers: transfers.clone(),
+            peer,
+            idle: settings.idle_timeout,
+            transport: Transport::Plain,
+        }
+    }
+
+    pub(super) async fn run<S>(&self, stream: &mut S, shutdown: &Shutdown) -> io::Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let (answerer, idle) = (&*self.answerer, self.idle);
         let mut request = vec![0u8; 65535];
         let mut response = vec![0u8; 2 + 65535];
         while !shutdown.is_triggered() {
@@ -103,7 +151,9 @@ impl Connection<'_> {
             let n = match answerer.answer_tcp(buf, self.peer, &mut response[2..]) {
                 // Zone transfers are multi-message streams.
                 TcpAnswer::Transfer(req) => {
-                    self.transfers.serve(&req, self.peer, &mut stream).await?;
+                    self.transfers
+                        .serve(&req, self.peer, self.transport, stream)
+                        .await?;
                     continue;
                 }
                 TcpAnswer::Answered(n) => n,
@@ -127,11 +177,14 @@ impl Connection<'_> {
                     };
                     stream.write_all(&len.to_be_bytes()).await?;
                     stream.write_all(&out).await?;
+                    stream.flush().await?;
                     continue;
                 }
             };
             response[..2].copy_from_slice(&(n as u16).to_be_bytes());
             stream.write_all(&response[..2 + n]).await?;
+            // TLS holds records back until flushed; TCP's flush is free.
+            stream.flush().await?;
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ pub mod zoneset;
 
 pub use metrics::server_metrics;
 
-use crate::acl::Acl;
+use crate::acl::TransferAcl;
 use crate::config::ZoneConfig;
 use crate::config::{self, Config};
 use crate::control::ControlServer;
@@ -23,6 +23,7 @@ use crate::replication::events;
 use crate::replication::registry::{Registry, Zones};
 use crate::replication::secondary::SecondaryZone;
 use crate::replication::{LoadAsk, Managed, ManagedZone, ZoneDeps};
+use crate::tls::server::ServerTls;
 use crate::xfr::incoming::Primary;
 use crate::xfr::{Transfers, XfrZone};
 use crate::zone::{SharedZoneTable, Zone, ZoneTable};
@@ -89,7 +90,7 @@ fn managed_zone(config: &Config, zc: &ZoneConfig, deps: &ZoneDeps) -> anyhow::Re
 /// its journal's reader, fresh counters.
 fn xfr_zone(zone: &Managed) -> (Vec<u8>, XfrZone) {
     let xfr = XfrZone {
-        acl: Acl::new(zone.config().allow_transfer.clone()),
+        acl: TransferAcl::new(zone.config().allow_transfer.clone()),
         journal: zone.journal_reader().cloned(),
         counters: Arc::default(),
     };
@@ -326,6 +327,19 @@ async fn serve(config: Config, allow_root: bool) -> anyhow::Result<()> {
         )));
         tracing::info!(%addr, udp_sockets = workers, "listening on UDP and TCP");
     }
+    if let Some((tls, listeners)) = bound.tls {
+        for (addr, listener) in listeners {
+            tasks.push(tokio::spawn(net::serve_tls(
+                listener,
+                tls.clone(),
+                answerer.clone(),
+                transfers.clone(),
+                tcp.clone(),
+                shutdown.clone(),
+            )));
+            tracing::info!(%addr, "listening on TLS (DNS over TLS, XoT)");
+        }
+    }
 
     if let Some(monitor_config) = config.monitor.clone() {
         let monitor = crate::monitor::watch::Monitor::new(monitor_config.clone())
@@ -380,6 +394,9 @@ struct Bound {
         Vec<std::net::UdpSocket>,
         tokio::net::TcpListener,
     )>,
+    /// The TLS listener's configuration (its files read while still
+    /// root, as they may be readable by root only) and its sockets.
+    tls: Option<TlsListeners>,
     dashboard: Option<crate::monitor::http::DashboardServer>,
     control: Option<ControlServer>,
 }
@@ -392,6 +409,7 @@ fn bind_all(config: &Config, workers: usize) -> anyhow::Result<Bound> {
         let listener = bind_tcp(addr).with_context(|| format!("binding TCP {addr}"))?;
         dns.push((addr, sockets, listener));
     }
+    let tls = bind_tls(&config.server)?;
     let dashboard = match config.monitor.as_ref().and_then(|m| m.listen) {
         Some(addr) => Some(
             crate::monitor::http::DashboardServer::bind(addr)
@@ -407,10 +425,29 @@ fn bind_all(config: &Config, workers: usize) -> anyhow::Result<Bound> {
     };
     Ok(Bound {
         dns,
+        tls,
         dashboard,
         control,
     })
 }
+
+/// The TLS listener: certificate and key read, then its addresses bound.
+fn bind_tls(server: &config::ServerConfig) -> anyhow::Result<Option<TlsListeners>> {
+    let Some(tls) = ServerTls::from_config(server)? else {
+        return Ok(None);
+    };
+    let mut listeners = Vec::new();
+    for &addr in &server.tls_listen {
+        let listener = bind_tcp(addr).with_context(|| format!("binding TLS {addr}"))?;
+        listeners.push((addr, listener));
+    }
+    Ok(Some((tls, listeners)))
+}
+
+type TlsListeners = (
+    ServerTls,
+    Vec<(std::net::SocketAddr, tokio::net::TcpListener)>,
+);
 
 fn bind_tcp(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     let socket = match addr {

@@ -2,7 +2,8 @@
 //! command-line client (`zonesync xfr`, like `dig axfr` / `kdig axfr`) and
 //! for secondary zones ([`super::incoming`]).
 //!
-//! One TCP connection and one query, optionally TSIG-signed; then each
+//! One TCP connection (or TLS over it, XoT: `tls::client`) and one
+//! query, optionally TSIG-signed; then each
 //! response message is checked (id, RCODE, TSIG, question, size limits)
 //! and its records are handed to a [`Sink`] as they arrive: `command::transfer`
 //! prints them, so a zone is never held in memory; the transfer-in engine
@@ -15,6 +16,7 @@
 //! set to the time left before every read and write.
 
 use crate::serial::Serial;
+use crate::tls::client::{tls_error_of, ClientTls, TlsStream};
 use crate::tsig::{ClientSigner, TsigError, TsigKey};
 use domain::base::iana::{Class, OptRcode, Rtype};
 use domain::base::message::Message;
@@ -29,6 +31,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The port of a `--server` given as a bare address.
@@ -61,6 +64,11 @@ pub enum XfrError {
     // `{:#}` would print them twice.
     #[error("cannot connect to {addr}: {error}")]
     Connect { addr: SocketAddr, error: io::Error },
+    /// The TLS handshake failed, or the server ended the session with an
+    /// alert (a client certificate it refused shows after the handshake
+    /// in TLS 1.3). `reason` says it in the command line's terms.
+    #[error("TLS failed: {reason} ({progress})")]
+    Tls { reason: String, progress: Progress },
     #[error("TCP error: {error} ({progress})")]
     Io {
         error: io::Error,
@@ -109,6 +117,7 @@ impl XfrError {
             | XfrError::Sign(_)
             | XfrError::Output(_) => FailureClass::Local,
             XfrError::Connect { .. } => FailureClass::Connect,
+            XfrError::Tls { .. } => FailureClass::Tls,
             XfrError::Io { .. } => FailureClass::Io,
             XfrError::Timeout { .. } => FailureClass::Timeout,
             XfrError::Closed { .. } => FailureClass::Closed,
@@ -123,7 +132,7 @@ impl XfrError {
 }
 
 /// What kind of thing went wrong in an exchange with a primary. Its
-/// `Display` is a short, stable name (`connect`, `timeout`, `closed`, `io`,
+/// `Display` is a short, stable name (`connect`, `tls`, `timeout`, `closed`, `io`,
 /// `rcode`, `tsig`, `malformed`, `protocol`, `rejected`, `too-large`,
 /// `local`) for logs and status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -132,6 +141,8 @@ pub enum FailureClass {
     /// writing the output. Nothing (useful) was sent.
     Local,
     Connect,
+    /// The TLS handshake or session (certificate, pin, alert).
+    Tls,
     Io,
     Timeout,
     Closed,
@@ -149,6 +160,7 @@ impl FailureClass {
         match self {
             FailureClass::Local => "local",
             FailureClass::Connect => "connect",
+            FailureClass::Tls => "tls",
             FailureClass::Io => "io",
             FailureClass::Timeout => "timeout",
             FailureClass::Closed => "closed",
@@ -275,6 +287,8 @@ pub struct Request {
     /// Whether the query asks for the EDNS EXPIRE option (RFC 7314).
     expire: bool,
     limits: StreamLimits,
+    /// Over TLS (XoT, RFC 9103) rather than plain TCP.
+    tls: Option<Arc<ClientTls>>,
 }
 
 impl Request {
@@ -316,6 +330,7 @@ impl Request {
             client_soa: None,
             expire: false,
             limits: StreamLimits::default(),
+            tls: None,
         }
     }
 
@@ -337,6 +352,13 @@ impl Request {
 
     pub fn with_limits(mut self, limits: StreamLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Runs the transfer over TLS (XoT, RFC 9103) with this client
+    /// configuration.
+    pub fn with_tls(mut self, tls: Arc<ClientTls>) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -494,17 +516,13 @@ pub fn transfer_to(
         Some(key) => Some(ClientSigner::sign_request(key, &mut query).map_err(XfrError::Sign)?),
         None => None,
     };
-    let mut conn = Connection::open(server, deadline).map_err(|source| match source.kind() {
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => XfrError::Timeout {
-            timeout: request.timeout,
-            progress: Progress::default(),
-        },
-        _ => XfrError::Connect {
-            addr: server,
-            error: source,
-        },
-    })?;
-    let mut session = Session::new(request, id, signer);
+    let mut session = Session::new(request, server, id, signer);
+    let mut conn = Connection::open(server, deadline).map_err(|e| session.connect_error(e))?;
+    if let Some(tls) = &request.tls {
+        conn = conn
+            .start_tls(tls)
+            .map_err(|e| session.handshake_error(e))?;
+    }
     conn.send(&query).map_err(|e| session.io_error(e))?;
     let mut buf = Vec::new();
     let outcome = loop {
@@ -535,6 +553,7 @@ pub fn transfer_to(
 /// The state of a transfer between messages.
 struct Session<'a> {
     request: &'a Request,
+    server: SocketAddr,
     id: u16,
     signer: Option<ClientSigner>,
     tracker: Tracker,
@@ -544,9 +563,15 @@ struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    fn new(request: &'a Request, id: u16, signer: Option<ClientSigner>) -> Session<'a> {
+    fn new(
+        request: &'a Request,
+        server: SocketAddr,
+        id: u16,
+        signer: Option<ClientSigner>,
+    ) -> Session<'a> {
         Session {
             request,
+            server,
             id,
             signer,
             tracker: Tracker::new(request.kind),
@@ -555,8 +580,44 @@ impl<'a> Session<'a> {
         }
     }
 
+    fn connect_error(&self, source: io::Error) -> XfrError {
+        match source.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => self.io_error(source),
+            _ => XfrError::Connect {
+                addr: self.server,
+                error: source,
+            },
+        }
+    }
+
+    /// The TLS handshake failed: a TLS error said plainly, or the
+    /// connection lost under it.
+    fn handshake_error(&self, source: io::Error) -> XfrError {
+        let reason = match source.kind() {
+            _ if tls_error_of(&source).is_some() => return self.io_error(source),
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => format!(
+                "no handshake within the timeout ({} s; not a TLS port?)",
+                self.request.timeout.as_secs_f64()
+            ),
+            io::ErrorKind::UnexpectedEof => {
+                "the server closed the connection during the handshake (not a TLS port?)".into()
+            }
+            _ => format!("{source} during the handshake"),
+        };
+        XfrError::Tls {
+            reason,
+            progress: self.progress,
+        }
+    }
+
     fn io_error(&self, source: io::Error) -> XfrError {
         let progress = self.progress;
+        if let Some(tls) = tls_error_of(&source) {
+            return XfrError::Tls {
+                reason: crate::tls::client::explain(tls),
+                progress,
+            };
+        }
         match source.kind() {
             io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => XfrError::Timeout {
                 timeout: self.request.timeout,
@@ -789,19 +850,75 @@ pub(crate) fn tsig_failure(message: u64, error: TsigError) -> XfrError {
 // ---------------------------------------------------------------------------
 // The connection
 
-/// A TCP connection with RFC 1035 §4.2.2 framing, all I/O bound by one
-/// deadline.
+/// A TCP or TLS connection with RFC 1035 §4.2.2 framing, all I/O bound
+/// by one deadline.
 pub(crate) struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     deadline: Instant,
+}
+
+enum Stream {
+    Tcp(TcpStream),
+    Tls(Box<TlsStream>),
+}
+
+impl Stream {
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Stream::Tcp(s) => s,
+            Stream::Tls(s) => s.socket(),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
 }
 
 impl Connection {
     pub(crate) fn open(addr: SocketAddr, deadline: Instant) -> io::Result<Connection> {
-        let stream = TcpStream::connect_timeout(&addr, time_left(deadline)?)?;
+        let sock = TcpStream::connect_timeout(&addr, time_left(deadline)?)?;
         // The query goes out in one write; waiting for more data is useless.
-        let _ = stream.set_nodelay(true);
-        Ok(Connection { stream, deadline })
+        let _ = sock.set_nodelay(true);
+        Ok(Connection {
+            stream: Stream::Tcp(sock),
+            deadline,
+        })
+    }
+
+    /// Runs the TLS handshake on the connection; its failures are I/O
+    /// errors carrying the `rustls::Error` (`tls::client::tls_error_of`)
+    /// when TLS itself failed.
+    pub(crate) fn start_tls(self, tls: &ClientTls) -> io::Result<Connection> {
+        let Stream::Tcp(sock) = self.stream else {
+            return Ok(self);
+        };
+        let stream = Stream::Tls(Box::new(tls.connect(sock, self.deadline)?));
+        Ok(Connection {
+            stream,
+            deadline: self.deadline,
+        })
     }
 
     pub(crate) fn send(&mut self, message: &[u8]) -> io::Result<()> {
@@ -811,8 +928,10 @@ impl Connection {
         framed.extend_from_slice(&len.to_be_bytes());
         framed.extend_from_slice(message);
         self.stream
+            .socket()
             .set_write_timeout(Some(time_left(self.deadline)?))?;
-        self.stream.write_all(&framed)
+        self.stream.write_all(&framed)?;
+        self.stream.flush()
     }
 
     /// Reads one message into `buf`; `Ok(false)` when the server closed
@@ -839,6 +958,7 @@ impl Connection {
         let mut filled = 0;
         while let Some(rest) = buf.get_mut(filled..).filter(|r| !r.is_empty()) {
             self.stream
+                .socket()
                 .set_read_timeout(Some(time_left(self.deadline)?))?;
             match self.stream.read(rest) {
                 Ok(0) => break,
@@ -1577,7 +1697,7 @@ mod tests {
                 seed ^= seed << 5;
                 bytes.push(seed as u8);
             }
-            let mut session = Session::new(&request, 0, None);
+            let mut session = Session::new(&request, "127.0.0.1:53".parse().unwrap(), 0, None);
             let _ = session.message(&bytes, &mut Printer(Vec::new()));
         }
     }

@@ -1,6 +1,6 @@
 //! What `zonesync xfr` needs beside the transfer itself: its arguments
-//! (`--server`, `--key` in kdig's forms) and the dig-like printer of the
-//! records as they arrive.
+//! (`--server`, `--key` in kdig's forms, `--tls` and how the server is
+//! authenticated) and the dig-like printer of the records as they arrive.
 
 use super::client::{
     transfer_to, AnswerRecord, Item, Request, Sink, SinkError, Summary, XfrError, DEFAULT_PORT,
@@ -14,9 +14,18 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
+/// The port of a bare `--server` address with `--tls` (DNS over TLS,
+/// RFC 7858; XoT uses it too, RFC 9103).
+pub const TLS_PORT: u16 = 853;
+
 /// Parses `--server`: `IP:PORT`, `[IPv6]:PORT`, or an address alone for
 /// port 53.
 pub fn parse_server(text: &str) -> Result<SocketAddr, XfrError> {
+    parse_server_or(text, DEFAULT_PORT)
+}
+
+/// [`parse_server`] with `port` for an address alone.
+pub fn parse_server_or(text: &str, port: u16) -> Result<SocketAddr, XfrError> {
     if let Ok(addr) = SocketAddr::from_str(text) {
         return Ok(addr);
     }
@@ -25,7 +34,7 @@ pub fn parse_server(text: &str) -> Result<SocketAddr, XfrError> {
         .and_then(|t| t.strip_suffix(']'))
         .unwrap_or(text);
     IpAddr::from_str(bare)
-        .map(|ip| SocketAddr::new(ip, DEFAULT_PORT))
+        .map(|ip| SocketAddr::new(ip, port))
         .map_err(|_| XfrError::BadServer {
             text: text.to_owned(),
         })
@@ -105,6 +114,38 @@ mod tests {
         for bad in ["", "localhost", "127.0.0.1:", "127.0.0.1:70000", "[::1"] {
             assert!(parse_server(bad).is_err(), "{bad:?}");
         }
+        let tls = |text: &str| parse_server_or(text, TLS_PORT).unwrap().to_string();
+        assert_eq!(tls("127.0.0.1"), "127.0.0.1:853");
+        assert_eq!(tls("127.0.0.1:8530"), "127.0.0.1:8530");
+    }
+
+    #[test]
+    fn tls_needs_the_server_authenticated_unless_told_otherwise() {
+        use crate::tls::client::{ClientTls, ClientTlsError, ClientTlsSettings};
+        let ip = "127.0.0.1".parse().unwrap();
+        let strict = ClientTls::new(&ClientTlsSettings::default(), ip).unwrap_err();
+        assert!(
+            matches!(strict, ClientTlsError::NoAuthentication),
+            "{strict}"
+        );
+        assert!(strict.to_string().contains("--tls-insecure"), "{strict}");
+        let insecure = ClientTlsSettings {
+            insecure: true,
+            ..ClientTlsSettings::default()
+        };
+        assert!(ClientTls::new(&insecure, ip).is_ok());
+        let both = ClientTlsSettings {
+            pin: Some(
+                "pRY1Rl+JAfnVFyfvE0vl2ceGbhT4tmwqKhEJLwBb5lE="
+                    .parse()
+                    .unwrap(),
+            ),
+            ..insecure
+        };
+        assert!(matches!(
+            ClientTls::new(&both, ip),
+            Err(ClientTlsError::InsecureAndAuthenticated)
+        ));
     }
 
     const SECRET: &str = "c2VjcmV0LWtleS1mb3ItdGVzdHMtb2YtenN5bmMtMDE=";

@@ -1,4 +1,6 @@
-//! Zone transfers out: AXFR (RFC 5936) and IXFR (RFC 1995) over TCP.
+//! Zone transfers out: AXFR (RFC 5936) and IXFR (RFC 1995) over TCP and
+//! TLS (XoT, RFC 9103: the same stream; `allow_transfer` may require TLS
+//! and a client certificate).
 //!
 //! A transfer sends one immutable `ZoneVersion` snapshot, so it is
 //! consistent even while the zone changes. Messages are packed up to 64 KiB
@@ -13,7 +15,7 @@
 //! answer is sent when it fits ([`Transfers::answer_ixfr_udp`]); otherwise
 //! the query path answers with our SOA and the client retries over TCP.
 
-use crate::acl::Acl;
+use crate::acl::{Requester, TransferAcl, Transport};
 use crate::journal::{Changeset, JournalReader, JournalView, Record};
 use crate::name;
 use crate::serial::Serial;
@@ -26,8 +28,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, Semaphore};
 
 /// Everything the transfer path needs, shared by all connections.
@@ -47,7 +48,7 @@ type XfrMap = HashMap<Box<[u8]>, Arc<XfrZone>>;
 /// What the transfer path knows of one zone.
 pub struct XfrZone {
     /// `allow_transfer`.
-    pub acl: Acl,
+    pub acl: TransferAcl,
     /// The change history IXFR answers from (read without waiting for a
     /// load or transfer that is writing it); none: always the full zone.
     pub journal: Option<JournalReader>,
@@ -144,13 +145,15 @@ impl Transfers {
             && matches!(req.question.qtype, rtype::AXFR | rtype::IXFR)
     }
 
-    /// Answers a transfer request on `stream`: the zone, a single SOA, or
-    /// an error response. Refusals are logged with peer and zone.
-    pub async fn serve(
+    /// Answers a transfer request on `stream` (TCP or TLS, as `transport`
+    /// says): the zone, a single SOA, or an error response. Refusals are
+    /// logged with peer, zone and reason.
+    pub async fn serve<W: AsyncWrite + Unpin + Send>(
         &self,
         req: &Request<'_>,
         peer: SocketAddr,
-        stream: &mut TcpStream,
+        transport: Transport,
+        stream: &mut W,
     ) -> std::io::Result<()> {
         let q = req.question;
         let zone_name = name::display(q.name);
@@ -192,9 +195,14 @@ impl Transfers {
         let Some(xfr) = self.zone(version.origin()) else {
             return send_signed(stream, refuse(rcode::REFUSED), &mut signer).await;
         };
-        if !xfr.acl.allows(peer.ip(), key.as_deref()) {
+        let requester = Requester {
+            ip: peer.ip(),
+            key: key.as_deref(),
+            transport,
+        };
+        if let Err(reason) = xfr.acl.check(&requester) {
             XfrCounters::bump(&xfr.counters.refused);
-            tracing::warn!(%peer, zone = %zone_name, key = key_shown, "transfer refused by allow_transfer");
+            tracing::warn!(%peer, zone = %zone_name, key = key_shown, via = transport.name(), %reason, "transfer refused by allow_transfer");
             return send_signed(stream, refuse(rcode::REFUSED), &mut signer).await;
         }
         let mut payload = Payload::Zone;
@@ -268,7 +276,12 @@ impl Transfers {
         let key = signer.as_ref().map(|s| s.key_name().to_owned());
         let version = self.zones.load().get(req.question.name)?.snapshot()?;
         let xfr = self.zone(version.origin())?;
-        if !xfr.acl.allows(peer.ip(), key.as_deref()) || !client.is_before(version.serial()) {
+        let requester = Requester {
+            ip: peer.ip(),
+            key: key.as_deref(),
+            transport: Transport::Plain,
+        };
+        if xfr.acl.check(&requester).is_err() || !client.is_before(version.serial()) {
             return None;
         }
         let view = xfr.journal.as_ref()?.load();
@@ -293,11 +306,11 @@ impl Transfers {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn stream(
+    async fn stream<W: AsyncWrite + Unpin + Send>(
         &self,
         req: &Request<'_>,
         peer: SocketAddr,
-        stream: &mut TcpStream,
+        stream: &mut W,
         version: Arc<ZoneVersion>,
         kind: Kind,
         payload: Payload,
@@ -494,8 +507,8 @@ fn skip_record(msg: &[u8], pos: usize) -> Option<usize> {
 }
 
 /// Signs `msg` when the request was signed, then sends it.
-async fn send_signed(
-    stream: &mut TcpStream,
+async fn send_signed<W: AsyncWrite + Unpin>(
+    stream: &mut W,
     mut msg: Vec<u8>,
     signer: &mut Option<SignedRequest>,
 ) -> std::io::Result<()> {
@@ -506,13 +519,15 @@ async fn send_signed(
     send(stream, &msg).await
 }
 
-/// Writes one framed message.
-async fn send(stream: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
+/// Writes one framed message, flushed (TLS holds records back until
+/// then).
+async fn send<W: AsyncWrite + Unpin>(stream: &mut W, msg: &[u8]) -> std::io::Result<()> {
     let len = u16::try_from(msg.len()).map_err(|_| std::io::Error::other("message too long"))?;
     let mut framed = Vec::with_capacity(2 + msg.len());
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(msg);
-    stream.write_all(&framed).await
+    stream.write_all(&framed).await?;
+    stream.flush().await
 }
 
 fn new_message<'b>(buf: &'b mut [u8], req: &Request<'_>) -> MessageWriter<'b> {
@@ -817,9 +832,9 @@ mod tests {
         zone.publish(Arc::new(v2));
         let table = Arc::new(SharedZoneTable::from_pointee(ZoneTable::new(vec![zone])));
         let xfr = XfrZone {
-            acl: Acl::new(vec![crate::acl::AclRule {
+            acl: TransferAcl::new(vec![crate::acl::TransferRule {
                 from: Some("127.0.0.0/8".parse().unwrap()),
-                key: None,
+                ..Default::default()
             }]),
             journal: Some(reader),
             counters: Arc::default(),
