@@ -100,6 +100,8 @@ impl<'a> Zonemd<'a> {
 }
 
 /// The SIMPLE-scheme digest of `version` (see the module documentation).
+/// One pass over the nodes in canonical order; the buffers are reused, so
+/// a record costs a copy into them and its share of the hash.
 pub fn simple_digest(version: &ZoneVersion, alg: HashAlg) -> Vec<u8> {
     let mut ctx = digest::Context::new(alg.ring());
     let mut nodes: Vec<_> = version.nodes().collect();
@@ -108,59 +110,52 @@ pub fn simple_digest(version: &ZoneVersion, alg: HashAlg) -> Vec<u8> {
     nodes.sort_unstable_by(|a, b| a.key().cmp(b.key()));
     let mut owner = Vec::new();
     let mut rr = Vec::new();
-    let mut rrsets: Vec<(u16, u32, Vec<Vec<u8>>)> = Vec::new();
+    let mut rrsets = Vec::new();
+    let mut canonical = signature::CanonicalRrset::default();
+    let mut sigs: Vec<(u32, Vec<u8>)> = Vec::new();
     for node in nodes {
         owner.clear();
         node.name_into(&mut owner);
-        rrsets.clear();
         let apex = node.has_flag(crate::zone::flags::APEX);
-        let mut sigs: Vec<(u32, Vec<u8>)> = Vec::new();
-        for set in node.rrsets() {
-            let excluded = apex && set.rtype() == ZONEMD;
-            if !excluded && set.rtype() != rtype::RRSIG {
-                rrsets.push((set.rtype(), set.ttl(), canonical(set.rtype(), set.rdatas())));
-            }
+        rrsets.clear();
+        rrsets.extend(node.rrsets());
+        rrsets.sort_unstable_by_key(|set| set.rtype());
+        sigs.clear();
+        for set in &rrsets {
             if let Some(s) = set.sigs() {
-                for r in s.rdatas() {
-                    if !(apex && Rrsig::parse(r).is_some_and(|sig| sig.covered == ZONEMD)) {
-                        sigs.push((s.ttl, r.to_vec()));
-                    }
-                }
+                let covers_zonemd =
+                    |r: &[u8]| Rrsig::parse(r).is_some_and(|sig| sig.covered == ZONEMD);
+                sigs.extend(
+                    s.rdatas()
+                        .filter(|r| !(apex && covers_zonemd(r)))
+                        .map(|r| (s.ttl, r.to_vec())),
+                );
             }
             if set.rtype() == rtype::RRSIG {
                 sigs.extend(set.rdatas().map(|r| (set.ttl(), r.to_vec())));
             }
         }
-        rrsets.sort_unstable_by_key(|(t, _, _)| *t);
-        let mut sig_at = rrsets.partition_point(|(t, _, _)| *t < rtype::RRSIG);
-        for (t, ttl, rdatas) in &rrsets {
-            if *t > rtype::RRSIG && sig_at != usize::MAX {
+        // RRSIG (46) takes its place among the types.
+        let mut sigs_done = sigs.is_empty();
+        for set in &rrsets {
+            let t = set.rtype();
+            if t > rtype::RRSIG && !sigs_done {
                 hash_rrsigs(&mut ctx, &owner, &mut sigs, &mut rr);
-                sig_at = usize::MAX;
+                sigs_done = true;
             }
-            for rdata in rdatas {
-                hash_rr(&mut ctx, &mut rr, &owner, *t, *ttl, rdata);
+            if t == rtype::RRSIG || (apex && t == ZONEMD) {
+                continue;
+            }
+            canonical.fill(t, set.rdatas());
+            for rdata in canonical.rdatas() {
+                hash_rr(&mut ctx, &mut rr, &owner, t, set.ttl(), rdata);
             }
         }
-        if sig_at != usize::MAX {
+        if !sigs_done {
             hash_rrsigs(&mut ctx, &owner, &mut sigs, &mut rr);
         }
     }
     ctx.finish().as_ref().to_vec()
-}
-
-/// An RRset's RDATA in canonical form, sorted, duplicates once.
-fn canonical<'r>(t: u16, rdatas: impl Iterator<Item = &'r [u8]>) -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = rdatas
-        .map(|r| {
-            let mut c = Vec::with_capacity(r.len());
-            dnssec::rdata::push_canonical(t, r, &mut c);
-            c
-        })
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
 }
 
 /// The owner's RRSIG RRset: every signature there, canonical, sorted.

@@ -68,7 +68,7 @@ impl CanonicalRrset {
         self.ranges.dedup_by(|a, b| at(a) == at(b));
     }
 
-    fn rdatas(&self) -> impl Iterator<Item = &[u8]> {
+    pub fn rdatas(&self) -> impl Iterator<Item = &[u8]> {
         self.ranges
             .iter()
             .map(|&(s, e)| self.buf.get(s..e).unwrap_or(&[]))
