@@ -17,6 +17,14 @@ trap cleanup EXIT
 # zone transfers (AXFR/IXFR) from it; unset = none.
 XFR_FROM=${XFR_FROM:-}
 
+# need_tools TOOL...: exits saying what to install when a tool is missing.
+need_tools() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$tool is not installed (scripts/install-test-deps.sh)" >&2; exit 1; }
+  done
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # wait_serial PORT ZONE SERIAL TIMEOUT_S: until the server answers the SOA with SERIAL.
@@ -48,6 +56,47 @@ cpu_ticks() {
     total=$((total + ${t:-0}))
   done
   echo "$total"
+}
+
+# timed_client SERVER_PID CMD: runs the client pipeline CMD (bash, pinned
+# to CLIENT_CPU, at most 900 s); sets CLIENT_OUT (its output), CLIENT_S
+# (wall seconds) and CLIENT_CPU_S (the user+system seconds of the server
+# process meanwhile). Fails as CMD does, CLIENT_OUT holding why.
+timed_client() {
+  local before t0 t1 after
+  before=$(cpu_ticks "$1")
+  t0=$EPOCHREALTIME
+  CLIENT_OUT=$(timeout 900 taskset -c "$CLIENT_CPU" bash -c "set -o pipefail; $2" 2>&1) || return 1
+  t1=$EPOCHREALTIME
+  sleep 0.2 # let the server finish the connection before reading its CPU time
+  after=$(cpu_ticks "$1")
+  CLIENT_S=$(python3 -c "print(f'{$t1 - $t0:.4f}')")
+  CLIENT_CPU_S=$(python3 -c "print(f'{($after - $before) / $(getconf CLK_TCK):.2f}')")
+}
+
+# xfr_summary CLIENT OUT: "RECORDS MESSAGES" of a transfer client's summary
+# line: kdig's ";; Received 532728 B (33 messages, 20000 records)",
+# `zonesync xfr`'s ";; 20000 records, 9 messages, 49 ms, …".
+xfr_summary() {
+  case $1 in
+    kdig) echo "$(echo "$2" | sed -n 's/.*, \([0-9]*\) records).*/\1/p') $(echo "$2" | sed -n 's/.*(\([0-9]*\) messages.*/\1/p')" ;;
+    zonesync-xfr) echo "$(echo "$2" | sed -n 's/^;; \([0-9]*\) records.*/\1/p') $(echo "$2" | sed -n 's/.*records, \([0-9]*\) messages.*/\1/p')" ;;
+  esac
+}
+
+# timed_transfer SERVER_PID CLIENT CMD WHAT LOG: one whole transfer of a
+# zone of EXPECT records by CLIENT (kdig or zonesync-xfr) running CMD,
+# timed by timed_client; checks that it brought every record and the
+# closing SOA; sets XFR_MESSAGES. WHAT names it in errors, followed by
+# the tail of the server's LOG.
+timed_transfer() {
+  local records
+  timed_client "$1" "$3" || {
+    echo "$4 failed: $CLIENT_OUT" >&2; tail -5 "$5" >&2 || true; return 1; }
+  read -r records XFR_MESSAGES <<< "$(xfr_summary "$2" "$CLIENT_OUT")"
+  if [ "${records:-0}" != $((EXPECT + 1)) ]; then
+    echo "$4: got '${records:-?}' records, expected $((EXPECT + 1)): $CLIENT_OUT" >&2; return 1
+  fi
 }
 
 peak_rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }

@@ -70,9 +70,7 @@ START_LIMIT_S=${START_LIMIT_S:-120}
 SERIAL=2026010100
 [ "$ZONES" -ge 1 ] && [ "$ZONES" -le 9999 ] || { echo "ZONES must be 1..9999" >&2; exit 2; }
 [ "$PROP_ZONES" -le "$ZONES" ] || PROP_ZONES=$ZONES
-for tool in knotd knotc dig curl taskset python3 getconf; do
-  command -v $tool >/dev/null || { echo "$tool is not installed (scripts/install-test-deps.sh)" >&2; exit 1; }
-done
+need_tools knotd knotc dig curl taskset python3 getconf
 DIR=$(mktemp -d /tmp/zonesync-monitor.XXXXXX)
 trap 'cleanup; if [ -n "${KEEP:-}" ]; then echo "kept $DIR"; else rm -rf "$DIR"; fi' EXIT
 [ -x "$ZONESYNC" ] || (cd "$ROOT" && cargo build --release --quiet)

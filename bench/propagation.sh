@@ -30,9 +30,7 @@ SERIAL=2026010101
 DIR=$(mktemp -d /tmp/zonesync-prop.XXXXXX)
 trap 'cleanup; rm -rf "$DIR"' EXIT
 [ -x "$ZONESYNC" ] || (cd "$ROOT" && cargo build --release --quiet)
-for tool in knotd knotc; do
-  command -v $tool >/dev/null || { echo "$tool is not installed (scripts/install-test-deps.sh)" >&2; exit 1; }
-done
+need_tools knotd knotc
 
 mkdir -p "$DIR/a" "$DIR/b" "$DIR/ka" "$DIR/kp" "$DIR/kb"
 python3 "$ROOT/bench/gen-zone.py" $ZONE "$RECORDS" "$DIR/a/$ZONE.zone"

@@ -47,9 +47,7 @@ case $AXFR_PRIMARY in zonesync|knot) ;; *) echo "AXFR_PRIMARY must be zonesync o
 DIR=$(mktemp -d /tmp/zonesync-secondary.XXXXXX)
 trap 'cleanup; if [ -n "${KEEP:-}" ]; then echo "kept $DIR"; else rm -rf "$DIR"; fi' EXIT
 [ -x "$ZONESYNC" ] || (cd "$ROOT" && cargo build --release --quiet)
-for tool in knotd knotc dig; do
-  command -v $tool >/dev/null || { echo "$tool is not installed (scripts/install-test-deps.sh)" >&2; exit 1; }
-done
+need_tools knotd knotc dig
 prop_driver "$DIR/prop.py"
 
 # --- servers. Configs: DIR PORT ...; run_*: DIR CPU, sets SERVER_PID.

@@ -37,9 +37,7 @@ trap 'cleanup; rm -rf "$DIR"' EXIT
 [ -x "$ZONESYNC" ] || (cd "$ROOT" && cargo build --release --quiet)
 (cd "$ROOT" && cargo build --release --quiet --example update_probe)
 PROBE=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/update_probe
-for tool in knotd named nsd; do
-  command -v $tool >/dev/null || { echo "$tool is not installed (scripts/install-test-deps.sh)" >&2; exit 1; }
-done
+need_tools knotd named nsd
 
 mkdir -p "$DIR"/{zp,zs,zk,kp,ks,bp,ns}
 python3 "$ROOT/bench/gen-zone.py" $ZONE "$RECORDS" "$DIR/zone"

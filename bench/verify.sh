@@ -58,9 +58,7 @@ case $BEHIND in zonesync|knot|nsd|bind) ;; *) echo "BEHIND must be zonesync, kno
 case $AXFR_OPEN in zonesync|knot|nsd|bind|none) ;; *) echo "AXFR_OPEN must be zonesync, knot, nsd, bind or none" >&2; exit 2 ;; esac
 case $SERVERS in file|flags) ;; *) echo "SERVERS must be file or flags" >&2; exit 2 ;; esac
 [ "$ZONES" -ge 1 ] && [ "$ZONES" -le 9999 ] || { echo "ZONES must be 1..9999" >&2; exit 2; }
-for tool in knotd nsd named dig taskset /usr/bin/time; do
-  command -v $tool >/dev/null || { echo "$tool is not installed (scripts/install-test-deps.sh)" >&2; exit 1; }
-done
+need_tools knotd nsd named dig taskset /usr/bin/time
 DIR=$(mktemp -d /tmp/zonesync-verify.XXXXXX)
 trap 'cleanup; if [ -n "${KEEP:-}" ]; then echo "kept $DIR"; else rm -rf "$DIR"; fi' EXIT
 [ -x "$ZONESYNC" ] || (cd "$ROOT" && cargo build --release --quiet)

@@ -19,8 +19,7 @@ XFR_FROM=127.0.0.0/8
 DIR=$(mktemp -d /tmp/zonesync-xfr.XXXXXX)
 trap 'cleanup; rm -rf "$DIR"' EXIT
 [ -x "$ZONESYNC" ] || (cd "$ROOT" && cargo build --release --quiet)
-command -v kdig >/dev/null || { echo "kdig is not installed (scripts/install-test-deps.sh)" >&2; exit 1; }
-command -v knotd >/dev/null || { echo "knotd is not installed (scripts/install-test-deps.sh)" >&2; exit 1; }
+need_tools kdig knotd
 
 python3 "$ROOT/bench/gen-zone.py" $ZONE "$RECORDS" "$DIR/$ZONE.zone"
 EXPECT=$(grep -vc '^\$' "$DIR/$ZONE.zone")
@@ -43,29 +42,13 @@ zs_cmd="$ZONESYNC xfr example.com --server 127.0.0.1:PORT --timeout 600 | grep '
 
 # xfr_once CLIENT SERVER: one transfer; appends "client server seconds records messages cpu_s" to results.
 xfr_once() {
-  local cmd before t0 t1 after out records messages port=${PORT[$2]}
+  local cmd port=${PORT[$2]}
   case $1 in
     kdig) cmd=${kdig_cmd//PORT/$port} ;;
     zonesync-xfr) cmd=${zs_cmd//PORT/$port} ;;
   esac
-  before=$(cpu_ticks "${PID[$2]}")
-  t0=$EPOCHREALTIME
-  out=$(timeout 900 taskset -c "$CLIENT_CPU" bash -c "set -o pipefail; $cmd" 2>&1) || {
-    echo "$1 against $2 failed: $out" >&2; tail -5 "$DIR/$2.log" >&2 || true; return 1; }
-  t1=$EPOCHREALTIME
-  sleep 0.2 # let the server finish the connection before reading its CPU time
-  after=$(cpu_ticks "${PID[$2]}")
-  case $1 in # ";; Received 532728 B (33 messages, 20000 records)" / ";; 20000 records, 9 messages, 49 ms, …"
-    kdig) records=$(echo "$out" | sed -n 's/.*, \([0-9]*\) records).*/\1/p'); messages=$(echo "$out" | sed -n 's/.*(\([0-9]*\) messages.*/\1/p') ;;
-    zonesync-xfr) records=$(echo "$out" | sed -n 's/^;; \([0-9]*\) records.*/\1/p'); messages=$(echo "$out" | sed -n 's/.*records, \([0-9]*\) messages.*/\1/p') ;;
-  esac
-  # The stream holds the zone's records and the closing SOA.
-  if [ "${records:-0}" != $((EXPECT + 1)) ]; then
-    echo "$1 against $2: got '${records:-?}' records, expected $((EXPECT + 1)): $out" >&2; return 1
-  fi
-  python3 -c "
-s = $t1 - $t0; cpu = ($after - $before) / $(getconf CLK_TCK)
-print(f'$1 $2 {s:.4f} $EXPECT $messages {cpu:.2f}')" | tee -a "$DIR/results"
+  timed_transfer "${PID[$2]}" "$1" "$cmd" "$1 against $2" "$DIR/$2.log" || return 1
+  echo "$1 $2 $CLIENT_S $EXPECT $XFR_MESSAGES $CLIENT_CPU_S" | tee -a "$DIR/results"
 }
 
 echo "client server seconds zone_records messages server_cpu_s"

@@ -206,15 +206,55 @@ fn check_tls_files(server: &crate::config::ServerConfig) -> Option<CheckError> {
     Some(CheckError::at(e.setting.into(), e.error.to_string()))
 }
 
+/// Reads the TLS files of every primary with `tls` (zones and
+/// templates) into `cache`, as `serve` does at start; each problem names
+/// its setting (`zone[0].primaries[1].tls.ca`) and file.
+pub fn read_primaries_tls(
+    config: &crate::config::Config,
+    cache: &crate::tls::client::ClientTlsCache,
+) -> Vec<CheckError> {
+    use crate::tls::client::ClientTlsError;
+    use crate::tls::TlsError;
+    let mut out = Vec::new();
+    for (at, primary, tls) in config.tls_primaries() {
+        let settings = tls.client_settings();
+        let Err(e) = cache.get(&settings, primary.address.ip()) else {
+            continue;
+        };
+        let setting = match &e {
+            ClientTlsError::File(TlsError::File { path, .. }) => {
+                if tls.ca.as_ref() == Some(path) {
+                    ".ca"
+                } else if tls.cert.as_ref() == Some(path) {
+                    ".cert"
+                } else if tls.cert_key.as_ref() == Some(path) {
+                    ".cert_key"
+                } else {
+                    ""
+                }
+            }
+            // A key that is not the certificate's.
+            ClientTlsError::File(TlsError::Setup { .. }) => ".cert_key",
+            ClientTlsError::BadServerName(_) => ".server_name",
+            _ => "",
+        };
+        out.push(CheckError::at(format!("{at}.tls{setting}"), e.to_string()));
+    }
+    out
+}
+
 /// Checks a configuration already parsed (`config::Config::load` checks
 /// its syntax and values): every primary's zone file, with the zone's
-/// DNSSEC checks, the TSIG keys, the TLS listener's files and `data_dir`.
+/// DNSSEC checks, the TSIG keys, the TLS listener's files, the TLS files
+/// of secondaries' primaries and `data_dir`.
 pub fn check_config(config: &crate::config::Config, now_unix: u64) -> ConfigCheck {
     let mut out = ConfigCheck::default();
     if let Err(e) = config.tsig_keys() {
         out.errors.push(CheckError::at("key".into(), e.to_string()));
     }
     out.errors.extend(check_tls_files(&config.server));
+    let cache = crate::tls::client::ClientTlsCache::default();
+    out.errors.extend(read_primaries_tls(config, &cache));
     let data_dir = &config.server.data_dir;
     match std::fs::metadata(data_dir) {
         Ok(m) if !m.is_dir() => out.errors.push(CheckError::at(

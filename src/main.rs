@@ -426,6 +426,7 @@ impl XfrTlsArgs {
             insecure: self.tls_insecure,
             server_name: self.server_name.clone(),
             certificate: self.cert.clone().zip(self.cert_key.clone()),
+            terms: zonesync::tls::client::Terms::COMMAND_LINE,
         };
         Ok(Some(ClientTls::new(&settings, server.ip())?))
     }

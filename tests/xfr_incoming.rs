@@ -149,10 +149,7 @@ fn zonesync_primary_axfr_then_ixfr_of_a_change() {
         &zonesync_config("[{ from = \"127.0.0.0/8\" }]"),
         &[("example.com.zone", &zone(1, 1, 10))],
     );
-    let primary = Primary {
-        addr: s.addr(),
-        key: None,
-    };
+    let primary = Primary::new(s.addr(), None);
     let answer = query_soa(&primary, &apex(), SOA_TIMEOUT).expect("SOA query");
     assert_eq!((answer.serial, &answer.soa), (Serial(1), &soa(1)));
 
@@ -205,20 +202,14 @@ fn zonesync_primary_with_tsig() {
         &zonesync_config("[{ from = \"127.0.0.0/8\", key = \"xfr-key\" }]"),
         &[("example.com.zone", &zone(3, 1, 5))],
     );
-    let signed = Primary {
-        addr: s.addr(),
-        key: Some(key(SECRET)),
-    };
+    let signed = Primary::new(s.addr(), Some(key(SECRET)));
     let answer = query_soa(&signed, &apex(), SOA_TIMEOUT).expect("signed SOA query");
     assert_eq!(answer.serial, Serial(3));
     let full = fetch(&signed, &apex(), None, &limits()).expect("signed AXFR");
     assert_full(&full, 3, &zone_records(1, 5));
 
     // Without the key: refused, the IXFR and the AXFR after it.
-    let unsigned = Primary {
-        addr: s.addr(),
-        key: None,
-    };
+    let unsigned = Primary::new(s.addr(), None);
     let ours = soa(1);
     let e = fetch(&unsigned, &apex(), Some((Serial(1), &ours)), &limits()).expect_err("refused");
     let text = e.to_string();
@@ -232,10 +223,7 @@ fn zonesync_primary_with_tsig() {
     assert_eq!(e.class(), "rcode");
 
     // A wrong secret: BADSIG.
-    let wrong = Primary {
-        addr: s.addr(),
-        key: Some(key(WRONG_SECRET)),
-    };
+    let wrong = Primary::new(s.addr(), Some(key(WRONG_SECRET)));
     let e = fetch(&wrong, &apex(), None, &limits()).expect_err("BADSIG");
     assert!(e.to_string().contains("BADSIG"), "{e}");
     let e = query_soa(&wrong, &apex(), SOA_TIMEOUT).expect_err("BADSIG");
@@ -248,10 +236,7 @@ fn zonesync_primary_with_tsig() {
 
 /// The Knot primary as `incoming` sees it, signing with `secret`.
 fn knot_primary(knot: &KnotPrimary, secret: &str) -> Primary {
-    Primary {
-        addr: knot.addr,
-        key: Some(key(secret)),
-    }
+    Primary::new(knot.addr, Some(key(secret)))
 }
 
 #[test]

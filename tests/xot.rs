@@ -18,188 +18,7 @@ const SECRET: &str = "9MVwwJHRcOH6ehzi8+YC5jbRx+ls2Cj8au5T//5bscY=";
 
 /// example.com at `serial` with `n` hosts (`n + 4` records).
 fn zone(serial: u32, n: usize) -> String {
-    zone_of("example.com", serial, n)
-}
-
-fn zone_of(origin: &str, serial: u32, n: usize) -> String {
-    let hosts: String = (1..=n)
-        .map(|i| format!("host{i} A 192.0.2.{}\n", i % 250 + 1))
-        .collect();
-    format!(
-        "$ORIGIN {origin}.\n$TTL 300\n\
-         @ SOA ns1 hostmaster {serial} 7200 900 1209600 60\n\
-         @ NS ns1\nns1 A 192.0.2.53\nwww A 192.0.2.80\n{hosts}"
-    )
-}
-
-// ---------------------------------------------------------------------------
-// Certificates
-
-/// The certificates of a test, in a directory of their own.
-struct Pki {
-    dir: TempDir,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let pki = Pki {
-            dir: TempDir::new("xot-pki"),
-        };
-        pki.ca("ca");
-        pki.ca("other-ca");
-        pki.leaf(
-            "ca",
-            "server",
-            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth",
-        );
-        pki.leaf("ca", "client", "extendedKeyUsage=clientAuth");
-        pki.leaf("ca", "client2", "extendedKeyUsage=clientAuth");
-        pki.leaf("other-ca", "stranger", "extendedKeyUsage=clientAuth");
-        pki.expired_server();
-        pki
-    }
-
-    /// `name.pem`, `name.key`, … in the directory.
-    fn path(&self, file: &str) -> String {
-        self.dir.join(file).display().to_string()
-    }
-
-    fn openssl(&self, args: &[&str]) {
-        let mut cmd = Command::new("openssl");
-        cmd.args(args).current_dir(self.dir.path());
-        let out = run_with_timeout(cmd, RUN_LIMIT).unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            out.status.success(),
-            "openssl {args:?} failed (is openssl installed? scripts/install-test-deps.sh):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn ca(&self, name: &str) {
-        let (key, pem, subject) = (
-            format!("{name}.key"),
-            format!("{name}.pem"),
-            format!("/CN={name}"),
-        );
-        self.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-            "-days",
-            "30",
-            "-subj",
-            &subject,
-        ]);
-    }
-
-    /// A key and a signing request for `name`.
-    fn request(&self, name: &str) {
-        let (key, csr, subject) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("/CN={name}"),
-        );
-        self.openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &subject,
-        ]);
-    }
-
-    /// `name.pem` signed by `ca`, valid for 30 days, with `extensions`.
-    fn leaf(&self, ca: &str, name: &str, extensions: &str) {
-        self.request(name);
-        let ext = self.dir.write(
-            &format!("{name}.ext"),
-            format!("{extensions}\nbasicConstraints=CA:FALSE\n"),
-        );
-        let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
-        self.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &ca_pem,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-days",
-            "30",
-            "-extfile",
-            &ext.display().to_string(),
-            "-out",
-            &format!("{name}.pem"),
-        ]);
-    }
-
-    /// `expired.pem`: the server's name, valid for one day in 2020.
-    /// `openssl x509` of OpenSSL 3.0 cannot date a certificate in the
-    /// past; `openssl ca` can.
-    fn expired_server(&self) {
-        self.request("expired");
-        self.dir.write("db/index.txt", "");
-        self.dir.write("db/serial", "01\n");
-        self.dir.write(
-            "ca.cnf",
-            "[ca]\ndefault_ca = test\n[test]\ndatabase = db/index.txt\nserial = db/serial\n\
-             new_certs_dir = db\ndefault_md = sha256\npolicy = any\nunique_subject = no\n\
-             [any]\ncommonName = supplied\n[server]\nsubjectAltName = IP:127.0.0.1\n\
-             extendedKeyUsage = serverAuth\nbasicConstraints = CA:FALSE\n",
-        );
-        self.openssl(&[
-            "ca",
-            "-batch",
-            "-config",
-            "ca.cnf",
-            "-cert",
-            "ca.pem",
-            "-keyfile",
-            "ca.key",
-            "-in",
-            "expired.csr",
-            "-out",
-            "expired.pem",
-            "-startdate",
-            "20200101000000Z",
-            "-enddate",
-            "20200102000000Z",
-            "-extensions",
-            "server",
-            "-notext",
-        ]);
-    }
-
-    /// The SHA-256 SPKI pin of `name.pem`, as RFC 7469 writes it.
-    fn pin(&self, name: &str) -> String {
-        let script = format!(
-            "openssl x509 -in {name}.pem -pubkey -noout | openssl pkey -pubin -outform der \
-             | openssl dgst -sha256 -binary | base64"
-        );
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", &script]).current_dir(self.dir.path());
-        let out = run_with_timeout(cmd, RUN_LIMIT).unwrap_or_else(|e| panic!("{e}"));
-        let pin = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        assert_eq!(pin.len(), 44, "pin of {name}: {pin:?}");
-        pin
-    }
+    hosts_a_zone("example.com", serial, n)
 }
 
 // ---------------------------------------------------------------------------
@@ -222,7 +41,7 @@ fn start(pki: &Pki, cert: &str, server_extra: &str, zones: &str) -> XotServer {
     );
     let files = [
         ("example.com.zone", zone(1, 20)),
-        ("example.net.zone", zone_of("example.net", 1, 20)),
+        ("example.net.zone", hosts_a_zone("example.net", 1, 20)),
     ];
     let files: Vec<(&str, &str)> = files.iter().map(|(f, z)| (*f, z.as_str())).collect();
     let server = Server::start(&config, &files);
@@ -569,22 +388,10 @@ fn unusable_certificate_files_are_configuration_errors_naming_them() {
             example_com("{ from = \"127.0.0.0/8\", tls = true }"),
         ),
     );
-    let config = config.display().to_string();
-    let mut check = zonesync();
-    check.args(["check-config", "--config", &config]);
-    let out = run_with_timeout(check, RUN_LIMIT).unwrap_or_else(|e| panic!("{e}"));
-    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(1), "{all}");
+    let (all, log) = refused_config(&config);
     assert!(
         all.contains("server.tls_key") && all.contains("client.pem: no PRIVATE KEY"),
         "{all}"
     );
-    let mut serve = zonesync();
-    serve
-        .args(["serve", "--config", &config])
-        .args(allow_root());
-    let out = run_with_timeout(serve, RUN_LIMIT).unwrap_or_else(|e| panic!("{e}"));
-    let log = text(&out.stderr);
-    assert!(!out.status.success(), "{log}");
     assert!(log.contains("client.pem: no PRIVATE KEY"), "{log}");
 }

@@ -21,10 +21,7 @@ pub enum CatalogReadError {
 /// The member zones (lower-case wire, in canonical order) of the catalog
 /// `catalog` (wire) as `primary` serves it. Blocking.
 pub fn members_from(primary: SocketAddr, catalog: &[u8]) -> Result<Vec<Vec<u8>>, CatalogReadError> {
-    let from = Primary {
-        addr: primary,
-        key: None,
-    };
+    let from = Primary::new(primary, None);
     let fetched = incoming::fetch(&from, catalog, None, &Limits::default())
         .map_err(|e| CatalogReadError::Transfer(e.to_string()))?;
     let Payload::Full { soa, records } = fetched.payload else {

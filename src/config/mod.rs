@@ -606,13 +606,99 @@ pub enum DnssecChecks {
     Off,
 }
 
-/// A primary of a secondary zone, `{ address = "ip:port", key = "name" }`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// A primary of a secondary zone, `{ address = "ip:port", key = "name" }`,
+/// with `tls = { … }` reached over TLS only (XoT, RFC 9103).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrimaryConfig {
     pub address: SocketAddr,
     /// TSIG key to sign SOA queries and transfers with.
     pub key: Option<String>,
+    /// SOA queries and transfers over TLS, the primary authenticated as
+    /// this says; never in clear.
+    #[serde(default)]
+    pub tls: Option<PrimaryTlsConfig>,
+}
+
+/// `tls = { ca = "…", server_name = "…", pin = "…", cert = "…", cert_key =
+/// "…", insecure = false }` of a primary: how it is authenticated (a CA,
+/// a pinned key, both, or explicitly nothing) and our certificate for
+/// mutual TLS. The files are read at start (`tls::client`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrimaryTlsConfig {
+    /// CA certificates (PEM) the primary's certificate must chain to.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// The name its certificate must be valid for (with `ca`); default
+    /// its address (an IP subjectAltName).
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// The SHA-256 of its certificate's SubjectPublicKeyInfo; with `ca`,
+    /// both must hold.
+    #[serde(default)]
+    pub pin: Option<crate::tls::SpkiPin>,
+    /// Our certificate chain and its key (PEM), for mutual TLS.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    #[serde(default)]
+    pub cert_key: Option<PathBuf>,
+    /// Encrypted but unauthenticated (RFC 9103's opportunistic TLS):
+    /// never the default, never with `ca` or `pin`.
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+impl PrimaryTlsConfig {
+    /// What the transfer client takes.
+    pub fn client_settings(&self) -> crate::tls::client::ClientTlsSettings {
+        crate::tls::client::ClientTlsSettings {
+            ca: self.ca.clone(),
+            pin: self.pin,
+            insecure: self.insecure,
+            server_name: self.server_name.clone(),
+            certificate: self.cert.clone().zip(self.cert_key.clone()),
+            terms: crate::tls::client::Terms::CONFIG,
+        }
+    }
+
+    /// What is wrong with these settings as written (the files are read
+    /// later), as (key, problem).
+    fn problems(&self) -> Vec<(&'static str, &'static str)> {
+        let mut out = Vec::new();
+        let authenticated = self.ca.is_some() || self.pin.is_some();
+        if !authenticated && !self.insecure {
+            out.push(("", "give `ca` (the CA file the primary's certificate must chain to) or `pin` (its key's SPKI SHA-256), or `insecure = true` for encryption without authentication"));
+        }
+        if authenticated && self.insecure {
+            out.push((
+                "insecure",
+                "`insecure = true` authenticates nothing: remove it, or remove `ca` and `pin`",
+            ));
+        }
+        if self.server_name.is_some() && self.ca.is_none() {
+            out.push((
+                "server_name",
+                "only a certificate checked against `ca` is checked for a name: set `ca` too",
+            ));
+        }
+        if let Some(name) = &self.server_name {
+            if rustls_pki_types::ServerName::try_from(name.as_str()).is_err() {
+                out.push(("server_name", "not a DNS name or IP address"));
+            }
+        }
+        match (&self.cert, &self.cert_key) {
+            (Some(_), None) => out.push((
+                "cert_key",
+                "`cert` needs its private key: set `cert_key` too",
+            )),
+            (None, Some(_)) => {
+                out.push(("cert", "`cert_key` is the key of `cert`: set `cert` too"))
+            }
+            _ => {}
+        }
+        out
+    }
 }
 
 /// A NOTIFY target, with the TSIG key to sign with when given.
@@ -947,6 +1033,20 @@ impl Config {
         zones.chain(templates)
     }
 
+    /// Every primary with `tls`, of zones and templates, with where it
+    /// is (`zone[0].primaries[1]`).
+    pub fn tls_primaries(&self) -> Vec<(String, &PrimaryConfig, &PrimaryTlsConfig)> {
+        let mut out = Vec::new();
+        for (at, zone) in self.zone_settings() {
+            for (j, p) in zone.primaries.iter().enumerate() {
+                if let Some(tls) = &p.tls {
+                    out.push((format!("{at}.primaries[{j}]"), p, tls));
+                }
+            }
+        }
+        out
+    }
+
     /// Transfer rules that need what the server does not have would
     /// never match: a mistake to say, not a zone nobody can transfer.
     fn transfer_tls_problems(&self) -> Vec<InvalidConfig> {
@@ -1164,6 +1264,11 @@ impl Config {
         }
         for zone in self.zones.iter_mut().chain(self.templates.iter_mut()) {
             zone.file = zone.file.as_ref().map(|f| base.join(f));
+            for tls in zone.primaries.iter_mut().filter_map(|p| p.tls.as_mut()) {
+                for file in [&mut tls.ca, &mut tls.cert, &mut tls.cert_key] {
+                    *file = file.as_ref().map(|f| base.join(f));
+                }
+            }
         }
         if let Some(m) = self.monitor.take() {
             self.monitor = Some(m.with_data_dir(&self.server.data_dir));
@@ -1229,6 +1334,13 @@ fn check_zone(
     for (j, p) in zone.primaries.iter().enumerate() {
         if let Some(k) = &p.key {
             out.extend(unknown_key(format!("{at}.primaries[{j}].key"), k));
+        }
+        for (key, problem) in p.tls.iter().flat_map(PrimaryTlsConfig::problems) {
+            let dot = if key.is_empty() { "" } else { "." };
+            out.push(InvalidConfig::Tls {
+                at: format!("{at}.primaries[{j}].tls{dot}{key}"),
+                problem,
+            });
         }
     }
     for (j, rule) in zone.allow_update.iter().enumerate() {
@@ -1552,6 +1664,10 @@ mod tests {
                 format!("{zone}primaries = [{{ address = \"127.0.0.1:1\", bogus_key = 1 }}]\n"),
             ),
             (
+                "zone.primaries.tls",
+                format!("{zone}primaries = [{{ address = \"127.0.0.1:1\", tls = {{ bogus_key = 1 }} }}]\n"),
+            ),
+            (
                 "zone.allow_transfer",
                 format!("{zone}allow_transfer = [{{ bogus_key = 1 }}]\n"),
             ),
@@ -1714,6 +1830,100 @@ mod tests {
         let c = Config::load(&config).unwrap();
         assert_eq!(c.keys[0].secret(), "c2VjcmV0");
         assert!(c.tsig_key("k").is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_tls_primary_is_authenticated_unless_insecure_is_asked_for() {
+        let pin = "pRY1Rl+JAfnVFyfvE0vl2ceGbhT4tmwqKhEJLwBb5lE=";
+        let with = |tls: &str| {
+            format!(
+                "[[zone]]\nname = \"a\"\nrole = \"secondary\"\n\
+                 primaries = [{{ address = \"127.0.0.1:853\", tls = {{ {tls} }} }}, {{ address = \"127.0.0.1:53\" }}]\n"
+            )
+        };
+        let problem = |tls: &str| match Config::from_text(&with(tls)) {
+            Ok(_) => panic!("{tls} accepted"),
+            Err(problems) => problems
+                .iter()
+                .map(|p| p.text.clone())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        };
+        for good in [
+            "ca = \"ca.pem\"".to_owned(),
+            "ca = \"ca.pem\", server_name = \"ns1.example.com\"".into(),
+            format!("pin = \"{pin}\""),
+            format!("ca = \"ca.pem\", pin = \"{pin}\", cert = \"c.pem\", cert_key = \"c.key\""),
+            "insecure = true".into(),
+        ] {
+            let c = Config::from_text(&with(&good)).unwrap_or_else(|e| panic!("{good}: {e:?}"));
+            assert!(c.zones[0].primaries[0].tls.is_some(), "{good}");
+            assert!(c.zones[0].primaries[1].tls.is_none(), "{good}");
+        }
+        let e = problem("");
+        assert!(
+            e.contains("zone[0].primaries[0].tls: give `ca`") && e.contains("insecure = true"),
+            "{e}"
+        );
+        let e = problem(&format!("pin = \"{pin}\", insecure = true"));
+        assert!(e.contains("primaries[0].tls.insecure: "), "{e}");
+        let e = problem("insecure = true, server_name = \"ns1.example.com\"");
+        assert!(
+            e.contains("tls.server_name: only a certificate checked"),
+            "{e}"
+        );
+        let e = problem("ca = \"ca.pem\", server_name = \"not a name!\"");
+        assert!(e.contains("tls.server_name: not a DNS name"), "{e}");
+        let e = problem("ca = \"ca.pem\", cert = \"c.pem\"");
+        assert!(
+            e.contains("tls.cert_key: `cert` needs its private key"),
+            "{e}"
+        );
+        let e = problem("ca = \"ca.pem\", cert_key = \"c.key\"");
+        assert!(e.contains("tls.cert: "), "{e}");
+        let e = problem("pin = \"short\"");
+        assert!(e.contains("SPKI pin"), "{e}");
+        let e = problem("ca = \"ca.pem\", bogus = 1");
+        assert!(e.contains("primaries[0].tls.bogus: unknown key"), "{e}");
+        // Templates (catalog members, zones added at run time) too.
+        let template = "[[template]]\nname = \"t\"\nrole = \"secondary\"\n\
+                        primaries = [{ address = \"127.0.0.1:853\", tls = { server_name = \"x\" } }]\n";
+        let e = Config::from_text(template).unwrap_err();
+        assert!(
+            e.iter()
+                .any(|p| p.text.starts_with("template[0].primaries[0].tls: give")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn tls_files_of_primaries_are_relative_to_the_configuration() {
+        let dir = std::env::temp_dir().join(format!("zonesync-primary-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("z.toml");
+        let tls = "tls = { ca = \"tls/ca.pem\", cert = \"tls/c.pem\", cert_key = \"tls/c.key\" }";
+        std::fs::write(
+            &config,
+            format!(
+                "[[zone]]\nname = \"a\"\nrole = \"secondary\"\nprimaries = [{{ address = \"127.0.0.1:853\", {tls} }}]\n\
+                 [[template]]\nname = \"t\"\nrole = \"secondary\"\nprimaries = [{{ address = \"127.0.0.1:853\", {tls} }}]\n"
+            ),
+        )
+        .unwrap();
+        let c = Config::load(&config).unwrap();
+        for zone in [&c.zones[0], &c.templates[0]] {
+            let tls = zone.primaries[0].tls.as_ref().unwrap();
+            assert_eq!(tls.ca.as_deref(), Some(dir.join("tls/ca.pem").as_path()));
+            assert_eq!(
+                tls.cert_key.as_deref(),
+                Some(dir.join("tls/c.key").as_path())
+            );
+        }
+        let found: Vec<String> = c.tls_primaries().into_iter().map(|(at, ..)| at).collect();
+        assert_eq!(found, ["zone[0].primaries[0]", "template[0].primaries[0]"]);
+        let member = c.zone_from_template("member.example", "t", None).unwrap();
+        assert_eq!(member.primaries, c.templates[0].primaries);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

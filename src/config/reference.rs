@@ -135,11 +135,25 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         path: "zone.primaries",
-        syntax: "primaries = [ { address = \"ADDR:PORT\", key = \"NAME\" } ]",
+        syntax: "primaries = [ { address = \"ADDR:PORT\", key = \"NAME\", tls = { … } } ]",
         doc: "A primary of a secondary zone.",
         keys: &[
-            key("address", "\"ADDR:PORT\"", "required", "Where SOA queries and transfers go."),
-            key("key", "string", "unset", "The `[[key]]` that signs SOA queries and transfers."),
+            key("address", "\"ADDR:PORT\"", "required", "Where SOA queries and transfers go (with `tls`, the primary's TLS port, 853 by convention)."),
+            key("key", "string", "unset", "The `[[key]]` that signs SOA queries and transfers (over TLS too)."),
+            key("tls", "inline table", "unset (UDP and TCP)", "Reach this primary over TLS 1.3 only (XoT, RFC 9103): the SOA query and every transfer go over TLS, never in clear, whatever fails. NOTIFY still comes over UDP, from the primary's address (RFC 9103 section 5)."),
+        ],
+    },
+    Table {
+        path: "zone.primaries.tls",
+        syntax: "tls = { ca = \"FILE\", server_name = \"NAME\", pin = \"PIN\", cert = \"FILE\", cert_key = \"FILE\", insecure = false }",
+        doc: "How a primary reached over TLS is authenticated (RFC 9103 section 9.3): by a CA (`ca`, with `server_name`), by its key (`pin`), or both (both must hold); `insecure = true` instead encrypts without authenticating (opportunistic), and must be asked for. A TLS failure (handshake, CA, name, pin, expired certificate, our certificate refused) is a failed refresh: logged with the zone, the primary and the reason, counted as failed, RETRY with back-off, then EXPIRE; the primary is never tried in clear, and the next primary is tried as it is configured. The files are read at start (before root is dropped); one that cannot be used is a configuration error naming the setting and the file (`check-config` too). Relative to the configuration file.",
+        keys: &[
+            key("ca", "path", "unset", "CA certificates (PEM) the primary's certificate must chain to; its dates and name are checked too."),
+            key("server_name", "DNS name or IP address", "the address of `address`", "The name the primary's certificate must be valid for (a subjectAltName), checked with `ca`; also sent as SNI when a DNS name."),
+            key("pin", "base64 string", "unset", "The primary's key: the SHA-256 of its certificate's SubjectPublicKeyInfo in base64 (RFC 7469 section 2.4; `openssl x509 -in primary.pem -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64`). Alone it checks the key, not the certificate's dates or name (as kdig's `+tls-pin`); with `ca`, both must hold."),
+            key("cert", "path", "unset", "Our certificate chain (PEM), presented for mutual TLS (RFC 9103 section 9.3.3) to a primary that requires a client certificate. With `cert_key`."),
+            key("cert_key", "path", "unset", "The private key of `cert` (PEM: PKCS#8, PKCS#1 or SEC1)."),
+            key("insecure", "boolean", "false", "Encrypt, but accept any certificate (opportunistic TLS: protects against eavesdroppers only, not against whoever answers in the primary's place). Not with `ca` or `pin`."),
         ],
     },
     Table {

@@ -250,6 +250,9 @@ pub struct SecondaryInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrimaryInfo {
     pub address: String,
+    /// SOA queries and transfers over TLS (XoT).
+    #[serde(default)]
+    pub tls: bool,
     /// The serial it answered last.
     pub serial: Option<Serial>,
     pub last_contact_unix: Option<u64>,

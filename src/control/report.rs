@@ -216,8 +216,9 @@ fn secondary_lines(out: &mut String, zone: &str, s: &super::SecondaryInfo, now: 
         let serial = p.serial.map_or("-".into(), |v| v.to_string());
         let _ = write!(
             out,
-            "  primary {}: serial {serial}, seen {}",
+            "  primary {}{}: serial {serial}, seen {}",
             p.address,
+            if p.tls { " (TLS)" } else { "" },
             ago(p.last_contact_unix)
         );
         if let Some(e) = &p.last_error {

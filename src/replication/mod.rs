@@ -72,6 +72,9 @@ pub struct ZoneDeps {
     pub publishes: tokio::sync::broadcast::Sender<Published>,
     /// Refreshes (SOA check, transfer in) running at once, server-wide.
     pub refreshes: Arc<tokio::sync::Semaphore>,
+    /// The TLS client configurations of primaries with `tls` (XoT in),
+    /// read at start.
+    pub tls_clients: Arc<crate::tls::client::ClientTlsCache>,
 }
 
 impl ZoneDeps {
@@ -87,7 +90,14 @@ impl ZoneDeps {
             upstream: Arc::new(secondary::NetUpstream),
             publishes: tokio::sync::broadcast::channel(1024).0,
             refreshes: Arc::new(tokio::sync::Semaphore::new(10)),
+            tls_clients: Arc::default(),
         }
+    }
+
+    /// The primaries' TLS configurations read at start.
+    pub fn with_tls_clients(mut self, cache: Arc<crate::tls::client::ClientTlsCache>) -> ZoneDeps {
+        self.tls_clients = cache;
+        self
     }
 
     /// At most `limit` refreshes at once (`server.refresh_limit`).

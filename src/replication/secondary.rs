@@ -112,6 +112,8 @@ impl Upstream for NetUpstream {
 #[derive(Debug, Clone, Default)]
 pub struct PrimaryState {
     pub addr: Option<SocketAddr>,
+    /// Reached over TLS (XoT).
+    pub tls: bool,
     pub serial: Option<Serial>,
     pub last_contact: Option<SystemTime>,
     pub last_error: Option<String>,
@@ -240,6 +242,7 @@ impl SecondaryZone {
                 .iter()
                 .map(|p| PrimaryState {
                     addr: Some(p.addr),
+                    tls: p.tls.is_some(),
                     ..PrimaryState::default()
                 })
                 .collect(),
@@ -471,7 +474,7 @@ impl SecondaryZone {
                     }
                     Err(e) => tracing::info!(
                         zone = self.name(),
-                        primary = %primary.addr,
+                        primary = %primary,
                         "transfer on NOTIFY failed ({e}); asking every primary"
                     ),
                 }
@@ -507,6 +510,11 @@ impl SecondaryZone {
         }
         if answers.is_empty() {
             return Err(RefreshError::NoPrimaryAnswered(errors));
+        }
+        // The refresh goes on with the others; a primary failing (a TLS
+        // one refusing its certificate above all) is still said.
+        for e in &errors {
+            tracing::warn!(zone = self.name(), "refresh goes on without a primary: {e}");
         }
         let mut order: Vec<(usize, Serial)> = answers.iter().map(|a| (a.0, a.1)).collect();
         timing::transfer_order(&mut order);
@@ -581,7 +589,7 @@ impl SecondaryZone {
             Err(ApplyFailure::IxfrDidNotApply(why))
                 if incoming::after_ixfr_failure(IxfrFailure::DidNotApply) =>
             {
-                tracing::warn!(zone = self.name(), primary = %primary.addr, "IXFR does not apply ({why}); falling back to AXFR");
+                tracing::warn!(zone = self.name(), primary = %primary, "IXFR does not apply ({why}); falling back to AXFR");
                 let fetched = self
                     .upstream()
                     .fetch(primary, self.core.zone.origin(), None, &self.limits)
@@ -615,20 +623,20 @@ impl SecondaryZone {
         match fetched.payload {
             Payload::UpToDate => {
                 self.transfers_in.up_to_date.fetch_add(1, Relaxed);
-                Ok(format!("up to date at serial {serial} ({})", primary.addr))
+                Ok(format!("up to date at serial {serial} ({})", primary))
             }
             Payload::Full { soa, records } => {
                 if let Some(ours) = from {
                     if !force_axfr && !serial.is_after(ours) {
                         return Err(ApplyFailure::Rejected(format!(
                             "{} sent serial {serial}, not ahead of ours ({ours}); not rolling back",
-                            primary.addr
+                            primary
                         )));
                     }
                 }
                 let version = build_full(self.core.zone.origin(), &soa, &records)
                     .map_err(|e| ApplyFailure::Rejected(e.to_string()))?;
-                let source = format!("AXFR of serial {serial} from {}", primary.addr);
+                let source = format!("AXFR of serial {serial} from {}", primary);
                 let version = Arc::new(version);
                 self.check_before_publish(&source, &version)?;
                 if let Err(e) = snapshot::write(&self.snapshot_path, &version) {
@@ -643,7 +651,7 @@ impl SecondaryZone {
                 let from = from.map_or("(none)".to_string(), |s| s.to_string());
                 Ok(format!(
                     "AXFR {from} -> {serial} from {} ({stats})",
-                    primary.addr
+                    primary
                 ))
             }
             Payload::Incremental(changes) => {
@@ -655,7 +663,7 @@ impl SecondaryZone {
                 let version = base
                     .apply_all(&changes)
                     .map_err(|e| ApplyFailure::IxfrDidNotApply(e.to_string()))?;
-                let source = format!("IXFR {} -> {serial} from {}", base.serial(), primary.addr);
+                let source = format!("IXFR {} -> {serial} from {}", base.serial(), primary);
                 let version = Arc::new(version);
                 self.check_before_publish(&source, &version)?;
                 self.journal_changes(&changes);
@@ -665,7 +673,7 @@ impl SecondaryZone {
                 Ok(format!(
                     "IXFR {} -> {serial} from {} ({n} changesets, {stats})",
                     base.serial(),
-                    primary.addr
+                    primary
                 ))
             }
         }

@@ -94,6 +94,7 @@ impl ServerControl {
                         .iter()
                         .map(|p| PrimaryInfo {
                             address: p.addr.map(|a| a.to_string()).unwrap_or_default(),
+                            tls: p.tls,
                             serial: p.serial,
                             last_contact_unix: unix(p.last_contact),
                             last_error: p.last_error.clone(),

@@ -23,6 +23,7 @@ use crate::replication::events;
 use crate::replication::registry::{Registry, Zones};
 use crate::replication::secondary::SecondaryZone;
 use crate::replication::{LoadAsk, Managed, ManagedZone, ZoneDeps};
+use crate::tls::client::ClientTlsCache;
 use crate::tls::server::ServerTls;
 use crate::xfr::incoming::Primary;
 use crate::xfr::{Transfers, XfrZone};
@@ -66,11 +67,8 @@ fn managed_zone(config: &Config, zc: &ZoneConfig, deps: &ZoneDeps) -> anyhow::Re
             let primaries = zc
                 .primaries
                 .iter()
-                .map(|p| Primary {
-                    addr: p.address,
-                    key: p.key.as_deref().and_then(|k| config.tsig_key(k)),
-                })
-                .collect();
+                .map(|p| primary(config, p, deps))
+                .collect::<anyhow::Result<_>>()?;
             let journal = crate::replication::zone_journal(&config.server, &zc.name);
             Managed::Secondary(Arc::new(SecondaryZone::new(
                 zone,
@@ -84,6 +82,21 @@ fn managed_zone(config: &Config, zc: &ZoneConfig, deps: &ZoneDeps) -> anyhow::Re
             )))
         }
     })
+}
+
+/// A secondary's primary: its TSIG key, and the TLS configuration read
+/// at start when it has `tls`.
+fn primary(config: &Config, p: &config::PrimaryConfig, deps: &ZoneDeps) -> anyhow::Result<Primary> {
+    let key = p.key.as_deref().and_then(|k| config.tsig_key(k));
+    let primary = Primary::new(p.address, key);
+    let Some(tls) = &p.tls else {
+        return Ok(primary);
+    };
+    let client = deps
+        .tls_clients
+        .get(&tls.client_settings(), p.address.ip())
+        .with_context(|| format!("primary {}: tls", p.address))?;
+    Ok(primary.with_tls(client))
 }
 
 /// What the transfer path needs of a zone: its apex, `allow_transfer`,
@@ -218,6 +231,7 @@ async fn serve(config: Config, allow_root: bool) -> anyhow::Result<()> {
         n => n,
     };
     let bound = bind_all(&config, workers)?;
+    let tls_clients = primaries_tls(&config)?;
     let server = &config.server;
     match crate::privileges::drop_after_bind(
         server.user.as_deref(),
@@ -233,7 +247,9 @@ async fn serve(config: Config, allow_root: bool) -> anyhow::Result<()> {
         RunsAs::Root => tracing::warn!("running as root (--allow-root)"),
         RunsAs::Unchanged { .. } => {}
     }
-    let deps = ZoneDeps::real().with_refresh_limit(config.server.refresh_limit);
+    let deps = ZoneDeps::real()
+        .with_refresh_limit(config.server.refresh_limit)
+        .with_tls_clients(tls_clients);
     let mut consumed = catalogs::Consumed::read(&config);
     let (zone_configs, added) = zones_to_serve(&config, &mut consumed)?;
     let zone_configs: Vec<ZoneConfig> = zone_configs
@@ -384,6 +400,19 @@ async fn serve(config: Config, allow_root: bool) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The TLS files of every primary with `tls` (zones and templates),
+/// read while still root, as the TLS listener's are; a file that cannot
+/// be used stops the start, named with its setting.
+fn primaries_tls(config: &Config) -> anyhow::Result<Arc<ClientTlsCache>> {
+    let cache = Arc::new(ClientTlsCache::default());
+    let problems = crate::loader::read_primaries_tls(config, &cache);
+    if !problems.is_empty() {
+        let lines: Vec<String> = problems.into_iter().map(|p| p.text).collect();
+        anyhow::bail!("{}", lines.join("\n"));
+    }
+    Ok(cache)
 }
 
 /// Every listener of the configuration, bound before anything else is

@@ -2,14 +2,16 @@
 //! server (a CA, an SPKI pin, or explicitly nothing), its own certificate
 //! for mutual TLS, and a blocking TLS stream whose every socket read and
 //! write is bound by one deadline (the transfer client's model, see
-//! `xfr::client`). `zonesync xfr --tls` uses it; a secondary's XoT
-//! transfers in are meant to build the same [`ClientTlsSettings`].
+//! `xfr::client`). `zonesync xfr --tls` and a secondary's primaries
+//! with `tls` (`config::PrimaryTlsConfig`, XoT in) both build a
+//! [`ClientTlsSettings`]; [`Terms`] names the settings in failures.
 
 use super::{SpkiPin, TlsError, ALPN_DOT};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream};
 use std::path::PathBuf;
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// How the server is authenticated, and with what we authenticate.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ClientTlsSettings {
     /// CA certificates (PEM) the server's chain must lead to.
     pub ca: Option<PathBuf>,
@@ -33,6 +35,39 @@ pub struct ClientTlsSettings {
     /// Our certificate chain and key (PEM), for servers that require
     /// mutual TLS.
     pub certificate: Option<(PathBuf, PathBuf)>,
+    /// How failures name these settings.
+    pub terms: Terms,
+}
+
+/// The names of the settings, as the one who gave them wrote them: TLS
+/// failures say which to change (`--ca` on the command line, `tls.ca`
+/// for a secondary's primary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Terms {
+    pub ca: &'static str,
+    pub server_name: &'static str,
+    pub cert: &'static str,
+}
+
+impl Terms {
+    /// `zonesync xfr --tls`.
+    pub const COMMAND_LINE: Terms = Terms {
+        ca: "--ca",
+        server_name: "--server-name",
+        cert: "--cert and --cert-key",
+    };
+    /// A secondary's `primaries = [{ …, tls = { … } }]`.
+    pub const CONFIG: Terms = Terms {
+        ca: "tls.ca",
+        server_name: "tls.server_name",
+        cert: "tls.cert and tls.cert_key",
+    };
+}
+
+impl Default for Terms {
+    fn default() -> Terms {
+        Terms::COMMAND_LINE
+    }
 }
 
 /// Why client TLS settings cannot be used.
@@ -53,6 +88,7 @@ pub enum ClientTlsError {
 pub struct ClientTls {
     config: Arc<rustls::ClientConfig>,
     server_name: ServerName<'static>,
+    terms: Terms,
 }
 
 impl ClientTls {
@@ -90,7 +126,14 @@ impl ClientTls {
         Ok(ClientTls {
             config: Arc::new(config),
             server_name,
+            terms: settings.terms,
         })
+    }
+
+    /// A TLS failure of a connection made with this configuration, said
+    /// in the terms of its settings.
+    pub fn explain(&self, error: &rustls::Error) -> String {
+        explain(error, self.terms)
     }
 
     /// Runs the handshake on a connected socket, every read and write
@@ -108,6 +151,39 @@ impl ClientTls {
         }
         stream.flush_tls()?;
         Ok(stream)
+    }
+}
+
+/// Client configurations read once and shared: a secondary's primaries
+/// with `tls` are read at start (before root is dropped, as the files
+/// may be readable by root only), and every zone naming the same
+/// settings and address, zones added at run time from a template
+/// included, takes the one read then.
+#[derive(Debug, Default)]
+pub struct ClientTlsCache {
+    read: std::sync::Mutex<HashMap<(ClientTlsSettings, IpAddr), Arc<ClientTls>>>,
+}
+
+impl ClientTlsCache {
+    /// The configuration of `settings` for `server`, read now unless it
+    /// was before.
+    pub fn get(
+        &self,
+        settings: &ClientTlsSettings,
+        server: IpAddr,
+    ) -> Result<Arc<ClientTls>, ClientTlsError> {
+        let key = (settings.clone(), server);
+        if let Some(tls) = self.lock().get(&key) {
+            return Ok(tls.clone());
+        }
+        let tls = Arc::new(ClientTls::new(settings, server)?);
+        Ok(self.lock().entry(key).or_insert(tls).clone())
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(ClientTlsSettings, IpAddr), Arc<ClientTls>>> {
+        self.read.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -222,13 +298,14 @@ pub fn tls_error_of(error: &io::Error) -> Option<&rustls::Error> {
     error.get_ref()?.downcast_ref::<rustls::Error>()
 }
 
-/// A TLS failure said in the terms of the command line.
-pub fn explain(error: &rustls::Error) -> String {
+/// A TLS failure said in `terms`, the names of the settings to change.
+pub fn explain(error: &rustls::Error, terms: Terms) -> String {
     use rustls::AlertDescription as Alert;
     match error {
-        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
-            "the server's certificate is not signed by a CA of --ca (UnknownIssuer)".into()
-        }
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
+            "the server's certificate is not signed by a CA of {} (UnknownIssuer)",
+            terms.ca
+        ),
         rustls::Error::InvalidCertificate(CertificateError::Other(other)) => {
             match other.0.downcast_ref::<PinMismatch>() {
                 Some(mismatch) => mismatch.to_string(),
@@ -240,7 +317,7 @@ pub fn explain(error: &rustls::Error) -> String {
         ) => format!("the server's certificate has expired ({error})"),
         rustls::Error::InvalidCertificate(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-        ) => format!("the server's certificate is not valid for the name checked (--server-name; default the address): {error}"),
+        ) => format!("the server's certificate is not valid for the name checked ({}; default the address): {error}", terms.server_name),
         rustls::Error::AlertReceived(
             alert @ (Alert::CertificateRequired
             | Alert::BadCertificate
@@ -250,7 +327,8 @@ pub fn explain(error: &rustls::Error) -> String {
             | Alert::UnsupportedCertificate
             | Alert::AccessDenied),
         ) => format!(
-            "the server refused our certificate or its absence ({alert:?}; --cert and --cert-key give one)"
+            "the server refused our certificate or its absence ({alert:?}; {} give one)",
+            terms.cert
         ),
         rustls::Error::AlertReceived(Alert::NoApplicationProtocol) => {
             "the server does not speak ALPN \"dot\" (DNS over TLS)".into()

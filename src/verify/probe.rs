@@ -166,7 +166,7 @@ async fn transferred_zonemd(
     use crate::zonemd::Verdict;
     let origin = zone.as_slice().to_ascii_lowercase();
     let verdict = tokio::task::spawn_blocking(move || {
-        let from = Primary { addr, key: None };
+        let from = Primary::new(addr, None);
         let fetched = incoming::fetch(&from, &origin, None, &Limits::default()).ok()?;
         let Payload::Full { soa, records } = fetched.payload else {
             return None;

@@ -519,9 +519,10 @@ pub fn transfer_to(
     let mut session = Session::new(request, server, id, signer);
     let mut conn = Connection::open(server, deadline).map_err(|e| session.connect_error(e))?;
     if let Some(tls) = &request.tls {
-        conn = conn
-            .start_tls(tls)
-            .map_err(|e| session.handshake_error(e))?;
+        conn = conn.start_tls(tls).map_err(|e| XfrError::Tls {
+            reason: handshake_failure(tls, &e, request.timeout),
+            progress: session.progress,
+        })?;
     }
     conn.send(&query).map_err(|e| session.io_error(e))?;
     let mut buf = Vec::new();
@@ -590,31 +591,14 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// The TLS handshake failed: a TLS error said plainly, or the
-    /// connection lost under it.
-    fn handshake_error(&self, source: io::Error) -> XfrError {
-        let reason = match source.kind() {
-            _ if tls_error_of(&source).is_some() => return self.io_error(source),
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => format!(
-                "no handshake within the timeout ({} s; not a TLS port?)",
-                self.request.timeout.as_secs_f64()
-            ),
-            io::ErrorKind::UnexpectedEof => {
-                "the server closed the connection during the handshake (not a TLS port?)".into()
-            }
-            _ => format!("{source} during the handshake"),
-        };
-        XfrError::Tls {
-            reason,
-            progress: self.progress,
-        }
-    }
-
     fn io_error(&self, source: io::Error) -> XfrError {
         let progress = self.progress;
         if let Some(tls) = tls_error_of(&source) {
             return XfrError::Tls {
-                reason: crate::tls::client::explain(tls),
+                reason: match &self.request.tls {
+                    Some(client) => client.explain(tls),
+                    None => crate::tls::client::explain(tls, Default::default()),
+                },
                 progress,
             };
         }
@@ -845,6 +829,24 @@ pub(crate) fn tsig_failure(message: u64, error: TsigError) -> XfrError {
         other => other.to_string(),
     };
     XfrError::Tsig { message, reason }
+}
+
+/// Why a TLS handshake with `tls` failed: a TLS error said plainly (in
+/// the terms of its settings), or the connection lost under it.
+pub(crate) fn handshake_failure(tls: &ClientTls, source: &io::Error, timeout: Duration) -> String {
+    if let Some(error) = tls_error_of(source) {
+        return tls.explain(error);
+    }
+    match source.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => format!(
+            "no handshake within the timeout ({} s; not a TLS port?)",
+            timeout.as_secs_f64()
+        ),
+        io::ErrorKind::UnexpectedEof => {
+            "the server closed the connection during the handshake (not a TLS port?)".into()
+        }
+        _ => format!("{source} during the handshake"),
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -33,6 +33,7 @@ use super::client::{
 };
 use crate::journal::{Changeset, Record};
 use crate::serial::Serial;
+use crate::tls::client::{tls_error_of, ClientTls};
 use crate::tsig::{ClientSigner, TsigKey};
 use domain::base::iana::{Class, OptRcode, Rtype};
 use domain::base::message::Message;
@@ -42,16 +43,47 @@ use domain::rdata::AllRecordData;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SOA: u16 = crate::zone::rtype::SOA;
 
-/// A primary to transfer from: its address and the TSIG key to sign with
-/// (answers must then be signed with it too).
+/// A primary to transfer from: its address, the TSIG key to sign with
+/// (answers must then be signed with it too) and, for XoT (RFC 9103),
+/// how to reach it over TLS: then the SOA query and every transfer go
+/// over TLS, never in clear.
 #[derive(Debug, Clone)]
 pub struct Primary {
     pub addr: SocketAddr,
     pub key: Option<TsigKey>,
+    pub tls: Option<Arc<ClientTls>>,
+}
+
+impl Primary {
+    /// A primary reached over UDP and TCP.
+    pub fn new(addr: SocketAddr, key: Option<TsigKey>) -> Primary {
+        Primary {
+            addr,
+            key,
+            tls: None,
+        }
+    }
+
+    /// Reached over TLS only.
+    pub fn with_tls(mut self, tls: Arc<ClientTls>) -> Primary {
+        self.tls = Some(tls);
+        self
+    }
+}
+
+/// The address, and "over TLS" for a TLS primary (logs and status).
+impl fmt::Display for Primary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.tls {
+            Some(_) => write!(f, "{} over TLS", self.addr),
+            None => write!(f, "{}", self.addr),
+        }
+    }
 }
 
 /// Bounds of one transfer.
@@ -132,12 +164,13 @@ pub enum FetchError {
     #[error("{primary}: {reason}")]
     Local { primary: SocketAddr, reason: String },
     /// The SOA query failed: over UDP (the reason in the text) and then over
-    /// TCP (whose failure gives the class).
-    #[error("{primary}: SOA query: {reason}")]
+    /// TCP (whose failure gives the class), or over TLS alone (`tls`).
+    #[error("{primary}: SOA query{}: {reason}", if *.tls { " over TLS" } else { "" })]
     Soa {
         primary: SocketAddr,
         class: FailureClass,
         reason: String,
+        tls: bool,
     },
     /// The transfer failed: an AXFR, or an IXFR whose failure does not
     /// call for an AXFR. After a failed IXFR, `ixfr` is why it failed and
@@ -255,13 +288,16 @@ pub enum IxfrFailure<'a> {
 /// primary for the whole zone after `failure`. Yes for everything but our
 /// own problems (an AXFR would fail the same way) and a transfer past the
 /// size limits (the whole zone is rarely smaller, and the limits bound
-/// what one primary can make us take). Used by [`fetch`] for a failed
-/// transfer and by the secondary for one that does not apply.
+/// what one primary can make us take), and TLS failures (the primary's
+/// certificate or key, or its refusal of ours: the AXFR would meet them
+/// again). Used by [`fetch`] for a failed transfer and by the secondary
+/// for one that does not apply.
 pub fn after_ixfr_failure(failure: IxfrFailure<'_>) -> bool {
     match failure {
-        IxfrFailure::Transfer(error) => {
-            !matches!(error.class(), FailureClass::Local | FailureClass::TooLarge)
-        }
+        IxfrFailure::Transfer(error) => !matches!(
+            error.class(),
+            FailureClass::Local | FailureClass::TooLarge | FailureClass::Tls
+        ),
         IxfrFailure::DidNotApply => true,
     }
 }
@@ -325,6 +361,9 @@ fn attempt(
             records: u64::try_from(limits.max_records).unwrap_or(u64::MAX),
             bytes: limits.max_bytes,
         });
+    if let Some(tls) = &primary.tls {
+        request = request.with_tls(tls.clone());
+    }
     if let (Kind::Ixfr { serial }, Some(soa)) = (kind, our_soa) {
         // Our SOA as it is (RFC 1995 §3), if it is the one of our serial.
         if soa.rtype == SOA && crate::zone::soa_serial(&soa.rdata) == Some(serial) {
@@ -555,12 +594,15 @@ fn changesets(
 
 /// Asks `primary` for the SOA of `zone` (wire format), as a secondary's
 /// refresh check does (RFC 1034 §4.3.5): over UDP first, then over TCP
-/// when the UDP answer is truncated, fails or does not come. The query
+/// when the UDP answer is truncated, fails or does not come. A TLS
+/// primary is asked over TLS alone (RFC 9103 keeps the whole exchange
+/// private; there is no UDP to fall back to, and no clear TCP). The query
 /// carries an empty EDNS EXPIRE option (RFC 7314) and, with a key, a TSIG
 /// record; the answer must then be signed with it. The answer must be
 /// authoritative (AA) and hold the zone's SOA.
 ///
-/// `timeout` bounds the whole query: UDP gets half of it, TCP the rest.
+/// `timeout` bounds the whole query: UDP gets half of it, TCP the rest
+/// (TLS all of it).
 pub fn query_soa(
     primary: &Primary,
     zone: &[u8],
@@ -574,6 +616,17 @@ pub fn query_soa(
     let zone = Name::from_octets(zone.to_ascii_lowercase())
         .map_err(|e| local(format!("zone name: {e}")))?;
     let started = Instant::now();
+    if primary.tls.is_some() {
+        return soa_over_tcp(primary, &zone, started + timeout, timeout).map_err(|e| match e {
+            SoaFailure::Local(reason) => local(reason),
+            SoaFailure::Failed { class, reason } => FetchError::Soa {
+                primary: primary.addr,
+                class,
+                reason,
+                tls: true,
+            },
+        });
+    }
     let udp = match soa_over_udp(primary, &zone, started + timeout / 2) {
         Ok(Some(answer)) => return Ok(answer),
         Ok(None) => "the UDP answer is truncated".to_owned(),
@@ -587,6 +640,7 @@ pub fn query_soa(
             primary: primary.addr,
             class,
             reason: format!("{udp}; TCP: {reason}"),
+            tls: false,
         }),
     }
 }
@@ -666,7 +720,8 @@ fn soa_over_udp(
     soa_answer(&bytes, zone, &mut signer).map(Some)
 }
 
-/// The SOA query over TCP, on its own connection.
+/// The SOA query over TCP (TLS for a TLS primary), on its own
+/// connection.
 fn soa_over_tcp(
     primary: &Primary,
     zone: &Name<Vec<u8>>,
@@ -680,9 +735,15 @@ fn soa_over_tcp(
             timeout.as_secs_f64()
         ),
     };
-    let io = |e: io::Error| match e.kind() {
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => timed_out(),
-        io::ErrorKind::UnexpectedEof => SoaFailure::Failed {
+    let io = |e: io::Error| match (e.kind(), tls_error_of(&e), &primary.tls) {
+        // An alert after the handshake: in TLS 1.3 a refused client
+        // certificate shows here.
+        (_, Some(error), Some(tls)) => SoaFailure::Failed {
+            class: FailureClass::Tls,
+            reason: format!("TLS failed: {}", tls.explain(error)),
+        },
+        (io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock, ..) => timed_out(),
+        (io::ErrorKind::UnexpectedEof, ..) => SoaFailure::Failed {
             class: FailureClass::Closed,
             reason: "the server closed the connection in the middle of the answer".into(),
         },
@@ -696,6 +757,15 @@ fn soa_over_tcp(
             reason: format!("cannot connect: {e}"),
         },
     })?;
+    if let Some(tls) = &primary.tls {
+        conn = conn.start_tls(tls).map_err(|e| SoaFailure::Failed {
+            class: FailureClass::Tls,
+            reason: format!(
+                "TLS failed: {}",
+                client::handshake_failure(tls, &e, timeout)
+            ),
+        })?;
+    }
     conn.send(&query).map_err(io)?;
     let mut buf = Vec::new();
     if !conn.recv(&mut buf).map_err(io)? {
@@ -940,10 +1010,7 @@ mod tests {
     }
 
     fn primary(server: &ScriptedServer) -> Primary {
-        Primary {
-            addr: server.addr,
-            key: None,
-        }
+        Primary::new(server.addr, None)
     }
 
     fn tcp_only(scripts: Vec<Script>) -> ScriptedServer {
@@ -1322,7 +1389,7 @@ mod tests {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap()
         };
-        let primary = Primary { addr, key: None };
+        let primary = Primary::new(addr, None);
         let ours = soa(3);
         let started = Instant::now();
         let e = fetch(&primary, &zone(), Some((Serial(3), &ours)), &limits()).unwrap_err();
@@ -1334,6 +1401,120 @@ mod tests {
                 && text.contains("; AXFR: cannot connect"),
             "{text}"
         );
+    }
+
+    // --- TLS (XoT in)
+
+    /// A loopback port where TCP answers anything with text that is not
+    /// TLS and closes, and UDP takes datagrams: how many of each came.
+    struct NotTls {
+        addr: SocketAddr,
+        connections: Arc<std::sync::atomic::AtomicUsize>,
+        datagrams: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    fn not_tls() -> NotTls {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        for _ in 0..50 {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let Ok(socket) = std::net::UdpSocket::bind(addr) else {
+                continue;
+            };
+            let connections = Arc::new(AtomicUsize::new(0));
+            let datagrams = Arc::new(AtomicUsize::new(0));
+            let (seen, until) = (
+                connections.clone(),
+                Instant::now() + Duration::from_secs(10),
+            );
+            listener.set_nonblocking(true).unwrap();
+            std::thread::spawn(move || {
+                while Instant::now() < until {
+                    let Ok((mut stream, _)) = listener.accept() else {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    };
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    let _ = stream.set_nonblocking(false);
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                    let _ = stream.read(&mut [0u8; 2048]);
+                    let _ = stream.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n");
+                }
+            });
+            let seen = datagrams.clone();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            std::thread::spawn(move || {
+                while socket.recv_from(&mut [0u8; 512]).is_ok() {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            return NotTls {
+                addr,
+                connections,
+                datagrams,
+            };
+        }
+        panic!("no port free for both TCP and UDP");
+    }
+
+    fn over_tls(addr: SocketAddr) -> Primary {
+        let settings = crate::tls::client::ClientTlsSettings {
+            insecure: true,
+            terms: crate::tls::client::Terms::CONFIG,
+            ..Default::default()
+        };
+        let tls = ClientTls::new(&settings, addr.ip()).unwrap();
+        Primary::new(addr, None).with_tls(Arc::new(tls))
+    }
+
+    #[test]
+    fn a_tls_primary_is_asked_its_soa_over_tls_alone() {
+        use std::sync::atomic::Ordering;
+        let server = not_tls();
+        let primary = over_tls(server.addr);
+        assert_eq!(primary.to_string(), format!("{} over TLS", server.addr));
+        let e = query_soa(&primary, &zone(), Duration::from_secs(5)).unwrap_err();
+        assert_eq!(e.class(), FailureClass::Tls, "{e}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "{}: SOA query over TLS: TLS failed: the server does not speak TLS here",
+                server.addr
+            )),
+            "{text}"
+        );
+        assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+        // No UDP first, and no TCP in clear after.
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(server.datagrams.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_tls_failure_is_not_followed_by_an_axfr() {
+        use std::sync::atomic::Ordering;
+        let server = not_tls();
+        let ours = soa(3);
+        let e = fetch(
+            &over_tls(server.addr),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap_err();
+        assert_eq!(e.class(), FailureClass::Tls, "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}: IXFR: TLS failed: ", server.addr)),
+            "{e}"
+        );
+        assert_eq!(server.connections.load(Ordering::SeqCst), 1, "{e}");
+        assert!(!after_ixfr_failure(IxfrFailure::Transfer(&XfrError::Tls {
+            reason: String::new(),
+            progress: Default::default(),
+        })));
     }
 
     // --- TSIG
@@ -1398,10 +1579,7 @@ mod tests {
     #[test]
     fn signed_ixfr_verifies() {
         let server = tcp_only(vec![signed_script(ixfr_parts(), true)]);
-        let primary = Primary {
-            addr: server.addr,
-            key: Some(key()),
-        };
+        let primary = Primary::new(server.addr, Some(key()));
         let ours = soa(3);
         let fetched = fetch(&primary, &zone(), Some((Serial(3), &ours)), &limits()).unwrap();
         assert!(matches!(fetched.payload, Payload::Incremental(ref c) if c.len() == 1));
@@ -1414,10 +1592,7 @@ mod tests {
             signed_script(ixfr_parts(), false),
             signed_script(axfr_parts(4), true),
         ]);
-        let primary = Primary {
-            addr: server.addr,
-            key: Some(key()),
-        };
+        let primary = Primary::new(server.addr, Some(key()));
         let ours = soa(3);
         let fetched = fetch(&primary, &zone(), Some((Serial(3), &ours)), &limits()).unwrap();
         assert_eq!(fetched.payload, axfr_payload(4));
@@ -1431,10 +1606,7 @@ mod tests {
             signed_script(ixfr_parts(), false),
             signed_script(axfr_parts(4), false),
         ]);
-        let primary = Primary {
-            addr: server.addr,
-            key: Some(key()),
-        };
+        let primary = Primary::new(server.addr, Some(key()));
         let ours = soa(3);
         let e = fetch(&primary, &zone(), Some((Serial(3), &ours)), &limits()).unwrap_err();
         assert_eq!(e.class(), FailureClass::Tsig);
@@ -1452,10 +1624,7 @@ mod tests {
     #[test]
     fn unsigned_answer_to_a_signed_query_is_refused() {
         let server = tcp_only(vec![script(axfr_parts(4), None)]);
-        let primary = Primary {
-            addr: server.addr,
-            key: Some(key()),
-        };
+        let primary = Primary::new(server.addr, Some(key()));
         let e = fetch(&primary, &zone(), None, &limits()).unwrap_err();
         assert_eq!(e.class(), FailureClass::Tsig);
         assert!(e.to_string().contains("not signed"), "{e}");
@@ -1567,10 +1736,7 @@ mod tests {
             Some(r)
         });
         let server = ScriptedServer::start(Vec::new(), vec![udp]);
-        let primary = Primary {
-            addr: server.addr,
-            key: Some(key()),
-        };
+        let primary = Primary::new(server.addr, Some(key()));
         let got = query_soa(&primary, &zone(), Duration::from_secs(5)).unwrap();
         assert_eq!((got.serial, got.expire), (Serial(7), Some(60)));
 
@@ -1583,10 +1749,7 @@ mod tests {
         });
         let server =
             ScriptedServer::start(vec![signed_script(vec![vec![R::Soa(7)]], false)], vec![udp]);
-        let primary = Primary {
-            addr: server.addr,
-            key: Some(key()),
-        };
+        let primary = Primary::new(server.addr, Some(key()));
         let e = query_soa(&primary, &zone(), Duration::from_secs(5)).unwrap_err();
         assert_eq!(e.class(), FailureClass::Tsig);
         assert!(e.to_string().contains("BADSIG"), "{e}");

@@ -19,6 +19,8 @@
 //!   ldns or BIND tools; [`Delv`] validates answers with `delv`.
 //! - Browser (`browser.rs`): [`Browser`] runs headless chromium under
 //!   chromedriver (WebDriver, `fantoccini`) for page tests.
+//! - Certificates (`pki.rs`): [`Pki`] makes CAs, server and client
+//!   certificates (an expired one too) with `openssl` for TLS tests.
 //!
 //! Every socket has a timeout and every wait or retry is bounded, so a
 //! broken server makes a test fail, never hang.
@@ -34,6 +36,9 @@ pub use signing::*;
 mod browser;
 #[allow(unused_imports)]
 pub use browser::*;
+mod pki;
+#[allow(unused_imports)]
+pub use pki::*;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Record, RecordType};
@@ -656,6 +661,61 @@ fn first_zone_name(config: &str) -> Option<String> {
         let (key, value) = l.split_once('=')?;
         (key.trim() == "name").then(|| value.trim().trim_matches('"').to_string())
     })
+}
+
+/// `origin` at `serial` with `n` hosts (`hostI A 192.0.2.x`): `n + 4`
+/// records; REFRESH two hours away, so in a test only NOTIFY and `ctl`
+/// start a secondary's refresh.
+pub fn hosts_a_zone(origin: &str, serial: u32, n: usize) -> String {
+    let hosts: String = (1..=n)
+        .map(|i| format!("host{i} A 192.0.2.{}\n", i % 250 + 1))
+        .collect();
+    format!(
+        "$ORIGIN {origin}.\n$TTL 300\n\
+         @ SOA ns1 hostmaster {serial} 7200 900 1209600 60\n\
+         @ NS ns1\nns1 A 192.0.2.53\nwww A 192.0.2.80\n{hosts}"
+    )
+}
+
+/// The records `server` sends for an AXFR of `zone` over TCP in clear
+/// (its closing SOA included), as `zonesync xfr` prints them; panics
+/// when the transfer fails.
+pub fn axfr_record_count(server: SocketAddr, zone: &str) -> usize {
+    let mut cmd = zonesync();
+    cmd.args(["xfr", zone, "--server", &server.to_string()]);
+    let out = run_with_timeout(cmd, Duration::from_secs(40)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "AXFR of {zone} from {server}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with(';'))
+        .count()
+}
+
+/// `zonesync check-config` and `zonesync serve` on a configuration file
+/// that must be refused: both fail (bounded); returns what check-config
+/// printed (stdout and stderr) and what serve logged.
+pub fn refused_config(config: &Path) -> (String, String) {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let limit = Duration::from_secs(40);
+    let mut check = zonesync();
+    check.arg("check-config").arg("--config").arg(config);
+    let out = run_with_timeout(check, limit).unwrap_or_else(|e| panic!("{e}"));
+    let printed = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "check-config: {printed}");
+    let mut serve = zonesync();
+    serve
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .args(allow_root());
+    let out = run_with_timeout(serve, limit).unwrap_or_else(|e| panic!("{e}"));
+    let log = text(&out.stderr);
+    assert!(!out.status.success(), "serve started: {log}");
+    (printed, log)
 }
 
 /// A `[[zone]]` table for a primary zone read from `file`.

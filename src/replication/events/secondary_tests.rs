@@ -213,12 +213,13 @@ fn secondary_in(dir: PathBuf, clock: ManualClock) -> Setup {
         upstream: primary.clone(),
         publishes: tokio::sync::broadcast::channel(16).0,
         refreshes: Arc::new(tokio::sync::Semaphore::new(16)),
+        tls_clients: Arc::default(),
     };
     let addr: SocketAddr = "127.0.0.1:5300".parse().unwrap();
     let zone = Arc::new(SecondaryZone::new(
         Arc::new(Zone::new(&test_wire("example.com")).unwrap()),
         config,
-        vec![Primary { addr, key: None }],
+        vec![Primary::new(addr, None)],
         &server,
         None,
         None,
