@@ -1091,6 +1091,7 @@ fn verify_setup(args: &VerifyArgs) -> Result<VerifySetup, String> {
         max_lag: args.max_lag,
         records,
         axfr_check: !args.no_axfr_check,
+        zonemd_checks: None,
     };
     Ok((client, std::sync::Arc::new(options), specs))
 }

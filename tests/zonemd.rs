@@ -484,3 +484,83 @@ fn check_zone_verifies_a_zonemd_and_fails_a_mismatch() {
         "{said}"
     );
 }
+
+#[test]
+fn the_monitor_shows_each_servers_zonemd_and_whether_its_zone_matches() {
+    let dir = TempDir::new("zonemd-monitor");
+    let primary = |file: &str, extra: &str| {
+        format!(
+            "[server]\nudp_workers = 1\n{}allow_transfer = [{{ from = \"127.0.0.0/8\" }}]\n{extra}",
+            zone_entry("example.com", file)
+        )
+    };
+    let a = Server::start(
+        &primary("a.zone", "zonemd_generate = \"sha384\"\n"),
+        &[("a.zone", &zone(60, "192.0.2.60"))],
+    );
+    let edited = ldns_zonemd(&dir, &zone(60, "192.0.2.60")).replace("192.0.2.60", "192.0.2.66");
+    let b = Server::start(
+        &primary("b.zone", "zonemd = \"off\"\n"),
+        &[("b.zone", &edited)],
+    );
+    let dashboard = free_addr();
+    let config = dir.write(
+        "monitor.toml",
+        format!(
+            "[monitor]\nlisten = \"{dashboard}\"\ninterval = 1\nalert_after = 0\n\n\
+             [[monitor.zone]]\nname = \"example.com\"\nns = [\"ns1.example.com={}\", \"ns2.example.com={}\"]\n",
+            a.addr(),
+            b.addr()
+        ),
+    );
+    let log = dir.join("monitor.log");
+    let mut cmd = zonesync();
+    cmd.args(["monitor", "--config"]).arg(&config);
+    cmd.stderr(std::fs::File::create(&log).expect("log"));
+    let _monitor = KillOnDrop(cmd.spawn().expect("zonesync monitor"));
+    let servers = || -> Vec<serde_json::Value> {
+        let (code, body) = http_get(dashboard, "/status");
+        if code != 200 {
+            return Vec::new();
+        }
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        status["zones"][0]["servers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let shown = |s: &serde_json::Value| s["zonemd"].as_str().unwrap_or("").to_owned();
+    let done = wait_until(Duration::from_secs(20), || {
+        let v = servers();
+        v.len() == 2 && v.iter().all(|s| shown(s).contains("(the zone transferred"))
+    });
+    assert!(
+        done,
+        "{:#?}\n{}",
+        servers(),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let v = servers();
+    let of = |addr: SocketAddr| {
+        v.iter()
+            .find(|s| s["addr"].as_str() == Some(&addr.to_string()))
+            .cloned()
+            .expect("a row per server")
+    };
+    let (row_a, row_b) = (of(a.addr()), of(b.addr()));
+    assert!(shown(&row_a).starts_with("60 1 1 "), "{row_a}");
+    assert!(
+        shown(&row_a).ends_with("(the zone transferred matches it)"),
+        "{row_a}"
+    );
+    assert!(
+        shown(&row_b).contains("does NOT match: ZONEMD digest mismatch at serial 60"),
+        "{row_b}"
+    );
+    assert_eq!(row_b["status"], "different", "{row_b}");
+    assert_eq!(row_a["status"], "ok", "{row_a}");
+    // Looked at every second, transferred once per ZONEMD.
+    std::thread::sleep(Duration::from_secs(3));
+    let sent = a.log().matches("AXFR sent").count();
+    assert_eq!(sent, 1, "{}", a.log());
+}

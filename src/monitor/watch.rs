@@ -82,6 +82,21 @@ struct Watched {
     retired: std::sync::atomic::AtomicBool,
 }
 
+/// A server's ZONEMD as shown: its records, and what a transfer of the
+/// zone said of it (the monitor transfers once per new ZONEMD).
+fn zonemd_text(probe: &verify::probe::Probe) -> Option<String> {
+    let records = probe.zonemd.as_ref().filter(|v| !v.text.is_empty())?;
+    let mut text = records.text.join(" | ");
+    match &probe.zonemd_transfer {
+        Some(Ok(_)) => text.push_str(" (the zone transferred matches it)"),
+        Some(Err(problem)) => text.push_str(&format!(
+            " (the zone transferred does NOT match: {problem})"
+        )),
+        None => {}
+    }
+    Some(text)
+}
+
 /// A zone to watch, its last change read back from the store.
 fn watched(
     store: &Store,
@@ -93,6 +108,7 @@ fn watched(
     catalog: Option<String>,
 ) -> Arc<Watched> {
     let name = verify::fqdn(&zone);
+    let zonemd_checks = Arc::new(verify::probe::ZonemdChecks::default());
     let state = ZoneState {
         change: store.propagations(&name, 1).ok().and_then(|mut p| p.pop()),
         ..ZoneState::default()
@@ -108,6 +124,7 @@ fn watched(
             max_lag: 0,
             records: Vec::new(),
             axfr_check: false,
+            zonemd_checks: Some(zonemd_checks),
         },
         state: Mutex::new(state),
         wake: tokio::sync::Notify::new(),
@@ -720,12 +737,7 @@ impl Monitor {
             catch_up_ms,
             expire_left,
             detail,
-            zonemd: row
-                .probe
-                .zonemd
-                .as_ref()
-                .filter(|v| !v.text.is_empty())
-                .map(|v| v.text.join(" | ")),
+            zonemd: zonemd_text(&row.probe),
         };
         track.view = Some(view.clone());
         view

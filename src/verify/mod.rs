@@ -77,6 +77,11 @@ pub struct Options {
     pub records: Vec<RecordSpec>,
     /// Check whether AXFR is open.
     pub axfr_check: bool,
+    /// Transfer a zone that has a ZONEMD to check it against its data,
+    /// once per address and ZONEMD served (the monitor, which does not
+    /// check whether AXFR is open); `None`: only where the AXFR check
+    /// found it open.
+    pub zonemd_checks: Option<std::sync::Arc<probe::ZonemdChecks>>,
 }
 
 /// An `--records` entry: owner (relative to the zone unless absolute) and
@@ -230,7 +235,7 @@ pub async fn check_zone(client: &Client, options: &Options, spec: &ZoneSpec) -> 
     let probes = join_all(
         targets
             .iter()
-            .map(|t| probe::probe(client, t.addr, &spec.zone, &records, options.axfr_check)),
+            .map(|t| probe::probe(client, t.addr, &spec.zone, &records, options)),
     )
     .await;
     let child_from_probes: BTreeSet<String> = probes

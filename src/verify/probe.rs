@@ -133,8 +133,9 @@ pub async fn probe(
     addr: SocketAddr,
     zone: &Name<Vec<u8>>,
     records: &[RrsetKey],
-    axfr_check: bool,
+    options: &super::Options,
 ) -> Probe {
+    let axfr_check = options.axfr_check;
     let axfr = async {
         if !axfr_check {
             return (None, None);
@@ -148,11 +149,51 @@ pub async fn probe(
     let ((axfr_open, axfr_error), mut probe) = tokio::join!(axfr, rest);
     probe.axfr_open = axfr_open;
     probe.axfr_error = axfr_error;
-    let has_zonemd = probe.zonemd.as_ref().is_some_and(|v| !v.rdata.is_empty());
-    if axfr_open == Some(true) && has_zonemd {
-        probe.zonemd_transfer = transferred_zonemd(addr, zone).await;
-    }
+    let zonemd = probe.zonemd.as_ref().filter(|v| !v.rdata.is_empty());
+    probe.zonemd_transfer = match (zonemd, &options.zonemd_checks) {
+        (Some(_), _) if axfr_open == Some(true) => transferred_zonemd(addr, zone).await,
+        (Some(served), Some(checks)) => checks.check(addr, zone, served).await,
+        _ => None,
+    };
     probe
+}
+
+/// ZONEMD checks by transfer already made, by address, zone and the
+/// ZONEMD served: the monitor looks every second while a change spreads,
+/// and transfers a zone once per new ZONEMD, not once per look.
+#[derive(Debug, Default)]
+pub struct ZonemdChecks {
+    done: std::sync::Mutex<ZonemdCheckMap>,
+}
+
+type ZonemdCheckMap = std::collections::HashMap<
+    (SocketAddr, Vec<u8>, BTreeSet<Vec<u8>>),
+    Option<Result<String, String>>,
+>;
+
+/// Results kept before the map starts afresh (servers × zones × changes).
+const ZONEMD_CHECKS_KEPT: usize = 10_000;
+
+impl ZonemdChecks {
+    async fn check(
+        &self,
+        addr: SocketAddr,
+        zone: &Name<Vec<u8>>,
+        served: &RrsetView,
+    ) -> Option<Result<String, String>> {
+        let key = (addr, zone.as_slice().to_vec(), served.rdata.clone());
+        if let Some(known) = self.done.lock().ok()?.get(&key) {
+            return known.clone();
+        }
+        let result = transferred_zonemd(addr, zone).await;
+        if let Ok(mut done) = self.done.lock() {
+            if done.len() >= ZONEMD_CHECKS_KEPT {
+                done.clear();
+            }
+            done.insert(key, result.clone());
+        }
+        result
+    }
 }
 
 /// Transfers the zone from `addr` and verifies its ZONEMD (blocking work

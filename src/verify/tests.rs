@@ -18,6 +18,7 @@ fn options() -> Options {
         max_lag: 0,
         records: Vec::new(),
         axfr_check: true,
+        zonemd_checks: None,
     }
 }
 
