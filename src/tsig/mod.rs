@@ -347,8 +347,15 @@ pub fn check_request(keys: &Keys, request: &[u8]) -> RequestAuth {
 /// request whose additional section cannot be parsed is `Unsigned`: the
 /// query parser answers it with FORMERR on its own.
 pub fn check_request_at(keys: &Keys, request: &[u8], now: u64) -> RequestAuth {
-    if !has_tsig(request) {
-        return RequestAuth::Unsigned;
+    match find_tsig(request) {
+        TsigPresence::None => return RequestAuth::Unsigned,
+        TsigPresence::FollowedByOctets => {
+            return RequestAuth::Rejected(TsigFailure {
+                kind: FailureKind::FormErr,
+                response: formerr_response(request),
+            })
+        }
+        TsigPresence::Present => {}
     }
     // `domain` strips the TSIG record in place, so it needs its own copy.
     let Ok(mut message) = Message::from_octets(request.to_vec()) else {
@@ -364,26 +371,55 @@ pub fn check_request_at(keys: &Keys, request: &[u8], now: u64) -> RequestAuth {
     }
 }
 
+/// Where a request's TSIG record stands.
+enum TsigPresence {
+    /// No TSIG record (or an additional section that does not parse).
+    None,
+    /// A TSIG record; `domain` checks that it is the last record.
+    Present,
+    /// A TSIG record, then octets that belong to no section. The MAC covers
+    /// only what precedes the TSIG record, so the tail would go
+    /// unauthenticated (RFC 8945 §5.1 wants TSIG at the very end).
+    /// `domain` 0.12.3 does not look past the counted records, so this is
+    /// checked here. Found by the `tsig` fuzz target.
+    FollowedByOctets,
+}
+
 /// Whether the additional section holds a TSIG record, anywhere (a TSIG
-/// record not in last place is itself an error, RFC 8945 §5.1).
-fn has_tsig(request: &[u8]) -> bool {
+/// record not in last place is itself an error, RFC 8945 §5.1), and
+/// whether the message ends with the last record.
+fn find_tsig(request: &[u8]) -> TsigPresence {
     let Ok(message) = Message::from_octets(request) else {
-        return false;
+        return TsigPresence::None;
     };
     if message.header_counts().arcount() == 0 {
-        return false;
+        return TsigPresence::None;
     }
-    let Ok(section) = message.additional() else {
-        return false;
+    let Ok(mut section) = message.additional() else {
+        return TsigPresence::None;
     };
-    for record in section {
+    let mut found = false;
+    for record in section.by_ref() {
         match record {
-            Ok(record) if record.rtype() == Rtype::TSIG => return true,
-            Ok(_) => {}
-            Err(_) => return false,
+            Ok(record) => found |= record.rtype() == Rtype::TSIG,
+            Err(_) => return TsigPresence::None,
         }
     }
-    false
+    match (found, section.pos() == request.len()) {
+        (false, _) => TsigPresence::None,
+        (true, true) => TsigPresence::Present,
+        (true, false) => TsigPresence::FollowedByOctets,
+    }
+}
+
+/// A plain FORMERR answer echoing the request's question, or `None` when
+/// the request is too broken to answer.
+fn formerr_response(request: &[u8]) -> Option<Vec<u8>> {
+    let message = Message::from_octets(request).ok()?;
+    let builder = MessageBuilder::new_vec()
+        .start_answer(&message, Rcode::FORMERR)
+        .ok()?;
+    Some(builder.finish())
 }
 
 /// A request whose TSIG verified: the state that signs its response(s).

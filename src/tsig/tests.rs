@@ -612,3 +612,58 @@ fn kdig_axfr(tamper: bool) -> String {
     eprintln!("kdig AXFR (tamper: {tamper}):\n{text}");
     text
 }
+
+#[test]
+fn valid_tsig_followed_by_octets_outside_every_section_is_formerr() {
+    let (mut request, _) = signed_query(&key("xfr-key.example"), NOW);
+    assert!(matches!(
+        check_request_at(&keys(), &request, NOW),
+        RequestAuth::Signed(_)
+    ));
+    // The MAC still verifies, but it does not cover the tail.
+    request.extend_from_slice(&[0, 1, 2]);
+    let failure = expect_rejected(check_request_at(&keys(), &request, NOW));
+    assert_eq!(failure.rcode_name(), "FORMERR");
+    let answer = Message::from_octets(failure.response().unwrap()).unwrap();
+    assert_eq!(answer.header().rcode(), Rcode::FORMERR);
+    assert_eq!(answer.header().id(), 0x1234);
+    assert_eq!(answer.header_counts().qdcount(), 1);
+}
+
+/// Replays the input the `tsig` fuzz target (fuzz/fuzz_targets/tsig.rs,
+/// odd mode) crashed on: a message that already carries a request signed
+/// with the fuzz key, then octets outside every section. The client signer
+/// appends its TSIG after those octets; the server used to verify the
+/// embedded TSIG instead of its own and accept the request, whose answer
+/// then failed the client's check with BADSIG.
+#[test]
+fn fuzz_replay_request_signed_twice_with_a_tail_is_not_taken_for_the_embedded_signature() {
+    const FUZZ_NOW: u64 = 1_780_000_000;
+    let input = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/fuzz/tsig-signed-twice-with-tail.bin"
+    ))
+    .unwrap();
+    let fuzz_key = TsigKey::from_config(
+        "fuzz-key.",
+        "hmac-sha256",
+        "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo=",
+    )
+    .unwrap();
+    let fuzz_keys = Keys::new([fuzz_key.clone()]).unwrap();
+    // Byte 0: the target's mode (odd: sign it ourselves), byte 1: unused.
+    assert_eq!(input[0] & 3, 1);
+    let message = &input[2..];
+    let mut request = message.to_vec();
+    let mut client = ClientSigner::sign_request_at(&fuzz_key, &mut request, FUZZ_NOW).unwrap();
+    match check_request_at(&fuzz_keys, &request, FUZZ_NOW) {
+        RequestAuth::Signed(mut signed) => {
+            let mut response = message.to_vec();
+            response[2] |= 0x80;
+            signed.sign_response_at(&mut response, FUZZ_NOW).unwrap();
+            client.verify_response_at(&response, FUZZ_NOW).unwrap();
+        }
+        RequestAuth::Rejected(failure) => assert_eq!(failure.rcode_name(), "FORMERR"),
+        RequestAuth::Unsigned => panic!("a request with a TSIG record read as unsigned"),
+    }
+}
