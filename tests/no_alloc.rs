@@ -405,3 +405,56 @@ fn answering_allocates_nothing_per_query() {
         "the query path allocated while answering {answered} queries"
     );
 }
+
+/// Response rate limiting: counting an answer in its bucket, sending it,
+/// dropping it, and slipping it (TC=1) allocate nothing. The limiting
+/// log line (once per interval) is made during the warm-up.
+#[test]
+fn rate_limiting_allocates_nothing_per_query() {
+    use zonesync::query::rrl::{Class, Rrl, RrlSettings};
+    let rrl = Rrl::new(&RrlSettings {
+        rate: 5,
+        slip: 2,
+        ipv4_prefix: 24,
+        ipv6_prefix: 56,
+        table_size: 1024,
+        whitelist: vec!["10.0.0.0/8".parse().expect("prefix")],
+        log_interval: 3600,
+    });
+    let answerer = answerer_for(ZONE).with_rrl(rrl);
+    let mut out = vec![0u8; 65535];
+    let queries = [
+        query("www.example.com", 1, false),
+        query("nothing-here.example.com", 1, false),
+        query("www.example.com", 28, true),
+    ];
+    let peers = ["192.0.2.7:4444", "2001:db8::7:53", "10.1.2.3:53"].map(|p| p.parse().ok());
+    // Warm up past the rate, so the log line is made before counting.
+    for _ in 0..20 {
+        for q in &queries {
+            for peer in peers {
+                let _ = answerer.answer_from(q, Transport::Udp, peer, &mut out);
+            }
+        }
+    }
+    start_counting();
+    let mut sent = 0;
+    for _ in 0..100 {
+        for q in &queries {
+            for peer in peers {
+                sent += usize::from(
+                    answerer
+                        .answer_from(q, Transport::Udp, peer, &mut out)
+                        .is_some(),
+                );
+            }
+        }
+    }
+    let allocations = stop_counting();
+    assert_eq!(allocations, 0, "rate limiting allocated");
+    let limited = Class::ALL
+        .iter()
+        .map(|c| answerer.stats().rrl(*c, zonesync::query::rrl::Action::Drop))
+        .sum::<u64>();
+    assert!(limited > 0, "nothing was limited ({sent} sent)");
+}

@@ -237,6 +237,88 @@ pub struct Config {
     /// settings); its database lives in `data_dir` unless set.
     #[serde(default)]
     pub monitor: Option<crate::monitor::config::MonitorConfig>,
+    /// Response rate limiting of UDP answers; off unless `rate` is set.
+    #[serde(default)]
+    pub rrl: RrlConfig,
+}
+
+/// `[rrl]`: response rate limiting (`query::rrl`). Off by default, as in
+/// Knot and BIND: the right rate depends on the traffic a server sees
+/// (one large resolver farm behind a /24 asks far more than 200 a
+/// second), and a wrong one drops real answers. Once `rate` is set, the
+/// other settings default to what Knot and BIND recommend.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RrlConfig {
+    /// Answers per second per (class, client prefix, name); 0 = off.
+    pub rate: u32,
+    /// Every `slip`-th limited answer is sent with TC=1; 0 = none.
+    pub slip: u32,
+    pub ipv4_prefix: u8,
+    pub ipv6_prefix: u8,
+    /// Buckets in the table (rounded up to a power of two).
+    pub table_size: usize,
+    /// Client prefixes never limited.
+    pub whitelist: Vec<crate::acl::Prefix>,
+    /// Seconds between two log lines about limiting.
+    pub log_interval: u64,
+}
+
+impl Default for RrlConfig {
+    fn default() -> Self {
+        RrlConfig {
+            rate: 0,
+            slip: 2,
+            ipv4_prefix: 24,
+            ipv6_prefix: 56,
+            table_size: 393_216,
+            whitelist: Vec::new(),
+            log_interval: 10,
+        }
+    }
+}
+
+impl RrlConfig {
+    /// The limiter's settings, or `None` when rate limiting is off.
+    pub fn settings(&self) -> Option<crate::query::rrl::RrlSettings> {
+        (self.rate > 0).then(|| crate::query::rrl::RrlSettings {
+            rate: self.rate,
+            slip: self.slip,
+            ipv4_prefix: self.ipv4_prefix,
+            ipv6_prefix: self.ipv6_prefix,
+            table_size: self.table_size,
+            whitelist: self.whitelist.clone(),
+            log_interval: self.log_interval,
+        })
+    }
+
+    fn check(&self, out: &mut Vec<InvalidConfig>) {
+        let range = |bad: bool, at, rule| bad.then_some(InvalidConfig::OutOfRange { at, rule });
+        out.extend(
+            [
+                range(self.rate > 65_000, "rrl.rate", "must be at most 65000"),
+                range(self.slip > 100, "rrl.slip", "must be 0 to 100"),
+                range(self.ipv4_prefix > 32, "rrl.ipv4_prefix", "must be 0 to 32"),
+                range(
+                    self.ipv6_prefix > 128,
+                    "rrl.ipv6_prefix",
+                    "must be 0 to 128",
+                ),
+                range(
+                    self.table_size == 0 || self.table_size > 1 << 26,
+                    "rrl.table_size",
+                    "must be 1 to 67108864",
+                ),
+                range(
+                    self.log_interval == 0,
+                    "rrl.log_interval",
+                    "must be at least 1",
+                ),
+            ]
+            .into_iter()
+            .flatten(),
+        );
+    }
 }
 
 /// A TSIG key (RFC 8945), `[[key]]`.
@@ -823,6 +905,7 @@ impl Config {
     /// Every problem of parsed settings, in the order of the file.
     pub fn problems(&self) -> Vec<InvalidConfig> {
         let mut out = Vec::new();
+        self.rrl.check(&mut out);
         if let Some(m) = &self.monitor {
             if let Err(e) = m.check() {
                 out.push(InvalidConfig::Monitor(e));
@@ -1685,6 +1768,7 @@ mod tests {
                 format!("{zone}[zone.catalog]\nrole = \"consumer\"\nbogus_key = 1\n"),
             ),
             ("monitor", format!("{monitor}bogus_key = 1\n")),
+            ("rrl", "[rrl]\nbogus_key = 1\n".to_owned()),
             (
                 "monitor.zone",
                 format!("{monitor}[[monitor.zone]]\nname = \"a\"\nbogus_key = 1\n"),

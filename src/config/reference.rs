@@ -55,6 +55,7 @@ pub const TABLES: &[Table] = &[
             key("zone", "array of tables", "", "The zones served."),
             key("template", "array of tables", "", "Zone settings without a zone, for zones added at run time (`zonesync ctl zone-add`, catalog members)."),
             key("monitor", "table", "", "Watch nameservers from this process too (the settings of `zonesync monitor`)."),
+            key("rrl", "table", "", "Response rate limiting of UDP answers (off unless `rate` is set)."),
         ],
     },
     Table {
@@ -92,6 +93,20 @@ pub const TABLES: &[Table] = &[
             key("xfr_in_timeout", "integer (seconds)", "300", "Secondaries: how long a whole transfer in may take."),
             key("xfr_in_max_records", "integer", "20000000", "Secondaries: most records a transfer in may bring."),
             key("xfr_in_max_bytes", "integer (bytes)", "4294967296", "Secondaries: most bytes a transfer in may bring."),
+        ],
+    },
+    Table {
+        path: "rrl",
+        syntax: "[rrl]",
+        doc: "Response rate limiting (RRL) of UDP answers, like Knot's `rrl` and BIND's `rate-limit`: answers to one client prefix of one class about one name are capped per second; of the answers beyond the cap, every `slip`-th is sent truncated (TC=1, so a real client retries over TCP) and the others are dropped. Classes: positive, nodata, nxdomain (counted per zone), referral (per zone cut), wildcard (per closest encloser), large (over 1024 octets), error (per prefix). TCP, TLS, TSIG-signed requests and requests with a valid server cookie are never limited. Off by default, as in Knot and BIND: the right rate depends on the traffic a server sees, and a wrong one drops real answers. Limited answers are counted in `zonesync_rrl_limited_total`.",
+        keys: &[
+            key("rate", "integer (answers per second)", "0 (off)", "Answers per second per class, client prefix and name; Knot's and NSD's examples use 200. 0 turns rate limiting off."),
+            key("slip", "integer", "2", "Every `slip`-th limited answer is sent truncated (TC=1), the others dropped; 1 truncates all, 0 drops all. 2, as Knot and BIND recommend, halves what an attacker reflects while a real client still gets through."),
+            key("ipv4_prefix", "integer", "24", "IPv4 clients in one prefix of this length share their buckets."),
+            key("ipv6_prefix", "integer", "56", "IPv6 clients in one prefix of this length share their buckets."),
+            key("table_size", "integer", "393216", "Buckets in the table (rounded up to a power of two, 8 octets each); more clients limited at once than this make buckets collide."),
+            key("whitelist", "array of prefixes", "[]", "Client prefixes never limited, e.g. [\"192.0.2.0/24\", \"2001:db8::/32\"]."),
+            key("log_interval", "integer (seconds)", "10", "At most one log line about limiting per this many seconds, naming a client that started being limited and how many others did since the last line."),
         ],
     },
     Table {

@@ -72,6 +72,7 @@ fn sections(text: &str, source: &Source) -> Vec<Section> {
         match name.as_str() {
             "server" => out.push(section::<ServerConfig>(source, name.clone(), value)),
             "monitor" => out.push(section::<MonitorConfig>(source, name.clone(), value)),
+            "rrl" => out.push(section::<super::RrlConfig>(source, name.clone(), value)),
             "zone" | "template" => out.extend(list::<ZoneConfig>(source, &name, value)),
             "key" => out.extend(list::<KeyConfig>(source, &name, value)),
             _ => {}

@@ -172,10 +172,23 @@ struct Answer<'v, 'w, 'b> {
     /// known.
     proofs: [Option<&'v Node>; MAX_PROOFS],
     nproofs: usize,
+    /// What the answer is about, found by the first step of the chain.
+    subject: Subject,
+}
+
+/// What response rate limiting (`query::rrl`) counts an answer against:
+/// the ancestor of the query name with `labels` labels (the name itself,
+/// the zone cut of a referral, the zone's apex for a name error, the
+/// closest encloser of a wildcard that answered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subject {
+    pub labels: usize,
+    pub wildcard: bool,
 }
 
 /// Resolves `qname`/`qtype` in `zone` and writes the answer into `w`,
-/// whose header and question are already written.
+/// whose header and question are already written. Returns what the answer
+/// is about, for rate limiting.
 pub fn resolve(
     zone: &ZoneVersion,
     qname: &[u8],
@@ -183,7 +196,7 @@ pub fn resolve(
     qtype: u16,
     dnssec_ok: bool,
     w: &mut MessageWriter<'_>,
-) {
+) -> Subject {
     let start = w.mark();
     let mut a = Answer {
         zone,
@@ -200,15 +213,20 @@ pub fn resolve(
         },
         proofs: [None; MAX_PROOFS],
         nproofs: 0,
+        subject: Subject {
+            labels: qkey.labels(),
+            wildcard: false,
+        },
     };
     a.w.set_flags(a.w.flags() | flag::AA);
     if a.run(qname, qkey, qtype).is_err() || a.write_proofs().is_err() {
         a.truncate();
-        return;
+        return a.subject;
     }
     if a.write_additional().is_err() && a.glue {
         a.truncate();
     }
+    a.subject
 }
 
 impl<'v> Answer<'v, '_, '_> {
@@ -257,7 +275,25 @@ impl<'v> Answer<'v, '_, '_> {
             } else {
                 Owner::Name(name)
             };
-            let next: Option<&[u8]> = match find(self.zone, key, qtype) {
+            let found = find(self.zone, key, qtype);
+            if first {
+                self.subject = match found {
+                    Found::Wildcard(_, encloser) => Subject {
+                        labels: encloser,
+                        wildcard: true,
+                    },
+                    Found::Referral(_, depth) => Subject {
+                        labels: depth,
+                        wildcard: false,
+                    },
+                    Found::NxDomain(_) => Subject {
+                        labels: self.zone.origin_labels(),
+                        wildcard: false,
+                    },
+                    Found::Exact(_) | Found::Dname(..) => self.subject,
+                };
+            }
+            let next: Option<&[u8]> = match found {
                 Found::Exact(node) => {
                     self.at_node(node, owner, qtype, Asked { name, key }, None)?
                 }

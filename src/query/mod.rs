@@ -8,6 +8,7 @@
 
 pub mod cookie;
 mod lookup;
+pub mod rrl;
 mod stats;
 
 pub use stats::QueryStats;
@@ -118,6 +119,8 @@ pub struct Answerer {
     updates: Option<Arc<dyn UpdateListener>>,
     config: QueryConfig,
     stats: Arc<QueryStats>,
+    /// Response rate limiting of UDP answers; none when off.
+    rrl: Option<rrl::Rrl>,
 }
 
 /// QCLASS `*` (RFC 1035 §3.2.5).
@@ -136,7 +139,14 @@ impl Answerer {
             updates: None,
             config,
             stats,
+            rrl: None,
         }
+    }
+
+    /// Limits the rate of UDP answers (`[rrl]`).
+    pub fn with_rrl(mut self, rrl: rrl::Rrl) -> Self {
+        self.rrl = Some(rrl);
+        self
     }
 
     /// TSIG keys for signed queries.
@@ -278,7 +288,13 @@ impl Answerer {
         } else if req.tsig {
             self.respond_signed(&req, origin, out)?
         } else {
-            self.respond(&req, origin, out, 0)
+            let (len, source) = self.respond(&req, origin, out, 0);
+            match (&self.rrl, peer) {
+                (Some(rrl), Some(peer)) if transport == Transport::Udp => {
+                    self.rate_limit(rrl, &req, origin, peer, source, out, len)?
+                }
+                _ => len,
+            }
         };
         let flags = u16::from_be_bytes([out[2], out[3]]);
         self.stats.count_rcode(flags & 0x0f);
@@ -315,7 +331,7 @@ impl Answerer {
         out: &mut [u8],
     ) -> Option<usize> {
         match tsig::check_request(&self.keys, req.message) {
-            RequestAuth::Unsigned => Some(self.respond(req, origin, out, 0)),
+            RequestAuth::Unsigned => Some(self.respond(req, origin, out, 0).0),
             RequestAuth::Rejected(failure) => {
                 tracing::info!(error = failure.rcode_name(), "TSIG check of a query failed");
                 let response = failure.response()?;
@@ -329,7 +345,7 @@ impl Answerer {
                     key: Some(&key),
                     ..origin
                 };
-                let len = self.respond(req, origin, out, signer.tsig_len());
+                let (len, _) = self.respond(req, origin, out, signer.tsig_len());
                 let mut signed = out.get(..len)?.to_vec();
                 if let Err(e) = signer.sign_response(&mut signed) {
                     tracing::warn!(error = %e, "TSIG signing of an answer failed");
@@ -343,14 +359,15 @@ impl Answerer {
     }
 
     /// Writes the response; `reserve` octets of the size limit are kept
-    /// free (for a TSIG record).
+    /// free (for a TSIG record). Returns its length, and the zone version
+    /// it came from when it came from a zone we serve.
     fn respond(
         &self,
         req: &Request<'_>,
         origin: Origin<'_>,
         out: &mut [u8],
         reserve: usize,
-    ) -> usize {
+    ) -> (usize, Option<Source>) {
         let limit = match origin.transport {
             Transport::Tcp => wire::MAX_MESSAGE,
             Transport::Udp => self.udp_limit(req),
@@ -402,7 +419,7 @@ impl Answerer {
             self.dispatch(req, origin, &mut w)
         };
         let Some(edns) = req.edns else {
-            return w.finish();
+            return (w.finish(), source);
         };
         w.release(opt_len);
         let ext = if bad_version(req) {
@@ -431,7 +448,43 @@ impl Answerer {
             n += 1;
         }
         let _ = w.opt(self.config.edns_udp_max, ext, edns.dnssec_ok, &options[..n]);
-        w.finish()
+        (w.finish(), source)
+    }
+
+    /// Response rate limiting of an unsigned UDP answer of `len` octets in
+    /// `out`: its length as it goes out (cut back to the question with
+    /// TC=1 when it slips), or `None` to drop it. A client with a valid
+    /// server cookie has proved its address and is not limited.
+    #[allow(clippy::too_many_arguments)]
+    fn rate_limit(
+        &self,
+        rrl: &rrl::Rrl,
+        req: &Request<'_>,
+        origin: Origin<'_>,
+        peer: SocketAddr,
+        source: Option<Source>,
+        out: &mut [u8],
+        len: usize,
+    ) -> Option<usize> {
+        if req.opcode() != opcode::QUERY
+            || origin
+                .cookie
+                .is_some_and(|c| c.verdict == cookie::Verdict::Valid)
+        {
+            return Some(len);
+        }
+        let (class, labels) = classify(out.get(..len)?, source);
+        match rrl.judge(peer.ip(), class, req.question.name, labels) {
+            rrl::Action::Send => Some(len),
+            rrl::Action::Drop => {
+                self.stats.count_rrl(class, rrl::Action::Drop);
+                None
+            }
+            rrl::Action::Slip => {
+                self.stats.count_rrl(class, rrl::Action::Slip);
+                Some(slip(out, req.question_end))
+            }
+        }
     }
 
     /// The EXPIRE value (RFC 7314 §4) for the zone at or above `qname`: a
@@ -557,7 +610,7 @@ impl Answerer {
             return None;
         };
         let dnssec_ok = req.edns.is_some_and(|e| e.dnssec_ok);
-        lookup::resolve(version, q.name, &qkey, q.qtype, dnssec_ok, w);
+        let subject = lookup::resolve(version, q.name, &qkey, q.qtype, dnssec_ok, w);
         // RFC 9660 §3: the version of the zone the response was generated
         // from, read from the very version that answered (so it matches
         // the data even while a reload publishes a new one). That holds for
@@ -568,8 +621,57 @@ impl Answerer {
         // parent's apex, so a client cannot take it for the child's. NSD
         // does the same. A DS query at a child apex answered from the
         // parent (above) likewise carries the parent's version.
-        Some(Source::of(version))
+        Some(Source {
+            subject: Some(subject),
+            ..Source::of(version)
+        })
     }
+}
+
+/// The rate-limiting class of a response and the labels of the query name
+/// it is counted against (`query::rrl`), from its header and what
+/// answered it.
+fn classify(response: &[u8], source: Option<Source>) -> (rrl::Class, usize) {
+    use rrl::Class;
+    let subject = source.and_then(|s| s.subject);
+    let labels = subject.map_or(0, |s| s.labels);
+    let (Some(flags), Some(ancount)) = (wire_u16(response, 2), wire_u16(response, 6)) else {
+        return (Class::Error, 0);
+    };
+    let class = match flags & 0x0f {
+        rcode::NOERROR if subject.is_none() => Class::Error,
+        rcode::NOERROR if ancount == 0 && flags & flag::AA == 0 => Class::Referral,
+        rcode::NOERROR if ancount == 0 => Class::NoData,
+        rcode::NOERROR if subject.is_some_and(|s| s.wildcard) => Class::Wildcard,
+        rcode::NOERROR if response.len() > rrl::LARGE => Class::Large,
+        rcode::NOERROR => Class::Positive,
+        rcode::NXDOMAIN => Class::NxDomain,
+        _ => Class::Error,
+    };
+    (class, labels)
+}
+
+/// Cuts the response in `out` back to its header and question, with TC=1
+/// and nothing else: the client asks again over TCP (a slipped answer of
+/// response rate limiting). Returns its length.
+fn slip(out: &mut [u8], question_end: usize) -> usize {
+    if out.len() < wire::HEADER_LEN || question_end > out.len() {
+        return 0;
+    }
+    out[2] |= (flag::TC >> 8) as u8;
+    // No data is left to vouch for: AD and CD cleared; RA, RCODE kept.
+    out[3] &= 0x8f;
+    for count in &mut out[6..wire::HEADER_LEN] {
+        *count = 0;
+    }
+    question_end
+}
+
+fn wire_u16(message: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([
+        *message.get(at)?,
+        *message.get(at + 1)?,
+    ]))
 }
 
 /// ZONEVERSION's share of the OPT RDATA: code and length, LABELCOUNT,
@@ -582,6 +684,8 @@ struct Source {
     /// Labels of the zone's apex, the root not counted (RFC 9660 §2.1).
     labels: u8,
     serial: Serial,
+    /// What the answer was about, when a lookup made it.
+    subject: Option<lookup::Subject>,
 }
 
 impl Source {
@@ -590,6 +694,7 @@ impl Source {
             // A name has at most 127 labels.
             labels: version.origin_labels().min(u8::MAX as usize) as u8,
             serial: version.serial(),
+            subject: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Counters of the query path, read by the control interface and metrics.
 
 use super::cookie::Verdict;
+use super::rrl::{Action, Class};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 #[derive(Debug, Default)]
@@ -18,6 +19,8 @@ pub struct QueryStats {
     cookies: [AtomicU64; 4],
     /// Answers to UPDATE (RFC 2136) by RCODE (low 4 bits).
     updates: [AtomicU64; 16],
+    /// Answers limited by RRL, by class: [slipped, dropped].
+    rrl: [[AtomicU64; 2]; Class::ALL.len()],
 }
 
 impl QueryStats {
@@ -42,6 +45,24 @@ impl QueryStats {
     }
     pub fn count_dropped(&self) {
         self.dropped.fetch_add(1, Relaxed);
+    }
+    /// An answer response rate limiting did not send as it was.
+    pub fn count_rrl(&self, class: Class, action: Action) {
+        if let Some(c) = self.rrl_slot(class, action) {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+    /// Answers of `class` limited with `action` (slipped or dropped).
+    pub fn rrl(&self, class: Class, action: Action) -> u64 {
+        self.rrl_slot(class, action).map_or(0, |c| c.load(Relaxed))
+    }
+    fn rrl_slot(&self, class: Class, action: Action) -> Option<&AtomicU64> {
+        let by_action = self.rrl.get(class.index())?;
+        match action {
+            Action::Slip => by_action.first(),
+            Action::Drop => by_action.get(1),
+            Action::Send => None,
+        }
     }
     pub fn count_truncated(&self) {
         self.truncated.fetch_add(1, Relaxed);

@@ -217,6 +217,23 @@ fn query_metrics(out: &mut crate::monitor::prometheus::Exposition, stats: &Query
             stats.cookies(verdict) as f64,
         );
     }
+    out.family(
+        "zonesync_rrl_limited_total",
+        Kind::Counter,
+        "UDP answers response rate limiting did not send whole: slipped (sent truncated, TC=1) or dropped, by class",
+    );
+    for class in crate::query::rrl::Class::ALL {
+        for (action, name) in [
+            (crate::query::rrl::Action::Slip, "slipped"),
+            (crate::query::rrl::Action::Drop, "dropped"),
+        ] {
+            out.sample(
+                "zonesync_rrl_limited_total",
+                &[("class", class.name()), ("action", name)],
+                stats.rrl(class, action) as f64,
+            );
+        }
+    }
     for (name, help, n) in [
         (
             "zonesync_queries_malformed_total",

@@ -295,8 +295,17 @@ async fn serve(config: Config, allow_root: bool) -> anyhow::Result<()> {
     let keys = Arc::new(keys);
     let updates =
         crate::update::intake::UpdateIntake::new(zones.clone(), keys.clone(), stats.clone());
+    let mut answerer = Answerer::new(table.clone(), query_config, stats.clone());
+    if let Some(rrl) = config.rrl.settings() {
+        tracing::info!(
+            rate = rrl.rate,
+            slip = rrl.slip,
+            "response rate limiting on"
+        );
+        answerer = answerer.with_rrl(crate::query::rrl::Rrl::new(&rrl));
+    }
     let answerer = Arc::new(
-        Answerer::new(table.clone(), query_config, stats.clone())
+        answerer
             .with_keys(keys)
             .with_updates(Arc::new(updates))
             .with_transfers(transfers.clone())
