@@ -335,6 +335,14 @@ impl Answerer {
             RequestAuth::Rejected(failure) => {
                 tracing::info!(error = failure.rcode_name(), "TSIG check of a query failed");
                 let response = failure.response()?;
+                // The error answer echoes the request's question and TSIG
+                // record (RFC 8945 §5.3.2), and can outgrow what UDP may
+                // carry (found by the `answer` fuzz target): then TC=1,
+                // so the client asks again over TCP.
+                if origin.transport == Transport::Udp && response.len() > self.udp_limit(req) {
+                    let rcode = u16::from(*response.get(3)?) & 0x0f;
+                    return Some(truncated(req, rcode, out));
+                }
                 let slot = out.get_mut(..response.len())?;
                 slot.copy_from_slice(response);
                 Some(response.len())
@@ -651,6 +659,18 @@ fn classify(response: &[u8], source: Option<Source>) -> (rrl::Class, usize) {
     (class, labels)
 }
 
+/// An answer of header and question only, with `rcode` and TC=1.
+fn truncated(req: &Request<'_>, rcode: u16, out: &mut [u8]) -> usize {
+    let mut w = MessageWriter::new(out, UDP_PLAIN_MAX);
+    w.header(req.id, response_flags(req.flags) | flag::TC);
+    // The question came in a UDP request, so it fits 512 octets.
+    if let Some(question) = req.message.get(wire::HEADER_LEN..req.question_end) {
+        let _ = w.question(question);
+    }
+    w.set_rcode(rcode);
+    w.finish()
+}
+
 /// Cuts the response in `out` back to its header and question, with TC=1
 /// and nothing else: the client asks again over TCP (a slipped answer of
 /// response rate limiting). Returns its length.
@@ -915,6 +935,56 @@ mod tests {
     }
 
     const ASK: &[u8] = &[0, 19, 0, 0];
+
+    /// Replays the input the `answer` fuzz target crashed on: a request
+    /// without EDNS whose long question and long TSIG key name made the
+    /// TSIG error answer (which echoes both) 513 octets over UDP.
+    #[test]
+    fn fuzz_replay_a_tsig_error_answer_too_long_for_udp_is_truncated() {
+        let request = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/fuzz/answer-tsig-error-over-512.bin"
+        ))
+        .unwrap();
+        let key = crate::tsig::TsigKey::from_config(
+            "fuzz-key.",
+            "hmac-sha256",
+            "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo=",
+        )
+        .unwrap();
+        let (a, _) = answerer(false);
+        let a = a.with_keys(Arc::new(Keys::new([key]).unwrap()));
+        let parsed = parse_request(&request).unwrap();
+        assert!(parsed.edns.is_none() && parsed.tsig);
+        let mut out = vec![0u8; 65535];
+        let n = a
+            .answer_from(
+                &request,
+                Transport::Udp,
+                "192.0.2.9:53".parse().ok(),
+                &mut out,
+            )
+            .unwrap();
+        assert!(n <= 512, "UDP answer of {n} octets");
+        let flags = u16::from_be_bytes([out[2], out[3]]);
+        assert_ne!(flags & flag::TC, 0);
+        assert_eq!(flags & 0x0f, rcode::NOTAUTH);
+        assert_eq!(
+            &out[12..parsed.question_end],
+            &request[12..parsed.question_end]
+        );
+        // Over TCP the whole error answer goes, its TSIG record echoed.
+        let n = a
+            .answer_from(
+                &request,
+                Transport::Tcp,
+                "192.0.2.9:53".parse().ok(),
+                &mut out,
+            )
+            .unwrap();
+        assert!(n > 512);
+        assert_eq!(u16::from_be_bytes([out[2], out[3]]) & flag::TC, 0);
+    }
 
     /// An OPT's options, (code, data), in order.
     type Options = Vec<(u16, Vec<u8>)>;
