@@ -254,6 +254,75 @@ def main():
     write("update_message", "below-cut", update(upd=[rr("x.sub.example.com.", 1, 300, a)]))
     write("update_message", "other-zone", update(zone="example.net.", upd=[rr("n.example.net.", 1, 300, a)]))
 
+    # xfr_stream: programs (see the target's documentation): 0 IDX a
+    # palette record, 2 N an apex SOA of serial 1000+N, 4 F the end of a
+    # message with header flags F (0x20: names compressed), 5 LEN raw, 6
+    # TYPE OWNER LEN RDATA a record of any type.
+    def s(n):
+        return bytes([2, n])
+    end, endc = b"\x04\x00", b"\x04\x20"
+    write("xfr_stream", "axfr", b"\x00" + s(5) + b"\x00\x00\x00\x03\x00\x0b\x00\x08\x00\x09" + s(5) + endc)
+    write("xfr_stream", "axfr-two-messages", b"\x00" + s(5) + b"\x00\x00" + end + b"\x00\x03" + s(5) + end)
+    write("xfr_stream", "axfr-soa-only", b"\x00" + s(5) + end + s(5) + end)
+    write("xfr_stream", "ixfr-uptodate", b"\x01" + s(0) + end)
+    write("xfr_stream", "ixfr-two", b"\x01" + s(2) + s(0) + b"\x00\x01" + s(1) + b"\x00\x03"
+          + s(1) + s(2) + b"\x00\x0c" + s(2) + endc)
+    write("xfr_stream", "ixfr-split", b"\x01" + s(2) + s(0) + b"\x00\x01" + end + s(1) + b"\x00\x03"
+          + s(1) + end + s(2) + b"\x00\x0c" + s(2) + end)
+    write("xfr_stream", "ixfr-delegation", b"\x01" + s(1) + s(0) + b"\x00\x08\x00\x09" + s(1)
+          + b"\x00\x04\x00\x14" + s(1) + endc)
+    write("xfr_stream", "ixfr-missing-removal", b"\x01" + s(1) + s(0) + b"\x00\x02" + s(1) + s(1) + end)
+    write("xfr_stream", "ixfr-ttl", b"\x01" + s(1) + s(0) + b"\x00\x12" + s(1) + b"\x00\x12" + s(1) + end)
+    write("xfr_stream", "ixfr-cname-clash", b"\x01" + s(1) + s(0) + s(1) + b"\x00\x05" + s(1) + end)
+    write("xfr_stream", "ixfr-rrsig", b"\x01" + s(1) + s(0) + s(1) + b"\x00\x17" + s(1) + end)
+    write("xfr_stream", "ixfr-any-type", b"\x01" + s(1) + s(0) + s(1) + b"\x06\x00\x10\x06\x03\x02hi"
+          + b"\x06\x00\x2a\x01\x00" + s(1) + end)
+    write("xfr_stream", "ixfr-other-soa", b"\x01" + s(1) + b"\x03\x00" + s(1) + s(1) + end)
+    write("xfr_stream", "ixfr-fullzone", b"\x01" + s(3) + b"\x00\x00\x00\x06" + s(3) + end)
+    write("xfr_stream", "refused", b"\x01" + s(1) + b"\x04\x04")
+    raw = struct.pack(">HHHHHH", 0x4242, 0x8400, 0, 1, 0, 0) + rr("example.com.", 6, 300, soa_rdata(1000))
+    write("xfr_stream", "raw", b"\x01" + bytes([5, len(raw)]) + raw)
+
+    # control_http: 0 ‖ method index ‖ path?query (1 = POST, 0 = GET);
+    # 1 ‖ request kind ‖ flags ‖ fields separated by NUL.
+    for i, (m, line) in enumerate([
+            (0, "/status"), (0, "/metrics"), (1, "/reload"), (1, "/reload?zone=example.com&force=1"),
+            (1, "/notify?zone=example.com"), (1, "/refresh?zone=a%20b&retransfer=0"),
+            (1, "/csync/scan?zone=example&child=child.example&dry_run"), (0, "/csync/pending"),
+            (1, "/csync/approve?child=child.example"),
+            (1, "/zone?zone=example.com&op=set&owner=www&ttl=300&type=A&rdata=192.0.2.1"),
+            (1, "/zone?zone=example.com&op=unset&owner=www&type=A"), (1, "/zone?zone=example.com&op=get"),
+            (1, "/zone-add?zone=new.example&template=t&file=%2Fvar%2Fz"), (1, "/zone-remove?zone=new.example"),
+            (0, "/reload"), (1, "/nope"), (1, "/reload?zone=a&zone=b"), (1, "/reload?frob=1"),
+            (1, "/zone?zone=x&op=launch"), (1, "/refresh"), (1, "/reload?force=maybe"), (1, "/reload?zone=%zz")]):
+        write("control_http", f"line{i}", bytes([0, m]) + line.encode())
+    for i, (kind, flags, f) in enumerate([(2, 1, [b"example.com"]), (5, 1, [b"p", b"c"]),
+                                          (8, 0, [b"z", b"t", b"f"]), (10, 1, [b"z", b"www", b"A", b"1.2.3.4"]),
+                                          (10, 2, [b"z", b"a b", b"TXT", b"\"x y\""]), (7, 0, [b"", "ü".encode()])]):
+        write("control_http", f"call{i}", bytes([1, kind, flags]) + b"\x00".join(f))
+
+    # dashboard_http: method index (0 GET, 1 HEAD, 2 POST) ‖ path?query.
+    for i, (m, line) in enumerate([
+            (0, "/"), (1, "/index.html?x=1"), (0, "/assets/app.js"), (0, "/favicon.ico"), (0, "/status"),
+            (0, "/metrics"), (0, "/api/history?zone=Example.COM&since_ms=5"), (0, "/api/events?limit=7"),
+            (0, "/api/events?zone=example.com.&limit=999999"), (0, "/api/changes?zone=%2E"), (0, "/api/stream"),
+            (1, "/api/stream"), (2, "/status"), (0, "/nope"), (0, "/api/history"), (0, "/api/events?zone="),
+            (0, "/api/history?zone=a&zone=b"), (0, "/api/history?since_ms=-1&zone=a"), (0, "/status?zone=a")]):
+        write("dashboard_http", f"line{i}", bytes([m]) + line.encode())
+
+    # csync_decide: child ‖ memory ‖ 2 serial bytes ‖ servers (see the
+    # target): one server with CSYNC 100 immediate NS A AAAA, NS ns1+ns2
+    # inside the child with A glue, then a copy of it.
+    one = bytes([0x20, 0, 1, 7, 0x83, 10, 1, 14, 1, 0, 0])
+    write("csync_decide", "apply", bytes([0, 0, 0, 0]) + one + bytes([0x22]))
+    write("csync_decide", "waiting", bytes([0, 0, 0, 0]) + bytes([0x20, 0, 0, 7, 0x83, 10, 1, 14, 1, 0, 0, 0x22]))
+    write("csync_decide", "approved", bytes([0, 2, 0, 0]) + bytes([0x20, 0, 0, 7, 0x83, 10, 1, 14, 1, 0, 0]))
+    write("csync_decide", "processed", bytes([0, 1, 0, 0]) + one)
+    write("csync_decide", "failed", bytes([0, 0, 0, 0]) + one + bytes([0x01]))
+    write("csync_decide", "disagree", bytes([0, 0, 0, 0]) + one + bytes([0x20, 0, 1, 7, 0x81, 10, 1, 14, 1, 0, 0]))
+    write("csync_decide", "two-a-only", bytes([1, 0, 0, 0]) + bytes([0x24, 1, 1, 3, 0x90, 2, 0, 6, 0, 3, 0]))
+    write("csync_decide", "ext", bytes([2, 0, 0, 0]) + bytes([0x20, 0, 3, 1, 0x88]))
+
     # http_query: query strings.
     for i, s in enumerate([b"zone=example.com&serial=1", b"a%20b+c", b"%e2%82%ac", b"%zz", b"%",
                            b"x=%C3%A9t%C3%A9", b"%ff%fe"]):

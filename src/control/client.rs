@@ -50,6 +50,7 @@ pub enum ClientError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call<'a> {
     Status,
+    Metrics,
     Reload {
         zone: Option<&'a str>,
         force: bool,
@@ -86,9 +87,10 @@ pub enum Call<'a> {
 }
 
 impl Call<'_> {
-    fn method(&self) -> Method {
+    /// The request's method.
+    pub fn method(&self) -> Method {
         match self {
-            Call::Status | Call::CsyncPending => Method::GET,
+            Call::Status | Call::Metrics | Call::CsyncPending => Method::GET,
             Call::Reload { .. }
             | Call::Notify { .. }
             | Call::Refresh { .. }
@@ -100,10 +102,11 @@ impl Call<'_> {
         }
     }
 
-    /// Path and query, the zone name percent-encoded.
-    fn target(&self) -> String {
+    /// Path and query, the values percent-encoded.
+    pub fn target(&self) -> String {
         match *self {
             Call::Status => "/status".into(),
+            Call::Metrics => "/metrics".into(),
             Call::Reload { zone, force } => {
                 let mut t = String::from("/reload");
                 let mut sep = '?';

@@ -3,6 +3,7 @@
 //! local client from holding the server (connection cap, header timeout,
 //! a whole-exchange timeout, one request per connection).
 
+use super::client::Call;
 use super::{ControlError, ControlHandler, ErrorBody, TxnCall};
 use crate::net::http::{percent_decode, ParamError};
 use crate::net::Shutdown;
@@ -149,102 +150,257 @@ async fn handle(
     response
 }
 
+/// A control request as the server reads it from its request line (the
+/// body is never read: no route takes one). [`parse_request`] makes it;
+/// [`ControlRequest::call`] is the client's [`Call`] that sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlRequest {
+    Status,
+    Metrics,
+    Reload {
+        zone: Option<String>,
+        force: bool,
+    },
+    Notify {
+        zone: String,
+    },
+    Refresh {
+        zone: String,
+        retransfer: bool,
+    },
+    CsyncScan {
+        zone: Option<String>,
+        child: Option<String>,
+        dry_run: bool,
+    },
+    CsyncPending,
+    CsyncApprove {
+        child: String,
+    },
+    Txn {
+        zone: String,
+        call: TxnCall,
+    },
+    ZoneAdd {
+        zone: String,
+        template: String,
+        file: Option<String>,
+    },
+    ZoneRemove {
+        zone: String,
+    },
+}
+
+impl ControlRequest {
+    /// The client's call for this request: its method and target read
+    /// back as this request.
+    pub fn call(&self) -> Call<'_> {
+        match self {
+            ControlRequest::Status => Call::Status,
+            ControlRequest::Metrics => Call::Metrics,
+            ControlRequest::Reload { zone, force } => Call::Reload {
+                zone: zone.as_deref(),
+                force: *force,
+            },
+            ControlRequest::Notify { zone } => Call::Notify { zone },
+            ControlRequest::Refresh { zone, retransfer } => Call::Refresh {
+                zone,
+                retransfer: *retransfer,
+            },
+            ControlRequest::CsyncScan {
+                zone,
+                child,
+                dry_run,
+            } => Call::CsyncScan {
+                zone: zone.as_deref(),
+                child: child.as_deref(),
+                dry_run: *dry_run,
+            },
+            ControlRequest::CsyncPending => Call::CsyncPending,
+            ControlRequest::CsyncApprove { child } => Call::CsyncApprove { child },
+            ControlRequest::Txn { zone, call } => Call::Txn { zone, call },
+            ControlRequest::ZoneAdd {
+                zone,
+                template,
+                file,
+            } => Call::ZoneAdd {
+                zone,
+                template,
+                file: file.as_deref(),
+            },
+            ControlRequest::ZoneRemove { zone } => Call::ZoneRemove { zone },
+        }
+    }
+}
+
+/// Why a request is answered with an error before the handler is called;
+/// [`RequestError::status`] is the HTTP status (4xx), the text the
+/// answer's `error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// 404.
+    #[error("no such path: {0}")]
+    NoSuchPath(String),
+    /// 405; `allowed` goes in the `Allow` header.
+    #[error("{path} takes {allowed}")]
+    WrongMethod { path: String, allowed: &'static str },
+    /// 400: the query string.
+    #[error("{0}")]
+    Params(#[from] ParamError),
+    /// 400: a parameter the route needs; the text says which.
+    #[error("{0}")]
+    Usage(&'static str),
+}
+
+impl RequestError {
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> u16 {
+        match self {
+            RequestError::NoSuchPath(_) => 404,
+            RequestError::WrongMethod { .. } => 405,
+            RequestError::Params(_) | RequestError::Usage(_) => 400,
+        }
+    }
+}
+
+/// Reads a control request from the method, path and query (without
+/// `?`; empty when there is none) of its request line, as the server
+/// does before it calls the handler: the path, then the method it takes,
+/// then the parameters (each taken by the path, once, well encoded), then
+/// those the route needs.
+pub fn parse_request(
+    method: &str,
+    path: &str,
+    query: &str,
+) -> Result<ControlRequest, RequestError> {
+    let allowed = match path {
+        "/status" | "/metrics" | "/csync/pending" => "GET",
+        "/reload" | "/notify" | "/refresh" | "/csync/scan" | "/csync/approve" | "/zone"
+        | "/zone-add" | "/zone-remove" => "POST",
+        _ => return Err(RequestError::NoSuchPath(path.to_owned())),
+    };
+    if method != allowed {
+        return Err(RequestError::WrongMethod {
+            path: path.to_owned(),
+            allowed,
+        });
+    }
+    let params = Params::parse(query, path)?;
+    let need = |v: Option<String>, usage: &'static str| v.ok_or(RequestError::Usage(usage));
+    Ok(match path {
+        "/status" => ControlRequest::Status,
+        "/metrics" => ControlRequest::Metrics,
+        "/reload" => ControlRequest::Reload {
+            zone: params.zone,
+            force: params.force,
+        },
+        "/refresh" => ControlRequest::Refresh {
+            zone: need(params.zone, "/refresh needs ?zone=NAME")?,
+            retransfer: params.retransfer,
+        },
+        "/csync/scan" => ControlRequest::CsyncScan {
+            zone: params.zone,
+            child: params.child,
+            dry_run: params.dry_run,
+        },
+        "/csync/pending" => ControlRequest::CsyncPending,
+        "/zone" => {
+            let zone = need(params.zone.clone(), "/zone needs ?zone=NAME")?;
+            let call = params.txn_call()?;
+            ControlRequest::Txn { zone, call }
+        }
+        "/zone-add" => {
+            let usage = "/zone-add needs ?zone=NAME&template=NAME";
+            ControlRequest::ZoneAdd {
+                zone: need(params.zone, usage)?,
+                template: need(params.template, usage)?,
+                file: params.file,
+            }
+        }
+        "/zone-remove" => ControlRequest::ZoneRemove {
+            zone: need(params.zone, "/zone-remove needs ?zone=NAME")?,
+        },
+        "/csync/approve" => ControlRequest::CsyncApprove {
+            child: need(params.child, "/csync/approve needs ?child=NAME")?,
+        },
+        _ => ControlRequest::Notify {
+            zone: need(params.zone, "/notify needs ?zone=NAME")?,
+        },
+    })
+}
+
 async fn route(
     method: &Method,
     path: &str,
     query: &str,
     handler: Arc<dyn ControlHandler>,
 ) -> Response<Full<Bytes>> {
-    let allowed = match path {
-        "/status" | "/metrics" => Method::GET,
-        "/reload" | "/notify" | "/refresh" | "/csync/scan" | "/csync/approve" | "/zone"
-        | "/zone-add" | "/zone-remove" => Method::POST,
-        "/csync/pending" => Method::GET,
-        _ => return error(StatusCode::NOT_FOUND, format!("no such path: {path}")),
-    };
-    if *method != allowed {
-        let mut response = error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("{path} takes {allowed}"),
-        );
-        if let Ok(v) = HeaderValue::from_str(allowed.as_str()) {
-            response.headers_mut().insert(ALLOW, v);
+    let request = match parse_request(method.as_str(), path, query) {
+        Ok(r) => r,
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let mut response = error(status, e.to_string());
+            if let RequestError::WrongMethod { allowed, .. } = e {
+                response
+                    .headers_mut()
+                    .insert(ALLOW, HeaderValue::from_static(allowed));
+            }
+            return response;
         }
-        return response;
-    }
-    let params = match Params::parse(query, path) {
-        Ok(p) => p,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    match path {
-        "/status" => json(StatusCode::OK, &handler.status()),
-        "/metrics" => metrics(&*handler),
-        "/reload" => reload(handler, params).await,
-        "/refresh" => refresh(&*handler, params),
-        "/csync/scan" => {
+    match request {
+        ControlRequest::Status => json(StatusCode::OK, &handler.status()),
+        ControlRequest::Metrics => metrics(&*handler),
+        ControlRequest::Reload { zone, force } => reload(handler, zone, force).await,
+        ControlRequest::Refresh { zone, retransfer } => match handler.refresh(&zone, retransfer) {
+            Ok(queued) => json(StatusCode::OK, &queued),
+            Err(e) => control_error(&e),
+        },
+        ControlRequest::Notify { zone } => match handler.notify(&zone) {
+            Ok(queued) => json(StatusCode::OK, &queued),
+            Err(e) => control_error(&e),
+        },
+        ControlRequest::CsyncScan {
+            zone,
+            child,
+            dry_run,
+        } => {
             let result = handler
-                .csync_scan(
-                    params.zone.as_deref(),
-                    params.child.as_deref(),
-                    params.dry_run,
-                )
+                .csync_scan(zone.as_deref(), child.as_deref(), dry_run)
                 .await;
             match result {
                 Ok(reports) => json(StatusCode::OK, &reports),
                 Err(e) => control_error(&e),
             }
         }
-        "/csync/pending" => json(StatusCode::OK, &handler.csync_pending()),
-        "/zone" => txn(handler, params).await,
-        "/zone-add" => {
-            let (Some(zone), Some(template)) = (params.zone.as_deref(), params.template.as_deref())
-            else {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "/zone-add needs ?zone=NAME&template=NAME".into(),
-                );
-            };
-            match handler
-                .zone_add(zone, template, params.file.as_deref())
-                .await
-            {
-                Ok(change) => json(StatusCode::OK, &change),
-                Err(e) => control_error(&e),
-            }
-        }
-        "/zone-remove" => {
-            let Some(zone) = params.zone.as_deref() else {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "/zone-remove needs ?zone=NAME".into(),
-                );
-            };
-            match handler.zone_remove(zone).await {
-                Ok(change) => json(StatusCode::OK, &change),
-                Err(e) => control_error(&e),
-            }
-        }
-        "/csync/approve" => {
-            let Some(child) = params.child.as_deref() else {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "/csync/approve needs ?child=NAME".into(),
-                );
-            };
-            match handler.csync_approve(child).await {
-                Ok(report) => json(StatusCode::OK, &report),
-                Err(e) => control_error(&e),
-            }
-        }
-        _ => notify(&*handler, params),
+        ControlRequest::CsyncPending => json(StatusCode::OK, &handler.csync_pending()),
+        ControlRequest::Txn { zone, call } => txn(handler, zone, call).await,
+        ControlRequest::ZoneAdd {
+            zone,
+            template,
+            file,
+        } => match handler.zone_add(&zone, &template, file.as_deref()).await {
+            Ok(change) => json(StatusCode::OK, &change),
+            Err(e) => control_error(&e),
+        },
+        ControlRequest::ZoneRemove { zone } => match handler.zone_remove(&zone).await {
+            Ok(change) => json(StatusCode::OK, &change),
+            Err(e) => control_error(&e),
+        },
+        ControlRequest::CsyncApprove { child } => match handler.csync_approve(&child).await {
+            Ok(report) => json(StatusCode::OK, &report),
+            Err(e) => control_error(&e),
+        },
     }
 }
 
-async fn reload(handler: Arc<dyn ControlHandler>, params: Params) -> Response<Full<Bytes>> {
+async fn reload(
+    handler: Arc<dyn ControlHandler>,
+    zone: Option<String>,
+    force: bool,
+) -> Response<Full<Bytes>> {
     // Loading zone files blocks: keep it off the runtime's threads.
-    let result =
-        tokio::task::spawn_blocking(move || handler.reload(params.zone.as_deref(), params.force))
-            .await;
+    let result = tokio::task::spawn_blocking(move || handler.reload(zone.as_deref(), force)).await;
     match result {
         Ok(Ok(reloads)) => json(StatusCode::OK, &reloads),
         Ok(Err(e)) => control_error(&e),
@@ -258,14 +414,11 @@ async fn reload(handler: Arc<dyn ControlHandler>, params: Params) -> Response<Fu
 /// `POST /zone?zone=NAME&op=OP[&owner=…&ttl=…&type=…&rdata=…]`: a
 /// control transaction request (a commit writes the journal: off the
 /// runtime's threads).
-async fn txn(handler: Arc<dyn ControlHandler>, params: Params) -> Response<Full<Bytes>> {
-    let Some(zone) = params.zone.clone() else {
-        return error(StatusCode::BAD_REQUEST, "/zone needs ?zone=NAME".into());
-    };
-    let call = match params.txn_call() {
-        Ok(c) => c,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
+async fn txn(
+    handler: Arc<dyn ControlHandler>,
+    zone: String,
+    call: TxnCall,
+) -> Response<Full<Bytes>> {
     match tokio::task::spawn_blocking(move || handler.txn(&zone, &call)).await {
         Ok(Ok(report)) => json(StatusCode::OK, &report),
         Ok(Err(e)) => control_error(&e),
@@ -285,27 +438,6 @@ fn metrics(handler: &dyn ControlHandler) -> Response<Full<Bytes>> {
         HeaderValue::from_static(crate::monitor::prometheus::CONTENT_TYPE),
     );
     response
-}
-
-/// `POST /refresh?zone=NAME[&retransfer=1]`.
-fn refresh(handler: &dyn ControlHandler, params: Params) -> Response<Full<Bytes>> {
-    let Some(zone) = params.zone else {
-        return error(StatusCode::BAD_REQUEST, "/refresh needs ?zone=NAME".into());
-    };
-    match handler.refresh(&zone, params.retransfer) {
-        Ok(queued) => json(StatusCode::OK, &queued),
-        Err(e) => control_error(&e),
-    }
-}
-
-fn notify(handler: &dyn ControlHandler, params: Params) -> Response<Full<Bytes>> {
-    let Some(zone) = params.zone else {
-        return error(StatusCode::BAD_REQUEST, "/notify needs ?zone=NAME".into());
-    };
-    match handler.notify(&zone) {
-        Ok(queued) => json(StatusCode::OK, &queued),
-        Err(e) => control_error(&e),
-    }
 }
 
 /// The query parameters a route accepts.

@@ -33,7 +33,9 @@ pub mod report;
 mod tests;
 
 pub use client::{Client, ClientError};
-pub use http::{serve, ControlServer, ControlSettings};
+pub use http::{
+    parse_request, serve, ControlRequest, ControlServer, ControlSettings, RequestError,
+};
 
 pub use crate::csync::agent::{ChildReport, PendingReport};
 use crate::serial::Serial;

@@ -28,6 +28,8 @@ pub fn ctl(
     // Decoded even for --json: the exit status depends on the outcomes.
     let (human, ok) = match call {
         Call::Status => (status(&client.decode_answer(&body)?, now_unix), true),
+        // Prometheus text, not JSON: shown as it is.
+        Call::Metrics => (String::from_utf8_lossy(&body).into_owned(), true),
         Call::Reload { .. } => reload(&client.decode_answer::<Vec<ZoneReload>>(&body)?),
         Call::Notify { .. } => (notify(&client.decode_answer(&body)?), true),
         Call::Refresh { .. } => (refresh(&client.decode_answer(&body)?), true),

@@ -44,9 +44,9 @@ const DEFAULT_EVENTS: usize = 100;
 const DEFAULT_CHANGES: usize = 20;
 /// Larger `limit`s are cut to this, so one request cannot ask the store
 /// for everything it holds.
-const MAX_LIMIT: usize = 1000;
+pub const MAX_LIMIT: usize = 1000;
 /// Longest zone name in presentation form (255 octets on the wire).
-const MAX_ZONE_LEN: usize = 1024;
+pub const MAX_ZONE_LEN: usize = 1024;
 /// Stream messages queued for one client; a client that lets this many
 /// pile up is not reading, and its stream ends.
 const STREAM_QUEUE: usize = 8;
@@ -242,6 +242,148 @@ async fn handle(
     response
 }
 
+/// A compiled-in file of the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asset {
+    /// `/`, `/index.html`.
+    Page,
+    /// `/assets/app.js`.
+    Script,
+    /// `/assets/app.css`.
+    Style,
+    /// `/assets/favicon.svg`, `/favicon.ico`.
+    Icon,
+}
+
+impl Asset {
+    /// The file's text.
+    pub fn text(self) -> &'static str {
+        match self {
+            Asset::Page => INDEX_HTML,
+            Asset::Script => APP_JS,
+            Asset::Style => APP_CSS,
+            Asset::Icon => FAVICON_SVG,
+        }
+    }
+
+    /// Its `Content-Type`.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Asset::Page => "text/html; charset=utf-8",
+            Asset::Script => "text/javascript; charset=utf-8",
+            Asset::Style => "text/css; charset=utf-8",
+            Asset::Icon => "image/svg+xml",
+        }
+    }
+}
+
+/// A dashboard request as the server reads it from its request line (the
+/// body is never read: no route takes one). [`parse_request`] makes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DashboardRequest {
+    /// A page or asset (any query ignored: a bookmark may carry one).
+    Asset(Asset),
+    /// `/status`: the `StatusView`.
+    Status,
+    /// `/metrics`: Prometheus text.
+    Metrics,
+    /// `/api/history?zone=NAME[&since_ms=MS]`: `since_ms` defaults to an
+    /// hour before the request.
+    History { zone: String, since_ms: Option<u64> },
+    /// `/api/events[?zone=NAME][&limit=N]`.
+    Events { zone: Option<String>, limit: usize },
+    /// `/api/changes?zone=NAME[&limit=N]`.
+    Changes { zone: String, limit: usize },
+    /// `/api/stream`: Server-Sent Events.
+    Stream,
+}
+
+/// Why a request is answered with an error before the monitor is asked;
+/// [`RequestError::status`] is the HTTP status (4xx), the text the
+/// answer's `error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// 404.
+    #[error("no such path: {0}")]
+    NoSuchPath(String),
+    /// 405 (`Allow: GET, HEAD`).
+    #[error("{0} takes GET or HEAD")]
+    WrongMethod(String),
+    /// 400: the query string.
+    #[error("{0}")]
+    Params(#[from] ParamError),
+    /// 400: a parameter the route needs; the text says which.
+    #[error("{0}")]
+    Usage(&'static str),
+}
+
+impl RequestError {
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> u16 {
+        match self {
+            RequestError::NoSuchPath(_) => 404,
+            RequestError::WrongMethod(_) => 405,
+            RequestError::Params(_) | RequestError::Usage(_) => 400,
+        }
+    }
+}
+
+/// Reads a dashboard request from the method, path and query (without
+/// `?`; empty when there is none) of its request line, as the server
+/// does before it asks the monitor: the path, the method (GET or HEAD),
+/// then the API's parameters: each taken by the path, once, well
+/// encoded; zone names lower-cased and made absolute, at most
+/// [`MAX_ZONE_LEN`] long; `limit` cut to [`MAX_LIMIT`].
+pub fn parse_request(
+    method: &str,
+    path: &str,
+    query: &str,
+) -> Result<DashboardRequest, RequestError> {
+    let asset = match path {
+        "/" | "/index.html" => Some(Asset::Page),
+        "/assets/app.js" => Some(Asset::Script),
+        "/assets/app.css" => Some(Asset::Style),
+        "/assets/favicon.svg" | "/favicon.ico" => Some(Asset::Icon),
+        "/status" | "/metrics" | "/api/history" | "/api/events" | "/api/changes"
+        | "/api/stream" => None,
+        _ => return Err(RequestError::NoSuchPath(path.to_owned())),
+    };
+    if method != "GET" && method != "HEAD" {
+        return Err(RequestError::WrongMethod(path.to_owned()));
+    }
+    if let Some(asset) = asset {
+        return Ok(DashboardRequest::Asset(asset));
+    }
+    let allowed: &[&str] = match path {
+        "/api/history" => &["zone", "since_ms"],
+        "/api/events" => &["zone", "limit"],
+        "/api/changes" => &["zone", "limit"],
+        _ => &[],
+    };
+    let params = Params::parse(query, path, allowed)?;
+    Ok(match path {
+        "/status" => DashboardRequest::Status,
+        "/metrics" => DashboardRequest::Metrics,
+        "/api/history" => DashboardRequest::History {
+            zone: params
+                .zone
+                .ok_or(RequestError::Usage("/api/history needs ?zone=NAME"))?,
+            since_ms: params.since_ms,
+        },
+        "/api/events" => DashboardRequest::Events {
+            zone: params.zone,
+            limit: params.limit.unwrap_or(DEFAULT_EVENTS),
+        },
+        "/api/changes" => DashboardRequest::Changes {
+            zone: params
+                .zone
+                .ok_or(RequestError::Usage("/api/changes needs ?zone=NAME"))?,
+            limit: params.limit.unwrap_or(DEFAULT_CHANGES),
+        },
+        _ => DashboardRequest::Stream,
+    })
+}
+
 async fn route(
     method: &Method,
     path: &str,
@@ -250,46 +392,27 @@ async fn route(
     ctx: &Arc<Ctx>,
     streaming: &AtomicBool,
 ) -> Response<ResBody> {
-    let asset = match path {
-        "/" | "/index.html" => Some((INDEX_HTML, "text/html; charset=utf-8")),
-        "/assets/app.js" => Some((APP_JS, "text/javascript; charset=utf-8")),
-        "/assets/app.css" => Some((APP_CSS, "text/css; charset=utf-8")),
-        "/assets/favicon.svg" | "/favicon.ico" => Some((FAVICON_SVG, "image/svg+xml")),
-        "/status" | "/metrics" | "/api/history" | "/api/events" | "/api/changes"
-        | "/api/stream" => None,
-        _ => return error(StatusCode::NOT_FOUND, format!("no such path: {path}")),
-    };
-    if *method != Method::GET && *method != Method::HEAD {
-        let mut response = error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("{path} takes GET or HEAD"),
-        );
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return response;
-    }
-    if let Some((text, content_type)) = asset {
-        // The page and assets ignore any query (a bookmark may carry one).
-        return static_asset(path, text, content_type, if_none_match);
-    }
-    let allowed: &[&str] = match path {
-        "/api/history" => &["zone", "since_ms"],
-        "/api/events" => &["zone", "limit"],
-        "/api/changes" => &["zone", "limit"],
-        _ => &[],
-    };
-    let params = match Params::parse(query, path, allowed) {
-        Ok(p) => p,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    let request = match parse_request(method.as_str(), path, query) {
+        Ok(r) => r,
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let mut response = error(status, e.to_string());
+            if let RequestError::WrongMethod(_) = e {
+                response
+                    .headers_mut()
+                    .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            }
+            return response;
+        }
     };
     let view = ctx.view.clone();
-    match path {
-        "/status" => match blocking(move || view.status()).await {
+    match request {
+        DashboardRequest::Asset(asset) => static_asset(asset, if_none_match),
+        DashboardRequest::Status => match blocking(move || view.status()).await {
             Ok(status) => json(StatusCode::OK, &status),
             Err(response) => response,
         },
-        "/metrics" => match blocking(move || view.metrics()).await {
+        DashboardRequest::Metrics => match blocking(move || view.metrics()).await {
             Ok(text) => {
                 let mut response = whole(StatusCode::OK, Bytes::from(text));
                 set(
@@ -302,14 +425,8 @@ async fn route(
             }
             Err(response) => response,
         },
-        "/api/history" => {
-            let Some(zone) = params.zone else {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "/api/history needs ?zone=NAME".into(),
-                );
-            };
-            let since_ms = params.since_ms.unwrap_or_else(|| {
+        DashboardRequest::History { zone, since_ms } => {
+            let since_ms = since_ms.unwrap_or_else(|| {
                 now_ms().saturating_sub(u64::try_from(DEFAULT_HISTORY.as_millis()).unwrap_or(0))
             });
             let name = zone.clone();
@@ -319,22 +436,13 @@ async fn route(
                 Err(response) => response,
             }
         }
-        "/api/events" => {
-            let limit = params.limit.unwrap_or(DEFAULT_EVENTS);
-            let zone = params.zone;
+        DashboardRequest::Events { zone, limit } => {
             match blocking(move || view.events(zone.as_deref(), limit)).await {
                 Ok(events) => json(StatusCode::OK, &events),
                 Err(response) => response,
             }
         }
-        "/api/changes" => {
-            let Some(zone) = params.zone else {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "/api/changes needs ?zone=NAME".into(),
-                );
-            };
-            let limit = params.limit.unwrap_or(DEFAULT_CHANGES);
+        DashboardRequest::Changes { zone, limit } => {
             let name = zone.clone();
             match blocking(move || view.changes(&name, limit)).await {
                 Ok(Some(changes)) => json(StatusCode::OK, &changes),
@@ -342,21 +450,17 @@ async fn route(
                 Err(response) => response,
             }
         }
-        _ => event_stream(method, ctx, streaming),
+        DashboardRequest::Stream => event_stream(method, ctx, streaming),
     }
 }
 
 /// A compiled-in file, with a validator so a reload of the page costs a
 /// 304; the page itself is always revalidated so a new binary's page is
 /// picked up at once, the assets after a few minutes at most.
-fn static_asset(
-    path: &str,
-    text: &'static str,
-    content_type: &'static str,
-    if_none_match: Option<&HeaderValue>,
-) -> Response<ResBody> {
+fn static_asset(asset: Asset, if_none_match: Option<&HeaderValue>) -> Response<ResBody> {
+    let (text, content_type) = (asset.text(), asset.content_type());
     let etag = format!("\"{:08x}\"", crc32fast::hash(text.as_bytes()));
-    let cache = if path == "/" || path == "/index.html" {
+    let cache = if asset == Asset::Page {
         "no-cache"
     } else {
         "public, max-age=300"
@@ -590,12 +694,14 @@ fn normalize_zone(zone: &str) -> Result<String, ParamError> {
     if zone.is_empty() {
         return Err(ParamError::Empty("zone"));
     }
-    if zone.len() > MAX_ZONE_LEN {
-        return Err(ParamError::TooLong("zone"));
-    }
     let mut name = zone.to_ascii_lowercase();
     if !name.ends_with('.') {
         name.push('.');
+    }
+    // The name as normalised: one at the limit without its final dot
+    // would otherwise be taken here and refused when sent back.
+    if name.len() > MAX_ZONE_LEN {
+        return Err(ParamError::TooLong("zone"));
     }
     Ok(name)
 }
@@ -708,6 +814,50 @@ mod tests {
         assert!(Params::parse("limit=1", "/api/history", &["zone", "since_ms"]).is_err());
         let long = format!("zone={}", "a".repeat(MAX_ZONE_LEN + 1));
         assert!(Params::parse(&long, "/x", ALL).is_err());
+    }
+
+    /// Found by the `dashboard_http` fuzz target: a zone name of
+    /// `MAX_ZONE_LEN` octets without its final dot was taken and made one
+    /// octet longer, so the name read back (as the page sends it again)
+    /// was refused as too long.
+    #[test]
+    fn fuzz_replay_zone_at_the_length_limit_reads_back() {
+        let input = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/fuzz/dashboard-zone-at-the-length-limit.bin"
+        ))
+        .unwrap();
+        // Byte 0: the method (0: GET); then path and query.
+        assert_eq!(input[0], 0);
+        let line = std::str::from_utf8(&input[1..]).unwrap();
+        let (path, query) = line.split_once('?').unwrap();
+        match parse_request("GET", path, query) {
+            Ok(DashboardRequest::Changes { zone, limit }) => {
+                let back = format!("zone={}&limit={limit}", percent_encode(&zone));
+                assert_eq!(
+                    parse_request("GET", path, &back),
+                    Ok(DashboardRequest::Changes { zone, limit })
+                );
+            }
+            Err(e) => assert_eq!(e, RequestError::Params(ParamError::TooLong("zone"))),
+            other => panic!("{other:?}"),
+        }
+        let at_limit = format!("zone={}", "a".repeat(MAX_ZONE_LEN - 1));
+        assert!(Params::parse(&at_limit, "/x", ALL).is_ok());
+        let over = format!("zone={}", "a".repeat(MAX_ZONE_LEN));
+        assert!(Params::parse(&over, "/x", ALL).is_err());
+    }
+
+    fn percent_encode(s: &str) -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
     }
 
     #[test]

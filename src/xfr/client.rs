@@ -510,14 +510,9 @@ pub fn transfer_to(
 ) -> Result<Summary, XfrError> {
     let started = Instant::now();
     let deadline = started + request.timeout;
-    let id = crate::wire::random_id();
-    let mut query = request.query(id)?;
-    let signer = match &request.key {
-        Some(key) => Some(ClientSigner::sign_request(key, &mut query).map_err(XfrError::Sign)?),
-        None => None,
-    };
-    let mut session = Session::new(request, server, id, signer);
-    let mut conn = Connection::open(server, deadline).map_err(|e| session.connect_error(e))?;
+    let (mut session, query) = Session::start(request, crate::wire::random_id())?;
+    let mut conn =
+        Connection::open(server, deadline).map_err(|e| session.connect_error(server, e))?;
     if let Some(tls) = &request.tls {
         conn = conn.start_tls(tls).map_err(|e| XfrError::Tls {
             reason: handshake_failure(tls, &e, request.timeout),
@@ -526,35 +521,22 @@ pub fn transfer_to(
     }
     conn.send(&query).map_err(|e| session.io_error(e))?;
     let mut buf = Vec::new();
-    let outcome = loop {
-        if let Some(outcome) = session.tracker.outcome() {
-            break outcome;
-        }
+    while session.outcome().is_none() {
         match conn.recv(&mut buf) {
             Ok(true) => session.message(&buf, sink)?,
             Ok(false) => return Err(session.closed()),
             Err(e) => return Err(session.io_error(e)),
         }
-    };
-    let progress = session.progress;
-    if let Some(signer) = session.signer {
-        signer
-            .finish()
-            .map_err(|e| tsig_failure(progress.messages, e))?;
     }
-    Ok(Summary {
-        progress,
-        elapsed: started.elapsed(),
-        serial: session.tracker.serial().unwrap_or_default(),
-        outcome,
-        expire: session.expire,
-    })
+    session.finish(started.elapsed())
 }
 
-/// The state of a transfer between messages.
-struct Session<'a> {
+/// The state of a transfer between messages: the query sent, and the
+/// answer read message by message, without a socket. [`transfer_to`] runs
+/// one over a connection; a caller with the messages in hand (a test, a
+/// fuzz target) feeds them to [`Session::message`] the same way.
+pub struct Session<'a> {
     request: &'a Request,
-    server: SocketAddr,
     id: u16,
     signer: Option<ClientSigner>,
     tracker: Tracker,
@@ -563,29 +545,77 @@ struct Session<'a> {
     expire: Option<u32>,
 }
 
+impl fmt::Debug for Session<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("signed", &self.signer.is_some())
+            .field("tracker", &self.tracker)
+            .field("progress", &self.progress)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a> Session<'a> {
-    fn new(
-        request: &'a Request,
-        server: SocketAddr,
-        id: u16,
-        signer: Option<ClientSigner>,
-    ) -> Session<'a> {
-        Session {
+    /// Starts a transfer of `request` with message ID `id`: the session
+    /// that reads the answer, and the query to send (unframed; signed
+    /// with the request's TSIG key, when it has one, and the answer must
+    /// then be signed too).
+    pub fn start(request: &'a Request, id: u16) -> Result<(Session<'a>, Vec<u8>), XfrError> {
+        let mut query = request.query(id)?;
+        let signer = match &request.key {
+            Some(key) => Some(ClientSigner::sign_request(key, &mut query).map_err(XfrError::Sign)?),
+            None => None,
+        };
+        let session = Session {
             request,
-            server,
             id,
             signer,
             tracker: Tracker::new(request.kind),
             progress: Progress::default(),
             expire: None,
-        }
+        };
+        Ok((session, query))
     }
 
-    fn connect_error(&self, source: io::Error) -> XfrError {
+    /// The answer's form once it is complete: no more messages are read
+    /// then.
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.tracker.outcome()
+    }
+
+    /// Messages, records and octets read so far.
+    pub fn progress(&self) -> Progress {
+        self.progress
+    }
+
+    /// The summary of a complete answer (with TSIG: its last message
+    /// signed); the error [`Session::closed`] gives when the answer is
+    /// not complete.
+    pub fn finish(self, elapsed: Duration) -> Result<Summary, XfrError> {
+        let Some(outcome) = self.tracker.outcome() else {
+            return Err(self.closed());
+        };
+        let progress = self.progress;
+        if let Some(signer) = self.signer {
+            signer
+                .finish()
+                .map_err(|e| tsig_failure(progress.messages, e))?;
+        }
+        Ok(Summary {
+            progress,
+            elapsed,
+            serial: self.tracker.serial().unwrap_or_default(),
+            outcome,
+            expire: self.expire,
+        })
+    }
+
+    fn connect_error(&self, server: SocketAddr, source: io::Error) -> XfrError {
         match source.kind() {
             io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => self.io_error(source),
             _ => XfrError::Connect {
-                addr: self.server,
+                addr: server,
                 error: source,
             },
         }
@@ -615,9 +645,9 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// The server closed the connection between two messages before the
-    /// answer was complete.
-    fn closed(&self) -> XfrError {
+    /// The error of an answer that ended (the server closed the
+    /// connection between two messages) before it was complete.
+    pub fn closed(&self) -> XfrError {
         match self.tracker.lone_soa() {
             Some(serial) => self.protocol(ProtocolError::SoaOnly { serial }),
             None => XfrError::Closed {
@@ -626,8 +656,11 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Checks one response message and hands its records to `sink`.
-    fn message(&mut self, bytes: &[u8], sink: &mut impl Sink) -> Result<(), XfrError> {
+    /// Checks one response message (unframed) and hands its records to
+    /// `sink`: the size limits, header (QR, our ID), RCODE, TSIG, the
+    /// first message's question, each record's form and its place in the
+    /// answer ([`Tracker`]). After an error the transfer is over.
+    pub fn message(&mut self, bytes: &[u8], sink: &mut impl Sink) -> Result<(), XfrError> {
         self.progress.messages += 1;
         let n = self.progress.messages;
         let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
@@ -1699,7 +1732,7 @@ mod tests {
                 seed ^= seed << 5;
                 bytes.push(seed as u8);
             }
-            let mut session = Session::new(&request, "127.0.0.1:53".parse().unwrap(), 0, None);
+            let (mut session, _query) = Session::start(&request, 0).unwrap();
             let _ = session.message(&bytes, &mut Printer(Vec::new()));
         }
     }

@@ -372,12 +372,7 @@ fn attempt(
     }
     let mut collector = Collector::new(zone);
     let summary = client::transfer_to(primary.addr, &request, &mut collector)?;
-    let payload = collector
-        .into_payload(kind, &summary)
-        .map_err(|e| XfrError::Rejected {
-            message: summary.progress.messages,
-            reason: e.to_string(),
-        })?;
+    let payload = collector.into_payload(kind, &summary)?;
     Ok((summary, payload))
 }
 
@@ -417,28 +412,45 @@ enum Rejection {
     NoNewSoa,
 }
 
-/// The sink of a transfer in: converts, checks and keeps each record.
-struct Collector<'z> {
+/// The sink of a transfer in: converts, checks and keeps each record
+/// (see the module documentation), and makes the [`Payload`] of the
+/// complete answer. [`fetch`] runs one behind
+/// [`Session`](super::client::Session) over the primary's connection; with
+/// the messages in hand, a caller does the same without a socket:
+/// `Session::start`, `Session::message` for each message until
+/// `Session::outcome`, `Session::finish`, then [`Collector::into_payload`].
+#[derive(Debug, Clone)]
+pub struct Collector {
     /// The apex, lower-case wire format.
-    zone: &'z [u8],
+    zone: Vec<u8>,
     /// The first record (the primary's SOA).
     first: Option<Record>,
     /// All the others, in order.
     rest: Vec<Record>,
 }
 
-impl<'z> Collector<'z> {
-    fn new(zone: &'z [u8]) -> Collector<'z> {
+impl Collector {
+    /// A collector for the zone `zone` (wire format, any case).
+    pub fn new(zone: &[u8]) -> Collector {
         Collector {
-            zone,
+            zone: zone.to_ascii_lowercase(),
             first: None,
             rest: Vec::new(),
         }
     }
 
-    /// The payload of a complete answer of form `summary.outcome` (the
-    /// tracker has checked its order of SOAs).
-    fn into_payload(self, kind: Kind, summary: &Summary) -> Result<Payload, Rejection> {
+    /// The payload of a complete answer to a transfer of `kind` (what
+    /// [`fetch`] returns): `summary` is the session's, whose tracker has
+    /// checked the order of SOAs; an IXFR's changesets are checked again
+    /// here, and any other answer is [`XfrError::Rejected`].
+    pub fn into_payload(self, kind: Kind, summary: &Summary) -> Result<Payload, XfrError> {
+        self.payload(kind, summary).map_err(|e| XfrError::Rejected {
+            message: summary.progress.messages,
+            reason: e.to_string(),
+        })
+    }
+
+    fn payload(self, kind: Kind, summary: &Summary) -> Result<Payload, Rejection> {
         match summary.outcome {
             Outcome::UpToDate => Ok(Payload::UpToDate),
             Outcome::Axfr | Outcome::FullZone => {
@@ -458,11 +470,11 @@ impl<'z> Collector<'z> {
     }
 }
 
-impl Sink for Collector<'_> {
+impl Sink for Collector {
     fn record(&mut self, record: &AnswerRecord<'_>, item: Item) -> Result<(), SinkError> {
         let rejected = |r: Rejection| SinkError::Rejected(r.to_string());
         let record = convert(record).map_err(rejected)?;
-        if !in_zone(&record.owner, self.zone) {
+        if !in_zone(&record.owner, &self.zone) {
             return Err(rejected(Rejection::OutOfZone(crate::name::display(
                 &record.owner,
             ))));
