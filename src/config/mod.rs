@@ -387,10 +387,16 @@ pub struct ServerConfig {
     pub udp_workers: usize,
     /// Most TCP connections open at once; more are closed at accept.
     pub tcp_max_connections: usize,
+    /// Most TCP (and TLS) connections one client address (IPv6: one /64)
+    /// may have open at once; more are closed at accept. 0: no cap.
+    pub tcp_max_connections_per_client: usize,
     /// Seconds a TCP connection may stay idle between queries.
     pub tcp_idle_timeout: u64,
     /// Zone transfers (AXFR/IXFR out) served at once; more are refused.
     pub transfer_limit: usize,
+    /// Zone transfers out served at once to one client address (IPv6:
+    /// one /64); more are refused as over `transfer_limit`. 0: no cap.
+    pub transfer_limit_per_client: usize,
     /// Secondary zones refreshing (SOA check, transfer in) at once,
     /// server-wide (as BIND's `transfers-in`): a catalog adding thousands
     /// of members transfers them this many at a time. The default is a
@@ -402,6 +408,10 @@ pub struct ServerConfig {
     pub notify_delay_ms: u64,
     /// NOTIFY sends per target beyond the first (timeouts 1 s, 2 s, 4 s…).
     pub notify_retries: u32,
+    /// NOTIFY (and NOTIFY(CSYNC)) accepted per second from one source
+    /// address (IPv6: one /64), in bursts of as many; more are REFUSED.
+    /// 0: no cap.
+    pub notify_in_rate: u32,
     /// Local HTTP control interface (`zonesync ctl`); none when unset. It
     /// has no authentication of its own, so it must be a loopback address.
     pub control: Option<SocketAddr>,
@@ -478,11 +488,14 @@ impl Default for ServerConfig {
             cookie_secret: None,
             udp_workers: 0,
             tcp_max_connections: 256,
+            tcp_max_connections_per_client: 32,
             tcp_idle_timeout: 10,
             transfer_limit: 10,
+            transfer_limit_per_client: 0,
             refresh_limit: 10,
             notify_delay_ms: 100,
             notify_retries: 5,
+            notify_in_rate: 100,
             control: None,
             journal_max_changesets: 1000,
             journal_max_bytes: 64 * 1024 * 1024,

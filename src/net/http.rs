@@ -4,6 +4,7 @@
 //! ([`percent_decode`], [`ParamError`]). Each serves its connections its
 //! own way.
 
+use super::limit::{self, LimitLog};
 use super::Shutdown;
 use std::future::Future;
 use std::io;
@@ -42,9 +43,11 @@ pub async fn until_shutdown<F: Future>(fut: F, shutdown: &Shutdown) -> Option<F:
 }
 
 /// Accepts until `shutdown`, at most `max_connections` served at once
-/// (further clients wait in the listen backlog), each by `serve` on a task
-/// of its own; connections still open at shutdown are dropped. `what`
-/// names the listener in logs.
+/// (further clients wait in the listen backlog: a `ctl` command waits
+/// rather than fails), each by `serve` on a task of its own; connections
+/// still open at shutdown are dropped. `what` names the listener in logs
+/// ("control" or "dashboard"); reaching the cap is counted and logged
+/// once per interval (`limit`).
 pub async fn accept_loop<F, Fut>(
     listener: &TcpListener,
     max_connections: usize,
@@ -60,8 +63,17 @@ pub async fn accept_loop<F, Fut>(
     loop {
         // Reap finished connections so the set stays as small as the cap.
         while connections.try_join_next().is_some() {}
-        let Some(Ok(permit)) = until_shutdown(slots.clone().acquire_owned(), shutdown).await else {
-            return;
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                at_cap(what).hit(None, None);
+                let Some(Ok(permit)) =
+                    until_shutdown(slots.clone().acquire_owned(), shutdown).await
+                else {
+                    return;
+                };
+                permit
+            }
         };
         let Some(accepted) = until_shutdown(listener.accept(), shutdown).await else {
             return;
@@ -80,6 +92,14 @@ pub async fn accept_loop<F, Fut>(
             connection.await;
             drop(permit);
         });
+    }
+}
+
+/// The limit counting `what`'s listener at its cap.
+fn at_cap(what: &str) -> &'static LimitLog {
+    match what {
+        "control" => &limit::CONTROL_CONNECTIONS,
+        _ => &limit::DASHBOARD_CONNECTIONS,
     }
 }
 

@@ -5,10 +5,12 @@
 //! SO_REUSEPORT so the kernel spreads queries across cores; each thread
 //! owns its receive and send buffers, so the UDP path allocates nothing
 //! per query. TCP runs on the tokio runtime, one task per connection, with
-//! a cap on connections that cannot take threads away from UDP. TLS is
-//! TCP's connection after a handshake (`tls`).
+//! a cap on connections that cannot take threads away from UDP, and a
+//! cap per client address (`limit`). TLS is TCP's connection after a
+//! handshake (`tls`).
 
 pub mod http;
+pub mod limit;
 mod tcp;
 mod tls;
 mod udp;

@@ -1,8 +1,10 @@
 //! TCP: 2-octet length framing (RFC 1035 §4.2.2, RFC 7766), several
-//! queries per connection, an idle timeout and a connection cap. The
-//! connection is generic over its stream, so the TLS listener
-//! (`net::tls`) serves the very same framing, queries and transfers.
+//! queries per connection, an idle timeout, a connection cap and a cap
+//! per client address (`limit::PerClient`). The connection is generic
+//! over its stream, so the TLS listener (`net::tls`) serves the very same
+//! framing, queries and transfers.
 
+use super::limit::{self, PerClient};
 use super::Shutdown;
 use crate::acl::Transport;
 use crate::query::{Answerer, TcpAnswer};
@@ -24,6 +26,9 @@ const UPDATE_WAIT: Duration = Duration::from_secs(30);
 pub struct TcpSettings {
     pub max_connections: usize,
     pub idle_timeout: Duration,
+    /// Connections open per client address (IPv6: per /64), shared by
+    /// every TCP and TLS listener; its cap 0: none.
+    pub per_client: Arc<PerClient>,
 }
 
 /// Accepts connections on `listener` until `shutdown`.
@@ -35,9 +40,11 @@ pub async fn serve_tcp(
     shutdown: Shutdown,
 ) {
     let max = settings.max_connections;
+    let per_client = settings.per_client.clone();
     accept_loop(
         listener,
         max,
+        per_client,
         shutdown.clone(),
         "TCP",
         move |stream, peer| {
@@ -56,10 +63,14 @@ pub async fn serve_tcp(
 }
 
 /// Accepts connections until `shutdown`, each served by the task `serve`
-/// makes of it, at most `max` at once.
+/// makes of it, at most `max` at once and at most what `per_client`
+/// allows from one client. A connection over either cap is closed at
+/// once (the client can retry or use another server), counted and
+/// logged once per interval (`limit`).
 pub(super) async fn accept_loop<F, Fut>(
     listener: TcpListener,
     max: usize,
+    per_client: Arc<PerClient>,
     shutdown: Shutdown,
     what: &'static str,
     serve: F,
@@ -85,17 +96,24 @@ pub(super) async fn accept_loop<F, Fut>(
                 continue;
             }
         };
-        // At the cap, the new connection is closed at once rather than
-        // left waiting: the client can retry or use another server.
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "{what} connection refused: too many open");
+        // The client's own cap first: one client at its cap is told so
+        // however many others are connected.
+        let Some(client_slot) = per_client.try_acquire(peer.ip()) else {
+            limit::TCP_CONNECTIONS_PER_CLIENT.hit(Some(peer.ip()), None);
             drop(stream);
             continue;
         };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            limit::TCP_CONNECTIONS.hit(Some(peer.ip()), None);
+            drop(stream);
+            continue;
+        };
+        tracing::trace!(%peer, "{what} connection");
         let served = serve(stream, peer);
         tokio::spawn(async move {
             served.await;
             drop(permit);
+            drop(client_slot);
         });
     }
 }

@@ -26,9 +26,11 @@ pub async fn serve_tls(
 ) {
     let acceptor = TlsAcceptor::from(tls.config());
     let max = settings.max_connections;
+    let per_client = settings.per_client.clone();
     accept_loop(
         listener,
         max,
+        per_client,
         shutdown.clone(),
         "TLS",
         move |stream, peer| {

@@ -32,6 +32,7 @@ use super::events::{self, Event, EventZone, Events};
 use super::timing::{self, SoaTimers, Timing};
 use super::{Publication, SharedJournal, ZoneCore, ZoneDeps};
 use crate::acl::Acl;
+use crate::clock::UnixMs;
 use crate::config::{ServerConfig, ZoneConfig};
 use crate::durable::{self, FileError};
 use crate::journal::{self, snapshot, Changeset, Record};
@@ -201,6 +202,11 @@ pub struct SecondaryZone {
     /// serial: the next refresh transfers from it at once when that is
     /// ahead of ours, without asking every primary's SOA first.
     notified: Mutex<Option<(usize, Serial)>>,
+    /// When the last NOTIFY planned a refresh for (the zone's clock), so
+    /// that NOTIFYs start at most one refresh a second
+    /// (`timing::notify_refresh_at`); none once a refresh brought a new
+    /// version.
+    notify_plan: Mutex<Option<UnixMs>>,
 }
 
 pub(super) fn unix_to_time(unix: u64) -> Option<SystemTime> {
@@ -261,6 +267,7 @@ impl SecondaryZone {
             status: Mutex::new(status),
             transfers_in: TransferInCounters::default(),
             notified: Mutex::new(None),
+            notify_plan: Mutex::new(None),
         }
     }
 
@@ -294,6 +301,16 @@ impl SecondaryZone {
     /// and `peer` is a primary, starts with an IXFR from that primary
     /// (its answer carries the primary's SOA anyway) instead of a round
     /// of SOA queries; anything else falls back to the full refresh.
+    ///
+    /// NOTIFYs coalesce: one while a refresh is planned joins it, one
+    /// while a refresh runs plans another after it (the change it
+    /// announces may be newer than the SOA that refresh saw), and
+    /// refreshes NOTIFY asks for start at most once a second until one
+    /// brings a new version (`timing::notify_refresh_at`,
+    /// [`notify_news_taken`](Self::notify_news_taken)), so a flood of
+    /// NOTIFYs is not a flood of SOA queries to the primaries, while a
+    /// primary changing the zone often is followed at once. True when it
+    /// made the plan sooner.
     pub fn notified(&self, peer: Option<SocketAddr>, serial: Option<Serial>) -> bool {
         let from = peer.and_then(|p| {
             self.primaries
@@ -303,7 +320,16 @@ impl SecondaryZone {
         if let (Some(i), Some(serial), Ok(mut hint)) = (from, serial, self.notified.lock()) {
             *hint = Some((i, serial));
         }
-        self.trigger(Request::Notify)
+        let mut last = self.notify_plan.lock().unwrap_or_else(|p| p.into_inner());
+        let at = timing::notify_refresh_at(self.clock().now(), *last);
+        *last = Some(at);
+        self.core.events.schedule(Event::Refresh, at)
+    }
+
+    /// A refresh brought a new version: the next NOTIFY announces news
+    /// again and refreshes at once, however soon it comes.
+    pub fn notify_news_taken(&self) {
+        *self.notify_plan.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// What every zone has.

@@ -1,8 +1,9 @@
 //! The timer rules of zones, as pure functions of the time and the
 //! zone's numbers: when a secondary refreshes next (RFC 1034 §4.3.5,
 //! RFC 1035 §3.3.13), when its copy expires (bounded by the primary's
-//! EDNS EXPIRE, RFC 7314 §4), how RETRY backs off, when the CSYNC agent
-//! scans a child again, and how long a NOTIFY waits for its answer.
+//! EDNS EXPIRE, RFC 7314 §4), how RETRY backs off, how often NOTIFYs in
+//! may start a refresh, when the CSYNC agent scans a child again, and how
+//! long a NOTIFY waits for its answer.
 //!
 //! Nothing here reads a clock or draws a random number: the time and the
 //! jitter are arguments, so every rule is tested exactly.
@@ -171,6 +172,27 @@ pub fn csync_next_scan(now: u64, failures: u32, retry: u32, interval: u32) -> u6
     now + u64::from(backoff.min(interval))
 }
 
+/// The shortest time between two refreshes NOTIFY asks for in one zone
+/// while they find nothing new. A flood of NOTIFYs (a primary's bug, or
+/// spoofed ones) makes at most one refresh a second, each one SOA query
+/// per primary, and none is lost: a NOTIFY inside the interval joins the
+/// refresh planned at its end. A refresh that brings a new version ends
+/// the wait (`SecondaryZone::notify_news_taken`), so a primary changing
+/// the zone often is followed at once.
+pub const NOTIFY_REFRESH_INTERVAL_MS: UnixMs = 1_000;
+
+/// When the refresh a NOTIFY at `now` asks for runs, given the time the
+/// previous NOTIFY planned its refresh for (`last`): at once when that
+/// was at least [`NOTIFY_REFRESH_INTERVAL_MS`] ago; at `last` when that
+/// is still ahead (this NOTIFY joins it); else one interval after `last`.
+pub fn notify_refresh_at(now: UnixMs, last: Option<UnixMs>) -> UnixMs {
+    match last {
+        None => now,
+        Some(last) if now < last => last,
+        Some(last) => now.max(last.saturating_add(NOTIFY_REFRESH_INTERVAL_MS)),
+    }
+}
+
 /// How long try `attempt` (1 for the first) of a NOTIFY waits for its
 /// answer: `first`, doubled after each try (RFC 1996 §3.6 leaves the
 /// schedule to us; BIND and Knot double too).
@@ -181,6 +203,29 @@ pub fn notify_try_timeout(first: Duration, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notify_refreshes_are_at_most_one_a_second_and_later_ones_join() {
+        let i = NOTIFY_REFRESH_INTERVAL_MS;
+        assert_eq!(notify_refresh_at(NOW, None), NOW, "the first: at once");
+        assert_eq!(
+            notify_refresh_at(NOW, Some(NOW)),
+            NOW + i,
+            "same instant: next slot"
+        );
+        assert_eq!(notify_refresh_at(NOW + 10, Some(NOW)), NOW + i);
+        assert_eq!(
+            notify_refresh_at(NOW + 10, Some(NOW + i)),
+            NOW + i,
+            "joins the planned one"
+        );
+        assert_eq!(
+            notify_refresh_at(NOW + i + 1, Some(NOW)),
+            NOW + i + 1,
+            "an interval later: at once"
+        );
+        assert_eq!(notify_refresh_at(NOW + 60_000, Some(NOW)), NOW + 60_000);
+    }
 
     const T: Timing = Timing {
         refresh_min: 60,

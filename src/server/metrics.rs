@@ -25,7 +25,7 @@ const RCODE_NAMES: [&str; 12] = [
 ];
 
 /// The server's own metrics in the Prometheus text format: queries by
-/// RCODE, transfers out and in, NOTIFY out, journal depth, and per zone
+/// RCODE, limits hit, transfers out and in, NOTIFY out, journal depth, and per zone
 /// the served serial, whether it is served and (secondaries) the time to
 /// EXPIRE. Read on a scrape, off the query path: the counters are relaxed
 /// atomics the query path only increments.
@@ -33,6 +33,7 @@ pub fn server_metrics(zones: &Zones, transfers: &Transfers, stats: &QueryStats) 
     use crate::monitor::prometheus::{Exposition, Kind};
     let mut out = Exposition::new();
     query_metrics(&mut out, stats);
+    limit_metrics(&mut out);
 
     let families: [(&str, Kind, &str); 10] = [
         (
@@ -253,5 +254,22 @@ fn query_metrics(out: &mut crate::monitor::prometheus::Exposition, stats: &Query
     ] {
         out.family(name, Kind::Counter, help);
         out.sample(name, &[], n as f64);
+    }
+}
+
+/// How often each per-client or global limit turned a client away
+/// (`net::limit`), every limit listed from the first scrape.
+fn limit_metrics(out: &mut crate::monitor::prometheus::Exposition) {
+    out.family(
+        "zonesync_limit_hits_total",
+        crate::monitor::prometheus::Kind::Counter,
+        "Clients turned away by a limit: TCP/TLS connections closed at accept (tcp_connections, tcp_connections_per_client), transfers answered SERVFAIL (transfers, transfers_per_client), NOTIFYs answered REFUSED (notify_in_rate); for control_connections and dashboard_connections, times the listener reached its cap (clients then wait in the backlog)",
+    );
+    for l in crate::net::limit::ALL {
+        out.sample(
+            "zonesync_limit_hits_total",
+            &[("limit", l.kind())],
+            l.total() as f64,
+        );
     }
 }

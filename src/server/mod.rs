@@ -14,6 +14,7 @@ use crate::config::ZoneConfig;
 use crate::config::{self, Config};
 use crate::control::ControlServer;
 use crate::csync::agent::ParentAgent;
+use crate::net::limit::{self, LimitLog, PerClient, SourceRate};
 use crate::net::{self, Shutdown, TcpSettings};
 use crate::notify::{Notifier, NotifySettings, NotifyTarget};
 use crate::privileges::RunsAs;
@@ -284,12 +285,15 @@ async fn serve(config: Config, allow_root: bool) -> anyhow::Result<()> {
     };
     let xfr_zones = zones.load().iter().map(xfr_zone).collect();
     let keys = config.tsig_keys().map_err(anyhow::Error::msg)?;
-    let transfers = Arc::new(Transfers::new(
-        table.clone(),
-        xfr_zones,
-        keys.clone(),
-        config.server.transfer_limit,
-    ));
+    let transfers = Arc::new(
+        Transfers::new(
+            table.clone(),
+            xfr_zones,
+            keys.clone(),
+            config.server.transfer_limit,
+        )
+        .with_per_client_limit(config.server.transfer_limit_per_client),
+    );
     // Kept to be read by /metrics.
     let stats = Arc::new(QueryStats::default());
     let keys = Arc::new(keys);
@@ -311,6 +315,7 @@ async fn serve(config: Config, allow_root: bool) -> anyhow::Result<()> {
             .with_transfers(transfers.clone())
             .with_notify(Arc::new(NotifyRouter {
                 zones: zones.clone(),
+                rate: SourceRate::new(config.server.notify_in_rate),
             })),
     );
     let served_zones = Arc::new(zoneset::ServedZones::new(
@@ -334,6 +339,7 @@ async fn serve(config: Config, allow_root: bool) -> anyhow::Result<()> {
     let tcp = TcpSettings {
         max_connections: config.server.tcp_max_connections,
         idle_timeout: Duration::from_secs(config.server.tcp_idle_timeout),
+        per_client: PerClient::new(config.server.tcp_max_connections_per_client),
     };
     let mut threads = Vec::new();
     let mut tasks = Vec::new();
@@ -530,9 +536,35 @@ fn reload_changed(zones: &Zones) {
     }
 }
 
-/// Routes NOTIFY in to the secondary zone it is for.
+/// Routes NOTIFY in to the secondary zone it is for, at most
+/// `notify_in_rate` per second from one source (checked before anything
+/// else, so a flood costs a hash and a lock per packet and one log line
+/// per interval).
 struct NotifyRouter {
     zones: Arc<Registry>,
+    rate: SourceRate,
+}
+
+/// NOTIFYs refused by the zone's rules: logged once per interval too, so
+/// a flood from elsewhere does not flood the log (each at debug level).
+static NOTIFY_NOT_ALLOWED: LimitLog = LimitLog::new(
+    "notify_not_allowed",
+    "NOTIFY refused: not from a primary or an allow_notify rule",
+);
+
+impl NotifyRouter {
+    /// Whether one more NOTIFY from `peer` (about `zone`) is within
+    /// `notify_in_rate`; counted and logged when not.
+    fn within_rate(&self, peer: Option<std::net::SocketAddr>, zone: &[u8]) -> bool {
+        let Some(ip) = peer.map(|p| p.ip()) else {
+            return true;
+        };
+        if self.rate.allow(ip) {
+            return true;
+        }
+        limit::NOTIFY_RATE.hit(Some(ip), Some(&crate::name::display(zone)));
+        false
+    }
 }
 
 impl NotifyListener for NotifyRouter {
@@ -542,6 +574,9 @@ impl NotifyListener for NotifyRouter {
         child: &[u8],
         peer: Option<std::net::SocketAddr>,
     ) -> NotifyVerdict {
+        if !self.within_rate(peer, child) {
+            return NotifyVerdict::Refused;
+        }
         let zones = self.zones.load();
         let agent = zones.agent(parent).filter(|a| a.follows(child));
         let Some(agent) = agent else {
@@ -559,22 +594,42 @@ impl NotifyListener for NotifyRouter {
         key: Option<&str>,
         serial: Option<crate::serial::Serial>,
     ) -> NotifyVerdict {
+        if !self.within_rate(peer, zone) {
+            return NotifyVerdict::Refused;
+        }
         let zones = self.zones.load();
         let Some(Managed::Secondary(z)) = zones.get(zone) else {
             tracing::info!(zone = %crate::name::display(zone), ?peer, "NOTIFY for a zone we are not secondary for: NOTAUTH");
             return NotifyVerdict::NotSecondary;
         };
         if !z.notify_allowed(peer, key) {
-            tracing::warn!(
+            tracing::debug!(
                 zone = z.name(),
                 ?peer,
                 key = key.unwrap_or("none"),
                 "NOTIFY refused: not from a primary or an allow_notify rule"
             );
+            let name = z.name();
+            NOTIFY_NOT_ALLOWED.hit(peer.map(|p| p.ip()), Some(&name));
             return NotifyVerdict::Refused;
         }
-        tracing::info!(zone = z.name(), ?peer, ?serial, "NOTIFY received");
-        z.notified(peer, serial);
+        // One line per refresh planned; NOTIFYs joining a planned one
+        // (a burst, a flood) only at debug level.
+        if z.notified(peer, serial) {
+            tracing::info!(
+                zone = z.name(),
+                ?peer,
+                ?serial,
+                "NOTIFY received: refresh planned"
+            );
+        } else {
+            tracing::debug!(
+                zone = z.name(),
+                ?peer,
+                ?serial,
+                "NOTIFY received: joins the refresh planned"
+            );
+        }
         NotifyVerdict::Accepted
     }
 }

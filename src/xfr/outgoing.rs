@@ -18,6 +18,7 @@
 use crate::acl::{Requester, TransferAcl, Transport};
 use crate::journal::{Changeset, JournalReader, JournalView, Record};
 use crate::name;
+use crate::net::limit::{self, PerClient};
 use crate::serial::Serial;
 use crate::tsig::{self, Keys, RequestAuth, SignedRequest};
 use crate::wire::{flag, rcode, MessageWriter, Owner, Request, Section, HEADER_LEN};
@@ -41,6 +42,8 @@ pub struct Transfers {
     edit: std::sync::Mutex<()>,
     keys: Keys,
     slots: Arc<Semaphore>,
+    /// Transfers served at once per client (`transfer_limit_per_client`).
+    per_client: Arc<PerClient>,
 }
 
 type XfrMap = HashMap<Box<[u8]>, Arc<XfrZone>>;
@@ -106,7 +109,15 @@ impl Transfers {
             edit: std::sync::Mutex::new(()),
             keys,
             slots: Arc::new(Semaphore::new(limit.max(1))),
+            per_client: PerClient::new(0),
         }
+    }
+
+    /// At most `max` transfers served at once to one client (IPv4
+    /// address or IPv6 /64; 0: no cap).
+    pub fn with_per_client_limit(mut self, max: usize) -> Transfers {
+        self.per_client = PerClient::new(max);
+        self
     }
 
     /// Adds (or replaces) the transfer settings of zones added at run
@@ -218,8 +229,15 @@ impl Transfers {
                 }
             }
         }
+        // Over a limit, SERVFAIL: the secondary tries again later (RETRY)
+        // or another server; logged once per interval, counted in
+        // /metrics.
+        let Some(_client_slot) = self.per_client.try_acquire(peer.ip()) else {
+            limit::TRANSFERS_PER_CLIENT.hit(Some(peer.ip()), Some(&zone_name));
+            return send_signed(stream, refuse(rcode::SERVFAIL), &mut signer).await;
+        };
         let Ok(_permit) = self.slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, zone = %zone_name, "transfer refused: transfer_limit reached");
+            limit::TRANSFERS.hit(Some(peer.ip()), Some(&zone_name));
             return send_signed(stream, refuse(rcode::SERVFAIL), &mut signer).await;
         };
         let counter = match (&payload, kind) {

@@ -5,7 +5,9 @@
 //! - [`EventTable::schedule`] keeps the earlier time when the event is
 //!   already planned (a NOTIFY arriving before the refresh timer makes the
 //!   refresh earlier, never later); [`EventTable::set`] replaces it (a
-//!   successful refresh moves EXPIRE later).
+//!   successful refresh moves EXPIRE later); [`Events::replan`] is `set`
+//!   for a handler planning its own next run, keeping a sooner plan made
+//!   while it ran (a NOTIFY during a refresh).
 //! - An event is taken out of the table when it starts; its handler plans
 //!   the next one (a refresh plans the next refresh).
 //! - Events run in *lanes*: at most one event per lane at a time. Events
@@ -265,6 +267,27 @@ impl Events {
     /// Plans `event` at `at` (none: not at all), replacing any plan.
     pub fn set(&self, event: Event, at: Option<UnixMs>) {
         self.with(|i| i.table.set(event, at));
+        self.wake.notify_one();
+        self.planned.notify_waiters();
+    }
+
+    /// Plans `event` at `at` once its handler has run, replacing the
+    /// plan the handler found when it started (`before`), but keeping one
+    /// made while it ran when that is sooner: a NOTIFY that came during a
+    /// refresh is checked again once the refresh is done, not lost.
+    pub fn replan(&self, event: Event, before: Option<UnixMs>, at: Option<UnixMs>) {
+        self.with(|i| {
+            let planned = i.table.deadline(event);
+            let next = if planned == before {
+                at
+            } else {
+                match (planned, at) {
+                    (Some(p), Some(a)) => Some(p.min(a)),
+                    (p, a) => p.or(a),
+                }
+            };
+            i.table.set(event, next);
+        });
         self.wake.notify_one();
         self.planned.notify_waiters();
     }

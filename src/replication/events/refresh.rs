@@ -17,7 +17,11 @@ use std::sync::atomic::Ordering::Relaxed;
 
 pub fn handle(zone: &SecondaryZone, force_axfr: bool) {
     let started = std::time::Instant::now();
+    // A refresh planned from now on (a NOTIFY after our SOA query) is
+    // kept when the next one is planned below.
+    let planned = zone.events().deadline(Event::Refresh);
     let before = zone.zone().snapshot();
+    let serial_before = before.as_ref().map(|v| v.serial());
     let outcome = zone.refresh_once(force_axfr);
     if outcome.is_ok() && zone.zone().snapshot().is_none() {
         // Expired while this refresh ran, which then confirmed the copy
@@ -28,6 +32,10 @@ pub fn handle(zone: &SecondaryZone, force_axfr: bool) {
         }
     }
     let current = zone.zone().snapshot();
+    let serial_now = current.as_ref().map(|v| v.serial());
+    if serial_now.is_some() && serial_now != serial_before {
+        zone.notify_news_taken();
+    }
     let soa = current.as_deref().and_then(soa_timers);
     // Deadlines are stored in whole seconds.
     let now = zone.clock().now_unix();
@@ -46,7 +54,8 @@ pub fn handle(zone: &SecondaryZone, force_axfr: bool) {
             });
             zone.zone().set_expires_at(expires_at);
             let served = zone.zone().snapshot().is_some();
-            zone.events().set(Event::Refresh, Some(next_refresh * 1000));
+            zone.events()
+                .replan(Event::Refresh, planned, Some(next_refresh * 1000));
             zone.events()
                 .set(Event::Expire, served.then_some(expires_at * 1000));
             if current.is_some() && served {
@@ -71,7 +80,8 @@ pub fn handle(zone: &SecondaryZone, force_axfr: bool) {
                 t.next_refresh = next_refresh;
                 t.failures = failures;
             });
-            zone.events().set(Event::Refresh, Some(next_refresh * 1000));
+            zone.events()
+                .replan(Event::Refresh, planned, Some(next_refresh * 1000));
             tracing::warn!(
                 zone = zone.name(),
                 failures,

@@ -357,14 +357,103 @@ fn a_notify_with_a_newer_serial_transfers_without_asking_the_soa() {
         asked,
         "no SOA query"
     );
-    // A NOTIFY naming our serial, or from elsewhere, asks the SOA.
+    // A NOTIFY naming our serial, or from elsewhere, asks the SOA (the
+    // second a second later: NOTIFYs finding nothing new start at most
+    // one refresh a second).
     s.zone.notified(Some(from_primary), Some(Serial(2)));
     step(&s.zone);
+    s.clock.advance(Duration::from_secs(1));
     let elsewhere: SocketAddr = "127.0.0.9:53".parse().unwrap();
     s.zone.notified(Some(elsewhere), Some(Serial(3)));
     step(&s.zone);
     assert_eq!(s.primary.soa_queries.load(Ordering::SeqCst), asked + 2);
     assert_eq!(s.primary.fetches().len(), 2, "no transfer when up to date");
+}
+
+#[test]
+fn a_notify_flood_starts_one_refresh_a_second_and_none_is_lost() {
+    let s = setup("flood");
+    s.zone.trigger(Request::Refresh);
+    step(&s.zone);
+    let asked = || s.primary.soa_queries.load(Ordering::SeqCst);
+    let before = asked();
+    let from: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    // A thousand NOTIFYs at one instant: one refresh now, one planned a
+    // second later for those that came after it was planned.
+    assert!(s.zone.notified(Some(from), None));
+    assert_eq!(step(&s.zone), [Event::Refresh]);
+    for _ in 0..999 {
+        s.zone.notified(Some(from), None);
+    }
+    assert!(step(&s.zone).is_empty(), "nothing more this instant");
+    assert_eq!(asked(), before + 1);
+    assert_eq!(s.deadline(Event::Refresh), Some(s.clock.now() + 1_000));
+    // 500 ms on, more join that plan.
+    s.clock.advance(Duration::from_millis(500));
+    for _ in 0..1000 {
+        assert!(
+            !s.zone.notified(Some(from), None),
+            "joins the planned refresh"
+        );
+    }
+    assert!(step(&s.zone).is_empty());
+    s.clock.advance(Duration::from_millis(500));
+    assert_eq!(step(&s.zone), [Event::Refresh]);
+    assert_eq!(asked(), before + 2, "two SOA queries for 2000 NOTIFYs");
+    assert!(
+        s.deadline(Event::Refresh).unwrap() > s.clock.now() + 60_000,
+        "then REFRESH again"
+    );
+    // A refresh that brings a new version ends the wait: the primary's
+    // next change is followed at once.
+    s.primary.serial.store(2, Ordering::SeqCst);
+    s.zone.notified(Some(from), Some(Serial(2)));
+    assert!(step(&s.zone).is_empty(), "within the second");
+    s.clock.advance(Duration::from_secs(1));
+    assert_eq!(step(&s.zone), [Event::Refresh]);
+    assert_eq!(s.serial(), Some(2));
+    s.primary.serial.store(3, Ordering::SeqCst);
+    assert!(s.zone.notified(Some(from), Some(Serial(3))));
+    assert_eq!(step(&s.zone), [Event::Refresh], "at once");
+    assert_eq!(s.serial(), Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notify_during_a_refresh_is_checked_again_once_it_is_done() {
+    let s = setup("during");
+    s.zone.trigger(Request::Refresh);
+    step(&s.zone);
+    let dispatcher = tokio::spawn(s.zone.clone().run());
+    s.primary.serial.store(2, Ordering::SeqCst);
+    s.primary.hold_transfers();
+    let from: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    s.zone.notified(Some(from), None);
+    until("the refresh's transfer to start", || {
+        s.primary.fetches().len() == 2
+    })
+    .await;
+    // A NOTIFY after the refresh asked the SOA (say, for a serial 3 the
+    // running transfer may not bring) is not lost when the running
+    // refresh plans the next one.
+    s.zone.notified(Some(from), None);
+    let noted = s.deadline(Event::Refresh);
+    assert!(noted.is_some());
+    s.primary.release_transfers();
+    until("serial 2 applied", || s.serial() == Some(2)).await;
+    until("the lane to be free", || {
+        !s.zone.events().busy(super::Lane::Data)
+    })
+    .await;
+    assert_eq!(
+        s.deadline(Event::Refresh),
+        noted,
+        "the refresh the NOTIFY asked for is still planned, not moved to REFRESH"
+    );
+    dispatcher.abort();
+    s.primary.serial.store(3, Ordering::SeqCst);
+    s.clock.set(noted.unwrap());
+    assert_eq!(step(&s.zone), [Event::Refresh]);
+    assert_eq!(s.serial(), Some(3));
 }
 
 #[test]
