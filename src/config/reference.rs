@@ -76,7 +76,7 @@ pub const TABLES: &[Table] = &[
             key("cookies", "boolean", "true", "DNS COOKIE (RFC 7873, RFC 9018 server cookies) on requests that carry one."),
             key("cookie_secret", "string of 32 hex digits", "made at first start", "The 128-bit server cookie secret; every server of an anycast set needs the same one. Unset: one is made and kept in `data_dir/cookie_secret`."),
             key("udp_workers", "integer", "0", "UDP sockets (and threads) per address; 0 = one per CPU core."),
-            key("tcp_max_connections", "integer", "256", "Most TCP connections open at once; more are closed at accept."),
+            key("tcp_max_connections", "integer", "256", "Most TCP and TLS connections open at once, over every listener; more are closed at accept."),
             key("tcp_max_connections_per_client", "integer", "32", "Most TCP and TLS connections one client may have open at once, counted per IPv4 address or IPv6 /64 across every listener; more are closed at accept, while other clients still connect. 0 = no cap."),
             key("tcp_idle_timeout", "integer (seconds)", "10", "How long a TCP connection may stay idle between queries."),
             key("transfer_limit", "integer", "10", "Zone transfers out (AXFR/IXFR) served at once; more are answered SERVFAIL (the secondary retries later)."),

@@ -24,7 +24,9 @@ const UPDATE_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct TcpSettings {
-    pub max_connections: usize,
+    /// Connections open at once over every TCP and TLS listener
+    /// (`tcp_max_connections`): a permit each.
+    pub open: Arc<Semaphore>,
     pub idle_timeout: Duration,
     /// Connections open per client address (IPv6: per /64), shared by
     /// every TCP and TLS listener; its cap 0: none.
@@ -39,11 +41,11 @@ pub async fn serve_tcp(
     settings: TcpSettings,
     shutdown: Shutdown,
 ) {
-    let max = settings.max_connections;
+    let open = settings.open.clone();
     let per_client = settings.per_client.clone();
     accept_loop(
         listener,
-        max,
+        open,
         per_client,
         shutdown.clone(),
         "TCP",
@@ -63,13 +65,13 @@ pub async fn serve_tcp(
 }
 
 /// Accepts connections until `shutdown`, each served by the task `serve`
-/// makes of it, at most `max` at once and at most what `per_client`
+/// makes of it, at most what `open` permits and at most what `per_client`
 /// allows from one client. A connection over either cap is closed at
 /// once (the client can retry or use another server), counted and
 /// logged once per interval (`limit`).
 pub(super) async fn accept_loop<F, Fut>(
     listener: TcpListener,
-    max: usize,
+    open: Arc<Semaphore>,
     per_client: Arc<PerClient>,
     shutdown: Shutdown,
     what: &'static str,
@@ -78,7 +80,6 @@ pub(super) async fn accept_loop<F, Fut>(
     F: Fn(TcpStream, SocketAddr) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let slots = Arc::new(Semaphore::new(max));
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         let accepted = tokio::select! {
@@ -103,7 +104,7 @@ pub(super) async fn accept_loop<F, Fut>(
             drop(stream);
             continue;
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
+        let Ok(permit) = open.clone().try_acquire_owned() else {
             limit::TCP_CONNECTIONS.hit(Some(peer.ip()), None);
             drop(stream);
             continue;
@@ -150,8 +151,9 @@ impl Connection {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let (answerer, idle) = (&*self.answerer, self.idle);
-        let mut request = vec![0u8; 65535];
-        let mut response = vec![0u8; 2 + 65535];
+        // Made at the first request: a connection opened and never used
+        // (or abandoned by a flood of them) costs no 128 KiB of buffers.
+        let mut buffers: Option<(Vec<u8>, Vec<u8>)> = None;
         while !shutdown.is_triggered() {
             let mut len = [0u8; 2];
             match tokio::time::timeout(idle, stream.read_exact(&mut len)).await {
@@ -159,6 +161,8 @@ impl Connection {
                 Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
                 Ok(r) => r?,
             };
+            let (request, response) =
+                buffers.get_or_insert_with(|| (vec![0u8; 65535], vec![0u8; 2 + 65535]));
             let len = u16::from_be_bytes(len) as usize;
             let Some(buf) = request.get_mut(..len) else {
                 return Ok(());

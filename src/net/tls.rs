@@ -25,11 +25,11 @@ pub async fn serve_tls(
     shutdown: Shutdown,
 ) {
     let acceptor = TlsAcceptor::from(tls.config());
-    let max = settings.max_connections;
+    let open = settings.open.clone();
     let per_client = settings.per_client.clone();
     accept_loop(
         listener,
-        max,
+        open,
         per_client,
         shutdown.clone(),
         "TLS",

@@ -337,7 +337,9 @@ async fn serve(config: Config, allow_root: bool) -> anyhow::Result<()> {
     );
     let shutdown = Shutdown::default();
     let tcp = TcpSettings {
-        max_connections: config.server.tcp_max_connections,
+        open: Arc::new(tokio::sync::Semaphore::new(
+            config.server.tcp_max_connections,
+        )),
         idle_timeout: Duration::from_secs(config.server.tcp_idle_timeout),
         per_client: PerClient::new(config.server.tcp_max_connections_per_client),
     };
