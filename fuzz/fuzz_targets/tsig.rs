@@ -50,7 +50,9 @@ fuzz_target!(|data: &[u8]| {
             // The answer: the request as it was before signing, QR set.
             let mut response = message.to_vec();
             response[2] |= 0x80;
-            if signed.sign_response_at(&mut response, NOW).is_ok() {
+            // Setting QR changes what a compression pointer into the
+            // header reads: the echo is an answer only if it still reads.
+            if domain_reads(&response) && signed.sign_response_at(&mut response, NOW).is_ok() {
                 client
                     .verify_response_at(&response, NOW)
                     .expect("our own signed answer must verify");

@@ -694,6 +694,12 @@ fn wire_u16(message: &[u8], at: usize) -> Option<u16> {
     ]))
 }
 
+/// NOTIFYs for zones we do not serve, logged once per interval.
+static NOTIFY_UNKNOWN_ZONE: crate::net::limit::LimitLog = crate::net::limit::LimitLog::new(
+    "notify_unknown_zone",
+    "NOTIFY for a zone we do not serve: NOTAUTH",
+);
+
 /// ZONEVERSION's share of the OPT RDATA: code and length, LABELCOUNT,
 /// TYPE and a 4-octet SOA serial (RFC 9660 §2.1).
 const ZONEVERSION_LEN: usize = 4 + 6;
@@ -751,7 +757,13 @@ impl Answerer {
         }
         let table = self.zones.load();
         let Some(zone) = table.get(q.name) else {
-            tracing::info!(peer = ?origin.peer, zone = %crate::name::display(q.name), "NOTIFY for a zone we do not serve: NOTAUTH");
+            // Per packet at debug only: a flood naming a zone we do not
+            // serve makes one warning per interval, not a line each.
+            tracing::debug!(peer = ?origin.peer, zone = %crate::name::display(q.name), "NOTIFY for a zone we do not serve: NOTAUTH");
+            NOTIFY_UNKNOWN_ZONE.hit(
+                origin.peer.map(|p| p.ip()),
+                Some(&crate::name::display(q.name)),
+            );
             w.set_rcode(rcode::NOTAUTH);
             return;
         };
