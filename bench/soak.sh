@@ -177,6 +177,7 @@ killer() {
   local end=$((SECONDS + DURATION)) pid=$S2_PID kills=0
   while [ $((SECONDS + 10)) -le $end ]; do
     sleep 10
+    echo "$(vm_kb "$PRIMARY" VmRSS)" >> "$DIR/rss"
     kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
     kills=$((kills + 1))
     taskset -c "$CLIENT_CPU" "$ZONESYNC" --log info serve --config "$DIR/s2/zonesync.toml" "${ALLOW_ROOT[@]}" >>"$DIR/s2/log" 2>&1 &
@@ -208,7 +209,6 @@ taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$P" -d "$DIR/queries.txt" -l "
   }' > "$DIR/dnsperf.out"
 wait "$CHANGER" "$ABANDON" "$KILLER" || true
 LAST=$(cat "$DIR/last_serial")
-RSS_END=$(vm_kb "$PRIMARY" VmRSS)
 [ -f "$DIR/s2.pid" ] && PIDS+=($(cat "$DIR/s2.pid"))
 
 echo "== dnsperf"
@@ -235,8 +235,15 @@ for pair in "zonesync-1:$S1" "zonesync-2 (killed):$S2" "knot:$K"; do
   [ "$serial" = "$LAST" ] || status=1
   echo "  $name: serial $serial (primary $LAST), $same, $(wc -l < "$DIR/$port.set") records"
 done
+# The end: once every secondary has caught up and the primary is quiet.
+sleep 2
+RSS_END=$(vm_kb "$PRIMARY" VmRSS)
 echo "== primary"
 python3 -c "print(f'  RSS: start {$RSS_START} kB, end {$RSS_END} kB, growth {($RSS_END-$RSS_START)*100/$RSS_START:+.1f}%')"
+# The first sample (10 s in) holds what any reload needs (the old and the
+# new version side by side, once): growth after it is what the run adds.
+WARM=$(head -1 "$DIR/rss")
+echo "  RSS every 10 s: $(tr '\n' ' ' < "$DIR/rss")kB; from 10 s in to the end: $(python3 -c "print(f'{($RSS_END-$WARM)*100/$WARM:+.1f}%')")"
 echo "  warnings and errors in its log: $(grep -c -E ' (WARN|ERROR) ' "$DIR/p/log" || true)"
 grep -E ' (WARN|ERROR) ' "$DIR/p/log" | sed 's/^/    /' | sort | uniq -c | sort -rn | head -5 || true
 exit $status
