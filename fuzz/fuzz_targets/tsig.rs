@@ -58,10 +58,13 @@ fuzz_target!(|data: &[u8]| {
                     .expect("our own signed answer must verify");
             }
         }
-        RequestAuth::Unsigned if well_formed(message) => {
+        // A compression pointer into the header reads other octets once
+        // signing has changed ARCOUNT: the strict checks need the request
+        // as sent to read too.
+        RequestAuth::Unsigned if well_formed(message) && domain_reads(&request) => {
             panic!("a request we signed reads as unsigned")
         }
-        RequestAuth::Rejected(f) if well_formed(message) => {
+        RequestAuth::Rejected(f) if well_formed(message) && domain_reads(&request) => {
             panic!("a request we signed is rejected: {}", f.rcode_name())
         }
         _ => {}
