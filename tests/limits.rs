@@ -335,7 +335,7 @@ fn zone_records(serial: u32) -> Vec<(Vec<u8>, u16, Vec<u8>)> {
 
 /// A response to the query `q` (its question echoed) with `answers`.
 fn response_to(q: &[u8], answers: &[(Vec<u8>, u16, Vec<u8>)]) -> Option<Vec<u8>> {
-    let name_end = skip_name(q, 12)?;
+    let name_end = skip_wire_name(q, 12)?;
     let question = q.get(12..name_end + 4)?;
     let id = u16::from_be_bytes([*q.first()?, *q.get(1)?]);
     let mut out = header(id, 0x8400, 1, answers.len() as u16, 0, 0);
@@ -351,23 +351,9 @@ fn response_to(q: &[u8], answers: &[(Vec<u8>, u16, Vec<u8>)]) -> Option<Vec<u8>>
     Some(out)
 }
 
-fn skip_name(b: &[u8], mut pos: usize) -> Option<usize> {
-    for _ in 0..128 {
-        let len = *b.get(pos)?;
-        if len == 0 {
-            return Some(pos + 1);
-        }
-        if len & 0xC0 == 0xC0 {
-            return Some(pos + 2);
-        }
-        pos += 1 + usize::from(len);
-    }
-    None
-}
-
 /// The query type of a request, if it has a question.
 fn qtype_of(q: &[u8]) -> Option<u16> {
-    let end = skip_name(q, 12)?;
+    let end = skip_wire_name(q, 12)?;
     Some(u16::from_be_bytes([*q.get(end)?, *q.get(end + 1)?]))
 }
 

@@ -142,21 +142,6 @@ struct Query {
     client_serial: Option<u32>,
 }
 
-/// Skips a name (labels or a compression pointer) at `pos`.
-fn skip_name(b: &[u8], mut pos: usize) -> Option<usize> {
-    for _ in 0..128 {
-        let len = *b.get(pos)?;
-        if len == 0 {
-            return Some(pos + 1);
-        }
-        if len & 0xC0 == 0xC0 {
-            return Some(pos + 2);
-        }
-        pos += 1 + usize::from(len);
-    }
-    None
-}
-
 fn u16_at(b: &[u8], pos: usize) -> Option<u16> {
     Some(u16::from_be_bytes(b.get(pos..pos + 2)?.try_into().ok()?))
 }
@@ -167,17 +152,17 @@ fn parse_query(b: &[u8]) -> Option<Query> {
     if u16_at(b, 4)? != 1 {
         return None;
     }
-    let name_end = skip_name(b, 12)?;
+    let name_end = skip_wire_name(b, 12)?;
     let qtype = u16_at(b, name_end)?;
     let question = b.get(12..name_end + 4)?.to_vec();
     let mut client_serial = None;
     if u16_at(b, 8)? >= 1 {
         // The first authority record: an SOA whose serial follows MNAME
         // and RNAME in its RDATA.
-        let pos = skip_name(b, name_end + 4)?;
+        let pos = skip_wire_name(b, name_end + 4)?;
         if u16_at(b, pos)? == T_SOA {
             let rdata = pos + 10;
-            let serial_at = skip_name(b, skip_name(b, rdata)?)?;
+            let serial_at = skip_wire_name(b, skip_wire_name(b, rdata)?)?;
             client_serial = Some(u32::from_be_bytes(
                 b.get(serial_at..serial_at + 4)?.try_into().ok()?,
             ));

@@ -1689,3 +1689,19 @@ pub fn run_update_client(
         ),
     )
 }
+
+/// Where the name (labels, or labels ending in a compression pointer) at
+/// `pos` of a raw message ends; `None` when it runs past the message.
+pub fn skip_wire_name(b: &[u8], mut pos: usize) -> Option<usize> {
+    for _ in 0..128 {
+        let len = *b.get(pos)?;
+        if len == 0 {
+            return Some(pos + 1);
+        }
+        if len & 0xC0 == 0xC0 {
+            return Some(pos + 2);
+        }
+        pos += 1 + usize::from(len);
+    }
+    None
+}
