@@ -630,7 +630,11 @@ impl ManagedZone {
     /// backwards.
     pub fn load(&self, force: bool) -> LoadOutcome {
         let outcome = self.load_with_policy(force, self.core.config.serial_policy);
-        release_freed_memory();
+        // Only a reload frees a whole version; at start-up, with many
+        // zones, a trim per load would walk the heap once per zone.
+        if outcome.old_serial.is_some() {
+            release_freed_memory();
+        }
         outcome
     }
 
