@@ -15,6 +15,7 @@ pub mod journal;
 pub mod loader;
 pub mod logging;
 pub mod manual;
+pub mod memory;
 pub mod monitor;
 pub mod name;
 pub mod net;

@@ -102,6 +102,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    zonesync::memory::use_one_arena();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),

@@ -629,13 +629,7 @@ impl ManagedZone {
     /// Load event's work. `force` publishes a file whose serial went
     /// backwards.
     pub fn load(&self, force: bool) -> LoadOutcome {
-        let outcome = self.load_with_policy(force, self.core.config.serial_policy);
-        // Only a reload frees a whole version; at start-up, with many
-        // zones, a trim per load would walk the heap once per zone.
-        if outcome.old_serial.is_some() {
-            release_freed_memory();
-        }
-        outcome
+        self.load_with_policy(force, self.core.config.serial_policy)
     }
 
     /// A load after zonesync itself changed the file (CSYNC): the serial
@@ -969,22 +963,6 @@ fn open_journal(
             tracing::error!(zone, "{e}; no journal, IXFR falls back to AXFR");
             None
         }
-    }
-}
-
-/// Gives the memory of a replaced zone version back to the system. A
-/// reload holds the old and the new version side by side; once the old one
-/// is dropped, glibc keeps its pages in whichever of its per-thread arenas
-/// it came from, and as reloads run on different threads the process's RSS
-/// climbs far above one version (measured by bench/soak.sh: +50% in 50 s
-/// of reloads every second). `malloc_trim` returns the free pages of every
-/// arena; it walks the heap, a few milliseconds, once per load.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases memory malloc holds free; it
-    // touches no memory in use and is thread-safe.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

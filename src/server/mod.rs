@@ -335,6 +335,9 @@ async fn serve(config: Config, allow_root: bool) -> anyhow::Result<()> {
             .clone()
             .follow_catalogs(deps.publishes.subscribe()),
     );
+    // The zones are loaded: what their loading needed goes back now.
+    crate::memory::note_freed();
+    tokio::spawn(crate::memory::trim_when_freed());
     let shutdown = Shutdown::default();
     let tcp = TcpSettings {
         open: Arc::new(tokio::sync::Semaphore::new(

@@ -73,7 +73,7 @@
 //! change touching much of a zone is about as fast rebuilt by the builder.
 
 use super::node::{push_rdata, Node, RrsetData};
-use super::{flags, rtype, soa_field, ZoneVersion};
+use super::{flags, rtype, soa_field, Retire, ZoneVersion};
 use crate::journal::{Changeset, Record};
 use crate::name;
 use crate::serial::Serial;
@@ -424,6 +424,7 @@ impl ZoneVersion {
             record_count: self.record_count,
             descendants: self.descendants.clone(),
             denial: self.denial.clone(),
+            _retire: Retire::for_names(self.nodes.len()),
         }
     }
 }
@@ -828,6 +829,7 @@ impl<'a> Apply<'a> {
             origin: self.v.origin.clone(),
             origin_labels: self.v.origin_labels,
             serial: c.to_serial,
+            _retire: Retire::for_names(nodes.len()),
             nodes,
             apex,
             record_count,

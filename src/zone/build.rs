@@ -3,8 +3,8 @@
 
 use super::apply::Descendants;
 use super::index::NameIndex;
-use super::node::{push_rdata, Node, RrsetData};
-use super::{flags, rtype, soa_field, ZoneVersion};
+use super::node::{push_rdata, Node, NodeBlocks, RrsetData};
+use super::{flags, rtype, soa_field, Retire, ZoneVersion};
 use crate::name;
 use domain::base::iana::Rtype;
 use std::fmt;
@@ -64,7 +64,7 @@ pub struct ZoneBuilder {
     /// Position of the apex SOA, for errors about it.
     apex_soa_pos: Option<String>,
     /// Reused to pack each node.
-    scratch: Vec<u8>,
+    blocks: NodeBlocks,
     errors: Vec<BuildError>,
     warnings: Vec<BuildError>,
 }
@@ -125,7 +125,7 @@ impl ZoneBuilder {
             records: Vec::new(),
             files: Vec::new(),
             apex_soa_pos: None,
-            scratch: Vec::new(),
+            blocks: NodeBlocks::new(),
             errors: Vec::new(),
             warnings: Vec::new(),
         })
@@ -297,6 +297,7 @@ impl ZoneBuilder {
             origin_labels: name::label_count(&self.origin),
             origin: self.origin.into_boxed_slice(),
             serial,
+            _retire: Retire::for_names(nodes.len()),
             nodes: NameIndex::build(nodes),
             apex,
             record_count,
@@ -331,7 +332,6 @@ impl ZoneBuilder {
     /// and packs it. Keys come in canonical order, so a node's ancestors
     /// come before it and a delegation's descendants follow it directly.
     fn pack_nodes(&mut self, arena: &[u8], order: &[u32]) -> (Vec<Node>, usize) {
-        let mut nodes = Vec::new();
         let mut records = 0usize;
         let mut walk = TreeWalk::default();
         let mut i = 0;
@@ -346,13 +346,12 @@ impl ZoneBuilder {
             let missing: Vec<usize> = empty_ancestors(key, &self.origin_key, &walk.path).collect();
             for ent in missing {
                 let ent_key = &key[..ent];
-                let node = self.check_and_pack(&mut walk, ent_key, DraftNode::default());
-                nodes.push(node);
+                self.check_and_pack(&mut walk, ent_key, DraftNode::default());
             }
-            nodes.push(self.check_and_pack(&mut walk, key, draft));
+            self.check_and_pack(&mut walk, key, draft);
             i += n;
         }
-        (nodes, records)
+        (std::mem::take(&mut self.blocks).finish(), records)
     }
 
     /// The RRsets of one owner from its sorted records.
@@ -446,7 +445,7 @@ impl ZoneBuilder {
 
     /// Flags and checks one node (RFC 1034 §4.2.1, RFC 2181 §10.1, RFC
     /// 6672 §2.3) and packs it.
-    fn check_and_pack(&mut self, walk: &mut TreeWalk, key: &[u8], draft: DraftNode) -> Node {
+    fn check_and_pack(&mut self, walk: &mut TreeWalk, key: &[u8], draft: DraftNode) {
         let is_apex = *key == *self.origin_key;
         walk.enter(key);
         let mut node_flags = 0u8;
@@ -482,7 +481,7 @@ impl ZoneBuilder {
             }
             self.check_node(&draft, key, is_apex);
         }
-        finish_node(&mut self.scratch, key, draft, node_flags)
+        finish_node(&mut self.blocks, key, draft, node_flags)
     }
 
     fn check_node(&mut self, draft: &DraftNode, key: &[u8], is_apex: bool) {
@@ -642,7 +641,7 @@ fn empty_ancestors<'p>(
     })
 }
 
-fn finish_node(scratch: &mut Vec<u8>, key: &[u8], draft: DraftNode, node_flags: u8) -> Node {
+fn finish_node(blocks: &mut NodeBlocks, key: &[u8], draft: DraftNode, node_flags: u8) {
     let DraftNode { mut sets, sigs } = draft;
     sets.sort_by_key(|s| s.rtype);
     let mut used = vec![false; sigs.len()];
@@ -672,7 +671,7 @@ fn finish_node(scratch: &mut Vec<u8>, key: &[u8], draft: DraftNode, node_flags: 
             sigs: None,
         });
     }
-    Node::pack_with(scratch, key, node_flags, &rrsets)
+    blocks.pack(key, node_flags, &rrsets)
 }
 
 #[cfg(test)]

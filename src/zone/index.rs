@@ -11,6 +11,13 @@
 //! The hash is keyed per zone (SipHash with a random key), so records from
 //! a transfer cannot be crafted to collide; equal 60-bit prefixes are still
 //! handled, by a collision slot.
+//!
+//! An index built whole puts every branch of one level in one shared array
+//! ([`Slots`] are runs within it), as `node::NodeBlocks` does for nodes: a
+//! replaced version then frees a few large arrays, not thousands of small
+//! ones whose holes the next version's allocations would be scattered
+//! through (see `memory`). A change copies the branches on its path into
+//! arrays of their own.
 
 use super::node::Node;
 use std::hash::{BuildHasher, RandomState};
@@ -23,8 +30,36 @@ const LEVELS: u32 = 10;
 #[derive(Clone)]
 enum Slot {
     Leaf(u64, Node),
-    Branch(u64, Arc<[Slot]>),
+    Branch(u64, Slots),
     Collision(Arc<[(u64, Node)]>),
+}
+
+/// The slots of one branch: a run of a shared array.
+#[derive(Clone)]
+struct Slots {
+    array: Arc<[Slot]>,
+    at: u32,
+    len: u32,
+}
+
+impl Slots {
+    /// Slots in an array of their own.
+    fn alone(slots: Vec<Slot>) -> Slots {
+        let len = slots.len() as u32;
+        Slots {
+            array: slots.into(),
+            at: 0,
+            len,
+        }
+    }
+}
+
+impl std::ops::Deref for Slots {
+    type Target = [Slot];
+    fn deref(&self) -> &[Slot] {
+        let at = self.at as usize;
+        self.array.get(at..at + self.len as usize).unwrap_or(&[])
+    }
 }
 
 fn chunk(hash: u64, level: u32) -> u32 {
@@ -40,7 +75,7 @@ fn position(bitmap: u64, bit: u32) -> usize {
 pub struct NameIndex {
     hasher: RandomState,
     bitmap: u64,
-    root: Arc<[Slot]>,
+    root: Slots,
     len: usize,
 }
 
@@ -60,7 +95,9 @@ impl NameIndex {
             .collect();
         entries.sort_unstable_by_key(|e| e.0);
         let len = entries.len();
-        let (bitmap, root) = build_level(&entries, 0);
+        let mut plan = Plan::default();
+        let (bitmap, root) = plan.level(&entries, 0, 0);
+        let root = plan.materialize(&entries, root);
         NameIndex {
             hasher,
             bitmap,
@@ -144,26 +181,86 @@ impl NameIndex {
     }
 }
 
-fn build_level(entries: &[(u64, Node)], level: u32) -> (u64, Arc<[Slot]>) {
-    let mut bitmap = 0u64;
-    let mut slots = Vec::new();
-    let mut rest = entries;
-    while let Some(first) = rest.first() {
-        let bit = chunk(first.0, level);
-        let n = rest.iter().take_while(|e| chunk(e.0, level) == bit).count();
-        let (group, tail) = rest.split_at(n);
-        bitmap |= 1u64 << bit;
-        slots.push(match group {
-            [(h, node)] => Slot::Leaf(*h, node.clone()),
-            _ if level + 1 == LEVELS => Slot::Collision(group.iter().cloned().collect()),
-            _ => {
-                let (b, s) = build_level(group, level + 1);
-                Slot::Branch(b, s)
-            }
-        });
-        rest = tail;
+/// Where each slot of an index built whole goes: per level, the slots of
+/// every branch of that level, each branch a contiguous run.
+#[derive(Default)]
+struct Plan {
+    levels: Vec<Vec<PlanSlot>>,
+}
+
+enum PlanSlot {
+    /// The entry at this position.
+    Leaf(usize),
+    /// Entries sharing a 60-bit hash prefix.
+    Collision(std::ops::Range<usize>),
+    /// A branch: its bitmap and its run in the next level.
+    Branch(u64, Run),
+}
+
+/// A run of slots within one level: (start, length).
+type Run = (u32, u32);
+
+impl Plan {
+    /// Plans the branch of `entries` (sorted by hash, starting at
+    /// `first` in the whole list) at `level`: its bitmap and its run.
+    /// A branch's slots go into its level one after the other while its
+    /// children go into deeper levels only, so the run is contiguous.
+    fn level(&mut self, entries: &[(u64, Node)], first: usize, level: u32) -> (u64, Run) {
+        let depth = level as usize;
+        if self.levels.len() <= depth {
+            self.levels.resize_with(depth + 1, Vec::new);
+        }
+        let start = self.levels[depth].len();
+        let mut bitmap = 0u64;
+        let mut at = 0;
+        while let Some(head) = entries.get(at) {
+            let bit = chunk(head.0, level);
+            let n = entries[at..]
+                .iter()
+                .take_while(|e| chunk(e.0, level) == bit)
+                .count();
+            bitmap |= 1u64 << bit;
+            let slot = match n {
+                1 => PlanSlot::Leaf(first + at),
+                _ if level + 1 == LEVELS => PlanSlot::Collision(first + at..first + at + n),
+                _ => {
+                    let (b, run) = self.level(&entries[at..at + n], first + at, level + 1);
+                    PlanSlot::Branch(b, run)
+                }
+            };
+            self.levels[depth].push(slot);
+            at += n;
+        }
+        let len = self.levels[depth].len() - start;
+        (bitmap, (start as u32, len as u32))
     }
-    (bitmap, slots.into())
+
+    /// The planned levels as one shared array each, deepest first (a
+    /// branch points into the level below it); the root's slots.
+    fn materialize(self, entries: &[(u64, Node)], root: Run) -> Slots {
+        let mut below: Option<Arc<[Slot]>> = None;
+        for plan in self.levels.into_iter().rev() {
+            let slots: Vec<Slot> = plan
+                .into_iter()
+                .filter_map(|p| match p {
+                    PlanSlot::Leaf(i) => entries.get(i).map(|(h, n)| Slot::Leaf(*h, n.clone())),
+                    PlanSlot::Collision(range) => {
+                        entries.get(range).map(|list| Slot::Collision(list.into()))
+                    }
+                    PlanSlot::Branch(bitmap, (at, len)) => below.as_ref().map(|array| {
+                        let array = Arc::clone(array);
+                        Slot::Branch(bitmap, Slots { array, at, len })
+                    }),
+                })
+                .collect();
+            below = Some(slots.into());
+        }
+        Slots {
+            array: below.unwrap_or_else(|| Arc::from(Vec::new())),
+            at: root.0,
+            len: root.1,
+        }
+    }
 }
 
 /// Two leaves that met at `level`: a branch (or collision) holding both.
@@ -173,8 +270,11 @@ fn split(a: (u64, Node), b: (u64, Node), level: u32) -> Slot {
     }
     let mut pair = [a, b];
     pair.sort_unstable_by_key(|e| e.0);
-    let (bitmap, slots) = build_level(&pair, level);
-    Slot::Branch(bitmap, slots)
+    let mut plan = Plan::default();
+    let (bitmap, run) = plan.level(&pair, 0, level);
+    // The plan's levels start at `level`: shift them down to index 0.
+    plan.levels.drain(..level as usize);
+    Slot::Branch(bitmap, plan.materialize(&pair, run))
 }
 
 fn insert_level(
@@ -183,7 +283,7 @@ fn insert_level(
     hash: u64,
     node: Node,
     level: u32,
-) -> (u64, Arc<[Slot]>, bool) {
+) -> (u64, Slots, bool) {
     let bit = chunk(hash, level);
     let pos = position(bitmap, bit);
     if bitmap & (1u64 << bit) == 0 {
@@ -191,7 +291,7 @@ fn insert_level(
         v.extend_from_slice(&slots[..pos]);
         v.push(Slot::Leaf(hash, node));
         v.extend_from_slice(&slots[pos..]);
-        return (bitmap | (1u64 << bit), v.into(), true);
+        return (bitmap | (1u64 << bit), Slots::alone(v), true);
     }
     let mut v = slots.to_vec();
     let added = match &slots[pos] {
@@ -227,7 +327,7 @@ fn insert_level(
             added
         }
     };
-    (bitmap, v.into(), added)
+    (bitmap, Slots::alone(v), added)
 }
 
 /// `None` when the key is absent.
@@ -237,7 +337,7 @@ fn remove_level(
     hash: u64,
     key: &[u8],
     level: u32,
-) -> Option<(u64, Arc<[Slot]>)> {
+) -> Option<(u64, Slots)> {
     let bit = chunk(hash, level.min(LEVELS - 1));
     if bitmap & (1u64 << bit) == 0 {
         return None;
@@ -272,11 +372,11 @@ fn remove_level(
     match replacement {
         Some(slot) => {
             v[pos] = slot;
-            Some((bitmap, v.into()))
+            Some((bitmap, Slots::alone(v)))
         }
         None => {
             v.remove(pos);
-            Some((bitmap & !(1u64 << bit), v.into()))
+            Some((bitmap & !(1u64 << bit), Slots::alone(v)))
         }
     }
 }
@@ -371,5 +471,40 @@ mod tests {
             len: 2,
         };
         assert_eq!(index.iter().count(), 2);
+    }
+
+    /// The distinct arrays the branches of an index use, and its levels.
+    fn arrays(index: &NameIndex) -> (usize, usize) {
+        let mut seen: Vec<*const Slot> = vec![index.root.array.as_ptr()];
+        let mut levels = 1;
+        let mut stack = vec![(index.root.clone(), 1)];
+        while let Some((slots, level)) = stack.pop() {
+            levels = levels.max(level);
+            for slot in slots.iter() {
+                if let Slot::Branch(_, s) = slot {
+                    if !seen.contains(&s.array.as_ptr()) {
+                        seen.push(s.array.as_ptr());
+                    }
+                    stack.push((s.clone(), level + 1));
+                }
+            }
+        }
+        (seen.len(), levels)
+    }
+
+    #[test]
+    fn an_index_built_whole_is_one_array_per_level_and_changes_copy_the_path() {
+        let index = NameIndex::build((0..5000).map(node).collect());
+        let (shared, levels) = arrays(&index);
+        assert!(levels >= 3, "5,000 names hashed 6 bits a level");
+        assert_eq!(shared, levels, "one array per level");
+        let changed = index.insert(node(9999)).remove(b"key17\0");
+        // Each change copies at most one branch a level.
+        assert!(arrays(&changed).0 <= levels + 2 * LEVELS as usize);
+        assert_eq!(changed.iter().count(), 5000);
+        assert!(changed.get(b"key9999\0").is_some() && changed.get(b"key17\0").is_none());
+        assert!(index.get(b"key17\0").is_some() && index.get(b"key9999\0").is_none());
+        let empty = NameIndex::build(Vec::new());
+        assert!(empty.get(b"key1\0").is_none() && empty.iter().next().is_none());
     }
 }

@@ -91,6 +91,35 @@ pub struct ZoneVersion {
     descendants: apply::Descendants,
     /// NSEC and NSEC3 owners in order, for denial of existence.
     denial: denial::Denial,
+    /// Keep last (fields drop in order).
+    _retire: Retire,
+}
+
+/// Versions with at least this many names are worth a trim when dropped
+/// (see `memory`): a smaller one frees too little to matter.
+const LARGE_VERSION: usize = 1000;
+
+/// The last field of a [`ZoneVersion`], so dropped after every other:
+/// when a large version goes, it says so once its memory is freed.
+#[derive(Debug)]
+struct Retire {
+    large: bool,
+}
+
+impl Retire {
+    fn for_names(names: usize) -> Retire {
+        Retire {
+            large: names >= LARGE_VERSION,
+        }
+    }
+}
+
+impl Drop for Retire {
+    fn drop(&mut self) {
+        if self.large {
+            crate::memory::note_freed();
+        }
+    }
 }
 
 impl ZoneVersion {
@@ -167,6 +196,7 @@ impl ZoneVersion {
             record_count: self.record_count,
             descendants: self.descendants.clone(),
             denial,
+            _retire: Retire::for_names(self.nodes.len()),
         }
     }
 
