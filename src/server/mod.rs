@@ -408,8 +408,11 @@ async fn serve(config: Config, allow_root: bool) -> anyhow::Result<()> {
         tracing::info!(%addr, "control interface listening (HTTP)");
     }
 
+    // Handlers first: a SIGTERM right after READY=1 must stop us cleanly,
+    // not meet the default action.
+    let signals = Signals::install()?;
     crate::sd_notify::ready(config.zones.len());
-    signals(&zones).await?;
+    signals.until_stopped(&zones).await;
     crate::sd_notify::stopping();
     shutdown.trigger();
     for task in tasks {
@@ -509,20 +512,34 @@ fn bind_tcp(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListen
 }
 
 /// Waits for signals: SIGHUP reloads, SIGTERM/SIGINT return.
-async fn signals(zones: &Registry) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    loop {
-        tokio::select! {
-            _ = hup.recv() => reload_changed(&zones.load()),
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-        }
+/// The signals `serve` acts on: SIGHUP reloads, SIGTERM and SIGINT stop.
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
-    tracing::info!("shutting down");
-    Ok(())
+
+    /// Reloads on each SIGHUP until SIGTERM or SIGINT.
+    async fn until_stopped(mut self, zones: &Registry) {
+        loop {
+            tokio::select! {
+                _ = self.hup.recv() => reload_changed(&zones.load()),
+                _ = self.term.recv() => break,
+                _ = self.int.recv() => break,
+            }
+        }
+        tracing::info!("shutting down");
+    }
 }
 
 /// Plans a Load for every zone whose files changed (each zone's
