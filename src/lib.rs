@@ -20,6 +20,7 @@ pub mod monitor;
 pub mod name;
 pub mod net;
 pub mod notify;
+pub mod peers;
 pub mod privileges;
 pub mod query;
 pub mod rdata;

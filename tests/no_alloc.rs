@@ -159,6 +159,7 @@ fn ixfr_answerer(dir: &Path) -> Answerer {
         }]),
         journal: Some(journal.reader()),
         counters: Arc::default(),
+        peers: None,
     };
     let transfers = Arc::new(Transfers::new(
         table.clone(),

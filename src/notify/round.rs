@@ -3,19 +3,23 @@
 use super::{notify_message, ns_addresses, Notifier, NotifyTarget};
 use crate::clock::{Clock, UnixMs};
 use crate::name;
+use crate::peers::{cut, NotifyOutcome, PeerEvent, PeerWhat, ZonePeers};
 use crate::replication::timing::notify_try_timeout;
 use crate::serial::Serial;
 use crate::tsig::ClientSigner;
-use crate::wire::opcode;
-use crate::zone::Zone;
+use crate::wire::{opcode, rcode};
+use crate::zone::{Zone, ZoneVersion};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use tokio::net::UdpSocket;
 
 /// One target's part of a round.
 struct Pending {
     addr: SocketAddr,
-    key: String,
+    /// The name of the key it is signed with, shared by the events
+    /// recorded for it.
+    key: Option<Arc<str>>,
     /// The same message (and id) for every try (RFC 1996 §3.6 and how
     /// secondaries match retransmissions).
     message: Vec<u8>,
@@ -32,6 +36,38 @@ impl Pending {
             self.message.get(1).copied().unwrap_or(0),
         ]
     }
+
+    /// The key as the log lines show it.
+    fn key_shown(&self) -> &str {
+        self.key.as_deref().unwrap_or("none")
+    }
+}
+
+/// Where a round's outcomes go: the zone's peer history, one event per
+/// target when its part of the round ends.
+struct Witness<'a> {
+    peers: &'a ZonePeers,
+    clock: &'a dyn Clock,
+    serial: Serial,
+}
+
+impl Witness<'_> {
+    fn saw(&self, addr: SocketAddr, key: Option<Arc<str>>, tries: u32, outcome: NotifyOutcome) {
+        let what = PeerWhat::Notify {
+            serial: self.serial,
+            port: addr.port(),
+            key,
+            tries,
+            outcome,
+            heal: false,
+        };
+        let at = self.clock.now();
+        self.peers.record(addr.ip(), PeerEvent { at, what });
+    }
+
+    fn ended(&self, t: &Pending, outcome: NotifyOutcome) {
+        self.saw(t.addr, t.key.clone(), t.tries, outcome);
+    }
 }
 
 impl Notifier {
@@ -41,58 +77,24 @@ impl Notifier {
     /// tries run out: then it returns the serial it announced. `None`
     /// when it ended early because `superseded` says a newer round is
     /// planned (checked whenever `planned` fires, and at each try), or
-    /// nothing is served.
+    /// nothing is served. Each target's outcome goes to `peers`.
     pub async fn round(
         &self,
         zone: &Zone,
         clock: &dyn Clock,
+        peers: &ZonePeers,
         superseded: impl Fn() -> bool,
         planned: &tokio::sync::Notify,
     ) -> Option<Serial> {
         let version = zone.snapshot()?;
-        let soa = version
-            .soa()
-            .and_then(|s| Some((s.ttl(), s.rdatas().next()?.to_vec())));
         let serial = version.serial();
         let zone_name = name::display(zone.origin());
-        let mut targets = self.targets.clone();
-        if self.settings.notify_ns {
-            for addr in ns_addresses(&version) {
-                if !self.settings.own.contains(&addr) && !targets.iter().any(|t| t.addr == addr) {
-                    targets.push(NotifyTarget { addr, key: None });
-                }
-            }
-        }
-        let now = clock.now();
-        let mut round: Vec<Pending> = Vec::with_capacity(targets.len());
-        for target in targets {
-            let mut message = notify_message(crate::wire::random_id(), zone.origin(), soa.as_ref());
-            let key = target
-                .key
-                .as_ref()
-                .map_or("none", |k| k.name.as_str())
-                .to_owned();
-            let signer = match &target.key {
-                Some(k) => match ClientSigner::sign_request(k, &mut message) {
-                    Ok(s) => Some(s),
-                    Err(e) => {
-                        self.counters.failed.fetch_add(1, Relaxed);
-                        tracing::warn!(zone = %zone_name, %serial, target = %target.addr, key, error = %format!("TSIG signing failed: {e}"), "NOTIFY gave up");
-                        continue;
-                    }
-                },
-                None => None,
-            };
-            round.push(Pending {
-                addr: target.addr,
-                key,
-                message,
-                signer,
-                tries: 0,
-                next_try: now,
-                done: false,
-            });
-        }
+        let witness = Witness {
+            peers,
+            clock,
+            serial,
+        };
+        let mut round = self.prepare(zone.origin(), &version, &zone_name, &witness);
         let v4 = bind_if(&round, true).await;
         let v6 = bind_if(&round, false).await;
         let (mut buf4, mut buf6) = (vec![0u8; 4096], vec![0u8; 4096]);
@@ -105,6 +107,9 @@ impl Notifier {
             woken.as_mut().enable();
             if superseded() {
                 tracing::debug!(zone = %zone_name, %serial, "zone changed again: NOTIFY round restarted");
+                for t in round.iter().filter(|t| !t.done) {
+                    witness.ended(t, NotifyOutcome::CutShort);
+                }
                 return None;
             }
             let now = clock.now();
@@ -119,7 +124,8 @@ impl Notifier {
                 if t.tries >= tries {
                     t.done = true;
                     self.counters.failed.fetch_add(1, Relaxed);
-                    tracing::warn!(zone = %zone_name, %serial, target = %t.addr, key = t.key, error = %format!("no answer after {tries} tries"), "NOTIFY gave up");
+                    tracing::warn!(zone = %zone_name, %serial, target = %t.addr, key = t.key_shown(), error = %format!("no answer after {tries} tries"), "NOTIFY gave up");
+                    witness.ended(t, NotifyOutcome::NoAnswer);
                     continue;
                 }
                 let socket = if t.addr.is_ipv4() { &v4 } else { &v6 };
@@ -137,7 +143,8 @@ impl Notifier {
                     Err(e) => {
                         t.done = true;
                         self.counters.failed.fetch_add(1, Relaxed);
-                        tracing::warn!(zone = %zone_name, %serial, target = %t.addr, key = t.key, error = %e, "NOTIFY gave up");
+                        tracing::warn!(zone = %zone_name, %serial, target = %t.addr, key = t.key_shown(), error = %e, "NOTIFY gave up");
+                        witness.ended(t, NotifyOutcome::SendFailed(cut(&e.to_string())));
                     }
                 }
             }
@@ -151,21 +158,76 @@ impl Notifier {
                 (n, from) = recv(v6.as_ref().ok(), &mut buf6) => Some((buf6.get(..n).unwrap_or(&[]), from)),
             };
             if let Some((reply, from)) = answer {
-                self.take_answer(&mut round, reply, from, &zone_name, serial);
+                self.take_answer(&mut round, reply, from, &zone_name, &witness);
             }
         }
     }
 
+    /// Every target's part of a round for `version` (the configured
+    /// targets, then with `notify_ns` the zone's NS not among them): its
+    /// message, signed when the target has a key. A target whose message
+    /// cannot be signed is given up at once.
+    fn prepare(
+        &self,
+        origin: &[u8],
+        version: &ZoneVersion,
+        zone_name: &str,
+        witness: &Witness<'_>,
+    ) -> Vec<Pending> {
+        let soa = version
+            .soa()
+            .and_then(|s| Some((s.ttl(), s.rdatas().next()?.to_vec())));
+        let serial = version.serial();
+        let mut targets = self.targets.clone();
+        if self.settings.notify_ns {
+            for addr in ns_addresses(version) {
+                if !self.settings.own.contains(&addr) && !targets.iter().any(|t| t.addr == addr) {
+                    targets.push(NotifyTarget { addr, key: None });
+                }
+            }
+        }
+        let now = witness.clock.now();
+        let mut round: Vec<Pending> = Vec::with_capacity(targets.len());
+        for target in targets {
+            let mut message = notify_message(crate::wire::random_id(), origin, soa.as_ref());
+            let key: Option<Arc<str>> = target.key.as_ref().map(|k| Arc::from(k.name.as_str()));
+            let signer = match &target.key {
+                Some(k) => match ClientSigner::sign_request(k, &mut message) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        let error = format!("TSIG signing failed: {e}");
+                        self.counters.failed.fetch_add(1, Relaxed);
+                        tracing::warn!(zone = %zone_name, %serial, target = %target.addr, key = key.as_deref().unwrap_or("none"), error = %error, "NOTIFY gave up");
+                        witness.saw(target.addr, key, 0, NotifyOutcome::SendFailed(cut(&error)));
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            round.push(Pending {
+                addr: target.addr,
+                key,
+                message,
+                signer,
+                tries: 0,
+                next_try: now,
+                done: false,
+            });
+        }
+        round
+    }
+
     /// An answer to one of the round's NOTIFYs (same source, id, QR set,
     /// opcode NOTIFY; signed and verified when ours was): that target is
-    /// done. Anything else is ignored.
+    /// done, acknowledged whatever its RCODE (REFUSED too: the RCODE is
+    /// logged and recorded). Anything else is ignored.
     fn take_answer(
         &self,
         round: &mut [Pending],
         reply: &[u8],
         from: SocketAddr,
         zone_name: &str,
-        serial: Serial,
+        witness: &Witness<'_>,
     ) {
         let (Some(id), Some(&flags)) = (reply.get(..2), reply.get(2)) else {
             return;
@@ -180,18 +242,21 @@ impl Notifier {
             return;
         };
         t.done = true;
+        let serial = witness.serial;
         if let Some(signer) = t.signer.as_mut() {
             // A signed NOTIFY's answer must be signed too (RFC 8945 §5.3);
             // an error (BADKEY…) will not go away by sending again.
             if let Err(e) = signer.verify_response(reply) {
                 self.counters.failed.fetch_add(1, Relaxed);
-                tracing::warn!(zone = %zone_name, %serial, target = %t.addr, key = t.key, error = %format!("TSIG of the answer: {e}"), "NOTIFY gave up");
+                tracing::warn!(zone = %zone_name, %serial, target = %t.addr, key = t.key_shown(), error = %format!("TSIG of the answer: {e}"), "NOTIFY gave up");
+                witness.ended(t, NotifyOutcome::TsigFailed(cut(&e.to_string())));
                 return;
             }
         }
-        let rcode = reply.get(3).map_or(0, |b| b & 0x0f);
+        let code = reply.get(3).map_or(0, |b| b & 0x0f);
         self.counters.acknowledged.fetch_add(1, Relaxed);
-        tracing::info!(zone = %zone_name, %serial, target = %t.addr, key = t.key, tries = t.tries, rcode, "NOTIFY acknowledged");
+        tracing::info!(zone = %zone_name, %serial, target = %t.addr, key = t.key_shown(), tries = t.tries, rcode = rcode::name(u16::from(code)), "NOTIFY acknowledged");
+        witness.ended(t, NotifyOutcome::Acknowledged { rcode: code });
     }
 }
 
@@ -262,6 +327,7 @@ mod tests {
         clock: ManualClock,
         target: tokio::net::UdpSocket,
         notifier: Arc<Notifier>,
+        peers: Arc<ZonePeers>,
         superseded: Arc<AtomicBool>,
         planned: Arc<tokio::sync::Notify>,
         task: tokio::task::JoinHandle<()>,
@@ -277,22 +343,25 @@ mod tests {
         let clock = ManualClock::at(T0);
         let superseded = Arc::new(AtomicBool::new(false));
         let planned = Arc::new(tokio::sync::Notify::new());
+        let peers = Arc::new(ZonePeers::new(clock.shared()));
         let task = {
-            let (n, c, s, p) = (
+            let (n, c, h, s, p) = (
                 notifier.clone(),
                 clock.clone(),
+                peers.clone(),
                 superseded.clone(),
                 planned.clone(),
             );
             tokio::spawn(async move {
                 let z = zone(7);
-                n.round(&z, &c, || s.load(Ordering::SeqCst), &p).await;
+                n.round(&z, &c, &h, || s.load(Ordering::SeqCst), &p).await;
             })
         };
         Round {
             clock,
             target,
             notifier,
+            peers,
             superseded,
             planned,
             task,
@@ -320,13 +389,43 @@ mod tests {
             assert!(got.is_err(), "no NOTIFY before its time");
         }
 
+        /// What the zone's peer history says of the target's last NOTIFY.
+        fn last_notify(&self) -> Option<PeerWhat> {
+            let ip = self.target.local_addr().unwrap().ip();
+            let log = self.peers.peer(ip)?;
+            log.last_notify().map(|e| e.what.clone())
+        }
+
+        /// Waits (bounded) until `done` holds of the counters.
+        async fn until(&self, done: impl Fn((u64, u64, u64)) -> bool) {
+            tokio::time::timeout(Duration::from_secs(5), async {
+                while !done(self.counts()) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .await
+            .expect("the round got there");
+        }
+
+        /// The event a round records for this target.
+        fn notified(&self, tries: u32, outcome: NotifyOutcome) -> PeerWhat {
+            PeerWhat::Notify {
+                serial: Serial(7),
+                port: self.target.local_addr().unwrap().port(),
+                key: None,
+                tries,
+                outcome,
+                heal: false,
+            }
+        }
+
         fn counts(&self) -> (u64, u64, u64) {
             let c = &self.notifier.counters;
             (c.sent(), c.acknowledged(), c.failed())
         }
 
-        async fn finished(self) {
-            tokio::time::timeout(Duration::from_secs(5), self.task)
+        async fn finished(&mut self) {
+            tokio::time::timeout(Duration::from_secs(5), &mut self.task)
                 .await
                 .expect("the round ended")
                 .unwrap();
@@ -335,7 +434,7 @@ mod tests {
 
     #[tokio::test]
     async fn tries_go_out_at_0_1_3_7_15_31_seconds_then_the_round_gives_up() {
-        let r = start().await;
+        let mut r = start().await;
         let mut at = Vec::new();
         let mut ids = Vec::new();
         for gap in [0u64, 1, 2, 4, 8, 16] {
@@ -367,11 +466,16 @@ mod tests {
             "six sent, none answered, one given up"
         );
         r.finished().await;
+        assert_eq!(
+            r.last_notify(),
+            Some(r.notified(6, NotifyOutcome::NoAnswer)),
+            "recorded in the peer history"
+        );
     }
 
     #[tokio::test]
     async fn an_answer_ends_the_target_and_counts_it_acknowledged() {
-        let r = start().await;
+        let mut r = start().await;
         let _ = r.datagram().await;
         r.clock.advance(Duration::from_secs(1));
         let (mut msg, from) = r.datagram().await;
@@ -388,11 +492,34 @@ mod tests {
         r.clock.advance(Duration::from_secs(60));
         r.quiet().await;
         r.finished().await;
+        assert_eq!(
+            r.last_notify(),
+            Some(r.notified(2, NotifyOutcome::Acknowledged { rcode: 0 }))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_answer_is_acknowledged_and_recorded_with_its_rcode() {
+        let mut r = start().await;
+        let (mut msg, from) = r.datagram().await;
+        msg[2] |= 0x80;
+        msg[3] = (msg[3] & 0xf0) | 5; // REFUSED
+        r.target.send_to(&msg, from).await.unwrap();
+        r.until(|c| c.1 == 1).await;
+        assert_eq!(r.counts(), (1, 1, 0), "any answer counts as acknowledged");
+        r.finished().await;
+        assert_eq!(
+            r.last_notify(),
+            Some(r.notified(1, NotifyOutcome::Acknowledged { rcode: 5 }))
+        );
+        let log = r.peers.snapshot();
+        assert_eq!(log.len(), 1, "one peer");
+        assert_eq!(log[0].1.events().count(), 1, "one event for the round");
     }
 
     #[tokio::test]
     async fn a_newer_round_ends_this_one_without_counting_it() {
-        let r = start().await;
+        let mut r = start().await;
         let _ = r.datagram().await;
         r.clock.advance(Duration::from_secs(1));
         let _ = r.datagram().await;
@@ -401,5 +528,9 @@ mod tests {
         let counts = r.counts();
         r.finished().await;
         assert_eq!(counts, (2, 0, 0), "sent, neither acknowledged nor failed");
+        assert_eq!(
+            r.last_notify(),
+            Some(r.notified(2, NotifyOutcome::CutShort))
+        );
     }
 }

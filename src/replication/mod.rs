@@ -39,6 +39,7 @@ use crate::csync::agent::ParentAgent;
 use crate::journal::{self, Journal, JournalLimits, JournalReader};
 use crate::loader::{self, LoadOptions};
 use crate::notify::Notifier;
+use crate::peers::ZonePeers;
 use crate::serial::Serial;
 use crate::zone::{Zone, ZoneVersion};
 use events::{Event, EventZone};
@@ -132,6 +133,9 @@ pub struct ZoneCore {
     /// for a load or transfer writing it.
     pub journal_reader: Option<JournalReader>,
     pub notifier: Option<Notifier>,
+    /// What this server saw of the zone's peers: NOTIFYs sent and their
+    /// answers, transfers asked for and how they ended.
+    pub peers: Arc<ZonePeers>,
     /// The DNSSEC checks of what the zone publishes.
     pub dnssec: dnssec::ZoneDnssec,
     /// ZONEMD: verified in what the zone publishes, or made for it.
@@ -166,6 +170,7 @@ impl ZoneCore {
             notify_owed: None,
             dnssec: dnssec::ZoneDnssec::new(&config, deps.clock.clone()),
             zonemd: zonemd::ZoneZonemd::new(&config),
+            peers: Arc::new(ZonePeers::new(deps.clock.clone())),
             zone,
             config,
             journal,
@@ -250,6 +255,7 @@ impl ZoneCore {
             .round(
                 &self.zone,
                 self.deps.clock.as_ref(),
+                &self.peers,
                 superseded,
                 self.events.planned(),
             )

@@ -17,6 +17,7 @@ use crate::csync::agent::ParentAgent;
 use crate::net::limit::{self, LimitLog, PerClient, SourceRate};
 use crate::net::{self, Shutdown, TcpSettings};
 use crate::notify::{Notifier, NotifySettings, NotifyTarget};
+use crate::peers::{PeerEvent, PeerWhat, ZonePeers};
 use crate::privileges::RunsAs;
 use crate::query::{cookie, Answerer, QueryConfig, QueryStats};
 use crate::query::{NotifyListener, NotifyVerdict};
@@ -101,12 +102,13 @@ fn primary(config: &Config, p: &config::PrimaryConfig, deps: &ZoneDeps) -> anyho
 }
 
 /// What the transfer path needs of a zone: its apex, `allow_transfer`,
-/// its journal's reader, fresh counters.
+/// its journal's reader, fresh counters, its peer history.
 fn xfr_zone(zone: &Managed) -> (Vec<u8>, XfrZone) {
     let xfr = XfrZone {
         acl: TransferAcl::new(zone.config().allow_transfer.clone()),
         journal: zone.journal_reader().cloned(),
         counters: Arc::default(),
+        peers: Some(zone.core().peers.clone()),
     };
     (zone.zone().origin().to_vec(), xfr)
 }
@@ -589,6 +591,21 @@ impl NotifyRouter {
     }
 }
 
+/// A NOTIFY to a zone we are primary for, in its peer history: another
+/// server believes it is a primary of it (a second primary, or a
+/// secondary pointed at the wrong one).
+fn notified_primary(peers: &ZonePeers, from: std::net::SocketAddr) {
+    let what = PeerWhat::NotifyIn {
+        rcode: NOTAUTH_CODE,
+    };
+    let at = peers.now();
+    peers.record(from.ip(), PeerEvent { at, what });
+}
+
+/// The RCODE a NOTIFY for a zone we are not secondary for gets (a 4-bit
+/// header RCODE: the cast keeps it whole).
+const NOTAUTH_CODE: u8 = crate::wire::rcode::NOTAUTH as u8;
+
 impl NotifyListener for NotifyRouter {
     fn notify_csync(
         &self,
@@ -620,9 +637,15 @@ impl NotifyListener for NotifyRouter {
             return NotifyVerdict::Refused;
         }
         let zones = self.zones.load();
-        let Some(Managed::Secondary(z)) = zones.get(zone) else {
-            tracing::info!(zone = %crate::name::display(zone), ?peer, "NOTIFY for a zone we are not secondary for: NOTAUTH");
-            return NotifyVerdict::NotSecondary;
+        let z = match zones.get(zone) {
+            Some(Managed::Secondary(z)) => z,
+            other => {
+                tracing::info!(zone = %crate::name::display(zone), ?peer, "NOTIFY for a zone we are not secondary for: NOTAUTH");
+                if let (Some(Managed::Primary(primary)), Some(peer)) = (other, peer) {
+                    notified_primary(&primary.peers, peer);
+                }
+                return NotifyVerdict::NotSecondary;
+            }
         };
         if !z.notify_allowed(peer, key) {
             tracing::debug!(

@@ -221,7 +221,8 @@ fn key_name(name: &str) -> Result<(Vec<u8>, KeyName), TsigError> {
 
 /// One key of the store, with the name as configured for reports and ACLs.
 struct Entry {
-    name: String,
+    /// Shared with what records the key (the peer history).
+    name: Arc<str>,
     key: Key,
 }
 
@@ -258,10 +259,12 @@ impl Keys {
             let (wire, _) = key_name(&key.name)?;
             let entry = Entry {
                 key: key.to_domain()?,
-                name: key.name,
+                name: Arc::from(key.name),
             };
             if by_name.contains_key(&wire) {
-                return Err(TsigError::DuplicateKey { name: entry.name });
+                return Err(TsigError::DuplicateKey {
+                    name: entry.name.to_string(),
+                });
             }
             by_name.insert(wire, KeyHandle(Arc::new(entry)));
         }
@@ -353,6 +356,7 @@ pub fn check_request_at(keys: &Keys, request: &[u8], now: u64) -> RequestAuth {
             return RequestAuth::Rejected(TsigFailure {
                 kind: FailureKind::FormErr,
                 response: formerr_response(request),
+                key: presented_key(request),
             })
         }
         TsigPresence::Present => {}
@@ -436,6 +440,11 @@ impl SignedRequest {
         &self.sequence.wrapped_key().0.name
     }
 
+    /// The same name, shared with the key store (no copy per request).
+    pub fn shared_key_name(&self) -> Arc<str> {
+        self.sequence.wrapped_key().0.name.clone()
+    }
+
     /// Octets the TSIG record adds to a response: leave this much room when
     /// writing one under a size limit (UDP, 65535 on TCP).
     pub fn tsig_len(&self) -> usize {
@@ -479,6 +488,8 @@ impl SignedRequest {
 pub struct TsigFailure {
     kind: FailureKind,
     response: Option<Vec<u8>>,
+    /// The owner of the request's TSIG record: the key it named.
+    key: Option<Box<str>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -537,7 +548,11 @@ impl TsigFailure {
                 (FailureKind::FormErr, response)
             }
         };
-        TsigFailure { kind, response }
+        TsigFailure {
+            kind,
+            response,
+            key: presented_key(request),
+        }
     }
 
     /// The whole error response to send (no TCP length prefix), or `None`
@@ -551,6 +566,13 @@ impl TsigFailure {
     /// TSIG gets a plain FORMERR (§5.2).
     pub fn response(&self) -> Option<&[u8]> {
         self.response.as_deref()
+    }
+
+    /// The key name the request's TSIG record presented (presentation
+    /// format, without the final dot), whether or not we have such a key;
+    /// `None` when the record could not be read.
+    pub fn key_name(&self) -> Option<&str> {
+        self.key.as_deref()
     }
 
     /// The TSIG error's name, for logs and statistics.
@@ -569,8 +591,25 @@ impl fmt::Debug for TsigFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TsigFailure")
             .field("error", &self.rcode_name())
+            .field("key", &self.key)
             .finish()
     }
+}
+
+/// The owner of the last TSIG record of a request's additional section:
+/// the name of the key it was signed with.
+fn presented_key(request: &[u8]) -> Option<Box<str>> {
+    let message = Message::from_octets(request).ok()?;
+    let mut owner = None;
+    for record in message.additional().ok()? {
+        let record = record.ok()?;
+        if record.rtype() == Rtype::TSIG {
+            owner = Some(record.owner().to_string());
+        }
+    }
+    let owner = owner?;
+    let bare = owner.strip_suffix('.').filter(|b| !b.is_empty());
+    Some(bare.unwrap_or(&owner).into())
 }
 
 /// The unsigned NOTAUTH answer of RFC 8945 §5.3.2: the question echoed and

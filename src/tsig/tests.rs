@@ -134,6 +134,7 @@ fn request_signed_with_a_wrong_secret_gets_an_unsigned_badsig() {
     let (request, mut client) = signed_query(&wrong, NOW);
     let failure = expect_rejected(check_request_at(&keys(), &request, NOW));
     assert_eq!(failure.rcode_name(), "BADSIG");
+    assert_eq!(failure.key_name(), Some("xfr-key.example"));
     let answer = failure.response().unwrap();
     assert_eq!(
         tsig_fields(answer),
@@ -151,6 +152,11 @@ fn unknown_key_name_gets_an_unsigned_badkey() {
     let (request, mut client) = signed_query(&key("other-key.example"), NOW);
     let failure = expect_rejected(check_request_at(&keys(), &request, NOW));
     assert_eq!(failure.rcode_name(), "BADKEY");
+    assert_eq!(
+        failure.key_name(),
+        Some("other-key.example"),
+        "the name the request presented"
+    );
     let answer = failure.response().unwrap();
     assert_eq!(
         tsig_fields(answer),

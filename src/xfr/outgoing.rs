@@ -19,12 +19,13 @@ use crate::acl::{Requester, TransferAcl, Transport};
 use crate::journal::{Changeset, JournalReader, JournalView, Record};
 use crate::name;
 use crate::net::limit::{self, PerClient};
+use crate::peers::{cut, FullReason, PeerEvent, PeerWhat, Sent, XfrOutcome, XfrRequest, ZonePeers};
 use crate::serial::Serial;
 use crate::tsig::{self, Keys, RequestAuth, SignedRequest};
 use crate::wire::{flag, rcode, MessageWriter, Owner, Request, Section, HEADER_LEN};
 use crate::zone::{rtype, SharedZoneTable, ZoneVersion};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub struct XfrZone {
     /// load or transfer that is writing it); none: always the full zone.
     pub journal: Option<JournalReader>,
     pub counters: Arc<XfrCounters>,
+    /// The zone's peer history: how each transfer ended, per client.
+    pub peers: Option<Arc<ZonePeers>>,
 }
 
 /// Transfers of one zone sent since the start, by kind.
@@ -82,6 +85,78 @@ impl XfrCounters {
 enum Kind {
     Axfr,
     Ixfr(Option<Serial>),
+}
+
+impl Kind {
+    fn request(self) -> XfrRequest {
+        match self {
+            Kind::Axfr => XfrRequest::Axfr,
+            Kind::Ixfr(asked) => XfrRequest::Ixfr { asked },
+        }
+    }
+}
+
+/// Who asked for a transfer and how, for the zone's peer history: each
+/// way out of [`Transfers::serve`] records one outcome through it, so a
+/// transfer is one event whatever its number of messages.
+struct Ledger {
+    peers: Option<Arc<ZonePeers>>,
+    ip: IpAddr,
+    request: XfrRequest,
+    key: Option<Arc<str>>,
+    via: Transport,
+}
+
+impl Ledger {
+    fn record(&self, outcome: XfrOutcome) {
+        let Some(peers) = &self.peers else {
+            return;
+        };
+        let what = PeerWhat::Transfer {
+            request: self.request,
+            key: self.key.clone(),
+            via: self.via,
+            outcome,
+        };
+        peers.record(
+            self.ip,
+            PeerEvent {
+                at: peers.now(),
+                what,
+            },
+        );
+    }
+}
+
+/// What went out on a transfer's stream.
+struct Streamed {
+    result: std::io::Result<()>,
+    records: u64,
+    /// Octets written, length prefixes and TSIG records included.
+    bytes: u64,
+    messages: u32,
+    ms: u32,
+}
+
+impl Streamed {
+    /// The outcome for the peer history: served, or aborted with the
+    /// error and what had gone out by then.
+    fn outcome(&self, serial: Serial, sent: Sent) -> XfrOutcome {
+        match &self.result {
+            Ok(()) => XfrOutcome::Served {
+                serial,
+                sent,
+                records: self.records,
+                bytes: self.bytes,
+                messages: self.messages,
+                ms: self.ms,
+            },
+            Err(e) => XfrOutcome::Aborted {
+                error: cut(&e.to_string()),
+                bytes: self.bytes,
+            },
+        }
+    }
 }
 
 /// What a transfer sends.
@@ -158,7 +233,8 @@ impl Transfers {
 
     /// Answers a transfer request on `stream` (TCP or TLS, as `transport`
     /// says): the zone, a single SOA, or an error response. Refusals are
-    /// logged with peer, zone and reason.
+    /// logged with peer, zone and reason; every outcome of a zone we
+    /// serve goes to its peer history.
     pub async fn serve<W: AsyncWrite + Unpin + Send>(
         &self,
         req: &Request<'_>,
@@ -173,6 +249,18 @@ impl Transfers {
         } else {
             Kind::Ixfr(client_serial(req))
         };
+        // Found before the TSIG check so that a rejected signature is
+        // recorded in the zone's peer history too; what is answered, and
+        // in which order the checks are made, is as before.
+        let zone = self.zones.load().get(q.name).cloned();
+        let xfr = zone.as_ref().and_then(|z| self.zone(z.origin()));
+        let mut ledger = Ledger {
+            peers: xfr.as_ref().and_then(|x| x.peers.clone()),
+            ip: peer.ip(),
+            request: kind.request(),
+            key: None,
+            via: transport,
+        };
         // RFC 8945 §5.2: a TSIG that fails is answered as the RFC says
         // and nothing else is sent.
         let mut signer = match tsig::check_request(&self.keys, req.message) {
@@ -180,31 +268,31 @@ impl Transfers {
             RequestAuth::Signed(s) => Some(s),
             RequestAuth::Rejected(failure) => {
                 tracing::warn!(%peer, zone = %zone_name, error = failure.rcode_name(), "transfer refused: TSIG check failed");
+                ledger.key = failure.key_name().map(|k| Arc::from(cut(k)));
+                ledger.record(XfrOutcome::Tsig {
+                    error: failure.rcode_name(),
+                });
                 return match failure.response() {
-                    Some(r) => send(stream, r).await,
+                    Some(r) => send(stream, r).await.map(drop),
                     None => Ok(()),
                 };
             }
         };
-        let key = signer.as_ref().map(|s| s.key_name().to_owned());
+        let key = signer.as_ref().map(SignedRequest::shared_key_name);
+        ledger.key = key.clone();
         let key_shown = key.as_deref().unwrap_or("none");
         let refuse = |rc: u16| error_response(req, rc);
-        let version = {
-            let table = self.zones.load();
-            match table.get(q.name) {
-                None => {
-                    tracing::info!(%peer, zone = %zone_name, "transfer refused: not a zone we serve");
-                    return send_signed(stream, refuse(rcode::NOTAUTH), &mut signer).await;
-                }
-                Some(zone) => zone.snapshot(),
-            }
+        let Some(zone) = zone else {
+            tracing::info!(%peer, zone = %zone_name, "transfer refused: not a zone we serve");
+            return answer(stream, refuse(rcode::NOTAUTH), &mut signer).await;
         };
-        let Some(version) = version else {
+        let Some(version) = zone.snapshot() else {
             tracing::info!(%peer, zone = %zone_name, "transfer refused: zone not loaded");
-            return send_signed(stream, refuse(rcode::SERVFAIL), &mut signer).await;
+            ledger.record(XfrOutcome::NotLoaded);
+            return answer(stream, refuse(rcode::SERVFAIL), &mut signer).await;
         };
-        let Some(xfr) = self.zone(version.origin()) else {
-            return send_signed(stream, refuse(rcode::REFUSED), &mut signer).await;
+        let Some(xfr) = xfr else {
+            return answer(stream, refuse(rcode::REFUSED), &mut signer).await;
         };
         let requester = Requester {
             ip: peer.ip(),
@@ -214,19 +302,20 @@ impl Transfers {
         if let Err(reason) = xfr.acl.check(&requester) {
             XfrCounters::bump(&xfr.counters.refused);
             tracing::warn!(%peer, zone = %zone_name, key = key_shown, via = transport.name(), %reason, "transfer refused by allow_transfer");
-            return send_signed(stream, refuse(rcode::REFUSED), &mut signer).await;
+            ledger.record(XfrOutcome::Refused(reason));
+            return answer(stream, refuse(rcode::REFUSED), &mut signer).await;
         }
         let mut payload = Payload::Zone;
+        let mut instead_of_ixfr = None;
         if let Kind::Ixfr(Some(client)) = kind {
             if !client.is_before(version.serial()) {
                 XfrCounters::bump(&xfr.counters.ixfr_current);
                 tracing::info!(%peer, zone = %zone_name, serial = %client, "IXFR: client is current");
-                return send_signed(stream, single_soa(req, &version), &mut signer).await;
+                return current(stream, req, &version, &mut signer, &ledger).await;
             }
-            if let Some(view) = xfr.journal.as_ref().map(JournalReader::load_full) {
-                if let Some(range) = incremental(&view, &version, client) {
-                    payload = Payload::Changes(view, range);
-                }
+            match changes_for(xfr.journal.as_ref(), &version, client) {
+                Ok((view, range)) => payload = Payload::Changes(view, range),
+                Err(why) => instead_of_ixfr = Some(why),
             }
         }
         // Over a limit, SERVFAIL: the secondary tries again later (RETRY)
@@ -234,24 +323,24 @@ impl Transfers {
         // /metrics.
         let Some(_client_slot) = self.per_client.try_acquire(peer.ip()) else {
             limit::TRANSFERS_PER_CLIENT.hit(Some(peer.ip()), Some(&zone_name));
-            return send_signed(stream, refuse(rcode::SERVFAIL), &mut signer).await;
+            ledger.record(XfrOutcome::OverLimit("transfer_limit_per_client"));
+            return answer(stream, refuse(rcode::SERVFAIL), &mut signer).await;
         };
         let Ok(_permit) = self.slots.clone().try_acquire_owned() else {
             limit::TRANSFERS.hit(Some(peer.ip()), Some(&zone_name));
-            return send_signed(stream, refuse(rcode::SERVFAIL), &mut signer).await;
+            ledger.record(XfrOutcome::OverLimit("transfer_limit"));
+            return answer(stream, refuse(rcode::SERVFAIL), &mut signer).await;
         };
-        let counter = match (&payload, kind) {
-            (Payload::Changes(..), _) => &xfr.counters.ixfr_incremental,
-            (Payload::Zone, Kind::Axfr) => &xfr.counters.axfr,
-            (Payload::Zone, Kind::Ixfr(_)) => &xfr.counters.ixfr_full,
-        };
-        let result = self
+        let (counter, sent) = tally(&xfr.counters, &payload, kind, instead_of_ixfr);
+        let serial = version.serial();
+        let streamed = self
             .stream(req, peer, stream, version, kind, payload, signer)
             .await;
-        if result.is_ok() {
+        ledger.record(streamed.outcome(serial, sent));
+        if streamed.result.is_ok() {
             XfrCounters::bump(counter);
         }
-        result
+        streamed.result
     }
 
     /// The transfer settings of the zone with this apex (wire format),
@@ -303,7 +392,9 @@ impl Transfers {
             return None;
         }
         let view = xfr.journal.as_ref()?.load();
-        let changes = view.changes().get(incremental(&view, &version, client)?)?;
+        let changes = view
+            .changes()
+            .get(incremental(&view, &version, client).ok()?)?;
         let len = match signer.as_mut() {
             None => {
                 let out = out.get_mut(..limit.min(out.len()))?;
@@ -333,7 +424,7 @@ impl Transfers {
         kind: Kind,
         payload: Payload,
         mut signer: Option<SignedRequest>,
-    ) -> std::io::Result<()> {
+    ) -> Streamed {
         let started = Instant::now();
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
         let id = req.id;
@@ -357,17 +448,22 @@ impl Transfers {
                 }
             }
         });
-        let mut messages = 0usize;
+        let mut messages = 0u32;
+        let mut bytes = 0u64;
         let mut result = Ok(());
         while let Some(msg) = rx.recv().await {
-            if let Err(e) = send_signed(stream, msg, &mut signer).await {
-                result = Err(e);
-                break;
+            match send_signed(stream, msg, &mut signer).await {
+                Ok(n) => bytes = bytes.saturating_add(n),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
-            messages += 1;
+            messages = messages.saturating_add(1);
         }
         drop(rx);
         let records = packer.await.unwrap_or(0);
+        let ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
         let what = match (kind, incremental) {
             (Kind::Axfr, _) => "AXFR",
             (Kind::Ixfr(_), true) => "IXFR (incremental)",
@@ -380,42 +476,91 @@ impl Transfers {
                 %serial,
                 records,
                 messages,
-                ms = started.elapsed().as_millis() as u64,
+                bytes,
+                ms,
                 "{what} sent"
             ),
             Err(e) => {
-                tracing::warn!(%peer, zone = %name::display(req.question.name), error = %e, "{what} aborted")
+                tracing::warn!(%peer, zone = %name::display(req.question.name), error = %e, bytes, "{what} aborted")
             }
         }
-        result
+        Streamed {
+            result,
+            records: u64::try_from(records).unwrap_or(u64::MAX),
+            bytes,
+            messages,
+            ms,
+        }
     }
+}
+
+/// The counter a transfer about to be streamed bumps once it is sent,
+/// and what it sends, for the peer history.
+fn tally<'c>(
+    counters: &'c XfrCounters,
+    payload: &Payload,
+    kind: Kind,
+    instead_of_ixfr: Option<FullReason>,
+) -> (&'c AtomicU64, Sent) {
+    match (payload, kind) {
+        (Payload::Changes(_, range), _) => {
+            let changesets = u32::try_from(range.len()).unwrap_or(u32::MAX);
+            (&counters.ixfr_incremental, Sent::Incremental { changesets })
+        }
+        (Payload::Zone, Kind::Axfr) => {
+            let instead_of_ixfr = None;
+            (&counters.axfr, Sent::Full { instead_of_ixfr })
+        }
+        (Payload::Zone, Kind::Ixfr(_)) => (&counters.ixfr_full, Sent::Full { instead_of_ixfr }),
+    }
+}
+
+/// The journal's view and where in it the changesets leading from
+/// `client` to the version served are; or why the whole zone goes
+/// instead.
+fn changes_for(
+    journal: Option<&JournalReader>,
+    version: &ZoneVersion,
+    client: Serial,
+) -> Result<(Arc<JournalView>, Range<usize>), FullReason> {
+    let view = journal.ok_or(FullReason::NoJournal)?.load_full();
+    let range = incremental(&view, version, client)?;
+    Ok((view, range))
 }
 
 /// Where in `journal` the changesets leading from `client` to exactly
 /// the version served are, when it has them and they are smaller than
 /// the zone (RFC 1995 §4 lets a server send the whole zone instead, and
-/// then it is cheaper). The journal may already hold a change that is not
-/// published yet (it is written first); the chain is cut at the served
-/// serial.
+/// then it is cheaper); else which of the two it is. The journal may
+/// already hold a change that is not published yet (it is written
+/// first); the chain is cut at the served serial. Allocates nothing (UDP
+/// IXFR, on the query path, asks it too).
 fn incremental(
     journal: &JournalView,
     version: &ZoneVersion,
     client: Serial,
-) -> Option<Range<usize>> {
-    let start = journal.index_of(client)?;
-    let from_client = journal.changes().get(start..)?;
+) -> Result<Range<usize>, FullReason> {
+    let missing = FullReason::HistoryMissing;
+    let start = journal.index_of(client).ok_or(missing)?;
+    let from_client = journal.changes().get(start..).ok_or(missing)?;
     let end = start
         + 1
         + from_client
             .iter()
-            .position(|c| c.to_serial == version.serial())?;
+            .position(|c| c.to_serial == version.serial())
+            .ok_or(missing)?;
     let records: usize = journal
         .changes()
-        .get(start..end)?
+        .get(start..end)
+        .ok_or(missing)?
         .iter()
         .map(|c| c.removed.len() + c.added.len() + 2)
         .sum();
-    (records < version.record_count()).then_some(start..end)
+    if records < version.record_count() {
+        Ok(start..end)
+    } else {
+        Err(FullReason::ChangesLarger)
+    }
 }
 
 /// An incremental answer in one message in `buf`: our SOA, the changes,
@@ -524,12 +669,44 @@ fn skip_record(msg: &[u8], pos: usize) -> Option<usize> {
     Some(pos + 10 + rdlen)
 }
 
-/// Signs `msg` when the request was signed, then sends it.
+/// A single answer (an error, signed when the request was), sent.
+async fn answer<W: AsyncWrite + Unpin>(
+    stream: &mut W,
+    msg: Vec<u8>,
+    signer: &mut Option<SignedRequest>,
+) -> std::io::Result<()> {
+    send_signed(stream, msg, signer).await.map(drop)
+}
+
+/// RFC 1995 §2: the client is current: our SOA alone, sent and recorded
+/// as served.
+async fn current<W: AsyncWrite + Unpin>(
+    stream: &mut W,
+    req: &Request<'_>,
+    version: &ZoneVersion,
+    signer: &mut Option<SignedRequest>,
+    ledger: &Ledger,
+) -> std::io::Result<()> {
+    let started = Instant::now();
+    let sent = send_signed(stream, single_soa(req, version), signer).await;
+    let streamed = Streamed {
+        records: 1,
+        bytes: sent.as_ref().map_or(0, |n| *n),
+        messages: 1,
+        ms: u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX),
+        result: sent.map(drop),
+    };
+    ledger.record(streamed.outcome(version.serial(), Sent::Current));
+    streamed.result
+}
+
+/// Signs `msg` when the request was signed, then sends it; the octets
+/// written.
 async fn send_signed<W: AsyncWrite + Unpin>(
     stream: &mut W,
     mut msg: Vec<u8>,
     signer: &mut Option<SignedRequest>,
-) -> std::io::Result<()> {
+) -> std::io::Result<u64> {
     if let Some(s) = signer {
         s.sign_response(&mut msg)
             .map_err(|e| std::io::Error::other(format!("TSIG signing failed: {e}")))?;
@@ -538,14 +715,15 @@ async fn send_signed<W: AsyncWrite + Unpin>(
 }
 
 /// Writes one framed message, flushed (TLS holds records back until
-/// then).
-async fn send<W: AsyncWrite + Unpin>(stream: &mut W, msg: &[u8]) -> std::io::Result<()> {
+/// then); the octets written, the length prefix included.
+async fn send<W: AsyncWrite + Unpin>(stream: &mut W, msg: &[u8]) -> std::io::Result<u64> {
     let len = u16::try_from(msg.len()).map_err(|_| std::io::Error::other("message too long"))?;
     let mut framed = Vec::with_capacity(2 + msg.len());
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(msg);
     stream.write_all(&framed).await?;
-    stream.flush().await
+    stream.flush().await?;
+    Ok(u64::try_from(framed.len()).unwrap_or(u64::MAX))
 }
 
 fn new_message<'b>(buf: &'b mut [u8], req: &Request<'_>) -> MessageWriter<'b> {
@@ -836,6 +1014,332 @@ mod tests {
         m
     }
 
+    /// A primary of example.com serving `serving`, its journal (when
+    /// kept) holding the changes from serial 1 on; transfers allowed from
+    /// 127.0.0.0/8 and with xfr-key from anywhere.
+    struct Primary {
+        transfers: Transfers,
+        peers: Arc<ZonePeers>,
+        /// Kept for the reader's sake, and its file removed at the end.
+        journal: Option<(Journal, std::path::PathBuf)>,
+    }
+
+    impl Drop for Primary {
+        fn drop(&mut self) {
+            if let Some((_, dir)) = self.journal.take() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+
+    const LOCAL: &str = "127.0.0.1:40000";
+    const STRANGER: &str = "192.0.2.9:40000";
+
+    fn xfr_key(secret: &str) -> crate::tsig::TsigKey {
+        crate::tsig::TsigKey::from_config("xfr-key", "hmac-sha256", secret).unwrap()
+    }
+
+    const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyb2N0";
+
+    fn www(serial: u32) -> String {
+        format!("192.0.2.{}", 80 + serial)
+    }
+
+    fn primary(serving: Option<u32>, with_journal: bool) -> Primary {
+        let zone = Arc::new(Zone::new(&wire_name("example.com")).unwrap());
+        let mut journal = None;
+        if let Some(serving) = serving {
+            zone.publish(Arc::new(version(serving, &www(serving))));
+        }
+        if let (Some(serving), true) = (serving, with_journal) {
+            let dir = std::env::temp_dir().join(format!(
+                "zonesync-xfr-serve-{}-{}",
+                std::process::id(),
+                crate::wire::random_id()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let (mut j, _) = Journal::open(&dir.join("j"), JournalLimits::default()).unwrap();
+            for s in 1..serving {
+                let change =
+                    crate::journal::diff(&version(s, &www(s)), &version(s + 1, &www(s + 1)));
+                j.append(&change).unwrap();
+            }
+            journal = Some((j, dir));
+        }
+        let peers = Arc::new(ZonePeers::new(Arc::new(crate::clock::SystemClock)));
+        let rules = vec![
+            crate::acl::TransferRule {
+                from: Some("127.0.0.0/8".parse().unwrap()),
+                ..Default::default()
+            },
+            crate::acl::TransferRule {
+                key: Some("xfr-key".into()),
+                ..Default::default()
+            },
+        ];
+        let xfr = XfrZone {
+            acl: TransferAcl::new(rules),
+            journal: journal.as_ref().map(|(j, _)| j.reader()),
+            counters: Arc::default(),
+            peers: Some(peers.clone()),
+        };
+        let table = Arc::new(SharedZoneTable::from_pointee(ZoneTable::new(vec![zone])));
+        let transfers = Transfers::new(
+            table,
+            vec![(wire_name("example.com"), xfr)],
+            Keys::new([xfr_key(SECRET)]).unwrap(),
+            4,
+        )
+        .with_per_client_limit(1);
+        Primary {
+            transfers,
+            peers,
+            journal,
+        }
+    }
+
+    fn axfr_query() -> Vec<u8> {
+        let mut m = vec![0xab, 0xcd, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        m.extend(wire_name("example.com"));
+        m.extend(rtype::AXFR.to_be_bytes());
+        m.extend(1u16.to_be_bytes());
+        m
+    }
+
+    fn signed(mut query: Vec<u8>, key: &crate::tsig::TsigKey) -> Vec<u8> {
+        crate::tsig::ClientSigner::sign_request(key, &mut query).unwrap();
+        query
+    }
+
+    impl Primary {
+        /// Asks `query` from `peer` over a stream; what came back.
+        async fn ask(&self, query: &[u8], peer: &str) -> Vec<u8> {
+            let req = crate::wire::parse_request(query).unwrap();
+            let (mut ours, mut theirs) = tokio::io::duplex(1 << 20);
+            let peer = peer.parse().unwrap();
+            self.transfers
+                .serve(&req, peer, Transport::Plain, &mut ours)
+                .await
+                .unwrap();
+            drop(ours);
+            let mut got = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut theirs, &mut got)
+                .await
+                .unwrap();
+            got
+        }
+
+        /// The one event the history holds of `peer`: its request, key
+        /// and outcome.
+        fn only_transfer(&self, peer: &str) -> (XfrRequest, Option<Arc<str>>, XfrOutcome) {
+            let ip = peer.parse::<SocketAddr>().unwrap().ip();
+            let log = self.peers.peer(ip).expect("the peer is in the history");
+            let events: Vec<&PeerEvent> = log.events().collect();
+            assert_eq!(events.len(), 1, "one event per transfer: {events:?}");
+            assert_eq!(log.last_transfer(), events.first().copied());
+            match &events[0].what {
+                PeerWhat::Transfer {
+                    request,
+                    key,
+                    via,
+                    outcome,
+                } => {
+                    assert_eq!(*via, Transport::Plain);
+                    (*request, key.clone(), outcome.clone())
+                }
+                other => panic!("a transfer, not {other:?}"),
+            }
+        }
+    }
+
+    /// The RCODE of the first message of a framed stream.
+    fn first_rcode(stream: &[u8]) -> u8 {
+        stream[5] & 0x0f
+    }
+
+    #[tokio::test]
+    async fn an_axfr_is_recorded_once_with_its_records_octets_and_messages() {
+        let p = primary(Some(3), true);
+        let got = p.ask(&axfr_query(), LOCAL).await;
+        let (request, key, outcome) = p.only_transfer(LOCAL);
+        assert_eq!((request, key), (XfrRequest::Axfr, None));
+        match outcome {
+            XfrOutcome::Served {
+                serial,
+                sent,
+                records,
+                bytes,
+                messages,
+                ..
+            } => {
+                assert_eq!(serial, Serial(3));
+                assert_eq!(
+                    sent,
+                    Sent::Full {
+                        instead_of_ixfr: None
+                    }
+                );
+                assert_eq!(records, 7, "6 records, the SOA twice");
+                assert_eq!(bytes, got.len() as u64, "every octet sent");
+                assert_eq!(messages, 1);
+            }
+            other => panic!("served, not {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_ixfr_is_recorded_as_incremental_current_or_full_with_the_reason() {
+        let cases = [
+            (2, Sent::Incremental { changesets: 1 }),
+            (3, Sent::Current),
+            (
+                1,
+                Sent::Full {
+                    instead_of_ixfr: Some(FullReason::ChangesLarger),
+                },
+            ),
+            (
+                0,
+                Sent::Full {
+                    instead_of_ixfr: Some(FullReason::HistoryMissing),
+                },
+            ),
+        ];
+        for (client, expected) in cases {
+            let p = primary(Some(3), true);
+            let got = p.ask(&ixfr_query(client), LOCAL).await;
+            let (request, _, outcome) = p.only_transfer(LOCAL);
+            assert_eq!(
+                request,
+                XfrRequest::Ixfr {
+                    asked: Some(Serial(client))
+                }
+            );
+            match outcome {
+                XfrOutcome::Served {
+                    serial,
+                    sent,
+                    bytes,
+                    ..
+                } => {
+                    assert_eq!(serial, Serial(3));
+                    assert_eq!(sent, expected, "IXFR from {client}");
+                    assert_eq!(bytes, got.len() as u64);
+                }
+                other => panic!("IXFR from {client}: served, not {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_ixfr_of_a_zone_without_a_journal_is_recorded_as_full_for_that() {
+        let p = primary(Some(3), false);
+        p.ask(&ixfr_query(2), LOCAL).await;
+        match p.only_transfer(LOCAL).2 {
+            XfrOutcome::Served { sent, .. } => assert_eq!(
+                sent,
+                Sent::Full {
+                    instead_of_ixfr: Some(FullReason::NoJournal)
+                }
+            ),
+            other => panic!("served, not {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_by_allow_transfer_is_recorded_with_its_reason() {
+        let p = primary(Some(3), true);
+        let got = p.ask(&axfr_query(), STRANGER).await;
+        assert_eq!(first_rcode(&got), rcode::REFUSED as u8);
+        let (_, key, outcome) = p.only_transfer(STRANGER);
+        assert_eq!(key, None);
+        // The rule with xfr-key came closest: it wants only the key.
+        assert_eq!(outcome, XfrOutcome::Refused(crate::acl::Denial::Key));
+        let log = p.peers.peer(STRANGER.parse::<SocketAddr>().unwrap().ip());
+        assert!(
+            log.is_some_and(|l| l.last_refusal().is_some()),
+            "kept as the last refusal"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_signed_transfer_is_recorded_with_its_key() {
+        let p = primary(Some(3), true);
+        let got = p
+            .ask(&signed(axfr_query(), &xfr_key(SECRET)), STRANGER)
+            .await;
+        assert_eq!(first_rcode(&got), rcode::NOERROR as u8);
+        let (_, key, outcome) = p.only_transfer(STRANGER);
+        assert_eq!(key.as_deref(), Some("xfr-key"));
+        assert!(matches!(outcome, XfrOutcome::Served { .. }), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn a_tsig_failure_is_recorded_with_its_error_and_the_key_presented() {
+        let other = crate::tsig::TsigKey::from_config("other-key", "hmac-sha256", SECRET).unwrap();
+        let cases = [
+            (other, "BADKEY", "other-key"),
+            (xfr_key("d3Jvbmc="), "BADSIG", "xfr-key"),
+        ];
+        for (key, error, name) in cases {
+            let p = primary(Some(3), true);
+            let got = p.ask(&signed(axfr_query(), &key), LOCAL).await;
+            assert_eq!(first_rcode(&got), rcode::NOTAUTH as u8, "{error}");
+            let (_, presented, outcome) = p.only_transfer(LOCAL);
+            assert_eq!(presented.as_deref(), Some(name));
+            assert_eq!(outcome, XfrOutcome::Tsig { error });
+        }
+    }
+
+    #[tokio::test]
+    async fn a_transfer_of_a_zone_not_loaded_is_recorded() {
+        let p = primary(None, false);
+        let got = p.ask(&axfr_query(), LOCAL).await;
+        assert_eq!(first_rcode(&got), rcode::SERVFAIL as u8);
+        assert_eq!(p.only_transfer(LOCAL).2, XfrOutcome::NotLoaded);
+    }
+
+    #[tokio::test]
+    async fn a_transfer_over_the_per_client_limit_is_recorded() {
+        let p = primary(Some(3), true);
+        let query = axfr_query();
+        let req = crate::wire::parse_request(&query).unwrap();
+        let peer: SocketAddr = LOCAL.parse().unwrap();
+        // A client that does not read holds its one slot.
+        let (mut slow, _unread) = tokio::io::duplex(16);
+        let mut first = std::pin::pin!(p.transfers.serve(&req, peer, Transport::Plain, &mut slow));
+        let held = tokio::time::timeout(Duration::from_millis(200), first.as_mut()).await;
+        assert!(held.is_err(), "the first transfer is still sending");
+        let got = p.ask(&query, LOCAL).await;
+        assert_eq!(first_rcode(&got), rcode::SERVFAIL as u8);
+        assert_eq!(
+            p.only_transfer(LOCAL).2,
+            XfrOutcome::OverLimit("transfer_limit_per_client")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_transfer_cut_off_is_recorded_as_aborted() {
+        let p = primary(Some(3), true);
+        let query = axfr_query();
+        let req = crate::wire::parse_request(&query).unwrap();
+        let (mut ours, theirs) = tokio::io::duplex(1 << 16);
+        drop(theirs);
+        let peer: SocketAddr = LOCAL.parse().unwrap();
+        let sent = p
+            .transfers
+            .serve(&req, peer, Transport::Plain, &mut ours)
+            .await;
+        assert!(sent.is_err(), "the stream was gone");
+        match p.only_transfer(LOCAL).2 {
+            XfrOutcome::Aborted { error, bytes } => {
+                assert!(!error.is_empty());
+                assert_eq!(bytes, 0);
+            }
+            other => panic!("aborted, not {other:?}"),
+        }
+    }
+
     #[test]
     fn a_udp_ixfr_is_answered_while_the_journal_writer_is_held() {
         let dir = std::env::temp_dir().join(format!("zonesync-xfr-udp-{}", std::process::id()));
@@ -856,6 +1360,7 @@ mod tests {
             }]),
             journal: Some(reader),
             counters: Arc::default(),
+            peers: None,
         };
         let transfers = Arc::new(Transfers::new(
             table,

@@ -1,0 +1,17 @@
+//! What a server saw of each peer of a zone: the NOTIFYs it sent them
+//! and how they were answered, the transfers they asked for and how each
+//! ended, the NOTIFYs they sent us. The replication doctor reads it to
+//! say why a secondary is behind (docs/design/replication-doctor.md).
+//!
+//! One [`ZonePeers`] per zone (`ZoneCore::peers`, both roles: a secondary
+//! is a primary for its own secondaries), filled by `notify::round` and
+//! `xfr::outgoing` (and the NOTIFY router). It is bounded whatever the
+//! traffic, takes its lock for one push or one copy, and does no I/O: it
+//! only remembers.
+
+mod history;
+
+pub use history::{
+    cut, FullReason, HealAction, NotifyOutcome, PeerEvent, PeerLog, PeerWhat, Sent, XfrOutcome,
+    XfrRequest, ZonePeers, EVENTS_PER_PEER, PEERS_PER_ZONE, TEXT_MAX,
+};
