@@ -145,8 +145,16 @@ pub static DASHBOARD_CONNECTIONS: LimitLog = LimitLog::new(
     "monitor dashboard at its connection cap: further clients wait in the listen backlog",
 );
 
+/// A zone's peer history was busy when a signed query failing TSIG was
+/// to be recorded: the query path does not wait for it, so the event is
+/// lost (and counted here).
+pub static PEER_HISTORY_BUSY: LimitLog = LimitLog::new(
+    "peer_history_busy",
+    "a signed query failing TSIG was not recorded in the zone's peer history: it was busy",
+);
+
 /// Every limit, in the order `/metrics` lists them.
-pub static ALL: [&LimitLog; 7] = [
+pub static ALL: [&LimitLog; 8] = [
     &TCP_CONNECTIONS,
     &TCP_CONNECTIONS_PER_CLIENT,
     &TRANSFERS,
@@ -154,6 +162,7 @@ pub static ALL: [&LimitLog; 7] = [
     &NOTIFY_RATE,
     &CONTROL_CONNECTIONS,
     &DASHBOARD_CONNECTIONS,
+    &PEER_HISTORY_BUSY,
 ];
 
 /// Who a per-client limit counts: an IPv4 address (an IPv4-mapped IPv6

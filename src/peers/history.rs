@@ -376,7 +376,7 @@ fn make_room(logs: &mut Logs, newcomer_is_target: bool) -> bool {
 
 /// An IPv4-mapped IPv6 address as the IPv4 address it is (a dual-stack
 /// socket shows IPv4 peers so), as `notify::round` compares them.
-fn fold(ip: IpAddr) -> IpAddr {
+pub(crate) fn fold(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,

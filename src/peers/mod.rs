@@ -5,13 +5,20 @@
 //!
 //! One [`ZonePeers`] per zone (`ZoneCore::peers`, both roles: a secondary
 //! is a primary for its own secondaries), filled by `notify::round` and
-//! `xfr::outgoing` (and the NOTIFY router). It is bounded whatever the
-//! traffic, takes its lock for one push or one copy, and does no I/O: it
-//! only remembers.
+//! `xfr::outgoing` (and the server's NOTIFY and TSIG-failure routers). It
+//! is bounded whatever the traffic, takes its lock for one push or one
+//! copy, and does no I/O: it only remembers.
+//!
+//! SOA queries are too many, and on a path that may not lock, for the
+//! history: one [`SoaSightings`] per server (`ZoneDeps::sightings`) keeps
+//! when each (zone, address) last asked, in a fixed table of atomics.
 
 mod history;
+mod sightings;
 
+pub(crate) use history::fold;
 pub use history::{
     cut, FullReason, HealAction, NotifyOutcome, PeerEvent, PeerLog, PeerWhat, Sent, XfrOutcome,
     XfrRequest, ZonePeers, EVENTS_PER_PEER, PEERS_PER_ZONE, TEXT_MAX,
 };
+pub use sightings::{SoaSightings, SLOTS as SIGHTING_SLOTS};

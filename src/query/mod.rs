@@ -14,6 +14,7 @@ mod stats;
 pub use stats::QueryStats;
 
 use crate::name::KeyBuf;
+use crate::peers::SoaSightings;
 use crate::serial::Serial;
 use crate::tsig::{self, Keys, RequestAuth};
 use crate::wire::{
@@ -64,6 +65,16 @@ pub trait NotifyListener: Send + Sync {
         let _ = (parent, child, peer);
         NotifyVerdict::Refused
     }
+}
+
+/// Where the query path reports what the replication doctor needs of a
+/// peer beyond its SOA sightings (`peers::SoaSightings`).
+pub trait PeerLog: Send + Sync {
+    /// A signed query (opcode QUERY) from `peer` for a name in the zone
+    /// with apex `zone` (wire format) failed TSIG with `error` (BADKEY,
+    /// BADSIG, BADTIME…); `key`: the key name it presented. Only the
+    /// signed path calls it (which allocates already); it must not block.
+    fn tsig_failed(&self, zone: &[u8], peer: SocketAddr, error: &'static str, key: Option<&str>);
 }
 
 /// What the server does with an UPDATE (RFC 2136).
@@ -121,6 +132,11 @@ pub struct Answerer {
     stats: Arc<QueryStats>,
     /// Response rate limiting of UDP answers; none when off.
     rrl: Option<rrl::Rrl>,
+    /// When each peer last asked a zone's SOA (or IXFR over UDP); none:
+    /// not kept.
+    sightings: Option<Arc<SoaSightings>>,
+    /// Where signed queries failing TSIG are reported; none: logged only.
+    peer_log: Option<Arc<dyn PeerLog>>,
 }
 
 /// QCLASS `*` (RFC 1035 §3.2.5).
@@ -140,7 +156,22 @@ impl Answerer {
             config,
             stats,
             rrl: None,
+            sightings: None,
+            peer_log: None,
         }
+    }
+
+    /// Keeps when each peer asks a zone's SOA at its apex, or IXFR over
+    /// UDP, in `sightings` (the server's one table).
+    pub fn with_sightings(mut self, sightings: Arc<SoaSightings>) -> Self {
+        self.sightings = Some(sightings);
+        self
+    }
+
+    /// Reports signed queries that fail TSIG to `log`, by zone and peer.
+    pub fn with_peer_log(mut self, log: Arc<dyn PeerLog>) -> Self {
+        self.peer_log = Some(log);
+        self
     }
 
     /// Limits the rate of UDP answers (`[rrl]`).
@@ -265,6 +296,13 @@ impl Answerer {
         };
         let cookie = self.judge_cookie(&req, peer);
         let bad_option = req.edns.and_then(|e| e.bad_option);
+        if transport == Transport::Udp
+            && req.opcode() == opcode::QUERY
+            && req.question.qtype == rtype::IXFR
+        {
+            // An ask, however it is answered (the changes, or our SOA).
+            self.sight_ixfr(&req, peer);
+        }
         let ixfr_udp = match (&self.transfers, peer) {
             (Some(t), Some(peer))
                 if transport == Transport::Udp
@@ -334,6 +372,7 @@ impl Answerer {
             RequestAuth::Unsigned => Some(self.respond(req, origin, out, 0).0),
             RequestAuth::Rejected(failure) => {
                 tracing::info!(error = failure.rcode_name(), "TSIG check of a query failed");
+                self.report_tsig_failure(req, origin.peer, &failure);
                 let response = failure.response()?;
                 // The error answer echoes the request's question and TSIG
                 // record (RFC 8945 §5.3.2), and can outgrow what UDP may
@@ -604,6 +643,11 @@ impl Answerer {
             w.set_rcode(rcode::REFUSED);
             return None;
         };
+        if q.qtype == rtype::SOA && zone.key() == qkey.as_slice() {
+            // Before the version is looked at: a secondary asking a zone
+            // we cannot serve yet has still asked.
+            self.sight(zone.key(), origin.peer);
+        }
         // RFC 4035 §3.1.4.1: a DS query for the apex of a zone we serve is
         // answered from its parent, when we serve that too.
         if q.qtype == rtype::DS && qkey.labels() > 0 && zone.key() == qkey.as_slice() {
@@ -633,6 +677,55 @@ impl Answerer {
             subject: Some(subject),
             ..Source::of(version)
         })
+    }
+}
+
+impl Answerer {
+    /// `peer` asked the SOA of the zone with lookup key `zone` now.
+    fn sight(&self, zone: &[u8], peer: Option<SocketAddr>) {
+        if let (Some(sightings), Some(peer)) = (&self.sightings, peer) {
+            let now = crate::clock::from_system_time(std::time::SystemTime::now());
+            sightings.see(zone, peer.ip(), now);
+        }
+    }
+
+    /// An IXFR over UDP from `peer` for a zone we serve: a sighting.
+    fn sight_ixfr(&self, req: &Request<'_>, peer: Option<SocketAddr>) {
+        if self.sightings.is_none() || peer.is_none() {
+            return;
+        }
+        let table = self.zones.load();
+        if let Some(zone) = table.get(req.question.name) {
+            self.sight(zone.key(), peer);
+        }
+    }
+
+    /// A signed query that failed TSIG, to the peer log of the zone its
+    /// name is in (a NOTIFY or an UPDATE is not a query of the zone).
+    fn report_tsig_failure(
+        &self,
+        req: &Request<'_>,
+        peer: Option<SocketAddr>,
+        failure: &tsig::TsigFailure,
+    ) {
+        let (Some(log), Some(peer)) = (&self.peer_log, peer) else {
+            return;
+        };
+        if req.opcode() != opcode::QUERY {
+            return;
+        }
+        let Some(qkey) = KeyBuf::new(req.question.name) else {
+            return;
+        };
+        let table = self.zones.load();
+        if let Some(zone) = table.find(&qkey) {
+            log.tsig_failed(
+                zone.origin(),
+                peer,
+                failure.rcode_name(),
+                failure.key_name(),
+            );
+        }
     }
 }
 
@@ -1360,6 +1453,122 @@ mod tests {
                 (option::NSID, b"ns-a".to_vec()),
                 (option::ZONEVERSION, zv(2, 2024010101)),
             ]
+        );
+    }
+
+    /// One `tsig_failed` call: zone, peer, error, key.
+    type Report = (Vec<u8>, SocketAddr, &'static str, Option<String>);
+
+    /// What a [`PeerLog`] was told.
+    #[derive(Default)]
+    struct Reported(std::sync::Mutex<Vec<Report>>);
+
+    impl PeerLog for Reported {
+        fn tsig_failed(
+            &self,
+            zone: &[u8],
+            peer: SocketAddr,
+            error: &'static str,
+            key: Option<&str>,
+        ) {
+            self.0
+                .lock()
+                .unwrap()
+                .push((zone.to_vec(), peer, error, key.map(String::from)));
+        }
+    }
+
+    #[test]
+    fn an_soa_query_at_an_apex_from_a_known_peer_is_a_sighting() {
+        let sightings = Arc::new(SoaSightings::default());
+        let (a, com) = answerer(false);
+        let a = a.with_sightings(sightings.clone());
+        let mut out = vec![0u8; 65535];
+        let ask = |name: &str, qtype: u16, peer: &str, transport| {
+            let peer: SocketAddr = peer.parse().unwrap();
+            let mut out = vec![0u8; 65535];
+            a.answer_from(&query(name, qtype, None), transport, Some(peer), &mut out)
+                .unwrap();
+            peer.ip()
+        };
+        let udp = ask("example.com", rtype::SOA, "192.0.2.1:1000", Transport::Udp);
+        let tcp = ask(
+            "Example.COM",
+            rtype::SOA,
+            "[2001:db8::1]:1000",
+            Transport::Tcp,
+        );
+        let below = ask(
+            "www.example.com",
+            rtype::SOA,
+            "192.0.2.2:1000",
+            Transport::Udp,
+        );
+        let other_type = ask("example.com", rtype::A, "192.0.2.3:1000", Transport::Udp);
+        let delegated = ask(
+            "sub.example.com",
+            rtype::SOA,
+            "192.0.2.4:1000",
+            Transport::Udp,
+        );
+        // A zone configured and not loaded yet: asked all the same.
+        let unloaded = ask("example.org", rtype::SOA, "192.0.2.5:1000", Transport::Udp);
+        a.answer(
+            &query("example.com", rtype::SOA, None),
+            Transport::Udp,
+            &mut out,
+        )
+        .unwrap();
+        let org = KeyBuf::new(&wire_name("example.org")).unwrap();
+        let seen = |zone: &[u8], ip| sightings.last(zone, ip).is_some();
+        assert!(seen(com.key(), udp), "over UDP");
+        assert!(seen(com.key(), tcp), "over TCP, any case");
+        assert!(!seen(com.key(), below), "not the apex");
+        assert!(!seen(com.key(), other_type), "not SOA");
+        assert!(
+            !seen(com.key(), delegated),
+            "a delegation, not a zone we serve"
+        );
+        assert!(seen(org.as_slice(), unloaded), "a zone not loaded yet");
+    }
+
+    #[test]
+    fn a_signed_query_failing_tsig_is_reported_with_its_zone_and_key() {
+        let ours = crate::tsig::TsigKey::from_config(
+            "xfr-key.",
+            "hmac-sha256",
+            "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo=",
+        )
+        .unwrap();
+        let theirs = crate::tsig::TsigKey::from_config(
+            "other-key.",
+            "hmac-sha256",
+            "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo=",
+        )
+        .unwrap();
+        let reported = Arc::new(Reported::default());
+        let (a, _) = answerer(false);
+        let a = a
+            .with_keys(Arc::new(Keys::new([ours]).unwrap()))
+            .with_peer_log(reported.clone());
+        let peer: SocketAddr = "192.0.2.9:4000".parse().unwrap();
+        let mut out = vec![0u8; 65535];
+        for name in ["www.example.com", "nowhere.example.net"] {
+            let mut request = query(name, rtype::SOA, None);
+            crate::tsig::ClientSigner::sign_request(&theirs, &mut request).unwrap();
+            a.answer_from(&request, Transport::Udp, Some(peer), &mut out)
+                .unwrap();
+        }
+        let reported = reported.0.lock().unwrap();
+        assert_eq!(
+            *reported,
+            vec![(
+                wire_name("example.com"),
+                peer,
+                "BADKEY",
+                Some("other-key".to_string())
+            )],
+            "the zone the name is in, once: none for a name we do not serve"
         );
     }
 }

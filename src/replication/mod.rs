@@ -76,6 +76,9 @@ pub struct ZoneDeps {
     /// The TLS client configurations of primaries with `tls` (XoT in),
     /// read at start.
     pub tls_clients: Arc<crate::tls::client::ClientTlsCache>,
+    /// When each address last asked each zone's SOA: written by the query
+    /// path (`Answerer::with_sightings`), read for the peer reports.
+    pub sightings: Arc<crate::peers::SoaSightings>,
 }
 
 impl ZoneDeps {
@@ -92,6 +95,7 @@ impl ZoneDeps {
             publishes: tokio::sync::broadcast::channel(1024).0,
             refreshes: Arc::new(tokio::sync::Semaphore::new(10)),
             tls_clients: Arc::default(),
+            sightings: Arc::default(),
         }
     }
 

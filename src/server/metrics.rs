@@ -263,7 +263,7 @@ fn limit_metrics(out: &mut crate::monitor::prometheus::Exposition) {
     out.family(
         "zonesync_limit_hits_total",
         crate::monitor::prometheus::Kind::Counter,
-        "Clients turned away by a limit: TCP/TLS connections closed at accept (tcp_connections, tcp_connections_per_client), transfers answered SERVFAIL (transfers, transfers_per_client), NOTIFYs answered REFUSED (notify_in_rate); for control_connections and dashboard_connections, times the listener reached its cap (clients then wait in the backlog)",
+        "Clients turned away by a limit: TCP/TLS connections closed at accept (tcp_connections, tcp_connections_per_client), transfers answered SERVFAIL (transfers, transfers_per_client), NOTIFYs answered REFUSED (notify_in_rate); for control_connections and dashboard_connections, times the listener reached its cap (clients then wait in the backlog); peer_history_busy: signed queries failing TSIG not recorded in a zone's peer history, which was busy",
     );
     for l in crate::net::limit::ALL {
         out.sample(

@@ -20,7 +20,7 @@ use crate::notify::{Notifier, NotifySettings, NotifyTarget};
 use crate::peers::{PeerEvent, PeerWhat, ZonePeers};
 use crate::privileges::RunsAs;
 use crate::query::{cookie, Answerer, QueryConfig, QueryStats};
-use crate::query::{NotifyListener, NotifyVerdict};
+use crate::query::{NotifyListener, NotifyVerdict, PeerLog};
 use crate::replication::events;
 use crate::replication::registry::{Registry, Zones};
 use crate::replication::secondary::SecondaryZone;
@@ -318,6 +318,10 @@ async fn serve(config: Config, allow_root: bool) -> anyhow::Result<()> {
             .with_notify(Arc::new(NotifyRouter {
                 zones: zones.clone(),
                 rate: SourceRate::new(config.server.notify_in_rate),
+            }))
+            .with_sightings(deps.sightings.clone())
+            .with_peer_log(Arc::new(PeerRouter {
+                zones: zones.clone(),
             })),
     );
     let served_zones = Arc::new(zoneset::ServedZones::new(
@@ -588,6 +592,41 @@ impl NotifyRouter {
         }
         limit::NOTIFY_RATE.hit(Some(ip), Some(&crate::name::display(zone)));
         false
+    }
+}
+
+/// Routes what the query path reports of peers to the zone's peer
+/// history: signed queries that failed TSIG.
+struct PeerRouter {
+    zones: Arc<Registry>,
+}
+
+impl PeerLog for PeerRouter {
+    /// Recorded without waiting (`try_record`): the query path must not
+    /// queue behind a report copying the history. A miss is counted.
+    fn tsig_failed(
+        &self,
+        zone: &[u8],
+        peer: std::net::SocketAddr,
+        error: &'static str,
+        key: Option<&str>,
+    ) {
+        let zones = self.zones.load();
+        let Some(z) = zones.get(zone) else {
+            return;
+        };
+        let peers = &z.core().peers;
+        let what = PeerWhat::SoaQuery {
+            key: key.map(crate::peers::cut),
+            tsig_error: error,
+        };
+        let event = PeerEvent {
+            at: peers.now(),
+            what,
+        };
+        if !peers.try_record(peer.ip(), event) {
+            limit::PEER_HISTORY_BUSY.hit(Some(peer.ip()), Some(&crate::name::display(zone)));
+        }
     }
 }
 
