@@ -178,8 +178,22 @@ pub struct Requester<'a> {
 }
 
 /// Why a transfer was refused: the condition of the rule that came
-/// closest to allowing it (the later in this order, the closer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, thiserror::Error)]
+/// closest to allowing it (the later in this order, the closer). In JSON
+/// (peer reports): `no-rule`, `address`, `key`, `not-tls`,
+/// `no-client-cert`, `other-cert`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    thiserror::Error,
+    serde::Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Denial {
     #[error("no allow_transfer rule")]
     NoRule,

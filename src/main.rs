@@ -751,6 +751,14 @@ enum CtlCall {
     /// Stop serving a zone added with zone-add, and delete its journal,
     /// copy and state (never a primary's zone file).
     ZoneRemove { zone: String },
+    /// What the server saw of a zone's peers: per peer the last NOTIFY
+    /// and its answer, the last SOA query, the last transfer and the last
+    /// refusal; with ADDR, that peer's recent events.
+    Peers {
+        zone: String,
+        /// One peer's address (IPv4 or IPv6).
+        addr: Option<std::net::IpAddr>,
+    },
 }
 
 fn ctl(args: &CtlArgs) -> ExitCode {
@@ -815,6 +823,10 @@ fn ctl_run(args: &CtlArgs) -> anyhow::Result<bool> {
             }
         }
         CtlCall::ZoneRemove { zone } => Call::ZoneRemove { zone },
+        CtlCall::Peers { zone, addr } => Call::Peers {
+            zone,
+            with: addr.as_slice(),
+        },
     };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

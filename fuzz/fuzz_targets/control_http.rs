@@ -22,7 +22,7 @@ use libfuzzer_sys::fuzz_target;
 use zonesync::control::{parse_request, ControlRequest, RequestError, TxnCall};
 
 const METHODS: [&str; 6] = ["GET", "POST", "HEAD", "PUT", "get", "DELETE"];
-const PATHS: [&str; 12] = [
+const PATHS: [&str; 13] = [
     "/status",
     "/metrics",
     "/reload",
@@ -34,6 +34,7 @@ const PATHS: [&str; 12] = [
     "/zone",
     "/zone-add",
     "/zone-remove",
+    "/peers",
     "/nope",
 ];
 
@@ -87,7 +88,7 @@ fn call_from(data: &[u8]) -> Option<ControlRequest> {
     let some = |i: usize| f[i].clone().filter(|s| !s.is_empty());
     let need = |i: usize| some(i);
     let flag = |bit: u8| flags & (1 << bit) != 0;
-    Some(match which % 11 {
+    Some(match which % 12 {
         0 => ControlRequest::Status,
         1 => ControlRequest::Metrics,
         2 => ControlRequest::Reload {
@@ -112,6 +113,17 @@ fn call_from(data: &[u8]) -> Option<ControlRequest> {
             file: some(2),
         },
         9 => ControlRequest::ZoneRemove { zone: need(0)? },
+        10 => ControlRequest::Peers {
+            zone: need(0)?,
+            // The addresses field 1 names, those that read as addresses.
+            with: f[1]
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .filter_map(|a| a.parse::<std::net::IpAddr>().ok())
+                .take(8)
+                .collect(),
+        },
         _ => {
             let ttl = flag(1).then(|| u32::from_be_bytes([flags, which, flags, which]));
             let call = match flags % 7 {

@@ -543,6 +543,11 @@ pub struct ZoneConfig {
     /// (`acl::TransferRule`). Empty: nobody.
     #[serde(default)]
     pub allow_transfer: Vec<crate::acl::TransferRule>,
+    /// Where `allow_transfer` is written, "FILE:LINE" (the zone's table
+    /// when the key is not written: where it goes), for peer reports to
+    /// point at; set by [`Config::load`], none for settings made in code.
+    #[serde(skip)]
+    pub allow_transfer_at: Option<String>,
     /// Where to send NOTIFY (RFC 1996) after the zone changes:
     /// `"addr:port"` or `{ addr = "addr:port", key = "name" }` to sign it.
     #[serde(default)]
@@ -858,7 +863,22 @@ impl Config {
         if !unreadable.is_empty() {
             return Err(invalid(locate_all(source.as_ref(), unreadable)));
         }
+        if let Some(source) = &source {
+            config.locate_allow_transfer(path, source);
+        }
         Ok(config)
+    }
+
+    /// Notes in each zone and template where its `allow_transfer` is.
+    fn locate_allow_transfer(&mut self, path: &Path, source: &locate::Source) {
+        let tables = [("zone", &mut self.zones), ("template", &mut self.templates)];
+        for (table, zones) in tables {
+            for (i, zone) in zones.iter_mut().enumerate() {
+                zone.allow_transfer_at = source
+                    .line_of(&format!("{table}[{i}].allow_transfer"))
+                    .map(|line| format!("{}:{line}", path.display()));
+            }
+        }
     }
 
     /// Parses and checks configuration text (paths stay as written): the
@@ -1992,6 +2012,34 @@ mod tests {
                 .any(|p| p.text.starts_with("template[0].primaries[0].tls: give")),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn the_line_of_allow_transfer_is_kept_for_peer_reports() {
+        let dir = std::env::temp_dir().join(format!("zonesync-allow-at-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("z.toml");
+        std::fs::write(
+            &config,
+            "[[zone]]\nname = \"a\"\nrole = \"primary\"\nfile = \"a.zone\"\n\
+             allow_transfer = [{ from = \"127.0.0.0/8\" }]\n\
+             [[zone]]\nname = \"b\"\nrole = \"primary\"\nfile = \"b.zone\"\n\
+             [[template]]\nname = \"t\"\nrole = \"primary\"\n\
+             allow_transfer = [{ from = \"::1\" }]\n",
+        )
+        .unwrap();
+        let c = Config::load(&config).unwrap();
+        let at = |line: usize| Some(format!("{}:{line}", config.display()));
+        assert_eq!(c.zones[0].allow_transfer_at, at(5));
+        assert_eq!(
+            c.zones[1].allow_transfer_at,
+            at(6),
+            "not written: its table"
+        );
+        assert_eq!(c.templates[0].allow_transfer_at, at(13));
+        let member = c.templates[0].for_zone("m.example", None);
+        assert_eq!(member.allow_transfer_at, at(13), "a zone from the template");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

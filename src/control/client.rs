@@ -3,8 +3,8 @@
 //! on a current-thread runtime of its own.
 
 use super::{
-    ChildReport, ErrorBody, NotifyQueued, PendingReport, RefreshQueued, ServerStatus, TxnCall,
-    ZoneReload,
+    ChildReport, ErrorBody, NotifyQueued, PeerReport, PendingReport, RefreshQueued, ServerStatus,
+    TxnCall, ZoneReload,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::net::TcpStream;
 
@@ -84,13 +84,18 @@ pub enum Call<'a> {
     ZoneRemove {
         zone: &'a str,
     },
+    /// A zone's peer history, and these addresses whatever it holds.
+    Peers {
+        zone: &'a str,
+        with: &'a [IpAddr],
+    },
 }
 
 impl Call<'_> {
     /// The request's method.
     pub fn method(&self) -> Method {
         match self {
-            Call::Status | Call::Metrics | Call::CsyncPending => Method::GET,
+            Call::Status | Call::Metrics | Call::CsyncPending | Call::Peers { .. } => Method::GET,
             Call::Reload { .. }
             | Call::Notify { .. }
             | Call::Refresh { .. }
@@ -194,6 +199,14 @@ impl Call<'_> {
                 t
             }
             Call::ZoneRemove { zone } => format!("/zone-remove?zone={}", percent_encode(zone)),
+            Call::Peers { zone, with } => {
+                let mut t = format!("/peers?zone={}", percent_encode(zone));
+                if !with.is_empty() {
+                    let list: Vec<String> = with.iter().map(IpAddr::to_string).collect();
+                    let _ = write!(t, "&with={}", percent_encode(&list.join(",")));
+                }
+                t
+            }
             Call::Refresh { zone, retransfer } => format!(
                 "/refresh?zone={}{}",
                 percent_encode(zone),
@@ -272,6 +285,11 @@ impl Client {
     /// `POST /csync/approve`.
     pub fn csync_approve(&self, child: &str) -> Result<ChildReport, ClientError> {
         self.decode_answer(&self.call_raw(Call::CsyncApprove { child })?)
+    }
+
+    /// `GET /peers`: the zone's peer history, and `with`'s addresses.
+    pub fn peers(&self, zone: &str, with: &[IpAddr]) -> Result<PeerReport, ClientError> {
+        self.decode_answer(&self.call_raw(Call::Peers { zone, with })?)
     }
 
     /// Makes the call and returns the JSON body of a successful answer;

@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use std::convert::Infallible;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -189,7 +189,17 @@ pub enum ControlRequest {
     ZoneRemove {
         zone: String,
     },
+    /// A zone's peer history; `with`: addresses to report on even when
+    /// the history holds nothing of them.
+    Peers {
+        zone: String,
+        with: Vec<IpAddr>,
+    },
 }
+
+/// The most addresses a `/peers?with=` names (a monitor's rows for one
+/// zone; the request line stays within the header limit anyway).
+pub const PEERS_WITH_MAX: usize = 256;
 
 impl ControlRequest {
     /// The client's call for this request: its method and target read
@@ -229,6 +239,7 @@ impl ControlRequest {
                 file: file.as_deref(),
             },
             ControlRequest::ZoneRemove { zone } => Call::ZoneRemove { zone },
+            ControlRequest::Peers { zone, with } => Call::Peers { zone, with },
         }
     }
 }
@@ -274,7 +285,7 @@ pub fn parse_request(
     query: &str,
 ) -> Result<ControlRequest, RequestError> {
     let allowed = match path {
-        "/status" | "/metrics" | "/csync/pending" => "GET",
+        "/status" | "/metrics" | "/csync/pending" | "/peers" => "GET",
         "/reload" | "/notify" | "/refresh" | "/csync/scan" | "/csync/approve" | "/zone"
         | "/zone-add" | "/zone-remove" => "POST",
         _ => return Err(RequestError::NoSuchPath(path.to_owned())),
@@ -322,6 +333,10 @@ pub fn parse_request(
         },
         "/csync/approve" => ControlRequest::CsyncApprove {
             child: need(params.child, "/csync/approve needs ?child=NAME")?,
+        },
+        "/peers" => ControlRequest::Peers {
+            zone: need(params.zone, "/peers needs ?zone=NAME")?,
+            with: params.with,
         },
         _ => ControlRequest::Notify {
             zone: need(params.zone, "/notify needs ?zone=NAME")?,
@@ -391,6 +406,10 @@ async fn route(
             Ok(report) => json(StatusCode::OK, &report),
             Err(e) => control_error(&e),
         },
+        ControlRequest::Peers { zone, with } => match handler.peers(&zone, &with) {
+            Ok(report) => json(StatusCode::OK, &report),
+            Err(e) => control_error(&e),
+        },
     }
 }
 
@@ -457,6 +476,8 @@ pub(super) struct Params {
     /// `/zone-add`: the template, and a primary's zone file.
     pub template: Option<String>,
     pub file: Option<String>,
+    /// `/peers`: addresses to report on.
+    pub with: Vec<IpAddr>,
 }
 
 impl Params {
@@ -543,6 +564,12 @@ impl Params {
                 "retransfer" if path == "/refresh" => {
                     params.retransfer = parse_flag("retransfer", value)?;
                 }
+                "with" if path == "/peers" => {
+                    if !params.with.is_empty() {
+                        return Err(ParamError::Repeated("with"));
+                    }
+                    params.with = parse_addresses(value)?;
+                }
                 _ => {
                     return Err(ParamError::NotTaken {
                         path: path.to_owned(),
@@ -590,6 +617,26 @@ impl Params {
             None => return Err(ParamError::Missing("op")),
         })
     }
+}
+
+/// `with=IP,IP…`: at least one, at most [`PEERS_WITH_MAX`].
+fn parse_addresses(value: String) -> Result<Vec<IpAddr>, ParamError> {
+    if value.is_empty() {
+        return Err(ParamError::Empty("with"));
+    }
+    let addresses = value
+        .split(',')
+        .map(|a| a.parse::<IpAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| ParamError::BadValue {
+            name: "with",
+            value: value.clone(),
+            expected: "IP addresses separated by commas",
+        })?;
+    if addresses.len() > PEERS_WITH_MAX {
+        return Err(ParamError::TooLong("with"));
+    }
+    Ok(addresses)
 }
 
 fn parse_flag(name: &'static str, value: String) -> Result<bool, ParamError> {

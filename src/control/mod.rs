@@ -22,6 +22,7 @@
 //! | `POST /zone?zone=NAME&op=OP…` | [`TxnReport`] |
 //! | `POST /zone-add?zone=NAME&template=T[&file=PATH]` | [`ZoneChange`] |
 //! | `POST /zone-remove?zone=NAME` | [`ZoneChange`] |
+//! | `GET /peers?zone=NAME[&with=IP,IP…]` | [`PeerReport`] |
 //!
 //! Unknown zone → 404, refused → 409, failed → 500, bad request → 400,
 //! unknown path → 404, wrong method → 405.
@@ -35,9 +36,11 @@ mod tests;
 pub use client::{Client, ClientError};
 pub use http::{
     parse_request, serve, ControlRequest, ControlServer, ControlSettings, RequestError,
+    PEERS_WITH_MAX,
 };
 
 pub use crate::csync::agent::{ChildReport, PendingReport};
+pub use crate::peers::PeerReport;
 use crate::serial::Serial;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
@@ -97,6 +100,11 @@ pub trait ControlHandler: Send + Sync + 'static {
     /// Removes a zone added at run time, and what it kept under
     /// `data_dir` (`ctl zone-remove`). Awaited on the runtime.
     fn zone_remove<'a>(&'a self, zone: &'a str) -> Pending<'a, ZoneChange>;
+    /// What the server saw of the zone's peers (`ctl peers`), and of each
+    /// address in `with` even when the history holds nothing of it.
+    /// Called on the runtime: it must not block (it copies the zone's
+    /// history under its lock).
+    fn peers(&self, zone: &str, with: &[std::net::IpAddr]) -> Result<PeerReport, ControlError>;
 }
 
 /// `POST /zone-add`, `POST /zone-remove`: the zone added or removed.

@@ -6,7 +6,12 @@ use super::{
     ChildReport, NotifyQueued, PendingReport, RefreshQueued, ReloadOutcome, ServerStatus,
     TxnReport, ZoneChange, ZoneReload, ZoneStatus,
 };
+use crate::clock::UnixMs;
+use crate::peers::report::{
+    EventView, NotifyResult, PeerReport, PeerView, SentKind, TransferResult, Via, WhatView,
+};
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 /// What `zonesync ctl` prints, and whether it exits 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +51,10 @@ pub fn ctl(
             ),
             true,
         ),
+        Call::Peers { with, .. } => {
+            let report = client.decode_answer(&body)?;
+            (peers(&report, with, now_unix.saturating_mul(1000)), true)
+        }
     };
     let text = if json {
         String::from_utf8_lossy(&body).into_owned()
@@ -156,16 +165,7 @@ pub fn status(status: &ServerStatus, now_unix: u64) -> String {
         "ZONE", "ROLE", "SERIAL", "RECORDS", "LOADED", "JOURNAL", "XFR-OUT", "NOTIFY", "ERROR",
     ];
     let rows: Vec<[String; 9]> = status.zones.iter().map(|z| zone_row(z, now_unix)).collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    push_row(&mut out, &header.map(String::from), &widths);
-    for row in &rows {
-        push_row(&mut out, row, &widths);
-    }
+    push_table(&mut out, &header, &rows);
     for z in &status.zones {
         if let Some(sec) = &z.secondary {
             secondary_lines(&mut out, &z.name, sec, now_unix);
@@ -259,7 +259,7 @@ fn zone_row(z: &ZoneStatus, now_unix: u64) -> [String; 9] {
 }
 
 /// Left-aligned cells; the last column is not padded.
-fn push_row(out: &mut String, row: &[String; 9], widths: &[usize; 9]) {
+fn push_row(out: &mut String, row: &[String], widths: &[usize]) {
     let mut line = String::new();
     for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
         if i + 1 == row.len() {
@@ -270,6 +270,210 @@ fn push_row(out: &mut String, row: &[String; 9], widths: &[usize; 9]) {
     }
     out.push_str(line.trim_end());
     out.push('\n');
+}
+
+/// A header and rows, each column as wide as its widest cell.
+fn push_table<const N: usize>(out: &mut String, header: &[&str; N], rows: &[[String; N]]) {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    push_row(out, &header.map(String::from), &widths);
+    for row in rows {
+        push_row(out, row, &widths);
+    }
+}
+
+/// `ctl peers ZONE`: what the server saw of each peer, one line each;
+/// with addresses (`ctl peers ZONE ADDR`), those peers' events instead.
+/// `now_ms`: the current time, for "… ago".
+pub fn peers(r: &PeerReport, with: &[IpAddr], now_ms: UnixMs) -> String {
+    let ago = |at: UnixMs| format!("{} ago", duration(now_ms.saturating_sub(at) / 1000));
+    let mut out = format!(
+        "{}: serial {}, published {}{}\n",
+        r.zone,
+        r.serial.map_or("-".into(), |s| s.to_string()),
+        r.published_ms.map_or("never".into(), ago),
+        if r.notify_running {
+            "; NOTIFY round running"
+        } else {
+            ""
+        }
+    );
+    let at = r
+        .allow_transfer_at
+        .as_deref()
+        .map_or(String::new(), |at| format!(" ({at})"));
+    let rules = if r.allow_transfer.is_empty() {
+        "none: nobody may transfer".to_string()
+    } else {
+        r.allow_transfer.join("; ")
+    };
+    let _ = writeln!(out, "allow_transfer{at}: {rules}");
+    if with.is_empty() {
+        peer_table(&mut out, r, &ago);
+    } else {
+        for address in with {
+            let folded = crate::peers::fold(*address);
+            match r.peers.iter().find(|p| p.address == folded) {
+                Some(p) => peer_events(&mut out, p, &ago),
+                None => {
+                    let _ = writeln!(out, "\n{address}: not in the report");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One line per peer.
+fn peer_table(out: &mut String, r: &PeerReport, ago: &dyn Fn(UnixMs) -> String) {
+    if r.peers.is_empty() {
+        out.push_str("no peer seen yet\n");
+        return;
+    }
+    let header = [
+        "PEER",
+        "NOTIFY",
+        "LAST-ASK",
+        "LAST-TRANSFER",
+        "LAST-REFUSAL",
+    ];
+    let rows: Vec<[String; 5]> = r
+        .peers
+        .iter()
+        .map(|p| {
+            let at = |e: &EventView| format!("{}, {}", what_text(&e.what), ago(e.at_ms));
+            let notify = match &p.last_notify {
+                Some(e) => at(e),
+                None if p.notify_target => "target, none sent yet".into(),
+                None => "-".into(),
+            };
+            [
+                p.address.to_string(),
+                notify,
+                p.last_soa_query_ms.map_or("-".into(), ago),
+                p.last_transfer.as_ref().map_or("-".into(), at),
+                p.last_refusal.as_ref().map_or("-".into(), at),
+            ]
+        })
+        .collect();
+    push_table(out, &header, &rows);
+}
+
+/// A peer's events, newest first.
+fn peer_events(out: &mut String, p: &PeerView, ago: &dyn Fn(UnixMs) -> String) {
+    let target = if p.notify_target {
+        "NOTIFY target"
+    } else {
+        "not a NOTIFY target"
+    };
+    let asked = p
+        .last_soa_query_ms
+        .map_or("never seen asking the SOA".into(), |at| {
+            format!("asked the SOA {}", ago(at))
+        });
+    let _ = writeln!(out, "\n{} ({target}; {asked})", p.address);
+    if p.events.is_empty() {
+        out.push_str("  no events\n");
+    }
+    for e in &p.events {
+        let _ = writeln!(out, "  {}  {}", ago(e.at_ms), what_text(&e.what));
+    }
+}
+
+/// An event as a phrase: "NOTIFY serial 10: acknowledged", "AXFR: serial
+/// 10 whole, 5 records, 312 B", "query: BADKEY (key k)".
+fn what_text(what: &WhatView) -> String {
+    let key = |k: &Option<String>| {
+        k.as_deref()
+            .map_or(String::new(), |k| format!(" (key {k})"))
+    };
+    match what {
+        WhatView::Notify {
+            serial,
+            port,
+            key: k,
+            tries,
+            outcome,
+            heal,
+        } => format!(
+            "NOTIFY{} serial {serial} to port {port}{}: {}",
+            if *heal { " (heal)" } else { "" },
+            key(k),
+            notify_text(outcome, *tries)
+        ),
+        WhatView::Transfer {
+            request,
+            asked,
+            key: k,
+            via,
+            outcome,
+        } => format!(
+            "{}{}{}{}: {}",
+            request.name(),
+            asked.map_or(String::new(), |s| format!(" from {s}")),
+            if *via == Via::Tls { " over TLS" } else { "" },
+            key(k),
+            transfer_text(outcome)
+        ),
+        WhatView::SoaQuery { key: k, tsig_error } => {
+            format!("signed query{}: {tsig_error}", key(k))
+        }
+        WhatView::NotifyIn { rcode } => format!(
+            "NOTIFY to us, answered {}: it takes itself for a primary of the zone",
+            crate::wire::rcode::name(u16::from(*rcode))
+        ),
+        WhatView::Heal { action, result } => format!("heal by {}: {result}", action.name()),
+    }
+}
+
+fn notify_text(outcome: &NotifyResult, tries: u32) -> String {
+    match outcome {
+        NotifyResult::Acknowledged { rcode: 0 } => "acknowledged".into(),
+        NotifyResult::Acknowledged { rcode } => {
+            format!("answered {}", crate::wire::rcode::name(u16::from(*rcode)))
+        }
+        NotifyResult::NoAnswer => format!(
+            "no answer ({tries} tr{})",
+            if tries == 1 { "y" } else { "ies" }
+        ),
+        NotifyResult::SendFailed { error } => format!("not sent: {error}"),
+        NotifyResult::TsigFailed { error } => format!("answer failed TSIG: {error}"),
+        NotifyResult::CutShort => "cut short by a newer round".into(),
+    }
+}
+
+fn transfer_text(outcome: &TransferResult) -> String {
+    match outcome {
+        TransferResult::Served {
+            serial,
+            sent,
+            changesets,
+            instead_of_ixfr,
+            records,
+            bytes,
+            ..
+        } => {
+            let what = match (sent, changesets, instead_of_ixfr) {
+                (SentKind::Current, ..) => return format!("current at serial {serial}"),
+                (SentKind::Incremental, n, _) => {
+                    let n = n.unwrap_or(0);
+                    format!("{n} changeset{}", if n == 1 { "" } else { "s" })
+                }
+                (SentKind::Full, _, Some(why)) => format!("whole zone ({})", why.text()),
+                (SentKind::Full, _, None) => "whole zone".into(),
+            };
+            format!("serial {serial}, {what}, {records} records, {bytes} B")
+        }
+        TransferResult::Refused { reason, .. } => format!("refused: {reason}"),
+        TransferResult::Tsig { error } => format!("TSIG {error}"),
+        TransferResult::NotLoaded => "not loaded (SERVFAIL)".into(),
+        TransferResult::OverLimit { limit } => format!("SERVFAIL: {limit} reached"),
+        TransferResult::Aborted { error, bytes } => format!("aborted after {bytes} B: {error}"),
+    }
 }
 
 /// One line per zone; the second value is true when every zone loaded or
@@ -443,6 +647,122 @@ mod tests {
             out,
             "example.com: refused: secondary zone\nexample.com: failed: a:1: x; a:2: y\n"
         );
+    }
+
+    fn peer_report() -> PeerReport {
+        use crate::peers::report::{RequestKind, SentKind};
+        const NOW: UnixMs = 1_800_000_100_000;
+        let event = |secs_ago: u64, what| EventView {
+            at_ms: NOW - secs_ago * 1000,
+            what,
+        };
+        let notified = event(
+            30,
+            WhatView::Notify {
+                serial: Serial(10),
+                port: 5300,
+                key: None,
+                tries: 1,
+                outcome: NotifyResult::Acknowledged { rcode: 5 },
+                heal: false,
+            },
+        );
+        let served = event(
+            20,
+            WhatView::Transfer {
+                request: RequestKind::Ixfr,
+                asked: Some(Serial(4)),
+                key: None,
+                via: Via::Plain,
+                outcome: TransferResult::Served {
+                    serial: Serial(10),
+                    sent: SentKind::Full,
+                    changesets: None,
+                    instead_of_ixfr: Some(crate::peers::report::FullWhy::HistoryMissing),
+                    records: 5,
+                    bytes: 312,
+                    messages: 1,
+                    ms: 2,
+                },
+            },
+        );
+        let refused = event(
+            10,
+            WhatView::Transfer {
+                request: RequestKind::Axfr,
+                asked: None,
+                key: Some("nokey".into()),
+                via: Via::Plain,
+                outcome: TransferResult::Tsig {
+                    error: "BADKEY".into(),
+                },
+            },
+        );
+        let mut target = PeerView::unknown("127.0.0.5".parse().unwrap());
+        target.notify_target = true;
+        target.last_notify = Some(notified.clone());
+        target.events = vec![notified];
+        let mut asker = PeerView::unknown("127.0.0.2".parse().unwrap());
+        asker.last_soa_query_ms = Some(NOW - 5000);
+        asker.last_transfer = Some(refused.clone());
+        asker.last_refusal = Some(refused.clone());
+        asker.events = vec![refused, served];
+        PeerReport {
+            zone: "example.com".into(),
+            serial: Some(Serial(10)),
+            published_ms: Some(NOW - 60_000),
+            notify_running: false,
+            notify_targets: vec!["127.0.0.5:5300".into()],
+            allow_transfer: vec!["from 127.0.0.2/32".into(), "key xfr-key".into()],
+            allow_transfer_at: Some("zonesync.toml:14".into()),
+            peers: vec![target, asker],
+        }
+    }
+
+    #[test]
+    fn peers_table_one_line_per_peer() {
+        let out = peers(&peer_report(), &[], 1_800_000_100_000);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "example.com: serial 10, published 1m 0s ago");
+        assert_eq!(
+            lines[1],
+            "allow_transfer (zonesync.toml:14): from 127.0.0.2/32; key xfr-key"
+        );
+        assert!(lines[2].starts_with("PEER       NOTIFY"), "{out}");
+        assert!(
+            lines[2].contains("LAST-ASK") && lines[2].ends_with("LAST-REFUSAL"),
+            "{out}"
+        );
+        assert!(
+            lines[3]
+                .starts_with("127.0.0.5  NOTIFY serial 10 to port 5300: answered REFUSED, 30s ago"),
+            "{out}"
+        );
+        assert!(lines[4].starts_with("127.0.0.2  -"), "{out}");
+        assert!(lines[4].contains("5s ago"), "{out}");
+        assert!(
+            lines[4].ends_with("AXFR (key nokey): TSIG BADKEY, 10s ago"),
+            "{out}"
+        );
+        assert_eq!(lines.len(), 5);
+    }
+
+    #[test]
+    fn peers_with_an_address_lists_its_events() {
+        let out = peers(
+            &peer_report(),
+            &["::ffff:127.0.0.2".parse().unwrap(), "::1".parse().unwrap()],
+            1_800_000_100_000,
+        );
+        assert!(
+            out.contains(
+                "\n127.0.0.2 (not a NOTIFY target; asked the SOA 5s ago)\n\
+                 \x20 10s ago  AXFR (key nokey): TSIG BADKEY\n\
+                 \x20 20s ago  IXFR from 4: serial 10, whole zone (its serial is not in the journal), 5 records, 312 B\n"
+            ),
+            "{out}"
+        );
+        assert!(out.ends_with("\n::1: not in the report\n"), "{out}");
     }
 
     #[test]

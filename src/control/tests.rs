@@ -67,6 +67,30 @@ impl ControlHandler for Fake {
         Box::pin(async move { Err(ControlError::UnknownZone(zone.into())) })
     }
 
+    /// example.com: the addresses asked about, nothing seen of them.
+    fn peers(
+        &self,
+        zone: &str,
+        with: &[std::net::IpAddr],
+    ) -> Result<super::PeerReport, ControlError> {
+        if zone != "example.com" {
+            return Err(ControlError::UnknownZone(zone.into()));
+        }
+        Ok(super::PeerReport {
+            zone: zone.into(),
+            serial: Some(Serial(3)),
+            published_ms: Some(1_700_000_000_000),
+            notify_running: false,
+            notify_targets: vec!["127.0.0.2:53".into()],
+            allow_transfer: vec!["from 127.0.0.0/8".into()],
+            allow_transfer_at: Some("zonesync.toml:9".into()),
+            peers: with
+                .iter()
+                .map(|ip| crate::peers::PeerView::unknown(*ip))
+                .collect(),
+        })
+    }
+
     fn status(&self) -> ServerStatus {
         let zones = (0..self.zones.max(1))
             .map(|i| ZoneStatus {
@@ -293,7 +317,7 @@ fn notify_routes() {
 fn unknown_paths_methods_and_parameters() {
     let server = TestServer::default();
     let client = server.client();
-    let cases: [(Method, &str, u16); 12] = [
+    let cases: [(Method, &str, u16); 17] = [
         (Method::GET, "/", 404),
         (Method::GET, "/statusx", 404),
         (Method::POST, "/status", 405),
@@ -306,6 +330,11 @@ fn unknown_paths_methods_and_parameters() {
         (Method::POST, "/reload?zone=a&zone=b", 400),
         (Method::POST, "/reload?zone=%zz", 400),
         (Method::POST, "/notify?zone=example.com&force=1", 400),
+        (Method::POST, "/peers?zone=example.com", 405),
+        (Method::GET, "/peers", 400),
+        (Method::GET, "/peers?zone=example.com&with=", 400),
+        (Method::GET, "/peers?zone=example.com&with=1.2.3", 400),
+        (Method::GET, "/peers?zone=nope.example", 404),
     ];
     for (method, target, want) in cases {
         let (status, body) = client.request(method.clone(), target).expect("request");
@@ -520,6 +549,30 @@ async fn client_works_inside_a_runtime() {
 }
 
 #[test]
+fn peers_round_trip_with_the_addresses_asked_about() {
+    let server = TestServer::default();
+    let client = server.client();
+    let with: Vec<std::net::IpAddr> = vec!["127.0.0.2".parse().unwrap(), "::1".parse().unwrap()];
+    let report = client.peers("example.com", &with).expect("peers");
+    assert_eq!(report.allow_transfer_at.as_deref(), Some("zonesync.toml:9"));
+    let addresses: Vec<std::net::IpAddr> = report.peers.iter().map(|p| p.address).collect();
+    assert_eq!(addresses, with);
+    assert!(client
+        .peers("example.com", &[])
+        .expect("peers")
+        .peers
+        .is_empty());
+    assert_eq!(
+        super::client::Call::Peers {
+            zone: "example.com",
+            with: &with
+        }
+        .target(),
+        "/peers?zone=example.com&with=127.0.0.2%2C%3A%3A1"
+    );
+}
+
+#[test]
 fn params_parse() {
     let p = |q: &str, path: &str| Params::parse(q, path);
     assert_eq!(p("", "/reload"), Ok(Params::default()));
@@ -560,4 +613,18 @@ fn params_parse() {
     assert!(p("x", "/status").is_err());
     assert_eq!(p("", "/metrics"), Ok(Params::default()));
     assert!(p("zone=a.example", "/metrics").is_err());
+    assert_eq!(
+        p("zone=a.example&with=192.0.2.1,2001:db8::1", "/peers").map(|p| p.with),
+        Ok(vec![
+            "192.0.2.1".parse().unwrap(),
+            "2001:db8::1".parse().unwrap()
+        ])
+    );
+    assert!(p("with=192.0.2.1&with=192.0.2.2", "/peers").is_err());
+    assert!(p("with=192.0.2.1,", "/peers").is_err());
+    assert!(p("with=192.0.2.1", "/status").is_err());
+    let many: Vec<String> = (0..=crate::control::PEERS_WITH_MAX)
+        .map(|n| format!("10.0.{}.{}", n / 256, n % 256))
+        .collect();
+    assert!(p(&format!("with={}", many.join(",")), "/peers").is_err());
 }

@@ -14,6 +14,7 @@
 //! when each (zone, address) last asked, in a fixed table of atomics.
 
 mod history;
+pub mod report;
 mod sightings;
 
 pub(crate) use history::fold;
@@ -21,4 +22,5 @@ pub use history::{
     cut, FullReason, HealAction, NotifyOutcome, PeerEvent, PeerLog, PeerWhat, Sent, XfrOutcome,
     XfrRequest, ZonePeers, EVENTS_PER_PEER, PEERS_PER_ZONE, TEXT_MAX,
 };
+pub use report::{EventView, PeerReport, PeerView};
 pub use sightings::{SoaSightings, SLOTS as SIGHTING_SLOTS};

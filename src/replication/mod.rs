@@ -27,6 +27,7 @@ pub mod dnssec;
 pub mod dynamic;
 pub mod events;
 pub mod load;
+mod peers;
 pub mod registry;
 pub mod secondary;
 pub mod state;
@@ -140,6 +141,9 @@ pub struct ZoneCore {
     /// What this server saw of the zone's peers: NOTIFYs sent and their
     /// answers, transfers asked for and how they ended.
     pub peers: Arc<ZonePeers>,
+    /// When the version served was published (the zone's clock; 0:
+    /// never), for peer reports: what a peer did since.
+    published_ms: std::sync::atomic::AtomicU64,
     /// The DNSSEC checks of what the zone publishes.
     pub dnssec: dnssec::ZoneDnssec,
     /// ZONEMD: verified in what the zone publishes, or made for it.
@@ -175,6 +179,7 @@ impl ZoneCore {
             dnssec: dnssec::ZoneDnssec::new(&config, deps.clock.clone()),
             zonemd: zonemd::ZoneZonemd::new(&config),
             peers: Arc::new(ZonePeers::new(deps.clock.clone())),
+            published_ms: std::sync::atomic::AtomicU64::new(0),
             zone,
             config,
             journal,
@@ -281,6 +286,8 @@ impl ZoneCore {
     pub fn publish(&self, version: Arc<ZoneVersion>, source: &str, how: Publication) {
         let old = self.zone.snapshot();
         self.zone.publish(version.clone());
+        self.published_ms
+            .store(self.deps.clock.now(), std::sync::atomic::Ordering::Relaxed);
         if how == Publication::New {
             self.announce();
             if !self.config.notify_csync.is_empty()

@@ -390,6 +390,14 @@ impl ControlHandler for ServerControl {
         Box::pin(self.served.remove(zone))
     }
 
+    fn peers(
+        &self,
+        zone: &str,
+        with: &[std::net::IpAddr],
+    ) -> Result<crate::control::PeerReport, ControlError> {
+        Ok(self.find(zone)?.core().peer_report(with))
+    }
+
     fn refresh(&self, zone: &str, retransfer: bool) -> Result<RefreshQueued, ControlError> {
         let z = self.secondary(zone)?;
         let event = if retransfer {
