@@ -307,7 +307,8 @@ def main():
             (0, "/metrics"), (0, "/api/history?zone=Example.COM&since_ms=5"), (0, "/api/events?limit=7"),
             (0, "/api/events?zone=example.com.&limit=999999"), (0, "/api/changes?zone=%2E"), (0, "/api/stream"),
             (1, "/api/stream"), (2, "/status"), (0, "/nope"), (0, "/api/history"), (0, "/api/events?zone="),
-            (0, "/api/history?zone=a&zone=b"), (0, "/api/history?since_ms=-1&zone=a"), (0, "/status?zone=a")]):
+            (0, "/api/history?zone=a&zone=b"), (0, "/api/history?since_ms=-1&zone=a"), (0, "/status?zone=a"),
+            (0, "/api/peers?zone=Example.COM"), (0, "/api/peers?zone=a&limit=1")]):
         write("dashboard_http", f"line{i}", bytes([m]) + line.encode())
 
     # csync_decide: child ‖ memory ‖ 2 serial bytes ‖ servers (see the

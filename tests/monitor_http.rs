@@ -2,6 +2,13 @@
 //! content type and errors, the event stream (first status at once, then
 //! only changes, keep-alives, the stream cap, shutdown), from a fake
 //! `MonitorView` whose answers and received arguments the tests control.
+//!
+//! `/api/peers` with the real binary: a monitor inside `serve` shows the
+//! server's own peer history (a secondary's transfer), a standalone
+//! monitor reads it from the zone's `primary_control`, and without one
+//! says there is none.
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -632,4 +639,259 @@ async fn stream_lifetime_and_header_timeout() {
     let cut = tokio::time::timeout(EXCHANGE, idle.read_to_end(&mut rest)).await;
     assert!(cut.is_ok(), "a silent client kept its connection");
     run.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// `/api/peers` with the real binary: the peer history of the primary.
+
+/// A primary's zone at `serial`, a REFRESH long enough that a secondary
+/// transfers it once.
+fn zone_file(serial: u32) -> String {
+    format!(
+        "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster {serial} 3600 600 1209600 300\n\
+         @ NS ns1\nns1 A 127.0.0.1\nwww TXT \"version {serial}\"\n"
+    )
+}
+
+/// `[monitor]` watching example.com at these `ns` entries, its dashboard
+/// on `dashboard`; `zone_extra` goes into its `[[monitor.zone]]`.
+fn monitor_toml(dashboard: SocketAddr, ns: &[String], zone_extra: &str) -> String {
+    let ns: Vec<String> = ns.iter().map(|n| format!("\"{n}\"")).collect();
+    format!(
+        "[monitor]\nlisten = \"{dashboard}\"\ninterval = 1\nfast_interval_ms = 100\ntimeout_ms = 300\n\
+         resolver = \"127.0.0.1:9\"\n\
+         [[monitor.zone]]\nname = \"example.com\"\nns = [{}]\n{zone_extra}",
+        ns.join(", ")
+    )
+}
+
+/// A primary of example.com (serial 1, AXFR open to loopback) on
+/// `addr`, with `more` in its configuration.
+fn primary(addr: SocketAddr, more: &str) -> common::Server {
+    common::Server::start_with(
+        &format!(
+            "[server]\nudp_workers = 1\n{more}{}allow_transfer = [{{ from = \"127.0.0.0/8\" }}]\n",
+            common::zone_entry("example.com", "example.com.zone")
+        ),
+        &[("example.com.zone", &zone_file(1))],
+        &common::StartOptions {
+            addr: Some(addr),
+            ..common::StartOptions::default()
+        },
+    )
+}
+
+/// A zonesync secondary of example.com on `addr`, serving serial 1 from
+/// `primary` once this returns.
+fn secondary(addr: SocketAddr, primary: SocketAddr) -> common::Server {
+    let s = common::Server::start_with(
+        &format!(
+            "[server]\nudp_workers = 1\n[[zone]]\nname = \"example.com\"\nrole = \"secondary\"\n\
+             primaries = [{{ address = \"{primary}\" }}]\n"
+        ),
+        &[],
+        &common::StartOptions {
+            addr: Some(addr),
+            ..common::StartOptions::default()
+        },
+    );
+    common::wait_serial_at(addr, "example.com", 1, Duration::from_secs(10), || s.log());
+    s
+}
+
+/// `GET /api/peers?zone=example.com` on a dashboard: status and JSON.
+fn api_peers(dashboard: SocketAddr, query: &str) -> (u16, serde_json::Value) {
+    let (status, body) = common::http_get(dashboard, &format!("/api/peers{query}"));
+    (status, serde_json::from_str(&body).unwrap_or_default())
+}
+
+/// The report once the peer at `ip` has a transfer in it (a transfer is
+/// recorded as it ends, just after its last message).
+fn report_with_transfer(
+    dashboard: SocketAddr,
+    ip: &str,
+    logs: impl Fn() -> String,
+) -> serde_json::Value {
+    let mut last = (0, serde_json::Value::Null);
+    let found = common::wait_until(Duration::from_secs(15), || {
+        last = api_peers(dashboard, "?zone=example.com");
+        last.0 == 200 && !peer_of(&last.1, ip)["last_transfer"].is_null()
+    });
+    assert!(
+        found,
+        "/api/peers shows the transfer to {ip}: {} {}\n{}",
+        last.0,
+        last.1,
+        logs()
+    );
+    last.1
+}
+
+fn peer_of<'a>(report: &'a serde_json::Value, ip: &str) -> &'a serde_json::Value {
+    report["peers"]
+        .as_array()
+        .and_then(|peers| peers.iter().find(|p| p["address"] == ip))
+        .unwrap_or(&serde_json::Value::Null)
+}
+
+/// What every report of these tests says of the secondary's transfer.
+fn assert_served_serial_1(report: &serde_json::Value) {
+    assert_eq!(report["zone"], "example.com", "{report}");
+    assert_eq!(report["serial"], 1, "{report}");
+    let transfer = &peer_of(report, "127.0.0.1")["last_transfer"];
+    assert_eq!(transfer["kind"], "transfer", "{transfer}");
+    assert_eq!(transfer["outcome"]["result"], "served", "{transfer}");
+    assert_eq!(transfer["outcome"]["serial"], 1, "{transfer}");
+    assert!(
+        transfer["outcome"]["records"].as_u64() >= Some(4),
+        "{transfer}"
+    );
+    assert!(
+        report["allow_transfer"]
+            .to_string()
+            .contains("from 127.0.0.0/8"),
+        "{report}"
+    );
+}
+
+/// A monitor in `serve` reads the server's own history; the rows'
+/// addresses are asked about too (127.0.0.3: a row nobody answers at,
+/// which the history has never seen).
+#[test]
+fn api_peers_inside_serve_shows_a_secondarys_transfer() {
+    let (p, s, dashboard) = (
+        common::free_addr(),
+        common::free_addr(),
+        common::free_addr(),
+    );
+    let silent = SocketAddr::from(([127, 0, 0, 3], common::free_port()));
+    let ns = [
+        format!("ns1.example.com={p}"),
+        format!("ns2.example.com={s}"),
+        format!("ns3.example.com={silent}"),
+    ];
+    let primary = primary(p, &monitor_toml(dashboard, &ns, ""));
+    let secondary = secondary(s, p);
+    let logs = || format!("{}\n--- secondary ---\n{}", primary.log(), secondary.log());
+    let mut report = report_with_transfer(dashboard, "127.0.0.1", logs);
+    assert_served_serial_1(&report);
+    // The rows' addresses come with the next check; the unanswering row
+    // is in the report with nothing seen of it.
+    assert!(
+        common::wait_until(Duration::from_secs(15), || {
+            report = api_peers(dashboard, "?zone=example.com").1;
+            !peer_of(&report, "127.0.0.3").is_null()
+        }),
+        "{report}"
+    );
+    let unseen = peer_of(&report, "127.0.0.3");
+    assert_eq!(unseen["last_transfer"], serde_json::Value::Null, "{unseen}");
+    assert_eq!(unseen["events"], serde_json::json!([]), "{unseen}");
+
+    let (status, unknown) = api_peers(dashboard, "?zone=other.example");
+    assert_eq!(status, 404, "{unknown}");
+    assert!(
+        unknown["error"].to_string().contains("unknown zone"),
+        "{unknown}"
+    );
+    assert_eq!(api_peers(dashboard, "").0, 400);
+    assert_eq!(
+        api_peers(dashboard, "?zone=example.com&with=1.2.3.4").0,
+        400
+    );
+}
+
+/// `zonesync monitor` with `[[monitor.zone]] primary_control`: the
+/// primary's report, read from its control interface.
+#[test]
+fn api_peers_of_a_standalone_monitor_reads_the_primary_control() {
+    let (p, s, control, dashboard) = (
+        common::free_addr(),
+        common::free_addr(),
+        common::free_addr(),
+        common::free_addr(),
+    );
+    let primary = primary(p, &format!("control = \"{control}\"\n"));
+    let secondary = secondary(s, p);
+    let dir = common::TempDir::new("monitor-control");
+    let ns = [
+        format!("ns1.example.com={p}"),
+        format!("ns2.example.com={s}"),
+    ];
+    let config = dir.write(
+        "monitor.toml",
+        monitor_toml(
+            dashboard,
+            &ns,
+            &format!("primary_control = \"{control}\"\n"),
+        ),
+    );
+    let log = dir.join("monitor.log");
+    let _monitor = standalone_monitor(&config, &log);
+    let logs = || {
+        format!(
+            "{}\n--- secondary ---\n{}\n--- monitor ---\n{}",
+            primary.log(),
+            secondary.log(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    };
+    let report = report_with_transfer(dashboard, "127.0.0.1", logs);
+    assert_served_serial_1(&report);
+    // Where the primary's rules are written: its own file and line.
+    let at = report["allow_transfer_at"].as_str().unwrap_or_default();
+    let (file, line) = at.rsplit_once(':').unwrap_or_default();
+    assert_eq!(
+        std::path::Path::new(file),
+        primary.config_path(),
+        "{report}"
+    );
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let line: usize = line.parse().unwrap_or(0);
+    assert!(
+        text.lines()
+            .nth(line.saturating_sub(1))
+            .is_some_and(|l| l.starts_with("allow_transfer = ")),
+        "{at}:\n{text}"
+    );
+}
+
+/// `zonesync monitor` without `primary_control` has no peer history, and
+/// says why.
+#[test]
+fn api_peers_of_a_standalone_monitor_without_primary_control_is_404() {
+    let dashboard = common::free_addr();
+    let dir = common::TempDir::new("monitor-no-control");
+    let nobody = common::free_addr();
+    let config = dir.write(
+        "monitor.toml",
+        monitor_toml(dashboard, &[format!("ns1.example.com={nobody}")], ""),
+    );
+    let log = dir.join("monitor.log");
+    let _monitor = standalone_monitor(&config, &log);
+    let mut answer = (0, serde_json::Value::Null);
+    let up = common::wait_until(Duration::from_secs(10), || {
+        answer = api_peers(dashboard, "?zone=example.com");
+        answer.0 != 0
+    });
+    assert!(up, "{}", std::fs::read_to_string(&log).unwrap_or_default());
+    assert_eq!(answer.0, 404, "{}", answer.1);
+    assert_eq!(
+        answer.1["error"],
+        "no peer history: the monitor runs outside the primary and the zone has no primary_control"
+    );
+    let (status, unknown) = api_peers(dashboard, "?zone=other.example");
+    assert_eq!(status, 404);
+    assert!(
+        unknown["error"].to_string().contains("unknown zone"),
+        "{unknown}"
+    );
+}
+
+/// `zonesync monitor --config CONFIG`, its log in `log`; killed on drop.
+fn standalone_monitor(config: &std::path::Path, log: &std::path::Path) -> common::KillOnDrop {
+    let mut cmd = common::zonesync();
+    cmd.arg("monitor").arg("--config").arg(config);
+    cmd.stderr(std::fs::File::create(log).expect("the monitor's log"));
+    common::KillOnDrop(cmd.spawn().expect("zonesync monitor starts"))
 }

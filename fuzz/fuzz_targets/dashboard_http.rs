@@ -25,7 +25,7 @@ use zonesync::monitor::http::{
 };
 
 const METHODS: [&str; 5] = ["GET", "HEAD", "POST", "OPTIONS", "get"];
-const PATHS: [&str; 12] = [
+const PATHS: [&str; 13] = [
     "/",
     "/index.html",
     "/assets/app.js",
@@ -36,10 +36,11 @@ const PATHS: [&str; 12] = [
     "/api/history",
     "/api/events",
     "/api/changes",
+    "/api/peers",
     "/api/stream",
     "/api/nope",
 ];
-const KNOWN: [&str; 12] = [
+const KNOWN: [&str; 13] = [
     "/",
     "/index.html",
     "/assets/app.js",
@@ -51,6 +52,7 @@ const KNOWN: [&str; 12] = [
     "/api/history",
     "/api/events",
     "/api/changes",
+    "/api/peers",
     "/api/stream",
 ];
 
@@ -99,6 +101,7 @@ fn query_of(request: &DashboardRequest) -> String {
             q.push(format!("zone={}", encode(zone)));
             q.push(format!("limit={limit}"));
         }
+        DashboardRequest::Peers { zone } => q.push(format!("zone={}", encode(zone))),
         _ => {}
     }
     q.join("&")
@@ -131,9 +134,9 @@ fuzz_target!(|data: &[u8]| {
                     assert!(!a.text().is_empty() && !a.content_type().is_empty());
                     return;
                 }
-                DashboardRequest::History { zone, .. } | DashboardRequest::Changes { zone, .. } => {
-                    check_zone(zone)
-                }
+                DashboardRequest::History { zone, .. }
+                | DashboardRequest::Changes { zone, .. }
+                | DashboardRequest::Peers { zone } => check_zone(zone),
                 DashboardRequest::Events { zone, .. } => {
                     if let Some(z) = zone {
                         check_zone(z);

@@ -265,6 +265,7 @@ pub const TABLES: &[Table] = &[
             key("ns", "array of \"NAME=ADDR[:PORT]\"", "[] (discovered)", "The servers, as `zonesync verify --ns`."),
             key("primary", "\"ADDR:PORT\"", "unset", "The primary (possibly hidden) whose serial is the reference."),
             key("port", "integer", "53", "Port of discovered addresses."),
+            key("primary_control", "\"ADDR:PORT\"", "unset", "The primary's control interface (its `server.control`): where the monitor reads the zone's peer history (`/api/peers`). Needed by `zonesync monitor`; inside `serve` the server's own history is read unless this is set."),
         ],
     },
     Table {

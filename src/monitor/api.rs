@@ -8,6 +8,7 @@
 //! still reads as `None` (serde's default for `Option`), so older
 //! snapshots stay readable.
 
+use crate::peers::PeerReport;
 use crate::serial::Serial;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -111,6 +112,25 @@ pub struct EventView {
     pub detail: String,
 }
 
+/// Why `/api/peers` has no report when the monitor has nowhere to read
+/// one from.
+pub const NO_PEER_HISTORY: &str =
+    "no peer history: the monitor runs outside the primary and the zone has no primary_control";
+
+/// What `GET /api/peers?zone=NAME` answers ([`MonitorView::peers`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PeersAnswer {
+    /// 200: the primary's peer report of the zone.
+    Report(Box<PeerReport>),
+    /// 404: not a zone the monitor watches.
+    UnknownZone,
+    /// 404: no peer history to read, and why ([`NO_PEER_HISTORY`], or
+    /// the server the monitor runs in does not serve the zone).
+    NoHistory(String),
+    /// 502: the zone's `primary_control` did not give it, and why.
+    ControlFailed(String),
+}
+
 /// What the HTTP server asks the monitor (implemented by the core).
 ///
 /// The calls may block (a lock, a read from the store): the HTTP server
@@ -125,6 +145,12 @@ pub trait MonitorView: Send + Sync + 'static {
     fn changes(&self, zone: &str, limit: usize) -> Option<Vec<ChangeView>>;
     /// Prometheus text exposition, ready to send.
     fn metrics(&self) -> String;
+    /// The zone's peer history as its primary keeps it, with the
+    /// addresses of the zone's rows looked up too. A view that has no
+    /// primary to ask has none.
+    fn peers(&self, _zone: &str) -> PeersAnswer {
+        PeersAnswer::NoHistory(NO_PEER_HISTORY.into())
+    }
 }
 
 #[cfg(test)]

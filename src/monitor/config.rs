@@ -68,6 +68,11 @@ pub struct WatchedZone {
     /// Port of discovered addresses.
     #[serde(default = "default_port")]
     pub port: u16,
+    /// The primary's control interface (`server.control`): where a
+    /// standalone monitor reads the zone's peer history (`/api/peers`).
+    /// Inside `serve` the server's own history is read unless this is set.
+    #[serde(default)]
+    pub primary_control: Option<SocketAddr>,
 }
 
 /// Alert destinations; both may be set, or neither (the dashboard and the

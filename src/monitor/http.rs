@@ -9,7 +9,7 @@
 //! reconnects, a small send queue whose overflow ends the stream (a client
 //! that does not read cannot make us buffer), and the shutdown flag.
 
-use super::api::MonitorView;
+use super::api::{MonitorView, PeersAnswer};
 use crate::net::http::{percent_decode, ParamError};
 use crate::net::Shutdown;
 use bytes::Bytes;
@@ -294,6 +294,8 @@ pub enum DashboardRequest {
     Events { zone: Option<String>, limit: usize },
     /// `/api/changes?zone=NAME[&limit=N]`.
     Changes { zone: String, limit: usize },
+    /// `/api/peers?zone=NAME`: the zone's peer history (`PeerReport`).
+    Peers { zone: String },
     /// `/api/stream`: Server-Sent Events.
     Stream,
 }
@@ -344,7 +346,7 @@ pub fn parse_request(
         "/assets/app.js" => Some(Asset::Script),
         "/assets/app.css" => Some(Asset::Style),
         "/assets/favicon.svg" | "/favicon.ico" => Some(Asset::Icon),
-        "/status" | "/metrics" | "/api/history" | "/api/events" | "/api/changes"
+        "/status" | "/metrics" | "/api/history" | "/api/events" | "/api/changes" | "/api/peers"
         | "/api/stream" => None,
         _ => return Err(RequestError::NoSuchPath(path.to_owned())),
     };
@@ -358,6 +360,7 @@ pub fn parse_request(
         "/api/history" => &["zone", "since_ms"],
         "/api/events" => &["zone", "limit"],
         "/api/changes" => &["zone", "limit"],
+        "/api/peers" => &["zone"],
         _ => &[],
     };
     let params = Params::parse(query, path, allowed)?;
@@ -379,6 +382,11 @@ pub fn parse_request(
                 .zone
                 .ok_or(RequestError::Usage("/api/changes needs ?zone=NAME"))?,
             limit: params.limit.unwrap_or(DEFAULT_CHANGES),
+        },
+        "/api/peers" => DashboardRequest::Peers {
+            zone: params
+                .zone
+                .ok_or(RequestError::Usage("/api/peers needs ?zone=NAME"))?,
         },
         _ => DashboardRequest::Stream,
     })
@@ -450,7 +458,24 @@ async fn route(
                 Err(response) => response,
             }
         }
+        DashboardRequest::Peers { zone } => {
+            let name = zone.clone();
+            match blocking(move || view.peers(&name)).await {
+                Ok(answer) => peers_answer(answer, &zone),
+                Err(response) => response,
+            }
+        }
         DashboardRequest::Stream => event_stream(method, ctx, streaming),
+    }
+}
+
+/// `/api/peers`: the report, or why there is none.
+fn peers_answer(answer: PeersAnswer, zone: &str) -> Response<ResBody> {
+    match answer {
+        PeersAnswer::Report(report) => json(StatusCode::OK, &report),
+        PeersAnswer::UnknownZone => unknown_zone(zone),
+        PeersAnswer::NoHistory(why) => error(StatusCode::NOT_FOUND, why),
+        PeersAnswer::ControlFailed(why) => error(StatusCode::BAD_GATEWAY, why),
     }
 }
 
@@ -794,6 +819,51 @@ mod tests {
         let p = Params::parse("zone=%2E", "/x", ALL).unwrap();
         assert_eq!(p.zone.as_deref(), Some("."));
         assert_eq!(Params::parse("", "/x", &[]).unwrap(), Params::default());
+    }
+
+    #[test]
+    fn api_peers_takes_one_zone_and_nothing_else() {
+        assert_eq!(
+            parse_request("GET", "/api/peers", "zone=Example.COM"),
+            Ok(DashboardRequest::Peers {
+                zone: "example.com.".into()
+            })
+        );
+        for bad in ["", "zone=", "zone=a&zone=b", "zone=a&limit=1", "zone=%zz"] {
+            let status = parse_request("GET", "/api/peers", bad).map_err(|e| e.status());
+            assert_eq!(status, Err(400), "{bad:?}");
+        }
+        let post = parse_request("POST", "/api/peers", "zone=a").map_err(|e| e.status());
+        assert_eq!(post, Err(405));
+    }
+
+    #[test]
+    fn peers_answers_have_their_statuses() {
+        let report = crate::peers::PeerReport {
+            zone: "example.com".into(),
+            serial: None,
+            published_ms: None,
+            notify_running: false,
+            notify_targets: Vec::new(),
+            allow_transfer: Vec::new(),
+            allow_transfer_at: None,
+            peers: Vec::new(),
+        };
+        let cases = [
+            (PeersAnswer::Report(Box::new(report)), 200),
+            (PeersAnswer::UnknownZone, 404),
+            (PeersAnswer::NoHistory("why".into()), 404),
+            (PeersAnswer::ControlFailed("why".into()), 502),
+        ];
+        for (answer, status) in cases {
+            let shown = format!("{answer:?}");
+            let response = peers_answer(answer, "example.com.");
+            assert_eq!(response.status().as_u16(), status, "{shown}");
+            assert_eq!(
+                response.headers().get(CONTENT_TYPE).map(|v| v.as_bytes()),
+                Some(&b"application/json"[..])
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod alert;
 pub mod api;
 pub mod config;
+pub mod doctor;
 pub mod http;
 pub mod prometheus;
 pub mod store;

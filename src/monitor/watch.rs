@@ -18,17 +18,21 @@
 
 use super::alert::{Alert, Alerter};
 use super::api::{
-    ChangeView, EventView, HistoryPoint, HistoryView, MonitorView, ServerView, StatusView, ZoneView,
+    ChangeView, EventView, HistoryPoint, HistoryView, MonitorView, PeersAnswer, ServerView,
+    StatusView, ZoneView, NO_PEER_HISTORY,
 };
 use super::config::{MonitorConfig, MonitorConfigError};
+use super::doctor::{ControlSide, PrimarySide};
 use super::prometheus::{Exposition, Kind};
 use super::store::{Event, Propagation, Sample, Store};
 use crate::exchange::Client;
 use crate::serial::Serial;
 use crate::verify::{self, Options, Row, RowStatus, ZoneReport, ZoneSpec};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+use tokio::sync::broadcast;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -80,6 +84,19 @@ struct Watched {
     catalog: Option<String>,
     /// Set when its catalog no longer lists it: its task ends.
     retired: std::sync::atomic::AtomicBool,
+    /// Its `primary_control`: where its peer history is read.
+    control: Option<Arc<ControlSide>>,
+}
+
+impl Watched {
+    /// The IPs of its rows at the last check, for the peer report.
+    fn row_ips(&self) -> Vec<IpAddr> {
+        let Ok(state) = self.state.lock() else {
+            return Vec::new();
+        };
+        let addrs = state.view.iter().flat_map(|v| &v.servers);
+        super::doctor::row_ips(addrs.map(|s| s.addr.as_str()))
+    }
 }
 
 /// A server's ZONEMD as shown: its records, and what a transfer of the
@@ -106,14 +123,14 @@ fn watched(
     port: u16,
     primary: Option<std::net::SocketAddr>,
     catalog: Option<String>,
-) -> Arc<Watched> {
+) -> Watched {
     let name = verify::fqdn(&zone);
     let zonemd_checks = Arc::new(verify::probe::ZonemdChecks::default());
     let state = ZoneState {
         change: store.propagations(&name, 1).ok().and_then(|mut p| p.pop()),
         ..ZoneState::default()
     };
-    Arc::new(Watched {
+    Watched {
         name,
         spec: ZoneSpec { zone, ns },
         options: Options {
@@ -130,7 +147,8 @@ fn watched(
         wake: tokio::sync::Notify::new(),
         catalog,
         retired: std::sync::atomic::AtomicBool::new(false),
-    })
+        control: None,
+    }
 }
 
 /// What the writer thread puts in the store.
@@ -208,6 +226,8 @@ pub struct Monitor {
     alerter: Alerter,
     /// The server's own metrics when the monitor runs inside `serve`.
     server_metrics: Mutex<Option<Box<dyn Fn() -> String + Send + Sync>>>,
+    /// The server's side when the monitor runs inside `serve`.
+    primary: Mutex<Option<Arc<dyn PrimarySide>>>,
 }
 
 /// Why the monitor cannot start or run.
@@ -258,7 +278,9 @@ impl Monitor {
                     .map(|n| verify::parse_ns(n, z.port))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|error| MonitorConfigError::Server { index, error })?;
-            zones.push(watched(&store, zone, ns, resolver, z.port, z.primary, None));
+            let w = watched(&store, zone, ns, resolver, z.port, z.primary, None);
+            let control = z.primary_control.map(|c| Arc::new(ControlSide::new(c)));
+            zones.push(Arc::new(Watched { control, ..w }));
         }
         let timeout = Duration::from_millis(config.timeout_ms);
         Ok(Arc::new(Monitor {
@@ -270,6 +292,7 @@ impl Monitor {
             resolver,
             config,
             server_metrics: Mutex::new(None),
+            primary: Mutex::new(None),
         }))
     }
 
@@ -311,35 +334,71 @@ impl Monitor {
     /// published, and the zone is checked at once.
     pub fn follow_publishes(
         self: &Arc<Self>,
-        mut publishes: tokio::sync::broadcast::Receiver<crate::replication::Published>,
+        publishes: broadcast::Receiver<crate::replication::Published>,
     ) {
-        use tokio::sync::broadcast::error::RecvError;
+        self.follow(publishes, "publications", Monitor::published);
+    }
+
+    fn published(&self, published: crate::replication::Published) {
+        let Some(zone) = self.find_origin(&published.origin) else {
+            return;
+        };
+        if let Ok(mut s) = zone.state.lock() {
+            s.published.push_back((published.serial, published.at));
+            while s.published.len() > 16 {
+                s.published.pop_front();
+            }
+        }
+        zone.wake.notify_one();
+    }
+
+    /// Inside `serve`: follows the transfers served to peers
+    /// (`ZoneDeps::peer_news`), so a secondary's catch-up is measured
+    /// right after it received the zone, not at the next check.
+    pub fn follow_peer_news(self: &Arc<Self>, news: broadcast::Receiver<crate::peers::PeerNews>) {
+        self.follow(news, "transfer news", Monitor::peer_news);
+    }
+
+    /// Checks the zone at once when the peer is one of its rows: any other
+    /// client (this monitor's own transfers, someone running AXFR in a
+    /// loop) must not make the monitor query every server as often.
+    fn peer_news(&self, news: crate::peers::PeerNews) {
+        let Some(zone) = self.find_origin(&news.origin) else {
+            return;
+        };
+        if zone.row_ips().contains(&news.ip) {
+            zone.wake.notify_one();
+        }
+    }
+
+    /// Hands each message of `rx` to `each` until the channel closes; a
+    /// burst that overflowed it is logged and skipped.
+    fn follow<T: Clone + Send + 'static>(
+        self: &Arc<Self>,
+        mut rx: broadcast::Receiver<T>,
+        what: &'static str,
+        each: fn(&Monitor, T),
+    ) {
+        use broadcast::error::RecvError;
         let monitor = self.clone();
         tokio::spawn(async move {
             loop {
-                let published = match publishes.recv().await {
-                    Ok(p) => p,
+                match rx.recv().await {
+                    Ok(message) => each(&monitor, message),
                     Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "monitor: publications missed (too many at once)");
-                        continue;
+                        tracing::warn!(missed, "monitor: {what} missed (too many at once)");
                     }
                     Err(RecvError::Closed) => return,
-                };
-                let Some(zone) = monitor.zones().into_iter().find(|z| {
-                    crate::config::parse_zone_name(&z.name)
-                        .is_ok_and(|o| o.eq_ignore_ascii_case(&published.origin))
-                }) else {
-                    continue;
-                };
-                if let Ok(mut s) = zone.state.lock() {
-                    s.published.push_back((published.serial, published.at));
-                    while s.published.len() > 16 {
-                        s.published.pop_front();
-                    }
                 }
-                zone.wake.notify_one();
             }
         });
+    }
+
+    /// The watched zone with this apex (wire format, any case).
+    fn find_origin(&self, origin: &[u8]) -> Option<Arc<Watched>> {
+        self.zones().into_iter().find(|z| {
+            crate::config::parse_zone_name(&z.name).is_ok_and(|o| o.eq_ignore_ascii_case(origin))
+        })
     }
 
     /// Watches every member of `catalog`: transfers the catalog from its
@@ -391,7 +450,7 @@ impl Monitor {
                 if zones.iter().any(|z| z.name.eq_ignore_ascii_case(&name)) {
                     continue;
                 }
-                let w = watched(
+                let w = Arc::new(watched(
                     &self.store,
                     zone,
                     ns.to_vec(),
@@ -399,7 +458,7 @@ impl Monitor {
                     catalog.port,
                     Some(catalog.primary),
                     Some(catalog.name.clone()),
-                );
+                ));
                 tracing::info!(catalog = %catalog.name, zone = %w.name, "monitor: member watched");
                 zones.push(w.clone());
                 started.push(w);
@@ -416,6 +475,18 @@ impl Monitor {
         if let Ok(mut m) = self.server_metrics.lock() {
             *m = Some(f);
         }
+    }
+
+    /// Inside `serve`: the server's side (its peer histories, addresses,
+    /// versions), read for zones without a `primary_control`.
+    pub fn set_primary(&self, side: Arc<dyn PrimarySide>) {
+        if let Ok(mut p) = self.primary.lock() {
+            *p = Some(side);
+        }
+    }
+
+    fn primary(&self) -> Option<Arc<dyn PrimarySide>> {
+        self.primary.lock().ok().and_then(|p| p.clone())
     }
 
     async fn watch(&self, zone: Arc<Watched>) {
@@ -984,6 +1055,35 @@ impl MonitorView for Monitor {
         Some(stored.iter().map(change_view).collect())
     }
 
+    /// The zone's `primary_control` when it has one (it names the zone's
+    /// primary), else the server the monitor runs in. Blocks for the
+    /// control's answer: the HTTP server calls it on a blocking thread.
+    fn peers(&self, zone: &str) -> PeersAnswer {
+        let Some(z) = self.find(zone) else {
+            return PeersAnswer::UnknownZone;
+        };
+        let extra = z.row_ips();
+        if let Some(control) = &z.control {
+            return match control.report(&z.name, &extra) {
+                Ok(report) => PeersAnswer::Report(Box::new(report)),
+                Err(e) => PeersAnswer::ControlFailed(format!(
+                    "no peer history from the primary's control {}: {e}",
+                    control.addr()
+                )),
+            };
+        }
+        let Some(side) = self.primary() else {
+            return PeersAnswer::NoHistory(NO_PEER_HISTORY.into());
+        };
+        match side.peers(&z.name, &extra) {
+            Some(report) => PeersAnswer::Report(Box::new(report)),
+            None => PeersAnswer::NoHistory(format!(
+                "no peer history: this server does not serve zone {}",
+                z.name
+            )),
+        }
+    }
+
     fn metrics(&self) -> String {
         let mut out = Exposition::new();
         self.monitor_metrics(&mut out);
@@ -1049,3 +1149,7 @@ pub fn run(config: MonitorConfig) -> Result<(), MonitorError> {
         Ok(())
     })
 }
+
+#[cfg(test)]
+#[path = "watch_tests.rs"]
+mod tests;

@@ -24,3 +24,15 @@ pub use history::{
 };
 pub use report::{EventView, PeerReport, PeerView};
 pub use sightings::{SoaSightings, SLOTS as SIGHTING_SLOTS};
+
+/// A transfer to a peer completed (`ZoneDeps::peer_news`): the monitor
+/// inside `serve` checks that zone at once, so a secondary's catch-up is
+/// measured right after it received the data rather than at the next
+/// check. Sent once per transfer served, only while someone listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerNews {
+    /// The zone's apex, wire format (as `replication::Published`).
+    pub origin: Vec<u8>,
+    /// The peer, IPv4-mapped folded to IPv4 (as the history keys it).
+    pub ip: std::net::IpAddr,
+}

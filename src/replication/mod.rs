@@ -80,6 +80,9 @@ pub struct ZoneDeps {
     /// When each address last asked each zone's SOA: written by the query
     /// path (`Answerer::with_sightings`), read for the peer reports.
     pub sightings: Arc<crate::peers::SoaSightings>,
+    /// Transfers to peers that completed (`xfr::Transfers::with_peer_news`),
+    /// for the monitor inside `serve`; a send only while it listens.
+    pub peer_news: tokio::sync::broadcast::Sender<crate::peers::PeerNews>,
 }
 
 impl ZoneDeps {
@@ -97,6 +100,7 @@ impl ZoneDeps {
             refreshes: Arc::new(tokio::sync::Semaphore::new(10)),
             tls_clients: Arc::default(),
             sightings: Arc::default(),
+            peer_news: tokio::sync::broadcast::channel(1024).0,
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod catalogs;
 mod control;
+mod doctor;
 mod metrics;
 pub mod zoneset;
 
@@ -294,7 +295,8 @@ async fn serve(config: Config, allow_root: bool) -> anyhow::Result<()> {
             keys.clone(),
             config.server.transfer_limit,
         )
-        .with_per_client_limit(config.server.transfer_limit_per_client),
+        .with_per_client_limit(config.server.transfer_limit_per_client)
+        .with_peer_news(deps.peer_news.clone()),
     );
     // Kept to be read by /metrics.
     let stats = Arc::new(QueryStats::default());
@@ -390,6 +392,11 @@ async fn serve(config: Config, allow_root: bool) -> anyhow::Result<()> {
         monitor.start();
         // Subscribed after the start-up loads: those are not changes.
         monitor.follow_publishes(deps.publishes.subscribe());
+        monitor.follow_peer_news(deps.peer_news.subscribe());
+        monitor.set_primary(Arc::new(doctor::ServerSide {
+            zones: zones.clone(),
+            listen: config.server.listen.clone(),
+        }));
         let (zones, transfers, stats) = (zones.clone(), transfers.clone(), stats.clone());
         monitor.set_server_metrics(Box::new(move || {
             server_metrics(&zones.load(), &transfers, &stats)

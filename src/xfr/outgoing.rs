@@ -19,11 +19,13 @@ use crate::acl::{Requester, TransferAcl, Transport};
 use crate::journal::{Changeset, JournalReader, JournalView, Record};
 use crate::name;
 use crate::net::limit::{self, PerClient};
-use crate::peers::{cut, FullReason, PeerEvent, PeerWhat, Sent, XfrOutcome, XfrRequest, ZonePeers};
+use crate::peers::{
+    cut, FullReason, PeerEvent, PeerNews, PeerWhat, Sent, XfrOutcome, XfrRequest, ZonePeers,
+};
 use crate::serial::Serial;
 use crate::tsig::{self, Keys, RequestAuth, SignedRequest};
 use crate::wire::{flag, rcode, MessageWriter, Owner, Request, Section, HEADER_LEN};
-use crate::zone::{rtype, SharedZoneTable, ZoneVersion};
+use crate::zone::{rtype, SharedZoneTable, Zone, ZoneVersion};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
@@ -31,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{broadcast, mpsc, Semaphore};
 
 /// Everything the transfer path needs, shared by all connections.
 pub struct Transfers {
@@ -45,6 +47,8 @@ pub struct Transfers {
     slots: Arc<Semaphore>,
     /// Transfers served at once per client (`transfer_limit_per_client`).
     per_client: Arc<PerClient>,
+    /// Told of each transfer served (`ZoneDeps::peer_news`).
+    news: Option<broadcast::Sender<PeerNews>>,
 }
 
 type XfrMap = HashMap<Box<[u8]>, Arc<XfrZone>>;
@@ -99,16 +103,29 @@ impl Kind {
 /// Who asked for a transfer and how, for the zone's peer history: each
 /// way out of [`Transfers::serve`] records one outcome through it, so a
 /// transfer is one event whatever its number of messages.
-struct Ledger {
+struct Ledger<'a> {
     peers: Option<Arc<ZonePeers>>,
     ip: IpAddr,
     request: XfrRequest,
     key: Option<Arc<str>>,
     via: Transport,
+    /// The zone asked for, and who is told of a transfer served.
+    zone: Option<Arc<Zone>>,
+    news: Option<&'a broadcast::Sender<PeerNews>>,
 }
 
-impl Ledger {
+impl Ledger<'_> {
+    /// Records the outcome, then, for a transfer served, tells the news
+    /// channel (after: whoever it wakes finds the transfer recorded).
     fn record(&self, outcome: XfrOutcome) {
+        let served = matches!(outcome, XfrOutcome::Served { .. });
+        self.remember(outcome);
+        if served {
+            self.tell();
+        }
+    }
+
+    fn remember(&self, outcome: XfrOutcome) {
         let Some(peers) = &self.peers else {
             return;
         };
@@ -125,6 +142,22 @@ impl Ledger {
                 what,
             },
         );
+    }
+
+    /// Tells the news channel that the peer has the zone now. Without a
+    /// listener (no monitor in this process) nothing is copied or sent.
+    fn tell(&self) {
+        let (Some(news), Some(zone)) = (self.news, &self.zone) else {
+            return;
+        };
+        if news.receiver_count() == 0 {
+            return;
+        }
+        // A listener gone meanwhile is not an error.
+        let _ = news.send(PeerNews {
+            origin: zone.origin().to_vec(),
+            ip: crate::peers::fold(self.ip),
+        });
     }
 }
 
@@ -185,7 +218,15 @@ impl Transfers {
             keys,
             slots: Arc::new(Semaphore::new(limit.max(1))),
             per_client: PerClient::new(0),
+            news: None,
         }
+    }
+
+    /// Tells `news` of every transfer served, once it ended (its last
+    /// message written).
+    pub fn with_peer_news(mut self, news: broadcast::Sender<PeerNews>) -> Transfers {
+        self.news = Some(news);
+        self
     }
 
     /// At most `max` transfers served at once to one client (IPv4
@@ -260,6 +301,8 @@ impl Transfers {
             request: kind.request(),
             key: None,
             via: transport,
+            zone: zone.clone(),
+            news: self.news.as_ref(),
         };
         // RFC 8945 §5.2: a TSIG that fails is answered as the RFC says
         // and nothing else is sent.
@@ -685,7 +728,7 @@ async fn current<W: AsyncWrite + Unpin>(
     req: &Request<'_>,
     version: &ZoneVersion,
     signer: &mut Option<SignedRequest>,
-    ledger: &Ledger,
+    ledger: &Ledger<'_>,
 ) -> std::io::Result<()> {
     let started = Instant::now();
     let sent = send_signed(stream, single_soa(req, version), signer).await;
@@ -1020,6 +1063,9 @@ mod tests {
     struct Primary {
         transfers: Transfers,
         peers: Arc<ZonePeers>,
+        /// Its news of transfers served (nobody listens unless a test
+        /// subscribes).
+        news: broadcast::Sender<PeerNews>,
         /// Kept for the reader's sake, and its file removed at the end.
         journal: Option<(Journal, std::path::PathBuf)>,
     }
@@ -1084,16 +1130,19 @@ mod tests {
             peers: Some(peers.clone()),
         };
         let table = Arc::new(SharedZoneTable::from_pointee(ZoneTable::new(vec![zone])));
+        let news = broadcast::channel(16).0;
         let transfers = Transfers::new(
             table,
             vec![(wire_name("example.com"), xfr)],
             Keys::new([xfr_key(SECRET)]).unwrap(),
             4,
         )
-        .with_per_client_limit(1);
+        .with_per_client_limit(1)
+        .with_peer_news(news.clone());
         Primary {
             transfers,
             peers,
+            news,
             journal,
         }
     }
@@ -1289,6 +1338,27 @@ mod tests {
             assert_eq!(presented.as_deref(), Some(name));
             assert_eq!(outcome, XfrOutcome::Tsig { error });
         }
+    }
+
+    #[tokio::test]
+    async fn a_transfer_served_is_news_once_and_a_refusal_is_not() {
+        let p = primary(Some(3), true);
+        let mut news = p.news.subscribe();
+        p.ask(&axfr_query(), LOCAL).await;
+        let told = news.try_recv().expect("news of the AXFR served");
+        assert_eq!(told.origin, wire_name("example.com"));
+        assert_eq!(told.ip, LOCAL.parse::<SocketAddr>().unwrap().ip());
+        assert!(news.try_recv().is_err(), "one piece of news per transfer");
+
+        // An IXFR answered with our SOA alone: the peer has the zone.
+        p.ask(&ixfr_query(3), "[::ffff:127.0.0.1]:40000").await;
+        let told = news.try_recv().expect("news of the IXFR (current)");
+        assert_eq!(told.ip, LOCAL.parse::<SocketAddr>().unwrap().ip(), "folded");
+
+        for refused in [axfr_query(), signed(axfr_query(), &xfr_key("d3Jvbmc="))] {
+            p.ask(&refused, STRANGER).await;
+        }
+        assert!(news.try_recv().is_err(), "no news of a refusal");
     }
 
     #[tokio::test]

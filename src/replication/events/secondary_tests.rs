@@ -215,6 +215,7 @@ fn secondary_in(dir: PathBuf, clock: ManualClock) -> Setup {
         refreshes: Arc::new(tokio::sync::Semaphore::new(16)),
         tls_clients: Arc::default(),
         sightings: Arc::default(),
+        peer_news: tokio::sync::broadcast::channel(16).0,
     };
     let addr: SocketAddr = "127.0.0.1:5300".parse().unwrap();
     let zone = Arc::new(SecondaryZone::new(

@@ -1,0 +1,226 @@
+//! The monitor's side of the peer history: where `/api/peers` reads a
+//! zone's report (the server it runs in, or the zone's `primary_control`),
+//! which addresses it asks about, and which transfers wake a check.
+
+use super::*;
+use crate::peers::{PeerNews, PeerReport};
+use crate::zone::ZoneVersion;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A directory for one test's store, removed at the end.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "zonesync-watch-{name}-{}-{}",
+            std::process::id(),
+            crate::wire::random_id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A monitor (not started) watching example.com, and with
+/// `primary_control` that zone's control.
+fn monitor(dir: &TempDir, primary_control: Option<SocketAddr>) -> Arc<Monitor> {
+    let control = primary_control.map_or(String::new(), |c| format!("primary_control = \"{c}\"\n"));
+    let text = format!(
+        "database = \"{}\"\nresolver = \"127.0.0.1:9\"\n\
+         [[zone]]\nname = \"example.com\"\nns = [\"ns1.example.com=127.0.0.1:5300\"]\n{control}",
+        dir.0.join("monitor.redb").display()
+    );
+    let config: MonitorConfig = toml::from_str(&text).unwrap();
+    Monitor::new(config).unwrap()
+}
+
+/// Gives example.com rows at these addresses, as a check would.
+fn set_rows(monitor: &Monitor, addrs: &[&str]) {
+    let zone = monitor.find("example.com").unwrap();
+    let servers = addrs
+        .iter()
+        .map(|a| ServerView {
+            server: format!("ns.example.com.@{a}"),
+            ns: "ns.example.com.".into(),
+            addr: (*a).into(),
+            serial: None,
+            lag: None,
+            status: "ok".into(),
+            rtt_ms: None,
+            behind_since_ms: None,
+            catch_up_ms: None,
+            expire_left: None,
+            detail: None,
+            zonemd: None,
+        })
+        .collect();
+    zone.state.lock().unwrap().view = Some(ZoneView {
+        zone: zone.name.clone(),
+        state: "ok".into(),
+        reference_serial: None,
+        last_check_ms: None,
+        servers,
+        last_change: None,
+        problems: Vec::new(),
+    });
+}
+
+/// A server side that serves example.com and remembers what it was asked.
+#[derive(Default)]
+struct FakeSide {
+    asked: Mutex<Vec<(String, Vec<IpAddr>)>>,
+}
+
+impl PrimarySide for FakeSide {
+    fn peers(&self, zone: &str, extra: &[IpAddr]) -> Option<PeerReport> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push((zone.to_owned(), extra.to_vec()));
+        (zone == "example.com.").then(|| PeerReport {
+            zone: "example.com".into(),
+            serial: Some(Serial(7)),
+            published_ms: None,
+            notify_running: false,
+            notify_targets: Vec::new(),
+            allow_transfer: Vec::new(),
+            allow_transfer_at: None,
+            peers: extra
+                .iter()
+                .map(|ip| crate::peers::PeerView::unknown(*ip))
+                .collect(),
+        })
+    }
+
+    fn own_addresses(&self) -> Vec<SocketAddr> {
+        Vec::new()
+    }
+
+    fn served(&self, _zone: &str) -> Option<Arc<ZoneVersion>> {
+        None
+    }
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+#[tokio::test]
+async fn without_a_primary_side_or_control_there_is_no_peer_history() {
+    let dir = TempDir::new("no-side");
+    let m = monitor(&dir, None);
+    assert_eq!(
+        m.peers("example.com."),
+        PeersAnswer::NoHistory(NO_PEER_HISTORY.into())
+    );
+    assert_eq!(m.peers("other.example."), PeersAnswer::UnknownZone);
+}
+
+#[tokio::test]
+async fn the_servers_side_is_asked_with_the_rows_addresses() {
+    let dir = TempDir::new("server-side");
+    let m = monitor(&dir, None);
+    let side = Arc::new(FakeSide::default());
+    m.set_primary(side.clone());
+    set_rows(&m, &["127.0.0.2:5300", "[::1]:53", "127.0.0.2:53"]);
+    match m.peers("EXAMPLE.com") {
+        PeersAnswer::Report(report) => assert_eq!(report.peers.len(), 2, "{report:?}"),
+        other => panic!("a report, not {other:?}"),
+    }
+    assert_eq!(
+        side.asked.lock().unwrap().last().cloned(),
+        Some(("example.com.".into(), vec![ip("127.0.0.2"), ip("::1")]))
+    );
+}
+
+#[tokio::test]
+async fn a_zone_the_server_does_not_serve_has_no_peer_history_and_says_so() {
+    struct ServesNothing;
+    impl PrimarySide for ServesNothing {
+        fn peers(&self, _: &str, _: &[IpAddr]) -> Option<PeerReport> {
+            None
+        }
+        fn own_addresses(&self) -> Vec<SocketAddr> {
+            Vec::new()
+        }
+        fn served(&self, _: &str) -> Option<Arc<ZoneVersion>> {
+            None
+        }
+    }
+    let dir = TempDir::new("not-served");
+    let m = monitor(&dir, None);
+    m.set_primary(Arc::new(ServesNothing));
+    match m.peers("example.com") {
+        PeersAnswer::NoHistory(why) => {
+            assert!(why.contains("does not serve zone example.com."), "{why}")
+        }
+        other => panic!("no history, not {other:?}"),
+    }
+}
+
+/// `primary_control` names the zone's primary: it is asked even when the
+/// monitor runs in a server, and a control that does not answer is a
+/// failure naming it, not an empty history.
+#[tokio::test]
+async fn a_zone_with_primary_control_asks_it_and_names_it_when_it_fails() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let control = free.local_addr().unwrap();
+    drop(free);
+    let dir = TempDir::new("control");
+    let m = monitor(&dir, Some(control));
+    let side = Arc::new(FakeSide::default());
+    m.set_primary(side.clone());
+    let answer = tokio::task::spawn_blocking({
+        let m = m.clone();
+        move || m.peers("example.com")
+    })
+    .await
+    .unwrap();
+    match answer {
+        PeersAnswer::ControlFailed(why) => {
+            assert!(why.contains(&control.to_string()), "{why}")
+        }
+        other => panic!("a control failure, not {other:?}"),
+    }
+    assert!(
+        side.asked.lock().unwrap().is_empty(),
+        "the server not asked"
+    );
+}
+
+/// A transfer to one of the zone's rows checks it at once; one to any
+/// other client, or for a zone not watched, does not.
+#[tokio::test]
+async fn transfer_news_wakes_the_zone_only_for_its_rows() {
+    let dir = TempDir::new("news");
+    let m = monitor(&dir, None);
+    set_rows(&m, &["[::ffff:127.0.0.2]:5300"]);
+    let zone = m.find("example.com").unwrap();
+    let woken = || {
+        let zone = zone.clone();
+        async move {
+            tokio::time::timeout(Duration::from_millis(50), zone.wake.notified())
+                .await
+                .is_ok()
+        }
+    };
+    let origin = crate::name::test_wire("example.com");
+    let news = |origin: &[u8], ip: &str| PeerNews {
+        origin: origin.to_vec(),
+        ip: ip.parse().unwrap(),
+    };
+    m.peer_news(news(&origin, "127.0.0.9"));
+    assert!(!woken().await, "a client that is not a row");
+    m.peer_news(news(&crate::name::test_wire("other.example"), "127.0.0.2"));
+    assert!(!woken().await, "a zone not watched");
+    m.peer_news(news(&crate::name::test_wire("EXAMPLE.com"), "127.0.0.2"));
+    assert!(woken().await, "a row's transfer");
+}
