@@ -13,6 +13,7 @@
 //! history: one [`SoaSightings`] per server (`ZoneDeps::sightings`) keeps
 //! when each (zone, address) last asked, in a fixed table of atomics.
 
+pub mod diagnose;
 mod history;
 pub mod report;
 mod sightings;
