@@ -12,7 +12,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use zonesync::monitor::api::{
-    ChangeView, EventView, HistoryPoint, HistoryView, MonitorView, ServerView, StatusView, ZoneView,
+    ChangeView, DiagnosisView, EventView, HistoryPoint, HistoryView, MonitorView, ServerView,
+    StatusView, ZoneView,
 };
 use zonesync::monitor::http::{DashboardServer, DashboardSettings};
 use zonesync::net::Shutdown;
@@ -141,6 +142,7 @@ fn server_view(server: &str, serial: u32, reference: u32, status: &str) -> Serve
         expire_left: Some(1_209_600),
         detail: None,
         zonemd: None,
+        diagnosis: None,
     }
 }
 
@@ -174,6 +176,11 @@ impl MonitorView for Fake {
                 if behind {
                     ns2.behind_since_ms = Some(w.change_ms);
                     ns2.detail = Some("no NOTIFY acknowledged".into());
+                    ns2.diagnosis = Some(DiagnosisView {
+                        code: "not-notified".into(),
+                        message: "127.0.0.1 is not a NOTIFY target".into(),
+                        since_ms: w.change_ms,
+                    });
                 } else {
                     caught_up.insert(NS2.to_string(), w.change_ms + 9_000);
                     ns2.catch_up_ms = Some(9_000);
@@ -352,6 +359,19 @@ async fn dashboard_shows_a_server_falling_behind_and_recovering() {
     fake.fall_behind();
     wait_state(&browser, NS2, "out-of-sync/behind", SHOW_TIMEOUT).await;
     wait_state(&browser, NS1, "out-of-sync/ok", SHOW_TIMEOUT).await;
+    // The doctor's word: the code on the row, and the message in its cell.
+    browser
+        .wait_for(
+            "the diagnosis",
+            SHOW_TIMEOUT,
+            &format!(
+                "const r = document.querySelector('tr[data-server=\"{NS2}\"]');\n\
+                 const w = r && r.querySelector('td.why');\n\
+                 return r !== null && r.getAttribute('data-diagnosis') === 'not-notified'\n\
+                     && w !== null && w.textContent.includes('is not a NOTIFY target');"
+            ),
+        )
+        .await;
     browser
         .wait_for(
             "the mismatch event",
@@ -415,6 +435,16 @@ async fn dashboard_shows_a_server_falling_behind_and_recovering() {
     // ns2 catches up: shown without a reload.
     fake.recover();
     wait_state(&browser, NS2, "ok/ok", SHOW_TIMEOUT).await;
+    browser
+        .wait_for(
+            "the diagnosis gone",
+            SHOW_TIMEOUT,
+            &format!(
+                "const r = document.querySelector('tr[data-server=\"{NS2}\"]');\n\
+                 return r !== null && !r.hasAttribute('data-diagnosis');"
+            ),
+        )
+        .await;
     browser
         .wait_for(
             "the recovery event",

@@ -47,6 +47,7 @@ fn server(ns: &str, port: u16, serial: Option<u32>, status: &str) -> ServerView 
         expire_left: Some(604_800),
         detail: None,
         zonemd: None,
+        diagnosis: None,
     }
 }
 

@@ -248,6 +248,7 @@ pub const TABLES: &[Table] = &[
             key("interval", "integer (seconds)", "60", "Time between checks of a zone whose servers agree."),
             key("fast_interval_ms", "integer (milliseconds)", "1000", "Time between checks while a change is spreading, for the propagation times."),
             key("alert_after", "integer (seconds)", "300", "How long a server may be behind, lame or unreachable before an alert; 0: at once."),
+            key("heal_after", "integer (seconds)", "60", "How long a server may be behind, lame or different before the replication doctor says why (the row's diagnosis, a `diagnosis` event, the alert's detail)."),
             key("expire_warning", "integer (seconds)", "86400", "Alert when a secondary's EDNS EXPIRE left is below this."),
             key("timeout_ms", "integer (milliseconds)", "2000", "Per query (UDP tries 3 times)."),
             key("resolver", "\"ADDR:PORT\"", "first nameserver of /etc/resolv.conf", "For discovery: the parent's servers, out-of-zone NS names."),

@@ -32,6 +32,10 @@ pub struct Alert {
     pub serial: Option<Serial>,
     pub reference_serial: Option<Serial>,
     pub detail: String,
+    /// The row's diagnosis when there is one (then `detail` is its
+    /// message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<super::api::DiagnosisView>,
 }
 
 /// Why a webhook URL cannot be used.

@@ -67,6 +67,21 @@ pub struct ServerView {
     /// per record; `None` when it has none (or did not say).
     #[serde(default)]
     pub zonemd: Option<String>,
+    /// Why it is behind, lame or different (the replication doctor),
+    /// once that held `heal_after`.
+    #[serde(default)]
+    pub diagnosis: Option<DiagnosisView>,
+}
+
+/// A row's diagnosis (`peers::diagnose`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiagnosisView {
+    /// "transfer-refused", "not-notified"…
+    pub code: String,
+    /// What happened and what to check.
+    pub message: String,
+    /// When this code was first given for the row's current condition.
+    pub since_ms: u64,
 }
 
 /// One serial change and its propagation.
@@ -171,6 +186,7 @@ mod tests {
             catch_up_ms: None,
             expire_left: None,
             zonemd: None,
+            diagnosis: None,
             detail: Some("timed out".into()),
         };
         let json = serde_json::to_value(&server).unwrap();

@@ -31,6 +31,11 @@ pub struct MonitorConfig {
     /// not page anyone.
     #[serde(default = "default_alert_after")]
     pub alert_after: u32,
+    /// How long a row's condition holds before the replication doctor
+    /// says why (seconds): a default NOTIFY round takes 31 s, and a
+    /// change spreading normally should not be diagnosed.
+    #[serde(default = "default_heal_after")]
+    pub heal_after: u32,
     /// Alert when a secondary's EDNS EXPIRE left is below this (seconds).
     #[serde(default = "default_expire_warning")]
     pub expire_warning: u32,
@@ -117,6 +122,9 @@ fn default_fast_interval_ms() -> u64 {
 }
 fn default_alert_after() -> u32 {
     300
+}
+fn default_heal_after() -> u32 {
+    60
 }
 fn default_expire_warning() -> u32 {
     86_400

@@ -51,7 +51,7 @@ pub struct Sample {
 pub struct Event {
     pub zone: String,
     pub time_ms: u64,
-    /// `mismatch-began`, `mismatch-ended`, `lame`, `unreachable`,
+    /// `mismatch-began`, `mismatch-ended`, `lame`, `unreachable`, `diagnosis`,
     /// `expiring`, `recovered`, `change-seen`, `change-complete`.
     pub kind: String,
     pub server: Option<String>,

@@ -18,18 +18,19 @@
 
 use super::alert::{Alert, Alerter};
 use super::api::{
-    ChangeView, EventView, HistoryPoint, HistoryView, MonitorView, PeersAnswer, ServerView,
-    StatusView, ZoneView, NO_PEER_HISTORY,
+    ChangeView, DiagnosisView, EventView, HistoryPoint, HistoryView, MonitorView, PeersAnswer,
+    ServerView, StatusView, ZoneView, NO_PEER_HISTORY,
 };
 use super::config::{MonitorConfig, MonitorConfigError};
 use super::doctor::{ControlSide, PrimarySide};
 use super::prometheus::{Exposition, Kind};
 use super::store::{Event, Propagation, Sample, Store};
 use crate::exchange::Client;
+use crate::peers::{diagnose, PeerView};
 use crate::serial::Serial;
 use crate::verify::{self, Options, Row, RowStatus, ZoneReport, ZoneSpec};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::broadcast;
@@ -58,6 +59,8 @@ struct ServerTrack {
     view: Option<ServerView>,
     /// Serial, status and time of the last sample stored.
     stored: Option<(Option<Serial>, String, u64)>,
+    /// Why it is behind, lame or different, once that held `heal_after`.
+    diagnosis: Option<DiagnosisView>,
 }
 
 #[derive(Debug, Default)]
@@ -71,6 +74,23 @@ struct ZoneState {
     out_of_sync: bool,
     view: Option<ZoneView>,
     checks: u64,
+    /// Diagnoses given, per (server, code), for `/metrics`: kept when a
+    /// server goes (a counter never goes down).
+    diagnoses: BTreeMap<(String, &'static str), u64>,
+}
+
+/// What the doctor read of the primary for one check: the zone's peer
+/// report (`None`: no peer history) and the primary's own addresses.
+#[derive(Debug, Default)]
+struct Doctor {
+    report: Option<crate::peers::PeerReport>,
+    own: Vec<SocketAddr>,
+}
+
+/// What a row is looked at with besides itself.
+struct Look<'a> {
+    doctor: &'a Doctor,
+    verdicts: &'a [verify::Verdict],
 }
 
 /// One watched zone.
@@ -495,7 +515,9 @@ impl Monitor {
                 return;
             }
             let report = verify::check_zone(&self.client, &zone.options, &zone.spec).await;
-            let spreading = self.absorb(&zone, &report, now_ms());
+            // Read before the state lock is taken, never under it.
+            let doctor = self.doctor(&zone, &report).await;
+            let spreading = self.absorb(&zone, &report, &doctor, now_ms());
             let pause = if spreading {
                 Duration::from_millis(self.config.fast_interval_ms)
             } else {
@@ -508,8 +530,47 @@ impl Monitor {
         }
     }
 
-    /// Takes one report in; whether a change is still spreading.
-    fn absorb(&self, zone: &Watched, report: &ZoneReport, now: u64) -> bool {
+    /// The primary's side for this check, when a row is behind, lame or
+    /// different and a condition held `heal_after` (else nothing is
+    /// asked: a `primary_control` is not asked every fast check of a
+    /// change spreading normally). On a blocking thread: a `ControlSide`
+    /// waits for an HTTP exchange.
+    async fn doctor(&self, zone: &Watched, report: &ZoneReport) -> Doctor {
+        let ailing = report.rows.iter().any(|r| {
+            matches!(
+                r.status,
+                RowStatus::Behind | RowStatus::Lame | RowStatus::Different
+            )
+        }) && self.diagnosis_due(zone, now_ms());
+        let side: Option<Arc<dyn PrimarySide>> = match &zone.control {
+            Some(c) => Some(c.clone()),
+            None => self.primary(),
+        };
+        let Some(side) = side.filter(|_| ailing) else {
+            return Doctor::default();
+        };
+        let name = zone.name.clone();
+        let addrs: Vec<String> = report
+            .rows
+            .iter()
+            .map(|r| r.target.addr.to_string())
+            .collect();
+        let extra = super::doctor::row_ips(addrs.iter().map(String::as_str));
+        tokio::task::spawn_blocking(move || Doctor {
+            report: side.peers(&name, &extra),
+            own: side.own_addresses(),
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    /// Takes one report in, with what the doctor read; whether a change
+    /// is still spreading.
+    fn absorb(&self, zone: &Watched, report: &ZoneReport, doctor: &Doctor, now: u64) -> bool {
+        let look = Look {
+            doctor,
+            verdicts: &report.verdicts,
+        };
         let Ok(mut state) = zone.state.lock() else {
             return false;
         };
@@ -523,7 +584,7 @@ impl Monitor {
         for row in &report.rows {
             let label = label(row);
             seen.insert(label.clone());
-            let view = self.server_view(zone, &mut state, row, &label, now, &mut events);
+            let view = self.server_view(zone, &mut state, row, &look, now, &mut events);
             let track = state.servers.entry(label.clone()).or_default();
             let unchanged = track.stored.as_ref().is_some_and(|(serial, status, at)| {
                 *serial == view.serial
@@ -686,10 +747,12 @@ impl Monitor {
         zone: &Watched,
         state: &mut ZoneState,
         row: &Row,
-        label: &str,
+        look: &Look<'_>,
         now: u64,
         events: &mut Vec<Event>,
     ) -> ServerView {
+        let label = label(row);
+        let label = label.as_str();
         let seen = row.probe.result.as_ref().ok();
         let expire_left = seen.and_then(|s| s.expire);
         let expiring = expire_left.is_some_and(|e| e < self.config.expire_warning);
@@ -709,6 +772,7 @@ impl Monitor {
                 .map(|t| t.saturating_sub(c.started_ms))
         });
         let reference = state.change.as_ref().map(|c| c.serial);
+        let started_ms = state.change.as_ref().map(|c| c.started_ms);
         let track = state.servers.entry(label.to_string()).or_default();
         let active: BTreeSet<&'static str> = [
             (
@@ -748,6 +812,37 @@ impl Monitor {
         } else {
             None
         };
+        for &c in &active {
+            track.conditions.entry(c).or_insert(now);
+        }
+        let found = self.row_diagnosis(zone, row, track, look, (reference, started_ms), now);
+        track.diagnosis = match (found, track.diagnosis.take()) {
+            (None, _) => None,
+            (Some(d), Some(before)) if before.code == d.code.name() => Some(DiagnosisView {
+                message: d.message,
+                ..before
+            }),
+            (Some(d), _) => {
+                let code = d.code.name();
+                *state
+                    .diagnoses
+                    .entry((label.to_string(), code))
+                    .or_insert(0) += 1;
+                events.push(event(
+                    zone,
+                    now,
+                    "diagnosis",
+                    Some(label),
+                    format!("{code}: {}", d.message),
+                ));
+                Some(DiagnosisView {
+                    code: code.into(),
+                    message: d.message,
+                    since_ms: now,
+                })
+            }
+        };
+        let diagnosis = track.diagnosis.clone();
         let after = u64::from(self.config.alert_after) * 1000;
         let notice = |state: &str, condition: &str, since: u64, detail: String| Alert {
             state: state.into(),
@@ -759,6 +854,7 @@ impl Monitor {
             serial: row.serial(),
             reference_serial: reference,
             detail,
+            diagnosis: None,
         };
         for &c in &active {
             let since = *track.conditions.entry(c).or_insert(now);
@@ -766,7 +862,17 @@ impl Monitor {
                 let why = detail
                     .clone()
                     .unwrap_or_else(|| format!("{c} since {} s", (now - since) / 1000));
-                self.alerter.send(notice("alert", c, since, why));
+                // The diagnosis, when there is one, says more than the
+                // condition's own text.
+                let alert = match diagnosis.clone().filter(|_| c == OUT_OF_SYNC || c == LAME) {
+                    Some(d) => Alert {
+                        detail: d.message.clone(),
+                        diagnosis: Some(d),
+                        ..notice("alert", c, since, why)
+                    },
+                    None => notice("alert", c, since, why),
+                };
+                self.alerter.send(alert);
                 events.push(event(
                     zone,
                     now,
@@ -809,9 +915,103 @@ impl Monitor {
             expire_left,
             detail,
             zonemd: zonemd_text(&row.probe),
+            diagnosis,
         };
         track.view = Some(view.clone());
         view
+    }
+
+    /// Some row's out-of-sync or lame condition has held `heal_after`.
+    /// The state lock is taken for this look only.
+    fn diagnosis_due(&self, zone: &Watched, now: u64) -> bool {
+        let after = u64::from(self.config.heal_after) * 1000;
+        let Ok(state) = zone.state.lock() else {
+            return false;
+        };
+        state.servers.values().any(|t| {
+            [OUT_OF_SYNC, LAME].iter().any(|c| {
+                t.conditions
+                    .get(c)
+                    .is_some_and(|&since| now.saturating_sub(since) >= after)
+            })
+        })
+    }
+
+    /// The doctor's word on a behind, lame or different row whose
+    /// condition held `heal_after` (docs/design/replication-doctor.md §3);
+    /// none for other rows and for rows that are ours. `change` is the
+    /// reference serial and when its change started.
+    fn row_diagnosis(
+        &self,
+        zone: &Watched,
+        row: &Row,
+        track: &ServerTrack,
+        look: &Look<'_>,
+        change: (Option<Serial>, Option<u64>),
+        now: u64,
+    ) -> Option<diagnose::Diagnosis> {
+        let (status, condition) = match row.status {
+            RowStatus::Behind => (diagnose::RowStatus::Behind, OUT_OF_SYNC),
+            RowStatus::Different => (diagnose::RowStatus::Different, OUT_OF_SYNC),
+            RowStatus::Lame => (diagnose::RowStatus::Lame, LAME),
+            _ => return None,
+        };
+        let heal_after_ms = u64::from(self.config.heal_after) * 1000;
+        let held = now.saturating_sub(*track.conditions.get(condition)?);
+        if held < heal_after_ms || ours(row, &look.doctor.own) {
+            return None;
+        }
+        let (reference, started_ms) = change;
+        let ip = crate::peers::fold(row.target.addr.ip());
+        let report = look.doctor.report.as_ref();
+        let unknown = PeerView::unknown(ip);
+        let peer = report.map(|r| {
+            r.peers
+                .iter()
+                .find(|p| crate::peers::fold(p.address) == ip)
+                .unwrap_or(&unknown)
+        });
+        // T: when the primary published the reference, else when the
+        // change was first seen; any evidence counts for a lame row.
+        let published = report
+            .filter(|r| reference.is_some() && r.serial == reference)
+            .and_then(|r| r.published_ms);
+        let since_ms = match status {
+            diagnose::RowStatus::Lame => 0,
+            _ => published.or(started_ms).unwrap_or(0),
+        };
+        let verdicts: Vec<String> = look
+            .verdicts
+            .iter()
+            .filter(|v| v.servers.contains(&row.target.addr))
+            .map(|v| v.message.clone())
+            .collect();
+        let notify_target = peer.is_some_and(|p| p.notify_target)
+            || report.is_some_and(|r| {
+                r.notify_targets.iter().any(|t| {
+                    t.parse::<SocketAddr>()
+                        .is_ok_and(|a| crate::peers::fold(a.ip()) == ip)
+                })
+            });
+        let case = diagnose::Case {
+            zone: &zone.name,
+            address: row.target.addr,
+            status,
+            served: row.serial(),
+            reference,
+            since_ms,
+            now_ms: now,
+            heal_after_ms,
+            peer,
+            notify_target,
+            notify_running: report.is_some_and(|r| r.notify_running),
+            content_diff: None,
+            verdicts: &verdicts,
+            allow_transfer: report.map_or(&[], |r| r.allow_transfer.as_slice()),
+            allow_transfer_at: report.and_then(|r| r.allow_transfer_at.as_deref()),
+            refresh_s: None,
+        };
+        diagnose::diagnose(&case)
     }
 
     fn write(&self, w: Write) {
@@ -836,15 +1036,16 @@ impl Monitor {
     }
 
     fn monitor_metrics(&self, out: &mut Exposition) {
-        let views: Vec<(ZoneView, u64)> = self
+        type Diagnoses = BTreeMap<(String, &'static str), u64>;
+        let views: Vec<(ZoneView, u64, Diagnoses)> = self
             .zones()
             .iter()
             .filter_map(|z| {
                 let s = z.state.lock().ok()?;
-                Some((s.view.clone()?, s.checks))
+                Some((s.view.clone()?, s.checks, s.diagnoses.clone()))
             })
             .collect();
-        let families: [(&str, Kind, &str); 9] = [
+        let families: [(&str, Kind, &str); 10] = [
             (
                 "zonesync_monitor_zone_in_sync",
                 Kind::Gauge,
@@ -890,12 +1091,25 @@ impl Monitor {
                 Kind::Gauge,
                 "EDNS EXPIRE left on the address (secondaries)",
             ),
+            (
+                "zonesync_monitor_diagnoses_total",
+                Kind::Counter,
+                "Diagnoses the replication doctor gave the address, by code",
+            ),
         ];
         for (name, kind, help) in families {
             out.family(name, kind, help);
         }
-        for (z, checks) in &views {
+        for (z, checks, diagnoses) in &views {
             let zl = [("zone", z.zone.as_str())];
+            for ((server, code), n) in diagnoses {
+                let l = [
+                    ("zone", z.zone.as_str()),
+                    ("server", server.as_str()),
+                    ("code", code),
+                ];
+                out.sample("zonesync_monitor_diagnoses_total", &l, *n as f64);
+            }
             out.sample("zonesync_monitor_checks_total", &zl, *checks as f64);
             out.sample(
                 "zonesync_monitor_zone_in_sync",
@@ -935,6 +1149,19 @@ impl Monitor {
 
 fn label(row: &Row) -> String {
     format!("{}@{}", row.target.name, row.target.addr)
+}
+
+/// A row at one of the primary's own addresses, or the configured
+/// primary itself: the monitor's own probes come from there, and the
+/// doctor never diagnoses us. A wildcard listen address (`0.0.0.0:53`)
+/// owns that port on loopback.
+fn ours(row: &Row, own: &[SocketAddr]) -> bool {
+    let addr = row.target.addr;
+    row.target.sources.contains(&verify::Source::Primary)
+        || own.iter().any(|o| {
+            *o == addr
+                || (o.ip().is_unspecified() && o.port() == addr.port() && addr.ip().is_loopback())
+        })
 }
 
 fn event(zone: &Watched, now: u64, kind: &str, server: Option<&str>, detail: String) -> Event {

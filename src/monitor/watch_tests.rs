@@ -60,6 +60,7 @@ fn set_rows(monitor: &Monitor, addrs: &[&str]) {
             expire_left: None,
             detail: None,
             zonemd: None,
+            diagnosis: None,
         })
         .collect();
     zone.state.lock().unwrap().view = Some(ZoneView {
@@ -223,4 +224,216 @@ async fn transfer_news_wakes_the_zone_only_for_its_rows() {
     assert!(!woken().await, "a zone not watched");
     m.peer_news(news(&crate::name::test_wire("EXAMPLE.com"), "127.0.0.2"));
     assert!(woken().await, "a row's transfer");
+}
+
+// The doctor's wiring: when a row is diagnosed, with what, and where it
+// shows (the row, the store's events, the metrics).
+
+/// A monitor with `heal_after` (seconds).
+fn doctor_monitor(dir: &TempDir, heal_after: u32) -> Arc<Monitor> {
+    let text = format!(
+        "database = \"{}\"\nresolver = \"127.0.0.1:9\"\nheal_after = {heal_after}\n\
+         [[zone]]\nname = \"example.com\"\nns = [\"ns1.example.com=127.0.0.1:5300\"]\n",
+        dir.0.join("monitor.redb").display()
+    );
+    Monitor::new(toml::from_str(&text).unwrap()).unwrap()
+}
+
+/// A check of example.com that found `addr` lame.
+fn lame_report(addr: &str, source: verify::Source) -> ZoneReport {
+    let addr: SocketAddr = addr.parse().unwrap();
+    let mut report = ZoneReport::failed(verify::parse_zone("example.com").unwrap(), "");
+    report.verdicts.clear();
+    report.rows.push(Row {
+        target: verify::Target {
+            name: "ns2.example.com.".into(),
+            addr,
+            sources: [source].into_iter().collect(),
+        },
+        probe: verify::probe::Probe {
+            addr,
+            result: Err(verify::probe::Failure::Lame("REFUSED".into())),
+            rcode: None,
+            aa: None,
+            ns: None,
+            ns_view: None,
+            records: Vec::new(),
+            axfr_open: None,
+            axfr_error: None,
+            zonemd: None,
+            zonemd_transfer: None,
+        },
+        status: RowStatus::Lame,
+        lag: None,
+    });
+    report
+}
+
+/// A peer report in which 127.0.0.2 asked AXFR without the key.
+fn refused_report() -> PeerReport {
+    use crate::peers::report::{EventView, RequestKind, TransferResult, Via, WhatView};
+    let mut peer = crate::peers::PeerView::unknown(ip("127.0.0.2"));
+    peer.last_transfer = Some(EventView {
+        at_ms: 1_000,
+        what: WhatView::Transfer {
+            request: RequestKind::Axfr,
+            asked: None,
+            key: None,
+            via: Via::Plain,
+            outcome: TransferResult::Refused {
+                denial: crate::acl::Denial::Key,
+                reason: String::new(),
+            },
+        },
+    });
+    PeerReport {
+        zone: "example.com".into(),
+        serial: Some(Serial(7)),
+        published_ms: None,
+        notify_running: false,
+        notify_targets: Vec::new(),
+        allow_transfer: vec!["from 127.0.0.0/8 key xfr-key".into()],
+        allow_transfer_at: Some("zonesync.toml:14".into()),
+        peers: vec![peer],
+    }
+}
+
+fn row_view(m: &Monitor) -> ServerView {
+    let zone = m.find("example.com").unwrap();
+    let state = zone.state.lock().unwrap();
+    state.view.as_ref().unwrap().servers[0].clone()
+}
+
+/// The store's events of one kind, waited for a little (the writer is a
+/// thread of its own).
+async fn events_of(m: &Monitor, kind: &str, want: usize) -> Vec<String> {
+    let mut found = Vec::new();
+    for _ in 0..50 {
+        found = m
+            .events(Some("example.com"), 100)
+            .into_iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.detail)
+            .collect();
+        if found.len() >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_row_is_diagnosed_once_its_condition_held_heal_after() {
+    let dir = TempDir::new("heal-after");
+    let m = doctor_monitor(&dir, 60);
+    let zone = m.find("example.com").unwrap();
+    let report = lame_report("127.0.0.2:5300", verify::Source::Explicit);
+    let doctor = Doctor {
+        report: Some(refused_report()),
+        own: Vec::new(),
+    };
+    let t = 1_800_000_000_000;
+    m.absorb(&zone, &report, &doctor, t);
+    m.absorb(&zone, &report, &doctor, t + 59_999);
+    assert_eq!(row_view(&m).diagnosis, None, "too early");
+    m.absorb(&zone, &report, &doctor, t + 60_000);
+    let d = row_view(&m).diagnosis.expect("diagnosed after heal_after");
+    assert_eq!(d.code, "transfer-refused");
+    assert!(
+        d.message.contains("xfr-key (zonesync.toml:14)"),
+        "{}",
+        d.message
+    );
+    assert_eq!(d.since_ms, t + 60_000);
+    // The same code again: the same since, no second event, one count.
+    m.absorb(&zone, &report, &doctor, t + 70_000);
+    assert_eq!(row_view(&m).diagnosis.unwrap().since_ms, t + 60_000);
+    let events = events_of(&m, "diagnosis", 1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].starts_with("transfer-refused: "), "{events:?}");
+    let metrics = m.metrics();
+    let line = "zonesync_monitor_diagnoses_total{zone=\"example.com.\",\
+                server=\"ns2.example.com.@127.0.0.2:5300\",code=\"transfer-refused\"} 1";
+    assert!(metrics.contains(line), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_changed_code_is_a_new_diagnosis_and_an_ended_condition_clears_it() {
+    let dir = TempDir::new("code-change");
+    let m = doctor_monitor(&dir, 0);
+    let zone = m.find("example.com").unwrap();
+    let report = lame_report("127.0.0.2:5300", verify::Source::Explicit);
+    let t = 1_800_000_000_000;
+    m.absorb(&zone, &report, &Doctor::default(), t);
+    let first = row_view(&m).diagnosis.unwrap();
+    assert_eq!(first.code, "unknown");
+    assert_eq!(first.message, crate::peers::diagnose::NO_HISTORY);
+    let doctor = Doctor {
+        report: Some(refused_report()),
+        own: Vec::new(),
+    };
+    m.absorb(&zone, &report, &doctor, t + 1_000);
+    let second = row_view(&m).diagnosis.unwrap();
+    assert_eq!(
+        (second.code.as_str(), second.since_ms),
+        ("transfer-refused", t + 1_000)
+    );
+    assert_eq!(events_of(&m, "diagnosis", 2).await.len(), 2);
+    let mut fine = report.clone();
+    fine.rows.clear();
+    m.absorb(&zone, &fine, &doctor, t + 2_000);
+    m.absorb(&zone, &report, &doctor, t + 3_000);
+    assert_eq!(
+        row_view(&m).diagnosis.unwrap().since_ms,
+        t + 3_000,
+        "a new episode"
+    );
+}
+
+#[tokio::test]
+async fn rows_that_are_ours_are_never_diagnosed() {
+    let dir = TempDir::new("ours");
+    let m = doctor_monitor(&dir, 0);
+    let zone = m.find("example.com").unwrap();
+    let doctor = Doctor {
+        report: Some(refused_report()),
+        own: vec!["0.0.0.0:5300".parse().unwrap()],
+    };
+    let t = 1_800_000_000_000;
+    m.absorb(
+        &zone,
+        &lame_report("127.0.0.2:5300", verify::Source::Explicit),
+        &doctor,
+        t,
+    );
+    assert_eq!(row_view(&m).diagnosis, None, "our wildcard listen address");
+    let primary = lame_report("127.0.0.2:5301", verify::Source::Primary);
+    m.absorb(&zone, &primary, &Doctor::default(), t);
+    assert_eq!(row_view(&m).diagnosis, None, "the configured primary");
+}
+
+/// The primary's side is read only when a row ails and its condition
+/// held heal_after, and off the runtime.
+#[tokio::test]
+async fn the_doctor_asks_the_primary_only_for_an_ailing_zone() {
+    let dir = TempDir::new("doctor-asks");
+    let m = doctor_monitor(&dir, 0);
+    let side = Arc::new(FakeSide::default());
+    m.set_primary(side.clone());
+    let zone = m.find("example.com").unwrap();
+    let lame = lame_report("[::ffff:127.0.0.2]:5300", verify::Source::Explicit);
+    let mut fine = lame.clone();
+    fine.rows.clear();
+    assert!(
+        m.doctor(&zone, &lame).await.report.is_none(),
+        "no condition yet"
+    );
+    m.absorb(&zone, &lame, &Doctor::default(), now_ms());
+    assert!(m.doctor(&zone, &fine).await.report.is_none(), "no row ails");
+    assert!(side.asked.lock().unwrap().is_empty());
+    let doctor = m.doctor(&zone, &lame).await;
+    assert!(doctor.report.is_some());
+    let asked = side.asked.lock().unwrap().clone();
+    assert_eq!(asked, [("example.com.".to_owned(), vec![ip("127.0.0.2")])]);
 }

@@ -263,33 +263,43 @@
       "Catch-up (last change)",
       "EXPIRE left",
       "Detail",
+      "Why",
     ];
     const rows = zone.servers.map((s) =>
-      el("tr", { "data-server": s.server, "data-status": s.status }, [
-        el("th", { scope: "row" }, [
-          el("span", { class: "swatch " + colours.get(s.server), "aria-hidden": "true" }),
-          " ",
-          el("span", { class: "mono", text: s.ns }),
-        ]),
-        el("td", { class: "mono", text: s.addr }),
-        el("td", { class: "num mono", text: s.serial === null ? "–" : s.serial }),
-        el("td", {
-          class: "num",
-          text: s.lag === null ? "–" : s.lag > 0 ? "−" + s.lag : s.lag < 0 ? "+" + -s.lag : "0",
-          title:
-            s.lag === null ? null : s.lag > 0 ? s.lag + " behind" : s.lag < 0 ? -s.lag + " ahead" : "in sync",
-        }),
-        el("td", null, badge(s.status)),
-        el("td", { class: "num", text: s.rtt_ms === null ? "–" : s.rtt_ms.toFixed(1) + " ms" }),
-        el("td", null, timeAgo(s.behind_since_ms)),
-        el("td", { class: "num", text: duration(s.catch_up_ms) }),
-        el("td", {
-          class: "num",
-          text: s.expire_left === null ? "–" : duration(s.expire_left * 1000),
-          title: s.expire_left === null ? null : s.expire_left + " s",
-        }),
-        el("td", { class: "detail", text: s.detail || "" }),
-      ])
+      el(
+        "tr",
+        {
+          "data-server": s.server,
+          "data-status": s.status,
+          "data-diagnosis": s.diagnosis ? s.diagnosis.code : null,
+        },
+        [
+          el("th", { scope: "row" }, [
+            el("span", { class: "swatch " + colours.get(s.server), "aria-hidden": "true" }),
+            " ",
+            el("span", { class: "mono", text: s.ns }),
+          ]),
+          el("td", { class: "mono", text: s.addr }),
+          el("td", { class: "num mono", text: s.serial === null ? "–" : s.serial }),
+          el("td", {
+            class: "num",
+            text: s.lag === null ? "–" : s.lag > 0 ? "−" + s.lag : s.lag < 0 ? "+" + -s.lag : "0",
+            title:
+              s.lag === null ? null : s.lag > 0 ? s.lag + " behind" : s.lag < 0 ? -s.lag + " ahead" : "in sync",
+          }),
+          el("td", null, badge(s.status)),
+          el("td", { class: "num", text: s.rtt_ms === null ? "–" : s.rtt_ms.toFixed(1) + " ms" }),
+          el("td", null, timeAgo(s.behind_since_ms)),
+          el("td", { class: "num", text: duration(s.catch_up_ms) }),
+          el("td", {
+            class: "num",
+            text: s.expire_left === null ? "–" : duration(s.expire_left * 1000),
+            title: s.expire_left === null ? null : s.expire_left + " s",
+          }),
+          el("td", { class: "detail", text: s.detail || "" }),
+          renderWhy(s.diagnosis),
+        ]
+      )
     );
     return el(
       "div",
@@ -300,6 +310,17 @@
         el("tbody", null, rows),
       ])
     );
+  }
+
+  // The replication doctor's word on the row: the code as a badge, and
+  // the message saying what to check.
+  function renderWhy(diagnosis) {
+    if (!diagnosis) return el("td", { class: "why" });
+    return el("td", { class: "why", title: "since " + new Date(diagnosis.since_ms).toISOString() }, [
+      badge("diagnosis", diagnosis.code),
+      " ",
+      el("span", { class: "detail", text: diagnosis.message }),
+    ]);
   }
 
   function renderChange(zone, colours) {
