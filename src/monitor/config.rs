@@ -36,6 +36,15 @@ pub struct MonitorConfig {
     /// change spreading normally should not be diagnosed.
     #[serde(default = "default_heal_after")]
     pub heal_after: u32,
+    /// Heal what a NOTIFY can heal (`not-notified`,
+    /// `notify-unacknowledged`, `never-asked`): only a monitor inside the
+    /// primary (`[monitor]` in `serve`) does.
+    #[serde(default = "default_heal")]
+    pub heal: bool,
+    /// The most heal NOTIFYs to one server for one change, `heal_after`
+    /// apart and doubling.
+    #[serde(default = "default_heal_tries")]
+    pub heal_tries: u32,
     /// Alert when a secondary's EDNS EXPIRE left is below this (seconds).
     #[serde(default = "default_expire_warning")]
     pub expire_warning: u32,
@@ -125,6 +134,12 @@ fn default_alert_after() -> u32 {
 }
 fn default_heal_after() -> u32 {
     60
+}
+fn default_heal() -> bool {
+    true
+}
+fn default_heal_tries() -> u32 {
+    3
 }
 fn default_expire_warning() -> u32 {
     86_400

@@ -11,6 +11,7 @@
 
 use crate::control::{Client, ClientError, PEERS_WITH_MAX};
 use crate::peers::PeerReport;
+use crate::replication::heal::HealPlan;
 use crate::zone::ZoneVersion;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -32,6 +33,33 @@ pub trait PrimarySide: Send + Sync + 'static {
     fn own_addresses(&self) -> Vec<SocketAddr>;
     /// The version the primary serves, to compare a peer's content with.
     fn served(&self, zone: &str) -> Option<Arc<ZoneVersion>>;
+
+    /// Whether this side can heal (send NOTIFY for its zones): only the
+    /// server the monitor runs in.
+    fn heals(&self) -> bool {
+        false
+    }
+
+    /// Plans heal NOTIFYs to `to` for `zone` (`ZoneCore::heal_notify`).
+    fn heal_notify(
+        &self,
+        zone: &str,
+        _to: SocketAddr,
+        _tries: u32,
+        _spacing: Duration,
+    ) -> Result<(), String> {
+        Err(format!(
+            "zone {zone}: only a monitor inside the primary (`[monitor]` in serve) sends NOTIFY to heal"
+        ))
+    }
+
+    /// Ends the plan for `to` (it caught up, or a newer change).
+    fn heal_stop(&self, _zone: &str, _to: SocketAddr) {}
+
+    /// The primary's heal plan for `to`, as it stands.
+    fn heal_plan(&self, _zone: &str, _to: SocketAddr) -> Option<HealPlan> {
+        None
+    }
 }
 
 /// How long a standalone monitor waits for a primary's control to answer

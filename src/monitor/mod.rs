@@ -4,6 +4,7 @@ pub mod alert;
 pub mod api;
 pub mod config;
 pub mod doctor;
+mod heal;
 pub mod http;
 pub mod prometheus;
 pub mod store;

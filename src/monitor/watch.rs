@@ -23,10 +23,12 @@ use super::api::{
 };
 use super::config::{MonitorConfig, MonitorConfigError};
 use super::doctor::{ControlSide, PrimarySide};
+use super::heal::{HealAsk, HealCheck, HealEpisode};
 use super::prometheus::{Exposition, Kind};
 use super::store::{Event, Propagation, Sample, Store};
 use crate::exchange::Client;
 use crate::peers::{diagnose, PeerView};
+use crate::replication::heal::HealPlan;
 use crate::serial::Serial;
 use crate::verify::{self, Options, Row, RowStatus, ZoneReport, ZoneSpec};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -46,6 +48,7 @@ const OUT_OF_SYNC: &str = "out-of-sync";
 const UNREACHABLE: &str = "unreachable";
 const LAME: &str = "lame";
 const EXPIRING: &str = "expiring";
+const HEAL_FAILED: &str = "heal-failed";
 
 /// What is remembered of one server address between checks.
 #[derive(Debug, Clone, Default)]
@@ -61,6 +64,8 @@ struct ServerTrack {
     stored: Option<(Option<Serial>, String, u64)>,
     /// Why it is behind, lame or different, once that held `heal_after`.
     diagnosis: Option<DiagnosisView>,
+    /// What is being done to bring it up to date.
+    heal: Option<HealEpisode>,
 }
 
 #[derive(Debug, Default)]
@@ -77,6 +82,12 @@ struct ZoneState {
     /// Diagnoses given, per (server, code), for `/metrics`: kept when a
     /// server goes (a counter never goes down).
     diagnoses: BTreeMap<(String, &'static str), u64>,
+    /// Heal actions and results, per (server, action, result), for
+    /// `/metrics`.
+    heals: BTreeMap<(String, &'static str, &'static str), u64>,
+    /// What this check asks of the primary for healing, carried out once
+    /// the lock is released.
+    asks: Vec<HealAsk>,
 }
 
 /// What the doctor read of the primary for one check: the zone's peer
@@ -85,6 +96,10 @@ struct ZoneState {
 struct Doctor {
     report: Option<crate::peers::PeerReport>,
     own: Vec<SocketAddr>,
+    /// The side heals (the server the monitor runs in).
+    heals: bool,
+    /// The primary's heal plans for the rows being healed.
+    plans: Vec<HealPlan>,
 }
 
 /// What a row is looked at with besides itself.
@@ -109,6 +124,18 @@ struct Watched {
 }
 
 impl Watched {
+    /// The addresses of the rows being healed.
+    fn healing(&self) -> Vec<SocketAddr> {
+        let Ok(state) = self.state.lock() else {
+            return Vec::new();
+        };
+        state
+            .servers
+            .values()
+            .filter_map(|t| Some(t.heal.as_ref()?.to))
+            .collect()
+    }
+
     /// The IPs of its rows at the last check, for the peer report.
     fn row_ips(&self) -> Vec<IpAddr> {
         let Ok(state) = self.state.lock() else {
@@ -517,7 +544,8 @@ impl Monitor {
             let report = verify::check_zone(&self.client, &zone.options, &zone.spec).await;
             // Read before the state lock is taken, never under it.
             let doctor = self.doctor(&zone, &report).await;
-            let spreading = self.absorb(&zone, &report, &doctor, now_ms());
+            let (spreading, asks) = self.absorb(&zone, &report, &doctor, now_ms());
+            self.heal(&zone, asks).await;
             let pause = if spreading {
                 Duration::from_millis(self.config.fast_interval_ms)
             } else {
@@ -542,11 +570,12 @@ impl Monitor {
                 RowStatus::Behind | RowStatus::Lame | RowStatus::Different
             )
         }) && self.diagnosis_due(zone, now_ms());
+        let healing = zone.healing();
         let side: Option<Arc<dyn PrimarySide>> = match &zone.control {
             Some(c) => Some(c.clone()),
             None => self.primary(),
         };
-        let Some(side) = side.filter(|_| ailing) else {
+        let Some(side) = side.filter(|_| ailing || !healing.is_empty()) else {
             return Doctor::default();
         };
         let name = zone.name.clone();
@@ -559,20 +588,32 @@ impl Monitor {
         tokio::task::spawn_blocking(move || Doctor {
             report: side.peers(&name, &extra),
             own: side.own_addresses(),
+            heals: side.heals(),
+            plans: healing
+                .iter()
+                .filter_map(|to| side.heal_plan(&name, *to))
+                .collect(),
         })
         .await
         .unwrap_or_default()
     }
 
     /// Takes one report in, with what the doctor read; whether a change
-    /// is still spreading.
-    fn absorb(&self, zone: &Watched, report: &ZoneReport, doctor: &Doctor, now: u64) -> bool {
+    /// is still spreading (or a row being healed), and what to ask of
+    /// the primary for healing.
+    fn absorb(
+        &self,
+        zone: &Watched,
+        report: &ZoneReport,
+        doctor: &Doctor,
+        now: u64,
+    ) -> (bool, Vec<HealAsk>) {
         let look = Look {
             doctor,
             verdicts: &report.verdicts,
         };
         let Ok(mut state) = zone.state.lock() else {
-            return false;
+            return (false, Vec::new());
         };
         state.checks += 1;
         let mut events = Vec::new();
@@ -608,8 +649,20 @@ impl Monitor {
             });
             servers.push(view);
         }
-        // A server no longer listed (discovery changed) is forgotten.
+        // A server no longer listed (discovery changed) is forgotten, and
+        // so is its healing.
+        let gone: Vec<SocketAddr> = state
+            .servers
+            .iter()
+            .filter(|(k, _)| !seen.contains(*k))
+            .filter_map(|(_, t)| Some(t.heal.as_ref()?.to))
+            .collect();
+        state
+            .asks
+            .extend(gone.into_iter().map(|to| HealAsk::Stop { to }));
         state.servers.retain(|k, _| seen.contains(k));
+        let healing = state.servers.values().any(|t| t.heal.is_some());
+        let asks = std::mem::take(&mut state.asks);
         let zone_state = zone_state(&servers);
         let out_of_sync = zone_state == "out-of-sync";
         if out_of_sync != state.out_of_sync {
@@ -645,7 +698,26 @@ impl Monitor {
         for e in events {
             self.write(Write::Event(e));
         }
-        spreading
+        (spreading || healing, asks)
+    }
+
+    /// Carries out a check's heal asks on the primary's side, on a
+    /// blocking thread (as the doctor's reads); a refusal is an event.
+    async fn heal(&self, zone: &Watched, asks: Vec<HealAsk>) {
+        if asks.is_empty() {
+            return;
+        }
+        let Some(side) = self.primary() else {
+            return;
+        };
+        let name = zone.name.clone();
+        let failed =
+            tokio::task::spawn_blocking(move || super::heal::ask(side.as_ref(), &name, &asks))
+                .await
+                .unwrap_or_default();
+        for detail in failed {
+            self.write(Write::Event(event(zone, now_ms(), "heal", None, detail)));
+        }
     }
 
     /// Starts or advances the propagation of the reference serial.
@@ -774,7 +846,7 @@ impl Monitor {
         let reference = state.change.as_ref().map(|c| c.serial);
         let started_ms = state.change.as_ref().map(|c| c.started_ms);
         let track = state.servers.entry(label.to_string()).or_default();
-        let active: BTreeSet<&'static str> = [
+        let mut active: BTreeSet<&'static str> = [
             (
                 matches!(row.status, RowStatus::Behind | RowStatus::Different),
                 OUT_OF_SYNC,
@@ -816,6 +888,7 @@ impl Monitor {
             track.conditions.entry(c).or_insert(now);
         }
         let found = self.row_diagnosis(zone, row, track, look, (reference, started_ms), now);
+        let healed = self.heal_step(row, track, look, found.as_ref(), reference, now);
         track.diagnosis = match (found, track.diagnosis.take()) {
             (None, _) => None,
             (Some(d), Some(before)) if before.code == d.code.name() => Some(DiagnosisView {
@@ -844,6 +917,11 @@ impl Monitor {
         };
         let diagnosis = track.diagnosis.clone();
         let after = u64::from(self.config.alert_after) * 1000;
+        let heal_failed = apply_heal(zone, state, label, healed, (now, after), events);
+        if heal_failed.is_some() {
+            active.insert(HEAL_FAILED);
+        }
+        let track = state.servers.entry(label.to_string()).or_default();
         let notice = |state: &str, condition: &str, since: u64, detail: String| Alert {
             state: state.into(),
             zone: zone.name.clone(),
@@ -859,9 +937,12 @@ impl Monitor {
         for &c in &active {
             let since = *track.conditions.entry(c).or_insert(now);
             if now.saturating_sub(since) >= after && track.alerted.insert(c) {
-                let why = detail
-                    .clone()
-                    .unwrap_or_else(|| format!("{c} since {} s", (now - since) / 1000));
+                let why = match (c, &heal_failed) {
+                    (HEAL_FAILED, Some(tried)) => tried.clone(),
+                    _ => detail
+                        .clone()
+                        .unwrap_or_else(|| format!("{c} since {} s", (now - since) / 1000)),
+                };
                 // The diagnosis, when there is one, says more than the
                 // condition's own text.
                 let alert = match diagnosis.clone().filter(|_| c == OUT_OF_SYNC || c == LAME) {
@@ -935,6 +1016,49 @@ impl Monitor {
                     .is_some_and(|&since| now.saturating_sub(since) >= after)
             })
         })
+    }
+
+    /// One check of the row's healing (`monitor::heal`): what it found
+    /// and what to ask.
+    fn heal_step(
+        &self,
+        row: &Row,
+        track: &mut ServerTrack,
+        look: &Look<'_>,
+        diagnosis: Option<&diagnose::Diagnosis>,
+        reference: Option<Serial>,
+        now: u64,
+    ) -> super::heal::HealOutcome {
+        let doctor = look.doctor;
+        let wants =
+            diagnosis.is_some_and(|d| d.heal == Some(crate::peers::report::HealKind::Notify));
+        if wants && self.config.heal && !doctor.heals && doctor.report.is_some() {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                tracing::info!("monitor: diagnoses only: healing (NOTIFY) needs the monitor inside the primary ([monitor] in serve)");
+            });
+        }
+        let ip = crate::peers::fold(row.target.addr.ip());
+        let peer = doctor
+            .report
+            .as_ref()
+            .and_then(|r| r.peers.iter().find(|p| crate::peers::fold(p.address) == ip));
+        let check = HealCheck {
+            to: row.target.addr,
+            served: row.serial(),
+            reference,
+            diagnosis,
+            peer,
+            plan: doctor.plans.iter().find(|p| p.to == row.target.addr),
+            allowed: self.config.heal
+                && doctor.heals
+                && matches!(row.status, RowStatus::Behind | RowStatus::Lame)
+                && super::heal::may_heal(&row.target, &doctor.own),
+            tries: self.config.heal_tries,
+            heal_after_ms: u64::from(self.config.heal_after) * 1000,
+            now,
+        };
+        super::heal::step(&mut track.heal, &check)
     }
 
     /// The doctor's word on a behind, lame or different row whose
@@ -1037,15 +1161,21 @@ impl Monitor {
 
     fn monitor_metrics(&self, out: &mut Exposition) {
         type Diagnoses = BTreeMap<(String, &'static str), u64>;
-        let views: Vec<(ZoneView, u64, Diagnoses)> = self
+        type Heals = BTreeMap<(String, &'static str, &'static str), u64>;
+        let views: Vec<(ZoneView, u64, Diagnoses, Heals)> = self
             .zones()
             .iter()
             .filter_map(|z| {
                 let s = z.state.lock().ok()?;
-                Some((s.view.clone()?, s.checks, s.diagnoses.clone()))
+                Some((
+                    s.view.clone()?,
+                    s.checks,
+                    s.diagnoses.clone(),
+                    s.heals.clone(),
+                ))
             })
             .collect();
-        let families: [(&str, Kind, &str); 10] = [
+        let families: [(&str, Kind, &str); 11] = [
             (
                 "zonesync_monitor_zone_in_sync",
                 Kind::Gauge,
@@ -1096,12 +1226,26 @@ impl Monitor {
                 Kind::Counter,
                 "Diagnoses the replication doctor gave the address, by code",
             ),
+            (
+                "zonesync_monitor_heals_total",
+                Kind::Counter,
+                "Heal actions for the address (NOTIFY asked, each try's answer) and their end (healed, failed)",
+            ),
         ];
         for (name, kind, help) in families {
             out.family(name, kind, help);
         }
-        for (z, checks, diagnoses) in &views {
+        for (z, checks, diagnoses, heals) in &views {
             let zl = [("zone", z.zone.as_str())];
+            for ((server, action, result), n) in heals {
+                let l = [
+                    ("zone", z.zone.as_str()),
+                    ("server", server.as_str()),
+                    ("action", action),
+                    ("result", result),
+                ];
+                out.sample("zonesync_monitor_heals_total", &l, *n as f64);
+            }
             for ((server, code), n) in diagnoses {
                 let l = [
                     ("zone", z.zone.as_str()),
@@ -1145,6 +1289,37 @@ impl Monitor {
             }
         }
     }
+}
+
+/// What a check of a row's healing found, into the zone's state: the
+/// counters, the asks, the events, and a `heal-failed` condition once the
+/// tries are spent (said at once: `alert_after` does not delay it again).
+/// The episode's failure text while it stands.
+fn apply_heal(
+    zone: &Watched,
+    state: &mut ZoneState,
+    label: &str,
+    healed: super::heal::HealOutcome,
+    (now, alert_after): (u64, u64),
+    events: &mut Vec<Event>,
+) -> Option<String> {
+    for &(action, result) in &healed.counts {
+        *state
+            .heals
+            .entry((label.to_string(), action, result))
+            .or_insert(0) += 1;
+    }
+    state.asks.extend(healed.asks);
+    for (kind, detail) in healed.events {
+        events.push(event(zone, now, kind, Some(label), detail));
+    }
+    let track = state.servers.entry(label.to_string()).or_default();
+    if healed.failed.is_some() {
+        track
+            .conditions
+            .insert(HEAL_FAILED, now.saturating_sub(alert_after));
+    }
+    track.heal.as_ref().and_then(|e| e.failed.clone())
 }
 
 fn label(row: &Row) -> String {

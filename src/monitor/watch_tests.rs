@@ -332,6 +332,7 @@ async fn a_row_is_diagnosed_once_its_condition_held_heal_after() {
     let doctor = Doctor {
         report: Some(refused_report()),
         own: Vec::new(),
+        ..Doctor::default()
     };
     let t = 1_800_000_000_000;
     m.absorb(&zone, &report, &doctor, t);
@@ -372,6 +373,7 @@ async fn a_changed_code_is_a_new_diagnosis_and_an_ended_condition_clears_it() {
     let doctor = Doctor {
         report: Some(refused_report()),
         own: Vec::new(),
+        ..Doctor::default()
     };
     m.absorb(&zone, &report, &doctor, t + 1_000);
     let second = row_view(&m).diagnosis.unwrap();
@@ -399,6 +401,7 @@ async fn rows_that_are_ours_are_never_diagnosed() {
     let doctor = Doctor {
         report: Some(refused_report()),
         own: vec!["0.0.0.0:5300".parse().unwrap()],
+        ..Doctor::default()
     };
     let t = 1_800_000_000_000;
     m.absorb(

@@ -117,6 +117,11 @@ impl Notifier {
         }
     }
 
+    /// The configured targets (not those `notify_ns` adds).
+    pub fn targets(&self) -> &[NotifyTarget] {
+        &self.targets
+    }
+
     /// What this zone's NOTIFY rounds have sent and heard back.
     pub fn counters(&self) -> &Arc<NotifyCounters> {
         &self.counters

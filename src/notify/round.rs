@@ -49,6 +49,8 @@ struct Witness<'a> {
     peers: &'a ZonePeers,
     clock: &'a dyn Clock,
     serial: Serial,
+    /// The round heals peers the doctor found behind.
+    heal: bool,
 }
 
 impl Witness<'_> {
@@ -59,7 +61,7 @@ impl Witness<'_> {
             key,
             tries,
             outcome,
-            heal: false,
+            heal: self.heal,
         };
         let at = self.clock.now();
         self.peers.record(addr.ip(), PeerEvent { at, what });
@@ -87,14 +89,65 @@ impl Notifier {
         planned: &tokio::sync::Notify,
     ) -> Option<Serial> {
         let version = zone.snapshot()?;
-        let serial = version.serial();
-        let zone_name = name::display(zone.origin());
+        let targets = self.targets_for(&version);
         let witness = Witness {
             peers,
             clock,
-            serial,
+            serial: version.serial(),
+            heal: false,
         };
-        let mut round = self.prepare(zone.origin(), &version, &zone_name, &witness);
+        self.round_to(zone, &version, targets, &witness, superseded, planned)
+            .await
+    }
+
+    /// A round to `targets` alone, as [`round`](Self::round) but recorded
+    /// as heals: the replication doctor's NOTIFY to peers it found behind
+    /// (`replication::heal`). A target configured in `notify` is signed
+    /// with its key.
+    pub async fn heal_round(
+        &self,
+        zone: &Zone,
+        to: &[SocketAddr],
+        clock: &dyn Clock,
+        peers: &ZonePeers,
+        superseded: impl Fn() -> bool,
+        planned: &tokio::sync::Notify,
+    ) -> Option<Serial> {
+        let version = zone.snapshot()?;
+        let targets = to
+            .iter()
+            .map(|&addr| NotifyTarget {
+                addr,
+                key: self
+                    .targets
+                    .iter()
+                    .find(|t| t.addr == addr)
+                    .and_then(|t| t.key.clone()),
+            })
+            .collect();
+        let witness = Witness {
+            peers,
+            clock,
+            serial: version.serial(),
+            heal: true,
+        };
+        self.round_to(zone, &version, targets, &witness, superseded, planned)
+            .await
+    }
+
+    async fn round_to(
+        &self,
+        zone: &Zone,
+        version: &ZoneVersion,
+        targets: Vec<NotifyTarget>,
+        witness: &Witness<'_>,
+        superseded: impl Fn() -> bool,
+        planned: &tokio::sync::Notify,
+    ) -> Option<Serial> {
+        let clock = witness.clock;
+        let serial = version.serial();
+        let zone_name = name::display(zone.origin());
+        let mut round = self.prepare(zone.origin(), version, targets, &zone_name, witness);
         let v4 = bind_if(&round, true).await;
         let v6 = bind_if(&round, false).await;
         let (mut buf4, mut buf6) = (vec![0u8; 4096], vec![0u8; 4096]);
@@ -158,26 +211,14 @@ impl Notifier {
                 (n, from) = recv(v6.as_ref().ok(), &mut buf6) => Some((buf6.get(..n).unwrap_or(&[]), from)),
             };
             if let Some((reply, from)) = answer {
-                self.take_answer(&mut round, reply, from, &zone_name, &witness);
+                self.take_answer(&mut round, reply, from, &zone_name, witness);
             }
         }
     }
 
-    /// Every target's part of a round for `version` (the configured
-    /// targets, then with `notify_ns` the zone's NS not among them): its
-    /// message, signed when the target has a key. A target whose message
-    /// cannot be signed is given up at once.
-    fn prepare(
-        &self,
-        origin: &[u8],
-        version: &ZoneVersion,
-        zone_name: &str,
-        witness: &Witness<'_>,
-    ) -> Vec<Pending> {
-        let soa = version
-            .soa()
-            .and_then(|s| Some((s.ttl(), s.rdatas().next()?.to_vec())));
-        let serial = version.serial();
+    /// A change's round goes to the configured targets, then with
+    /// `notify_ns` to the zone's NS not among them.
+    fn targets_for(&self, version: &ZoneVersion) -> Vec<NotifyTarget> {
         let mut targets = self.targets.clone();
         if self.settings.notify_ns {
             for addr in ns_addresses(version) {
@@ -186,6 +227,24 @@ impl Notifier {
                 }
             }
         }
+        targets
+    }
+
+    /// Every target's part of a round for `version`: its message, signed
+    /// when the target has a key. A target whose message cannot be signed
+    /// is given up at once.
+    fn prepare(
+        &self,
+        origin: &[u8],
+        version: &ZoneVersion,
+        targets: Vec<NotifyTarget>,
+        zone_name: &str,
+        witness: &Witness<'_>,
+    ) -> Vec<Pending> {
+        let soa = version
+            .soa()
+            .and_then(|s| Some((s.ttl(), s.rdatas().next()?.to_vec())));
+        let serial = version.serial();
         let now = witness.clock.now();
         let mut round: Vec<Pending> = Vec::with_capacity(targets.len());
         for target in targets {

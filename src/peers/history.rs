@@ -196,6 +196,12 @@ impl Latest {
     fn of(event: &PeerEvent) -> Latest {
         let copy = || Some(event.clone());
         match &event.what {
+            // A heal NOTIFY is the doctor's action, not the change's
+            // announcement: the last NOTIFY for the change stays in view.
+            PeerWhat::Notify { heal: true, .. } => Latest {
+                heal: copy(),
+                ..Latest::default()
+            },
             PeerWhat::Notify { .. } => Latest {
                 notify: copy(),
                 ..Latest::default()
@@ -233,7 +239,7 @@ impl Latest {
 impl PeerLog {
     fn push(&mut self, event: PeerEvent, latest: Latest) {
         self.active = self.active.max(event.at);
-        self.notify_target |= matches!(event.what, PeerWhat::Notify { .. });
+        self.notify_target |= matches!(event.what, PeerWhat::Notify { heal: false, .. });
         if self.ring.len() >= EVENTS_PER_PEER {
             self.ring.pop_front();
         }
@@ -409,13 +415,21 @@ mod tests {
     }
 
     fn notify(serial: u32) -> PeerWhat {
+        notify_as(serial, false)
+    }
+
+    fn heal_notify(serial: u32) -> PeerWhat {
+        notify_as(serial, true)
+    }
+
+    fn notify_as(serial: u32, heal: bool) -> PeerWhat {
         PeerWhat::Notify {
             serial: Serial(serial),
             port: 53,
             key: None,
             tries: 1,
             outcome: NotifyOutcome::Acknowledged { rcode: 0 },
-            heal: false,
+            heal,
         }
     }
 
@@ -480,6 +494,27 @@ mod tests {
         );
         assert_eq!(log.last_heal(), Some(&heal));
         assert_eq!(log.active(), T0 + 1000);
+    }
+
+    #[test]
+    fn a_heal_notify_is_the_last_heal_not_the_last_notify_and_makes_no_target() {
+        let (_, peers) = peers();
+        let healing = heal_notify(8);
+        peers.record(ip(2), event(&peers, healing.clone()));
+        let log = peers.peer(ip(2)).unwrap();
+        assert_eq!(log.last_notify(), None);
+        assert_eq!(log.last_heal().map(|e| &e.what), Some(&healing));
+        assert!(!log.notify_target(), "a heal target may be evicted");
+        peers.record(ip(2), event(&peers, notify(7)));
+        peers.record(ip(2), event(&peers, healing.clone()));
+        let log = peers.peer(ip(2)).unwrap();
+        assert_eq!(
+            log.last_notify().map(|e| &e.what),
+            Some(&notify(7)),
+            "the change's NOTIFY stays in view after a heal"
+        );
+        assert!(log.notify_target());
+        assert_eq!(log.events().count(), 3);
     }
 
     #[test]

@@ -26,6 +26,7 @@
 pub mod dnssec;
 pub mod dynamic;
 pub mod events;
+pub mod heal;
 pub mod load;
 mod peers;
 pub mod registry;
@@ -83,6 +84,9 @@ pub struct ZoneDeps {
     /// Transfers to peers that completed (`xfr::Transfers::with_peer_news`),
     /// for the monitor inside `serve`; a send only while it listens.
     pub peer_news: tokio::sync::broadcast::Sender<crate::peers::PeerNews>,
+    /// How NOTIFYs are sent (`[server]`), for the replication doctor's
+    /// heal NOTIFYs, which a zone without NOTIFY targets sends too.
+    pub notify: crate::notify::NotifySettings,
 }
 
 impl ZoneDeps {
@@ -101,12 +105,19 @@ impl ZoneDeps {
             tls_clients: Arc::default(),
             sightings: Arc::default(),
             peer_news: tokio::sync::broadcast::channel(1024).0,
+            notify: crate::notify::NotifySettings::default(),
         }
     }
 
     /// The primaries' TLS configurations read at start.
     pub fn with_tls_clients(mut self, cache: Arc<crate::tls::client::ClientTlsCache>) -> ZoneDeps {
         self.tls_clients = cache;
+        self
+    }
+
+    /// How this server sends NOTIFY (`[server]`).
+    pub fn with_notify(mut self, settings: crate::notify::NotifySettings) -> ZoneDeps {
+        self.notify = settings;
         self
     }
 
@@ -145,6 +156,8 @@ pub struct ZoneCore {
     /// What this server saw of the zone's peers: NOTIFYs sent and their
     /// answers, transfers asked for and how they ended.
     pub peers: Arc<ZonePeers>,
+    /// The replication doctor's NOTIFYs to peers it found behind.
+    pub healer: heal::Healer,
     /// When the version served was published (the zone's clock; 0:
     /// never), for peer reports: what a peer did since.
     published_ms: std::sync::atomic::AtomicU64,
@@ -183,6 +196,13 @@ impl ZoneCore {
             dnssec: dnssec::ZoneDnssec::new(&config, deps.clock.clone()),
             zonemd: zonemd::ZoneZonemd::new(&config),
             peers: Arc::new(ZonePeers::new(deps.clock.clone())),
+            healer: heal::Healer::new(
+                notifier
+                    .as_ref()
+                    .map(|n| n.targets().to_vec())
+                    .unwrap_or_default(),
+                deps.notify.clone(),
+            ),
             published_ms: std::sync::atomic::AtomicU64::new(0),
             zone,
             config,
@@ -482,6 +502,9 @@ impl EventZone for ManagedZone {
     fn handle_async(self: Arc<Self>, event: Event) -> Option<events::HandlerFuture> {
         match event {
             Event::NotifyOut => Some(Box::pin(async move { self.core.notify_round().await })),
+            Event::HealNotify => Some(Box::pin(async move {
+                events::heal_notify::handle(&self.core).await
+            })),
             Event::CsyncScan => {
                 let agent = self.agent.get().and_then(std::sync::Weak::upgrade)?;
                 Some(Box::pin(async move { agent.on_event().await }))
@@ -500,6 +523,7 @@ impl EventZone for ManagedZone {
             Event::DnssecCheck => events::dnssec_check::handle(&self.core),
             Event::CsyncNotify => events::csync_notify::handle(&self.core),
             Event::NotifyOut
+            | Event::HealNotify
             | Event::Expire
             | Event::Refresh
             | Event::Transfer

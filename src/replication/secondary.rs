@@ -929,6 +929,9 @@ impl EventZone for SecondaryZone {
     fn handle_async(self: Arc<Self>, event: Event) -> Option<events::HandlerFuture> {
         match event {
             Event::NotifyOut => Some(Box::pin(async move { self.core.notify_round().await })),
+            Event::HealNotify => Some(Box::pin(async move {
+                events::heal_notify::handle(&self.core).await
+            })),
             _ => None,
         }
     }
@@ -936,7 +939,7 @@ impl EventZone for SecondaryZone {
     fn handle(&self, event: Event) {
         match event {
             // Run as a task: see handle_async.
-            Event::NotifyOut => {}
+            Event::NotifyOut | Event::HealNotify => {}
             Event::Load | Event::Update | Event::Flush | Event::CsyncScan => tracing::error!(
                 zone = self.name(),
                 event = event.name(),

@@ -200,9 +200,41 @@ pub fn notify_try_timeout(first: Duration, attempt: u32) -> Duration {
     first.saturating_mul(1 << attempt.saturating_sub(1).min(16))
 }
 
+/// The longest wait between two heal NOTIFYs to one peer.
+pub const HEAL_RETRY_MAX_MS: u64 = 3_600_000;
+
+/// When the replication doctor's next NOTIFY to a peer goes, `tries`
+/// NOTIFYs in and the last sent at `last`: `spacing` (`heal_after`) after
+/// the first, twice that after the second …, so at 0, s, 3 s, 7 s from the
+/// first; never more than an hour after the one before.
+pub fn heal_retry_at(last: UnixMs, spacing_ms: u64, tries: u32) -> UnixMs {
+    let gap = spacing_ms
+        .saturating_mul(1u64 << tries.saturating_sub(1).min(32))
+        .min(HEAL_RETRY_MAX_MS);
+    last.saturating_add(gap)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heal_notifies_back_off_by_doubling_and_at_most_an_hour_apart() {
+        let mut at = NOW;
+        let mut times = vec![];
+        for tries in 1..=3 {
+            at = heal_retry_at(at, 1_000, tries);
+            times.push(at - NOW);
+        }
+        assert_eq!(times, [1_000, 3_000, 7_000], "s, 3 s, 7 s after the first");
+        assert_eq!(heal_retry_at(NOW, 1_000_000, 2), NOW + 2_000_000);
+        assert_eq!(heal_retry_at(NOW, 1_000_000, 3), NOW + HEAL_RETRY_MAX_MS);
+        assert_eq!(
+            heal_retry_at(NOW, 1_000, 90),
+            NOW + HEAL_RETRY_MAX_MS,
+            "no overflow"
+        );
+    }
 
     #[test]
     fn notify_refreshes_are_at_most_one_a_second_and_later_ones_join() {

@@ -4,10 +4,12 @@
 
 use crate::monitor::doctor::PrimarySide;
 use crate::peers::PeerReport;
+use crate::replication::heal::HealPlan;
 use crate::replication::registry::Registry;
 use crate::zone::ZoneVersion;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The server's side for the monitor; every call answers from memory.
 pub(super) struct ServerSide {
@@ -28,5 +30,36 @@ impl PrimarySide for ServerSide {
 
     fn served(&self, zone: &str) -> Option<Arc<ZoneVersion>> {
         self.zones.load().find(zone)?.zone().snapshot()
+    }
+
+    fn heals(&self) -> bool {
+        true
+    }
+
+    fn heal_notify(
+        &self,
+        zone: &str,
+        to: SocketAddr,
+        tries: u32,
+        spacing: Duration,
+    ) -> Result<(), String> {
+        let zones = self.zones.load();
+        let managed = zones
+            .find(zone)
+            .ok_or_else(|| format!("zone {zone} is not served here"))?;
+        managed
+            .core()
+            .heal_notify(to, tries, spacing)
+            .map_err(|e| e.to_string())
+    }
+
+    fn heal_stop(&self, zone: &str, to: SocketAddr) {
+        if let Some(managed) = self.zones.load().find(zone) {
+            managed.core().heal_stop(to);
+        }
+    }
+
+    fn heal_plan(&self, zone: &str, to: SocketAddr) -> Option<HealPlan> {
+        self.zones.load().find(zone)?.core().heal_plan(to)
     }
 }

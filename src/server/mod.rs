@@ -36,17 +36,24 @@ use control::ServerControl;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How this server sends NOTIFY (`[server]`), for every zone.
+fn notify_settings(config: &Config) -> NotifySettings {
+    NotifySettings {
+        delay: Duration::from_millis(config.server.notify_delay_ms),
+        retries: config.server.notify_retries,
+        own: config.server.listen.clone(),
+        ..NotifySettings::default()
+    }
+}
+
 /// Sets up one configured zone: its NOTIFY task, journal and role.
 fn managed_zone(config: &Config, zc: &ZoneConfig, deps: &ZoneDeps) -> anyhow::Result<Managed> {
     let origin = config::parse_zone_name(&zc.name).map_err(anyhow::Error::msg)?;
     let zone = Arc::new(Zone::new(&origin).context("zone name")?);
     let notifier = (!zc.notify.is_empty() || zc.notify_ns).then(|| {
         let settings = NotifySettings {
-            delay: Duration::from_millis(config.server.notify_delay_ms),
-            retries: config.server.notify_retries,
             notify_ns: zc.notify_ns,
-            own: config.server.listen.clone(),
-            ..NotifySettings::default()
+            ..notify_settings(config)
         };
         let targets = zc
             .notify
@@ -253,7 +260,8 @@ async fn serve(config: Config, allow_root: bool) -> anyhow::Result<()> {
     }
     let deps = ZoneDeps::real()
         .with_refresh_limit(config.server.refresh_limit)
-        .with_tls_clients(tls_clients);
+        .with_tls_clients(tls_clients)
+        .with_notify(notify_settings(&config));
     let mut consumed = catalogs::Consumed::read(&config);
     let (zone_configs, added) = zones_to_serve(&config, &mut consumed)?;
     let zone_configs: Vec<ZoneConfig> = zone_configs

@@ -35,11 +35,14 @@ pub mod csync_notify;
 pub mod dnssec_check;
 pub mod expire;
 pub mod flush;
+pub mod heal_notify;
 pub mod load;
 pub mod refresh;
 pub mod snapshot;
 pub mod update;
 
+#[cfg(test)]
+mod heal_tests;
 #[cfg(test)]
 mod secondary_tests;
 
@@ -85,6 +88,11 @@ pub enum Event {
     /// after a new version; a task rather than a blocking thread, since
     /// it mostly waits for answers.
     NotifyOut,
+    /// NOTIFY to the peers the replication doctor found behind and asked
+    /// to heal (`replication::heal`): one round to those due, then each
+    /// plan's next try, with back-off, until its tries are spent. A task,
+    /// in a lane of its own so that a long change round never holds it.
+    HealNotify,
 }
 
 /// At most one event of a lane runs at a time in one zone.
@@ -100,9 +108,11 @@ pub enum Lane {
     /// way of the changes it writes (`ManagedZone::flush` takes the load
     /// lock only to decide and to replace the file).
     Flush,
+    /// The replication doctor's NOTIFYs.
+    Heal,
 }
 
-const LANES: usize = 6;
+const LANES: usize = 7;
 
 impl Lane {
     fn index(self) -> usize {
@@ -111,7 +121,7 @@ impl Lane {
 }
 
 impl Event {
-    pub const ALL: [Event; 11] = [
+    pub const ALL: [Event; 12] = [
         Event::Load,
         Event::Update,
         Event::Expire,
@@ -123,6 +133,7 @@ impl Event {
         Event::CsyncNotify,
         Event::CsyncScan,
         Event::NotifyOut,
+        Event::HealNotify,
     ];
 
     fn index(self) -> usize {
@@ -142,6 +153,7 @@ impl Event {
             Event::DnssecCheck => Lane::Dnssec,
             Event::CsyncNotify => Lane::CsyncNotify,
             Event::NotifyOut => Lane::Notify,
+            Event::HealNotify => Lane::Heal,
         }
     }
 
@@ -158,6 +170,7 @@ impl Event {
             Event::CsyncNotify => "csync-notify",
             Event::CsyncScan => "csync-scan",
             Event::NotifyOut => "notify",
+            Event::HealNotify => "heal-notify",
         }
     }
 }

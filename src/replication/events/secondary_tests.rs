@@ -216,6 +216,7 @@ fn secondary_in(dir: PathBuf, clock: ManualClock) -> Setup {
         tls_clients: Arc::default(),
         sightings: Arc::default(),
         peer_news: tokio::sync::broadcast::channel(16).0,
+        notify: crate::notify::NotifySettings::default(),
     };
     let addr: SocketAddr = "127.0.0.1:5300".parse().unwrap();
     let zone = Arc::new(SecondaryZone::new(
