@@ -21,17 +21,17 @@ fn zone_file(serial: u32) -> String {
 }
 
 /// Knot DNS on `addr`, a secondary of `primary` for example.com that asks
-/// from its own address (`via`), takes NOTIFY from loopback, and keeps
-/// nothing over a restart.
+/// from its own address (`via`), takes NOTIFY from loopback, and keeps its
+/// copy and timers over a restart (its journal).
 struct Knot {
     dir: TempDir,
-    _process: KillOnDrop,
+    conf: std::path::PathBuf,
+    process: Option<KillOnDrop>,
 }
 
 impl Knot {
     /// Knot's `primary` may be an address where nothing listens.
     fn start(addr: SocketAddr, primary: SocketAddr) -> Knot {
-        let knotd = require_tool("knotd", "knot");
         let dir = TempDir::new("heal-knot");
         let conf = format!(
             "server:\n    rundir: \"{d}\"\n    listen: {ip}@{port}\n\
@@ -39,25 +39,49 @@ impl Knot {
              database:\n    storage: \"{d}\"\n\
              remote:\n  - id: primary\n    address: {pip}@{pport}\n    via: {ip}\n\
              acl:\n  - id: notify\n    address: 127.0.0.0/8\n    action: notify\n\
-             zone:\n  - domain: example.com\n    master: primary\n    acl: notify\n    zonefile-sync: -1\n    journal-content: none\n",
+             zone:\n  - domain: example.com\n    master: primary\n    acl: notify\n    zonefile-sync: -1\n    journal-content: all\n    zonefile-load: none\n",
             d = dir.path().display(),
             ip = addr.ip(),
             port = addr.port(),
             pip = primary.ip(),
             pport = primary.port(),
         );
-        let conf_path = dir.write("knot.conf", conf);
-        let log = std::fs::File::create(dir.join(PEER_LOG)).expect("log");
+        let conf = dir.write("knot.conf", conf);
+        let mut knot = Knot {
+            dir,
+            conf,
+            process: None,
+        };
+        knot.run();
+        knot
+    }
+
+    fn run(&mut self) {
+        let knotd = require_tool("knotd", "knot");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(PEER_LOG))
+            .expect("log");
         let child = Command::new(knotd)
             .arg("-c")
-            .arg(&conf_path)
+            .arg(&self.conf)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("knotd");
-        Knot {
-            dir,
-            _process: KillOnDrop(child),
+        self.process = Some(KillOnDrop(child));
+    }
+
+    /// Stops it by SIGTERM (its PID), so that it writes its timers, and
+    /// waits (bounded) for it to be gone; killed if it does not go.
+    fn stop(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(p.0.id().to_string())
+                .status();
+            let _ = common::wait_timeout(&mut p.0, Duration::from_secs(10));
         }
     }
 
@@ -263,4 +287,65 @@ fn a_secondary_pointing_elsewhere_is_never_asked_and_heal_failed_after_its_tries
         .filter(|e| e["kind"] == "notify" && e["heal"] == true)
         .count();
     assert_eq!(sent, 3, "{body}");
+}
+
+/// Knot is down through the NOTIFY round of a change; started again, it
+/// serves the old serial from its journal and would wait an hour for its
+/// REFRESH. The doctor says `notify-unacknowledged` (the round's tries
+/// went unanswered), NOTIFYs it now that it answers, and it catches up.
+#[test]
+fn knot_stopped_through_the_notify_round_is_notify_unacknowledged_then_healed_once_back() {
+    let port = free_port_on(&[lo(1), lo(2)]);
+    let (p, k) = (SocketAddr::new(lo(1), port), SocketAddr::new(lo(2), port));
+    let dashboard = common::free_addr();
+    let ns = [
+        format!("ns1.example.com={p}"),
+        format!("ns2.example.com={k}"),
+    ];
+    let primary = primary(p, dashboard, &ns, &format!("notify = [\"{k}\"]\n"));
+    let mut knot = Knot::start(k, p);
+    common::wait_serial_at(k, "example.com", 1, Duration::from_secs(20), || {
+        format!("{}\n--- knot ---\n{}", primary.log(), knot.log())
+    });
+
+    knot.stop();
+    primary.rewrite("example.com.zone", &zone_file(2));
+    primary.signal("HUP");
+    assert!(
+        primary.wait_for_log("NOTIFY gave up", Duration::from_secs(20)),
+        "{}",
+        primary.log()
+    );
+    knot.run();
+    let logs = || format!("{}\n--- knot ---\n{}", primary.log(), knot.log());
+    let healed = common::wait_until(Duration::from_secs(30), || {
+        !events(dashboard, "healed").is_empty()
+    });
+    assert!(
+        healed,
+        "no healed event: {:?}\n{}",
+        events(dashboard, "heal"),
+        logs()
+    );
+    common::wait_serial_at(k, "example.com", 2, Duration::from_secs(5), logs);
+    let diagnoses = events(dashboard, "diagnosis");
+    assert!(
+        diagnoses
+            .iter()
+            .any(|d| d.starts_with("notify-unacknowledged: NOTIFY for serial 2 sent 2 times")),
+        "{diagnoses:?}"
+    );
+    let heals = events(dashboard, "heal");
+    assert!(
+        heals
+            .iter()
+            .any(|h| h.starts_with("notify-unacknowledged: NOTIFY to ")),
+        "{heals:?}"
+    );
+    assert!(
+        heals.iter().any(
+            |h| h.starts_with(&format!("NOTIFY to {k}, try ")) && h.ends_with(": acknowledged")
+        ),
+        "{heals:?}"
+    );
 }
