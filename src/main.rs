@@ -975,6 +975,10 @@ struct VerifyArgs {
     /// One Nagios/Icinga plugin line with performance data.
     #[arg(long)]
     nagios: bool,
+    /// The primary's control interface (server.control): its peer
+    /// history says why rows are behind, lame or different.
+    #[arg(long = "primary-control", value_name = "ADDR:PORT")]
+    primary_control: Option<SocketAddr>,
 }
 
 fn verify(args: VerifyArgs) -> ExitCode {
@@ -994,7 +998,15 @@ fn verify(args: VerifyArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return unknown(format!("cannot start the runtime: {e}")),
     };
-    let reports = runtime.block_on(verify::check_zones(client, options, specs));
+    let mut reports = runtime.block_on(verify::check_zones(client, options, specs));
+    // Outside the runtime: the control client is blocking, with its own.
+    drop(runtime);
+    if let Some(control) = args.primary_control {
+        let client = zonesync::control::Client::new(control)
+            .with_timeout(std::time::Duration::from_secs(10));
+        let now = zonesync::clock::from_system_time(std::time::SystemTime::now());
+        verify::doctor::diagnose_reports(&mut reports, &client, now);
+    }
     let status = report::overall(&reports);
     let text = if args.json {
         serde_json::to_string_pretty(&report::json(&reports)).unwrap_or_default() + "\n"

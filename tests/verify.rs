@@ -317,7 +317,7 @@ impl Run {
 const STATUSES: [&str; 4] = ["OK", "WARNING", "CRITICAL", "UNKNOWN"];
 
 /// The documented verdict codes and their severities.
-const VERDICTS: [(&str, &str); 12] = [
+const VERDICTS: [(&str, &str); 13] = [
     ("serial-behind", "CRITICAL"),
     ("serial-ahead", "WARNING"),
     ("unreachable", "CRITICAL"),
@@ -330,6 +330,20 @@ const VERDICTS: [(&str, &str); 12] = [
     ("axfr-unchecked", "OK"),
     ("discovery", "WARNING"),
     ("no-servers", "UNKNOWN"),
+    ("peer-history-unavailable", "WARNING"),
+];
+
+/// The documented diagnosis codes (`--primary-control`).
+const DIAGNOSES: [&str; 9] = [
+    "different-content",
+    "transfer-refused",
+    "transfer-failed",
+    "served-old-after-transfer",
+    "notify-refused",
+    "notify-unacknowledged",
+    "never-asked",
+    "not-notified",
+    "unknown",
 ];
 
 /// The documented severity of a verdict code.
@@ -463,6 +477,34 @@ fn check_report(run: &Run, json: &Value) {
                 "{zname}: axfr_error only with axfr_open null\n{}",
                 ctx()
             );
+            // Only with --primary-control, and only for rows behind,
+            // lame or different.
+            if let Some(d) = s.get("diagnosis") {
+                assert!(
+                    ["behind", "lame", "different"].contains(&st),
+                    "{zname}: a diagnosis on a row {st}\n{}",
+                    ctx()
+                );
+                assert!(
+                    DIAGNOSES.contains(&str_of(&d["code"], "diagnosis.code")),
+                    "{zname}: undocumented diagnosis {d}\n{}",
+                    ctx()
+                );
+                assert!(
+                    d["message"].is_string() && d["since_ms"].is_u64(),
+                    "{zname}: diagnosis {d}\n{}",
+                    ctx()
+                );
+                assert!(
+                    d["heal"].is_null()
+                        || matches!(
+                            d["heal"].as_str(),
+                            Some("notify" | "refresh" | "retransfer")
+                        ),
+                    "{zname}: diagnosis.heal {d}\n{}",
+                    ctx()
+                );
+            }
             for src in s["sources"]
                 .as_array()
                 .unwrap_or_else(|| panic!("{zname}: sources is not an array\n{}", ctx()))
@@ -2089,6 +2131,204 @@ fn expect_perf(run: &Run, perf: &[String], servers: u32, ok: u32, max_lag: u32) 
 }
 
 // ---------------------------------------------------------------------------
+// 10b. Why: --primary-control
+
+const XFR_KEY: &str = "xfr-key";
+const XFR_SECRET: &str = "9MVwwJHRcOH6ehzi8+YC5jbRx+ls2Cj8au5T//5bscY=";
+
+/// A zonesync secondary on [::1] asking a primary that wants `xfr-key`
+/// for transfers, without the key: its AXFR is refused and it never
+/// serves the zone. `verify --primary-control` reads the primary's peer
+/// history and says why in the table, the JSON report and the Nagios
+/// line; the exit code is the lame row's, as without it.
+#[test]
+fn primary_control_says_why_a_secondary_without_the_key_is_lame() {
+    let port = free_port_on(&[lo(1), lo6()]);
+    let p = SocketAddr::new(lo(1), port);
+    let p6 = SocketAddr::new(lo6(), port);
+    let s = SocketAddr::new(lo6(), free_port_on(&[lo6()]));
+    let control = free_addr();
+    let ns = nameservers(&[lo(1), lo6()]);
+    let primary = Server::start_with(
+        &format!(
+            "[server]\nudp_workers = 1\ncontrol = \"{control}\"\n\
+             [[key]]\nname = \"{XFR_KEY}\"\nalgorithm = \"hmac-sha256\"\nsecret = \"{XFR_SECRET}\"\n\
+             {}allow_transfer = [{{ from = \"::1/128\", key = \"{XFR_KEY}\" }}]\n",
+            zone_entry(ZONE, "zone.db")
+        ),
+        &[("zone.db", &zone_text(ZONE, N, &ns, "192.0.2.1"))],
+        &StartOptions {
+            addr: Some(p),
+            extra_args: ["--listen", &p.to_string(), "--listen", &p6.to_string()]
+                .map(String::from)
+                .to_vec(),
+            ..StartOptions::default()
+        },
+    );
+    // The secondary names the primary at [::1], so it asks from ::1: the
+    // primary's history tells it apart from verify's own queries.
+    let secondary = Server::start_with(
+        &format!(
+            "[server]\nudp_workers = 1\n[[zone]]\nname = \"{ZONE}\"\nrole = \"secondary\"\n\
+             primaries = [{{ address = \"{p6}\" }}]\n"
+        ),
+        &[],
+        &StartOptions {
+            addr: Some(s),
+            ..StartOptions::default()
+        },
+    );
+    let logs = || format!("{}\n--- secondary ---\n{}", primary.log(), secondary.log());
+    assert!(
+        primary.wait_for_log(
+            "transfer refused by allow_transfer",
+            Duration::from_secs(20)
+        ),
+        "the secondary's AXFR is refused\n{}",
+        logs()
+    );
+    let mut args = zone_args(&[p, s]);
+    args.extend(
+        [
+            "--primary",
+            &p.to_string(),
+            "--primary-control",
+            &control.to_string(),
+        ]
+        .map(String::from),
+    );
+    let run = expect(2)
+        .reference(N, "primary")
+        .server(p, OK)
+        .server(s, LAME)
+        .no_other_servers()
+        .verdict("lame", &[s])
+        .maybe("axfr-open")
+        .check_table(&args);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let row = lines
+        .iter()
+        .position(|l| l.split_whitespace().nth(1) == Some(&s.to_string()[..]))
+        .unwrap_or_else(|| panic!("a row of {s}\n{}", run.show()));
+    let why = lines.get(row + 1).copied().unwrap_or_default();
+    assert!(
+        why.starts_with("  why: transfer-refused: ")
+            && why.contains("asked without a key")
+            && why.contains(XFR_KEY),
+        "the diagnosis under the row of {s}\n{}\n{}",
+        run.show(),
+        logs()
+    );
+    assert_eq!(
+        run.stdout.matches("  why: ").count(),
+        1,
+        "only the lame row is diagnosed (not the primary's)\n{}",
+        run.show()
+    );
+
+    let (run, json) = expect(2)
+        .reference(N, "primary")
+        .server(p, OK)
+        .server(s, LAME)
+        .verdict("lame", &[s])
+        .maybe("axfr-open")
+        .check_json(&args);
+    let z = zone_of(&json, ZONE);
+    let d = &server_of(z, s)["diagnosis"];
+    assert_eq!(d["code"], "transfer-refused", "{}", run.show());
+    assert!(
+        str_of(&d["message"], "message").contains(XFR_KEY),
+        "{}",
+        run.show()
+    );
+    assert!(
+        d["heal"].is_null(),
+        "a refusal is never healed\n{}",
+        run.show()
+    );
+    assert!(
+        server_of(z, p).get("diagnosis").is_none(),
+        "the primary's row has no diagnosis\n{}",
+        run.show()
+    );
+
+    let mut nagios = args.clone();
+    nagios.push("--nagios".into());
+    let run = verify(&nagios);
+    run.expect_code(2);
+    assert!(
+        run.stdout.contains("1 lame (why: transfer-refused)"),
+        "{}",
+        run.show()
+    );
+
+    // Without --primary-control: as before, no diagnosis anywhere.
+    let plain = &args[..args.len() - 2];
+    let (run, json) = verify_json(plain);
+    run.expect_code(2);
+    assert!(
+        server_of(zone_of(&json, ZONE), s)
+            .get("diagnosis")
+            .is_none(),
+        "{}",
+        run.show()
+    );
+}
+
+/// A `--primary-control` where nothing listens: a WARNING verdict naming
+/// it, no row diagnosed, and the exit code the rows make (here a row
+/// behind: CRITICAL).
+#[test]
+fn an_unreachable_primary_control_is_a_warning_naming_it() {
+    let ips = [lo(2), lo(3)];
+    let at = on_one_port(&ips);
+    let ns = nameservers(&ips);
+    let primary = AuthServer::zonesync(at[0], &example(N, &ns, "192.0.2.1"), Transfers::Refused);
+    let behind = AuthServer::zonesync(at[1], &example(N - 1, &ns, "192.0.2.1"), Transfers::Refused);
+    let control = closed_addr();
+    let mut args = zone_args(&[primary.addr, behind.addr]);
+    args.extend(
+        [
+            "--primary",
+            &primary.addr.to_string(),
+            "--primary-control",
+            &control.to_string(),
+        ]
+        .map(String::from),
+    );
+    let (run, json) = expect(2)
+        .reference(N, "primary")
+        .server(primary.addr, OK)
+        .server(behind.addr, BEHIND)
+        .verdict("serial-behind", &[behind.addr])
+        .verdict("peer-history-unavailable", &[])
+        .line("peer-history-unavailable", &[control.to_string()])
+        .check(&args);
+    assert!(!run.stdout.contains("\"diagnosis\""), "{}", run.show());
+    assert!(
+        !json.to_string().contains("diagnosis"),
+        "no row diagnosed\n{}",
+        run.show()
+    );
+
+    // In sync: the control is not asked, and nothing is said of it.
+    let mut in_sync = zone_args(&[primary.addr]);
+    in_sync.extend(
+        [
+            "--primary",
+            &primary.addr.to_string(),
+            "--primary-control",
+            &control.to_string(),
+        ]
+        .map(String::from),
+    );
+    expect(0)
+        .reference(N, "primary")
+        .server(primary.addr, OK)
+        .check(&in_sync);
+}
+
+// ---------------------------------------------------------------------------
 // 11. Bad arguments
 
 /// Bad arguments and unreadable files: UNKNOWN (exit 3), with a message.
@@ -2107,6 +2347,7 @@ fn bad_arguments_exit_3() {
         vec![ZONE, "--ns", &ns, "--records", "www/NOSUCHTYPE"],
         vec![ZONE, "--ns", &ns, "--records", "no-slash"],
         vec![ZONE, "--ns", &ns, "--primary", "nowhere"],
+        vec![ZONE, "--ns", &ns, "--primary-control", "127.0.0.1"],
         vec![
             "--zones",
             "/nonexistent/zonesync-verify-zones.txt",
@@ -2156,6 +2397,7 @@ fn help_lists_the_documented_flags() {
         "--json",
         "--nagios",
         "--zones",
+        "--primary-control",
     ] {
         assert!(text.contains(flag), "--help mentions {flag}:\n{text}");
     }

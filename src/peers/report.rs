@@ -37,6 +37,25 @@ pub struct PeerReport {
     pub peers: Vec<PeerView>,
 }
 
+impl PeerReport {
+    /// The peer at `ip` (IPv4-mapped folded, as the history keys it).
+    pub fn peer(&self, ip: IpAddr) -> Option<&PeerView> {
+        let ip = super::fold(ip);
+        self.peers.iter().find(|p| super::fold(p.address) == ip)
+    }
+
+    /// `ip` is one of the zone's NOTIFY targets: configured, or sent one
+    /// in a round.
+    pub fn is_notify_target(&self, ip: IpAddr) -> bool {
+        let ip = super::fold(ip);
+        self.peer(ip).is_some_and(|p| p.notify_target)
+            || self.notify_targets.iter().any(|t| {
+                t.parse::<std::net::SocketAddr>()
+                    .is_ok_and(|a| super::fold(a.ip()) == ip)
+            })
+    }
+}
+
 /// What the history holds of one peer address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerView {

@@ -10,9 +10,12 @@
 //! - [`discover`]: the parent's delegation, the apex NS set, addresses;
 //! - [`probe`]: what one address says about the zone;
 //! - [`verdict`]: the comparison, one row per address and the verdicts;
-//! - [`report`]: the table, `--nagios` line and JSON.
+//! - [`report`]: the table, `--nagios` line and JSON;
+//! - [`doctor`]: with `--primary-control`, why rows are behind, from the
+//!   primary's peer history read over its control interface.
 
 pub mod discover;
+pub mod doctor;
 pub mod probe;
 pub mod report;
 pub mod verdict;

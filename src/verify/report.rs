@@ -73,7 +73,9 @@ pub fn table(report: &ZoneReport) -> String {
                 .unwrap_or(0)
         })
         .collect();
-    for line in &lines {
+    // The header, then each row with its diagnosis (if any) under it.
+    let rows = std::iter::once(None).chain(report.rows.iter().map(Some));
+    for (line, row) in lines.iter().zip(rows) {
         let mut text = String::new();
         for (c, cell) in line.iter().enumerate() {
             if c + 1 == line.len() {
@@ -84,6 +86,9 @@ pub fn table(report: &ZoneReport) -> String {
             }
         }
         let _ = writeln!(out, "{}", text.trim_end());
+        if let Some(d) = row.and_then(|r| report.diagnoses.get(&r.target.addr)) {
+            let _ = writeln!(out, "  why: {}: {}", d.code.name(), d.message);
+        }
     }
     for verdict in &report.verdicts {
         let _ = writeln!(
@@ -227,12 +232,13 @@ pub fn nagios(reports: &[ZoneReport]) -> String {
                     | "discovery"
                     | "no-servers"
                     | "primary-unreachable"
+                    | super::doctor::UNAVAILABLE
             ) && !problems.iter().any(|p| p == verdict.code)
             {
                 problems.push(verdict.code.to_owned());
             }
         }
-        let text = match (&report.reference, problems.is_empty()) {
+        let mut text = match (&report.reference, problems.is_empty()) {
             (Some(r), true) => {
                 let n = report.rows.len();
                 let s = if n == 1 { "" } else { "s" };
@@ -241,6 +247,9 @@ pub fn nagios(reports: &[ZoneReport]) -> String {
             (_, true) => "no serial".to_owned(),
             (_, false) => problems.join(", "),
         };
+        if let Some(codes) = diagnosis_codes(report) {
+            let _ = write!(text, " (why: {codes})");
+        }
         let rtt_max = report
             .rows
             .iter()
@@ -260,7 +269,13 @@ pub fn nagios(reports: &[ZoneReport]) -> String {
         .iter()
         .filter(|r| r.status != Severity::Ok)
         .take(5)
-        .map(|r| format!("{} {}", fqdn(&r.zone), r.status.as_str()))
+        .map(|r| {
+            let mut text = format!("{} {}", fqdn(&r.zone), r.status.as_str());
+            if let Some(codes) = diagnosis_codes(r) {
+                let _ = write!(text, " why: {codes}");
+            }
+            text
+        })
         .collect();
     if reports.iter().filter(|r| r.status != Severity::Ok).count() > bad.len() {
         bad.push("...".into());
@@ -280,6 +295,20 @@ pub fn nagios(reports: &[ZoneReport]) -> String {
         counts.critical,
         counts.unknown
     )
+}
+
+/// The codes of a zone's diagnoses, each once in row order
+/// ("transfer-refused,not-notified"); none without any.
+fn diagnosis_codes(report: &ZoneReport) -> Option<String> {
+    let mut codes: Vec<&str> = Vec::new();
+    for row in &report.rows {
+        if let Some(d) = report.diagnoses.get(&row.target.addr) {
+            if !codes.contains(&d.code.name()) {
+                codes.push(d.code.name());
+            }
+        }
+    }
+    (!codes.is_empty()).then(|| codes.join(","))
 }
 
 /// The JSON document.
@@ -320,7 +349,7 @@ fn zone_json(report: &ZoneReport) -> Value {
                 Ok(_) => None,
                 Err(super::probe::Failure::Unreachable(e) | super::probe::Failure::Lame(e)) => Some(e.clone()),
             };
-            json!({
+            let mut server = json!({
                 "name": row.target.name,
                 "address": row.target.addr.to_string(),
                 "status": row.status.as_str(),
@@ -347,7 +376,20 @@ fn zone_json(report: &ZoneReport) -> Value {
                     Err(problem) => json!({ "verified": false, "problem": problem }),
                 }),
                 "sources": row.target.sources.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-            })
+            });
+            // Only with --primary-control: absent, not null, otherwise, so
+            // a report without it reads exactly as before.
+            if let (Some(d), Some(fields)) =
+                (report.diagnoses.get(&row.target.addr), server.as_object_mut())
+            {
+                fields.insert("diagnosis".into(), json!({
+                    "code": d.code.name(),
+                    "message": d.message,
+                    "since_ms": d.since_ms,
+                    "heal": d.heal,
+                }));
+            }
+            server
         }).collect::<Vec<_>>(),
         "verdicts": report.verdicts.iter().map(|v| json!({
             "code": v.code,

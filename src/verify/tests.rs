@@ -9,7 +9,7 @@ use crate::serial::Serial;
 use domain::base::iana::{Rcode, Rtype};
 use std::time::Duration;
 
-fn options() -> Options {
+pub(super) fn options() -> Options {
     Options {
         resolver: None,
         parent_ns: Vec::new(),
@@ -31,7 +31,7 @@ fn view(rdata: &[&[u8]]) -> RrsetView {
     }
 }
 
-fn answering(addr: &str, serial: u32) -> Probe {
+pub(super) fn answering(addr: &str, serial: u32) -> Probe {
     Probe {
         addr: addr.parse().unwrap(),
         result: Ok(SoaSeen {
@@ -56,14 +56,14 @@ fn answering(addr: &str, serial: u32) -> Probe {
     }
 }
 
-fn failing(addr: &str, failure: Failure) -> Probe {
+pub(super) fn failing(addr: &str, failure: Failure) -> Probe {
     Probe {
         result: Err(failure),
         ..answering(addr, 0)
     }
 }
 
-fn target(name: &str, addr: &str) -> Target {
+pub(super) fn target(name: &str, addr: &str) -> Target {
     Target {
         name: name.into(),
         addr: addr.parse().unwrap(),
@@ -71,7 +71,7 @@ fn target(name: &str, addr: &str) -> Target {
     }
 }
 
-fn zone() -> Name<Vec<u8>> {
+pub(super) fn zone() -> Name<Vec<u8>> {
     parse_zone("example.com").unwrap()
 }
 

@@ -5,6 +5,7 @@
 
 use super::probe::{Failure, Probe, RrsetView};
 use super::{fqdn, NsSets, Options, Source, Target};
+use crate::peers::diagnose::Diagnosis;
 use crate::serial::Serial;
 use domain::base::name::Name;
 use std::collections::BTreeMap;
@@ -113,6 +114,9 @@ pub struct ZoneReport {
     pub ns: NsSets,
     pub rows: Vec<Row>,
     pub verdicts: Vec<Verdict>,
+    /// Why rows are behind, lame or different, by their address: given by
+    /// `verify --primary-control` (`doctor`), empty otherwise.
+    pub diagnoses: BTreeMap<SocketAddr, Diagnosis>,
 }
 
 impl ZoneReport {
@@ -130,6 +134,7 @@ impl ZoneReport {
                 message: why.to_owned(),
                 servers: Vec::new(),
             }],
+            diagnoses: BTreeMap::new(),
         }
     }
 
@@ -207,6 +212,7 @@ pub fn judge(
         ns,
         rows,
         verdicts,
+        diagnoses: BTreeMap::new(),
     }
 }
 
