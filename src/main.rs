@@ -673,6 +673,10 @@ struct CtlArgs {
     /// The control address, e.g. 127.0.0.1:5380 (overrides --config).
     #[arg(long, global = true, value_name = "ADDR")]
     control: Option<SocketAddr>,
+    /// Sign each request with this [[key]] of the --config file (the
+    /// server's server.control_key).
+    #[arg(long, global = true, value_name = "NAME", requires = "config")]
+    key: Option<String>,
     /// Print the server's JSON answer as is.
     #[arg(long, global = true)]
     json: bool,
@@ -774,9 +778,8 @@ fn ctl(args: &CtlArgs) -> ExitCode {
 
 /// Makes the call and prints the answer; false when a zone failed.
 fn ctl_run(args: &CtlArgs) -> anyhow::Result<bool> {
-    use zonesync::control::{client::Call, report, Client};
-    let addr = control_addr(args)?;
-    let client = Client::new(addr).with_timeout(std::time::Duration::from_secs(args.timeout));
+    use zonesync::control::{client::Call, report};
+    let client = ctl_client(args)?;
     let txn = txn_call(&args.call)?;
     let file_arg;
     let call = match &args.call {
@@ -881,8 +884,29 @@ fn txn_call(call: &CtlCall) -> anyhow::Result<Option<zonesync::control::TxnCall>
 }
 
 /// --control, or else the configuration's server.control.
-fn control_addr(args: &CtlArgs) -> anyhow::Result<SocketAddr> {
-    resolve_control(args.config.as_deref(), args.control)
+/// The control client `args` ask for: its address, timeout, and with
+/// `--key` the key it signs with.
+fn ctl_client(args: &CtlArgs) -> anyhow::Result<zonesync::control::Client> {
+    let addr = resolve_control(args.config.as_deref(), args.control)?;
+    let client = zonesync::control::Client::new(addr)
+        .with_timeout(std::time::Duration::from_secs(args.timeout));
+    let Some(name) = &args.key else {
+        return Ok(client);
+    };
+    let path = args
+        .config
+        .as_deref()
+        .context("--key needs --config FILE")?;
+    Ok(client.with_key(control_key(path, name)?))
+}
+
+/// The `[[key]]` `name` of the configuration at `path`, to sign control
+/// requests with.
+fn control_key(path: &std::path::Path, name: &str) -> anyhow::Result<zonesync::tsig::TsigKey> {
+    let config = Config::load(path).context("configuration")?;
+    config
+        .tsig_key(name)
+        .with_context(|| format!("--key {name:?}: {} has no such [[key]]", path.display()))
 }
 
 fn resolve_control(
@@ -979,6 +1003,13 @@ struct VerifyArgs {
     /// history says why rows are behind, lame or different.
     #[arg(long = "primary-control", value_name = "ADDR:PORT")]
     primary_control: Option<SocketAddr>,
+    /// Sign the --primary-control requests with this [[key]] of --config
+    /// (the primary's server.control_key).
+    #[arg(long = "control-key", value_name = "NAME", requires_all = ["config", "primary_control"])]
+    control_key: Option<String>,
+    /// The configuration file holding --control-key's [[key]].
+    #[arg(long, value_name = "FILE", requires = "control_key")]
+    config: Option<PathBuf>,
 }
 
 fn verify(args: VerifyArgs) -> ExitCode {
@@ -991,6 +1022,10 @@ fn verify(args: VerifyArgs) -> ExitCode {
         Ok(setup) => setup,
         Err(e) => return unknown(e),
     };
+    let control = match verify_control(&args) {
+        Ok(control) => control,
+        Err(e) => return unknown(format!("{e:#}")),
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -1001,9 +1036,7 @@ fn verify(args: VerifyArgs) -> ExitCode {
     let mut reports = runtime.block_on(verify::check_zones(client, options, specs));
     // Outside the runtime: the control client is blocking, with its own.
     drop(runtime);
-    if let Some(control) = args.primary_control {
-        let client = zonesync::control::Client::new(control)
-            .with_timeout(std::time::Duration::from_secs(10));
+    if let Some(client) = control {
         let now = zonesync::clock::from_system_time(std::time::SystemTime::now());
         verify::doctor::diagnose_reports(&mut reports, &client, now);
     }
@@ -1027,6 +1060,19 @@ fn verify(args: VerifyArgs) -> ExitCode {
     // A closed stdout (| head) is not an error worth a panic.
     let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     ExitCode::from(status.exit_code())
+}
+
+/// The client of `--primary-control`, signing with `--control-key`.
+fn verify_control(args: &VerifyArgs) -> anyhow::Result<Option<zonesync::control::Client>> {
+    let Some(addr) = args.primary_control else {
+        return Ok(None);
+    };
+    let client =
+        zonesync::control::Client::new(addr).with_timeout(std::time::Duration::from_secs(10));
+    Ok(Some(match (&args.control_key, &args.config) {
+        (Some(name), Some(path)) => client.with_key(control_key(path, name)?),
+        _ => client,
+    }))
 }
 
 type VerifySetup = (

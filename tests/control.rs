@@ -490,3 +490,126 @@ fn ctl_peers_prints_a_line_per_peer_and_one_peers_events() {
         "{o:?}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// The control key (`server.control_key`)
+
+const CTL_KEY: &str = "ctl-key";
+const CTL_SECRET: &str = "c2VjcmV0IHNlY3JldCBzZWNyZXQgc2VjcmV0IHNlY3I=";
+
+/// One raw HTTP exchange with `authorization` as its header (when given):
+/// the status line and the body.
+fn raw_get(addr: SocketAddr, target: &str, authorization: Option<&str>) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let header = authorization.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{header}\r\n"
+    )
+    .expect("write");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("read");
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.lines().next().unwrap_or_default().to_owned();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_owned());
+    (status, body)
+}
+
+/// A server whose control interface wants requests signed with ctl-key:
+/// unsigned or replayed requests are 401 with what is wrong, `ctl --key`
+/// with the configuration's key is let in, each call anew.
+#[test]
+fn a_control_key_lets_in_signed_requests_once_each() {
+    let control = free_addr();
+    let config = format!(
+        "[server]\nudp_workers = 1\ncontrol = \"{control}\"\ncontrol_key = \"{CTL_KEY}\"\n\
+         [[key]]\nname = \"{CTL_KEY}\"\nalgorithm = \"hmac-sha512\"\nsecret = \"{CTL_SECRET}\"\n{}",
+        zone_entry("example.com", "example.com.zone")
+    );
+    let s = Server::start(&config, &[("example.com.zone", &zone(10, ""))]);
+    assert!(
+        s.wait_for_log("control interface listening", Duration::from_secs(5)),
+        "{}",
+        s.log()
+    );
+    let addr = control.to_string();
+    let config_path = s.config_path().to_string_lossy().into_owned();
+
+    // No key: 401, saying what is wanted.
+    let o = ctl(&["--control", &addr, "status"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "{o:?}");
+    assert!(
+        err.contains("HTTP 401") && err.contains("ctl --key"),
+        "{err}"
+    );
+    let (status, body) = raw_get(control, "/status", None);
+    assert!(status.starts_with("HTTP/1.1 401"), "{status} {body}");
+
+    // ctl --key with the configuration's key: let in, twice in a row.
+    for _ in 0..2 {
+        let o = ctl(&["--config", &config_path, "--key", CTL_KEY, "status"]);
+        assert!(o.status.success(), "{o:?}\n{}", s.log());
+        assert!(stdout(&o).contains("example.com"), "{o:?}");
+    }
+    let o = ctl(&[
+        "--config",
+        &config_path,
+        "--key",
+        CTL_KEY,
+        "--json",
+        "peers",
+        "example.com",
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    // A key the configuration does not have: said before anything is sent.
+    let o = ctl(&["--config", &config_path, "--key", "nokey", "status"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success() && err.contains("nokey"), "{err}");
+
+    // A signed request sent twice: the second is a replay.
+    let key =
+        zonesync::tsig::TsigKey::from_config(CTL_KEY, "hmac-sha512", CTL_SECRET).expect("key");
+    let signed =
+        zonesync::control::auth::sign(&key, "GET", "/status", std::time::SystemTime::now());
+    let (status, body) = raw_get(control, "/status", Some(&signed));
+    assert!(status.starts_with("HTTP/1.1 200"), "{status} {body}");
+    let (status, body) = raw_get(control, "/status", Some(&signed));
+    assert!(status.starts_with("HTTP/1.1 401"), "{status} {body}");
+    assert!(body.contains("already used"), "{body}");
+    // The same MAC for another request: it does not verify.
+    let (status, body) = raw_get(control, "/metrics", Some(&signed));
+    assert!(
+        status.starts_with("HTTP/1.1 401") && body.contains("does not verify"),
+        "{status} {body}"
+    );
+    assert!(s.log().contains("control request refused"), "{}", s.log());
+}
+
+/// A control key that is no `[[key]]`: the configuration is refused,
+/// naming it; a control interface beyond loopback without a key too,
+/// naming the fix.
+#[test]
+fn a_control_key_must_exist_and_is_what_a_wider_control_needs() {
+    let dir = TempDir::new("control-key");
+    let path = dir.write(
+        "zonesync.toml",
+        "[server]\nlisten = [\"127.0.0.1:5399\"]\ncontrol = \"127.0.0.1:5398\"\ncontrol_key = \"nokey\"\n",
+    );
+    let (printed, _log) = refused_config(&path);
+    assert!(
+        printed.contains("server.control_key") && printed.contains("nokey"),
+        "{printed}"
+    );
+    let path = dir.write(
+        "zonesync.toml",
+        "[server]\nlisten = [\"127.0.0.1:5399\"]\ncontrol = \"192.0.2.1:5398\"\n",
+    );
+    let (printed, _log) = refused_config(&path);
+    assert!(printed.contains("server.control_key"), "{printed}");
+}

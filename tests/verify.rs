@@ -2328,6 +2328,85 @@ fn an_unreachable_primary_control_is_a_warning_naming_it() {
         .check(&in_sync);
 }
 
+/// A primary whose control wants `server.control_key`: without
+/// `--control-key` the history cannot be read (401, a WARNING naming the
+/// control); with `--control-key NAME --config FILE` it is, and the lame
+/// row is diagnosed.
+#[test]
+fn a_keyed_primary_control_is_read_with_control_key() {
+    let control = free_addr();
+    let key = format!(
+        "[[key]]\nname = \"ctl-key\"\nalgorithm = \"hmac-sha256\"\nsecret = \"{XFR_SECRET}\"\n"
+    );
+    let ns = nameservers(&[lo(1), lo(2)]);
+    let primary = Server::start(
+        &format!(
+            "[server]\nudp_workers = 1\ncontrol = \"{control}\"\ncontrol_key = \"ctl-key\"\n{key}{}",
+            zone_entry(ZONE, "zone.db")
+        ),
+        &[("zone.db", &zone_text(ZONE, N, &ns, "192.0.2.1"))],
+    );
+    // Serves another zone only: lame for ours.
+    let other = AuthServer::zonesync(
+        SocketAddr::new(lo(2), free_port_on(&[lo(2)])),
+        &[ZoneFile::new(
+            "other.test.",
+            zone_text("other.test.", 1, &[("ns1", lo(2))], "192.0.2.1"),
+        )],
+        Transfers::Refused,
+    );
+    let p = primary.addr();
+    let mut args = zone_args(&[p, other.addr]);
+    args.extend(
+        [
+            "--primary",
+            &p.to_string(),
+            "--primary-control",
+            &control.to_string(),
+        ]
+        .map(String::from),
+    );
+    let (run, json) = expect(2)
+        .reference(N, "primary")
+        .server(p, OK)
+        .server(other.addr, LAME)
+        .verdict("lame", &[other.addr])
+        .verdict("peer-history-unavailable", &[])
+        .line(
+            "peer-history-unavailable",
+            &[control.to_string(), "401".into()],
+        )
+        .check(&args);
+    assert!(!json.to_string().contains("diagnosis"), "{}", run.show());
+
+    let dir = TempDir::new("verify-control-key");
+    let config = dir.write("keys.toml", &key);
+    args.extend(
+        [
+            "--control-key",
+            "ctl-key",
+            "--config",
+            &config.to_string_lossy(),
+        ]
+        .map(String::from),
+    );
+    let (run, json) = expect(2)
+        .reference(N, "primary")
+        .server(p, OK)
+        .server(other.addr, LAME)
+        .verdict("lame", &[other.addr])
+        .check(&args);
+    let d = &server_of(zone_of(&json, ZONE), other.addr)["diagnosis"];
+    assert!(d["code"].is_string(), "{}\n{}", run.show(), primary.log());
+
+    // A key the file does not have: a bad argument (UNKNOWN), said first.
+    let n = args.len();
+    args[n - 3] = "nokey".into();
+    let run = verify(&args);
+    run.expect_code(3);
+    assert!(run.stderr.contains("nokey"), "{}", run.show());
+}
+
 // ---------------------------------------------------------------------------
 // 11. Bad arguments
 
@@ -2348,6 +2427,7 @@ fn bad_arguments_exit_3() {
         vec![ZONE, "--ns", &ns, "--records", "no-slash"],
         vec![ZONE, "--ns", &ns, "--primary", "nowhere"],
         vec![ZONE, "--ns", &ns, "--primary-control", "127.0.0.1"],
+        vec![ZONE, "--ns", &ns, "--control-key", "k"],
         vec![
             "--zones",
             "/nonexistent/zonesync-verify-zones.txt",

@@ -75,7 +75,7 @@ pub enum InvalidConfig {
     },
     #[error("server.cookie_secret: {0}")]
     CookieSecret(crate::query::cookie::SecretError),
-    #[error("server.control: {0} is not a loopback address; the control interface has no authentication")]
+    #[error("server.control: {0} is not a loopback address, and the control interface has no authentication without a key: set server.control_key to a [[key]] (requests are then signed with it: zonesync ctl --key NAME), or listen on 127.0.0.1 or ::1")]
     ControlNotLoopback(std::net::SocketAddr),
     #[error("{at}: {text:?}: {problem}")]
     BadName {
@@ -412,9 +412,13 @@ pub struct ServerConfig {
     /// address (IPv6: one /64), in bursts of as many; more are REFUSED.
     /// 0: no cap.
     pub notify_in_rate: u32,
-    /// Local HTTP control interface (`zonesync ctl`); none when unset. It
-    /// has no authentication of its own, so it must be a loopback address.
+    /// Local HTTP control interface (`zonesync ctl`); none when unset.
+    /// Without `control_key` it has no authentication, so it must be a
+    /// loopback address.
     pub control: Option<SocketAddr>,
+    /// A `[[key]]` every control request must be signed with
+    /// (`control::auth`); with it, `control` may be any address.
+    pub control_key: Option<String>,
     /// Most changesets kept in a zone's journal; the oldest are dropped.
     pub journal_max_changesets: usize,
     /// Most bytes a zone's journal file may hold; the oldest changesets are
@@ -497,6 +501,7 @@ impl Default for ServerConfig {
             notify_retries: 5,
             notify_in_rate: 100,
             control: None,
+            control_key: None,
             journal_max_changesets: 1000,
             journal_max_bytes: 64 * 1024 * 1024,
             refresh_min: 2,
@@ -947,6 +952,14 @@ impl Config {
         self.server.check(&mut out);
         out.extend(self.transfer_tls_problems());
         let key_names = self.check_keys(&mut out);
+        if let Some(name) = &self.server.control_key {
+            if !key_names.contains(&name.to_ascii_lowercase()) {
+                out.push(InvalidConfig::UnknownKey {
+                    at: "server.control_key".into(),
+                    name: name.clone(),
+                });
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, zone) in self.zones.iter().enumerate() {
             let origin = check_zone(ZoneAt::Zone(i), zone, &key_names, false, &mut out);
@@ -1083,7 +1096,9 @@ impl ServerConfig {
             }
         }
         if let Some(addr) = self.control {
-            if !addr.ip().is_loopback() {
+            // A signed interface may listen anywhere: every request
+            // proves the key.
+            if !addr.ip().is_loopback() && self.control_key.is_none() {
                 out.push(InvalidConfig::ControlNotLoopback(addr));
             }
         }
@@ -1634,6 +1649,37 @@ mod tests {
     fn unknown_key_is_rejected_with_its_name() {
         let err = Config::parse("[server]\nlisten = []\nlistn = 1\n").unwrap_err();
         assert!(err.to_string().contains("listn"), "{err}");
+    }
+
+    /// A control interface beyond loopback needs `control_key`, and that
+    /// names a `[[key]]`; on loopback it needs none.
+    #[test]
+    fn control_beyond_loopback_needs_a_control_key_that_exists() {
+        let key = "[[key]]\nname = \"ctl-key\"\nsecret = \"9MVwwJHRcOH6ehzi8+YC5jbRx+ls2Cj8au5T//5bscY=\"\n";
+        let err = Config::parse("[server]\ncontrol = \"192.0.2.1:5380\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("server.control") && text.contains("192.0.2.1:5380"),
+            "{text}"
+        );
+        assert!(text.contains("set server.control_key"), "{text}");
+        let ok = Config::parse(&format!(
+            "[server]\ncontrol = \"192.0.2.1:5380\"\ncontrol_key = \"CTL-key\"\n{key}"
+        ))
+        .unwrap();
+        assert_eq!(ok.server.control_key.as_deref(), Some("CTL-key"));
+        assert!(ok.tsig_key("CTL-key").is_some());
+        let err = Config::parse(&format!(
+            "[server]\ncontrol = \"127.0.0.1:5380\"\ncontrol_key = \"other-key\"\n{key}"
+        ))
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("server.control_key") && text.contains("other-key"),
+            "{text}"
+        );
+        let plain = Config::parse("[server]\ncontrol = \"[::1]:5380\"\n").unwrap();
+        assert!(plain.server.control_key.is_none());
     }
 
     #[test]

@@ -6,9 +6,10 @@ use super::{
     ChildReport, ErrorBody, NotifyQueued, PeerReport, PendingReport, RefreshQueued, ServerStatus,
     TxnCall, ZoneReload,
 };
+use crate::tsig::TsigKey;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper::header::{CONNECTION, HOST};
+use hyper::header::{AUTHORIZATION, CONNECTION, HOST};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
@@ -16,6 +17,7 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
@@ -221,6 +223,9 @@ impl Call<'_> {
 pub struct Client {
     addr: SocketAddr,
     timeout: Duration,
+    /// The control key every request is signed with, when the server
+    /// wants one (`server.control_key`).
+    key: Option<Arc<TsigKey>>,
 }
 
 impl Client {
@@ -230,7 +235,16 @@ impl Client {
         Client {
             addr,
             timeout: Duration::from_secs(600),
+            key: None,
         }
+    }
+
+    /// Signs every request with `key`, the server's `control_key`
+    /// ([`super::auth`]: `Authorization: Zonesync-HMAC …`, at this host's
+    /// clock, which must be within 300 s of the server's).
+    pub fn with_key(mut self, key: TsigKey) -> Client {
+        self.key = Some(Arc::new(key));
+        self
     }
 
     /// Sets the time one request may take, connecting included.
@@ -331,11 +345,19 @@ impl Client {
             .map_err(|e| protocol(e.to_string()))?;
         // The connection is driven on this runtime while we wait below.
         let driver = tokio::spawn(conn);
-        let request = Request::builder()
-            .method(method)
+        let mut request = Request::builder()
+            .method(method.clone())
             .uri(target)
             .header(HOST, addr.to_string())
-            .header(CONNECTION, "close")
+            .header(CONNECTION, "close");
+        if let Some(key) = &self.key {
+            let now = std::time::SystemTime::now();
+            request = request.header(
+                AUTHORIZATION,
+                super::auth::sign(key, method.as_str(), target, now),
+            );
+        }
+        let request = request
             .body(Empty::<Bytes>::new())
             .map_err(|e| protocol(format!("building the request: {e}")))?;
         let response = sender

@@ -3,13 +3,14 @@
 //! local client from holding the server (connection cap, header timeout,
 //! a whole-exchange timeout, one request per connection).
 
+use super::auth::{AuthError, Verifier, SCHEME};
 use super::client::Call;
 use super::{ControlError, ControlHandler, ErrorBody, TxnCall};
 use crate::net::http::{percent_decode, ParamError};
 use crate::net::Shutdown;
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ALLOW, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
@@ -55,6 +56,8 @@ impl Default for ControlSettings {
 pub struct ControlServer {
     listener: TcpListener,
     settings: ControlSettings,
+    /// The control key: when set, every request must be signed with it.
+    key: Option<Arc<Verifier>>,
 }
 
 impl ControlServer {
@@ -63,7 +66,14 @@ impl ControlServer {
         Ok(ControlServer {
             listener: crate::net::http::bind(addr, 64)?,
             settings: ControlSettings::default(),
+            key: None,
         })
+    }
+
+    /// Requires every request to be signed with `key` (`server.control_key`).
+    pub fn with_key(mut self, key: &crate::tsig::TsigKey) -> ControlServer {
+        self.key = Some(Arc::new(Verifier::new(key)));
+        self
     }
 
     pub fn with_settings(mut self, settings: ControlSettings) -> ControlServer {
@@ -81,9 +91,10 @@ impl ControlServer {
     pub async fn run(self, handler: Arc<dyn ControlHandler>, shutdown: Shutdown) {
         let settings = self.settings;
         let max = settings.max_connections;
+        let key = self.key;
         crate::net::http::accept_loop(&self.listener, max, &shutdown, "control", |stream, peer| {
-            let (handler, settings) = (handler.clone(), settings.clone());
-            async move { serve_connection(stream, peer, handler, &settings).await }
+            let (handler, settings, key) = (handler.clone(), settings.clone(), key.clone());
+            async move { serve_connection(stream, peer, handler, key, &settings).await }
         })
         .await;
     }
@@ -106,11 +117,12 @@ async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     handler: Arc<dyn ControlHandler>,
+    key: Option<Arc<Verifier>>,
     settings: &ControlSettings,
 ) {
     let service = hyper::service::service_fn(move |req| {
-        let handler = handler.clone();
-        async move { Ok::<_, Infallible>(handle(req, peer, handler).await) }
+        let (handler, key) = (handler.clone(), key.clone());
+        async move { Ok::<_, Infallible>(handle(req, peer, handler, key.as_deref()).await) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -131,14 +143,22 @@ async fn handle(
     req: Request<hyper::body::Incoming>,
     peer: SocketAddr,
     handler: Arc<dyn ControlHandler>,
+    key: Option<&Verifier>,
 ) -> Response<Full<Bytes>> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
+    let refused = key.and_then(|key| authorize(key, &req).err());
     // The body is never read: no route takes one, and with keep-alive off
     // hyper closes the connection instead of draining it.
     drop(req);
-    let response = route(&method, &path, &query, handler).await;
+    let response = match refused {
+        Some(e) => {
+            tracing::info!(%peer, "control request refused: {e}");
+            unauthorized(&e)
+        }
+        None => route(&method, &path, &query, handler).await,
+    };
     tracing::info!(
         %method,
         path = %truncate(&path, 100),
@@ -147,6 +167,29 @@ async fn handle(
         status = response.status().as_u16(),
         "control request"
     );
+    response
+}
+
+/// Checks the request's `Authorization` against the control key: over
+/// its method and target as sent, at the server's clock.
+fn authorize<B>(key: &Verifier, req: &Request<B>) -> Result<(), AuthError> {
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path(), |pq| pq.as_str());
+    let header = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    key.check(header, req.method().as_str(), target, now)
+}
+
+/// 401, saying what is wrong and the scheme wanted.
+fn unauthorized(e: &AuthError) -> Response<Full<Bytes>> {
+    let mut response = error(StatusCode::UNAUTHORIZED, e.to_string());
+    response
+        .headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static(SCHEME));
     response
 }
 

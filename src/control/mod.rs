@@ -1,5 +1,7 @@
 //! The control interface: a small HTTP/1.1 server on a loopback address
-//! (`server.control`) and its client, `zonesync ctl`.
+//! (`server.control`) and its client, `zonesync ctl`. With
+//! `server.control_key`, every request must be signed with that key
+//! ([`auth`]; 401 otherwise), and the address may be any.
 //!
 //! The server knows nothing of the server's internals: the running server
 //! implements [`ControlHandler`], and this module turns HTTP requests into
@@ -25,8 +27,10 @@
 //! | `GET /peers?zone=NAME[&with=IP,IP…]` | [`PeerReport`] |
 //!
 //! Unknown zone → 404, refused → 409, failed → 500, bad request → 400,
-//! unknown path → 404, wrong method → 405.
+//! unknown path → 404, wrong method → 405, not signed with the control
+//! key (when there is one) → 401.
 
+pub mod auth;
 pub mod client;
 mod http;
 pub mod report;

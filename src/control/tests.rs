@@ -4,6 +4,7 @@
 use super::http::Params;
 use super::*;
 use crate::net::Shutdown;
+use crate::tsig::TsigKey;
 use hyper::Method;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -182,6 +183,11 @@ struct TestServer {
 
 impl TestServer {
     fn start(handler: Fake, settings: ControlSettings) -> TestServer {
+        TestServer::start_keyed(handler, settings, None)
+    }
+
+    /// A server requiring requests signed with `key`, when given.
+    fn start_keyed(handler: Fake, settings: ControlSettings, key: Option<&TsigKey>) -> TestServer {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -189,9 +195,13 @@ impl TestServer {
             .expect("runtime");
         let server = {
             let _guard = rt.enter();
-            ControlServer::bind("127.0.0.1:0".parse().expect("addr"))
+            let server = ControlServer::bind("127.0.0.1:0".parse().expect("addr"))
                 .expect("bind")
-                .with_settings(settings)
+                .with_settings(settings);
+            match key {
+                Some(key) => server.with_key(key),
+                None => server,
+            }
         };
         let addr = server.local_addr().expect("local addr");
         let handler = Arc::new(handler);
@@ -240,6 +250,60 @@ fn status_code(err: ClientError) -> u16 {
         ClientError::Status { status, .. } => status,
         other => panic!("expected an HTTP error status, got {other:?}"),
     }
+}
+
+/// With a control key, only requests signed with it get an answer: an
+/// unsigned, replayed or otherwise-signed one is 401 with what is wrong,
+/// and the scheme in `WWW-Authenticate`.
+#[test]
+fn a_keyed_server_answers_signed_requests_only() {
+    let secret = "9MVwwJHRcOH6ehzi8+YC5jbRx+ls2Cj8au5T//5bscY=";
+    let key = TsigKey::from_config("ctl-key", "hmac-sha256", secret).expect("key");
+    let server = TestServer::start_keyed(Fake::default(), ControlSettings::default(), Some(&key));
+    let err = server.client().status().expect_err("unsigned");
+    let text = err.to_string();
+    assert_eq!(status_code(err), 401);
+    assert!(text.contains("ctl --key"), "{text}");
+    let status = server
+        .client()
+        .with_key(key.clone())
+        .status()
+        .expect("signed");
+    assert_eq!(status.version, "9.9.9");
+    // Every call signs anew: a second one is no replay.
+    server
+        .client()
+        .with_key(key.clone())
+        .status()
+        .expect("signed again");
+    let header = super::auth::sign(&key, "GET", "/status", std::time::SystemTime::now());
+    let raw = format!("GET /status HTTP/1.1\r\nHost: x\r\nAuthorization: {header}\r\n\r\n");
+    let first = raw_exchange(server.addr, raw.as_bytes());
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    let again = raw_exchange(server.addr, raw.as_bytes());
+    assert!(again.starts_with("HTTP/1.1 401"), "{again}");
+    assert!(again.contains("already used"), "{again}");
+    assert!(
+        again
+            .to_ascii_lowercase()
+            .contains("www-authenticate: zonesync-hmac"),
+        "{again}"
+    );
+    let other = TsigKey::from_config("other-key", "hmac-sha256", secret).expect("key");
+    let err = server
+        .client()
+        .with_key(other)
+        .status()
+        .expect_err("another key");
+    let text = err.to_string();
+    assert_eq!(status_code(err), 401);
+    assert!(text.contains("other-key"), "{text}");
+    // A route the key does not sign: refused before routing (no 404).
+    let (status, _) = server
+        .client()
+        .request(Method::GET, "/no-such-path")
+        .expect("an answer");
+    assert_eq!(status, 401);
 }
 
 #[test]

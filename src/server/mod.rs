@@ -426,7 +426,8 @@ async fn serve(config: Config, allow_root: bool) -> anyhow::Result<()> {
             started: Instant::now(),
         });
         tasks.push(tokio::spawn(control.run(handler, shutdown.clone())));
-        tracing::info!(%addr, "control interface listening (HTTP)");
+        let key = config.server.control_key.as_deref().unwrap_or("none");
+        tracing::info!(%addr, key, "control interface listening (HTTP)");
     }
 
     // Handlers first: a SIGTERM right after READY=1 must stop us cleanly,
@@ -492,7 +493,15 @@ fn bind_all(config: &Config, workers: usize) -> anyhow::Result<Bound> {
     };
     let control = match config.server.control {
         Some(addr) => {
-            Some(ControlServer::bind(addr).with_context(|| format!("binding control {addr}"))?)
+            let server =
+                ControlServer::bind(addr).with_context(|| format!("binding control {addr}"))?;
+            Some(match &config.server.control_key {
+                // Never an unsigned interface when a key was asked for.
+                Some(name) => server.with_key(&config.tsig_key(name).with_context(|| {
+                    format!("server.control_key: no usable [[key]] named {name:?}")
+                })?),
+                None => server,
+            })
         }
         None => None,
     };
