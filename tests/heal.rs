@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{free_port_on, lo, require_tool, KillOnDrop, TempDir, PEER_LOG};
+use common::{free_port_on, lo, lo6, require_tool, KillOnDrop, TempDir, PEER_LOG};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -211,9 +211,13 @@ fn knot_in_the_ns_set_but_not_in_notify_is_not_notified_then_healed_by_notify() 
 
     let (_, metrics) = common::http_get(dashboard, "/metrics");
     let server = format!("ns2.example.com.@{k}");
-    for result in ["asked", "acknowledged", "healed"] {
+    for (action, result) in [
+        ("notify", "asked"),
+        ("notify", "acknowledged"),
+        ("heal", "healed"),
+    ] {
         let line = format!(
-            "zonesync_monitor_heals_total{{zone=\"example.com.\",server=\"{server}\",action=\"notify\",result=\"{result}\"}} 1"
+            "zonesync_monitor_heals_total{{zone=\"example.com.\",server=\"{server}\",action=\"{action}\",result=\"{result}\"}} 1"
         );
         assert!(metrics.contains(&line), "{line}\n{metrics}");
     }
@@ -348,4 +352,104 @@ fn knot_stopped_through_the_notify_round_is_notify_unacknowledged_then_healed_on
         ),
         "{heals:?}"
     );
+}
+
+const CTL_KEY: &str = "ctl-key";
+const CTL_SECRET: &str = "9MVwwJHRcOH6ehzi8+YC5jbRx+ls2Cj8au5T//5bscY=";
+const NOTIFY_SECRET: &str = "Yl9EwiOEZBYmN3Q3NjBXZdDGv8Cc7IV+TrIcyqvNyVE=";
+
+/// A zonesync secondary on [::1], its control keyed with ctl-key and named
+/// in `[[monitor.secondary]]`, lacks the key the primary signs its NOTIFY
+/// with, so it answers BADKEY. The doctor says `notify-refused`, asks it
+/// through its control to refresh, and it catches up; the primary's peer
+/// history has the refresh.
+#[test]
+fn notify_refused_then_healed_by_a_control_refresh() {
+    let port = free_port_on(&[lo(1), lo6()]);
+    let (p, p6) = (SocketAddr::new(lo(1), port), SocketAddr::new(lo6(), port));
+    let s = SocketAddr::new(lo6(), free_port_on(&[lo6()]));
+    let control = SocketAddr::new(lo6(), free_port_on(&[lo6()]));
+    let dashboard = common::free_addr();
+    let keys = format!(
+        "[[key]]\nname = \"notify-key\"\nsecret = \"{NOTIFY_SECRET}\"\n\
+         [[key]]\nname = \"{CTL_KEY}\"\nsecret = \"{CTL_SECRET}\"\n"
+    );
+    let config = format!(
+        "[server]\nudp_workers = 1\nnotify_retries = 1\n{keys}\
+         [monitor]\nlisten = \"{dashboard}\"\ninterval = 1\nfast_interval_ms = 100\ntimeout_ms = 300\n\
+         alert_after = 1\nheal_after = 1\nresolver = \"127.0.0.1:9\"\n\
+         [[monitor.zone]]\nname = \"example.com\"\nns = [\"ns1.example.com={p}\", \"ns2.example.com={s}\"]\n\
+         [[monitor.secondary]]\naddress = \"{s}\"\ncontrol = \"{control}\"\ncontrol_key = \"{CTL_KEY}\"\n\
+         {}allow_transfer = [{{ from = \"::1/128\" }}]\nnotify = [{{ addr = \"{s}\", key = \"notify-key\" }}]\n",
+        common::zone_entry("example.com", "example.com.zone")
+    );
+    let primary = common::Server::start_with(
+        &config,
+        &[("example.com.zone", &zone_file(1))],
+        &common::StartOptions {
+            addr: Some(p),
+            extra_args: ["--listen", &p.to_string(), "--listen", &p6.to_string()]
+                .map(String::from)
+                .to_vec(),
+            ..common::StartOptions::default()
+        },
+    );
+    let secondary = common::Server::start_with(
+        &format!(
+            "[server]\nudp_workers = 1\ncontrol = \"{control}\"\ncontrol_key = \"{CTL_KEY}\"\n\
+             [[key]]\nname = \"{CTL_KEY}\"\nsecret = \"{CTL_SECRET}\"\n\
+             [[zone]]\nname = \"example.com\"\nrole = \"secondary\"\nprimaries = [{{ address = \"{p6}\" }}]\n"
+        ),
+        &[],
+        &common::StartOptions {
+            addr: Some(s),
+            ..common::StartOptions::default()
+        },
+    );
+    let logs = || format!("{}\n--- secondary ---\n{}", primary.log(), secondary.log());
+    common::wait_serial_at(s, "example.com", 1, Duration::from_secs(20), logs);
+
+    primary.rewrite("example.com.zone", &zone_file(2));
+    primary.signal("HUP");
+    let healed = common::wait_until(Duration::from_secs(30), || {
+        !events(dashboard, "healed").is_empty()
+    });
+    assert!(
+        healed,
+        "no healed event: {:?}\n{}",
+        events(dashboard, "heal"),
+        logs()
+    );
+    common::wait_serial_at(s, "example.com", 2, Duration::from_secs(5), logs);
+    let diagnoses = events(dashboard, "diagnosis");
+    assert!(
+        diagnoses
+            .iter()
+            .any(|d| d.starts_with("notify-refused: ") && d.contains("notify-key")),
+        "{diagnoses:?}"
+    );
+    let heals = events(dashboard, "heal");
+    let asked = format!("notify-refused: refresh via {control} asked");
+    let queued = format!("refresh via {control}: queued");
+    assert!(
+        heals.contains(&asked) && heals.contains(&queued),
+        "{heals:?}"
+    );
+    let healed = events(dashboard, "healed");
+    assert!(
+        healed[0].starts_with(&format!("healed by refresh via {control} at ")),
+        "{healed:?}"
+    );
+    let (_, body) = common::http_get(dashboard, "/api/peers?zone=example.com");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let heal = json["peers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["address"] == "::1")
+        .map(|p| p["last_heal"].clone())
+        .unwrap_or_default();
+    assert_eq!(heal["kind"], "heal", "{body}");
+    assert_eq!(heal["action"], "refresh", "{body}");
+    assert_eq!(heal["result"], "queued", "{body}");
 }

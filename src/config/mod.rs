@@ -871,6 +871,9 @@ impl Config {
         if let Some(source) = &source {
             config.locate_allow_transfer(path, source);
         }
+        if let Some(m) = &mut config.monitor {
+            m.control_keys = crate::monitor::config::ControlKey::from_keys(&config.keys);
+        }
         Ok(config)
     }
 
@@ -946,6 +949,10 @@ impl Config {
         self.rrl.check(&mut out);
         if let Some(m) = &self.monitor {
             if let Err(e) = m.check() {
+                out.push(InvalidConfig::Monitor(e));
+            }
+            let names: Vec<&str> = self.keys.iter().map(|k| k.name.as_str()).collect();
+            if let Err(e) = m.check_control_keys(&names) {
                 out.push(InvalidConfig::Monitor(e));
             }
         }
@@ -1682,6 +1689,25 @@ mod tests {
         assert!(plain.server.control_key.is_none());
     }
 
+    /// `[[monitor.secondary]] control_key` names a `[[key]]` of the same
+    /// file, whose secret the monitor signs with.
+    #[test]
+    fn a_monitored_secondarys_control_key_must_exist() {
+        let monitor = "[monitor]\n[[monitor.zone]]\nname = \"example.com\"\n\
+                       [[monitor.secondary]]\naddress = \"[::1]:5301\"\ncontrol = \"[::1]:5381\"\n";
+        let key = "[[key]]\nname = \"ctl-key\"\nsecret = \"9MVwwJHRcOH6ehzi8+YC5jbRx+ls2Cj8au5T//5bscY=\"\n";
+        let err = Config::parse(&format!("{monitor}control_key = \"nope\"\n")).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("secondary[0].control_key") && text.contains("\"nope\""),
+            "{text}"
+        );
+        let ok = Config::parse(&format!("{monitor}control_key = \"ctl-key\"\n{key}")).unwrap();
+        let m = ok.monitor.unwrap();
+        assert_eq!(m.secondaries[0].control_key.as_deref(), Some("ctl-key"));
+        assert!(m.secondary_at("[::1]:5301".parse().unwrap()).is_some());
+    }
+
     #[test]
     fn zone_needs_a_valid_name() {
         let err = Config::parse("[[zone]]\nname = \"a..b\"\nfile = \"x\"\nrole = \"primary\"\n")
@@ -1859,6 +1885,10 @@ mod tests {
             (
                 "monitor.alerts",
                 format!("{monitor}[monitor.alerts]\nbogus_key = 1\n"),
+            ),
+            (
+                "monitor.secondary",
+                format!("{monitor}[[monitor.secondary]]\naddress = \"127.0.0.1:1\"\ncontrol = \"127.0.0.1:2\"\nbogus_key = 1\n"),
             ),
         ];
         for (path, text) in &cases {

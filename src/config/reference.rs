@@ -257,6 +257,7 @@ pub const TABLES: &[Table] = &[
             key("resolver", "\"ADDR:PORT\"", "first nameserver of /etc/resolv.conf", "For discovery: the parent's servers, out-of-zone NS names."),
             key("zone", "array of tables", "[]", "Zones watched."),
             key("catalog", "array of tables", "[]", "Catalog zones whose every member is watched."),
+            key("secondary", "array of tables", "[]", "zonesync secondaries the replication doctor may heal through their control interface."),
             key("alerts", "table", "none", "Where alerts go."),
         ],
     },
@@ -270,6 +271,16 @@ pub const TABLES: &[Table] = &[
             key("primary", "\"ADDR:PORT\"", "unset", "The primary (possibly hidden) whose serial is the reference."),
             key("port", "integer", "53", "Port of discovered addresses."),
             key("primary_control", "\"ADDR:PORT\"", "unset", "The primary's control interface (its `server.control`): where the monitor reads the zone's peer history (`/api/peers`). Needed by `zonesync monitor`; inside `serve` the server's own history is read unless this is set."),
+        ],
+    },
+    Table {
+        path: "monitor.secondary",
+        syntax: "[[monitor.secondary]]",
+        doc: "A zonesync secondary the replication doctor may ask, through its control interface, to `refresh` a zone it serves old (`heal_after` after the heal NOTIFYs are spent, or at once for `notify-refused` and `transfer-failed`), then to `retransfer` it whole `heal_after` later (at once for `served-old-after-transfer`); each ask is a `heal` event and in the primary's peer history, and `heal-failed` says what was tried. Only with `heal = true`, and only to the row at `address` when it answers.",
+        keys: &[
+            key("address", "\"ADDR:PORT\"", "required", "Its DNS address, as the zone's row shows it (`ns =` or discovered); it must ask the primary from that IP for its history to be read."),
+            key("control", "\"ADDR:PORT\"", "required", "Its control interface (its `server.control`)."),
+            key("control_key", "key name", "unset", "The `[[key]]` of this configuration its `server.control_key` names: requests are signed with it (`Authorization: Zonesync-HMAC`)."),
         ],
     },
     Table {

@@ -45,6 +45,14 @@ pub struct MonitorConfig {
     /// apart and doubling.
     #[serde(default = "default_heal_tries")]
     pub heal_tries: u32,
+    /// zonesync secondaries the doctor may ask, through their control
+    /// interface, to refresh or retransfer (`[[monitor.secondary]]`).
+    #[serde(default, rename = "secondary")]
+    pub secondaries: Vec<SecondarySpec>,
+    /// The keys `[[monitor.secondary]] control_key` names, with their
+    /// secrets: the configuration's `[[key]]` tables, read at load.
+    #[serde(skip)]
+    pub control_keys: Vec<ControlKey>,
     /// Alert when a secondary's EDNS EXPIRE left is below this (seconds).
     #[serde(default = "default_expire_warning")]
     pub expire_warning: u32,
@@ -151,11 +159,68 @@ fn default_port() -> u16 {
     53
 }
 
+/// A zonesync secondary the replication doctor may ask, through its
+/// control interface, to refresh a zone it serves old (then to
+/// retransfer it whole).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecondarySpec {
+    /// Its DNS address, as the zone's rows show it (`ns =` or found).
+    /// Its peer history is read under this IP: it must ask the primary
+    /// from it.
+    pub address: SocketAddr,
+    /// Its control interface (`server.control`).
+    pub control: SocketAddr,
+    /// The `[[key]]` its `server.control_key` names; none: it takes
+    /// requests without a key (a loopback control).
+    #[serde(default)]
+    pub control_key: Option<String>,
+}
+
+/// A control key with its secret (a `[[key]]` of the configuration).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ControlKey {
+    pub name: String,
+    pub algorithm: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for ControlKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlKey")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ControlKey {
+    /// The `[[key]]` tables, their secrets read (`secret_file` already
+    /// read into `secret` by the caller).
+    pub fn from_keys(keys: &[crate::config::KeyConfig]) -> Vec<ControlKey> {
+        keys.iter()
+            .map(|k| ControlKey {
+                name: k.name.clone(),
+                algorithm: k.algorithm.clone(),
+                secret: k.secret().to_owned(),
+            })
+            .collect()
+    }
+
+    pub fn tsig(&self) -> Result<crate::tsig::TsigKey, String> {
+        crate::tsig::TsigKey::from_config(&self.name, &self.algorithm, &self.secret)
+            .map_err(|e| format!("key {}: {e}", self.name))
+    }
+}
+
 /// A file with `[monitor]` (`zonesync monitor --config FILE`); other
-/// tables are ignored, so a server's configuration works too.
+/// tables are ignored, so a server's configuration works too. Its
+/// `[[key]]` tables hold the control keys.
 #[derive(Debug, Deserialize)]
 struct MonitorFile {
     monitor: MonitorConfig,
+    #[serde(default, rename = "key")]
+    keys: Vec<crate::config::KeyConfig>,
 }
 
 /// What is wrong with `[monitor]`, whichever file it is in.
@@ -189,6 +254,10 @@ pub enum MonitorConfigError {
     },
     #[error("alerts.webhook: {0}")]
     Webhook(super::alert::UrlError),
+    #[error("secondary[{index}].control_key: no [[key]] named {name:?} in this configuration")]
+    UnknownControlKey { index: usize, name: String },
+    #[error("key {name:?}: {problem}")]
+    ControlKey { name: String, problem: String },
 }
 
 /// Why a monitor-only configuration file cannot be used. Every variant
@@ -228,10 +297,27 @@ impl MonitorConfig {
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut config = file.monitor;
         config.database = Some(dir.join(config.database.take().unwrap_or("monitor.redb".into())));
-        config.check().map_err(|problem| LoadError::Invalid {
+        let invalid = |problem| LoadError::Invalid {
             path: path.to_owned(),
             problem,
-        })?;
+        };
+        config.check().map_err(invalid)?;
+        let mut keys = file.keys;
+        for key in &mut keys {
+            if let Some(file) = &key.secret_file {
+                let file = dir.join(file);
+                let text = std::fs::read_to_string(&file).map_err(|e| {
+                    invalid(MonitorConfigError::ControlKey {
+                        name: key.name.clone(),
+                        problem: format!("cannot read {}: {e}", file.display()),
+                    })
+                })?;
+                key.secret = Some(text.trim().to_owned());
+            }
+        }
+        let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        config.check_control_keys(&names).map_err(invalid)?;
+        config.control_keys = ControlKey::from_keys(&keys);
         Ok(config)
     }
 
@@ -240,6 +326,37 @@ impl MonitorConfig {
     pub fn with_data_dir(mut self, data_dir: &Path) -> MonitorConfig {
         self.database = Some(data_dir.join(self.database.take().unwrap_or("monitor.redb".into())));
         self
+    }
+
+    /// Every `[[monitor.secondary]] control_key` names one of `keys`.
+    pub fn check_control_keys(&self, keys: &[&str]) -> Result<(), MonitorConfigError> {
+        for (index, s) in self.secondaries.iter().enumerate() {
+            if let Some(name) = s
+                .control_key
+                .as_ref()
+                .filter(|n| !keys.contains(&n.as_str()))
+            {
+                return Err(MonitorConfigError::UnknownControlKey {
+                    index,
+                    name: name.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The `[[monitor.secondary]]` at a row's address.
+    pub fn secondary_at(&self, address: SocketAddr) -> Option<&SecondarySpec> {
+        self.secondaries.iter().find(|s| s.address == address)
+    }
+
+    /// The control key `name`, ready to sign with.
+    pub fn control_key(&self, name: &str) -> Result<crate::tsig::TsigKey, String> {
+        self.control_keys
+            .iter()
+            .find(|k| k.name == name)
+            .ok_or_else(|| format!("no [[key]] named {name:?}"))?
+            .tsig()
     }
 
     /// What serde cannot check.

@@ -10,6 +10,7 @@
 //! and which wins inside `serve` too (it names the zone's primary).
 
 use crate::control::{Client, ClientError, PEERS_WITH_MAX};
+use crate::peers::report::HealKind;
 use crate::peers::PeerReport;
 use crate::replication::heal::HealPlan;
 use crate::zone::ZoneVersion;
@@ -60,6 +61,10 @@ pub trait PrimarySide: Send + Sync + 'static {
     fn heal_plan(&self, _zone: &str, _to: SocketAddr) -> Option<HealPlan> {
         None
     }
+
+    /// Notes in the zone's peer history what the doctor did to `to`
+    /// through its control, and the answer.
+    fn record_heal(&self, _zone: &str, _to: SocketAddr, _action: HealKind, _result: &str) {}
 }
 
 /// How long a standalone monitor waits for a primary's control to answer

@@ -73,6 +73,7 @@ fn check<'a>(
         peer,
         plan,
         allowed: true,
+        control: None,
         tries: 3,
         heal_after_ms: S,
         now,
@@ -170,7 +171,7 @@ fn each_try_in_the_history_is_an_event_and_catching_up_says_healed_with_the_time
         out.events[0].1
     );
     assert_eq!(out.asks, [HealAsk::Stop { to: to() }]);
-    assert_eq!(out.counts, [("notify", "healed")]);
+    assert_eq!(out.counts, [("heal", "healed")]);
 }
 
 #[test]
@@ -203,7 +204,7 @@ fn spent_tries_say_heal_failed_once_heal_after_later_with_what_was_tried() {
         "{text}"
     );
     assert_eq!(late.events, [("heal-failed", text.clone())]);
-    assert_eq!(late.counts, [("notify", "failed")]);
+    assert_eq!(late.counts, [("heal", "failed")]);
     assert_eq!(ep.as_ref().unwrap().failed.as_deref(), Some(text.as_str()));
     let later = step(
         &mut ep,
@@ -264,4 +265,135 @@ fn only_addresses_named_in_ns_or_the_apex_and_not_ours_may_be_healed() {
         !may_heal(&target(&[Source::Child], "127.0.0.3:53"), &own),
         "ours through a wildcard listen address"
     );
+}
+
+fn control() -> SocketAddr {
+    "[::1]:5381".parse().unwrap()
+}
+
+#[test]
+fn a_refresh_diagnosis_with_a_control_asks_refresh_at_once_then_retransfer_then_fails() {
+    let d = diagnosis(Code::NotifyRefused, Some(HealKind::Refresh));
+    let mut ep = None;
+    let mut c = check(20, Some(&d), None, None, T);
+    c.allowed = false;
+    assert_eq!(
+        step(&mut ep, &c),
+        HealOutcome::default(),
+        "no control, no NOTIFY: nothing"
+    );
+    c.control = Some(control());
+    let out = step(&mut ep, &c);
+    assert_eq!(
+        out.asks,
+        [HealAsk::Control {
+            to: to(),
+            action: HealKind::Refresh
+        }]
+    );
+    assert_eq!(
+        out.events,
+        [(
+            "heal",
+            "notify-refused: refresh via [::1]:5381 asked".to_owned()
+        )]
+    );
+    assert_eq!(out.counts, [("refresh", "asked")]);
+    assert_eq!(
+        answered(&mut ep, HealKind::Refresh, &Ok(())).as_deref(),
+        Some("refresh via [::1]:5381: queued")
+    );
+
+    let mut c = check(20, Some(&d), None, None, T + S - 1);
+    c.control = Some(control());
+    assert!(
+        step(&mut ep, &c).asks.is_empty(),
+        "heal_after between actions"
+    );
+    c.now = T + S;
+    assert_eq!(
+        step(&mut ep, &c).asks,
+        [HealAsk::Control {
+            to: to(),
+            action: HealKind::Retransfer
+        }]
+    );
+    answered(
+        &mut ep,
+        HealKind::Retransfer,
+        &Err("connection refused".into()),
+    );
+    c.now = T + 2 * S;
+    let out = step(&mut ep, &c);
+    let text = out.failed.expect("heal-failed once both are tried");
+    assert!(
+        text.starts_with("notify-refused: tried refresh via [::1]:5381 at ")
+            && text.contains("(queued), retransfer via [::1]:5381 at ")
+            && text.contains("(failed: connection refused)")
+            && text.ends_with("; still serving 20, not 21"),
+        "{text}"
+    );
+    assert!(out.asks.is_empty());
+}
+
+#[test]
+fn after_the_notify_tries_a_control_refresh_comes_and_catching_up_names_it() {
+    let d = diagnosis(Code::NotNotified, Some(HealKind::Notify));
+    let mut ep = None;
+    let mut c = check(20, Some(&d), None, None, T);
+    c.control = Some(control());
+    let out = step(&mut ep, &c);
+    assert!(
+        matches!(out.asks[..], [HealAsk::Notify { .. }]),
+        "NOTIFY first"
+    );
+    let tried = peer(vec![heal_notify(T + 1, NotifyResult::NoAnswer)]);
+    let spent = plan(3, true);
+    let mut c = check(20, Some(&d), Some(&tried), Some(&spent), T + 1 + S);
+    c.control = Some(control());
+    let out = step(&mut ep, &c);
+    assert_eq!(
+        out.asks,
+        [HealAsk::Control {
+            to: to(),
+            action: HealKind::Refresh
+        }],
+        "{out:?}"
+    );
+    assert_eq!(out.failed, None);
+    let mut c = check(21, None, Some(&tried), Some(&spent), T + 1 + S + 41);
+    c.control = Some(control());
+    let out = step(&mut ep, &c);
+    assert!(
+        out.events[0]
+            .1
+            .starts_with("healed by refresh via [::1]:5381 at ")
+            && out.events[0].1.ends_with("caught up 41 ms later"),
+        "{:?}",
+        out.events
+    );
+    assert_eq!(
+        out.asks,
+        [HealAsk::Stop { to: to() }],
+        "the NOTIFY plan ends too"
+    );
+}
+
+#[test]
+fn a_row_that_did_not_load_its_transfer_is_retransferred_at_once() {
+    let d = diagnosis(Code::ServedOldAfterTransfer, Some(HealKind::Retransfer));
+    let mut ep = None;
+    let mut c = check(20, Some(&d), None, None, T);
+    c.control = Some(control());
+    let out = step(&mut ep, &c);
+    assert_eq!(
+        out.asks,
+        [HealAsk::Control {
+            to: to(),
+            action: HealKind::Retransfer
+        }]
+    );
+    c.now = T + S;
+    let out = step(&mut ep, &c);
+    assert!(out.failed.is_some(), "no refresh after it: {out:?}");
 }

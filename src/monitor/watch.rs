@@ -707,16 +707,57 @@ impl Monitor {
         if asks.is_empty() {
             return;
         }
-        let Some(side) = self.primary() else {
-            return;
+        let side: Option<Arc<dyn PrimarySide>> = match &zone.control {
+            Some(c) => Some(c.clone()),
+            None => self.primary(),
         };
         let name = zone.name.clone();
-        let failed =
-            tokio::task::spawn_blocking(move || super::heal::ask(side.as_ref(), &name, &asks))
-                .await
-                .unwrap_or_default();
-        for detail in failed {
-            self.write(Write::Event(event(zone, now_ms(), "heal", None, detail)));
+        let config = self.config.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            super::heal::ask(side.as_deref(), &config, &name, &asks)
+        })
+        .await
+        .unwrap_or_default();
+        let now = now_ms();
+        let mut events = Vec::new();
+        if let Ok(mut state) = zone.state.lock() {
+            for asked in done {
+                let (to, detail, count) = match &asked {
+                    super::heal::Asked::NotifyRefused { to, error } => (
+                        *to,
+                        Some(format!("NOTIFY to {to} not planned: {error}")),
+                        None,
+                    ),
+                    super::heal::Asked::Control { to, action, result } => {
+                        let label = super::heal::action_label(*action);
+                        let outcome = if result.is_ok() { "queued" } else { "failed" };
+                        let track = state
+                            .servers
+                            .values_mut()
+                            .find(|t| t.heal.as_ref().is_some_and(|e| e.to == *to));
+                        let detail =
+                            track.and_then(|t| super::heal::answered(&mut t.heal, *action, result));
+                        (*to, detail, Some((label, outcome)))
+                    }
+                };
+                let label = state
+                    .servers
+                    .iter()
+                    .find(|(_, t)| t.heal.as_ref().is_some_and(|e| e.to == to))
+                    .map(|(l, _)| l.clone());
+                if let (Some(label), Some((action, result))) = (&label, count) {
+                    *state
+                        .heals
+                        .entry((label.clone(), action, result))
+                        .or_insert(0) += 1;
+                }
+                if let Some(detail) = detail {
+                    events.push(event(zone, now, "heal", label.as_deref(), detail));
+                }
+            }
+        }
+        for e in events {
+            self.write(Write::Event(e));
         }
     }
 
@@ -1038,6 +1079,9 @@ impl Monitor {
                 tracing::info!("monitor: diagnoses only: healing (NOTIFY) needs the monitor inside the primary ([monitor] in serve)");
             });
         }
+        // Nothing is sent to a server that does not answer, nor when the
+        // operator turned healing off.
+        let answers = self.config.heal && matches!(row.status, RowStatus::Behind | RowStatus::Lame);
         let ip = crate::peers::fold(row.target.addr.ip());
         let peer = doctor
             .report
@@ -1050,10 +1094,12 @@ impl Monitor {
             diagnosis,
             peer,
             plan: doctor.plans.iter().find(|p| p.to == row.target.addr),
-            allowed: self.config.heal
-                && doctor.heals
-                && matches!(row.status, RowStatus::Behind | RowStatus::Lame)
-                && super::heal::may_heal(&row.target, &doctor.own),
+            allowed: answers && doctor.heals && super::heal::may_heal(&row.target, &doctor.own),
+            control: self
+                .config
+                .secondary_at(row.target.addr)
+                .filter(|_| answers)
+                .map(|s| s.control),
             tries: self.config.heal_tries,
             heal_after_ms: u64::from(self.config.heal_after) * 1000,
             now,

@@ -416,6 +416,15 @@ impl FullWhy {
 }
 
 impl HealKind {
+    /// As the history records it.
+    pub fn action(self) -> HealAction {
+        match self {
+            HealKind::Notify => HealAction::Notify,
+            HealKind::Refresh => HealAction::Refresh,
+            HealKind::Retransfer => HealAction::Retransfer,
+        }
+    }
+
     fn of(action: HealAction) -> HealKind {
         match action {
             HealAction::Notify => HealKind::Notify,

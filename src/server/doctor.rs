@@ -3,7 +3,8 @@
 //! read through the registry as the control handler reads them.
 
 use crate::monitor::doctor::PrimarySide;
-use crate::peers::PeerReport;
+use crate::peers::report::HealKind;
+use crate::peers::{cut, PeerEvent, PeerReport, PeerWhat};
 use crate::replication::heal::HealPlan;
 use crate::replication::registry::Registry;
 use crate::zone::ZoneVersion;
@@ -61,5 +62,19 @@ impl PrimarySide for ServerSide {
 
     fn heal_plan(&self, zone: &str, to: SocketAddr) -> Option<HealPlan> {
         self.zones.load().find(zone)?.core().heal_plan(to)
+    }
+
+    fn record_heal(&self, zone: &str, to: SocketAddr, action: HealKind, result: &str) {
+        let zones = self.zones.load();
+        let Some(managed) = zones.find(zone) else {
+            return;
+        };
+        let core = managed.core();
+        let what = PeerWhat::Heal {
+            action: action.action(),
+            result: cut(result),
+        };
+        let at = core.clock().now();
+        core.peers.record(to.ip(), PeerEvent { at, what });
     }
 }
