@@ -41,11 +41,16 @@ fn primary_at(addr: SocketAddr, more: &str, allow: &str, zone: &str) -> common::
 
 /// `[monitor]` in the primary: every row diagnosed after one second.
 fn monitor_toml(dashboard: SocketAddr, ns: &[String]) -> String {
+    monitor_toml_with(dashboard, ns, "")
+}
+
+/// As [`monitor_toml`], with `zone_more` in its `[[monitor.zone]]`.
+fn monitor_toml_with(dashboard: SocketAddr, ns: &[String], zone_more: &str) -> String {
     let ns: Vec<String> = ns.iter().map(|n| format!("\"{n}\"")).collect();
     format!(
         "[monitor]\nlisten = \"{dashboard}\"\ninterval = 1\nfast_interval_ms = 100\ntimeout_ms = 300\n\
          alert_after = 1\nheal_after = 1\nresolver = \"127.0.0.1:9\"\n\
-         [[monitor.zone]]\nname = \"example.com\"\nns = [{}]\n",
+         [[monitor.zone]]\nname = \"example.com\"\nns = [{}]\n{zone_more}",
         ns.join(", ")
     )
 }
@@ -139,10 +144,11 @@ fn a_secondary_without_the_key_is_transfer_refused_naming_the_key() {
 }
 
 /// A second primary on 127.0.0.4 loads the zone at the same serial with
-/// another SOA: the row is different, and the doctor says so with what
-/// differs and who to look for; nothing would heal it.
+/// another SOA and another www/A: the row is different, and the doctor
+/// names each differing RRset with both values (from the zone it
+/// transfers to us) and who to look for; nothing would heal it.
 #[test]
-fn a_second_primary_at_the_same_serial_is_different_content() {
+fn a_second_primary_at_the_same_serial_is_different_content_with_the_rrset() {
     let (p, dashboard) = (common::free_addr(), common::free_addr());
     let other = SocketAddr::from(([127, 0, 0, 4], common::free_port()));
     let ns = [
@@ -150,13 +156,24 @@ fn a_second_primary_at_the_same_serial_is_different_content() {
         format!("ns2.example.com={other}"),
     ];
     let open = "{ from = \"127.0.0.0/8\" }";
-    let primary = primary_at(p, &monitor_toml(dashboard, &ns), open, &zone_file(1));
-    let second = primary_at(other, "", open, &zone_file_by(1, "someone-else"));
+    let monitor = monitor_toml_with(dashboard, &ns, "records = [\"www/A\"]\n");
+    let ours = format!("{}www A 192.0.2.1\n", zone_file(5));
+    let theirs = format!("{}www A 192.0.2.99\n", zone_file_by(5, "someone-else"));
+    let primary = primary_at(p, &monitor, open, &ours);
+    let second = primary_at(other, "", open, &theirs);
     let logs = || format!("{}\n--- second ---\n{}", primary.log(), second.log());
     let row = diagnosed_row(dashboard, other, logs);
     let diagnosis = &row["diagnosis"];
     assert_eq!(diagnosis["code"], "different-content", "{row}\n{}", logs());
     let message = diagnosis["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("www.example.com. A: primary has 192.0.2.1, 127.0.0.4 serves 192.0.2.99"),
+        "{message}"
+    );
+    assert!(
+        message.contains("example.com. SOA: primary has "),
+        "{message}"
+    );
     assert!(message.contains("someone-else"), "{message}");
     assert!(
         message.contains("find who else loads this zone"),

@@ -95,10 +95,29 @@ pub struct WatchedZone {
     /// Inside `serve` the server's own history is read unless this is set.
     #[serde(default)]
     pub primary_control: Option<SocketAddr>,
+    /// RRsets compared between servers at the same serial, `OWNER/TYPE`
+    /// as `zonesync verify --records` (`www/A`, `@/MX`): a difference
+    /// makes the row `different`, and the doctor names it even when the
+    /// server does not transfer the zone to us.
+    #[serde(default)]
+    pub records: Vec<String>,
 }
 
-/// Alert destinations; both may be set, or neither (the dashboard and the
-/// event history still show everything).
+impl WatchedZone {
+    /// `records`, read, each owner checked as a name in the zone.
+    pub fn record_specs(&self) -> Result<Vec<crate::verify::RecordSpec>, crate::verify::ArgError> {
+        let zone = crate::verify::parse_zone(&self.name)?;
+        self.records
+            .iter()
+            .map(|text| {
+                let spec = crate::verify::RecordSpec::parse(text)?;
+                spec.key(&zone)?;
+                Ok(spec)
+            })
+            .collect()
+    }
+}
+
 /// `[[monitor.catalog]]`: watch every member of a catalog zone.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,6 +135,8 @@ pub struct WatchedCatalog {
     pub port: u16,
 }
 
+/// Alert destinations; both may be set, or neither (the dashboard and the
+/// event history still show everything).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertConfig {
@@ -252,6 +273,11 @@ pub enum MonitorConfigError {
         index: usize,
         error: crate::verify::ArgError,
     },
+    #[error("zone[{index}].records: {error}")]
+    Records {
+        index: usize,
+        error: crate::verify::ArgError,
+    },
     #[error("alerts.webhook: {0}")]
     Webhook(super::alert::UrlError),
     #[error("secondary[{index}].control_key: no [[key]] named {name:?} in this configuration")]
@@ -377,6 +403,8 @@ impl MonitorConfig {
                 crate::verify::parse_ns(ns, z.port)
                     .map_err(|error| MonitorConfigError::Server { index, error })?;
             }
+            z.record_specs()
+                .map_err(|error| MonitorConfigError::Records { index, error })?;
         }
         for (index, c) in self.catalogs.iter().enumerate() {
             crate::verify::parse_zone(&c.name)

@@ -3,6 +3,7 @@
 pub mod alert;
 pub mod api;
 pub mod config;
+pub mod content;
 pub mod doctor;
 mod heal;
 pub mod http;

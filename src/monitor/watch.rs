@@ -22,6 +22,7 @@ use super::api::{
     ServerView, StatusView, ZoneView, NO_PEER_HISTORY,
 };
 use super::config::{MonitorConfig, MonitorConfigError};
+use super::content::DiffCache;
 use super::doctor::{ControlSide, PrimarySide};
 use super::heal::{HealAsk, HealCheck, HealEpisode};
 use super::prometheus::{Exposition, Kind};
@@ -100,6 +101,8 @@ struct Doctor {
     heals: bool,
     /// The primary's heal plans for the rows being healed.
     plans: Vec<HealPlan>,
+    /// What differs between us and each `different` row, when told.
+    diffs: BTreeMap<SocketAddr, String>,
 }
 
 /// What a row is looked at with besides itself.
@@ -121,6 +124,8 @@ struct Watched {
     retired: std::sync::atomic::AtomicBool,
     /// Its `primary_control`: where its peer history is read.
     control: Option<Arc<ControlSide>>,
+    /// Its `different` rows' content diffs, one per row and serial.
+    diffs: Arc<DiffCache>,
 }
 
 impl Watched {
@@ -195,6 +200,7 @@ fn watched(
         catalog,
         retired: std::sync::atomic::AtomicBool::new(false),
         control: None,
+        diffs: Arc::new(DiffCache::default()),
     }
 }
 
@@ -325,9 +331,20 @@ impl Monitor {
                     .map(|n| verify::parse_ns(n, z.port))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|error| MonitorConfigError::Server { index, error })?;
+            let records = z
+                .record_specs()
+                .map_err(|error| MonitorConfigError::Records { index, error })?;
             let w = watched(&store, zone, ns, resolver, z.port, z.primary, None);
             let control = z.primary_control.map(|c| Arc::new(ControlSide::new(c)));
-            zones.push(Arc::new(Watched { control, ..w }));
+            let options = Options {
+                records,
+                ..w.options
+            };
+            zones.push(Arc::new(Watched {
+                control,
+                options,
+                ..w
+            }));
         }
         let timeout = Duration::from_millis(config.timeout_ms);
         Ok(Arc::new(Monitor {
@@ -585,14 +602,34 @@ impl Monitor {
             .map(|r| r.target.addr.to_string())
             .collect();
         let extra = super::doctor::row_ips(addrs.iter().map(String::as_str));
-        tokio::task::spawn_blocking(move || Doctor {
-            report: side.peers(&name, &extra),
-            own: side.own_addresses(),
-            heals: side.heals(),
-            plans: healing
-                .iter()
-                .filter_map(|to| side.heal_plan(&name, *to))
-                .collect(),
+        let different: Vec<Different> = report
+            .rows
+            .iter()
+            .filter(|r| r.status == RowStatus::Different)
+            .filter_map(|r| {
+                Some(Different {
+                    addr: r.target.addr,
+                    primary: r.target.sources.contains(&verify::Source::Primary),
+                    serial: r.serial()?,
+                    records: r.probe.records.clone(),
+                })
+            })
+            .collect();
+        let cache = zone.diffs.clone();
+        cache.keep(&different.iter().map(|d| d.addr).collect::<Vec<_>>());
+        tokio::task::spawn_blocking(move || {
+            let own = side.own_addresses();
+            let diffs = content_diffs(side.as_ref(), &name, &different, &own, &cache);
+            Doctor {
+                report: side.peers(&name, &extra),
+                own,
+                heals: side.heals(),
+                plans: healing
+                    .iter()
+                    .filter_map(|to| side.heal_plan(&name, *to))
+                    .collect(),
+                diffs,
+            }
         })
         .await
         .unwrap_or_default()
@@ -1175,7 +1212,7 @@ impl Monitor {
             peer,
             notify_target,
             notify_running: report.is_some_and(|r| r.notify_running),
-            content_diff: None,
+            content_diff: look.doctor.diffs.get(&row.target.addr).map(String::as_str),
             verdicts: &verdicts,
             allow_transfer: report.map_or(&[], |r| r.allow_transfer.as_slice()),
             allow_transfer_at: report.and_then(|r| r.allow_transfer_at.as_deref()),
@@ -1377,12 +1414,80 @@ fn label(row: &Row) -> String {
 /// doctor never diagnoses us. A wildcard listen address (`0.0.0.0:53`)
 /// owns that port on loopback.
 fn ours(row: &Row, own: &[SocketAddr]) -> bool {
-    let addr = row.target.addr;
-    row.target.sources.contains(&verify::Source::Primary)
+    ours_at(
+        row.target.addr,
+        row.target.sources.contains(&verify::Source::Primary),
+        own,
+    )
+}
+
+fn ours_at(addr: SocketAddr, primary: bool, own: &[SocketAddr]) -> bool {
+    primary
         || own.iter().any(|o| {
             *o == addr
                 || (o.ip().is_unspecified() && o.port() == addr.port() && addr.ip().is_loopback())
         })
+}
+
+/// A `different` row, as the content diff needs it.
+struct Different {
+    addr: SocketAddr,
+    /// The row is the configured primary.
+    primary: bool,
+    serial: Serial,
+    /// The `records` RRsets it answered.
+    records: Vec<(verify::probe::RrsetKey, Option<verify::probe::RrsetView>)>,
+}
+
+/// What differs between the version the primary serves and each
+/// `different` row at the same serial (rows that are ours aside): the
+/// row's zone transferred, or the `records` it answered when it does not
+/// transfer it to us. Once per row and serial (`cache`); blocks for the
+/// transfers, each bounded by `content::TRANSFER_TIMEOUT`.
+fn content_diffs(
+    side: &dyn PrimarySide,
+    zone: &str,
+    rows: &[Different],
+    own: &[SocketAddr],
+    cache: &DiffCache,
+) -> BTreeMap<SocketAddr, String> {
+    let mut diffs = BTreeMap::new();
+    let rows: Vec<&Different> = rows
+        .iter()
+        .filter(|d| !ours_at(d.addr, d.primary, own))
+        .collect();
+    if rows.is_empty() {
+        return diffs;
+    }
+    let Some(served) = side.served(zone) else {
+        return diffs;
+    };
+    for row in rows {
+        // Another serial is another story (behind, ahead), not a diff.
+        if row.serial != served.serial() {
+            continue;
+        }
+        let text = match cache.get(row.addr, row.serial) {
+            Some(text) => text,
+            None => {
+                let ip = row.addr.ip();
+                let transferred = super::content::transfer(row.addr, &served)
+                    .map_err(|e| {
+                        tracing::info!(zone, server = %row.addr, "monitor: content diff without its zone: {e}")
+                    })
+                    .ok();
+                let text = transferred
+                    .and_then(|theirs| super::content::diff_versions(&served, &theirs, ip))
+                    .or_else(|| super::content::diff_listed(&served, &row.records, ip));
+                cache.put(row.addr, row.serial, text.clone());
+                text
+            }
+        };
+        if let Some(text) = text {
+            diffs.insert(row.addr, text);
+        }
+    }
+    diffs
 }
 
 fn event(zone: &Watched, now: u64, kind: &str, server: Option<&str>, detail: String) -> Event {

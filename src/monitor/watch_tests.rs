@@ -78,6 +78,8 @@ fn set_rows(monitor: &Monitor, addrs: &[&str]) {
 #[derive(Default)]
 struct FakeSide {
     asked: Mutex<Vec<(String, Vec<IpAddr>)>>,
+    /// The version it serves.
+    version: Option<Arc<ZoneVersion>>,
 }
 
 impl PrimarySide for FakeSide {
@@ -106,7 +108,7 @@ impl PrimarySide for FakeSide {
     }
 
     fn served(&self, _zone: &str) -> Option<Arc<ZoneVersion>> {
-        None
+        self.version.clone()
     }
 }
 
@@ -439,4 +441,77 @@ async fn the_doctor_asks_the_primary_only_for_an_ailing_zone() {
     assert!(doctor.report.is_some());
     let asked = side.asked.lock().unwrap().clone();
     assert_eq!(asked, [("example.com.".to_owned(), vec![ip("127.0.0.2")])]);
+}
+
+/// A check of example.com that found `addr` at serial 7 with other data:
+/// www/A answered 192.0.2.99.
+fn different_report(addr: SocketAddr) -> ZoneReport {
+    let mut report = lame_report(&addr.to_string(), verify::Source::Explicit);
+    let row = &mut report.rows[0];
+    let empty = verify::probe::rrset_of(domain::base::iana::Rtype::SOA, None, []);
+    row.probe.result = Ok(verify::probe::SoaSeen {
+        serial: Serial(7),
+        soa: empty.clone(),
+        rrsigs: empty,
+        rtt: Duration::from_millis(1),
+        transport: crate::exchange::Transport::Udp,
+        nsid: None,
+        expire: None,
+        zoneversion: None,
+    });
+    let www = verify::probe::RrsetKey {
+        owner: "www.example.com.".parse().unwrap(),
+        rtype: domain::base::iana::Rtype::A,
+    };
+    let answered = verify::probe::rrset_of(www.rtype, Some(300), [&[192u8, 0, 2, 99][..]]);
+    row.probe.records = vec![(www, Some(answered))];
+    row.status = RowStatus::Different;
+    report
+}
+
+/// A `different` row that does not transfer the zone to us: the `records`
+/// it answered are compared with what we serve, and the row is asked for
+/// its zone once for its serial, however often it is checked.
+#[tokio::test]
+async fn a_different_row_is_diffed_once_per_serial() {
+    let dir = TempDir::new("content-diff");
+    let m = doctor_monitor(&dir, 0);
+    let ours = crate::zone::test_version(
+        "example.com.",
+        "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster 7 3600 600 1209600 300\n\
+         @ NS ns1\nns1 A 127.0.0.1\nwww A 192.0.2.1\n",
+    );
+    m.set_primary(Arc::new(FakeSide {
+        version: Some(Arc::new(ours)),
+        ..FakeSide::default()
+    }));
+    // A server that takes the transfer's connection and closes it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    let zone = m.find("example.com").unwrap();
+    let report = different_report(addr);
+    m.absorb(&zone, &report, &Doctor::default(), now_ms());
+    let want = "www.example.com. A: primary has 192.0.2.1, 127.0.0.1 serves 192.0.2.99";
+    for _ in 0..2 {
+        let doctor = m.doctor(&zone, &report).await;
+        assert_eq!(doctor.diffs.get(&addr).map(String::as_str), Some(want));
+        m.absorb(&zone, &report, &doctor, now_ms());
+        let d = row_view(&m).diagnosis.expect("diagnosed");
+        assert_eq!(d.code, "different-content");
+        assert!(d.message.starts_with(want), "{}", d.message);
+    }
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one transfer for the serial"
+    );
+    server.abort();
 }

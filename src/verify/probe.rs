@@ -417,6 +417,45 @@ pub fn rrset_in_answer(
     view
 }
 
+/// An RRset from stored records (its type, TTL and each RDATA, names
+/// uncompressed) in the form a server's answer is compared in
+/// ([`rrset_in_answer`]): what the primary serves, beside what a server
+/// answered. RDATA that does not read as its type is kept as it is and
+/// shown in the generic form (RFC 3597).
+pub fn rrset_of<'a>(
+    rtype: Rtype,
+    ttl: Option<u32>,
+    rdatas: impl IntoIterator<Item = &'a [u8]>,
+) -> RrsetView {
+    use domain::base::rdata::ParseRecordData;
+    let mut texts = std::collections::BTreeMap::new();
+    for rdata in rdatas {
+        let mut parser = domain::dep::octseq::Parser::from_ref(rdata);
+        let parsed = AllRecordData::<&[u8], ParsedName<&[u8]>>::parse_rdata(rtype, &mut parser);
+        let mut canonical = Vec::new();
+        let text = match parsed {
+            Ok(Some(data))
+                if parser.remaining() == 0
+                    && data.compose_canonical_rdata(&mut canonical).is_ok() =>
+            {
+                data.to_string()
+            }
+            _ => {
+                canonical = rdata.to_vec();
+                let hex: String = rdata.iter().map(|b| format!("{b:02x}")).collect();
+                format!("\\# {} {hex}", rdata.len())
+            }
+        };
+        texts.insert(canonical, text);
+    }
+    RrsetView {
+        rcode: Rcode::NOERROR,
+        ttl: ttl.filter(|_| !texts.is_empty()),
+        rdata: texts.keys().cloned().collect(),
+        text: texts.into_values().collect(),
+    }
+}
+
 /// The RRSIGs over `owner`/`covered` in the answer section.
 fn rrsigs_over(message: &Message<Vec<u8>>, owner: &Name<Vec<u8>>, covered: Rtype) -> RrsetView {
     let mut view = rrset_in_answer(message, owner, Rtype::RRSIG);
