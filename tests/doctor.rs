@@ -180,3 +180,302 @@ fn a_second_primary_at_the_same_serial_is_different_content_with_the_rrset() {
         "{message}"
     );
 }
+
+/// Another secret for [`KEY`] (a secondary that has it wrong).
+const OTHER_SECRET: &str = "c2VjcmV0IG9mIGFub3RoZXIgc2Vjb25kYXJ5IGtleSE=";
+
+/// A primary of example.com with `server` in its `[server]`, `more` after
+/// it (`[monitor]`, `[[key]]`…), `zone_keys` in its `[[zone]]`, listening
+/// on every address of `listen` (the first is its `addr()`).
+fn primary_on(
+    listen: &[SocketAddr],
+    server: &str,
+    more: &str,
+    zone_keys: &str,
+    zone: &str,
+) -> common::Server {
+    let mut extra_args = Vec::new();
+    for a in listen {
+        extra_args.push("--listen".to_owned());
+        extra_args.push(a.to_string());
+    }
+    common::Server::start_with(
+        &format!(
+            "[server]\nudp_workers = 1\n{server}{more}{}{zone_keys}",
+            common::zone_entry("example.com", "example.com.zone")
+        ),
+        &[("example.com.zone", zone)],
+        &common::StartOptions {
+            addr: listen.first().copied(),
+            extra_args,
+            ..common::StartOptions::default()
+        },
+    )
+}
+
+/// The `/status` row at `addr` once its diagnosis is `code` (an earlier
+/// one may come first: the evidence grows as the change spreads).
+fn row_with_code(
+    dashboard: SocketAddr,
+    addr: SocketAddr,
+    code: &str,
+    logs: impl Fn() -> String,
+) -> serde_json::Value {
+    let mut row = serde_json::Value::Null;
+    let found = common::wait_until(Duration::from_secs(30), || {
+        let (_, body) = common::http_get(dashboard, "/status");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        row = json["zones"][0]["servers"]
+            .as_array()
+            .and_then(|v| v.iter().find(|s| s["addr"] == addr.to_string()).cloned())
+            .unwrap_or_default();
+        row["diagnosis"]["code"] == code
+    });
+    assert!(found, "{code} for {addr}: {row}\n{}", logs());
+    row
+}
+
+/// A BIND secondary on [::1] whose `primaries` key is `key` (name,
+/// secret) while the primary's `allow_transfer` wants xfr-key: its signed
+/// SOA queries fail TSIG, it never serves the zone, and the doctor's
+/// message (in `/status` and in the webhook alert) says why. Returns the
+/// message.
+fn bind_with_key_is_transfer_refused(key: (&str, &str)) -> String {
+    use common::{free_port_on, lo, lo6, BindOptions, BindSecondary, Webhook};
+    let port = free_port_on(&[lo(1), lo6()]);
+    let listen = [SocketAddr::new(lo(1), port), SocketAddr::new(lo6(), port)];
+    let bind_addr = SocketAddr::new(lo6(), free_port_on(&[lo6()]));
+    let dashboard = common::free_addr();
+    let webhook = Webhook::start();
+    let ns = [
+        format!("ns1.example.com={}", listen[0]),
+        format!("ns2.example.com={bind_addr}"),
+    ];
+    let more = format!(
+        "{}[monitor.alerts]\nwebhook = \"http://{}/hook\"\n\
+         [[key]]\nname = \"{KEY}\"\nalgorithm = \"hmac-sha256\"\nsecret = \"{SECRET}\"\n",
+        monitor_toml(dashboard, &ns),
+        webhook.addr
+    );
+    let zone_keys = format!("allow_transfer = [{{ from = \"::1/128\", key = \"{KEY}\" }}]\n");
+    let primary = primary_on(&listen, "", &more, &zone_keys, &zone_file(1));
+    let bind = BindSecondary::start(
+        bind_addr,
+        listen[1],
+        "example.com",
+        &BindOptions {
+            key: Some((key.0.to_owned(), key.1.to_owned())),
+            transfer_source: Some(lo6()),
+        },
+    );
+    let logs = || format!("{}\n--- named ---\n{}", primary.log(), bind.log());
+    let row = row_with_code(dashboard, bind_addr, "transfer-refused", logs);
+    let message = row["diagnosis"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    // The alert for the lame row carries the diagnosis, its message as
+    // the detail.
+    let mut alert = serde_json::Value::Null;
+    let alerted = common::wait_until(Duration::from_secs(15), || {
+        alert = webhook
+            .received()
+            .into_iter()
+            .find(|a| {
+                a["state"] == "alert"
+                    && a["condition"] == "lame"
+                    && a["server"]
+                        .as_str()
+                        .unwrap_or("")
+                        .ends_with(&format!("@{bind_addr}"))
+            })
+            .unwrap_or_default();
+        !alert.is_null()
+    });
+    assert!(
+        alerted,
+        "an alert for {bind_addr}: {:?}\n{}",
+        webhook.received(),
+        logs()
+    );
+    assert_eq!(alert["diagnosis"]["code"], "transfer-refused", "{alert}");
+    assert_eq!(alert["detail"], alert["diagnosis"]["message"], "{alert}");
+    let detail = alert["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(key.0), "{alert}");
+    message
+}
+
+#[test]
+fn bind_with_a_wrong_secret_is_transfer_refused_naming_the_key() {
+    let message = bind_with_key_is_transfer_refused((KEY, OTHER_SECRET));
+    assert!(message.contains("BADSIG"), "{message}");
+    assert!(
+        message.contains(&format!("key \"{KEY}\" has another secret")),
+        "{message}"
+    );
+}
+
+#[test]
+fn bind_with_a_wrong_key_name_is_transfer_refused_naming_both_keys() {
+    let message = bind_with_key_is_transfer_refused(("other-key", SECRET));
+    assert!(message.contains("BADKEY"), "{message}");
+    assert!(message.contains("\"other-key\""), "{message}");
+    assert!(message.contains(&format!("(we have: {KEY})")), "{message}");
+}
+
+/// A zonesync secondary on [::1] receives serial 21 whole, but the
+/// primary (`zonemd = "off"`) published it with a ZONEMD of zero digest,
+/// which the secondary (`zonemd = "verify"`) refuses: it keeps serving 20
+/// after a complete transfer of 21.
+#[test]
+fn a_transfer_the_secondary_refuses_to_load_is_served_old_after_transfer() {
+    use common::{free_port_on, lo, lo6};
+    let port = free_port_on(&[lo(1), lo6()]);
+    let listen = [SocketAddr::new(lo(1), port), SocketAddr::new(lo6(), port)];
+    let secondary_addr = SocketAddr::new(lo6(), free_port_on(&[lo6()]));
+    let dashboard = common::free_addr();
+    let ns = [
+        format!("ns1.example.com={}", listen[0]),
+        format!("ns2.example.com={secondary_addr}"),
+    ];
+    let zone_keys = format!(
+        "allow_transfer = [{{ from = \"::1/128\" }}]\nnotify = [\"{secondary_addr}\"]\nzonemd = \"off\"\n"
+    );
+    let primary = primary_on(
+        &listen,
+        "notify_delay_ms = 0\nnotify_retries = 1\n",
+        &monitor_toml(dashboard, &ns),
+        &zone_keys,
+        &zone_file(20),
+    );
+    let secondary = common::Server::start_with(
+        &format!(
+            "[server]\nudp_workers = 1\n[[zone]]\nname = \"example.com\"\nrole = \"secondary\"\n\
+             primaries = [{{ address = \"{}\" }}]\n",
+            listen[1]
+        ),
+        &[],
+        &common::StartOptions {
+            addr: Some(secondary_addr),
+            ..common::StartOptions::default()
+        },
+    );
+    let logs = || format!("{}\n--- secondary ---\n{}", primary.log(), secondary.log());
+    common::wait_serial_at(
+        secondary_addr,
+        "example.com",
+        20,
+        Duration::from_secs(10),
+        logs,
+    );
+    let zero = "00".repeat(48);
+    primary.rewrite(
+        "example.com.zone",
+        &format!("{}@ ZONEMD 21 1 1 {zero}\n", zone_file(21)),
+    );
+    primary.signal("HUP");
+    common::wait_serial_at(listen[0], "example.com", 21, Duration::from_secs(10), logs);
+    assert!(
+        secondary.wait_for_log(
+            "ZONEMD digest mismatch at serial 21",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        logs()
+    );
+    let row = row_with_code(dashboard, secondary_addr, "served-old-after-transfer", logs);
+    let message = row["diagnosis"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("of serial 21"), "{message}");
+    assert!(message.contains("it serves 20"), "{message}");
+    assert_eq!(
+        common::soa_serial_at(secondary_addr, "example.com"),
+        Some(20)
+    );
+}
+
+/// example.com with ns2 (127.0.0.2) in its NS set.
+fn zone_with_ns2(serial: u32) -> String {
+    format!("{}@ NS ns2\nns2 A 127.0.0.2\n", zone_file(serial))
+}
+
+/// A primary on 127.0.0.1 with `[monitor]` watching itself and a Knot
+/// secondary on 127.0.0.2 (asking from there), `zone_keys` in its zone,
+/// the Knot secondary at serial 1: (primary, knot, dashboard).
+fn primary_and_knot(
+    zone_keys: impl Fn(SocketAddr) -> String,
+) -> (common::Server, common::KnotSecondary, SocketAddr) {
+    use common::{free_port_on, lo, KnotOptions, KnotSecondary};
+    let p = common::free_addr();
+    let knot_addr = SocketAddr::new(lo(2), free_port_on(&[lo(2)]));
+    let dashboard = common::free_addr();
+    let ns = [
+        format!("ns1.example.com={p}"),
+        format!("ns2.example.com={knot_addr}"),
+    ];
+    let zone_keys = format!(
+        "allow_transfer = [{{ from = \"127.0.0.0/8\" }}]\n{}",
+        zone_keys(knot_addr)
+    );
+    let primary = primary_on(
+        &[p],
+        "notify_delay_ms = 0\nnotify_retries = 1\n",
+        &monitor_toml(dashboard, &ns),
+        &zone_keys,
+        &zone_with_ns2(1),
+    );
+    let knot = KnotSecondary::start(
+        knot_addr,
+        p,
+        "example.com",
+        &KnotOptions { via: Some(lo(2)) },
+    );
+    common::wait_serial_at(knot_addr, "example.com", 1, Duration::from_secs(20), || {
+        format!("{}\n--- knot ---\n{}", primary.log(), knot.log())
+    });
+    (primary, knot, dashboard)
+}
+
+/// Serial 2 loaded by the primary.
+fn change_to_2(primary: &common::Server) {
+    primary.rewrite("example.com.zone", &zone_with_ns2(2));
+    primary.signal("HUP");
+    common::wait_serial_at(
+        primary.addr(),
+        "example.com",
+        2,
+        Duration::from_secs(10),
+        || primary.log(),
+    );
+}
+
+/// Knot is in the zone's NS set but not in its `notify`: after a change
+/// it waits for its SOA REFRESH (3600 s), and the doctor says so.
+#[test]
+fn knot_in_the_ns_set_but_not_in_notify_is_not_notified() {
+    let (primary, knot, dashboard) = primary_and_knot(|_| String::new());
+    change_to_2(&primary);
+    let logs = || format!("{}\n--- knot ---\n{}", primary.log(), knot.log());
+    let row = row_with_code(dashboard, knot.addr, "not-notified", logs);
+    assert_eq!(row["serial"], 1, "{row}");
+}
+
+/// Knot is stopped through the change's NOTIFY round (no answer, the
+/// retries spent), then started: it serves the old serial from its
+/// journal, and the doctor says our NOTIFY was never answered.
+#[test]
+fn knot_stopped_through_the_notify_round_is_notify_unacknowledged() {
+    let (primary, mut knot, dashboard) =
+        primary_and_knot(|knot| format!("notify = [\"{knot}\"]\n"));
+    knot.stop();
+    change_to_2(&primary);
+    assert!(
+        primary.wait_for_log("NOTIFY gave up", Duration::from_secs(15)),
+        "{}",
+        primary.log()
+    );
+    knot.start_again();
+    let logs = || format!("{}\n--- knot ---\n{}", primary.log(), knot.log());
+    common::wait_serial_at(knot.addr, "example.com", 1, Duration::from_secs(20), logs);
+    let row = row_with_code(dashboard, knot.addr, "notify-unacknowledged", logs);
+    assert_eq!(row["serial"], 1, "{row}");
+}

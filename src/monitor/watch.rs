@@ -559,9 +559,13 @@ impl Monitor {
                 return;
             }
             let report = verify::check_zone(&self.client, &zone.options, &zone.spec).await;
+            // One time for the doctor and the absorb: a row absorb finds
+            // due for a diagnosis is one the doctor read the primary for
+            // (else it would be told "no peer history" for one check).
+            let now = now_ms();
             // Read before the state lock is taken, never under it.
-            let doctor = self.doctor(&zone, &report).await;
-            let (spreading, asks) = self.absorb(&zone, &report, &doctor, now_ms());
+            let doctor = self.doctor(&zone, &report, now).await;
+            let (spreading, asks) = self.absorb(&zone, &report, &doctor, now);
             self.heal(&zone, asks).await;
             let pause = if spreading {
                 Duration::from_millis(self.config.fast_interval_ms)
@@ -580,13 +584,13 @@ impl Monitor {
     /// asked: a `primary_control` is not asked every fast check of a
     /// change spreading normally). On a blocking thread: a `ControlSide`
     /// waits for an HTTP exchange.
-    async fn doctor(&self, zone: &Watched, report: &ZoneReport) -> Doctor {
+    async fn doctor(&self, zone: &Watched, report: &ZoneReport, now: u64) -> Doctor {
         let ailing = report.rows.iter().any(|r| {
             matches!(
                 r.status,
                 RowStatus::Behind | RowStatus::Lame | RowStatus::Different
             )
-        }) && self.diagnosis_due(zone, now_ms());
+        }) && self.diagnosis_due(zone, now);
         let healing = zone.healing();
         let side: Option<Arc<dyn PrimarySide>> = match &zone.control {
             Some(c) => Some(c.clone()),

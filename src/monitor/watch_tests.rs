@@ -431,13 +431,16 @@ async fn the_doctor_asks_the_primary_only_for_an_ailing_zone() {
     let mut fine = lame.clone();
     fine.rows.clear();
     assert!(
-        m.doctor(&zone, &lame).await.report.is_none(),
+        m.doctor(&zone, &lame, now_ms()).await.report.is_none(),
         "no condition yet"
     );
     m.absorb(&zone, &lame, &Doctor::default(), now_ms());
-    assert!(m.doctor(&zone, &fine).await.report.is_none(), "no row ails");
+    assert!(
+        m.doctor(&zone, &fine, now_ms()).await.report.is_none(),
+        "no row ails"
+    );
     assert!(side.asked.lock().unwrap().is_empty());
-    let doctor = m.doctor(&zone, &lame).await;
+    let doctor = m.doctor(&zone, &lame, now_ms()).await;
     assert!(doctor.report.is_some());
     let asked = side.asked.lock().unwrap().clone();
     assert_eq!(asked, [("example.com.".to_owned(), vec![ip("127.0.0.2")])]);
@@ -501,7 +504,7 @@ async fn a_different_row_is_diffed_once_per_serial() {
     m.absorb(&zone, &report, &Doctor::default(), now_ms());
     let want = "www.example.com. A: primary has 192.0.2.1, 127.0.0.1 serves 192.0.2.99";
     for _ in 0..2 {
-        let doctor = m.doctor(&zone, &report).await;
+        let doctor = m.doctor(&zone, &report, now_ms()).await;
         assert_eq!(doctor.diffs.get(&addr).map(String::as_str), Some(want));
         m.absorb(&zone, &report, &doctor, now_ms());
         let d = row_view(&m).diagnosis.expect("diagnosed");

@@ -350,7 +350,7 @@ fn tsig_text(case: &Case<'_>, error: &str, key: Option<&str>) -> String {
     let k = key.unwrap_or("?");
     match error {
         "BADKEY" => format!(
-            "signed with key \"{k}\", which this server does not have: key names must match exactly (we have: {})",
+            "TSIG BADKEY: signed with key \"{k}\", which this server does not have: key names must match exactly (we have: {})",
             keys_text(case)
         ),
         "BADSIG" => format!(

@@ -207,6 +207,12 @@ fn transfer_refused_reasons_each_say_what_to_fix() {
             "which this server does not have",
         ),
         (tsig("BADKEY"), Some("xfr"), "(we have: xfr-key)"),
+        // The error's name, as the secondary's log says it.
+        (
+            tsig("BADKEY"),
+            Some("xfr"),
+            "TSIG BADKEY: signed with key \"xfr\"",
+        ),
         (
             tsig("BADSIG"),
             Some("xfr-key"),

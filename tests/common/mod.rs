@@ -39,6 +39,9 @@ pub use browser::*;
 mod pki;
 #[allow(unused_imports)]
 pub use pki::*;
+mod webhook;
+#[allow(unused_imports)]
+pub use webhook::*;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Record, RecordType};

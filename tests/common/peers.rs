@@ -661,3 +661,221 @@ impl Drop for BindResolver {
         show_peer_if_panicking(&who, &self.conf, || self.log());
     }
 }
+
+/// How a [`KnotSecondary`] is set up.
+#[derive(Debug, Clone, Default)]
+pub struct KnotOptions {
+    /// `via` of its remote: the address it asks its primary from (SOA
+    /// queries and transfers), so the primary can tell it apart.
+    pub via: Option<IpAddr>,
+}
+
+/// Knot DNS (`knotd`) as a secondary of one zone, on an address of its
+/// own (asking from `via` when given), accepting NOTIFY from loopback. It keeps its copy in its journal
+/// and loads it from there (`journal-content: all`, `zonefile-load:
+/// none`; no zone file is written) and its timers in its directory, so
+/// [`stop`](KnotSecondary::stop) then [`start_again`](KnotSecondary::start_again)
+/// serves the same serial without asking its primary before its SOA
+/// REFRESH. Killed by its PID on drop.
+pub struct KnotSecondary {
+    // First: knotd is killed before its directory is removed.
+    child: Option<KillOnDrop>,
+    pub addr: SocketAddr,
+    conf: String,
+    conf_path: PathBuf,
+    dir: TempDir,
+}
+
+impl KnotSecondary {
+    pub fn start(
+        addr: SocketAddr,
+        primary: SocketAddr,
+        zone: &str,
+        opts: &KnotOptions,
+    ) -> KnotSecondary {
+        let knotd = require_tool("knotd", "knot");
+        let dir = TempDir::new("knot-secondary");
+        let d = dir.path().display().to_string();
+        let via = opts
+            .via
+            .map(|ip| format!("    via: {ip}\n"))
+            .unwrap_or_default();
+        let conf = format!(
+            "server:\n    rundir: \"{d}\"\n    listen: {ip}@{port}\n    \
+             background-workers: 1\n    udp-workers: 1\n    tcp-workers: 1\n\
+             log:\n  - target: stderr\n    any: info\n\
+             control:\n    listen: \"{d}/knot.sock\"\n\
+             database:\n    storage: \"{d}\"\n\
+             remote:\n  - id: primary\n    address: {pip}@{pport}\n{via}\
+             acl:\n  - id: notify\n    address: [127.0.0.0/8, ::1]\n    action: notify\n\
+             zone:\n  - domain: {zone}\n    storage: \"{d}\"\n    master: primary\n    \
+             acl: notify\n    zonefile-sync: -1\n    zonefile-load: none\n    \
+             journal-content: all\n",
+            ip = addr.ip(),
+            port = addr.port(),
+            pip = primary.ip(),
+            pport = primary.port(),
+        );
+        let conf_path = dir.write("knot.conf", &conf);
+        let child = spawn_logged(&knotd, &["-c"], &conf_path, &dir);
+        KnotSecondary {
+            child: Some(child),
+            addr,
+            conf,
+            conf_path,
+            dir,
+        }
+    }
+
+    /// Stops knotd: SIGTERM by its PID, so it writes its timers (a kill
+    /// -9 would lose them, and it would refresh at once when started
+    /// again), then a bounded wait; killed if it does not exit.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let pid = child.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + PEER_READY_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // `child` is dropped while unwinding: killed.
+        panic!("knotd {pid} did not stop on SIGTERM within {PEER_READY_TIMEOUT:?}");
+    }
+
+    /// Starts knotd again on the same configuration and directory (its
+    /// log is appended to).
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "knotd is already running");
+        let knotd = require_tool("knotd", "knot");
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join(PEER_LOG))
+            .expect(PEER_LOG);
+        let child = Command::new(knotd)
+            .arg("-c")
+            .arg(&self.conf_path)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start knotd: {e}"));
+        self.child = Some(KillOnDrop(child));
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join(PEER_LOG)).unwrap_or_default()
+    }
+
+    pub fn conf(&self) -> &str {
+        &self.conf
+    }
+}
+
+impl Drop for KnotSecondary {
+    fn drop(&mut self) {
+        show_peer_if_panicking("knotd (secondary)", &self.conf, || self.log());
+    }
+}
+
+/// How a [`BindSecondary`] is set up.
+#[derive(Debug, Clone, Default)]
+pub struct BindOptions {
+    /// `primaries { … key "NAME"; }` with this key: (name, base64
+    /// secret), hmac-sha256.
+    pub key: Option<(String, String)>,
+    /// `transfer-source` (or `transfer-source-v6`): the address of its SOA
+    /// queries and transfers.
+    pub transfer_source: Option<IpAddr>,
+}
+
+/// BIND 9 (`named`) as a secondary of one zone, on 127.0.0.1 or ::1 (the
+/// addresses named can listen on), logging at debug level 3 (the kind of
+/// each transfer). Killed by its PID on drop.
+pub struct BindSecondary {
+    // First: named is killed before its directory is removed.
+    named: KillOnDrop,
+    pub addr: SocketAddr,
+    conf: String,
+    dir: TempDir,
+}
+
+impl BindSecondary {
+    /// Starts named and waits (bounded) for its "running" line.
+    pub fn start(
+        addr: SocketAddr,
+        primary: SocketAddr,
+        zone: &str,
+        opts: &BindOptions,
+    ) -> BindSecondary {
+        let dir = TempDir::new("bind-secondary");
+        let (key_stmt, key_ref) = match &opts.key {
+            Some((name, secret)) => (
+                format!("key \"{name}\" {{ algorithm hmac-sha256; secret \"{secret}\"; }};\n"),
+                format!(" key \"{name}\""),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let source = match opts.transfer_source {
+            Some(IpAddr::V4(ip)) => format!("    transfer-source {ip};\n"),
+            Some(IpAddr::V6(ip)) => format!("    transfer-source-v6 {ip};\n"),
+            None => String::new(),
+        };
+        let options =
+            format!("    recursion no;\n    notify no;\n    dnssec-validation no;\n{source}");
+        let rest = format!(
+            "controls {{ }};\n{key_stmt}\
+             zone \"{zone}\" {{\n    type secondary;\n    file \"{zone}.db\";\n    \
+             primaries {{ {ip} port {pport}{key_ref}; }};\n}};\n",
+            ip = primary.ip(),
+            pport = primary.port(),
+        );
+        let conf = named_conf(&dir, addr, &options, &rest);
+        let named = spawn_named(&dir, &conf, &["-d", "3"]);
+        let mut bind = BindSecondary {
+            named,
+            addr,
+            conf,
+            dir,
+        };
+        bind.wait_running();
+        bind
+    }
+
+    fn wait_running(&mut self) {
+        let deadline = Instant::now() + PEER_READY_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.named.0.try_wait() {
+                panic!(
+                    "named exited during start-up ({status})\n--- named.conf ---\n{}\n--- log ---\n{}",
+                    self.conf,
+                    self.log()
+                );
+            }
+            if self.log().lines().any(|l| l.ends_with(" running")) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "named did not log \"running\" within {PEER_READY_TIMEOUT:?}\n--- named.conf ---\n{}",
+                self.conf
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join(PEER_LOG)).unwrap_or_default()
+    }
+}
+
+impl Drop for BindSecondary {
+    fn drop(&mut self) {
+        show_peer_if_panicking("named (secondary)", &self.conf, || self.log());
+    }
+}
