@@ -479,3 +479,35 @@ fn knot_stopped_through_the_notify_round_is_notify_unacknowledged() {
     let row = row_with_code(dashboard, knot.addr, "notify-unacknowledged", logs);
     assert_eq!(row["serial"], 1, "{row}");
 }
+
+/// The second primary does not transfer the zone to us: the doctor
+/// compares the `records` it answered (www/A) with what we serve.
+#[test]
+fn a_second_primary_refusing_axfr_is_different_content_from_its_records() {
+    let (p, dashboard) = (common::free_addr(), common::free_addr());
+    let other = SocketAddr::from(([127, 0, 0, 4], common::free_port()));
+    let ns = [
+        format!("ns1.example.com={p}"),
+        format!("ns2.example.com={other}"),
+    ];
+    let open = "{ from = \"127.0.0.0/8\" }";
+    let monitor = monitor_toml_with(dashboard, &ns, "records = [\"www/A\"]\n");
+    let ours = format!("{}www A 192.0.2.1\n", zone_file(5));
+    let theirs = format!("{}www A 192.0.2.99\n", zone_file(5));
+    let primary = primary_at(p, &monitor, open, &ours);
+    let second = primary_at(other, "", "{ from = \"192.0.2.0/24\" }", &theirs);
+    let logs = || format!("{}\n--- second ---\n{}", primary.log(), second.log());
+    let row = row_with_code(dashboard, other, "different-content", logs);
+    let message = row["diagnosis"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "www.example.com. A: primary has 192.0.2.1, 127.0.0.4 serves 192.0.2.99: "
+        ),
+        "{message}"
+    );
+    assert!(
+        second.wait_for_log("transfer refused by allow_transfer", Duration::from_secs(5)),
+        "{}",
+        logs()
+    );
+}
