@@ -326,13 +326,16 @@ fn bind_with_a_wrong_key_name_is_transfer_refused_naming_both_keys() {
 /// A zonesync secondary on [::1] receives serial 21 whole, but the
 /// primary (`zonemd = "off"`) published it with a ZONEMD of zero digest,
 /// which the secondary (`zonemd = "verify"`) refuses: it keeps serving 20
-/// after a complete transfer of 21.
+/// after a complete transfer of 21. The doctor asks it through its
+/// control (`[[monitor.secondary]]`) to retransfer, which cannot help,
+/// and says `heal-failed` with what was tried.
 #[test]
 fn a_transfer_the_secondary_refuses_to_load_is_served_old_after_transfer() {
     use common::{free_port_on, lo, lo6};
     let port = free_port_on(&[lo(1), lo6()]);
     let listen = [SocketAddr::new(lo(1), port), SocketAddr::new(lo6(), port)];
     let secondary_addr = SocketAddr::new(lo6(), free_port_on(&[lo6()]));
+    let control = SocketAddr::new(lo6(), free_port_on(&[lo6()]));
     let dashboard = common::free_addr();
     let ns = [
         format!("ns1.example.com={}", listen[0]),
@@ -341,16 +344,21 @@ fn a_transfer_the_secondary_refuses_to_load_is_served_old_after_transfer() {
     let zone_keys = format!(
         "allow_transfer = [{{ from = \"::1/128\" }}]\nnotify = [\"{secondary_addr}\"]\nzonemd = \"off\"\n"
     );
+    let monitor = format!(
+        "{}[[monitor.secondary]]\naddress = \"{secondary_addr}\"\ncontrol = \"{control}\"\n",
+        monitor_toml(dashboard, &ns)
+    );
     let primary = primary_on(
         &listen,
         "notify_delay_ms = 0\nnotify_retries = 1\n",
-        &monitor_toml(dashboard, &ns),
+        &monitor,
         &zone_keys,
         &zone_file(20),
     );
     let secondary = common::Server::start_with(
         &format!(
-            "[server]\nudp_workers = 1\n[[zone]]\nname = \"example.com\"\nrole = \"secondary\"\n\
+            "[server]\nudp_workers = 1\ncontrol = \"{control}\"\n\
+             [[zone]]\nname = \"example.com\"\nrole = \"secondary\"\n\
              primaries = [{{ address = \"{}\" }}]\n",
             listen[1]
         ),
@@ -387,6 +395,33 @@ fn a_transfer_the_secondary_refuses_to_load_is_served_old_after_transfer() {
     let message = row["diagnosis"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("of serial 21"), "{message}");
     assert!(message.contains("it serves 20"), "{message}");
+    let failed = common::wait_until(Duration::from_secs(20), || {
+        !events(dashboard, "heal-failed").is_empty()
+    });
+    assert!(failed, "{:?}\n{}", events(dashboard, "heal"), logs());
+    let heals = events(dashboard, "heal");
+    let asked = format!("served-old-after-transfer: retransfer via {control} asked");
+    let queued = format!("retransfer via {control}: queued");
+    assert!(
+        heals.contains(&asked) && heals.contains(&queued),
+        "{heals:?}"
+    );
+    assert!(
+        !heals.iter().any(|h| h.contains("refresh via")),
+        "a retransfer alone: {heals:?}"
+    );
+    let failed = events(dashboard, "heal-failed");
+    assert!(
+        failed[0].starts_with(&format!(
+            "served-old-after-transfer: tried retransfer via {control} at "
+        )) && failed[0].ends_with("(queued); still serving 20, not 21"),
+        "{failed:?}"
+    );
+    assert!(
+        secondary.wait_for_log("retransfer", Duration::from_secs(5)),
+        "{}",
+        logs()
+    );
     assert_eq!(
         common::soa_serial_at(secondary_addr, "example.com"),
         Some(20)
@@ -448,22 +483,120 @@ fn change_to_2(primary: &common::Server) {
     );
 }
 
+/// The store's events of `kind` for example.com, oldest first.
+fn events(dashboard: SocketAddr, kind: &str) -> Vec<String> {
+    let (_, body) = common::http_get(dashboard, "/api/events?zone=example.com&limit=200");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let mut found: Vec<String> = json
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == kind)
+        .map(|e| e["detail"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    found.reverse();
+    found
+}
+
+/// Waits (bounded) for the `healed` event, and for `addr` to serve 2.
+fn wait_healed(dashboard: SocketAddr, addr: SocketAddr, logs: impl Fn() -> String) {
+    let healed = common::wait_until(Duration::from_secs(30), || {
+        !events(dashboard, "healed").is_empty()
+    });
+    assert!(
+        healed,
+        "no healed event: {:?}\n{}",
+        events(dashboard, "heal"),
+        logs()
+    );
+    common::wait_serial_at(addr, "example.com", 2, Duration::from_secs(5), logs);
+}
+
+/// `addr`'s entry in the primary's peer history (`/api/peers`).
+fn peer_history(dashboard: SocketAddr, addr: &str) -> serde_json::Value {
+    let (status, body) = common::http_get(dashboard, "/api/peers?zone=example.com");
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    json["peers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["address"] == addr)
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// Knot is in the zone's NS set but not in its `notify`: after a change
-/// it waits for its SOA REFRESH (3600 s), and the doctor says so.
+/// it would wait for its SOA REFRESH (3600 s). The doctor says
+/// `not-notified`, sends it NOTIFY, and Knot catches up; the events tell
+/// the heal, its acknowledgment and the catch-up time, the metrics count
+/// them, and the primary's peer history keeps the heal NOTIFY apart.
 #[test]
-fn knot_in_the_ns_set_but_not_in_notify_is_not_notified() {
+fn knot_in_the_ns_set_but_not_in_notify_is_not_notified_then_healed_by_notify() {
     let (primary, knot, dashboard) = primary_and_knot(|_| String::new());
     change_to_2(&primary);
+    let k = knot.addr;
     let logs = || format!("{}\n--- knot ---\n{}", primary.log(), knot.log());
-    let row = row_with_code(dashboard, knot.addr, "not-notified", logs);
-    assert_eq!(row["serial"], 1, "{row}");
+    wait_healed(dashboard, k, logs);
+    let diagnoses = events(dashboard, "diagnosis");
+    assert!(
+        diagnoses.iter().any(|d| d.starts_with("not-notified: ")),
+        "{diagnoses:?}"
+    );
+    let heals = events(dashboard, "heal");
+    assert!(
+        heals
+            .first()
+            .is_some_and(|h| h.starts_with(&format!("not-notified: NOTIFY to {k} planned"))),
+        "{heals:?}"
+    );
+    assert!(
+        heals
+            .iter()
+            .any(|h| h.starts_with(&format!("NOTIFY to {k}, try 1 of 3: acknowledged"))),
+        "{heals:?}\n{}",
+        logs()
+    );
+    let healed = events(dashboard, "healed");
+    assert_eq!(healed.len(), 1, "{healed:?}");
+    assert!(
+        healed[0].starts_with("healed by NOTIFY at ") && healed[0].ends_with(" ms later"),
+        "{healed:?}"
+    );
+    assert!(events(dashboard, "heal-failed").is_empty());
+
+    let peer = peer_history(dashboard, "127.0.0.2");
+    assert_eq!(peer["last_heal"]["kind"], "notify", "{peer}");
+    assert_eq!(peer["last_heal"]["heal"], true, "{peer}");
+    assert!(
+        peer["last_notify"].is_null(),
+        "no NOTIFY for the change: {peer}"
+    );
+    assert_eq!(
+        peer["last_transfer"]["outcome"]["result"], "served",
+        "{peer}"
+    );
+
+    let (_, metrics) = common::http_get(dashboard, "/metrics");
+    let server = format!("ns2.example.com.@{k}");
+    for (action, result) in [
+        ("notify", "asked"),
+        ("notify", "acknowledged"),
+        ("heal", "healed"),
+    ] {
+        let line = format!(
+            "zonesync_monitor_heals_total{{zone=\"example.com.\",server=\"{server}\",action=\"{action}\",result=\"{result}\"}} 1"
+        );
+        assert!(metrics.contains(&line), "{line}\n{metrics}");
+    }
 }
 
 /// Knot is stopped through the change's NOTIFY round (no answer, the
 /// retries spent), then started: it serves the old serial from its
-/// journal, and the doctor says our NOTIFY was never answered.
+/// journal and would wait an hour. The doctor says our NOTIFY was never
+/// answered, NOTIFYs it now that it answers, and it catches up.
 #[test]
-fn knot_stopped_through_the_notify_round_is_notify_unacknowledged() {
+fn knot_stopped_through_the_notify_round_is_notify_unacknowledged_then_healed_once_back() {
     let (primary, mut knot, dashboard) =
         primary_and_knot(|knot| format!("notify = [\"{knot}\"]\n"));
     knot.stop();
@@ -474,10 +607,184 @@ fn knot_stopped_through_the_notify_round_is_notify_unacknowledged() {
         primary.log()
     );
     knot.start_again();
+    let k = knot.addr;
     let logs = || format!("{}\n--- knot ---\n{}", primary.log(), knot.log());
-    common::wait_serial_at(knot.addr, "example.com", 1, Duration::from_secs(20), logs);
-    let row = row_with_code(dashboard, knot.addr, "notify-unacknowledged", logs);
-    assert_eq!(row["serial"], 1, "{row}");
+    wait_healed(dashboard, k, logs);
+    let diagnoses = events(dashboard, "diagnosis");
+    assert!(
+        diagnoses
+            .iter()
+            .any(|d| d.starts_with("notify-unacknowledged: NOTIFY for serial 2 sent 2 times")),
+        "{diagnoses:?}"
+    );
+    let heals = events(dashboard, "heal");
+    assert!(
+        heals
+            .iter()
+            .any(|h| h.starts_with("notify-unacknowledged: NOTIFY to ")),
+        "{heals:?}"
+    );
+    assert!(
+        heals.iter().any(
+            |h| h.starts_with(&format!("NOTIFY to {k}, try ")) && h.ends_with(": acknowledged")
+        ),
+        "{heals:?}"
+    );
+}
+
+/// Knot is notified and acknowledges, but its primary is an address where
+/// nothing listens: it never asks us anything and serves nothing. The
+/// doctor says `never-asked`, NOTIFYs it three times (each acknowledged,
+/// none helping), then says `heal-failed` with what was tried, once, and
+/// alerts; nothing more is sent.
+#[test]
+fn a_secondary_pointing_elsewhere_is_never_asked_and_heal_failed_after_its_tries() {
+    use common::{free_port_on, lo, KnotOptions, KnotSecondary};
+    let port = free_port_on(&[lo(1), lo(2), lo(9)]);
+    let (p, k) = (SocketAddr::new(lo(1), port), SocketAddr::new(lo(2), port));
+    let dashboard = common::free_addr();
+    let ns = [
+        format!("ns1.example.com={p}"),
+        format!("ns2.example.com={k}"),
+    ];
+    let primary = primary_on(
+        &[p],
+        "notify_retries = 1\n",
+        &monitor_toml(dashboard, &ns),
+        &format!("allow_transfer = [{{ from = \"127.0.0.0/8\" }}]\nnotify = [\"{k}\"]\n"),
+        &zone_with_ns2(1),
+    );
+    let knot = KnotSecondary::start(
+        k,
+        SocketAddr::new(lo(9), port),
+        "example.com",
+        &KnotOptions { via: Some(lo(2)) },
+    );
+    let logs = || format!("{}\n--- knot ---\n{}", primary.log(), knot.log());
+    let failed = common::wait_until(Duration::from_secs(40), || {
+        !events(dashboard, "heal-failed").is_empty()
+    });
+    assert!(
+        failed,
+        "no heal-failed: {:?}\n{}",
+        events(dashboard, "heal"),
+        logs()
+    );
+    let diagnoses = events(dashboard, "diagnosis");
+    assert!(
+        diagnoses.iter().any(|d| d.starts_with("never-asked: ")),
+        "{diagnoses:?}"
+    );
+    let heals = events(dashboard, "heal");
+    for n in 1..=3 {
+        let want = format!("NOTIFY to {k}, try {n} of 3: acknowledged");
+        assert!(heals.contains(&want), "{want}: {heals:?}\n{}", logs());
+    }
+    assert!(
+        !heals.iter().any(|h| h.contains("try 4")),
+        "no more than heal_tries: {heals:?}"
+    );
+    let failed = events(dashboard, "heal-failed");
+    assert_eq!(failed.len(), 1, "said once: {failed:?}");
+    assert!(
+        failed[0].starts_with("never-asked: tried NOTIFY ×3 (")
+            && failed[0].ends_with("; still not serving the zone (serial 1)"),
+        "{failed:?}"
+    );
+    let alerted = common::wait_until(Duration::from_secs(5), || {
+        events(dashboard, "alert")
+            .iter()
+            .any(|a| a.starts_with("heal-failed"))
+    });
+    assert!(alerted, "{:?}", events(dashboard, "alert"));
+    std::thread::sleep(Duration::from_secs(2));
+    let peer = peer_history(dashboard, "127.0.0.2");
+    let sent = peer["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "notify" && e["heal"] == true)
+        .count();
+    assert_eq!(sent, 3, "{peer}");
+}
+
+const CTL_KEY: &str = "ctl-key";
+const NOTIFY_SECRET: &str = "Yl9EwiOEZBYmN3Q3NjBXZdDGv8Cc7IV+TrIcyqvNyVE=";
+
+/// A zonesync secondary on [::1], its control keyed with ctl-key and named
+/// in `[[monitor.secondary]]`, lacks the key the primary signs its NOTIFY
+/// with, so it answers BADKEY. The doctor says `notify-refused`, asks it
+/// through its control to refresh, and it catches up; the primary's peer
+/// history has the refresh.
+#[test]
+fn notify_refused_then_healed_by_a_control_refresh() {
+    use common::{free_port_on, lo, lo6};
+    let port = free_port_on(&[lo(1), lo6()]);
+    let (p, p6) = (SocketAddr::new(lo(1), port), SocketAddr::new(lo6(), port));
+    let s = SocketAddr::new(lo6(), free_port_on(&[lo6()]));
+    let control = SocketAddr::new(lo6(), free_port_on(&[lo6()]));
+    let dashboard = common::free_addr();
+    let ns = [
+        format!("ns1.example.com={p}"),
+        format!("ns2.example.com={s}"),
+    ];
+    let keys = format!(
+        "[[key]]\nname = \"notify-key\"\nsecret = \"{NOTIFY_SECRET}\"\n\
+         [[key]]\nname = \"{CTL_KEY}\"\nsecret = \"{SECRET}\"\n"
+    );
+    let monitor = format!(
+        "{}[[monitor.secondary]]\naddress = \"{s}\"\ncontrol = \"{control}\"\ncontrol_key = \"{CTL_KEY}\"\n{keys}",
+        monitor_toml(dashboard, &ns)
+    );
+    let primary = primary_on(
+        &[p, p6],
+        "notify_retries = 1\n",
+        &monitor,
+        &format!(
+            "allow_transfer = [{{ from = \"::1/128\" }}]\nnotify = [{{ addr = \"{s}\", key = \"notify-key\" }}]\n"
+        ),
+        &zone_file(1),
+    );
+    let secondary = common::Server::start_with(
+        &format!(
+            "[server]\nudp_workers = 1\ncontrol = \"{control}\"\ncontrol_key = \"{CTL_KEY}\"\n\
+             [[key]]\nname = \"{CTL_KEY}\"\nsecret = \"{SECRET}\"\n\
+             [[zone]]\nname = \"example.com\"\nrole = \"secondary\"\nprimaries = [{{ address = \"{p6}\" }}]\n"
+        ),
+        &[],
+        &common::StartOptions {
+            addr: Some(s),
+            ..common::StartOptions::default()
+        },
+    );
+    let logs = || format!("{}\n--- secondary ---\n{}", primary.log(), secondary.log());
+    common::wait_serial_at(s, "example.com", 1, Duration::from_secs(20), logs);
+    primary.rewrite("example.com.zone", &zone_file(2));
+    primary.signal("HUP");
+    wait_healed(dashboard, s, logs);
+    let diagnoses = events(dashboard, "diagnosis");
+    assert!(
+        diagnoses
+            .iter()
+            .any(|d| d.starts_with("notify-refused: ") && d.contains("notify-key")),
+        "{diagnoses:?}"
+    );
+    let heals = events(dashboard, "heal");
+    let asked = format!("notify-refused: refresh via {control} asked");
+    let queued = format!("refresh via {control}: queued");
+    assert!(
+        heals.contains(&asked) && heals.contains(&queued),
+        "{heals:?}"
+    );
+    let healed = events(dashboard, "healed");
+    assert!(
+        healed[0].starts_with(&format!("healed by refresh via {control} at ")),
+        "{healed:?}"
+    );
+    let heal = peer_history(dashboard, "::1")["last_heal"].clone();
+    assert_eq!(heal["kind"], "heal", "{heal}");
+    assert_eq!(heal["action"], "refresh", "{heal}");
+    assert_eq!(heal["result"], "queued", "{heal}");
 }
 
 /// The second primary does not transfer the zone to us: the doctor

@@ -857,6 +857,75 @@ fn api_peers_of_a_standalone_monitor_reads_the_primary_control() {
     );
 }
 
+/// A primary whose control wants `control_key`: the standalone monitor
+/// signs its reads with `primary_control_key` (a `[[key]]` of its own
+/// file); without the key the control answers 401 and the API says so.
+#[test]
+fn api_peers_of_a_standalone_monitor_signs_a_keyed_primary_control() {
+    let (p, s, control, dashboard) = (
+        common::free_addr(),
+        common::free_addr(),
+        common::free_addr(),
+        common::free_addr(),
+    );
+    let key =
+        "[[key]]\nname = \"ctl-key\"\nsecret = \"9MVwwJHRcOH6ehzi8+YC5jbRx+ls2Cj8au5T//5bscY=\"\n";
+    let primary = primary(
+        p,
+        &format!("control = \"{control}\"\ncontrol_key = \"ctl-key\"\n{key}"),
+    );
+    let secondary = secondary(s, p);
+    let dir = common::TempDir::new("monitor-keyed-control");
+    let ns = [
+        format!("ns1.example.com={p}"),
+        format!("ns2.example.com={s}"),
+    ];
+    let unsigned_dashboard = common::free_addr();
+    // Its own directory: each monitor keeps its database beside its file.
+    let unsigned_dir = common::TempDir::new("monitor-unsigned-control");
+    let unsigned = unsigned_dir.write(
+        "unsigned.toml",
+        monitor_toml(
+            unsigned_dashboard,
+            &ns,
+            &format!("primary_control = \"{control}\"\n"),
+        ),
+    );
+    let config = dir.write(
+        "monitor.toml",
+        format!(
+            "{}{key}",
+            monitor_toml(
+                dashboard,
+                &ns,
+                &format!("primary_control = \"{control}\"\nprimary_control_key = \"ctl-key\"\n"),
+            )
+        ),
+    );
+    let log = dir.join("monitor.log");
+    let _monitor = standalone_monitor(&config, &log);
+    let logs = || {
+        format!(
+            "{}\n--- secondary ---\n{}\n--- monitor ---\n{}",
+            primary.log(),
+            secondary.log(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    };
+    let report = report_with_transfer(dashboard, "127.0.0.1", logs);
+    assert_served_serial_1(&report);
+    // The same monitor without the key: refused, and the API says why.
+    let unsigned_log = unsigned_dir.join("unsigned.log");
+    let _unsigned = standalone_monitor(&unsigned, &unsigned_log);
+    let mut answer = (0, serde_json::Value::Null);
+    let refused = common::wait_until(Duration::from_secs(15), || {
+        answer = api_peers(unsigned_dashboard, "?zone=example.com");
+        answer.0 == 502
+    });
+    assert!(refused, "{answer:?}\n{}", logs());
+    assert!(answer.1.to_string().contains("401"), "{answer:?}");
+}
+
 /// `zonesync monitor` without `primary_control` has no peer history, and
 /// says why.
 #[test]

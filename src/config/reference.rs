@@ -271,6 +271,7 @@ pub const TABLES: &[Table] = &[
             key("primary", "\"ADDR:PORT\"", "unset", "The primary (possibly hidden) whose serial is the reference."),
             key("port", "integer", "53", "Port of discovered addresses."),
             key("primary_control", "\"ADDR:PORT\"", "unset", "The primary's control interface (its `server.control`): where the monitor reads the zone's peer history (`/api/peers`). Needed by `zonesync monitor`; inside `serve` the server's own history is read unless this is set."),
+            key("primary_control_key", "key name", "unset", "The `[[key]]` of this configuration the primary's `server.control_key` names: reads of `primary_control` are signed with it."),
             key("records", "array of \"OWNER/TYPE\"", "[]", "RRsets compared between servers at the same serial, as `zonesync verify --records` (`www/A`, `@/MX`): one that differs makes the server `different`. Inside the primary the replication doctor names the differing RRsets with both values, from the server's zone transferred (AXFR, once per serial) or, when it does not transfer it to us, from these."),
         ],
     },

@@ -95,6 +95,10 @@ pub struct WatchedZone {
     /// Inside `serve` the server's own history is read unless this is set.
     #[serde(default)]
     pub primary_control: Option<SocketAddr>,
+    /// The `[[key]]` the primary's `server.control_key` names: requests
+    /// to `primary_control` are signed with it.
+    #[serde(default)]
+    pub primary_control_key: Option<String>,
     /// RRsets compared between servers at the same serial, `OWNER/TYPE`
     /// as `zonesync verify --records` (`www/A`, `@/MX`): a difference
     /// makes the row `different`, and the doctor names it even when the
@@ -282,6 +286,8 @@ pub enum MonitorConfigError {
     Webhook(super::alert::UrlError),
     #[error("secondary[{index}].control_key: no [[key]] named {name:?} in this configuration")]
     UnknownControlKey { index: usize, name: String },
+    #[error("zone[{index}].primary_control_key: no [[key]] named {name:?} in this configuration")]
+    UnknownPrimaryControlKey { index: usize, name: String },
     #[error("key {name:?}: {problem}")]
     ControlKey { name: String, problem: String },
 }
@@ -354,8 +360,21 @@ impl MonitorConfig {
         self
     }
 
-    /// Every `[[monitor.secondary]] control_key` names one of `keys`.
+    /// Every `[[monitor.secondary]] control_key` and `[[monitor.zone]]
+    /// primary_control_key` names one of `keys`.
     pub fn check_control_keys(&self, keys: &[&str]) -> Result<(), MonitorConfigError> {
+        for (index, z) in self.zones.iter().enumerate() {
+            if let Some(name) = z
+                .primary_control_key
+                .as_ref()
+                .filter(|n| !keys.contains(&n.as_str()))
+            {
+                return Err(MonitorConfigError::UnknownPrimaryControlKey {
+                    index,
+                    name: name.clone(),
+                });
+            }
+        }
         for (index, s) in self.secondaries.iter().enumerate() {
             if let Some(name) = s
                 .control_key

@@ -80,9 +80,14 @@ pub struct ControlSide {
 }
 
 impl ControlSide {
-    pub fn new(control: SocketAddr) -> ControlSide {
+    /// `key`: the control's `control_key`, when it wants one.
+    pub fn new(control: SocketAddr, key: Option<crate::tsig::TsigKey>) -> ControlSide {
+        let client = Client::new(control).with_timeout(CONTROL_TIMEOUT);
         ControlSide {
-            client: Client::new(control).with_timeout(CONTROL_TIMEOUT),
+            client: match key {
+                Some(key) => client.with_key(key),
+                None => client,
+            },
         }
     }
 
@@ -164,7 +169,7 @@ mod tests {
         let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = free.local_addr().unwrap();
         drop(free);
-        let side = ControlSide::new(addr);
+        let side = ControlSide::new(addr, None);
         let err = side.report("example.com", &[]).unwrap_err();
         assert!(err.to_string().contains(&addr.to_string()), "{err}");
         assert_eq!(side.peers("example.com", &[]), None);

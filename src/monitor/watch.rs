@@ -335,7 +335,18 @@ impl Monitor {
                 .record_specs()
                 .map_err(|error| MonitorConfigError::Records { index, error })?;
             let w = watched(&store, zone, ns, resolver, z.port, z.primary, None);
-            let control = z.primary_control.map(|c| Arc::new(ControlSide::new(c)));
+            let key = match &z.primary_control_key {
+                Some(name) => Some(config.control_key(name).map_err(|problem| {
+                    MonitorConfigError::ControlKey {
+                        name: name.clone(),
+                        problem,
+                    }
+                })?),
+                None => None,
+            };
+            let control = z
+                .primary_control
+                .map(|c| Arc::new(ControlSide::new(c, key.clone())));
             let options = Options {
                 records,
                 ..w.options
