@@ -337,11 +337,12 @@ fn peer_table(out: &mut String, r: &PeerReport, ago: &dyn Fn(UnixMs) -> String) 
     let header = [
         "PEER",
         "NOTIFY",
+        "LAST-HEAL",
         "LAST-ASK",
         "LAST-TRANSFER",
         "LAST-REFUSAL",
     ];
-    let rows: Vec<[String; 5]> = r
+    let rows: Vec<[String; 6]> = r
         .peers
         .iter()
         .map(|p| {
@@ -354,6 +355,7 @@ fn peer_table(out: &mut String, r: &PeerReport, ago: &dyn Fn(UnixMs) -> String) 
             [
                 p.address.to_string(),
                 notify,
+                p.last_heal.as_ref().map_or("-".into(), at),
                 p.last_soa_query_ms.map_or("-".into(), ago),
                 p.last_transfer.as_ref().map_or("-".into(), at),
                 p.last_refusal.as_ref().map_or("-".into(), at),
@@ -703,6 +705,13 @@ mod tests {
         target.last_notify = Some(notified.clone());
         target.events = vec![notified];
         let mut asker = PeerView::unknown("127.0.0.2".parse().unwrap());
+        asker.last_heal = Some(EventView {
+            at_ms: NOW - 20_000,
+            what: WhatView::Heal {
+                action: crate::peers::report::HealKind::Refresh,
+                result: "queued".into(),
+            },
+        });
         asker.last_soa_query_ms = Some(NOW - 5000);
         asker.last_transfer = Some(refused.clone());
         asker.last_refusal = Some(refused.clone());
@@ -739,6 +748,10 @@ mod tests {
             "{out}"
         );
         assert!(lines[4].starts_with("127.0.0.2  -"), "{out}");
+        assert!(
+            lines[4].contains("  heal by refresh: queued, 20s ago  "),
+            "the last heal: {out}"
+        );
         assert!(lines[4].contains("5s ago"), "{out}");
         assert!(
             lines[4].ends_with("AXFR (key nokey): TSIG BADKEY, 10s ago"),
