@@ -94,6 +94,14 @@ impl Fake {
         w.history.push(point(NS1, now - 3_000, Some(NEW), "ok"));
         w.history.push(point(NS3, now - 2_000, Some(NEW), "ok"));
         w.history.push(point(NS2, now - 1_000, Some(OLD), "behind"));
+        // The doctor's heal, before the newest event.
+        w.events.push(EventView {
+            zone: ZONE.into(),
+            time_ms: now - 1_500,
+            kind: "heal".into(),
+            server: Some(NS2.into()),
+            detail: "not-notified: NOTIFY to 127.0.0.1:5302 planned, up to 3 tries".into(),
+        });
         w.events.push(EventView {
             zone: ZONE.into(),
             time_ms: now - 1_000,
@@ -108,6 +116,13 @@ impl Fake {
         let mut w = self.world.lock().unwrap();
         w.phase = Phase::Recovered;
         w.history.push(point(NS2, now, Some(NEW), "ok"));
+        w.events.push(EventView {
+            zone: ZONE.into(),
+            time_ms: now - 1,
+            kind: "healed".into(),
+            server: Some(NS2.into()),
+            detail: "healed by NOTIFY at 12:00:03, caught up 41 ms later".into(),
+        });
         w.events.push(EventView {
             zone: ZONE.into(),
             time_ms: now,
@@ -451,6 +466,19 @@ async fn dashboard_shows_a_server_falling_behind_and_recovering() {
             SHOW_TIMEOUT,
             "const r = document.querySelector('#events tbody tr');\n\
              return r !== null && r.getAttribute('data-kind') === 'mismatch-ended';",
+        )
+        .await;
+    // The heal and its outcome in the events table: the action, then the
+    // catch-up time.
+    browser
+        .wait_for(
+            "the heal and healed events",
+            SHOW_TIMEOUT,
+            "const rows = [...document.querySelectorAll('#events tbody tr')];\n\
+             const heal = rows.find((r) => r.getAttribute('data-kind') === 'heal');\n\
+             const healed = rows.find((r) => r.getAttribute('data-kind') === 'healed');\n\
+             return heal !== undefined && heal.textContent.includes('NOTIFY to 127.0.0.1:5302 planned')\n\
+                 && healed !== undefined && healed.textContent.includes('caught up 41 ms later');",
         )
         .await;
     browser
