@@ -302,6 +302,16 @@ fn bind_with_key_is_transfer_refused(key: (&str, &str)) -> String {
     assert_eq!(alert["detail"], alert["diagnosis"]["message"], "{alert}");
     let detail = alert["detail"].as_str().unwrap_or_default();
     assert!(detail.contains(key.0), "{alert}");
+    // No heal loop: a refused transfer needs the operator, so nothing is
+    // sent to it (two more heal_after periods pass first).
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        events(dashboard, "heal").is_empty(),
+        "{:?}",
+        events(dashboard, "heal")
+    );
+    let peer = peer_history(dashboard, "::1");
+    assert!(peer["last_heal"].is_null(), "{peer}");
     message
 }
 
