@@ -41,7 +41,7 @@ use crate::serial::Serial;
 use crate::xfr::incoming::{
     self, FetchError, Fetched, IxfrFailure, Limits, Payload, Primary, SoaAnswer,
 };
-use crate::zone::{Zone, ZoneBuilder, ZoneVersion};
+use crate::zone::{Zone, ZoneVersion};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -105,7 +105,7 @@ impl Upstream for NetUpstream {
         current: Option<(Serial, &Record)>,
         limits: &Limits,
     ) -> Result<Fetched, FetchError> {
-        incoming::fetch(primary, zone, current, limits)
+        incoming::fetch_zone(primary, zone, current, limits)
     }
 }
 
@@ -631,6 +631,45 @@ impl SecondaryZone {
         }
     }
 
+    /// A whole zone received (AXFR, or IXFR in AXFR form): checked,
+    /// written, journaled and published, unless it would roll us back.
+    fn apply_whole(
+        &self,
+        primary: &Primary,
+        current: Option<&ZoneVersion>,
+        built: Result<Arc<ZoneVersion>, InvalidTransfer>,
+        serial: Serial,
+        force_axfr: bool,
+        stats: &str,
+    ) -> Result<String, ApplyFailure> {
+        let from = current.map(|v| v.serial());
+        if let Some(ours) = from {
+            if !force_axfr && !serial.is_after(ours) {
+                return Err(ApplyFailure::Rejected(format!(
+                    "{} sent serial {serial}, not ahead of ours ({ours}); not rolling back",
+                    primary
+                )));
+            }
+        }
+        let version = built.map_err(|e| ApplyFailure::Rejected(e.to_string()))?;
+        let source = format!("AXFR of serial {serial} from {}", primary);
+        self.check_before_publish(&source, &version)?;
+        if let Err(e) = snapshot::write(&self.snapshot_path, &version) {
+            tracing::error!(
+                zone = self.name(),
+                "cannot write the zone to disk: {e}; a restart will transfer again"
+            );
+        }
+        self.journal_full(current, &version);
+        self.publish(version, &source);
+        self.transfers_in.axfr.fetch_add(1, Relaxed);
+        let from = from.map_or("(none)".to_string(), |s| s.to_string());
+        Ok(format!(
+            "AXFR {from} -> {serial} from {} ({stats})",
+            primary
+        ))
+    }
+
     fn apply(
         &self,
         primary: &Primary,
@@ -638,7 +677,6 @@ impl SecondaryZone {
         fetched: Fetched,
         force_axfr: bool,
     ) -> Result<String, ApplyFailure> {
-        let from = current.map(|v| v.serial());
         let serial = fetched.serial;
         let stats = format!(
             "{} records, {} messages, {} ms",
@@ -652,33 +690,12 @@ impl SecondaryZone {
                 Ok(format!("up to date at serial {serial} ({})", primary))
             }
             Payload::Full { soa, records } => {
-                if let Some(ours) = from {
-                    if !force_axfr && !serial.is_after(ours) {
-                        return Err(ApplyFailure::Rejected(format!(
-                            "{} sent serial {serial}, not ahead of ours ({ours}); not rolling back",
-                            primary
-                        )));
-                    }
-                }
-                let version = build_full(self.core.zone.origin(), &soa, &records)
-                    .map_err(|e| ApplyFailure::Rejected(e.to_string()))?;
-                let source = format!("AXFR of serial {serial} from {}", primary);
-                let version = Arc::new(version);
-                self.check_before_publish(&source, &version)?;
-                if let Err(e) = snapshot::write(&self.snapshot_path, &version) {
-                    tracing::error!(
-                        zone = self.name(),
-                        "cannot write the zone to disk: {e}; a restart will transfer again"
-                    );
-                }
-                self.journal_full(current, &version);
-                self.publish(version, &source);
-                self.transfers_in.axfr.fetch_add(1, Relaxed);
-                let from = from.map_or("(none)".to_string(), |s| s.to_string());
-                Ok(format!(
-                    "AXFR {from} -> {serial} from {} ({stats})",
-                    primary
-                ))
+                let built = build_full(self.core.zone.origin(), &soa, &records).map(Arc::new);
+                drop(records);
+                self.apply_whole(primary, current, built, serial, force_axfr, &stats)
+            }
+            Payload::Built(built) => {
+                self.apply_whole(primary, current, built, serial, force_axfr, &stats)
             }
             Payload::Incremental(changes) => {
                 let Some(base) = current else {
@@ -880,38 +897,8 @@ fn soa_record(v: &ZoneVersion) -> Option<Record> {
     })
 }
 
-/// Why the records of an AXFR do not make a zone.
-#[derive(Debug, Clone, thiserror::Error)]
-pub(crate) enum InvalidTransfer {
-    /// Our own apex is no name (a configuration that passed its checks
-    /// cannot give one).
-    #[error("{0}")]
-    Origin(crate::zone::BuildError),
-    /// The zone checks failed; the first problem found is shown.
-    #[error("the transferred zone is not valid: {}", first.as_ref().map(ToString::to_string).unwrap_or_default())]
-    Zone {
-        first: Option<crate::zone::BuildError>,
-    },
-}
-
-/// A zone from an AXFR's records, checked like a zone file (also the
-/// monitor's reading of a catalog).
-pub(crate) fn build_full(
-    origin: &[u8],
-    soa: &Record,
-    records: &[Record],
-) -> Result<ZoneVersion, InvalidTransfer> {
-    let mut b = ZoneBuilder::new(origin).map_err(InvalidTransfer::Origin)?;
-    b.add(&soa.owner, soa.rtype, soa.ttl, &soa.rdata, None);
-    for r in records {
-        b.add(&r.owner, r.rtype, r.ttl, &r.rdata, None);
-    }
-    b.finish()
-        .map(|(v, _)| v)
-        .map_err(|errors| InvalidTransfer::Zone {
-            first: errors.into_iter().next(),
-        })
-}
+// The records of an AXFR as a zone: where a transfer in is read.
+pub(crate) use crate::xfr::incoming::{build_full, InvalidTransfer};
 
 fn read_timers(path: &std::path::Path) -> Result<Timers, FileError> {
     match std::fs::read_to_string(path) {

@@ -35,6 +35,7 @@ use crate::journal::{Changeset, Record};
 use crate::serial::Serial;
 use crate::tls::client::{tls_error_of, ClientTls};
 use crate::tsig::{ClientSigner, TsigKey};
+use crate::zone::{ZoneBuilder, ZoneVersion};
 use domain::base::iana::{Class, OptRcode, Rtype};
 use domain::base::message::Message;
 use domain::base::name::{Name, ToLabelIter, ToName};
@@ -141,7 +142,7 @@ pub struct Fetched {
 }
 
 /// What the primary sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Payload {
     /// IXFR answered with the primary's SOA alone, not newer than ours
     /// (RFC 1982): nothing to do.
@@ -151,6 +152,71 @@ pub enum Payload {
     Full { soa: Record, records: Vec<Record> },
     /// IXFR: the changesets from our serial to the primary's, in order.
     Incremental(Vec<Changeset>),
+    /// The whole zone built as it arrived ([`fetch_zone`]): each record
+    /// went into the zone builder's arena when it came, so no list of
+    /// records the size of the zone is ever held beside it.
+    Built(Result<Arc<ZoneVersion>, InvalidTransfer>),
+}
+
+// Built zones are not compared record by record here: two are equal when
+// they are the same one (tests compare their records where it matters).
+impl PartialEq for Payload {
+    fn eq(&self, other: &Payload) -> bool {
+        match (self, other) {
+            (Payload::UpToDate, Payload::UpToDate) => true,
+            (
+                Payload::Full { soa, records },
+                Payload::Full {
+                    soa: soa2,
+                    records: records2,
+                },
+            ) => soa == soa2 && records == records2,
+            (Payload::Incremental(a), Payload::Incremental(b)) => a == b,
+            (Payload::Built(Ok(a)), Payload::Built(Ok(b))) => Arc::ptr_eq(a, b),
+            (Payload::Built(Err(a)), Payload::Built(Err(b))) => a.to_string() == b.to_string(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Payload {}
+
+/// Why a whole zone that arrived intact cannot be served.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InvalidTransfer {
+    /// Our own apex is no name (a configuration that passed its checks
+    /// cannot give one).
+    #[error("{0}")]
+    Origin(crate::zone::BuildError),
+    /// The zone checks failed; the first problem found is shown.
+    #[error("the transferred zone is not valid: {}", first.as_ref().map(ToString::to_string).unwrap_or_default())]
+    Zone {
+        first: Option<crate::zone::BuildError>,
+    },
+}
+
+/// A zone from an AXFR's records, checked like a zone file (also the
+/// monitor's reading of a catalog).
+pub fn build_full(
+    origin: &[u8],
+    soa: &Record,
+    records: &[Record],
+) -> Result<ZoneVersion, InvalidTransfer> {
+    let mut b = ZoneBuilder::new(origin).map_err(InvalidTransfer::Origin)?;
+    b.add(&soa.owner, soa.rtype, soa.ttl, &soa.rdata, None);
+    for r in records {
+        b.add(&r.owner, r.rtype, r.ttl, &r.rdata, None);
+    }
+    finish(b)
+}
+
+fn finish(builder: ZoneBuilder) -> Result<ZoneVersion, InvalidTransfer> {
+    builder
+        .finish()
+        .map(|(v, _)| v)
+        .map_err(|errors| InvalidTransfer::Zone {
+            first: errors.into_iter().next(),
+        })
 }
 
 /// Why a refresh or a transfer failed. Every variant names the primary;
@@ -245,11 +311,42 @@ pub fn fetch(
     current: Option<(Serial, &Record)>,
     limits: &Limits,
 ) -> Result<Fetched, FetchError> {
+    fetch_as(primary, zone, current, limits, false)
+}
+
+/// [`fetch`] for a secondary that serves what it gets: a whole zone is
+/// built as it arrives ([`Payload::Built`]) instead of being collected
+/// first, so a large AXFR in holds the builder's compact copy of the
+/// records and not also a list of them (and allocates nothing per
+/// record). An IXFR's changesets are collected as by [`fetch`].
+pub fn fetch_zone(
+    primary: &Primary,
+    zone: &[u8],
+    current: Option<(Serial, &Record)>,
+    limits: &Limits,
+) -> Result<Fetched, FetchError> {
+    fetch_as(primary, zone, current, limits, true)
+}
+
+fn fetch_as(
+    primary: &Primary,
+    zone: &[u8],
+    current: Option<(Serial, &Record)>,
+    limits: &Limits,
+    build: bool,
+) -> Result<Fetched, FetchError> {
     let started = Instant::now();
     let zone = zone.to_ascii_lowercase();
     let mut failed_ixfr = None;
     if let Some((serial, soa)) = current {
-        match attempt(primary, &zone, Kind::Ixfr { serial }, Some(soa), limits) {
+        match attempt(
+            primary,
+            &zone,
+            Kind::Ixfr { serial },
+            Some(soa),
+            limits,
+            build,
+        ) {
             Ok((summary, payload)) => return Ok(fetched(summary, payload, None, started)),
             Err(error) if !after_ixfr_failure(IxfrFailure::Transfer(&error)) => {
                 return Err(transfer_error(primary, "IXFR", error, None))
@@ -260,7 +357,7 @@ pub fn fetch(
             }
         }
     }
-    match attempt(primary, &zone, Kind::Axfr, None, limits) {
+    match attempt(primary, &zone, Kind::Axfr, None, limits, build) {
         Ok((summary, payload)) => {
             let fallback = failed_ixfr.map(|e| e.to_string());
             Ok(fetched(summary, payload, fallback, started))
@@ -354,6 +451,7 @@ fn attempt(
     kind: Kind,
     our_soa: Option<&Record>,
     limits: &Limits,
+    build: bool,
 ) -> Result<(Summary, Payload), XfrError> {
     let mut request = Request::from_wire(zone, kind, primary.key.clone(), limits.timeout)?
         .with_expire()
@@ -370,7 +468,7 @@ fn attempt(
             request = request.with_client_soa(soa.ttl, &soa.rdata);
         }
     }
-    let mut collector = Collector::new(zone);
+    let mut collector = Collector::new(zone).building(build);
     let summary = client::transfer_to(primary.addr, &request, &mut collector)?;
     let payload = collector.into_payload(kind, &summary)?;
     Ok((summary, payload))
@@ -410,6 +508,8 @@ enum Rejection {
     BrokenChain { from: Serial, expected: Serial },
     #[error("an IXFR changeset without its new SOA")]
     NoNewSoa,
+    #[error("an incremental answer whose second record is no SOA")]
+    IncrementalAfterFull,
 }
 
 /// The sink of a transfer in: converts, checks and keeps each record
@@ -419,14 +519,33 @@ enum Rejection {
 /// the messages in hand, a caller does the same without a socket:
 /// `Session::start`, `Session::message` for each message until
 /// `Session::outcome`, `Session::finish`, then [`Collector::into_payload`].
-#[derive(Debug, Clone)]
 pub struct Collector {
     /// The apex, lower-case wire format.
     zone: Vec<u8>,
     /// The first record (the primary's SOA).
     first: Option<Record>,
-    /// All the others, in order.
+    /// All the others, in order (unless they go to `builder`).
     rest: Vec<Record>,
+    /// Build a whole zone as it arrives ([`fetch_zone`]).
+    build: bool,
+    /// The zone being built: started at the second record when that is
+    /// no SOA (an AXFR, or an IXFR answered in AXFR form).
+    builder: Option<Result<ZoneBuilder, crate::zone::BuildError>>,
+    /// The closing SOA of the zone being built came.
+    closed: bool,
+    /// The record being converted, its buffers reused while building.
+    scratch: Record,
+}
+
+impl std::fmt::Debug for Collector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collector")
+            .field("zone", &crate::name::display(&self.zone))
+            .field("first", &self.first)
+            .field("rest", &self.rest.len())
+            .field("building", &self.builder.is_some())
+            .finish()
+    }
 }
 
 impl Collector {
@@ -436,7 +555,55 @@ impl Collector {
             zone: zone.to_ascii_lowercase(),
             first: None,
             rest: Vec::new(),
+            build: false,
+            builder: None,
+            closed: false,
+            scratch: Record {
+                owner: Vec::new(),
+                rtype: 0,
+                ttl: 0,
+                rdata: Vec::new(),
+            },
         }
+    }
+
+    /// With `build`, a whole zone is built as it arrives
+    /// ([`Payload::Built`]).
+    pub fn building(mut self, build: bool) -> Collector {
+        self.build = build;
+        self
+    }
+
+    /// Keeps a checked record: into the zone being built, or the list.
+    fn keep(&mut self, record: Record) -> Result<(), Rejection> {
+        if let Some(builder) = self.builder.as_mut() {
+            if self.closed {
+                return Err(Rejection::AfterClosingSoa);
+            }
+            // The tracker lets no SOA of the zone through but the first
+            // and the closing one.
+            if record.rtype == SOA {
+                self.closed = true;
+            } else if let Ok(b) = builder {
+                b.add(&record.owner, record.rtype, record.ttl, &record.rdata, None);
+            }
+            self.scratch = record;
+            return Ok(());
+        }
+        match &self.first {
+            None => self.first = Some(record),
+            Some(first) if self.build && self.rest.is_empty() && record.rtype != SOA => {
+                let mut builder = ZoneBuilder::new(&self.zone);
+                if let Ok(b) = builder.as_mut() {
+                    b.add(&first.owner, first.rtype, first.ttl, &first.rdata, None);
+                    b.add(&record.owner, record.rtype, record.ttl, &record.rdata, None);
+                }
+                self.builder = Some(builder);
+                self.scratch = record;
+            }
+            Some(_) => self.rest.push(record),
+        }
+        Ok(())
     }
 
     /// The payload of a complete answer to a transfer of `kind` (what
@@ -454,11 +621,22 @@ impl Collector {
         match summary.outcome {
             Outcome::UpToDate => Ok(Payload::UpToDate),
             Outcome::Axfr | Outcome::FullZone => {
+                if let Some(builder) = self.builder {
+                    let built = builder.map_err(InvalidTransfer::Origin).and_then(finish);
+                    return Ok(Payload::Built(built.map(Arc::new)));
+                }
                 let mut records = self.rest;
                 let soa = self.first.ok_or(Rejection::NoSoa)?;
                 // The closing SOA.
                 records.pop();
+                if self.build {
+                    let built = build_full(&self.zone, &soa, &records);
+                    return Ok(Payload::Built(built.map(Arc::new)));
+                }
                 Ok(Payload::Full { soa, records })
+            }
+            Outcome::Incremental { .. } if self.builder.is_some() => {
+                Err(Rejection::IncrementalAfterFull)
             }
             Outcome::Incremental { .. } => {
                 let Kind::Ixfr { serial: ours } = kind else {
@@ -473,7 +651,17 @@ impl Collector {
 impl Sink for Collector {
     fn record(&mut self, record: &AnswerRecord<'_>, item: Item) -> Result<(), SinkError> {
         let rejected = |r: Rejection| SinkError::Rejected(r.to_string());
-        let record = convert(record).map_err(rejected)?;
+        let mut converted = std::mem::replace(
+            &mut self.scratch,
+            Record {
+                owner: Vec::new(),
+                rtype: 0,
+                ttl: 0,
+                rdata: Vec::new(),
+            },
+        );
+        convert_into(record, &mut converted).map_err(rejected)?;
+        let record = converted;
         if !in_zone(&record.owner, &self.zone) {
             return Err(rejected(Rejection::OutOfZone(crate::name::display(
                 &record.owner,
@@ -485,12 +673,7 @@ impl Sink for Collector {
                 &record.owner,
             ))));
         }
-        if self.first.is_none() {
-            self.first = Some(record);
-        } else {
-            self.rest.push(record);
-        }
-        Ok(())
+        self.keep(record).map_err(rejected)
     }
 }
 
@@ -498,6 +681,18 @@ impl Sink for Collector {
 /// lower-case uncompressed wire format, the RDATA uncompressed (names in it
 /// in full, as sent).
 fn convert(record: &AnswerRecord<'_>) -> Result<Record, Rejection> {
+    let mut out = Record {
+        owner: Vec::new(),
+        rtype: 0,
+        ttl: 0,
+        rdata: Vec::new(),
+    };
+    convert_into(record, &mut out)?;
+    Ok(out)
+}
+
+/// [`convert`] into `out`'s buffers.
+fn convert_into(record: &AnswerRecord<'_>, out: &mut Record) -> Result<(), Rejection> {
     if record.class() != Class::IN {
         return Err(Rejection::NotIn {
             owner: format!("{}.", record.owner()),
@@ -505,27 +700,27 @@ fn convert(record: &AnswerRecord<'_>) -> Result<Record, Rejection> {
             class: record.class().to_string(),
         });
     }
-    let mut owner = Vec::with_capacity(usize::from(record.owner().compose_len()));
+    let owner = &mut out.owner;
+    owner.clear();
+    owner.reserve(usize::from(record.owner().compose_len()));
     for label in record.owner().iter_labels() {
         let len = u8::try_from(label.len()).map_err(|_| Rejection::LongLabel)?;
         owner.push(len);
         owner.extend(label.as_slice().iter().map(u8::to_ascii_lowercase));
     }
-    let mut rdata = Vec::new();
+    let rdata = &mut out.rdata;
+    rdata.clear();
     // A `Vec` target does not compress: names are written out in full.
     record
         .data()
-        .compose_rdata(&mut rdata)
+        .compose_rdata(rdata)
         .map_err(|_| Rejection::Uncomposable(format!("{}.", record.owner())))?;
     if rdata.len() > usize::from(u16::MAX) {
         return Err(Rejection::LongRdata(format!("{}.", record.owner())));
     }
-    Ok(Record {
-        owner,
-        rtype: record.rtype().to_int(),
-        ttl: record.ttl().as_secs(),
-        rdata,
-    })
+    out.rtype = record.rtype().to_int();
+    out.ttl = record.ttl().as_secs();
+    Ok(())
 }
 
 /// Whether `owner` is `zone` or below it (both lower-case wire format).
@@ -1290,6 +1485,106 @@ mod tests {
         assert_eq!(fetched.payload, axfr_payload(9));
         assert_eq!((fetched.serial, fetched.fallback), (Serial(9), None));
         assert_eq!(server.tcp_queries().len(), 1);
+    }
+
+    /// The records of a zone `fetch_zone` built, sorted (the builder
+    /// orders them).
+    fn built_records(payload: &Payload) -> Vec<Record> {
+        let Payload::Built(Ok(version)) = payload else {
+            panic!("a built zone: {payload:?}");
+        };
+        let mut records = crate::journal::snapshot::all_records(version);
+        records.sort();
+        records
+    }
+
+    /// [`axfr_payload`]'s records with its SOA, sorted.
+    fn axfr_records(serial: u32) -> Vec<Record> {
+        let Payload::Full { soa, mut records } = axfr_payload(serial) else {
+            unreachable!()
+        };
+        records.push(soa);
+        records.sort();
+        records
+    }
+
+    /// `fetch_zone` builds a whole zone as it arrives: the same records as
+    /// `fetch` collects (owners lower-cased, names in RDATA as sent), in
+    /// an AXFR and in an IXFR answered in AXFR form; an incremental IXFR
+    /// still gives changesets.
+    #[test]
+    fn fetch_zone_builds_the_whole_zone_as_it_arrives() {
+        let server = tcp_only(vec![script(axfr_parts(7), None)]);
+        let fetched = fetch_zone(&primary(&server), &zone(), None, &limits()).unwrap();
+        assert_eq!(built_records(&fetched.payload), axfr_records(7));
+        assert_eq!((fetched.serial, fetched.records), (Serial(7), 6));
+
+        let server = tcp_only(vec![script(axfr_parts(9), None)]);
+        let ours = soa(3);
+        let fetched = fetch_zone(
+            &primary(&server),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap();
+        assert_eq!(built_records(&fetched.payload), axfr_records(9));
+
+        let incremental = vec![vec![
+            R::Soa(4),
+            R::Soa(3),
+            R::A("host1.example.com.", 1),
+            R::Soa(4),
+            R::A("Host2.Example.com.", 2),
+            R::Soa(4),
+        ]];
+        let server = tcp_only(vec![script(incremental, None)]);
+        let fetched = fetch_zone(
+            &primary(&server),
+            &zone(),
+            Some((Serial(3), &ours)),
+            &limits(),
+        )
+        .unwrap();
+        assert!(
+            matches!(&fetched.payload, Payload::Incremental(c) if c.len() == 1),
+            "{:?}",
+            fetched.payload
+        );
+    }
+
+    /// The builder's checks hold for a zone built as it arrived and for
+    /// one of its SOA alone (built from the list: the closing SOA comes
+    /// second); records after the closing SOA are no zone at all.
+    #[test]
+    fn fetch_zone_checks_what_it_builds() {
+        let not_valid = |parts: Vec<Vec<R>>| {
+            let server = tcp_only(vec![script(parts, None)]);
+            let fetched = fetch_zone(&primary(&server), &zone(), None, &limits()).unwrap();
+            match fetched.payload {
+                Payload::Built(Err(e)) => e.to_string(),
+                other => panic!("{other:?}"),
+            }
+        };
+        for parts in [
+            vec![vec![R::Soa(2), R::Soa(2)]],
+            vec![vec![R::Soa(2), R::A("www.example.com.", 1), R::Soa(2)]],
+        ] {
+            let error = not_valid(parts);
+            assert!(
+                error.starts_with("the transferred zone is not valid: ")
+                    && error.contains("no NS records at the zone apex"),
+                "{error}"
+            );
+        }
+        let trailing = vec![vec![
+            R::Soa(2),
+            R::Ns("example.com.", "ns1.example.com."),
+            R::Soa(2),
+            R::A("www.example.com.", 1),
+        ]];
+        let server = tcp_only(vec![script(trailing, None)]);
+        assert!(fetch_zone(&primary(&server), &zone(), None, &limits()).is_err());
     }
 
     #[test]
