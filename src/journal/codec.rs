@@ -56,15 +56,25 @@ pub fn encode_frame(c: &Changeset) -> Result<Vec<u8>, EncodeError> {
 }
 
 pub(super) fn put_record(out: &mut Vec<u8>, r: &Record) -> Result<(), EncodeError> {
-    let owner_len = u16::try_from(r.owner.len()).map_err(|_| EncodeError::OwnerTooLong)?;
-    let rdata_len =
-        u16::try_from(r.rdata.len()).map_err(|_| EncodeError::RdataTooLong { rtype: r.rtype })?;
+    put_fields(out, &r.owner, r.rtype, r.ttl, &r.rdata)
+}
+
+/// [`put_record`] of a record given by its fields.
+pub(super) fn put_fields(
+    out: &mut Vec<u8>,
+    owner: &[u8],
+    rtype: u16,
+    ttl: u32,
+    rdata: &[u8],
+) -> Result<(), EncodeError> {
+    let owner_len = u16::try_from(owner.len()).map_err(|_| EncodeError::OwnerTooLong)?;
+    let rdata_len = u16::try_from(rdata.len()).map_err(|_| EncodeError::RdataTooLong { rtype })?;
     out.extend_from_slice(&owner_len.to_be_bytes());
-    out.extend_from_slice(&r.owner);
-    out.extend_from_slice(&r.rtype.to_be_bytes());
-    out.extend_from_slice(&r.ttl.to_be_bytes());
+    out.extend_from_slice(owner);
+    out.extend_from_slice(&rtype.to_be_bytes());
+    out.extend_from_slice(&ttl.to_be_bytes());
     out.extend_from_slice(&rdata_len.to_be_bytes());
-    out.extend_from_slice(&r.rdata);
+    out.extend_from_slice(rdata);
     Ok(())
 }
 

@@ -15,7 +15,7 @@
 //! `durable`), so a crash leaves the old snapshot or the new one; a
 //! snapshot whose checksum fails is rejected whole, never half-loaded.
 
-use super::codec::{put_record, Reader};
+use super::codec::{put_fields, Reader};
 use super::Record;
 use crate::durable::{self, FileError};
 use crate::zone::{ZoneBuilder, ZoneVersion};
@@ -43,15 +43,22 @@ pub fn write(path: &Path, version: &ZoneVersion) -> Result<(), FileError> {
     out.write_all(origin).map_err(err)?;
     out.write_all(&version.serial().get().to_be_bytes())
         .map_err(err)?;
-    let records = all_records(version);
-    out.write_all(&(records.len() as u64).to_be_bytes())
-        .map_err(err)?;
+    // Counted first, then written straight from the version: a list of
+    // the zone's records would double a large zone's memory while it is
+    // written (the moment a secondary has just built it).
+    let mut count: u64 = 0;
+    each_record(version, |_, _, _, _| {
+        count += 1;
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .unwrap_or_else(|never| match never {});
+    out.write_all(&count.to_be_bytes()).map_err(err)?;
     let mut buf = Vec::with_capacity(512);
-    for r in &records {
+    each_record(version, |owner, rtype, ttl, rdata| {
         buf.clear();
-        put_record(&mut buf, r).map_err(FileError::format(path))?;
-        out.write_all(&buf).map_err(err)?;
-    }
+        put_fields(&mut buf, owner, rtype, ttl, rdata).map_err(FileError::format(path))?;
+        out.write_all(&buf).map_err(err)
+    })?;
     let crc = out.crc.clone().finalize();
     let mut file = out.inner.into_inner().map_err(|e| err(e.into_error()))?;
     file.write_all(&crc.to_be_bytes()).map_err(err)?;
@@ -109,31 +116,41 @@ pub fn read(path: &Path, origin: &[u8]) -> Result<Option<ZoneVersion>, FileError
 /// Every record of the version, the apex SOA first.
 pub fn all_records(version: &ZoneVersion) -> Vec<Record> {
     let mut out = Vec::with_capacity(version.record_count());
+    each_record(version, |owner, rtype, ttl, rdata| {
+        out.push(Record {
+            owner: owner.to_vec(),
+            rtype,
+            ttl,
+            rdata: rdata.to_vec(),
+        });
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .unwrap_or_else(|never| match never {});
+    out
+}
+
+/// Calls `f` with each record of the version (owner, type, TTL, RDATA),
+/// the apex SOA first, RRSIGs after the RRset they cover; stops at its
+/// first error.
+fn each_record<E>(
+    version: &ZoneVersion,
+    mut f: impl FnMut(&[u8], u16, u32, &[u8]) -> Result<(), E>,
+) -> Result<(), E> {
     let mut owner = Vec::new();
     for node in version.nodes() {
         node.name_into(&mut owner);
         for set in node.rrsets() {
             for rdata in set.rdatas() {
-                out.push(Record {
-                    owner: owner.clone(),
-                    rtype: set.rtype(),
-                    ttl: set.ttl(),
-                    rdata: rdata.to_vec(),
-                });
+                f(&owner, set.rtype(), set.ttl(), rdata)?;
             }
             if let Some(sigs) = set.sigs() {
                 for rdata in sigs.rdatas() {
-                    out.push(Record {
-                        owner: owner.clone(),
-                        rtype: crate::zone::rtype::RRSIG,
-                        ttl: sigs.ttl,
-                        rdata: rdata.to_vec(),
-                    });
+                    f(&owner, crate::zone::rtype::RRSIG, sigs.ttl, rdata)?;
                 }
             }
         }
     }
-    out
+    Ok(())
 }
 
 /// A writer that checksums what passes through it.
