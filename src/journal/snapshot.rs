@@ -15,12 +15,12 @@
 //! `durable`), so a crash leaves the old snapshot or the new one; a
 //! snapshot whose checksum fails is rejected whole, never half-loaded.
 
-use super::codec::{put_fields, Reader};
+use super::codec::put_fields;
 use super::Record;
 use crate::durable::{self, FileError};
 use crate::zone::{ZoneBuilder, ZoneVersion};
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"ZSSNAPSH";
@@ -70,40 +70,37 @@ pub fn write(path: &Path, version: &ZoneVersion) -> Result<(), FileError> {
 
 /// Reads the snapshot at `path` for the zone `origin`: `Ok(None)` when
 /// there is none.
+///
+/// The file is read through a buffer, each record going into the zone
+/// builder as it comes, so a large zone is never held twice (file and
+/// builder); the version is returned only once the checksum of the whole
+/// file holds. A checksum that fails is the error whatever else does.
 pub fn read(path: &Path, origin: &[u8]) -> Result<Option<ZoneVersion>, FileError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    let file = match File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(FileError::io(path)(e)),
     };
     let bad = |why: &str| FileError::format(path)(format!("{why}; ignoring the snapshot"));
-    let (body, crc) = bytes
-        .split_at_checked(bytes.len().saturating_sub(4))
-        .ok_or_else(|| bad("too short"))?;
-    let crc = <[u8; 4]>::try_from(crc).map_err(|_| bad("too short"))?;
-    if crc32fast::hash(body) != u32::from_be_bytes(crc) {
+    let len = file.metadata().map_err(FileError::io(path))?.len();
+    let body_len = len.checked_sub(4).ok_or_else(|| bad("too short"))?;
+    let mut body = Hashed {
+        inner: BufReader::with_capacity(1 << 20, file).take(body_len),
+        crc: crc32fast::Hasher::new(),
+    };
+    let parsed = parse(&mut body, origin);
+    // Whatever the parse found, the checksum is checked over the whole
+    // body first: damage is reported as damage.
+    std::io::copy(&mut body, &mut std::io::sink()).map_err(FileError::io(path))?;
+    let mut stored = [0u8; 4];
+    body.inner
+        .into_inner()
+        .read_exact(&mut stored)
+        .map_err(|_| bad("too short"))?;
+    if body.crc.finalize() != u32::from_be_bytes(stored) {
         return Err(bad("checksum mismatch (damaged or cut short)"));
     }
-    let mut r = Reader { rest: body };
-    if r.take(8) != Some(&MAGIC[..]) || r.u32() != Some(VERSION) {
-        return Err(bad("not a zonesync snapshot of this format version"));
-    }
-    let origin_len = r.u16().ok_or_else(|| bad("cut short"))? as usize;
-    let stored_origin = r.take(origin_len).ok_or_else(|| bad("cut short"))?;
-    if !stored_origin.eq_ignore_ascii_case(origin) {
-        return Err(bad("the snapshot is of another zone"));
-    }
-    let _serial = r.u32().ok_or_else(|| bad("cut short"))?;
-    let count_bytes = r.take(8).ok_or_else(|| bad("cut short"))?;
-    let count = u64::from_be_bytes(<[u8; 8]>::try_from(count_bytes).map_err(|_| bad("cut short"))?);
-    let mut builder = ZoneBuilder::new(origin).map_err(|e| bad(&e.to_string()))?;
-    for _ in 0..count {
-        let rec = r.record().ok_or_else(|| bad("a record is cut short"))?;
-        builder.add(&rec.owner, rec.rtype, rec.ttl, &rec.rdata, None);
-    }
-    if !r.rest.is_empty() {
-        return Err(bad("data after the last record"));
-    }
+    let builder = parsed.map_err(|why| bad(&why))?;
     match builder.finish() {
         Ok((version, _warnings)) => Ok(Some(version)),
         Err(errors) => Err(bad(&format!(
@@ -111,6 +108,58 @@ pub fn read(path: &Path, origin: &[u8]) -> Result<Option<ZoneVersion>, FileError
             errors.first().map(|e| e.to_string()).unwrap_or_default()
         ))),
     }
+}
+
+/// The snapshot's header and records, from `body` (the file without its
+/// checksum), into a builder.
+fn parse(body: &mut impl Read, origin: &[u8]) -> Result<ZoneBuilder, String> {
+    let cut = |_| "cut short".to_owned();
+    let mut magic = [0u8; 8];
+    body.read_exact(&mut magic).map_err(cut)?;
+    if &magic != MAGIC || read_u32(body).map_err(cut)? != VERSION {
+        return Err("not a zonesync snapshot of this format version".into());
+    }
+    let origin_len = read_u16(body).map_err(cut)?;
+    let mut stored_origin = vec![0u8; usize::from(origin_len)];
+    body.read_exact(&mut stored_origin).map_err(cut)?;
+    if !stored_origin.eq_ignore_ascii_case(origin) {
+        return Err("the snapshot is of another zone".into());
+    }
+    let _serial = read_u32(body).map_err(cut)?;
+    let mut count = [0u8; 8];
+    body.read_exact(&mut count).map_err(cut)?;
+    let count = u64::from_be_bytes(count);
+    let mut builder = ZoneBuilder::new(origin).map_err(|e| e.to_string())?;
+    let (mut owner, mut rdata) = (Vec::new(), Vec::new());
+    let short = |_| "a record is cut short".to_owned();
+    for _ in 0..count {
+        let owner_len = read_u16(body).map_err(short)?;
+        owner.resize(usize::from(owner_len), 0);
+        body.read_exact(&mut owner).map_err(short)?;
+        let rtype = read_u16(body).map_err(short)?;
+        let ttl = read_u32(body).map_err(short)?;
+        let rdata_len = read_u16(body).map_err(short)?;
+        rdata.resize(usize::from(rdata_len), 0);
+        body.read_exact(&mut rdata).map_err(short)?;
+        builder.add(&owner, rtype, ttl, &rdata, None);
+    }
+    let mut more = [0u8; 1];
+    if body.read(&mut more).map_err(|e| e.to_string())? != 0 {
+        return Err("data after the last record".into());
+    }
+    Ok(builder)
+}
+
+fn read_u16(r: &mut impl Read) -> std::io::Result<u16> {
+    let mut b = [0u8; 2];
+    r.read_exact(&mut b)?;
+    Ok(u16::from_be_bytes(b))
+}
+
+fn read_u32(r: &mut impl Read) -> std::io::Result<u32> {
+    let mut b = [0u8; 4];
+    r.read_exact(&mut b)?;
+    Ok(u32::from_be_bytes(b))
 }
 
 /// Every record of the version, the apex SOA first.
@@ -153,10 +202,18 @@ fn each_record<E>(
     Ok(())
 }
 
-/// A writer that checksums what passes through it.
-struct Hashed<W: Write> {
+/// A writer (or reader) that checksums what passes through it.
+struct Hashed<W> {
     inner: W,
     crc: crc32fast::Hasher,
+}
+
+impl<R: Read> Read for Hashed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.crc.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
 }
 
 impl<W: Write> Write for Hashed<W> {
