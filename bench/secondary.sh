@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# zonesync as a secondary, with Knot DNS as the anchor. Three parts in one
+# zonesync as a secondary, with Knot DNS as the anchor. Four parts in one
 # run, on loopback; primaries pinned to CPU $SERVER_CPU, secondaries and
 # pollers to CPU $CLIENT_CPU; every server stopped by its PID.
 #   1. Propagation, RECORDS (10,000)-record zone: Z = zonesync primary ->
@@ -19,6 +19,11 @@
 #      fresh Knot secondary, AXFR_REPS (3) times each, alternating. Seconds
 #      from starting the process to it answering the serial (SOA poll every
 #      10 ms), and its peak RSS (VmHWM) 1 s later.
+#   4. A restart from the secondary's own copy of the RECORDS_BIG zone:
+#      each secondary transfers it, is stopped by SIGTERM and started
+#      again; zonesync loads its snapshot, Knot its journal (here with
+#      journal-content: all, zonefile-load: none). Seconds from the second
+#      start to answering the serial, and the peak RSS 1 s later.
 #   bench/secondary.sh [CHANGES=20]
 #   env: RECORDS=10000 RECORDS_BIG=1000000 CHANGES_BIG=10 AXFR_REPS=3
 #        AXFR_PRIMARY=zonesync|knot NOTIFY_DELAY_MS=0 SETTLE_MS=1100
@@ -146,6 +151,10 @@ zone:
     zonefile-sync: -1
     journal-content: none
 CONF
+}
+knot_secondary_kept() { # DIR PORT PRIMARY_PORT: keeps the zone in its journal and loads it from there
+  knot_secondary "$@"
+  sed -i 's/    journal-content: none/    journal-content: all\n    zonefile-load: none/' "$1/knot.conf"
 }
 run_knot() {
   taskset -c "$2" knotd -c "$1/knot.conf" >"$1/knot.log" 2>&1 &
@@ -301,6 +310,43 @@ echo "secondary run seconds peak_rss_kb rss_kb log"
 for rep in $(seq 1 "$AXFR_REPS"); do
   for kind in zonesync knot; do axfr_in $kind "$rep"; done
 done
+
+# ---------------------------------------------------------------- part 4: a restart from what the secondary kept
+echo
+echo "=== part 4: restart of a secondary of the $BIG-record zone from its own copy (zonesync: snapshot; Knot: journal), $AXFR_REPS runs per secondary"
+# from_disk KIND REP: a secondary transfers the zone, is stopped (SIGTERM),
+# and started again; appends "kind rep seconds hwm_kb rss_kb log" of the
+# second start (start -> it serves the serial, peak RSS 1 s later).
+from_disk() {
+  local d=$DIR/p4/$1-$2 port t0 t1 pid log
+  mkdir -p "$d"; port=$(free_port)
+  if [ "$1" = zonesync ]; then zs_secondary "$d" "$port" "$P3_PORT" "$(free_port)"; log=$d/zonesync.log
+  else knot_secondary_kept "$d" "$port" "$P3_PORT"; log=$d/knot.log; fi
+  if [ "$1" = zonesync ]; then run_zs "$d" "$CLIENT_CPU"; else run_knot "$d" "$CLIENT_CPU"; fi
+  pid=$SERVER_PID
+  taskset -c "$CLIENT_CPU" python3 "$DIR/serving.py" "$port" $SERIAL "$BIG_LIMIT_S" >/dev/null || { tail -5 "$log" >&2; stop_server "$pid"; return 1; }
+  if [ "$1" = knot ]; then # it stores the zone in its journal after serving it
+    for _ in $(seq 1 600); do grep -q 'zone stored to journal' "$log" && break; sleep 0.1; done
+  fi
+  stop_server "$pid"
+  mv "$log" "$log.first"
+  t0=$EPOCHREALTIME
+  if [ "$1" = zonesync ]; then run_zs "$d" "$CLIENT_CPU"; else run_knot "$d" "$CLIENT_CPU"; fi
+  pid=$SERVER_PID
+  if ! t1=$(taskset -c "$CLIENT_CPU" python3 "$DIR/serving.py" "$port" $SERIAL "$BIG_LIMIT_S"); then
+    tail -5 "$log" >&2; stop_server "$pid"; return 1
+  fi
+  sleep 1
+  local hwm rss
+  hwm=$(vm_kb "$pid" VmHWM); rss=$(vm_kb "$pid" VmRSS)
+  stop_server "$pid"
+  echo "$1 $2 $(python3 -c "print(f'{$t1 - $t0:.3f}')") $hwm $rss $log" | tee -a "$DIR/p4.results"
+  rm -rf "$d/data" "$d/journal" "$d/timers"
+}
+echo "secondary run seconds peak_rss_kb rss_kb log"
+for rep in $(seq 1 "$AXFR_REPS"); do
+  for kind in zonesync knot; do from_disk $kind "$rep"; done
+done
 stop_server "$P3_PID"
 
 # ---------------------------------------------------------------- part 2
@@ -339,7 +385,7 @@ print("serial", z["serial"], "records", z["records"], "journal", j, "last result
 echo
 echo "command: bench/secondary.sh $CHANGES   (RECORDS=$RECORDS RECORDS_BIG=$RECORDS_BIG CHANGES_BIG=$CHANGES_BIG AXFR_REPS=$AXFR_REPS AXFR_PRIMARY=$AXFR_PRIMARY NOTIFY_DELAY_MS=$NOTIFY_DELAY_MS SETTLE_MS=$SETTLE_MS BIG_LIMIT_S=$BIG_LIMIT_S SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU)"
 python3 - "$DIR" "$BIG" "$AXFR_PRIMARY" <<'PY'
-import re, statistics, sys
+import os, re, statistics, sys
 D, big, axfr_primary = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 NAMES = {"Z": "zonesync -> zonesync", "K": "Knot -> Knot", "zonesync": "zonesync", "knot": "Knot"}
 med = statistics.median
@@ -459,6 +505,25 @@ for kind in ("zonesync", "knot"):
           f"{f(med(xfr) / 1000 if xfr else None, '7.3f')} {f(med(ref) / 1000 if ref else None, '9.3f')}  {len(rs)}")
 if len(m3) == 2:
     z, k = m3["zonesync"], m3["knot"]
+    print(f"ratio zonesync/Knot: time {z[0] / k[0]:.2f}, peak RSS {z[1] / k[1]:.2f}   (below 1: zonesync faster / smaller)")
+
+print()
+rows = [l.split() for l in open(f"{D}/p4.results") if l.strip()] if os.path.exists(f"{D}/p4.results") else []
+print(f"part 4: restart from its own copy, {big:,} records (zonesync: snapshot; Knot: journal; start -> it serves the serial)")
+print(f"{'secondary':<10} {'median s':>9} {'min s':>7} {'max s':>7} {'peak RSS MB':>11} {'B/record':>9} {'RSS MB':>7}  runs")
+m4 = {}
+for kind in ("zonesync", "knot"):
+    rs = [r for r in rows if r[0] == kind]
+    if not rs:
+        bad = True
+        continue
+    secs = sorted(float(r[2]) for r in rs)
+    hwm = med(int(r[3]) for r in rs)
+    rss = med(int(r[4]) for r in rs)
+    m4[kind] = (med(secs), hwm)
+    print(f"{NAMES[kind]:<10} {med(secs):>9.3f} {secs[0]:>7.3f} {secs[-1]:>7.3f} {hwm / 1024:>11.1f} {hwm * 1024 / big:>9.0f} {rss / 1024:>7.1f}  {len(rs)}")
+if len(m4) == 2:
+    z, k = m4["zonesync"], m4["knot"]
     print(f"ratio zonesync/Knot: time {z[0] / k[0]:.2f}, peak RSS {z[1] / k[1]:.2f}   (below 1: zonesync faster / smaller)")
 sys.exit(1 if bad else 0)
 PY
