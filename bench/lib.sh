@@ -107,6 +107,7 @@ start_zonesync() { # DIR PORT ZONE FILE; sets SERVER_PID
 listen = ["127.0.0.1:$2"]
 data_dir = "$1/zs-data"
 udp_workers = 1
+${ZONESYNC_SERVER_LINES:-}
 [[zone]]
 name = "$3"
 file = "$4"
