@@ -58,6 +58,18 @@ cpu_ticks() {
   echo "$total"
 }
 
+# wait_idle PID TIMEOUT_S: until the server uses under 5% of a core over a
+# second (work it starts after loading, e.g. zonesync's DNSSEC check of a
+# signed zone, must not land in a measurement); at most TIMEOUT_S.
+wait_idle() {
+  local end=$((SECONDS + $2)) a b
+  while [ $SECONDS -lt $end ]; do
+    a=$(cpu_ticks "$1"); sleep 1; b=$(cpu_ticks "$1")
+    [ $((b - a)) -lt $(($(getconf CLK_TCK) / 20)) ] && return 0
+  done
+  echo "server $1 still busy after $2 s" >&2
+}
+
 # timed_client SERVER_PID CMD: runs the client pipeline CMD (bash, pinned
 # to CLIENT_CPU, at most 900 s); sets CLIENT_OUT (its output), CLIENT_S
 # (wall seconds) and CLIENT_CPU_S (the user+system seconds of the server
