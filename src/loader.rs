@@ -34,11 +34,25 @@ pub fn load_zone_file(
     origin: &[u8],
     opts: &LoadOptions,
 ) -> Result<LoadedZone, LoadError> {
+    load_zone_file_like(path, origin, opts, None)
+}
+
+/// As [`load_zone_file`]; the version is indexed like `served` (a
+/// reload), so that the diff against it walks both side by side.
+pub fn load_zone_file_like(
+    path: &Path,
+    origin: &[u8],
+    opts: &LoadOptions,
+    served: Option<&ZoneVersion>,
+) -> Result<LoadedZone, LoadError> {
     let mut parse_opts = ParseOptions::new(origin.to_vec());
     parse_opts.allow_include_anywhere = opts.include_anywhere;
     let mut builder = ZoneBuilder::new(origin).map_err(|e| LoadError {
         errors: vec![format!("{}: {e}", path.display())],
     })?;
+    if let Some(served) = served {
+        builder.hash_like(served);
+    }
     // Records go straight into the builder as they are parsed: the zone is
     // never held twice. On a parse error the builder is simply dropped.
     let summary = zonefile::parse_file_each(path, &parse_opts, &mut |rec| {

@@ -15,11 +15,16 @@ use crate::zone::{rtype, Node, ZoneVersion};
 /// any other. The apex SOA is not in either list but in `old_soa` and
 /// `new_soa`, the framing of an IXFR changeset.
 ///
-/// Nodes that are one allocation in both versions ([`Node::same`]) are
-/// skipped without looking at their data, so diffing a version against the
-/// one it was derived from costs a hash lookup per node plus the work for
-/// the nodes that changed. Empty non-terminals hold no records, so their
-/// appearing or disappearing changes nothing here.
+/// When both versions index names alike (one derived from the other by
+/// `apply` or `with_serial`, or built with the other's hasher, as a
+/// reload is) the two indexes are walked side by side
+/// ([`ZoneVersion::diff_nodes`]): what both share is skipped whole, so a
+/// version against the one it was derived from costs the changed paths,
+/// and two built apart one pass without lookups. Otherwise each name is
+/// looked up in the other version. Either way nodes with the same packed
+/// data ([`Node::same_content`]) are skipped without listing their
+/// records. Empty non-terminals hold no records, so their appearing or
+/// disappearing changes nothing here.
 ///
 /// Both lists are sorted (by owner in wire format, then type, TTL, RDATA)
 /// so that the same two versions always give the same changeset.
@@ -31,21 +36,28 @@ pub fn diff(old: &ZoneVersion, new: &ZoneVersion) -> Changeset {
     let mut removed = Vec::new();
     let mut added = Vec::new();
     let mut owner = Vec::new();
-    for o in old.nodes() {
-        match new.get(o.key()) {
-            Some(n) if n.same(o) => {}
-            Some(n) => diff_node(o, n, &mut owner, &mut removed, &mut added),
-            None => {
-                o.name_into(&mut owner);
-                push_records(o, &owner, &mut removed);
-            }
+    let mut changed = |o: Option<&Node>, n: Option<&Node>| match (o, n) {
+        (Some(o), Some(n)) if o.same_content(n) => {}
+        (Some(o), Some(n)) => diff_node(o, n, &mut owner, &mut removed, &mut added),
+        (Some(o), None) => {
+            o.name_into(&mut owner);
+            push_records(o, &owner, &mut removed);
         }
-    }
-    for n in new.nodes() {
-        // Nodes present in both were compared in the first pass.
-        if old.get(n.key()).is_none() {
+        (None, Some(n)) => {
             n.name_into(&mut owner);
             push_records(n, &owner, &mut added);
+        }
+        (None, None) => {}
+    };
+    if !old.diff_nodes(new, &mut changed) {
+        for o in old.nodes() {
+            changed(Some(o), new.get(o.key()));
+        }
+        for n in new.nodes() {
+            // Nodes present in both were compared in the first pass.
+            if old.get(n.key()).is_none() {
+                changed(None, Some(n));
+            }
         }
     }
     removed.sort_unstable();
@@ -170,7 +182,15 @@ mod tests {
     type Spec<'a> = (&'a str, u16, u32, Vec<u8>);
 
     fn zone(serial: u32, records: &[Spec<'_>]) -> ZoneVersion {
+        zone_like(serial, records, None)
+    }
+
+    /// A zone indexed like `like` (as a reload is), or apart.
+    fn zone_like(serial: u32, records: &[Spec<'_>], like: Option<&ZoneVersion>) -> ZoneVersion {
         let mut b = ZoneBuilder::new(&wire("example.")).unwrap();
+        if let Some(like) = like {
+            b.hash_like(like);
+        }
         b.add(&wire("example."), rtype::SOA, 60, &soa(serial), None);
         b.add(&wire("example."), rtype::NS, 60, &wire("ns.example."), None);
         for (owner, t, ttl, rdata) in records {
@@ -356,6 +376,11 @@ mod tests {
     }
 
     fn random_zone(rng: &mut Rng) -> ZoneVersion {
+        let (serial, records) = random_records(rng);
+        zone(serial, &records)
+    }
+
+    fn random_records(rng: &mut Rng) -> (u32, Vec<Spec<'static>>) {
         const OWNERS: [&str; 6] = [
             "example.",
             "a.example.",
@@ -380,7 +405,24 @@ mod tests {
             };
             records.push((owner, t, ttl, rdata));
         }
-        zone(rng.below(1000) as u32, &records)
+        (rng.below(1000) as u32, records)
+    }
+
+    #[test]
+    fn zones_indexed_alike_diff_as_zones_indexed_apart() {
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        for round in 0..500 {
+            let old = random_zone(&mut rng);
+            let (serial, records) = random_records(&mut rng);
+            let apart = diff(&old, &zone(serial, &records));
+            let alike = zone_like(serial, &records, Some(&old));
+            let mut walked = 0;
+            assert!(
+                old.diff_nodes(&alike, &mut |_, _| walked += 1),
+                "round {round}"
+            );
+            assert_eq!(diff(&old, &alike), apart, "round {round}");
+        }
     }
 
     #[test]

@@ -702,18 +702,20 @@ impl ManagedZone {
         let Some(file) = self.core.config.file.as_deref() else {
             return self.failed(old_serial, "the zone has no file to load".into());
         };
-        let loaded = match loader::load_zone_file(file, self.core.zone.origin(), &opts) {
-            Ok(l) => l,
-            Err(e) => {
-                for line in &e.errors {
-                    tracing::error!(zone = self.name(), "{line}");
+        let loaded =
+            match loader::load_zone_file_like(file, self.core.zone.origin(), &opts, old.as_deref())
+            {
+                Ok(l) => l,
+                Err(e) => {
+                    for line in &e.errors {
+                        tracing::error!(zone = self.name(), "{line}");
+                    }
+                    return self.failed(
+                        old_serial,
+                        format!("{} error(s) in the zone file", e.errors.len()),
+                    );
                 }
-                return self.failed(
-                    old_serial,
-                    format!("{} error(s) in the zone file", e.errors.len()),
-                );
-            }
-        };
+            };
         for w in &loaded.warnings {
             tracing::warn!(zone = self.name(), "{w}");
         }

@@ -2,7 +2,7 @@
 //! pass before it may be served (RFC 1034 §4.2.1, RFC 2181 §10, RFC 6672).
 
 use super::apply::Descendants;
-use super::index::NameIndex;
+use super::index::{IndexHasher, NameIndex};
 use super::node::{push_rdata, Node, NodeBlocks, RrsetData};
 use super::{flags, rtype, soa_field, Retire, ZoneVersion};
 use crate::name;
@@ -67,6 +67,8 @@ pub struct ZoneBuilder {
     blocks: NodeBlocks,
     errors: Vec<BuildError>,
     warnings: Vec<BuildError>,
+    /// The index hasher to build with (`hash_like`); else a new one.
+    hasher: Option<IndexHasher>,
 }
 
 /// A record in the arena.
@@ -128,7 +130,15 @@ impl ZoneBuilder {
             blocks: NodeBlocks::new(),
             errors: Vec::new(),
             warnings: Vec::new(),
+            hasher: None,
         })
+    }
+
+    /// Indexes the version built as `like` does, so that diffing one
+    /// against the other walks both side by side (a reload, diffed
+    /// against the version served, see `journal::diff`).
+    pub fn hash_like(&mut self, like: &ZoneVersion) {
+        self.hasher = Some(like.index_hasher().clone());
     }
 
     pub fn origin(&self) -> &[u8] {
@@ -298,7 +308,10 @@ impl ZoneBuilder {
             origin: self.origin.into_boxed_slice(),
             serial,
             _retire: Retire::for_names(nodes.len()),
-            nodes: NameIndex::build(nodes),
+            nodes: match self.hasher.take() {
+                Some(hasher) => NameIndex::build_with(nodes, hasher),
+                None => NameIndex::build(nodes),
+            },
             apex,
             record_count,
             descendants,

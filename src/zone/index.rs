@@ -21,6 +21,7 @@
 
 use super::node::Node;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 const BITS: u32 = 6;
@@ -70,10 +71,29 @@ fn position(bitmap: u64, bit: u32) -> usize {
     (bitmap & ((1u64 << bit) - 1)).count_ones() as usize
 }
 
+/// The keyed hash of an index, with an identity: two indexes with the
+/// same identity place every key alike, so they can be compared slot by
+/// slot ([`NameIndex::diff`]).
+#[derive(Clone)]
+pub struct IndexHasher {
+    state: RandomState,
+    id: u64,
+}
+
+impl IndexHasher {
+    fn new() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        IndexHasher {
+            state: RandomState::new(),
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
 /// A persistent map from key to node. Cloning is O(1).
 #[derive(Clone)]
 pub struct NameIndex {
-    hasher: RandomState,
+    hasher: IndexHasher,
     bitmap: u64,
     root: Slots,
     len: usize,
@@ -88,10 +108,27 @@ impl std::fmt::Debug for NameIndex {
 impl NameIndex {
     /// Builds an index of `nodes` (keys must be distinct) in one pass.
     pub fn build(nodes: Vec<Node>) -> NameIndex {
-        let hasher = RandomState::new();
+        Self::build_with(nodes, IndexHasher::new())
+    }
+
+    /// Builds an index hashed as `like` is, so that a diff against it
+    /// walks both side by side instead of looking every name up (a
+    /// reload of a large zone diffs the new version against the one
+    /// served). The key stays the zone's own random one.
+    pub fn build_like(nodes: Vec<Node>, like: &NameIndex) -> NameIndex {
+        Self::build_with(nodes, like.hasher.clone())
+    }
+
+    /// The hasher, for a later [`NameIndex::build_like`].
+    pub fn hasher(&self) -> &IndexHasher {
+        &self.hasher
+    }
+
+    /// Builds with a given hasher (see [`NameIndex::build_like`]).
+    pub fn build_with(nodes: Vec<Node>, hasher: IndexHasher) -> NameIndex {
         let mut entries: Vec<(u64, Node)> = nodes
             .into_iter()
-            .map(|n| (hasher.hash_one(n.key()), n))
+            .map(|n| (hasher.state.hash_one(n.key()), n))
             .collect();
         entries.sort_unstable_by_key(|e| e.0);
         let len = entries.len();
@@ -115,7 +152,7 @@ impl NameIndex {
     }
 
     fn hash(&self, key: &[u8]) -> u64 {
-        self.hasher.hash_one(key)
+        self.hasher.state.hash_one(key)
     }
 
     /// The node with exactly this key.
@@ -170,6 +207,30 @@ impl NameIndex {
             },
             None => self.clone(),
         }
+    }
+
+    /// Calls `changed` for every key whose node differs between `self`
+    /// (old) and `new`: `(Some, Some)` for a node replaced, `(Some, None)`
+    /// removed, `(None, Some)` added, in no particular order; a node that
+    /// is [`Node::same`] in both is not reported. Both indexes must hash
+    /// alike (one derived from the other, or built with
+    /// [`NameIndex::build_like`]); otherwise nothing is called and the
+    /// answer is `false`.
+    ///
+    /// Walks both tries side by side: a branch shared by both (an index
+    /// derived by `insert`/`remove` shares every branch off the changed
+    /// paths) is skipped whole, so a diff after a small change costs its
+    /// paths; two indexes built apart cost one pass, without a lookup.
+    pub fn diff(
+        &self,
+        new: &NameIndex,
+        changed: &mut dyn FnMut(Option<&Node>, Option<&Node>),
+    ) -> bool {
+        if self.hasher.id != new.hasher.id {
+            return false;
+        }
+        diff_level(self.bitmap, &self.root, new.bitmap, &new.root, changed);
+        true
     }
 
     /// Every node, in no particular order.
@@ -388,6 +449,81 @@ fn remove_level(
     }
 }
 
+/// One level of [`NameIndex::diff`]: both sides' slots at the same
+/// position of the same level hold the keys of the same hash prefix.
+fn diff_level(
+    old_bitmap: u64,
+    old: &Slots,
+    new_bitmap: u64,
+    new: &Slots,
+    changed: &mut dyn FnMut(Option<&Node>, Option<&Node>),
+) {
+    if old_bitmap == new_bitmap
+        && Arc::ptr_eq(&old.array, &new.array)
+        && old.at == new.at
+        && old.len == new.len
+    {
+        return;
+    }
+    for bit in 0..64u32 {
+        let mask = 1u64 << bit;
+        let a = (old_bitmap & mask != 0)
+            .then(|| old.get(position(old_bitmap, bit)))
+            .flatten();
+        let b = (new_bitmap & mask != 0)
+            .then(|| new.get(position(new_bitmap, bit)))
+            .flatten();
+        match (a, b) {
+            (None, None) => {}
+            (Some(a), None) => each_node(a, &mut |n| changed(Some(n), None)),
+            (None, Some(b)) => each_node(b, &mut |n| changed(None, Some(n))),
+            (Some(a), Some(b)) => diff_slot(a, b, changed),
+        }
+    }
+}
+
+fn diff_slot(old: &Slot, new: &Slot, changed: &mut dyn FnMut(Option<&Node>, Option<&Node>)) {
+    match (old, new) {
+        (Slot::Leaf(ha, a), Slot::Leaf(hb, b)) if ha == hb && a.key() == b.key() => {
+            if !a.same(b) {
+                changed(Some(a), Some(b));
+            }
+        }
+        (Slot::Branch(ba, sa), Slot::Branch(bb, sb)) => diff_level(*ba, sa, *bb, sb, changed),
+        _ => {
+            // A leaf against a branch (one side has one key of this
+            // prefix, the other several), two different leaves, or a
+            // collision slot: few keys on at least one side, matched by
+            // key.
+            let mut olds: Vec<&Node> = Vec::new();
+            each_node(old, &mut |n| olds.push(n));
+            let mut news: Vec<&Node> = Vec::new();
+            each_node(new, &mut |n| news.push(n));
+            for a in &olds {
+                match news.iter().find(|b| b.key() == a.key()) {
+                    Some(b) if a.same(b) => {}
+                    Some(b) => changed(Some(a), Some(b)),
+                    None => changed(Some(a), None),
+                }
+            }
+            for b in news {
+                if !olds.iter().any(|a| a.key() == b.key()) {
+                    changed(None, Some(b));
+                }
+            }
+        }
+    }
+}
+
+/// Every node under a slot.
+fn each_node<'a>(slot: &'a Slot, f: &mut dyn FnMut(&'a Node)) {
+    match slot {
+        Slot::Leaf(_, n) => f(n),
+        Slot::Branch(_, s) => s.iter().for_each(|s| each_node(s, f)),
+        Slot::Collision(list) => list.iter().for_each(|(_, n)| f(n)),
+    }
+}
+
 pub struct Iter<'a> {
     stack: Vec<(&'a [Slot], usize)>,
     collision: Option<(&'a [(u64, Node)], usize)>,
@@ -425,6 +561,97 @@ mod tests {
 
     fn node(i: u32) -> Node {
         Node::pack(format!("key{i}\0").as_bytes(), 0, &[])
+    }
+
+    /// (key, value byte) pairs the diff reported, both sides.
+    type Reported = std::collections::BTreeMap<Vec<u8>, (Option<Vec<u8>>, Option<Vec<u8>>)>;
+
+    fn reported(old: &NameIndex, new: &NameIndex) -> Option<Reported> {
+        let mut out = Reported::new();
+        let blob = |n: Option<&Node>| n.map(|n| n.rrsets().map(|s| s.ttl() as u8).collect());
+        let walked = old.diff(new, &mut |a, b| {
+            let key = a.or(b).map(|n| n.key().to_vec()).unwrap_or_default();
+            assert!(
+                out.insert(key, (blob(a), blob(b))).is_none(),
+                "reported twice"
+            );
+        });
+        walked.then_some(out)
+    }
+
+    fn valued(i: u32, v: u8) -> Node {
+        use crate::zone::node::RrsetData;
+        let data = [0u8, 1, 7];
+        let set = RrsetData {
+            rtype: 1,
+            ttl: u32::from(v),
+            data: &data,
+            sigs: None,
+        };
+        Node::pack(format!("key{i}\0").as_bytes(), 0, &[set])
+    }
+
+    #[test]
+    fn diff_reports_exactly_the_changed_keys_derived_or_built_alike() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut below = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n) as u32
+        };
+        let n = 3000;
+        let base = NameIndex::build((0..n).map(|i| valued(i, 0)).collect());
+        let mut model: std::collections::BTreeMap<u32, u8> = (0..n).map(|i| (i, 0)).collect();
+        let mut derived = base.clone();
+        for _ in 0..400 {
+            let i = below(u64::from(n) + 500);
+            match below(3) {
+                0 => {
+                    derived = derived.remove(format!("key{i}\0").as_bytes());
+                    model.remove(&i);
+                }
+                _ => {
+                    let v = 1 + below(200) as u8;
+                    derived = derived.insert(valued(i, v));
+                    model.insert(i, v);
+                }
+            }
+        }
+        let mut expect = Reported::new();
+        for i in 0..n + 500 {
+            let old = (i < n).then_some(0u8);
+            let new = model.get(&i).copied();
+            if old != new {
+                let key = format!("key{i}\0").into_bytes();
+                expect.insert(key, (old.map(|v| vec![v]), new.map(|v| vec![v])));
+            }
+        }
+        assert_eq!(reported(&base, &derived).expect("derived"), expect);
+        // Built whole with the same hasher: every node is a new one, so
+        // every key is reported, with the same values as the model's.
+        let nodes = model.iter().map(|(&i, &v)| valued(i, v)).collect();
+        let rebuilt = NameIndex::build_like(nodes, &base);
+        let all = reported(&base, &rebuilt).expect("built alike");
+        for (key, (a, b)) in &all {
+            if a == b {
+                assert!(!expect.contains_key(key));
+            } else {
+                assert_eq!(expect.get(key), Some(&(a.clone(), b.clone())));
+            }
+        }
+        assert_eq!(
+            all.len(),
+            (0..n + 500)
+                .filter(|i| *i < n || model.contains_key(i))
+                .count()
+        );
+        // Built apart: no walk.
+        assert!(reported(&base, &NameIndex::build(Vec::new())).is_none());
+        assert_eq!(
+            reported(&derived, &derived).expect("itself"),
+            Reported::new()
+        );
     }
 
     #[test]
@@ -472,7 +699,7 @@ mod tests {
             _ => panic!("expected a branch"),
         };
         let index = NameIndex {
-            hasher: RandomState::new(),
+            hasher: IndexHasher::new(),
             bitmap,
             root,
             len: 2,

@@ -150,6 +150,20 @@ impl ZoneVersion {
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter()
     }
+    /// How the names are indexed, for [`ZoneBuilder::hash_like`].
+    pub(crate) fn index_hasher(&self) -> &index::IndexHasher {
+        self.nodes.hasher()
+    }
+    /// The nodes that differ between this version and `new`, side by side
+    /// when both index names alike (see [`NameIndex::diff`]); `false`,
+    /// having called nothing, when they do not.
+    pub fn diff_nodes(
+        &self,
+        new: &ZoneVersion,
+        changed: &mut dyn FnMut(Option<&Node>, Option<&Node>),
+    ) -> bool {
+        self.nodes.diff(&new.nodes, changed)
+    }
     /// The orders of the NSEC and NSEC3 chains.
     pub fn denial(&self) -> &denial::Denial {
         &self.denial

@@ -173,6 +173,14 @@ impl Node {
         Arc::ptr_eq(&self.block, &other.block) && self.at == other.at
     }
 
+    /// Whether both nodes hold the same packed data (key, flags, RRsets in
+    /// the same order): true for the same node, and for a node packed
+    /// again from the same records (a reload of a file with that name
+    /// unchanged), where it saves listing and comparing the records.
+    pub fn same_content(&self, other: &Node) -> bool {
+        self.same(other) || self.blob() == other.blob()
+    }
+
     /// A copy of this node with other flags (a change above it moved a
     /// zone cut or a DNAME): one allocation, the data copied as is.
     pub(crate) fn with_flags(&self, flags: u8) -> Node {
