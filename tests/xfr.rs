@@ -651,6 +651,104 @@ fn ixfr_sends_exactly_the_changes_of_each_reload() {
     );
 }
 
+/// A zone file of one line per host (no `$GENERATE`), large enough
+/// (>= 64 KiB) for reloads by chunks.
+fn listed_zone(serial: u32, hosts: std::ops::RangeInclusive<usize>) -> String {
+    let mut text = format!(
+        "$ORIGIN example.com.\n$TTL 3600\n\
+         @ SOA ns1 hostmaster {serial} 7200 1800 1209600 300\n\
+         @ NS ns1\n@ NS ns2.example.net.\nns1 A 192.0.2.53\n"
+    );
+    for i in hosts {
+        text.push_str(&format!(
+            "host{i} TXT \"host number {i} with some padding text\"\n"
+        ));
+    }
+    text
+}
+
+fn log_count(s: &Server, needle: &str) -> usize {
+    s.log().matches(needle).count()
+}
+
+/// A large file is reloaded by chunks (only what changed is parsed), and
+/// the changes journaled are exactly the edit's; when the copy of the
+/// previous file is damaged, or after a restart, the reload is whole and
+/// as exact.
+#[test]
+fn a_large_zone_file_reloads_by_chunks_with_exactly_its_changes() {
+    let mut s = Server::start(
+        &policy_config("keep"),
+        &[("example.com.zone", &listed_zone(1, 1..=5000))],
+    );
+    assert_eq!(log_count(&s, "parsed whole"), 1, "{}", s.log());
+    // 1 -> 2: host1 goes (at the top, with the SOA), host5001 comes (at
+    // the end).
+    s.rewrite("example.com.zone", &listed_zone(2, 2..=5001));
+    s.signal("HUP");
+    wait_served(&s, 2);
+    assert!(
+        s.wait_for_log("chunks parsed", Duration::from_secs(5)),
+        "{}",
+        s.log()
+    );
+    let from1 = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(1)));
+    assert_eq!(
+        from1,
+        strs(&[
+            "SOA 2",
+            "SOA 1",
+            "host1.example.com. TXT",
+            "SOA 2",
+            "host5001.example.com. TXT",
+            "SOA 2",
+        ])
+    );
+    // The copy of the previous file damaged: the reload is whole.
+    let copy = s.dir().join("data/state/example.com.text");
+    assert!(
+        copy.exists(),
+        "no copy of the zone file at {}",
+        copy.display()
+    );
+    std::fs::write(&copy, "damaged").unwrap();
+    s.rewrite("example.com.zone", &listed_zone(3, 2..=5002));
+    s.signal("HUP");
+    wait_served(&s, 3);
+    assert!(wait_until(Duration::from_secs(5), || log_count(
+        &s,
+        "parsed whole"
+    ) == 2));
+    let from2 = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(2)));
+    assert_eq!(
+        from2,
+        strs(&[
+            "SOA 3",
+            "SOA 2",
+            "SOA 3",
+            "host5002.example.com. TXT",
+            "SOA 3"
+        ])
+    );
+    // After a restart (a whole load), the next reload is by chunks again.
+    s.restart(false);
+    let by_chunks = log_count(&s, "chunks parsed");
+    s.rewrite("example.com.zone", &listed_zone(4, 3..=5002));
+    s.signal("HUP");
+    wait_served(&s, 4);
+    assert!(wait_until(Duration::from_secs(5), || log_count(
+        &s,
+        "chunks parsed"
+    ) == by_chunks + 1));
+    let from3 = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(3)));
+    assert_eq!(
+        from3,
+        strs(&["SOA 4", "SOA 3", "host2.example.com. TXT", "SOA 4", "SOA 4"])
+    );
+    let axfr = transfer(s.addr(), None, RecordType::AXFR, None);
+    assert_eq!(records(&axfr).len(), 4 + 5000 + 1);
+}
+
 #[test]
 fn ixfr_larger_than_the_zone_is_sent_as_the_whole_zone() {
     let s = Server::start(

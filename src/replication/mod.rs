@@ -491,6 +491,8 @@ struct LoadMemory {
     published: Option<PublishedState>,
     /// Files of the version being served, to tell whether a reload is due.
     files: Vec<(PathBuf, Option<SystemTime>)>,
+    /// What a reload of a large file starts from (`loader::incremental`).
+    image: Option<loader::incremental::FileImage>,
 }
 
 /// A primary's events: the checks and NOTIFY(CSYNC) after its loads.
@@ -593,6 +595,7 @@ impl ManagedZone {
             loading: Mutex::new(LoadMemory {
                 published,
                 files: Vec::new(),
+                image: None,
             }),
             status: Mutex::new(LoadStatus::default()),
             load_asks: Mutex::new(Vec::new()),
@@ -702,27 +705,39 @@ impl ManagedZone {
         let Some(file) = self.core.config.file.as_deref() else {
             return self.failed(old_serial, "the zone has no file to load".into());
         };
-        let loaded =
-            match loader::load_zone_file_like(file, self.core.zone.origin(), &opts, old.as_deref())
-            {
-                Ok(l) => l,
-                Err(e) => {
-                    for line in &e.errors {
-                        tracing::error!(zone = self.name(), "{line}");
-                    }
-                    return self.failed(
-                        old_serial,
-                        format!("{} error(s) in the zone file", e.errors.len()),
-                    );
+        let copy = loader::incremental::copy_path(&self.state_path);
+        let reload = loader::Reload {
+            served: old.as_deref(),
+            image: memory.image.as_ref(),
+            copy: Some(&copy),
+        };
+        let loaded = match loader::load_zone_file_from(file, self.core.zone.origin(), &opts, reload)
+        {
+            Ok(l) => l,
+            Err(e) => {
+                for line in &e.errors {
+                    tracing::error!(zone = self.name(), "{line}");
                 }
-            };
+                return self.failed(
+                    old_serial,
+                    format!("{} error(s) in the zone file", e.errors.len()),
+                );
+            }
+        };
         for w in &loaded.warnings {
             tracing::warn!(zone = self.name(), "{w}");
         }
         let file_path = file;
         let file = FileContent {
             serial: loaded.version.serial(),
-            digest: loaded.version.content_digest(),
+            digest: loaded.digest,
+        };
+        if let loader::LoadHow::Whole(Some(why)) = &loaded.how {
+            tracing::debug!(zone = self.name(), "file parsed whole: {why}");
+        }
+        let how = match loaded.how {
+            loader::LoadHow::Chunks { parsed, of } => format!("{parsed} of {of} chunks parsed"),
+            loader::LoadHow::Whole(_) => "parsed whole".to_string(),
         };
         let now = self.core.clock().now_unix();
         // Changes made by UPDATE that the file does not hold yet: a file
@@ -756,6 +771,7 @@ impl ManagedZone {
         let (serial, note) = match decision {
             Decision::Unchanged => {
                 memory.files = loaded.files;
+                memory.image = self.keep_image(loaded.image);
                 if let Some(p) = memory.published.as_mut() {
                     if p.file_serial != file.serial {
                         p.file_serial = file.serial;
@@ -774,6 +790,7 @@ impl ManagedZone {
         if let Some(note) = &note {
             tracing::warn!(zone = self.name(), "{note}");
         }
+        let image = loaded.image;
         let version = if serial == file.serial {
             loaded.version
         } else {
@@ -831,12 +848,15 @@ impl ManagedZone {
             .publish(version, &file_path.display().to_string(), Publication::New);
         memory.published = Some(published);
         memory.files = loaded.files;
+        let ms = started.elapsed().as_millis() as u64;
+        memory.image = self.keep_image(image);
         tracing::info!(
             zone = self.name(),
             %serial,
             old_serial = ?old_serial,
             records,
-            ms = started.elapsed().as_millis() as u64,
+            ms,
+            how,
             "zone loaded"
         );
         self.outcome(LoadKind::Loaded, old_serial, Some(serial), note)
@@ -888,6 +908,23 @@ impl ManagedZone {
                 "{e}; secondaries will get AXFR instead of IXFR"
             );
         }
+    }
+
+    /// The image of the file now served, for the next reload; none when
+    /// its copy cannot be written (that reload is then whole).
+    fn keep_image(
+        &self,
+        pending: Option<loader::incremental::Pending>,
+    ) -> Option<loader::incremental::FileImage> {
+        pending?
+            .keep()
+            .map_err(|e| {
+                tracing::warn!(
+                    zone = self.name(),
+                    "cannot keep a copy of the zone file for reloads (the next is whole): {e}"
+                )
+            })
+            .ok()
     }
 
     fn write_state(&self, state: &PublishedState) {
@@ -973,6 +1010,9 @@ pub fn zone_files(server: &ServerConfig, name: &str) -> Vec<PathBuf> {
         state.join(format!("{stem}.notify.toml")),
         state.join(format!("{stem}.csync.toml")),
         state.join(format!("{stem}.csync-audit.log")),
+        // A primary's copy of its zone file (loader::incremental).
+        state.join(format!("{stem}.text")),
+        state.join(format!("{stem}.text.next")),
     ]
 }
 

@@ -414,7 +414,7 @@ impl ZoneVersion {
     }
 
     /// A second handle on this version's data (nothing is copied).
-    fn share(&self) -> ZoneVersion {
+    pub fn share(&self) -> ZoneVersion {
         ZoneVersion {
             origin: self.origin.clone(),
             origin_labels: self.origin_labels,

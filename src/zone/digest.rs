@@ -11,7 +11,7 @@
 //! offsets) finished by a SplitMix64 mix, fixed across builds and
 //! platforms because the digest is stored on disk.
 
-use super::{rtype, ZoneVersion};
+use super::{rtype, Node, ZoneVersion};
 
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
@@ -53,36 +53,42 @@ impl ZoneVersion {
     /// The content digest (see the module documentation): equal for two
     /// versions with the same records, whatever their SOA serials.
     pub fn content_digest(&self) -> u128 {
-        let mut sum: u128 = 0;
-        let mut add = |key: &[u8], t: u16, ttl: u32, rdata: &[u8]| {
-            let mut h = Fnv2::new();
-            h.write(key);
-            h.write(&t.to_be_bytes());
-            h.write(&ttl.to_be_bytes());
-            h.write(rdata);
-            sum = sum.wrapping_add(h.finish());
-        };
-        for node in self.nodes() {
-            for set in node.rrsets() {
-                for rdata in set.rdatas() {
-                    if set.rtype() == rtype::SOA {
-                        add(
-                            node.key(),
-                            set.rtype(),
-                            set.ttl(),
-                            &super::set_soa_serial(rdata, crate::serial::Serial(0)),
-                        );
-                    } else {
-                        add(node.key(), set.rtype(), set.ttl(), rdata);
-                    }
-                }
-                if let Some(sigs) = set.sigs() {
-                    for rdata in sigs.rdatas() {
-                        add(node.key(), rtype::RRSIG, sigs.ttl, rdata);
-                    }
-                }
+        self.nodes()
+            .fold(0u128, |sum, node| sum.wrapping_add(node_digest(node)))
+    }
+}
+
+/// One node's share of the content digest: the sum of its records'
+/// hashes, so that a digest moves by the difference of the nodes a change
+/// touches (`loader::incremental`).
+pub fn node_digest(node: &Node) -> u128 {
+    let mut sum: u128 = 0;
+    let mut add = |key: &[u8], t: u16, ttl: u32, rdata: &[u8]| {
+        let mut h = Fnv2::new();
+        h.write(key);
+        h.write(&t.to_be_bytes());
+        h.write(&ttl.to_be_bytes());
+        h.write(rdata);
+        sum = sum.wrapping_add(h.finish());
+    };
+    for set in node.rrsets() {
+        for rdata in set.rdatas() {
+            if set.rtype() == rtype::SOA {
+                add(
+                    node.key(),
+                    set.rtype(),
+                    set.ttl(),
+                    &super::set_soa_serial(rdata, crate::serial::Serial(0)),
+                );
+            } else {
+                add(node.key(), set.rtype(), set.ttl(), rdata);
             }
         }
-        sum
+        if let Some(sigs) = set.sigs() {
+            for rdata in sigs.rdatas() {
+                add(node.key(), rtype::RRSIG, sigs.ttl, rdata);
+            }
+        }
     }
+    sum
 }

@@ -17,6 +17,7 @@ mod apply;
 mod build;
 pub mod denial;
 mod digest;
+pub use digest::node_digest;
 pub mod index;
 pub mod node;
 mod table;

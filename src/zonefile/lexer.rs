@@ -39,6 +39,8 @@ pub struct LexError {
 pub struct Entry<'a> {
     /// Line of the first token.
     pub line: u32,
+    /// Byte offset of the line the entry starts on.
+    pub start: usize,
     /// The entry began with white space, so it has no owner field and the
     /// previous owner applies (RFC 1035 §5.1).
     pub leading_space: bool,
@@ -90,6 +92,17 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// A lexer for text that starts on line `line` of its file (a chunk
+    /// of it, see `chunks`), at an entry's start.
+    pub fn at_line(src: &'a str, line: u32) -> Self {
+        Lexer {
+            src,
+            pos: 0,
+            line,
+            bad_lines: &[],
+        }
+    }
+
     fn byte_at(&self, pos: usize) -> Option<u8> {
         self.src.as_bytes().get(pos).copied()
     }
@@ -117,6 +130,7 @@ impl<'a> Lexer<'a> {
             };
             let start_line = self.line;
             entry.line = start_line;
+            entry.start = self.pos;
             entry.leading_space = first == b' ' || first == b'\t';
             entry.tokens.clear();
             entry.error = None;

@@ -16,6 +16,7 @@
 //! tokens borrow the file text, the entry, owner and rdata buffers are
 //! reused, and the commonest types skip `domain` (see `fast`).
 
+pub mod chunks;
 mod fast;
 mod generate;
 mod lexer;
@@ -351,6 +352,8 @@ struct Loader<'o, 'c> {
     last_ttl: Option<u32>,
     soa_minimum: Option<u32>,
     warned_soa_minimum: bool,
+    /// Follows the top file's entries for its chunks (`chunks`).
+    probe: Option<chunks::Probe>,
 }
 
 impl<'o, 'c> Loader<'o, 'c> {
@@ -383,7 +386,19 @@ impl<'o, 'c> Loader<'o, 'c> {
             last_ttl: None,
             soa_minimum: None,
             warned_soa_minimum: false,
+            probe: None,
         })
+    }
+
+    /// What parsing the next entry depends on besides its text.
+    fn state(&self, ctx: &FileCtx) -> chunks::ParseState {
+        chunks::ParseState {
+            origin: ctx.origin.clone(),
+            dollar_ttl: self.dollar_ttl,
+            last_ttl: self.last_ttl,
+            soa_minimum: self.soa_minimum,
+            warned_soa_minimum: self.warned_soa_minimum,
+        }
     }
 
     fn finish(self) -> Result<ParseSummary, Vec<ZoneFileError>> {
@@ -438,6 +453,12 @@ impl<'o, 'c> Loader<'o, 'c> {
         while lexer.next_entry_into(&mut entry) {
             if self.full() {
                 return;
+            }
+            if ctx.depth == 0 {
+                if let Some(mut probe) = self.probe.take() {
+                    probe.entry(entry.start, || self.state(ctx));
+                    self.probe = Some(probe);
+                }
             }
             self.entry(&entry, ctx);
         }

@@ -1,5 +1,8 @@
 //! Loading a zone from its master file: parse, check, build a version.
-//! Used by the server (start-up and reload) and by `check-zone`.
+//! Used by the server (start-up and reload) and by `check-zone`; a reload
+//! of a large file parses only what changed (`incremental`).
+
+pub mod incremental;
 
 use crate::config::DnssecChecks;
 use crate::dnssec::{self, CheckOptions};
@@ -11,9 +14,34 @@ use std::time::SystemTime;
 /// A zone loaded from files, and what to watch for a reload.
 pub struct LoadedZone {
     pub version: ZoneVersion,
+    /// Its content digest (`ZoneVersion::content_digest`).
+    pub digest: u128,
     pub warnings: Vec<String>,
     /// Each file read (the zone file and its includes) with its mtime.
     pub files: Vec<(PathBuf, Option<SystemTime>)>,
+    /// What the next reload starts from, once this version is served.
+    pub image: Option<incremental::Pending>,
+    pub how: LoadHow,
+}
+
+/// How a file was loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadHow {
+    /// Parsed whole; why, when a reload by chunks was possible but not
+    /// done.
+    Whole(Option<String>),
+    /// Only these chunks parsed (new and old), of the new file's.
+    Chunks { parsed: usize, of: usize },
+}
+
+/// What a reload may start from: the version served (the new one is
+/// indexed like it, so that the diff walks both side by side), the image
+/// of the file it came from, and where the image's copy goes.
+#[derive(Clone, Copy, Default)]
+pub struct Reload<'a> {
+    pub served: Option<&'a ZoneVersion>,
+    pub image: Option<&'a incremental::FileImage>,
+    pub copy: Option<&'a Path>,
 }
 
 /// Every problem found, each naming file, line and problem.
@@ -34,57 +62,123 @@ pub fn load_zone_file(
     origin: &[u8],
     opts: &LoadOptions,
 ) -> Result<LoadedZone, LoadError> {
-    load_zone_file_like(path, origin, opts, None)
+    load_zone_file_from(path, origin, opts, Reload::default())
 }
 
-/// As [`load_zone_file`]; the version is indexed like `served` (a
-/// reload), so that the diff against it walks both side by side.
-pub fn load_zone_file_like(
+/// As [`load_zone_file`], for a reload: by chunks from `reload.image`
+/// where it can be (see `incremental`), else whole; an image of the new
+/// file is made when `reload.copy` says where its copy goes.
+pub fn load_zone_file_from(
     path: &Path,
     origin: &[u8],
     opts: &LoadOptions,
-    served: Option<&ZoneVersion>,
+    reload: Reload<'_>,
 ) -> Result<LoadedZone, LoadError> {
     let mut parse_opts = ParseOptions::new(origin.to_vec());
     parse_opts.allow_include_anywhere = opts.include_anywhere;
+    let bytes = zonefile::chunks::read(path).map_err(|e| LoadError {
+        errors: vec![e.to_string()],
+    })?;
+    let mut why_whole = None;
+    if let (Some(image), Some(copy)) = (reload.image, reload.copy) {
+        match incremental::reload(path, &bytes, &parse_opts, image) {
+            Ok(done) => {
+                let files = vec![(path.to_path_buf(), mtime(path))];
+                let pending = incremental::Pending::new(
+                    path,
+                    &done.version,
+                    done.digest,
+                    done.chunking,
+                    copy,
+                    incremental::held_text(bytes),
+                );
+                return Ok(LoadedZone {
+                    version: done.version,
+                    digest: done.digest,
+                    warnings: Vec::new(),
+                    files,
+                    image: Some(pending),
+                    how: LoadHow::Chunks {
+                        parsed: done.parsed,
+                        of: done.chunks,
+                    },
+                });
+            }
+            Err(why) => why_whole = Some(why.0),
+        }
+    }
     let mut builder = ZoneBuilder::new(origin).map_err(|e| LoadError {
         errors: vec![format!("{}: {e}", path.display())],
     })?;
-    if let Some(served) = served {
+    if let Some(served) = reload.served {
         builder.hash_like(served);
     }
     // Records go straight into the builder as they are parsed: the zone is
     // never held twice. On a parse error the builder is simply dropped.
-    let summary = zonefile::parse_file_each(path, &parse_opts, &mut |rec| {
-        builder.add(
-            rec.owner,
-            rec.rtype,
-            rec.ttl,
-            rec.rdata,
-            Some((&rec.pos.file, rec.pos.line)),
-        );
-    })
-    .map_err(|errors| LoadError {
-        errors: errors.iter().map(|e| e.to_string()).collect(),
-    })?;
+    let mut parsed = 0usize;
+    let mut dname = false;
+    let chunked = reload.copy.is_some() && bytes.len() >= incremental::MIN_BYTES;
+    let (summary, chunking) =
+        zonefile::chunks::parse_whole(path, &bytes, chunked, &parse_opts, &mut |rec| {
+            parsed += 1;
+            dname |= rec.rtype == crate::zone::rtype::DNAME;
+            builder.add(
+                rec.owner,
+                rec.rtype,
+                rec.ttl,
+                rec.rdata,
+                Some((&rec.pos.file, rec.pos.line)),
+            );
+        })
+        .map_err(|errors| LoadError {
+            errors: errors.iter().map(|e| e.to_string()).collect(),
+        })?;
     let mut warnings: Vec<String> = summary.warnings.iter().map(|w| w.to_string()).collect();
+    // The text, for an image of this file, goes to disk before the zone
+    // is built: a large file is not held beside it.
+    let text = match (reload.copy, &chunking) {
+        (Some(copy), Some(_)) => incremental::written_text(copy, bytes)
+            .map_err(|e| tracing::warn!("{}: cannot keep a copy for reloads: {e}", path.display()))
+            .ok(),
+        _ => None,
+    };
     let (version, build_warnings) = builder.finish().map_err(|errors| LoadError {
         errors: errors.iter().map(|e| with_file(path, e)).collect(),
     })?;
     warnings.extend(build_warnings.iter().map(|w| with_file(path, w)));
+    let digest = version.content_digest();
+    // The image holds only when the file's records are the version's,
+    // one for one (see `incremental`).
+    let exact = warnings.is_empty()
+        && summary.files.len() == 1
+        && parsed == version.record_count()
+        && !dname;
+    let image = match (reload.copy, chunking, text) {
+        (Some(copy), Some(chunking), Some(text)) if exact => Some(incremental::Pending::new(
+            path, &version, digest, chunking, copy, text,
+        )),
+        _ => None,
+    };
     let files = summary
         .files
         .into_iter()
         .map(|f| {
-            let mtime = std::fs::metadata(&f).and_then(|m| m.modified()).ok();
+            let mtime = mtime(&f);
             (f, mtime)
         })
         .collect();
     Ok(LoadedZone {
         version,
+        digest,
         warnings,
         files,
+        image,
+        how: LoadHow::Whole(why_whole),
     })
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// What the DNSSEC checks of a zone gave, for logs and `check-zone`.
