@@ -533,3 +533,42 @@ fn soa_sightings_allocate_nothing_per_query() {
     // (about once in 25 runs); more than two lost is a bug.
     assert!(unseen.len() <= 2, "asked but not seen: {unseen:?}");
 }
+
+/// AXFR packing allocates per message (each message handed to the
+/// sender is its own buffer), never per record: owners, RDATA names and
+/// compression are written from the version into one reused buffer.
+#[test]
+fn axfr_packing_allocates_per_message_not_per_record() {
+    let mut text = String::from(
+        "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n\
+         @ NS ns1\nns1 A 192.0.2.1\n",
+    );
+    for i in 0..20_000 {
+        text.push_str(&format!(
+            "h{i} A 10.0.{}.{}\nh{i} MX 10 mail{}.example.com.\n",
+            i / 256 % 256,
+            i % 256,
+            i % 50
+        ));
+    }
+    let version = version_of(&text);
+    let mut question = wire_name("example.com");
+    question.extend(252u16.to_be_bytes());
+    question.extend(1u16.to_be_bytes());
+    let mut messages = 0usize;
+    let mut bytes = 0usize;
+    start_counting();
+    let records = zonesync::xfr::pack_zone(&version, 1, 0x8400, &question, 0, |msg| {
+        messages += 1;
+        bytes += msg.len();
+        true
+    });
+    let allocations = stop_counting();
+    assert_eq!(records, 40_000 + 2 + 2, "every record, the SOA twice");
+    assert!(messages > 10, "{messages} messages of {bytes} octets");
+    // The message buffer, the owner buffers, the index walk's stack.
+    assert!(
+        allocations <= messages + 8,
+        "{allocations} allocations for {records} records in {messages} messages"
+    );
+}

@@ -50,7 +50,7 @@ pub fn diff(old: &ZoneVersion, new: &ZoneVersion) -> Changeset {
         (None, None) => {}
     };
     if !old.diff_nodes(new, &mut changed) {
-        for o in old.nodes() {
+        for o in old.nodes_ahead() {
             changed(Some(o), new.get(o.key()));
         }
         for n in new.nodes() {

@@ -186,7 +186,7 @@ fn each_record<E>(
     mut f: impl FnMut(&[u8], u16, u32, &[u8]) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut owner = Vec::new();
-    for node in version.nodes() {
+    for node in version.nodes_ahead() {
         node.name_into(&mut owner);
         for set in node.rrsets() {
             for rdata in set.rdatas() {

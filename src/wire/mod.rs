@@ -11,7 +11,7 @@ mod request;
 mod writer;
 
 pub use request::{opcode_of, parse_request, Edns, ParseError, Question, Request};
-pub use writer::{Mark, MessageWriter, Owner, Section, WriteError};
+pub use writer::{Mark, MessageWriter, NameTable, Owner, Section, WriteError};
 
 /// A message id for a query or NOTIFY we send, that nobody can predict
 /// from the ones before (RFC 5452 §4.3: an answer is accepted on its id,

@@ -24,6 +24,38 @@ const COMPRESS_SLOTS: usize = 64;
 /// Largest offset a compression pointer can reach (14 bits).
 const MAX_POINTER: usize = 0x3fff;
 
+/// Slots of a [`NameTable`].
+const TABLE_SLOTS: usize = 1024;
+
+/// Where names start in a message, by a hash of the name: a zone
+/// transfer's messages hold thousands of names, which the small table
+/// searched in order (enough for an answer) would neither reach nor hold.
+/// A slot keeps the last name of its hash; a lookup checks the name at
+/// the offset it finds, so a collision costs compression, never
+/// correctness.
+pub struct NameTable {
+    slots: [u16; TABLE_SLOTS],
+}
+
+impl Default for NameTable {
+    fn default() -> Self {
+        NameTable {
+            slots: [0; TABLE_SLOTS],
+        }
+    }
+}
+
+impl NameTable {
+    /// Case-insensitive FNV-1a of a wire name, to a slot.
+    fn slot(name: &[u8]) -> usize {
+        let mut h: u32 = 0x811c_9dc5;
+        for &b in name {
+            h = (h ^ u32::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0193);
+        }
+        (h ^ (h >> 16)) as usize % TABLE_SLOTS
+    }
+}
+
 pub struct MessageWriter<'b> {
     buf: &'b mut [u8],
     pos: usize,
@@ -34,6 +66,8 @@ pub struct MessageWriter<'b> {
     /// Offsets where a name (or a name's suffix) starts in the message.
     names: [u16; COMPRESS_SLOTS],
     nnames: usize,
+    /// Used instead of `names` when given (`with_table`).
+    table: Option<&'b mut NameTable>,
 }
 
 impl<'b> MessageWriter<'b> {
@@ -48,7 +82,16 @@ impl<'b> MessageWriter<'b> {
             section: Section::Answer,
             names: [0; COMPRESS_SLOTS],
             nnames: 0,
+            table: None,
         }
+    }
+
+    /// A writer that remembers names in `table` (for messages with many
+    /// names: zone transfers).
+    pub fn with_table(buf: &'b mut [u8], limit: usize, table: &'b mut NameTable) -> Self {
+        let mut w = MessageWriter::new(buf, limit);
+        w.table = Some(table);
+        w
     }
 
     /// Header with the given id and flags, all counts zero.
@@ -62,6 +105,9 @@ impl<'b> MessageWriter<'b> {
         self.pos = HEADER_LEN;
         self.counts = [0; 3];
         self.nnames = 0;
+        if let Some(table) = self.table.as_deref_mut() {
+            table.slots.fill(0);
+        }
     }
 
     pub fn flags(&self) -> u16 {
@@ -259,15 +305,21 @@ impl<'b> MessageWriter<'b> {
     fn remember_name(&mut self, mut offset: usize, name: &[u8]) {
         let mut rest = name;
         while let Some(&len) = rest.first() {
-            if len == 0 || len > 63 || offset > MAX_POINTER || self.nnames == COMPRESS_SLOTS {
+            let full = self.table.is_none() && self.nnames == COMPRESS_SLOTS;
+            if len == 0 || len > 63 || offset > MAX_POINTER || full {
                 return;
             }
             // A label that was itself written as a pointer ends the name.
             if self.buf.get(offset).is_none_or(|&b| b != len) {
                 return;
             }
-            self.names[self.nnames] = offset as u16;
-            self.nnames += 1;
+            match self.table.as_deref_mut() {
+                Some(table) => table.slots[NameTable::slot(rest)] = offset as u16,
+                None => {
+                    self.names[self.nnames] = offset as u16;
+                    self.nnames += 1;
+                }
+            }
             offset += 1 + len as usize;
             rest = rest.get(1 + len as usize..).unwrap_or(&[]);
         }
@@ -275,22 +327,30 @@ impl<'b> MessageWriter<'b> {
 
     /// An earlier position holding exactly `name` (case-insensitive).
     pub fn find_name(&self, name: &[u8]) -> Option<u16> {
-        self.names[..self.nnames]
-            .iter()
-            .copied()
-            .find(|&off| self.name_at_equals(off as usize, name))
+        match self.table.as_deref() {
+            Some(table) => {
+                let off = *table.slots.get(NameTable::slot(name))?;
+                (off != 0 && self.name_at_equals(off as usize, name)).then_some(off)
+            }
+            None => self.names[..self.nnames]
+                .iter()
+                .copied()
+                .find(|&off| self.name_at_equals(off as usize, name)),
+        }
     }
 
-    /// Compares the (possibly compressed) name at `offset` with `name`.
+    /// Compares the (possibly compressed) name at `offset` with `name`,
+    /// reading only what is written (a table slot may outlive a rollback).
     fn name_at_equals(&self, mut offset: usize, name: &[u8]) -> bool {
+        let written = self.buf.get(..self.pos).unwrap_or(&[]);
         let mut rest = name;
         let mut hops = 0;
         loop {
-            let Some(&len) = self.buf.get(offset) else {
+            let Some(&len) = written.get(offset) else {
                 return false;
             };
             if len >= 0xc0 {
-                let Some(&lo) = self.buf.get(offset + 1) else {
+                let Some(&lo) = written.get(offset + 1) else {
                     return false;
                 };
                 offset = (((len & 0x3f) as usize) << 8) | lo as usize;
@@ -311,7 +371,7 @@ impl<'b> MessageWriter<'b> {
             }
             let n = len as usize;
             let (Some(have), Some(want)) =
-                (self.buf.get(offset + 1..offset + 1 + n), rest.get(1..1 + n))
+                (written.get(offset + 1..offset + 1 + n), rest.get(1..1 + n))
             else {
                 return false;
             };
@@ -423,6 +483,68 @@ mod tests {
         let parsed = hickory_proto::op::Message::from_vec(msg).unwrap();
         assert_eq!(parsed.answers()[0].name().to_ascii(), "example.com.");
         assert_eq!(parsed.additionals()[0].name().to_ascii(), "ns.example.com.");
+    }
+
+    /// With a name table, thousands of names compress (beyond the 64 the
+    /// small table holds), rolled-back names are never pointed to, and an
+    /// independent parser reads every name back.
+    #[test]
+    fn a_name_table_compresses_many_names_and_survives_rollbacks() {
+        let mut buf = vec![0u8; 65535];
+        let mut table = NameTable::default();
+        let mut w = MessageWriter::with_table(&mut buf, 65535, &mut table);
+        w.header(1, 0x8400);
+        w.question(b"\x07example\x03com\x00\x00\xfc\x00\x01")
+            .unwrap();
+        w.start_section(Section::Answer);
+        let name = |i: usize| {
+            let label = format!("host{i}");
+            let mut n = vec![label.len() as u8];
+            n.extend(label.as_bytes());
+            n.extend(b"\x07EXAMPLE\x03com\x00");
+            n
+        };
+        let mut expect = Vec::new();
+        for i in 0..1500 {
+            // Each owner is a name seen before as an MX target (from the
+            // second on), so it compresses to a pointer through the table.
+            let owner = name(i);
+            let mut mx = vec![0, 10];
+            mx.extend(name(i + 1));
+            w.rrset(Owner::Name(&owner), rtype::MX, 60, [&mx[..]].into_iter())
+                .unwrap();
+            expect.push((i, i + 1));
+            if i % 100 == 7 {
+                // Written and rolled back: its names must not be used.
+                let mark = w.mark();
+                let gone = name(90_000 + i);
+                w.rrset(
+                    Owner::Name(&gone),
+                    rtype::A,
+                    60,
+                    [&[1u8, 2, 3, 4][..]].into_iter(),
+                )
+                .unwrap();
+                w.rollback(mark);
+            }
+        }
+        let len = w.finish();
+        // Compressed: far less than the names written out (~25 octets
+        // each, twice per record).
+        assert!(len < 1500 * 30, "{len} octets");
+        let parsed = hickory_proto::op::Message::from_vec(&buf[..len]).unwrap();
+        assert_eq!(parsed.answers().len(), 1500);
+        for (record, (owner, target)) in parsed.answers().iter().zip(expect) {
+            assert_eq!(
+                record.name().to_ascii().to_ascii_lowercase(),
+                format!("host{owner}.example.com.")
+            );
+            let data = record.data().map(|d| d.to_string()).unwrap_or_default();
+            assert_eq!(
+                data.to_ascii_lowercase(),
+                format!("10 host{target}.example.com.")
+            );
+        }
     }
 
     #[test]

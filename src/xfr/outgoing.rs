@@ -24,7 +24,7 @@ use crate::peers::{
 };
 use crate::serial::Serial;
 use crate::tsig::{self, Keys, RequestAuth, SignedRequest};
-use crate::wire::{flag, rcode, MessageWriter, Owner, Request, Section, HEADER_LEN};
+use crate::wire::{flag, rcode, MessageWriter, NameTable, Owner, Request, Section, HEADER_LEN};
 use crate::zone::{rtype, SharedZoneTable, Zone, ZoneVersion};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -827,7 +827,7 @@ pub fn pack_zone(
         emit,
         |packer, emit| {
             let mut owner = Vec::with_capacity(name::MAX_NAME_LEN);
-            for node in version.nodes() {
+            for node in version.nodes_ahead() {
                 node.name_into(&mut owner);
                 let apex = node.has_flag(crate::zone::flags::APEX);
                 for rrset in node.rrsets() {
@@ -889,8 +889,13 @@ fn pack_between_soas<E: FnMut(Vec<u8>) -> bool>(
     body: impl FnOnce(&mut Packer<'_, '_>, &mut E) -> bool,
 ) -> usize {
     let mut buf = vec![0u8; crate::wire::MAX_MESSAGE];
+    let mut names = NameTable::default();
     let mut packer = Packer {
-        w: MessageWriter::new(&mut buf, crate::wire::MAX_MESSAGE - reserve.min(1024)),
+        w: MessageWriter::with_table(
+            &mut buf,
+            crate::wire::MAX_MESSAGE - reserve.min(1024),
+            &mut names,
+        ),
         id,
         flags,
         question: Some(question),

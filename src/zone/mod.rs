@@ -151,6 +151,12 @@ impl ZoneVersion {
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter()
     }
+    /// All nodes, in no particular order, each prefetched a few nodes
+    /// ahead: for walks that read every node's records (transfers,
+    /// snapshots, digests).
+    pub fn nodes_ahead(&self) -> impl Iterator<Item = &Node> {
+        node::Ahead::new(self.nodes.iter())
+    }
     /// How the names are indexed, for [`ZoneBuilder::hash_like`].
     pub(crate) fn index_hasher(&self) -> &index::IndexHasher {
         self.nodes.hasher()

@@ -58,6 +58,43 @@ impl fmt::Debug for Node {
     }
 }
 
+/// Nodes from `inner`, each prefetched [`Ahead::DISTANCE`] nodes before
+/// it is handed out.
+pub struct Ahead<'a, I: Iterator<Item = &'a Node>> {
+    inner: I,
+    ring: [Option<&'a Node>; 16],
+    at: usize,
+}
+
+impl<'a, I: Iterator<Item = &'a Node>> Ahead<'a, I> {
+    pub const DISTANCE: usize = 16;
+
+    pub fn new(mut inner: I) -> Self {
+        let mut ring = [None; 16];
+        for slot in ring.iter_mut() {
+            *slot = inner.next();
+            if let Some(n) = slot {
+                n.prefetch();
+            }
+        }
+        Ahead { inner, ring, at: 0 }
+    }
+}
+
+impl<'a, I: Iterator<Item = &'a Node>> Iterator for Ahead<'a, I> {
+    type Item = &'a Node;
+    fn next(&mut self) -> Option<&'a Node> {
+        let slot = self.ring.get_mut(self.at)?;
+        let node = slot.take()?;
+        *slot = self.inner.next();
+        if let Some(n) = slot {
+            n.prefetch();
+        }
+        self.at = (self.at + 1) % Self::DISTANCE;
+        Some(node)
+    }
+}
+
 /// One RRset of a node, borrowed from it.
 #[derive(Debug, Clone, Copy)]
 pub struct Rrset<'a> {
@@ -166,6 +203,24 @@ impl Node {
     /// The lower-case wire name of this node.
     pub fn name_into(&self, out: &mut Vec<u8>) {
         crate::name::name_from_key(self.key(), out)
+    }
+
+    /// Asks the CPU to bring this node's data into the cache ahead of its
+    /// use: walks over a whole version ([`Ahead`]) visit nodes in hash
+    /// order, far from their order in memory, and a cache miss per node
+    /// was most of the cost of an AXFR.
+    pub fn prefetch(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let at = self.block.as_ptr().wrapping_add(self.at as usize);
+            // SAFETY: a prefetch is a hint: it never faults and changes
+            // no memory, whatever the address (here, in bounds anyway).
+            unsafe {
+                _mm_prefetch(at.cast::<i8>(), _MM_HINT_T0);
+                _mm_prefetch(at.wrapping_add(64).cast::<i8>(), _MM_HINT_T0);
+            }
+        }
     }
 
     /// Whether both handles are the same packed node (not merely equal).
