@@ -700,7 +700,7 @@ impl<'v> Answer<'v, '_, '_> {
         };
         let key = key.get(..len).unwrap_or_default();
         let found = match how {
-            Nsec3Is::Matching => zone.denial().nsec3_matching(key),
+            Nsec3Is::Matching => zone.nsec3_matching(key),
             Nsec3Is::Covering => zone.denial().nsec3_covering(key),
         };
         match found {

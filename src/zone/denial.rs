@@ -212,14 +212,6 @@ impl Denial {
         self.nsec.get_prev(key).map(|n| &n.0)
     }
 
-    /// The NSEC3 whose hashed owner is `key`, exactly.
-    pub fn nsec3_matching(&self, key: &[u8]) -> Option<&Node> {
-        self.nsec3
-            .get_prev(key)
-            .filter(|n| n.0.key() == key)
-            .map(|n| &n.0)
-    }
-
     /// The NSEC3 that covers hashed owner `key`: the greatest before it,
     /// or the last one (its next hashed owner wraps around to the first).
     pub fn nsec3_covering(&self, key: &[u8]) -> Option<&Node> {

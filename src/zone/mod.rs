@@ -171,6 +171,12 @@ impl ZoneVersion {
     ) -> bool {
         self.nodes.diff(&new.nodes, changed)
     }
+    /// The NSEC3 whose hashed owner is `key`, exactly: one lookup in the
+    /// name index (which holds the NSEC3 owners too), not a walk down the
+    /// chain's tree, whose every step reads another node's key.
+    pub fn nsec3_matching(&self, key: &[u8]) -> Option<&Node> {
+        self.get(key).filter(|n| n.rrset(rtype::NSEC3).is_some())
+    }
     /// The orders of the NSEC and NSEC3 chains.
     pub fn denial(&self) -> &denial::Denial {
         &self.denial
