@@ -118,7 +118,7 @@ start_zonesync() { # DIR PORT ZONE FILE; sets SERVER_PID
 [server]
 listen = ["127.0.0.1:$2"]
 data_dir = "$1/zs-data"
-udp_workers = 1
+udp_workers = ${UDP_WORKERS:-1}
 ${ZONESYNC_SERVER_LINES:-}
 [[zone]]
 name = "$3"
@@ -136,7 +136,7 @@ start_knot() { # DIR PORT ZONE FILE; sets SERVER_PID
 server:
     rundir: "$1/knot"
     listen: 127.0.0.1@$2
-    udp-workers: 1
+    udp-workers: ${UDP_WORKERS:-1}
     tcp-workers: 1
     background-workers: 1
 database:
@@ -166,7 +166,7 @@ start_nsd() { # DIR PORT ZONE FILE; sets SERVER_PID
   cat > "$1/nsd.conf" <<CONF
 server:
     ip-address: 127.0.0.1@$2
-    server-count: 1
+    server-count: ${UDP_WORKERS:-1}
     username: ""
     zonesdir: "$1"
     database: ""

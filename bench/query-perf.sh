@@ -7,6 +7,9 @@
 #        MODE=tcp (100 connections, queries pipelined on each, 500 outstanding)
 #        MODE=nsec | MODE=nsec3 (UDP with DO=1 against the zone signed by
 #        ldns-signzone, ECDSA P-256, NSEC or NSEC3 without opt-out)
+#        UDP_WORKERS=1 (zonesync's udp_workers, Knot's udp-workers, NSD's
+#        server-count; with 2, SERVER_CPU=0,1 shares the cores with
+#        dnsperf: compare the server CPU per answer with one worker's)
 # Each server is measured once it is idle after its load (zonesync checks
 # a signed zone's signatures in the background first: 7 s for 100,000
 # records signed with NSEC3).
