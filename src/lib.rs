@@ -28,6 +28,8 @@ pub mod replication;
 pub mod sd_notify;
 pub mod serial;
 pub mod server;
+#[cfg(test)]
+pub mod testing;
 pub mod tls;
 pub mod tsig;
 pub mod update;

@@ -361,19 +361,7 @@ mod tests {
         assert!(c.removed.is_empty() && c.added.is_empty(), "{c:?}");
     }
 
-    /// xorshift64: a fixed-seed generator, so failures reproduce.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::testing::Rng;
 
     fn random_zone(rng: &mut Rng) -> ZoneVersion {
         let (serial, records) = random_records(rng);

@@ -5,19 +5,7 @@
 use super::*;
 use crate::loader::{load_zone_file, load_zone_file_from, LoadHow, LoadOptions, Reload};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use crate::testing::Rng;
 
 /// The TTL field of a name's records: the same for all of them, so
 /// that a file has no RRset whose TTLs differ (which makes the builder

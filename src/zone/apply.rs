@@ -1353,22 +1353,7 @@ mod tests {
         ));
     }
 
-    /// xorshift64: a fixed-seed generator, so failures reproduce.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-        fn pick<'s, T>(&mut self, items: &'s [T]) -> &'s T {
-            &items[self.below(items.len())]
-        }
-    }
+    use crate::testing::Rng;
 
     fn random_owner(rng: &mut Rng) -> Vec<u8> {
         const LABELS: [&str; 8] = ["a", "b", "c", "d", "e", "f", "ns", "x"];

@@ -593,13 +593,8 @@ mod tests {
 
     #[test]
     fn diff_reports_exactly_the_changed_keys_derived_or_built_alike() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut below = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n) as u32
-        };
+        let mut rng = crate::testing::Rng(0x9E37_79B9_7F4A_7C15);
+        let mut below = |n: u64| rng.below(n as usize) as u32;
         let n = 3000;
         let base = NameIndex::build((0..n).map(|i| valued(i, 0)).collect());
         let mut model: std::collections::BTreeMap<u32, u8> = (0..n).map(|i| (i, 0)).collect();
