@@ -587,6 +587,11 @@ fn shape(msgs: &[Message]) -> Vec<String> {
         .collect()
 }
 
+/// An IXFR from `serial` over TCP, in short form (see [`shape`]).
+fn ixfr_from(s: &Server, serial: u32) -> Vec<String> {
+    shape(&transfer(s.addr(), None, RecordType::IXFR, Some(serial)))
+}
+
 fn strs(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
@@ -606,7 +611,7 @@ fn ixfr_sends_exactly_the_changes_of_each_reload() {
     s.signal("HUP");
     wait_served(&s, 3);
 
-    let from1 = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(1)));
+    let from1 = ixfr_from(&s, 1);
     assert_eq!(
         from1,
         strs(&[
@@ -622,7 +627,7 @@ fn ixfr_sends_exactly_the_changes_of_each_reload() {
         ]),
         "RFC 1995 §4: our SOA, each changeset (old SOA, deleted, new SOA, added), our SOA"
     );
-    let from2 = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(2)));
+    let from2 = ixfr_from(&s, 2);
     assert_eq!(
         from2,
         strs(&[
@@ -634,7 +639,7 @@ fn ixfr_sends_exactly_the_changes_of_each_reload() {
         ])
     );
     // Serial 0 is in no changeset: the whole zone, AXFR-style.
-    let from0 = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(0)));
+    let from0 = ixfr_from(&s, 0);
     assert_eq!(from0.len(), 7 + 11 + 1, "whole zone: {from0:?}");
     assert_eq!(from0.first().map(String::as_str), Some("SOA 3"));
     assert_eq!(from0.last().map(String::as_str), Some("SOA 3"));
@@ -692,7 +697,7 @@ fn a_large_zone_file_reloads_by_chunks_with_exactly_its_changes() {
         "{}",
         s.log()
     );
-    let from1 = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(1)));
+    let from1 = ixfr_from(&s, 1);
     assert_eq!(
         from1,
         strs(&[
@@ -719,7 +724,7 @@ fn a_large_zone_file_reloads_by_chunks_with_exactly_its_changes() {
         &s,
         "parsed whole"
     ) == 2));
-    let from2 = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(2)));
+    let from2 = ixfr_from(&s, 2);
     assert_eq!(
         from2,
         strs(&[
@@ -740,7 +745,7 @@ fn a_large_zone_file_reloads_by_chunks_with_exactly_its_changes() {
         &s,
         "chunks parsed"
     ) == by_chunks + 1));
-    let from3 = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(3)));
+    let from3 = ixfr_from(&s, 3);
     assert_eq!(
         from3,
         strs(&["SOA 4", "SOA 3", "host2.example.com. TXT", "SOA 4", "SOA 4"])
@@ -759,7 +764,7 @@ fn ixfr_larger_than_the_zone_is_sent_as_the_whole_zone() {
     s.rewrite("example.com.zone", &hosts_zone(2, 11, 20));
     s.signal("HUP");
     wait_served(&s, 2);
-    let r = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(1)));
+    let r = ixfr_from(&s, 1);
     assert_eq!(r.len(), 17 + 1, "AXFR-style: {r:?}");
     assert_ne!(
         r.get(1).map(String::as_str),
@@ -812,7 +817,7 @@ fn ixfr_over_udp_carries_changes_that_fit_and_only_the_soa_otherwise() {
         strs(&["SOA 3"]),
         "too large for UDP: SOA only"
     );
-    let tcp = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(2)));
+    let tcp = ixfr_from(&s, 2);
     assert_eq!(
         tcp.get(1).map(String::as_str),
         Some("SOA 2"),
@@ -882,7 +887,7 @@ fn serial_policies_move_the_serial_forward() {
             "{policy}: serial {serial}\n{}",
             s.log()
         );
-        let r = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(5)));
+        let r = ixfr_from(&s, 5);
         let new = format!("SOA {serial}");
         assert_eq!(
             r,
@@ -910,7 +915,7 @@ fn journal_and_served_serial_survive_restarts() {
     s.rewrite("example.com.zone", &hosts_zone(1, 1, 12));
     s.signal("HUP");
     wait_served(&s, 3);
-    let before = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(1)));
+    let before = ixfr_from(&s, 1);
 
     s.restart(false);
     assert_eq!(
@@ -918,17 +923,10 @@ fn journal_and_served_serial_survive_restarts() {
         Some(3),
         "the file still says 1; the served serial stays 3"
     );
-    assert_eq!(
-        shape(&transfer(s.addr(), None, RecordType::IXFR, Some(1))),
-        before,
-        "same IXFR after a restart"
-    );
+    assert_eq!(ixfr_from(&s, 1), before, "same IXFR after a restart");
     s.restart(true);
     assert_eq!(served(&s), Some(3), "and after kill -9");
-    assert_eq!(
-        shape(&transfer(s.addr(), None, RecordType::IXFR, Some(1))),
-        before
-    );
+    assert_eq!(ixfr_from(&s, 1), before);
 
     // Changed while stopped: a new serial, and a new history.
     s.signal("TERM");
@@ -936,7 +934,7 @@ fn journal_and_served_serial_survive_restarts() {
     std::fs::write(s.file("example.com.zone"), hosts_zone(1, 1, 13)).expect("write zone");
     s.restart(false);
     assert_eq!(served(&s), Some(4), "increment from the served serial 3");
-    let r = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(3)));
+    let r = ixfr_from(&s, 3);
     assert_eq!(
         r.len(),
         7 + 13 + 1,
@@ -982,7 +980,7 @@ fn kill9_during_reloads_leaves_a_complete_zone() {
             7 + HOSTS + 1,
             "round {round}: a complete zone"
         );
-        let ixfr = shape(&transfer(s.addr(), None, RecordType::IXFR, Some(1)));
+        let ixfr = ixfr_from(&s, 1);
         let top = format!("SOA {serial}");
         assert_eq!(ixfr.first(), Some(&top));
         assert_eq!(ixfr.last(), Some(&top));

@@ -119,8 +119,9 @@ fn starts_a_chunk(rest: &[u8]) -> bool {
     }
     let len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
     let mut head = [0u8; 16];
-    let n = len.min(16);
-    head[..n].copy_from_slice(&rest[..n]);
+    for (h, &b) in head.iter_mut().zip(rest.iter().take(len)) {
+        *h = b;
+    }
     let a = u64::from_le_bytes(head[..8].try_into().unwrap_or_default());
     let b = u64::from_le_bytes(head[8..].try_into().unwrap_or_default());
     mix(a ^ mix(b ^ len as u64)).is_multiple_of(LINES_PER_CHUNK)
