@@ -446,13 +446,6 @@ fn moved_digest(digest: u128, old: &ZoneVersion, new: &ZoneVersion, c: &Changese
     })
 }
 
-impl FileImage {
-    /// The version the file gave.
-    pub fn version(&self) -> &ZoneVersion {
-        &self.version
-    }
-}
-
 /// Where a zone's copy of its file is kept, beside its state file.
 pub fn copy_path(state_file: &Path) -> PathBuf {
     state_file.with_extension("text")

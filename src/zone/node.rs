@@ -58,19 +58,20 @@ impl fmt::Debug for Node {
     }
 }
 
-/// Nodes from `inner`, each prefetched [`Ahead::DISTANCE`] nodes before
+/// How many nodes ahead [`Ahead`] prefetches.
+const PREFETCH_DISTANCE: usize = 16;
+
+/// Nodes from `inner`, each prefetched [`PREFETCH_DISTANCE`] nodes before
 /// it is handed out.
 pub struct Ahead<'a, I: Iterator<Item = &'a Node>> {
     inner: I,
-    ring: [Option<&'a Node>; 16],
+    ring: [Option<&'a Node>; PREFETCH_DISTANCE],
     at: usize,
 }
 
 impl<'a, I: Iterator<Item = &'a Node>> Ahead<'a, I> {
-    pub const DISTANCE: usize = 16;
-
     pub fn new(mut inner: I) -> Self {
-        let mut ring = [None; 16];
+        let mut ring = [None; PREFETCH_DISTANCE];
         for slot in ring.iter_mut() {
             *slot = inner.next();
             if let Some(n) = slot {
@@ -90,7 +91,7 @@ impl<'a, I: Iterator<Item = &'a Node>> Iterator for Ahead<'a, I> {
         if let Some(n) = slot {
             n.prefetch();
         }
-        self.at = (self.at + 1) % Self::DISTANCE;
+        self.at = (self.at + 1) % PREFETCH_DISTANCE;
         Some(node)
     }
 }

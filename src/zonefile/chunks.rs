@@ -222,7 +222,7 @@ pub fn parse_chunk(
     let end = loader.state(&ctx);
     let clean = loader.warnings.is_empty() && loader.files.is_empty();
     match loader.finish() {
-        Ok(ParseSummary { .. }) if clean => Ok(end),
+        Ok(_) if clean => Ok(end),
         _ => Err(ChunkRefused),
     }
 }
