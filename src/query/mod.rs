@@ -118,6 +118,19 @@ impl Default for QueryConfig {
     }
 }
 
+/// A lookup being fetched into the cache ([`Answerer::warm`]).
+pub struct Warm {
+    version: Arc<crate::zone::ZoneVersion>,
+    path: crate::zone::index::PathPrefetch,
+}
+
+impl Warm {
+    /// Fetches the next level of the path.
+    pub fn step(&mut self) {
+        self.version.prefetch_step(&mut self.path);
+    }
+}
+
 /// Answers queries; shared by all listener threads.
 pub struct Answerer {
     zones: Arc<SharedZoneTable>,
@@ -213,6 +226,18 @@ impl Answerer {
             && msg
                 .get(2)
                 .is_some_and(|b| b & 0x80 == 0 && (b >> 3) & 0x0f == opcode::UPDATE)
+    }
+
+    /// Starts bringing what an answer to `msg` will read into the cache:
+    /// the lookup path of its name in the zone that serves it. `None`
+    /// when there is nothing to look up (not a query for a name we serve).
+    /// The UDP workers warm a whole batch before answering it.
+    pub fn warm(&self, msg: &[u8]) -> Option<Warm> {
+        let req = parse_request(msg).ok()?;
+        let qkey = KeyBuf::new(req.question.name)?;
+        let version = self.zones.load().find(&qkey)?.snapshot()?;
+        let path = version.prefetch_start(qkey.as_slice());
+        Some(Warm { version, path })
     }
 
     /// Hands an UPDATE request to the server; its answer goes to `reply`.

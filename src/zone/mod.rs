@@ -147,6 +147,15 @@ impl ZoneVersion {
     pub fn get(&self, key: &[u8]) -> Option<&Node> {
         self.nodes.get(key)
     }
+    /// Starts fetching the lookup path of `key` into the cache, for a
+    /// [`get`](Self::get) soon after (see [`index::PathPrefetch`]).
+    pub fn prefetch_start(&self, key: &[u8]) -> index::PathPrefetch {
+        self.nodes.prefetch_start(key)
+    }
+    /// The next level of a path started by [`prefetch_start`](Self::prefetch_start).
+    pub fn prefetch_step(&self, path: &mut index::PathPrefetch) {
+        self.nodes.prefetch_step(path)
+    }
     /// All nodes, in no particular order.
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter()
