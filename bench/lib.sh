@@ -46,13 +46,14 @@ descendants() {
   for p in $(pgrep -P "$1" 2>/dev/null || true); do descendants "$p"; done
 }
 
-# cpu_ticks PID: user+system clock ticks of a process tree. The command
-# name in /proc/PID/stat may hold spaces ("nsd: main"): fields are counted
-# after its closing parenthesis.
+# cpu_ticks PID [user]: user+system (or user only) clock ticks of a
+# process tree. The command name in /proc/PID/stat may hold spaces ("nsd:
+# main"): fields are counted after its closing parenthesis.
 cpu_ticks() {
-  local total=0 p t
+  local total=0 p t system=1
+  [ "${2:-}" = user ] && system=0
   for p in $(descendants "$1"); do
-    t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}')
+    t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk -v s=$system '{print $12 + s * $13}')
     total=$((total + ${t:-0}))
   done
   echo "$total"

@@ -3,7 +3,7 @@
 //! carries many queries, which is most of the cost of a UDP answer.
 
 use super::Shutdown;
-use crate::query::{Answerer, Transport, Warm};
+use crate::query::{Answerer, Transport, WarmBatch};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -77,7 +77,7 @@ struct Batches {
     recv_hdr: Vec<libc::mmsghdr>,
     send_hdr: Vec<libc::mmsghdr>,
     /// The batch's lookups being fetched into the cache.
-    warm: Vec<Option<Warm>>,
+    warm: WarmBatch,
 }
 
 // SAFETY of the whole impl: the raw pointers in the headers point into the
@@ -101,7 +101,7 @@ impl Batches {
             send_iov: vec![iov; BATCH],
             recv_hdr: vec![zeroed_hdr; BATCH],
             send_hdr: vec![zeroed_hdr; BATCH],
-            warm: (0..BATCH).map(|_| None).collect(),
+            warm: WarmBatch::new(BATCH),
         };
         for i in 0..BATCH {
             b.recv_iov[i].iov_base = b.recv[i * RECV_SIZE..].as_mut_ptr().cast();
@@ -178,7 +178,7 @@ impl Batches {
             }
             // The warmed versions are let go at once: an idle worker must
             // not keep a replaced zone version in memory.
-            self.warm.iter_mut().for_each(|w| *w = None);
+            self.warm.clear();
             self.send_all(fd, replies);
         }
     }
@@ -188,17 +188,14 @@ impl Batches {
     /// overlap, where answering one query after the other would wait for
     /// each in turn.
     fn warm(&mut self, answerer: &Answerer, received: usize) {
-        for (i, warm) in self.warm.iter_mut().enumerate().take(received) {
+        for i in 0..received {
             let len = (self.recv_hdr[i].msg_len as usize).min(RECV_SIZE);
-            *warm = self
-                .recv
-                .get(i * RECV_SIZE..i * RECV_SIZE + len)
-                .and_then(|query| answerer.warm(query));
+            if let Some(query) = self.recv.get(i * RECV_SIZE..i * RECV_SIZE + len) {
+                answerer.warm(query, &mut self.warm);
+            }
         }
         for _ in 0..WARM_ROUNDS {
-            for warm in self.warm.iter_mut().take(received).flatten() {
-                warm.step();
-            }
+            self.warm.step();
         }
     }
 

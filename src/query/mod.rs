@@ -118,16 +118,40 @@ impl Default for QueryConfig {
     }
 }
 
-/// A lookup being fetched into the cache ([`Answerer::warm`]).
-pub struct Warm {
-    version: Arc<crate::zone::ZoneVersion>,
-    path: crate::zone::index::PathPrefetch,
+/// The lookups of a batch of UDP queries being fetched into the cache
+/// ([`Answerer::warm`]), allocated once per worker. The versions they
+/// read are held once per batch, not once per query: a reference count
+/// changed by every query would be a cache line that all workers write.
+pub struct WarmBatch {
+    /// The distinct zone versions of the batch (mostly one).
+    versions: Vec<Arc<crate::zone::ZoneVersion>>,
+    /// Each lookup: its version in `versions`, its path.
+    paths: Vec<(usize, crate::zone::index::PathPrefetch)>,
 }
 
-impl Warm {
-    /// Fetches the next level of the path.
+impl WarmBatch {
+    /// Room for `queries` lookups without allocating.
+    pub fn new(queries: usize) -> WarmBatch {
+        WarmBatch {
+            versions: Vec::with_capacity(queries),
+            paths: Vec::with_capacity(queries),
+        }
+    }
+
+    /// Fetches the next level of every lookup's path.
     pub fn step(&mut self) {
-        self.version.prefetch_step(&mut self.path);
+        for (at, path) in &mut self.paths {
+            if let Some(version) = self.versions.get(*at) {
+                version.prefetch_step(path);
+            }
+        }
+    }
+
+    /// Lets the versions go: an idle worker must not keep a replaced
+    /// version in memory.
+    pub fn clear(&mut self) {
+        self.paths.clear();
+        self.versions.clear();
     }
 }
 
@@ -229,15 +253,38 @@ impl Answerer {
     }
 
     /// Starts bringing what an answer to `msg` will read into the cache:
-    /// the lookup path of its name in the zone that serves it. `None`
-    /// when there is nothing to look up (not a query for a name we serve).
-    /// The UDP workers warm a whole batch before answering it.
-    pub fn warm(&self, msg: &[u8]) -> Option<Warm> {
-        let req = parse_request(msg).ok()?;
-        let qkey = KeyBuf::new(req.question.name)?;
-        let version = self.zones.load().find(&qkey)?.snapshot()?;
-        let path = version.prefetch_start(qkey.as_slice());
-        Some(Warm { version, path })
+    /// the lookup path of its name in the zone that serves it. Nothing
+    /// when there is nothing to look up (not a query for a name we serve),
+    /// or when `batch` is full. The UDP workers warm a whole batch before
+    /// answering it.
+    pub fn warm(&self, msg: &[u8], batch: &mut WarmBatch) {
+        let Some(req) = parse_request(msg).ok() else {
+            return;
+        };
+        let Some(qkey) = KeyBuf::new(req.question.name) else {
+            return;
+        };
+        let table = self.zones.load();
+        let Some(current) = table.find(&qkey).map(|zone| zone.current()) else {
+            return;
+        };
+        let Some(version) = current.as_ref() else {
+            return;
+        };
+        if batch.paths.len() == batch.paths.capacity() {
+            return;
+        }
+        let at = match batch.versions.iter().position(|v| Arc::ptr_eq(v, version)) {
+            Some(at) => at,
+            None if batch.versions.len() < batch.versions.capacity() => {
+                batch.versions.push(version.clone());
+                batch.versions.len() - 1
+            }
+            None => return,
+        };
+        batch
+            .paths
+            .push((at, version.prefetch_start(qkey.as_slice())));
     }
 
     /// Hands an UPDATE request to the server; its answer goes to `reply`.
