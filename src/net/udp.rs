@@ -19,8 +19,17 @@ const BATCH: usize = 32;
 /// Receive buffer per datagram. A query longer than this (none is, in
 /// practice) arrives truncated and is answered FORMERR or dropped.
 const RECV_SIZE: usize = 4096;
+/// Distance between two receive buffers: a line more than a page, so the
+/// batch's first lines (the headers and names read first) do not all
+/// fall in the same set of the CPU's cache, as a stride of whole pages
+/// would make them.
+const RECV_STRIDE: usize = RECV_SIZE + 64;
 /// Send buffer per datagram: the largest DNS message.
 const SEND_SIZE: usize = 65535;
+/// The send area: replies are written one after the other (each at a
+/// cache line), so a batch of small replies touches a page or two, not
+/// a page each; room for a batch of replies of the largest size.
+const SEND_AREA: usize = BATCH * (SEND_SIZE + 64);
 /// Rounds of [`Batches::warm`] after the first level: the trie of a zone
 /// of a million names is three levels deep, and the last round fetches
 /// the node.
@@ -94,8 +103,8 @@ impl Batches {
             iov_len: 0,
         };
         let mut b = Batches {
-            recv: vec![0; BATCH * RECV_SIZE],
-            send: vec![0; BATCH * SEND_SIZE],
+            recv: vec![0; BATCH * RECV_STRIDE],
+            send: vec![0; SEND_AREA],
             addrs: vec![zeroed_addr; BATCH],
             recv_iov: vec![iov; BATCH],
             send_iov: vec![iov; BATCH],
@@ -104,7 +113,7 @@ impl Batches {
             warm: WarmBatch::new(BATCH),
         };
         for i in 0..BATCH {
-            b.recv_iov[i].iov_base = b.recv[i * RECV_SIZE..].as_mut_ptr().cast();
+            b.recv_iov[i].iov_base = b.recv[i * RECV_STRIDE..].as_mut_ptr().cast();
             b.recv_iov[i].iov_len = RECV_SIZE;
             let h = &mut b.recv_hdr[i].msg_hdr;
             h.msg_iov = &mut b.recv_iov[i];
@@ -137,17 +146,19 @@ impl Batches {
             };
             self.warm(answerer, received);
             let mut replies = 0;
+            // Where the next reply goes in the send area.
+            let mut written = 0;
             for i in 0..received {
                 let hdr = &self.recv_hdr[i];
                 let truncated = hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
                 let len = (hdr.msg_len as usize).min(RECV_SIZE);
                 let namelen = hdr.msg_hdr.msg_namelen;
-                let query = &self.recv[i * RECV_SIZE..i * RECV_SIZE + len];
+                let query = &self.recv[i * RECV_STRIDE..i * RECV_STRIDE + len];
                 if truncated {
                     answerer.stats().count_dropped();
                     continue;
                 }
-                let out = &mut self.send[replies * SEND_SIZE..(replies + 1) * SEND_SIZE];
+                let out = &mut self.send[written..written + SEND_SIZE];
                 // Only IXFR needs the peer (transfer ACL); the conversion
                 // is a few loads, no allocation.
                 let peer = socket_addr(&self.addrs[i]);
@@ -175,6 +186,9 @@ impl Batches {
                 h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
                 h.msg_namelen = namelen;
                 replies += 1;
+                // At most BATCH replies of at most SEND_SIZE, each rounded
+                // up to a line: within SEND_AREA.
+                written += n.next_multiple_of(64);
             }
             // The warmed versions are let go at once: an idle worker must
             // not keep a replaced zone version in memory.
@@ -190,7 +204,7 @@ impl Batches {
     fn warm(&mut self, answerer: &Answerer, received: usize) {
         for i in 0..received {
             let len = (self.recv_hdr[i].msg_len as usize).min(RECV_SIZE);
-            if let Some(query) = self.recv.get(i * RECV_SIZE..i * RECV_SIZE + len) {
+            if let Some(query) = self.recv.get(i * RECV_STRIDE..i * RECV_STRIDE + len) {
                 answerer.warm(query, &mut self.warm);
             }
         }

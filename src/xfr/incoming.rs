@@ -1216,6 +1216,17 @@ mod tests {
         }
     }
 
+    /// What `server` gives a secondary at serial 3 that asks for changes.
+    fn fetch_from_3(server: &ScriptedServer) -> Fetched {
+        fetch(
+            &primary(server),
+            &zone(),
+            Some((Serial(3), &soa(3))),
+            &limits(),
+        )
+        .unwrap()
+    }
+
     fn primary(server: &ScriptedServer) -> Primary {
         Primary::new(server.addr, None)
     }
@@ -1258,14 +1269,7 @@ mod tests {
             R::Soa(5),
         ];
         let server = tcp_only(vec![script(vec![first, second], Some(86400))]);
-        let ours = soa(3);
-        let fetched = fetch(
-            &primary(&server),
-            &zone(),
-            Some((Serial(3), &ours)),
-            &limits(),
-        )
-        .unwrap();
+        let fetched = fetch_from_3(&server);
         let changes = vec![
             Changeset {
                 from_serial: Serial(3),
@@ -1321,14 +1325,7 @@ mod tests {
             rcode_script(Rcode::REFUSED),
             script(axfr_parts(7), None),
         ]);
-        let ours = soa(3);
-        let fetched = fetch(
-            &primary(&server),
-            &zone(),
-            Some((Serial(3), &ours)),
-            &limits(),
-        )
-        .unwrap();
+        let fetched = fetch_from_3(&server);
         assert_eq!(fetched.payload, axfr_payload(7));
         assert_eq!(fetched.serial, Serial(7));
         assert_eq!(fetched.fallback.as_deref(), Some("server answered REFUSED"));
@@ -1348,14 +1345,7 @@ mod tests {
             Rcode::NOTAUTH,
         ] {
             let server = tcp_only(vec![rcode_script(rcode), script(axfr_parts(7), None)]);
-            let ours = soa(3);
-            let fetched = fetch(
-                &primary(&server),
-                &zone(),
-                Some((Serial(3), &ours)),
-                &limits(),
-            )
-            .unwrap();
+            let fetched = fetch_from_3(&server);
             assert_eq!(fetched.payload, axfr_payload(7), "{rcode}");
             assert!(
                 fetched
@@ -1377,14 +1367,7 @@ mod tests {
             vec![first, second[..second.len() / 2].to_vec()]
         });
         let server = tcp_only(vec![cut, script(axfr_parts(5), None)]);
-        let ours = soa(3);
-        let fetched = fetch(
-            &primary(&server),
-            &zone(),
-            Some((Serial(3), &ours)),
-            &limits(),
-        )
-        .unwrap();
+        let fetched = fetch_from_3(&server);
         assert_eq!(fetched.payload, axfr_payload(5));
         let why = fetched.fallback.unwrap();
         assert!(why.contains("closed the connection"), "{why}");
@@ -1392,19 +1375,12 @@ mod tests {
 
     #[test]
     fn broken_chains_fall_back() {
-        let ours = soa(3);
         // Changesets that do not start at our serial.
         let server = tcp_only(vec![
             script(vec![vec![R::Soa(5), R::Soa(2), R::Soa(5), R::Soa(5)]], None),
             script(axfr_parts(5), None),
         ]);
-        let fetched = fetch(
-            &primary(&server),
-            &zone(),
-            Some((Serial(3), &ours)),
-            &limits(),
-        )
-        .unwrap();
+        let fetched = fetch_from_3(&server);
         assert_eq!(fetched.payload, axfr_payload(5));
         let why = fetched.fallback.unwrap();
         assert!(why.contains("starts at serial 2, expected 3"), "{why}");
@@ -1423,29 +1399,16 @@ mod tests {
             ),
             script(axfr_parts(5), None),
         ]);
-        let fetched = fetch(
-            &primary(&server),
-            &zone(),
-            Some((Serial(3), &ours)),
-            &limits(),
-        )
-        .unwrap();
+        let fetched = fetch_from_3(&server);
         let why = fetched.fallback.unwrap();
         assert!(why.contains("starts at serial 6, expected 4"), "{why}");
     }
 
     #[test]
     fn lone_soa_not_newer_is_up_to_date() {
-        let ours = soa(3);
         for serial in [2, 3, u32::MAX] {
             let server = tcp_only(vec![script(vec![vec![R::Soa(serial)]], None)]);
-            let fetched = fetch(
-                &primary(&server),
-                &zone(),
-                Some((Serial(3), &ours)),
-                &limits(),
-            )
-            .unwrap();
+            let fetched = fetch_from_3(&server);
             assert_eq!(fetched.payload, Payload::UpToDate, "{serial}");
             assert_eq!((fetched.serial, fetched.fallback), (Serial(serial), None));
             assert_eq!(server.tcp_queries().len(), 1);
@@ -1454,18 +1417,11 @@ mod tests {
 
     #[test]
     fn lone_newer_soa_falls_back() {
-        let ours = soa(3);
         let server = tcp_only(vec![
             script(vec![vec![R::Soa(4)]], None),
             script(axfr_parts(4), None),
         ]);
-        let fetched = fetch(
-            &primary(&server),
-            &zone(),
-            Some((Serial(3), &ours)),
-            &limits(),
-        )
-        .unwrap();
+        let fetched = fetch_from_3(&server);
         assert_eq!(fetched.payload, axfr_payload(4));
         let why = fetched.fallback.unwrap();
         assert!(why.contains("SOA alone, with serial 4"), "{why}");
@@ -1474,14 +1430,7 @@ mod tests {
     #[test]
     fn axfr_style_answer_to_ixfr_is_full() {
         let server = tcp_only(vec![script(axfr_parts(9), None)]);
-        let ours = soa(3);
-        let fetched = fetch(
-            &primary(&server),
-            &zone(),
-            Some((Serial(3), &ours)),
-            &limits(),
-        )
-        .unwrap();
+        let fetched = fetch_from_3(&server);
         assert_eq!(fetched.payload, axfr_payload(9));
         assert_eq!((fetched.serial, fetched.fallback), (Serial(9), None));
         assert_eq!(server.tcp_queries().len(), 1);
