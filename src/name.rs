@@ -231,10 +231,40 @@ pub fn key_of(name: &[u8]) -> Option<Box<[u8]>> {
     KeyBuf::new(name).map(|k| k.as_slice().into())
 }
 
+/// The labels of a key whose labels hold no escaped octet, leftmost
+/// first; `None` when some label does. Octets 0 and 1 inside labels are
+/// escaped with a 1 and are rare: a key without any is its labels in
+/// reverse, each a plain run between terminators, copied whole.
+fn plain_labels(key: &[u8]) -> Option<impl Iterator<Item = &[u8]>> {
+    if memchr::memchr(1, key).is_some() {
+        return None;
+    }
+    let mut rest = key;
+    Some(std::iter::from_fn(move || {
+        let (&0, head) = rest.split_last()? else {
+            return None;
+        };
+        let start = memchr::memrchr(0, head).map_or(0, |z| z + 1);
+        rest = head.get(..start).unwrap_or_default();
+        head.get(start..)
+    }))
+}
+
 /// Turns a key back into a lower-case wire name in a fixed buffer (the
 /// query path: no allocation); returns its length, `None` if the key is
 /// not one of a valid name.
 pub fn name_from_key_into(key: &[u8], out: &mut [u8; MAX_NAME_LEN]) -> Option<usize> {
+    if let Some(labels) = plain_labels(key) {
+        let mut at = 0;
+        for label in labels {
+            let end = at + 1 + label.len();
+            *out.get_mut(at)? = u8::try_from(label.len()).ok()?;
+            out.get_mut(at + 1..end)?.copy_from_slice(label);
+            at = end;
+        }
+        *out.get_mut(at)? = 0;
+        return Some(at + 1);
+    }
     let mut bounds: [(u16, u16); MAX_LABELS] = [(0, 0); MAX_LABELS];
     let mut n = 0;
     let mut start = 0usize;
@@ -279,19 +309,13 @@ pub fn name_from_key_into(key: &[u8], out: &mut [u8; MAX_NAME_LEN]) -> Option<us
 /// Turns a key back into a lower-case wire name.
 pub fn name_from_key(key: &[u8], out: &mut Vec<u8>) {
     out.clear();
-    // Octets 0 and 1 inside labels are escaped with a 1 and are rare: a
-    // key without any is its labels in reverse, each a plain run, copied
-    // whole. An AXFR out turns every node's key into its owner this way
-    // (the byte-by-byte walk below was 17% of a transfer's CPU).
-    if memchr::memchr(1, key).is_none() {
+    // An AXFR out turns every node's key into its owner (the byte-by-byte
+    // walk below was 17% of a transfer's CPU).
+    if let Some(labels) = plain_labels(key) {
         out.reserve(key.len() + 1);
-        let mut rest = key;
-        while let Some((&0, head)) = rest.split_last() {
-            let start = memchr::memrchr(0, head).map_or(0, |z| z + 1);
-            let label = head.get(start..).unwrap_or_default();
+        for label in labels {
             out.push(label.len() as u8);
             out.extend_from_slice(label);
-            rest = head.get(..start).unwrap_or_default();
         }
         out.push(0);
         return;
