@@ -19,7 +19,7 @@
 //! through (see `memory`). A change copies the branches on its path into
 //! arrays of their own.
 
-use super::node::Node;
+use super::node::{prefetch_line, Node};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -81,19 +81,6 @@ pub struct PathPrefetch {
     /// The level whose slot the next step prefetches.
     level: u32,
     done: bool,
-}
-
-/// Asks the CPU to bring the cache line at `at` in; a hint, no more.
-fn prefetch(at: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults and changes no memory, whatever
-    // the address (here, a live slot's).
-    unsafe {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch(at.cast::<i8>(), _MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
 }
 
 /// The keyed hash of an index, with an identity: two indexes with the
@@ -239,8 +226,8 @@ impl NameIndex {
             if level == path.level {
                 // Both ends: a slot may straddle two cache lines.
                 let at = slot as *const Slot as *const u8;
-                prefetch(at);
-                prefetch(at.wrapping_add(std::mem::size_of::<Slot>() - 1));
+                prefetch_line(at);
+                prefetch_line(at.wrapping_add(std::mem::size_of::<Slot>() - 1));
                 path.level += 1;
                 return;
             }

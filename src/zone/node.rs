@@ -58,6 +58,19 @@ impl fmt::Debug for Node {
     }
 }
 
+/// Asks the CPU to bring the cache line at `at` in; a hint, no more.
+pub(crate) fn prefetch_line(at: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and changes no memory, whatever the
+    // address.
+    unsafe {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch(at.cast::<i8>(), _MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
+}
+
 /// How many nodes ahead [`Ahead`] prefetches.
 const PREFETCH_DISTANCE: usize = 16;
 
@@ -211,17 +224,9 @@ impl Node {
     /// order, far from their order in memory, and a cache miss per node
     /// was most of the cost of an AXFR.
     pub fn prefetch(&self) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let at = self.block.as_ptr().wrapping_add(self.at as usize);
-            // SAFETY: a prefetch is a hint: it never faults and changes
-            // no memory, whatever the address (here, in bounds anyway).
-            unsafe {
-                _mm_prefetch(at.cast::<i8>(), _MM_HINT_T0);
-                _mm_prefetch(at.wrapping_add(64).cast::<i8>(), _MM_HINT_T0);
-            }
-        }
+        let at = self.block.as_ptr().wrapping_add(self.at as usize);
+        prefetch_line(at);
+        prefetch_line(at.wrapping_add(64));
     }
 
     /// Whether both handles are the same packed node (not merely equal).
